@@ -1,0 +1,54 @@
+//! The shared context every long-running part of `serve` gets.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::model::Timestamp;
+use crate::names::Zones;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub zones: Zones,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    /// Wakes the scheduler when a domain's NS set or state changed outside
+    /// it (API declaration, retest, hold), so it does not wait a full tick.
+    pub scheduler_wake: Arc<tokio::sync::Notify>,
+    /// Set when a delegation entered or left the zone; the zone writer
+    /// rewrites `zone.output` files after it.
+    pub zone_dirty: Arc<tokio::sync::Notify>,
+    /// Cancelled on SIGTERM/SIGINT: every task finishes its current unit of
+    /// work, writes it, and stops.
+    pub shutdown: CancellationToken,
+    pub started: Timestamp,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let zones = config.zones()?;
+        let started = clock.now();
+        Ok(Self {
+            config: Arc::new(config),
+            zones,
+            store,
+            clock,
+            scheduler_wake: Arc::new(tokio::sync::Notify::new()),
+            zone_dirty: Arc::new(tokio::sync::Notify::new()),
+            shutdown: CancellationToken::new(),
+            started,
+        })
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,282 @@
+//! Command line (SPEC §2). Each subcommand is a thin adapter: parse flags,
+//! load config, open the store, call the module that does the work, map the
+//! outcome to an exit code (0 ok, 1 check failed, 2 bad input or error).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::model::Hold;
+use crate::store::{RedbStore, Store, StoreError};
+
+#[derive(Parser)]
+#[command(
+    name = "zonekeeper",
+    version,
+    about = "ccTLD delegation verifier and WHOIS/RDAP server"
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: config/zonekeeper.toml if it exists.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DbArg {
+    /// Store file (overrides store.path).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// One-shot readiness check of a declared nameserver set.
+    Check(crate::checks::cli::CheckArgs),
+    /// Run scheduler, WHOIS, RDAP, API, metrics and dashboard.
+    Serve(ServeArgs),
+    /// Load registry data (JSON, SPEC §4); all or nothing.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Parent zone operations.
+    Zone {
+        #[command(subcommand)]
+        command: ZoneCommand,
+    },
+    /// Restart testing of a domain (after test_failed).
+    Retest {
+        domain: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Domain operations for operators.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+    /// Put a domain on hold (dispute): out of the zone, no changes.
+    Hold {
+        domain: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Release a domain from hold.
+    Release {
+        domain: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ZoneCommand {
+    /// Print the zone's delegations as an RFC 1035 zone file.
+    Export {
+        #[command(flatten)]
+        db: DbArg,
+        /// Zone to export (default: the first configured zone).
+        #[arg(long)]
+        zone: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DomainCommand {
+    /// Show a domain's registration, delegation state and history.
+    Show {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// WHOIS listen address (overrides whois.listen).
+    #[arg(long)]
+    pub whois_listen: Option<std::net::SocketAddr>,
+    /// HTTP listen address for RDAP, API, metrics and dashboard.
+    #[arg(long)]
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// Import this file before serving (idempotent).
+    #[arg(long)]
+    pub import: Option<PathBuf>,
+}
+
+/// A failure that ends the command with exit code 2 and a one-line message.
+#[derive(Debug)]
+pub struct Fail(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(Fail(msg)) => {
+            eprintln!("zonekeeper: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
+    Ok(Config::load_or_default(path)?)
+}
+
+pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
+    let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    Ok(RedbStore::open(&path)?)
+}
+
+fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {
+    Ok(cfg.zones()?.parse_domain(name)?.as_str().to_string())
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Fail> {
+    let cfg = load_config(cli.config.as_deref())?;
+    let clock = SystemClock;
+    match cli.command {
+        Command::Check(args) => crate::checks::cli::run(cfg, args),
+        Command::Serve(args) => crate::serve::run(cfg, args),
+        Command::Import { file, db } => {
+            let store = open_store(&cfg, &db)?;
+            match crate::import::import_file(&store, &file, &cfg, clock.now()) {
+                Ok(s) => {
+                    println!(
+                        "imported {} registrars, {} contacts, {} domains ({} unchanged, {} tests started)",
+                        s.registrars, s.contacts, s.domains, s.unchanged, s.tests_started
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    // Multi-line: the first line is the summary, then one line per record.
+                    eprintln!("zonekeeper: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Zone {
+            command: ZoneCommand::Export { db, zone },
+        } => {
+            let store = open_store(&cfg, &db)?;
+            let zones = cfg.zones()?;
+            let zone = match zone {
+                Some(z) => z,
+                None => cfg.zones.first().cloned().unwrap_or_default(),
+            };
+            let _ = zones;
+            let now = clock.now();
+            let text = crate::zone::render(
+                &store,
+                &cfg,
+                &zone,
+                now,
+                crate::zone::next_serial(None, now),
+            )?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retest { domain, db } => {
+            let name = normalise_domain(&cfg, &domain)?;
+            let store = open_store(&cfg, &db)?;
+            let window = Config::chrono(cfg.delegation.test_window);
+            let rec = store
+                .retest(&name, clock.now(), window)
+                .map_err(store_fail)?;
+            println!(
+                "{name}: testing until {}",
+                rec.window_end.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Domain {
+            command: DomainCommand::Show { name, db },
+        } => {
+            let name = normalise_domain(&cfg, &name)?;
+            let store = open_store(&cfg, &db)?;
+            show_domain(&store, &cfg, &name, clock.now())
+        }
+        Command::Hold { domain, reason, db } => {
+            let name = normalise_domain(&cfg, &domain)?;
+            let store = open_store(&cfg, &db)?;
+            let now = clock.now();
+            store
+                .set_hold(&name, Some(Hold { since: now, reason }), now)
+                .map_err(store_fail)?;
+            println!("{name}: on hold");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Release { domain, db } => {
+            let name = normalise_domain(&cfg, &domain)?;
+            let store = open_store(&cfg, &db)?;
+            store
+                .set_hold(&name, None, clock.now())
+                .map_err(store_fail)?;
+            println!("{name}: released");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn store_fail(e: StoreError) -> Fail {
+    match e {
+        StoreError::Rejected(v) => Fail(
+            v.iter()
+                .map(|r| r.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => Fail(other.to_string()),
+    }
+}
+
+/// Operator view: registration (no secrets), delegation record and history.
+fn show_domain(
+    store: &dyn Store,
+    cfg: &Config,
+    name: &str,
+    now: crate::model::Timestamp,
+) -> Result<ExitCode, Fail> {
+    let Some(b) = store.bundle(name)? else {
+        return Err(Fail(format!("no such domain: {name}")));
+    };
+    let st = crate::lifecycle::evaluate(&b.domain, now, &cfg.lifecycle);
+    let view = serde_json::json!({
+        "domain": crate::public::domain(&b, now, &cfg.lifecycle),
+        "lifecycle": st,
+        "hold": b.domain.hold,
+        "delegation": b.delegation,
+        "history": store.history(name, 50)?,
+    });
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shared by subcommands that need an `Arc<dyn Store>`.
+pub fn shared_store(cfg: &Config, db: &DbArg) -> Result<Arc<dyn Store>, Fail> {
+    Ok(Arc::new(open_store(cfg, db)?))
+}

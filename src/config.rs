@@ -1,0 +1,505 @@
+//! Configuration (SPEC §3): TOML, unknown keys rejected, durations in human
+//! form (`10m`, `4d`). Defaults are the registry's regulation.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+use crate::names::{NameError, Zones};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error("config: bad zone name: {0}")]
+    Zone(#[from] NameError),
+}
+
+/// A duration written in human form (`30s`, `10m`, `4d`).
+fn human<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("'{s}': {e}")))
+}
+
+/// A registration period: whole calendar months or years (`1y`, `12months`),
+/// since `paid_till` moves by calendar year, not by 365 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Months(pub u32);
+
+impl<'de> Deserialize<'de> for Months {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u32 = num.parse().map_err(|_| {
+            serde::de::Error::custom(format!("'{s}': expected e.g. '1y' or '12months'"))
+        })?;
+        let months = match unit.trim() {
+            "y" | "year" | "years" => n.checked_mul(12),
+            "M" | "month" | "months" => Some(n),
+            _ => None,
+        };
+        match months {
+            Some(m) if m > 0 => Ok(Months(m)),
+            _ => Err(serde::de::Error::custom(format!(
+                "'{s}': expected a whole number of years or months, e.g. '1y' or '12months'"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Zones (TLDs) of the registry, U- or A-labels.
+    pub zones: Vec<String>,
+    pub store: StoreConfig,
+    pub delegation: DelegationConfig,
+    pub probe: ProbeConfig,
+    pub lifecycle: LifecycleConfig,
+    pub whois: WhoisConfig,
+    pub http: HttpConfig,
+    pub rdap: RdapConfig,
+    pub api: ApiConfig,
+    pub zone: ZoneConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            zones: vec!["ru".into(), "рф".into()],
+            store: StoreConfig::default(),
+            delegation: DelegationConfig::default(),
+            probe: ProbeConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            whois: WhoisConfig::default(),
+            http: HttpConfig::default(),
+            rdap: RdapConfig::default(),
+            api: ApiConfig::default(),
+            zone: ZoneConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("zonekeeper.redb"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnViolation {
+    Report,
+    Suspend,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelegationConfig {
+    /// Minimum number of declared nameservers.
+    pub min_nameservers: usize,
+    #[serde(deserialize_with = "human")]
+    pub probe_interval: Duration,
+    #[serde(deserialize_with = "human")]
+    pub test_window: Duration,
+    #[serde(deserialize_with = "human")]
+    pub downtime_budget: Duration,
+    #[serde(deserialize_with = "human")]
+    pub downtime_period: Duration,
+    /// Offset of the accounting day from UTC, in seconds east (Moscow: 10800).
+    pub downtime_utc_offset_secs: i32,
+    #[serde(deserialize_with = "human")]
+    pub monitor_interval: Duration,
+    pub on_violation: OnViolation,
+    /// Rounds run at once by the scheduler.
+    pub max_concurrent_rounds: usize,
+    /// Fraction of the interval used to spread rounds (0.0–1.0).
+    pub jitter: f64,
+    /// Check policy profile (TOML); default: the registry's.
+    pub profile: Option<PathBuf>,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            min_nameservers: 2,
+            probe_interval: Duration::from_secs(10 * 60),
+            test_window: Duration::from_secs(4 * 86400),
+            downtime_budget: Duration::from_secs(2 * 3600),
+            downtime_period: Duration::from_secs(86400),
+            downtime_utc_offset_secs: 3 * 3600,
+            monitor_interval: Duration::from_secs(3600),
+            on_violation: OnViolation::Report,
+            max_concurrent_rounds: 256,
+            jitter: 0.1,
+            profile: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    pub allow_private_targets: bool,
+    /// Resolvers for declared names given without addresses; empty = system's.
+    pub resolvers: Vec<SocketAddr>,
+    #[serde(deserialize_with = "human")]
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Queries in flight at once across all checks.
+    pub max_in_flight: usize,
+    /// Name used for the open-recursion probe (outside every registry zone).
+    pub recursion_probe_name: String,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            resolvers: Vec::new(),
+            timeout: Duration::from_secs(2),
+            retries: 1,
+            max_in_flight: 1024,
+            recursion_probe_name: "example.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    pub registration_period: Months,
+    #[serde(deserialize_with = "human")]
+    pub grace_period: Duration,
+    #[serde(deserialize_with = "human")]
+    pub verification_suspend: Duration,
+    #[serde(deserialize_with = "human")]
+    pub verification_cancel: Duration,
+    #[serde(deserialize_with = "human")]
+    pub transfer_lock: Duration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            registration_period: Months(12),
+            grace_period: Duration::from_secs(30 * 86400),
+            verification_suspend: Duration::from_secs(14 * 86400),
+            verification_cancel: Duration::from_secs(60 * 86400),
+            transfer_lock: Duration::from_secs(60 * 86400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhoisConfig {
+    pub listen: SocketAddr,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_exempt: Vec<IpNet>,
+    pub max_connections: usize,
+    #[serde(deserialize_with = "human")]
+    pub read_timeout: Duration,
+    /// The `source:` line.
+    pub source: String,
+}
+
+impl Default for WhoisConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4343".parse().expect("static address"),
+            rate_limit_per_minute: 30,
+            rate_limit_exempt: Vec::new(),
+            max_connections: 1024,
+            read_timeout: Duration::from_secs(10),
+            source: "TCI".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    #[serde(deserialize_with = "human")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RdapConfig {
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_exempt: Vec<IpNet>,
+    /// Public base URL for `self` links, e.g. `https://rdap.example/rdap/`;
+    /// default: derived from the request's Host.
+    pub base_url: Option<String>,
+    /// Most results a search returns.
+    pub search_limit: usize,
+}
+
+impl Default for RdapConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 600,
+            rate_limit_exempt: Vec::new(),
+            base_url: None,
+            search_limit: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub rate_limit_per_minute: u32,
+    pub page_size: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 600,
+            page_size: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoneConfig {
+    /// Where `serve` keeps the parent zone file; `{zone}` is replaced by the
+    /// zone name when the registry has several zones.
+    pub output: Option<PathBuf>,
+    /// The zone's primary server (SOA MNAME).
+    pub primary: String,
+    /// The zone's contact mailbox (SOA RNAME, as a domain name).
+    pub hostmaster: String,
+    /// The zone's own nameservers (apex NS).
+    pub nameservers: Vec<String>,
+    pub ttl: u32,
+    pub ns_ttl: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        Self {
+            output: None,
+            primary: "a.dns.registry.invalid".into(),
+            hostmaster: "hostmaster.registry.invalid".into(),
+            nameservers: vec![
+                "a.dns.registry.invalid".into(),
+                "b.dns.registry.invalid".into(),
+            ],
+            ttl: 86400,
+            ns_ttl: 345600,
+            refresh: 3600,
+            retry: 900,
+            expire: 2592000,
+            minimum: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info,zonekeeper=debug`.
+    pub filter: String,
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Default location of the config file.
+    pub const DEFAULT_PATH: &'static str = "config/zonekeeper.toml";
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Load `path` if given; else the default file if it exists; else defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => {
+                let p = Path::new(Self::DEFAULT_PATH);
+                if p.exists() {
+                    Self::load(p)
+                } else {
+                    Ok(Self::default())
+                }
+            }
+        }
+    }
+
+    pub fn zones(&self) -> Result<Zones, ConfigError> {
+        Ok(Zones::new(&self.zones)?)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.delegation;
+        if self.zones.is_empty() {
+            return Err(ConfigError::Invalid(
+                "zones must name at least one zone".into(),
+            ));
+        }
+        self.zones()?;
+        if d.min_nameservers < 2 {
+            return Err(ConfigError::Invalid(
+                "delegation.min_nameservers must be at least 2 (registry rule)".into(),
+            ));
+        }
+        for (k, v) in [
+            ("delegation.probe_interval", d.probe_interval),
+            ("delegation.test_window", d.test_window),
+            ("delegation.downtime_period", d.downtime_period),
+            ("delegation.monitor_interval", d.monitor_interval),
+            ("probe.timeout", self.probe.timeout),
+        ] {
+            if v.is_zero() {
+                return Err(ConfigError::Invalid(format!(
+                    "{k} must be greater than zero"
+                )));
+            }
+        }
+        if d.downtime_budget > d.downtime_period {
+            return Err(ConfigError::Invalid(
+                "delegation.downtime_budget cannot exceed delegation.downtime_period".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&d.jitter) {
+            return Err(ConfigError::Invalid(
+                "delegation.jitter must be within 0.0–1.0".into(),
+            ));
+        }
+        if d.max_concurrent_rounds == 0 || self.probe.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "concurrency limits must be greater than zero".into(),
+            ));
+        }
+        if self.whois.rate_limit_per_minute == 0
+            || self.rdap.rate_limit_per_minute == 0
+            || self.api.rate_limit_per_minute == 0
+        {
+            return Err(ConfigError::Invalid(
+                "rate limits must be greater than zero (use *_rate_limit_exempt for trusted clients)"
+                    .into(),
+            ));
+        }
+        if self.zones.len() > 1 {
+            if let Some(out) = &self.zone.output {
+                if !out.to_string_lossy().contains("{zone}") {
+                    return Err(ConfigError::Invalid(
+                        "zone.output must contain '{zone}' when several zones are configured"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Convert a std duration into chrono's, saturating.
+    pub fn chrono(d: Duration) -> chrono::Duration {
+        chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_regulation() {
+        let c = Config::default();
+        assert_eq!(c.delegation.test_window, Duration::from_secs(4 * 86400));
+        assert_eq!(c.delegation.downtime_budget, Duration::from_secs(7200));
+        assert_eq!(c.lifecycle.registration_period, Months(12));
+        assert_eq!(c.whois.rate_limit_per_minute, 30);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn human_durations_and_unknown_keys() {
+        let c = Config::from_toml(
+            "[delegation]\ntest_window = \"4s\"\nprobe_interval = \"250ms\"\n[lifecycle]\nregistration_period = \"2y\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        assert_eq!(c.delegation.test_window, Duration::from_secs(4));
+        assert_eq!(c.delegation.probe_interval, Duration::from_millis(250));
+        assert_eq!(c.lifecycle.registration_period, Months(24));
+        let e = Config::from_toml("[delegation]\ntest_windw = \"4s\"\n", Path::new("t"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test_windw"), "{e}");
+        let e = Config::from_toml(
+            "[delegation]\ntest_window = \"four days\"\n",
+            Path::new("t"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("four days"), "{e}");
+        assert!(Config::from_toml("[delegation]\nmin_nameservers = 1\n", Path::new("t")).is_err());
+        assert!(Config::from_toml("zones = [\"r_u\"]\n", Path::new("t")).is_err());
+    }
+}

@@ -1,0 +1,338 @@
+//! Registry records as stored, plus the delegation state machine's persisted
+//! record and the check report shared by the verifier, the scheduler and the
+//! API. Pure data: no I/O here.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::names::{DomainName, HostName};
+
+pub type Timestamp = DateTime<Utc>;
+
+/// A registrar. `api_token_sha256` is never published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registrar {
+    pub handle: String,
+    pub name: String,
+    pub url: Option<String>,
+    pub email: Option<String>,
+    /// Lower-case hex SHA-256 of the registrar's API token.
+    pub api_token_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactKind {
+    Person,
+    Org,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostalAddress {
+    pub street: Vec<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+/// Fields a contact may choose to publish (SPEC §4 `disclose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscloseField {
+    Name,
+    Org,
+    Email,
+    Phone,
+    Address,
+}
+
+/// A contact as stored: holds private data. Publish only via
+/// [`crate::public::contact`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub handle: String,
+    pub kind: ContactKind,
+    pub name: Option<String>,
+    pub org: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<PostalAddress>,
+    /// Never published.
+    pub tax_id: Option<String>,
+    /// Never published.
+    pub birth_date: Option<String>,
+    /// Never published.
+    pub passport: Option<String>,
+    pub disclose: Vec<DiscloseField>,
+}
+
+/// A declared nameserver: its name and, for glue, its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Nameserver {
+    pub name: HostName,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A dispute hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub since: Timestamp,
+    /// Operator's reason; not published.
+    pub reason: String,
+}
+
+/// A registered domain as stored. Holds private data (auth code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub name: DomainName,
+    pub registrar: String,
+    pub registrant: String,
+    pub admin: Option<String>,
+    pub tech: Option<String>,
+    pub created: Timestamp,
+    pub paid_till: Timestamp,
+    pub nameservers: Vec<Nameserver>,
+    /// Transfer auth code. Never published.
+    pub auth_info: Option<String>,
+    pub hold: Option<Hold>,
+    /// When the registry asked the registrant to verify data; `None` once answered.
+    pub verification_requested: Option<Timestamp>,
+    /// When the domain last moved to another registrar.
+    pub transferred: Option<Timestamp>,
+    /// Last change to the registration record.
+    pub updated: Timestamp,
+}
+
+impl Domain {
+    /// A stable fingerprint of the declared NS set (order-insensitive), used
+    /// to tell whether a re-declaration changed anything.
+    pub fn ns_fingerprint(&self) -> String {
+        ns_fingerprint(&self.nameservers)
+    }
+}
+
+/// Order-insensitive fingerprint of a nameserver set.
+pub fn ns_fingerprint(ns: &[Nameserver]) -> String {
+    let mut parts: Vec<String> = ns
+        .iter()
+        .map(|n| {
+            let mut a: Vec<String> = n.addresses.iter().map(|a| a.to_string()).collect();
+            a.sort();
+            format!("{}={}", n.name, a.join(","))
+        })
+        .collect();
+    parts.sort();
+    parts.join(";")
+}
+
+/// Where a domain stands in the delegation process (SPEC §7 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelegationState {
+    /// No nameservers declared.
+    Undelegated,
+    /// Declared; the servers are being probed within the test window.
+    Testing,
+    /// In the parent zone.
+    Delegated,
+    /// The test window ended without a passing round; waits for a retest.
+    TestFailed,
+    /// Was delegated; taken out of the zone (lifecycle block or violation).
+    Suspended,
+}
+
+impl DelegationState {
+    pub const ALL: [DelegationState; 5] = [
+        Self::Undelegated,
+        Self::Testing,
+        Self::Delegated,
+        Self::TestFailed,
+        Self::Suspended,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Undelegated => "undelegated",
+            Self::Testing => "testing",
+            Self::Delegated => "delegated",
+            Self::TestFailed => "test_failed",
+            Self::Suspended => "suspended",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Downtime used by one server in the current accounting period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerDowntime {
+    pub server: HostName,
+    /// Start of the accounting period this figure belongs to.
+    pub period_start: Timestamp,
+    /// Seconds of total unreachability measured in that period.
+    pub unreachable_secs: u64,
+    /// Result of the last probe of this server: reachable on any address.
+    pub last_reachable: Option<bool>,
+    /// When the server was last probed.
+    pub last_probe: Option<Timestamp>,
+}
+
+/// A monitoring violation on a delegated domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub since: Timestamp,
+    pub finding_ids: Vec<String>,
+    pub message: String,
+}
+
+/// The persisted delegation record of one domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationRecord {
+    pub state: DelegationState,
+    /// Fingerprint of the NS set this record is about.
+    pub ns_fingerprint: String,
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    /// Rounds run in the current window (or since delegation, for monitoring).
+    pub rounds: u32,
+    pub last_round: Option<RoundSummary>,
+    pub next_probe: Option<Timestamp>,
+    pub downtime: Vec<ServerDowntime>,
+    pub violation: Option<Violation>,
+    pub delegated_at: Option<Timestamp>,
+    /// Last state change.
+    pub changed_at: Timestamp,
+}
+
+impl DelegationRecord {
+    /// The record of a domain without nameservers.
+    pub fn undelegated(now: Timestamp) -> Self {
+        Self {
+            state: DelegationState::Undelegated,
+            ns_fingerprint: String::new(),
+            window_start: None,
+            window_end: None,
+            rounds: 0,
+            last_round: None,
+            next_probe: None,
+            downtime: Vec::new(),
+            violation: None,
+            delegated_at: None,
+            changed_at: now,
+        }
+    }
+
+    /// A fresh test window for a newly declared NS set.
+    pub fn testing(fingerprint: String, now: Timestamp, window: chrono::Duration) -> Self {
+        Self {
+            state: DelegationState::Testing,
+            ns_fingerprint: fingerprint,
+            window_start: Some(now),
+            window_end: Some(now + window),
+            next_probe: Some(now),
+            ..Self::undelegated(now)
+        }
+    }
+}
+
+/// Summary of one probe round, kept with the record and in history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundSummary {
+    pub at: Timestamp,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub findings: Vec<Finding>,
+    /// Per-server facts of the round (reachability feeds the downtime timeline).
+    pub servers: Vec<ServerReport>,
+}
+
+impl RoundSummary {
+    pub fn from_report(r: &CheckReport) -> Self {
+        Self {
+            at: r.checked_at,
+            passed: r.passed(),
+            duration_ms: r.duration_ms,
+            findings: r.findings.clone(),
+            servers: r.servers.clone(),
+        }
+    }
+}
+
+/// One entry of a domain's delegation history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub at: Timestamp,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notice => "notice",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One finding of a check (SPEC §2 JSON shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable check id, e.g. `AUTHORITATIVE`.
+    pub id: String,
+    pub severity: Severity,
+    pub server: Option<String>,
+    pub address: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+/// What was seen of one server in a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerReport {
+    pub name: String,
+    pub addresses: Vec<String>,
+    /// Answered on at least one address (for downtime accounting).
+    pub reachable: bool,
+    /// SOA serial seen, if any.
+    pub soa_serial: Option<u32>,
+    /// Median round-trip time over the answers received, in milliseconds.
+    pub rtt_ms: Option<u64>,
+}
+
+/// The result of one readiness check (SPEC §2 `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub domain: String,
+    pub verdict: Verdict,
+    pub checked_at: Timestamp,
+    pub duration_ms: u64,
+    pub findings: Vec<Finding>,
+    pub servers: Vec<ServerReport>,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass
+    }
+}

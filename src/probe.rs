@@ -1,0 +1,1 @@
+//! DNS I/O against declared nameservers (stub: filled by the verifier work).

@@ -1,0 +1,8 @@
+//! rdap (stub).
+use axum::Router;
+
+use crate::app::App;
+
+pub fn router(_app: App) -> Router {
+    Router::new()
+}

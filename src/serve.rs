@@ -1,0 +1,177 @@
+//! `zonekeeper serve`: wires the store, scheduler, WHOIS, HTTP (RDAP, API,
+//! metrics, dashboard) and the zone writer together, and stops them all
+//! cleanly on SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+use crate::app::App;
+use crate::cli::{open_store, Fail, ServeArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+/// How long running tasks get to finish after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Changes within this period are written as one zone file rewrite.
+const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
+
+pub fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.filter));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.log.json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
+    if let Some(a) = args.whois_listen {
+        cfg.whois.listen = a;
+    }
+    if let Some(a) = args.http_listen {
+        cfg.http.listen = a;
+    }
+    if let Some(db) = &args.db.db {
+        cfg.store.path = db.clone();
+    }
+    init_tracing(&cfg);
+    let store = open_store(&cfg, &args.db)?;
+    if let Some(file) = &args.import {
+        let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
+        info!(
+            domains = s.domains,
+            tests_started = s.tests_started,
+            "imported {}",
+            file.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
+    rt.block_on(serve(app))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run every part until `app.shutdown` is cancelled (or a signal arrives).
+pub async fn serve(app: App) -> Result<(), Fail> {
+    let whois_listener = TcpListener::bind(app.config.whois.listen)
+        .await
+        .map_err(|e| {
+            Fail(format!(
+                "cannot listen for WHOIS on {}: {e}",
+                app.config.whois.listen
+            ))
+        })?;
+    let http_listener = TcpListener::bind(app.config.http.listen)
+        .await
+        .map_err(|e| {
+            Fail(format!(
+                "cannot listen for HTTP on {}: {e}",
+                app.config.http.listen
+            ))
+        })?;
+    info!(
+        whois = %app.config.whois.listen,
+        http = %app.config.http.listen,
+        store = %app.config.store.path.display(),
+        "zonekeeper serving"
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::scheduler::run(app.clone()));
+    tasks.spawn(zone_writer(app.clone()));
+    {
+        let app = app.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
+                error!("WHOIS server stopped: {e}");
+                app.shutdown.cancel();
+            }
+        });
+    }
+    {
+        let app = app.clone();
+        tasks.spawn(async move {
+            let router = crate::http::router(app.clone());
+            let svc = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let token = app.shutdown.clone();
+            if let Err(e) = axum::serve(http_listener, svc)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+            {
+                error!("HTTP server stopped: {e}");
+                app.shutdown.cancel();
+            }
+        });
+    }
+    {
+        let token = app.shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = shutdown_signal() => info!("signal received; shutting down"),
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        });
+    }
+    app.shutdown.cancelled().await;
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}; their work is not committed");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut t), Ok(mut i)) => {
+                tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Keeps `zone.output` files current: once at start, then after changes.
+async fn zone_writer(app: App) {
+    if app.config.zone.output.is_none() {
+        return;
+    }
+    loop {
+        let a = app.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            crate::zone::write_all(a.store.as_ref(), &a.config, a.now())
+        })
+        .await;
+        match res {
+            Ok(Ok(n)) => info!(files = n, "zone files written"),
+            Ok(Err(e)) => error!("zone write failed: {e}"),
+            Err(e) => error!("zone writer task failed: {e}"),
+        }
+        tokio::select! {
+            _ = app.zone_dirty.notified() => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+        tokio::time::sleep(ZONE_DEBOUNCE).await;
+    }
+}
