@@ -135,6 +135,13 @@ pub fn initial_paid_till(created: Timestamp, cfg: &LifecycleConfig) -> Option<Ti
     created.checked_add_months(Months::new(cfg.registration_period.0))
 }
 
+/// The one rule for "this domain is in the parent zone now": the delegation
+/// state machine says delegated and the lifecycle allows it. Zone export,
+/// WHOIS `state:` and RDAP statuses all use this.
+pub fn in_zone(record: &crate::model::DelegationRecord, status: &Status) -> bool {
+    record.state == crate::model::DelegationState::Delegated && status.may_delegate()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,9 +250,3 @@ mod tests {
     }
 }
 
-/// The one rule for "this domain is in the parent zone now": the delegation
-/// state machine says delegated and the lifecycle allows it. Zone export,
-/// WHOIS `state:` and RDAP statuses all use this.
-pub fn in_zone(record: &crate::model::DelegationRecord, status: &Status) -> bool {
-    record.state == crate::model::DelegationState::Delegated && status.may_delegate()
-}
