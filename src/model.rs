@@ -173,8 +173,12 @@ pub struct ServerDowntime {
     pub server: HostName,
     /// Start of the accounting period this figure belongs to.
     pub period_start: Timestamp,
-    /// Seconds of total unreachability measured in that period.
+    /// Seconds of total unreachability measured in that period
+    /// (`unreachable_ms / 1000`, kept for readers that want seconds).
     pub unreachable_secs: u64,
+    /// The same figure in milliseconds: the one the budget is checked
+    /// against (tests shrink periods to seconds).
+    pub unreachable_ms: u64,
     /// Result of the last probe of this server: reachable on any address.
     pub last_reachable: Option<bool>,
     /// When the server was last probed.
@@ -206,6 +210,12 @@ pub struct DelegationRecord {
     pub delegated_at: Option<Timestamp>,
     /// Last state change.
     pub changed_at: Timestamp,
+    /// Lifecycle blocks (`expired`, `hold`, `verification overdue`) the
+    /// scheduler last saw. While non-empty the servers are not probed and
+    /// the domain cannot be delegated (a delegated one is `suspended`).
+    pub blocked: Vec<String>,
+    /// When the current block started (as seen by the scheduler).
+    pub blocked_since: Option<Timestamp>,
 }
 
 impl DelegationRecord {
@@ -223,6 +233,8 @@ impl DelegationRecord {
             violation: None,
             delegated_at: None,
             changed_at: now,
+            blocked: Vec::new(),
+            blocked_since: None,
         }
     }
 
