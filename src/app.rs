@@ -19,6 +19,8 @@ pub struct App {
     /// Wakes the scheduler when a domain's NS set or state changed outside
     /// it (API declaration, retest, hold), so it does not wait a full tick.
     pub scheduler_wake: Arc<tokio::sync::Notify>,
+    /// Names of the domains behind those wakes (see [`App::domain_changed`]).
+    pub scheduler_inbox: Arc<crate::scheduler::Inbox>,
     /// Set when a delegation entered or left the zone; the zone writer
     /// rewrites `zone.output` files after it.
     pub zone_dirty: Arc<tokio::sync::Notify>,
@@ -42,10 +44,19 @@ impl App {
             store,
             clock,
             scheduler_wake: Arc::new(tokio::sync::Notify::new()),
+            scheduler_inbox: Arc::default(),
             zone_dirty: Arc::new(tokio::sync::Notify::new()),
             shutdown: CancellationToken::new(),
             started,
         })
+    }
+
+    /// Tell the scheduler that `name`'s NS set, delegation record or
+    /// lifecycle (hold, renewal, verification) changed, so it looks at the
+    /// domain at once rather than at its next due time.
+    pub fn domain_changed(&self, name: &str) {
+        self.scheduler_inbox.push(name);
+        self.scheduler_wake.notify_one();
     }
 
     pub fn now(&self) -> Timestamp {

@@ -360,7 +360,7 @@ pub enum Plan {
     /// Nothing to write; look again at this time (a block still holds).
     Wait(Timestamp),
     /// Write this record and event without probing.
-    Write(DelegationRecord, HistoryEvent),
+    Write(Box<DelegationRecord>, HistoryEvent),
     /// Run a probe round, then [`on_round`].
     Probe,
 }
@@ -402,7 +402,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
             crate::lifecycle::Cancelled::VerificationUnanswered => "verification unanswered",
         };
         return Plan::Write(
-            r,
+            Box::new(r),
             event(
                 st,
                 DelegationState::Undelegated,
@@ -434,7 +434,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
             DelegationState::Testing => (st, format!("testing paused: {what}")),
             _ => (st, format!("blocked: {what}")),
         };
-        return Plan::Write(r, event(st, to, now, reason));
+        return Plan::Write(Box::new(r), event(st, to, now, reason));
     }
     if !rec.blocked.is_empty() && st == DelegationState::Testing {
         let mut r = DelegationRecord::testing(rec.ns_fingerprint.clone(), now, pol.test_window);
@@ -443,7 +443,10 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
             "block lifted ({}): test window restarted",
             rec.blocked.join(", ")
         );
-        return Plan::Write(r, event(st, DelegationState::Testing, now, reason));
+        return Plan::Write(
+            Box::new(r),
+            event(st, DelegationState::Testing, now, reason),
+        );
     }
     if st == DelegationState::Testing && rec.window_end.is_some_and(|end| now >= end) {
         let mut r = rec.clone();
@@ -451,7 +454,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
         r.next_probe = None;
         r.changed_at = now;
         return Plan::Write(
-            r,
+            Box::new(r),
             event(
                 st,
                 DelegationState::TestFailed,
@@ -739,7 +742,7 @@ mod tests {
         match plan(rec, &ctx, pol) {
             Plan::Idle => (rec.clone(), None, "idle"),
             Plan::Wait(_) => (rec.clone(), None, "wait"),
-            Plan::Write(r, e) => (r, Some(e), "write"),
+            Plan::Write(r, e) => (*r, Some(e), "write"),
             Plan::Probe => {
                 let rep = rep.expect("a probe was planned");
                 let (r, e) = on_round(rec, &rep, &ctx, pol, "example.ru");
@@ -1111,7 +1114,7 @@ mod tests {
         let late = t0() + Duration::days(5);
         assert_eq!(step(&r, &d, None, late, &p).2, "wait");
         // Renewed: a fresh window, probed at once.
-        d.paid_till = d.paid_till + Duration::days(365);
+        d.paid_till += Duration::days(365);
         let (r, e, how) = step(&r, &d, None, late, &p);
         assert_eq!(
             (how, r.state, r.window_start, r.next_probe),

@@ -1,0 +1,533 @@
+//! The delegation scheduler (SPEC §1 Delegation): runs probe rounds for
+//! every domain being tested or monitored and drives the persisted state
+//! machine of [`crate::delegation`].
+//!
+//! - A due-queue ([`queue::Queue`]) holds every domain that is `testing`,
+//!   `delegated` or `suspended`, keyed by the time it is next due. It is
+//!   loaded at start from the persisted `next_probe` of each record (overdue
+//!   ones are spread over `jitter` × interval so a restart does not fire
+//!   them all at once).
+//! - The loop sleeps until the earliest due time (at most [`MAX_SLEEP`], so
+//!   clock jumps are noticed), a wake, or a round's end; it starts rounds
+//!   while fewer than `delegation.max_concurrent_rounds` run.
+//! - A round reads the domain and its record, asks [`crate::delegation::plan`]
+//!   what is needed, probes through a [`Prober`] if so, and writes the new
+//!   record, its history event and the round in ONE store transaction
+//!   (`Store::put_delegation`). A round that was not written did not happen:
+//!   kill -9 at any point loses at most the rounds in flight, never counts
+//!   one twice, and the persisted `next_probe` brings them back at restart.
+//! - Wakes: writers outside the scheduler (API declaration, retest, hold,
+//!   renewal) call [`App::domain_changed`] (pushes the name into
+//!   [`Inbox`] and notifies `scheduler_wake`): the scheduler looks at those
+//!   domains at once. A bare `scheduler_wake.notify_one()` without names
+//!   makes it rescan the `testing` index for domains it does not know or
+//!   knew in another state (rate-limited to one scan per
+//!   [`BARE_WAKE_MIN_GAP`]).
+//! - Shutdown: on `app.shutdown` no new round starts; rounds in flight get
+//!   [`ROUND_GRACE`] to finish and write, then are dropped unwritten.
+//! - Every time a domain enters or leaves the zone `app.zone_dirty` is
+//!   notified, so the zone writer rewrites the zone files.
+
+pub mod queue;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+use crate::app::App;
+use crate::delegation::{self, Ctx, Plan, Policy};
+use crate::lifecycle;
+use crate::model::{
+    CheckReport, DelegationRecord, DelegationState, Domain, HistoryEvent, Nameserver, RoundSummary,
+    Timestamp,
+};
+use crate::names::DomainName;
+use crate::store::Store;
+
+use self::queue::{Queue, NEVER};
+
+/// Longest sleep between looks at the clock.
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How long rounds in flight may take to finish after shutdown (below
+/// `serve`'s own grace period, so their writes land).
+pub const ROUND_GRACE: Duration = Duration::from_secs(8);
+/// Minimum time between two rescans of the testing index on bare wakes.
+pub const BARE_WAKE_MIN_GAP: Duration = Duration::from_secs(1);
+/// Names kept in the inbox before it overflows into a rescan.
+pub const INBOX_MAX: usize = 100_000;
+
+/// Runs one check of a domain's declared servers (the probe engine).
+pub trait Prober: Send + Sync + 'static {
+    fn check<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        ns: &'a [Nameserver],
+    ) -> BoxFuture<'a, CheckReport>;
+}
+
+/// Names of domains changed outside the scheduler since it last looked.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    names: Mutex<Vec<String>>,
+    overflow: AtomicBool,
+}
+
+impl Inbox {
+    pub fn push(&self, name: &str) {
+        let mut v = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() >= INBOX_MAX {
+            self.overflow.store(true, Ordering::SeqCst);
+            return;
+        }
+        v.push(name.to_string());
+    }
+
+    /// The names pushed since the last call, and whether some were lost.
+    pub fn drain(&self) -> (Vec<String>, bool) {
+        let v = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
+        (v, self.overflow.swap(false, Ordering::SeqCst))
+    }
+}
+
+/// Run the scheduler with the registry's probe engine until shutdown.
+pub async fn run(app: App) {
+    match build_prober(&app) {
+        Ok(p) => run_with(app, p).await,
+        Err(e) => {
+            error!("scheduler not started: {e}");
+            app.shutdown.cancelled().await;
+        }
+    }
+}
+
+fn build_prober(_app: &App) -> Result<Arc<dyn Prober>, String> {
+    Err("no probe engine in this build yet (the verifier is not merged)".into())
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+/// What a round task reports back to the loop.
+#[derive(Debug)]
+struct Outcome {
+    due: Option<Timestamp>,
+    state: Option<DelegationState>,
+}
+
+/// Load the due-queue from the store: every record's persisted
+/// `next_probe`; overdue ones spread over `jitter` × their interval.
+pub fn load_queue(store: &dyn Store, pol: &Policy, now: Timestamp) -> crate::store::Result<Queue> {
+    let mut q = Queue::with_capacity(1024);
+    store.for_each_delegation(&mut |name, rec| {
+        let due = match delegation::due_of(rec) {
+            None => return true,
+            Some(d) if d < now => {
+                let window = pol.interval(rec.state).num_milliseconds() as f64 * pol.jitter;
+                ms(now) + (window * delegation::spread(name, now)) as i64
+            }
+            Some(d) => ms(d),
+        };
+        q.set(name, due, rec.state);
+        true
+    })?;
+    Ok(q)
+}
+
+/// Run the scheduler with `prober` until `app.shutdown`.
+pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
+    let pol = Arc::new(Policy::from_config(&app.config.delegation));
+    let started = Instant::now();
+    let loaded = {
+        let store = app.store.clone();
+        let pol = pol.clone();
+        let now = app.now();
+        tokio::task::spawn_blocking(move || load_queue(store.as_ref(), &pol, now)).await
+    };
+    let queue = match loaded {
+        Ok(Ok(q)) => q,
+        Ok(Err(e)) => {
+            error!("scheduler cannot load the delegation records: {e}");
+            app.shutdown.cancelled().await;
+            return;
+        }
+        Err(e) => {
+            error!("scheduler load task failed: {e}");
+            app.shutdown.cancelled().await;
+            return;
+        }
+    };
+    info!(
+        domains = queue.len(),
+        scheduled = queue.scheduled(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "scheduler queue loaded"
+    );
+    let mut s = Scheduler {
+        app,
+        prober,
+        pol,
+        queue,
+        inflight: JoinSet::new(),
+        tasks: HashMap::new(),
+        last_scan: None,
+    };
+    s.run().await;
+}
+
+struct Scheduler {
+    app: App,
+    prober: Arc<dyn Prober>,
+    pol: Arc<Policy>,
+    queue: Queue,
+    inflight: JoinSet<Outcome>,
+    tasks: HashMap<tokio::task::Id, u32>,
+    last_scan: Option<Instant>,
+}
+
+impl Scheduler {
+    async fn run(&mut self) {
+        let limit = self.app.config.delegation.max_concurrent_rounds.max(1);
+        let wake = self.app.scheduler_wake.clone();
+        let shutdown = self.app.shutdown.clone();
+        // Names pushed before the loop started.
+        self.on_wake().await;
+        loop {
+            let now = ms(self.app.now());
+            while self.inflight.len() < limit {
+                let Some((id, due)) = self.queue.pop_due(now) else {
+                    break;
+                };
+                metrics::histogram!("zonekeeper_scheduler_lag_seconds")
+                    .record((now - due).max(0) as f64 / 1000.0);
+                self.start(id);
+            }
+            metrics::gauge!("zonekeeper_scheduler_queue_domains")
+                .set(self.queue.scheduled() as f64);
+            metrics::gauge!("zonekeeper_scheduler_rounds_in_flight")
+                .set(self.inflight.len() as f64);
+            let sleep = if self.inflight.len() >= limit {
+                MAX_SLEEP
+            } else {
+                match self.queue.next_due() {
+                    Some(d) => {
+                        Duration::from_millis(u64::try_from(d.saturating_sub(now)).unwrap_or(0))
+                            .min(MAX_SLEEP)
+                    }
+                    None => MAX_SLEEP,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(res) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
+                    self.finished(res).await;
+                }
+                _ = wake.notified() => self.on_wake().await,
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+        let n = self.inflight.len();
+        if n > 0 {
+            info!(rounds = n, "scheduler stopping: finishing rounds in flight");
+        }
+        let drain = async {
+            while let Some(res) = self.inflight.join_next_with_id().await {
+                self.finished(res).await;
+            }
+        };
+        if tokio::time::timeout(ROUND_GRACE, drain).await.is_err() {
+            warn!(
+                rounds = self.inflight.len(),
+                "rounds still in flight after {ROUND_GRACE:?}: dropped unwritten (they rerun after restart)"
+            );
+            self.inflight.abort_all();
+        }
+        info!("scheduler stopped");
+    }
+
+    fn start(&mut self, id: u32) {
+        let name = self.queue.name(id);
+        let app = self.app.clone();
+        let prober = self.prober.clone();
+        let pol = self.pol.clone();
+        let h = self
+            .inflight
+            .spawn(async move { round(&app, prober.as_ref(), &pol, &name).await });
+        self.tasks.insert(h.id(), id);
+    }
+
+    async fn finished(&mut self, res: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
+        let (tid, out) = match res {
+            Ok((tid, out)) => (tid, out),
+            Err(e) => {
+                error!("round task failed: {e}");
+                let tid = e.id();
+                let retry = self.app.now() + delegation_retry(&self.pol);
+                (
+                    tid,
+                    Outcome {
+                        due: Some(retry),
+                        state: None,
+                    },
+                )
+            }
+        };
+        let Some(id) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let due = out.due.map_or(NEVER, ms);
+        if self.queue.finish(id, due, out.state) {
+            // Changed from outside during the round: look again now.
+            let name = self.queue.name(id);
+            self.queue.poke(&name, ms(self.app.now()));
+        }
+    }
+
+    async fn on_wake(&mut self) {
+        let (names, overflow) = self.app.scheduler_inbox.drain();
+        let now = ms(self.app.now());
+        for n in &names {
+            // A look at once: the round re-reads the record and decides
+            // (probe only if due; otherwise just reschedule).
+            self.queue.poke(n, now);
+        }
+        if names.is_empty() || overflow {
+            self.rescan_testing().await;
+        }
+    }
+
+    /// A bare wake: find testing domains the queue does not know as such.
+    async fn rescan_testing(&mut self) {
+        if self
+            .last_scan
+            .is_some_and(|t| t.elapsed() < BARE_WAKE_MIN_GAP)
+        {
+            // Coalesce: the next wake or round will do.
+            self.app.scheduler_wake.notify_one();
+            tokio::time::sleep(BARE_WAKE_MIN_GAP / 4).await;
+            return;
+        }
+        self.last_scan = Some(Instant::now());
+        let store = self.app.store.clone();
+        let res = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<String>> {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) =
+                    store.domains_by_state(DelegationState::Testing, after.as_deref(), 10_000)?;
+                all.extend(page);
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            Ok(all)
+        })
+        .await;
+        let names = match res {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                error!("scheduler rescan failed: {e}");
+                return;
+            }
+            Err(e) => {
+                error!("scheduler rescan task failed: {e}");
+                return;
+            }
+        };
+        let now = ms(self.app.now());
+        let mut found = 0usize;
+        for n in names {
+            let stale = match self.queue.id(&n) {
+                None => true,
+                Some(id) => {
+                    !self.queue.in_flight(id)
+                        && (self.queue.state(id) != DelegationState::Testing
+                            || self.queue.due(id) == NEVER)
+                }
+            };
+            if stale {
+                self.queue.poke(&n, now);
+                found += 1;
+            }
+        }
+        debug!(found, "scheduler rescan of testing domains");
+    }
+}
+
+fn delegation_retry(pol: &Policy) -> chrono::Duration {
+    pol.probe_interval.min(chrono::Duration::minutes(1))
+}
+
+/// Read a domain and its record.
+async fn load(app: &App, name: &str) -> crate::store::Result<Option<(Domain, DelegationRecord)>> {
+    let store = app.store.clone();
+    let n = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        Ok(match (store.domain(&n)?, store.delegation(&n)?) {
+            (Some(d), Some(r)) => Some((d, r)),
+            _ => None,
+        })
+    })
+    .await
+    .map_err(|e| crate::store::StoreError::Backend(format!("read task: {e}")))?
+}
+
+/// One look at a due domain: plan, probe if needed, write.
+async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outcome {
+    let retry = |state| Outcome {
+        due: Some(app.now() + delegation_retry(pol)),
+        state,
+    };
+    let (domain, rec) = match load(app, name).await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return Outcome {
+                due: None,
+                state: None,
+            }
+        }
+        Err(e) => {
+            error!(domain = name, "scheduler cannot read the record: {e}");
+            return retry(None);
+        }
+    };
+    let now = app.now();
+    let status = lifecycle::evaluate(&domain, now, &app.config.lifecycle);
+    let lifecycle_next = delegation::next_lifecycle_change(&domain, now, &app.config.lifecycle);
+    let ctx = Ctx {
+        now,
+        status: &status,
+        lifecycle_next,
+    };
+    let (new, ev, round) = match delegation::plan(&rec, &ctx, pol) {
+        Plan::Idle => {
+            return Outcome {
+                due: None,
+                state: Some(rec.state),
+            }
+        }
+        Plan::Wait(t) => {
+            return Outcome {
+                due: Some(t),
+                state: Some(rec.state),
+            }
+        }
+        Plan::Write(new, ev) => (*new, Some(ev), None),
+        Plan::Probe => {
+            // A look that is not due yet (a wake, a restart) only
+            // reschedules — unless a block just lifted, which is acted on.
+            if let Some(np) = rec.next_probe {
+                if np > now && rec.blocked.is_empty() {
+                    return Outcome {
+                        due: Some(lifecycle_next.map_or(np, |l| l.min(np))),
+                        state: Some(rec.state),
+                    };
+                }
+            }
+            let report = prober.check(&domain.name, &domain.nameservers).await;
+            metrics::counter!(
+                "zonekeeper_scheduler_rounds_total",
+                "verdict" => if report.passed() { "pass" } else { "fail" }
+            )
+            .increment(1);
+            let (new, ev) = delegation::on_round(&rec, &report, &ctx, pol, name);
+            let summary = RoundSummary::from_report(&report);
+            (new, ev, Some(summary))
+        }
+    };
+    match write(app, name, &rec, &new, ev.as_ref(), round.as_ref()).await {
+        Ok(Written::Yes) => {
+            if let Some(ev) = &ev {
+                info!(domain = name, from = ?ev.from, to = ?ev.to, "{}", ev.reason);
+                metrics::counter!(
+                    "zonekeeper_delegation_transitions_total",
+                    "from" => ev.from.map_or("none", |s| s.as_str()),
+                    "to" => ev.to.as_str()
+                )
+                .increment(1);
+            }
+            let was_in = lifecycle::in_zone(&rec, &status);
+            let is_in = lifecycle::in_zone(&new, &status);
+            let was_del = rec.state == DelegationState::Delegated;
+            let is_del = new.state == DelegationState::Delegated;
+            if was_in != is_in || was_del != is_del {
+                app.zone_dirty.notify_one();
+            }
+            Outcome {
+                due: delegation::due_of(&new),
+                state: Some(new.state),
+            }
+        }
+        Ok(Written::Superseded(cur)) => {
+            debug!(
+                domain = name,
+                "record changed during the round; round discarded"
+            );
+            match cur {
+                Some(cur) => Outcome {
+                    due: delegation::due_of(&cur).map(|d| d.max(now)),
+                    state: Some(cur.state),
+                },
+                None => Outcome {
+                    due: None,
+                    state: None,
+                },
+            }
+        }
+        Err(e) => {
+            error!(domain = name, "scheduler cannot write the record: {e}");
+            retry(Some(rec.state))
+        }
+    }
+}
+
+enum Written {
+    Yes,
+    /// Someone else changed the record since it was read: the current one.
+    Superseded(Option<Box<DelegationRecord>>),
+}
+
+/// Write `new` (with event and round) if the record is still `old`.
+///
+/// `Store::put_delegation` checks the NS fingerprint atomically (a
+/// re-declaration wins). A retest keeps the fingerprint, so the record is
+/// also compared right before the write; the remaining window between
+/// that read and the write is microseconds, against the seconds a round
+/// takes. See the report: an atomic whole-record compare would close it.
+async fn write(
+    app: &App,
+    name: &str,
+    old: &DelegationRecord,
+    new: &DelegationRecord,
+    ev: Option<&HistoryEvent>,
+    round: Option<&RoundSummary>,
+) -> crate::store::Result<Written> {
+    let store = app.store.clone();
+    let (n, old, new, ev, round) = (
+        name.to_string(),
+        old.clone(),
+        new.clone(),
+        ev.cloned(),
+        round.cloned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let cur = store.delegation(&n)?;
+        if cur.as_ref() != Some(&old) {
+            return Ok(Written::Superseded(cur.map(Box::new)));
+        }
+        if store.put_delegation(&n, &old.ns_fingerprint, &new, ev.as_ref(), round.as_ref())? {
+            Ok(Written::Yes)
+        } else {
+            Ok(Written::Superseded(store.delegation(&n)?.map(Box::new)))
+        }
+    })
+    .await
+    .map_err(|e| crate::store::StoreError::Backend(format!("write task: {e}")))?
+}
