@@ -1,0 +1,409 @@
+//! The scheduler loop against the real redb store, with a scripted network
+//! standing in for the probe engine (the end-to-end tests with real
+//! servers and the real verifier are in `scheduler_e2e.rs`). Periods are
+//! shrunk to milliseconds.
+
+mod scheduler_support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use scheduler_support::*;
+use zonekeeper::app::App;
+use zonekeeper::clock::{Clock, SystemClock};
+use zonekeeper::config::{Config, OnViolation};
+use zonekeeper::model::{
+    CheckReport, DelegationState, Finding, Hold, Nameserver, ServerReport, Severity, Verdict,
+};
+use zonekeeper::names::DomainName;
+use zonekeeper::scheduler::{self, Prober};
+
+/// Servers up or down, per name; domains whose data is wrong; a delay per
+/// check; counts of checks and of checks in flight.
+#[derive(Default)]
+struct Net {
+    down: Mutex<HashMap<String, bool>>,
+    bad_data: Mutex<Vec<String>>,
+    delay: Mutex<Duration>,
+    checks: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Net {
+    fn set_down(&self, server: &str, down: bool) {
+        self.down.lock().unwrap().insert(server.into(), down);
+    }
+    fn checks(&self, d: &str) -> usize {
+        self.checks.lock().unwrap().get(d).copied().unwrap_or(0)
+    }
+}
+
+impl Prober for Net {
+    fn check<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        ns: &'a [Nameserver],
+    ) -> BoxFuture<'a, CheckReport> {
+        Box::pin(async move {
+            let at = SystemClock.now();
+            let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(n, Ordering::SeqCst);
+            let delay = *self.delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            *self
+                .checks
+                .lock()
+                .unwrap()
+                .entry(domain.as_str().to_string())
+                .or_default() += 1;
+            let down = self.down.lock().unwrap().clone();
+            let bad = self
+                .bad_data
+                .lock()
+                .unwrap()
+                .contains(&domain.as_str().to_string());
+            let mut findings = Vec::new();
+            let servers: Vec<ServerReport> = ns
+                .iter()
+                .map(|s| {
+                    let up = !down.get(s.name.as_str()).copied().unwrap_or(false);
+                    if !up {
+                        findings.push(Finding {
+                            id: "UNREACHABLE".into(),
+                            severity: Severity::Error,
+                            server: Some(s.name.as_str().into()),
+                            address: None,
+                            message: "no answer".into(),
+                        });
+                    } else if bad {
+                        findings.push(Finding {
+                            id: "NS_SET_MISMATCH".into(),
+                            severity: Severity::Error,
+                            server: Some(s.name.as_str().into()),
+                            address: None,
+                            message: "NS set differs from the declared one".into(),
+                        });
+                    }
+                    ServerReport {
+                        name: s.name.as_str().into(),
+                        addresses: vec![],
+                        reachable: up,
+                        soa_serial: up.then_some(1),
+                        rtt_ms: Some(1),
+                    }
+                })
+                .collect();
+            CheckReport {
+                domain: domain.as_str().into(),
+                verdict: if findings.is_empty() {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                },
+                checked_at: at,
+                duration_ms: delay.as_millis() as u64,
+                findings,
+                servers,
+            }
+        })
+    }
+}
+
+fn two_ns(tag: &str) -> Vec<Nameserver> {
+    vec![
+        ns(&format!("ns1.{tag}.net"), &[]),
+        ns(&format!("ns2.{tag}.net"), &[]),
+    ]
+}
+
+struct Running {
+    app: App,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(cfg: Config, domains: &[(&str, &str)], net: Arc<Net>) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemClock.now();
+    let ds = domains
+        .iter()
+        .map(|(d, tag)| domain(d, two_ns(tag), now))
+        .collect();
+    let store = store_with(&dir.path().join("z.redb"), ds, cfg.delegation.test_window);
+    let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
+    let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
+    Running {
+        app,
+        task,
+        _dir: dir,
+    }
+}
+
+fn state(app: &App, d: &str) -> DelegationState {
+    app.store.delegation(d).unwrap().unwrap().state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
+    let net = Arc::new(Net::default());
+    net.set_down("ns2.a.net", true);
+    let r = start(fast_config(), &[("a.ru", "a")], net.clone()).await;
+    let zone = r.app.zone_dirty.clone();
+    let notified = tokio::spawn(async move { zone.notified().await });
+    assert!(wait_for(Duration::from_secs(2), || net.checks("a.ru") >= 3).await);
+    assert_eq!(state(&r.app, "a.ru"), DelegationState::Testing);
+    net.set_down("ns2.a.net", false);
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "a.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    tokio::time::timeout(Duration::from_secs(2), notified)
+        .await
+        .expect("zone_dirty notified")
+        .unwrap();
+    let rec = r.app.store.delegation("a.ru").unwrap().unwrap();
+    let hist = r.app.store.history("a.ru", 100).unwrap();
+    let last = hist.last().unwrap();
+    assert_eq!(last.to, DelegationState::Delegated);
+    assert!(
+        last.reason.contains("passed within the downtime budget"),
+        "{}",
+        last.reason
+    );
+    // ns2 was down for a few rounds: its downtime is in the record.
+    let ns2 = rec
+        .downtime
+        .iter()
+        .find(|d| d.server.as_str() == "ns2.a.net")
+        .unwrap();
+    assert!(
+        ns2.unreachable_ms > 0 && ns2.unreachable_ms < 1000,
+        "{ns2:?}"
+    );
+    // Every check is one recorded round (none lost, none twice).
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+    let rounds = r.app.store.rounds("a.ru", 1000).unwrap();
+    assert_eq!(rounds.len(), net.checks("a.ru"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_end_test_failed_then_retest_with_a_wake() {
+    let mut cfg = fast_config();
+    cfg.delegation.test_window = Duration::from_millis(700);
+    let net = Arc::new(Net::default());
+    net.set_down("ns1.b.net", true);
+    let r = start(cfg, &[("b.ru", "b")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(3), || state(&r.app, "b.ru")
+            == DelegationState::TestFailed)
+        .await
+    );
+    let rec = r.app.store.delegation("b.ru").unwrap().unwrap();
+    let end = rec.window_end.unwrap();
+    assert_eq!(rec.next_probe, None);
+    // Rounds ran inside the window only.
+    for round in r.app.store.rounds("b.ru", 100).unwrap() {
+        assert!(round.at < end);
+    }
+    let n = net.checks("b.ru");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(net.checks("b.ru"), n, "no probes after test_failed");
+    // Retest through the store (as the API does) and wake the scheduler.
+    net.set_down("ns1.b.net", false);
+    let now = r.app.now();
+    r.app
+        .store
+        .retest(
+            "b.ru",
+            now,
+            Config::chrono(r.app.config.delegation.test_window),
+        )
+        .unwrap();
+    r.app.domain_changed("b.ru");
+    assert!(
+        wait_for(Duration::from_secs(1), || state(&r.app, "b.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_concurrency_limit_and_every_domain_probed() {
+    let mut cfg = fast_config();
+    cfg.delegation.max_concurrent_rounds = 4;
+    let net = Arc::new(Net::default());
+    *net.delay.lock().unwrap() = Duration::from_millis(30);
+    let names: Vec<String> = (0..40).map(|i| format!("d{i}.ru")).collect();
+    let doms: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "shared")).collect();
+    let r = start(cfg, &doms, net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || names
+            .iter()
+            .all(|n| state(&r.app, n) == DelegationState::Delegated))
+        .await
+    );
+    assert!(net.max_in_flight.load(Ordering::SeqCst) <= 4);
+    assert!(net.max_in_flight.load(Ordering::SeqCst) >= 2);
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_and_writes_rounds_in_flight() {
+    let net = Arc::new(Net::default());
+    *net.delay.lock().unwrap() = Duration::from_millis(400);
+    let r = start(fast_config(), &[("c.ru", "c")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || net
+            .in_flight
+            .load(Ordering::SeqCst)
+            == 1)
+        .await
+    );
+    r.app.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(3), r.task)
+        .await
+        .expect("stops after the round")
+        .unwrap();
+    assert_eq!(net.checks("c.ru"), 1);
+    assert_eq!(r.app.store.rounds("c.ru", 10).unwrap().len(), 1);
+    assert_eq!(state(&r.app, "c.ru"), DelegationState::Delegated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_suspends_at_once_and_release_returns_it() {
+    let mut cfg = fast_config();
+    cfg.delegation.monitor_interval = Duration::from_secs(30);
+    let net = Arc::new(Net::default());
+    let r = start(cfg, &[("h.ru", "h")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "h.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    let now = r.app.now();
+    r.app
+        .store
+        .set_hold(
+            "h.ru",
+            Some(Hold {
+                since: now,
+                reason: "court".into(),
+            }),
+            now,
+        )
+        .unwrap();
+    r.app.domain_changed("h.ru");
+    assert!(
+        wait_for(Duration::from_secs(1), || state(&r.app, "h.ru")
+            == DelegationState::Suspended)
+        .await
+    );
+    let rec = r.app.store.delegation("h.ru").unwrap().unwrap();
+    assert_eq!(rec.blocked, vec!["hold".to_string()]);
+    let checks = net.checks("h.ru");
+    r.app.store.set_hold("h.ru", None, r.app.now()).unwrap();
+    r.app.domain_changed("h.ru");
+    assert!(
+        wait_for(Duration::from_secs(1), || state(&r.app, "h.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    assert_eq!(net.checks("h.ru"), checks + 1, "one round on release");
+    let hist = r.app.store.history("h.ru", 100).unwrap();
+    let reasons: Vec<&str> = hist.iter().map(|e| e.reason.as_str()).collect();
+    assert!(reasons.contains(&"suspended: hold"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("block lifted (hold)")),
+        "{reasons:?}"
+    );
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
+    let mut cfg = fast_config();
+    cfg.delegation.on_violation = OnViolation::Suspend;
+    let net = Arc::new(Net::default());
+    let r = start(cfg, &[("v.ru", "v")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "v.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    net.bad_data.lock().unwrap().push("v.ru".into());
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "v.ru")
+            == DelegationState::Suspended)
+        .await
+    );
+    let v = r
+        .app
+        .store
+        .delegation("v.ru")
+        .unwrap()
+        .unwrap()
+        .violation
+        .unwrap();
+    assert_eq!(v.finding_ids, vec!["NS_SET_MISMATCH".to_string()]);
+    net.bad_data.lock().unwrap().clear();
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "v.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    assert!(r
+        .app
+        .store
+        .delegation("v.ru")
+        .unwrap()
+        .unwrap()
+        .violation
+        .is_none());
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_wake_finds_a_new_declaration() {
+    let mut cfg = fast_config();
+    cfg.delegation.monitor_interval = Duration::from_secs(30);
+    let net = Arc::new(Net::default());
+    let r = start(cfg, &[("w.ru", "w")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, "w.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    // A new NS set, announced without a name.
+    let now = r.app.now();
+    r.app
+        .store
+        .declare_nameservers(
+            "w.ru",
+            two_ns("w2"),
+            now,
+            Config::chrono(r.app.config.delegation.test_window),
+        )
+        .unwrap();
+    r.app.scheduler_wake.notify_one();
+    assert!(
+        wait_for(Duration::from_secs(2), || {
+            let rec = r.app.store.delegation("w.ru").unwrap().unwrap();
+            rec.state == DelegationState::Delegated && rec.delegated_at > Some(now)
+        })
+        .await
+    );
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+}
