@@ -368,3 +368,89 @@ fn bad_config_is_exit_2_with_the_key() {
         text(&o.stderr)
     );
 }
+
+/// A tmpfs mounted for one test (needs root, as in CI); unmounted on drop.
+struct Mount(PathBuf);
+impl Mount {
+    fn tmpfs(at: PathBuf, size: &str) -> Option<Mount> {
+        std::fs::create_dir_all(&at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(Mount(at))
+    }
+    fn remount(&self, opt: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,{opt}")])
+            .arg(&self.0)
+            .status();
+        assert!(st.map(|s| s.success()).unwrap_or(false), "remount {opt}");
+    }
+}
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn mount_or_skip(t: &Tmp, size: &str) -> Option<Mount> {
+    let m = Mount::tmpfs(t.path("mnt"), size);
+    if m.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must be able to mount a tmpfs (root)"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+    }
+    m
+}
+
+#[test]
+fn full_disk_fails_cleanly_and_keeps_the_store() {
+    let t = Tmp::new();
+    let Some(m) = mount_or_skip(&t, "1m") else {
+        return;
+    };
+    let db = m.0.join("z.redb").display().to_string();
+    let good = t.write("good.json", GOOD);
+    let o = run(&["import", &good, "--db", &db]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let before = snapshot(&db);
+    let big = t.write("big.json", &zonekeeper::synth::generate(4000, 3));
+    let o = run(&["import", &big, "--db", &db]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        snapshot(&db) == before,
+        "store changed or lost after a full disk"
+    );
+}
+
+#[test]
+fn read_only_store_fails_cleanly() {
+    let t = Tmp::new();
+    let Some(m) = mount_or_skip(&t, "8m") else {
+        return;
+    };
+    let db = m.0.join("z.redb").display().to_string();
+    let good = t.write("good.json", GOOD);
+    assert!(run(&["import", &good, "--db", &db]).status.success());
+    let before = snapshot(&db);
+    m.remount("ro");
+    let changed = t.write(
+        "changed.json",
+        &GOOD.replace("ns2.example.net", "ns9.example.net"),
+    );
+    let o = run(&["import", &changed, "--db", &db]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    m.remount("rw");
+    assert!(snapshot(&db) == before);
+}
