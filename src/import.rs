@@ -21,6 +21,10 @@ use crate::model::{
 use crate::names::{self, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
 
+/// Imports that write at least this many domains compact the store
+/// afterwards: a bulk load leaves many half-empty pages behind.
+pub const COMPACT_AFTER_DOMAINS: usize = 10_000;
+
 /// Most record errors listed in one report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 /// Most addresses per nameserver.
@@ -485,13 +489,8 @@ pub fn parse(
     }
 }
 
-/// Read, validate and apply an import file.
-pub fn import_file(
-    store: &dyn Store,
-    path: &Path,
-    cfg: &Config,
-    now: Timestamp,
-) -> Result<ImportSummary, ImportError> {
+/// Read and validate an import file (no store needed).
+pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatch, ImportError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
         path: p.clone(),
@@ -501,6 +500,26 @@ pub fn import_file(
         path: p.clone(),
         message: e.to_string(),
     })?;
-    let batch = parse(&bytes, &p, cfg, &zones, now)?;
-    Ok(store.import(&batch, now, Config::chrono(cfg.delegation.test_window))?)
+    parse(&bytes, &p, cfg, &zones, now)
+}
+
+/// Apply a validated batch: all or nothing.
+pub fn apply(
+    store: &dyn Store,
+    batch: &ImportBatch,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
+    Ok(store.import(batch, now, Config::chrono(cfg.delegation.test_window))?)
+}
+
+/// Read, validate and apply an import file.
+pub fn import_file(
+    store: &dyn Store,
+    path: &Path,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
+    let batch = read_file(path, cfg, now)?;
+    apply(store, &batch, cfg, now)
 }
