@@ -35,7 +35,10 @@ use zonekeeper::scheduler::{self, Prober};
 use zonekeeper::store::{ImportBatch, RedbStore, Store};
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn rss_kib() -> u64 {
@@ -63,7 +66,9 @@ fn domain(i: usize, now: chrono::DateTime<Utc>) -> Domain {
     let name = format!("bench{i}.ru");
     let ns = |k: u8| Nameserver {
         name: parse_host(&format!("ns{k}.{name}")).unwrap(),
-        addresses: vec![format!("192.0.2.{}", (i % 250) + k as usize).parse().unwrap()],
+        addresses: vec![format!("192.0.2.{}", (i % 250) + k as usize)
+            .parse()
+            .unwrap()],
     };
     Domain {
         name: DomainName::from_trusted(name.clone()),
@@ -176,7 +181,11 @@ fn main() {
     let rounds = env_usize("ZK_BENCH_ROUNDS", 20_000);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
-    let cached = dir.join(format!("scheduler-{n}.redb"));
+    // Delete target/bench-data after a change of the stored format.
+    let cached = dir.join(format!(
+        "scheduler-{n}-v{}.redb",
+        zonekeeper::store::SCHEMA_VERSION
+    ));
     if !cached.exists() {
         build(&cached, n);
     }
@@ -260,7 +269,13 @@ fn main() {
             reason: "bench".into(),
         };
         store
-            .put_delegation(name, &rec.ns_fingerprint, &new, Some(&ev), new.last_round.as_ref())
+            .put_delegation(
+                name,
+                &rec.ns_fingerprint,
+                &new,
+                Some(&ev),
+                new.last_round.as_ref(),
+            )
             .unwrap();
     }
     let put_cpu = cpu() - c0;
