@@ -172,6 +172,9 @@ pub struct ProbeConfig {
     pub max_in_flight: usize,
     /// Name used for the open-recursion probe (outside every registry zone).
     pub recursion_probe_name: String,
+    /// Port the scheduler probes declared addresses on (53; tests use
+    /// loopback servers on an ephemeral port).
+    pub port: u16,
 }
 
 impl Default for ProbeConfig {
@@ -183,6 +186,7 @@ impl Default for ProbeConfig {
             retries: 1,
             max_in_flight: 1024,
             recursion_probe_name: "example.com".into(),
+            port: 53,
         }
     }
 }
@@ -424,6 +428,11 @@ impl Config {
         if d.downtime_budget > d.downtime_period {
             return Err(ConfigError::Invalid(
                 "delegation.downtime_budget cannot exceed delegation.downtime_period".into(),
+            ));
+        }
+        if self.probe.port == 0 {
+            return Err(ConfigError::Invalid(
+                "probe.port must be a valid port (1–65535)".into(),
             ));
         }
         if !(0.0..=1.0).contains(&d.jitter) {
