@@ -218,15 +218,18 @@ fn norm(name: &str) -> String {
 /// Update the per-server downtime of `downtime` with the servers of one
 /// round. Servers not in the round are dropped (the NS set is fixed for a
 /// record), new ones start at zero.
+///
+/// Round times are taken to the millisecond, so replaying the stored
+/// rounds (`RoundSummary::at`, `servers`) gives exactly the stored figures.
 pub fn accrue_round(
     downtime: &[ServerDowntime],
-    report: &CheckReport,
+    at: Timestamp,
+    servers: &[crate::model::ServerReport],
     reach: Duration,
     pol: &Policy,
 ) -> Vec<ServerDowntime> {
-    let t = report.checked_at;
-    report
-        .servers
+    let t = chrono::DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
+    servers
         .iter()
         .filter_map(|s| {
             let server = crate::names::parse_host(&s.name).ok()?;
@@ -493,7 +496,13 @@ pub fn on_round(
     let t = report.checked_at;
     let st = rec.state;
     let mut r = rec.clone();
-    r.downtime = accrue_round(&rec.downtime, report, pol.interval(st), pol);
+    r.downtime = accrue_round(
+        &rec.downtime,
+        report.checked_at,
+        &report.servers,
+        pol.interval(st),
+        pol,
+    );
     r.rounds = rec.rounds.saturating_add(1);
     r.last_round = Some(RoundSummary::from_report(report));
     let over = over_budget(&r.downtime, t, pol);

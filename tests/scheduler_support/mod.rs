@@ -2,6 +2,8 @@
 //! records, and shrunk configs.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
