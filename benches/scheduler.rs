@@ -188,6 +188,11 @@ fn main() {
     ));
     if !cached.exists() {
         build(&cached, n);
+        // Measure in a fresh process: building leaves memory behind.
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .status()
+            .unwrap();
+        std::process::exit(st.code().unwrap_or(1));
     }
     let work = tempfile::tempdir_in(&dir).unwrap();
     let path = work.path().join("s.redb");
@@ -195,6 +200,7 @@ fn main() {
     let mut cfg = Config::default();
     cfg.delegation.jitter = 0.0;
     let pol = Policy::from_config(&cfg.delegation);
+    let rss_start = rss_kib();
     let store = Arc::new(RedbStore::open(&path).unwrap());
 
     // Baseline: the bare scan.
@@ -207,6 +213,7 @@ fn main() {
         })
         .unwrap();
     let scan = t.elapsed();
+    let rss_scan = rss_kib();
 
     // Start-up: scan + queue.
     let rss0 = rss_kib();
@@ -236,10 +243,12 @@ fn main() {
         load.as_secs_f64() / scan.as_secs_f64()
     );
     println!(
-        "  memory: queue build +{} MiB RSS ({} B/domain); process RSS {} MiB",
+        "  memory: process RSS {} MiB at start, {} MiB after the bare scan (store cache), {} MiB with the queue: queue +{} MiB ({} B/domain)",
+        rss_start / 1024,
+        rss_scan / 1024,
+        rss1 / 1024,
         (rss1.saturating_sub(rss0)) / 1024,
         (rss1.saturating_sub(rss0)) * 1024 / count.max(1) as u64,
-        rss1 / 1024
     );
     println!(
         "  queue pop+reschedule: {:.0} ns/domain over {popped}",
