@@ -175,7 +175,9 @@ pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
         queue,
         inflight: JoinSet::new(),
         tasks: HashMap::new(),
-        last_scan: None,
+        rescan_pending: false,
+        last_scan: Instant::now(),
+        scan: None,
     };
     s.run().await;
 }
@@ -187,17 +189,33 @@ struct Scheduler {
     queue: Queue,
     inflight: JoinSet<Outcome>,
     tasks: HashMap<tokio::task::Id, u32>,
-    last_scan: Option<Instant>,
+    /// A bare wake asked for a rescan of the testing index.
+    rescan_pending: bool,
+    last_scan: Instant,
+    /// The rescan running in the background: the testing domains' names.
+    scan: Option<tokio::task::JoinHandle<crate::store::Result<Vec<String>>>>,
 }
+
+type ScanResult = Result<crate::store::Result<Vec<String>>, tokio::task::JoinError>;
 
 impl Scheduler {
     async fn run(&mut self) {
         let limit = self.app.config.delegation.max_concurrent_rounds.max(1);
         let wake = self.app.scheduler_wake.clone();
         let shutdown = self.app.shutdown.clone();
-        // Names pushed before the loop started.
-        self.on_wake().await;
+        // Names pushed before the loop started (the queue was just loaded,
+        // so no rescan).
+        self.on_wake();
+        self.rescan_pending = false;
         loop {
+            if self.rescan_pending
+                && self.scan.is_none()
+                && self.last_scan.elapsed() >= BARE_WAKE_MIN_GAP
+            {
+                self.rescan_pending = false;
+                self.last_scan = Instant::now();
+                self.scan = Some(self.start_scan());
+            }
             let now = ms(self.app.now());
             while self.inflight.len() < limit {
                 let Some((id, due)) = self.queue.pop_due(now) else {
@@ -222,13 +240,24 @@ impl Scheduler {
                     None => MAX_SLEEP,
                 }
             };
+            let sleep = if self.rescan_pending && self.scan.is_none() {
+                sleep.min(BARE_WAKE_MIN_GAP.saturating_sub(self.last_scan.elapsed()))
+            } else {
+                sleep
+            };
+            let has_scan = self.scan.is_some();
+            let scan = &mut self.scan;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(res) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
                     self.finished(res).await;
                 }
-                _ = wake.notified() => self.on_wake().await,
+                res = async { scan.as_mut().expect("guarded by has_scan").await }, if has_scan => {
+                    self.scan = None;
+                    self.scanned(res);
+                }
+                _ = wake.notified() => self.on_wake(),
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
@@ -289,7 +318,7 @@ impl Scheduler {
         }
     }
 
-    async fn on_wake(&mut self) {
+    fn on_wake(&mut self) {
         let (names, overflow) = self.app.scheduler_inbox.drain();
         let now = ms(self.app.now());
         for n in &names {
@@ -298,24 +327,14 @@ impl Scheduler {
             self.queue.poke(n, now);
         }
         if names.is_empty() || overflow {
-            self.rescan_testing().await;
+            self.rescan_pending = true;
         }
     }
 
-    /// A bare wake: find testing domains the queue does not know as such.
-    async fn rescan_testing(&mut self) {
-        if self
-            .last_scan
-            .is_some_and(|t| t.elapsed() < BARE_WAKE_MIN_GAP)
-        {
-            // Coalesce: the next wake or round will do.
-            self.app.scheduler_wake.notify_one();
-            tokio::time::sleep(BARE_WAKE_MIN_GAP / 4).await;
-            return;
-        }
-        self.last_scan = Some(Instant::now());
+    /// A bare wake: list the testing domains in the background.
+    fn start_scan(&self) -> tokio::task::JoinHandle<crate::store::Result<Vec<String>>> {
         let store = self.app.store.clone();
-        let res = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<String>> {
+        tokio::task::spawn_blocking(move || {
             let mut all = Vec::new();
             let mut after: Option<String> = None;
             loop {
@@ -329,7 +348,10 @@ impl Scheduler {
             }
             Ok(all)
         })
-        .await;
+    }
+
+    /// Look at testing domains the queue does not know as such.
+    fn scanned(&mut self, res: ScanResult) {
         let names = match res {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
