@@ -208,7 +208,15 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
     }
     let total: usize = last.values().map(|s| s.rounds_stored).sum();
     assert!(total > 30, "rounds ran between the kills: {total}");
-    assert_eq!(last["a.ru"].state, DelegationState::Delegated);
+    // a.ru was delegated; its ns2 outage may since have used up the budget.
+    assert!(
+        matches!(
+            last["a.ru"].state,
+            DelegationState::Delegated | DelegationState::Suspended
+        ),
+        "{:?}",
+        last["a.ru"]
+    );
 
     // A last run past the window's end, stopped cleanly with SIGTERM.
     let mut child = spawn(&cfg_path, &log);
@@ -241,6 +249,16 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
         .find(|d| d.server.as_str() == "ns2.a.ru")
         .unwrap();
     assert_eq!(ns2.last_reachable, Some(false));
+    let h = store.history("a.ru", 100).unwrap();
+    assert!(h.iter().any(|e| e.to == DelegationState::Delegated));
+    if a.state == DelegationState::Suspended {
+        let v = a.violation.unwrap();
+        assert!(
+            v.finding_ids
+                .contains(&delegation::DOWNTIME_BUDGET_ID.to_string()),
+            "{v:?}"
+        );
+    }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("scheduler queue loaded"), "{text}");
 }
