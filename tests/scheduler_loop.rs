@@ -5,114 +5,17 @@
 
 mod scheduler_support;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use scheduler_support::net::Net;
 use scheduler_support::*;
 use zonekeeper::app::App;
 use zonekeeper::clock::{Clock, SystemClock};
 use zonekeeper::config::{Config, OnViolation};
-use zonekeeper::model::{
-    CheckReport, DelegationState, Finding, Hold, Nameserver, ServerReport, Severity, Verdict,
-};
-use zonekeeper::names::DomainName;
-use zonekeeper::scheduler::{self, Prober};
-
-/// Servers up or down, per name; domains whose data is wrong; a delay per
-/// check; counts of checks and of checks in flight.
-#[derive(Default)]
-struct Net {
-    down: Mutex<HashMap<String, bool>>,
-    bad_data: Mutex<Vec<String>>,
-    delay: Mutex<Duration>,
-    checks: Mutex<HashMap<String, usize>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-impl Net {
-    fn set_down(&self, server: &str, down: bool) {
-        self.down.lock().unwrap().insert(server.into(), down);
-    }
-    fn checks(&self, d: &str) -> usize {
-        self.checks.lock().unwrap().get(d).copied().unwrap_or(0)
-    }
-}
-
-impl Prober for Net {
-    fn check<'a>(
-        &'a self,
-        domain: &'a DomainName,
-        ns: &'a [Nameserver],
-    ) -> BoxFuture<'a, CheckReport> {
-        Box::pin(async move {
-            let at = SystemClock.now();
-            let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(n, Ordering::SeqCst);
-            let delay = *self.delay.lock().unwrap();
-            tokio::time::sleep(delay).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            *self
-                .checks
-                .lock()
-                .unwrap()
-                .entry(domain.as_str().to_string())
-                .or_default() += 1;
-            let down = self.down.lock().unwrap().clone();
-            let bad = self
-                .bad_data
-                .lock()
-                .unwrap()
-                .contains(&domain.as_str().to_string());
-            let mut findings = Vec::new();
-            let servers: Vec<ServerReport> = ns
-                .iter()
-                .map(|s| {
-                    let up = !down.get(s.name.as_str()).copied().unwrap_or(false);
-                    if !up {
-                        findings.push(Finding {
-                            id: "UNREACHABLE".into(),
-                            severity: Severity::Error,
-                            server: Some(s.name.as_str().into()),
-                            address: None,
-                            message: "no answer".into(),
-                        });
-                    } else if bad {
-                        findings.push(Finding {
-                            id: "NS_SET_MISMATCH".into(),
-                            severity: Severity::Error,
-                            server: Some(s.name.as_str().into()),
-                            address: None,
-                            message: "NS set differs from the declared one".into(),
-                        });
-                    }
-                    ServerReport {
-                        name: s.name.as_str().into(),
-                        addresses: vec![],
-                        reachable: up,
-                        soa_serial: up.then_some(1),
-                        rtt_ms: Some(1),
-                    }
-                })
-                .collect();
-            CheckReport {
-                domain: domain.as_str().into(),
-                verdict: if findings.is_empty() {
-                    Verdict::Pass
-                } else {
-                    Verdict::Fail
-                },
-                checked_at: at,
-                duration_ms: delay.as_millis() as u64,
-                findings,
-                servers,
-            }
-        })
-    }
-}
+use zonekeeper::model::{DelegationState, Hold, Nameserver};
+use zonekeeper::scheduler;
 
 fn two_ns(tag: &str) -> Vec<Nameserver> {
     vec![
@@ -150,7 +53,7 @@ fn state(app: &App, d: &str) -> DelegationState {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     net.set_down("ns2.a.net", true);
     let r = start(fast_config(), &[("a.ru", "a")], net.clone()).await;
     let zone = r.app.zone_dirty.clone();
@@ -197,7 +100,7 @@ async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
 async fn window_end_test_failed_then_retest_with_a_wake() {
     let mut cfg = fast_config();
     cfg.delegation.test_window = Duration::from_millis(700);
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     net.set_down("ns1.b.net", true);
     let r = start(cfg, &[("b.ru", "b")], net.clone()).await;
     assert!(
@@ -240,7 +143,7 @@ async fn window_end_test_failed_then_retest_with_a_wake() {
 async fn global_concurrency_limit_and_every_domain_probed() {
     let mut cfg = fast_config();
     cfg.delegation.max_concurrent_rounds = 4;
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     *net.delay.lock().unwrap() = Duration::from_millis(30);
     let names: Vec<String> = (0..40).map(|i| format!("d{i}.ru")).collect();
     let doms: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "shared")).collect();
@@ -259,7 +162,7 @@ async fn global_concurrency_limit_and_every_domain_probed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_and_writes_rounds_in_flight() {
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     *net.delay.lock().unwrap() = Duration::from_millis(400);
     let r = start(fast_config(), &[("c.ru", "c")], net.clone()).await;
     assert!(
@@ -283,7 +186,7 @@ async fn shutdown_finishes_and_writes_rounds_in_flight() {
 async fn hold_suspends_at_once_and_release_returns_it() {
     let mut cfg = fast_config();
     cfg.delegation.monitor_interval = Duration::from_secs(30);
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     let r = start(cfg, &[("h.ru", "h")], net.clone()).await;
     assert!(
         wait_for(Duration::from_secs(2), || state(&r.app, "h.ru")
@@ -334,7 +237,7 @@ async fn hold_suspends_at_once_and_release_returns_it() {
 async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
     let mut cfg = fast_config();
     cfg.delegation.on_violation = OnViolation::Suspend;
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     let r = start(cfg, &[("v.ru", "v")], net.clone()).await;
     assert!(
         wait_for(Duration::from_secs(2), || state(&r.app, "v.ru")
@@ -378,7 +281,7 @@ async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
 async fn bare_wake_finds_a_new_declaration() {
     let mut cfg = fast_config();
     cfg.delegation.monitor_interval = Duration::from_secs(30);
-    let net = Arc::new(Net::default());
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
     let r = start(cfg, &[("w.ru", "w")], net.clone()).await;
     assert!(
         wait_for(Duration::from_secs(2), || state(&r.app, "w.ru")

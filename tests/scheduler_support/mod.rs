@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod net;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -68,6 +69,16 @@ pub fn domain(name: &str, nameservers: Vec<Nameserver>, now: Timestamp) -> Domai
 
 /// Open a store at `path` and import `domains` (testing starts now).
 pub fn store_with(path: &Path, domains: Vec<Domain>, window: Duration) -> Arc<RedbStore> {
+    store_at(path, domains, window, Utc::now())
+}
+
+/// [`store_with`] with testing starting at `now`.
+pub fn store_at(
+    path: &Path,
+    domains: Vec<Domain>,
+    window: Duration,
+    now: Timestamp,
+) -> Arc<RedbStore> {
     let store = RedbStore::open(path).unwrap();
     store
         .import(
@@ -76,7 +87,7 @@ pub fn store_with(path: &Path, domains: Vec<Domain>, window: Duration) -> Arc<Re
                 contacts: vec![contact()],
                 domains,
             },
-            Utc::now(),
+            now,
             Config::chrono(window),
         )
         .unwrap();
@@ -98,14 +109,14 @@ pub fn fast_config() -> Config {
     c
 }
 
-/// Poll `f` every 20 ms until it is true or `limit` passes.
+/// Poll `f` every 2 ms until it is true or `limit` passes.
 pub async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < end {
         if f() {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     f()
 }
