@@ -256,7 +256,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     }
     // EDNS: judge the UDP reply to the EDNS query itself.
     if let (Some(r), Some(plain_r)) = (p.soa_udp_edns.first.reply(), p.soa_udp.reply()) {
-        if r.rcode != ResponseCode::NoError && plain_r.rcode == ResponseCode::NoError {
+        if crate::probe::edns_rejected(r.rcode) && plain_r.rcode == ResponseCode::NoError {
             out.push(
                 "EDNS",
                 Some(name),
@@ -276,20 +276,15 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         }
     }
     // Serving the zone: rcode, SOA presence, AA — one finding per kind.
-    let edns_failed = p
-        .soa_udp_edns
-        .reply()
-        .is_some_and(|r| r.rcode == ResponseCode::FormErr || r.rcode == ResponseCode::NotImp);
+    // Replies come after any EDNS/TCP retry, so an EDNS-only failure is
+    // judged by the EDNS check above, not here.
     let mut lame = None;
     let mut no_soa = Vec::new();
     let mut not_aa = Vec::new();
     for q in soa_replies(p) {
         let Some(r) = q.reply() else { continue };
-        let is_edns_q = std::ptr::eq(q, &p.soa_udp_edns);
         if r.rcode != ResponseCode::NoError {
-            if !(is_edns_q && edns_failed) && lame.is_none() {
-                lame = Some(r.rcode);
-            }
+            lame.get_or_insert(r.rcode);
             continue;
         }
         let label = format!(

@@ -103,7 +103,8 @@ pub struct QueryResult {
     pub transport: Transport,
     pub edns: bool,
     pub first: Outcome,
-    /// Set when `first` was a truncated UDP reply: the same query over TCP.
+    /// The retry, if `first` called for one: the same query without EDNS
+    /// after FORMERR/NOTIMP, and/or over TCP after a truncated UDP reply.
     pub fallback: Option<Outcome>,
 }
 
@@ -363,7 +364,8 @@ impl Prober {
         }
     }
 
-    /// One query; a truncated UDP reply is retried over TCP.
+    /// One query. An EDNS query answered FORMERR/NOTIMP is retried without
+    /// EDNS (RFC 6891 §7); a truncated UDP reply is retried over TCP.
     async fn query(
         &self,
         addr: SocketAddr,
@@ -374,13 +376,19 @@ impl Prober {
         rd: bool,
     ) -> QueryResult {
         let first = self.exchange(addr, &qname, qtype, transport, edns, rd).await;
-        let fallback = match &first {
-            Outcome::Reply(r) if r.tc && transport == Transport::Udp => Some(
-                self.exchange(addr, &qname, qtype, Transport::Tcp, edns, rd)
+        let mut fallback = None;
+        let mut edns_now = edns;
+        if edns && first.reply().is_some_and(|r| edns_rejected(r.rcode)) {
+            edns_now = false;
+            fallback = Some(self.exchange(addr, &qname, qtype, transport, false, rd).await);
+        }
+        let cur = fallback.as_ref().unwrap_or(&first);
+        if cur.reply().is_some_and(|r| r.tc && r.transport == Transport::Udp) {
+            fallback = Some(
+                self.exchange(addr, &qname, qtype, Transport::Tcp, edns_now, rd)
                     .await,
-            ),
-            _ => None,
-        };
+            );
+        }
         QueryResult {
             qname,
             qtype,
@@ -484,6 +492,11 @@ impl Prober {
         res.addresses.dedup();
         res
     }
+}
+
+/// Rcodes with which servers that do not implement EDNS answer an OPT record.
+pub fn edns_rejected(rc: ResponseCode) -> bool {
+    rc == ResponseCode::FormErr || rc == ResponseCode::NotImp
 }
 
 /// An absolute DNS name from presentation text.
