@@ -38,7 +38,10 @@ fn zone(serial: u32, ip1: Ipv4Addr, ip2: Ipv4Addr) -> String {
         serial,
         rname: "hostmaster.example.ru.",
         ns: vec!["ns1.example.ru".into(), "ns2.example.ru".into()],
-        hosts: vec![("ns1.example.ru".into(), ip1), ("ns2.example.ru".into(), ip2)],
+        hosts: vec![
+            ("ns1.example.ru".into(), ip1),
+            ("ns2.example.ru".into(), ip2),
+        ],
     }
     .render()
 }
@@ -58,7 +61,11 @@ fn pair(serial2: u32) -> (Nsd, Nsd) {
 
 fn json(o: &Output) -> serde_json::Value {
     let text = String::from_utf8(o.stdout.clone()).unwrap();
-    assert_eq!(text.trim_end().lines().count(), 1, "one JSON object on one line: {text}");
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "one JSON object on one line: {text}"
+    );
     serde_json::from_str(&text).unwrap()
 }
 
@@ -68,10 +75,33 @@ fn json_pass_and_fail() {
     let (a, b) = pair(1);
     let ns1 = format!("ns1.example.ru/{}", a.addr);
     let ns2 = format!("NS2.example.ru./{}", b.addr);
-    let o = zk(dir.path(), &["Example.RU.", "--ns", &ns1, "--ns", &ns2, "--json", "--allow-private"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = zk(
+        dir.path(),
+        &[
+            "Example.RU.",
+            "--ns",
+            &ns1,
+            "--ns",
+            &ns2,
+            "--json",
+            "--allow-private",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v = json(&o);
-    for k in ["domain", "verdict", "checked_at", "duration_ms", "findings", "servers"] {
+    for k in [
+        "domain",
+        "verdict",
+        "checked_at",
+        "duration_ms",
+        "findings",
+        "servers",
+    ] {
         assert!(v.get(k).is_some(), "missing {k}: {v}");
     }
     assert_eq!(v["domain"], "example.ru");
@@ -84,7 +114,18 @@ fn json_pass_and_fail() {
     let (c, d) = pair(2);
     let ns1 = format!("ns1.example.ru/{}", c.addr);
     let ns2 = format!("ns2.example.ru/{}", d.addr);
-    let o = zk(dir.path(), &["example.ru", "--ns", &ns1, "--ns", &ns2, "--json", "--allow-private"]);
+    let o = zk(
+        dir.path(),
+        &[
+            "example.ru",
+            "--ns",
+            &ns1,
+            "--ns",
+            &ns2,
+            "--json",
+            "--allow-private",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["verdict"], "fail");
@@ -96,12 +137,18 @@ fn json_pass_and_fail() {
     }
 
     // Text mode: grouped by server.
-    let o = zk(dir.path(), &["example.ru", "--ns", &ns1, "--ns", &ns2, "--allow-private"]);
+    let o = zk(
+        dir.path(),
+        &["example.ru", "--ns", &ns1, "--ns", &ns2, "--allow-private"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.starts_with("example.ru: FAIL"), "{text}");
     assert!(text.contains("SOA_CONSISTENT"));
-    assert!(text.contains("\n  ns1.example.ru [") && text.contains("\n  ns2.example.ru ["), "{text}");
+    assert!(
+        text.contains("\n  ns1.example.ru [") && text.contains("\n  ns2.example.ru ["),
+        "{text}"
+    );
     println!("{text}");
 }
 
@@ -111,10 +158,18 @@ fn private_targets_need_allow_private() {
     let (a, b) = pair(1);
     let ns1 = format!("ns1.example.ru/{}", a.addr);
     let ns2 = format!("ns2.example.ru/{}", b.addr);
-    let o = zk(dir.path(), &["example.ru", "--ns", &ns1, "--ns", &ns2, "--json"]);
+    let o = zk(
+        dir.path(),
+        &["example.ru", "--ns", &ns1, "--ns", &ns2, "--json"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    let ids: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["TARGET_REFUSED", "TARGET_REFUSED"]);
 }
 
@@ -125,12 +180,48 @@ fn bad_input_exits_2_with_one_line() {
     std::fs::write(&bad_profile, "[severity]\nNO_SUCH_CHECK = \"error\"\n").unwrap();
     let bp = bad_profile.to_str().unwrap();
     for args in [
-        vec!["exa_mple.ru", "--ns", "ns1.example.ru/127.0.0.1", "--ns", "ns2.example.ru/127.0.0.2"],
-        vec!["example.com", "--ns", "ns1.example.ru/127.0.0.1", "--ns", "ns2.example.ru/127.0.0.2"],
-        vec!["example.ru", "--ns", "ns1.example.ru/127.0.0", "--ns", "ns2.example.ru/127.0.0.2"],
-        vec!["example.ru", "--ns", "ns1..example.ru", "--ns", "ns2.example.ru/127.0.0.2"],
-        vec!["example.ru", "--ns", "ns1.example.ru/127.0.0.1", "--profile", bp],
-        vec!["example.ru", "--ns", "ns1.example.ru/127.0.0.1", "--profile", "/nonexistent/p.toml"],
+        vec![
+            "exa_mple.ru",
+            "--ns",
+            "ns1.example.ru/127.0.0.1",
+            "--ns",
+            "ns2.example.ru/127.0.0.2",
+        ],
+        vec![
+            "example.com",
+            "--ns",
+            "ns1.example.ru/127.0.0.1",
+            "--ns",
+            "ns2.example.ru/127.0.0.2",
+        ],
+        vec![
+            "example.ru",
+            "--ns",
+            "ns1.example.ru/127.0.0",
+            "--ns",
+            "ns2.example.ru/127.0.0.2",
+        ],
+        vec![
+            "example.ru",
+            "--ns",
+            "ns1..example.ru",
+            "--ns",
+            "ns2.example.ru/127.0.0.2",
+        ],
+        vec![
+            "example.ru",
+            "--ns",
+            "ns1.example.ru/127.0.0.1",
+            "--profile",
+            bp,
+        ],
+        vec![
+            "example.ru",
+            "--ns",
+            "ns1.example.ru/127.0.0.1",
+            "--profile",
+            "/nonexistent/p.toml",
+        ],
         vec!["example.ru"],
     ] {
         let o = zk(dir.path(), &args);
@@ -147,19 +238,42 @@ fn bad_input_exits_2_with_one_line() {
 fn profile_file_changes_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("lenient.toml");
-    std::fs::write(&p, "name = \"lenient\"\n[severity]\nNS_COUNT = \"warning\"\n").unwrap();
+    std::fs::write(
+        &p,
+        "name = \"lenient\"\n[severity]\nNS_COUNT = \"warning\"\n",
+    )
+    .unwrap();
     let (a, _b) = pair(1);
     let ns1 = format!("ns1.example.ru/{}", a.addr);
-    let o = zk(dir.path(), &["example.ru", "--ns", &ns1, "--json", "--allow-private"]);
+    let o = zk(
+        dir.path(),
+        &["example.ru", "--ns", &ns1, "--json", "--allow-private"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let o = zk(
         dir.path(),
-        &["example.ru", "--ns", &ns1, "--json", "--allow-private", "--profile", p.to_str().unwrap()],
+        &[
+            "example.ru",
+            "--ns",
+            &ns1,
+            "--json",
+            "--allow-private",
+            "--profile",
+            p.to_str().unwrap(),
+        ],
     );
     // NS_COUNT is only a warning now; ns2 published in the zone but not declared
     // is still an NS_SET_MATCHES error.
     let v = json(&o);
-    let ids: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"NS_COUNT") && ids.contains(&"NS_SET_MATCHES"), "{ids:?}");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"NS_COUNT") && ids.contains(&"NS_SET_MATCHES"),
+        "{ids:?}"
+    );
     assert_eq!(o.status.code(), Some(1));
 }

@@ -53,13 +53,20 @@ async fn run_bad(bad: Behaviour) -> zonekeeper::model::CheckReport {
 async fn well_behaved_pair_passes() {
     let r = run_bad(Behaviour::default()).await;
     assert_report(&r, Verdict::Pass, &[]);
-    assert!(r.servers.iter().all(|s| s.reachable && s.soa_serial == Some(2026112301)));
+    assert!(r
+        .servers
+        .iter()
+        .all(|s| s.reachable && s.soa_serial == Some(2026112301)));
     assert!(r.servers.iter().all(|s| s.rtt_ms.is_some()));
 }
 
 #[tokio::test]
 async fn no_aa_is_not_authoritative() {
-    let r = run_bad(Behaviour { no_aa: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        no_aa: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["AUTHORITATIVE"]);
     let f = r.findings.iter().find(|f| f.id == "AUTHORITATIVE").unwrap();
     assert_eq!(f.server.as_deref(), Some("ns2.example.ru"));
@@ -68,52 +75,95 @@ async fn no_aa_is_not_authoritative() {
 
 #[tokio::test]
 async fn no_tcp_fails_tcp() {
-    let r = run_bad(Behaviour { no_tcp: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        no_tcp: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["TCP"]);
 }
 
 #[tokio::test]
 async fn silent_server_costs_one_timeout_in_parallel() {
     let start = Instant::now();
-    let r = run_bad(Behaviour { silent: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        silent: true,
+        ..Default::default()
+    })
+    .await;
     let took = start.elapsed();
     assert_report(&r, Verdict::Fail, &["RESPONSIVE"]);
-    assert!(took < TIMEOUT * 3, "check took {took:?} with timeout {TIMEOUT:?}");
+    assert!(
+        took < TIMEOUT * 3,
+        "check took {took:?} with timeout {TIMEOUT:?}"
+    );
     assert!(took >= TIMEOUT, "{took:?}");
-    let ns2 = r.servers.iter().find(|s| s.name == "ns2.example.ru").unwrap();
+    let ns2 = r
+        .servers
+        .iter()
+        .find(|s| s.name == "ns2.example.ru")
+        .unwrap();
     assert!(!ns2.reachable);
-    assert!(r.servers.iter().find(|s| s.name == "ns1.example.ru").unwrap().reachable);
+    assert!(
+        r.servers
+            .iter()
+            .find(|s| s.name == "ns1.example.ru")
+            .unwrap()
+            .reachable
+    );
 }
 
 #[tokio::test]
 async fn random_bytes_are_malformed_not_a_panic() {
-    let r = run_bad(Behaviour { garbage: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        garbage: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["MALFORMED_REPLY"]);
 }
 
 #[tokio::test]
 async fn nxdomain_for_apex_is_lame() {
-    let r = run_bad(Behaviour { nxdomain_apex: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        nxdomain_apex: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["LAME"]);
     assert!(r.findings.iter().any(|f| f.message.contains("NXDOMAIN")));
 }
 
 #[tokio::test]
 async fn refused_zone_is_lame() {
-    let r = run_bad(Behaviour { refuse: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        refuse: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["LAME"]);
 }
 
 #[tokio::test]
 async fn noerror_without_soa() {
-    let r = run_bad(Behaviour { no_soa: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        no_soa: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Fail, &["SOA_ANSWER"]);
 }
 
 #[tokio::test]
 async fn wrong_reply_id_is_never_accepted() {
-    let (_g, bad, targets) = pair(Behaviour { wrong_id: true, ..Default::default() }).await;
-    let r = verifier(TIMEOUT).check_targets(&domain("example.ru"), &targets).await;
+    let (_g, bad, targets) = pair(Behaviour {
+        wrong_id: true,
+        ..Default::default()
+    })
+    .await;
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
     assert_report(&r, Verdict::Fail, &["RESPONSIVE"]);
     // It did get our queries (and answered them, with the wrong ID).
     assert!(bad.hits.load(Ordering::Relaxed) > 0);
@@ -130,7 +180,9 @@ async fn closed_port_is_unresponsive_fast() {
         target("ns2.example.ru", &[dead]),
     ];
     let start = Instant::now();
-    let r = verifier(TIMEOUT).check_targets(&domain("example.ru"), &targets).await;
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
     assert_report(&r, Verdict::Fail, &["RESPONSIVE"]);
     let f = r.findings.iter().find(|f| f.id == "RESPONSIVE").unwrap();
     assert!(f.message.contains("refused"), "{}", f.message);
@@ -140,21 +192,37 @@ async fn closed_port_is_unresponsive_fast() {
 
 #[tokio::test]
 async fn open_recursion_is_a_warning() {
-    let r = run_bad(Behaviour { open_recursion: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        open_recursion: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Pass, &["OPEN_RECURSION"]);
 }
 
 #[tokio::test]
 async fn formerr_on_edns_is_a_warning() {
-    let r = run_bad(Behaviour { formerr_edns: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        formerr_edns: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Pass, &["EDNS"]);
 }
 
 #[tokio::test]
 async fn always_truncated_udp_falls_back_to_tcp() {
-    let r = run_bad(Behaviour { always_tc: true, ..Default::default() }).await;
+    let r = run_bad(Behaviour {
+        always_tc: true,
+        ..Default::default()
+    })
+    .await;
     assert_report(&r, Verdict::Pass, &["TCP_ONLY"]);
-    let ns2 = r.servers.iter().find(|s| s.name == "ns2.example.ru").unwrap();
+    let ns2 = r
+        .servers
+        .iter()
+        .find(|s| s.name == "ns2.example.ru")
+        .unwrap();
     assert_eq!(ns2.soa_serial, Some(2026112301));
 }
 
@@ -165,8 +233,13 @@ async fn serial_differs_between_fakes() {
     let mut z2 = zone(ip1, ip2);
     z2.serial += 1;
     let b = FakeServer::start_on(ip2, z2, Behaviour::default()).await;
-    let targets = vec![target("ns1.example.ru", &[a.addr]), target("ns2.example.ru", &[b.addr])];
-    let r = verifier(TIMEOUT).check_targets(&domain("example.ru"), &targets).await;
+    let targets = vec![
+        target("ns1.example.ru", &[a.addr]),
+        target("ns2.example.ru", &[b.addr]),
+    ];
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
     assert_report(&r, Verdict::Fail, &["SOA_CONSISTENT"]);
 }
 
@@ -185,7 +258,11 @@ async fn private_targets_are_refused_without_a_packet() {
 
 #[tokio::test]
 async fn profile_changes_severity() {
-    let (_g, _b, targets) = pair(Behaviour { open_recursion: true, ..Default::default() }).await;
+    let (_g, _b, targets) = pair(Behaviour {
+        open_recursion: true,
+        ..Default::default()
+    })
+    .await;
     let strict = Profile::from_toml("[severity]\nOPEN_RECURSION = \"error\"\n").unwrap();
     let v = Verifier::new(&probe_cfg(TIMEOUT, vec![]), strict).unwrap();
     let r = v.check_targets(&domain("example.ru"), &targets).await;
@@ -200,7 +277,9 @@ async fn profile_changes_severity() {
 async fn in_bailiwick_name_without_glue() {
     let (_g, _b, mut targets) = pair(Behaviour::default()).await;
     targets[1].addrs.clear();
-    let r = verifier(TIMEOUT).check_targets(&domain("example.ru"), &targets).await;
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
     assert_report(&r, Verdict::Fail, &["GLUE_REQUIRED", "NS_RESOLVES"]);
 }
 
@@ -231,12 +310,22 @@ async fn out_of_bailiwick_name_is_resolved_with_the_configured_resolver() {
     let ns1 = FakeServer::start_on(ip1, z.clone(), Behaviour::default()).await;
     // The resolver: another fake that knows ns.example.net.
     let resolver = FakeServer::start(z, Behaviour::default()).await;
-    let v = Verifier::new(&probe_cfg(TIMEOUT, vec![resolver.addr]), Profile::registry_default())
-        .unwrap();
-    let targets = vec![target("ns1.example.ru", &[ns1.addr]), target("ns.example.net", &[])];
+    let v = Verifier::new(
+        &probe_cfg(TIMEOUT, vec![resolver.addr]),
+        Profile::registry_default(),
+    )
+    .unwrap();
+    let targets = vec![
+        target("ns1.example.ru", &[ns1.addr]),
+        target("ns.example.net", &[]),
+    ];
     let r = v.check_targets(&domain("example.ru"), &targets).await;
     assert_report(&r, Verdict::Pass, &[]);
-    let s = r.servers.iter().find(|s| s.name == "ns.example.net").unwrap();
+    let s = r
+        .servers
+        .iter()
+        .find(|s| s.name == "ns.example.net")
+        .unwrap();
     assert_eq!(s.addresses, vec![ns2_ip.to_string()]);
     assert!(s.reachable);
     assert!(ns2.hits.load(Ordering::Relaxed) > 0);
@@ -253,12 +342,19 @@ async fn nameserver_that_is_a_cname() {
         return;
     };
     z = z.host("real.example.net", real.addr.ip());
-    z.cnames.insert("ns.example.net".into(), "real.example.net".into());
+    z.cnames
+        .insert("ns.example.net".into(), "real.example.net".into());
     let ns1 = FakeServer::start_on(ip1, z.clone(), Behaviour::default()).await;
     let resolver = FakeServer::start(z, Behaviour::default()).await;
-    let v = Verifier::new(&probe_cfg(TIMEOUT, vec![resolver.addr]), Profile::registry_default())
-        .unwrap();
-    let targets = vec![target("ns1.example.ru", &[ns1.addr]), target("ns.example.net", &[])];
+    let v = Verifier::new(
+        &probe_cfg(TIMEOUT, vec![resolver.addr]),
+        Profile::registry_default(),
+    )
+    .unwrap();
+    let targets = vec![
+        target("ns1.example.ru", &[ns1.addr]),
+        target("ns.example.net", &[]),
+    ];
     let r = v.check_targets(&domain("example.ru"), &targets).await;
     assert_report(&r, Verdict::Fail, &["NS_NOT_CNAME"]);
 }
@@ -268,11 +364,17 @@ async fn in_bailiwick_cname_seen_in_the_zone() {
     let (ip1, ip2) = two_ips();
     let mut z = zone(ip1, ip2);
     z.hosts.remove("ns2.example.ru");
-    z.cnames.insert("ns2.example.ru".into(), "ns1.example.ru".into());
+    z.cnames
+        .insert("ns2.example.ru".into(), "ns1.example.ru".into());
     let a = FakeServer::start_on(ip1, z.clone(), Behaviour::default()).await;
     let b = FakeServer::start_on(ip2, z, Behaviour::default()).await;
-    let targets = vec![target("ns1.example.ru", &[a.addr]), target("ns2.example.ru", &[b.addr])];
-    let r = verifier(TIMEOUT).check_targets(&domain("example.ru"), &targets).await;
+    let targets = vec![
+        target("ns1.example.ru", &[a.addr]),
+        target("ns2.example.ru", &[b.addr]),
+    ];
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
     assert_report(&r, Verdict::Fail, &["NS_NOT_CNAME"]);
 }
 

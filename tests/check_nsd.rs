@@ -69,8 +69,16 @@ async fn soa_serial_differs() {
     let b = nsd(ip2, &spec(2026112302, &NS, &hosts));
     let r = check(&[t(NS[0], a.addr), t(NS[1], b.addr)]).await;
     assert_report(&r, Verdict::Fail, &["SOA_CONSISTENT"]);
-    let f = r.findings.iter().find(|f| f.id == "SOA_CONSISTENT").unwrap();
-    assert!(f.message.contains("2026112301") && f.message.contains("2026112302"), "{}", f.message);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "SOA_CONSISTENT")
+        .unwrap();
+    assert!(
+        f.message.contains("2026112301") && f.message.contains("2026112302"),
+        "{}",
+        f.message
+    );
 }
 
 #[tokio::test]
@@ -84,7 +92,10 @@ async fn ns_set_differs_from_declared() {
     let (a, b) = (nsd(ip1, &z), nsd(ip2, &z));
     let r = check(&[t(NS[0], a.addr), t(NS[1], b.addr)]).await;
     assert_report(&r, Verdict::Fail, &["NS_SET_MATCHES"]);
-    assert!(r.findings.iter().any(|f| f.message.contains("ns3.example.ru")));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.message.contains("ns3.example.ru")));
 }
 
 #[tokio::test]
@@ -115,13 +126,20 @@ async fn server_that_refuses_the_zone_is_lame() {
     let (ip1, ip2) = ips();
     let z = spec(1, &NS, &[(NS[0], ip1), (NS[1], ip2)]);
     let a = nsd(ip1, &z);
-    let other = ZoneSpec { domain: "other.ru", ..spec(1, &["ns.other.ru"], &[]) };
+    let other = ZoneSpec {
+        domain: "other.ru",
+        ..spec(1, &["ns.other.ru"], &[])
+    };
     let b = Nsd::start(ip2, &[("other.ru", other.render())]);
     let r = check(&[t(NS[0], a.addr), t(NS[1], b.addr)]).await;
     assert_report(&r, Verdict::Fail, &["LAME"]);
     let f = r.findings.iter().find(|f| f.id == "LAME").unwrap();
     assert_eq!(f.server.as_deref(), Some(NS[1]));
-    assert!(f.message.contains("REFUSED") || f.message.contains("Refused"), "{}", f.message);
+    assert!(
+        f.message.contains("REFUSED") || f.message.contains("Refused"),
+        "{}",
+        f.message
+    );
     // It answered, so it is reachable (no downtime), just lame.
     assert!(r.servers.iter().all(|s| s.reachable));
 }
@@ -142,7 +160,11 @@ async fn two_names_on_one_address() {
     let a = nsd(ip1, &z);
     let r = check(&[t(NS[0], a.addr), t(NS[1], a.addr)]).await;
     assert_report(&r, Verdict::Fail, &["NS_DISTINCT_ADDR"]);
-    let f = r.findings.iter().find(|f| f.id == "NS_DISTINCT_ADDR").unwrap();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "NS_DISTINCT_ADDR")
+        .unwrap();
     assert!(f.message.contains(NS[0]) && f.message.contains(NS[1]));
 }
 
@@ -156,7 +178,10 @@ async fn one_dead_address_among_live_ones() {
     let silent = check_support::fake::FakeServer::start_on(
         IpAddr::V4(ip2),
         check_support::fake::FakeZone::new("example.ru", &NS),
-        check_support::fake::Behaviour { silent: true, ..Default::default() },
+        check_support::fake::Behaviour {
+            silent: true,
+            ..Default::default()
+        },
     )
     .await;
     let r = check(&[t(NS[0], a.addr), target(NS[1], &[b.addr, silent.addr])]).await;

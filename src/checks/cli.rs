@@ -136,7 +136,11 @@ pub fn render_text(r: &CheckReport) -> String {
     let general: Vec<_> = r
         .findings
         .iter()
-        .filter(|f| f.server.as_deref().is_none_or(|n| !r.servers.iter().any(|s| s.name == n)))
+        .filter(|f| {
+            f.server
+                .as_deref()
+                .is_none_or(|n| !r.servers.iter().any(|s| s.name == n))
+        })
         .collect();
     if !general.is_empty() {
         let _ = writeln!(s, "\n  Declared set / zone:");
@@ -154,7 +158,11 @@ pub fn render_text(r: &CheckReport) -> String {
             } else {
                 srv.addresses.join(", ")
             },
-            if srv.reachable { "reachable" } else { "UNREACHABLE" },
+            if srv.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            },
             srv.soa_serial
                 .map(|x| format!(", SOA serial {x}"))
                 .unwrap_or_default(),

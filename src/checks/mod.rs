@@ -14,7 +14,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::config::ProbeConfig;
-use crate::model::{CheckReport, Timestamp, Finding, Nameserver, Severity, Verdict};
+use crate::model::{CheckReport, Finding, Nameserver, Severity, Timestamp, Verdict};
 use crate::names::DomainName;
 use crate::probe::{ProbeError, ProbeFacts, Prober};
 
@@ -54,7 +54,11 @@ impl Verifier {
             .iter()
             .map(|n| NsTarget {
                 name: n.name.clone(),
-                addrs: n.addresses.iter().map(|ip| SocketAddr::new(*ip, 53)).collect(),
+                addrs: n
+                    .addresses
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, 53))
+                    .collect(),
             })
             .collect();
         self.check_targets(domain, &targets).await

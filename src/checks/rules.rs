@@ -27,7 +27,10 @@ pub fn show_addr(a: SocketAddr) -> String {
 
 /// Lower-case presentation form without the trailing dot.
 fn plain(n: &Name) -> String {
-    n.to_lowercase().to_ascii().trim_end_matches('.').to_string()
+    n.to_lowercase()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string()
 }
 
 struct Out(Vec<Finding>);
@@ -250,8 +253,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             "TCP_ONLY",
             Some(name),
             addr,
-            "UDP answers to SOA are always truncated; the answer is only available over TCP"
-                .into(),
+            "UDP answers to SOA are always truncated; the answer is only available over TCP".into(),
         );
     }
     // EDNS: judge the UDP reply to the EDNS query itself.
@@ -421,7 +423,12 @@ fn soa_checks(out: &mut Out, facts: &ProbeFacts, apex: &Name) {
         } else {
             "SOA record differs between servers"
         };
-        out.push("SOA_CONSISTENT", None, None, format!("{what}: {}", detail.join("; ")));
+        out.push(
+            "SOA_CONSISTENT",
+            None,
+            None,
+            format!("{what}: {}", detail.join("; ")),
+        );
     }
     for (soa, _) in &variants {
         soa_syntax(out, soa);
@@ -451,7 +458,9 @@ fn soa_syntax(out: &mut Out, soa: &SOA) {
             "RNAME_SYNTAX",
             None,
             None,
-            format!("SOA RNAME '{rname}' is not a mailbox name (local part followed by a mail domain)"),
+            format!(
+                "SOA RNAME '{rname}' is not a mailbox name (local part followed by a mail domain)"
+            ),
         );
     }
     let mlabels: Vec<&[u8]> = soa.mname.iter().collect();
@@ -460,7 +469,10 @@ fn soa_syntax(out: &mut Out, soa: &SOA) {
             "MNAME_SYNTAX",
             None,
             None,
-            format!("SOA MNAME '{}' is not a valid host name", soa.mname.to_ascii()),
+            format!(
+                "SOA MNAME '{}' is not a valid host name",
+                soa.mname.to_ascii()
+            ),
         );
     }
     // RFC 1912 §2.2 and RFC 2308 §5, as Zonemaster ZONE02–ZONE06 apply them.
@@ -587,7 +599,10 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
                 "NS_NOT_CNAME",
                 Some(t.name.as_str()),
                 None,
-                format!("{} is an alias (CNAME to {c}); NS names must not be aliases (RFC 2181 §10.3)", t.name),
+                format!(
+                    "{} is an alias (CNAME to {c}); NS names must not be aliases (RFC 2181 §10.3)",
+                    t.name
+                ),
             );
             continue;
         }
@@ -623,7 +638,11 @@ pub fn server_reports(facts: &ProbeFacts) -> Vec<ServerReport> {
         .servers
         .iter()
         .map(|s| {
-            let probes: Vec<&Probes> = s.addresses.iter().filter_map(|a| a.probes.as_ref()).collect();
+            let probes: Vec<&Probes> = s
+                .addresses
+                .iter()
+                .filter_map(|a| a.probes.as_ref())
+                .collect();
             let reachable = probes.iter().any(|p| p.all().any(QueryResult::answered));
             let soa_serial = probes.iter().find_map(|p| {
                 soa_replies(p)

@@ -25,7 +25,11 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         ([127, 0, 0, 0], 8, "loopback (127.0.0.0/8)"),
         ([169, 254, 0, 0], 16, "link-local (169.254.0.0/16)"),
         ([172, 16, 0, 0], 12, "private (172.16.0.0/12)"),
-        ([192, 0, 0, 0], 24, "IETF protocol assignments (192.0.0.0/24)"),
+        (
+            [192, 0, 0, 0],
+            24,
+            "IETF protocol assignments (192.0.0.0/24)",
+        ),
         ([192, 0, 2, 0], 24, "documentation (192.0.2.0/24)"),
         ([192, 88, 99, 0], 24, "6to4 relay anycast (192.88.99.0/24)"),
         ([192, 168, 0, 0], 16, "private (192.168.0.0/16)"),
@@ -48,7 +52,11 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     let bits = u128::from(ip);
     let in6 = |net: u128, len: u32| {
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
         bits & mask == net & mask
     };
     if ip.is_unspecified() {
@@ -112,7 +120,12 @@ mod tests {
         ] {
             assert!(special_use(bad.parse().unwrap()).is_some(), "{bad}");
         }
-        for good in ["8.8.8.8", "193.232.128.6", "2a00:1450:4001::1", "2001:4860::8888"] {
+        for good in [
+            "8.8.8.8",
+            "193.232.128.6",
+            "2a00:1450:4001::1",
+            "2001:4860::8888",
+        ] {
             assert!(special_use(good.parse().unwrap()).is_none(), "{good}");
         }
     }

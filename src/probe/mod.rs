@@ -375,15 +375,23 @@ impl Prober {
         edns: bool,
         rd: bool,
     ) -> QueryResult {
-        let first = self.exchange(addr, &qname, qtype, transport, edns, rd).await;
+        let first = self
+            .exchange(addr, &qname, qtype, transport, edns, rd)
+            .await;
         let mut fallback = None;
         let mut edns_now = edns;
         if edns && first.reply().is_some_and(|r| edns_rejected(r.rcode)) {
             edns_now = false;
-            fallback = Some(self.exchange(addr, &qname, qtype, transport, false, rd).await);
+            fallback = Some(
+                self.exchange(addr, &qname, qtype, transport, false, rd)
+                    .await,
+            );
         }
         let cur = fallback.as_ref().unwrap_or(&first);
-        if cur.reply().is_some_and(|r| r.tc && r.transport == Transport::Udp) {
+        if cur
+            .reply()
+            .is_some_and(|r| r.tc && r.transport == Transport::Udp)
+        {
             fallback = Some(
                 self.exchange(addr, &qname, qtype, Transport::Tcp, edns_now, rd)
                     .await,

@@ -60,16 +60,13 @@ enum Verdict {
     /// question): ignore it and keep waiting.
     Mismatch,
     /// Undecodable. `ours` when the first two bytes carry our ID.
-    Malformed { why: String, ours: bool },
+    Malformed {
+        why: String,
+        ours: bool,
+    },
 }
 
-fn judge(
-    bytes: &[u8],
-    id: u16,
-    q: &Question<'_>,
-    rtt: Duration,
-    transport: Transport,
-) -> Verdict {
+fn judge(bytes: &[u8], id: u16, q: &Question<'_>, rtt: Duration, transport: Transport) -> Verdict {
     let ours = bytes.len() >= 2 && u16::from_be_bytes([bytes[0], bytes[1]]) == id;
     // The decoder is not expected to panic, but bytes from the network must
     // never take the process down.

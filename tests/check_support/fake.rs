@@ -123,7 +123,11 @@ fn answer(req: &Message, zone: &FakeZone, b: &Behaviour, udp: bool) -> Message {
     let qn = q.name().clone();
     let in_zone = apex.zone_of(&qn);
     resp.metadata.authoritative = in_zone && !b.no_aa;
-    let key = qn.to_lowercase().to_ascii().trim_end_matches('.').to_string();
+    let key = qn
+        .to_lowercase()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string();
     if qn.eq_ignore_root(&apex) {
         if b.nxdomain_apex {
             resp.metadata.response_code = ResponseCode::NXDomain;
@@ -153,7 +157,11 @@ fn answer(req: &Message, zone: &FakeZone, b: &Behaviour, udp: bool) -> Message {
     }
     if let Some(target) = zone.cnames.get(&key) {
         // As a recursive resolver would: the alias, then the target's data.
-        resp.add_answer(Record::from_rdata(qn.clone(), 3600, RData::CNAME(CNAME(n(target)))));
+        resp.add_answer(Record::from_rdata(
+            qn.clone(),
+            3600,
+            RData::CNAME(CNAME(n(target))),
+        ));
         for ip in zone.hosts.get(target.as_str()).into_iter().flatten() {
             if let (IpAddr::V4(v4), RecordType::A) = (ip, q.query_type()) {
                 resp.add_answer(Record::from_rdata(n(target), 3600, RData::A(A(*v4))));
@@ -185,7 +193,11 @@ fn answer(req: &Message, zone: &FakeZone, b: &Behaviour, udp: bool) -> Message {
     }
     if b.open_recursion && req.metadata.recursion_desired {
         resp.metadata.recursion_available = true;
-        resp.add_answer(Record::from_rdata(qn, 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 77)))));
+        resp.add_answer(Record::from_rdata(
+            qn,
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 77))),
+        ));
         return resp;
     }
     resp.metadata.response_code = ResponseCode::Refused;
@@ -249,7 +261,9 @@ impl FakeServer {
             tasks.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 loop {
-                    let Ok((len, src)) = udp.recv_from(&mut buf).await else { continue };
+                    let Ok((len, src)) = udp.recv_from(&mut buf).await else {
+                        continue;
+                    };
                     hits.fetch_add(1, Ordering::Relaxed);
                     if let Some(out) = reply_bytes(&buf[..len], &zone, &b, true) {
                         let _ = udp.send_to(&out, src).await;
@@ -261,7 +275,9 @@ impl FakeServer {
             let hits = hits.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let Ok((mut s, _)) = tcp.accept().await else { continue };
+                    let Ok((mut s, _)) = tcp.accept().await else {
+                        continue;
+                    };
                     let zone = zone.clone();
                     let b = b.clone();
                     let hits = hits.clone();

@@ -16,7 +16,12 @@ pub const NSD: &str = "/usr/sbin/nsd";
 /// runs of several helpers rarely meet on the same address.
 pub fn random_loopback() -> Ipv4Addr {
     let r: u32 = rand::random();
-    Ipv4Addr::new(127, 1 + (r % 250) as u8, ((r >> 8) % 256) as u8, 1 + ((r >> 16) % 254) as u8)
+    Ipv4Addr::new(
+        127,
+        1 + (r % 250) as u8,
+        ((r >> 8) % 256) as u8,
+        1 + ((r >> 16) % 254) as u8,
+    )
 }
 
 /// A port free on `ip` for both UDP and TCP right now.
@@ -63,15 +68,27 @@ impl ZoneSpec<'_> {
 pub struct Nsd {
     child: Child,
     pub addr: SocketAddr,
+    /// Every address NSD listens on (same port); `addr` is the first.
+    pub addrs: Vec<SocketAddr>,
     pub dir: tempfile::TempDir,
 }
 
 impl Nsd {
     /// Start NSD on `ip` serving `zones` (domain, zone file text).
     pub fn start(ip: Ipv4Addr, zones: &[(&str, String)]) -> Nsd {
+        Self::start_multi(&[ip], zones)
+    }
+
+    /// One NSD process listening on several addresses (one port).
+    pub fn start_multi(ips: &[Ipv4Addr], zones: &[(&str, String)]) -> Nsd {
+        Self::start_opts(ips, zones, 1)
+    }
+
+    /// As `start_multi`, with `server_count` NSD worker processes.
+    pub fn start_opts(ips: &[Ipv4Addr], zones: &[(&str, String)], server_count: u32) -> Nsd {
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_start(ip, zones) {
+            match Self::try_start(ips, zones, server_count) {
                 Ok(n) => return n,
                 Err(e) => last = e,
             }
@@ -79,21 +96,31 @@ impl Nsd {
         panic!("nsd did not start: {last}");
     }
 
-    fn try_start(ip: Ipv4Addr, zones: &[(&str, String)]) -> Result<Nsd, String> {
+    fn try_start(
+        ips: &[Ipv4Addr],
+        zones: &[(&str, String)],
+        server_count: u32,
+    ) -> Result<Nsd, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let d = dir.path().display().to_string();
-        let port = free_port(ip);
+        let port = free_port(ips[0]);
+        let listen: String = ips
+            .iter()
+            .map(|ip| format!("  ip-address: {ip}@{port}\n"))
+            .collect();
         let mut conf = format!(
-            "server:\n  ip-address: {ip}@{port}\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  \
+            "server:\n{listen}  port: {port}\n  username: \"\"\n  chroot: \"\"\n  \
              zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
              zonelistfile: \"{d}/zone.list\"\n  database: \"\"\n  logfile: \"{d}/nsd.log\"\n  \
-             server-count: 1\n  verbosity: 0\n  hide-version: yes\n  do-ip6: no\n  \
-             tcp-count: 256\n  reuseport: no\nremote-control:\n  control-enable: no\n"
+             server-count: {server_count}\n  verbosity: 0\n  hide-version: yes\n  do-ip6: no\n  \
+             tcp-count: 256\n  reuseport: no\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\nremote-control:\n  control-enable: no\n"
         );
         for (name, text) in zones {
             let file = format!("{name}.zone");
             std::fs::write(dir.path().join(&file), text).map_err(|e| e.to_string())?;
-            conf.push_str(&format!("zone:\n  name: \"{name}\"\n  zonefile: \"{file}\"\n"));
+            conf.push_str(&format!(
+                "zone:\n  name: \"{name}\"\n  zonefile: \"{file}\"\n"
+            ));
         }
         let conf_path = dir.path().join("nsd.conf");
         std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
@@ -116,19 +143,22 @@ impl Nsd {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("spawn nsd: {e}"))?;
+        let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::from((*ip, port))).collect();
         let mut nsd = Nsd {
             child,
-            addr: SocketAddr::from((ip, port)),
+            addr: addrs[0],
+            addrs,
             dir,
         };
         let first = zones.first().map(|z| z.0).unwrap_or("invalid");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(st)) = nsd.child.try_wait() {
-                let log = std::fs::read_to_string(nsd.dir.path().join("nsd.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(nsd.dir.path().join("nsd.log")).unwrap_or_default();
                 return Err(format!("nsd exited ({st}): {log}"));
             }
-            if answers(nsd.addr, first) {
+            if nsd.addrs.iter().all(|a| answers(*a, first)) {
                 return Ok(nsd);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -144,7 +174,10 @@ pub fn answers(addr: SocketAddr, zone: &str) -> bool {
     };
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
     let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(format!("{zone}.")).unwrap(), RecordType::SOA));
+    m.add_query(Query::query(
+        Name::from_ascii(format!("{zone}.")).unwrap(),
+        RecordType::SOA,
+    ));
     let bytes = m.to_vec().unwrap();
     if sock.send_to(&bytes, addr).is_err() {
         return false;
