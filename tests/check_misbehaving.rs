@@ -395,5 +395,37 @@ async fn many_concurrent_checks_share_the_in_flight_limit() {
 fn verifier_is_send_sync_clone() {
     fn ok<T: Send + Sync + Clone + 'static>() {}
     ok::<Verifier>();
-    let _unused: Option<SocketAddr> = None;
+}
+
+#[tokio::test]
+async fn ipv4_and_ipv6_addresses_are_all_probed() {
+    let ip1 = IpAddr::V4(random_loopback());
+    let v6: IpAddr = "::1".parse().unwrap();
+    let z = FakeZone::new("example.ru", &["ns1.example.ru", "ns2.example.ru"])
+        .host("ns1.example.ru", ip1)
+        .host("ns2.example.ru", v6)
+        .host("ns2.example.ru", ip1);
+    let a = FakeServer::start_on(ip1, z.clone(), Behaviour::default()).await;
+    let b6 = FakeServer::start_on(v6, z.clone(), Behaviour::default()).await;
+    // ns2's IPv4 address is dead (nothing listens): a finding on that
+    // address only, and ns2 stays reachable through IPv6.
+    let dead4 = SocketAddr::new(ip1, closed_port().port());
+    let targets = vec![
+        target("ns1.example.ru", &[a.addr]),
+        target("ns2.example.ru", &[b6.addr, dead4]),
+    ];
+    let r = verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await;
+    assert_report(&r, Verdict::Fail, &["RESPONSIVE"]);
+    let f = r.findings.iter().find(|f| f.id == "RESPONSIVE").unwrap();
+    assert_eq!(f.address.as_deref(), Some(dead4.to_string().as_str()));
+    let ns2 = r
+        .servers
+        .iter()
+        .find(|s| s.name == "ns2.example.ru")
+        .unwrap();
+    assert!(ns2.reachable);
+    assert_eq!(ns2.addresses, vec![b6.addr.to_string(), dead4.to_string()]);
+    assert!(b6.hits.load(Ordering::Relaxed) > 0);
 }

@@ -44,6 +44,16 @@ impl Verifier {
         })
     }
 
+    /// The verifier `serve` runs: `probe.*` and the profile named by
+    /// `delegation.profile` (default: the registry's).
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, VerifierError> {
+        let profile = match &cfg.delegation.profile {
+            Some(p) => Profile::load(p)?,
+            None => Profile::registry_default(),
+        };
+        Self::new(&cfg.probe, profile)
+    }
+
     pub fn profile(&self) -> &Profile {
         &self.profile
     }

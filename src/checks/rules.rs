@@ -669,3 +669,64 @@ pub fn server_reports(facts: &ProbeFacts) -> Vec<ServerReport> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soa(rname: &str, refresh: i32, retry: i32, expire: i32, minimum: u32) -> SOA {
+        SOA::new(
+            Name::from_ascii("ns1.example.ru.").unwrap(),
+            if rname.contains('@') {
+                // As NSD loads `hostmaster@example.ru.` from a zone file.
+                Name::from_labels(rname.trim_end_matches('.').split('.').map(str::as_bytes))
+                    .unwrap()
+            } else {
+                Name::from_ascii(rname).unwrap()
+            },
+            1,
+            refresh,
+            retry,
+            expire,
+            minimum,
+        )
+    }
+
+    fn ids(s: &SOA) -> Vec<String> {
+        let mut out = Out(Vec::new());
+        soa_syntax(&mut out, s);
+        out.0.into_iter().map(|f| f.id).collect::<Vec<_>>()
+    }
+
+    #[test]
+    fn rname_and_timers() {
+        assert!(ids(&soa("hostmaster.example.ru.", 3600, 900, 1209600, 3600)).is_empty());
+        assert_eq!(
+            ids(&soa("hostmaster@example.ru.", 3600, 900, 1209600, 3600)),
+            ["RNAME_SYNTAX"]
+        );
+        assert_eq!(
+            ids(&soa("example.ru.", 3600, 900, 1209600, 3600)),
+            ["RNAME_SYNTAX"]
+        );
+        // A dotted local part is escaped in the first label: still valid.
+        assert!(ids(&soa("john\\.doe.example.ru.", 3600, 900, 1209600, 3600)).is_empty());
+        assert_eq!(
+            ids(&soa("hostmaster.example.ru.", 600, 900, 86400, 10)),
+            ["SOA_TIMERS"]
+        );
+    }
+
+    #[test]
+    fn addresses_show_port_only_when_not_53() {
+        assert_eq!(show_addr("192.0.2.1:53".parse().unwrap()), "192.0.2.1");
+        assert_eq!(
+            show_addr("[2001:db8::1]:53".parse().unwrap()),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            show_addr("127.0.0.1:5353".parse().unwrap()),
+            "127.0.0.1:5353"
+        );
+    }
+}

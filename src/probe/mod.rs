@@ -28,6 +28,10 @@ use crate::names::{DomainName, HostName};
 
 pub use wire::{Transport, EDNS_PAYLOAD, MAX_MESSAGE};
 
+/// Most addresses probed per resolved name: bounds the work one declared
+/// name can cause (import caps declared glue the same way).
+pub const MAX_RESOLVED_ADDRS: usize = 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("probe.recursion_probe_name '{0}' is not a valid DNS name")]
@@ -498,6 +502,13 @@ impl Prober {
         }
         res.addresses.sort();
         res.addresses.dedup();
+        if res.addresses.len() > MAX_RESOLVED_ADDRS {
+            res.errors.push(format!(
+                "{} addresses; only the first {MAX_RESOLVED_ADDRS} are probed",
+                res.addresses.len()
+            ));
+            res.addresses.truncate(MAX_RESOLVED_ADDRS);
+        }
         res
     }
 }
