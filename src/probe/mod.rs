@@ -450,7 +450,7 @@ impl Prober {
                 };
                 let opts: &mut ResolverOpts = builder.options_mut();
                 opts.timeout = self.inner.timeout;
-                opts.attempts = self.inner.retries as usize + 1;
+                opts.attempts = 1;
                 opts.use_hosts_file = ResolveHosts::Never;
                 opts.preserve_intermediates = true;
                 opts.cache_size = 256;
@@ -478,11 +478,17 @@ impl Prober {
             res.errors.push(format!("'{host}' is not a valid DNS name"));
             return res;
         };
+        // One timeout bounds the whole lookup, as it bounds every probe.
+        let limit = self.inner.timeout;
         let (a, aaaa) = tokio::join!(
-            resolver.lookup(name.clone(), RecordType::A),
-            resolver.lookup(name.clone(), RecordType::AAAA)
+            tokio::time::timeout(limit, resolver.lookup(name.clone(), RecordType::A)),
+            tokio::time::timeout(limit, resolver.lookup(name.clone(), RecordType::AAAA))
         );
         for (t, r) in [("A", a), ("AAAA", aaaa)] {
+            let Ok(r) = r else {
+                res.errors.push(format!("{t} lookup timed out"));
+                continue;
+            };
             match r {
                 Ok(lookup) => {
                     for rec in lookup.answers() {
