@@ -170,6 +170,16 @@ async fn wrong_reply_id_is_never_accepted() {
 }
 
 #[tokio::test]
+async fn udp_reply_from_another_source_is_not_accepted() {
+    let r = run_bad(Behaviour {
+        other_source: true,
+        ..Default::default()
+    })
+    .await;
+    assert_report(&r, Verdict::Fail, &["UDP"]);
+}
+
+#[tokio::test]
 async fn closed_port_is_unresponsive_fast() {
     let (ip1, _) = two_ips();
     let dead = closed_port();

@@ -273,11 +273,13 @@ impl Prober {
                 duration: start.elapsed(),
             };
         };
-        let in_bailiwick: Vec<HostName> = targets
+        let mut in_bailiwick: Vec<HostName> = targets
             .iter()
             .filter(|t| t.name.is_at_or_below(domain.as_str()))
             .map(|t| t.name.clone())
             .collect();
+        in_bailiwick.sort();
+        in_bailiwick.dedup();
         let servers = join_all(
             targets
                 .iter()

@@ -38,6 +38,8 @@ pub struct Behaviour {
     pub always_tc: bool,
     /// REFUSED for everything.
     pub refuse: bool,
+    /// UDP replies come from another socket (wrong source port).
+    pub other_source: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -260,13 +262,15 @@ impl FakeServer {
             let hits = hits.clone();
             tasks.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
+                let other = UdpSocket::bind((ip, 0)).await.expect("bind other");
                 loop {
                     let Ok((len, src)) = udp.recv_from(&mut buf).await else {
                         continue;
                     };
                     hits.fetch_add(1, Ordering::Relaxed);
                     if let Some(out) = reply_bytes(&buf[..len], &zone, &b, true) {
-                        let _ = udp.send_to(&out, src).await;
+                        let from = if b.other_source { &other } else { &udp };
+                        let _ = from.send_to(&out, src).await;
                     }
                 }
             }));
