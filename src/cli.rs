@@ -149,7 +149,10 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
 
 pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
     let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
-    Ok(RedbStore::open(&path)?)
+    Ok(RedbStore::open_with_cache(
+        &path,
+        cfg.store.cache_mib.saturating_mul(1 << 20),
+    )?)
 }
 
 fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {

@@ -105,8 +105,49 @@ pub async fn run(app: App) {
     }
 }
 
-fn build_prober(_app: &App) -> Result<Arc<dyn Prober>, String> {
-    Err("no probe engine in this build yet (the verifier is not merged)".into())
+/// The registry's probe engine as the scheduler's [`Prober`]: declared
+/// addresses are probed on `probe.port` (53 but in tests).
+pub struct VerifierProber {
+    verifier: crate::checks::Verifier,
+    port: u16,
+}
+
+impl VerifierProber {
+    pub fn new(verifier: crate::checks::Verifier, port: u16) -> Self {
+        Self { verifier, port }
+    }
+}
+
+impl Prober for VerifierProber {
+    fn check<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        ns: &'a [Nameserver],
+    ) -> BoxFuture<'a, CheckReport> {
+        Box::pin(async move {
+            if self.port == 53 {
+                return self.verifier.check(domain, ns).await;
+            }
+            let targets: Vec<crate::checks::NsTarget> = ns
+                .iter()
+                .map(|n| crate::checks::NsTarget {
+                    name: n.name.clone(),
+                    addrs: n
+                        .addresses
+                        .iter()
+                        .map(|ip| std::net::SocketAddr::new(*ip, self.port))
+                        .collect(),
+                })
+                .collect();
+            self.verifier.check_targets(domain, &targets).await
+        })
+    }
+}
+
+/// Build the verifier from `probe` and `delegation.profile`.
+fn build_prober(app: &App) -> Result<Arc<dyn Prober>, String> {
+    let v = crate::checks::Verifier::from_config(&app.config).map_err(|e| e.to_string())?;
+    Ok(Arc::new(VerifierProber::new(v, app.config.probe.port)))
 }
 
 fn ms(t: Timestamp) -> i64 {

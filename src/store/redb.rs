@@ -38,6 +38,8 @@ const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_s
 const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
 
 const KEY_SCHEMA: &str = "schema_version";
+/// redb's own default page cache.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 const KEY_UPDATED: &str = "last_update";
 /// Probe rounds kept per domain (older ones are dropped).
 pub const ROUNDS_KEPT: usize = 500;
@@ -69,7 +71,16 @@ pub struct RedbStore {
 impl RedbStore {
     /// Open (or create) the store at `path`, checking the schema version.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = match Database::create(path) {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open with a page cache of `cache_bytes` (hot pages of a large store
+    /// served from memory; it counts towards the process's RSS).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = match ::redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+        {
             Ok(db) => db,
             Err(::redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked {
