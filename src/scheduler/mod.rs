@@ -56,6 +56,8 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How long rounds in flight may take to finish after shutdown (below
 /// `serve`'s own grace period, so their writes land).
 pub const ROUND_GRACE: Duration = Duration::from_secs(8);
+/// Longest a probe round may take before it is discarded.
+pub const ROUND_LIMIT: Duration = Duration::from_secs(120);
 /// Minimum time between two rescans of the testing index on bare wakes.
 pub const BARE_WAKE_MIN_GAP: Duration = Duration::from_secs(1);
 /// Names kept in the inbox before it overflows into a rescan.
@@ -494,7 +496,16 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                     };
                 }
             }
-            let report = prober.check(&domain.name, &domain.nameservers).await;
+            let started = app.now();
+            let check = prober.check(&domain.name, &domain.nameservers);
+            let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
+                // The probe engine bounds its own time; this is a safety
+                // net. The round did not happen: nothing is written.
+                warn!(domain = name, "round exceeded {ROUND_LIMIT:?}; discarded");
+                return retry(Some(rec.state));
+            };
+            // Rounds are timed by the scheduler's (injected) clock.
+            report.checked_at = started;
             metrics::counter!(
                 "zonekeeper_scheduler_rounds_total",
                 "verdict" => if report.passed() { "pass" } else { "fail" }
