@@ -1,6 +1,32 @@
-//! The delegation state machine's pure transitions that writers share:
-//! declaring an NS set and asking for a retest. The scheduler adds the
-//! transitions driven by probe rounds.
+//! The delegation state machine (SPEC §1 Delegation) as pure functions of
+//! the record, the lifecycle status and the time. Writers share
+//! [`on_declared`] and [`on_retest`]; the scheduler drives the rest with
+//! [`plan`] (before a round) and [`on_round`] (after it).
+//!
+//! ```text
+//! undelegated --declare--> testing --full pass within budget--> delegated
+//!                            |  \--window_end reached--> test_failed --retest--> testing
+//!                            \--blocked: paused; block lifts: fresh window
+//! delegated --violation, on_violation=suspend--> suspended --no violation--> delegated
+//! delegated --violation, on_violation=report--> delegated (+violation) --clean round--> delegated
+//! delegated --lifecycle block--> suspended(blocked) --lifted, full pass--> delegated
+//!                                                  \--lifted, no pass--> testing (fresh window)
+//! any --registration cancelled--> undelegated (fingerprint cleared)
+//! ```
+//!
+//! - A *full pass* is a round with verdict pass while every server's
+//!   downtime in the current period is within `downtime_budget`.
+//! - A *violation* (monitoring) is an error finding about a server that
+//!   answered, or a server over its budget ([`DOWNTIME_BUDGET_ID`]);
+//!   a server merely unreachable in one round is downtime, not a violation.
+//! - Blocked domains (expired, hold, verification overdue) are not probed;
+//!   a testing window cannot fail while blocked. The blocks are kept in
+//!   `DelegationRecord::blocked`; `lifecycle::in_zone` keeps them out of
+//!   the zone at once, the scheduler records the state at its next look
+//!   (at once on `App::domain_changed`, and at the exact instant for
+//!   changes by time: expiry, release, verification deadlines).
+//! - Downtime: see [`accrue`] (nearest-round rule, gaps not counted,
+//!   periods aligned to `downtime_utc_offset_secs`).
 
 use crate::model::{
     ns_fingerprint, DelegationRecord, DelegationState, HistoryEvent, Nameserver, Timestamp,
