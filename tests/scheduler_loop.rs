@@ -310,3 +310,46 @@ async fn bare_wake_finds_a_new_declaration() {
     r.app.shutdown.cancel();
     r.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retest_during_a_round_wins_and_the_round_is_discarded() {
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
+    net.set_down("ns2.r.net", true);
+    *net.delay.lock().unwrap() = Duration::from_millis(300);
+    let r = start(fast_config(), &[("r.ru", "r")], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || net
+            .in_flight
+            .load(Ordering::SeqCst)
+            == 1)
+        .await
+    );
+    let at = r.app.now();
+    r.app
+        .store
+        .retest(
+            "r.ru",
+            at,
+            Config::chrono(r.app.config.delegation.test_window),
+        )
+        .unwrap();
+    let fresh = r.app.store.delegation("r.ru").unwrap().unwrap();
+    r.app.domain_changed("r.ru");
+    // The round in flight ends, is discarded, and testing goes on.
+    assert!(wait_for(Duration::from_secs(3), || net.checks("r.ru") >= 3).await);
+    r.app.shutdown.cancel();
+    r.task.await.unwrap();
+    let rec = r.app.store.delegation("r.ru").unwrap().unwrap();
+    assert_eq!(
+        rec.window_start, fresh.window_start,
+        "the retest's window stands"
+    );
+    let rounds = r.app.store.rounds("r.ru", 100).unwrap();
+    assert_eq!(
+        rounds.len(),
+        net.checks("r.ru") - 1,
+        "exactly one round discarded"
+    );
+    assert_eq!(rec.rounds as usize, rounds.len());
+    assert!(rounds.iter().all(|x| Some(x.at) >= fresh.window_start));
+}

@@ -568,13 +568,9 @@ enum Written {
     Superseded(Option<Box<DelegationRecord>>),
 }
 
-/// Write `new` (with event and round) if the record is still `old`.
-///
-/// `Store::put_delegation` checks the NS fingerprint atomically (a
-/// re-declaration wins). A retest keeps the fingerprint, so the record is
-/// also compared right before the write; the remaining window between
-/// that read and the write is microseconds, against the seconds a round
-/// takes. See the report: an atomic whole-record compare would close it.
+/// Write `new` (with event and round) if the record is still `old`, in
+/// one transaction: a re-declaration or a retest made during the round
+/// wins, and the round is discarded (it did not happen).
 async fn write(
     app: &App,
     name: &str,
@@ -592,11 +588,7 @@ async fn write(
         round.cloned(),
     );
     tokio::task::spawn_blocking(move || {
-        let cur = store.delegation(&n)?;
-        if cur.as_ref() != Some(&old) {
-            return Ok(Written::Superseded(cur.map(Box::new)));
-        }
-        if store.put_delegation(&n, &old.ns_fingerprint, &new, ev.as_ref(), round.as_ref())? {
+        if store.put_delegation_if_unchanged(&n, &old, &new, ev.as_ref(), round.as_ref())? {
             Ok(Written::Yes)
         } else {
             Ok(Written::Superseded(store.delegation(&n)?.map(Box::new)))

@@ -190,6 +190,24 @@ pub trait Store: Send + Sync + 'static {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool>;
+    /// Like [`Store::put_delegation`], but only if the stored record still
+    /// equals `expected` as a whole, so a retest (which keeps the
+    /// fingerprint) made during a probe round also wins over the round.
+    /// The default is not atomic; backends override it with one
+    /// transaction.
+    fn put_delegation_if_unchanged(
+        &self,
+        name: &str,
+        expected: &DelegationRecord,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        if self.delegation(name)?.as_ref() != Some(expected) {
+            return Ok(false);
+        }
+        self.put_delegation(name, &expected.ns_fingerprint, record, event, round)
+    }
     /// Put a domain on hold (`Some`) or release it (`None`).
     fn set_hold(&self, name: &str, hold: Option<Hold>, now: Timestamp) -> Result<()>;
 }

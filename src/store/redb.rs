@@ -882,6 +882,32 @@ impl Store for RedbStore {
         Ok(true)
     }
 
+    fn put_delegation_if_unchanged(
+        &self,
+        name: &str,
+        expected: &DelegationRecord,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        let txn = self.write()?;
+        let old: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
+        if old.as_ref() != Some(expected) {
+            txn.abort().map_err(err)?;
+            return Ok(false);
+        }
+        put_record(&txn, name, old.as_ref(), record)?;
+        if let Some(ev) = event {
+            log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
+            touch(&txn, ev.at)?;
+        }
+        if let Some(r) = round {
+            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(true)
+    }
+
     fn set_hold(&self, name: &str, hold: Option<Hold>, now: Timestamp) -> Result<()> {
         let txn = self.write()?;
         let old: Domain =
