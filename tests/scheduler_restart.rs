@@ -262,3 +262,31 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("scheduler queue loaded"), "{text}");
 }
+
+#[test]
+fn serve_stops_with_a_clear_message_when_the_scheduler_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.redb");
+    let cfg_path = dir.path().join("zonekeeper.toml");
+    let log = dir.path().join("serve.log");
+    let text = CONFIG
+        .replace("@DB@", db.to_str().unwrap())
+        .replace("@PORT@", "5353")
+        .replace(
+            "[delegation]\n",
+            &format!(
+                "[delegation]\nprofile = \"{}\"\n",
+                dir.path().join("missing-profile.toml").display()
+            ),
+        );
+    std::fs::write(&cfg_path, text).unwrap();
+    let mut child = spawn(&cfg_path, &log);
+    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    if !exited {
+        let _ = child.kill();
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exited, "serve kept running without a scheduler: {text}");
+    assert!(text.contains("scheduler cannot start"), "{text}");
+    assert!(text.contains("missing-profile.toml"), "{text}");
+}

@@ -96,13 +96,16 @@ impl Inbox {
     }
 }
 
-/// Run the scheduler with the registry's probe engine until shutdown.
+/// Run the scheduler with the registry's probe engine until shutdown. If
+/// it cannot start (bad check profile, unreadable store) it stops the
+/// whole service: a registry that silently stopped verifying delegations
+/// would be worse than one that does not start.
 pub async fn run(app: App) {
     match build_prober(&app) {
         Ok(p) => run_with(app, p).await,
         Err(e) => {
-            error!("scheduler not started: {e}");
-            app.shutdown.cancelled().await;
+            error!("scheduler cannot start: {e}; stopping");
+            app.shutdown.cancel();
         }
     }
 }
@@ -195,13 +198,13 @@ pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
     let queue = match loaded {
         Ok(Ok(q)) => q,
         Ok(Err(e)) => {
-            error!("scheduler cannot load the delegation records: {e}");
-            app.shutdown.cancelled().await;
+            error!("scheduler cannot load the delegation records: {e}; stopping");
+            app.shutdown.cancel();
             return;
         }
         Err(e) => {
-            error!("scheduler load task failed: {e}");
-            app.shutdown.cancelled().await;
+            error!("scheduler load task failed: {e}; stopping");
+            app.shutdown.cancel();
             return;
         }
     };
