@@ -11,7 +11,7 @@
 //! delegated --violation, on_violation=report--> delegated (+violation) --clean round--> delegated
 //! delegated --lifecycle block--> suspended(blocked) --lifted, full pass--> delegated
 //!                                                  \--lifted, no pass--> testing (fresh window)
-//! any --registration cancelled--> undelegated (fingerprint cleared)
+//! any --registration cancelled--> undelegated (fingerprint kept) --restored--> testing
 //! ```
 //!
 //! - A *full pass* is a round with verdict pass while every server's
@@ -415,17 +415,37 @@ fn event(
 /// `suspended` with the blocks recorded; a testing one stays `testing` but
 /// paused (its window cannot fail while blocked) and gets a fresh window
 /// when the block lifts. A cancelled registration drops to `undelegated`
-/// (fingerprint cleared, so a later registration with the same servers
-/// starts testing afresh).
+/// (fingerprint kept: the record stays about the declared set); if the
+/// registration is restored (new `paid_till`, verification answered)
+/// testing restarts with a fresh window.
 pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
     let now = ctx.now;
     let st = rec.state;
-    if st == DelegationState::Undelegated || st == DelegationState::TestFailed {
+    if st == DelegationState::Undelegated {
+        // Undelegated with a fingerprint: the registration was cancelled
+        // with servers declared. If it exists again (operator renewal,
+        // verification answered), testing restarts.
+        if !rec.ns_fingerprint.is_empty() && ctx.status.exists() {
+            let r = DelegationRecord::testing(rec.ns_fingerprint.clone(), now, pol.test_window);
+            let ev = event(
+                st,
+                DelegationState::Testing,
+                now,
+                "registration restored: testing restarted".into(),
+            );
+            return Plan::Write(Box::new(r), ev);
+        }
+        return Plan::Idle;
+    }
+    if st == DelegationState::TestFailed {
         return Plan::Idle;
     }
     if let Some(c) = ctx.status.cancelled {
+        // The fingerprint stays (the record is about the declared set).
         let mut r = DelegationRecord::undelegated(now);
+        r.ns_fingerprint = rec.ns_fingerprint.clone();
         r.last_round = rec.last_round.clone();
+        r.downtime = rec.downtime.clone();
         let why = match c {
             crate::lifecycle::Cancelled::NotRenewed => "not renewed",
             crate::lifecycle::Cancelled::VerificationUnanswered => "verification unanswered",
@@ -655,6 +675,11 @@ pub fn on_round(
 /// wake): `None` for records it need not look at.
 pub fn due_of(rec: &DelegationRecord) -> Option<Timestamp> {
     match rec.state {
+        // A cancelled registration with servers: one look (at start-up)
+        // in case it was restored meanwhile.
+        DelegationState::Undelegated if !rec.ns_fingerprint.is_empty() => {
+            Some(rec.next_probe.unwrap_or(rec.changed_at))
+        }
         DelegationState::Undelegated | DelegationState::TestFailed => None,
         _ => Some(rec.next_probe.unwrap_or(rec.changed_at)),
     }
@@ -1166,20 +1191,34 @@ mod tests {
     }
 
     #[test]
-    fn cancellation_drops_to_undelegated_and_clears_the_fingerprint() {
+    fn cancellation_drops_to_undelegated_and_restoring_restarts_testing() {
         let p = pol();
         let mut d = domain();
         let rec = delegated(&p, &d);
         d.paid_till = t0();
         let free = t0() + Duration::days(30) + Duration::milliseconds(1);
         let (r, e, _) = step(&rec, &d, None, free, &p);
+        assert_eq!(r.state, DelegationState::Undelegated);
         assert_eq!(
-            (r.state, r.ns_fingerprint.as_str()),
-            (DelegationState::Undelegated, "")
+            r.ns_fingerprint, rec.ns_fingerprint,
+            "record stays about the set"
         );
+        assert_eq!(r.next_probe, None);
         assert!(e.unwrap().reason.contains("not renewed"));
-        // A later declaration of the same set counts as new.
-        assert!(on_declared(Some(&r), &ns(), free, p.test_window).is_some());
+        // Still cancelled: nothing to do.
+        assert_eq!(step(&r, &d, None, free + S, &p).2, "idle");
+        // Restored by the operator (new paid_till): testing restarts.
+        d.paid_till = free + Duration::days(365);
+        let (t, e, how) = step(&r, &d, None, free + S, &p);
+        assert_eq!(
+            (how, t.state, t.window_start),
+            ("write", DelegationState::Testing, Some(free + S))
+        );
+        assert!(e.unwrap().reason.contains("registration restored"));
+        // A plain undelegated record (no servers) stays idle.
+        let u = DelegationRecord::undelegated(t0());
+        assert_eq!(step(&u, &d, None, t0(), &p).2, "idle");
+        assert_eq!(due_of(&u), None);
     }
 
     #[test]

@@ -187,6 +187,11 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
         child.kill().unwrap(); // SIGKILL
         assert!(wait_exit(&mut child, Duration::from_secs(5)));
         let store = RedbStore::open(&db).unwrap();
+        assert_eq!(
+            store.verify().unwrap(),
+            Vec::<String>::new(),
+            "store invariants"
+        );
         for n in &names {
             let s = check(&store, n, &pol);
             if let Some(prev) = last.get(n) {
@@ -233,6 +238,11 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
         "serve stops on SIGTERM"
     );
     let store = RedbStore::open(&db).unwrap();
+    assert_eq!(
+        store.verify().unwrap(),
+        Vec::<String>::new(),
+        "store invariants"
+    );
     for n in &names {
         check(&store, n, &pol);
     }
