@@ -226,7 +226,7 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
     // A last run past the window's end, stopped cleanly with SIGTERM.
     let mut child = spawn(&cfg_path, &log);
     let end = last["b.ru"].window_start.unwrap() + chrono::Duration::seconds(7);
-    let wait = (end - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(800);
+    let wait = (end - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2);
     tokio::time::sleep(wait).await;
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
