@@ -22,7 +22,8 @@
 //!   domains at once. A bare `scheduler_wake.notify_one()` without names
 //!   makes it rescan the `testing` index for domains it does not know or
 //!   knew in another state (rate-limited to one scan per
-//!   [`BARE_WAKE_MIN_GAP`]).
+//!   [`BARE_WAKE_MIN_GAP`], or ten times the last scan's duration, so a
+//!   large testing set costs at most a tenth of a thread).
 //! - Shutdown: on `app.shutdown` no new round starts; rounds in flight get
 //!   [`ROUND_GRACE`] to finish and write, then are dropped unwritten.
 //! - Every time a domain enters or leaves the zone `app.zone_dirty` is
@@ -223,6 +224,7 @@ pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
         tasks: HashMap::new(),
         rescan_pending: false,
         last_scan: Instant::now(),
+        scan_gap: BARE_WAKE_MIN_GAP,
         scan: None,
     };
     s.run().await;
@@ -238,6 +240,8 @@ struct Scheduler {
     /// A bare wake asked for a rescan of the testing index.
     rescan_pending: bool,
     last_scan: Instant,
+    /// Time to wait between rescans.
+    scan_gap: Duration,
     /// The rescan running in the background: the testing domains' names.
     scan: Option<tokio::task::JoinHandle<crate::store::Result<Vec<String>>>>,
 }
@@ -256,7 +260,7 @@ impl Scheduler {
         loop {
             if self.rescan_pending
                 && self.scan.is_none()
-                && self.last_scan.elapsed() >= BARE_WAKE_MIN_GAP
+                && self.last_scan.elapsed() >= self.scan_gap
             {
                 self.rescan_pending = false;
                 self.last_scan = Instant::now();
@@ -287,7 +291,7 @@ impl Scheduler {
                 }
             };
             let sleep = if self.rescan_pending && self.scan.is_none() {
-                sleep.min(BARE_WAKE_MIN_GAP.saturating_sub(self.last_scan.elapsed()))
+                sleep.min(self.scan_gap.saturating_sub(self.last_scan.elapsed()))
             } else {
                 sleep
             };
@@ -301,6 +305,7 @@ impl Scheduler {
                 }
                 res = async { scan.as_mut().expect("guarded by has_scan").await }, if has_scan => {
                     self.scan = None;
+                    self.scan_gap = BARE_WAKE_MIN_GAP.max(self.last_scan.elapsed() * 10);
                     self.scanned(res);
                 }
                 _ = wake.notified() => self.on_wake(),
