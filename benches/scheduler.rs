@@ -255,6 +255,25 @@ fn main() {
         queue_ops.as_nanos() as f64 / popped.max(1) as f64
     );
 
+    // A bare wake's rescan: every testing domain's name from the index.
+    let t = Instant::now();
+    let mut testing = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let (page, next) = store
+            .domains_by_state(DelegationState::Testing, after.as_deref(), 10_000)
+            .unwrap();
+        testing += page.len();
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    println!(
+        "  bare-wake rescan of the testing index: {testing} names in {:.2?}",
+        t.elapsed()
+    );
+
     // Baseline for rounds: bare put_delegation of a round-sized write.
     let k = rounds.min(count) / 4;
     let names: Vec<String> = (0..k).map(|i| format!("bench{}.ru", n - 1 - i)).collect();
