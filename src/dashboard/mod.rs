@@ -1,4 +1,4 @@
-//! api (stub).
+//! dashboard (placeholder while the API builds).
 use axum::Router;
 
 use crate::app::App;
