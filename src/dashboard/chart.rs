@@ -234,7 +234,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn t(m: u32) -> Timestamp {
-        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + chrono::Duration::minutes(i64::from(m))
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+            + chrono::Duration::minutes(i64::from(m))
     }
 
     #[test]
