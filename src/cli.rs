@@ -163,8 +163,13 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
         Command::Check(args) => crate::checks::cli::run(cfg, args),
         Command::Serve(args) => crate::serve::run(cfg, args),
         Command::Import { file, db } => {
-            let store = open_store(&cfg, &db)?;
-            match crate::import::import_file(&store, &file, &cfg, clock.now()) {
+            // Validate the file before the store is even opened.
+            let now = clock.now();
+            let result = match crate::import::read_file(&file, &cfg, now) {
+                Ok(batch) => crate::import::apply(&open_store(&cfg, &db)?, &batch, &cfg, now),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(s) => {
                     println!(
                         "imported {} registrars, {} contacts, {} domains ({} unchanged, {} tests started)",

@@ -485,13 +485,8 @@ pub fn parse(
     }
 }
 
-/// Read, validate and apply an import file.
-pub fn import_file(
-    store: &dyn Store,
-    path: &Path,
-    cfg: &Config,
-    now: Timestamp,
-) -> Result<ImportSummary, ImportError> {
+/// Read and validate an import file (no store needed).
+pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatch, ImportError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
         path: p.clone(),
@@ -501,6 +496,26 @@ pub fn import_file(
         path: p.clone(),
         message: e.to_string(),
     })?;
-    let batch = parse(&bytes, &p, cfg, &zones, now)?;
-    Ok(store.import(&batch, now, Config::chrono(cfg.delegation.test_window))?)
+    parse(&bytes, &p, cfg, &zones, now)
+}
+
+/// Apply a validated batch: all or nothing.
+pub fn apply(
+    store: &dyn Store,
+    batch: &ImportBatch,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
+    Ok(store.import(batch, now, Config::chrono(cfg.delegation.test_window))?)
+}
+
+/// Read, validate and apply an import file.
+pub fn import_file(
+    store: &dyn Store,
+    path: &Path,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
+    let batch = read_file(path, cfg, now)?;
+    apply(store, &batch, cfg, now)
 }

@@ -1,3 +1,45 @@
+//! # zonekeeper
+//!
+//! A registry-side service for a country-code TLD: it decides when a domain
+//! may be delegated by probing the nameservers its registrar declared, keeps
+//! the parent zone in step, and publishes the registry's public data over
+//! port-43 WHOIS and RDAP. The contracts are in `SPEC.md` (shared with the
+//! scripts that depend on them).
+//!
+//! ## Map
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
+//! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
+//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
+//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`] | the long-running process and its wiring |
+//!
+//! ## How data flows
+//!
+//! ```text
+//!  import FILE ─┐                     ┌─> zone::write_all ─> zones/ru.zone ─> NSD reload
+//!  API PUT ns ──┼─> Store (redb) <────┤
+//!  CLI retest ──┘     │  ▲            └─> public::domain ─┬─> whois (port 43)
+//!                     │  │ put_delegation                 ├─> rdap (/rdap/)
+//!                     ▼  │ (record + event + round,       └─> dashboard, api
+//!               scheduler  one transaction)
+//!                     │  ▲
+//!                     ▼  │ CheckReport
+//!               probe (DNS over UDP/TCP) ─> checks (pure) ─> verdict
+//! ```
+//!
+//! * **Writes** go through [`store::Store`] methods that are one transaction
+//!   each; a crash at any moment leaves the last committed state.
+//! * **Decisions** ([`lifecycle::evaluate`], [`delegation`] transitions,
+//!   [`checks`]) are pure functions of records and a time taken from an
+//!   injected [`clock::Clock`], so the 4-day window and the 2-hour budget
+//!   are tested in seconds.
+//! * **Publication**: every public view (WHOIS, RDAP, dashboard) is built from
+//!   [`public`]'s types, which have no field for secrets at all.
+//! * **In the zone** means [`lifecycle::in_zone`]: the state machine says
+//!   delegated and the lifecycle (expiry, hold, verification) allows it.
+
 pub mod api;
 pub mod app;
 pub mod checks;

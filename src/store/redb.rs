@@ -96,6 +96,17 @@ impl RedbStore {
     }
 
     fn init_schema(&self) -> Result<()> {
+        // Fast path with no write: an existing store of this version.
+        {
+            let r = self.read()?;
+            if let Ok(meta) = r.open_table(META) {
+                if let Some(v) = meta.get(KEY_SCHEMA).map_err(err)? {
+                    if v.value() == SCHEMA_VERSION.to_le_bytes().as_slice() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut meta = txn.open_table(META).map_err(err)?;

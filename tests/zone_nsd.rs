@@ -1,0 +1,224 @@
+//! `zonekeeper zone export` output is loaded by a real NSD, which then
+//! answers referrals for the delegated domains — and only for them.
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use zonekeeper::config::Config;
+use zonekeeper::model::{DelegationRecord, DelegationState};
+use zonekeeper::store::{RedbStore, Store};
+
+const REGISTRY: &str = r#"{
+ "registrars": [{"handle": "R1", "name": "Registrar One"}],
+ "contacts": [{"handle": "C1", "kind": "person", "name": "Ivan Petrov"}],
+ "domains": [
+  {"name": "example.ru", "registrar": "R1", "registrant": "C1",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{"name": "ns1.example.ru", "addresses": ["192.0.2.1", "2001:db8::1"]},
+                   {"name": "ns2.example.net"}]},
+  {"name": "held.ru", "registrar": "R1", "registrant": "C1", "hold": true,
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{"name": "ns1.example.net"}, {"name": "ns2.example.net"}]},
+  {"name": "expired.ru", "registrar": "R1", "registrant": "C1",
+   "created": "2020-03-01T10:00:00Z", "paid_till": "2021-03-01T10:00:00Z",
+   "nameservers": [{"name": "ns1.example.net"}, {"name": "ns2.example.net"}]},
+  {"name": "testing.ru", "registrar": "R1", "registrant": "C1",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{"name": "ns1.example.net"}, {"name": "ns2.example.net"}]},
+  {"name": "пример.рф", "registrar": "R1", "registrant": "C1",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{"name": "ns1.пример.рф", "addresses": ["192.0.2.7"]},
+                   {"name": "ns2.example.net"}]}
+ ]
+}"#;
+
+fn free_port() -> u16 {
+    // Bind UDP port 0, read the port, release it: NSD takes it next.
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+struct Nsd(Child);
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nsd(dir: &Path, zones: &[(&str, &Path)], port: u16) -> Nsd {
+    let d = dir.display();
+    let mut conf = format!(
+        "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\nremote-control:\n  control-enable: no\n"
+    );
+    for (name, file) in zones {
+        conf += &format!(
+            "zone:\n  name: \"{name}\"\n  zonefile: \"{}\"\n",
+            file.display()
+        );
+    }
+    let conf_path = dir.join("nsd.conf");
+    std::fs::write(&conf_path, conf).expect("write nsd.conf");
+    let check = Command::new("nsd-checkconf")
+        .arg(&conf_path)
+        .output()
+        .expect("nsd-checkconf");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let child = Command::new("nsd")
+        .args(["-d", "-c"])
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nsd (Debian package nsd)");
+    Nsd(child)
+}
+
+fn dig(port: u16, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "+norec",
+            "+time=1",
+            "+tries=1",
+        ])
+        .args(args)
+        .output()
+        .expect("dig (Debian package dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn exported_zone_loads_into_nsd_and_refers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.redb");
+    let cfg = Config::default();
+    {
+        let store = RedbStore::open(&db).unwrap();
+        let f = dir.path().join("r.json");
+        std::fs::write(&f, REGISTRY).unwrap();
+        zonekeeper::import::import_file(&store, &f, &cfg, Utc::now()).unwrap();
+        // What the scheduler would do after passing rounds (not for testing.ru).
+        for name in [
+            "example.ru",
+            "held.ru",
+            "expired.ru",
+            "xn--e1afmkfd.xn--p1ai",
+        ] {
+            let old = store.delegation(name).unwrap().unwrap();
+            let rec = DelegationRecord {
+                state: DelegationState::Delegated,
+                delegated_at: Some(Utc::now()),
+                ..old.clone()
+            };
+            assert!(store
+                .put_delegation(name, &old.ns_fingerprint, &rec, None, None)
+                .unwrap());
+        }
+    }
+    let mut files = Vec::new();
+    for zone in ["ru", "рф"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+            .args([
+                "--config",
+                "config/zonekeeper.toml",
+                "zone",
+                "export",
+                "--zone",
+                zone,
+                "--db",
+            ])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let ascii = if zone == "ru" { "ru" } else { "xn--p1ai" };
+        let path = dir.path().join(format!("{ascii}.zone"));
+        std::fs::write(&path, &text).unwrap();
+        let check = Command::new("nsd-checkzone")
+            .arg(ascii)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "nsd-checkzone {ascii}: {}\n{text}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        files.push((ascii, path, text));
+    }
+    let ru = &files[0].2;
+    assert!(
+        ru.contains("example.ru. 345600 IN NS ns1.example.ru."),
+        "{ru}"
+    );
+    assert!(ru.contains("ns1.example.ru. 345600 IN A 192.0.2.1"), "{ru}");
+    assert!(
+        ru.contains("ns1.example.ru. 345600 IN AAAA 2001:db8::1"),
+        "{ru}"
+    );
+    assert!(
+        !ru.contains("ns2.example.net. 345600 IN A"),
+        "no out-of-bailiwick glue: {ru}"
+    );
+    for absent in ["held.ru", "expired.ru", "testing.ru", "xn--e1afmkfd"] {
+        assert!(
+            !ru.contains(absent),
+            "{absent} must not be in the ru zone: {ru}"
+        );
+    }
+    assert!(files[1]
+        .2
+        .contains("xn--e1afmkfd.xn--p1ai. 345600 IN NS ns1.xn--e1afmkfd.xn--p1ai."));
+
+    let port = free_port();
+    let zones: Vec<(&str, &Path)> = files.iter().map(|(z, p, _)| (*z, p.as_path())).collect();
+    let _nsd = start_nsd(dir.path(), &zones, port);
+    // Wait for NSD to answer the apex SOA.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if dig(port, &["ru", "SOA"]).contains("status: NOERROR") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nsd did not start: {:?}",
+            std::fs::read_to_string(dir.path().join("nsd.log"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let referral = dig(port, &["www.example.ru", "A"]);
+    assert!(referral.contains("status: NOERROR"), "{referral}");
+    assert!(
+        !referral.contains(" aa"),
+        "a referral is not authoritative: {referral}"
+    );
+    assert!(
+        referral.contains("example.ru.\t\t345600\tIN\tNS\tns1.example.ru."),
+        "{referral}"
+    );
+    assert!(
+        referral.contains("ns1.example.ru.\t\t345600\tIN\tA\t192.0.2.1"),
+        "glue: {referral}"
+    );
+    let idn = dig(port, &["xn--e1afmkfd.xn--p1ai", "NS"]);
+    assert!(idn.contains("ns1.xn--e1afmkfd.xn--p1ai."), "{idn}");
+    for absent in ["held.ru", "expired.ru", "testing.ru"] {
+        let a = dig(port, &[absent, "NS"]);
+        assert!(a.contains("status: NXDOMAIN"), "{absent}: {a}");
+    }
+}
