@@ -188,6 +188,12 @@ async fn declare_starts_testing_and_wakes_the_scheduler() {
     assert_eq!(v["state"], "testing");
     assert_eq!(v["rounds"], 0);
     assert_eq!(v["next_probe"], "2026-11-23T10:00:00Z");
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["to"], "testing");
+    assert!(last["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ns1.findomsky0.ru"));
 
     // The same set again, reordered, an hour later: the window stays.
     s.clock.advance(Duration::from_secs(3600));
@@ -390,6 +396,20 @@ async fn hold_refuses_changes() {
     assert_eq!(st, 409);
     assert_eq!(p["type"], "urn:zonekeeper:problem:hold");
     assert!(p["detail"].as_str().unwrap().contains("hold"));
+    // The registry's hold reason is not shown to the registrar.
+    s.store()
+        .set_hold(
+            "solkazen7.ru",
+            Some(zonekeeper::model::Hold {
+                since: start_time(),
+                reason: "court case 77-INTERNAL".into(),
+            }),
+            start_time(),
+        )
+        .unwrap();
+    let (_, v) = send(s.get("/api/v1/domains/solkazen7.ru/delegation", Some(&tok))).await;
+    assert!(!v.to_string().contains("77-INTERNAL"), "{v}");
+    assert!(v.to_string().contains("hold placed"), "{v}");
     let (st, p) = send(s.post("/api/v1/domains/solkazen7.ru/retest", &tok)).await;
     assert_eq!(st, 409);
     assert_eq!(p["type"], "urn:zonekeeper:problem:hold");

@@ -27,7 +27,8 @@ use crate::config::Config;
 use crate::import::NameserverIn;
 use crate::lifecycle::{self, Status};
 use crate::model::{
-    DelegationRecord, DelegationState, Domain, Finding, ServerReport, Timestamp, Violation,
+    DelegationRecord, DelegationState, Domain, Finding, HistoryEvent, ServerReport, Timestamp,
+    Violation,
 };
 use crate::names::DomainName;
 use crate::store::Store;
@@ -43,6 +44,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Most domain keys one list call examines (keeps a filtered page cheap; a
 /// page may then hold fewer than `limit` items and still have a cursor).
 const LIST_SCAN_BUDGET: usize = 5000;
+/// History events in a delegation view.
+const HISTORY_SHOWN: usize = 20;
 /// One-shot checks running at once (each sends DNS queries).
 pub const MAX_CONCURRENT_CHECKS: usize = 8;
 
@@ -264,6 +267,34 @@ pub struct DelegationView {
     pub delegated_at: Option<Timestamp>,
     pub changed_at: Timestamp,
     pub lifecycle: Status,
+    /// The latest state changes, oldest first.
+    pub history: Vec<HistoryOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryOut {
+    pub at: Timestamp,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+}
+
+/// History events as a registrar may see them: the registry's hold reason
+/// is an internal note, so it is replaced by a neutral text.
+pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
+    events
+        .into_iter()
+        .map(|e| HistoryOut {
+            at: e.at,
+            from: e.from,
+            to: e.to,
+            reason: if e.reason.starts_with("hold: ") {
+                "hold placed".into()
+            } else {
+                e.reason
+            },
+        })
+        .collect()
 }
 
 /// Start of the downtime accounting period containing `now` (periods are
@@ -343,6 +374,7 @@ pub fn delegation_view(
         delegated_at: rec.delegated_at,
         changed_at: rec.changed_at,
         lifecycle: st,
+        history: Vec::new(),
     }
 }
 
@@ -432,7 +464,9 @@ async fn get_delegation(
             .store
             .delegation(name.as_str())?
             .unwrap_or_else(|| DelegationRecord::undelegated(now));
-        Ok(Json(delegation_view(&app.config, &d, &rec, now)))
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(Json(view))
     })
     .await
 }
@@ -469,7 +503,9 @@ async fn declare_nameservers(
         let mut d = d;
         d.nameservers = ns;
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
-        Ok(delegation_view(&app.config, &d, &rec, now))
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(view)
     })
     .await?;
     s.app.scheduler_wake.notify_one();
@@ -492,7 +528,9 @@ async fn retest(
         let window = Config::chrono(app.config.delegation.test_window);
         let rec = app.store.retest(name.as_str(), now, window)?;
         tracing::info!(domain = %name, registrar = %caller.handle, "retest requested via API");
-        Ok(delegation_view(&app.config, &d, &rec, now))
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(view)
     })
     .await?;
     s.app.scheduler_wake.notify_one();
