@@ -737,3 +737,62 @@ async fn openapi_matches_the_router() {
         }
     }
 }
+
+#[tokio::test]
+async fn check_validates_before_probing() {
+    let s = Server::start(|_| {}).await;
+    let tok = token(REGRU);
+    let cases = [
+        (
+            json!({"domain": "bad_name.ru", "nameservers": [{"name": "a.example"}, {"name": "b.example"}]}),
+            "domain",
+        ),
+        (
+            json!({"domain": "new-name.ru", "nameservers": []}),
+            "nameservers",
+        ),
+        (
+            json!({"domain": "new-name.ru", "nameservers": [{"name": "a.example"}]}),
+            "nameservers",
+        ),
+        (
+            json!({"domain": "new-name.ru", "nameservers": [{"name": "ns1.new-name.ru"}, {"name": "b.example"}]}),
+            "nameservers[0].addresses",
+        ),
+        // Test ports need loopback and probe.allow_private_targets.
+        (
+            json!({"domain": "new-name.ru", "nameservers": [{"name": "ns1.new-name.ru", "addresses": ["127.0.0.1:5353"]}, {"name": "b.example"}]}),
+            "nameservers[0].addresses[0]",
+        ),
+        (
+            json!({"domain": "new-name.ru", "nameservers": [{"name": "ns1.new-name.ru", "addresses": ["192.0.2.1:5353"]}, {"name": "b.example"}]}),
+            "nameservers[0].addresses[0]",
+        ),
+    ];
+    for (body, field) in cases {
+        let (st, p) = send(
+            s.http
+                .post(s.url("/api/v1/check"))
+                .bearer_auth(&tok)
+                .json(&body),
+        )
+        .await;
+        assert_eq!(st, 422, "{body} -> {p}");
+        assert!(
+            p["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{body} -> {p}"
+        );
+    }
+    let (st, p) = send(
+        s.http
+            .post(s.url("/api/v1/check"))
+            .bearer_auth(&tok)
+            .json(&json!({"domain": "new-name.ru", "nameservers": [{"name": "a.example"}, {"name": "b.example"}], "extra": 1})),
+    )
+    .await;
+    assert_eq!(st, 422, "{p}");
+}

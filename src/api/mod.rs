@@ -634,12 +634,58 @@ pub fn list_page(
     }
 }
 
-async fn check(
-    State(s): State<ApiState>,
-    _caller: Caller,
-    ApiJson(body): ApiJson<CheckIn>,
-) -> Result<Response, Problem> {
-    let name = s.app.zones.parse_domain(&body.domain).map_err(|e| {
+/// Nameservers with bare addresses, and each address's port.
+type BarePorts = (Vec<NameserverIn>, Vec<Vec<u16>>);
+/// A nameserver to probe and its addresses with ports.
+pub type Target = (crate::names::HostName, Vec<std::net::SocketAddr>);
+
+/// Test servers listen on high ports: like the CLI, `/check` accepts
+/// `IP:PORT` / `[IPv6]:PORT`, but only for loopback addresses and only when
+/// `probe.allow_private_targets` is set (a development or test registry).
+/// Returns the nameservers with bare addresses and each address's port.
+fn split_ports(cfg: &Config, ns: &[NameserverIn]) -> Result<BarePorts, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    let mut bare = Vec::with_capacity(ns.len());
+    let mut ports = Vec::with_capacity(ns.len());
+    for (j, n) in ns.iter().enumerate() {
+        let mut addrs = Vec::with_capacity(n.addresses.len());
+        let mut ps = Vec::with_capacity(n.addresses.len());
+        for (k, a) in n.addresses.iter().enumerate() {
+            match a.trim().parse::<std::net::SocketAddr>() {
+                Ok(sa) => {
+                    if sa.port() != 53
+                        && !(cfg.probe.allow_private_targets && sa.ip().is_loopback())
+                    {
+                        errs.push(FieldError {
+                            field: format!("nameservers[{j}].addresses[{k}]"),
+                            reason: "a port other than 53 is accepted only for loopback test servers (probe.allow_private_targets)".into(),
+                        });
+                    }
+                    addrs.push(sa.ip().to_string());
+                    ps.push(sa.port());
+                }
+                Err(_) => {
+                    addrs.push(a.clone());
+                    ps.push(53);
+                }
+            }
+        }
+        bare.push(NameserverIn {
+            name: n.name.clone(),
+            addresses: addrs,
+        });
+        ports.push(ps);
+    }
+    if errs.is_empty() {
+        Ok((bare, ports))
+    } else {
+        Err(errs)
+    }
+}
+
+/// Validate a `/check` request into the domain and its probe targets.
+pub fn check_targets(app: &App, body: &CheckIn) -> Result<(DomainName, Vec<Target>), Problem> {
+    let name = app.zones.parse_domain(&body.domain).map_err(|e| {
         Problem::invalid(
             "the domain name was refused",
             vec![FieldError {
@@ -648,21 +694,48 @@ async fn check(
             }],
         )
     })?;
-    let _ns = crate::import::validate_nameservers(
-        name.as_str(),
-        &body.nameservers,
-        s.app.config.delegation.min_nameservers,
-    )
-    .map_err(|e| Problem::invalid("the nameserver set was refused", to_field_errors(e)))?;
     if body.nameservers.is_empty() {
         return Err(Problem::invalid(
-            "declare at least two nameservers to check",
+            "give the nameservers to check",
             vec![FieldError {
                 field: "nameservers".into(),
-                reason: "is empty".into(),
+                reason: format!(
+                    "is empty; at least {} are required",
+                    app.config.delegation.min_nameservers
+                ),
             }],
         ));
     }
+    let (bare, ports) = split_ports(&app.config, &body.nameservers)
+        .map_err(|e| Problem::invalid("the nameserver set was refused", e))?;
+    let ns = crate::import::validate_nameservers(
+        name.as_str(),
+        &bare,
+        app.config.delegation.min_nameservers,
+    )
+    .map_err(|e| Problem::invalid("the nameserver set was refused", to_field_errors(e)))?;
+    let targets = ns
+        .into_iter()
+        .zip(ports)
+        .map(|(n, ps)| {
+            let addrs = n
+                .addresses
+                .iter()
+                .zip(ps)
+                .map(|(ip, p)| std::net::SocketAddr::new(*ip, p))
+                .collect();
+            (n.name, addrs)
+        })
+        .collect();
+    Ok((name, targets))
+}
+
+async fn check(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    ApiJson(body): ApiJson<CheckIn>,
+) -> Result<Response, Problem> {
+    let (_name, _targets) = check_targets(&s.app, &body)?;
     let _permit = s
         .checks
         .clone()
