@@ -197,6 +197,7 @@ async fn pages_render_safely() {
         ">Failures by check</h2>",
         ">Test failed</h2>",
         "<label for=\"q\">Domain</label>",
+        "href=\"#main\">Skip to content</a>",
         "<th scope=\"col\">",
         "<title id=\"state-chart-t\">",
     ] {

@@ -138,6 +138,8 @@ dl.facts dd{margin:0}
 footer{color:var(--muted);font-size:.85rem;padding:0 1.5rem 2rem}
 svg text{font:12px system-ui,sans-serif;fill:#1a1a1a}
 ul.findings{margin:0;padding-left:1.1rem}
+.skip{position:absolute;left:-9999px;top:0;background:#fff;color:#14325c;padding:.4rem .8rem}
+.skip:focus{left:.5rem;z-index:10}
 "#;
 
 /// A whole page. `body` is trusted HTML built from escaped parts.
@@ -148,6 +150,7 @@ pub fn page(title: &str, now: Timestamp, nonce: &str, body: &str) -> String {
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <title>{title} — zonekeeper</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+<a class=\"skip\" href=\"#main\">Skip to content</a>\n\
 <header><h1><a href=\"/\">zonekeeper</a> · delegation dashboard</h1>\n\
 <form action=\"/domain\" method=\"get\" role=\"search\">\
 <label for=\"q\">Domain</label>\
