@@ -601,17 +601,19 @@ pub fn list_page(
         for (i, k) in keys.into_iter().enumerate() {
             scanned += 1;
             let more_here = i + 1 < n;
-            let Some(d) = store.domain(&k)? else {
-                after = Some(k);
-                continue;
+            // Other registrars' names (state index) cost one read, not two.
+            let d = match store.domain(&k)? {
+                Some(d) if d.registrar == handle => d,
+                _ => {
+                    after = Some(k);
+                    continue;
+                }
             };
             let st = lifecycle::evaluate(&d, now, &cfg.lifecycle);
             let rec = store
                 .delegation(&k)?
                 .unwrap_or_else(|| DelegationRecord::undelegated(now));
-            let wanted =
-                d.registrar == handle && st.exists() && state.is_none_or(|s| s == rec.state);
-            if wanted {
+            if st.exists() && state.is_none_or(|s| s == rec.state) {
                 out.push(DomainItem {
                     name: k.clone(),
                     unicode_name: d.name.to_unicode(),
