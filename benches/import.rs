@@ -70,7 +70,7 @@ fn main() {
     let cfg = Config::default();
     let now = Utc::now();
     let db = dir.path().join("z.redb");
-    let store = RedbStore::open(&db).expect("store");
+    let mut store = RedbStore::open(&db).expect("store");
     let t = Instant::now();
     let batch = zonekeeper::import::read_file(&file, &cfg, now).expect("parse");
     let parse = t.elapsed();
@@ -78,6 +78,15 @@ fn main() {
     let s = zonekeeper::import::apply(&store, &batch, &cfg, now).expect("apply");
     let apply = t.elapsed();
     let total = parse + apply;
+    let size_before = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let t = Instant::now();
+    store.compact().expect("compact");
+    println!(
+        "compaction {:.2?}: {} MiB -> {} MiB",
+        t.elapsed(),
+        size_before >> 20,
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) >> 20
+    );
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     assert_eq!(s.domains, n);
     let stats = store.stats().expect("stats");

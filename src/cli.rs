@@ -166,7 +166,16 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             // Validate the file before the store is even opened.
             let now = clock.now();
             let result = match crate::import::read_file(&file, &cfg, now) {
-                Ok(batch) => crate::import::apply(&open_store(&cfg, &db)?, &batch, &cfg, now),
+                Ok(batch) => {
+                    let mut store = open_store(&cfg, &db)?;
+                    let r = crate::import::apply(&store, &batch, &cfg, now);
+                    if let Ok(s) = &r {
+                        if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
+                            store.compact()?;
+                        }
+                    }
+                    r
+                }
                 Err(e) => Err(e),
             };
             match result {

@@ -21,6 +21,10 @@ use crate::model::{
 use crate::names::{self, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
 
+/// Imports that write at least this many domains compact the store
+/// afterwards: a bulk load leaves many half-empty pages behind.
+pub const COMPACT_AFTER_DOMAINS: usize = 10_000;
+
 /// Most record errors listed in one report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 /// Most addresses per nameserver.

@@ -11,6 +11,53 @@ use crate::names::{DomainName, HostName};
 
 pub type Timestamp = DateTime<Utc>;
 
+/// Timestamps as RFC 3339 in human-readable formats (JSON: API, CLI) and as
+/// integer microseconds in binary ones (the store), where a string would
+/// cost ~30 bytes a field across millions of records.
+pub mod ts {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            t.serialize(s)
+        } else {
+            s.serialize_i64(t.timestamp_micros())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        if d.is_human_readable() {
+            Timestamp::deserialize(d)
+        } else {
+            let m = i64::deserialize(d)?;
+            Timestamp::from_timestamp_micros(m)
+                .ok_or_else(|| serde::de::Error::custom("timestamp out of range"))
+        }
+    }
+}
+
+/// [`ts`] for optional timestamps.
+pub mod ts_opt {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct W<'a>(#[serde(with = "super::ts")] &'a Timestamp);
+        match t {
+            Some(t) => s.serialize_some(&W(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct W(#[serde(with = "super::ts")] Timestamp);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
 /// A registrar. `api_token_sha256` is never published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registrar {
@@ -80,6 +127,7 @@ pub struct Nameserver {
 /// A dispute hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
+    #[serde(with = "ts")]
     pub since: Timestamp,
     /// Operator's reason; not published.
     pub reason: String,
@@ -93,17 +141,22 @@ pub struct Domain {
     pub registrant: String,
     pub admin: Option<String>,
     pub tech: Option<String>,
+    #[serde(with = "ts")]
     pub created: Timestamp,
+    #[serde(with = "ts")]
     pub paid_till: Timestamp,
     pub nameservers: Vec<Nameserver>,
     /// Transfer auth code. Never published.
     pub auth_info: Option<String>,
     pub hold: Option<Hold>,
     /// When the registry asked the registrant to verify data; `None` once answered.
+    #[serde(with = "ts_opt")]
     pub verification_requested: Option<Timestamp>,
     /// When the domain last moved to another registrar.
+    #[serde(with = "ts_opt")]
     pub transferred: Option<Timestamp>,
     /// Last change to the registration record.
+    #[serde(with = "ts")]
     pub updated: Timestamp,
 }
 
@@ -115,8 +168,19 @@ impl Domain {
     }
 }
 
-/// Order-insensitive fingerprint of a nameserver set.
+/// Order-insensitive fingerprint of a nameserver set: 96 bits of SHA-256
+/// over its canonical form (a set of 13 servers with addresses would
+/// otherwise be a kilobyte in every delegation record). Empty for no set.
 pub fn ns_fingerprint(ns: &[Nameserver]) -> String {
+    use sha2::{Digest, Sha256};
+    if ns.is_empty() {
+        return String::new();
+    }
+    let digest = Sha256::digest(ns_canonical(ns).as_bytes());
+    hex::encode(&digest[..12])
+}
+
+fn ns_canonical(ns: &[Nameserver]) -> String {
     let mut parts: Vec<String> = ns
         .iter()
         .map(|n| {
@@ -172,18 +236,21 @@ impl DelegationState {
 pub struct ServerDowntime {
     pub server: HostName,
     /// Start of the accounting period this figure belongs to.
+    #[serde(with = "ts")]
     pub period_start: Timestamp,
     /// Seconds of total unreachability measured in that period.
     pub unreachable_secs: u64,
     /// Result of the last probe of this server: reachable on any address.
     pub last_reachable: Option<bool>,
     /// When the server was last probed.
+    #[serde(with = "ts_opt")]
     pub last_probe: Option<Timestamp>,
 }
 
 /// A monitoring violation on a delegated domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    #[serde(with = "ts")]
     pub since: Timestamp,
     pub finding_ids: Vec<String>,
     pub message: String,
@@ -195,16 +262,21 @@ pub struct DelegationRecord {
     pub state: DelegationState,
     /// Fingerprint of the NS set this record is about.
     pub ns_fingerprint: String,
+    #[serde(with = "ts_opt")]
     pub window_start: Option<Timestamp>,
+    #[serde(with = "ts_opt")]
     pub window_end: Option<Timestamp>,
     /// Rounds run in the current window (or since delegation, for monitoring).
     pub rounds: u32,
     pub last_round: Option<RoundSummary>,
+    #[serde(with = "ts_opt")]
     pub next_probe: Option<Timestamp>,
     pub downtime: Vec<ServerDowntime>,
     pub violation: Option<Violation>,
+    #[serde(with = "ts_opt")]
     pub delegated_at: Option<Timestamp>,
     /// Last state change.
+    #[serde(with = "ts")]
     pub changed_at: Timestamp,
 }
 
@@ -242,6 +314,7 @@ impl DelegationRecord {
 /// Summary of one probe round, kept with the record and in history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundSummary {
+    #[serde(with = "ts")]
     pub at: Timestamp,
     pub passed: bool,
     pub duration_ms: u64,
@@ -265,6 +338,7 @@ impl RoundSummary {
 /// One entry of a domain's delegation history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEvent {
+    #[serde(with = "ts")]
     pub at: Timestamp,
     pub from: Option<DelegationState>,
     pub to: DelegationState,
@@ -325,6 +399,7 @@ pub struct ServerReport {
 pub struct CheckReport {
     pub domain: String,
     pub verdict: Verdict,
+    #[serde(with = "ts")]
     pub checked_at: Timestamp,
     pub duration_ms: u64,
     pub findings: Vec<Finding>,

@@ -43,9 +43,12 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
         cfg.store.path = db.clone();
     }
     init_tracing(&cfg);
-    let store = open_store(&cfg, &args.db)?;
+    let mut store = open_store(&cfg, &args.db)?;
     if let Some(file) = &args.import {
         let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
+        if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
+            store.compact()?;
+        }
         info!(
             domains = s.domains,
             tests_started = s.tests_started,

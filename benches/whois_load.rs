@@ -1,0 +1,373 @@
+//! WHOIS load tool: one TCP connection per query on loopback against the real
+//! server over a large synthetic store, compared with a trivial TCP echo
+//! server (one line in, one line out, close) measured the same way in the
+//! same run. Bounded in time and count; stops by itself.
+//!
+//! `cargo bench --bench whois_load` (about 4 minutes, most of it the 1M
+//! import; without `--bench` it is a seconds-long smoke run). Environment knobs:
+//! `WHOIS_BENCH_DOMAINS` (default 1000000), `WHOIS_BENCH_SECS` per phase
+//! (default 8), `WHOIS_BENCH_MAX` queries per phase (default 1000000),
+//! `WHOIS_BENCH_CONC` concurrent clients (default 32),
+//! `WHOIS_BENCH_THREADS` runtime workers shared by client and server (2),
+//! `WHOIS_BENCH_ROUNDS` rounds of (echo, whois, whois with spawn_blocking) (2).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zonekeeper::app::App;
+use zonekeeper::clock::SystemClock;
+use zonekeeper::config::Config;
+use zonekeeper::ratelimit::ClientLimiter;
+use zonekeeper::store::RedbStore;
+use zonekeeper::whois;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Phase {
+    name: &'static str,
+    queries: u64,
+    failures: u64,
+    found: u64,
+    secs: f64,
+    lat_us: Vec<u32>,
+}
+
+impl Phase {
+    fn qps(&self) -> f64 {
+        self.queries as f64 / self.secs
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.lat_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
+        self.lat_us[i] as f64 / 1000.0
+    }
+}
+
+/// `conc` clients, each: connect, send one line, read to EOF, repeat.
+async fn load(
+    name: &'static str,
+    addr: SocketAddr,
+    queries: Arc<Vec<String>>,
+    conc: usize,
+    secs: u64,
+    max: u64,
+) -> Phase {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let per_client = max / conc as u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..conc {
+        let queries = queries.clone();
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(c as u64);
+            let mut lat = Vec::with_capacity(1 << 16);
+            let (mut fails, mut found) = (0u64, 0u64);
+            let mut buf = Vec::with_capacity(2048);
+            for _ in 0..per_client {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let q = &queries[rng.random_range(0..queries.len())];
+                let t0 = Instant::now();
+                let r = async {
+                    let mut s = TcpStream::connect(addr).await?;
+                    s.write_all(q.as_bytes()).await?;
+                    buf.clear();
+                    s.read_to_end(&mut buf).await?;
+                    std::io::Result::Ok(())
+                }
+                .await;
+                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                match r {
+                    Ok(()) if !buf.is_empty() => {
+                        lat.push(us);
+                        if buf.starts_with(b"domain:") || buf.windows(8).any(|w| w == b"\ndomain:")
+                        {
+                            found += 1;
+                        }
+                    }
+                    _ => fails += 1,
+                }
+            }
+            (lat, fails, found)
+        });
+    }
+    let mut lat_us = Vec::new();
+    let (mut failures, mut found) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (l, f, d) = r.expect("client task");
+        lat_us.extend(l);
+        failures += f;
+        found += d;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat_us.sort_unstable();
+    Phase {
+        name,
+        queries: lat_us.len() as u64,
+        failures,
+        found,
+        secs,
+        lat_us,
+    }
+}
+
+/// The baseline: one line in, the same line out, close.
+/// With `hop`, each line also takes a no-op trip through `spawn_blocking`,
+/// like the WHOIS server's store read, so both use the same threads.
+async fn echo_server(listener: TcpListener, stop: tokio_util::sync::CancellationToken, hop: bool) {
+    loop {
+        let (mut s, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = stop.cancelled() => return,
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 257];
+            let mut n = 0;
+            while n < buf.len() {
+                match s.read(&mut buf[n..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(r) => {
+                        n += r;
+                        if buf[..n].contains(&b'\n') {
+                            break;
+                        }
+                    }
+                }
+            }
+            if hop {
+                let _ = tokio::task::spawn_blocking(|| ()).await;
+            }
+            let _ = s.write_all(&buf[..n]).await;
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+/// Domain names from the generator's output (one domain record a line).
+fn names_of(json: &str) -> Vec<String> {
+    json.lines()
+        .filter_map(|l| l.strip_prefix("{\"name\":\""))
+        .filter_map(|l| l.split_once('"').map(|(n, _)| n.to_string()))
+        .collect()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; run as a test (`cargo test
+    // --all-targets`) it only does a short smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = env("WHOIS_BENCH_DOMAINS", if full { 1_000_000 } else { 2_000 }) as usize;
+    let secs = env("WHOIS_BENCH_SECS", if full { 8 } else { 1 });
+    let max = env("WHOIS_BENCH_MAX", 1_000_000);
+    let conc = env("WHOIS_BENCH_CONC", 32) as usize;
+    let threads = env("WHOIS_BENCH_THREADS", 2) as usize;
+    let rounds = env("WHOIS_BENCH_ROUNDS", if full { 2 } else { 1 }).max(1) as usize;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t0 = Instant::now();
+    let json = zonekeeper::synth::generate(n, 42);
+    let gen_secs = t0.elapsed().as_secs_f64();
+    let names = names_of(&json);
+    assert_eq!(names.len(), n, "every generated domain found");
+    let file = dir.path().join("synth.json");
+    std::fs::write(&file, &json).expect("write synthetic registry");
+    let json_mb = json.len() as f64 / 1e6;
+    drop(json);
+
+    let mut cfg = Config::default();
+    // Exercise the limiter on every connection without refusing any.
+    cfg.whois.rate_limit_per_minute = u32::MAX;
+    cfg.whois.max_connections = 4096;
+    // WHOIS_BENCH_DB: keep the store there and reuse it on later runs
+    // (same N), to skip the import while iterating.
+    let keep = std::env::var_os("WHOIS_BENCH_DB").map(std::path::PathBuf::from);
+    let db = keep
+        .clone()
+        .unwrap_or_else(|| dir.path().join("bench.redb"));
+    let reuse = keep.is_some() && db.exists();
+    let store = RedbStore::open(&db).expect("open store");
+    if reuse {
+        println!("store: reusing {} ({n} domains)", db.display());
+    } else {
+        let t0 = Instant::now();
+        let summary = zonekeeper::import::import_file(&store, &file, &cfg, chrono::Utc::now())
+            .expect("import synthetic registry");
+        let import_secs = t0.elapsed().as_secs_f64();
+        let db_mb = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        println!(
+            "store: {} domains ({json_mb:.0} MB JSON generated in {gen_secs:.1} s), imported in {import_secs:.1} s ({:.0} domains/s), redb file {db_mb:.0} MB",
+            summary.domains,
+            summary.domains as f64 / import_secs
+        );
+    }
+
+    // Query mix: 80% registered domains (as generated: A-label .ru and
+    // U-label .рф, some upper-cased), 10% unregistered, 5% nameserver,
+    // 5% registrar.
+    let mut rng = StdRng::seed_from_u64(7);
+    let queries: Vec<String> = (0..200_000)
+        .map(|i| match i % 20 {
+            0 | 1 => format!("nx{}-free.ru\r\n", rng.random::<u32>()),
+            2 => format!(
+                "nameserver ns1.hosting{}.example\r\n",
+                rng.random_range(0..7)
+            ),
+            3 => "registrar REGRU-RU\r\n".to_string(),
+            4 => format!(
+                "{}\r\n",
+                names[rng.random_range(0..names.len())].to_uppercase()
+            ),
+            _ => format!("{}\r\n", names[rng.random_range(0..names.len())]),
+        })
+        .collect();
+    let queries = Arc::new(queries);
+
+    // Cost of one answer's parts, single thread, no network.
+    {
+        use zonekeeper::store::Store;
+        let zones = cfg.zones().expect("zones");
+        let sample: Vec<String> = (0..20_000)
+            .map(|_| {
+                let q = &names[rng.random_range(0..names.len())];
+                zones.parse_domain(q).expect("valid").as_str().to_string()
+            })
+            .collect();
+        let now = chrono::Utc::now();
+        let t = Instant::now();
+        let bundles: Vec<_> = sample
+            .iter()
+            .map(|n| store.bundle(n).expect("read").expect("present"))
+            .collect();
+        let bundle_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+        let t = Instant::now();
+        for _ in 0..sample.len() {
+            std::hint::black_box(store.last_update().expect("read"));
+        }
+        let last_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+        let t = Instant::now();
+        for b in &bundles {
+            if let Some(d) = zonekeeper::public::domain(b, now, &cfg.lifecycle) {
+                std::hint::black_box(whois::format::domain_answer(&d, "TCI", now));
+            }
+        }
+        let fmt_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+        let t = Instant::now();
+        for n in &sample {
+            std::hint::black_box(zones.parse_domain(n).expect("valid"));
+        }
+        let parse_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+        println!(
+            "per answer, one thread: store.bundle {bundle_us:.2} µs, store.last_update {last_us:.2} µs, public projection + format {fmt_us:.2} µs, name parse {parse_us:.2} µs"
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock)).expect("app");
+    let phases = rt.block_on(async {
+        let mut phases = Vec::new();
+        // Warm-up of the page cache and the code paths, not reported.
+        let run_whois = |opts: whois::Options, label: &'static str, s: u64, max: u64| {
+            let app = App {
+                shutdown: tokio_util::sync::CancellationToken::new(),
+                ..app.clone()
+            };
+            let queries = queries.clone();
+            async move {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = l.local_addr().expect("addr");
+                let w = &app.config.whois;
+                let limiter = Arc::new(ClientLimiter::new(
+                    w.rate_limit_per_minute,
+                    w.rate_limit_exempt.clone(),
+                ));
+                let server = tokio::spawn(whois::serve_with(app.clone(), l, limiter, opts));
+                let p = load(label, addr, queries, conc, s, max).await;
+                app.shutdown.cancel();
+                let _ = server.await;
+                p
+            }
+        };
+        run_whois(whois::Options::default(), "warm-up", 2, max).await;
+
+        // Two rounds, so drift on a shared machine shows up as a spread.
+        for _ in 0..rounds {
+            for (hop, label) in [(false, "echo baseline"), (true, "echo + blocking hop")] {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = l.local_addr().expect("addr");
+                let stop = tokio_util::sync::CancellationToken::new();
+                let echo = tokio::spawn(echo_server(l, stop.clone(), hop));
+                phases.push(load(label, addr, queries.clone(), conc, secs, max).await);
+                stop.cancel();
+                let _ = echo.await;
+            }
+            for (blocking_reads, label) in [
+                (false, "whois (reads in task)"),
+                (true, "whois (spawn_blocking)"),
+            ] {
+                let opts = whois::Options { blocking_reads };
+                phases.push(run_whois(opts, label, secs, max).await);
+            }
+        }
+        phases
+    });
+
+    println!(
+        "\n{} worker threads shared by client and server, {conc} concurrent clients, one connection per query",
+        threads
+    );
+    println!(
+        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "phase", "queries", "q/s", "p50 ms", "p99 ms", "max ms", "failed", "found%"
+    );
+    let mean = |name: &str, f: &dyn Fn(&Phase) -> f64| -> f64 {
+        phases.iter().filter(|p| p.name == name).map(f).sum::<f64>() / rounds as f64
+    };
+    println!(
+        "\n{} worker threads shared by client and server, {conc} concurrent clients, one connection per query",
+        threads
+    );
+    println!(
+        "{:<24} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "phase", "queries", "q/s", "p50 ms", "p99 ms", "max ms", "failed", "found%"
+    );
+    for p in &phases {
+        println!(
+            "{:<24} {:>9} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>8} {:>6.1}%",
+            p.name,
+            p.queries,
+            p.qps(),
+            p.pct(0.5),
+            p.pct(0.99),
+            p.pct(1.0),
+            p.failures,
+            100.0 * p.found as f64 / p.queries.max(1) as f64
+        );
+    }
+    for (base, variant) in [
+        ("echo baseline", "whois (reads in task)"),
+        ("echo + blocking hop", "whois (spawn_blocking)"),
+    ] {
+        let (bq, bp) = (mean(base, &Phase::qps), mean(base, &|p| p.pct(0.99)));
+        let (wq, wp) = (mean(variant, &Phase::qps), mean(variant, &|p| p.pct(0.99)));
+        println!(
+            "{variant}: {wq:.0} q/s, p99 {wp:.3} ms = {:.2}x the rate and {:.2}x the p99 of {base} ({bq:.0} q/s, p99 {bp:.3} ms), means of {rounds} rounds",
+            wq / bq,
+            wp / bp
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! Port-43 WHOIS server (RFC 3912, SPEC §5).
+//!
+//! One query line (≤ 255 bytes, LF or CRLF) in, one answer out, connection
+//! closed. Queries: a domain name (U- or A-label, any case, trailing dot
+//! ignored), `nameserver NAME`, `registrar HANDLE` (keywords in any case).
+//! Parsing ([`query::parse_query`]) and formatting ([`format`]) are pure;
+//! this file is the edge: sockets, limits, store reads, metrics.
+//!
+//! Answers use the .RU layout: `key:` padded so values start in column 16,
+//! a `%` terms-of-use header, `source:` and a `Last updated on` line with the
+//! store's last write time. Only `crate::public` views are printed.
+//!
+//! `state:` tokens of a domain, in this order:
+//! - `REGISTERED` — always (a cancelled registration is "not found");
+//! - `DELEGATED` / `NOT DELEGATED` — in the parent zone right now
+//!   (`lifecycle::in_zone`: the delegation test passed and nothing in the
+//!   lifecycle blocks it);
+//! - `VERIFIED` / `UNVERIFIED` — `UNVERIFIED` while a verification request
+//!   to the registrant is pending;
+//! - `HOLD` — dispute hold: not delegated, no changes, no transfer;
+//! - `EXPIRED` — past `paid-till`, renewable until `free-date`;
+//! - when not delegated, where the delegation process stands: `TESTING`
+//!   (declared nameservers are being probed), `TEST FAILED` (the test window
+//!   ended without a pass; waits for a retest) or `SUSPENDED` (was
+//!   delegated, taken out of the zone).
+//!
+//! Refusals: a bad query gets `% Error: <reason>`; more connections than
+//! `whois.max_connections` get a busy line; a client over
+//! `whois.rate_limit_per_minute` (per IPv4 address or IPv6 /64, except
+//! `whois.rate_limit_exempt`) gets `% You have exceeded allowed connection
+//! rate.`; no query line within `whois.read_timeout` gets a timeout line.
+
+pub mod format;
+pub mod query;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+use tracing::{error, warn};
+
+pub use self::query::{parse_query, Query, QueryError, MAX_QUERY_LEN};
+use crate::app::App;
+use crate::names::NameError;
+use crate::ratelimit::ClientLimiter;
+
+/// How often the rate limiter forgets clients whose allowance is full again.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Refusal lines (rate limit, busy) being written at once; beyond this a
+/// refused connection is just closed, so a flood cannot pile up tasks.
+const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+/// How long a refused or oversize connection is drained before closing, so
+/// the kernel sends FIN rather than a reset that could eat our error line.
+const LINGER: Duration = Duration::from_secs(1);
+/// Bytes read and dropped while lingering.
+const LINGER_BYTES: usize = 64 * 1024;
+/// Pause after an accept error such as running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How a connection was answered; the `result` label of
+/// `zonekeeper_whois_queries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    NotFound,
+    BadQuery,
+    RateLimited,
+    Overload,
+    /// The store failed (logged); the client got a temporary-failure line.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NotFound => "not_found",
+            Self::BadQuery => "bad_query",
+            Self::RateLimited => "rate_limited",
+            Self::Overload => "overload",
+            Self::Error => "error",
+        }
+    }
+}
+
+fn count(o: Outcome) {
+    metrics::counter!("zonekeeper_whois_queries_total", "result" => o.as_str()).increment(1);
+}
+
+/// Server tuning that is not in the config file.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Run store reads on the blocking pool instead of the connection task.
+    /// On by default: in `benches/whois_load.rs` it gave a higher rate and
+    /// a much lower p99 than reading inside the task (a read is ~10 µs when
+    /// cached, but one that misses the page cache would stall a worker and
+    /// every connection queued on it).
+    pub blocking_reads: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            blocking_reads: true,
+        }
+    }
+}
+
+/// Answer one parsed query from the store at `app.now()`.
+pub fn answer(app: &App, q: &Query) -> (Outcome, String) {
+    match lookup(app, q) {
+        Ok(r) => r,
+        Err(e) => {
+            error!("WHOIS store read failed: {e}");
+            (
+                Outcome::Error,
+                format::error_line("temporary failure; try again later"),
+            )
+        }
+    }
+}
+
+fn lookup(app: &App, q: &Query) -> crate::store::Result<(Outcome, String)> {
+    let source = app.config.whois.source.as_str();
+    let now = app.now();
+    let last = || -> crate::store::Result<_> { Ok(app.store.last_update()?.unwrap_or(now)) };
+    let not_found = |t| (Outcome::NotFound, format::not_found_answer(source, t));
+    let bad = |e: &dyn std::fmt::Display| (Outcome::BadQuery, format::error_line(&e.to_string()));
+    Ok(match q {
+        Query::Domain(text) => match app.zones.parse_domain(text) {
+            Ok(name) => {
+                let view = app
+                    .store
+                    .bundle(name.as_str())?
+                    .and_then(|b| crate::public::domain(&b, now, &app.config.lifecycle));
+                match view {
+                    Some(d) => (Outcome::Ok, format::domain_answer(&d, source, last()?)),
+                    None => not_found(last()?),
+                }
+            }
+            // Well-formed but not something this registry registers.
+            Err(NameError::NotInZone { .. } | NameError::WrongLevel { .. }) => not_found(last()?),
+            Err(e) => bad(&e),
+        },
+        Query::Nameserver(text) => match crate::names::parse_host(text) {
+            Ok(h) => match app.store.host(h.as_str())? {
+                Some(rec) => (Outcome::Ok, format::host_answer(&rec, source, last()?)),
+                None => not_found(last()?),
+            },
+            Err(e) => bad(&e),
+        },
+        Query::Registrar(handle) => {
+            let mut r = app.store.registrar(handle)?;
+            let upper = handle.to_ascii_uppercase();
+            if r.is_none() && upper != *handle {
+                r = app.store.registrar(&upper)?;
+            }
+            match r {
+                Some(r) => {
+                    let p = crate::public::registrar(&r);
+                    (Outcome::Ok, format::registrar_answer(&p, source, last()?))
+                }
+                None => not_found(last()?),
+            }
+        }
+    })
+}
+
+/// Serve WHOIS on `listener` until `app.shutdown`; then stop accepting and
+/// let answers in progress finish.
+pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
+    let w = &app.config.whois;
+    let limiter = ClientLimiter::new(w.rate_limit_per_minute, w.rate_limit_exempt.clone());
+    serve_with(app, listener, Arc::new(limiter), Options::default()).await
+}
+
+/// [`serve`] with an injected rate limiter (tests use a fake clock) and options.
+pub async fn serve_with<C>(
+    app: App,
+    listener: TcpListener,
+    limiter: Arc<ClientLimiter<C>>,
+    opts: Options,
+) -> io::Result<()>
+where
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+{
+    let conns = Arc::new(Semaphore::new(app.config.whois.max_connections.max(1)));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
+    let tasks = TaskTracker::new();
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = app.shutdown.cancelled() => break,
+            _ = sweep.tick() => limiter.retain_recent(),
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    accept(&app, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
+                }
+                Err(e) if is_per_connection(&e) => {}
+                Err(e) => {
+                    warn!("WHOIS accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// Errors about one incoming connection, not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accept<C>(
+    app: &App,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limiter: &ClientLimiter<C>,
+    conns: &Arc<Semaphore>,
+    refusals: &Arc<Semaphore>,
+    tasks: &TaskTracker,
+    opts: Options,
+) where
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+{
+    if limiter.check(peer.ip()).is_err() {
+        metrics::counter!("zonekeeper_rate_limited_total", "service" => "whois").increment(1);
+        count(Outcome::RateLimited);
+        refuse(stream, format::RATE_LIMITED, refusals, tasks);
+        return;
+    }
+    let Ok(permit) = conns.clone().try_acquire_owned() else {
+        count(Outcome::Overload);
+        refuse(stream, format::OVERLOAD, refusals, tasks);
+        return;
+    };
+    tasks.spawn(connection(app.clone(), stream, permit, opts));
+}
+
+/// Send a one-line refusal and close, without holding a connection slot.
+fn refuse(stream: TcpStream, line: &'static str, refusals: &Arc<Semaphore>, tasks: &TaskTracker) {
+    match refusals.clone().try_acquire_owned() {
+        Ok(p) => {
+            tasks.spawn(async move {
+                let _p = p;
+                let mut stream = stream;
+                let _ = tokio::time::timeout(LINGER, async {
+                    stream.write_all(line.as_bytes()).await?;
+                    linger(&mut stream).await
+                })
+                .await;
+            });
+        }
+        // Too many refusals in flight: best effort, never wait.
+        Err(_) => {
+            let _ = stream.try_write(line.as_bytes());
+        }
+    }
+}
+
+/// Close our side, then read and drop what the client still sends until it
+/// closes, so the close is a FIN after our answer, not a reset.
+async fn linger(stream: &mut TcpStream) -> io::Result<()> {
+    stream.shutdown().await?;
+    let mut sink = [0u8; 1024];
+    let mut total = 0;
+    while total < LINGER_BYTES {
+        match stream.read(&mut sink).await? {
+            0 => break,
+            n => total += n,
+        }
+    }
+    Ok(())
+}
+
+enum Line {
+    /// The bytes up to and including the LF (or up to EOF).
+    Complete(usize),
+    TooLong,
+}
+
+/// Read one query line into `buf` (MAX_QUERY_LEN + CRLF long).
+async fn read_line(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Line> {
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            return Ok(Line::TooLong);
+        }
+        let r = stream.read(&mut buf[n..]).await?;
+        if r == 0 {
+            return Ok(Line::Complete(n));
+        }
+        if let Some(i) = buf[n..n + r].iter().position(|&b| b == b'\n') {
+            return Ok(Line::Complete(n + i + 1));
+        }
+        n += r;
+    }
+}
+
+async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermit, opts: Options) {
+    let _permit = permit;
+    let limit = app.config.whois.read_timeout;
+    let mut buf = [0u8; MAX_QUERY_LEN + 2];
+    let read = tokio::select! {
+        r = tokio::time::timeout(limit, read_line(&mut stream, &mut buf)) => r,
+        // Nothing asked yet, so nothing in flight to finish.
+        _ = app.shutdown.cancelled() => return,
+    };
+    let mut drain = false;
+    let (outcome, text) = match read {
+        Err(_) => (Outcome::BadQuery, format::TIMEOUT.to_string()),
+        // The client went away; nobody to answer.
+        Ok(Err(_)) => return,
+        Ok(Ok(Line::TooLong)) => {
+            drain = true;
+            (
+                Outcome::BadQuery,
+                format::error_line(&QueryError::TooLong.to_string()),
+            )
+        }
+        Ok(Ok(Line::Complete(n))) => match parse_query(&buf[..n]) {
+            Err(e) => (Outcome::BadQuery, format::error_line(&e.to_string())),
+            Ok(q) if opts.blocking_reads => {
+                let a = app.clone();
+                tokio::task::spawn_blocking(move || answer(&a, &q))
+                    .await
+                    .unwrap_or_else(|e| {
+                        error!("WHOIS lookup task failed: {e}");
+                        (
+                            Outcome::Error,
+                            format::error_line("temporary failure; try again later"),
+                        )
+                    })
+            }
+            Ok(q) => answer(&app, &q),
+        },
+    };
+    count(outcome);
+    let _ = tokio::time::timeout(limit, async {
+        stream.write_all(text.as_bytes()).await?;
+        if drain {
+            linger(&mut stream).await
+        } else {
+            stream.shutdown().await
+        }
+    })
+    .await;
+}
