@@ -21,11 +21,14 @@ use metrics_exporter_prometheus::{
 use crate::app::App;
 
 pub const PROBE_DURATION: &str = "zonekeeper_probe_duration_seconds";
+pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
 /// Buckets for probe latency: loopback answers in well under a millisecond,
 /// far servers in hundreds, timeouts at seconds.
 const PROBE_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
 ];
+/// Whole checks: several probes per server, retries up to the timeout.
+const CHECK_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
 /// Scrapes wait at most this long for the store figures.
 const STORE_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,11 +44,14 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = || {
                 let b = PrometheusBuilder::new();
-                match b.set_buckets_for_metric(Matcher::Full(PROBE_DURATION.into()), PROBE_BUCKETS)
-                {
-                    Ok(b) => b,
-                    Err(_) => PrometheusBuilder::new(),
-                }
+                b.set_buckets_for_metric(Matcher::Full(PROBE_DURATION.into()), PROBE_BUCKETS)
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(CHECK_DURATION.into()),
+                            CHECK_BUCKETS,
+                        )
+                    })
+                    .unwrap_or_else(|_| PrometheusBuilder::new())
             };
             let handle = match builder().install_recorder() {
                 Ok(h) => h,
@@ -100,6 +106,15 @@ fn describe() {
         PROBE_DURATION,
         Unit::Seconds,
         "Latency of DNS probes to declared nameservers"
+    );
+    describe_counter!(
+        "zonekeeper_checks_total",
+        "Readiness checks (CLI, API, scheduler rounds) by verdict"
+    );
+    describe_histogram!(
+        CHECK_DURATION,
+        Unit::Seconds,
+        "Duration of whole readiness checks"
     );
     describe_counter!(
         "zonekeeper_rounds_total",
