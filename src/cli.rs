@@ -70,6 +70,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Store maintenance.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Release a domain from hold.
     Release {
         domain: String,
@@ -87,6 +92,15 @@ pub enum ZoneCommand {
         /// Zone to export (default: the first configured zone).
         #[arg(long)]
         zone: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Check every invariant between records and indexes (exit 1 on problems).
+    Check {
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -149,7 +163,10 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
 
 pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
     let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
-    Ok(RedbStore::open(&path)?)
+    Ok(RedbStore::open_with_cache(
+        &path,
+        cfg.store.cache_mib.saturating_mul(1 << 20),
+    )?)
 }
 
 fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {
@@ -243,6 +260,26 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                 .map_err(store_fail)?;
             println!("{name}: on hold");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Store {
+            command: StoreCommand::Check { db },
+        } => {
+            let store = open_store(&cfg, &db)?;
+            let problems = store.verify()?;
+            let stats = store.stats()?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!(
+                    "consistent: {} domains, {} contacts, {} registrars, {} hosts",
+                    stats.domains, stats.contacts, stats.registrars, stats.hosts
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{} problem(s)", problems.len());
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Release { domain, db } => {
             let name = normalise_domain(&cfg, &domain)?;

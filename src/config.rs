@@ -98,12 +98,16 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// Page cache in MiB. Hot pages of a large store are served from
+    /// memory; the cache counts towards the process's RSS.
+    pub cache_mib: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("zonekeeper.redb"),
+            cache_mib: 1024,
         }
     }
 }

@@ -156,6 +156,7 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<(), ZoneError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
     tmp.write_all(content.as_bytes()).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;

@@ -1,10 +1,10 @@
 //! `zonekeeper zone export` output is loaded by a real NSD, which then
 //! answers referrals for the delegated domains — and only for them.
 
-use std::net::UdpSocket;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod check_support;
+
+use std::net::SocketAddr;
+use std::process::Command;
 
 use chrono::Utc;
 use zonekeeper::config::Config;
@@ -35,58 +35,12 @@ const REGISTRY: &str = r#"{
  ]
 }"#;
 
-fn free_port() -> u16 {
-    // Bind UDP port 0, read the port, release it: NSD takes it next.
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
-}
-
-struct Nsd(Child);
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_nsd(dir: &Path, zones: &[(&str, &Path)], port: u16) -> Nsd {
-    let d = dir.display();
-    let mut conf = format!(
-        "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdir: \"{d}\"\n  logfile: \"{d}/nsd.log\"\n  server-count: 1\nremote-control:\n  control-enable: no\n"
-    );
-    for (name, file) in zones {
-        conf += &format!(
-            "zone:\n  name: \"{name}\"\n  zonefile: \"{}\"\n",
-            file.display()
-        );
-    }
-    let conf_path = dir.join("nsd.conf");
-    std::fs::write(&conf_path, conf).expect("write nsd.conf");
-    let check = Command::new("nsd-checkconf")
-        .arg(&conf_path)
-        .output()
-        .expect("nsd-checkconf");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let child = Command::new("nsd")
-        .args(["-d", "-c"])
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nsd (Debian package nsd)");
-    Nsd(child)
-}
-
-fn dig(port: u16, args: &[&str]) -> String {
+fn dig(at: SocketAddr, args: &[&str]) -> String {
     let out = Command::new("dig")
+        .arg(format!("@{}", at.ip()))
         .args([
-            "@127.0.0.1",
             "-p",
-            &port.to_string(),
+            &at.port().to_string(),
             "+norec",
             "+time=1",
             "+tries=1",
@@ -185,23 +139,10 @@ fn exported_zone_loads_into_nsd_and_refers() {
         .2
         .contains("xn--e1afmkfd.xn--p1ai. 345600 IN NS ns1.xn--e1afmkfd.xn--p1ai."));
 
-    let port = free_port();
-    let zones: Vec<(&str, &Path)> = files.iter().map(|(z, p, _)| (*z, p.as_path())).collect();
-    let _nsd = start_nsd(dir.path(), &zones, port);
-    // Wait for NSD to answer the apex SOA.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if dig(port, &["ru", "SOA"]).contains("status: NOERROR") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nsd did not start: {:?}",
-            std::fs::read_to_string(dir.path().join("nsd.log"))
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let referral = dig(port, &["www.example.ru", "A"]);
+    let zones: Vec<(&str, String)> = files.iter().map(|(z, _, t)| (*z, t.clone())).collect();
+    let nsd = check_support::nsd::Nsd::start(check_support::nsd::random_loopback(), &zones);
+    let at = nsd.addr;
+    let referral = dig(at, &["www.example.ru", "A"]);
     assert!(referral.contains("status: NOERROR"), "{referral}");
     assert!(
         !referral.contains(" aa"),
@@ -215,10 +156,10 @@ fn exported_zone_loads_into_nsd_and_refers() {
         referral.contains("ns1.example.ru.\t\t345600\tIN\tA\t192.0.2.1"),
         "glue: {referral}"
     );
-    let idn = dig(port, &["xn--e1afmkfd.xn--p1ai", "NS"]);
+    let idn = dig(at, &["xn--e1afmkfd.xn--p1ai", "NS"]);
     assert!(idn.contains("ns1.xn--e1afmkfd.xn--p1ai."), "{idn}");
     for absent in ["held.ru", "expired.ru", "testing.ru"] {
-        let a = dig(port, &[absent, "NS"]);
+        let a = dig(at, &[absent, "NS"]);
         assert!(a.contains("status: NXDOMAIN"), "{absent}: {a}");
     }
 }

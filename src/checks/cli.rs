@@ -1,10 +1,15 @@
-//! `zonekeeper check` (stub).
+//! `zonekeeper check` (SPEC §2): one-shot readiness check of a declared set.
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::{NsTarget, Profile, Verifier};
 use crate::cli::Fail;
 use crate::config::Config;
+use crate::model::{CheckReport, Severity};
+use crate::names;
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -24,6 +29,183 @@ pub struct CheckArgs {
     pub profile: Option<std::path::PathBuf>,
 }
 
-pub fn run(_cfg: Config, _args: CheckArgs) -> Result<ExitCode, Fail> {
-    Err(Fail("check: not implemented yet".into()))
+/// Parse one address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        if sa.port() == 0 {
+            return Err(format!("'{s}': port 0 is not a valid DNS port"));
+        }
+        return Ok(sa);
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!("'{s}' is not an IPv4/IPv6 address (optionally with a port: 192.0.2.1:5353, [2001:db8::1]:5353)")
+        })
+}
+
+/// Parse `NAME[/ADDR[,ADDR…]]`.
+pub fn parse_ns(s: &str) -> Result<NsTarget, String> {
+    let (name, addrs) = match s.split_once('/') {
+        Some((n, a)) => (n, Some(a)),
+        None => (s, None),
+    };
+    let name = names::parse_host(name).map_err(|e| format!("--ns '{s}': {e}"))?;
+    let mut out: Vec<SocketAddr> = Vec::new();
+    if let Some(a) = addrs {
+        for part in a.split(',') {
+            let sa = parse_addr(part).map_err(|e| format!("--ns '{s}': {e}"))?;
+            if out.contains(&sa) {
+                return Err(format!("--ns '{s}': {sa} is listed twice"));
+            }
+            out.push(sa);
+        }
+    }
+    Ok(NsTarget { name, addrs: out })
+}
+
+pub fn run(cfg: Config, args: CheckArgs) -> Result<ExitCode, Fail> {
+    let zones = cfg.zones()?;
+    let domain = zones
+        .parse_domain(&args.domain)
+        .map_err(|e| Fail(format!("domain '{}': {e}", args.domain.trim())))?;
+    let targets = args
+        .ns
+        .iter()
+        .map(|s| parse_ns(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Fail)?;
+    let profile_path = args.profile.or(cfg.delegation.profile.clone());
+    let profile = match &profile_path {
+        Some(p) => Profile::load(p)?,
+        None => Profile::registry_default(),
+    };
+    let mut probe = cfg.probe.clone();
+    probe.allow_private_targets |= args.allow_private;
+    let verifier = Verifier::new(&probe, profile)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail(format!("cannot start the async runtime: {e}")))?;
+    let report = rt.block_on(verifier.check_targets(&domain, &targets));
+    if args.json {
+        let text = serde_json::to_string(&report)?;
+        println!("{text}");
+    } else {
+        print!("{}", render_text(&report));
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Human report, grouped by server.
+pub fn render_text(r: &CheckReport) -> String {
+    let mut s = String::new();
+    let count = |sev: Severity| r.findings.iter().filter(|f| f.severity == sev).count();
+    let _ = writeln!(
+        s,
+        "{}: {} ({} error(s), {} warning(s), {} notice(s)) in {} ms",
+        r.domain,
+        if r.passed() {
+            "PASS — would be delegated"
+        } else {
+            "FAIL — would not be delegated"
+        },
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Notice),
+        r.duration_ms
+    );
+    let line = |s: &mut String, f: &crate::model::Finding| {
+        let _ = writeln!(
+            s,
+            "    {:<7} {:<16} {}{}",
+            f.severity.as_str(),
+            f.id,
+            f.address
+                .as_deref()
+                .map(|a| format!("[{a}] "))
+                .unwrap_or_default(),
+            f.message
+        );
+    };
+    let general: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| {
+            f.server
+                .as_deref()
+                .is_none_or(|n| !r.servers.iter().any(|s| s.name == n))
+        })
+        .collect();
+    if !general.is_empty() {
+        let _ = writeln!(s, "\n  Declared set / zone:");
+        for f in general {
+            line(&mut s, f);
+        }
+    }
+    for srv in &r.servers {
+        let _ = writeln!(
+            s,
+            "\n  {} [{}] — {}{}{}",
+            srv.name,
+            if srv.addresses.is_empty() {
+                "no address".to_string()
+            } else {
+                srv.addresses.join(", ")
+            },
+            if srv.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            },
+            srv.soa_serial
+                .map(|x| format!(", SOA serial {x}"))
+                .unwrap_or_default(),
+            srv.rtt_ms
+                .map(|x| format!(", rtt {x} ms"))
+                .unwrap_or_default(),
+        );
+        let mine: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.server.as_deref() == Some(srv.name.as_str()))
+            .collect();
+        if mine.is_empty() {
+            let _ = writeln!(s, "    ok");
+        }
+        for f in mine {
+            line(&mut s, f);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_syntax() {
+        let t = parse_ns("NS1.Example.RU/127.0.0.1:5353,[::1]:5353,192.0.2.1").unwrap();
+        assert_eq!(t.name.as_str(), "ns1.example.ru");
+        assert_eq!(
+            t.addrs,
+            vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:5353".parse().unwrap(),
+                "192.0.2.1:53".parse().unwrap()
+            ]
+        );
+        assert!(parse_ns("ns2.example.net").unwrap().addrs.is_empty());
+        assert!(parse_ns("ns1/1.2.3.4").is_err());
+        assert!(parse_ns("ns1.example.ru/1.2.3").is_err());
+        assert!(parse_ns("ns1.example.ru/1.2.3.4,1.2.3.4").is_err());
+        assert!(parse_ns("ns1.example.ru/").is_err());
+        assert!(parse_ns("ns1.example.ru/1.2.3.4:0").is_err());
+    }
 }

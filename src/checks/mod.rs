@@ -1,2 +1,118 @@
-//! Pure verdicts from probe facts (stub: filled by the verifier work).
+//! The delegation verifier (SPEC §1 Delegation): probe the declared servers
+//! ([`crate::probe`]), judge the facts with pure rules ([`rules`]), grade the
+//! findings with a policy [`Profile`], and produce a [`CheckReport`].
+
+pub mod catalogue;
 pub mod cli;
+pub mod profile;
+pub mod rules;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::config::ProbeConfig;
+use crate::model::{CheckReport, Finding, Nameserver, Severity, Timestamp, Verdict};
+use crate::names::DomainName;
+use crate::probe::{ProbeError, ProbeFacts, Prober};
+
+pub use crate::probe::NsTarget;
+pub use profile::{Profile, ProfileError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+}
+
+/// Probes and judges declared nameserver sets. Cheap to clone; Send + Sync.
+#[derive(Clone)]
+pub struct Verifier {
+    prober: Prober,
+    profile: Arc<Profile>,
+}
+
+impl Verifier {
+    pub fn new(cfg: &ProbeConfig, profile: Profile) -> Result<Self, VerifierError> {
+        Ok(Self {
+            prober: Prober::new(cfg)?,
+            profile: Arc::new(profile),
+        })
+    }
+
+    /// The verifier `serve` runs: `probe.*` and the profile named by
+    /// `delegation.profile` (default: the registry's).
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Self, VerifierError> {
+        let profile = match &cfg.delegation.profile {
+            Some(p) => Profile::load(p)?,
+            None => Profile::registry_default(),
+        };
+        Self::new(&cfg.probe, profile)
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Check a declared set as stored (addresses on port 53).
+    pub async fn check(&self, domain: &DomainName, ns: &[Nameserver]) -> CheckReport {
+        let targets: Vec<NsTarget> = ns
+            .iter()
+            .map(|n| NsTarget {
+                name: n.name.clone(),
+                addrs: n
+                    .addresses
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, 53))
+                    .collect(),
+            })
+            .collect();
+        self.check_targets(domain, &targets).await
+    }
+
+    /// Check a declared set whose addresses may carry a port (CLI, tests).
+    pub async fn check_targets(&self, domain: &DomainName, targets: &[NsTarget]) -> CheckReport {
+        let checked_at = Utc::now();
+        let start = Instant::now();
+        let facts = self.prober.probe(domain, targets).await;
+        let mut report = judge(&self.profile, &facts, targets, checked_at);
+        report.duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        metrics::counter!("zonekeeper_checks_total", "verdict" => if report.passed() { "pass" } else { "fail" })
+            .increment(1);
+        metrics::histogram!("zonekeeper_check_duration_seconds")
+            .record(start.elapsed().as_secs_f64());
+        report
+    }
+
+    /// Probe only: the raw facts of one round.
+    pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
+        self.prober.probe(domain, targets).await
+    }
+}
+
+/// Pure: facts → graded report. Verdict = fail iff any finding is an error.
+pub fn judge(
+    profile: &Profile,
+    facts: &ProbeFacts,
+    targets: &[NsTarget],
+    checked_at: Timestamp,
+) -> CheckReport {
+    let findings: Vec<Finding> = profile.apply(rules::evaluate(facts, targets));
+    let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    CheckReport {
+        domain: facts.domain.to_string(),
+        verdict,
+        checked_at,
+        duration_ms: u64::try_from(facts.duration.as_millis()).unwrap_or(u64::MAX),
+        findings,
+        servers: rules::server_reports(facts),
+    }
+}

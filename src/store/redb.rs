@@ -38,6 +38,8 @@ const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_s
 const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
 
 const KEY_SCHEMA: &str = "schema_version";
+/// redb's own default page cache.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 const KEY_UPDATED: &str = "last_update";
 /// Probe rounds kept per domain (older ones are dropped).
 pub const ROUNDS_KEPT: usize = 500;
@@ -69,7 +71,16 @@ pub struct RedbStore {
 impl RedbStore {
     /// Open (or create) the store at `path`, checking the schema version.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = match Database::create(path) {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open with a page cache of `cache_bytes` (hot pages of a large store
+    /// served from memory; it counts towards the process's RSS).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = match ::redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+        {
             Ok(db) => db,
             Err(::redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked {
@@ -509,6 +520,150 @@ impl RedbStore {
         }
         idx_set(txn, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
         wput(txn, REGISTRARS, &r.handle, r)
+    }
+}
+
+impl RedbStore {
+    /// Check every invariant between records and indexes; returns the
+    /// problems found (empty: consistent). Reads one snapshot.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let txn = self.read()?;
+        let mut problems = Vec::new();
+        let domains = txn.open_table(DOMAINS).map_err(err)?;
+        let deleg = txn.open_table(DELEGATION).map_err(err)?;
+        let regs = txn.open_table(REGISTRARS).map_err(err)?;
+        let contacts = txn.open_table(CONTACTS).map_err(err)?;
+        let hosts = txn.open_table(HOSTS).map_err(err)?;
+        let idx_host = txn.open_table(IDX_HOST_DOMAIN).map_err(err)?;
+        let idx_ip = txn.open_table(IDX_IP_HOST).map_err(err)?;
+        let idx_reg = txn.open_table(IDX_REGISTRAR).map_err(err)?;
+        let idx_contact = txn.open_table(IDX_CONTACT).map_err(err)?;
+        let idx_state = txn.open_table(IDX_STATE).map_err(err)?;
+        let counts = txn.open_table(STATE_COUNTS).map_err(err)?;
+        let has = |t: &::redb::ReadOnlyTable<(&str, &str), ()>, a: &str, b: &str| -> Result<bool> {
+            Ok(t.get((a, b)).map_err(err)?.is_some())
+        };
+        let mut host_refs: BTreeMap<String, u64> = BTreeMap::new();
+        for item in domains.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            let name = k.value();
+            let d: Domain = dec(v.value())?;
+            if d.name.as_str() != name {
+                problems.push(format!("domain key {name} holds {}", d.name));
+            }
+            match deleg.get(name).map_err(err)? {
+                None => problems.push(format!("{name}: no delegation record")),
+                Some(r) => {
+                    let r: DelegationRecord = dec(r.value())?;
+                    if r.ns_fingerprint != d.ns_fingerprint() {
+                        problems.push(format!("{name}: delegation record is for another NS set"));
+                    }
+                }
+            }
+            if regs.get(d.registrar.as_str()).map_err(err)?.is_none() {
+                problems.push(format!("{name}: registrar {} missing", d.registrar));
+            }
+            if !has(&idx_reg, &d.registrar, name)? {
+                problems.push(format!("{name}: not in registrar index"));
+            }
+            for c in [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                if contacts.get(c.as_str()).map_err(err)?.is_none() {
+                    problems.push(format!("{name}: contact {c} missing"));
+                }
+                if !has(&idx_contact, c, name)? {
+                    problems.push(format!("{name}: not in contact index for {c}"));
+                }
+            }
+            for n in &d.nameservers {
+                *host_refs.entry(n.name.as_str().to_string()).or_default() += 1;
+                if !has(&idx_host, n.name.as_str(), name)? {
+                    problems.push(format!("{name}: not in host index for {}", n.name));
+                }
+            }
+        }
+        let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
+        for item in deleg.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            let name = k.value();
+            let r: DelegationRecord = dec(v.value())?;
+            *by_state.entry(r.state.as_str().to_string()).or_default() += 1;
+            if domains.get(name).map_err(err)?.is_none() {
+                problems.push(format!("{name}: delegation record without a domain"));
+            }
+            if !has(&idx_state, r.state.as_str(), name)? {
+                problems.push(format!(
+                    "{name}: not in state index for {}",
+                    r.state.as_str()
+                ));
+            }
+        }
+        for item in idx_state.iter().map_err(err)? {
+            let (k, _) = item.map_err(err)?;
+            let (state, name) = k.value();
+            let ok = match deleg.get(name).map_err(err)? {
+                Some(r) => dec::<DelegationRecord>(r.value())?.state.as_str() == state,
+                None => false,
+            };
+            if !ok {
+                problems.push(format!("state index entry ({state}, {name}) is stale"));
+            }
+        }
+        for s in DelegationState::ALL {
+            let stored = counts
+                .get(s.as_str())
+                .map_err(err)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let real = by_state.get(s.as_str()).copied().unwrap_or(0);
+            if stored != real {
+                problems.push(format!(
+                    "state count {}: stored {stored}, actual {real}",
+                    s.as_str()
+                ));
+            }
+        }
+        for item in idx_host.iter().map_err(err)? {
+            let (k, _) = item.map_err(err)?;
+            let (host, name) = k.value();
+            let ok = match domains.get(name).map_err(err)? {
+                Some(v) => dec::<Domain>(v.value())?
+                    .nameservers
+                    .iter()
+                    .any(|n| n.name.as_str() == host),
+                None => false,
+            };
+            if !ok {
+                problems.push(format!("host index entry ({host}, {name}) is stale"));
+            }
+        }
+        let mut host_count = 0usize;
+        for item in hosts.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            host_count += 1;
+            let h: HostRecord = dec(v.value())?;
+            let refs = host_refs.get(k.value()).copied().unwrap_or(0);
+            if h.domains != refs {
+                problems.push(format!(
+                    "host {}: count {} but {refs} domains declare it",
+                    h.name, h.domains
+                ));
+            }
+            for a in &h.addresses {
+                if !has(&idx_ip, &a.to_string(), &h.name)? {
+                    problems.push(format!("host {}: {a} not in address index", h.name));
+                }
+            }
+        }
+        if host_count != host_refs.len() {
+            problems.push(format!(
+                "{host_count} host records for {} declared hosts",
+                host_refs.len()
+            ));
+        }
+        Ok(problems)
     }
 }
 

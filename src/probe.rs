@@ -1,1 +1,0 @@
-//! DNS I/O against declared nameservers (stub: filled by the verifier work).

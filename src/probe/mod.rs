@@ -1,0 +1,534 @@
+//! DNS I/O against declared nameservers. The prober records raw facts of
+//! every exchange (rcode, flags, sections, EDNS, RTT, transport errors); it
+//! never judges them — that is `crate::checks`.
+//!
+//! Every server is probed on every address at once, every query of an address
+//! at once, so a dead server costs one timeout, in parallel with the rest. A
+//! global semaphore bounds the queries in flight across all concurrent checks.
+
+pub mod guard;
+mod wire;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::TokioResolver;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::config::ProbeConfig;
+use crate::names::{DomainName, HostName};
+
+pub use wire::{Transport, EDNS_PAYLOAD, MAX_MESSAGE};
+
+/// Most addresses probed per resolved name: bounds the work one declared
+/// name can cause (import caps declared glue the same way).
+pub const MAX_RESOLVED_ADDRS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("probe.recursion_probe_name '{0}' is not a valid DNS name")]
+    ProbeName(String),
+    #[error("probe.max_in_flight must be greater than zero")]
+    InFlight,
+    #[error("probe.timeout must be greater than zero")]
+    Timeout,
+}
+
+/// A decoded reply that matched its query (ID, question, source).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub rcode: ResponseCode,
+    pub aa: bool,
+    pub tc: bool,
+    pub ra: bool,
+    /// The reply carried an OPT record.
+    pub edns: bool,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+    pub rtt: Duration,
+    /// Size on the wire, bytes.
+    pub size: usize,
+    pub transport: Transport,
+}
+
+impl Reply {
+    /// Records of `rtype` owned by `name` in the answer section.
+    pub fn answer_rdata<'a>(
+        &'a self,
+        name: &'a Name,
+        rtype: RecordType,
+    ) -> impl Iterator<Item = &'a RData> + 'a {
+        self.answers
+            .iter()
+            .filter(move |r| r.record_type() == rtype && r.name.eq_ignore_root(name))
+            .map(|r| &r.data)
+    }
+}
+
+/// What became of one exchange.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Reply(Reply),
+    /// No matching reply before the deadline (after bounded retries).
+    Timeout,
+    /// Transport error: connection refused, reset, closed early…
+    Io(String),
+    /// Bytes that are not a DNS message (or not a decodable one).
+    Malformed(String),
+}
+
+impl Outcome {
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Outcome::Reply(r) => Some(r),
+            _ => None,
+        }
+    }
+    /// Something came back from the server, decodable or not.
+    pub fn answered(&self) -> bool {
+        matches!(self, Outcome::Reply(_) | Outcome::Malformed(_))
+    }
+}
+
+/// One query as asked, with the TCP retry made after a truncated UDP reply.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub qname: Name,
+    pub qtype: RecordType,
+    pub transport: Transport,
+    pub edns: bool,
+    pub first: Outcome,
+    /// The retry, if `first` called for one: the same query without EDNS
+    /// after FORMERR/NOTIMP, and/or over TCP after a truncated UDP reply.
+    pub fallback: Option<Outcome>,
+}
+
+impl QueryResult {
+    /// The outcome to judge: the TCP retry if there was one.
+    pub fn last(&self) -> &Outcome {
+        self.fallback.as_ref().unwrap_or(&self.first)
+    }
+    pub fn reply(&self) -> Option<&Reply> {
+        self.last().reply()
+    }
+    /// The first reply was truncated UDP.
+    pub fn truncated(&self) -> bool {
+        self.first.reply().is_some_and(|r| r.tc)
+    }
+    pub fn answered(&self) -> bool {
+        self.first.answered() || self.fallback.as_ref().is_some_and(Outcome::answered)
+    }
+}
+
+/// The queries sent to one address.
+#[derive(Debug, Clone)]
+pub struct Probes {
+    /// SOA over UDP with EDNS(0).
+    pub soa_udp_edns: QueryResult,
+    /// SOA over UDP without EDNS.
+    pub soa_udp: QueryResult,
+    /// SOA over TCP (with EDNS).
+    pub soa_tcp: QueryResult,
+    /// NS of the apex over UDP with EDNS.
+    pub ns: QueryResult,
+    /// A/AAAA of each in-bailiwick declared name.
+    pub hosts: Vec<(HostName, QueryResult)>,
+    /// RD=1 query for a name outside the zone.
+    pub recursion: QueryResult,
+}
+
+impl Probes {
+    pub fn all(&self) -> impl Iterator<Item = &QueryResult> {
+        [
+            &self.soa_udp_edns,
+            &self.soa_udp,
+            &self.soa_tcp,
+            &self.ns,
+            &self.recursion,
+        ]
+        .into_iter()
+        .chain(self.hosts.iter().map(|(_, q)| q))
+    }
+}
+
+/// Facts about one address of one server.
+#[derive(Debug, Clone)]
+pub struct AddressFacts {
+    pub addr: SocketAddr,
+    /// The guard refused the address: nothing was sent. Holds the reason.
+    pub refused: Option<&'static str>,
+    pub probes: Option<Probes>,
+}
+
+/// How a name declared without addresses was resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub addresses: Vec<IpAddr>,
+    /// The name is an alias (CNAME target), if the resolver saw one.
+    pub cname: Option<Name>,
+    /// Lookup failures (per record type), if any.
+    pub errors: Vec<String>,
+}
+
+/// Facts about one declared server.
+#[derive(Debug, Clone)]
+pub struct ServerFacts {
+    pub name: HostName,
+    /// Addresses as declared (glue or `--ns NAME/ADDR`).
+    pub declared: Vec<SocketAddr>,
+    /// Set when the name came without addresses and was looked up.
+    pub resolution: Option<Resolution>,
+    pub addresses: Vec<AddressFacts>,
+}
+
+/// Everything one probe round saw.
+#[derive(Debug, Clone)]
+pub struct ProbeFacts {
+    pub domain: DomainName,
+    pub servers: Vec<ServerFacts>,
+    pub duration: Duration,
+}
+
+/// A declared server as the engine sees it: addresses carry a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsTarget {
+    pub name: HostName,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// The probe engine. Cheap to share (`Arc` inside); Send + Sync.
+#[derive(Clone)]
+pub struct Prober {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    timeout: Duration,
+    retries: u32,
+    allow_private: bool,
+    recursion_name: Name,
+    in_flight: Semaphore,
+    resolver_cfg: Option<ResolverConfig>,
+    resolver: OnceCell<Result<TokioResolver, String>>,
+}
+
+impl Prober {
+    pub fn new(cfg: &ProbeConfig) -> Result<Self, ProbeError> {
+        if cfg.max_in_flight == 0 {
+            return Err(ProbeError::InFlight);
+        }
+        if cfg.timeout.is_zero() {
+            return Err(ProbeError::Timeout);
+        }
+        let recursion_name = fqdn(&cfg.recursion_probe_name)
+            .ok_or_else(|| ProbeError::ProbeName(cfg.recursion_probe_name.clone()))?;
+        let resolver_cfg = if cfg.resolvers.is_empty() {
+            None
+        } else {
+            let mut rc = ResolverConfig::default();
+            for r in &cfg.resolvers {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = r.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = r.port();
+                rc.name_servers
+                    .push(NameServerConfig::new(r.ip(), true, vec![udp, tcp]));
+            }
+            Some(rc)
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                timeout: cfg.timeout,
+                retries: cfg.retries,
+                allow_private: cfg.allow_private_targets,
+                recursion_name,
+                in_flight: Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)),
+                resolver_cfg,
+                resolver: OnceCell::new(),
+            }),
+        })
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Probe every declared server on every address, all in parallel.
+    pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
+        let start = tokio::time::Instant::now();
+        let Some(apex) = fqdn(domain.as_str()) else {
+            // DomainName is validated; an unparsable one means no queries.
+            return ProbeFacts {
+                domain: domain.clone(),
+                servers: Vec::new(),
+                duration: start.elapsed(),
+            };
+        };
+        let mut in_bailiwick: Vec<HostName> = targets
+            .iter()
+            .filter(|t| t.name.is_at_or_below(domain.as_str()))
+            .map(|t| t.name.clone())
+            .collect();
+        in_bailiwick.sort();
+        in_bailiwick.dedup();
+        let servers = join_all(
+            targets
+                .iter()
+                .map(|t| self.probe_server(&apex, t, &in_bailiwick)),
+        )
+        .await;
+        ProbeFacts {
+            domain: domain.clone(),
+            servers,
+            duration: start.elapsed(),
+        }
+    }
+
+    async fn probe_server(
+        &self,
+        apex: &Name,
+        target: &NsTarget,
+        in_bailiwick: &[HostName],
+    ) -> ServerFacts {
+        let (resolution, addrs) = if target.addrs.is_empty() {
+            let res = self.resolve(&target.name).await;
+            let addrs = res
+                .addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, 53))
+                .collect();
+            (Some(res), addrs)
+        } else {
+            (None, target.addrs.clone())
+        };
+        let addresses = join_all(
+            addrs
+                .iter()
+                .map(|a| self.probe_address(apex, *a, in_bailiwick)),
+        )
+        .await;
+        ServerFacts {
+            name: target.name.clone(),
+            declared: target.addrs.clone(),
+            resolution,
+            addresses,
+        }
+    }
+
+    async fn probe_address(
+        &self,
+        apex: &Name,
+        addr: SocketAddr,
+        in_bailiwick: &[HostName],
+    ) -> AddressFacts {
+        if !self.inner.allow_private {
+            if let Some(why) = guard::special_use(addr.ip()) {
+                return AddressFacts {
+                    addr,
+                    refused: Some(why),
+                    probes: None,
+                };
+            }
+        }
+        use RecordType::{A, AAAA, NS, SOA};
+        use Transport::{Tcp, Udp};
+        let host_queries = in_bailiwick.iter().flat_map(|h| {
+            let name = fqdn(h.as_str());
+            [A, AAAA].into_iter().filter_map(move |t| {
+                let name = name.clone()?;
+                Some(async move { (h.clone(), self.query(addr, name, t, Udp, true, false).await) })
+            })
+        });
+        let (soa_udp_edns, soa_udp, soa_tcp, ns, recursion, hosts) = tokio::join!(
+            self.query(addr, apex.clone(), SOA, Udp, true, false),
+            self.query(addr, apex.clone(), SOA, Udp, false, false),
+            self.query(addr, apex.clone(), SOA, Tcp, true, false),
+            self.query(addr, apex.clone(), NS, Udp, true, false),
+            self.query(addr, self.inner.recursion_name.clone(), A, Udp, true, true),
+            join_all(host_queries),
+        );
+        AddressFacts {
+            addr,
+            refused: None,
+            probes: Some(Probes {
+                soa_udp_edns,
+                soa_udp,
+                soa_tcp,
+                ns,
+                hosts,
+                recursion,
+            }),
+        }
+    }
+
+    /// One query. An EDNS query answered FORMERR/NOTIMP is retried without
+    /// EDNS (RFC 6891 §7); a truncated UDP reply is retried over TCP.
+    async fn query(
+        &self,
+        addr: SocketAddr,
+        qname: Name,
+        qtype: RecordType,
+        transport: Transport,
+        edns: bool,
+        rd: bool,
+    ) -> QueryResult {
+        let first = self
+            .exchange(addr, &qname, qtype, transport, edns, rd)
+            .await;
+        let mut fallback = None;
+        let mut edns_now = edns;
+        if edns && first.reply().is_some_and(|r| edns_rejected(r.rcode)) {
+            edns_now = false;
+            fallback = Some(
+                self.exchange(addr, &qname, qtype, transport, false, rd)
+                    .await,
+            );
+        }
+        let cur = fallback.as_ref().unwrap_or(&first);
+        if cur
+            .reply()
+            .is_some_and(|r| r.tc && r.transport == Transport::Udp)
+        {
+            fallback = Some(
+                self.exchange(addr, &qname, qtype, Transport::Tcp, edns_now, rd)
+                    .await,
+            );
+        }
+        QueryResult {
+            qname,
+            qtype,
+            transport,
+            edns,
+            first,
+            fallback,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        addr: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        transport: Transport,
+        edns: bool,
+        rd: bool,
+    ) -> Outcome {
+        let Ok(_permit) = self.inner.in_flight.acquire().await else {
+            return Outcome::Io("prober is shutting down".into());
+        };
+        let q = wire::Question {
+            name: qname,
+            qtype,
+            edns,
+            rd,
+        };
+        match transport {
+            Transport::Udp => wire::udp(addr, &q, self.inner.timeout, self.inner.retries).await,
+            Transport::Tcp => wire::tcp(addr, &q, self.inner.timeout).await,
+        }
+    }
+
+    async fn resolver(&self) -> Result<&TokioResolver, String> {
+        self.inner
+            .resolver
+            .get_or_init(|| async {
+                let mut builder = match &self.inner.resolver_cfg {
+                    Some(rc) => TokioResolver::builder_with_config(
+                        rc.clone(),
+                        TokioRuntimeProvider::default(),
+                    ),
+                    None => TokioResolver::builder_tokio().map_err(|e| {
+                        format!("cannot read the system resolver configuration: {e}")
+                    })?,
+                };
+                let opts: &mut ResolverOpts = builder.options_mut();
+                opts.timeout = self.inner.timeout;
+                opts.attempts = 1;
+                opts.use_hosts_file = ResolveHosts::Never;
+                opts.preserve_intermediates = true;
+                opts.cache_size = 256;
+                opts.ndots = 0;
+                builder
+                    .build()
+                    .map_err(|e| format!("cannot build the resolver: {e}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Look up a declared name's A and AAAA records (and notice a CNAME).
+    async fn resolve(&self, host: &HostName) -> Resolution {
+        let mut res = Resolution::default();
+        let resolver = match self.resolver().await {
+            Ok(r) => r,
+            Err(e) => {
+                res.errors.push(e);
+                return res;
+            }
+        };
+        let Some(name) = fqdn(host.as_str()) else {
+            res.errors.push(format!("'{host}' is not a valid DNS name"));
+            return res;
+        };
+        // One timeout bounds the whole lookup, as it bounds every probe.
+        let limit = self.inner.timeout;
+        let (a, aaaa) = tokio::join!(
+            tokio::time::timeout(limit, resolver.lookup(name.clone(), RecordType::A)),
+            tokio::time::timeout(limit, resolver.lookup(name.clone(), RecordType::AAAA))
+        );
+        for (t, r) in [("A", a), ("AAAA", aaaa)] {
+            let Ok(r) = r else {
+                res.errors.push(format!("{t} lookup timed out"));
+                continue;
+            };
+            match r {
+                Ok(lookup) => {
+                    for rec in lookup.answers() {
+                        match &rec.data {
+                            RData::A(a) => res.addresses.push(IpAddr::V4(a.0)),
+                            RData::AAAA(a) => res.addresses.push(IpAddr::V6(a.0)),
+                            RData::CNAME(c) if rec.name.eq_ignore_root(&name) => {
+                                res.cname = Some(c.0.clone())
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) if e.is_no_records_found() => {}
+                Err(e) => res.errors.push(format!("{t} lookup failed: {e}")),
+            }
+        }
+        res.addresses.sort();
+        res.addresses.dedup();
+        if res.addresses.len() > MAX_RESOLVED_ADDRS {
+            res.errors.push(format!(
+                "{} addresses; only the first {MAX_RESOLVED_ADDRS} are probed",
+                res.addresses.len()
+            ));
+            res.addresses.truncate(MAX_RESOLVED_ADDRS);
+        }
+        res
+    }
+}
+
+/// Rcodes with which servers that do not implement EDNS answer an OPT record.
+pub fn edns_rejected(rc: ResponseCode) -> bool {
+    rc == ResponseCode::FormErr || rc == ResponseCode::NotImp
+}
+
+/// An absolute DNS name from presentation text.
+pub fn fqdn(s: &str) -> Option<Name> {
+    let mut n = Name::from_ascii(s).ok()?;
+    n.set_fqdn(true);
+    Some(n)
+}
