@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::checks::{NsTarget, Profile, Verifier};
 use crate::config::Config;
 use crate::import::NameserverIn;
 use crate::lifecycle::{self, Status};
@@ -55,6 +56,19 @@ pub struct ApiState {
     pub tokens: Arc<Tokens>,
     pub limits: Arc<Limits>,
     pub checks: Arc<tokio::sync::Semaphore>,
+    /// The probe engine for `/check`, or why it could not be built (a bad
+    /// profile file): then `/check` answers 503 and the rest works.
+    pub verifier: Result<Arc<Verifier>, String>,
+}
+
+fn build_verifier(cfg: &Config) -> Result<Arc<Verifier>, String> {
+    let profile = match &cfg.delegation.profile {
+        Some(p) => Profile::load(p).map_err(|e| e.to_string())?,
+        None => Profile::registry_default(),
+    };
+    Verifier::new(&cfg.probe, profile)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 impl ApiState {
@@ -63,6 +77,9 @@ impl ApiState {
             tokens: Arc::new(Tokens::new(app.store.clone())),
             limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
             checks: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS)),
+            verifier: build_verifier(&app.config).inspect_err(|e| {
+                tracing::error!("registrar API: /check unavailable: {e}");
+            }),
             app,
         }
     }
@@ -736,14 +753,22 @@ async fn check(
     State(s): State<ApiState>,
     _caller: Caller,
     ApiJson(body): ApiJson<CheckIn>,
-) -> Result<Response, Problem> {
-    let (_name, _targets) = check_targets(&s.app, &body)?;
+) -> Result<Json<crate::model::CheckReport>, Problem> {
+    let (name, targets) = check_targets(&s.app, &body)?;
+    let verifier = s
+        .verifier
+        .as_ref()
+        .map_err(|e| Problem::unavailable(format!("the verifier is not available: {e}")))?
+        .clone();
     let _permit = s
         .checks
         .clone()
         .try_acquire_owned()
         .map_err(|_| Problem::unavailable("too many checks are running; retry shortly"))?;
-    Err(Problem::not_implemented(
-        "the one-shot check is not available in this build yet",
-    ))
+    let targets: Vec<NsTarget> = targets
+        .into_iter()
+        .map(|(name, addrs)| NsTarget { name, addrs })
+        .collect();
+    // Side-effect free: nothing is read from or written to the store.
+    Ok(Json(verifier.check_targets(&name, &targets).await))
 }

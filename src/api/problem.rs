@@ -141,14 +141,6 @@ impl Problem {
         )
         .detail(detail)
     }
-    pub fn not_implemented(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not-implemented",
-            "Not implemented",
-        )
-        .detail(detail)
-    }
 }
 
 impl IntoResponse for Problem {
