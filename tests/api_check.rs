@@ -1,7 +1,6 @@
 //! `POST /api/v1/check` against small authoritative servers on loopback:
 //! the same report as `zonekeeper check --json`, and no side effects.
 mod api_support;
-#[allow(dead_code)]
 mod check_support;
 
 use std::net::IpAddr;
