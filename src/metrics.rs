@@ -1,8 +1,176 @@
-//! metrics (stub).
+//! `/metrics` in Prometheus text format.
+//!
+//! Every module records through the `metrics` facade; this module installs
+//! the Prometheus recorder once per process and renders it on scrape. Store
+//! figures (domains by state, store size) are gauges refreshed at scrape
+//! time, so they are exact and cost nothing between scrapes.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::app::App;
 
-pub fn router(_app: App) -> Router {
+pub const PROBE_DURATION: &str = "zonekeeper_probe_duration_seconds";
+pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
+/// Buckets for probe latency: loopback answers in well under a millisecond,
+/// far servers in hundreds, timeouts at seconds.
+const PROBE_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
+];
+/// Whole checks: several probes per server, retries up to the timeout.
+const CHECK_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+/// Scrapes wait at most this long for the store figures.
+const STORE_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Our recorder when another one holds the global slot.
+static LOCAL: OnceLock<PrometheusRecorder> = OnceLock::new();
+
+/// Install the process-wide recorder (once) and return its handle. If some
+/// other recorder was installed first, metrics still render, just without
+/// what other modules record.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = || {
+                let b = PrometheusBuilder::new();
+                b.set_buckets_for_metric(Matcher::Full(PROBE_DURATION.into()), PROBE_BUCKETS)
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(CHECK_DURATION.into()),
+                            CHECK_BUCKETS,
+                        )
+                    })
+                    .unwrap_or_else(|_| PrometheusBuilder::new())
+            };
+            let handle = match builder().install_recorder() {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(
+                        "metrics recorder not installed ({e}); /metrics shows only store figures"
+                    );
+                    LOCAL.get_or_init(|| builder().build_recorder()).handle()
+                }
+            };
+            describe();
+            handle
+        })
+        .clone()
+}
+
+/// HELP lines for every metric the modules emit.
+fn describe() {
+    describe_gauge!(
+        "zonekeeper_domains",
+        "Registered domains by delegation state"
+    );
+    describe_gauge!(
+        "zonekeeper_store_bytes",
+        Unit::Bytes,
+        "Size of the store file"
+    );
+    describe_gauge!("zonekeeper_registrars", "Registrars in the store");
+    describe_gauge!("zonekeeper_contacts", "Contacts in the store");
+    describe_gauge!("zonekeeper_hosts", "Nameserver hosts in the store");
+    describe_counter!(
+        "zonekeeper_whois_queries_total",
+        "Port-43 WHOIS queries by result"
+    );
+    describe_counter!(
+        "zonekeeper_rdap_requests_total",
+        "RDAP requests by object kind and HTTP status"
+    );
+    describe_counter!(
+        "zonekeeper_api_requests_total",
+        "Registrar API requests by HTTP status"
+    );
+    describe_counter!(
+        "zonekeeper_rate_limited_total",
+        "Requests refused by a rate limit, by service"
+    );
+    describe_counter!(
+        "zonekeeper_probes_total",
+        "DNS probes sent to declared nameservers, by result and transport"
+    );
+    describe_histogram!(
+        PROBE_DURATION,
+        Unit::Seconds,
+        "Latency of DNS probes to declared nameservers"
+    );
+    describe_counter!(
+        "zonekeeper_checks_total",
+        "Readiness checks (CLI, API, scheduler rounds) by verdict"
+    );
+    describe_histogram!(
+        CHECK_DURATION,
+        Unit::Seconds,
+        "Duration of whole readiness checks"
+    );
+    describe_counter!(
+        "zonekeeper_rounds_total",
+        "Delegation test and monitoring rounds by result"
+    );
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    app: App,
+    handle: PrometheusHandle,
+}
+
+pub fn router(app: App) -> Router {
+    let handle = install();
     Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(MetricsState { app, handle })
+}
+
+/// Refresh the store gauges. Errors leave the previous values in place.
+fn refresh_store_gauges(app: &App) -> Result<(), crate::store::StoreError> {
+    let s = app.store.stats()?;
+    match LOCAL.get() {
+        Some(r) => metrics::with_local_recorder(r, || set_store_gauges(&s)),
+        None => set_store_gauges(&s),
+    }
+    Ok(())
+}
+
+fn set_store_gauges(s: &crate::store::StoreStats) {
+    for (state, n) in &s.by_state {
+        gauge!("zonekeeper_domains", "state" => state.clone()).set(*n as f64);
+    }
+    gauge!("zonekeeper_store_bytes").set(s.file_bytes as f64);
+    gauge!("zonekeeper_registrars").set(s.registrars as f64);
+    gauge!("zonekeeper_contacts").set(s.contacts as f64);
+    gauge!("zonekeeper_hosts").set(s.hosts as f64);
+}
+
+async fn scrape(State(s): State<MetricsState>) -> Response {
+    let app = s.app.clone();
+    let read = tokio::task::spawn_blocking(move || refresh_store_gauges(&app));
+    match tokio::time::timeout(STORE_READ_TIMEOUT, read).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!("metrics: store figures not refreshed: {e}"),
+        _ => tracing::warn!("metrics: store figures not refreshed in time"),
+    }
+    s.handle.run_upkeep();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        s.handle.render(),
+    )
+        .into_response()
 }

@@ -66,6 +66,8 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
 pub async fn serve(app: App) -> Result<(), Fail> {
+    // Before any task records a metric.
+    crate::metrics::install();
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {

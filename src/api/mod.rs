@@ -1,0 +1,776 @@
+//! The registrar API (SPEC §7) under `/api/v1/`.
+//!
+//! Every call but the OpenAPI document needs a bearer token; a registrar
+//! reads and changes only the domains it sponsors. Errors are RFC 7807
+//! problem documents.
+//!
+//! Existence vs authorisation: a name that is not registered (or whose
+//! registration is cancelled) is 404 for every caller; a registered name
+//! of another registrar is 403. This tells a registrar that the name is
+//! registered, which WHOIS and RDAP publish anyway, and nothing more: the
+//! 403 carries no data of the domain.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put, MethodRouter};
+use axum::{Json, Router};
+use chrono::DateTime;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::checks::{NsTarget, Profile, Verifier};
+use crate::config::Config;
+use crate::import::NameserverIn;
+use crate::lifecycle::{self, Status};
+use crate::model::{
+    DelegationRecord, DelegationState, Domain, Finding, HistoryEvent, ServerReport, Timestamp,
+    Violation,
+};
+use crate::names::DomainName;
+use crate::store::Store;
+
+pub mod auth;
+pub mod problem;
+
+use auth::{Caller, Limits, Tokens};
+pub use problem::{FieldError, Problem};
+
+/// The OpenAPI 3 description of this API, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+/// Most domain keys one list call examines (keeps a filtered page cheap; a
+/// page may then hold fewer than `limit` items and still have a cursor).
+const LIST_SCAN_BUDGET: usize = 5000;
+/// History events in a delegation view.
+const HISTORY_SHOWN: usize = 20;
+/// One-shot checks running at once (each sends DNS queries).
+pub const MAX_CONCURRENT_CHECKS: usize = 8;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: App,
+    pub tokens: Arc<Tokens>,
+    pub limits: Arc<Limits>,
+    pub checks: Arc<tokio::sync::Semaphore>,
+    /// The probe engine for `/check`, or why it could not be built (a bad
+    /// profile file): then `/check` answers 503 and the rest works.
+    pub verifier: Result<Arc<Verifier>, String>,
+}
+
+fn build_verifier(cfg: &Config) -> Result<Arc<Verifier>, String> {
+    let profile = match &cfg.delegation.profile {
+        Some(p) => Profile::load(p).map_err(|e| e.to_string())?,
+        None => Profile::registry_default(),
+    };
+    Verifier::new(&cfg.probe, profile)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+impl ApiState {
+    pub fn new(app: App) -> Self {
+        Self {
+            tokens: Arc::new(Tokens::new(app.store.clone())),
+            limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
+            checks: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS)),
+            verifier: build_verifier(&app.config).inspect_err(|e| {
+                tracing::error!("registrar API: /check unavailable: {e}");
+            }),
+            app,
+        }
+    }
+}
+
+/// One route of the API: method, path template (as in the OpenAPI
+/// document) and handler. The router is built from this table, and the
+/// OpenAPI sync test walks it.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    handler: MethodRouter<ApiState>,
+}
+
+fn routes() -> Vec<Route> {
+    let r = |method, path, handler| Route {
+        method,
+        path,
+        handler,
+    };
+    vec![
+        r("GET", "/api/v1/openapi.json", get(openapi)),
+        r("GET", "/api/v1/domains", get(list_domains)),
+        r(
+            "PUT",
+            "/api/v1/domains/{name}/nameservers",
+            put(declare_nameservers),
+        ),
+        r(
+            "GET",
+            "/api/v1/domains/{name}/delegation",
+            get(get_delegation),
+        ),
+        r("POST", "/api/v1/domains/{name}/retest", post(retest)),
+        r("POST", "/api/v1/check", post(check)),
+    ]
+}
+
+/// `(method, path)` of every route, for the OpenAPI sync test.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|r| (r.method, r.path)).collect()
+}
+
+pub fn router(app: App) -> Router {
+    let state = ApiState::new(app);
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .route("/api/v1", any(no_route))
+        .route("/api/v1/", any(no_route))
+        .route("/api/v1/{*rest}", any(no_route))
+        .layer(axum::middleware::map_response(count_response))
+        .with_state(state)
+}
+
+async fn count_response(res: Response) -> Response {
+    metrics::counter!("zonekeeper_api_requests_total", "status" => res.status().as_str().to_string())
+        .increment(1);
+    res
+}
+
+async fn no_route(uri: Uri) -> Problem {
+    Problem::not_found(uri.path())
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+// ---- request bodies ------------------------------------------------------
+
+/// A JSON body: `application/json`, within the size limit, no unknown
+/// fields (the target types deny them). Malformed JSON is 400; JSON that
+/// does not fit the schema is 422.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Problem> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !(mime.eq_ignore_ascii_case("application/json")
+            || (mime.starts_with("application/") && mime.ends_with("+json")))
+        {
+            return Err(Problem::unsupported_media_type());
+        }
+        let limit = state.app.config.http.max_body_bytes;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::too_large(limit)
+                } else {
+                    Problem::bad_request("bad-body", e.body_text())
+                }
+            })?;
+        if bytes.len() > limit {
+            return Err(Problem::too_large(limit));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => Problem::invalid(
+                    format!("the body does not match the schema: {e}"),
+                    Vec::new(),
+                ),
+                _ => Problem::bad_request("bad-json", format!("the body is not valid JSON: {e}")),
+            })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareIn {
+    pub nameservers: Vec<NameserverIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    pub domain: String,
+    pub nameservers: Vec<NameserverIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub state: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+// ---- responses -----------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct NameserverOut {
+    pub name: String,
+    pub addresses: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoundOut {
+    pub at: Timestamp,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub findings: Vec<Finding>,
+    pub servers: Vec<ServerReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerDowntimeOut {
+    pub server: String,
+    /// Seconds of total unreachability in the current accounting period.
+    pub unreachable_secs: u64,
+    /// Budget left in the current period.
+    pub remaining_secs: u64,
+    pub last_reachable: Option<bool>,
+    pub last_probe: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DowntimeOut {
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub budget_secs: u64,
+    pub servers: Vec<ServerDowntimeOut>,
+}
+
+/// `GET …/delegation`: the whole progress of a domain's delegation.
+#[derive(Debug, Serialize)]
+pub struct DelegationView {
+    pub domain: String,
+    pub unicode_name: String,
+    pub state: DelegationState,
+    /// In the parent zone right now (delegated and not blocked).
+    pub in_zone: bool,
+    pub nameservers: Vec<NameserverOut>,
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    /// Seconds left in the test window while testing.
+    pub window_remaining_secs: Option<i64>,
+    pub rounds: u32,
+    pub last_round: Option<RoundOut>,
+    pub downtime: DowntimeOut,
+    pub next_probe: Option<Timestamp>,
+    pub violation: Option<Violation>,
+    pub delegated_at: Option<Timestamp>,
+    pub changed_at: Timestamp,
+    pub lifecycle: Status,
+    /// The latest state changes, oldest first.
+    pub history: Vec<HistoryOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryOut {
+    pub at: Timestamp,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+}
+
+/// History events as a registrar may see them: the registry's hold reason
+/// is an internal note, so it is replaced by a neutral text.
+pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
+    events
+        .into_iter()
+        .map(|e| HistoryOut {
+            at: e.at,
+            from: e.from,
+            to: e.to,
+            reason: if e.reason.starts_with("hold: ") {
+                "hold placed".into()
+            } else {
+                e.reason
+            },
+        })
+        .collect()
+}
+
+/// Start of the downtime accounting period containing `now` (periods are
+/// aligned to midnight at the configured UTC offset).
+pub fn downtime_period_start(now: Timestamp, cfg: &Config) -> Timestamp {
+    let p = i64::try_from(cfg.delegation.downtime_period.as_secs())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let off = i64::from(cfg.delegation.downtime_utc_offset_secs);
+    let t = now.timestamp() + off;
+    DateTime::from_timestamp(t - t.rem_euclid(p) - off, 0).unwrap_or(now)
+}
+
+pub fn delegation_view(
+    cfg: &Config,
+    domain: &Domain,
+    rec: &DelegationRecord,
+    now: Timestamp,
+) -> DelegationView {
+    let st = lifecycle::evaluate(domain, now, &cfg.lifecycle);
+    let start = downtime_period_start(now, cfg);
+    let budget = cfg.delegation.downtime_budget.as_secs();
+    let servers = domain
+        .nameservers
+        .iter()
+        .map(|ns| {
+            let d = rec.downtime.iter().find(|d| d.server == ns.name);
+            let used = d
+                .filter(|d| d.period_start >= start)
+                .map(|d| d.unreachable_secs)
+                .unwrap_or(0);
+            ServerDowntimeOut {
+                server: ns.name.as_str().to_string(),
+                unreachable_secs: used,
+                remaining_secs: budget.saturating_sub(used),
+                last_reachable: d.and_then(|d| d.last_reachable),
+                last_probe: d.and_then(|d| d.last_probe),
+            }
+        })
+        .collect();
+    let window_remaining_secs = match (rec.state, rec.window_end) {
+        (DelegationState::Testing, Some(end)) => Some((end - now).num_seconds().max(0)),
+        _ => None,
+    };
+    DelegationView {
+        domain: domain.name.as_str().to_string(),
+        unicode_name: domain.name.to_unicode(),
+        state: rec.state,
+        in_zone: lifecycle::in_zone(rec, &st),
+        nameservers: domain
+            .nameservers
+            .iter()
+            .map(|n| NameserverOut {
+                name: n.name.as_str().to_string(),
+                addresses: n.addresses.clone(),
+            })
+            .collect(),
+        window_start: rec.window_start,
+        window_end: rec.window_end,
+        window_remaining_secs,
+        rounds: rec.rounds,
+        last_round: rec.last_round.as_ref().map(|r| RoundOut {
+            at: r.at,
+            passed: r.passed,
+            duration_ms: r.duration_ms,
+            findings: r.findings.clone(),
+            servers: r.servers.clone(),
+        }),
+        downtime: DowntimeOut {
+            period_start: start,
+            period_end: start + Config::chrono(cfg.delegation.downtime_period),
+            budget_secs: budget,
+            servers,
+        },
+        next_probe: rec.next_probe,
+        violation: rec.violation.clone(),
+        delegated_at: rec.delegated_at,
+        changed_at: rec.changed_at,
+        lifecycle: st,
+        history: Vec::new(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainItem {
+    pub name: String,
+    pub unicode_name: String,
+    pub state: DelegationState,
+    pub in_zone: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainList {
+    pub domains: Vec<DomainItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// ---- helpers -------------------------------------------------------------
+
+/// Run store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Problem::internal(format!("task failed: {e}")))?
+}
+
+fn parse_name(app: &App, raw: Result<Path<String>, PathRejection>) -> Result<DomainName, Problem> {
+    let Path(raw) = raw.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
+    app.zones
+        .parse_domain(&raw)
+        .map_err(|e| Problem::bad_request("bad-name", format!("'{raw}': {e}")))
+}
+
+/// The caller's own, existing domain with its lifecycle status.
+fn own_domain(
+    app: &App,
+    caller: &Caller,
+    name: &DomainName,
+    now: Timestamp,
+) -> Result<(Domain, Status), Problem> {
+    let d = app
+        .store
+        .domain(name.as_str())?
+        .ok_or_else(|| Problem::no_such_domain(name.as_str()))?;
+    let st = lifecycle::evaluate(&d, now, &app.config.lifecycle);
+    if !st.exists() {
+        return Err(Problem::no_such_domain(name.as_str()));
+    }
+    if d.registrar != caller.handle {
+        return Err(Problem::forbidden(name.as_str()));
+    }
+    Ok((d, st))
+}
+
+fn on_hold(name: &DomainName) -> Problem {
+    Problem::conflict(
+        "hold",
+        "Domain is on hold",
+        format!(
+            "{name} is on a dispute hold: its nameservers cannot be changed or retested until the registry releases it"
+        ),
+    )
+}
+
+fn to_field_errors(v: Vec<(String, String)>) -> Vec<FieldError> {
+    v.into_iter()
+        .map(|(field, reason)| FieldError { field, reason })
+        .collect()
+}
+
+// ---- handlers ------------------------------------------------------------
+
+async fn get_delegation(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DelegationView>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let now = app.now();
+        let (d, _) = own_domain(&app, &caller, &name, now)?;
+        let rec = app
+            .store
+            .delegation(name.as_str())?
+            .unwrap_or_else(|| DelegationRecord::undelegated(now));
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(Json(view))
+    })
+    .await
+}
+
+async fn declare_nameservers(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body): ApiJson<DeclareIn>,
+) -> Result<Json<DelegationView>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let changed = name.as_str().to_string();
+    let app = s.app.clone();
+    let view = blocking(move || {
+        let now = app.now();
+        let (d, st) = own_domain(&app, &caller, &name, now)?;
+        if st.changes_locked() {
+            return Err(on_hold(&name));
+        }
+        let ns = crate::import::validate_nameservers(
+            name.as_str(),
+            &body.nameservers,
+            app.config.delegation.min_nameservers,
+        )
+        .map_err(|e| {
+            Problem::invalid(
+                "the nameserver set was refused; nothing was changed",
+                to_field_errors(e),
+            )
+        })?;
+        let window = Config::chrono(app.config.delegation.test_window);
+        let rec = app
+            .store
+            .declare_nameservers(name.as_str(), ns.clone(), now, window)?;
+        let mut d = d;
+        d.nameservers = ns;
+        tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(view)
+    })
+    .await?;
+    s.app.domain_changed(&changed);
+    Ok(Json(view))
+}
+
+async fn retest(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DelegationView>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let changed = name.as_str().to_string();
+    let app = s.app.clone();
+    let view = blocking(move || {
+        let now = app.now();
+        let (d, st) = own_domain(&app, &caller, &name, now)?;
+        if st.changes_locked() {
+            return Err(on_hold(&name));
+        }
+        let window = Config::chrono(app.config.delegation.test_window);
+        let rec = app.store.retest(name.as_str(), now, window)?;
+        tracing::info!(domain = %name, registrar = %caller.handle, "retest requested via API");
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(view)
+    })
+    .await?;
+    s.app.domain_changed(&changed);
+    Ok(Json(view))
+}
+
+async fn list_domains(
+    State(s): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<DomainList>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request("bad-query", e.body_text()))?;
+    let state = match q.state.as_deref() {
+        None | Some("") => None,
+        Some(x) => Some(DelegationState::parse(x).ok_or_else(|| {
+            Problem::bad_request(
+                "bad-query",
+                format!(
+                    "unknown state '{x}'; use one of: {}",
+                    DelegationState::ALL.map(|s| s.as_str()).join(", ")
+                ),
+            )
+        })?),
+    };
+    let page = s.app.config.api.page_size.max(1);
+    let limit = q.limit.unwrap_or(page).clamp(1, page);
+    let app = s.app.clone();
+    blocking(move || {
+        let now = app.now();
+        let (domains, next_cursor) = list_page(
+            app.store.as_ref(),
+            &app.config,
+            &caller.handle,
+            state,
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+            limit,
+            now,
+        )?;
+        Ok(Json(DomainList {
+            domains,
+            next_cursor,
+        }))
+    })
+    .await
+}
+
+/// One page of the caller's domains, optionally in one state. Scans at most
+/// [`LIST_SCAN_BUDGET`] index keys; the cursor is the last key examined.
+pub fn list_page(
+    store: &dyn Store,
+    cfg: &Config,
+    handle: &str,
+    state: Option<DelegationState>,
+    cursor: Option<&str>,
+    limit: usize,
+    now: Timestamp,
+) -> Result<(Vec<DomainItem>, Option<String>), crate::store::StoreError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = cursor.map(str::to_string);
+    let mut scanned = 0usize;
+    loop {
+        let want = (LIST_SCAN_BUDGET - scanned).min((limit * 2).max(64));
+        let (keys, next) = match state {
+            None => store.domains_by_registrar(handle, after.as_deref(), want)?,
+            Some(s) => store.domains_by_state(s, after.as_deref(), want)?,
+        };
+        let n = keys.len();
+        for (i, k) in keys.into_iter().enumerate() {
+            scanned += 1;
+            let more_here = i + 1 < n;
+            // Other registrars' names (state index) cost one read, not two.
+            let d = match store.domain(&k)? {
+                Some(d) if d.registrar == handle => d,
+                _ => {
+                    after = Some(k);
+                    continue;
+                }
+            };
+            let st = lifecycle::evaluate(&d, now, &cfg.lifecycle);
+            let rec = store
+                .delegation(&k)?
+                .unwrap_or_else(|| DelegationRecord::undelegated(now));
+            if st.exists() && state.is_none_or(|s| s == rec.state) {
+                out.push(DomainItem {
+                    name: k.clone(),
+                    unicode_name: d.name.to_unicode(),
+                    state: rec.state,
+                    in_zone: lifecycle::in_zone(&rec, &st),
+                });
+            }
+            after = Some(k);
+            if out.len() == limit {
+                let more = more_here || next.is_some();
+                return Ok((out, if more { after } else { None }));
+            }
+        }
+        if next.is_none() {
+            return Ok((out, None));
+        }
+        if scanned >= LIST_SCAN_BUDGET {
+            return Ok((out, after));
+        }
+    }
+}
+
+/// Nameservers with bare addresses, and each address's port.
+type BarePorts = (Vec<NameserverIn>, Vec<Vec<u16>>);
+/// A nameserver to probe and its addresses with ports.
+pub type Target = (crate::names::HostName, Vec<std::net::SocketAddr>);
+
+/// Test servers listen on high ports: like the CLI, `/check` accepts
+/// `IP:PORT` / `[IPv6]:PORT`, but only for loopback addresses and only when
+/// `probe.allow_private_targets` is set (a development or test registry).
+/// Returns the nameservers with bare addresses and each address's port.
+fn split_ports(cfg: &Config, ns: &[NameserverIn]) -> Result<BarePorts, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    let mut bare = Vec::with_capacity(ns.len());
+    let mut ports = Vec::with_capacity(ns.len());
+    for (j, n) in ns.iter().enumerate() {
+        let mut addrs = Vec::with_capacity(n.addresses.len());
+        let mut ps = Vec::with_capacity(n.addresses.len());
+        for (k, a) in n.addresses.iter().enumerate() {
+            match a.trim().parse::<std::net::SocketAddr>() {
+                Ok(sa) => {
+                    if sa.port() != 53
+                        && !(cfg.probe.allow_private_targets && sa.ip().is_loopback())
+                    {
+                        errs.push(FieldError {
+                            field: format!("nameservers[{j}].addresses[{k}]"),
+                            reason: "a port other than 53 is accepted only for loopback test servers (probe.allow_private_targets)".into(),
+                        });
+                    }
+                    addrs.push(sa.ip().to_string());
+                    ps.push(sa.port());
+                }
+                Err(_) => {
+                    addrs.push(a.clone());
+                    ps.push(53);
+                }
+            }
+        }
+        bare.push(NameserverIn {
+            name: n.name.clone(),
+            addresses: addrs,
+        });
+        ports.push(ps);
+    }
+    if errs.is_empty() {
+        Ok((bare, ports))
+    } else {
+        Err(errs)
+    }
+}
+
+/// Validate a `/check` request into the domain and its probe targets.
+pub fn check_targets(app: &App, body: &CheckIn) -> Result<(DomainName, Vec<Target>), Problem> {
+    let name = app.zones.parse_domain(&body.domain).map_err(|e| {
+        Problem::invalid(
+            "the domain name was refused",
+            vec![FieldError {
+                field: "domain".into(),
+                reason: e.to_string(),
+            }],
+        )
+    })?;
+    if body.nameservers.is_empty() {
+        return Err(Problem::invalid(
+            "give the nameservers to check",
+            vec![FieldError {
+                field: "nameservers".into(),
+                reason: format!(
+                    "is empty; at least {} are required",
+                    app.config.delegation.min_nameservers
+                ),
+            }],
+        ));
+    }
+    let (bare, ports) = split_ports(&app.config, &body.nameservers)
+        .map_err(|e| Problem::invalid("the nameserver set was refused", e))?;
+    let ns = crate::import::validate_nameservers(
+        name.as_str(),
+        &bare,
+        app.config.delegation.min_nameservers,
+    )
+    .map_err(|e| Problem::invalid("the nameserver set was refused", to_field_errors(e)))?;
+    let targets = ns
+        .into_iter()
+        .zip(ports)
+        .map(|(n, ps)| {
+            let addrs = n
+                .addresses
+                .iter()
+                .zip(ps)
+                .map(|(ip, p)| std::net::SocketAddr::new(*ip, p))
+                .collect();
+            (n.name, addrs)
+        })
+        .collect();
+    Ok((name, targets))
+}
+
+async fn check(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    ApiJson(body): ApiJson<CheckIn>,
+) -> Result<Json<crate::model::CheckReport>, Problem> {
+    let (name, targets) = check_targets(&s.app, &body)?;
+    let verifier = s
+        .verifier
+        .as_ref()
+        .map_err(|e| Problem::unavailable(format!("the verifier is not available: {e}")))?
+        .clone();
+    let _permit = s
+        .checks
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Problem::unavailable("too many checks are running; retry shortly"))?;
+    let targets: Vec<NsTarget> = targets
+        .into_iter()
+        .map(|(name, addrs)| NsTarget { name, addrs })
+        .collect();
+    // Side-effect free: nothing is read from or written to the store.
+    Ok(Json(verifier.check_targets(&name, &targets).await))
+}

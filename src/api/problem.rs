@@ -1,0 +1,185 @@
+//! RFC 7807 problem documents (`application/problem+json`), the only error
+//! shape the registrar API returns.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// One bad field of a request body (a 422's `errors` member).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path in the request body, e.g. `nameservers[1].addresses`.
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// A URN naming the kind of problem; stable, so clients can branch on it.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Seconds to wait (429); also sent as `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+        Self {
+            kind: format!("urn:zonekeeper:problem:{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: None,
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+
+    pub fn errors(mut self, e: Vec<FieldError>) -> Self {
+        self.errors = e;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    // ---- the problems the API uses ------------------------------------
+
+    pub fn unauthorized(detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").detail(detail)
+    }
+    pub fn forbidden(name: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not your domain").detail(format!(
+            "{name} is sponsored by another registrar; a registrar reads and changes only its own domains"
+        ))
+    }
+    pub fn no_such_domain(name: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "No such domain")
+            .detail(format!("{name} is not registered"))
+    }
+    pub fn not_found(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            .detail(format!("no API resource at {path}"))
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+        )
+        .detail("see /api/v1/openapi.json for the methods each path accepts")
+    }
+    pub fn bad_request(slug: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, slug, "Bad request").detail(detail)
+    }
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Request failed validation",
+        )
+        .detail(detail)
+        .errors(errors)
+    }
+    pub fn conflict(slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, title).detail(detail)
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request body too large",
+        )
+        .detail(format!("the limit is {limit} bytes"))
+    }
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .detail("send the body as application/json")
+    }
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+        )
+        .detail(format!("retry in {secs} s"));
+        p.retry_after = Some(secs.max(1));
+        p
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
+        .detail(detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+        )
+        .detail(detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = (status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"zonekeeper\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<crate::store::StoreError> for Problem {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        match e {
+            E::NoSuchDomain(n) => Problem::no_such_domain(&n),
+            E::Rejected(v) => Problem::conflict(
+                "state",
+                "Not possible in the domain's current state",
+                v.iter()
+                    .map(|r| r.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            other => {
+                tracing::error!("store error in API: {other}");
+                Problem::internal("the registry store failed; try again later")
+            }
+        }
+    }
+}
