@@ -249,4 +249,3 @@ mod tests {
         assert_eq!(evaluate(&d, end, &cfg).transfer_locked_until, None);
     }
 }
-
