@@ -562,7 +562,6 @@ fn finish<T: Serialize>(
 }
 
 fn domain_results(
-    st: &Rdap,
     c: &Ctx,
     names: Vec<(PublicDomain, bool)>,
     truncated: bool,
@@ -575,7 +574,6 @@ fn domain_results(
         out.push(dom);
         redacted.extend(r);
     }
-    let _ = st;
     finish(
         c,
         self_path,
@@ -629,28 +627,29 @@ async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res
                 .trim()
                 .parse()
                 .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
-            let mut found = Vec::new();
+            let mut found: Vec<(PublicDomain, bool)> = Vec::new();
             let mut truncated = false;
             for h in st.app.store.hosts_by_ip(ip, limit + 1)? {
-                let room = limit - found.len();
-                let (mut part, t) = collect_pages(
-                    room.max(1),
+                if found.len() >= limit {
+                    // More hosts with this address: conservatively truncated.
+                    truncated = true;
+                    break;
+                }
+                let (part, t) = collect_pages(
+                    limit - found.len(),
                     |after, n| Ok(st.app.store.domains_by_host(&h, after, n)?),
                     live,
                 )?;
-                if room == 0 {
-                    truncated |= !part.is_empty();
-                    break;
-                }
                 truncated |= t;
-                found.append(&mut part);
+                found.extend(part);
             }
-            found.sort_by(|a: &(PublicDomain, bool), b| a.0.name.cmp(&b.0.name));
+            // A domain may use several hosts with this address.
+            found.sort_by(|a, b| a.0.name.cmp(&b.0.name));
             found.dedup_by(|a, b| a.0.name == b.0.name);
             (found, truncated)
         }
     };
-    Ok(domain_results(&st, &c, found, truncated, "domains"))
+    Ok(domain_results(&c, found, truncated, "domains"))
 }
 
 async fn nameservers(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
@@ -832,7 +831,7 @@ async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params
         } else {
             st.app.store.domains_by_contact(&h, None, limit + 1)?
         };
-        truncated |= more.is_some() && keys.len() > limit;
+        truncated |= more.is_some();
         for k in keys {
             let Some((d, overdue)) = load_domain(&st, &k, c.now)? else {
                 continue;
@@ -856,7 +855,6 @@ async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params
         }
     }
     Ok(domain_results(
-        &st,
         &c,
         found,
         truncated,
