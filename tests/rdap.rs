@@ -361,6 +361,11 @@ async fn help_and_base_url() {
     let v = g.json();
     assert_conformance_top_only(&v);
     assert!(v["notices"][0]["description"].as_array().unwrap().len() >= 2);
+    assert_eq!(
+        v["reverse_search_properties"].as_array().map(|a| a.len()),
+        None
+    );
+    assert_eq!(v["reverseSearchProperties"][1]["property"], "handle");
     // A configured base URL wins over the Host header.
     let s2 = fixture(|c| c.rdap.base_url = Some("https://rdap.example/rdap".into())).await;
     let v = get(&format!("{}domain/deldom1.ru", s2.base)).await.json();

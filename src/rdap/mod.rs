@@ -426,6 +426,7 @@ async fn help(State(st): State<Shared>, headers: HeaderMap) -> Res {
     Ok(rdap_json(&view::Help {
         rdap_conformance: CONFORMANCE,
         notices: vec![about],
+        reverse_search_properties: view::reverse_search_properties(),
     }))
 }
 

@@ -598,4 +598,32 @@ pub struct ErrorObject {
 pub struct Help {
     pub rdap_conformance: &'static [&'static str],
     pub notices: Vec<Notice>,
+    /// RFC 9536 §5: which reverse searches exist and what they match.
+    pub reverse_search_properties: Vec<ReverseSearchProperty>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReverseSearchProperty {
+    pub searchable_resource: &'static str,
+    pub related_resource: &'static str,
+    pub property: &'static str,
+    pub property_path: &'static str,
+}
+
+pub fn reverse_search_properties() -> Vec<ReverseSearchProperty> {
+    vec![
+        ReverseSearchProperty {
+            searchable_resource: "domains",
+            related_resource: "entity",
+            property: "fn",
+            property_path: "$.entities[*].vcardArray[1][?(@[0]=='fn')][3]",
+        },
+        ReverseSearchProperty {
+            searchable_resource: "domains",
+            related_resource: "entity",
+            property: "handle",
+            property_path: "$.entities[*].handle",
+        },
+    ]
 }
