@@ -302,6 +302,44 @@ fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, 
     Ok((child, base, t.elapsed().as_secs_f64()))
 }
 
+/// Single-thread cost of the parts of a domain lookup, for orientation.
+fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
+    let k = names.len().min(20_000);
+    let now = chrono::Utc::now();
+    let t = Instant::now();
+    let mut bundles = Vec::with_capacity(k);
+    for n in &names[..k] {
+        if let Ok(Some(b)) = store.bundle(n) {
+            bundles.push(b);
+        }
+    }
+    let bundle_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let t = Instant::now();
+    for _ in 0..k {
+        let _ = store.last_update();
+    }
+    let lu_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let ctx = zonekeeper::rdap::view::Ctx {
+        base: "http://127.0.0.1:8080/rdap/".into(),
+        now,
+        db_updated: now,
+    };
+    let t = Instant::now();
+    let mut bytes = 0;
+    for b in &bundles {
+        if let Some(p) = zonekeeper::public::domain(b, now, &cfg.lifecycle) {
+            let (d, _) = zonekeeper::rdap::view::domain(&ctx, &p, false, "$");
+            bytes += serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(0);
+        }
+    }
+    let view_us = t.elapsed().as_secs_f64() * 1e6 / bundles.len().max(1) as f64;
+    println!(
+        "per lookup, one thread: store.bundle {bundle_us:.1} us, store.last_update {lu_us:.1} us, \
+         public+view+serialise {view_us:.1} us (avg body {} B)",
+        bytes / bundles.len().max(1)
+    );
+}
+
 fn report(label: &str, r: &WrkResult) {
     println!(
         "{label:<28} {:>10.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   non-2xx {}  {}",
@@ -332,6 +370,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    breakdown(&store, &names, &cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -122,7 +122,7 @@ pub struct Entity {
     pub rdap_conformance: Option<&'static [&'static str]>,
     pub object_class_name: &'static str,
     pub handle: String,
-    pub vcard_array: Value,
+    pub vcard_array: Vcard,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<&'static str>,
     pub links: Vec<Link>,
@@ -330,9 +330,61 @@ pub fn contact_redactions(c: &PublicContact, at: &str, role: &str) -> Vec<Redact
         .collect()
 }
 
+/// One jCard property, serialised as `[name, params, type, value]`.
+/// Typed rather than `serde_json::Value`: lookups are the hot path.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prop(
+    pub &'static str,
+    pub Params,
+    pub &'static str,
+    pub PropValue,
+);
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Params {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub typ: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Text(String),
+    /// `adr`: pobox, ext, street (one or several), locality, region, code, country.
+    Adr(Vec<AdrPart>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum AdrPart {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A jCard: `["vcard", [props…]]`.
+#[derive(Debug, Clone)]
+pub struct Vcard(pub Vec<Prop>);
+
+impl Serialize for Vcard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ("vcard", &self.0).serialize(s)
+    }
+}
+
+fn text(name: &'static str, v: &str) -> Prop {
+    Prop(
+        name,
+        Params::default(),
+        "text",
+        PropValue::Text(v.to_string()),
+    )
+}
+
 /// jCard (RFC 7095) of a contact: only the fields the projection kept.
-pub fn contact_vcard(c: &PublicContact) -> Value {
-    let mut props = vec![json!(["version", {}, "text", "4.0"])];
+pub fn contact_vcard(c: &PublicContact) -> Vcard {
+    let mut props = vec![text("version", "4.0")];
     let kind = match c.kind {
         ContactKind::Person => "individual",
         ContactKind::Org => "org",
@@ -340,61 +392,74 @@ pub fn contact_vcard(c: &PublicContact) -> Value {
     // A person's withheld name is an empty `fn` (redacted by empty value);
     // an organisation shows its name.
     let fn_value = match c.kind {
-        ContactKind::Person => c.name.clone().unwrap_or_default(),
-        ContactKind::Org => c.display_name.clone(),
+        ContactKind::Person => c.name.as_deref().unwrap_or_default(),
+        ContactKind::Org => c.display_name.as_str(),
     };
-    props.push(json!(["fn", {}, "text", fn_value]));
-    props.push(json!(["kind", {}, "text", kind]));
+    props.push(text("fn", fn_value));
+    props.push(text("kind", kind));
     if let Some(org) = &c.org {
-        props.push(json!(["org", {}, "text", org]));
+        props.push(text("org", org));
     }
     if let Some(a) = &c.address {
-        let street: Value = match a.street.len() {
-            0 => json!(""),
-            1 => json!(a.street[0]),
-            _ => json!(a.street),
+        let street = match a.street.len() {
+            0 => AdrPart::One(String::new()),
+            1 => AdrPart::One(a.street[0].clone()),
+            _ => AdrPart::Many(a.street.clone()),
         };
-        let mut params = serde_json::Map::new();
-        if let Some(cc) = &a.country {
-            params.insert("cc".into(), json!(cc));
-        }
-        props.push(json!([
+        let opt = |x: &Option<String>| AdrPart::One(x.clone().unwrap_or_default());
+        props.push(Prop(
             "adr",
-            params,
+            Params {
+                cc: a.country.clone(),
+                typ: None,
+            },
             "text",
-            [
-                "",
-                "",
+            PropValue::Adr(vec![
+                AdrPart::One(String::new()),
+                AdrPart::One(String::new()),
                 street,
-                a.city.clone().unwrap_or_default(),
-                a.region.clone().unwrap_or_default(),
-                a.postal_code.clone().unwrap_or_default(),
-                ""
-            ]
-        ]));
+                opt(&a.city),
+                opt(&a.region),
+                opt(&a.postal_code),
+                AdrPart::One(String::new()),
+            ]),
+        ));
     }
     if let Some(e) = &c.email {
-        props.push(json!(["email", {}, "text", e]));
+        props.push(text("email", e));
     }
     if let Some(p) = &c.phone {
-        props.push(json!(["tel", {"type": "voice"}, "text", p]));
+        props.push(Prop(
+            "tel",
+            Params {
+                cc: None,
+                typ: Some("voice"),
+            },
+            "text",
+            PropValue::Text(p.clone()),
+        ));
     }
-    json!(["vcard", props])
+    Vcard(props)
 }
 
-pub fn registrar_vcard(r: &PublicRegistrar) -> Value {
+pub fn registrar_vcard(r: &PublicRegistrar) -> Vcard {
     let mut props = vec![
-        json!(["version", {}, "text", "4.0"]),
-        json!(["fn", {}, "text", r.name]),
-        json!(["kind", {}, "text", "org"]),
+        text("version", "4.0"),
+        text("fn", &r.name),
+        text("kind", "org"),
     ];
     if let Some(u) = &r.url {
-        props.push(json!(["url", {}, "uri", u]));
+        props.push(Prop(
+            "url",
+            Params::default(),
+            "uri",
+            PropValue::Text(u.clone()),
+        ));
     }
     if let Some(e) = &r.email {
-        props.push(json!(["email", {}, "text", e]));
+        props.push(text("email", e));
     }
-    json!(["vcard", props])
+    Vcard(props)
 }
 
 fn entity_path(handle: &str) -> String {
