@@ -1,0 +1,471 @@
+//! RDAP domain-lookup load test (`cargo bench --bench rdap_load`, or
+//! `benches/rdap_load.sh`): `wrk` on loopback against
+//! 1. a baseline: a trivial axum handler returning a fixed RDAP body of the
+//!    same size (the HTTP stack's ceiling on this machine),
+//! 2. zonekeeper's RDAP router over a redb store of N synthetic domains,
+//! 3. ICANN's `icann-rdap-srv` (in-memory) serving the same domains, when
+//!    its binary is available (`RDAP_SRV_BIN` or the `.ci` cache path).
+//!
+//! Requests pick random names from a sample of the store. Every run is
+//! bounded: `wrk -d` plus a hard timeout. Knobs (env): RDAP_BENCH_DOMAINS
+//! (default 1000000), RDAP_BENCH_SECS (10), RDAP_BENCH_CONNECTIONS (64),
+//! RDAP_BENCH_SRV_DOMAINS (how many of the domains icann-rdap-srv loads;
+//! default all). The store is cached in `target/rdap-bench/`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zonekeeper::app::App;
+use zonekeeper::clock::SystemClock;
+use zonekeeper::config::Config;
+use zonekeeper::store::{RedbStore, Store};
+
+const SAMPLE: usize = 20_000;
+
+fn env_num(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+#[derive(Debug, Clone, Default)]
+struct WrkResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+    errors: String,
+}
+
+fn ms(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, mul) = if let Some(x) = s.strip_suffix("us") {
+        (x, 0.001)
+    } else if let Some(x) = s.strip_suffix("ms") {
+        (x, 1.0)
+    } else if let Some(x) = s.strip_suffix('s') {
+        (x, 1000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * mul
+}
+
+fn parse_wrk(out: &str) -> WrkResult {
+    let mut r = WrkResult::default();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            r.p50_ms = ms(v);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            r.p99_ms = ms(v);
+        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
+            r.non_2xx = v.trim().parse().unwrap_or(0);
+        } else if t.starts_with("Socket errors:") {
+            r.errors = t.to_string();
+        }
+    }
+    r
+}
+
+/// Run wrk for `secs` against `base` (e.g. `http://127.0.0.1:1234/rdap/`),
+/// killed if it overruns.
+fn wrk(base: &str, script: &Path, secs: u64, conns: u64) -> Result<WrkResult, String> {
+    let mut child = Command::new("wrk")
+        .args(["-t", "1", "-c", &conns.to_string(), "-d"])
+        .arg(format!("{secs}s"))
+        .args(["--latency", "--timeout", "5s", "-s"])
+        .arg(script)
+        .arg(base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run wrk (apt-get install wrk): {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(secs + 30);
+    loop {
+        if let Some(_st) = child.try_wait().map_err(|e| e.to_string())? {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("wrk overran its time limit".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let r = parse_wrk(&text);
+    if r.rps == 0.0 {
+        return Err(format!(
+            "wrk gave no result: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(r)
+}
+
+fn bench_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("rdap-bench")
+}
+
+/// Build (or reuse) the store of `n` synthetic domains; returns the store
+/// and a sample of its domain names.
+fn store(n: usize, cfg: &Config) -> Result<(RedbStore, Vec<String>), String> {
+    let dir = bench_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let db = dir.join(format!("store-{n}.redb"));
+    let names_file = dir.join(format!("names-{n}.txt"));
+    let all_file = dir.join(format!("all-{n}.txt"));
+    if !db.exists() || !names_file.exists() || !all_file.exists() {
+        let _ = std::fs::remove_file(&db);
+        let t = Instant::now();
+        let text = zonekeeper::synth::generate(n, 1);
+        let now = chrono::Utc::now();
+        let zones = cfg.zones().map_err(|e| e.to_string())?;
+        let batch = zonekeeper::import::parse(text.as_bytes(), "synth", cfg, &zones, now)
+            .map_err(|e| e.to_string())?;
+        drop(text);
+        let gen_s = t.elapsed().as_secs_f64();
+        let names: Vec<String> = batch
+            .domains
+            .iter()
+            .map(|d| d.name.as_str().to_string())
+            .collect();
+        let tmp = dir.join("store.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let s = RedbStore::open(&tmp).map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        s.import(&batch, now, chrono::Duration::days(4))
+            .map_err(|e| e.to_string())?;
+        drop(s);
+        eprintln!(
+            "generated+parsed {n} domains in {gen_s:.1} s, imported in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        std::fs::rename(&tmp, &db).map_err(|e| e.to_string())?;
+        let step = (names.len() / SAMPLE).max(1);
+        let sample: Vec<&str> = names.iter().step_by(step).map(|s| s.as_str()).collect();
+        std::fs::write(&names_file, sample.join("\n") + "\n").map_err(|e| e.to_string())?;
+        std::fs::write(&all_file, names.join("\n") + "\n").map_err(|e| e.to_string())?;
+    }
+    let names = std::fs::read_to_string(&names_file)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let s = RedbStore::open(&db).map_err(|e| e.to_string())?;
+    Ok((s, names))
+}
+
+fn lua_script(names: &[String]) -> Result<PathBuf, String> {
+    let p = bench_dir().join("domains.lua");
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let script = format!(
+        "local names = {{\n{list}\n}}\n\
+         math.randomseed(42)\n\
+         request = function()\n\
+           local n = names[math.random(#names)]\n\
+           return wrk.format(\"GET\", wrk.path .. \"domain/\" .. n, {{[\"Accept\"] = \"application/rdap+json\"}})\n\
+         end\n"
+    );
+    std::fs::write(&p, script).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = l.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            l,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    addr
+}
+
+/// The `rdap-srv` binary, if built.
+fn srv_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RDAP_SRV_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let home = std::env::var_os("HOME")?;
+    let p = PathBuf::from(home).join(".cache/zonekeeper/icann-rdap-srv-0.0.22/bin/rdap-srv");
+    p.is_file().then_some(p)
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start icann-rdap-srv with the same domain names, each as our RDAP domain
+/// object (a template: one object, many names). Returns its base URL.
+fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, f64), String> {
+    let dir = bench_dir().join("srv-data");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt")))
+        .map_err(|e| e.to_string())?;
+    let limit = env_num("RDAP_BENCH_SRV_DOMAINS", u64::MAX) as usize;
+    let ids: Vec<String> = all
+        .lines()
+        .take(limit)
+        .map(|l| format!("{{\"ldhName\":\"{l}\"}}"))
+        .collect();
+    let loaded = ids.len();
+    let mut obj: serde_json::Value =
+        serde_json::from_str(sample_body).map_err(|e| e.to_string())?;
+    if let Some(m) = obj.as_object_mut() {
+        m.remove("unicodeName");
+    }
+    let mut f = std::fs::File::create(dir.join("domains.template")).map_err(|e| e.to_string())?;
+    write!(
+        f,
+        "{{\"domain\":{{\"object\":{obj}}},\"ids\":[{}]}}",
+        ids.join(",")
+    )
+    .map_err(|e| e.to_string())?;
+    drop(f);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let t = Instant::now();
+    let child = Command::new(bin)
+        .current_dir(&dir)
+        .env("RDAP_SRV_LISTEN_ADDR", "127.0.0.1")
+        .env("RDAP_SRV_LISTEN_PORT", port.to_string())
+        .env("RDAP_SRV_STORAGE", "memory")
+        .env("RDAP_SRV_DATA_DIR", &dir)
+        .env("RDAP_SRV_AUTO_RELOAD", "false")
+        .env("RDAP_SRV_BOOTSTRAP", "false")
+        .env("RDAP_SRV_UPDATE_ON_BOOTSTRAP", "false")
+        .env("RDAP_SRV_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let child = Child(child);
+    let base = format!("http://127.0.0.1:{port}/rdap/");
+    let probe = all.lines().next().unwrap_or("x").to_string();
+    // Loading is bounded: give up after 10 minutes.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let ok = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "2",
+            ])
+            .arg(format!("{base}domain/{probe}"))
+            .output()
+            .map(|o| o.stdout == b"200")
+            .unwrap_or(false);
+        if ok {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("icann-rdap-srv did not come up in 10 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "icann-rdap-srv loaded {loaded} domains in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok((child, base, t.elapsed().as_secs_f64()))
+}
+
+/// Single-thread cost of the parts of a domain lookup, for orientation.
+fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
+    let k = names.len().min(20_000);
+    let now = chrono::Utc::now();
+    let t = Instant::now();
+    let mut bundles = Vec::with_capacity(k);
+    for n in &names[..k] {
+        if let Ok(Some(b)) = store.bundle(n) {
+            bundles.push(b);
+        }
+    }
+    let bundle_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let t = Instant::now();
+    for _ in 0..k {
+        let _ = store.last_update();
+    }
+    let lu_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let ctx = zonekeeper::rdap::view::Ctx {
+        base: "http://127.0.0.1:8080/rdap/".into(),
+        now,
+        db_updated: now,
+    };
+    let t = Instant::now();
+    let mut bytes = 0;
+    for b in &bundles {
+        if let Some(p) = zonekeeper::public::domain(b, now, &cfg.lifecycle) {
+            let (d, _) = zonekeeper::rdap::view::domain(&ctx, &p, false, "$");
+            bytes += serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(0);
+        }
+    }
+    let view_us = t.elapsed().as_secs_f64() * 1e6 / bundles.len().max(1) as f64;
+    println!(
+        "per lookup, one thread: store.bundle {bundle_us:.1} us, store.last_update {lu_us:.1} us, \
+         public+view+serialise {view_us:.1} us (avg body {} B)",
+        bytes / bundles.len().max(1)
+    );
+}
+
+fn report(label: &str, r: &WrkResult) {
+    println!(
+        "{label:<28} {:>10.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   non-2xx {}  {}",
+        r.rps, r.p50_ms, r.p99_ms, r.non_2xx, r.errors
+    );
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let n = env_num("RDAP_BENCH_DOMAINS", 1_000_000) as usize;
+    let secs = env_num("RDAP_BENCH_SECS", 10);
+    let conns = env_num("RDAP_BENCH_CONNECTIONS", 64);
+    let mut cfg = Config::default();
+    cfg.rdap.rate_limit_exempt = vec!["127.0.0.0/8".parse().expect("static")];
+    let t = Instant::now();
+    let (store, names) = match store(n, &cfg) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("cannot build the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("store ready in {:.1} s", t.elapsed().as_secs_f64());
+    let script = match lua_script(&names) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    breakdown(&store, &names, &cfg);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match App::new(cfg, Arc::new(store), Arc::new(SystemClock)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ours = rt.block_on(serve(zonekeeper::http::router(app)));
+    let ours_base = format!("http://{ours}/rdap/");
+    // A typical body: the first sampled domain's response.
+    let sample_body = Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("{ours_base}domain/{}", names[0]))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let fixed: &'static str = Box::leak(sample_body.clone().into_boxed_str());
+    let baseline = rt.block_on(serve(axum::Router::new().route(
+        "/rdap/domain/{name}",
+        axum::routing::get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/rdap+json")],
+                fixed,
+            )
+        }),
+    )));
+    let baseline_base = format!("http://{baseline}/rdap/");
+    println!(
+        "RDAP domain lookups: {n} domains in the store, random names from a sample of {}, \
+         wrk 1 thread, {conns} connections, {secs} s each, body {} bytes",
+        names.len(),
+        sample_body.len()
+    );
+    let mut results = Vec::new();
+    for (label, base) in [
+        ("baseline (fixed body)", &baseline_base),
+        ("zonekeeper rdap", &ours_base),
+    ] {
+        // A short warm-up fills caches and settles connection setup.
+        let _ = wrk(base, &script, 2, conns);
+        match wrk(base, &script, secs, conns) {
+            Ok(r) => {
+                report(label, &r);
+                results.push((label.to_string(), r));
+            }
+            Err(e) => {
+                eprintln!("{label}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let ours_r = results[1].1.clone();
+    println!(
+        "ratio zonekeeper / baseline: {:.2}",
+        ours_r.rps / results[0].1.rps
+    );
+    drop(rt);
+    match srv_bin() {
+        None => println!("icann-rdap-srv: not built (RDAP_SRV_BIN); no comparison"),
+        Some(bin) => match start_srv(&bin, &sample_body, n) {
+            Err(e) => println!("icann-rdap-srv: {e}"),
+            Ok((child, base, _)) => {
+                let _ = wrk(&base, &script, 2, conns);
+                match wrk(&base, &script, secs, conns) {
+                    Ok(r) => {
+                        report("icann-rdap-srv 0.0.22", &r);
+                        println!(
+                            "ratio zonekeeper / icann-rdap-srv: {:.2}",
+                            ours_r.rps / r.rps
+                        );
+                    }
+                    Err(e) => println!("icann-rdap-srv: {e}"),
+                }
+                drop(child);
+            }
+        },
+    }
+    println!(
+        "goal: >= 30000 req/s and p99 < 10 ms: {}",
+        if ours_r.rps >= 30_000.0 && ours_r.p99_ms < 10.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    ExitCode::SUCCESS
+}

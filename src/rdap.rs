@@ -1,8 +1,0 @@
-//! rdap (stub).
-use axum::Router;
-
-use crate::app::App;
-
-pub fn router(_app: App) -> Router {
-    Router::new()
-}
