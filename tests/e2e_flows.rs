@@ -1,0 +1,757 @@
+//! The registrar's flows end to end, through a running `serve`: the real
+//! wiring of `serve::serve_on` (scheduler, zone writer, WHOIS, HTTP with
+//! RDAP and the registrar API) over a real redb store, probing real
+//! loopback DNS servers that the test starts, breaks, fixes and stops.
+//!
+//! Time is a `ManualClock` and the config keeps the registry's regulation
+//! (4-day window, 10-minute probes, hourly monitoring, 2-hour daily budget
+//! on the Moscow day): the test moves the clock to each domain's next
+//! probe, so days pass in a few rounds. Only the probes' own timeouts are
+//! real time.
+
+mod scheduler_support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use scheduler_support::dns::{self, Server};
+use scheduler_support::{contact, wait_for};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use zonekeeper::app::App;
+use zonekeeper::clock::ManualClock;
+use zonekeeper::config::{Config, OnViolation};
+use zonekeeper::model::{DelegationRecord, DelegationState, Domain, Registrar, Timestamp};
+use zonekeeper::names::DomainName;
+use zonekeeper::store::{ImportBatch, RedbStore, Store};
+
+const ALPHA: &str = "ALPHA-RU";
+const BETA: &str = "BETA-RU";
+/// How long the test waits for one step of the service (a round, a zone
+/// rewrite) before it fails.
+const STEP: Duration = Duration::from_secs(10);
+
+/// 10:00 in Moscow: the accounting day (UTC+3) has 14 hours left.
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap()
+}
+
+fn token(handle: &str) -> String {
+    zonekeeper::synth::sample_token(handle)
+}
+
+fn registrar(handle: &str) -> Registrar {
+    Registrar {
+        handle: handle.into(),
+        name: format!("Registrar {handle}"),
+        url: None,
+        email: None,
+        api_token_sha256: Some(hex::encode(Sha256::digest(token(handle).as_bytes()))),
+    }
+}
+
+/// A registered domain of `registrar` with no nameservers yet.
+fn domain(name: &str, registrar: &str) -> Domain {
+    Domain {
+        name: DomainName::from_trusted(name.into()),
+        registrar: registrar.into(),
+        registrant: "C1-RU".into(),
+        admin: None,
+        tech: None,
+        created: t0() - chrono::Duration::days(10),
+        paid_till: t0() + chrono::Duration::days(300),
+        nameservers: vec![],
+        auth_info: None,
+        hold: None,
+        verification_requested: None,
+        transferred: None,
+        updated: t0(),
+    }
+}
+
+fn ts(v: &Value) -> Timestamp {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The API body declaring `zone`'s servers with their glue.
+fn ns_body(z: &dns::Zone) -> Value {
+    let ns: Vec<Value> = z
+        .ns
+        .iter()
+        .map(|(n, ip)| json!({"name": n, "addresses": [ip.to_string()]}))
+        .collect();
+    json!({ "nameservers": ns })
+}
+
+fn finding_ids(view: &Value) -> Vec<String> {
+    view["last_round"]["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Loopback DNS servers for some zones, all on one port (the scheduler
+/// probes every declared address on `probe.port`).
+struct Lab {
+    block: [u8; 3],
+    port: u16,
+}
+
+impl Lab {
+    /// A lab with room for `hosts` server addresses.
+    async fn new(hosts: u8) -> Lab {
+        let block = dns::loopback_block();
+        let ips: Vec<IpAddr> = (1..=hosts).map(|h| dns::ip(block, h)).collect();
+        Lab {
+            block,
+            port: dns::common_port(&ips).await,
+        }
+    }
+    fn zone(&self, apex: &str, hosts: &[u8]) -> dns::Zone {
+        dns::zone(apex, self.block, hosts)
+    }
+    /// Start server `i` of `z` (retrying while a server just stopped on
+    /// that address still holds the port: its tasks end asynchronously).
+    async fn start(&self, z: &dns::Zone, i: usize) -> Server {
+        for _ in 0..200 {
+            if let Some(s) = Server::start(z.ns[i].1, self.port, z.clone()).await {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("cannot bind test DNS server {}:{}", z.ns[i].1, self.port);
+    }
+}
+
+/// A running `zonekeeper serve` over a fresh store.
+struct Registry {
+    app: App,
+    clock: ManualClock,
+    http: reqwest::Client,
+    base: String,
+    whois: SocketAddr,
+    zone_file: PathBuf,
+    serve: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Serve `domains` (name, registrar) with probes on `lab`'s port.
+    async fn start(lab: &Lab, domains: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.zones = vec!["ru".into()];
+        cfg.probe.port = lab.port;
+        cfg.probe.allow_private_targets = true;
+        cfg.probe.timeout = Duration::from_millis(400);
+        cfg.probe.retries = 0;
+        // Names carry glue; a closed loopback port keeps lookups off the host.
+        cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+        cfg.zone.output = Some(dir.path().join("{zone}.zone"));
+        cfg.store.path = dir.path().join("zk.redb");
+        tweak(&mut cfg);
+        let store = RedbStore::open(&cfg.store.path).unwrap();
+        store
+            .import(
+                &ImportBatch {
+                    registrars: vec![registrar(ALPHA), registrar(BETA)],
+                    contacts: vec![contact()],
+                    domains: domains.iter().map(|(n, r)| domain(n, r)).collect(),
+                },
+                t0(),
+                Config::chrono(cfg.delegation.test_window),
+            )
+            .unwrap();
+        let clock = ManualClock::new(t0());
+        let zone_file = zonekeeper::zone::output_path(&cfg, "ru").unwrap();
+        let app = App::new(cfg, Arc::new(store), Arc::new(clock.clone())).unwrap();
+        let w = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let whois = w.local_addr().unwrap();
+        let base = format!("http://{}", h.local_addr().unwrap());
+        let serve = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if let Err(e) = zonekeeper::serve::serve_on(app, w, h).await {
+                    panic!("serve failed: {}", e.0);
+                }
+            })
+        };
+        let r = Registry {
+            app,
+            clock,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            base,
+            whois,
+            zone_file,
+            serve,
+            _dir: dir,
+        };
+        // The zone writer's first write: the empty zone.
+        assert!(
+            wait_for(STEP, || std::fs::metadata(&r.zone_file).is_ok()).await,
+            "no zone file at start"
+        );
+        r
+    }
+
+    async fn stop(self) {
+        self.app.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.serve)
+            .await
+            .expect("serve stops")
+            .unwrap();
+    }
+
+    fn rec(&self, name: &str) -> DelegationRecord {
+        self.app
+            .store
+            .delegation(name)
+            .unwrap()
+            .unwrap_or_else(|| DelegationRecord::undelegated(t0()))
+    }
+
+    fn state(&self, name: &str) -> DelegationState {
+        self.rec(name).state
+    }
+
+    /// An API call; returns status and JSON body.
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        tok: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(t) = tok {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.unwrap();
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = res.text().await.unwrap();
+        if status >= 400 {
+            assert_eq!(ct, "application/problem+json", "{status} {text}");
+        }
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    async fn declare(&self, handle: &str, name: &str, body: Value) -> (u16, Value) {
+        let path = format!("/domains/{name}/nameservers");
+        let tok = token(handle);
+        self.api(reqwest::Method::PUT, &path, Some(&tok), Some(body))
+            .await
+    }
+
+    async fn view(&self, handle: &str, name: &str) -> (u16, Value) {
+        let path = format!("/domains/{name}/delegation");
+        self.api(reqwest::Method::GET, &path, Some(&token(handle)), None)
+            .await
+    }
+
+    async fn retest(&self, handle: &str, name: &str) -> (u16, Value) {
+        let path = format!("/domains/{name}/retest");
+        self.api(reqwest::Method::POST, &path, Some(&token(handle)), None)
+            .await
+    }
+
+    /// `handle`'s own view of `name`, which must be readable.
+    async fn delegation(&self, handle: &str, name: &str) -> Value {
+        let (st, v) = self.view(handle, name).await;
+        assert_eq!(st, 200, "{v}");
+        v
+    }
+
+    /// Wait (real time) until the scheduler has written a new record for
+    /// `name` (a round, or a transition without one).
+    async fn changed(&self, name: &str, before: &DelegationRecord) -> DelegationRecord {
+        assert!(
+            wait_for(STEP, || &self.rec(name) != before).await,
+            "no round for {name} within {STEP:?}: {before:?}"
+        );
+        self.rec(name)
+    }
+
+    /// Move the clock to `at` (or leave it, if later) and have the
+    /// scheduler look at `name`; returns the record it then writes.
+    async fn round_at(&self, name: &str, at: Timestamp) -> DelegationRecord {
+        let before = self.rec(name);
+        if at > self.clock_now() {
+            self.clock.set(at);
+        }
+        self.app.domain_changed(name);
+        self.changed(name, &before).await
+    }
+
+    /// The scheduler's next round of `name`, at its persisted next probe.
+    async fn next_round(&self, name: &str) -> DelegationRecord {
+        let at = self.rec(name).next_probe.expect("a probe is scheduled");
+        self.round_at(name, at).await
+    }
+
+    async fn wait_state(&self, name: &str, s: DelegationState) {
+        assert!(
+            wait_for(STEP, || self.state(name) == s).await,
+            "{name} not {s:?}: {:?}",
+            self.rec(name)
+        );
+    }
+
+    fn clock_now(&self) -> Timestamp {
+        zonekeeper::clock::Clock::now(&self.clock)
+    }
+
+    fn zone_text(&self) -> String {
+        std::fs::read_to_string(&self.zone_file).unwrap_or_default()
+    }
+
+    /// Wait until `name`'s delegation is in (or out of) the zone file.
+    async fn wait_zone(&self, name: &str, present: bool) -> String {
+        let line = format!("{name}. ");
+        let ok = wait_for(STEP, || {
+            self.zone_text()
+                .lines()
+                .any(|l| l.starts_with(&line) && l.contains(" IN NS "))
+                == present
+        })
+        .await;
+        assert!(
+            ok,
+            "{name} {} the zone file:\n{}",
+            if present { "not in" } else { "still in" },
+            self.zone_text()
+        );
+        self.zone_text()
+    }
+
+    /// The real `whois` client against the service's port-43 listener.
+    async fn whois(&self, name: &str) -> String {
+        let out = tokio::time::timeout(
+            STEP,
+            tokio::process::Command::new("whois")
+                .args(["-h", "127.0.0.1", "-p"])
+                .arg(self.whois.port().to_string())
+                .arg(name)
+                .output(),
+        )
+        .await
+        .expect("whois answers")
+        .expect("run whois");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    async fn rdap(&self, name: &str) -> Value {
+        let res = self
+            .http
+            .get(format!("{}/rdap/domain/{name}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+}
+
+/// The `state:` line of a WHOIS answer.
+fn whois_state(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("state:"))
+        .unwrap_or_else(|| panic!("no state line:\n{answer}"))
+        .trim()
+        .to_string()
+}
+
+fn rdap_statuses(v: &Value) -> Vec<String> {
+    v["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn rdap_nameservers(v: &Value) -> Vec<String> {
+    let mut n: Vec<String> = v["nameservers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ldhName"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+/// (a) A good pair: declared → testing (window, next probe) → delegated on
+/// the first passing round → in the zone file, WHOIS and RDAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_pair_is_delegated_and_published() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("good.ru", &[1, 2]);
+    let _ns = (lab.start(&z, 0).await, lab.start(&z, 1).await);
+    let reg = Registry::start(&lab, &[("good.ru", ALPHA)], |_| {}).await;
+
+    let v = reg.delegation(ALPHA, "good.ru").await;
+    assert_eq!(v["state"], "undelegated", "{v}");
+    assert_eq!(v["in_zone"], false);
+    assert!(whois_state(&reg.whois("good.ru").await).contains("NOT DELEGATED"));
+
+    let (st, v) = reg.declare(ALPHA, "good.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "testing", "{v}");
+    assert_eq!(v["in_zone"], false);
+    assert_eq!(ts(&v["window_start"]), t0());
+    assert_eq!(ts(&v["window_end"]), t0() + chrono::Duration::days(4));
+    assert_eq!(v["window_remaining_secs"], 4 * 86400);
+    // The first round is due at once.
+    assert_eq!(ts(&v["next_probe"]), t0());
+    assert_eq!(v["downtime"]["budget_secs"], 7200);
+    assert_eq!(v["nameservers"][0]["name"], "ns1.good.ru");
+
+    // The declaration woke the scheduler: one passing round delegates.
+    reg.wait_state("good.ru", DelegationState::Delegated).await;
+    let v = reg.delegation(ALPHA, "good.ru").await;
+    assert_eq!(v["state"], "delegated", "{v}");
+    assert_eq!(v["in_zone"], true);
+    assert_eq!(ts(&v["delegated_at"]), t0());
+    assert_eq!(v["last_round"]["passed"], true, "{v}");
+    assert_eq!(v["window_remaining_secs"], Value::Null);
+    // Monitoring: hourly, ±5 % jitter.
+    let next = ts(&v["next_probe"]) - t0();
+    assert!(
+        (57..=63).contains(&next.num_minutes()),
+        "next probe in {next}"
+    );
+    let hist: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(hist, ["testing", "delegated"], "{v}");
+    for s in v["downtime"]["servers"].as_array().unwrap() {
+        assert_eq!(s["unreachable_secs"], 0, "{v}");
+        assert_eq!(s["last_reachable"], true, "{v}");
+    }
+    let (st, list) = reg
+        .api(
+            reqwest::Method::GET,
+            "/domains?state=delegated",
+            Some(&token(ALPHA)),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["domains"][0]["name"], "good.ru", "{list}");
+
+    // The zone file: NS records and glue.
+    let zone = reg.wait_zone("good.ru", true).await;
+    for (n, ip) in &z.ns {
+        assert!(
+            zone.contains(&format!("good.ru. 345600 IN NS {n}.")),
+            "{zone}"
+        );
+        assert!(zone.contains(&format!("{n}. 345600 IN A {ip}")), "{zone}");
+    }
+    assert!(zone.contains("; 1 delegations"), "{zone}");
+
+    // WHOIS (the real client).
+    let w = reg.whois("good.ru").await;
+    assert_eq!(whois_state(&w), "REGISTERED, DELEGATED, VERIFIED", "{w}");
+    for (n, ip) in &z.ns {
+        assert!(w.contains(&format!("{n}. {ip}")), "{w}");
+    }
+
+    // RDAP.
+    let r = reg.rdap("good.ru").await;
+    let s = rdap_statuses(&r);
+    assert!(s.contains(&"active".to_string()), "{s:?}");
+    assert!(!s.contains(&"pending update".to_string()), "{s:?}");
+    assert_eq!(rdap_nameservers(&r), ["ns1.good.ru", "ns2.good.ru"]);
+
+    reg.stop().await;
+}
+
+/// (b) A broken set: one server serves another SOA serial. Findings with
+/// check ids while testing; `test_failed` when the window ends; the
+/// registrar fixes the server and asks for a retest; delegated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_set_fails_the_window_then_retest_delegates() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("bad.ru", &[1, 2]);
+    let mut stale = z.clone();
+    stale.serial -= 1;
+    let _ns1 = lab.start(&z, 0).await;
+    let ns2 = Server::start(z.ns[1].1, lab.port, stale).await.unwrap();
+    let reg = Registry::start(&lab, &[("bad.ru", ALPHA)], |_| {}).await;
+
+    let before = reg.rec("bad.ru");
+    let (st, v) = reg.declare(ALPHA, "bad.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "testing");
+    let end = t0() + chrono::Duration::days(4);
+    assert_eq!(ts(&v["window_end"]), end);
+
+    // First round (at once): fails on the serials.
+    let rec = reg.changed("bad.ru", &before).await;
+    let rec = if rec.rounds == 0 {
+        reg.changed("bad.ru", &rec).await
+    } else {
+        rec
+    };
+    assert_eq!(rec.rounds, 1, "{rec:?}");
+    let v = reg.delegation(ALPHA, "bad.ru").await;
+    assert_eq!(v["state"], "testing", "{v}");
+    assert_eq!(v["rounds"], 1);
+    assert_eq!(v["last_round"]["passed"], false);
+    assert!(
+        finding_ids(&v).contains(&"SOA_CONSISTENT".to_string()),
+        "{v}"
+    );
+    assert_eq!(ts(&v["window_start"]), t0());
+    assert_eq!(ts(&v["window_end"]), end);
+    // Every ten minutes (±5 %).
+    let next = ts(&v["next_probe"]) - t0();
+    assert!((570..=630).contains(&next.num_seconds()), "{next}");
+    let w = reg.whois("bad.ru").await;
+    assert_eq!(
+        whois_state(&w),
+        "REGISTERED, NOT DELEGATED, VERIFIED, TESTING",
+        "{w}"
+    );
+    let s = rdap_statuses(&reg.rdap("bad.ru").await);
+    assert!(
+        s.contains(&"inactive".to_string()) && s.contains(&"pending update".to_string()),
+        "{s:?}"
+    );
+
+    // Two more rounds, still failing; then the window runs out.
+    for n in 2..=3 {
+        let rec = reg.next_round("bad.ru").await;
+        assert_eq!(
+            (rec.state, rec.rounds),
+            (DelegationState::Testing, n),
+            "{rec:?}"
+        );
+    }
+    let rec = reg.round_at("bad.ru", end).await;
+    assert_eq!(rec.state, DelegationState::TestFailed, "{rec:?}");
+    let v = reg.delegation(ALPHA, "bad.ru").await;
+    assert_eq!(v["state"], "test_failed", "{v}");
+    assert_eq!(v["next_probe"], Value::Null);
+    assert!(finding_ids(&v).contains(&"SOA_CONSISTENT".to_string()));
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["to"], "test_failed");
+    assert_eq!(ts(&last["at"]), end);
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("test window ended"),
+        "{last}"
+    );
+    assert!(whois_state(&reg.whois("bad.ru").await).ends_with("TEST FAILED"));
+    assert!(!reg.zone_text().contains("bad.ru. "));
+
+    // The registrar fixes ns2 and asks for a retest a day later.
+    drop(ns2);
+    let _ns2 = lab.start(&z, 1).await;
+    reg.clock.set(end + chrono::Duration::days(1));
+    let retest_at = reg.clock_now();
+    let (st, v) = reg.retest(ALPHA, "bad.ru").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "testing", "{v}");
+    assert_eq!(ts(&v["window_start"]), retest_at);
+    assert_eq!(ts(&v["window_end"]), retest_at + chrono::Duration::days(4));
+    reg.wait_state("bad.ru", DelegationState::Delegated).await;
+    let v = reg.delegation(ALPHA, "bad.ru").await;
+    assert_eq!(v["in_zone"], true, "{v}");
+    assert_eq!(ts(&v["delegated_at"]), retest_at);
+    assert!(finding_ids(&v).is_empty(), "{v}");
+    reg.wait_zone("bad.ru", true).await;
+    assert!(whois_state(&reg.whois("bad.ru").await).contains(", DELEGATED,"));
+    assert!(rdap_statuses(&reg.rdap("bad.ru").await).contains(&"active".to_string()));
+
+    reg.stop().await;
+}
+
+/// (c) A delegated domain whose second server goes down past the 2-hour
+/// budget: with `on_violation = "suspend"` it leaves the zone; the server
+/// comes back, and on the next accounting day the domain is delegated
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_past_the_budget_suspends_until_recovery() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("mon.ru", &[1, 2]);
+    let _ns1 = lab.start(&z, 0).await;
+    let mut ns2 = Some(lab.start(&z, 1).await);
+    let reg = Registry::start(&lab, &[("mon.ru", ALPHA)], |c| {
+        c.delegation.on_violation = OnViolation::Suspend;
+    })
+    .await;
+    let (st, v) = reg.declare(ALPHA, "mon.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("mon.ru", DelegationState::Delegated).await;
+    reg.wait_zone("mon.ru", true).await;
+
+    // ns2 goes down. Hourly monitoring rounds accrue its downtime; an
+    // unreachable server alone is not a violation while within budget.
+    ns2.take();
+    let mut rounds = 0;
+    let suspended = loop {
+        let rec = reg.next_round("mon.ru").await;
+        rounds += 1;
+        let v = reg.delegation(ALPHA, "mon.ru").await;
+        let used = v["downtime"]["servers"][1]["unreachable_secs"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(v["downtime"]["servers"][1]["server"], "ns2.mon.ru");
+        assert_eq!(v["downtime"]["servers"][1]["last_reachable"], false);
+        assert_eq!(v["downtime"]["servers"][0]["unreachable_secs"], 0);
+        if rec.state == DelegationState::Suspended {
+            assert!(used > 7200, "{v}");
+            assert_eq!(v["downtime"]["servers"][1]["remaining_secs"], 0);
+            break v;
+        }
+        assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+        assert!(rec.violation.is_none(), "{rec:?}");
+        assert!(used <= 7200, "{v}");
+        assert_eq!(
+            v["downtime"]["servers"][1]["remaining_secs"].as_u64(),
+            Some(7200 - used)
+        );
+        assert!(rounds < 4, "not suspended after {rounds} hourly rounds: {v}");
+    };
+    assert_eq!(suspended["in_zone"], false);
+    assert_eq!(
+        suspended["violation"]["finding_ids"],
+        json!(["DOWNTIME_BUDGET"]),
+        "{suspended}"
+    );
+    reg.wait_zone("mon.ru", false).await;
+    let w = reg.whois("mon.ru").await;
+    assert_eq!(
+        whois_state(&w),
+        "REGISTERED, NOT DELEGATED, VERIFIED, SUSPENDED",
+        "{w}"
+    );
+    assert!(rdap_statuses(&reg.rdap("mon.ru").await).contains(&"inactive".to_string()));
+
+    // ns2 is back, but today's budget is spent: still suspended.
+    let _ns2 = lab.start(&z, 1).await;
+    let rec = reg.next_round("mon.ru").await;
+    assert_eq!(rec.state, DelegationState::Suspended, "{rec:?}");
+    assert_eq!(
+        rec.downtime[1].last_reachable,
+        Some(true),
+        "{:?}",
+        rec.downtime
+    );
+
+    // The next Moscow day (00:00 MSK = 21:00 UTC): a fresh budget.
+    let day2 = Utc.with_ymd_and_hms(2026, 11, 23, 21, 0, 0).unwrap();
+    let mut rec = reg.next_round("mon.ru").await;
+    while rec.state == DelegationState::Suspended && reg.clock_now() < day2 {
+        rec = reg.next_round("mon.ru").await;
+    }
+    assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+    assert!(reg.clock_now() >= day2, "back before the day ended: {rec:?}");
+    assert!(rec.violation.is_none());
+    let v = reg.delegation(ALPHA, "mon.ru").await;
+    assert_eq!(v["in_zone"], true);
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("violation cleared"),
+        "{v}"
+    );
+    reg.wait_zone("mon.ru", true).await;
+    assert!(whois_state(&reg.whois("mon.ru").await).contains(", DELEGATED,"));
+
+    reg.stop().await;
+}
+
+/// (d) Authorization within the flow: registrar B cannot see, declare or
+/// retest A's domain (403, and nothing changes); no or a bad token is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_registrar_and_anonymous_are_refused() {
+    use reqwest::Method;
+    let lab = Lab::new(4).await;
+    let za = lab.zone("alpha.ru", &[1, 2]);
+    let zb = lab.zone("beta.ru", &[3, 4]);
+    let _a = (lab.start(&za, 0).await, lab.start(&za, 1).await);
+    let _b = (lab.start(&zb, 0).await, lab.start(&zb, 1).await);
+    let reg = Registry::start(&lab, &[("alpha.ru", ALPHA), ("beta.ru", BETA)], |_| {}).await;
+    let (st, _) = reg.declare(ALPHA, "alpha.ru", ns_body(&za)).await;
+    assert_eq!(st, 200);
+    reg.wait_state("alpha.ru", DelegationState::Delegated).await;
+    let before = reg.rec("alpha.ru");
+
+    // B against A's domain: 403 with no data of the domain.
+    let (st, v) = reg.view(BETA, "alpha.ru").await;
+    assert_eq!(st, 403, "{v}");
+    assert!(v.get("state").is_none() && !v.to_string().contains("ns1.alpha.ru"));
+    let (st, v) = reg.declare(BETA, "alpha.ru", ns_body(&zb)).await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = reg.retest(BETA, "alpha.ru").await;
+    assert_eq!(st, 403, "{v}");
+    let (st, list) = reg
+        .api(Method::GET, "/domains", Some(&token(BETA)), None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["domains"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["domains"][0]["name"], "beta.ru");
+
+    // No token, a wrong token: 401 (before any domain is looked at).
+    let paths = [
+        (Method::GET, "/domains/alpha.ru/delegation"),
+        (Method::PUT, "/domains/alpha.ru/nameservers"),
+        (Method::POST, "/domains/alpha.ru/retest"),
+        (Method::GET, "/domains"),
+    ];
+    for (m, p) in &paths {
+        let body = (*m == Method::PUT).then(|| ns_body(&zb));
+        for tok in [None, Some("token-nobody-ru")] {
+            let (st, v) = reg.api(m.clone(), p, tok, body.clone()).await;
+            assert_eq!(st, 401, "{m} {p} {tok:?}: {v}");
+        }
+    }
+
+    // Nothing B or the anonymous caller did reached A's domain.
+    assert_eq!(reg.rec("alpha.ru"), before);
+    let (_, v) = reg.view(ALPHA, "alpha.ru").await;
+    assert_eq!(v["state"], "delegated");
+    assert_eq!(v["nameservers"][0]["name"], "ns1.alpha.ru");
+    assert_eq!(v["history"].as_array().unwrap().len(), 2, "{v}");
+    // B's own domain works as usual.
+    let (st, v) = reg.declare(BETA, "beta.ru", ns_body(&zb)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("beta.ru", DelegationState::Delegated).await;
+    let zone = reg.wait_zone("beta.ru", true).await;
+    assert!(zone.contains("alpha.ru. 345600 IN NS ns1.alpha.ru."), "{zone}");
+
+    reg.stop().await;
+}
