@@ -80,11 +80,10 @@ fn ts(v: &Value) -> Timestamp {
 
 /// The API body declaring `zone`'s servers with their glue.
 fn ns_body(z: &dns::Zone) -> Value {
-    let ns: Vec<Value> = z
-        .ns
-        .iter()
-        .map(|(n, ip)| json!({"name": n, "addresses": [ip.to_string()]}))
-        .collect();
+    let ns: Vec<Value> =
+        z.ns.iter()
+            .map(|(n, ip)| json!({"name": n, "addresses": [ip.to_string()]}))
+            .collect();
     json!({ "nameservers": ns })
 }
 
@@ -148,8 +147,10 @@ impl Registry {
     /// Serve `domains` (name, registrar) with probes on `lab`'s port.
     async fn start(lab: &Lab, domains: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config::default();
-        cfg.zones = vec!["ru".into()];
+        let mut cfg = Config {
+            zones: vec!["ru".into()],
+            ..Config::default()
+        };
         cfg.probe.port = lab.port;
         cfg.probe.allow_private_targets = true;
         cfg.probe.timeout = Duration::from_millis(400);
@@ -641,7 +642,10 @@ async fn outage_past_the_budget_suspends_until_recovery() {
             v["downtime"]["servers"][1]["remaining_secs"].as_u64(),
             Some(7200 - used)
         );
-        assert!(rounds < 4, "not suspended after {rounds} hourly rounds: {v}");
+        assert!(
+            rounds < 4,
+            "not suspended after {rounds} hourly rounds: {v}"
+        );
     };
     assert_eq!(suspended["in_zone"], false);
     assert_eq!(
@@ -676,7 +680,10 @@ async fn outage_past_the_budget_suspends_until_recovery() {
         rec = reg.next_round("mon.ru").await;
     }
     assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
-    assert!(reg.clock_now() >= day2, "back before the day ended: {rec:?}");
+    assert!(
+        reg.clock_now() >= day2,
+        "back before the day ended: {rec:?}"
+    );
     assert!(rec.violation.is_none());
     let v = reg.delegation(ALPHA, "mon.ru").await;
     assert_eq!(v["in_zone"], true);
@@ -751,7 +758,57 @@ async fn other_registrar_and_anonymous_are_refused() {
     assert_eq!(st, 200, "{v}");
     reg.wait_state("beta.ru", DelegationState::Delegated).await;
     let zone = reg.wait_zone("beta.ru", true).await;
-    assert!(zone.contains("alpha.ru. 345600 IN NS ns1.alpha.ru."), "{zone}");
+    assert!(
+        zone.contains("alpha.ru. 345600 IN NS ns1.alpha.ru."),
+        "{zone}"
+    );
+
+    reg.stop().await;
+}
+
+/// A delegated domain whose registrar declares a new set: the new set is
+/// tested (the state machine takes the domain out of the zone meanwhile,
+/// as WHOIS, RDAP and the API say), so the zone file must drop it at once,
+/// not keep publishing the old servers until some other delegation
+/// changes; once the new set passes, the zone carries the new servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeclared_set_leaves_the_zone_until_it_passes() {
+    let lab = Lab::new(4).await;
+    let old = lab.zone("move.ru", &[1, 2]);
+    let new = lab.zone("move.ru", &[3, 4]);
+    let _old = (lab.start(&old, 0).await, lab.start(&old, 1).await);
+    let reg = Registry::start(&lab, &[("move.ru", ALPHA)], |_| {}).await;
+    let (st, v) = reg.declare(ALPHA, "move.ru", ns_body(&old)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("move.ru", DelegationState::Delegated).await;
+    let zone = reg.wait_zone("move.ru", true).await;
+    assert!(zone.contains(&format!("IN A {}", old.ns[0].1)), "{zone}");
+
+    // The new servers are not up yet.
+    reg.clock.set(t0() + chrono::Duration::hours(5));
+    let (st, v) = reg.declare(ALPHA, "move.ru", ns_body(&new)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "testing", "{v}");
+    assert_eq!(v["in_zone"], false, "{v}");
+    assert!(rdap_statuses(&reg.rdap("move.ru").await).contains(&"inactive".to_string()));
+    assert!(whois_state(&reg.whois("move.ru").await).contains("NOT DELEGATED"));
+    let zone = reg.wait_zone("move.ru", false).await;
+    assert!(!zone.contains(&old.ns[0].1.to_string()), "{zone}");
+    assert!(zone.contains("; 0 delegations"), "{zone}");
+
+    // The new servers come up: delegated with them at the next round.
+    let _new = (lab.start(&new, 0).await, lab.start(&new, 1).await);
+    let mut rec = reg.rec("move.ru");
+    for _ in 0..3 {
+        if rec.state == DelegationState::Delegated {
+            break;
+        }
+        rec = reg.next_round("move.ru").await;
+    }
+    assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+    let zone = reg.wait_zone("move.ru", true).await;
+    assert!(zone.contains(&format!("IN A {}", new.ns[0].1)), "{zone}");
+    assert!(!zone.contains(&old.ns[0].1.to_string()), "{zone}");
 
     reg.stop().await;
 }
