@@ -9,6 +9,8 @@
 //! probe, so days pass in a few rounds. Only the probes' own timeouts are
 //! real time.
 
+#[path = "check_support/nsd.rs"]
+mod nsd;
 mod scheduler_support;
 
 use std::net::{IpAddr, SocketAddr};
@@ -809,6 +811,172 @@ async fn redeclared_set_leaves_the_zone_until_it_passes() {
     let zone = reg.wait_zone("move.ru", true).await;
     assert!(zone.contains(&format!("IN A {}", new.ns[0].1)), "{zone}");
     assert!(!zone.contains(&old.ns[0].1.to_string()), "{zone}");
+
+    reg.stop().await;
+}
+
+/// Monitoring with `on_violation = "report"` (the default) against a real
+/// NSD: ns1 is NSD, ns2 an in-test server serving the same zone data. ns2
+/// is down past the budget: the violation is recorded and shown, the
+/// domain stays delegated and in the zone; the next day, with ns2 back,
+/// the violation is cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsd_pair_outage_is_reported_and_cleared() {
+    let block = dns::loopback_block();
+    let z = dns::zone("mixed.ru", block, &[1, 2]);
+    let IpAddr::V4(ip1) = z.ns[0].1 else {
+        unreachable!()
+    };
+    let spec = nsd::ZoneSpec {
+        domain: "mixed.ru",
+        serial: z.serial,
+        rname: "hostmaster.mixed.ru.",
+        ns: z.ns.iter().map(|(n, _)| n.clone()).collect(),
+        hosts: z
+            .ns
+            .iter()
+            .map(|(n, ip)| match ip {
+                IpAddr::V4(v4) => (n.clone(), *v4),
+                IpAddr::V6(_) => unreachable!(),
+            })
+            .collect(),
+    };
+    let nsd =
+        tokio::task::spawn_blocking(move || nsd::Nsd::start(ip1, &[("mixed.ru", spec.render())]))
+            .await
+            .unwrap();
+    let lab = Lab {
+        block,
+        port: nsd.addr.port(),
+    };
+    let mut ns2 = Some(lab.start(&z, 1).await);
+    let reg = Registry::start(&lab, &[("mixed.ru", ALPHA)], |_| {}).await;
+    assert_eq!(reg.app.config.delegation.on_violation, OnViolation::Report);
+
+    let (st, v) = reg.declare(ALPHA, "mixed.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("mixed.ru", DelegationState::Delegated).await;
+    let v = reg.delegation(ALPHA, "mixed.ru").await;
+    assert_eq!(v["last_round"]["passed"], true, "{v}");
+    reg.wait_zone("mixed.ru", true).await;
+
+    // ns2 down for three hourly rounds: over the 2-hour budget.
+    ns2.take();
+    let mut rec = reg.rec("mixed.ru");
+    for _ in 0..4 {
+        rec = reg.next_round("mixed.ru").await;
+        assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+        if rec.violation.is_some() {
+            break;
+        }
+    }
+    let violation = rec.violation.clone().expect("a violation within 4 rounds");
+    assert_eq!(violation.finding_ids, ["DOWNTIME_BUDGET"], "{violation:?}");
+    assert!(violation.message.contains("ns2.mixed.ru"), "{violation:?}");
+    let v = reg.delegation(ALPHA, "mixed.ru").await;
+    assert_eq!(v["state"], "delegated");
+    assert_eq!(v["in_zone"], true, "report keeps it in the zone: {v}");
+    assert_eq!(v["violation"]["finding_ids"], json!(["DOWNTIME_BUDGET"]));
+    assert_eq!(v["downtime"]["servers"][0]["unreachable_secs"], 0, "{v}");
+    assert_eq!(v["downtime"]["servers"][1]["remaining_secs"], 0, "{v}");
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["from"], &last["to"]),
+        (&json!("delegated"), &json!("delegated"))
+    );
+    assert!(
+        last["reason"].as_str().unwrap().starts_with("violation: "),
+        "{last}"
+    );
+    assert!(reg
+        .zone_text()
+        .contains("mixed.ru. 345600 IN NS ns2.mixed.ru."));
+    assert!(whois_state(&reg.whois("mixed.ru").await).contains(", DELEGATED,"));
+
+    // ns2 is back; the violation holds for the rest of the day (budget
+    // spent), and clears on the first round of the next one.
+    let _ns2 = lab.start(&z, 1).await;
+    let day2 = Utc.with_ymd_and_hms(2026, 11, 23, 21, 0, 0).unwrap();
+    while reg.clock_now() < day2 {
+        rec = reg.next_round("mixed.ru").await;
+        if reg.clock_now() < day2 {
+            assert!(rec.violation.is_some(), "cleared too early: {rec:?}");
+        }
+    }
+    assert!(rec.violation.is_none(), "{rec:?}");
+    let v = reg.delegation(ALPHA, "mixed.ru").await;
+    assert_eq!(v["violation"], Value::Null, "{v}");
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "violation cleared", "{v}");
+    assert_eq!(v["in_zone"], true);
+
+    reg.stop().await;
+    drop(nsd);
+}
+
+/// A server that refuses the zone (lame): findings name it; the registrar
+/// declares a corrected set during the window, which restarts testing with
+/// a fresh window and delegates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lame_server_then_corrected_declaration() {
+    let lab = Lab::new(3).await;
+    let z = lab.zone("lame.ru", &[1, 2]);
+    let fixed = lab.zone("lame.ru", &[1, 3]);
+    let ns1 = lab.start(&z, 0).await;
+    // ns2 serves another zone only: REFUSED for lame.ru.
+    let other = lab.zone("other.ru", &[2]);
+    let _ns2 = lab.start(&other, 0).await;
+    let reg = Registry::start(&lab, &[("lame.ru", ALPHA)], |_| {}).await;
+
+    let (st, v) = reg.declare(ALPHA, "lame.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(wait_for(STEP, || reg.rec("lame.ru").rounds >= 1).await);
+    let v = reg.delegation(ALPHA, "lame.ru").await;
+    assert_eq!(v["state"], "testing", "{v}");
+    let on_ns2: Vec<&Value> = v["last_round"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["server"]
+                .as_str()
+                .is_some_and(|s| s.contains("ns2.lame.ru"))
+        })
+        .collect();
+    assert!(
+        on_ns2
+            .iter()
+            .any(|f| f["severity"] == "error" && f["id"] == "LAME"),
+        "{v}"
+    );
+    // Refusing is an answer: ns2 is reachable, so no downtime accrues.
+    let next = reg.next_round("lame.ru").await;
+    assert_eq!(next.state, DelegationState::Testing);
+    let v = reg.delegation(ALPHA, "lame.ru").await;
+    assert_eq!(v["downtime"]["servers"][1]["unreachable_secs"], 0, "{v}");
+    assert_eq!(v["downtime"]["servers"][1]["last_reachable"], true, "{v}");
+
+    // A day later the registrar moves ns2 to a working address (the zone
+    // on ns1 publishes the new glue) and declares the corrected set.
+    drop(ns1);
+    let _ns1 = lab.start(&fixed, 0).await;
+    let _ns2b = lab.start(&fixed, 1).await;
+    reg.clock.set(t0() + chrono::Duration::days(1));
+    let at = reg.clock_now();
+    let (st, v) = reg.declare(ALPHA, "lame.ru", ns_body(&fixed)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "testing");
+    assert_eq!(v["rounds"], 0);
+    assert_eq!(ts(&v["window_start"]), at);
+    assert_eq!(ts(&v["window_end"]), at + chrono::Duration::days(4));
+    reg.wait_state("lame.ru", DelegationState::Delegated).await;
+    let zone = reg.wait_zone("lame.ru", true).await;
+    assert!(
+        zone.contains(&format!("ns2.lame.ru. 345600 IN A {}", fixed.ns[1].1)),
+        "{zone}"
+    );
+    let r = reg.rdap("lame.ru").await;
+    assert!(rdap_statuses(&r).contains(&"active".to_string()));
 
     reg.stop().await;
 }
