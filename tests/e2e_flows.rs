@@ -175,7 +175,8 @@ impl Registry {
             )
             .unwrap();
         let clock = ManualClock::new(t0());
-        let zone_file = zonekeeper::zone::output_path(&cfg, "ru").unwrap();
+        let first_zone = cfg.zones().unwrap().iter().next().unwrap().to_string();
+        let zone_file = zonekeeper::zone::output_path(&cfg, &first_zone).unwrap();
         let app = App::new(cfg, Arc::new(store), Arc::new(clock.clone())).unwrap();
         let w = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -977,6 +978,73 @@ async fn lame_server_then_corrected_declaration() {
     );
     let r = reg.rdap("lame.ru").await;
     assert!(rdap_statuses(&r).contains(&"active".to_string()));
+
+    reg.stop().await;
+}
+
+/// An IDN domain in the `рф` zone, handled in U-labels by the registrar
+/// (API path and NS names), published in A-labels (zone file) and found
+/// by either form over WHOIS and RDAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idn_domain_flow() {
+    const ACE: &str = "xn--e1afmkfd.xn--p1ai";
+    let lab = Lab::new(2).await;
+    let z = lab.zone(ACE, &[1, 2]);
+    let _ns = (lab.start(&z, 0).await, lab.start(&z, 1).await);
+    let reg = Registry::start(&lab, &[(ACE, ALPHA)], |c| c.zones = vec!["рф".into()]).await;
+    assert!(
+        reg.zone_file.ends_with("xn--p1ai.zone"),
+        "{:?}",
+        reg.zone_file
+    );
+
+    let body = json!({"nameservers": [
+        {"name": "ns1.пример.рф", "addresses": [z.ns[0].1.to_string()]},
+        {"name": "NS2.Пример.РФ.", "addresses": [z.ns[1].1.to_string()]},
+    ]});
+    let (st, v) = reg.declare(ALPHA, "пример.рф", body).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["domain"], ACE, "{v}");
+    assert_eq!(v["unicode_name"], "пример.рф", "{v}");
+    assert_eq!(v["nameservers"][1]["name"], format!("ns2.{ACE}"), "{v}");
+    reg.wait_state(ACE, DelegationState::Delegated).await;
+    let v = reg.delegation(ALPHA, "ПРИМЕР.РФ").await;
+    assert_eq!(v["state"], "delegated", "{v}");
+
+    let zone = reg.wait_zone(ACE, true).await;
+    assert!(
+        zone.contains(&format!("{ACE}. 345600 IN NS ns1.{ACE}.")),
+        "{zone}"
+    );
+    assert!(zone.starts_with("; zone xn--p1ai "), "{zone}");
+    for q in ["пример.рф", ACE] {
+        let w = reg.whois(q).await;
+        assert!(
+            w.contains(&format!("domain:        {}", ACE.to_uppercase())),
+            "{q}: {w}"
+        );
+        assert_eq!(whois_state(&w), "REGISTERED, DELEGATED, VERIFIED", "{w}");
+    }
+    for q in ["пример.рф", ACE] {
+        let r = reg.rdap(q).await;
+        assert_eq!(r["ldhName"], ACE, "{r}");
+        assert_eq!(r["unicodeName"], "пример.рф", "{r}");
+        assert!(rdap_statuses(&r).contains(&"active".to_string()));
+        assert_eq!(
+            rdap_nameservers(&r),
+            [format!("ns1.{ACE}"), format!("ns2.{ACE}")]
+        );
+    }
+    let (st, list) = reg
+        .api(
+            reqwest::Method::GET,
+            "/domains?state=delegated",
+            Some(&token(ALPHA)),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list["domains"][0]["unicode_name"], "пример.рф", "{list}");
 
     reg.stop().await;
 }
