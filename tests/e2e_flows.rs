@@ -174,7 +174,16 @@ impl Registry {
                 Config::chrono(cfg.delegation.test_window),
             )
             .unwrap();
-        let clock = ManualClock::new(t0());
+        Self::serve(cfg, store, ManualClock::new(t0()), dir).await
+    }
+
+    /// Run `serve` over `store`.
+    async fn serve(
+        cfg: Config,
+        store: RedbStore,
+        clock: ManualClock,
+        dir: tempfile::TempDir,
+    ) -> Self {
         let first_zone = cfg.zones().unwrap().iter().next().unwrap().to_string();
         let zone_file = zonekeeper::zone::output_path(&cfg, &first_zone).unwrap();
         let app = App::new(cfg, Arc::new(store), Arc::new(clock.clone())).unwrap();
@@ -214,6 +223,40 @@ impl Registry {
             .await
             .expect("serve stops")
             .unwrap();
+    }
+
+    /// Stop `serve`, and start it again on the same store and clock after
+    /// `down` (of clock time) has passed.
+    async fn restart(self, down: chrono::Duration) -> Self {
+        let Registry {
+            app,
+            clock,
+            serve,
+            _dir: dir,
+            ..
+        } = self;
+        app.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), serve)
+            .await
+            .expect("serve stops")
+            .unwrap();
+        let cfg = (*app.config).clone();
+        drop(app);
+        clock.set(zonekeeper::clock::Clock::now(&clock) + down);
+        // The last handles on the store (connection tasks) end shortly
+        // after the listeners stop; redb refuses a second open until then.
+        let mut store = None;
+        for _ in 0..500 {
+            match RedbStore::open(&cfg.store.path) {
+                Ok(s) => {
+                    store = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        let store = store.expect("the store reopens after serve stopped");
+        Self::serve(cfg, store, clock, dir).await
     }
 
     fn rec(&self, name: &str) -> DelegationRecord {
@@ -1045,6 +1088,67 @@ async fn idn_domain_flow() {
         .await;
     assert_eq!(st, 200);
     assert_eq!(list["domains"][0]["unicode_name"], "пример.рф", "{list}");
+
+    reg.stop().await;
+}
+
+/// `serve` stopped and restarted in the middle of a test window: the
+/// registrar sees the same window, rounds, downtime and history; no round
+/// is lost or counted twice; the time the service was down is not charged
+/// as downtime; the domain goes on to be delegated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_window_keeps_the_progress() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("again.ru", &[1, 2]);
+    let _ns1 = lab.start(&z, 0).await; // ns2 is not up yet
+    let reg = Registry::start(&lab, &[("again.ru", ALPHA)], |_| {}).await;
+    let (st, v) = reg.declare(ALPHA, "again.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(wait_for(STEP, || reg.rec("again.ru").rounds >= 1).await);
+    let rec = reg.next_round("again.ru").await;
+    assert_eq!((rec.state, rec.rounds), (DelegationState::Testing, 2));
+    let before = reg.delegation(ALPHA, "again.ru").await;
+    let used = before["downtime"]["servers"][1]["unreachable_secs"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (570..=630).contains(&used),
+        "one probe interval down: {before}"
+    );
+
+    let reg = reg.restart(chrono::Duration::minutes(5)).await;
+    let after = reg.delegation(ALPHA, "again.ru").await;
+    for k in [
+        "state",
+        "window_start",
+        "window_end",
+        "rounds",
+        "last_round",
+        "next_probe",
+        "history",
+    ] {
+        assert_eq!(after[k], before[k], "{k} changed over the restart");
+    }
+    assert_eq!(after["downtime"]["servers"], before["downtime"]["servers"]);
+    assert_eq!(
+        after["window_remaining_secs"].as_i64().unwrap(),
+        before["window_remaining_secs"].as_i64().unwrap() - 300
+    );
+
+    // ns2 comes up; the next round delegates.
+    let _ns2 = lab.start(&z, 1).await;
+    let rec = reg.next_round("again.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+    let rounds = reg.app.store.rounds("again.ru", 100).unwrap();
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    assert!(rounds.windows(2).all(|w| w[0].at < w[1].at), "{rounds:?}");
+    let v = reg.delegation(ALPHA, "again.ru").await;
+    // Down at round 2, up at round 3: half the gap is charged.
+    let total = v["downtime"]["servers"][1]["unreachable_secs"]
+        .as_u64()
+        .unwrap();
+    assert!(total > used && total < used + 400, "{used} then {v}");
+    reg.wait_zone("again.ru", true).await;
 
     reg.stop().await;
 }
