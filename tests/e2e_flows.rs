@@ -148,6 +148,12 @@ struct Registry {
 impl Registry {
     /// Serve `domains` (name, registrar) with probes on `lab`'s port.
     async fn start(lab: &Lab, domains: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Self {
+        let domains = domains.iter().map(|(n, r)| domain(n, r)).collect();
+        Self::start_with(lab, domains, tweak).await
+    }
+
+    /// [`Registry::start`] with the domain records given.
+    async fn start_with(lab: &Lab, domains: Vec<Domain>, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config {
             zones: vec!["ru".into()],
@@ -168,7 +174,7 @@ impl Registry {
                 &ImportBatch {
                     registrars: vec![registrar(ALPHA), registrar(BETA)],
                     contacts: vec![contact()],
-                    domains: domains.iter().map(|(n, r)| domain(n, r)).collect(),
+                    domains,
                 },
                 t0(),
                 Config::chrono(cfg.delegation.test_window),
@@ -1149,6 +1155,49 @@ async fn restart_mid_window_keeps_the_progress() {
         .unwrap();
     assert!(total > used && total < used + 400, "{used} then {v}");
     reg.wait_zone("again.ru", true).await;
+
+    reg.stop().await;
+}
+
+/// Lifecycle overrides the servers: a delegated domain whose registration
+/// expires leaves the zone at the instant `paid_till` passes (the scheduler
+/// looks then, not at its next hourly round), and every view says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_takes_a_delegated_domain_out_at_once() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("late.ru", &[1, 2]);
+    let _ns = (lab.start(&z, 0).await, lab.start(&z, 1).await);
+    let mut d = domain("late.ru", ALPHA);
+    d.paid_till = t0() + chrono::Duration::minutes(90);
+    let reg = Registry::start_with(&lab, vec![d], |_| {}).await;
+    let (st, v) = reg.declare(ALPHA, "late.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("late.ru", DelegationState::Delegated).await;
+    reg.wait_zone("late.ru", true).await;
+
+    // One hourly round, then the next look is due at the expiry itself.
+    let rec = reg.next_round("late.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated);
+    let expiry = t0() + chrono::Duration::minutes(90) + chrono::Duration::milliseconds(1);
+    assert_eq!(rec.next_probe, Some(expiry), "{rec:?}");
+    let rec = reg.next_round("late.ru").await;
+    assert_eq!(rec.state, DelegationState::Suspended, "{rec:?}");
+    assert_eq!(rec.blocked, ["expired"], "{rec:?}");
+    reg.wait_zone("late.ru", false).await;
+
+    let v = reg.delegation(ALPHA, "late.ru").await;
+    assert_eq!(v["state"], "suspended", "{v}");
+    assert_eq!(v["in_zone"], false);
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "suspended: expired", "{v}");
+    let w = reg.whois("late.ru").await;
+    assert!(whois_state(&w).contains("NOT DELEGATED"), "{w}");
+    assert!(whois_state(&w).contains("EXPIRED"), "{w}");
+    let s = rdap_statuses(&reg.rdap("late.ru").await);
+    assert!(
+        s.contains(&"inactive".to_string()) && s.contains(&"redemption period".to_string()),
+        "{s:?}"
+    );
 
     reg.stop().await;
 }
