@@ -123,13 +123,18 @@ impl Lab {
     /// Start server `i` of `z` (retrying while a server just stopped on
     /// that address still holds the port: its tasks end asynchronously).
     async fn start(&self, z: &dns::Zone, i: usize) -> Server {
+        self.start_as(z.ns[i].1, z).await
+    }
+
+    /// A server at `ip` answering with `z`'s data.
+    async fn start_as(&self, ip: IpAddr, z: &dns::Zone) -> Server {
         for _ in 0..200 {
-            if let Some(s) = Server::start(z.ns[i].1, self.port, z.clone()).await {
+            if let Some(s) = Server::start(ip, self.port, z.clone()).await {
                 return s;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("cannot bind test DNS server {}:{}", z.ns[i].1, self.port);
+        panic!("cannot bind test DNS server {ip}:{}", self.port);
     }
 }
 
@@ -543,6 +548,18 @@ async fn good_pair_is_delegated_and_published() {
     assert!(!s.contains(&"pending update".to_string()), "{s:?}");
     assert_eq!(rdap_nameservers(&r), ["ns1.good.ru", "ns2.good.ru"]);
 
+    // Monitoring already runs: a retest is refused and changes nothing;
+    // re-declaring the same set changes nothing either.
+    let rec = reg.rec("good.ru");
+    let (st, v) = reg.retest(ALPHA, "good.ru").await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("delegated"), "{v}");
+    let (st, v) = reg.declare(ALPHA, "good.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "delegated", "{v}");
+    assert_eq!(reg.rec("good.ru"), rec);
+    reg.wait_zone("good.ru", true).await;
+
     reg.stop().await;
 }
 
@@ -556,7 +573,7 @@ async fn broken_set_fails_the_window_then_retest_delegates() {
     let mut stale = z.clone();
     stale.serial -= 1;
     let _ns1 = lab.start(&z, 0).await;
-    let ns2 = Server::start(z.ns[1].1, lab.port, stale).await.unwrap();
+    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
     let reg = Registry::start(&lab, &[("bad.ru", ALPHA)], |_| {}).await;
 
     let before = reg.rec("bad.ru");
@@ -974,8 +991,7 @@ async fn lame_server_then_corrected_declaration() {
     let fixed = lab.zone("lame.ru", &[1, 3]);
     let ns1 = lab.start(&z, 0).await;
     // ns2 serves another zone only: REFUSED for lame.ru.
-    let other = lab.zone("other.ru", &[2]);
-    let _ns2 = lab.start(&other, 0).await;
+    let _ns2 = lab.start_as(z.ns[1].1, &lab.zone("other.ru", &[2])).await;
     let reg = Registry::start(&lab, &[("lame.ru", ALPHA)], |_| {}).await;
 
     let (st, v) = reg.declare(ALPHA, "lame.ru", ns_body(&z)).await;
@@ -1198,6 +1214,62 @@ async fn expiry_takes_a_delegated_domain_out_at_once() {
         s.contains(&"inactive".to_string()) && s.contains(&"redemption period".to_string()),
         "{s:?}"
     );
+
+    reg.stop().await;
+}
+
+/// Monitoring sees data that stops matching: ns2 starts serving an older
+/// SOA serial. With `on_violation = "suspend"` the first such round takes
+/// the domain out of the zone (a violation is not downtime: no budget
+/// applies); the first clean round puts it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_drift_suspends_until_fixed() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("drift.ru", &[1, 2]);
+    let _ns1 = lab.start(&z, 0).await;
+    let ns2 = lab.start(&z, 1).await;
+    let reg = Registry::start(&lab, &[("drift.ru", ALPHA)], |c| {
+        c.delegation.on_violation = OnViolation::Suspend;
+    })
+    .await;
+    let (st, v) = reg.declare(ALPHA, "drift.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("drift.ru", DelegationState::Delegated).await;
+    reg.wait_zone("drift.ru", true).await;
+
+    drop(ns2);
+    let mut stale = z.clone();
+    stale.serial -= 1;
+    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
+    let rec = reg.next_round("drift.ru").await;
+    assert_eq!(rec.state, DelegationState::Suspended, "{rec:?}");
+    reg.wait_zone("drift.ru", false).await;
+    let v = reg.delegation(ALPHA, "drift.ru").await;
+    assert_eq!(
+        v["violation"]["finding_ids"],
+        json!(["SOA_CONSISTENT"]),
+        "{v}"
+    );
+    assert!(
+        finding_ids(&v).contains(&"SOA_CONSISTENT".to_string()),
+        "{v}"
+    );
+    for s in v["downtime"]["servers"].as_array().unwrap() {
+        assert_eq!(s["unreachable_secs"], 0, "{v}");
+    }
+    let w = reg.whois("drift.ru").await;
+    assert!(whois_state(&w).ends_with("SUSPENDED"), "{w}");
+
+    // Fixed: back at the next round, the same day.
+    drop(ns2);
+    let _ns2 = lab.start(&z, 1).await;
+    let rec = reg.next_round("drift.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+    assert!(rec.violation.is_none());
+    reg.wait_zone("drift.ru", true).await;
+    let v = reg.delegation(ALPHA, "drift.ru").await;
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "violation cleared: delegated again", "{v}");
 
     reg.stop().await;
 }
