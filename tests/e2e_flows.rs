@@ -1273,3 +1273,207 @@ async fn data_drift_suspends_until_fixed() {
 
     reg.stop().await;
 }
+
+/// The real binary: `zonekeeper serve --config … --import …` with periods
+/// shrunk to seconds in the TOML config, the wall clock, and SIGTERM at
+/// the end. A broken set fails its 2-second window, is fixed and retested,
+/// and is delegated; the zone file, WHOIS and the API agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_binary_with_shrunk_periods() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("bin.ru", &[1, 2]);
+    let mut stale = z.clone();
+    stale.serial -= 1;
+    let _ns1 = lab.start(&z, 0).await;
+    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (whois_addr, http_addr) = (free(), free());
+    let d = dir.path().display();
+    let cfg = format!(
+        r#"zones = ["ru"]
+[store]
+path = "{d}/zk.redb"
+cache_mib = 16
+[delegation]
+probe_interval = "200ms"
+test_window = "2s"
+monitor_interval = "500ms"
+downtime_budget = "1s"
+downtime_period = "1d"
+[probe]
+allow_private_targets = true
+port = {port}
+timeout = "300ms"
+retries = 0
+resolvers = ["127.0.0.1:9"]
+[zone]
+output = "{d}/{{zone}}.zone"
+[log]
+filter = "warn"
+"#,
+        port = lab.port
+    );
+    std::fs::write(dir.path().join("zk.toml"), cfg).unwrap();
+    let now = Utc::now();
+    let import = json!({
+        "registrars": [{
+            "handle": ALPHA, "name": "Alpha", "url": null, "email": null,
+            "api_token_sha256": registrar(ALPHA).api_token_sha256,
+        }],
+        "contacts": [{
+            "handle": "C1-RU", "kind": "person", "name": "Ivan Petrov", "org": null,
+            "email": null, "phone": null, "address": null, "tax_id": null,
+            "birth_date": null, "passport": null, "disclose": [],
+        }],
+        "domains": [{
+            "name": "bin.ru", "registrar": ALPHA, "registrant": "C1-RU",
+            "admin": null, "tech": null,
+            "created": (now - chrono::Duration::days(10)).to_rfc3339(),
+            "paid_till": (now + chrono::Duration::days(300)).to_rfc3339(),
+            "nameservers": [], "auth_info": null, "hold": false,
+            "verification_requested": null, "transferred": null,
+        }],
+    });
+    let import_path = dir.path().join("registry.json");
+    std::fs::write(&import_path, import.to_string()).unwrap();
+
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+            .arg("serve")
+            .arg("--config")
+            .arg(dir.path().join("zk.toml"))
+            .arg("--import")
+            .arg(&import_path)
+            .arg("--whois-listen")
+            .arg(whois_addr.to_string())
+            .arg("--http-listen")
+            .arg(http_addr.to_string())
+            .env_remove("RUST_LOG")
+            // A file, not a pipe: nobody reads a pipe while it runs.
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{http_addr}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "serve did not become ready");
+    let tok = token(ALPHA);
+    let view = || async {
+        let r = http
+            .get(format!("{base}/api/v1/domains/bin.ru/delegation"))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let wait_state = |want: &'static str| {
+        let view = &view;
+        async move {
+            for _ in 0..100 {
+                let v = view().await;
+                if v["state"] == want {
+                    return v;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("bin.ru not {want}: {}", view().await);
+        }
+    };
+
+    let r = http
+        .put(format!("{base}/api/v1/domains/bin.ru/nameservers"))
+        .bearer_auth(&tok)
+        .json(&ns_body(&z))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "testing", "{v}");
+    let window = ts(&v["window_end"]) - ts(&v["window_start"]);
+    assert_eq!(window, chrono::Duration::seconds(2));
+
+    let v = wait_state("test_failed").await;
+    assert!(v["history"].as_array().unwrap().len() >= 2, "{v}");
+    assert!(v["rounds"].as_u64().unwrap() >= 3, "{v}");
+    assert!(
+        finding_ids(&v).contains(&"SOA_CONSISTENT".to_string()),
+        "{v}"
+    );
+
+    drop(ns2);
+    let _ns2 = lab.start(&z, 1).await;
+    let r = http
+        .post(format!("{base}/api/v1/domains/bin.ru/retest"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = wait_state("delegated").await;
+    assert_eq!(v["in_zone"], true, "{v}");
+
+    let zone_file = dir.path().join("ru.zone");
+    assert!(
+        wait_for(STEP, || std::fs::read_to_string(&zone_file)
+            .unwrap_or_default()
+            .contains("bin.ru. 345600 IN NS ns1.bin.ru."))
+        .await,
+        "{:?}",
+        std::fs::read_to_string(&zone_file)
+    );
+    let out = tokio::process::Command::new("whois")
+        .args(["-h", "127.0.0.1", "-p"])
+        .arg(whois_addr.port().to_string())
+        .arg("bin.ru")
+        .output()
+        .await
+        .unwrap();
+    let w = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(whois_state(&w), "REGISTERED, DELEGATED, VERIFIED", "{w}");
+
+    // SIGTERM: a clean stop.
+    let pid = child.0.id().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("serve stops within 15 s of SIGTERM");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert!(status.success(), "{status}: {log}");
+}
