@@ -7,7 +7,14 @@
 //! (4-day window, 10-minute probes, hourly monitoring, 2-hour daily budget
 //! on the Moscow day): the test moves the clock to each domain's next
 //! probe, so days pass in a few rounds. Only the probes' own timeouts are
-//! real time.
+//! real time. One test runs the real binary instead, with the periods
+//! shrunk to seconds in its TOML config and the wall clock.
+//!
+//! Flows: a good pair delegated and published (zone file, WHOIS, RDAP); a
+//! broken set failing its window, fixed and retested; an outage past the
+//! budget (suspend; report against real NSD); data drift under
+//! monitoring; authorization; a re-declared set; a lame server and a
+//! corrected declaration; an IDN domain; a restart mid-window; expiry.
 
 #[path = "check_support/nsd.rs"]
 mod nsd;
