@@ -886,6 +886,14 @@ async fn redeclared_set_leaves_the_zone_until_it_passes() {
     assert!(zone.contains(&format!("IN A {}", new.ns[0].1)), "{zone}");
     assert!(!zone.contains(&old.ns[0].1.to_string()), "{zone}");
 
+    // Removing every server: undelegated, out of the zone at once.
+    let (st, v) = reg
+        .declare(ALPHA, "move.ru", json!({"nameservers": []}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "undelegated", "{v}");
+    reg.wait_zone("move.ru", false).await;
+
     reg.stop().await;
 }
 
