@@ -66,8 +66,6 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
 pub async fn serve(app: App) -> Result<(), Fail> {
-    // Before any task records a metric.
-    crate::metrics::install();
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {
@@ -90,6 +88,18 @@ pub async fn serve(app: App) -> Result<(), Fail> {
         store = %app.config.store.path.display(),
         "zonekeeper serving"
     );
+    serve_on(app, whois_listener, http_listener).await
+}
+
+/// [`serve`] on listeners the caller bound (tests bind port 0 and need the
+/// addresses).
+pub async fn serve_on(
+    app: App,
+    whois_listener: TcpListener,
+    http_listener: TcpListener,
+) -> Result<(), Fail> {
+    // Before any task records a metric.
+    crate::metrics::install();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(crate::scheduler::run(app.clone()));
     tasks.spawn(zone_writer(app.clone()));

@@ -497,7 +497,7 @@ async fn declare_nameservers(
     let name = parse_name(&s.app, path)?;
     let changed = name.as_str().to_string();
     let app = s.app.clone();
-    let view = blocking(move || {
+    let (view, left_zone) = blocking(move || {
         let now = app.now();
         let (d, st) = own_domain(&app, &caller, &name, now)?;
         if st.changes_locked() {
@@ -515,6 +515,10 @@ async fn declare_nameservers(
             )
         })?;
         let window = Config::chrono(app.config.delegation.test_window);
+        let was_in = app
+            .store
+            .delegation(name.as_str())?
+            .is_some_and(|r| lifecycle::in_zone(&r, &st));
         let rec = app
             .store
             .declare_nameservers(name.as_str(), ns.clone(), now, window)?;
@@ -523,9 +527,14 @@ async fn declare_nameservers(
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
         let mut view = delegation_view(&app.config, &d, &rec, now);
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
-        Ok(view)
+        Ok((view, was_in && !lifecycle::in_zone(&rec, &st)))
     })
     .await?;
+    if left_zone {
+        // A new set on a delegated domain restarts testing, which takes it
+        // out of the zone now: the zone file must not keep the old servers.
+        s.app.zone_dirty.notify_one();
+    }
     s.app.domain_changed(&changed);
     Ok(Json(view))
 }
