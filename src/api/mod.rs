@@ -18,7 +18,6 @@ use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put, MethodRouter};
 use axum::{Json, Router};
-use chrono::DateTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -314,15 +313,14 @@ pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
         .collect()
 }
 
-/// Start of the downtime accounting period containing `now` (periods are
-/// aligned to midnight at the configured UTC offset).
+/// Start of the downtime accounting period containing `now`: the
+/// scheduler's own computation, so API, dashboard and budget agree.
 pub fn downtime_period_start(now: Timestamp, cfg: &Config) -> Timestamp {
-    let p = i64::try_from(cfg.delegation.downtime_period.as_secs())
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let off = i64::from(cfg.delegation.downtime_utc_offset_secs);
-    let t = now.timestamp() + off;
-    DateTime::from_timestamp(t - t.rem_euclid(p) - off, 0).unwrap_or(now)
+    crate::delegation::period_start(
+        now,
+        Config::chrono(cfg.delegation.downtime_period),
+        chrono::Duration::seconds(i64::from(cfg.delegation.downtime_utc_offset_secs)),
+    )
 }
 
 pub fn delegation_view(
