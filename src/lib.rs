@@ -46,6 +46,7 @@ pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dashboard;
 pub mod delegation;
 pub mod http;
