@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+mod scheduler_support;
+use scheduler_support::dns::{self, Server};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json")
@@ -33,16 +36,14 @@ fn free_port() -> SocketAddr {
 /// short so sample domains reach `test_failed` within seconds.
 struct Env {
     dir: tempfile::TempDir,
+    import: PathBuf,
+    /// The control socket's file name in `dir`.
+    sock: &'static str,
 }
 
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display();
-        let cfg = format!(
-            r#"zones = ["ru", "рф"]
+const SAMPLE_CONFIG: &str = r#"zones = ["ru", "рф"]
 [store]
-path = "{d}/zk.redb"
+path = "@D@/zk.redb"
 cache_mib = 16
 [delegation]
 probe_interval = "1s"
@@ -53,10 +54,20 @@ timeout = "200ms"
 retries = 0
 [log]
 filter = "info"
-"#
-        );
+"#;
+
+impl Env {
+    fn new() -> Env {
+        Env::with_config(SAMPLE_CONFIG, fixture(), "zk.redb.sock")
+    }
+
+    /// `config` with `@D@` standing for the temp dir; `serve` imports
+    /// `import` and listens on `dir/sock`.
+    fn with_config(config: &str, import: PathBuf, sock: &'static str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config.replace("@D@", &dir.path().display().to_string());
         std::fs::write(dir.path().join("zk.toml"), cfg).unwrap();
-        Env { dir }
+        Env { dir, import, sock }
     }
 
     fn db(&self) -> PathBuf {
@@ -64,7 +75,7 @@ filter = "info"
     }
 
     fn sock(&self) -> PathBuf {
-        self.dir.path().join("zk.redb.sock")
+        self.dir.path().join(self.sock)
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -94,7 +105,7 @@ filter = "info"
             .arg(self.dir.path().join("zk.toml"))
             .arg("serve")
             .arg("--import")
-            .arg(fixture())
+            .arg(&self.import)
             .arg("--whois-listen")
             .arg(whois.to_string())
             .arg("--http-listen")
@@ -391,4 +402,112 @@ fn a_locked_store_without_a_socket_names_both() {
             "no socket path: {err}"
         );
     }
+}
+
+/// A domain delegated by the real scheduler (two loopback servers of this
+/// test) leaves the zone file as soon as `hold` goes through the control
+/// socket, and comes back after `release` once it passes again. The socket
+/// is where `store.control_socket` says.
+#[test]
+fn hold_takes_a_delegated_domain_out_of_the_zone_file_at_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let block = dns::loopback_block();
+    let ips = [dns::ip(block, 1), dns::ip(block, 2)];
+    let port = rt.block_on(dns::common_port(&ips));
+    let z = dns::zone("op.ru", block, &[1, 2]);
+    let _servers: Vec<Server> = (0..2)
+        .map(|i| {
+            rt.block_on(Server::start(z.ns[i].1, port, z.clone()))
+                .expect("bind test server")
+        })
+        .collect();
+
+    let now = chrono::Utc::now();
+    let import = json!({
+        "registrars": [{"handle": "OP-RU", "name": "Op", "url": null, "email": null,
+                        "api_token_sha256": null}],
+        "contacts": [{"handle": "C1-RU", "kind": "person", "name": "Ivan Petrov", "org": null,
+                      "email": null, "phone": null, "address": null, "tax_id": null,
+                      "birth_date": null, "passport": null, "disclose": []}],
+        "domains": [{"name": "op.ru", "registrar": "OP-RU", "registrant": "C1-RU",
+                     "admin": null, "tech": null,
+                     "created": (now - chrono::Duration::days(10)).to_rfc3339(),
+                     "paid_till": (now + chrono::Duration::days(300)).to_rfc3339(),
+                     "nameservers": z.ns.iter()
+                         .map(|(n, ip)| json!({"name": n, "addresses": [ip.to_string()]}))
+                         .collect::<Vec<_>>(),
+                     "auth_info": null, "hold": false,
+                     "verification_requested": null, "transferred": null}],
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let import_path = tmp.path().join("op.json");
+    std::fs::write(&import_path, import.to_string()).unwrap();
+    // Only this test's loopback servers are declared, so private targets
+    // may be probed.
+    let config = format!(
+        r#"zones = ["ru"]
+[store]
+path = "@D@/zk.redb"
+cache_mib = 16
+control_socket = "@D@/control.sock"
+[delegation]
+probe_interval = "200ms"
+monitor_interval = "1h"
+test_window = "10s"
+downtime_budget = "5s"
+[probe]
+allow_private_targets = true
+port = {port}
+resolvers = ["127.0.0.1:9"]
+timeout = "300ms"
+retries = 0
+[zone]
+output = "@D@/{{zone}}.zone"
+[log]
+filter = "info"
+"#
+    );
+    let e = Env::with_config(&config, import_path, "control.sock");
+    let mut serve = e.serve();
+    assert!(!e.dir.path().join("zk.redb.sock").exists());
+    let zone_file = e.dir.path().join("ru.zone");
+    let in_zone = || {
+        std::fs::read_to_string(&zone_file)
+            .unwrap_or_default()
+            .contains("op.ru. 345600 IN NS ns1.op.ru.")
+    };
+    let wait_zone = |want: bool, what: &str| {
+        let end = Instant::now() + Duration::from_secs(20);
+        while in_zone() != want {
+            assert!(
+                Instant::now() < end,
+                "{what}: {:?}\n{}",
+                std::fs::read_to_string(&zone_file),
+                e.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_zone(true, "op.ru never delegated");
+
+    let out = e.cli(&["hold", "op.ru", "--reason", "dispute 7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let held = Instant::now();
+    wait_zone(false, "op.ru still in the zone after hold");
+    // Monitoring is hourly here: only the control socket's wake-up can take
+    // it out this fast (the zone writer's debounce is 500 ms).
+    assert!(
+        held.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        held.elapsed()
+    );
+    assert_eq!(e.show("op.ru")["lifecycle"]["hold"], true);
+
+    let out = e.cli(&["release", "op.ru"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_zone(true, "op.ru not back after release");
+
+    serve.signal("-TERM");
+    assert!(serve.wait(Duration::from_secs(15)).success(), "{}", e.log());
+    assert!(!e.sock().exists());
 }
