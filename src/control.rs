@@ -39,6 +39,9 @@ use crate::model::{Hold, Timestamp};
 use crate::names::Zones;
 use crate::store::{Store, StoreError};
 
+/// `sun_path` holds 108 bytes on Linux, the terminating NUL included.
+const SUN_PATH_MAX: usize = 107;
+
 /// A control request (server side) or call (client side) gets this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -167,7 +170,9 @@ pub enum ControlError {
     InUse(PathBuf),
     #[error("control socket path {0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
-    #[error("control socket {path}: {source}")]
+    #[error("control socket path {0} is too long for a Unix socket (at most {SUN_PATH_MAX} bytes); set store.control_socket to a shorter path")]
+    TooLong(PathBuf),
+    #[error("control socket {path}: {source} (store.control_socket sets where it goes)")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -214,6 +219,10 @@ pub fn bind(path: &Path) -> Result<ControlSocket, ControlError> {
         path: path.to_path_buf(),
         source,
     };
+    // Checked first so a long store path gets advice, not "invalid argument".
+    if path.as_os_str().len() > SUN_PATH_MAX {
+        return Err(ControlError::TooLong(path.to_path_buf()));
+    }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => return Err(ControlError::InUse(path.to_path_buf())),

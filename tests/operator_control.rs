@@ -3,11 +3,14 @@
 //! show`, `release`, `retest`) reaches it through the control socket
 //! `<store>.sock`; WHOIS and RDAP show the change at once. Also: the socket
 //! is 0600, gone after SIGTERM, replaced when a SIGKILLed serve left it
-//! behind, and a locked store with no socket gets an error naming both.
+//! behind (a non-socket file never is), a locked store with no socket gets
+//! an error naming both, and a hold through the socket takes a domain the
+//! scheduler delegated (two loopback servers of the test) out of the zone
+//! file at once.
 //!
 //! Nothing leaves loopback: the sample's glue is in documentation ranges
-//! (refused by the probe guard) and names without glue resolve through
-//! `127.0.0.1:9`.
+//! (refused by the probe guard, `allow_private_targets` off) and names
+//! without glue resolve through `127.0.0.1:9`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -356,25 +359,46 @@ fn a_stale_socket_from_a_killed_serve_is_replaced() {
     assert!(!e.sock().exists());
 }
 
-#[test]
-fn a_file_in_the_sockets_place_is_not_replaced() {
-    let e = Env::new();
-    std::fs::write(e.sock(), "not a socket").unwrap();
+/// `serve` with the listeners on ephemeral ports, expected to refuse to
+/// start: its exit code and stderr.
+fn serve_refused(e: &Env) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
         .arg("--config")
         .arg(e.dir.path().join("zk.toml"))
         .args(["serve", "--whois-listen", "127.0.0.1:0", "--http-listen"])
         .arg("127.0.0.1:0")
         .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not a socket"), "{}", stderr(&out));
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn serve_refuses_a_socket_path_it_cannot_use() {
+    // A file that is not a socket is never replaced.
+    let e = Env::new();
+    std::fs::write(e.sock(), "not a socket").unwrap();
+    let (code, err) = serve_refused(&e);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not a socket"), "{err}");
     assert_eq!(
         std::fs::read_to_string(e.sock()).unwrap(),
         "not a socket",
         "the file was touched"
     );
+
+    // A path longer than sun_path: advice, not EINVAL.
+    let long = format!("{}.sock", "s".repeat(120));
+    let cfg = SAMPLE_CONFIG.replace(
+        "cache_mib = 16\n",
+        &format!("cache_mib = 16\ncontrol_socket = \"@D@/{long}\"\n"),
+    );
+    let e = Env::with_config(&cfg, fixture(), "unused.sock");
+    let (code, err) = serve_refused(&e);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("too long"), "{err}");
+    assert!(err.contains("store.control_socket"), "{err}");
 }
 
 #[test]
