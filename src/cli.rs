@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::model::Hold;
+use crate::control::{self, Request};
 use crate::store::{RedbStore, Store, StoreError};
 
 #[derive(Parser)]
@@ -162,11 +162,12 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
 }
 
 pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
+    Ok(open_store_raw(cfg, db)?)
+}
+
+fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<RedbStore, StoreError> {
     let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
-    Ok(RedbStore::open_with_cache(
-        &path,
-        cfg.store.cache_mib.saturating_mul(1 << 20),
-    )?)
+    RedbStore::open_with_cache(&path, cfg.store.cache_mib.saturating_mul(1 << 20))
 }
 
 fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {
@@ -184,7 +185,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             let now = clock.now();
             let result = match crate::import::read_file(&file, &cfg, now) {
                 Ok(batch) => {
-                    let mut store = open_store(&cfg, &db)?;
+                    let mut store = open_store_raw(&cfg, &db).map_err(|e| {
+                        need_store(
+                            e,
+                            "stop it to import, or restart it with `zonekeeper serve --import FILE`",
+                        )
+                    })?;
                     let r = crate::import::apply(&store, &batch, &cfg, now);
                     if let Ok(s) = &r {
                         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
@@ -213,7 +219,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
         Command::Zone {
             command: ZoneCommand::Export { db, zone },
         } => {
-            let store = open_store(&cfg, &db)?;
+            let store = open_store_raw(&cfg, &db).map_err(|e| {
+                need_store(
+                    e,
+                    "it writes the zone file itself (zone.output); stop it to export",
+                )
+            })?;
             let zones = cfg.zones()?;
             let zone = match zone {
                 Some(z) => z,
@@ -231,35 +242,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retest { domain, db } => {
-            let name = normalise_domain(&cfg, &domain)?;
-            let store = open_store(&cfg, &db)?;
-            let window = Config::chrono(cfg.delegation.test_window);
-            let rec = store
-                .retest(&name, clock.now(), window)
-                .map_err(store_fail)?;
-            println!(
-                "{name}: testing until {}",
-                rec.window_end.map(|t| t.to_rfc3339()).unwrap_or_default()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Retest { domain, db } => operator(&cfg, &db, &domain, Request::Retest),
         Command::Domain {
             command: DomainCommand::Show { name, db },
-        } => {
-            let name = normalise_domain(&cfg, &name)?;
-            let store = open_store(&cfg, &db)?;
-            show_domain(&store, &cfg, &name, clock.now())
-        }
+        } => operator(&cfg, &db, &name, Request::Show),
         Command::Hold { domain, reason, db } => {
-            let name = normalise_domain(&cfg, &domain)?;
-            let store = open_store(&cfg, &db)?;
-            let now = clock.now();
-            store
-                .set_hold(&name, Some(Hold { since: now, reason }), now)
-                .map_err(store_fail)?;
-            println!("{name}: on hold");
-            Ok(ExitCode::SUCCESS)
+            operator(&cfg, &db, &domain, Request::Hold { reason })
         }
         Command::Store {
             command: StoreCommand::Check { db },
@@ -281,50 +269,65 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                 Ok(ExitCode::from(1))
             }
         }
-        Command::Release { domain, db } => {
-            let name = normalise_domain(&cfg, &domain)?;
-            let store = open_store(&cfg, &db)?;
-            store
-                .set_hold(&name, None, clock.now())
-                .map_err(store_fail)?;
-            println!("{name}: released");
-            Ok(ExitCode::SUCCESS)
+        Command::Release { domain, db } => operator(&cfg, &db, &domain, Request::Release),
+    }
+}
+
+/// The operator commands: on the store directly, or through `serve`'s
+/// control socket while it owns the store. Same output and exit codes
+/// either way.
+fn operator(cfg: &Config, db: &DbArg, name: &str, req: Request) -> Result<ExitCode, Fail> {
+    let name = normalise_domain(cfg, name)?;
+    let out = match open_store_raw(cfg, db) {
+        Ok(store) => {
+            let now = SystemClock.now();
+            match req {
+                Request::Show => control::show(&store, cfg, &name, now),
+                Request::Retest => control::retest(&store, cfg, &name, now),
+                Request::Hold { reason } => control::hold(&store, &name, reason, now),
+                Request::Release => control::release(&store, &name, now),
+            }
+            .map_err(|e| Fail(e.to_string()))?
         }
-    }
-}
-
-fn store_fail(e: StoreError) -> Fail {
-    match e {
-        StoreError::Rejected(v) => Fail(
-            v.iter()
-                .map(|r| r.reason.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        other => Fail(other.to_string()),
-    }
-}
-
-/// Operator view: registration (no secrets), delegation record and history.
-fn show_domain(
-    store: &dyn Store,
-    cfg: &Config,
-    name: &str,
-    now: crate::model::Timestamp,
-) -> Result<ExitCode, Fail> {
-    let Some(b) = store.bundle(name)? else {
-        return Err(Fail(format!("no such domain: {name}")));
+        Err(StoreError::Locked { path }) => {
+            let sock = cfg.store.control_socket_for(&path);
+            let reply = control::call(&sock, &name, req).map_err(|e| {
+                Fail(format!(
+                    "store {} is in use by another process, and its control socket {} cannot be reached: {e} (is `zonekeeper serve` running with this store and store.control_socket?)",
+                    path.display(),
+                    sock.display()
+                ))
+            })?;
+            if !(200..300).contains(&reply.status) {
+                let msg = reply.body.lines().next().unwrap_or_default().trim();
+                return Err(Fail(if msg.is_empty() {
+                    format!(
+                        "control socket {} answered {}",
+                        sock.display(),
+                        reply.status
+                    )
+                } else {
+                    msg.to_string()
+                }));
+            }
+            reply.body
+        }
+        Err(e) => return Err(e.into()),
     };
-    let st = crate::lifecycle::evaluate(&b.domain, now, &cfg.lifecycle);
-    let view = serde_json::json!({
-        "domain": crate::public::domain(&b, now, &cfg.lifecycle),
-        "lifecycle": st,
-        "hold": b.domain.hold,
-        "delegation": b.delegation,
-        "history": store.history(name, 50)?,
-    });
-    println!("{}", serde_json::to_string_pretty(&view)?);
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A Locked error for commands that need the store to themselves, with
+/// what to do instead.
+fn need_store(e: StoreError, instead: &str) -> Fail {
+    match e {
+        StoreError::Locked { path } => Fail(format!(
+            "store {} is in use by another process (is `zonekeeper serve` running?); {instead}",
+            path.display()
+        )),
+        other => other.into(),
+    }
 }
 
 /// Shared by subcommands that need an `Arc<dyn Store>`.

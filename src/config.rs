@@ -101,6 +101,10 @@ pub struct StoreConfig {
     /// Page cache in MiB. Hot pages of a large store are served from
     /// memory; the cache counts towards the process's RSS.
     pub cache_mib: usize,
+    /// Unix socket on which `serve` takes the operator commands (`domain
+    /// show`, `retest`, `hold`, `release`) while it owns the store. Default:
+    /// the store path with `.sock` appended.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -108,6 +112,22 @@ impl Default for StoreConfig {
         Self {
             path: PathBuf::from("zonekeeper.redb"),
             cache_mib: 1024,
+            control_socket: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The control socket for the store at `db` (the configured path unless
+    /// `--db` overrode it).
+    pub fn control_socket_for(&self, db: &Path) -> PathBuf {
+        match &self.control_socket {
+            Some(p) => p.clone(),
+            None => {
+                let mut s = db.as_os_str().to_os_string();
+                s.push(".sock");
+                PathBuf::from(s)
+            }
         }
     }
 }

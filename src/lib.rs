@@ -13,7 +13,7 @@
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
-//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`] | the long-running process and its wiring |
+//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`] | the long-running process and its wiring; the operator control socket |
 //!
 //! ## How data flows
 //!
@@ -46,6 +46,7 @@ pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dashboard;
 pub mod delegation;
 pub mod http;

@@ -82,21 +82,36 @@ pub async fn serve(app: App) -> Result<(), Fail> {
                 app.config.http.listen
             ))
         })?;
+    // Bound only now that this process holds the store lock: a socket file
+    // already there is then a stale one from a killed serve.
+    let sock_path = app.config.store.control_socket_for(&app.config.store.path);
+    let control = crate::control::bind(&sock_path).map_err(|e| Fail(e.to_string()))?;
     info!(
         whois = %app.config.whois.listen,
         http = %app.config.http.listen,
         store = %app.config.store.path.display(),
+        control = %control.path().display(),
         "zonekeeper serving"
     );
-    serve_on(app, whois_listener, http_listener).await
+    serve_with_control(app, whois_listener, http_listener, Some(control)).await
 }
 
 /// [`serve`] on listeners the caller bound (tests bind port 0 and need the
-/// addresses).
+/// addresses), without a control socket.
 pub async fn serve_on(
     app: App,
     whois_listener: TcpListener,
     http_listener: TcpListener,
+) -> Result<(), Fail> {
+    serve_with_control(app, whois_listener, http_listener, None).await
+}
+
+/// [`serve_on`] plus the operator control socket (see [`crate::control`]).
+pub async fn serve_with_control(
+    app: App,
+    whois_listener: TcpListener,
+    http_listener: TcpListener,
+    control: Option<crate::control::ControlSocket>,
 ) -> Result<(), Fail> {
     // Before any task records a metric.
     crate::metrics::install();
@@ -126,6 +141,9 @@ pub async fn serve_on(
                 app.shutdown.cancel();
             }
         });
+    }
+    if let Some(sock) = control {
+        tasks.spawn(crate::control::run(app.clone(), sock));
     }
     {
         let token = app.shutdown.clone();
