@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{timeout_at, Instant};
 
@@ -288,6 +288,30 @@ pub(super) async fn udp(
     }
 }
 
+/// Reads exactly `n` bytes. The buffer grows with the bytes that actually
+/// arrive (a 64 KiB length prefix followed by silence or a slow drip costs
+/// no 64 KiB up front) and never past `n` (`read_to_end` would double it to
+/// 128 KiB for a 64 KiB message).
+async fn read_message<R: AsyncRead + Unpin>(s: &mut R, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.len() < n {
+        let want = (n - buf.len()).min(chunk.len());
+        let k = s.read(&mut chunk[..want]).await?;
+        if k == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf.capacity() - buf.len() < k {
+            // Double, but never past the announced length: len + k <= n,
+            // and twice a capacity of at least 4096 covers another chunk.
+            let target = (buf.capacity() * 2).max(chunk.len()).min(n);
+            buf.reserve_exact(target - buf.len());
+        }
+        buf.extend_from_slice(&chunk[..k]);
+    }
+    Ok(buf)
+}
+
 /// TCP: one connection, one query; replies with another ID are skipped.
 pub(super) async fn tcp(addr: SocketAddr, q: &Question<'_>, timeout: Duration) -> Outcome {
     let id: u16 = rand::random();
@@ -311,17 +335,7 @@ pub(super) async fn tcp(addr: SocketAddr, q: &Question<'_>, timeout: Duration) -
             let mut lb = [0u8; 2];
             s.read_exact(&mut lb).await.map_err(io)?;
             let n = usize::from(u16::from_be_bytes(lb)).min(MAX_MESSAGE);
-            // Grow with the bytes that actually arrive: a length prefix
-            // alone (then silence or a slow drip) must not cost 64 KiB.
-            let mut buf = Vec::new();
-            (&mut s)
-                .take(n as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(io)?;
-            if buf.len() < n {
-                return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
+            let buf = read_message(&mut s, n).await.map_err(io)?;
             match judge(&buf, id, q, sent.elapsed(), Transport::Tcp) {
                 Judged::Accept(r) => return Ok(Outcome::Reply(*r)),
                 Judged::Mismatch => continue,
@@ -382,6 +396,31 @@ mod tests {
         }
         assert!(pointer_chain_too_long(&v).is_some());
         assert_eq!(pointer_chain_too_long(&v[..12 + 1 + 4 * 100]), None);
+    }
+
+    #[tokio::test]
+    async fn read_message_never_holds_more_than_the_message() {
+        for n in [0usize, 1, 100, 4096, 4097, 40_000, MAX_MESSAGE] {
+            let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            // A reader that returns a few bytes at a time, like a slow peer.
+            let (mut w, mut r) = tokio::io::duplex(97);
+            let send = data.clone();
+            let writer = tokio::spawn(async move { w.write_all(&send).await });
+            let got = read_message(&mut r, n).await.unwrap();
+            writer.await.unwrap().unwrap();
+            assert_eq!(got, data);
+            assert!(
+                got.capacity() <= n.max(1),
+                "{n}: capacity {}",
+                got.capacity()
+            );
+        }
+        // Fewer bytes than announced, then end of stream.
+        let (mut w, mut r) = tokio::io::duplex(64);
+        w.write_all(&[1, 2, 3]).await.unwrap();
+        drop(w);
+        let e = read_message(&mut r, 10).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
