@@ -332,23 +332,37 @@ async fn slow_drip_tcp_is_cut_at_the_timeout() {
     assert!(r.took >= TIMEOUT, "{:?}", r.took);
 }
 
+/// A TCP reply of `k` framed copies of the good answer with wrong IDs.
+fn wrong_id_stream(z: FakeZone, k: u32) -> TcpHostile {
+    TcpHostile::raw(move |q: &[u8]| {
+        let mut out = Vec::new();
+        let mut good = good_reply(q, &z);
+        let id = u16::from_be_bytes([q[0], q[1]]);
+        for i in 0..k {
+            good[0..2].copy_from_slice(&(id ^ (i as u16 | 1)).to_be_bytes());
+            out.extend_from_slice(&frame(&good));
+        }
+        out
+    })
+}
+
 #[tokio::test]
 async fn tcp_stream_of_wrong_id_messages_times_out() {
     let r = run(
         |_| Arc::new(|_q: &[u8]| Vec::new()) as UdpReplies,
-        move |z| {
-            TcpHostile::raw(move |q: &[u8]| {
-                let mut out = Vec::new();
-                let mut good = good_reply(q, &z);
-                for i in 0..2000u16 {
-                    good[0..2].copy_from_slice(
-                        &(u16::from_be_bytes([q[0], q[1]]) ^ (i | 1)).to_be_bytes(),
-                    );
-                    out.extend_from_slice(&frame(&good));
-                }
-                out
-            })
-        },
+        |z| wrong_id_stream(z, 2000),
+    )
+    .await;
+    assert_contained(&r, &["RESPONSIVE"]);
+}
+
+#[tokio::test]
+async fn endless_tcp_stream_is_cut_at_the_timeout() {
+    // ~5 MB of decodable messages, more than the engine gets through in one
+    // timeout: the deadline must fire while data keeps arriving.
+    let r = run(
+        |_| Arc::new(|_q: &[u8]| Vec::new()) as UdpReplies,
+        |z| wrong_id_stream(z, 50_000),
     )
     .await;
     assert_contained(&r, &["RESPONSIVE"]);
