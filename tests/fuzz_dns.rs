@@ -165,6 +165,7 @@ fn corpus_seeds_are_judged_as_expected() {
         let start = Instant::now();
         let j = judge(&s.bytes, s.id, &s.qname, s.qtype);
         let took = start.elapsed();
+        eprintln!("{}: {} bytes judged in {took:?}", s.file, s.bytes.len());
         // Even the costliest 64 KiB message decodes well inside a probe
         // timeout (debug build; release is ~20× faster).
         assert!(took < Duration::from_secs(1), "{}: {took:?}", s.file);
@@ -314,6 +315,7 @@ fn longest_allowed_chains_decode_quickly() {
     let j = judge(&v, 0x2000, &n("example.ru."), RecordType::SOA);
     let took = start.elapsed();
     assert!(matches!(j, Judged::Accept(_)), "{j:?}");
+    eprintln!("{} bytes at the hop limit judged in {took:?}", v.len());
     assert!(
         took < Duration::from_secs(1),
         "{} bytes took {took:?}",
