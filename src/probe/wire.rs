@@ -97,11 +97,13 @@ pub const MAX_POINTER_HOPS: u8 = 128;
 
 /// A name in `bytes` whose decoding would follow more than
 /// [`MAX_POINTER_HOPS`] pointers. Every offset that could start a pointer is
-/// checked (names hide in RDATA of many types), in one O(n) pass:
-/// `hops[p]` is the number of pointers followed from a pointer at `p`, and
-/// a pointer's target lies before it, so it is known when `p` is reached.
-/// Counting over-approximates the decoder's (which also stops on labels that
-/// overlap), so an honest message is never refused.
+/// checked (names hide in RDATA of many types), in one pass that skips at
+/// most a name's worth of labels per offset: `hops[p]` is the number of
+/// pointers followed from a pointer at `p`, and a pointer's target lies
+/// before it, so it is known when `p` is reached. Counting also follows
+/// pointer-like bytes that are not names, so it can only over-count; that
+/// matters only near the limit, far beyond any honest encoder's chains
+/// (one or two links).
 fn pointer_chain_too_long(bytes: &[u8]) -> Option<String> {
     let mut hops = vec![0u8; bytes.len()];
     for p in 0..bytes.len().saturating_sub(1) {
