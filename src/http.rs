@@ -15,10 +15,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn router(app: App) -> Router {
     let max_body = app.config.http.max_body_bytes;
     let timeout = app.config.http.request_timeout;
+    let rdap = crate::rdap::router(app.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz).with_state(app.clone()))
-        .nest("/rdap", crate::rdap::router(app.clone()))
+        .nest("/rdap", rdap.clone())
+        // `nest` leaves the base URL with its slash unrouted (a bare 404);
+        // RDAP answers it like `/rdap`.
+        .route_service("/rdap/", rdap.into_service())
         .merge(crate::api::router(app.clone()))
         .merge(crate::dashboard::router(app.clone()))
         .merge(crate::metrics::router(app))

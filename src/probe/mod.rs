@@ -26,7 +26,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use crate::config::ProbeConfig;
 use crate::names::{DomainName, HostName};
 
-pub use wire::{Transport, EDNS_PAYLOAD, MAX_MESSAGE};
+pub use wire::{judge_reply, Judged, Transport, EDNS_PAYLOAD, MAX_MESSAGE, MAX_POINTER_HOPS};
 
 /// Most addresses probed per resolved name: bounds the work one declared
 /// name can cause (import caps declared glue the same way).
