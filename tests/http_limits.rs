@@ -167,3 +167,69 @@ async fn connection_cap_answers_503() {
         .unwrap();
     assert!(TcpStream::connect(s.addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_headers_are_refused() {
+    let s = start(|_| {}).await;
+    // 1 MiB of headers: hyper's head buffer limit answers 431 (or closes)
+    // without buffering it all.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut req = b"GET /healthz HTTP/1.1\r\nHost: zk\r\n".to_vec();
+    for i in 0..16_384 {
+        req.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "a".repeat(48)).as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    let (r, mut w) = c.split();
+    let write = async {
+        let _ = w.write_all(&req).await;
+    };
+    let read = async {
+        let mut out = Vec::new();
+        let mut r = r;
+        let _ = r.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let (_, answer) =
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(write, read) })
+            .await
+            .expect("refused promptly");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer:?}"
+    );
+    assert!(get_healthz(s.addr).await.starts_with("HTTP/1.1 200"));
+    s.app.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+}
+
+/// Slowloris clients holding every slot get cut off after the header
+/// timeout, so the cap cannot be held by silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_held_by_silent_clients_come_back() {
+    let timeout = Duration::from_millis(800);
+    let s = start(|c| {
+        c.http.max_connections = 8;
+        c.http.header_read_timeout = timeout;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"GET /hea").await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(get_healthz(s.addr).await.starts_with("HTTP/1.1 503"));
+    tokio::time::sleep(timeout + Duration::from_millis(500)).await;
+    let a = get_healthz(s.addr).await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a:?}");
+    for mut c in held {
+        let mut out = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(2), c.read_to_end(&mut out))
+            .await
+            .expect("closed by the server");
+        assert!(n.is_err() || out.is_empty() || out.starts_with(b"HTTP/1.1 408"));
+    }
+    s.app.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+}
