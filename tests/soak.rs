@@ -63,6 +63,12 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+fn open_fds(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -262,9 +268,10 @@ port = {probe_port}
 [whois]
 listen = "{whois}"
 rate_limit_exempt = ["127.0.0.0/8"]
-read_timeout = "5s"
+read_timeout = "2s"
 [http]
 listen = "{http}"
+header_read_timeout = "2s"
 [rdap]
 rate_limit_exempt = ["127.0.0.0/8"]
 [api]
@@ -502,6 +509,39 @@ async fn ops_worker(base: String, http: reqwest::Client, st: Shared, end: Instan
     }
 }
 
+/// A slowloris client: connects, drips `prefix` and then filler a byte
+/// every 200 ms, and reconnects whenever the server cuts it off. Counts the
+/// cut-offs; a connection still open at `end` is a failure.
+async fn dripper(addr: SocketAddr, prefix: &'static [u8], cut: Arc<Mutex<u64>>, end: Instant) {
+    while Instant::now() < end {
+        let Ok(c) = TcpStream::connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let (mut r, mut w) = c.into_split();
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink).await;
+        });
+        let mut bytes = prefix.iter().chain(std::iter::repeat(&b'a'));
+        while !reader.is_finished() && Instant::now() < end {
+            let b = *bytes.next().unwrap_or(&b'a');
+            if w.write_all(&[b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if tokio::time::timeout(Duration::from_secs(1), reader)
+            .await
+            .is_ok()
+        {
+            *cut.lock().unwrap() += 1;
+        } else if Instant::now() < end {
+            panic!("a dripping client was not cut off");
+        }
+    }
+}
+
 async fn start_server(ip: IpAddr, port: u16, zone: dns::Zone) -> Server {
     for _ in 0..50 {
         if let Some(s) = Server::start(ip, port, zone.clone()).await {
@@ -619,6 +659,7 @@ async fn soak_mixed_load_with_scheduler() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    let fds_ready = open_fds(pid);
     // RSS sampler.
     let rss: Arc<Mutex<Vec<(Duration, u64)>>> = Arc::default();
     let start = Instant::now();
@@ -680,6 +721,19 @@ async fn soak_mixed_load_with_scheduler() {
         end,
     ));
 
+    // Slowloris clients on both listeners, for the whole run.
+    let cut_whois: Arc<Mutex<u64>> = Arc::default();
+    let cut_http: Arc<Mutex<u64>> = Arc::default();
+    for _ in 0..2 {
+        tasks.spawn(dripper(whois_addr, b"registrar ", cut_whois.clone(), end));
+        tasks.spawn(dripper(
+            http_addr,
+            b"GET /healthz HTTP/1.1\r\nX-Slow: ",
+            cut_http.clone(),
+            end,
+        ));
+    }
+
     // Mid-run outage: soaklive2.ru's ns2 goes away for a quarter of the run.
     let outage_ix = 5; // servers[4], servers[5] serve soaklive2.ru
     let hits_before = servers
@@ -700,7 +754,12 @@ async fn soak_mixed_load_with_scheduler() {
         start.elapsed().as_secs_f64()
     );
 
-    while tasks.join_next().await.is_some() {}
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    // Let the last connections close, then count the server's descriptors.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fds_end = open_fds(pid);
     let hits_after = servers
         .iter()
         .flatten()
@@ -797,9 +856,18 @@ async fn soak_mixed_load_with_scheduler() {
         "DNS queries answered by the live loopback servers: {} during the run",
         hits_after - hits_before
     );
+    println!(
+        "slowloris clients cut off: WHOIS {}, HTTP {}; server fds: {fds_ready} when ready, {fds_end} after the load",
+        cut_whois.lock().unwrap(),
+        cut_http.lock().unwrap()
+    );
     for series in [
         "zonekeeper_whois_queries_total",
         "zonekeeper_rate_limited_total",
+        "zonekeeper_http_connections_refused_total",
+        "zonekeeper_scheduler_rounds_total",
+        "zonekeeper_delegation_transitions_total",
+        "zonekeeper_probes_total",
     ] {
         for l in metrics.lines().filter(|l| l.starts_with(series)) {
             println!("  {l}");
@@ -814,6 +882,13 @@ async fn soak_mixed_load_with_scheduler() {
         );
     }
     assert!(samples.len() >= 3, "too few RSS samples");
+    assert!(
+        *cut_whois.lock().unwrap() >= 2 && *cut_http.lock().unwrap() >= 2,
+        "slowloris clients were cut off"
+    );
+    // Listeners, store, runtime and a few probe sockets; every client
+    // connection is closed by now.
+    assert!(fds_end <= 64, "descriptors leak: {fds_end} open");
     let growth = last.saturating_sub(at_warm);
     assert!(
         growth * 2 < at_warm && growth < 64 * 1024,
