@@ -263,6 +263,10 @@ pub struct HttpConfig {
     /// Connections open at once; beyond this a new one gets 503 and is
     /// closed.
     pub max_connections: usize,
+    /// An answer whose write makes no progress for this long (the client
+    /// stopped reading) closes the connection.
+    #[serde(deserialize_with = "human")]
+    pub send_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -273,6 +277,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -433,6 +438,7 @@ impl Config {
             ("delegation.monitor_interval", d.monitor_interval),
             ("probe.timeout", self.probe.timeout),
             ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.send_timeout", self.http.send_timeout),
         ] {
             if v.is_zero() {
                 return Err(ConfigError::Invalid(format!(

@@ -1,8 +1,9 @@
 //! HTTP abuse limits with real TCP clients: a slowloris client (headers
 //! dripped a byte at a time, or nothing sent at all, or an idle keep-alive
-//! connection) is cut off after `http.header_read_timeout`; beyond
-//! `http.max_connections` a connection gets 503 and is closed; shutdown is
-//! not held up by idle connections.
+//! connection) is cut off after `http.header_read_timeout`; a client that
+//! stops reading answers is cut off after `http.send_timeout`; beyond
+//! `http.max_connections` a connection gets 503 and is closed; oversize
+//! request heads are refused; shutdown is not held up by idle connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -230,6 +231,64 @@ async fn slots_held_by_silent_clients_come_back() {
             .expect("closed by the server");
         assert!(n.is_err() || out.is_empty() || out.starts_with(b"HTTP/1.1 408"));
     }
+    s.app.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+}
+
+/// A client that sends requests but never reads the answers is cut off
+/// after `http.send_timeout` without progress, and its slot comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_are_cut_off() {
+    let send_timeout = Duration::from_millis(800);
+    let s = start(|c| {
+        c.http.max_connections = 1;
+        c.http.send_timeout = send_timeout;
+    })
+    .await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let c = sock.connect(s.addr).await.unwrap();
+    let (mut r, mut w) = c.into_split();
+    // Pipelined requests whose answers (far more than the socket buffers
+    // hold) are never read.
+    let writer = tokio::spawn(async move {
+        let many = HEALTHZ.repeat(200_000);
+        let _ = w.write_all(&many).await;
+        w
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(get_healthz(s.addr).await.starts_with("HTTP/1.1 503"));
+    // After the send timeout the server closes it: the slot is free again.
+    let freed = async {
+        loop {
+            if get_healthz(s.addr).await.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), freed)
+        .await
+        .expect("the stalled connection was closed");
+    assert!(
+        started.elapsed() >= send_timeout / 2,
+        "{:?}",
+        started.elapsed()
+    );
+    // The slow reader finds the end of its stream.
+    let mut sink = vec![0u8; 1 << 16];
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match r.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "connection still open");
+    writer.abort();
     s.app.shutdown.cancel();
     s.task.await.unwrap().unwrap();
 }
