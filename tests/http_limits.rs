@@ -239,6 +239,10 @@ async fn slots_held_by_silent_clients_come_back() {
 /// after `http.send_timeout` without progress, and its slot comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_are_cut_off() {
+    // The only test here that records metrics.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
     let send_timeout = Duration::from_millis(800);
     let s = start(|c| {
         c.http.max_connections = 1;
@@ -289,6 +293,13 @@ async fn slow_readers_are_cut_off() {
     .await;
     assert!(end.is_ok(), "connection still open");
     writer.abort();
+    if let Some(h) = recorder {
+        let text = h.render();
+        assert!(
+            text.contains(r#"zonekeeper_http_connections_refused_total{reason="send_timeout"} 1"#),
+            "{text}"
+        );
+    }
     s.app.shutdown.cancel();
     s.task.await.unwrap().unwrap();
 }
