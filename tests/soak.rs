@@ -634,9 +634,13 @@ async fn soak_mixed_load_with_scheduler() {
     };
     let pid = serve.pid();
     let base = format!("http://{http_addr}");
+    // Pooled connections idle out before the server's keep-alive limit
+    // (`http.header_read_timeout`, 2 s here), as a well-behaved client's
+    // must: else a request can race the server closing that connection.
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let up = Instant::now();
