@@ -275,6 +275,18 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     #[serde(deserialize_with = "human")]
     pub request_timeout: Duration,
+    /// A client must send a request's complete headers within this time
+    /// (also the idle limit between keep-alive requests); else it is cut off
+    /// (slowloris).
+    #[serde(deserialize_with = "human")]
+    pub header_read_timeout: Duration,
+    /// Connections open at once; beyond this a new one gets 503 and is
+    /// closed.
+    pub max_connections: usize,
+    /// An answer whose write makes no progress for this long (the client
+    /// stopped reading) closes the connection.
+    #[serde(deserialize_with = "human")]
+    pub send_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -283,6 +295,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".parse().expect("static address"),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -442,6 +457,8 @@ impl Config {
             ("delegation.downtime_period", d.downtime_period),
             ("delegation.monitor_interval", d.monitor_interval),
             ("probe.timeout", self.probe.timeout),
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.send_timeout", self.http.send_timeout),
         ] {
             if v.is_zero() {
                 return Err(ConfigError::Invalid(format!(
@@ -464,7 +481,10 @@ impl Config {
                 "delegation.jitter must be within 0.0–1.0".into(),
             ));
         }
-        if d.max_concurrent_rounds == 0 || self.probe.max_in_flight == 0 {
+        if d.max_concurrent_rounds == 0
+            || self.probe.max_in_flight == 0
+            || self.http.max_connections == 0
+        {
             return Err(ConfigError::Invalid(
                 "concurrency limits must be greater than zero".into(),
             ));

@@ -1,16 +1,53 @@
 //! The HTTP listener: RDAP under `/rdap/`, the registrar API under
 //! `/api/v1/`, `/metrics`, `/healthz`, `/readyz` and the dashboard at `/`.
+//!
+//! Connections are served with hyper directly rather than `axum::serve`,
+//! which has neither a header read timeout nor a connection cap: a client
+//! must send each request's headers within `http.header_read_timeout` (the
+//! same limit applies to an idle keep-alive connection), and beyond
+//! `http.max_connections` open connections a new one gets a 503 and is
+//! closed; an answer whose write makes no progress for `http.send_timeout`
+//! (the client stopped reading) closes the connection, so slow readers
+//! cannot hold the slots either. Bodies are capped by `http.max_body_bytes`
+//! and whole requests by `http.request_timeout`.
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::{routing::get, Router};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
+use tracing::{debug, warn};
 
 use crate::app::App;
 
 /// `/readyz` waits at most this long for the store.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Busy answers being written at once; beyond this a connection over the
+/// cap is just closed, so a flood cannot pile up tasks.
+const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+/// The whole life of a refused connection: read its request head, answer
+/// 503, drain until the client closes.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+/// Request head bytes read from a refused connection before answering.
+const MAX_REFUSED_HEAD: usize = 16 * 1024;
+/// Bytes read and dropped after the answer.
+const LINGER_BYTES: usize = 64 * 1024;
+/// Pause after an accept error such as running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const BUSY_BODY: &str = "too many connections; try again later\n";
 
 pub fn router(app: App) -> Router {
     let max_body = app.config.http.max_body_bytes;
@@ -42,4 +79,222 @@ async fn readyz(State(app): State<App>) -> (StatusCode, &'static str) {
         Ok(Ok(Ok(_))) => (StatusCode::OK, "ready\n"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store not readable\n"),
     }
+}
+
+fn refused(reason: &'static str) {
+    metrics::counter!("zonekeeper_http_connections_refused_total", "reason" => reason).increment(1);
+}
+
+/// Serve [`router`] on `listener` until `app.shutdown`; then stop
+/// accepting, let requests in progress finish and close idle connections.
+pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
+    let router = router(app.clone());
+    let conns = Arc::new(Semaphore::new(app.config.http.max_connections.max(1)));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
+    let tasks = TaskTracker::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = app.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => match conns.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        tasks.spawn(connection(app.clone(), router.clone(), stream, peer, permit));
+                    }
+                    Err(_) => {
+                        refused("busy");
+                        busy(stream, &refusals, &tasks);
+                    }
+                },
+                Err(e) if is_per_connection(&e) => {}
+                Err(e) => {
+                    warn!("HTTP accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// Errors about one incoming connection, not the listener.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+async fn connection(
+    app: App,
+    router: Router,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
+    let _ = stream.set_nodelay(true);
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        // What `into_make_service_with_connect_info` would insert.
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(req)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.http.header_read_timeout);
+    let io = SendTimeout::new(stream, app.config.http.send_timeout);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = app.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        if e.is_timeout() {
+            refused("header_timeout");
+        } else if std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+        {
+            refused("send_timeout");
+        }
+        debug!(%peer, "HTTP connection ended: {e}");
+    }
+}
+
+/// A stream whose writes fail with `TimedOut` once one has been pending
+/// (no progress) for `limit`; reads pass through.
+struct SendTimeout<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> SendTimeout<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write returned `Pending`: start or poll the timer.
+    fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(timer.as_mut().poll(cx));
+        self.stalled = None;
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client stopped reading the answer",
+        )))
+    }
+
+    fn progress<R>(&mut self, r: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending(cx),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for SendTimeout<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(r, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progress(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(r, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.progress(r, cx)
+    }
+}
+
+/// Answer 503 and close, without holding a connection slot. The request
+/// head is read first: HTTP clients treat an answer that comes before their
+/// request as a protocol error rather than as the 503.
+fn busy(stream: TcpStream, refusals: &Arc<Semaphore>, tasks: &TaskTracker) {
+    let Ok(p) = refusals.clone().try_acquire_owned() else {
+        // Too many refusals in flight: just close.
+        return;
+    };
+    tasks.spawn(async move {
+        let _p = p;
+        let mut stream = stream;
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+            BUSY_BODY.len()
+        );
+        let _ = tokio::time::timeout(REFUSAL_TIME, async {
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            while head.len() < MAX_REFUSED_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await? {
+                    0 => break,
+                    n => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Drop what the client still sends until it closes, so our
+            // close is a FIN after the answer, not a reset that eats it.
+            let mut total = 0;
+            while total < LINGER_BYTES {
+                match stream.read(&mut buf).await? {
+                    0 => break,
+                    n => total += n,
+                }
+            }
+            io::Result::Ok(())
+        })
+        .await;
+    });
 }

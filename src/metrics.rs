@@ -117,6 +117,10 @@ fn describe() {
         "Duration of whole readiness checks"
     );
     describe_counter!(
+        "zonekeeper_http_connections_refused_total",
+        "HTTP connections closed by a limit: over http.max_connections (busy), request headers not sent within http.header_read_timeout (header_timeout; idle keep-alive connections included) or a client that stopped reading for http.send_timeout (send_timeout)"
+    );
+    describe_counter!(
         "zonekeeper_rounds_total",
         "Delegation test and monitoring rounds by result"
     );

@@ -130,13 +130,7 @@ pub async fn serve_with_control(
     {
         let app = app.clone();
         tasks.spawn(async move {
-            let router = crate::http::router(app.clone());
-            let svc = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let token = app.shutdown.clone();
-            if let Err(e) = axum::serve(http_listener, svc)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
-            {
+            if let Err(e) = crate::http::serve(app.clone(), http_listener).await {
                 error!("HTTP server stopped: {e}");
                 app.shutdown.cancel();
             }

@@ -599,6 +599,42 @@ async fn hostile_input_gets_an_error_line_never_a_hang() {
     s.task.await.unwrap().unwrap();
 }
 
+/// A query dripped a byte at a time never completes: the read timeout is a
+/// deadline for the whole line, not per read, and the slot comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dripping_client_is_cut_off_at_the_line_deadline() {
+    let mut cfg = config();
+    cfg.whois.read_timeout = Duration::from_millis(800);
+    cfg.whois.max_connections = 1;
+    let s = start_with::<FakeRelativeClock>(cfg, &[Path::new(FIXTURE)], None, |_| {}).await;
+    let started = Instant::now();
+    let (mut r, mut w) = TcpStream::connect(s.addr).await.unwrap().into_split();
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), r.read_to_end(&mut out)).await;
+        (String::from_utf8_lossy(&out).into_owned(), Instant::now())
+    });
+    // 50 ms a byte: 16 bytes by the deadline, far below the 255-byte cap.
+    for b in b"registrar REGRU-RU-and-more-and-more-and-more".iter() {
+        if reader.is_finished() || w.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (out, closed) = reader.await.unwrap();
+    let took = closed - started;
+    assert!(out.contains("no query line received in time"), "{out:?}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // The only connection slot is free again.
+    let a = raw(s.addr, b"registrar R01-RU\r\n").await;
+    assert!(a.contains("registrar:     R01-RU"), "{a:?}");
+    s.app.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_cap_answers_busy() {
     let mut cfg = config();
