@@ -113,10 +113,14 @@ fn wrk(base: &str, script: &Path, secs: u64, conns: u64) -> Result<WrkResult, St
 }
 
 fn bench_dir() -> PathBuf {
+    // Absolute: icann-rdap-srv runs with this directory as its cwd, and a
+    // relative data path would then point nowhere (it would serve 404s).
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    target.join("rdap-bench")
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::path::absolute(&target)
+        .unwrap_or(target)
+        .join("rdap-bench")
 }
 
 /// Build (or reuse) the store of `n` synthetic domains; returns the store
