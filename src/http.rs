@@ -45,8 +45,6 @@ const REFUSAL_TIME: Duration = Duration::from_secs(2);
 const MAX_REFUSED_HEAD: usize = 16 * 1024;
 /// Bytes read and dropped after the answer.
 const LINGER_BYTES: usize = 64 * 1024;
-/// Pause after an accept error such as running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const BUSY_BODY: &str = "too many connections; try again later\n";
 
 pub fn router(app: App) -> Router {
@@ -106,10 +104,10 @@ pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
                         busy(stream, &refusals, &tasks);
                     }
                 },
-                Err(e) if is_per_connection(&e) => {}
+                Err(e) if crate::whois::is_per_connection(&e) => {}
                 Err(e) => {
                     warn!("HTTP accept failed: {e}");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    tokio::time::sleep(crate::whois::ACCEPT_BACKOFF).await;
                 }
             },
         }
@@ -118,17 +116,6 @@ pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
     tasks.close();
     tasks.wait().await;
     Ok(())
-}
-
-/// Errors about one incoming connection, not the listener.
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-    )
 }
 
 async fn connection(

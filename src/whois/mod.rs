@@ -60,7 +60,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Bytes read and dropped while lingering.
 const LINGER_BYTES: usize = 64 * 1024;
 /// Pause after an accept error such as running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How a connection was answered; the `result` label of
 /// `zonekeeper_whois_queries_total`.
@@ -217,8 +217,9 @@ where
     Ok(())
 }
 
-/// Errors about one incoming connection, not the listener.
-fn is_per_connection(e: &io::Error) -> bool {
+/// Errors about one incoming connection, not the listener (shared by the
+/// WHOIS and HTTP accept loops).
+pub(crate) fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
