@@ -69,6 +69,34 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
+    /// One transaction: write `record` (with its history event and round)
+    /// only if `accept` approves the record currently stored.
+    fn put_delegation_when(
+        &self,
+        name: &str,
+        accept: impl FnOnce(Option<&DelegationRecord>) -> bool,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        let txn = self.write()?;
+        let old: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
+        if !accept(old.as_ref()) {
+            txn.abort().map_err(err)?;
+            return Ok(false);
+        }
+        put_record(&txn, name, old.as_ref(), record)?;
+        if let Some(ev) = event {
+            log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
+            touch(&txn, ev.at)?;
+        }
+        if let Some(r) = round {
+            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(true)
+    }
+
     /// Open (or create) the store at `path`, checking the schema version.
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
@@ -1005,25 +1033,13 @@ impl Store for RedbStore {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        let txn = self.write()?;
-        let old: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-        match &old {
-            Some(o) if o.ns_fingerprint == expected_fingerprint => {}
-            _ => {
-                txn.abort().map_err(err)?;
-                return Ok(false);
-            }
-        }
-        put_record(&txn, name, old.as_ref(), record)?;
-        if let Some(ev) = event {
-            log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
-            touch(&txn, ev.at)?;
-        }
-        if let Some(r) = round {
-            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
-        }
-        txn.commit().map_err(err)?;
-        Ok(true)
+        self.put_delegation_when(
+            name,
+            |old| old.is_some_and(|o| o.ns_fingerprint == expected_fingerprint),
+            record,
+            event,
+            round,
+        )
     }
 
     fn put_delegation_if_unchanged(
@@ -1034,22 +1050,7 @@ impl Store for RedbStore {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        let txn = self.write()?;
-        let old: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-        if old.as_ref() != Some(expected) {
-            txn.abort().map_err(err)?;
-            return Ok(false);
-        }
-        put_record(&txn, name, old.as_ref(), record)?;
-        if let Some(ev) = event {
-            log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
-            touch(&txn, ev.at)?;
-        }
-        if let Some(r) = round {
-            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
-        }
-        txn.commit().map_err(err)?;
-        Ok(true)
+        self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
     }
 
     fn set_hold(&self, name: &str, hold: Option<Hold>, now: Timestamp) -> Result<()> {
