@@ -19,11 +19,12 @@ use crate::model::{
 };
 use crate::public::DomainBundle;
 
+mod migrate;
 pub mod redb;
 pub use self::redb::RedbStore;
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -20,22 +20,30 @@ use super::*;
 use crate::delegation;
 use crate::model::ContactKind;
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
-const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
-const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
-const DELEGATION: TableDefinition<&str, &[u8]> = TableDefinition::new("delegation");
-const HOSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("hosts");
-const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
-const ROUNDS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rounds");
-const STATE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_counts");
-// Indexes: (key, item) -> ().
-const IDX_HOST_DOMAIN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_host_domain");
-const IDX_IP_HOST: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_ip_host");
-const IDX_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_registrar");
-const IDX_CONTACT: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_contact");
-const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_state");
-const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
+/// Table definitions, shared with [`super::migrate`].
+pub(super) mod tables {
+    use ::redb::TableDefinition;
+
+    pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    pub const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
+    pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+    pub const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
+    pub const DELEGATION: TableDefinition<&str, &[u8]> = TableDefinition::new("delegation");
+    pub const HOSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("hosts");
+    pub const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
+    pub const ROUNDS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rounds");
+    pub const STATE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_counts");
+    // Indexes: (key, item) -> ().
+    pub const IDX_HOST_DOMAIN: TableDefinition<(&str, &str), ()> =
+        TableDefinition::new("idx_host_domain");
+    pub const IDX_IP_HOST: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_ip_host");
+    pub const IDX_REGISTRAR: TableDefinition<(&str, &str), ()> =
+        TableDefinition::new("idx_registrar");
+    pub const IDX_CONTACT: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_contact");
+    pub const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_state");
+    pub const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
+}
+use tables::*;
 
 const KEY_SCHEMA: &str = "schema_version";
 /// redb's own default page cache.
@@ -46,7 +54,7 @@ pub const ROUNDS_KEPT: usize = 500;
 /// History events kept per domain.
 pub const HISTORY_KEPT: usize = 1000;
 
-fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
+pub(super) fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
     let e: ::redb::Error = e.into();
     match e {
         ::redb::Error::Corrupted(m) => StoreError::Corrupt(m),
@@ -55,7 +63,7 @@ fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
     }
 }
 
-fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+pub(super) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| StoreError::Backend(format!("encode: {e}")))
 }
 
@@ -175,7 +183,13 @@ impl RedbStore {
                         supported: SCHEMA_VERSION,
                     })
                 }
-                Some(_) => {}
+                Some(v) => {
+                    // An older layout: rewrite every record, then record the
+                    // new version, in this one transaction.
+                    super::migrate::migrate(&txn, v)?;
+                    meta.insert(KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(err)?;
+                }
                 None => {
                     meta.insert(KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
                         .map_err(err)?;

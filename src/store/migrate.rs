@@ -1,0 +1,399 @@
+//! Store schema migrations, run by the store itself on open.
+//!
+//! Records are postcard-encoded, which is compact but not self-describing:
+//! a struct with a field added no longer decodes from old bytes. So every
+//! layout the store has ever written is kept here as a frozen copy, with a
+//! conversion to the current model, and [`migrate`] rewrites an older store
+//! in one write transaction (all of it or nothing) before anything reads it.
+//!
+//! Changing a stored type (a field added, removed or reordered in
+//! [`crate::model::Domain`], `Registrar`, `Contact`, `DelegationRecord`,
+//! `HistoryEvent`, `RoundSummary`, [`crate::store::HostRecord`] or a type
+//! nested in them) means: bump [`super::SCHEMA_VERSION`], freeze the old
+//! layout in a `vN` module here (nested types it still shares with the
+//! model may stay shared), and convert in [`migrate`].
+
+use ::redb::{ReadableTable, TableDefinition, WriteTransaction};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{Result, StoreError};
+
+/// Rewrite every record of a `&str`-keyed table from `Old` to `New`.
+pub(super) fn rewrite<Old, New>(
+    txn: &WriteTransaction,
+    def: TableDefinition<&str, &[u8]>,
+    convert: impl Fn(Old) -> New,
+) -> Result<u64>
+where
+    Old: DeserializeOwned,
+    New: Serialize,
+{
+    let mut t = txn.open_table(def).map_err(super::redb::err)?;
+    let keys: Vec<String> = t
+        .iter()
+        .map_err(super::redb::err)?
+        .map(|kv| kv.map(|(k, _)| k.value().to_string()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(super::redb::err)?;
+    let mut n = 0;
+    for k in keys {
+        let old: Old = match t.get(k.as_str()).map_err(super::redb::err)? {
+            Some(v) => decode(v.value(), &format!("{def}"), &k)?,
+            None => continue,
+        };
+        let bytes = super::redb::enc(&convert(old))?;
+        t.insert(k.as_str(), bytes.as_slice())
+            .map_err(super::redb::err)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Rewrite every entry of a `(name, seq)`-keyed log table.
+pub(super) fn rewrite_log<Old, New>(
+    txn: &WriteTransaction,
+    def: TableDefinition<(&str, u64), &[u8]>,
+    convert: impl Fn(Old) -> New,
+) -> Result<u64>
+where
+    Old: DeserializeOwned,
+    New: Serialize,
+{
+    let mut t = txn.open_table(def).map_err(super::redb::err)?;
+    let keys: Vec<(String, u64)> = t
+        .iter()
+        .map_err(super::redb::err)?
+        .map(|kv| {
+            kv.map(|(k, _)| {
+                let (a, b) = k.value();
+                (a.to_string(), b)
+            })
+        })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(super::redb::err)?;
+    let mut n = 0;
+    for (k, seq) in keys {
+        let old: Old = match t.get((k.as_str(), seq)).map_err(super::redb::err)? {
+            Some(v) => decode(v.value(), &format!("{def}"), &k)?,
+            None => continue,
+        };
+        let bytes = super::redb::enc(&convert(old))?;
+        t.insert((k.as_str(), seq), bytes.as_slice())
+            .map_err(super::redb::err)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8], table: &str, key: &str) -> Result<T> {
+    postcard::from_bytes(b).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "migration: {table}[{key}] does not decode as the older layout: {e}"
+        ))
+    })
+}
+
+/// Bring a store written with schema `from` up to [`super::SCHEMA_VERSION`]
+/// inside `txn` (the caller commits it together with the new version).
+pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
+    use super::redb::tables::*;
+    if from < 2 {
+        rewrite(
+            txn,
+            REGISTRARS,
+            <crate::model::Registrar as From<v1::Registrar>>::from,
+        )?;
+        rewrite(
+            txn,
+            CONTACTS,
+            <crate::model::Contact as From<v1::Contact>>::from,
+        )?;
+        rewrite(
+            txn,
+            DOMAINS,
+            <crate::model::Domain as From<v1::Domain>>::from,
+        )?;
+        rewrite(
+            txn,
+            DELEGATION,
+            <crate::model::DelegationRecord as From<v1::DelegationRecord>>::from,
+        )?;
+        rewrite(
+            txn,
+            HOSTS,
+            <super::HostRecord as From<v1::HostRecord>>::from,
+        )?;
+        rewrite_log(
+            txn,
+            HISTORY,
+            <crate::model::HistoryEvent as From<v1::HistoryEvent>>::from,
+        )?;
+        rewrite_log(
+            txn,
+            ROUNDS,
+            <crate::model::RoundSummary as From<v1::RoundSummary>>::from,
+        )?;
+    }
+    Ok(())
+}
+
+/// Schema 1: the layout of zonekeeper's first releases (stops 1–11).
+pub mod v1 {
+    use std::net::IpAddr;
+
+    use serde::Deserialize;
+
+    use crate::model::{
+        ts, ts_opt, ContactKind, DelegationState, DiscloseField, Finding, Hold, Nameserver,
+        PostalAddress, ServerDowntime, ServerReport, Timestamp, Violation,
+    };
+    use crate::names::DomainName;
+
+    #[derive(Deserialize)]
+    pub struct Registrar {
+        pub handle: String,
+        pub name: String,
+        pub url: Option<String>,
+        pub email: Option<String>,
+        pub api_token_sha256: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Contact {
+        pub handle: String,
+        pub kind: ContactKind,
+        pub name: Option<String>,
+        pub org: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub address: Option<PostalAddress>,
+        pub tax_id: Option<String>,
+        pub birth_date: Option<String>,
+        pub passport: Option<String>,
+        pub disclose: Vec<DiscloseField>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Domain {
+        pub name: DomainName,
+        pub registrar: String,
+        pub registrant: String,
+        pub admin: Option<String>,
+        pub tech: Option<String>,
+        #[serde(with = "ts")]
+        pub created: Timestamp,
+        #[serde(with = "ts")]
+        pub paid_till: Timestamp,
+        pub nameservers: Vec<Nameserver>,
+        pub auth_info: Option<String>,
+        pub hold: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub verification_requested: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub transferred: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub updated: Timestamp,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RoundSummary {
+        #[serde(with = "ts")]
+        pub at: Timestamp,
+        pub passed: bool,
+        pub duration_ms: u64,
+        pub findings: Vec<Finding>,
+        pub servers: Vec<ServerReport>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DelegationRecord {
+        pub state: DelegationState,
+        pub ns_fingerprint: String,
+        #[serde(with = "ts_opt")]
+        pub window_start: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub window_end: Option<Timestamp>,
+        pub rounds: u32,
+        pub last_round: Option<RoundSummary>,
+        #[serde(with = "ts_opt")]
+        pub next_probe: Option<Timestamp>,
+        pub downtime: Vec<ServerDowntime>,
+        pub violation: Option<Violation>,
+        #[serde(with = "ts_opt")]
+        pub delegated_at: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub changed_at: Timestamp,
+        pub blocked: Vec<String>,
+        #[serde(with = "ts_opt")]
+        pub blocked_since: Option<Timestamp>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct HistoryEvent {
+        #[serde(with = "ts")]
+        pub at: Timestamp,
+        pub from: Option<DelegationState>,
+        pub to: DelegationState,
+        pub reason: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct HostRecord {
+        pub name: String,
+        pub addresses: Vec<IpAddr>,
+        pub domains: u64,
+    }
+}
+
+// ---- schema 1 -> current ------------------------------------------------
+// New fields take their defaults here; list each one explicitly so adding a
+// field to the model is a compile error until it is decided here.
+
+impl From<v1::Registrar> for crate::model::Registrar {
+    fn from(v: v1::Registrar) -> Self {
+        Self {
+            handle: v.handle,
+            name: v.name,
+            url: v.url,
+            email: v.email,
+            api_token_sha256: v.api_token_sha256,
+        }
+    }
+}
+
+impl From<v1::Contact> for crate::model::Contact {
+    fn from(v: v1::Contact) -> Self {
+        Self {
+            handle: v.handle,
+            kind: v.kind,
+            name: v.name,
+            org: v.org,
+            email: v.email,
+            phone: v.phone,
+            address: v.address,
+            tax_id: v.tax_id,
+            birth_date: v.birth_date,
+            passport: v.passport,
+            disclose: v.disclose,
+        }
+    }
+}
+
+impl From<v1::Domain> for crate::model::Domain {
+    fn from(v: v1::Domain) -> Self {
+        Self {
+            name: v.name,
+            registrar: v.registrar,
+            registrant: v.registrant,
+            admin: v.admin,
+            tech: v.tech,
+            created: v.created,
+            paid_till: v.paid_till,
+            nameservers: v.nameservers,
+            auth_info: v.auth_info,
+            hold: v.hold,
+            verification_requested: v.verification_requested,
+            transferred: v.transferred,
+            updated: v.updated,
+        }
+    }
+}
+
+impl From<v1::RoundSummary> for crate::model::RoundSummary {
+    fn from(v: v1::RoundSummary) -> Self {
+        Self {
+            at: v.at,
+            passed: v.passed,
+            duration_ms: v.duration_ms,
+            findings: v.findings,
+            servers: v.servers,
+        }
+    }
+}
+
+impl From<v1::DelegationRecord> for crate::model::DelegationRecord {
+    fn from(v: v1::DelegationRecord) -> Self {
+        Self {
+            state: v.state,
+            ns_fingerprint: v.ns_fingerprint,
+            window_start: v.window_start,
+            window_end: v.window_end,
+            rounds: v.rounds,
+            last_round: v.last_round.map(Into::into),
+            next_probe: v.next_probe,
+            downtime: v.downtime,
+            violation: v.violation,
+            delegated_at: v.delegated_at,
+            changed_at: v.changed_at,
+            blocked: v.blocked,
+            blocked_since: v.blocked_since,
+        }
+    }
+}
+
+impl From<v1::HistoryEvent> for crate::model::HistoryEvent {
+    fn from(v: v1::HistoryEvent) -> Self {
+        Self {
+            at: v.at,
+            from: v.from,
+            to: v.to,
+            reason: v.reason,
+        }
+    }
+}
+
+impl From<v1::HostRecord> for super::HostRecord {
+    fn from(v: v1::HostRecord) -> Self {
+        Self {
+            name: v.name,
+            addresses: v.addresses,
+            domains: v.domains,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{RedbStore, Store};
+
+    /// `fixtures/store-v1.redb` was written by the schema-1 release (30
+    /// domains of the sample registry imported, testing started).
+    #[test]
+    fn opens_a_schema_1_store_and_migrates_it_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/store-v1.redb"),
+            &path,
+        )
+        .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        {
+            let s = RedbStore::open(&path).unwrap();
+            let stats = s.stats().unwrap();
+            assert_eq!(stats.domains, 30);
+            assert_eq!(stats.registrars, 4);
+            assert_eq!(stats.contacts, 30);
+            let (names, _) = s.search_domains("", None, 100).unwrap();
+            assert_eq!(names.len(), 30);
+            let mut testing = 0;
+            for n in &names {
+                let b = s
+                    .bundle(n)
+                    .unwrap()
+                    .expect("bundle readable after migration");
+                assert_eq!(b.domain.name.as_str(), n);
+                let d = s.delegation(n).unwrap().expect("delegation record");
+                if d.state == crate::model::DelegationState::Testing {
+                    testing += 1;
+                    assert!(!s.history(n, 10).unwrap().is_empty());
+                }
+            }
+            assert_eq!(testing, 28);
+        }
+        assert_ne!(std::fs::read(&path).unwrap(), before, "rewritten in place");
+        // A second open is the fast path and reads the same data.
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.stats().unwrap().domains, 30);
+    }
+}
