@@ -28,6 +28,10 @@ pub struct App {
     /// work, writes it, and stops.
     pub shutdown: CancellationToken,
     pub started: Timestamp,
+    /// The delegation policy, built once from the config.
+    pub policy: Arc<crate::delegation::Policy>,
+    /// Whether the registry's own network is down (rounds inconclusive).
+    pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
 }
 
 impl App {
@@ -38,7 +42,13 @@ impl App {
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
         let started = clock.now();
+        let policy = Arc::new(crate::delegation::Policy::from_config(&config.delegation));
+        let outage = Arc::new(std::sync::Mutex::new(
+            crate::delegation::outage::OutageDetector::from_config(&config.probe),
+        ));
         Ok(Self {
+            policy,
+            outage,
             config: Arc::new(config),
             zones,
             store,
@@ -61,5 +71,13 @@ impl App {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The registry-side outage in force, if any.
+    pub fn outage(&self) -> Option<crate::delegation::outage::Outage> {
+        self.outage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current()
     }
 }

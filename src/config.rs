@@ -163,6 +163,17 @@ pub struct DelegationConfig {
     pub jitter: f64,
     /// Check policy profile (TOML); default: the registry's.
     pub profile: Option<PathBuf>,
+    /// Re-probe this soon after a failing monitoring round, so an outage is
+    /// measured by re-probes rather than extrapolated across the monitor
+    /// interval, and a violation is confirmed before any sanction.
+    #[serde(deserialize_with = "human")]
+    pub recheck_interval: Duration,
+    /// Consecutive failing monitoring rounds before a violation is
+    /// confirmed (and, with `on_violation = suspend`, sanctioned).
+    pub violation_confirmations: u32,
+    /// The least time those failing rounds must span.
+    #[serde(deserialize_with = "human")]
+    pub violation_min_span: Duration,
 }
 
 impl Default for DelegationConfig {
@@ -179,6 +190,9 @@ impl Default for DelegationConfig {
             max_concurrent_rounds: 256,
             jitter: 0.1,
             profile: None,
+            recheck_interval: Duration::from_secs(5 * 60),
+            violation_confirmations: 3,
+            violation_min_span: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -188,6 +202,8 @@ impl Default for DelegationConfig {
 pub struct ProbeConfig {
     pub allow_private_targets: bool,
     /// Resolvers for declared names given without addresses; empty = system's.
+    /// Entries are `address` (port 53) or `address:port` (`[v6]:port`).
+    #[serde(deserialize_with = "socket_addrs_53")]
     pub resolvers: Vec<SocketAddr>,
     #[serde(deserialize_with = "human")]
     pub timeout: Duration,
@@ -199,6 +215,47 @@ pub struct ProbeConfig {
     /// Port the scheduler probes declared addresses on (53; tests use
     /// loopback servers on an ephemeral port).
     pub port: u16,
+    /// Addresses that must always answer (e.g. the parent zone's own
+    /// servers), as `address` (port 53) or `address:port`. When none of
+    /// them answers, the registry's own network is down: rounds are
+    /// inconclusive (nothing charged to registrants). Default: none.
+    #[serde(deserialize_with = "socket_addrs_53")]
+    pub canaries: Vec<SocketAddr>,
+    /// Share (0 < x ≤ 1) of the servers that answered before and that fail
+    /// at once within `outage_window` which marks a registry-side outage
+    /// (used when no canaries are configured).
+    pub outage_threshold: f64,
+    /// The interval over which that share is measured.
+    #[serde(deserialize_with = "human")]
+    pub outage_window: Duration,
+}
+
+/// Socket addresses written as `ip` (port 53 implied) or `ip:port`.
+fn socket_addrs_53<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    v.iter()
+        .map(|s| parse_socket_addr_53(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// `192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53`, `[2001:db8::53]:5353`.
+pub fn parse_socket_addr_53(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    if let Some(inner) = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        if let Ok(ip) = inner.parse::<std::net::Ipv6Addr>() {
+            return Ok(SocketAddr::new(ip.into(), 53));
+        }
+    }
+    Err(format!(
+        "'{}' is not an address (expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:5353)",
+        s.escape_debug()
+    ))
 }
 
 impl Default for ProbeConfig {
@@ -211,6 +268,9 @@ impl Default for ProbeConfig {
             max_in_flight: 1024,
             recursion_probe_name: "example.com".into(),
             port: 53,
+            canaries: Vec::new(),
+            outage_threshold: 0.5,
+            outage_window: Duration::from_secs(120),
         }
     }
 }
@@ -456,6 +516,8 @@ impl Config {
             ("delegation.test_window", d.test_window),
             ("delegation.downtime_period", d.downtime_period),
             ("delegation.monitor_interval", d.monitor_interval),
+            ("delegation.recheck_interval", d.recheck_interval),
+            ("probe.outage_window", self.probe.outage_window),
             ("probe.timeout", self.probe.timeout),
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.send_timeout", self.http.send_timeout),
@@ -470,6 +532,22 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "delegation.downtime_budget cannot exceed delegation.downtime_period".into(),
             ));
+        }
+        if d.violation_confirmations == 0 {
+            return Err(ConfigError::Invalid(
+                "delegation.violation_confirmations must be at least 1".into(),
+            ));
+        }
+        if d.recheck_interval > d.monitor_interval {
+            return Err(ConfigError::Invalid(
+                "delegation.recheck_interval cannot exceed delegation.monitor_interval".into(),
+            ));
+        }
+        let th = self.probe.outage_threshold;
+        if !(th > 0.0 && th <= 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "probe.outage_threshold must be within (0, 1]; got {th}"
+            )));
         }
         if self.probe.port == 0 {
             return Err(ConfigError::Invalid(

@@ -249,6 +249,10 @@ pub struct ServerDowntime {
     /// When the server was last probed.
     #[serde(with = "ts_opt")]
     pub last_probe: Option<Timestamp>,
+    /// `None`: the server as a whole (down when none of its addresses
+    /// answers). `Some(addr)`: one address of it, which has a budget of its
+    /// own (an answering server with a dead address).
+    pub address: Option<String>,
 }
 
 /// A monitoring violation on a delegated domain.
@@ -256,6 +260,22 @@ pub struct ServerDowntime {
 pub struct Violation {
     #[serde(with = "ts")]
     pub since: Timestamp,
+    pub finding_ids: Vec<String>,
+    pub message: String,
+    /// When it ended (the first clean round after it); `None` while it lasts.
+    #[serde(with = "ts_opt")]
+    pub until: Option<Timestamp>,
+}
+
+/// Consecutive failing monitoring rounds not yet (or just) confirmed as a
+/// violation: the registry confirms before it sanctions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailStreak {
+    /// The first failing round of the streak.
+    #[serde(with = "ts")]
+    pub since: Timestamp,
+    /// Failing rounds in a row.
+    pub rounds: u32,
     pub finding_ids: Vec<String>,
     pub message: String,
 }
@@ -289,6 +309,27 @@ pub struct DelegationRecord {
     /// When the current block started (as seen by the scheduler).
     #[serde(with = "ts_opt")]
     pub blocked_since: Option<Timestamp>,
+    /// Failing monitoring rounds awaiting confirmation.
+    pub failing: Option<FailStreak>,
+    /// The last violation that ended (with `until`), for registrars.
+    pub last_violation: Option<Violation>,
+    /// The NS set in the zone while a newly declared set is tested
+    /// (`pending`); empty otherwise, when the zone holds the domain's
+    /// declared set. The zone writer and monitoring use this set.
+    pub published: Vec<Nameserver>,
+    /// A newly declared set under test while the domain stays delegated on
+    /// `published`: a `testing` (or, once its window ran out, `test_failed`)
+    /// record of its own. Never nested further.
+    pub pending: Option<Box<DelegationRecord>>,
+    /// Conclusive probing time consumed by the current test window, in
+    /// milliseconds: time the registry could not probe (serve stopped,
+    /// inconclusive rounds) does not count against the registrant.
+    pub window_used_ms: u64,
+    /// When the last round (conclusive or not) was run.
+    #[serde(with = "ts_opt")]
+    pub last_look: Option<Timestamp>,
+    /// Conclusive rounds in the current window.
+    pub conclusive_rounds: u32,
 }
 
 impl DelegationRecord {
@@ -308,7 +349,32 @@ impl DelegationRecord {
             changed_at: now,
             blocked: Vec::new(),
             blocked_since: None,
+            failing: None,
+            last_violation: None,
+            published: Vec::new(),
+            pending: None,
+            window_used_ms: 0,
+            last_look: None,
+            conclusive_rounds: 0,
         }
+    }
+
+    /// The NS set the zone holds (and monitoring probes) for this record:
+    /// `published` while a change is pending, else the declared set.
+    pub fn zone_set<'a>(&'a self, declared: &'a [Nameserver]) -> &'a [Nameserver] {
+        if self.published.is_empty() {
+            declared
+        } else {
+            &self.published
+        }
+    }
+
+    /// The fingerprint of the newest declared set this record tracks: the
+    /// pending set's if a change is under test.
+    pub fn declared_fingerprint(&self) -> &str {
+        self.pending
+            .as_ref()
+            .map_or(self.ns_fingerprint.as_str(), |p| p.ns_fingerprint.as_str())
     }
 
     /// A fresh test window for a newly declared NS set.
@@ -334,6 +400,10 @@ pub struct RoundSummary {
     pub findings: Vec<Finding>,
     /// Per-server facts of the round (reachability feeds the downtime timeline).
     pub servers: Vec<ServerReport>,
+    /// Set when the round said nothing about the registrant's servers
+    /// (the registry's own network was down): the reason. Nothing was
+    /// charged, no violation counted, no window time consumed.
+    pub inconclusive: Option<String>,
 }
 
 impl RoundSummary {
@@ -344,6 +414,7 @@ impl RoundSummary {
             duration_ms: r.duration_ms,
             findings: r.findings.clone(),
             servers: r.servers.clone(),
+            inconclusive: None,
         }
     }
 }
@@ -405,6 +476,10 @@ pub struct ServerReport {
     pub soa_serial: Option<u32>,
     /// Median round-trip time over the answers received, in milliseconds.
     pub rtt_ms: Option<u64>,
+    /// Addresses (as in `addresses`) that answered nothing while the server
+    /// answered on another: each is charged to its own downtime budget.
+    #[serde(default)]
+    pub unreachable_addresses: Vec<String>,
 }
 
 /// The result of one readiness check (SPEC §2 `--json`).

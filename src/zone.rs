@@ -115,10 +115,13 @@ pub fn render(
                 continue;
             }
             count += 1;
-            for ns in &b.domain.nameservers {
+            // The set in the zone: the published one while a newly
+            // declared set is still under test.
+            let set = b.delegation.zone_set(&b.domain.nameservers);
+            for ns in set {
                 let _ = writeln!(out, "{} {} IN NS {}", abs(name), z.ns_ttl, ns.name.fqdn());
             }
-            for ns in &b.domain.nameservers {
+            for ns in set {
                 if !ns.name.is_at_or_below(name) {
                     continue;
                 }

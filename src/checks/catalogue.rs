@@ -58,6 +58,11 @@ pub const CATALOGUE: &[Check] = &[
     c("TCP", Error, "the zone's SOA is answered over TCP"),
     c("TCP_ONLY", Warning, "UDP answers are not always truncated"),
     c(
+        "QUERY_ANSWERED",
+        Error,
+        "NS and in-bailiwick A/AAAA queries are answered NOERROR with AA over UDP and TCP",
+    ),
+    c(
         "LAME",
         Error,
         "the server serves the zone (no REFUSED/SERVFAIL/NXDOMAIN for the apex)",

@@ -88,6 +88,11 @@ impl Verifier {
         report
     }
 
+    /// Whether `addr` answers a query for `qname` at all (a canary).
+    pub async fn ping(&self, addr: SocketAddr, qname: &str) -> bool {
+        self.prober.ping(addr, qname).await
+    }
+
     /// Probe only: the raw facts of one round.
     pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
         self.prober.probe(domain, targets).await

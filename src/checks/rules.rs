@@ -338,6 +338,16 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             ),
         );
     }
+    if lame.is_none() {
+        queries_answered(
+            out,
+            name,
+            a.addr,
+            p,
+            udp_answered,
+            p.soa_tcp.first.answered(),
+        );
+    }
     // Open recursion: a non-authoritative answer for a name outside the zone.
     if let Some(r) = p.recursion.reply() {
         let recursed = r.ra
@@ -632,6 +642,71 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
 }
 
 /// Per-server summary for the report.
+/// Every query the checks rely on besides the SOA (which the checks above
+/// judge): NS of the apex and A/AAAA of in-bailiwick server names, over UDP
+/// and TCP, must be answered NOERROR with AA (NXDOMAIN for a host name is
+/// the glue check's business). One finding per address lists them all.
+/// A transport on which even the SOA got no answer is left to the UDP/TCP
+/// findings.
+fn queries_answered(
+    out: &mut Out,
+    name: &str,
+    addr: SocketAddr,
+    p: &Probes,
+    udp_ok: bool,
+    tcp_ok: bool,
+) {
+    let mut bad = Vec::new();
+    let ns = [(&p.ns, false), (&p.ns_tcp, false)];
+    let hosts = p
+        .hosts
+        .iter()
+        .chain(p.hosts_tcp.iter())
+        .map(|(_, q)| (q, true));
+    for (q, is_host) in ns.into_iter().chain(hosts) {
+        let usable = match q.transport {
+            crate::probe::Transport::Udp => udp_ok,
+            crate::probe::Transport::Tcp => tcp_ok,
+        };
+        if !usable {
+            continue;
+        }
+        let what = format!(
+            "{} {} over {}",
+            q.qtype,
+            plain(&q.qname),
+            q.transport.as_str()
+        );
+        match q.last() {
+            Outcome::Malformed(_) => {} // MALFORMED_REPLY covers it
+            Outcome::Timeout | Outcome::Io(_) => bad.push(format!("{what}: no answer")),
+            Outcome::Reply(r) => {
+                if r.rcode == ResponseCode::NXDomain && is_host {
+                    continue;
+                }
+                if r.rcode != ResponseCode::NoError {
+                    bad.push(format!("{what}: {}", r.rcode));
+                } else if !r.aa {
+                    bad.push(format!("{what}: not authoritative (no AA)"));
+                }
+            }
+        }
+    }
+    if let Some(first) = bad.first() {
+        let more = if bad.len() > 1 {
+            format!(" (and {} more: {})", bad.len() - 1, bad[1..].join("; "))
+        } else {
+            String::new()
+        };
+        out.push(
+            "QUERY_ANSWERED",
+            Some(name),
+            Some(addr),
+            format!("{name} on {}: {first}{more}", show_addr(addr)),
+        );
+    }
+}
+
 pub fn server_reports(facts: &ProbeFacts) -> Vec<ServerReport> {
     let apex = crate::probe::fqdn(facts.domain.as_str()).unwrap_or_else(Name::root);
     facts
@@ -659,12 +734,28 @@ pub fn server_reports(facts: &ProbeFacts) -> Vec<ServerReport> {
             let rtt_ms = rtts
                 .get(rtts.len() / 2)
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            // Addresses that answered nothing while the server answered on
+            // another: each is charged to its own downtime budget.
+            let unreachable_addresses = if reachable {
+                s.addresses
+                    .iter()
+                    .filter(|a| {
+                        a.probes
+                            .as_ref()
+                            .is_some_and(|p| !p.all().any(QueryResult::answered))
+                    })
+                    .map(|a| show_addr(a.addr))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             ServerReport {
                 name: s.name.to_string(),
                 addresses: s.addresses.iter().map(|a| show_addr(a.addr)).collect(),
                 reachable,
                 soa_serial,
                 rtt_ms,
+                unreachable_addresses,
             }
         })
         .collect()

@@ -140,8 +140,13 @@ pub struct Probes {
     pub soa_tcp: QueryResult,
     /// NS of the apex over UDP with EDNS.
     pub ns: QueryResult,
+    /// NS of the apex over TCP: every query the checks rely on must be
+    /// answered over both transports.
+    pub ns_tcp: QueryResult,
     /// A/AAAA of each in-bailiwick declared name.
     pub hosts: Vec<(HostName, QueryResult)>,
+    /// The same over TCP.
+    pub hosts_tcp: Vec<(HostName, QueryResult)>,
     /// RD=1 query for a name outside the zone.
     pub recursion: QueryResult,
 }
@@ -153,10 +158,12 @@ impl Probes {
             &self.soa_udp,
             &self.soa_tcp,
             &self.ns,
+            &self.ns_tcp,
             &self.recursion,
         ]
         .into_iter()
         .chain(self.hosts.iter().map(|(_, q)| q))
+        .chain(self.hosts_tcp.iter().map(|(_, q)| q))
     }
 }
 
@@ -262,6 +269,25 @@ impl Prober {
         self.inner.timeout
     }
 
+    /// Whether `addr` answers (any reply, any rcode) an SOA query for
+    /// `qname` over UDP, or else TCP. For canaries, which the operator
+    /// configures: the special-use guard does not apply.
+    pub async fn ping(&self, addr: SocketAddr, qname: &str) -> bool {
+        let Some(name) = fqdn(qname).or_else(|| fqdn(".")) else {
+            return false;
+        };
+        for t in [Transport::Udp, Transport::Tcp] {
+            if self
+                .exchange(addr, &name, RecordType::SOA, t, true, false)
+                .await
+                .answered()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Probe every declared server on every address, all in parallel.
     pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
         let start = tokio::time::Instant::now();
@@ -341,20 +367,24 @@ impl Prober {
         }
         use RecordType::{A, AAAA, NS, SOA};
         use Transport::{Tcp, Udp};
-        let host_queries = in_bailiwick.iter().flat_map(|h| {
-            let name = fqdn(h.as_str());
-            [A, AAAA].into_iter().filter_map(move |t| {
-                let name = name.clone()?;
-                Some(async move { (h.clone(), self.query(addr, name, t, Udp, true, false).await) })
+        let host_queries = |tr: Transport| {
+            in_bailiwick.iter().flat_map(move |h| {
+                let name = fqdn(h.as_str());
+                [A, AAAA].into_iter().filter_map(move |t| {
+                    let name = name.clone()?;
+                    Some(async move { (h.clone(), self.query(addr, name, t, tr, true, false).await) })
+                })
             })
-        });
-        let (soa_udp_edns, soa_udp, soa_tcp, ns, recursion, hosts) = tokio::join!(
+        };
+        let (soa_udp_edns, soa_udp, soa_tcp, ns, ns_tcp, recursion, hosts, hosts_tcp) = tokio::join!(
             self.query(addr, apex.clone(), SOA, Udp, true, false),
             self.query(addr, apex.clone(), SOA, Udp, false, false),
             self.query(addr, apex.clone(), SOA, Tcp, true, false),
             self.query(addr, apex.clone(), NS, Udp, true, false),
+            self.query(addr, apex.clone(), NS, Tcp, true, false),
             self.query(addr, self.inner.recursion_name.clone(), A, Udp, true, true),
-            join_all(host_queries),
+            join_all(host_queries(Udp)),
+            join_all(host_queries(Tcp)),
         );
         AddressFacts {
             addr,
@@ -364,7 +394,9 @@ impl Prober {
                 soa_udp,
                 soa_tcp,
                 ns,
+                ns_tcp,
                 hosts,
+                hosts_tcp,
                 recursion,
             }),
         }

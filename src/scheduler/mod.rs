@@ -71,6 +71,12 @@ pub trait Prober: Send + Sync + 'static {
         domain: &'a DomainName,
         ns: &'a [Nameserver],
     ) -> BoxFuture<'a, CheckReport>;
+
+    /// Whether a canary address answers (any DNS reply) a query for
+    /// `qname`. Engines without canary support say yes.
+    fn ping<'a>(&'a self, _addr: std::net::SocketAddr, _qname: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
 }
 
 /// Names of domains changed outside the scheduler since it last looked.
@@ -148,6 +154,47 @@ impl Prober for VerifierProber {
             self.verifier.check_targets(domain, &targets).await
         })
     }
+
+    fn ping<'a>(&'a self, addr: std::net::SocketAddr, qname: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.verifier.ping(addr, qname).await })
+    }
+}
+
+/// Look at the canaries every quarter of `probe.outage_window` (1–30 s)
+/// and tell the outage detector; the statistical detector is refreshed
+/// on the same beat so old failures age out.
+async fn watch_outages(app: App, prober: Arc<dyn Prober>) {
+    let canaries = app.config.probe.canaries.clone();
+    let beat =
+        (app.config.probe.outage_window / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let qname = app
+        .config
+        .zones
+        .first()
+        .cloned()
+        .unwrap_or_else(|| ".".into());
+    loop {
+        let now = app.now();
+        if canaries.is_empty() {
+            app.outage
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .refresh(now);
+        } else {
+            let answers =
+                futures::future::join_all(canaries.iter().map(|a| prober.ping(*a, &qname))).await;
+            let answered = answers.iter().filter(|a| **a).count();
+            metrics::gauge!("zonekeeper_canaries_answering").set(answered as f64);
+            app.outage
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .canaries_seen(app.now(), answered, canaries.len());
+        }
+        tokio::select! {
+            _ = app.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(beat) => {}
+        }
+    }
 }
 
 /// Build the verifier from `probe` and `delegation.profile`.
@@ -188,7 +235,8 @@ pub fn load_queue(store: &dyn Store, pol: &Policy, now: Timestamp) -> crate::sto
 
 /// Run the scheduler with `prober` until `app.shutdown`.
 pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
-    let pol = Arc::new(Policy::from_config(&app.config.delegation));
+    let pol = app.policy.clone();
+    tokio::spawn(watch_outages(app.clone(), prober.clone()));
     let started = Instant::now();
     let loaded = {
         let store = app.store.clone();
@@ -452,7 +500,72 @@ async fn load(app: &App, name: &str) -> crate::store::Result<Option<(Domain, Del
     .map_err(|e| crate::store::StoreError::Backend(format!("read task: {e}")))?
 }
 
-/// One look at a due domain: plan, probe if needed, write.
+/// Run one probe of `ns` and judge whether the registry's own outage
+/// makes it inconclusive (the round's failures are then not the
+/// registrant's). Every round feeds the outage detector.
+async fn probe_round(
+    app: &App,
+    prober: &dyn Prober,
+    domain: &Domain,
+    ns: &[Nameserver],
+    before: &[crate::model::ServerDowntime],
+) -> Option<(CheckReport, Option<String>)> {
+    let started = app.now();
+    let check = prober.check(&domain.name, ns);
+    let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
+        // The probe engine bounds its own time; this is a safety net.
+        // The round did not happen: nothing is written.
+        warn!(
+            domain = domain.name.as_str(),
+            "round exceeded {ROUND_LIMIT:?}; discarded"
+        );
+        return None;
+    };
+    // Rounds are timed by the scheduler's (injected) clock.
+    report.checked_at = started;
+    let outage = app
+        .outage
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .observe(started, before, &report.servers);
+    let inconclusive = match outage {
+        Some(o) if delegation::round_failing(&report) => {
+            metrics::counter!("zonekeeper_rounds_inconclusive_total").increment(1);
+            debug!(
+                domain = domain.name.as_str(),
+                "round inconclusive: registry-side outage: {}", o.reason
+            );
+            Some(format!("registry-side outage: {}", o.reason))
+        }
+        _ => None,
+    };
+    metrics::counter!(
+        "zonekeeper_scheduler_rounds_total",
+        "verdict" => match (&inconclusive, report.passed()) {
+            (Some(_), _) => "inconclusive",
+            (None, true) => "pass",
+            (None, false) => "fail",
+        }
+    )
+    .increment(1);
+    Some((report, inconclusive))
+}
+
+/// Whether going from `old` to `new` changes what the zone holds.
+fn zone_affected(
+    old: &DelegationRecord,
+    new: &DelegationRecord,
+    status: &lifecycle::Status,
+) -> bool {
+    let was_in = lifecycle::in_zone(old, status);
+    let is_in = lifecycle::in_zone(new, status);
+    was_in != is_in
+        || (old.state == DelegationState::Delegated) != (new.state == DelegationState::Delegated)
+        || (is_in && (old.ns_fingerprint != new.ns_fingerprint || old.published != new.published))
+}
+
+/// One look at a due domain: plan, probe if needed, write; then the same
+/// for a pending nameserver change of a delegated domain.
 async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outcome {
     let retry = |state| Outcome {
         due: Some(app.now() + delegation_retry(pol)),
@@ -479,7 +592,9 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
         status: &status,
         lifecycle_next,
     };
-    let (new, ev, round) = match delegation::plan(&rec, &ctx, pol) {
+    let cap = |t: Timestamp| lifecycle_next.map_or(t, |l| l.min(t));
+    let mut cur = rec.clone();
+    match delegation::plan(&rec, &ctx, pol) {
         Plan::Idle => {
             return Outcome {
                 due: None,
@@ -492,39 +607,98 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 state: Some(rec.state),
             }
         }
-        Plan::Write(new, ev) => (*new, Some(ev), None),
+        Plan::Write(new, ev) => {
+            match write_step(app, name, &rec, *new, Some(ev), None, &status).await {
+                Step::Written(n) => cur = n,
+                Step::Stop(o) => return o,
+            }
+        }
         Plan::Probe => {
-            // A look that is not due yet (a wake, a restart) only
-            // reschedules — unless a block just lifted, which is acted on.
-            if let Some(np) = rec.next_probe {
-                if np > now && rec.blocked.is_empty() {
-                    return Outcome {
-                        due: Some(lifecycle_next.map_or(np, |l| l.min(np))),
-                        state: Some(rec.state),
-                    };
+            // A look that is not due yet (a wake, a restart, a pending
+            // change due) does not probe the main set — unless a block
+            // just lifted, which is acted on.
+            let due = rec.next_probe.is_none_or(|np| np <= now) || !rec.blocked.is_empty();
+            if due {
+                let set = rec.zone_set(&domain.nameservers).to_vec();
+                let Some((report, inconclusive)) =
+                    probe_round(app, prober, &domain, &set, &rec.downtime).await
+                else {
+                    return retry(Some(rec.state));
+                };
+                let (new, ev) =
+                    delegation::on_round(&rec, &report, &ctx, pol, name, inconclusive.as_deref());
+                let summary = new.last_round.clone();
+                match write_step(app, name, &rec, new, ev, summary, &status).await {
+                    Step::Written(n) => cur = n,
+                    Step::Stop(o) => return o,
                 }
             }
-            let started = app.now();
-            let check = prober.check(&domain.name, &domain.nameservers);
-            let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
-                // The probe engine bounds its own time; this is a safety
-                // net. The round did not happen: nothing is written.
-                warn!(domain = name, "round exceeded {ROUND_LIMIT:?}; discarded");
-                return retry(Some(rec.state));
-            };
-            // Rounds are timed by the scheduler's (injected) clock.
-            report.checked_at = started;
-            metrics::counter!(
-                "zonekeeper_scheduler_rounds_total",
-                "verdict" => if report.passed() { "pass" } else { "fail" }
-            )
-            .increment(1);
-            let (new, ev) = delegation::on_round(&rec, &report, &ctx, pol, name);
-            let summary = RoundSummary::from_report(&report);
-            (new, ev, Some(summary))
         }
-    };
-    match write(app, name, &rec, &new, ev.as_ref(), round.as_ref()).await {
+    }
+    // The pending nameserver change, if any.
+    let now = app.now();
+    match delegation::plan_pending(&cur, now, pol) {
+        Some(Plan::Write(new, ev)) => {
+            let old = cur.clone();
+            match write_step(app, name, &old, *new, Some(ev), None, &status).await {
+                Step::Written(n) => cur = n,
+                Step::Stop(o) => return o,
+            }
+        }
+        Some(Plan::Probe) => {
+            let before = cur
+                .pending
+                .as_ref()
+                .map(|p| p.downtime.clone())
+                .unwrap_or_default();
+            if let Some((report, inconclusive)) =
+                probe_round(app, prober, &domain, &domain.nameservers, &before).await
+            {
+                let (new, ev) = delegation::on_pending_round(
+                    &cur,
+                    &report,
+                    &ctx,
+                    pol,
+                    name,
+                    inconclusive.as_deref(),
+                );
+                let summary = new
+                    .pending
+                    .as_ref()
+                    .and_then(|p| p.last_round.clone())
+                    .or_else(|| new.last_round.clone());
+                let old = cur.clone();
+                match write_step(app, name, &old, new, ev, summary, &status).await {
+                    Step::Written(n) => cur = n,
+                    Step::Stop(o) => return o,
+                }
+            }
+        }
+        _ => {}
+    }
+    Outcome {
+        due: delegation::due_of(&cur).map(cap),
+        state: Some(cur.state),
+    }
+}
+
+enum Step {
+    Written(DelegationRecord),
+    Stop(Outcome),
+}
+
+/// Write one step of a round (compare-and-set against `old`), log it and
+/// tell the zone writer when the zone changes.
+async fn write_step(
+    app: &App,
+    name: &str,
+    old: &DelegationRecord,
+    new: DelegationRecord,
+    ev: Option<HistoryEvent>,
+    round: Option<RoundSummary>,
+    status: &lifecycle::Status,
+) -> Step {
+    match write(app, name, old, &new, ev.as_ref(), round.as_ref()).await {
         Ok(Written::Yes) => {
             if let Some(ev) = &ev {
                 info!(domain = name, from = ?ev.from, to = ?ev.to, "{}", ev.reason);
@@ -535,24 +709,18 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 )
                 .increment(1);
             }
-            let was_in = lifecycle::in_zone(&rec, &status);
-            let is_in = lifecycle::in_zone(&new, &status);
-            let was_del = rec.state == DelegationState::Delegated;
-            let is_del = new.state == DelegationState::Delegated;
-            if was_in != is_in || was_del != is_del {
+            if zone_affected(old, &new, status) {
                 app.zone_dirty.notify_one();
             }
-            Outcome {
-                due: delegation::due_of(&new),
-                state: Some(new.state),
-            }
+            Step::Written(new)
         }
         Ok(Written::Superseded(cur)) => {
             debug!(
                 domain = name,
                 "record changed during the round; round discarded"
             );
-            match cur {
+            let now = app.now();
+            Step::Stop(match cur {
                 Some(cur) => Outcome {
                     due: delegation::due_of(&cur).map(|d| d.max(now)),
                     state: Some(cur.state),
@@ -561,11 +729,14 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                     due: None,
                     state: None,
                 },
-            }
+            })
         }
         Err(e) => {
             error!(domain = name, "scheduler cannot write the record: {e}");
-            retry(Some(rec.state))
+            Step::Stop(Outcome {
+                due: Some(app.now() + delegation_retry(&app.policy)),
+                state: Some(old.state),
+            })
         }
     }
 }

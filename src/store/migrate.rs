@@ -145,9 +145,38 @@ pub mod v1 {
 
     use crate::model::{
         ts, ts_opt, ContactKind, DelegationState, DiscloseField, Finding, Hold, Nameserver,
-        PostalAddress, ServerDowntime, ServerReport, Timestamp, Violation,
+        PostalAddress, Timestamp,
     };
-    use crate::names::DomainName;
+    use crate::names::{DomainName, HostName};
+
+    #[derive(Deserialize)]
+    pub struct ServerReport {
+        pub name: String,
+        pub addresses: Vec<String>,
+        pub reachable: bool,
+        pub soa_serial: Option<u32>,
+        pub rtt_ms: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ServerDowntime {
+        pub server: HostName,
+        #[serde(with = "ts")]
+        pub period_start: Timestamp,
+        pub unreachable_secs: u64,
+        pub unreachable_ms: u64,
+        pub last_reachable: Option<bool>,
+        #[serde(with = "ts_opt")]
+        pub last_probe: Option<Timestamp>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Violation {
+        #[serde(with = "ts")]
+        pub since: Timestamp,
+        pub finding_ids: Vec<String>,
+        pub message: String,
+    }
 
     #[derive(Deserialize)]
     pub struct Registrar {
@@ -306,7 +335,8 @@ impl From<v1::RoundSummary> for crate::model::RoundSummary {
             passed: v.passed,
             duration_ms: v.duration_ms,
             findings: v.findings,
-            servers: v.servers,
+            servers: v.servers.into_iter().map(Into::into).collect(),
+            inconclusive: None,
         }
     }
 }
@@ -321,12 +351,59 @@ impl From<v1::DelegationRecord> for crate::model::DelegationRecord {
             rounds: v.rounds,
             last_round: v.last_round.map(Into::into),
             next_probe: v.next_probe,
-            downtime: v.downtime,
-            violation: v.violation,
+            downtime: v.downtime.into_iter().map(Into::into).collect(),
+            violation: v.violation.map(Into::into),
             delegated_at: v.delegated_at,
             changed_at: v.changed_at,
             blocked: v.blocked,
             blocked_since: v.blocked_since,
+            failing: None,
+            last_violation: None,
+            published: Vec::new(),
+            pending: None,
+            // A window under way is taken as used up to its last look:
+            // schema 1 did not measure conclusive time.
+            window_used_ms: 0,
+            last_look: None,
+            conclusive_rounds: v.rounds,
+        }
+    }
+}
+
+impl From<v1::ServerReport> for crate::model::ServerReport {
+    fn from(v: v1::ServerReport) -> Self {
+        Self {
+            name: v.name,
+            addresses: v.addresses,
+            reachable: v.reachable,
+            soa_serial: v.soa_serial,
+            rtt_ms: v.rtt_ms,
+            unreachable_addresses: Vec::new(),
+        }
+    }
+}
+
+impl From<v1::ServerDowntime> for crate::model::ServerDowntime {
+    fn from(v: v1::ServerDowntime) -> Self {
+        Self {
+            server: v.server,
+            period_start: v.period_start,
+            unreachable_secs: v.unreachable_secs,
+            unreachable_ms: v.unreachable_ms,
+            last_reachable: v.last_reachable,
+            last_probe: v.last_probe,
+            address: None,
+        }
+    }
+}
+
+impl From<v1::Violation> for crate::model::Violation {
+    fn from(v: v1::Violation) -> Self {
+        Self {
+            since: v.since,
+            finding_ids: v.finding_ids,
+            message: v.message,
+            until: None,
         }
     }
 }

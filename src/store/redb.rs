@@ -597,7 +597,7 @@ impl RedbStore {
                 None => problems.push(format!("{name}: no delegation record")),
                 Some(r) => {
                     let r: DelegationRecord = dec(r.value())?;
-                    if r.ns_fingerprint != d.ns_fingerprint() {
+                    if r.declared_fingerprint() != d.ns_fingerprint() {
                         problems.push(format!("{name}: delegation record is for another NS set"));
                     }
                 }
@@ -958,9 +958,13 @@ impl Store for RedbStore {
             new.updated = now;
             put_domain(&txn, old.as_ref(), &new)?;
             let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-            if let Some((rec, ev)) =
-                delegation::on_declared(old_rec.as_ref(), &new.nameservers, now, window)
-            {
+            if let Some((rec, ev)) = delegation::on_declared(
+                old_rec.as_ref(),
+                old.as_ref().map_or(&[][..], |o| &o.nameservers),
+                &new.nameservers,
+                now,
+                window,
+            ) {
                 if old_rec.is_some() || !new.nameservers.is_empty() {
                     log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
                 }
@@ -994,7 +998,13 @@ impl Store for RedbStore {
         let mut new = old.clone();
         new.nameservers = ns;
         new.updated = now;
-        let rec = match delegation::on_declared(old_rec.as_ref(), &new.nameservers, now, window) {
+        let rec = match delegation::on_declared(
+            old_rec.as_ref(),
+            &old.nameservers,
+            &new.nameservers,
+            now,
+            window,
+        ) {
             Some((rec, ev)) => {
                 put_domain(&txn, Some(&old), &new)?;
                 log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
