@@ -168,6 +168,7 @@ impl Prober for Trivial {
                     reachable: true,
                     soa_serial: Some(1),
                     rtt_ms: Some(1),
+                    unreachable_addresses: vec![],
                 })
                 .collect(),
         };
@@ -289,6 +290,7 @@ fn main() {
             duration_ms: 0,
             findings: vec![],
             servers: vec![],
+            inconclusive: None,
         });
         let ev = zonekeeper::model::HistoryEvent {
             at: Utc::now(),

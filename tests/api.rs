@@ -490,6 +490,7 @@ async fn delegation_shows_downtime_today_per_server() {
                 unreachable_ms: 1_800_000,
                 last_reachable: Some(false),
                 last_probe: Some(start_time()),
+                address: None,
             },
             ServerDowntime {
                 server: HostName::from_trusted("ns2.hosting-b.example".into()),
@@ -498,6 +499,7 @@ async fn delegation_shows_downtime_today_per_server() {
                 unreachable_ms: 5_000_000,
                 last_reachable: Some(true),
                 last_probe: Some(start_time()),
+                address: None,
             },
         ],
         rounds: 3,

@@ -73,6 +73,47 @@ async fn no_aa_is_not_authoritative() {
     assert!(f.address.is_some());
 }
 
+/// A server that serves the SOA but refuses (or fails) the other queries
+/// the checks rely on does not pass.
+#[tokio::test]
+async fn every_query_the_checks_rely_on_must_be_answered() {
+    let r = run_bad(Behaviour {
+        refuse_ns_tcp: true,
+        ..Default::default()
+    })
+    .await;
+    assert_report(&r, Verdict::Fail, &["QUERY_ANSWERED"]);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "QUERY_ANSWERED")
+        .unwrap();
+    assert_eq!(f.server.as_deref(), Some("ns2.example.ru"));
+    assert!(f.address.is_some());
+    assert!(
+        f.message.contains("NS example.ru over TCP: REFUSED"),
+        "{}",
+        f.message
+    );
+    let r = run_bad(Behaviour {
+        servfail_hosts: true,
+        ..Default::default()
+    })
+    .await;
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "QUERY_ANSWERED")
+        .unwrap();
+    for what in [
+        "A ns1.example.ru over UDP: SERVFAIL",
+        "AAAA ns2.example.ru over TCP: SERVFAIL",
+    ] {
+        assert!(f.message.contains(what), "{}", f.message);
+    }
+    assert_eq!(r.verdict, Verdict::Fail);
+}
+
 #[tokio::test]
 async fn no_tcp_fails_tcp() {
     let r = run_bad(Behaviour {

@@ -32,6 +32,7 @@ fn server(name: &str, up: bool) -> ServerReport {
         reachable: up,
         soa_serial: up.then_some(2026112301),
         rtt_ms: up.then_some(3),
+        unreachable_addresses: vec![],
     }
 }
 
@@ -79,6 +80,7 @@ async fn seed_testing(s: &Server, name: &str, n: usize) {
                 server("ns1.hosting-a.example", ns1_up),
                 server("ns2.hosting-b.example", true),
             ],
+            inconclusive: None,
         };
         rec.rounds = i as u32 + 1;
         rec.last_round = Some(round.clone());
@@ -90,6 +92,7 @@ async fn seed_testing(s: &Server, name: &str, n: usize) {
             unreachable_ms: if i >= 3 { 1_200_000 } else { 0 },
             last_reachable: Some(ns1_up),
             last_probe: Some(at),
+            address: None,
         }];
         assert!(s
             .store()

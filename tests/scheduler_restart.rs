@@ -98,7 +98,19 @@ fn check(store: &RedbStore, name: &str, pol: &Policy) -> Snap {
     assert_eq!(rec.last_round.as_ref(), rounds.last(), "{name}: last round");
     let mut dt = Vec::new();
     for r in &rounds {
-        dt = delegation::accrue_round(&dt, r.at, &r.servers, pol.probe_interval, pol);
+        let st = if rec.delegated_at.is_some_and(|d| r.at > d) {
+            DelegationState::Delegated
+        } else {
+            DelegationState::Testing
+        };
+        dt = delegation::accrue_round(
+            &dt,
+            r.at,
+            &r.servers,
+            r.inconclusive.is_none(),
+            pol.reach(st),
+            pol,
+        );
     }
     assert_eq!(
         dt, rec.downtime,

@@ -241,6 +241,9 @@ pub struct RoundOut {
     pub duration_ms: u64,
     pub findings: Vec<Finding>,
     pub servers: Vec<ServerReport>,
+    /// Set when the registry's own outage made the round say nothing
+    /// about these servers (nothing was charged): the reason.
+    pub inconclusive: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -252,6 +255,32 @@ pub struct ServerDowntimeOut {
     pub remaining_secs: u64,
     pub last_reachable: Option<bool>,
     pub last_probe: Option<Timestamp>,
+    /// Addresses of this server that were down while it answered on
+    /// another: each has a budget of its own.
+    pub addresses: Vec<AddressDowntimeOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddressDowntimeOut {
+    pub address: String,
+    pub unreachable_secs: u64,
+    pub remaining_secs: u64,
+    pub last_reachable: Option<bool>,
+}
+
+/// A newly declared NS set under test while the domain stays delegated
+/// on the set in the zone.
+#[derive(Debug, Serialize)]
+pub struct PendingOut {
+    /// `testing`, or `test_failed` when its window ran out (the change
+    /// failed; retest or declare again).
+    pub state: DelegationState,
+    pub nameservers: Vec<NameserverOut>,
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    pub rounds: u32,
+    pub last_round: Option<RoundOut>,
+    pub next_probe: Option<Timestamp>,
 }
 
 #[derive(Debug, Serialize)]
@@ -280,6 +309,17 @@ pub struct DelegationView {
     pub downtime: DowntimeOut,
     pub next_probe: Option<Timestamp>,
     pub violation: Option<Violation>,
+    /// The last violation that ended, with its start (`since`) and end
+    /// (`until`).
+    pub last_violation: Option<Violation>,
+    /// Failing monitoring rounds not (yet) confirmed as a violation.
+    pub failing: Option<crate::model::FailStreak>,
+    /// The NS set in the zone (differs from `nameservers` while a change
+    /// is pending).
+    pub zone_nameservers: Vec<NameserverOut>,
+    pub pending: Option<PendingOut>,
+    /// Conclusive probing time the current test window has used.
+    pub window_used_secs: Option<u64>,
     pub delegated_at: Option<Timestamp>,
     pub changed_at: Timestamp,
     pub lifecycle: Status,
@@ -332,21 +372,44 @@ pub fn delegation_view(
     let st = lifecycle::evaluate(domain, now, &cfg.lifecycle);
     let start = downtime_period_start(now, cfg);
     let budget = cfg.delegation.downtime_budget.as_secs();
-    let servers = domain
-        .nameservers
+    let zone_set = rec.zone_set(&domain.nameservers);
+    let servers = zone_set
         .iter()
         .map(|ns| {
-            let d = rec.downtime.iter().find(|d| d.server == ns.name);
+            let d = rec
+                .downtime
+                .iter()
+                .find(|d| d.server == ns.name && d.address.is_none());
             let used = d
                 .filter(|d| d.period_start >= start)
                 .map(|d| d.unreachable_secs)
                 .unwrap_or(0);
+            let addresses = rec
+                .downtime
+                .iter()
+                .filter(|d| d.server == ns.name)
+                .filter_map(|d| {
+                    let a = d.address.clone()?;
+                    let used = if d.period_start >= start {
+                        d.unreachable_secs
+                    } else {
+                        0
+                    };
+                    Some(AddressDowntimeOut {
+                        address: a,
+                        unreachable_secs: used,
+                        remaining_secs: budget.saturating_sub(used),
+                        last_reachable: d.last_reachable,
+                    })
+                })
+                .collect();
             ServerDowntimeOut {
                 server: ns.name.as_str().to_string(),
                 unreachable_secs: used,
                 remaining_secs: budget.saturating_sub(used),
                 last_reachable: d.and_then(|d| d.last_reachable),
                 last_probe: d.and_then(|d| d.last_probe),
+                addresses,
             }
         })
         .collect();
@@ -371,13 +434,7 @@ pub fn delegation_view(
         window_end: rec.window_end,
         window_remaining_secs,
         rounds: rec.rounds,
-        last_round: rec.last_round.as_ref().map(|r| RoundOut {
-            at: r.at,
-            passed: r.passed,
-            duration_ms: r.duration_ms,
-            findings: r.findings.clone(),
-            servers: r.servers.clone(),
-        }),
+        last_round: rec.last_round.as_ref().map(round_out),
         downtime: DowntimeOut {
             period_start: start,
             period_end: start + Config::chrono(cfg.delegation.downtime_period),
@@ -386,10 +443,45 @@ pub fn delegation_view(
         },
         next_probe: rec.next_probe,
         violation: rec.violation.clone(),
+        last_violation: rec.last_violation.clone(),
+        failing: rec.failing.clone(),
+        zone_nameservers: ns_out(zone_set),
+        pending: rec.pending.as_ref().map(|p| PendingOut {
+            state: p.state,
+            nameservers: ns_out(&domain.nameservers),
+            window_start: p.window_start,
+            window_end: p.window_end,
+            rounds: p.rounds,
+            last_round: p.last_round.as_ref().map(round_out),
+            next_probe: p.next_probe,
+        }),
+        window_used_secs: (rec.state == DelegationState::Testing
+            || rec.state == DelegationState::TestFailed)
+            .then_some(rec.window_used_ms / 1000),
         delegated_at: rec.delegated_at,
         changed_at: rec.changed_at,
         lifecycle: st,
         history: Vec::new(),
+    }
+}
+
+fn ns_out(ns: &[crate::model::Nameserver]) -> Vec<NameserverOut> {
+    ns.iter()
+        .map(|n| NameserverOut {
+            name: n.name.as_str().to_string(),
+            addresses: n.addresses.clone(),
+        })
+        .collect()
+}
+
+fn round_out(r: &crate::model::RoundSummary) -> RoundOut {
+    RoundOut {
+        at: r.at,
+        passed: r.passed,
+        duration_ms: r.duration_ms,
+        findings: r.findings.clone(),
+        servers: r.servers.clone(),
+        inconclusive: r.inconclusive.clone(),
     }
 }
 

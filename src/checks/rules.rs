@@ -339,13 +339,15 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         );
     }
     if lame.is_none() {
+        // A missing AA on the SOA is already AUTHORITATIVE's finding.
+        let aa_judged = !not_aa.is_empty();
         queries_answered(
             out,
             name,
             a.addr,
             p,
-            udp_answered,
-            p.soa_tcp.first.answered(),
+            (udp_answered, p.soa_tcp.first.answered()),
+            aa_judged,
         );
     }
     // Open recursion: a non-authoritative answer for a name outside the zone.
@@ -653,8 +655,8 @@ fn queries_answered(
     name: &str,
     addr: SocketAddr,
     p: &Probes,
-    udp_ok: bool,
-    tcp_ok: bool,
+    (udp_ok, tcp_ok): (bool, bool),
+    aa_judged: bool,
 ) {
     let mut bad = Vec::new();
     let ns = [(&p.ns, false), (&p.ns_tcp, false)];
@@ -685,8 +687,8 @@ fn queries_answered(
                     continue;
                 }
                 if r.rcode != ResponseCode::NoError {
-                    bad.push(format!("{what}: {}", r.rcode));
-                } else if !r.aa {
+                    bad.push(format!("{what}: {}", rcode_name(r.rcode)));
+                } else if !r.aa && !aa_judged {
                     bad.push(format!("{what}: not authoritative (no AA)"));
                 }
             }
@@ -704,6 +706,19 @@ fn queries_answered(
             Some(addr),
             format!("{name} on {}: {first}{more}", show_addr(addr)),
         );
+    }
+}
+
+/// The RFC mnemonic of a response code (`REFUSED`, not "Query Refused").
+fn rcode_name(rc: ResponseCode) -> String {
+    match rc {
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE {}", u16::from(other)),
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Behaviour {
     pub refuse: bool,
     /// UDP replies come from another socket (wrong source port).
     pub other_source: bool,
+    /// REFUSED for NS queries over TCP (the SOA is served fine).
+    pub refuse_ns_tcp: bool,
+    /// SERVFAIL for A/AAAA queries (the SOA and NS are served fine).
+    pub servfail_hosts: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +115,18 @@ fn answer(req: &Message, zone: &FakeZone, b: &Behaviour, udp: bool) -> Message {
     if b.refuse {
         resp.metadata.response_code = ResponseCode::Refused;
         return resp;
+    }
+    if let Some(q) = req.queries.first() {
+        let refused = b.refuse_ns_tcp && !udp && q.query_type() == RecordType::NS;
+        let failed = b.servfail_hosts && matches!(q.query_type(), RecordType::A | RecordType::AAAA);
+        if refused || failed {
+            resp.metadata.response_code = if refused {
+                ResponseCode::Refused
+            } else {
+                ResponseCode::ServFail
+            };
+            return resp;
+        }
     }
     if udp && b.always_tc {
         resp.metadata.truncation = true;

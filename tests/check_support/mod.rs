@@ -31,6 +31,7 @@ pub fn probe_cfg(timeout: Duration, resolvers: Vec<SocketAddr>) -> ProbeConfig {
         max_in_flight: 1024,
         recursion_probe_name: "probe.example.com".into(),
         port: 53,
+        ..ProbeConfig::default()
     }
 }
 

@@ -98,6 +98,7 @@ impl Prober for Net {
                         reachable: up,
                         soa_serial: up.then_some(1),
                         rtt_ms: Some(1),
+                        unreachable_addresses: vec![],
                     }
                 })
                 .collect();
