@@ -538,11 +538,6 @@ impl Config {
                 "delegation.violation_confirmations must be at least 1".into(),
             ));
         }
-        if d.recheck_interval > d.monitor_interval {
-            return Err(ConfigError::Invalid(
-                "delegation.recheck_interval cannot exceed delegation.monitor_interval".into(),
-            ));
-        }
         let th = self.probe.outage_threshold;
         if !(th > 0.0 && th <= 1.0) {
             return Err(ConfigError::Invalid(format!(

@@ -224,7 +224,9 @@ impl Policy {
             downtime_utc_offset: Duration::seconds(c.downtime_utc_offset_secs.into()),
             on_violation: c.on_violation,
             jitter: c.jitter,
-            recheck_interval: Config::chrono(c.recheck_interval),
+            // A re-probe never waits longer than a plain monitoring round
+            // (configs with shrunken periods keep working).
+            recheck_interval: Config::chrono(c.recheck_interval.min(c.monitor_interval)),
             violation_confirmations: c.violation_confirmations.max(1),
             violation_min_span: Config::chrono(c.violation_min_span),
         }

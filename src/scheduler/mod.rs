@@ -445,6 +445,16 @@ impl Scheduler {
                     None => break,
                 }
             }
+            // Delegated domains with a new NS set under test.
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = store.domains_with_pending_change(after.as_deref(), 10_000)?;
+                all.extend(page);
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
             Ok(all)
         })
     }

@@ -144,6 +144,8 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page>;
+    /// Delegated domains whose newly declared NS set is under test.
+    fn domains_with_pending_change(&self, after: Option<&str>, limit: usize) -> Result<Page>;
     fn search_domains(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page>;
     fn search_hosts(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page>;
     /// Contact and registrar handles starting with `prefix` (case-sensitive).

@@ -443,7 +443,22 @@ fn put_record(
             .unwrap_or(0);
         counts.insert(rec.state.as_str(), n + 1).map_err(err)?;
     }
+    let was_pending = old.is_some_and(pending_testing);
+    let is_pending = pending_testing(rec);
+    if was_pending != is_pending {
+        idx_set(txn, IDX_STATE, PENDING_KEY, name, is_pending)?;
+    }
     wput(txn, DELEGATION, name, rec)
+}
+
+/// State-index key of delegated domains whose newly declared NS set is
+/// under test (the scheduler's rescan finds them like testing ones).
+const PENDING_KEY: &str = "pending";
+
+fn pending_testing(r: &DelegationRecord) -> bool {
+    r.pending
+        .as_ref()
+        .is_some_and(|p| p.state == DelegationState::Testing)
 }
 
 /// Write a domain record and keep every index that derives from it right.
@@ -635,6 +650,9 @@ impl RedbStore {
             if domains.get(name).map_err(err)?.is_none() {
                 problems.push(format!("{name}: delegation record without a domain"));
             }
+            if pending_testing(&r) && !has(&idx_state, PENDING_KEY, name)? {
+                problems.push(format!("{name}: not in the pending-change index"));
+            }
             if !has(&idx_state, r.state.as_str(), name)? {
                 problems.push(format!(
                     "{name}: not in state index for {}",
@@ -646,7 +664,14 @@ impl RedbStore {
             let (k, _) = item.map_err(err)?;
             let (state, name) = k.value();
             let ok = match deleg.get(name).map_err(err)? {
-                Some(r) => dec::<DelegationRecord>(r.value())?.state.as_str() == state,
+                Some(r) => {
+                    let r = dec::<DelegationRecord>(r.value())?;
+                    if state == PENDING_KEY {
+                        pending_testing(&r)
+                    } else {
+                        r.state.as_str() == state
+                    }
+                }
                 None => false,
             };
             if !ok {
@@ -840,6 +865,10 @@ impl Store for RedbStore {
         limit: usize,
     ) -> Result<Page> {
         self.index_page(IDX_STATE, state.as_str(), after, limit)
+    }
+
+    fn domains_with_pending_change(&self, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.index_page(IDX_STATE, PENDING_KEY, after, limit)
     }
 
     fn search_domains(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {

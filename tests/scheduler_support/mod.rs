@@ -105,6 +105,11 @@ pub fn fast_config() -> Config {
     d.downtime_budget = Duration::from_secs(1);
     d.downtime_utc_offset_secs = 0;
     d.jitter = 0.1;
+    // Failing monitoring rounds are re-probed and confirmed on the same
+    // shrunken scale.
+    d.recheck_interval = Duration::from_millis(100);
+    d.violation_confirmations = 3;
+    d.violation_min_span = Duration::from_millis(200);
     c.probe.allow_private_targets = true;
     c
 }
