@@ -52,7 +52,7 @@ pub fn router(app: App) -> Router {
     let timeout = app.config.http.request_timeout;
     let rdap = crate::rdap::router(app.clone());
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz).with_state(app.clone()))
         .route("/readyz", get(readyz).with_state(app.clone()))
         .nest("/rdap", rdap.clone())
         // `nest` leaves the base URL with its slash unrouted (a bare 404);
@@ -70,12 +70,39 @@ pub fn router(app: App) -> Router {
         ))
 }
 
-/// Ready when the store answers a read.
-async fn readyz(State(app): State<App>) -> (StatusCode, &'static str) {
-    let read = tokio::task::spawn_blocking(move || app.store.last_update());
+/// The degraded line, when the registry's own network is down: serving
+/// goes on (200), but delegation decisions are on hold.
+fn degraded(app: &App) -> Option<String> {
+    app.outage().map(|o| {
+        format!(
+            "degraded: registry-side outage since {}: {} (failing rounds are inconclusive)\n",
+            o.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            o.reason
+        )
+    })
+}
+
+async fn healthz(State(app): State<App>) -> (StatusCode, String) {
+    (
+        StatusCode::OK,
+        degraded(&app).unwrap_or_else(|| "ok\n".into()),
+    )
+}
+
+/// Ready when the store answers a read (degraded, still ready, during a
+/// registry-side network outage: WHOIS, RDAP and the API still serve).
+async fn readyz(State(app): State<App>) -> (StatusCode, String) {
+    let app2 = app.clone();
+    let read = tokio::task::spawn_blocking(move || app2.store.last_update());
     match tokio::time::timeout(READY_TIMEOUT, read).await {
-        Ok(Ok(Ok(_))) => (StatusCode::OK, "ready\n"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "store not readable\n"),
+        Ok(Ok(Ok(_))) => (
+            StatusCode::OK,
+            degraded(&app).unwrap_or_else(|| "ready\n".into()),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store not readable\n".into(),
+        ),
     }
 }
 

@@ -1607,3 +1607,325 @@ filter = "warn"
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
     assert!(status.success(), "{status}: {log}");
 }
+
+// ---- safe decisions (registry-side outages, flapping, lag, addresses) ----
+
+/// The API body of a set where one server has several addresses.
+fn ns_body_grouped(z: &dns::Zone) -> Value {
+    let mut names: Vec<&String> = z.ns.iter().map(|(n, _)| n).collect();
+    names.dedup();
+    let ns: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let addrs: Vec<String> =
+                z.ns.iter()
+                    .filter(|(m, _)| m == *n)
+                    .map(|(_, ip)| ip.to_string())
+                    .collect();
+            json!({"name": n, "addresses": addrs})
+        })
+        .collect();
+    json!({ "nameservers": ns })
+}
+
+impl Registry {
+    /// Probe every one of `names` at `at` (all due by then), as a busy
+    /// registry probes many domains within the same minute.
+    async fn round_all(&self, names: &[&str], at: Timestamp) -> Vec<DelegationRecord> {
+        if at > self.clock_now() {
+            self.clock.set(at);
+        }
+        for n in names {
+            self.app.domain_changed(n);
+        }
+        let mut out = Vec::new();
+        for n in names {
+            assert!(
+                wait_for(STEP, || self.rec(n).last_look >= Some(at)).await,
+                "no round of {n} at {at}: {:?}",
+                self.rec(n)
+            );
+            out.push(self.rec(n));
+        }
+        out
+    }
+}
+
+/// The registry's own network goes down (every lab server unreachable at
+/// once) for longer than the 2-hour budget: rounds are inconclusive,
+/// nothing is charged, nothing suspended, and health says degraded. Run
+/// once with the failure-share detector (no canaries) and once with a
+/// canary that stops answering too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_side_outage_charges_nothing_and_suspends_nothing() {
+    for with_canary in [false, true] {
+        let lab = Lab::new(7).await;
+        let names = ["aa.ru", "bb.ru", "cc.ru"];
+        let zones: Vec<dns::Zone> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| lab.zone(n, &[2 * i as u8 + 1, 2 * i as u8 + 2]))
+            .collect();
+        let canary_zone = lab.zone("canary.ru", &[7]);
+        let mut servers = Vec::new();
+        for z in &zones {
+            servers.push(lab.start(z, 0).await);
+            servers.push(lab.start(z, 1).await);
+        }
+        let mut canary = Some(lab.start(&canary_zone, 0).await);
+        let canary_addr = SocketAddr::new(canary_zone.ns[0].1, lab.port);
+        let reg = Registry::start(
+            &lab,
+            &names.iter().map(|n| (*n, ALPHA)).collect::<Vec<_>>(),
+            |c| {
+                c.delegation.on_violation = OnViolation::Suspend;
+                if with_canary {
+                    c.probe.canaries = vec![canary_addr];
+                    c.probe.outage_window = Duration::from_secs(4);
+                }
+            },
+        )
+        .await;
+        for (n, z) in names.iter().zip(&zones) {
+            let (st, v) = reg.declare(ALPHA, n, ns_body(z)).await;
+            assert_eq!(st, 200, "{v}");
+        }
+        for n in names {
+            reg.wait_state(n, DelegationState::Delegated).await;
+        }
+        // One clean monitoring look at every domain first.
+        let mut at = t0() + chrono::Duration::hours(1) + chrono::Duration::minutes(5);
+        reg.round_all(&names, at).await;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let health = || async {
+            http.get(format!("{}/healthz", reg.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        assert_eq!(health().await, "ok\n");
+
+        // The outage: every server (and the canary) goes quiet.
+        servers.clear();
+        canary.take();
+        if with_canary {
+            assert!(
+                wait_for(STEP, || reg.app.outage().is_some()).await,
+                "the canary watcher did not notice"
+            );
+        }
+        // Three hours of looks every six minutes (re-probes are due five
+        // minutes, ±jitter, after a failing round), starting when every
+        // domain's hourly look is due.
+        at = names
+            .iter()
+            .map(|n| reg.rec(n).next_probe.unwrap())
+            .max()
+            .unwrap();
+        let end = at + chrono::Duration::hours(3);
+        let mut inconclusive = 0;
+        reg.round_all(&names, at).await;
+        while at < end {
+            at += chrono::Duration::minutes(6);
+            for rec in reg.round_all(&names, at).await {
+                assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+                assert!(rec.violation.is_none(), "{rec:?}");
+                if rec
+                    .last_round
+                    .as_ref()
+                    .is_some_and(|r| r.inconclusive.is_some())
+                {
+                    inconclusive += 1;
+                }
+            }
+        }
+        assert!(inconclusive >= 3 * 29, "{inconclusive} inconclusive rounds");
+        let h = health().await;
+        assert!(h.starts_with("degraded: registry-side outage"), "{h}");
+        let m = http
+            .get(format!("{}/metrics", reg.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(m.contains("zonekeeper_registry_outage 1"), "{m}");
+        for n in names {
+            let v = reg.delegation(ALPHA, n).await;
+            assert_eq!(v["in_zone"], true, "{v}");
+            for s in v["downtime"]["servers"].as_array().unwrap() {
+                // At most the onset, before the detector knew.
+                assert!(s["unreachable_secs"].as_u64().unwrap() <= 300, "{v}");
+            }
+            assert!(v["last_round"]["inconclusive"].is_string(), "{v}");
+        }
+        let w = reg.whois("aa.ru").await;
+        assert!(whois_state(&w).contains(", DELEGATED,"), "{w}");
+        for n in names {
+            assert!(reg.zone_text().contains(&format!("{n}. ")));
+        }
+
+        // The network is back: clean rounds, nothing happened.
+        for z in &zones {
+            servers.push(lab.start(z, 0).await);
+            servers.push(lab.start(z, 1).await);
+        }
+        let _canary = lab.start(&canary_zone, 0).await;
+        if with_canary {
+            assert!(wait_for(STEP, || reg.app.outage().is_none()).await);
+        }
+        at += chrono::Duration::minutes(6);
+        for rec in reg.round_all(&names, at).await {
+            assert_eq!(rec.state, DelegationState::Delegated);
+            assert!(rec.failing.is_none() && rec.violation.is_none(), "{rec:?}");
+            assert!(rec.downtime.iter().all(|d| d.unreachable_ms <= 300_000));
+        }
+        reg.stop().await;
+    }
+}
+
+/// A flapping server (down, up, down, up … on successive re-probes) and a
+/// SOA serial that lags for one round and then converges are warnings
+/// with events, never a suspension.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_server_and_converging_serial_lag_are_not_sanctioned() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("flap.ru", &[1, 2]);
+    let _ns1 = lab.start(&z, 0).await;
+    let mut ns2 = Some(lab.start(&z, 1).await);
+    let reg = Registry::start(&lab, &[("flap.ru", ALPHA)], |c| {
+        c.delegation.on_violation = OnViolation::Suspend;
+    })
+    .await;
+    let (st, v) = reg.declare(ALPHA, "flap.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("flap.ru", DelegationState::Delegated).await;
+    for i in 0..12 {
+        if i % 2 == 0 {
+            ns2.take();
+        } else {
+            ns2 = Some(lab.start(&z, 1).await);
+        }
+        let rec = reg.next_round("flap.ru").await;
+        assert_eq!(rec.state, DelegationState::Delegated, "round {i}: {rec:?}");
+        assert!(rec.violation.is_none(), "{rec:?}");
+    }
+    // Serial lag during a NOTIFY/IXFR: one round with the old serial.
+    let mut lagging = z.clone();
+    lagging.serial -= 1;
+    drop(ns2);
+    let stale = lab.start_as(z.ns[1].1, &lagging).await;
+    let rec = reg.next_round("flap.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated);
+    assert_eq!(
+        rec.failing.as_ref().unwrap().finding_ids,
+        ["SOA_CONSISTENT"]
+    );
+    drop(stale);
+    let _ns2 = lab.start(&z, 1).await;
+    let rec = reg.next_round("flap.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated);
+    assert!(rec.failing.is_none() && rec.violation.is_none(), "{rec:?}");
+    let h = reg.app.store.history("flap.ru", 100).unwrap();
+    assert!(h.iter().all(|e| e.to == DelegationState::Delegated
+        || e.from.is_none()
+        || e.from == Some(DelegationState::Testing)
+        || e.from == Some(DelegationState::Undelegated)));
+    assert!(h
+        .iter()
+        .any(|e| e.reason.starts_with("warning: failing round")));
+    assert!(h
+        .iter()
+        .rev()
+        .find(|e| e.reason.contains("recovered before confirmation"))
+        .is_some());
+    reg.wait_zone("flap.ru", true).await;
+    reg.stop().await;
+}
+
+/// One dead address of a two-address server: a RESPONSIVE finding naming
+/// the address, charged to that address's own budget, not a violation;
+/// the server itself is not down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_address_of_a_two_address_server_has_its_own_budget() {
+    let lab = Lab::new(3).await;
+    let mut z = lab.zone("two.ru", &[1, 3]);
+    // ns1.two.ru has a second address.
+    z.ns.insert(1, ("ns1.two.ru".into(), dns::ip(lab.block, 2)));
+    let _a = lab.start_as(z.ns[0].1, &z).await;
+    let b = lab.start_as(z.ns[1].1, &z).await;
+    let _c = lab.start_as(z.ns[2].1, &z).await;
+    let reg = Registry::start(&lab, &[("two.ru", ALPHA)], |c| {
+        c.delegation.on_violation = OnViolation::Suspend;
+    })
+    .await;
+    let (st, v) = reg.declare(ALPHA, "two.ru", ns_body_grouped(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    reg.wait_state("two.ru", DelegationState::Delegated).await;
+    drop(b);
+    let dead = z.ns[1].1.to_string();
+    for _ in 0..13 {
+        let rec = reg.next_round("two.ru").await;
+        assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+        assert!(rec.violation.is_none(), "{rec:?}");
+        let s = &rec.last_round.as_ref().unwrap().servers[0];
+        assert!(s.reachable);
+        assert_eq!(s.unreachable_addresses.len(), 1, "{s:?}");
+    }
+    let v = reg.delegation(ALPHA, "two.ru").await;
+    let f = v["last_round"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "RESPONSIVE")
+        .cloned()
+        .unwrap();
+    assert!(f["address"].as_str().unwrap().starts_with(&dead), "{f}");
+    let ns1 = &v["downtime"]["servers"][0];
+    assert_eq!(ns1["unreachable_secs"], 0, "the server is not down: {v}");
+    let a = &ns1["addresses"][0];
+    assert!(a["address"].as_str().unwrap().starts_with(&dead), "{v}");
+    let used = a["unreachable_secs"].as_u64().unwrap();
+    assert!((3500..=3700).contains(&used), "an hour on the address: {v}");
+    assert_eq!(a["remaining_secs"].as_u64().unwrap(), 7200 - used);
+    assert!(v["failing"]["rounds"].as_u64().unwrap() >= 13, "{v}");
+    let _b = lab.start_as(z.ns[1].1, &z).await;
+    let rec = reg.next_round("two.ru").await;
+    assert!(rec.failing.is_none(), "{rec:?}");
+    reg.stop().await;
+}
+
+/// Serve stopped for longer than the whole test window: the stopped time
+/// is not the registrant's; testing goes on after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stopped_longer_than_the_window_does_not_fail_the_test() {
+    let lab = Lab::new(2).await;
+    let z = lab.zone("pause.ru", &[1, 2]);
+    let _ns1 = lab.start(&z, 0).await; // ns2 is not up yet
+    let reg = Registry::start(&lab, &[("pause.ru", ALPHA)], |_| {}).await;
+    let (st, v) = reg.declare(ALPHA, "pause.ru", ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(wait_for(STEP, || reg.rec("pause.ru").rounds >= 1).await);
+    let rec = reg.next_round("pause.ru").await;
+    assert_eq!(rec.state, DelegationState::Testing);
+    let used = rec.window_used_ms;
+
+    let reg = reg.restart(chrono::Duration::days(5)).await;
+    let restarted = reg.clock_now();
+    let rec = reg.round_at("pause.ru", restarted).await;
+    assert_eq!(rec.state, DelegationState::Testing, "{rec:?}");
+    // Only the usual gap of one look is credited, not five days.
+    assert!(rec.window_used_ms <= used + 20 * 60 * 1000, "{rec:?}");
+    assert!(rec.window_end.unwrap() > restarted + chrono::Duration::days(3));
+    let v = reg.delegation(ALPHA, "pause.ru").await;
+    assert!(v["window_used_secs"].as_u64().unwrap() < 3600, "{v}");
+
+    let _ns2 = lab.start(&z, 1).await;
+    let rec = reg.next_round("pause.ru").await;
+    assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
+    reg.stop().await;
+}

@@ -128,6 +128,8 @@ caption{text-align:left;font-weight:600;padding:.2rem 0;color:var(--muted)}
 .sev-notice{background:var(--idlebg);color:var(--idle)}
 .pass{color:var(--ok);font-weight:600}
 .fail{color:var(--bad);font-weight:600}
+.warn{color:var(--warn);font-weight:600}
+.banner{padding:.5rem .8rem;border-radius:4px;background:var(--warnbg)}
 .bar{display:inline-block;height:.7rem;background:#e0e0e0;border-radius:2px;width:8rem;vertical-align:middle;overflow:hidden}
 .bar span{display:block;height:100%;background:#14325c}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.4rem 0 1rem}

@@ -254,6 +254,14 @@ fn failing_ids(r: &Option<RoundSummary>) -> String {
 
 fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
     let mut b = String::new();
+    if let Some(o) = app.outage() {
+        let _ = writeln!(
+            b,
+            "<p class=\"banner warn\" role=\"alert\" id=\"outage\">Registry-side outage since {}: {}. Failing rounds are inconclusive: nothing is charged to registrants.</p>",
+            time_el(o.since),
+            esc(&o.reason)
+        );
+    }
     let total = o.stats.domains;
     // Summary cards.
     let _ = write!(
@@ -588,6 +596,62 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
                 esc(&v.message),
                 time_el(v.since),
                 esc(&v.finding_ids.join(", "))
+            ),
+        );
+    }
+    if let Some(f) = &rec.failing {
+        fact(
+            "Failing rounds",
+            format!(
+                "<span class=\"warn\">{} in a row since {}</span> (re-probed every {}; a violation needs {} over {}): {}",
+                f.rounds,
+                time_el(f.since),
+                duration(app.policy.recheck_interval.num_seconds()),
+                app.policy.violation_confirmations,
+                duration(app.policy.violation_min_span.num_seconds()),
+                esc(&f.message)
+            ),
+        );
+    }
+    if let Some(v) = &rec.last_violation {
+        fact(
+            "Last violation",
+            format!(
+                "{} – {} ({}): {}",
+                time_el(v.since),
+                opt_time(v.until),
+                esc(&v.finding_ids.join(", ")),
+                esc(&v.message)
+            ),
+        );
+    }
+    if let Some(why) = rec
+        .last_round
+        .as_ref()
+        .and_then(|r| r.inconclusive.as_ref())
+    {
+        fact(
+            "Last round",
+            format!("<span class=\"warn\">inconclusive</span>: {}", esc(why)),
+        );
+    }
+    if let Some(pend) = &rec.pending {
+        let names: Vec<String> = p.nameservers.iter().map(|n| esc(&n.unicode_name)).collect();
+        fact(
+            "Pending NS change",
+            format!(
+                "{} {} (window {} – {}, {} rounds); the zone keeps {}",
+                state_badge(pend.state),
+                names.join(", "),
+                opt_time(pend.window_start),
+                opt_time(pend.window_end),
+                pend.rounds,
+                esc(&rec
+                    .published
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
             ),
         );
     }

@@ -1183,7 +1183,6 @@ mod tests {
         );
         // The next Moscow day starts at 21:00Z: budget fresh, a pass delegates.
         let mut r = r;
-        let mut at = at;
         let next_day = Utc.with_ymd_and_hms(2026, 1, 10, 21, 0, 0).unwrap();
         while at + Duration::hours(1) < next_day {
             at += Duration::hours(1);

@@ -74,23 +74,37 @@ impl OutageDetector {
     }
 
     /// Feed one round: `before` is the record's downtime before it (which
-    /// servers answered at their previous probe), `servers` what the round
-    /// saw. Returns the outage state after it.
+    /// servers answered at their previous probe), `failing_since` the start
+    /// of the domain's current run of failing rounds, `servers` what the
+    /// round saw. Returns the outage state after it.
+    ///
+    /// A server is in the sample when it answered at its previous probe,
+    /// or — while an outage is in force — when it has been failing only
+    /// since about the outage began (its failures are the outage's).
     pub fn observe(
         &mut self,
         t: Timestamp,
         before: &[ServerDowntime],
+        failing_since: Option<Timestamp>,
         servers: &[ServerReport],
     ) -> Option<Outage> {
         if self.canaries == 0 {
             let ms = t.timestamp_millis();
+            let onset = self.current.as_ref().map(|o| o.since - self.window);
+            let outage_failure = matches!((onset, failing_since), (Some(o), Some(f)) if f >= o);
             for s in servers {
-                let answered_before = before.iter().any(|d| {
-                    d.address.is_none()
-                        && d.last_reachable == Some(true)
-                        && d.server.as_str() == s.name.trim_end_matches('.')
-                });
-                if !answered_before {
+                let prev = before
+                    .iter()
+                    .find(|d| {
+                        d.address.is_none() && d.server.as_str() == s.name.trim_end_matches('.')
+                    })
+                    .and_then(|d| d.last_reachable);
+                let counts = match prev {
+                    Some(true) => true,
+                    Some(false) => outage_failure,
+                    None => false,
+                };
+                if !counts {
                     continue;
                 }
                 let failed = !s.reachable;
@@ -156,7 +170,12 @@ impl OutageDetector {
         }
         self.prune(t.timestamp_millis());
         let (share, n) = self.share();
-        (n >= MIN_SAMPLE && share >= self.threshold).then(|| {
+        if n < MIN_SAMPLE {
+            // Too few looks to say anything: an outage in force is not
+            // ended for lack of data (it ends when servers answer again).
+            return self.current.as_ref().map(|c| c.reason.clone());
+        }
+        (share >= self.threshold).then(|| {
             format!(
                 "{} of {n} servers that answered before failed within {}s ({:.0}% ≥ {:.0}%)",
                 self.failed,
@@ -247,42 +266,108 @@ mod tests {
         // Three of them fail: below the sample minimum.
         for i in 0..3 {
             let n = format!("ns{i}.a.net");
-            assert_eq!(d.observe(t(i), &[up_before(&n)], &[rep(&n, false)]), None);
+            assert_eq!(
+                d.observe(t(i), &[up_before(&n)], None, &[rep(&n, false)]),
+                None
+            );
         }
         // The fourth makes the sample: 4/4 failed.
         let n = "ns3.a.net";
-        let o = d.observe(t(4), &[up_before(n)], &[rep(n, false)]).unwrap();
+        let o = d
+            .observe(t(4), &[up_before(n)], None, &[rep(n, false)])
+            .unwrap();
         assert_eq!(o.since, t(4));
         // Servers that never answered do not count at all.
-        d.observe(t(5), &[], &[rep("new.b.net", false)]);
+        d.observe(t(5), &[], None, &[rep("new.b.net", false)]);
         assert_eq!(d.share(), (1.0, 4));
         // Four answer: 4/8 is still at the threshold.
         for i in 0..4 {
             let n = format!("ok{i}.c.net");
-            d.observe(t(6), &[up_before(&n)], &[rep(&n, true)]);
+            d.observe(t(6), &[up_before(&n)], None, &[rep(&n, true)]);
         }
         assert!(d.current().is_some());
         let n = "ok4.c.net";
-        assert_eq!(d.observe(t(7), &[up_before(n)], &[rep(n, true)]), None);
+        assert_eq!(
+            d.observe(t(7), &[up_before(n)], None, &[rep(n, true)]),
+            None
+        );
         // Old failures age out of the window.
         let mut d = OutageDetector::new(0.5, Duration::seconds(120), 0);
         for i in 0..4 {
             let n = format!("ns{i}.a.net");
-            d.observe(t(0), &[up_before(&n)], &[rep(&n, false)]);
+            d.observe(t(0), &[up_before(&n)], None, &[rep(&n, false)]);
         }
         assert!(d.current().is_some());
-        assert_eq!(d.refresh(t(200)), None);
+        // With no looks at all it is not ended for lack of data …
+        assert!(d.refresh(t(200)).is_some());
+        // … but by servers answering again.
+        for i in 0..4 {
+            let n = format!("ok{i}.c.net");
+            d.observe(t(201), &[up_before(&n)], None, &[rep(&n, true)]);
+        }
+        assert_eq!(d.current(), None);
     }
 
     #[test]
     fn the_same_server_counts_once_with_its_latest_result() {
         let mut d = OutageDetector::new(0.5, Duration::seconds(120), 0);
         for s in 0..10 {
-            d.observe(t(s), &[up_before("ns1.a.net")], &[rep("ns1.a.net", false)]);
+            d.observe(
+                t(s),
+                &[up_before("ns1.a.net")],
+                None,
+                &[rep("ns1.a.net", false)],
+            );
         }
         assert_eq!(d.share(), (1.0, 1));
-        d.observe(t(11), &[up_before("ns1.a.net")], &[rep("ns1.a.net", true)]);
+        d.observe(
+            t(11),
+            &[up_before("ns1.a.net")],
+            None,
+            &[rep("ns1.a.net", true)],
+        );
         assert_eq!(d.share(), (0.0, 1));
+    }
+
+    #[test]
+    fn servers_failing_since_the_onset_stay_in_the_sample() {
+        let mut d = OnceDetector::new();
+        // Four servers fail at once: an outage from t(0).
+        for i in 0..4 {
+            let n = format!("ns{i}.a.net");
+            d.0.observe(t(0), &[up_before(&n)], Some(t(0)), &[rep(&n, false)]);
+        }
+        assert!(d.0.current().is_some());
+        // Ten minutes on, their records say "down" (the onset round was
+        // conclusive), but they have failed only since the outage began.
+        let down = |n: &str| {
+            let mut x = up_before(n);
+            x.last_reachable = Some(false);
+            x
+        };
+        for i in 0..4 {
+            let n = format!("ns{i}.a.net");
+            let o =
+                d.0.observe(t(600), &[down(&n)], Some(t(0)), &[rep(&n, false)]);
+            assert!(o.is_some());
+        }
+        assert_eq!(d.0.share(), (1.0, 4));
+        // A server failing since long before the outage does not count.
+        let old = d.0.observe(
+            t(601),
+            &[down("old.b.net")],
+            Some(t(-3600)),
+            &[rep("old.b.net", false)],
+        );
+        assert!(old.is_some());
+        assert_eq!(d.0.share().1, 4);
+    }
+
+    struct OnceDetector(OutageDetector);
+    impl OnceDetector {
+        fn new() -> Self {
+            Self(OutageDetector::new(0.5, Duration::seconds(1200), 0))
+        }
     }
 
     #[test]
@@ -291,7 +376,10 @@ mod tests {
         // Failing servers alone do not make an outage in canary mode.
         for i in 0..10 {
             let n = format!("ns{i}.a.net");
-            assert_eq!(d.observe(t(i), &[up_before(&n)], &[rep(&n, false)]), None);
+            assert_eq!(
+                d.observe(t(i), &[up_before(&n)], None, &[rep(&n, false)]),
+                None
+            );
         }
         assert_eq!(d.canaries_seen(t(20), 1, 2), None);
         let o = d.canaries_seen(t(30), 0, 2).unwrap();

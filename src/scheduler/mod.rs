@@ -519,6 +519,7 @@ async fn probe_round(
     domain: &Domain,
     ns: &[Nameserver],
     before: &[crate::model::ServerDowntime],
+    failing_since: Option<Timestamp>,
 ) -> Option<(CheckReport, Option<String>)> {
     let started = app.now();
     let check = prober.check(&domain.name, ns);
@@ -537,7 +538,7 @@ async fn probe_round(
         .outage
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .observe(started, before, &report.servers);
+        .observe(started, before, failing_since, &report.servers);
     let inconclusive = match outage {
         Some(o) if delegation::round_failing(&report) => {
             metrics::counter!("zonekeeper_rounds_inconclusive_total").increment(1);
@@ -619,7 +620,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
         }
         Plan::Write(new, ev) => {
             match write_step(app, name, &rec, *new, Some(ev), None, &status).await {
-                Step::Written(n) => cur = n,
+                Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
         }
@@ -630,8 +631,15 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
             let due = rec.next_probe.is_none_or(|np| np <= now) || !rec.blocked.is_empty();
             if due {
                 let set = rec.zone_set(&domain.nameservers).to_vec();
-                let Some((report, inconclusive)) =
-                    probe_round(app, prober, &domain, &set, &rec.downtime).await
+                let Some((report, inconclusive)) = probe_round(
+                    app,
+                    prober,
+                    &domain,
+                    &set,
+                    &rec.downtime,
+                    rec.failing.as_ref().map(|f| f.since),
+                )
+                .await
                 else {
                     return retry(Some(rec.state));
                 };
@@ -639,7 +647,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                     delegation::on_round(&rec, &report, &ctx, pol, name, inconclusive.as_deref());
                 let summary = new.last_round.clone();
                 match write_step(app, name, &rec, new, ev, summary, &status).await {
-                    Step::Written(n) => cur = n,
+                    Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
             }
@@ -651,7 +659,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
         Some(Plan::Write(new, ev)) => {
             let old = cur.clone();
             match write_step(app, name, &old, *new, Some(ev), None, &status).await {
-                Step::Written(n) => cur = n,
+                Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
         }
@@ -662,7 +670,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 .map(|p| p.downtime.clone())
                 .unwrap_or_default();
             if let Some((report, inconclusive)) =
-                probe_round(app, prober, &domain, &domain.nameservers, &before).await
+                probe_round(app, prober, &domain, &domain.nameservers, &before, None).await
             {
                 let (new, ev) = delegation::on_pending_round(
                     &cur,
@@ -679,7 +687,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                     .or_else(|| new.last_round.clone());
                 let old = cur.clone();
                 match write_step(app, name, &old, new, ev, summary, &status).await {
-                    Step::Written(n) => cur = n,
+                    Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
             }
@@ -693,7 +701,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
 }
 
 enum Step {
-    Written(DelegationRecord),
+    Written(Box<DelegationRecord>),
     Stop(Outcome),
 }
 
@@ -722,7 +730,7 @@ async fn write_step(
             if zone_affected(old, &new, status) {
                 app.zone_dirty.notify_one();
             }
-            Step::Written(new)
+            Step::Written(Box::new(new))
         }
         Ok(Written::Superseded(cur)) => {
             debug!(
