@@ -288,8 +288,11 @@ struct Server {
     no_edns: bool,
 }
 
+/// Host names with their addresses (what the demo resolver answers).
+type HostTable = Vec<(Name, Ipv4Addr)>;
+
 /// Every demo server by address, and the resolver's host table.
-fn build() -> Result<(HashMap<Ipv4Addr, Server>, Vec<(Name, Ipv4Addr)>), DemoError> {
+fn build() -> Result<(HashMap<Ipv4Addr, Server>, HostTable), DemoError> {
     let mut servers: HashMap<Ipv4Addr, Server> = HashMap::new();
     let mut hosts = Vec::new();
     for s in SCENARIOS {
@@ -351,7 +354,7 @@ fn build() -> Result<(HashMap<Ipv4Addr, Server>, Vec<(Name, Ipv4Addr)>), DemoErr
 enum Role {
     Auth(Server),
     /// A stub-facing resolver that knows only the demo's host names.
-    Resolver(Vec<(Name, Ipv4Addr)>),
+    Resolver(HostTable),
 }
 
 fn soa_record(z: &Zone, serial: u32) -> Record {
