@@ -664,4 +664,19 @@ mod tests {
             assert_eq!(a.octets()[..3], NET);
         }
     }
+
+    #[test]
+    fn the_demo_needs_loopback_only_probing() {
+        let ok = "[demo]\nenabled = true\n[probe]\nallow_loopback_targets = true\nresolvers = [\"127.0.0.1:5399\"]\n";
+        Config::from_toml(ok, std::path::Path::new("t")).unwrap();
+        for bad in [
+            "[demo]\nenabled = true\n[probe]\nresolvers = [\"127.0.0.1:5399\"]\n",
+            "[demo]\nenabled = true\n[probe]\nallow_loopback_targets = true\nallow_private_targets = true\nresolvers = [\"127.0.0.1:5399\"]\n",
+            "[demo]\nenabled = true\n[probe]\nallow_loopback_targets = true\n",
+            "[demo]\nenabled = true\n[probe]\nallow_loopback_targets = true\nresolvers = [\"192.0.2.53:53\"]\n",
+        ] {
+            let e = Config::from_toml(bad, std::path::Path::new("t")).unwrap_err();
+            assert!(e.to_string().contains("demo.enabled"), "{e}");
+        }
+    }
 }

@@ -190,8 +190,30 @@ async fn first_command_shows_delegated_failing_and_monitored_domains() {
         started.elapsed()
     );
 
-    // Only demo domains are delegated: the sample's documentation
-    // addresses were refused without a packet.
+    // The sample's documentation addresses are refused without a packet
+    // (loopback is allowed, nothing else private).
+    let sample = loop {
+        let r = http
+            .get(format!("{base}/api/v1/domains/deldom1.ru/delegation"))
+            .bearer_auth("token-rucenter-ru")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        if v["last_round"].is_object() {
+            break v;
+        }
+        assert!(started.elapsed() < DEADLINE, "deldom1.ru not probed: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let found = ids(&sample);
+    assert!(
+        !found.is_empty() && found.iter().all(|(id, _)| id == "TARGET_REFUSED"),
+        "{sample}"
+    );
+
+    // Only demo domains are delegated.
     let zone_text = std::fs::read_to_string(&zone).unwrap();
     for line in zone_text.lines().filter(|l| l.contains(" IN NS ")) {
         let owner = line.split_whitespace().next().unwrap();
