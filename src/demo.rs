@@ -209,11 +209,12 @@ pub fn declared(s: &Scenario) -> Result<Vec<Host>, DemoError> {
     Err(DemoError::Name(s.domain.to_string()))
 }
 
-/// The demo registry in the import format (SPEC §4), for the ordinary import.
-pub fn import_json() -> Result<String, DemoError> {
+/// The demo registry in the import format (docs/import.md), for the
+/// ordinary import: the scenarios whose domain `keep` accepts.
+pub fn import_json(keep: impl Fn(&Scenario) -> bool) -> Result<String, DemoError> {
     use serde_json::json;
     let mut domains = Vec::new();
-    for s in SCENARIOS {
+    for s in SCENARIOS.iter().filter(|s| keep(s)) {
         let own = s.hosted_by.is_none();
         let ns: Vec<_> = declared(s)?
             .into_iter()
@@ -251,14 +252,14 @@ pub fn import_json() -> Result<String, DemoError> {
     Ok(v.to_string())
 }
 
-/// Import the demo domains (idempotent: an unchanged set keeps its
-/// delegation state). Returns their names as stored.
+/// Import the demo domains of the configured zones (idempotent: an
+/// unchanged set keeps its delegation state). Returns their names as stored.
 pub fn import(store: &dyn Store, cfg: &Config, now: Timestamp) -> Result<Vec<String>, DemoError> {
-    let text = import_json()?;
     let zones = cfg.zones().map_err(|e| crate::import::ImportError::Json {
         path: "demo".into(),
         message: e.to_string(),
     })?;
+    let text = import_json(|s| zones.parse_domain(s.domain).is_ok())?;
     let batch = crate::import::parse(text.as_bytes(), "demo", cfg, &zones, now)?;
     crate::import::apply(store, &batch, cfg, now)?;
     Ok(batch
@@ -652,7 +653,7 @@ mod tests {
         let cfg = Config::default();
         let zones = cfg.zones().unwrap();
         let batch = crate::import::parse(
-            import_json().unwrap().as_bytes(),
+            import_json(|_| true).unwrap().as_bytes(),
             "demo",
             &cfg,
             &zones,
