@@ -40,7 +40,7 @@ pub enum Command {
     Check(crate::checks::cli::CheckArgs),
     /// Run scheduler, WHOIS, RDAP, API, metrics and dashboard.
     Serve(ServeArgs),
-    /// Load registry data (JSON, SPEC §4); all or nothing.
+    /// Load registry data (JSON, docs/import.md); all or nothing.
     Import {
         file: PathBuf,
         #[command(flatten)]

@@ -74,6 +74,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub zone: ZoneConfig,
     pub log: LogConfig,
+    pub demo: DemoConfig,
 }
 
 impl Default for Config {
@@ -90,6 +91,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             zone: ZoneConfig::default(),
             log: LogConfig::default(),
+            demo: DemoConfig::default(),
         }
     }
 }
@@ -201,6 +203,10 @@ impl Default for DelegationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ProbeConfig {
     pub allow_private_targets: bool,
+    /// Probe loopback addresses (127.0.0.0/8, ::1) but still refuse every
+    /// other special-use range: the loopback demo and lab setups, where the
+    /// sample registry's documentation addresses must stay unprobed.
+    pub allow_loopback_targets: bool,
     /// Resolvers for declared names given without addresses; empty = system's.
     /// Entries are `address` (port 53) or `address:port` (`[v6]:port`).
     #[serde(deserialize_with = "socket_addrs_53")]
@@ -262,6 +268,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             allow_private_targets: false,
+            allow_loopback_targets: false,
             resolvers: Vec::new(),
             timeout: Duration::from_secs(2),
             retries: 1,
@@ -458,6 +465,17 @@ impl Default for LogConfig {
     }
 }
 
+/// The loopback demo ([`crate::demo`]): off unless the config turns it on
+/// (the development config does; a production config never should).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// `serve` starts small authoritative servers for the demo domains on
+    /// 127.0.53.0/24 (port `probe.port`) and a resolver on the loopback
+    /// `probe.resolvers`, and imports the demo domains.
+    pub enabled: bool,
+}
+
 impl Config {
     /// Default location of the config file.
     pub const DEFAULT_PATH: &'static str = "config/zonekeeper.toml";
@@ -571,6 +589,9 @@ impl Config {
                     .into(),
             ));
         }
+        if self.demo.enabled {
+            self.validate_demo()?;
+        }
         if self.zones.len() > 1 {
             if let Some(out) = &self.zone.output {
                 if !out.to_string_lossy().contains("{zone}") {
@@ -580,6 +601,29 @@ impl Config {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The demo must keep every packet on loopback: its servers are probed
+    /// only with loopback allowed (and nothing else private), and names are
+    /// resolved only through loopback resolvers (the demo answers there).
+    fn validate_demo(&self) -> Result<(), ConfigError> {
+        let p = &self.probe;
+        if !p.allow_loopback_targets {
+            return Err(ConfigError::Invalid(
+                "demo.enabled needs probe.allow_loopback_targets = true (the demo servers are on 127.0.53.0/24)".into(),
+            ));
+        }
+        if p.allow_private_targets {
+            return Err(ConfigError::Invalid(
+                "demo.enabled needs probe.allow_private_targets = false: the sample registry's documentation addresses must not be probed".into(),
+            ));
+        }
+        if p.resolvers.is_empty() || p.resolvers.iter().any(|r| !r.ip().is_loopback()) {
+            return Err(ConfigError::Invalid(
+                "demo.enabled needs probe.resolvers to list only loopback addresses (the demo answers there; nothing may leave loopback)".into(),
+            ));
         }
         Ok(())
     }

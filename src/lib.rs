@@ -3,8 +3,9 @@
 //! A registry-side service for a country-code TLD: it decides when a domain
 //! may be delegated by probing the nameservers its registrar declared, keeps
 //! the parent zone in step, and publishes the registry's public data over
-//! port-43 WHOIS and RDAP. The contracts are in `SPEC.md` (shared with the
-//! scripts that depend on them).
+//! port-43 WHOIS and RDAP. The contracts (command line, config, import,
+//! WHOIS, RDAP, API, delegation rules, operations) are documented in the
+//! repository's `docs/` directory.
 //!
 //! ## Map
 //!
@@ -13,7 +14,7 @@
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
-//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`] | the long-running process and its wiring; the operator control socket |
+//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
 //!
 //! ## How data flows
 //!
@@ -49,6 +50,7 @@ pub mod config;
 pub mod control;
 pub mod dashboard;
 pub mod delegation;
+pub mod demo;
 pub mod http;
 pub mod import;
 pub mod lifecycle;

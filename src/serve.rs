@@ -58,11 +58,33 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
             file.display()
         );
     }
+    let demo_domains = if cfg.demo.enabled {
+        crate::demo::import(&store, &cfg, SystemClock.now())?
+    } else {
+        Vec::new()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
-    rt.block_on(serve(app))?;
+    rt.block_on(async {
+        if app.config.demo.enabled {
+            let demo = crate::demo::Demo::bind(&app.config).await?;
+            info!(
+                servers = demo.servers.len(),
+                first = %demo.servers.first().map(ToString::to_string).unwrap_or_default(),
+                resolvers = ?demo.resolvers,
+                domains = ?demo_domains,
+                "demo: loopback DNS servers started (demo.enabled; see docs/demo.md)"
+            );
+            demo.run(app.shutdown.clone());
+            // Probed at once rather than within the start-up spread.
+            for d in &demo_domains {
+                app.domain_changed(d);
+            }
+        }
+        serve(app).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -222,6 +222,9 @@ struct Inner {
     timeout: Duration,
     retries: u32,
     allow_private: bool,
+    allow_loopback: bool,
+    /// Port for addresses found by resolution (declared ones carry theirs).
+    port: u16,
     recursion_name: Name,
     in_flight: Semaphore,
     resolver_cfg: Option<ResolverConfig>,
@@ -257,6 +260,8 @@ impl Prober {
                 timeout: cfg.timeout,
                 retries: cfg.retries,
                 allow_private: cfg.allow_private_targets,
+                allow_loopback: cfg.allow_loopback_targets,
+                port: cfg.port,
                 recursion_name,
                 in_flight: Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)),
                 resolver_cfg,
@@ -330,7 +335,7 @@ impl Prober {
             let addrs = res
                 .addresses
                 .iter()
-                .map(|ip| SocketAddr::new(*ip, 53))
+                .map(|ip| SocketAddr::new(*ip, self.inner.port))
                 .collect();
             (Some(res), addrs)
         } else {
@@ -356,7 +361,8 @@ impl Prober {
         addr: SocketAddr,
         in_bailiwick: &[HostName],
     ) -> AddressFacts {
-        if !self.inner.allow_private {
+        let loopback_ok = self.inner.allow_loopback && addr.ip().is_loopback();
+        if !self.inner.allow_private && !loopback_ok {
             if let Some(why) = guard::special_use(addr.ip()) {
                 return AddressFacts {
                     addr,

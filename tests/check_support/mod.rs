@@ -20,6 +20,7 @@ pub fn domain(s: &str) -> DomainName {
 pub fn probe_cfg(timeout: Duration, resolvers: Vec<SocketAddr>) -> ProbeConfig {
     ProbeConfig {
         allow_private_targets: true,
+        allow_loopback_targets: false,
         resolvers: if resolvers.is_empty() {
             // A closed loopback port: lookups fail fast instead of leaving the host.
             vec![fake::closed_port()]
