@@ -66,6 +66,8 @@ pub struct PublicDomain {
     pub updated: Timestamp,
     /// Live delegation state of the state machine.
     pub delegation: DelegationState,
+    /// A confirmed monitoring violation is in force (since when).
+    pub violation_since: Option<Timestamp>,
     /// In the parent zone right now.
     pub delegated: bool,
     pub expired: bool,
@@ -169,6 +171,7 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
         free_date: st.free_date,
         updated: d.updated,
         delegation: b.delegation.state,
+        violation_since: b.delegation.violation.as_ref().map(|v| v.since),
         delegated: lifecycle::in_zone(&b.delegation, &st),
         expired: st.expired,
         hold: st.hold,

@@ -87,6 +87,9 @@ pub fn state_tokens(d: &PublicDomain) -> Vec<&'static str> {
     if d.expired {
         v.push("EXPIRED");
     }
+    if d.violation_since.is_some() {
+        v.push("VIOLATION");
+    }
     if !d.delegated {
         match d.delegation {
             DelegationState::Testing => v.push("TESTING"),
@@ -252,6 +255,7 @@ mod tests {
             free_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
             updated: t(2025, 3, 1),
             delegation: DelegationState::Delegated,
+            violation_since: None,
             delegated: true,
             expired: false,
             hold: false,

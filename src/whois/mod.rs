@@ -19,6 +19,9 @@
 //!   to the registrant is pending;
 //! - `HOLD` — dispute hold: not delegated, no changes, no transfer;
 //! - `EXPIRED` — past `paid-till`, renewable until `free-date`;
+//! - `VIOLATION` — a confirmed monitoring violation is in force (with
+//!   `on_violation = "report"` the domain stays delegated; the API shows
+//!   its start and, once over, its end);
 //! - when not delegated, where the delegation process stands: `TESTING`
 //!   (declared nameservers are being probed), `TEST FAILED` (the test window
 //!   ended without a pass; waits for a retest) or `SUSPENDED` (was
