@@ -151,7 +151,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Fail(msg)) => {
-            eprintln!("zonekeeper: {msg}");
+            // Messages quote input (file contents, names, config values):
+            // escaped so they cannot drive the terminal. Line feeds stay for
+            // the import report, whose lines are escaped one by one.
+            eprintln!("zonekeeper: {}", crate::text::escape_keeping_newlines(&msg));
             ExitCode::from(2)
         }
     }
@@ -210,8 +213,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    // Multi-line: the first line is the summary, then one line per record.
-                    eprintln!("zonekeeper: {e}");
+                    // Multi-line: the first line is the summary, then one
+                    // line per record (each escaped; see main).
+                    eprintln!(
+                        "zonekeeper: {}",
+                        crate::text::escape_keeping_newlines(&e.to_string())
+                    );
                     Ok(ExitCode::from(2))
                 }
             }

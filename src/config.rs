@@ -446,6 +446,11 @@ impl Config {
             ));
         }
         self.zones()?;
+        let text_err = |e: crate::text::TextError| ConfigError::Invalid(e.to_string());
+        crate::text::check_line("whois.source", &self.whois.source, 64).map_err(text_err)?;
+        if let Some(u) = &self.rdap.base_url {
+            crate::text::check_url("rdap.base_url", u).map_err(text_err)?;
+        }
         if d.min_nameservers < 2 {
             return Err(ConfigError::Invalid(
                 "delegation.min_nameservers must be at least 2 (registry rule)".into(),

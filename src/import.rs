@@ -20,6 +20,7 @@ use crate::model::{
 };
 use crate::names::{self, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
+use crate::text;
 
 /// Imports that write at least this many domains compact the store
 /// afterwards: a bulk load leaves many half-empty pages behind.
@@ -51,7 +52,7 @@ fn format_errors(errs: &[RecordError]) -> String {
     let mut s: Vec<String> = errs
         .iter()
         .take(MAX_REPORTED_ERRORS)
-        .map(|e| format!("  {e}"))
+        .map(|e| format!("  {}", text::escape(&e.to_string())))
         .collect();
     if errs.len() > MAX_REPORTED_ERRORS {
         s.push(format!("  … and {} more", errs.len() - MAX_REPORTED_ERRORS));
@@ -157,7 +158,9 @@ impl Errors {
             section: self.section,
             index: self.index,
             field: field.into(),
-            reason: reason.into(),
+            // Reasons may quote the input (serde's messages do): escaped,
+            // so a report cannot forge lines or drive the operator's terminal.
+            reason: text::escape(&reason.into()).into_owned(),
         });
     }
 }
@@ -169,15 +172,40 @@ fn valid_handle(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Non-empty, bounded, no control characters (they would corrupt WHOIS lines).
+/// One outside text field under the text policy (`crate::text`).
 fn check_text(e: &mut Errors, field: &str, v: &Option<String>, max: usize) {
     if let Some(s) = v {
-        if s.trim().is_empty() {
-            e.push(field, "is empty; omit it or use null");
-        } else if s.len() > max {
-            e.push(field, format!("is longer than {max} bytes"));
-        } else if s.chars().any(char::is_control) {
-            e.push(field, "contains control characters");
+        if let Err(err) = text::check_line(field, s, max) {
+            e.push(field, err.to_string());
+        }
+    }
+}
+
+fn check_with(
+    e: &mut Errors,
+    field: &str,
+    v: &Option<String>,
+    rule: fn(&str, &str) -> Result<(), text::TextError>,
+) {
+    if let Some(s) = v {
+        if let Err(err) = rule(field, s) {
+            e.push(field, err.to_string());
+        }
+    }
+}
+
+/// A reference to a registrar or contact: a handle, so nothing but handle
+/// characters reaches an error message or the store.
+fn check_ref(e: &mut Errors, field: &str, v: Option<&str>) {
+    if let Some(h) = v {
+        if !valid_handle(h) {
+            e.push(
+                field,
+                format!(
+                    "'{}' is not a handle (1–64 letters, digits, '-' or '_')",
+                    text::escape(h)
+                ),
+            );
         }
     }
 }
@@ -240,7 +268,7 @@ pub fn validate_nameservers(
                 }
                 Err(_) => errs.push((
                     f(&format!("addresses[{k}]")),
-                    format!("'{a}' is not an IPv4 or IPv6 address"),
+                    format!("'{}' is not an IPv4 or IPv6 address", text::escape(a)),
                 )),
             }
         }
@@ -311,9 +339,9 @@ pub fn parse(
                 format!("'{}' appears twice in this file", r.handle),
             );
         }
-        check_text(&mut e, "name", &Some(r.name.clone()), 255);
-        check_text(&mut e, "url", &r.url, 255);
-        check_text(&mut e, "email", &r.email, 255);
+        check_text(&mut e, "name", &Some(r.name.clone()), text::MAX_TEXT);
+        check_with(&mut e, "url", &r.url, text::check_url);
+        check_with(&mut e, "email", &r.email, text::check_email);
         let token = match r.api_token_sha256 {
             Some(t) if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) => {
                 Some(t.to_ascii_lowercase())
@@ -360,35 +388,44 @@ pub fn parse(
         for (f, v) in [
             ("name", &c.name),
             ("org", &c.org),
-            ("email", &c.email),
-            ("phone", &c.phone),
             ("tax_id", &c.tax_id),
             ("passport", &c.passport),
         ] {
-            check_text(&mut e, f, v, 255);
+            check_text(&mut e, f, v, text::MAX_TEXT);
         }
+        check_with(&mut e, "email", &c.email, text::check_email);
+        check_with(&mut e, "phone", &c.phone, text::check_phone);
         if let Some(b) = &c.birth_date {
             if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
                 e.push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
             }
         }
         let address = c.address.map(|a| {
-            for (j, s) in a.street.iter().enumerate() {
-                check_text(
-                    &mut e,
-                    &format!("address.street[{j}]"),
-                    &Some(s.clone()),
-                    255,
-                );
+            if let Err(err) =
+                text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
+            {
+                e.push("address.street", err.to_string());
+            } else {
+                for (j, s) in a.street.iter().enumerate() {
+                    let f = format!("address.street[{j}]");
+                    if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
+                        e.push(f, err.to_string());
+                    }
+                }
             }
-            check_text(&mut e, "address.city", &a.city, 255);
-            check_text(&mut e, "address.region", &a.region, 255);
-            check_text(&mut e, "address.postal_code", &a.postal_code, 32);
+            check_text(&mut e, "address.city", &a.city, text::MAX_TEXT);
+            check_text(&mut e, "address.region", &a.region, text::MAX_TEXT);
+            check_text(
+                &mut e,
+                "address.postal_code",
+                &a.postal_code,
+                text::MAX_POSTAL_CODE,
+            );
             if let Some(cc) = &a.country {
                 if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
                     e.push(
                         "address.country",
-                        format!("'{cc}' is not an ISO 3166 two-letter code"),
+                        format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
                     );
                 }
             }
@@ -449,7 +486,11 @@ pub fn parse(
         if d.created > now {
             e.push("created", "is in the future");
         }
-        check_text(&mut e, "auth_info", &d.auth_info, 255);
+        check_text(&mut e, "auth_info", &d.auth_info, text::MAX_TEXT);
+        check_ref(&mut e, "registrar", Some(&d.registrar));
+        check_ref(&mut e, "registrant", Some(&d.registrant));
+        check_ref(&mut e, "admin", d.admin.as_deref());
+        check_ref(&mut e, "tech", d.tech.as_deref());
         let nameservers = match validate_nameservers(
             name.as_str(),
             &d.nameservers,

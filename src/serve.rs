@@ -22,11 +22,14 @@ const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.filter));
+    // Colour codes only for a person at a terminal, not in log files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        // Every record is escaped on its way out (crate::text): one record,
+        // one line, whatever a logged value holds.
+        .with_writer(move || crate::text::LogWriter::new(std::io::stderr(), ansi))
+        .with_ansi(ansi);
     let _ = if cfg.log.json {
         b.json().try_init()
     } else {
