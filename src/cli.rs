@@ -210,6 +210,9 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                         "imported {} registrars, {} contacts, {} domains ({} unchanged, {} tests started)",
                         s.registrars, s.contacts, s.domains, s.unchanged, s.tests_started
                     );
+                    for f in &s.flagged {
+                        eprintln!("zonekeeper: warning: {}", crate::text::escape(f));
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

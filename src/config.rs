@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
-use crate::names::{NameError, Zones};
+use crate::names::{NameError, NamePolicy, Zones};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -74,6 +74,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub zone: ZoneConfig,
     pub log: LogConfig,
+    pub names: NamesConfig,
 }
 
 impl Default for Config {
@@ -90,6 +91,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             zone: ZoneConfig::default(),
             log: LogConfig::default(),
+            names: NamesConfig::default(),
         }
     }
 }
@@ -381,6 +383,35 @@ impl Default for ZoneConfig {
     }
 }
 
+/// Per-zone name policy (SPEC §1 per zone; issue 20).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamesConfig {
+    /// Name table files (format: `config/names/ru.txt`), each naming its
+    /// zone; a table replaces the built-in policy of that zone. Default:
+    /// none, i.e. the built-in copies of `config/names/ru.txt` and
+    /// `config/names/rf.txt` for `ru` and `рф`, and the SPEC §1 rules alone
+    /// for any other zone.
+    pub tables: Vec<PathBuf>,
+}
+
+impl NamesConfig {
+    /// Read and parse every table.
+    pub fn load(&self) -> Result<Vec<NamePolicy>, ConfigError> {
+        self.tables
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                NamePolicy::parse_table(&text, &p.display().to_string())
+                    .map_err(|e| ConfigError::Invalid(format!("names.tables: {e}")))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -434,8 +465,10 @@ impl Config {
         }
     }
 
+    /// The zones with their name policies (tables read from disk).
     pub fn zones(&self) -> Result<Zones, ConfigError> {
-        Ok(Zones::new(&self.zones)?)
+        let tables = self.names.load()?;
+        Ok(Zones::with_tables(&self.zones, &tables)?)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -445,7 +478,15 @@ impl Config {
                 "zones must name at least one zone".into(),
             ));
         }
-        self.zones()?;
+        let zones = self.zones()?;
+        for t in self.names.load()? {
+            if !zones.contains(&t.zone) {
+                return Err(ConfigError::Invalid(format!(
+                    "names.tables: a table governs zone '{}', which is not in zones",
+                    t.zone
+                )));
+            }
+        }
         let text_err = |e: crate::text::TextError| ConfigError::Invalid(e.to_string());
         crate::text::check_line("whois.source", &self.whois.source, 64).map_err(text_err)?;
         if let Some(u) = &self.rdap.base_url {

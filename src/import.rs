@@ -18,7 +18,7 @@ use crate::model::{
     Contact, ContactKind, DiscloseField, Domain, Hold, Nameserver, PostalAddress, Registrar,
     Timestamp,
 };
-use crate::names::{self, Zones};
+use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
 use crate::text;
 
@@ -544,14 +544,109 @@ pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatc
     parse(&bytes, &p, cfg, &zones, now)
 }
 
-/// Apply a validated batch: all or nothing.
+/// Apply a validated batch: all or nothing. New names are first checked
+/// against the registered ones of their zone for look-alikes (the zone
+/// policy's confusable rule): refused, or listed in the summary's
+/// `flagged`.
 pub fn apply(
     store: &dyn Store,
     batch: &ImportBatch,
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
-    Ok(store.import(batch, now, Config::chrono(cfg.delegation.test_window))?)
+    let zones = cfg.zones().map_err(|e| ImportError::Json {
+        path: "config".into(),
+        message: e.to_string(),
+    })?;
+    let flagged = check_confusables(store, batch, &zones)?;
+    let mut summary = store.import(batch, now, Config::chrono(cfg.delegation.test_window))?;
+    summary.flagged = flagged;
+    Ok(summary)
+}
+
+/// Names read from the store per page while collecting skeletons.
+const SCAN_PAGE: usize = 10_000;
+
+/// Every registered name, page by page.
+fn for_each_registered(
+    store: &dyn Store,
+    f: &mut dyn FnMut(DomainName) -> bool,
+) -> Result<(), StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let (names, more) = store.search_domains("", after.as_deref(), SCAN_PAGE)?;
+        for n in names {
+            if !f(DomainName::from_trusted(n)) {
+                return Ok(());
+            }
+        }
+        match more {
+            Some(m) => after = Some(m),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The confusable rule for the batch's new names: errors for the refused,
+/// messages for the flagged.
+fn check_confusables(
+    store: &dyn Store,
+    batch: &ImportBatch,
+    zones: &Zones,
+) -> Result<Vec<String>, ImportError> {
+    let mut new = Vec::new();
+    for (i, d) in batch.domains.iter().enumerate() {
+        if ConfusableSet::watches(zones, &d.name) && store.domain(d.name.as_str())?.is_none() {
+            new.push(i);
+        }
+    }
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut set = ConfusableSet::new();
+    for_each_registered(store, &mut |n| {
+        set.add_registered(zones, &n);
+        true
+    })?;
+    let mut errors = Vec::new();
+    let mut flagged = Vec::new();
+    for i in new {
+        let name = &batch.domains[i].name;
+        let Some(hit) = set.check_and_add(zones, name) else {
+            continue;
+        };
+        let existing = match hit.earlier {
+            Some(e) => e.as_str().to_string(),
+            None => {
+                // Only hashes of registered names are kept: find the one.
+                let key = ConfusableSet::skeleton_key(name);
+                let mut found = String::from("a registered name");
+                for_each_registered(store, &mut |n| {
+                    if n.zone() == name.zone() && ConfusableSet::skeleton_key(&n) == key {
+                        found = n.as_str().to_string();
+                        return false;
+                    }
+                    true
+                })?;
+                found
+            }
+        };
+        let err = names::confusable_error(name, &existing);
+        match hit.mode {
+            ConfusableMode::Refuse => errors.push(RecordError {
+                section: "domains",
+                index: i,
+                field: "name".into(),
+                reason: err.to_string(),
+            }),
+            _ => flagged.push(err.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(flagged)
+    } else {
+        Err(ImportError::Records(errors))
+    }
 }
 
 /// Read, validate and apply an import file.
