@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
 
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -42,20 +43,38 @@ pub enum ImportError {
     },
     #[error("{path}: not valid import JSON: {message}")]
     Json { path: String, message: String },
-    #[error("{} bad record(s); nothing was imported:\n{}", .0.len(), format_errors(.0))]
-    Records(Vec<RecordError>),
+    #[error("{} bad record(s); nothing was imported:\n{}", .0.total, format_errors(.0))]
+    Records(RecordErrors),
     #[error(transparent)]
     Store(StoreError),
 }
 
-fn format_errors(errs: &[RecordError]) -> String {
+/// The bad records of an import: the first few, and how many there were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordErrors {
+    /// At most [`MAX_REPORTED_ERRORS`], in file order.
+    pub list: Vec<RecordError>,
+    /// All bad records found (errors past the list are counted only).
+    pub total: usize,
+}
+
+impl std::ops::Deref for RecordErrors {
+    type Target = [RecordError];
+    fn deref(&self) -> &[RecordError] {
+        &self.list
+    }
+}
+
+fn format_errors(errs: &RecordErrors) -> String {
     let mut s: Vec<String> = errs
+        .list
         .iter()
         .take(MAX_REPORTED_ERRORS)
         .map(|e| format!("  {}", text::escape(&e.to_string())))
         .collect();
-    if errs.len() > MAX_REPORTED_ERRORS {
-        s.push(format!("  … and {} more", errs.len() - MAX_REPORTED_ERRORS));
+    let shown = s.len();
+    if errs.total > shown {
+        s.push(format!("  … and {} more", errs.total - shown));
     }
     s.join("\n")
 }
@@ -63,21 +82,87 @@ fn format_errors(errs: &[RecordError]) -> String {
 impl From<StoreError> for ImportError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Rejected(v) => ImportError::Records(v),
+            StoreError::Rejected(v) => ImportError::Records(RecordErrors {
+                total: v.len(),
+                list: v.into_iter().take(MAX_REPORTED_ERRORS).collect(),
+            }),
             other => ImportError::Store(other),
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile<'a> {
-    #[serde(default, borrow)]
-    registrars: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    contacts: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    domains: Vec<&'a RawValue>,
+/// The sections of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Registrars,
+    Contacts,
+    Domains,
+}
+
+const SECTIONS: &[&str] = &["registrars", "contacts", "domains"];
+
+/// Reads the top-level object and hands each record of each section, as
+/// raw JSON, to the callback as soon as it is read.
+struct FileSeed<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for FileSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for FileSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with registrars, contacts and domains")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = [false; 3];
+        while let Some(key) = map.next_key::<String>()? {
+            let (section, i) = match key.as_str() {
+                "registrars" => (Section::Registrars, 0),
+                "contacts" => (Section::Contacts, 1),
+                "domains" => (Section::Domains, 2),
+                other => return Err(A::Error::unknown_field(other, SECTIONS)),
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(A::Error::duplicate_field(SECTIONS[i]));
+            }
+            map.next_value_seed(SectionSeed {
+                section,
+                f: &mut *self.0,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct SectionSeed<'f, F> {
+    section: Section,
+    f: &'f mut F,
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for SectionSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for SectionSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            (self.f)(self.section, i, raw);
+            i += 1;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,13 +232,20 @@ struct DomainIn {
 }
 
 struct Errors {
+    /// The first [`MAX_REPORTED_ERRORS`].
     list: Vec<RecordError>,
+    /// All of them.
+    total: usize,
     section: &'static str,
     index: usize,
 }
 
 impl Errors {
     fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.total += 1;
+        if self.list.len() >= MAX_REPORTED_ERRORS {
+            return;
+        }
         self.list.push(RecordError {
             section: self.section,
             index: self.index,
@@ -303,6 +395,12 @@ pub fn validate_nameservers(
 }
 
 /// Parse and validate an import file's bytes into a batch.
+///
+/// Records are validated one at a time as the file is read (nothing holds
+/// the list of raw records), errors are kept up to [`MAX_REPORTED_ERRORS`]
+/// and only counted beyond, and once one record is bad the good ones are no
+/// longer kept (nothing will be imported): memory does not grow with the
+/// number of bad records.
 pub fn parse(
     bytes: &[u8],
     path: &str,
@@ -310,49 +408,97 @@ pub fn parse(
     zones: &Zones,
     now: Timestamp,
 ) -> Result<ImportBatch, ImportError> {
-    let raw: RawFile = serde_json::from_slice(bytes).map_err(|e| ImportError::Json {
-        path: path.to_string(),
-        message: e.to_string(),
-    })?;
-    let mut e = Errors {
-        list: Vec::new(),
-        section: "registrars",
-        index: 0,
+    let mut p = Parser {
+        cfg,
+        zones,
+        now,
+        batch: ImportBatch::default(),
+        e: Errors {
+            list: Vec::new(),
+            total: 0,
+            section: "registrars",
+            index: 0,
+        },
+        seen_registrars: HashSet::new(),
+        seen_contacts: HashSet::new(),
+        seen_domains: HashSet::new(),
     };
-    let mut batch = ImportBatch::default();
+    let json_err = |e: serde_json::Error| ImportError::Json {
+        path: path.to_string(),
+        message: text::escape(&e.to_string()).into_owned(),
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    FileSeed(
+        &mut |section: Section, i: usize, raw: &RawValue| match section {
+            Section::Registrars => p.registrar(i, raw),
+            Section::Contacts => p.contact(i, raw),
+            Section::Domains => p.domain(i, raw),
+        },
+    )
+    .deserialize(&mut de)
+    .map_err(json_err)?;
+    de.end().map_err(json_err)?;
+    if p.e.total == 0 {
+        Ok(p.batch)
+    } else {
+        Err(ImportError::Records(RecordErrors {
+            list: p.e.list,
+            total: p.e.total,
+        }))
+    }
+}
 
-    let mut seen = HashSet::new();
-    for (i, r) in raw.registrars.iter().enumerate() {
-        e.index = i;
+/// The state of one [`parse`]: what is validated so far.
+struct Parser<'a> {
+    cfg: &'a Config,
+    zones: &'a Zones,
+    now: Timestamp,
+    batch: ImportBatch,
+    e: Errors,
+    seen_registrars: HashSet<String>,
+    seen_contacts: HashSet<String>,
+    seen_domains: HashSet<DomainName>,
+}
+
+impl Parser<'_> {
+    fn registrar(&mut self, i: usize, r: &RawValue) {
+        self.e.section = "registrars";
+        self.e.index = i;
+        let seen = &mut self.seen_registrars;
         let r: RegistrarIn = match serde_json::from_str(r.get()) {
             Ok(r) => r,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
         if !valid_handle(&r.handle) {
-            e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e
+                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
         } else if !seen.insert(r.handle.clone()) {
-            e.push(
+            self.e.push(
                 "handle",
                 format!("'{}' appears twice in this file", r.handle),
             );
         }
-        check_text(&mut e, "name", &Some(r.name.clone()), text::MAX_TEXT);
-        check_with(&mut e, "url", &r.url, text::check_url);
-        check_with(&mut e, "email", &r.email, text::check_email);
+        check_text(&mut self.e, "name", &Some(r.name.clone()), text::MAX_TEXT);
+        check_with(&mut self.e, "url", &r.url, text::check_url);
+        check_with(&mut self.e, "email", &r.email, text::check_email);
         let token = match r.api_token_sha256 {
             Some(t) if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) => {
                 Some(t.to_ascii_lowercase())
             }
             Some(_) => {
-                e.push("api_token_sha256", "must be 64 hex digits (SHA-256)");
+                self.e
+                    .push("api_token_sha256", "must be 64 hex digits (SHA-256)");
                 None
             }
             None => None,
         };
-        batch.registrars.push(Registrar {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.registrars.push(Registrar {
             handle: r.handle,
             name: r.name,
             url: r.url,
@@ -361,28 +507,29 @@ pub fn parse(
         });
     }
 
-    e.section = "contacts";
-    let mut seen = HashSet::new();
-    for (i, c) in raw.contacts.iter().enumerate() {
-        e.index = i;
+    fn contact(&mut self, i: usize, c: &RawValue) {
+        self.e.section = "contacts";
+        self.e.index = i;
+        let seen = &mut self.seen_contacts;
         let c: ContactIn = match serde_json::from_str(c.get()) {
             Ok(c) => c,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
         if !valid_handle(&c.handle) {
-            e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e
+                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
         } else if !seen.insert(c.handle.clone()) {
-            e.push(
+            self.e.push(
                 "handle",
                 format!("'{}' appears twice in this file", c.handle),
             );
         }
         match c.kind {
-            ContactKind::Person if c.name.is_none() => e.push("name", "a person needs a name"),
-            ContactKind::Org if c.org.is_none() => e.push("org", "an organisation needs org"),
+            ContactKind::Person if c.name.is_none() => self.e.push("name", "a person needs a name"),
+            ContactKind::Org if c.org.is_none() => self.e.push("org", "an organisation needs org"),
             _ => {}
         }
         for (f, v) in [
@@ -391,39 +538,40 @@ pub fn parse(
             ("tax_id", &c.tax_id),
             ("passport", &c.passport),
         ] {
-            check_text(&mut e, f, v, text::MAX_TEXT);
+            check_text(&mut self.e, f, v, text::MAX_TEXT);
         }
-        check_with(&mut e, "email", &c.email, text::check_email);
-        check_with(&mut e, "phone", &c.phone, text::check_phone);
+        check_with(&mut self.e, "email", &c.email, text::check_email);
+        check_with(&mut self.e, "phone", &c.phone, text::check_phone);
         if let Some(b) = &c.birth_date {
             if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
-                e.push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
+                self.e
+                    .push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
             }
         }
         let address = c.address.map(|a| {
             if let Err(err) =
                 text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
             {
-                e.push("address.street", err.to_string());
+                self.e.push("address.street", err.to_string());
             } else {
                 for (j, s) in a.street.iter().enumerate() {
                     let f = format!("address.street[{j}]");
                     if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
-                        e.push(f, err.to_string());
+                        self.e.push(f, err.to_string());
                     }
                 }
             }
-            check_text(&mut e, "address.city", &a.city, text::MAX_TEXT);
-            check_text(&mut e, "address.region", &a.region, text::MAX_TEXT);
+            check_text(&mut self.e, "address.city", &a.city, text::MAX_TEXT);
+            check_text(&mut self.e, "address.region", &a.region, text::MAX_TEXT);
             check_text(
-                &mut e,
+                &mut self.e,
                 "address.postal_code",
                 &a.postal_code,
                 text::MAX_POSTAL_CODE,
             );
             if let Some(cc) = &a.country {
                 if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
-                    e.push(
+                    self.e.push(
                         "address.country",
                         format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
                     );
@@ -440,7 +588,10 @@ pub fn parse(
         let mut disclose = c.disclose;
         disclose.sort();
         disclose.dedup();
-        batch.contacts.push(Contact {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.contacts.push(Contact {
             handle: c.handle,
             kind: c.kind,
             name: c.name,
@@ -455,56 +606,62 @@ pub fn parse(
         });
     }
 
-    e.section = "domains";
-    let mut seen = HashSet::new();
-    for (i, d) in raw.domains.iter().enumerate() {
-        e.index = i;
+    fn domain(&mut self, i: usize, d: &RawValue) {
+        self.e.section = "domains";
+        self.e.index = i;
+        let seen = &mut self.seen_domains;
         let d: DomainIn = match serde_json::from_str(d.get()) {
             Ok(d) => d,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
-        let name = match zones.parse_domain(&d.name) {
+        let name = match self.zones.parse_domain(&d.name) {
             Ok(n) => n,
             Err(err) => {
-                e.push("name", err.to_string());
-                continue;
+                self.e.push("name", err.to_string());
+                return;
             }
         };
         if !seen.insert(name.clone()) {
-            e.push("name", format!("'{name}' appears twice in this file"));
+            self.e
+                .push("name", format!("'{name}' appears twice in this file"));
         }
         let paid_till = match d.paid_till {
             Some(p) => p,
-            None => lifecycle::initial_paid_till(d.created, &cfg.lifecycle).unwrap_or(d.created),
+            None => {
+                lifecycle::initial_paid_till(d.created, &self.cfg.lifecycle).unwrap_or(d.created)
+            }
         };
         if paid_till <= d.created {
-            e.push("paid_till", "must be after created");
+            self.e.push("paid_till", "must be after created");
         }
-        if d.created > now {
-            e.push("created", "is in the future");
+        if d.created > self.now {
+            self.e.push("created", "is in the future");
         }
-        check_text(&mut e, "auth_info", &d.auth_info, text::MAX_TEXT);
-        check_ref(&mut e, "registrar", Some(&d.registrar));
-        check_ref(&mut e, "registrant", Some(&d.registrant));
-        check_ref(&mut e, "admin", d.admin.as_deref());
-        check_ref(&mut e, "tech", d.tech.as_deref());
+        check_text(&mut self.e, "auth_info", &d.auth_info, text::MAX_TEXT);
+        check_ref(&mut self.e, "registrar", Some(&d.registrar));
+        check_ref(&mut self.e, "registrant", Some(&d.registrant));
+        check_ref(&mut self.e, "admin", d.admin.as_deref());
+        check_ref(&mut self.e, "tech", d.tech.as_deref());
         let nameservers = match validate_nameservers(
             name.as_str(),
             &d.nameservers,
-            cfg.delegation.min_nameservers,
+            self.cfg.delegation.min_nameservers,
         ) {
             Ok(ns) => ns,
             Err(errs) => {
                 for (f, r) in errs {
-                    e.push(f, r);
+                    self.e.push(f, r);
                 }
                 Vec::new()
             }
         };
-        batch.domains.push(Domain {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.domains.push(Domain {
             name,
             registrar: d.registrar,
             registrant: d.registrant,
@@ -515,18 +672,13 @@ pub fn parse(
             nameservers,
             auth_info: d.auth_info,
             hold: d.hold.then(|| Hold {
-                since: now,
+                since: self.now,
                 reason: "set by import".into(),
             }),
             verification_requested: d.verification_requested,
             transferred: d.transferred,
-            updated: now,
+            updated: self.now,
         });
-    }
-    if e.list.is_empty() {
-        Ok(batch)
-    } else {
-        Err(ImportError::Records(e.list))
     }
 }
 
@@ -645,7 +797,10 @@ fn check_confusables(
     if errors.is_empty() {
         Ok(flagged)
     } else {
-        Err(ImportError::Records(errors))
+        Err(ImportError::Records(RecordErrors {
+            total: errors.len(),
+            list: errors.into_iter().take(MAX_REPORTED_ERRORS).collect(),
+        }))
     }
 }
 
