@@ -342,7 +342,9 @@ pub fn validate_nameservers(
         let in_bailiwick = host.is_at_or_below(domain);
         let mut addrs = Vec::new();
         for (k, a) in n.addresses.iter().enumerate() {
-            match a.trim().parse::<IpAddr>() {
+            // One address, one form: `::ffff:192.0.2.1` is 192.0.2.1, so
+            // it cannot pass for a second, distinct address.
+            match a.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                 Ok(ip) => {
                     if addrs.contains(&ip) {
                         errs.push((

@@ -47,6 +47,12 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     if let Some(db) = &args.db.db {
         cfg.store.path = db.clone();
     }
+    if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
+        return Err(Fail(format!(
+            "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
+            cfg.http.listen
+        )));
+    }
     init_tracing(&cfg);
     let mut store = open_store(&cfg, &args.db)?;
     if let Some(file) = &args.import {
@@ -70,7 +76,7 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
 }
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
-pub async fn serve(app: App) -> Result<(), Fail> {
+pub async fn serve(mut app: App) -> Result<(), Fail> {
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {
@@ -87,6 +93,15 @@ pub async fn serve(app: App) -> Result<(), Fail> {
                 app.config.http.listen
             ))
         })?;
+    // Without rdap.base_url, RDAP links name the address really bound (the
+    // listen port may be 0).
+    if let Ok(bound) = http_listener.local_addr() {
+        if app.config.rdap.base_url.is_none() && bound != app.config.http.listen {
+            let mut c = (*app.config).clone();
+            c.set_bound_http(bound);
+            app.config = Arc::new(c);
+        }
+    }
     // Bound only now that this process holds the store lock: a socket file
     // already there is then a stale one from a killed serve.
     let sock_path = app.config.store.control_socket_for(&app.config.store.path);
