@@ -94,7 +94,9 @@ fn zone_names_in_config_are_validated() {
     .unwrap();
     assert_eq!(
         c.zone.primary,
-        zonekeeper::names::parse_host("a.ns.реестр.рф").unwrap().as_str()
+        zonekeeper::names::parse_host("a.ns.реестр.рф")
+            .unwrap()
+            .as_str()
     );
     assert!(c.zone.primary.starts_with("a.ns.xn--") && c.zone.primary.is_ascii());
     assert!(c.zone.hostmaster.starts_with("hostmaster.xn--"));

@@ -116,13 +116,11 @@ fn issue_cases_are_refused_naming_the_field() {
         ..Fields::default()
     });
     assert!(m.contains("address.street[0]") && m.contains("256"), "{m}");
-    for (email, field) in [("not-an-address", "contacts[0].email")] {
-        let m = refused(&Fields {
-            email: email.into(),
-            ..Fields::default()
-        });
-        assert!(m.contains(field), "{m}");
-    }
+    let m = refused(&Fields {
+        email: "not-an-address".into(),
+        ..Fields::default()
+    });
+    assert!(m.contains("contacts[0].email"), "{m}");
     let m = refused(&Fields {
         phone: "call me\u{1b}[2J".into(),
         ..Fields::default()
