@@ -748,24 +748,56 @@ fn check_confusables(
     batch: &ImportBatch,
     zones: &Zones,
 ) -> Result<Vec<String>, ImportError> {
+    let names: Vec<&DomainName> = batch.domains.iter().map(|d| &d.name).collect();
+    let (refused, flagged) = look_alikes(store, zones, &names)?;
+    if refused.is_empty() {
+        return Ok(flagged);
+    }
+    let total = refused.len();
+    Err(ImportError::Records(RecordErrors {
+        list: refused
+            .into_iter()
+            .take(MAX_REPORTED_ERRORS)
+            .map(|(i, e)| RecordError {
+                section: "domains",
+                index: i,
+                field: "name".into(),
+                reason: e.to_string(),
+            })
+            .collect(),
+        total,
+    }))
+}
+
+/// Refusals (`(index in names, why)`) and flag messages of the zone
+/// policies' confusable rule for names about to be registered: each new
+/// one (not yet in the store) is compared with the registered names of its
+/// zone and with the new names before it. For every path that registers
+/// names (import; an API or EPP create).
+#[allow(clippy::type_complexity)]
+pub fn look_alikes(
+    store: &dyn Store,
+    zones: &Zones,
+    names: &[&DomainName],
+) -> Result<(Vec<(usize, names::NameError)>, Vec<String>), StoreError> {
     let mut new = Vec::new();
-    for (i, d) in batch.domains.iter().enumerate() {
-        if ConfusableSet::watches(zones, &d.name) && store.domain(d.name.as_str())?.is_none() {
+    for (i, n) in names.iter().enumerate() {
+        if ConfusableSet::watches(zones, n) && store.domain(n.as_str())?.is_none() {
             new.push(i);
         }
     }
+    let mut refused = Vec::new();
+    let mut flagged = Vec::new();
     if new.is_empty() {
-        return Ok(Vec::new());
+        return Ok((refused, flagged));
     }
     let mut set = ConfusableSet::new();
     for_each_registered(store, &mut |n| {
         set.add_registered(zones, &n);
         true
     })?;
-    let mut errors = Vec::new();
-    let mut flagged = Vec::new();
     for i in new {
-        let name = &batch.domains[i].name;
+        let name = names[i];
         let Some(hit) = set.check_and_add(zones, name) else {
             continue;
         };
@@ -787,23 +819,11 @@ fn check_confusables(
         };
         let err = names::confusable_error(name, &existing);
         match hit.mode {
-            ConfusableMode::Refuse => errors.push(RecordError {
-                section: "domains",
-                index: i,
-                field: "name".into(),
-                reason: err.to_string(),
-            }),
+            ConfusableMode::Refuse => refused.push((i, err)),
             _ => flagged.push(err.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(flagged)
-    } else {
-        Err(ImportError::Records(RecordErrors {
-            total: errors.len(),
-            list: errors.into_iter().take(MAX_REPORTED_ERRORS).collect(),
-        }))
-    }
+    Ok((refused, flagged))
 }
 
 /// Read, validate and apply an import file.
