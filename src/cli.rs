@@ -151,7 +151,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(Fail(msg)) => {
-            eprintln!("zonekeeper: {msg}");
+            // Messages quote input (file contents, names, config values):
+            // escaped so they cannot drive the terminal. Line feeds stay for
+            // the import report, whose lines are escaped one by one.
+            eprintln!("zonekeeper: {}", crate::text::escape_keeping_newlines(&msg));
             ExitCode::from(2)
         }
     }
@@ -207,11 +210,18 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                         "imported {} registrars, {} contacts, {} domains ({} unchanged, {} tests started)",
                         s.registrars, s.contacts, s.domains, s.unchanged, s.tests_started
                     );
+                    for f in &s.flagged {
+                        eprintln!("zonekeeper: warning: {}", crate::text::escape(f));
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    // Multi-line: the first line is the summary, then one line per record.
-                    eprintln!("zonekeeper: {e}");
+                    // Multi-line: the first line is the summary, then one
+                    // line per record (each escaped; see main).
+                    eprintln!(
+                        "zonekeeper: {}",
+                        crate::text::escape_keeping_newlines(&e.to_string())
+                    );
                     Ok(ExitCode::from(2))
                 }
             }

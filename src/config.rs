@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
-use crate::names::{NameError, Zones};
+use crate::names::{NameError, NamePolicy, Zones};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -75,6 +75,7 @@ pub struct Config {
     pub zone: ZoneConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    pub names: NamesConfig,
 }
 
 impl Default for Config {
@@ -92,6 +93,7 @@ impl Default for Config {
             zone: ZoneConfig::default(),
             log: LogConfig::default(),
             demo: DemoConfig::default(),
+            names: NamesConfig::default(),
         }
     }
 }
@@ -374,8 +376,10 @@ impl Default for HttpConfig {
 pub struct RdapConfig {
     pub rate_limit_per_minute: u32,
     pub rate_limit_exempt: Vec<IpNet>,
-    /// Public base URL for `self` links, e.g. `https://rdap.example/rdap/`;
-    /// default: derived from the request's Host.
+    /// Public base URL for links, e.g. `https://rdap.example/rdap/`
+    /// (http or https). Required when `http.listen` is not a loopback
+    /// address; default (development): `http://{http.listen}/rdap/`. Never
+    /// taken from a request's Host header.
     pub base_url: Option<String>,
     /// Most results a search returns.
     pub search_limit: usize,
@@ -397,6 +401,11 @@ impl Default for RdapConfig {
 pub struct ApiConfig {
     pub rate_limit_per_minute: u32,
     pub page_size: usize,
+    /// `/api/v1/check` runs at once, all registrars together (503 beyond).
+    pub max_concurrent_checks: usize,
+    /// `/api/v1/check` runs at once of one registrar (429 beyond), so one
+    /// cannot starve the others; at most `max_concurrent_checks`.
+    pub max_concurrent_checks_per_registrar: usize,
 }
 
 impl Default for ApiConfig {
@@ -404,6 +413,8 @@ impl Default for ApiConfig {
         Self {
             rate_limit_per_minute: 600,
             page_size: 100,
+            max_concurrent_checks: crate::api::MAX_CONCURRENT_CHECKS,
+            max_concurrent_checks_per_registrar: 2,
         }
     }
 }
@@ -448,6 +459,35 @@ impl Default for ZoneConfig {
     }
 }
 
+/// Per-zone name policy (SPEC §1 per zone; issue 20).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamesConfig {
+    /// Name table files (format: `config/names/ru.txt`), each naming its
+    /// zone; a table replaces the built-in policy of that zone. Default:
+    /// none, i.e. the built-in copies of `config/names/ru.txt` and
+    /// `config/names/rf.txt` for `ru` and `рф`, and the SPEC §1 rules alone
+    /// for any other zone.
+    pub tables: Vec<PathBuf>,
+}
+
+impl NamesConfig {
+    /// Read and parse every table.
+    pub fn load(&self) -> Result<Vec<NamePolicy>, ConfigError> {
+        self.tables
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                NamePolicy::parse_table(&text, &p.display().to_string())
+                    .map_err(|e| ConfigError::Invalid(format!("names.tables: {e}")))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -476,15 +516,43 @@ pub struct DemoConfig {
     pub enabled: bool,
 }
 
+/// A host name of the zone's own records (SOA MNAME/RNAME, apex NS).
+fn zone_name(key: &str, v: &str) -> Result<crate::names::HostName, ConfigError> {
+    crate::names::parse_host(v).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "{key}: '{}': {}",
+            crate::text::escape(v),
+            crate::text::escape(&e.to_string())
+        ))
+    })
+}
+
+/// The RDAP base URL, ending in `/`: `rdap.base_url`, else
+/// `http://{http.listen}/rdap/`.
+pub fn rdap_base_url(cfg: &Config) -> String {
+    match &cfg.rdap.base_url {
+        Some(b) if b.ends_with('/') => b.clone(),
+        Some(b) => format!("{b}/"),
+        None => format!("http://{}/rdap/", cfg.http.listen),
+    }
+}
+
 impl Config {
     /// Default location of the config file.
     pub const DEFAULT_PATH: &'static str = "config/zonekeeper.toml";
 
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
+        // Zone names may be written as U-labels or upper case; the zone
+        // file gets their A-label form.
+        cfg.zone.primary = zone_name("zone.primary", &cfg.zone.primary)?.to_string();
+        cfg.zone.hostmaster = zone_name("zone.hostmaster", &cfg.zone.hostmaster)?.to_string();
+        for n in &mut cfg.zone.nameservers {
+            *n = zone_name("zone.nameservers", n)?.to_string();
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -512,8 +580,25 @@ impl Config {
         }
     }
 
+    /// The zones with their name policies (tables read from disk).
     pub fn zones(&self) -> Result<Zones, ConfigError> {
-        Ok(Zones::new(&self.zones)?)
+        let tables = self.names.load()?;
+        Ok(Zones::with_tables(&self.zones, &tables)?)
+    }
+
+    /// The names the zone file is built from, with their keys.
+    fn zone_names(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("zone.primary", &self.zone.primary),
+            ("zone.hostmaster", &self.zone.hostmaster),
+        ]
+        .into_iter()
+        .chain(
+            self.zone
+                .nameservers
+                .iter()
+                .map(|n| ("zone.nameservers", n)),
+        )
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -523,7 +608,38 @@ impl Config {
                 "zones must name at least one zone".into(),
             ));
         }
-        self.zones()?;
+        let zones = self.zones()?;
+        for t in self.names.load()? {
+            if !zones.contains(&t.zone) {
+                return Err(ConfigError::Invalid(format!(
+                    "names.tables: a table governs zone '{}', which is not in zones",
+                    t.zone
+                )));
+            }
+        }
+        let text_err = |e: crate::text::TextError| ConfigError::Invalid(e.to_string());
+        crate::text::check_line("whois.source", &self.whois.source, 64).map_err(text_err)?;
+        match &self.rdap.base_url {
+            Some(u) => crate::text::check_url("rdap.base_url", u).map_err(text_err)?,
+            None if !self.http.listen.ip().is_loopback() => {
+                return Err(ConfigError::Invalid(format!(
+                    "rdap.base_url is required when http.listen ({}) is not a loopback address: RDAP links must name the public URL",
+                    self.http.listen
+                )))
+            }
+            None => {}
+        }
+        // Written into the zone file as names: a newline and `$INCLUDE`
+        // here would break (or extend) the zone.
+        for (k, v) in self.zone_names() {
+            let n = zone_name(k, v)?;
+            if n.as_str() != v.trim().trim_end_matches('.') {
+                return Err(ConfigError::Invalid(format!(
+                    "{k}: '{}' is not in A-label form ('{n}')",
+                    crate::text::escape(v)
+                )));
+            }
+        }
         if d.min_nameservers < 2 {
             return Err(ConfigError::Invalid(
                 "delegation.min_nameservers must be at least 2 (registry rule)".into(),
@@ -580,6 +696,16 @@ impl Config {
                 "concurrency limits must be greater than zero".into(),
             ));
         }
+        let api = &self.api;
+        if api.max_concurrent_checks == 0
+            || api.max_concurrent_checks_per_registrar == 0
+            || api.max_concurrent_checks_per_registrar > api.max_concurrent_checks
+        {
+            return Err(ConfigError::Invalid(
+                "api.max_concurrent_checks_per_registrar must be 1 ≤ it ≤ api.max_concurrent_checks"
+                    .into(),
+            ));
+        }
         if self.whois.rate_limit_per_minute == 0
             || self.rdap.rate_limit_per_minute == 0
             || self.api.rate_limit_per_minute == 0
@@ -626,6 +752,12 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Pick up the address `serve` actually bound (a `:0` listen port) for
+    /// the derived RDAP base URL.
+    pub fn set_bound_http(&mut self, addr: SocketAddr) {
+        self.http.listen = addr;
     }
 
     /// Convert a std duration into chrono's, saturating.

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
 
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -18,8 +19,9 @@ use crate::model::{
     Contact, ContactKind, DiscloseField, Domain, Hold, Nameserver, PostalAddress, Registrar,
     Timestamp,
 };
-use crate::names::{self, Zones};
+use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
+use crate::text;
 
 /// Imports that write at least this many domains compact the store
 /// afterwards: a bulk load leaves many half-empty pages behind.
@@ -41,20 +43,38 @@ pub enum ImportError {
     },
     #[error("{path}: not valid import JSON: {message}")]
     Json { path: String, message: String },
-    #[error("{} bad record(s); nothing was imported:\n{}", .0.len(), format_errors(.0))]
-    Records(Vec<RecordError>),
+    #[error("{} bad record(s); nothing was imported:\n{}", .0.total, format_errors(.0))]
+    Records(RecordErrors),
     #[error(transparent)]
     Store(StoreError),
 }
 
-fn format_errors(errs: &[RecordError]) -> String {
+/// The bad records of an import: the first few, and how many there were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordErrors {
+    /// At most [`MAX_REPORTED_ERRORS`], in file order.
+    pub list: Vec<RecordError>,
+    /// All bad records found (errors past the list are counted only).
+    pub total: usize,
+}
+
+impl std::ops::Deref for RecordErrors {
+    type Target = [RecordError];
+    fn deref(&self) -> &[RecordError] {
+        &self.list
+    }
+}
+
+fn format_errors(errs: &RecordErrors) -> String {
     let mut s: Vec<String> = errs
+        .list
         .iter()
         .take(MAX_REPORTED_ERRORS)
-        .map(|e| format!("  {e}"))
+        .map(|e| format!("  {}", text::escape(&e.to_string())))
         .collect();
-    if errs.len() > MAX_REPORTED_ERRORS {
-        s.push(format!("  … and {} more", errs.len() - MAX_REPORTED_ERRORS));
+    let shown = s.len();
+    if errs.total > shown {
+        s.push(format!("  … and {} more", errs.total - shown));
     }
     s.join("\n")
 }
@@ -62,21 +82,87 @@ fn format_errors(errs: &[RecordError]) -> String {
 impl From<StoreError> for ImportError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Rejected(v) => ImportError::Records(v),
+            StoreError::Rejected(v) => ImportError::Records(RecordErrors {
+                total: v.len(),
+                list: v.into_iter().take(MAX_REPORTED_ERRORS).collect(),
+            }),
             other => ImportError::Store(other),
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile<'a> {
-    #[serde(default, borrow)]
-    registrars: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    contacts: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    domains: Vec<&'a RawValue>,
+/// The sections of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Registrars,
+    Contacts,
+    Domains,
+}
+
+const SECTIONS: &[&str] = &["registrars", "contacts", "domains"];
+
+/// Reads the top-level object and hands each record of each section, as
+/// raw JSON, to the callback as soon as it is read.
+struct FileSeed<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for FileSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for FileSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with registrars, contacts and domains")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = [false; 3];
+        while let Some(key) = map.next_key::<String>()? {
+            let (section, i) = match key.as_str() {
+                "registrars" => (Section::Registrars, 0),
+                "contacts" => (Section::Contacts, 1),
+                "domains" => (Section::Domains, 2),
+                other => return Err(A::Error::unknown_field(other, SECTIONS)),
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(A::Error::duplicate_field(SECTIONS[i]));
+            }
+            map.next_value_seed(SectionSeed {
+                section,
+                f: &mut *self.0,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct SectionSeed<'f, F> {
+    section: Section,
+    f: &'f mut F,
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for SectionSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for SectionSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            (self.f)(self.section, i, raw);
+            i += 1;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -146,18 +232,27 @@ struct DomainIn {
 }
 
 struct Errors {
+    /// The first [`MAX_REPORTED_ERRORS`].
     list: Vec<RecordError>,
+    /// All of them.
+    total: usize,
     section: &'static str,
     index: usize,
 }
 
 impl Errors {
     fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.total += 1;
+        if self.list.len() >= MAX_REPORTED_ERRORS {
+            return;
+        }
         self.list.push(RecordError {
             section: self.section,
             index: self.index,
             field: field.into(),
-            reason: reason.into(),
+            // Reasons may quote the input (serde's messages do): escaped,
+            // so a report cannot forge lines or drive the operator's terminal.
+            reason: text::escape(&reason.into()).into_owned(),
         });
     }
 }
@@ -169,15 +264,40 @@ fn valid_handle(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Non-empty, bounded, no control characters (they would corrupt WHOIS lines).
+/// One outside text field under the text policy (`crate::text`).
 fn check_text(e: &mut Errors, field: &str, v: &Option<String>, max: usize) {
     if let Some(s) = v {
-        if s.trim().is_empty() {
-            e.push(field, "is empty; omit it or use null");
-        } else if s.len() > max {
-            e.push(field, format!("is longer than {max} bytes"));
-        } else if s.chars().any(char::is_control) {
-            e.push(field, "contains control characters");
+        if let Err(err) = text::check_line(field, s, max) {
+            e.push(field, err.to_string());
+        }
+    }
+}
+
+fn check_with(
+    e: &mut Errors,
+    field: &str,
+    v: &Option<String>,
+    rule: fn(&str, &str) -> Result<(), text::TextError>,
+) {
+    if let Some(s) = v {
+        if let Err(err) = rule(field, s) {
+            e.push(field, err.to_string());
+        }
+    }
+}
+
+/// A reference to a registrar or contact: a handle, so nothing but handle
+/// characters reaches an error message or the store.
+fn check_ref(e: &mut Errors, field: &str, v: Option<&str>) {
+    if let Some(h) = v {
+        if !valid_handle(h) {
+            e.push(
+                field,
+                format!(
+                    "'{}' is not a handle (1–64 letters, digits, '-' or '_')",
+                    text::escape(h)
+                ),
+            );
         }
     }
 }
@@ -222,7 +342,9 @@ pub fn validate_nameservers(
         let in_bailiwick = host.is_at_or_below(domain);
         let mut addrs = Vec::new();
         for (k, a) in n.addresses.iter().enumerate() {
-            match a.trim().parse::<IpAddr>() {
+            // One address, one form: `::ffff:192.0.2.1` is 192.0.2.1, so
+            // it cannot pass for a second, distinct address.
+            match a.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                 Ok(ip) => {
                     if addrs.contains(&ip) {
                         errs.push((
@@ -240,7 +362,7 @@ pub fn validate_nameservers(
                 }
                 Err(_) => errs.push((
                     f(&format!("addresses[{k}]")),
-                    format!("'{a}' is not an IPv4 or IPv6 address"),
+                    format!("'{}' is not an IPv4 or IPv6 address", text::escape(a)),
                 )),
             }
         }
@@ -275,6 +397,12 @@ pub fn validate_nameservers(
 }
 
 /// Parse and validate an import file's bytes into a batch.
+///
+/// Records are validated one at a time as the file is read (nothing holds
+/// the list of raw records), errors are kept up to [`MAX_REPORTED_ERRORS`]
+/// and only counted beyond, and once one record is bad the good ones are no
+/// longer kept (nothing will be imported): memory does not grow with the
+/// number of bad records.
 pub fn parse(
     bytes: &[u8],
     path: &str,
@@ -282,49 +410,97 @@ pub fn parse(
     zones: &Zones,
     now: Timestamp,
 ) -> Result<ImportBatch, ImportError> {
-    let raw: RawFile = serde_json::from_slice(bytes).map_err(|e| ImportError::Json {
-        path: path.to_string(),
-        message: e.to_string(),
-    })?;
-    let mut e = Errors {
-        list: Vec::new(),
-        section: "registrars",
-        index: 0,
+    let mut p = Parser {
+        cfg,
+        zones,
+        now,
+        batch: ImportBatch::default(),
+        e: Errors {
+            list: Vec::new(),
+            total: 0,
+            section: "registrars",
+            index: 0,
+        },
+        seen_registrars: HashSet::new(),
+        seen_contacts: HashSet::new(),
+        seen_domains: HashSet::new(),
     };
-    let mut batch = ImportBatch::default();
+    let json_err = |e: serde_json::Error| ImportError::Json {
+        path: path.to_string(),
+        message: text::escape(&e.to_string()).into_owned(),
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    FileSeed(
+        &mut |section: Section, i: usize, raw: &RawValue| match section {
+            Section::Registrars => p.registrar(i, raw),
+            Section::Contacts => p.contact(i, raw),
+            Section::Domains => p.domain(i, raw),
+        },
+    )
+    .deserialize(&mut de)
+    .map_err(json_err)?;
+    de.end().map_err(json_err)?;
+    if p.e.total == 0 {
+        Ok(p.batch)
+    } else {
+        Err(ImportError::Records(RecordErrors {
+            list: p.e.list,
+            total: p.e.total,
+        }))
+    }
+}
 
-    let mut seen = HashSet::new();
-    for (i, r) in raw.registrars.iter().enumerate() {
-        e.index = i;
+/// The state of one [`parse`]: what is validated so far.
+struct Parser<'a> {
+    cfg: &'a Config,
+    zones: &'a Zones,
+    now: Timestamp,
+    batch: ImportBatch,
+    e: Errors,
+    seen_registrars: HashSet<String>,
+    seen_contacts: HashSet<String>,
+    seen_domains: HashSet<DomainName>,
+}
+
+impl Parser<'_> {
+    fn registrar(&mut self, i: usize, r: &RawValue) {
+        self.e.section = "registrars";
+        self.e.index = i;
+        let seen = &mut self.seen_registrars;
         let r: RegistrarIn = match serde_json::from_str(r.get()) {
             Ok(r) => r,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
         if !valid_handle(&r.handle) {
-            e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e
+                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
         } else if !seen.insert(r.handle.clone()) {
-            e.push(
+            self.e.push(
                 "handle",
                 format!("'{}' appears twice in this file", r.handle),
             );
         }
-        check_text(&mut e, "name", &Some(r.name.clone()), 255);
-        check_text(&mut e, "url", &r.url, 255);
-        check_text(&mut e, "email", &r.email, 255);
+        check_text(&mut self.e, "name", &Some(r.name.clone()), text::MAX_TEXT);
+        check_with(&mut self.e, "url", &r.url, text::check_url);
+        check_with(&mut self.e, "email", &r.email, text::check_email);
         let token = match r.api_token_sha256 {
             Some(t) if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) => {
                 Some(t.to_ascii_lowercase())
             }
             Some(_) => {
-                e.push("api_token_sha256", "must be 64 hex digits (SHA-256)");
+                self.e
+                    .push("api_token_sha256", "must be 64 hex digits (SHA-256)");
                 None
             }
             None => None,
         };
-        batch.registrars.push(Registrar {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.registrars.push(Registrar {
             handle: r.handle,
             name: r.name,
             url: r.url,
@@ -333,62 +509,73 @@ pub fn parse(
         });
     }
 
-    e.section = "contacts";
-    let mut seen = HashSet::new();
-    for (i, c) in raw.contacts.iter().enumerate() {
-        e.index = i;
+    fn contact(&mut self, i: usize, c: &RawValue) {
+        self.e.section = "contacts";
+        self.e.index = i;
+        let seen = &mut self.seen_contacts;
         let c: ContactIn = match serde_json::from_str(c.get()) {
             Ok(c) => c,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
         if !valid_handle(&c.handle) {
-            e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e
+                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
         } else if !seen.insert(c.handle.clone()) {
-            e.push(
+            self.e.push(
                 "handle",
                 format!("'{}' appears twice in this file", c.handle),
             );
         }
         match c.kind {
-            ContactKind::Person if c.name.is_none() => e.push("name", "a person needs a name"),
-            ContactKind::Org if c.org.is_none() => e.push("org", "an organisation needs org"),
+            ContactKind::Person if c.name.is_none() => self.e.push("name", "a person needs a name"),
+            ContactKind::Org if c.org.is_none() => self.e.push("org", "an organisation needs org"),
             _ => {}
         }
         for (f, v) in [
             ("name", &c.name),
             ("org", &c.org),
-            ("email", &c.email),
-            ("phone", &c.phone),
             ("tax_id", &c.tax_id),
             ("passport", &c.passport),
         ] {
-            check_text(&mut e, f, v, 255);
+            check_text(&mut self.e, f, v, text::MAX_TEXT);
         }
+        check_with(&mut self.e, "email", &c.email, text::check_email);
+        check_with(&mut self.e, "phone", &c.phone, text::check_phone);
         if let Some(b) = &c.birth_date {
             if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
-                e.push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
+                self.e
+                    .push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
             }
         }
         let address = c.address.map(|a| {
-            for (j, s) in a.street.iter().enumerate() {
-                check_text(
-                    &mut e,
-                    &format!("address.street[{j}]"),
-                    &Some(s.clone()),
-                    255,
-                );
+            if let Err(err) =
+                text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
+            {
+                self.e.push("address.street", err.to_string());
+            } else {
+                for (j, s) in a.street.iter().enumerate() {
+                    let f = format!("address.street[{j}]");
+                    if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
+                        self.e.push(f, err.to_string());
+                    }
+                }
             }
-            check_text(&mut e, "address.city", &a.city, 255);
-            check_text(&mut e, "address.region", &a.region, 255);
-            check_text(&mut e, "address.postal_code", &a.postal_code, 32);
+            check_text(&mut self.e, "address.city", &a.city, text::MAX_TEXT);
+            check_text(&mut self.e, "address.region", &a.region, text::MAX_TEXT);
+            check_text(
+                &mut self.e,
+                "address.postal_code",
+                &a.postal_code,
+                text::MAX_POSTAL_CODE,
+            );
             if let Some(cc) = &a.country {
                 if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
-                    e.push(
+                    self.e.push(
                         "address.country",
-                        format!("'{cc}' is not an ISO 3166 two-letter code"),
+                        format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
                     );
                 }
             }
@@ -403,7 +590,10 @@ pub fn parse(
         let mut disclose = c.disclose;
         disclose.sort();
         disclose.dedup();
-        batch.contacts.push(Contact {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.contacts.push(Contact {
             handle: c.handle,
             kind: c.kind,
             name: c.name,
@@ -418,52 +608,62 @@ pub fn parse(
         });
     }
 
-    e.section = "domains";
-    let mut seen = HashSet::new();
-    for (i, d) in raw.domains.iter().enumerate() {
-        e.index = i;
+    fn domain(&mut self, i: usize, d: &RawValue) {
+        self.e.section = "domains";
+        self.e.index = i;
+        let seen = &mut self.seen_domains;
         let d: DomainIn = match serde_json::from_str(d.get()) {
             Ok(d) => d,
             Err(err) => {
-                e.push("-", err.to_string());
-                continue;
+                self.e.push("-", err.to_string());
+                return;
             }
         };
-        let name = match zones.parse_domain(&d.name) {
+        let name = match self.zones.parse_domain(&d.name) {
             Ok(n) => n,
             Err(err) => {
-                e.push("name", err.to_string());
-                continue;
+                self.e.push("name", err.to_string());
+                return;
             }
         };
         if !seen.insert(name.clone()) {
-            e.push("name", format!("'{name}' appears twice in this file"));
+            self.e
+                .push("name", format!("'{name}' appears twice in this file"));
         }
         let paid_till = match d.paid_till {
             Some(p) => p,
-            None => lifecycle::initial_paid_till(d.created, &cfg.lifecycle).unwrap_or(d.created),
+            None => {
+                lifecycle::initial_paid_till(d.created, &self.cfg.lifecycle).unwrap_or(d.created)
+            }
         };
         if paid_till <= d.created {
-            e.push("paid_till", "must be after created");
+            self.e.push("paid_till", "must be after created");
         }
-        if d.created > now {
-            e.push("created", "is in the future");
+        if d.created > self.now {
+            self.e.push("created", "is in the future");
         }
-        check_text(&mut e, "auth_info", &d.auth_info, 255);
+        check_text(&mut self.e, "auth_info", &d.auth_info, text::MAX_TEXT);
+        check_ref(&mut self.e, "registrar", Some(&d.registrar));
+        check_ref(&mut self.e, "registrant", Some(&d.registrant));
+        check_ref(&mut self.e, "admin", d.admin.as_deref());
+        check_ref(&mut self.e, "tech", d.tech.as_deref());
         let nameservers = match validate_nameservers(
             name.as_str(),
             &d.nameservers,
-            cfg.delegation.min_nameservers,
+            self.cfg.delegation.min_nameservers,
         ) {
             Ok(ns) => ns,
             Err(errs) => {
                 for (f, r) in errs {
-                    e.push(f, r);
+                    self.e.push(f, r);
                 }
                 Vec::new()
             }
         };
-        batch.domains.push(Domain {
+        if self.e.total > 0 {
+            return;
+        }
+        self.batch.domains.push(Domain {
             name,
             registrar: d.registrar,
             registrant: d.registrant,
@@ -474,18 +674,13 @@ pub fn parse(
             nameservers,
             auth_info: d.auth_info,
             hold: d.hold.then(|| Hold {
-                since: now,
+                since: self.now,
                 reason: "set by import".into(),
             }),
             verification_requested: d.verification_requested,
             transferred: d.transferred,
-            updated: now,
+            updated: self.now,
         });
-    }
-    if e.list.is_empty() {
-        Ok(batch)
-    } else {
-        Err(ImportError::Records(e.list))
     }
 }
 
@@ -503,14 +698,132 @@ pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatc
     parse(&bytes, &p, cfg, &zones, now)
 }
 
-/// Apply a validated batch: all or nothing.
+/// Apply a validated batch: all or nothing. New names are first checked
+/// against the registered ones of their zone for look-alikes (the zone
+/// policy's confusable rule): refused, or listed in the summary's
+/// `flagged`.
 pub fn apply(
     store: &dyn Store,
     batch: &ImportBatch,
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
-    Ok(store.import(batch, now, Config::chrono(cfg.delegation.test_window))?)
+    let zones = cfg.zones().map_err(|e| ImportError::Json {
+        path: "config".into(),
+        message: e.to_string(),
+    })?;
+    let flagged = check_confusables(store, batch, &zones)?;
+    let mut summary = store.import(batch, now, Config::chrono(cfg.delegation.test_window))?;
+    summary.flagged = flagged;
+    Ok(summary)
+}
+
+/// Names read from the store per page while collecting skeletons.
+const SCAN_PAGE: usize = 10_000;
+
+/// Every registered name, page by page.
+fn for_each_registered(
+    store: &dyn Store,
+    f: &mut dyn FnMut(DomainName) -> bool,
+) -> Result<(), StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let (names, more) = store.search_domains("", after.as_deref(), SCAN_PAGE)?;
+        for n in names {
+            if !f(DomainName::from_trusted(n)) {
+                return Ok(());
+            }
+        }
+        match more {
+            Some(m) => after = Some(m),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The confusable rule for the batch's new names: errors for the refused,
+/// messages for the flagged.
+fn check_confusables(
+    store: &dyn Store,
+    batch: &ImportBatch,
+    zones: &Zones,
+) -> Result<Vec<String>, ImportError> {
+    let names: Vec<&DomainName> = batch.domains.iter().map(|d| &d.name).collect();
+    let (refused, flagged) = look_alikes(store, zones, &names)?;
+    if refused.is_empty() {
+        return Ok(flagged);
+    }
+    let total = refused.len();
+    Err(ImportError::Records(RecordErrors {
+        list: refused
+            .into_iter()
+            .take(MAX_REPORTED_ERRORS)
+            .map(|(i, e)| RecordError {
+                section: "domains",
+                index: i,
+                field: "name".into(),
+                reason: e.to_string(),
+            })
+            .collect(),
+        total,
+    }))
+}
+
+/// Refusals (`(index in names, why)`) and flag messages of the zone
+/// policies' confusable rule for names about to be registered: each new
+/// one (not yet in the store) is compared with the registered names of its
+/// zone and with the new names before it. For every path that registers
+/// names (import; an API or EPP create).
+#[allow(clippy::type_complexity)]
+pub fn look_alikes(
+    store: &dyn Store,
+    zones: &Zones,
+    names: &[&DomainName],
+) -> Result<(Vec<(usize, names::NameError)>, Vec<String>), StoreError> {
+    let mut new = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if ConfusableSet::watches(zones, n) && store.domain(n.as_str())?.is_none() {
+            new.push(i);
+        }
+    }
+    let mut refused = Vec::new();
+    let mut flagged = Vec::new();
+    if new.is_empty() {
+        return Ok((refused, flagged));
+    }
+    let mut set = ConfusableSet::new();
+    for_each_registered(store, &mut |n| {
+        set.add_registered(zones, &n);
+        true
+    })?;
+    for i in new {
+        let name = names[i];
+        let Some(hit) = set.check_and_add(zones, name) else {
+            continue;
+        };
+        let existing = match hit.earlier {
+            Some(e) => e.as_str().to_string(),
+            None => {
+                // Only hashes of registered names are kept: find the one.
+                let key = ConfusableSet::skeleton_key(name);
+                let mut found = String::from("a registered name");
+                for_each_registered(store, &mut |n| {
+                    if n.zone() == name.zone() && ConfusableSet::skeleton_key(&n) == key {
+                        found = n.as_str().to_string();
+                        return false;
+                    }
+                    true
+                })?;
+                found
+            }
+        };
+        let err = names::confusable_error(name, &existing);
+        match hit.mode {
+            ConfusableMode::Refuse => refused.push((i, err)),
+            _ => flagged.push(err.to_string()),
+        }
+    }
+    Ok((refused, flagged))
 }
 
 /// Read, validate and apply an import file.

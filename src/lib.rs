@@ -65,5 +65,6 @@ pub mod scheduler;
 pub mod serve;
 pub mod store;
 pub mod synth;
+pub mod text;
 pub mod whois;
 pub mod zone;

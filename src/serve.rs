@@ -22,11 +22,14 @@ const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.filter));
+    // Colour codes only for a person at a terminal, not in log files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        // Every record is escaped on its way out (crate::text): one record,
+        // one line, whatever a logged value holds.
+        .with_writer(move || crate::text::LogWriter::new(std::io::stderr(), ansi))
+        .with_ansi(ansi);
     let _ = if cfg.log.json {
         b.json().try_init()
     } else {
@@ -43,6 +46,12 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     }
     if let Some(db) = &args.db.db {
         cfg.store.path = db.clone();
+    }
+    if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
+        return Err(Fail(format!(
+            "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
+            cfg.http.listen
+        )));
     }
     init_tracing(&cfg);
     let mut store = open_store(&cfg, &args.db)?;
@@ -89,7 +98,7 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
 }
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
-pub async fn serve(app: App) -> Result<(), Fail> {
+pub async fn serve(mut app: App) -> Result<(), Fail> {
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {
@@ -106,6 +115,15 @@ pub async fn serve(app: App) -> Result<(), Fail> {
                 app.config.http.listen
             ))
         })?;
+    // Without rdap.base_url, RDAP links name the address really bound (the
+    // listen port may be 0).
+    if let Ok(bound) = http_listener.local_addr() {
+        if app.config.rdap.base_url.is_none() && bound != app.config.http.listen {
+            let mut c = (*app.config).clone();
+            c.set_bound_http(bound);
+            app.config = Arc::new(c);
+        }
+    }
     // Bound only now that this process holds the store lock: a socket file
     // already there is then a stale one from a killed serve.
     let sock_path = app.config.store.control_socket_for(&app.config.store.path);

@@ -187,3 +187,75 @@ async fn private_targets_are_refused_without_the_setting() {
         "{p}"
     );
 }
+
+/// One registrar cannot hold every `/check` slot (issue 20): past its own
+/// share it gets 429 while another registrar's check still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_slots_are_shared_per_registrar() {
+    let s = Server::start(|c| {
+        c.probe.allow_private_targets = true;
+        c.probe.resolvers = vec![closed_port()];
+        c.probe.timeout = Duration::from_millis(1500);
+        c.probe.retries = 0;
+        c.api.max_concurrent_checks = 3;
+        c.api.max_concurrent_checks_per_registrar = 2;
+    })
+    .await;
+    let (ip1, ip2) = two_ips();
+    let apex = "slow-ns.ru";
+    let silent = Behaviour {
+        silent: true,
+        ..Behaviour::default()
+    };
+    let a = FakeServer::start_on(ip1, zone(apex, ip1, ip2), silent.clone()).await;
+    let b = FakeServer::start_on(ip2, zone(apex, ip1, ip2), silent).await;
+    let post = |tok: String| {
+        s.http
+            .post(s.url("/api/v1/check"))
+            .bearer_auth(tok)
+            .json(&body(apex, &a, &b))
+            .send()
+    };
+    // REGRU-RU fills its share with two slow checks…
+    let first = tokio::spawn(post(token("REGRU-RU")));
+    let second = tokio::spawn(post(token("REGRU-RU")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …a third of its own is refused at once, naming the per-registrar limit…
+    let started = std::time::Instant::now();
+    let (st, p) = send(
+        s.http
+            .post(s.url("/api/v1/check"))
+            .bearer_auth(token("REGRU-RU"))
+            .json(&body(apex, &a, &b)),
+    )
+    .await;
+    assert_eq!(st, 429, "{p}");
+    assert!(
+        p["type"].as_str().unwrap().ends_with("checks-in-flight"),
+        "{p}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    // …while another registrar still gets the remaining global slot.
+    let (st, r) = send(
+        s.http
+            .post(s.url("/api/v1/check"))
+            .bearer_auth(token("RUCENTER-RU"))
+            .json(&body(apex, &a, &b)),
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["verdict"], "fail", "{r}");
+    for h in [first, second] {
+        let r = h.await.unwrap().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // Slots come back: REGRU-RU can check again.
+    let (st, _) = send(
+        s.http
+            .post(s.url("/api/v1/check"))
+            .bearer_auth(token("REGRU-RU"))
+            .json(&body(apex, &a, &b)),
+    )
+    .await;
+    assert_eq!(st, 200);
+}

@@ -120,8 +120,10 @@ fn the_generator_reaches_accepted_names() {
         hosts += usize::from(parse_host(&s).is_ok());
     }
     eprintln!("accepted of 1000: {domains} domains, {hosts} hosts");
+    // The zone policies (no IDN under .ru, the .рф table, one script per
+    // label) refuse more of the generated names than plain syntax did.
     assert!(
-        domains >= 50 && hosts >= 100,
+        domains >= 30 && hosts >= 100,
         "{domains} domains, {hosts} hosts"
     );
 }

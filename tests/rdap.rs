@@ -373,6 +373,14 @@ async fn help_and_base_url() {
         v["links"][0]["href"],
         "https://rdap.example/rdap/domain/deldom1.ru"
     );
+    // Without one, links come from the listen address, never from a Host
+    // header a client made up (issue 20).
+    let raw = raw_get(s.addr, "/rdap/domain/deldom1.ru", "evil.example").await;
+    assert!(!raw.contains("evil.example"), "{raw}");
+    assert!(
+        raw.contains(&format!("http://{}/rdap/domain/deldom1.ru", s.addr)),
+        "{raw}"
+    );
 }
 
 fn names(v: &Value, key: &str, field: &str) -> Vec<String> {
@@ -619,4 +627,18 @@ async fn rate_limit_with_retry_after() {
     for _ in 0..5 {
         assert_eq!(get(&format!("{}help", s.base)).await.status, 200);
     }
+}
+
+/// A GET with a Host header of our choosing.
+async fn raw_get(addr: std::net::SocketAddr, path: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).await.unwrap();
+    out
 }

@@ -16,7 +16,7 @@ const SECRETS: &[&str] = &[
 const PRIVATE: &[&str] = &[
     "PRIV-NAME-8e1",
     "priv-email-8e2@example.invalid",
-    "PRIV-PHONE-8e3",
+    "+7.9008008003", // a phone must be in EPP form
     "PRIV-STREET-8e4",
     "PRIV-CITY-8e5",
     "PRIV-REGION-8e7",

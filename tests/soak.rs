@@ -257,6 +257,8 @@ downtime_budget = "1s"
 downtime_period = "10s"
 downtime_utc_offset_secs = 0
 on_violation = "suspend"
+# Confirmation on the soak's shrunken scale (3 failing rounds over 2 s).
+violation_min_span = "2s"
 [probe]
 # Loopback test servers must be probed; every address in the store is
 # loopback, so nothing leaves the host.

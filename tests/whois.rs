@@ -372,7 +372,7 @@ const SECRETS: &[&str] = &[
 const PRIVATE: &[&str] = &[
     "PRIV-NAME-9e1",
     "priv-email-9e2@example.invalid",
-    "PRIV-PHONE-9e3",
+    "+7.9009009003", // a phone must be in EPP form
     "PRIV-STREET-9e4",
     "PRIV-CITY-9e5",
     "PRIV-REGION-9e7",

@@ -46,8 +46,68 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 const LIST_SCAN_BUDGET: usize = 5000;
 /// History events in a delegation view.
 const HISTORY_SHOWN: usize = 20;
-/// One-shot checks running at once (each sends DNS queries).
+/// One-shot checks running at once (each sends DNS queries): the default
+/// of `api.max_concurrent_checks`.
 pub const MAX_CONCURRENT_CHECKS: usize = 8;
+
+/// Checks in flight per registrar, under the global limit, so one registrar
+/// cannot hold every slot and starve the others.
+pub struct PerCaller {
+    max: usize,
+    inflight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One registrar's slot; given back on drop.
+pub struct CallerSlot {
+    owner: Arc<PerCaller>,
+    key: String,
+}
+
+impl PerCaller {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            inflight: Default::default(),
+        })
+    }
+
+    /// A slot for `key`, or `None` if it already holds `max`.
+    pub fn try_acquire(self: &Arc<Self>, key: &str) -> Option<CallerSlot> {
+        // Never held across an await; a panic elsewhere leaves counts usable.
+        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(key.to_string()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(CallerSlot {
+            owner: self.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    /// Slots `key` holds now.
+    pub fn held(&self, key: &str) -> usize {
+        let m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(key).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for CallerSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .owner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.key);
+            }
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -55,6 +115,8 @@ pub struct ApiState {
     pub tokens: Arc<Tokens>,
     pub limits: Arc<Limits>,
     pub checks: Arc<tokio::sync::Semaphore>,
+    /// Checks in flight per registrar (`api.max_concurrent_checks_per_registrar`).
+    pub checks_per_caller: Arc<PerCaller>,
     /// The probe engine for `/check`, or why it could not be built (a bad
     /// profile file): then `/check` answers 503 and the rest works.
     pub verifier: Result<Arc<Verifier>, String>,
@@ -75,7 +137,10 @@ impl ApiState {
         Self {
             tokens: Arc::new(Tokens::new(app.store.clone())),
             limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
-            checks: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS)),
+            checks: Arc::new(tokio::sync::Semaphore::new(
+                app.config.api.max_concurrent_checks,
+            )),
+            checks_per_caller: PerCaller::new(app.config.api.max_concurrent_checks_per_registrar),
             verifier: build_verifier(&app.config).inspect_err(|e| {
                 tracing::error!("registrar API: /check unavailable: {e}");
             }),
@@ -852,7 +917,7 @@ pub fn check_targets(app: &App, body: &CheckIn) -> Result<(DomainName, Vec<Targe
 
 async fn check(
     State(s): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     ApiJson(body): ApiJson<CheckIn>,
 ) -> Result<Json<crate::model::CheckReport>, Problem> {
     let (name, targets) = check_targets(&s.app, &body)?;
@@ -861,6 +926,23 @@ async fn check(
         .as_ref()
         .map_err(|e| Problem::unavailable(format!("the verifier is not available: {e}")))?
         .clone();
+    // This registrar's share first, so its excess never takes a global slot.
+    let _slot = s
+        .checks_per_caller
+        .try_acquire(&caller.handle)
+        .ok_or_else(|| {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "checks-in-flight",
+                "Too many of your checks are running",
+            )
+            .detail(format!(
+                "at most {} checks of one registrar run at once; retry when one has finished",
+                s.app.config.api.max_concurrent_checks_per_registrar
+            ));
+            p.retry_after = Some(1);
+            p
+        })?;
     let _permit = s
         .checks
         .clone()

@@ -130,7 +130,8 @@ pub fn render_text(r: &CheckReport) -> String {
                 .as_deref()
                 .map(|a| format!("[{a}] "))
                 .unwrap_or_default(),
-            f.message
+            // Messages quote DNS data from the servers checked.
+            crate::text::escape(&f.message)
         );
     };
     let general: Vec<_> = r

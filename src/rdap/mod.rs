@@ -242,32 +242,18 @@ async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
 
 // ---- context ------------------------------------------------------------
 
-/// The base URL for links: `rdap.base_url`, else `http://{Host}/rdap/`.
-fn base_url(st: &Rdap, headers: &HeaderMap) -> String {
-    if let Some(b) = &st.app.config.rdap.base_url {
-        return if b.ends_with('/') {
-            b.clone()
-        } else {
-            format!("{b}/")
-        };
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 260
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}/rdap/")
+/// The base URL for links: `rdap.base_url`, else derived from the HTTP
+/// listen address (a development setup). Never from the request's Host
+/// header, which any client sets: links in answers (and in caches between
+/// the client and us) would point wherever it said.
+fn base_url(st: &Rdap) -> String {
+    crate::config::rdap_base_url(&st.app.config)
 }
 
-fn ctx(st: &Rdap, headers: &HeaderMap) -> Result<Ctx, RdapError> {
+fn ctx(st: &Rdap, _headers: &HeaderMap) -> Result<Ctx, RdapError> {
     let now = st.app.now();
     Ok(Ctx {
-        base: base_url(st, headers),
+        base: base_url(st),
         now,
         db_updated: st.app.store.last_update()?.unwrap_or(now),
     })
@@ -627,6 +613,7 @@ async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res
             let ip: IpAddr = value
                 .trim()
                 .parse()
+                .map(|ip: IpAddr| ip.to_canonical())
                 .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
             let mut found: Vec<(PublicDomain, bool)> = Vec::new();
             let mut truncated = false;
@@ -683,6 +670,7 @@ async fn nameservers(State(st): State<Shared>, headers: HeaderMap, q: Params) ->
         let ip: IpAddr = value
             .trim()
             .parse()
+            .map(|ip: IpAddr| ip.to_canonical())
             .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
         let hosts = st.app.store.hosts_by_ip(ip, limit + 1)?;
         let truncated = hosts.len() > limit;

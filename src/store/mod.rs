@@ -90,6 +90,9 @@ pub struct ImportSummary {
     pub tests_started: usize,
     /// Domains whose record did not change at all.
     pub unchanged: usize,
+    /// New names accepted although they look like a registered one (zone
+    /// policy `confusables flag`), one message each.
+    pub flagged: Vec<String>,
 }
 
 /// A nameserver host as published (RDAP nameserver object).

@@ -28,18 +28,11 @@ pub fn rfc3339(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Stored text went through import validation, but a line break in a value
-/// would let it forge answer lines, so control characters never go out.
+/// Stored text went through the text policy (`crate::text`) on the way
+/// in; a line break, separator or format character in a value would still
+/// let it forge answer lines, so every value is escaped on the way out too.
 fn clean(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        Cow::Owned(
-            s.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(s)
-    }
+    crate::text::escape(s)
 }
 
 fn kv(out: &mut String, key: &str, value: &str) {
@@ -301,6 +294,16 @@ Last updated on 2026-11-22T12:00:00Z
         );
         let mut o = String::new();
         kv(&mut o, "org", "evil\nstate: FAKE");
-        assert_eq!(o, "org:           evil state: FAKE\n");
+        assert_eq!(o, "org:           evil\\u{000a}state: FAKE\n");
+        let mut o = String::new();
+        kv(
+            &mut o,
+            "org",
+            "evil\u{2028}state: DELEGATED\u{2029}x\u{202e}y",
+        );
+        assert_eq!(
+            o,
+            "org:           evil\\u{2028}state: DELEGATED\\u{2029}x\\u{202e}y\n"
+        );
     }
 }

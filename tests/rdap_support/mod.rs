@@ -31,14 +31,16 @@ pub async fn start(import: &Path, tweak: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::default();
     cfg.store.path = dir.path().join("rdap.redb");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Links without rdap.base_url derive from the listen address.
+    cfg.http.listen = addr;
     tweak(&mut cfg);
     let store = RedbStore::open(&cfg.store.path).unwrap();
     let clock = ManualClock::new(now());
     zonekeeper::import::import_file(&store, import, &cfg, now()).unwrap();
     let app = App::new(cfg, Arc::new(store), Arc::new(clock.clone())).unwrap();
     let router = zonekeeper::http::router(app.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let token = app.shutdown.clone();
     tokio::spawn(async move {
         axum::serve(
