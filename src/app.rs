@@ -28,6 +28,8 @@ pub struct App {
     /// work, writes it, and stops.
     pub shutdown: CancellationToken,
     pub started: Timestamp,
+    /// Names that cannot be created or imported (`lifecycle.reserved_names`).
+    pub reserved: Arc<crate::registry::ReservedNames>,
 }
 
 impl App {
@@ -37,6 +39,11 @@ impl App {
         clock: SharedClock,
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
+        let reserved = crate::registry::ReservedNames::load(
+            config.lifecycle.reserved_names.as_deref(),
+            &zones,
+        )
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
         let started = clock.now();
         Ok(Self {
             config: Arc::new(config),
@@ -48,6 +55,7 @@ impl App {
             zone_dirty: Arc::new(tokio::sync::Notify::new()),
             shutdown: CancellationToken::new(),
             started,
+            reserved: Arc::new(reserved),
         })
     }
 
@@ -57,6 +65,12 @@ impl App {
     pub fn domain_changed(&self, name: &str) {
         self.scheduler_inbox.push(name);
         self.scheduler_wake.notify_one();
+    }
+
+    /// The registry service, for one request: every change to registry
+    /// data goes through it.
+    pub fn registry(&self) -> crate::registry::Registry<'_> {
+        crate::registry::Registry::for_app(self)
     }
 
     pub fn now(&self) -> Timestamp {

@@ -281,13 +281,8 @@ fn operator(cfg: &Config, db: &DbArg, name: &str, req: Request) -> Result<ExitCo
     let out = match open_store_raw(cfg, db) {
         Ok(store) => {
             let now = SystemClock.now();
-            match req {
-                Request::Show => control::show(&store, cfg, &name, now),
-                Request::Retest => control::retest(&store, cfg, &name, now),
-                Request::Hold { reason } => control::hold(&store, &name, reason, now),
-                Request::Release => control::release(&store, &name, now),
-            }
-            .map_err(|e| Fail(e.to_string()))?
+            let reg = crate::registry::Registry::offline(&store, cfg).map_err(Fail)?;
+            control::execute(&reg, cfg, &name, &req, now).map_err(|e| Fail(e.to_string()))?
         }
         Err(StoreError::Locked { path }) => {
             let sock = cfg.store.control_socket_for(&path);

@@ -446,10 +446,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
         r.ns_fingerprint = rec.ns_fingerprint.clone();
         r.last_round = rec.last_round.clone();
         r.downtime = rec.downtime.clone();
-        let why = match c {
-            crate::lifecycle::Cancelled::NotRenewed => "not renewed",
-            crate::lifecycle::Cancelled::VerificationUnanswered => "verification unanswered",
-        };
+        let why = c.as_str();
         return Plan::Write(
             Box::new(r),
             event(
@@ -729,6 +726,7 @@ mod tests {
             verification_requested: None,
             transferred: None,
             updated: created,
+            registration: Default::default(),
         }
     }
 

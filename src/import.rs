@@ -143,6 +143,7 @@ struct DomainIn {
     hold: bool,
     verification_requested: Option<Timestamp>,
     transferred: Option<Timestamp>,
+    reseller: Option<String>,
 }
 
 struct Errors {
@@ -162,7 +163,8 @@ impl Errors {
     }
 }
 
-fn valid_handle(h: &str) -> bool {
+/// A registrar, contact or reseller handle.
+pub fn valid_handle(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 64
         && h.chars()
@@ -450,6 +452,11 @@ pub fn parse(
             e.push("created", "is in the future");
         }
         check_text(&mut e, "auth_info", &d.auth_info, 255);
+        if let Some(r) = &d.reseller {
+            if !valid_handle(r) {
+                e.push("reseller", "must be 1–64 letters, digits, '-' or '_'");
+            }
+        }
         let nameservers = match validate_nameservers(
             name.as_str(),
             &d.nameservers,
@@ -480,6 +487,10 @@ pub fn parse(
             verification_requested: d.verification_requested,
             transferred: d.transferred,
             updated: now,
+            registration: crate::model::Registration {
+                reseller: d.reseller,
+                ..Default::default()
+            },
         });
     }
     if e.list.is_empty() {
@@ -503,14 +514,23 @@ pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatc
     parse(&bytes, &p, cfg, &zones, now)
 }
 
-/// Apply a validated batch: all or nothing.
+/// Apply a validated batch through the registry service: all or nothing.
 pub fn apply(
     store: &dyn Store,
     batch: &ImportBatch,
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
-    Ok(store.import(batch, now, Config::chrono(cfg.delegation.test_window))?)
+    let reg =
+        crate::registry::Registry::offline(store, cfg).map_err(|message| ImportError::Json {
+            path: "config".into(),
+            message,
+        })?;
+    reg.import(batch, now).map_err(|e| match e {
+        crate::registry::RegistryError::Invalid(v) => ImportError::Records(v),
+        crate::registry::RegistryError::Store(s) => ImportError::Store(s),
+        other => ImportError::Store(StoreError::Backend(other.to_string())),
+    })
 }
 
 /// Read, validate and apply an import file.

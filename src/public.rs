@@ -248,6 +248,7 @@ pub(crate) mod tests {
                 verification_requested: Some(t),
                 transferred: Some(t),
                 updated: t,
+                registration: Default::default(),
             },
             delegation: DelegationRecord::undelegated(t),
             registrar: Some(Registrar {
@@ -302,8 +303,11 @@ pub(crate) mod tests {
 
     #[test]
     fn cancelled_is_not_found() {
-        let b = bundle(full_contact("C1", ContactKind::Person, vec![]));
+        let mut b = bundle(full_contact("C1", ContactKind::Person, vec![]));
         let late = b.domain.paid_till + chrono::Duration::days(31);
+        // A hold is never ended by time: the registration stays.
+        assert!(domain(&b, late, &LifecycleConfig::default()).is_some());
+        b.domain.hold = None;
         assert!(domain(&b, late, &LifecycleConfig::default()).is_none());
     }
 }

@@ -31,6 +31,7 @@ use crate::model::{
     Violation,
 };
 use crate::names::DomainName;
+use crate::registry::Actor;
 use crate::store::Store;
 
 pub mod auth;
@@ -447,16 +448,6 @@ fn own_domain(
     Ok((d, st))
 }
 
-fn on_hold(name: &DomainName) -> Problem {
-    Problem::conflict(
-        "hold",
-        "Domain is on hold",
-        format!(
-            "{name} is on a dispute hold: its nameservers cannot be changed or retested until the registry releases it"
-        ),
-    )
-}
-
 fn to_field_errors(v: Vec<(String, String)>) -> Vec<FieldError> {
     v.into_iter()
         .map(|(field, reason)| FieldError { field, reason })
@@ -493,48 +484,18 @@ async fn declare_nameservers(
     ApiJson(body): ApiJson<DeclareIn>,
 ) -> Result<Json<DelegationView>, Problem> {
     let name = parse_name(&s.app, path)?;
-    let changed = name.as_str().to_string();
     let app = s.app.clone();
-    let (view, left_zone) = blocking(move || {
-        let now = app.now();
-        let (d, st) = own_domain(&app, &caller, &name, now)?;
-        if st.changes_locked() {
-            return Err(on_hold(&name));
-        }
-        let ns = crate::import::validate_nameservers(
-            name.as_str(),
-            &body.nameservers,
-            app.config.delegation.min_nameservers,
-        )
-        .map_err(|e| {
-            Problem::invalid(
-                "the nameserver set was refused; nothing was changed",
-                to_field_errors(e),
-            )
-        })?;
-        let window = Config::chrono(app.config.delegation.test_window);
-        let was_in = app
-            .store
-            .delegation(name.as_str())?
-            .is_some_and(|r| lifecycle::in_zone(&r, &st));
-        let rec = app
-            .store
-            .declare_nameservers(name.as_str(), ns.clone(), now, window)?;
-        let mut d = d;
-        d.nameservers = ns;
+    blocking(move || {
+        let actor = Actor::Registrar(caller.handle.clone());
+        let (d, rec) = app
+            .registry()
+            .declare_nameservers(&actor, name.as_str(), &body.nameservers)?;
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
-        let mut view = delegation_view(&app.config, &d, &rec, now);
+        let mut view = delegation_view(&app.config, &d, &rec, app.now());
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
-        Ok((view, was_in && !lifecycle::in_zone(&rec, &st)))
+        Ok(Json(view))
     })
-    .await?;
-    if left_zone {
-        // A new set on a delegated domain restarts testing, which takes it
-        // out of the zone now: the zone file must not keep the old servers.
-        s.app.zone_dirty.notify_one();
-    }
-    s.app.domain_changed(&changed);
-    Ok(Json(view))
+    .await
 }
 
 async fn retest(
@@ -543,24 +504,16 @@ async fn retest(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DelegationView>, Problem> {
     let name = parse_name(&s.app, path)?;
-    let changed = name.as_str().to_string();
     let app = s.app.clone();
-    let view = blocking(move || {
-        let now = app.now();
-        let (d, st) = own_domain(&app, &caller, &name, now)?;
-        if st.changes_locked() {
-            return Err(on_hold(&name));
-        }
-        let window = Config::chrono(app.config.delegation.test_window);
-        let rec = app.store.retest(name.as_str(), now, window)?;
+    blocking(move || {
+        let actor = Actor::Registrar(caller.handle.clone());
+        let (d, rec) = app.registry().retest(&actor, name.as_str())?;
         tracing::info!(domain = %name, registrar = %caller.handle, "retest requested via API");
-        let mut view = delegation_view(&app.config, &d, &rec, now);
+        let mut view = delegation_view(&app.config, &d, &rec, app.now());
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
-        Ok(view)
+        Ok(Json(view))
     })
-    .await?;
-    s.app.domain_changed(&changed);
-    Ok(Json(view))
+    .await
 }
 
 async fn list_domains(

@@ -26,6 +26,10 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The registry rule that refused the request (e.g. `hold`,
+    /// `transfer-lock`, `auth-code`); also the last part of `type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Seconds to wait (429); also sent as `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
@@ -39,6 +43,7 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             errors: Vec::new(),
+            rule: None,
             retry_after: None,
         }
     }
@@ -160,6 +165,39 @@ impl IntoResponse for Problem {
             );
         }
         res
+    }
+}
+
+impl From<crate::registry::RegistryError> for Problem {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as E;
+        let rule = e.rule();
+        let mut p = match e {
+            E::NotFound(n) => Problem::no_such_domain(&n),
+            E::Forbidden(n) => Problem::forbidden(&n),
+            E::NotAllowed(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "not-allowed", "Not allowed").detail(m)
+            }
+            E::Refused { rule, detail } => {
+                let status = match rule {
+                    "auth-code" => StatusCode::FORBIDDEN,
+                    _ => StatusCode::CONFLICT,
+                };
+                Problem::new(status, rule, "Refused by a registry rule").detail(detail)
+            }
+            E::Invalid(v) => Problem::invalid(
+                "the request was refused; nothing was changed",
+                v.into_iter()
+                    .map(|r| FieldError {
+                        field: r.field,
+                        reason: r.reason,
+                    })
+                    .collect(),
+            ),
+            E::Store(s) => return s.into(),
+        };
+        p.rule = Some(rule.to_string());
+        p
     }
 }
 
