@@ -16,7 +16,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put, MethodRouter};
+use axum::routing::{any, delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,7 @@ use crate::registry::Actor;
 use crate::store::Store;
 
 pub mod auth;
+mod ops;
 pub mod problem;
 
 use auth::{Caller, Limits, Tokens};
@@ -115,6 +116,58 @@ fn routes() -> Vec<Route> {
         ),
         r("POST", "/api/v1/domains/{name}/retest", post(retest)),
         r("POST", "/api/v1/check", post(check)),
+        r("POST", "/api/v1/domains", post(ops::create)),
+        r("GET", "/api/v1/domains/{name}", get(ops::show)),
+        r("POST", "/api/v1/domains/{name}/renew", post(ops::renew)),
+        r("PUT", "/api/v1/domains/{name}/contacts", put(ops::contacts)),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/registrant-change",
+            post(ops::registrant_request),
+        ),
+        r(
+            "DELETE",
+            "/api/v1/domains/{name}/registrant-change",
+            delete(ops::registrant_cancel),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/registrant-change/accept",
+            post(ops::registrant_accept),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/auth-code",
+            post(ops::reset_auth_code),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer",
+            post(ops::transfer_request),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer/approve",
+            post(ops::transfer_approve),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer/reject",
+            post(ops::transfer_reject),
+        ),
+        r("GET", "/api/v1/transfers", get(ops::transfers)),
+        r("POST", "/api/v1/domains/{name}/close", post(ops::close)),
+        r(
+            "DELETE",
+            "/api/v1/domains/{name}/close",
+            delete(ops::revoke_close),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/verification",
+            post(ops::verification_answer),
+        ),
+        r("GET", "/api/v1/events", get(ops::events)),
     ]
 }
 
@@ -305,13 +358,21 @@ pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
             at: e.at,
             from: e.from,
             to: e.to,
-            reason: if e.reason.starts_with("hold: ") {
-                "hold placed".into()
-            } else {
-                e.reason
-            },
+            reason: public_reason(e.reason),
         })
         .collect()
+}
+
+/// An event text as a registrar may see it: operator notes (hold and
+/// dispute reasons) are replaced by neutral texts.
+pub fn public_reason(reason: String) -> String {
+    if reason.starts_with("hold: ") {
+        "hold placed".into()
+    } else if reason.starts_with("dispute lock: ") {
+        "dispute lock placed".into()
+    } else {
+        reason
+    }
 }
 
 /// Start of the downtime accounting period containing `now`: the
@@ -412,7 +473,7 @@ pub struct DomainList {
 // ---- helpers -------------------------------------------------------------
 
 /// Run store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f)
@@ -420,7 +481,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::internal(format!("task failed: {e}")))?
 }
 
-fn parse_name(app: &App, raw: Result<Path<String>, PathRejection>) -> Result<DomainName, Problem> {
+pub(crate) fn parse_name(
+    app: &App,
+    raw: Result<Path<String>, PathRejection>,
+) -> Result<DomainName, Problem> {
     let Path(raw) = raw.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
     app.zones
         .parse_domain(&raw)
