@@ -448,4 +448,180 @@ mod tests {
         assert_eq!(evaluate(&d, end - S, &cfg).transfer_locked_until, Some(end));
         assert_eq!(evaluate(&d, end, &cfg).transfer_locked_until, None);
     }
+
+    /// Each lock × each operation: `None` = allowed, `Some(rule)` = the
+    /// rule that refuses. Times are injected; each lock is evaluated just
+    /// inside and (where it ends by time) just past its boundary.
+    #[test]
+    fn lock_table() {
+        use crate::model::{Closing, PendingTransfer};
+        let cfg = LifecycleConfig::default();
+        let now = t(2026, 6, 1);
+        let day = Duration::days(1);
+        let base = domain(); // created 2025-03-01, paid till 2026-03-01
+        let mut d = base.clone();
+        d.paid_till = t(2027, 3, 1);
+        let held = |mut d: Domain| {
+            d.hold = Some(Hold {
+                since: now,
+                reason: "x".into(),
+            });
+            d
+        };
+        let disputed = |mut d: Domain| {
+            d.registration.dispute = Some(Hold {
+                since: now,
+                reason: "x".into(),
+            });
+            d
+        };
+        let asked = |mut d: Domain, ago: Duration| {
+            d.verification_requested = Some(now - ago);
+            d
+        };
+        let acquired = |mut d: Domain, ago: Duration| {
+            d.registration.registrant_since = Some(now - ago);
+            d
+        };
+        let transferred = |mut d: Domain, ago: Duration| {
+            d.transferred = Some(now - ago);
+            d
+        };
+        let created = |mut d: Domain, ago: Duration| {
+            d.created = now - ago;
+            d
+        };
+        let expired = |mut d: Domain| {
+            d.paid_till = now - day;
+            d
+        };
+        let pending = |mut d: Domain| {
+            d.registration.pending_transfer = Some(PendingTransfer {
+                to: "G".into(),
+                requested: now,
+                auto_approve: now + day,
+            });
+            d
+        };
+        let closing = |mut d: Domain| {
+            d.registration.closing = Some(Closing {
+                at: now + day,
+                claimant: None,
+            });
+            d
+        };
+        const H: Option<&str> = Some("hold");
+        const D: Option<&str> = Some("dispute-lock");
+        const V: Option<&str> = Some("verification-overdue");
+        const R: Option<&str> = Some("registrant-lock");
+        const T: Option<&str> = Some("transfer-lock");
+        const P: Option<&str> = Some("transfer-pending");
+        const N: Option<&str> = None;
+        // Columns: renew, contacts, registrant, transfer, close, ns, retest, auth code.
+        let rows: Vec<(&str, Domain, [Option<&str>; 8])> = vec![
+            ("none", d.clone(), [N; 8]),
+            ("hold", held(d.clone()), [H; 8]),
+            ("hold+dispute", held(disputed(d.clone())), [H; 8]),
+            ("dispute", disputed(d.clone()), [N, N, D, D, D, N, N, N]),
+            (
+                "verification 14d-1s",
+                asked(d.clone(), day * 14 - S),
+                [N; 8],
+            ),
+            (
+                "verification 14d",
+                asked(d.clone(), day * 14),
+                [V, N, V, V, N, N, N, N],
+            ),
+            (
+                "verification 73d",
+                asked(d.clone(), day * 73),
+                [V, N, V, V, N, N, N, N],
+            ),
+            (
+                "acquired 60d-1s",
+                acquired(d.clone(), day * 60 - S),
+                [N, N, R, N, R, N, N, N],
+            ),
+            ("acquired 60d", acquired(d.clone(), day * 60), [N; 8]),
+            (
+                "transferred 60d-1s",
+                transferred(d.clone(), day * 60 - S),
+                [N, N, R, T, R, N, N, N],
+            ),
+            ("transferred 60d", transferred(d.clone(), day * 60), [N; 8]),
+            (
+                "created 60d-1s",
+                created(d.clone(), day * 60 - S),
+                [N, N, N, T, N, N, N, N],
+            ),
+            (
+                "expired (grace)",
+                expired(d.clone()),
+                [N, N, N, Some("expired"), N, N, N, N],
+            ),
+            (
+                "transfer pending",
+                pending(d.clone()),
+                [N, N, P, P, N, N, N, N],
+            ),
+            (
+                "closing",
+                closing(d.clone()),
+                [N, N, N, Some("closing"), N, N, N, N],
+            ),
+        ];
+        for (what, dom, want) in rows {
+            let st = evaluate(&dom, now, &cfg);
+            assert!(st.exists(), "{what}");
+            for (op, w) in Operation::ALL.into_iter().zip(want) {
+                let got = permits(&st, op).err().map(|r| r.rule);
+                assert_eq!(got, w, "{what} × {}", op.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn operator_locks_stop_timed_cancellation() {
+        let cfg = LifecycleConfig::default();
+        let mut d = domain();
+        let late = d.paid_till + Duration::days(400);
+        assert_eq!(
+            evaluate(&d, late, &cfg).cancelled,
+            Some(Cancelled::NotRenewed)
+        );
+        d.registration.dispute = Some(Hold {
+            since: d.created,
+            reason: "x".into(),
+        });
+        let st = evaluate(&d, late, &cfg);
+        assert!(st.exists() && st.dispute);
+        // Expired but under dispute: out of the zone as expired, not held.
+        assert_eq!(st.blocks, vec![Block::Expired]);
+        d.registration.dispute = None;
+        d.verification_requested = Some(d.created);
+        d.hold = Some(Hold {
+            since: d.created,
+            reason: "x".into(),
+        });
+        assert!(evaluate(&d, late, &cfg).exists());
+    }
+
+    #[test]
+    fn close_and_court_cancel() {
+        use crate::model::Closing;
+        let cfg = LifecycleConfig::default();
+        let mut d = domain();
+        let at = t(2025, 9, 1);
+        d.registration.closing = Some(Closing { at, claimant: None });
+        let st = evaluate(&d, at - S, &cfg);
+        assert!(st.exists());
+        assert_eq!(st.closing_at, Some(at));
+        assert_eq!(evaluate(&d, at, &cfg).cancelled, Some(Cancelled::Closed));
+        d.registration.closing = Some(Closing {
+            at,
+            claimant: Some("C".into()),
+        });
+        assert_eq!(evaluate(&d, at, &cfg).cancelled, Some(Cancelled::Court));
+    }
 }

@@ -72,6 +72,16 @@ pub struct PublicDomain {
     pub hold: bool,
     pub verification_pending: bool,
     pub transfer_locked_until: Option<Timestamp>,
+    /// Operator dispute lock.
+    pub dispute: bool,
+    /// Registrant change and close are locked (recent acquisition or
+    /// registrar change).
+    pub registrant_locked: bool,
+    pub transfer_pending: bool,
+    /// An early cancellation is scheduled.
+    pub closing: bool,
+    /// The reseller's handle (public, like the registrar).
+    pub reseller: Option<String>,
 }
 
 pub fn registrar(r: &Registrar) -> PublicRegistrar {
@@ -174,6 +184,11 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
         hold: st.hold,
         verification_pending: st.verification_pending,
         transfer_locked_until: st.transfer_locked_until,
+        dispute: st.dispute,
+        registrant_locked: st.registrant_locked_until.is_some(),
+        transfer_pending: st.transfer_pending,
+        closing: st.closing_at.is_some(),
+        reseller: d.registration.reseller.clone(),
     })
 }
 

@@ -221,6 +221,11 @@ fn ip_addresses(addrs: &[IpAddr]) -> Option<IpAddresses> {
 /// - past `paid_till`, within the grace period (renewable until the free
 ///   date, deleted after it) → `redemption period`, `pending delete`;
 /// - within the post-registration/post-transfer lock → `transfer prohibited`;
+/// - dispute lock → `server update prohibited`, `server transfer
+///   prohibited`, `server delete prohibited` (still `active`);
+/// - registrant-change/close lock → `server delete prohibited`;
+/// - registrar change pending → `pending transfer`; close scheduled →
+///   `pending delete`;
 /// - NS set declared and under test → `pending update`.
 ///
 /// There are no registrar-set (`client …`) locks in this registry.
@@ -239,8 +244,27 @@ pub fn domain_status(d: &PublicDomain, verification_overdue: bool) -> Vec<&'stat
     if d.expired {
         s.extend(["redemption period", "pending delete"]);
     }
-    if d.transfer_locked_until.is_some() && !d.hold {
+    if d.dispute && !d.hold {
+        // Status quo frozen: no registrar or registrant change, no close.
+        s.extend([
+            "server update prohibited",
+            "server transfer prohibited",
+            "server delete prohibited",
+        ]);
+    }
+    if d.transfer_locked_until.is_some() && !d.hold && !d.dispute {
         s.push("transfer prohibited");
+    }
+    if d.registrant_locked && !d.hold && !d.dispute {
+        // Close (and registrant change) locked after an acquisition or a
+        // registrar change.
+        s.push("server delete prohibited");
+    }
+    if d.transfer_pending {
+        s.push("pending transfer");
+    }
+    if d.closing {
+        s.push("pending delete");
     }
     if d.delegation == DelegationState::Testing {
         s.push("pending update");
@@ -495,6 +519,26 @@ pub fn registrar_entity(ctx: &Ctx, r: &PublicRegistrar, roles: Vec<&'static str>
     }
 }
 
+/// A reseller named by a domain: an entity with the `reseller` role
+/// (RFC 9083 §10.2.4). The registry keeps only its handle.
+pub fn reseller_entity(_ctx: &Ctx, handle: &str) -> Entity {
+    Entity {
+        rdap_conformance: None,
+        object_class_name: "entity",
+        handle: handle.to_string(),
+        vcard_array: Vcard(vec![
+            text("version", "4.0"),
+            text("fn", handle),
+            text("kind", "org"),
+        ]),
+        roles: vec!["reseller"],
+        links: Vec::new(),
+        events: Vec::new(),
+        notices: Vec::new(),
+        redacted: Vec::new(),
+    }
+}
+
 pub fn contact_entity(ctx: &Ctx, c: &PublicContact, roles: Vec<&'static str>) -> Entity {
     let path = entity_path(&c.handle);
     Entity {
@@ -563,6 +607,9 @@ pub fn domain(
         let epath = format!("{at}.entities[?(@.handle=='{}')]", jsonpath_str(&c.handle));
         redacted.extend(contact_redactions(c, &epath, role));
         entities.push(contact_entity(ctx, c, vec![role]));
+    }
+    if let Some(r) = &d.reseller {
+        entities.push(reseller_entity(ctx, r));
     }
     let mut events = vec![
         Event {

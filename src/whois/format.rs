@@ -84,6 +84,15 @@ pub fn state_tokens(d: &PublicDomain) -> Vec<&'static str> {
     if d.hold {
         v.push("HOLD");
     }
+    if d.dispute {
+        v.push("DISPUTE LOCK");
+    }
+    if d.transfer_pending {
+        v.push("PENDING TRANSFER");
+    }
+    if d.closing {
+        v.push("PENDING DELETE");
+    }
     if d.expired {
         v.push("EXPIRED");
     }
@@ -151,6 +160,9 @@ pub fn domain_answer(d: &PublicDomain, source: &str, last_update: Timestamp) -> 
         if let Some(u) = &r.url {
             kv(&mut out, "admin-contact", u);
         }
+    }
+    if let Some(r) = &d.reseller {
+        kv(&mut out, "reseller", r);
     }
     kv(&mut out, "created", &rfc3339(d.created));
     kv(&mut out, "paid-till", &rfc3339(d.paid_till));
@@ -257,6 +269,11 @@ mod tests {
             hold: false,
             verification_pending: false,
             transfer_locked_until: None,
+            dispute: false,
+            registrant_locked: false,
+            transfer_pending: false,
+            closing: false,
+            reseller: None,
         }
     }
 
