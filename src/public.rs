@@ -29,7 +29,9 @@ pub struct PublicRegistrar {
 /// empty); `withheld` lists which, for RFC 9537 redaction notices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublicContact {
-    pub handle: String,
+    /// An organisation's handle; `None` for a private person, whose
+    /// identifiers (handle included) are never published.
+    pub handle: Option<String>,
     pub kind: ContactKind,
     /// Name to show: the person's name if disclosed, else "Private Person";
     /// an organisation's name (always public).
@@ -127,7 +129,7 @@ pub fn contact(c: &Contact) -> PublicContact {
         ContactKind::Person => name.clone().unwrap_or_else(|| PRIVATE_PERSON.to_string()),
     };
     PublicContact {
-        handle: c.handle.clone(),
+        handle: (c.kind == ContactKind::Org).then(|| c.handle.clone()),
         kind: c.kind,
         display_name,
         name,

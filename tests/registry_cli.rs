@@ -180,6 +180,24 @@ fn rdap(http: SocketAddr, name: &str) -> (u16, Value) {
     })
 }
 
+/// Any RDAP path's body.
+fn get(http: SocketAddr, path: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        c.get(format!("http://{http}/rdap/{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
 fn statuses(v: &Value) -> Vec<String> {
     v["status"]
         .as_array()
@@ -206,6 +224,29 @@ fn operator_registry_commands_on_a_running_serve() {
         .map(|e| e["roles"].clone())
         .collect();
     assert_eq!(roles, vec![serde_json::json!(["reseller"])], "{v}");
+
+    // A private person's handle (C8-RU, torgra8.ru's registrant) appears
+    // nowhere; an organisation's (C0-RU) stays public.
+    let (_, dv) = rdap(s.http, "torgra8.ru");
+    assert!(
+        !w.contains("C8-RU") && !dv.to_string().contains("C8-RU"),
+        "{w} {dv}"
+    );
+    assert!(whois(s.whois, "C8-RU").contains("No entries found"));
+    for path in [
+        "entity/C8-RU",
+        "entities?handle=C8-RU",
+        "entities?handle=C8*",
+        "domains/reverse_search/entity?handle=C8-RU",
+    ] {
+        let body = get(s.http, path);
+        // (An error may echo the query, as for any unknown handle.)
+        assert!(
+            !body.contains("\"handle\":\"C8-RU\"") && !body.contains("torgra8"),
+            "{path}: {body}"
+        );
+    }
+    assert!(get(s.http, "entity/C0-RU").contains("\"handle\":\"C0-RU\""));
 
     // Dispute lock: published at once; the status quo is frozen.
     assert_eq!(

@@ -121,7 +121,9 @@ pub struct Entity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rdap_conformance: Option<&'static [&'static str]>,
     pub object_class_name: &'static str,
-    pub handle: String,
+    /// Absent for a private person (redacted, RFC 9537).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
     pub vcard_array: Vcard,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<&'static str>,
@@ -319,6 +321,25 @@ fn jcard_prop(field: DiscloseField) -> &'static str {
     }
 }
 
+/// The removed handle of a private person (`Registry Registrant ID` etc.,
+/// RFC 9537 / the IANA redacted-names registry).
+pub fn handle_redaction(at: &str, role: &str) -> Redacted {
+    let name = match role {
+        "registrant" => json!({ "type": "Registry Registrant ID" }),
+        "administrative" => json!({ "type": "Registry Admin ID" }),
+        "technical" => json!({ "type": "Registry Tech ID" }),
+        other => json!({ "description": format!("Registry {other} ID") }),
+    };
+    Redacted {
+        name,
+        pre_path: Some(format!("{at}.handle")),
+        post_path: None,
+        path_lang: "jsonpath",
+        method: "removal",
+        reason: json!({ "description": "Identifier of a private person (privacy law)" }),
+    }
+}
+
 /// Redactions of one contact. `at` is the JSONPath of the entity object,
 /// e.g. `$` or `$.entities[?(@.handle=='C1')]`; `role` names the contact in
 /// the redaction name (`registrant`, …, or `entity` on its own).
@@ -509,7 +530,7 @@ pub fn registrar_entity(ctx: &Ctx, r: &PublicRegistrar, roles: Vec<&'static str>
     Entity {
         rdap_conformance: None,
         object_class_name: "entity",
-        handle: r.handle.clone(),
+        handle: Some(r.handle.clone()),
         vcard_array: registrar_vcard(r),
         roles,
         links: vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))],
@@ -525,7 +546,7 @@ pub fn reseller_entity(_ctx: &Ctx, handle: &str) -> Entity {
     Entity {
         rdap_conformance: None,
         object_class_name: "entity",
-        handle: handle.to_string(),
+        handle: Some(handle.to_string()),
         vcard_array: Vcard(vec![
             text("version", "4.0"),
             text("fn", handle),
@@ -539,15 +560,23 @@ pub fn reseller_entity(_ctx: &Ctx, handle: &str) -> Entity {
     }
 }
 
+/// A contact entity. A private person's has no handle and no self link
+/// (nothing that identifies the person or leads to a lookup).
 pub fn contact_entity(ctx: &Ctx, c: &PublicContact, roles: Vec<&'static str>) -> Entity {
-    let path = entity_path(&c.handle);
+    let links = match &c.handle {
+        Some(h) => {
+            let path = entity_path(h);
+            vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))]
+        }
+        None => Vec::new(),
+    };
     Entity {
         rdap_conformance: None,
         object_class_name: "entity",
         handle: c.handle.clone(),
         vcard_array: contact_vcard(c),
         roles,
-        links: vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))],
+        links,
         events: Vec::new(),
         notices: Vec::new(),
         redacted: Vec::new(),
@@ -596,15 +625,24 @@ pub fn domain(
     ];
     for (role, c) in contacts {
         let Some(c) = c else { continue };
-        // One entity per contact, carrying all its roles.
+        let Some(handle) = &c.handle else {
+            // A private person: one entity per role, found by its role;
+            // the handle is removed (RFC 9537 "Registry … ID").
+            let epath = format!("{at}.entities[?(@.roles[0]=='{role}')]");
+            redacted.push(handle_redaction(&epath, role));
+            redacted.extend(contact_redactions(c, &epath, role));
+            entities.push(contact_entity(ctx, c, vec![role]));
+            continue;
+        };
+        // One entity per organisation, carrying all its roles.
         if let Some(e) = entities
             .iter_mut()
-            .find(|e| e.handle == c.handle && !e.roles.contains(&"registrar"))
+            .find(|e| e.handle.as_ref() == Some(handle) && !e.roles.contains(&"registrar"))
         {
             e.roles.push(role);
             continue;
         }
-        let epath = format!("{at}.entities[?(@.handle=='{}')]", jsonpath_str(&c.handle));
+        let epath = format!("{at}.entities[?(@.handle=='{}')]", jsonpath_str(handle));
         redacted.extend(contact_redactions(c, &epath, role));
         entities.push(contact_entity(ctx, c, vec![role]));
     }

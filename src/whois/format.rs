@@ -235,7 +235,7 @@ mod tests {
                 email: None,
             }),
             registrant: Some(PublicContact {
-                handle: "C1".into(),
+                handle: None,
                 kind: ContactKind::Person,
                 display_name: "Private Person".into(),
                 name: None,
