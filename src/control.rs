@@ -1,5 +1,6 @@
 //! The local control socket: the operator commands (`domain show`,
-//! `retest`, `hold`, `release`) while `serve` owns the store.
+//! `retest`, `hold`, `release` and the registry operations of
+//! [`Request`]) while `serve` owns the store.
 //!
 //! redb lets one process open the store, so while `serve` runs the CLI
 //! cannot. Like `nsd-control`/`unbound-control` in local mode, `serve` then
@@ -11,14 +12,18 @@
 //!
 //! Protocol (HTTP/1.1 over the socket; `curl --unix-socket` works too):
 //! - `GET /domains/{name}`: the JSON `domain show` prints;
-//! - `POST /domains/{name}/retest`, `POST /domains/{name}/hold` (body
-//!   `{"reason": "…"}`), `POST /domains/{name}/release`: the line the CLI
-//!   prints;
+//! - `POST /domains/{name}/{op}` with `op` one of `retest`, `hold` (body
+//!   `{"reason": "…"}`), `release`, `lock` (`{"reason"}`), `unlock`,
+//!   `court-cancel` (`{"claimant"}`), `verify`, `verified`, `renew`,
+//!   `close` (`{"at_end": bool}`), `transfer-approve`, `transfer-reject`;
+//!   `POST /resellers/{handle}/move` (`{"to": REGISTRAR}`); `GET
+//!   /transfers`: the text the CLI prints;
 //! - errors: 400 bad name or body, 404 unknown domain, 409 refused (e.g.
 //!   nothing to retest), 500 store failure, each with a one-line text body.
 //!
-//! The operations themselves ([`show`], [`retest`], [`hold`], [`release`])
-//! are shared by both paths, so the output is the same either way.
+//! The operations themselves ([`show`], [`execute`] over the registry
+//! service as [`Actor::Operator`]) are shared by both paths, so the rules,
+//! output and exit codes are the same either way.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
