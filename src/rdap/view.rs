@@ -127,6 +127,8 @@ pub struct Entity {
     pub vcard_array: Vcard,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<&'static str>,
+    /// Empty (left out) for a private person: no lookup to link to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
