@@ -244,4 +244,6 @@ pub struct FeedEvent {
     pub from: Option<DelegationState>,
     pub to: DelegationState,
     pub reason: String,
+    /// The registrars whose feed lists it (for trimming the index).
+    pub registrars: Vec<String>,
 }

@@ -61,6 +61,9 @@ const KEY_UPDATED: &str = "last_update";
 pub const ROUNDS_KEPT: usize = 500;
 /// History events kept per domain.
 pub const HISTORY_KEPT: usize = 1000;
+/// Change-feed events kept registry-wide (registrars read the feed within
+/// days; older events stay in each domain's history).
+pub const FEED_KEPT: u64 = 10_000_000;
 
 pub(super) fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
     let e: ::redb::Error = e.into();
@@ -1064,11 +1067,25 @@ fn feed_append(
         from: ev.from,
         to: ev.to,
         reason: ev.reason.clone(),
+        registrars: registrars.iter().map(|r| r.to_string()).collect(),
     };
     feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
     let mut idx = txn.open_table(IDX_FEED).map_err(err)?;
     for r in registrars {
         idx.insert((*r, seq), ()).map_err(err)?;
+    }
+    // Bounded: the oldest event goes when the feed is full (one per
+    // append, so the cost stays constant).
+    let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
+    if let Some(first) = oldest {
+        if seq - first >= FEED_KEPT {
+            if let Some(v) = feed.remove(first).map_err(err)? {
+                let old: FeedEvent = dec(v.value())?;
+                for r in &old.registrars {
+                    idx.remove((r.as_str(), first)).map_err(err)?;
+                }
+            }
+        }
     }
     Ok(())
 }
