@@ -348,7 +348,11 @@ pub fn next_lifecycle_change(
     ];
     if let Some(asked) = domain.verification_requested {
         cands.push(asked + Config::chrono(cfg.verification_suspend));
-        cands.push(asked + Config::chrono(cfg.verification_cancel));
+        // Cancellation counts from the suspension (lifecycle::evaluate).
+        cands.push(asked + Config::chrono(cfg.verification_suspend + cfg.verification_cancel));
+    }
+    if let Some(c) = &domain.registration.closing {
+        cands.push(c.at);
     }
     cands.into_iter().filter(|t| *t > now).min()
 }
@@ -1235,7 +1239,7 @@ mod tests {
         );
         assert_eq!(
             next_lifecycle_change(&d, t0() + Duration::days(14), &cfg),
-            Some(t0() + Duration::days(60))
+            Some(t0() + Duration::days(74))
         );
     }
 
