@@ -1296,3 +1296,176 @@ fn ct_eq(a: &str, b: &str) -> bool {
         .fold(0u8, |acc, (p, q)| acc | (p ^ q))
         == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Contact, ContactKind, Registrar};
+    use crate::store::RedbStore;
+    use chrono::{TimeZone, Utc};
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
+    }
+
+    fn registrar(h: &str) -> Registrar {
+        Registrar {
+            handle: h.into(),
+            name: format!("Registrar {h}"),
+            url: None,
+            email: None,
+            api_token_sha256: None,
+        }
+    }
+
+    fn domain(name: &str, registrar: &str, reseller: Option<&str>) -> Domain {
+        let created = t0() - Duration::days(400);
+        Domain {
+            name: DomainName::from_trusted(name.into()),
+            registrar: registrar.into(),
+            registrant: "C".into(),
+            admin: None,
+            tech: None,
+            created,
+            paid_till: created + Duration::days(730),
+            nameservers: vec![],
+            auth_info: Some("code".into()),
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: created,
+            registration: Registration {
+                reseller: reseller.map(str::to_string),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn batch(domains: Vec<Domain>) -> ImportBatch {
+        ImportBatch {
+            registrars: vec![registrar("A"), registrar("B")],
+            contacts: vec![Contact {
+                handle: "C".into(),
+                kind: ContactKind::Person,
+                name: Some("N".into()),
+                org: None,
+                email: None,
+                phone: None,
+                address: None,
+                tax_id: None,
+                birth_date: None,
+                passport: None,
+                disclose: vec![],
+            }],
+            domains,
+        }
+    }
+
+    fn setup(domains: Vec<Domain>) -> (tempfile::TempDir, RedbStore, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("r.redb")).unwrap();
+        let cfg = Config::default();
+        Registry::offline(&store, &cfg)
+            .unwrap()
+            .import(&batch(domains), t0())
+            .unwrap();
+        (dir, store, cfg)
+    }
+
+    #[test]
+    fn import_never_clears_operator_locks_but_clears_its_own_hold() {
+        let mut held_by_import = domain("b.ru", "A", None);
+        held_by_import.hold = Some(Hold {
+            since: t0(),
+            reason: "set by import".into(),
+        });
+        let (_d, store, cfg) = setup(vec![domain("a.ru", "A", None), held_by_import]);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        reg.hold(&Actor::Operator, "a.ru", "court").unwrap();
+        reg.dispute_lock(&Actor::Operator, "a.ru", "case").unwrap();
+        // A registrar cannot.
+        let e = reg
+            .hold(&Actor::Registrar("A".into()), "a.ru", "x")
+            .unwrap_err();
+        assert_eq!(e.rule(), "not-allowed");
+        // The same file again, every hold false.
+        let later = t0() + Duration::days(1);
+        let s = reg
+            .import(
+                &batch(vec![domain("a.ru", "A", None), domain("b.ru", "A", None)]),
+                later,
+            )
+            .unwrap();
+        assert_eq!(s.domains, 2);
+        let a = store.domain("a.ru").unwrap().unwrap();
+        assert_eq!(a.hold.unwrap().reason, "court");
+        assert!(a.registration.dispute.is_some());
+        assert!(store.domain("b.ru").unwrap().unwrap().hold.is_none());
+        let h: Vec<String> = store
+            .history("b.ru", 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert!(h.contains(&"hold released by import".to_string()), "{h:?}");
+    }
+
+    #[test]
+    fn reseller_move_is_one_transaction_with_one_event_per_domain() {
+        let n = 2000;
+        let mut ds: Vec<Domain> = (0..n)
+            .map(|i| domain(&format!("r{i}.ru"), "A", Some("RS")))
+            .collect();
+        ds.push(domain("other.ru", "A", Some("RT")));
+        let (_d, store, cfg) = setup(ds);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        let before = store.feed("B", 0, 10).unwrap().len();
+        let t = std::time::Instant::now();
+        assert_eq!(reg.move_reseller(&Actor::Operator, "RS", "B").unwrap(), n);
+        eprintln!("moved {n} domains in {:?}", t.elapsed());
+        assert_eq!(
+            store
+                .domains_by_registrar("B", None, 10_000)
+                .unwrap()
+                .0
+                .len(),
+            n
+        );
+        assert_eq!(store.domain("other.ru").unwrap().unwrap().registrar, "A");
+        let feed = store.feed("B", 0, 10_000).unwrap();
+        assert_eq!(feed.len() - before, n);
+        assert!(feed.iter().all(|e| e.actor == "operator"));
+        // The losing registrar's feed has them too.
+        assert_eq!(store.feed("A", 0, 10_000).unwrap().len(), n);
+        assert!(store.verify().unwrap().is_empty());
+        // Unknown target: refused, nothing moved.
+        assert!(reg.move_reseller(&Actor::Operator, "RT", "NOPE").is_err());
+        assert_eq!(store.domain("other.ru").unwrap().unwrap().registrar, "A");
+    }
+
+    #[test]
+    fn transfer_is_approved_automatically_by_the_sweep() {
+        let (_d, store, cfg) = setup(vec![domain("a.ru", "A", None)]);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        let b = Actor::Registrar("B".into());
+        assert_eq!(
+            reg.transfer_request(&b, "a.ru", "wrong")
+                .unwrap_err()
+                .rule(),
+            "auth-code"
+        );
+        reg.transfer_request(&b, "a.ru", "code").unwrap();
+        assert_eq!(reg.pending_transfers(&b).unwrap().len(), 1);
+        let later = t0() + Config::chrono(cfg.lifecycle.transfer_auto_approve);
+        let reg = Registry::offline(&store, &cfg)
+            .unwrap()
+            .at(later - Duration::seconds(1));
+        assert_eq!(reg.sweep().unwrap(), 0);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(later);
+        assert_eq!(reg.sweep().unwrap(), 1);
+        let d = store.domain("a.ru").unwrap().unwrap();
+        assert_eq!((d.registrar.as_str(), d.transferred), ("B", Some(later)));
+        assert!(reg.pending_transfers(&b).unwrap().is_empty());
+        assert!(store.verify().unwrap().is_empty());
+    }
+}
