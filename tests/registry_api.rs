@@ -147,6 +147,43 @@ async fn create_renew_contacts_and_refusals() {
     .await;
     assert_eq!(st, 422);
     assert_eq!(domain(&s, "torgra8.ru", &tok).await["admin"], "C2-RU");
+
+    // Renewal in the grace period restores the domain; after the free
+    // date the name is gone.
+    s.clock.advance(std::time::Duration::from_secs(44 * 86400)); // 2027-01-06
+    let d = domain(&s, "findomsky0.ru", &tok).await;
+    assert_eq!(d["lifecycle"]["expired"], true, "{d}");
+    let (st, v) = send(s.post("/api/v1/domains/findomsky0.ru/renew", &tok)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["paid_till"], "2028-01-01T10:00:00Z");
+    assert_eq!(v["lifecycle"]["expired"], false);
+    s.clock.advance(std::time::Duration::from_secs(40 * 86400)); // 2027-02-15
+    let (st, _) = send(s.post("/api/v1/domains/vekvekro12.ru/renew", &tok)).await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn reserved_names_cannot_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("reserved.txt");
+    std::fs::write(&list, "# the registry's own\nnic.ru\nреестр.рф\n").unwrap();
+    let s = Server::start(|c| c.lifecycle.reserved_names = Some(list.clone())).await;
+    let tok = token(REGRU);
+    for name in ["NIC.ru", "реестр.рф"] {
+        let (st, p) = send(post_json(
+            &s,
+            "/api/v1/domains",
+            &tok,
+            json!({"name": name, "registrant": "C8-RU"}),
+        ))
+        .await;
+        assert_eq!(
+            (st, p["rule"].as_str()),
+            (409, Some("reserved-name")),
+            "{p}"
+        );
+    }
+    assert_eq!(rdap_status(&s, "nic.ru").await, 404);
 }
 
 #[tokio::test]
