@@ -150,8 +150,7 @@ fn store(n: usize, cfg: &Config) -> Result<(RedbStore, Vec<String>), String> {
         let _ = std::fs::remove_file(&tmp);
         let mut s = RedbStore::open(&tmp).map_err(|e| e.to_string())?;
         let t = Instant::now();
-        s.import(&batch, now, chrono::Duration::days(4))
-            .map_err(|e| e.to_string())?;
+        zonekeeper::import::apply(&s, &batch, cfg, now).map_err(|e| e.to_string())?;
         // As `zonekeeper import` and `serve --import` do after a large import.
         s.compact().map_err(|e| e.to_string())?;
         drop(s);

@@ -140,6 +140,7 @@ fn simulate(n: usize, pol: &Policy, seed0: u64) -> Day {
         verification_requested: None,
         transferred: None,
         updated: created,
+        registration: Default::default(),
     };
     let lc = LifecycleConfig::default();
     let status = lifecycle::evaluate(&domain, t0, &lc);

@@ -84,6 +84,7 @@ fn domain(i: usize, now: chrono::DateTime<Utc>) -> Domain {
         verification_requested: None,
         transferred: None,
         updated: now,
+        registration: Default::default(),
     }
 }
 
@@ -93,7 +94,6 @@ fn build(path: &Path, n: usize) {
     let _ = std::fs::remove_file(&tmp);
     let store = RedbStore::open(&tmp).unwrap();
     let now = Utc::now();
-    let window = chrono::Duration::days(4);
     let mut first = true;
     let mut i = 0;
     while i < n {
@@ -130,7 +130,7 @@ fn build(path: &Path, n: usize) {
             domains: (i..end).map(|k| domain(k, now)).collect(),
         };
         first = false;
-        store.import(&batch, now, window).unwrap();
+        zonekeeper::import::apply(&store, &batch, &Config::default(), now).unwrap();
         i = end;
     }
     drop(store);

@@ -32,6 +32,8 @@ pub struct App {
     pub policy: Arc<crate::delegation::Policy>,
     /// Whether the registry's own network is down (rounds inconclusive).
     pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
+    /// Names that cannot be created or imported (`lifecycle.reserved_names`).
+    pub reserved: Arc<crate::registry::ReservedNames>,
 }
 
 impl App {
@@ -41,6 +43,11 @@ impl App {
         clock: SharedClock,
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
+        let reserved = crate::registry::ReservedNames::load(
+            config.lifecycle.reserved_names.as_deref(),
+            &zones,
+        )
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
         let started = clock.now();
         let policy = Arc::new(crate::delegation::Policy::from_config(&config.delegation));
         let outage = Arc::new(std::sync::Mutex::new(
@@ -58,6 +65,7 @@ impl App {
             zone_dirty: Arc::new(tokio::sync::Notify::new()),
             shutdown: CancellationToken::new(),
             started,
+            reserved: Arc::new(reserved),
         })
     }
 
@@ -67,6 +75,12 @@ impl App {
     pub fn domain_changed(&self, name: &str) {
         self.scheduler_inbox.push(name);
         self.scheduler_wake.notify_one();
+    }
+
+    /// The registry service, for one request: every change to registry
+    /// data goes through it.
+    pub fn registry(&self) -> crate::registry::Registry<'_> {
+        crate::registry::Registry::for_app(self)
     }
 
     pub fn now(&self) -> Timestamp {

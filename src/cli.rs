@@ -81,6 +81,16 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// List pending registrar changes.
+    Transfers {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Reseller operations.
+    Reseller {
+        #[command(subcommand)]
+        command: ResellerCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,6 +119,82 @@ pub enum DomainCommand {
     /// Show a domain's registration, delegation state and history.
     Show {
         name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Dispute lock (court or dispute-policy case): no transfer, registrant
+    /// change or close; the domain stays delegated.
+    Lock {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Lift a dispute lock.
+    Unlock {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Cancel the registration by a court decision and reserve the name
+    /// for the claimant (a contact handle).
+    CourtCancel {
+        name: String,
+        #[arg(long)]
+        claimant: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ask the registrant to verify its data (sanctions after the
+    /// configured periods).
+    Verify {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Record the registrant's answer to a verification request.
+    Verified {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Renew by one registration period.
+    Renew {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Close the registration now, or at the end of the paid period.
+    Close {
+        name: String,
+        #[arg(long)]
+        at_end: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Approve a pending registrar change.
+    TransferApprove {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Reject a pending registrar change.
+    TransferReject {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ResellerCommand {
+    /// Move every domain of a reseller to another registrar (one
+    /// transaction, one history event per domain).
+    Move {
+        reseller: String,
+        #[arg(long)]
+        to: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -253,9 +339,27 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Retest { domain, db } => operator(&cfg, &db, &domain, Request::Retest),
-        Command::Domain {
-            command: DomainCommand::Show { name, db },
-        } => operator(&cfg, &db, &name, Request::Show),
+        Command::Domain { command } => {
+            let (name, db, req) = match command {
+                DomainCommand::Show { name, db } => (name, db, Request::Show),
+                DomainCommand::Lock { name, reason, db } => (name, db, Request::Lock { reason }),
+                DomainCommand::Unlock { name, db } => (name, db, Request::Unlock),
+                DomainCommand::CourtCancel { name, claimant, db } => {
+                    (name, db, Request::CourtCancel { claimant })
+                }
+                DomainCommand::Verify { name, db } => (name, db, Request::Verify),
+                DomainCommand::Verified { name, db } => (name, db, Request::Verified),
+                DomainCommand::Renew { name, db } => (name, db, Request::Renew),
+                DomainCommand::Close { name, at_end, db } => (name, db, Request::Close { at_end }),
+                DomainCommand::TransferApprove { name, db } => (name, db, Request::TransferApprove),
+                DomainCommand::TransferReject { name, db } => (name, db, Request::TransferReject),
+            };
+            operator(&cfg, &db, &name, req)
+        }
+        Command::Transfers { db } => operator_raw(&cfg, &db, String::new(), Request::Transfers),
+        Command::Reseller {
+            command: ResellerCommand::Move { reseller, to, db },
+        } => operator_raw(&cfg, &db, reseller, Request::MoveReseller { to }),
         Command::Hold { domain, reason, db } => {
             operator(&cfg, &db, &domain, Request::Hold { reason })
         }
@@ -288,16 +392,17 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
 /// either way.
 fn operator(cfg: &Config, db: &DbArg, name: &str, req: Request) -> Result<ExitCode, Fail> {
     let name = normalise_domain(cfg, name)?;
+    operator_raw(cfg, db, name, req)
+}
+
+/// [`operator`] for a target that is not a domain name (a reseller handle,
+/// nothing).
+fn operator_raw(cfg: &Config, db: &DbArg, name: String, req: Request) -> Result<ExitCode, Fail> {
     let out = match open_store_raw(cfg, db) {
         Ok(store) => {
             let now = SystemClock.now();
-            match req {
-                Request::Show => control::show(&store, cfg, &name, now),
-                Request::Retest => control::retest(&store, cfg, &name, now),
-                Request::Hold { reason } => control::hold(&store, &name, reason, now),
-                Request::Release => control::release(&store, &name, now),
-            }
-            .map_err(|e| Fail(e.to_string()))?
+            let reg = crate::registry::Registry::offline(&store, cfg).map_err(Fail)?;
+            control::execute(&reg, cfg, &name, &req, now).map_err(|e| Fail(e.to_string()))?
         }
         Err(StoreError::Locked { path }) => {
             let sock = cfg.store.control_socket_for(&path);

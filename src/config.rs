@@ -296,6 +296,29 @@ pub struct LifecycleConfig {
     pub verification_cancel: Duration,
     #[serde(deserialize_with = "human")]
     pub transfer_lock: Duration,
+    /// Registrant change and early cancellation are refused this long after
+    /// the registrant acquired the domain or after a registrar change.
+    #[serde(deserialize_with = "human")]
+    pub registrant_lock: Duration,
+    /// A pending registrar change is approved automatically after this.
+    #[serde(deserialize_with = "human")]
+    pub transfer_auto_approve: Duration,
+    /// A registrant change request lapses unless accepted within this.
+    #[serde(deserialize_with = "human")]
+    pub registrant_change_timeout: Duration,
+    /// An auth code is accepted this long after it was set.
+    #[serde(deserialize_with = "human")]
+    pub auth_code_lifetime: Duration,
+    /// After a court cancellation the name is reserved for the claimant.
+    #[serde(deserialize_with = "human")]
+    pub court_reservation: Duration,
+    /// How often `serve` completes due registry work (automatic transfer
+    /// approvals, lapsed requests).
+    #[serde(deserialize_with = "human")]
+    pub sweep_interval: Duration,
+    /// File of reserved names (one per line, `#` comments) that cannot be
+    /// created or imported.
+    pub reserved_names: Option<PathBuf>,
 }
 
 impl Default for LifecycleConfig {
@@ -306,6 +329,13 @@ impl Default for LifecycleConfig {
             verification_suspend: Duration::from_secs(14 * 86400),
             verification_cancel: Duration::from_secs(60 * 86400),
             transfer_lock: Duration::from_secs(60 * 86400),
+            registrant_lock: Duration::from_secs(60 * 86400),
+            transfer_auto_approve: Duration::from_secs(5 * 86400),
+            registrant_change_timeout: Duration::from_secs(14 * 86400),
+            auth_code_lifetime: Duration::from_secs(30 * 86400),
+            court_reservation: Duration::from_secs(60 * 86400),
+            sweep_interval: Duration::from_secs(60),
+            reserved_names: None,
         }
     }
 }

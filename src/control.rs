@@ -1,5 +1,6 @@
 //! The local control socket: the operator commands (`domain show`,
-//! `retest`, `hold`, `release`) while `serve` owns the store.
+//! `retest`, `hold`, `release` and the registry operations of
+//! [`Request`]) while `serve` owns the store.
 //!
 //! redb lets one process open the store, so while `serve` runs the CLI
 //! cannot. Like `nsd-control`/`unbound-control` in local mode, `serve` then
@@ -11,32 +12,36 @@
 //!
 //! Protocol (HTTP/1.1 over the socket; `curl --unix-socket` works too):
 //! - `GET /domains/{name}`: the JSON `domain show` prints;
-//! - `POST /domains/{name}/retest`, `POST /domains/{name}/hold` (body
-//!   `{"reason": "…"}`), `POST /domains/{name}/release`: the line the CLI
-//!   prints;
+//! - `POST /domains/{name}/{op}` with `op` one of `retest`, `hold` (body
+//!   `{"reason": "…"}`), `release`, `lock` (`{"reason"}`), `unlock`,
+//!   `court-cancel` (`{"claimant"}`), `verify`, `verified`, `renew`,
+//!   `close` (`{"at_end": bool}`), `transfer-approve`, `transfer-reject`;
+//!   `POST /resellers/{handle}/move` (`{"to": REGISTRAR}`); `GET
+//!   /transfers`: the text the CLI prints;
 //! - errors: 400 bad name or body, 404 unknown domain, 409 refused (e.g.
 //!   nothing to retest), 500 store failure, each with a one-line text body.
 //!
-//! The operations themselves ([`show`], [`retest`], [`hold`], [`release`])
-//! are shared by both paths, so the output is the same either way.
+//! The operations themselves ([`show`], [`execute`] over the registry
+//! service as [`Actor::Operator`]) are shared by both paths, so the rules,
+//! output and exit codes are the same either way.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::model::{Hold, Timestamp};
+use crate::model::Timestamp;
 use crate::names::Zones;
+use crate::registry::{Actor, Registry, RegistryError};
 use crate::store::{Store, StoreError};
 
 /// `sun_path` holds 108 bytes on Linux, the terminating NUL included.
@@ -132,34 +137,109 @@ pub fn show(
     Ok(format!("{text}\n"))
 }
 
-/// Restart testing; the line to print.
-pub fn retest(
-    store: &dyn Store,
+impl From<RegistryError> for OpError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
+            RegistryError::Invalid(_) => OpError::BadRequest(e.to_string()),
+            RegistryError::Store(s) => OpError::Internal(s.to_string()),
+            RegistryError::Refused { rule, detail } => {
+                OpError::Refused(format!("refused by rule {rule}: {detail}"))
+            }
+            other => OpError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// Run one operator request on domain `name` (A-label form) through the
+/// registry service; the text to print. Both the socket and the CLI's
+/// direct path use it, so the output is the same either way.
+pub fn execute(
+    reg: &Registry,
     cfg: &Config,
     name: &str,
+    req: &Request,
     now: Timestamp,
 ) -> Result<String, OpError> {
-    let window = Config::chrono(cfg.delegation.test_window);
-    let rec = store.retest(name, now, window)?;
-    Ok(format!(
-        "{name}: testing until {}\n",
-        rec.window_end.map(|t| t.to_rfc3339()).unwrap_or_default()
-    ))
-}
-
-pub fn hold(
-    store: &dyn Store,
-    name: &str,
-    reason: String,
-    now: Timestamp,
-) -> Result<String, OpError> {
-    store.set_hold(name, Some(Hold { since: now, reason }), now)?;
-    Ok(format!("{name}: on hold\n"))
-}
-
-pub fn release(store: &dyn Store, name: &str, now: Timestamp) -> Result<String, OpError> {
-    store.set_hold(name, None, now)?;
-    Ok(format!("{name}: released\n"))
+    let op = Actor::Operator;
+    let ts = |t: Timestamp| t.to_rfc3339();
+    Ok(match req {
+        Request::Show => return show(reg.store(), cfg, name, now),
+        Request::Retest => {
+            let (_, rec) = reg.retest(&op, name)?;
+            format!(
+                "{name}: testing until {}\n",
+                rec.window_end.map(ts).unwrap_or_default()
+            )
+        }
+        Request::Hold { reason } => {
+            reg.hold(&op, name, reason)?;
+            format!("{name}: on hold\n")
+        }
+        Request::Release => {
+            reg.release(&op, name)?;
+            format!("{name}: released\n")
+        }
+        Request::Lock { reason } => {
+            reg.dispute_lock(&op, name, reason)?;
+            format!("{name}: dispute lock set\n")
+        }
+        Request::Unlock => {
+            reg.dispute_unlock(&op, name)?;
+            format!("{name}: dispute lock lifted\n")
+        }
+        Request::CourtCancel { claimant } => {
+            let until = reg.court_cancel(&op, name, claimant)?;
+            format!(
+                "{name}: cancelled; reserved for {claimant} until {}\n",
+                ts(until)
+            )
+        }
+        Request::Verify => {
+            reg.verification_request(&op, name)?;
+            format!("{name}: verification requested\n")
+        }
+        Request::Verified => {
+            reg.verification_answer(&op, name)?;
+            format!("{name}: verification answered\n")
+        }
+        Request::Renew => {
+            let d = reg.renew(&op, name)?;
+            format!("{name}: paid till {}\n", ts(d.paid_till))
+        }
+        Request::Close { at_end } => {
+            let at = reg.close(&op, name, *at_end)?;
+            format!("{name}: closes at {}\n", ts(at))
+        }
+        Request::TransferApprove => {
+            let d = reg.transfer_decide(&op, name, true)?;
+            format!("{name}: transferred to {}\n", d.registrar)
+        }
+        Request::TransferReject => {
+            reg.transfer_decide(&op, name, false)?;
+            format!("{name}: registrar change rejected\n")
+        }
+        Request::MoveReseller { to } => {
+            // `name` is the reseller handle here.
+            let n = reg.move_reseller(&op, name, to)?;
+            format!("reseller {name}: {n} domain(s) moved to {to}\n")
+        }
+        Request::Transfers => {
+            let v = reg.pending_transfers(&op)?;
+            let mut out = String::new();
+            for t in v {
+                out.push_str(&format!(
+                    "{} {} -> {} requested {} auto-approve {}\n",
+                    t.domain,
+                    t.from,
+                    t.to,
+                    ts(t.requested),
+                    ts(t.auto_approve)
+                ));
+            }
+            out
+        }
+    })
 }
 
 // ---- server -----------------------------------------------------------
@@ -289,9 +369,9 @@ impl axum::serve::Listener for PeerChecked {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/domains/{name}", get(show_h))
-        .route("/domains/{name}/retest", post(retest_h))
-        .route("/domains/{name}/hold", post(hold_h))
-        .route("/domains/{name}/release", post(release_h))
+        .route("/domains/{name}/{op}", post(op_h))
+        .route("/resellers/{handle}/move", post(move_h))
+        .route("/transfers", get(transfers_h))
         .with_state(app)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -328,13 +408,6 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-/// After a write: the scheduler looks at the domain now, and the zone file
-/// follows at once (a hold takes a delegated domain out of the zone).
-fn changed(app: &App, name: &str) {
-    app.domain_changed(name);
-    app.zone_dirty.notify_one();
-}
-
 async fn show_h(
     State(app): State<App>,
     UrlPath(name): UrlPath<String>,
@@ -345,48 +418,124 @@ async fn show_h(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn retest_h(
-    State(app): State<App>,
-    UrlPath(name): UrlPath<String>,
-) -> Result<Response, OpError> {
-    let name = normalise(&app.zones, &name)?;
-    let (a, n) = (app.clone(), name.clone());
-    let body = blocking(move || retest(a.store.as_ref(), &a.config, &n, a.now())).await?;
-    info!(domain = %name, "retest requested via the control socket");
-    changed(&app, &name);
-    Ok(text(body))
-}
-
-#[derive(Deserialize)]
+/// The optional JSON body of an operator request.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct HoldBody {
-    pub reason: String,
+pub struct OpBody {
+    pub reason: Option<String>,
+    pub claimant: Option<String>,
+    pub at_end: Option<bool>,
+    pub to: Option<String>,
 }
 
-async fn hold_h(
-    State(app): State<App>,
-    UrlPath(name): UrlPath<String>,
-    body: Result<Json<HoldBody>, JsonRejection>,
-) -> Result<Response, OpError> {
-    let name = normalise(&app.zones, &name)?;
-    let Json(HoldBody { reason }) = body.map_err(|e| OpError::BadRequest(e.body_text()))?;
-    let (a, n) = (app.clone(), name.clone());
-    let body = blocking(move || hold(a.store.as_ref(), &n, reason, a.now())).await?;
-    info!(domain = %name, "hold set via the control socket");
-    changed(&app, &name);
+fn parse_body(body: &axum::body::Bytes) -> Result<OpBody, OpError> {
+    if body.is_empty() {
+        return Ok(OpBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| OpError::BadRequest(format!("bad body: {e}")))
+}
+
+fn need(v: Option<String>, what: &str) -> Result<String, OpError> {
+    v.filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| OpError::BadRequest(format!("give {what}")))
+}
+
+impl Request {
+    /// The request named `op` in the socket path, with its body.
+    fn parse(op: &str, b: OpBody) -> Result<Request, OpError> {
+        Ok(match op {
+            "retest" => Request::Retest,
+            "hold" => Request::Hold {
+                reason: need(b.reason, "a reason")?,
+            },
+            "release" => Request::Release,
+            "lock" => Request::Lock {
+                reason: need(b.reason, "a reason")?,
+            },
+            "unlock" => Request::Unlock,
+            "court-cancel" => Request::CourtCancel {
+                claimant: need(b.claimant, "the claimant's contact handle")?,
+            },
+            "verify" => Request::Verify,
+            "verified" => Request::Verified,
+            "renew" => Request::Renew,
+            "close" => Request::Close {
+                at_end: b.at_end.unwrap_or(false),
+            },
+            "transfer-approve" => Request::TransferApprove,
+            "transfer-reject" => Request::TransferReject,
+            other => return Err(OpError::NotFound(format!("no operator request '{other}'"))),
+        })
+    }
+
+    /// Method, path and body of this request on the socket.
+    fn wire(&self, name: &str) -> (&'static str, String, Option<serde_json::Value>) {
+        use serde_json::json;
+        let p = |op: &str| format!("/domains/{name}/{op}");
+        match self {
+            Request::Show => ("GET", format!("/domains/{name}"), None),
+            Request::Retest => ("POST", p("retest"), None),
+            Request::Hold { reason } => ("POST", p("hold"), Some(json!({ "reason": reason }))),
+            Request::Release => ("POST", p("release"), None),
+            Request::Lock { reason } => ("POST", p("lock"), Some(json!({ "reason": reason }))),
+            Request::Unlock => ("POST", p("unlock"), None),
+            Request::CourtCancel { claimant } => (
+                "POST",
+                p("court-cancel"),
+                Some(json!({ "claimant": claimant })),
+            ),
+            Request::Verify => ("POST", p("verify"), None),
+            Request::Verified => ("POST", p("verified"), None),
+            Request::Renew => ("POST", p("renew"), None),
+            Request::Close { at_end } => ("POST", p("close"), Some(json!({ "at_end": at_end }))),
+            Request::TransferApprove => ("POST", p("transfer-approve"), None),
+            Request::TransferReject => ("POST", p("transfer-reject"), None),
+            Request::MoveReseller { to } => (
+                "POST",
+                format!("/resellers/{name}/move"),
+                Some(json!({ "to": to })),
+            ),
+            Request::Transfers => ("GET", "/transfers".into(), None),
+        }
+    }
+}
+
+async fn run_op(app: App, name: String, req: Request) -> Result<Response, OpError> {
+    let a = app.clone();
+    let n = name.clone();
+    let body = blocking(move || {
+        let reg = a.registry();
+        execute(&reg, &a.config, &n, &req, a.now())
+    })
+    .await?;
+    info!(target = %name, "operator request via the control socket");
     Ok(text(body))
 }
 
-async fn release_h(
+async fn op_h(
     State(app): State<App>,
-    UrlPath(name): UrlPath<String>,
+    UrlPath((name, op)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Response, OpError> {
     let name = normalise(&app.zones, &name)?;
-    let (a, n) = (app.clone(), name.clone());
-    let body = blocking(move || release(a.store.as_ref(), &n, a.now())).await?;
-    info!(domain = %name, "hold released via the control socket");
-    changed(&app, &name);
-    Ok(text(body))
+    let req = Request::parse(&op, parse_body(&body)?)?;
+    run_op(app, name, req).await
+}
+
+async fn move_h(
+    State(app): State<App>,
+    UrlPath(handle): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, OpError> {
+    let b = parse_body(&body)?;
+    let req = Request::MoveReseller {
+        to: need(b.to, "the registrar to move to")?,
+    };
+    run_op(app, handle, req).await
+}
+
+async fn transfers_h(State(app): State<App>) -> Result<Response, OpError> {
+    run_op(app, String::new(), Request::Transfers).await
 }
 
 /// Log and stop `serve` if the control listener fails.
@@ -400,11 +549,38 @@ pub async fn run(app: App, sock: ControlSocket) {
 // ---- client -----------------------------------------------------------
 
 /// A control request as the CLI sends it.
+#[derive(Debug, Clone)]
 pub enum Request {
     Show,
     Retest,
-    Hold { reason: String },
+    Hold {
+        reason: String,
+    },
     Release,
+    /// Dispute lock.
+    Lock {
+        reason: String,
+    },
+    Unlock,
+    CourtCancel {
+        claimant: String,
+    },
+    /// Ask the registrant to verify its data.
+    Verify,
+    /// The registrant answered.
+    Verified,
+    Renew,
+    Close {
+        at_end: bool,
+    },
+    TransferApprove,
+    TransferReject,
+    /// Move a reseller's domains (`name` is the reseller handle).
+    MoveReseller {
+        to: String,
+    },
+    /// List pending registrar changes.
+    Transfers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -445,16 +621,13 @@ async fn call_async(sock: &Path, name: &str, req: Request) -> Result<Reply, Clie
     use hyper::Method;
 
     let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
-    let (method, path, body) = match req {
-        Request::Show => (Method::GET, format!("/domains/{name}"), None),
-        Request::Retest => (Method::POST, format!("/domains/{name}/retest"), None),
-        Request::Hold { reason } => (
-            Method::POST,
-            format!("/domains/{name}/hold"),
-            Some(serde_json::json!({ "reason": reason }).to_string()),
-        ),
-        Request::Release => (Method::POST, format!("/domains/{name}/release"), None),
+    let (method, path, body) = req.wire(name);
+    let method = if method == "GET" {
+        Method::GET
+    } else {
+        Method::POST
     };
+    let body = body.map(|b| b.to_string());
     let stream = tokio::net::UnixStream::connect(sock)
         .await
         .map_err(ClientError::Connect)?;

@@ -229,6 +229,7 @@ struct DomainIn {
     hold: bool,
     verification_requested: Option<Timestamp>,
     transferred: Option<Timestamp>,
+    reseller: Option<String>,
 }
 
 struct Errors {
@@ -257,7 +258,8 @@ impl Errors {
     }
 }
 
-fn valid_handle(h: &str) -> bool {
+/// A registrar, contact or reseller handle.
+pub fn valid_handle(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 64
         && h.chars()
@@ -647,6 +649,9 @@ impl Parser<'_> {
         check_ref(&mut self.e, "registrant", Some(&d.registrant));
         check_ref(&mut self.e, "admin", d.admin.as_deref());
         check_ref(&mut self.e, "tech", d.tech.as_deref());
+        if let Some(r) = &d.reseller {
+            check_ref(&mut self.e, "reseller", Some(r));
+        }
         let nameservers = match validate_nameservers(
             name.as_str(),
             &d.nameservers,
@@ -680,6 +685,10 @@ impl Parser<'_> {
             verification_requested: d.verification_requested,
             transferred: d.transferred,
             updated: self.now,
+            registration: crate::model::Registration {
+                reseller: d.reseller,
+                ..Default::default()
+            },
         });
     }
 }
@@ -698,10 +707,10 @@ pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatc
     parse(&bytes, &p, cfg, &zones, now)
 }
 
-/// Apply a validated batch: all or nothing. New names are first checked
-/// against the registered ones of their zone for look-alikes (the zone
-/// policy's confusable rule): refused, or listed in the summary's
-/// `flagged`.
+/// Apply a validated batch through the registry service: all or nothing.
+/// New names are first checked against the registered ones of their zone
+/// for look-alikes (the zone policy's confusable rule): refused, or listed
+/// in the summary's `flagged`.
 pub fn apply(
     store: &dyn Store,
     batch: &ImportBatch,
@@ -713,7 +722,19 @@ pub fn apply(
         message: e.to_string(),
     })?;
     let flagged = check_confusables(store, batch, &zones)?;
-    let mut summary = store.import(batch, now, Config::chrono(cfg.delegation.test_window))?;
+    let reg =
+        crate::registry::Registry::offline(store, cfg).map_err(|message| ImportError::Json {
+            path: "config".into(),
+            message,
+        })?;
+    let mut summary = reg.import(batch, now).map_err(|e| match e {
+        crate::registry::RegistryError::Invalid(v) => ImportError::Records(RecordErrors {
+            total: v.len(),
+            list: v.into_iter().take(MAX_REPORTED_ERRORS).collect(),
+        }),
+        crate::registry::RegistryError::Store(s) => ImportError::Store(s),
+        other => ImportError::Store(StoreError::Backend(other.to_string())),
+    })?;
     summary.flagged = flagged;
     Ok(summary)
 }

@@ -14,6 +14,7 @@
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
+//! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
 //! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
 //!
 //! ## How data flows
@@ -30,8 +31,11 @@
 //!               probe (DNS over UDP/TCP) ─> checks (pure) ─> verdict
 //! ```
 //!
-//! * **Writes** go through [`store::Store`] methods that are one transaction
-//!   each; a crash at any moment leaves the last committed state.
+//! * **Writes** of registry data go through [`registry::Registry`] (API,
+//!   control socket, import, later EPP), which checks the rules and writes
+//!   one [`store::Txn`]; the scheduler writes delegation records with
+//!   [`store::Store::put_delegation`]. A crash at any moment leaves the
+//!   last committed state.
 //! * **Decisions** ([`lifecycle::evaluate`], [`delegation`] transitions,
 //!   [`checks`]) are pure functions of records and a time taken from an
 //!   injected [`clock::Clock`], so the 4-day window and the 2-hour budget
@@ -61,6 +65,7 @@ pub mod probe;
 pub mod public;
 pub mod ratelimit;
 pub mod rdap;
+pub mod registry;
 pub mod scheduler;
 pub mod serve;
 pub mod store;

@@ -37,6 +37,21 @@ pub enum Cancelled {
     NotRenewed,
     /// Verification request unanswered past the cancellation period.
     VerificationUnanswered,
+    /// Early cancellation at the registrant's request.
+    Closed,
+    /// Cancelled by a court decision (the name is reserved for the claimant).
+    Court,
+}
+
+impl Cancelled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRenewed => "not renewed",
+            Self::VerificationUnanswered => "verification unanswered",
+            Self::Closed => "closed at the registrant's request",
+            Self::Court => "court decision",
+        }
+    }
 }
 
 /// The lifecycle status of a domain at one instant.
@@ -52,6 +67,15 @@ pub struct Status {
     pub verification_pending: bool,
     /// Transfer to another registrar is locked until then.
     pub transfer_locked_until: Option<Timestamp>,
+    /// Registrant change and early cancellation are locked until then
+    /// (after an acquisition from another person or a registrar change).
+    pub registrant_locked_until: Option<Timestamp>,
+    /// Operator dispute lock: status quo frozen, stays delegated.
+    pub dispute: bool,
+    /// Early cancellation scheduled for this instant (revocable until then).
+    pub closing_at: Option<Timestamp>,
+    /// A registrar change waits for the losing registrar.
+    pub transfer_pending: bool,
     /// Reasons the domain must be out of the zone (empty: may be delegated).
     pub blocks: Vec<Block>,
 }
@@ -69,6 +93,33 @@ impl Status {
     pub fn changes_locked(&self) -> bool {
         self.hold || !self.exists()
     }
+    /// EPP/RDAP status values of the locks in force (RFC 5731 / RFC 8056
+    /// names; RDAP maps them to its registry).
+    pub fn lock_statuses(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.hold {
+            v.push("server hold");
+        }
+        if self.hold || self.dispute {
+            v.push("server transfer prohibited");
+            v.push("server update prohibited");
+            v.push("server delete prohibited");
+        } else {
+            if self.transfer_locked_until.is_some() {
+                v.push("client transfer prohibited");
+            }
+            if self.registrant_locked_until.is_some() {
+                v.push("client delete prohibited");
+            }
+        }
+        if self.transfer_pending {
+            v.push("pending transfer");
+        }
+        if self.closing_at.is_some() {
+            v.push("pending delete");
+        }
+        v
+    }
 }
 
 fn dur(d: std::time::Duration) -> chrono::Duration {
@@ -81,19 +132,37 @@ pub fn free_at(domain: &Domain, cfg: &LifecycleConfig) -> Timestamp {
 }
 
 /// Evaluate the lifecycle of `domain` at `now`.
+///
+/// An operator's hold or dispute lock stops every timed cancellation: only
+/// the operator ends them, never the clock.
 pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Status {
     let free_at = free_at(domain, cfg);
+    let reg = &domain.registration;
+    let hold = domain.hold.is_some();
+    let dispute = reg.dispute.is_some();
+    let frozen = hold || dispute;
     let mut cancelled = None;
     let mut blocks = Vec::new();
+    if let Some(c) = &reg.closing {
+        if now >= c.at {
+            cancelled = Some(if c.claimant.is_some() {
+                Cancelled::Court
+            } else {
+                Cancelled::Closed
+            });
+        }
+    }
     let expired = now > domain.paid_till;
-    if now > free_at {
-        cancelled = Some(Cancelled::NotRenewed);
+    if now > free_at && !frozen {
+        cancelled.get_or_insert(Cancelled::NotRenewed);
     }
     let mut verification_pending = false;
     if let Some(asked) = domain.verification_requested {
         verification_pending = true;
         let waited = now - asked;
-        if waited >= dur(cfg.verification_cancel) {
+        // Cancellation counts from the suspension, not from the request.
+        let cancel_after = dur(cfg.verification_suspend) + dur(cfg.verification_cancel);
+        if waited >= cancel_after && !frozen {
             cancelled.get_or_insert(Cancelled::VerificationUnanswered);
         } else if waited >= dur(cfg.verification_suspend) {
             blocks.push(Block::VerificationOverdue);
@@ -102,7 +171,6 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
     if expired {
         blocks.insert(0, Block::Expired);
     }
-    let hold = domain.hold.is_some();
     if hold {
         blocks.push(Block::Hold);
     }
@@ -111,6 +179,11 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
         .unwrap_or(domain.created)
         .max(domain.created);
     let lock_end = lock_from + dur(cfg.transfer_lock);
+    let reg_lock_end = [domain.transferred, reg.registrant_since]
+        .into_iter()
+        .flatten()
+        .max()
+        .map(|t| t + dur(cfg.registrant_lock));
     Status {
         cancelled,
         expired: expired && cancelled.is_none(),
@@ -118,8 +191,133 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
         hold,
         verification_pending,
         transfer_locked_until: (now < lock_end).then_some(lock_end),
+        registrant_locked_until: reg_lock_end.filter(|e| now < *e),
+        dispute,
+        closing_at: reg.closing.as_ref().map(|c| c.at).filter(|a| now < *a),
+        transfer_pending: reg.pending_transfer.is_some(),
         blocks,
     }
+}
+
+/// A change to an existing registration, as the lock rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Renew,
+    UpdateContacts,
+    ChangeRegistrant,
+    Transfer,
+    Close,
+    Nameservers,
+    Retest,
+    ResetAuthCode,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 8] = [
+        Self::Renew,
+        Self::UpdateContacts,
+        Self::ChangeRegistrant,
+        Self::Transfer,
+        Self::Close,
+        Self::Nameservers,
+        Self::Retest,
+        Self::ResetAuthCode,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Renew => "renew",
+            Self::UpdateContacts => "update contacts",
+            Self::ChangeRegistrant => "registrant change",
+            Self::Transfer => "registrar change",
+            Self::Close => "close",
+            Self::Nameservers => "nameserver change",
+            Self::Retest => "retest",
+            Self::ResetAuthCode => "auth code reset",
+        }
+    }
+}
+
+/// Why a lock refuses an operation: the rule's stable id and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// `hold`, `dispute-lock`, `verification-overdue`, `registrant-lock`,
+    /// `transfer-lock`, `expired`, `transfer-pending`, `closing`.
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+/// The lock rules: may `op` be done to an existing registration whose
+/// status is `st`? The first rule that refuses wins (most severe first).
+pub fn permits(st: &Status, op: Operation) -> Result<(), Refusal> {
+    use Operation as O;
+    let refuse = |rule: &'static str, why: String| {
+        Err(Refusal {
+            rule,
+            detail: format!("{} refused: {why}", op.as_str()),
+        })
+    };
+    if st.hold {
+        return refuse(
+            "hold",
+            "the domain is on hold; only a registry operator's release ends it".into(),
+        );
+    }
+    if st.dispute && matches!(op, O::Transfer | O::ChangeRegistrant | O::Close) {
+        return refuse(
+            "dispute-lock",
+            "the domain is under a dispute lock: the registrant and registrar cannot change and it cannot be closed".into(),
+        );
+    }
+    if st.blocks.contains(&Block::VerificationOverdue)
+        && matches!(op, O::Renew | O::Transfer | O::ChangeRegistrant)
+    {
+        return refuse(
+            "verification-overdue",
+            "the registrant has not answered the registry's verification request in time".into(),
+        );
+    }
+    if let Some(until) = st.registrant_locked_until {
+        if matches!(op, O::ChangeRegistrant | O::Close) {
+            return refuse(
+                "registrant-lock",
+                format!(
+                    "the registrant or registrar changed recently; locked until {}",
+                    until.to_rfc3339()
+                ),
+            );
+        }
+    }
+    if op == O::Transfer {
+        if let Some(until) = st.transfer_locked_until {
+            return refuse(
+                "transfer-lock",
+                format!(
+                    "registered or transferred recently; locked until {}",
+                    until.to_rfc3339()
+                ),
+            );
+        }
+        if st.expired {
+            return refuse(
+                "expired",
+                "the registration has expired; renew it first".into(),
+            );
+        }
+        if st.transfer_pending {
+            return refuse(
+                "transfer-pending",
+                "a registrar change is already pending".into(),
+            );
+        }
+        if st.closing_at.is_some() {
+            return refuse("closing", "the registration is being closed".into());
+        }
+    }
+    if op == O::ChangeRegistrant && st.transfer_pending {
+        return refuse("transfer-pending", "a registrar change is pending".into());
+    }
+    Ok(())
 }
 
 /// The new `paid_till` after one renewal. Renewal is refused once the
@@ -169,6 +367,7 @@ mod tests {
             verification_requested: None,
             transferred: None,
             updated: created,
+            registration: Default::default(),
         }
     }
 
@@ -216,9 +415,10 @@ mod tests {
             at(asked + Duration::days(14)).blocks,
             vec![Block::VerificationOverdue]
         );
-        assert!(at(asked + Duration::days(60) - S).exists());
+        // Cancellation: 60 days after the suspension, not after the request.
+        assert!(at(asked + Duration::days(74) - S).exists());
         assert_eq!(
-            at(asked + Duration::days(60)).cancelled,
+            at(asked + Duration::days(74)).cancelled,
             Some(Cancelled::VerificationUnanswered)
         );
     }
@@ -247,5 +447,181 @@ mod tests {
         let end = t(2025, 9, 1) + Duration::days(60);
         assert_eq!(evaluate(&d, end - S, &cfg).transfer_locked_until, Some(end));
         assert_eq!(evaluate(&d, end, &cfg).transfer_locked_until, None);
+    }
+
+    /// Each lock × each operation: `None` = allowed, `Some(rule)` = the
+    /// rule that refuses. Times are injected; each lock is evaluated just
+    /// inside and (where it ends by time) just past its boundary.
+    #[test]
+    fn lock_table() {
+        use crate::model::{Closing, PendingTransfer};
+        let cfg = LifecycleConfig::default();
+        let now = t(2026, 6, 1);
+        let day = Duration::days(1);
+        let base = domain(); // created 2025-03-01, paid till 2026-03-01
+        let mut d = base.clone();
+        d.paid_till = t(2027, 3, 1);
+        let held = |mut d: Domain| {
+            d.hold = Some(Hold {
+                since: now,
+                reason: "x".into(),
+            });
+            d
+        };
+        let disputed = |mut d: Domain| {
+            d.registration.dispute = Some(Hold {
+                since: now,
+                reason: "x".into(),
+            });
+            d
+        };
+        let asked = |mut d: Domain, ago: Duration| {
+            d.verification_requested = Some(now - ago);
+            d
+        };
+        let acquired = |mut d: Domain, ago: Duration| {
+            d.registration.registrant_since = Some(now - ago);
+            d
+        };
+        let transferred = |mut d: Domain, ago: Duration| {
+            d.transferred = Some(now - ago);
+            d
+        };
+        let created = |mut d: Domain, ago: Duration| {
+            d.created = now - ago;
+            d
+        };
+        let expired = |mut d: Domain| {
+            d.paid_till = now - day;
+            d
+        };
+        let pending = |mut d: Domain| {
+            d.registration.pending_transfer = Some(PendingTransfer {
+                to: "G".into(),
+                requested: now,
+                auto_approve: now + day,
+            });
+            d
+        };
+        let closing = |mut d: Domain| {
+            d.registration.closing = Some(Closing {
+                at: now + day,
+                claimant: None,
+            });
+            d
+        };
+        const H: Option<&str> = Some("hold");
+        const D: Option<&str> = Some("dispute-lock");
+        const V: Option<&str> = Some("verification-overdue");
+        const R: Option<&str> = Some("registrant-lock");
+        const T: Option<&str> = Some("transfer-lock");
+        const P: Option<&str> = Some("transfer-pending");
+        const N: Option<&str> = None;
+        // Columns: renew, contacts, registrant, transfer, close, ns, retest, auth code.
+        let rows: Vec<(&str, Domain, [Option<&str>; 8])> = vec![
+            ("none", d.clone(), [N; 8]),
+            ("hold", held(d.clone()), [H; 8]),
+            ("hold+dispute", held(disputed(d.clone())), [H; 8]),
+            ("dispute", disputed(d.clone()), [N, N, D, D, D, N, N, N]),
+            (
+                "verification 14d-1s",
+                asked(d.clone(), day * 14 - S),
+                [N; 8],
+            ),
+            (
+                "verification 14d",
+                asked(d.clone(), day * 14),
+                [V, N, V, V, N, N, N, N],
+            ),
+            (
+                "verification 73d",
+                asked(d.clone(), day * 73),
+                [V, N, V, V, N, N, N, N],
+            ),
+            (
+                "acquired 60d-1s",
+                acquired(d.clone(), day * 60 - S),
+                [N, N, R, N, R, N, N, N],
+            ),
+            ("acquired 60d", acquired(d.clone(), day * 60), [N; 8]),
+            (
+                "transferred 60d-1s",
+                transferred(d.clone(), day * 60 - S),
+                [N, N, R, T, R, N, N, N],
+            ),
+            ("transferred 60d", transferred(d.clone(), day * 60), [N; 8]),
+            (
+                "created 60d-1s",
+                created(d.clone(), day * 60 - S),
+                [N, N, N, T, N, N, N, N],
+            ),
+            (
+                "expired (grace)",
+                expired(d.clone()),
+                [N, N, N, Some("expired"), N, N, N, N],
+            ),
+            (
+                "transfer pending",
+                pending(d.clone()),
+                [N, N, P, P, N, N, N, N],
+            ),
+            (
+                "closing",
+                closing(d.clone()),
+                [N, N, N, Some("closing"), N, N, N, N],
+            ),
+        ];
+        for (what, dom, want) in rows {
+            let st = evaluate(&dom, now, &cfg);
+            assert!(st.exists(), "{what}");
+            for (op, w) in Operation::ALL.into_iter().zip(want) {
+                let got = permits(&st, op).err().map(|r| r.rule);
+                assert_eq!(got, w, "{what} × {}", op.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn operator_locks_stop_timed_cancellation() {
+        let cfg = LifecycleConfig::default();
+        let mut d = domain();
+        let late = d.paid_till + Duration::days(400);
+        assert_eq!(
+            evaluate(&d, late, &cfg).cancelled,
+            Some(Cancelled::NotRenewed)
+        );
+        d.registration.dispute = Some(Hold {
+            since: d.created,
+            reason: "x".into(),
+        });
+        let st = evaluate(&d, late, &cfg);
+        assert!(st.exists() && st.dispute);
+        // Expired but under dispute: out of the zone as expired, not held.
+        assert_eq!(st.blocks, vec![Block::Expired]);
+        d.registration.dispute = None;
+        d.verification_requested = Some(d.created);
+        d.hold = Some(Hold {
+            since: d.created,
+            reason: "x".into(),
+        });
+        assert!(evaluate(&d, late, &cfg).exists());
+    }
+
+    #[test]
+    fn close_and_court_cancel() {
+        use crate::model::Closing;
+        let cfg = LifecycleConfig::default();
+        let mut d = domain();
+        let at = t(2025, 9, 1);
+        d.registration.closing = Some(Closing { at, claimant: None });
+        let st = evaluate(&d, at - S, &cfg);
+        assert!(st.exists());
+        assert_eq!(st.closing_at, Some(at));
+        assert_eq!(evaluate(&d, at, &cfg).cancelled, Some(Cancelled::Closed));
+        d.registration.closing = Some(Closing {
+            at,
+            claimant: Some("C".into()),
+        });
+        assert_eq!(evaluate(&d, at, &cfg).cancelled, Some(Cancelled::Court));
     }
 }

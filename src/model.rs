@@ -158,6 +158,71 @@ pub struct Domain {
     /// Last change to the registration record.
     #[serde(with = "ts")]
     pub updated: Timestamp,
+    /// Registry workflow state: locks, pending requests, reseller.
+    pub registration: Registration,
+}
+
+/// A domain's registry workflow state beyond the SPEC §4 fields (schema 2
+/// addition; a schema-1 record converts to the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The reseller (of the sponsoring registrar) that sells the domain.
+    pub reseller: Option<String>,
+    /// The hold was placed by an operator: import never clears it.
+    pub hold_by_operator: bool,
+    /// Operator dispute lock (court or dispute-policy case): no transfer,
+    /// registrant change or close; the domain stays delegated.
+    pub dispute: Option<Hold>,
+    /// After this instant the auth code is no longer accepted.
+    #[serde(with = "ts_opt")]
+    pub auth_info_expires: Option<Timestamp>,
+    pub pending_transfer: Option<PendingTransfer>,
+    pub pending_registrant: Option<PendingRegistrant>,
+    /// Early cancellation: the registration ends at this instant (revocable
+    /// until then).
+    pub closing: Option<Closing>,
+    /// When the current registrant acquired the domain from another person
+    /// (registrant change); starts the registrant-change/close lock.
+    #[serde(with = "ts_opt")]
+    pub registrant_since: Option<Timestamp>,
+}
+
+/// A registrar change waiting for the losing registrar (or the clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTransfer {
+    /// The gaining registrar.
+    pub to: String,
+    #[serde(with = "ts")]
+    pub requested: Timestamp,
+    /// Approved automatically at this instant unless rejected before.
+    #[serde(with = "ts")]
+    pub auto_approve: Timestamp,
+}
+
+/// A registrant change: requested by the outgoing registrant, accepted by
+/// the incoming one, completed by the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRegistrant {
+    /// The incoming registrant's contact handle.
+    pub to: String,
+    #[serde(with = "ts")]
+    pub requested: Timestamp,
+    /// When the incoming registrant accepted (then the registry completes it).
+    #[serde(with = "ts_opt")]
+    pub accepted: Option<Timestamp>,
+    /// Request lapses unless completed by then.
+    #[serde(with = "ts")]
+    pub deadline: Timestamp,
+}
+
+/// A scheduled or done early cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closing {
+    #[serde(with = "ts")]
+    pub at: Timestamp,
+    /// A court decision: the name is reserved for this contact for the
+    /// reservation period after `at`.
+    pub claimant: Option<String>,
 }
 
 impl Domain {

@@ -29,7 +29,9 @@ pub struct PublicRegistrar {
 /// empty); `withheld` lists which, for RFC 9537 redaction notices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublicContact {
-    pub handle: String,
+    /// An organisation's handle; `None` for a private person, whose
+    /// identifiers (handle included) are never published.
+    pub handle: Option<String>,
     pub kind: ContactKind,
     /// Name to show: the person's name if disclosed, else "Private Person";
     /// an organisation's name (always public).
@@ -74,6 +76,16 @@ pub struct PublicDomain {
     pub hold: bool,
     pub verification_pending: bool,
     pub transfer_locked_until: Option<Timestamp>,
+    /// Operator dispute lock.
+    pub dispute: bool,
+    /// Registrant change and close are locked (recent acquisition or
+    /// registrar change).
+    pub registrant_locked: bool,
+    pub transfer_pending: bool,
+    /// An early cancellation is scheduled.
+    pub closing: bool,
+    /// The reseller's handle (public, like the registrar).
+    pub reseller: Option<String>,
 }
 
 pub fn registrar(r: &Registrar) -> PublicRegistrar {
@@ -119,7 +131,7 @@ pub fn contact(c: &Contact) -> PublicContact {
         ContactKind::Person => name.clone().unwrap_or_else(|| PRIVATE_PERSON.to_string()),
     };
     PublicContact {
-        handle: c.handle.clone(),
+        handle: (c.kind == ContactKind::Org).then(|| c.handle.clone()),
         kind: c.kind,
         display_name,
         name,
@@ -177,6 +189,11 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
         hold: st.hold,
         verification_pending: st.verification_pending,
         transfer_locked_until: st.transfer_locked_until,
+        dispute: st.dispute,
+        registrant_locked: st.registrant_locked_until.is_some(),
+        transfer_pending: st.transfer_pending,
+        closing: st.closing_at.is_some(),
+        reseller: d.registration.reseller.clone(),
     })
 }
 
@@ -251,6 +268,7 @@ pub(crate) mod tests {
                 verification_requested: Some(t),
                 transferred: Some(t),
                 updated: t,
+                registration: Default::default(),
             },
             delegation: DelegationRecord::undelegated(t),
             registrar: Some(Registrar {
@@ -305,8 +323,11 @@ pub(crate) mod tests {
 
     #[test]
     fn cancelled_is_not_found() {
-        let b = bundle(full_contact("C1", ContactKind::Person, vec![]));
+        let mut b = bundle(full_contact("C1", ContactKind::Person, vec![]));
         let late = b.domain.paid_till + chrono::Duration::days(31);
+        // A hold is never ended by time: the registration stays.
+        assert!(domain(&b, late, &LifecycleConfig::default()).is_some());
+        b.domain.hold = None;
         assert!(domain(&b, late, &LifecycleConfig::default()).is_none());
     }
 }

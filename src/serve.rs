@@ -160,6 +160,7 @@ pub async fn serve_with_control(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(crate::scheduler::run(app.clone()));
     tasks.spawn(zone_writer(app.clone()));
+    tasks.spawn(registry_sweeper(app.clone()));
     {
         let app = app.clone();
         tasks.spawn(async move {
@@ -218,6 +219,29 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Completes registry work that time makes due (automatic approval of
+/// registrar changes) every `lifecycle.sweep_interval`.
+async fn registry_sweeper(app: App) {
+    let every = app
+        .config
+        .lifecycle
+        .sweep_interval
+        .max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || a.registry().sweep()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(transfers = n, "registrar changes approved automatically"),
+            Ok(Err(e)) => error!("registry sweep failed: {e}"),
+            Err(e) => error!("registry sweep task failed: {e}"),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use api_support::{send, start_time, token, Server};
 use serde_json::json;
 use zonekeeper::model::{DelegationRecord, DelegationState, ServerDowntime};
 use zonekeeper::names::HostName;
+use zonekeeper::registry::Actor;
 
 const REGRU: &str = "REGRU-RU";
 const RUCENTER: &str = "RUCENTER-RU";
@@ -397,15 +398,9 @@ async fn hold_refuses_changes() {
     assert_eq!(p["type"], "urn:zonekeeper:problem:hold");
     assert!(p["detail"].as_str().unwrap().contains("hold"));
     // The registry's hold reason is not shown to the registrar.
-    s.store()
-        .set_hold(
-            "solkazen7.ru",
-            Some(zonekeeper::model::Hold {
-                since: start_time(),
-                reason: "court case 77-INTERNAL".into(),
-            }),
-            start_time(),
-        )
+    s.app
+        .registry()
+        .hold(&Actor::Operator, "solkazen7.ru", "court case 77-INTERNAL")
         .unwrap();
     let (_, v) = send(s.get("/api/v1/domains/solkazen7.ru/delegation", Some(&tok))).await;
     assert!(!v.to_string().contains("77-INTERNAL"), "{v}");
@@ -414,8 +409,9 @@ async fn hold_refuses_changes() {
     assert_eq!(st, 409);
     assert_eq!(p["type"], "urn:zonekeeper:problem:hold");
     // Released: changes are accepted again.
-    s.store()
-        .set_hold("solkazen7.ru", None, start_time())
+    s.app
+        .registry()
+        .release(&Actor::Operator, "solkazen7.ru")
         .unwrap();
     assert_eq!(
         send(s.put_json("/api/v1/domains/solkazen7.ru/nameservers", &tok, ns_pair()))
@@ -662,9 +658,7 @@ async fn new_registrar_tokens_work_without_restart() {
         }],
         ..Default::default()
     };
-    s.store()
-        .import(&batch, start_time(), chrono::Duration::days(4))
-        .unwrap();
+    zonekeeper::import::apply(s.store(), &batch, &s.app.config, start_time()).unwrap();
     tokio::time::sleep(zonekeeper::api::auth::MISS_RELOAD_MIN + Duration::from_millis(100)).await;
     let (st, v) = send(s.get(path, Some("token-newreg-ru"))).await;
     assert_eq!(st, 200, "{v}");

@@ -267,14 +267,12 @@ async fn pages_render_safely() {
     }
 
     // Hold reasons stay out; the search form redirects; bad names are 400.
-    s.store()
-        .set_hold(
+    s.app
+        .registry()
+        .hold(
+            &zonekeeper::registry::Actor::Operator,
             &idn,
-            Some(zonekeeper::model::Hold {
-                since: start_time(),
-                reason: "court order 77-SECRET".into(),
-            }),
-            start_time(),
+            "court order 77-SECRET",
         )
         .unwrap();
     let html = s

@@ -35,7 +35,7 @@ use zonekeeper::clock::ManualClock;
 use zonekeeper::config::{Config, OnViolation};
 use zonekeeper::model::{DelegationRecord, DelegationState, Domain, Registrar, Timestamp};
 use zonekeeper::names::DomainName;
-use zonekeeper::store::{ImportBatch, RedbStore, Store};
+use zonekeeper::store::{ImportBatch, RedbStore};
 
 const ALPHA: &str = "ALPHA-RU";
 const BETA: &str = "BETA-RU";
@@ -78,6 +78,7 @@ fn domain(name: &str, registrar: &str) -> Domain {
         verification_requested: None,
         transferred: None,
         updated: t0(),
+        registration: Default::default(),
     }
 }
 
@@ -181,17 +182,17 @@ impl Registry {
         cfg.store.path = dir.path().join("zk.redb");
         tweak(&mut cfg);
         let store = RedbStore::open(&cfg.store.path).unwrap();
-        store
-            .import(
-                &ImportBatch {
-                    registrars: vec![registrar(ALPHA), registrar(BETA)],
-                    contacts: vec![contact()],
-                    domains,
-                },
-                t0(),
-                Config::chrono(cfg.delegation.test_window),
-            )
-            .unwrap();
+        zonekeeper::import::apply(
+            &store,
+            &ImportBatch {
+                registrars: vec![registrar(ALPHA), registrar(BETA)],
+                contacts: vec![contact()],
+                domains,
+            },
+            &cfg,
+            t0(),
+        )
+        .unwrap();
         Self::serve(cfg, store, ManualClock::new(t0()), dir).await
     }
 

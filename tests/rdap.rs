@@ -104,13 +104,18 @@ async fn domain_lookup() {
     assert_eq!(ns[1]["ldhName"], "ns2.deldom1.ru");
     assert_eq!(ns[1]["ipAddresses"]["v4"][0], "198.51.100.1");
     assert_eq!(ns[1]["ipAddresses"]["v6"][0], "2001:db8::2");
-    // One contact entity with all its roles, and the registrar.
+    // The registrar, and a private person (C1, in all three roles): one
+    // entity per role, without its handle or a link to look it up.
     let reg = entity(&v, "registrar");
     assert_eq!(reg["handle"], "RUCENTER-RU");
     let c = entity(&v, "registrant");
-    assert_eq!(c["handle"], "C1-RU");
-    let roles = c["roles"].as_array().unwrap();
-    assert_eq!(roles.len(), 3, "{roles:?}");
+    assert!(c.get("handle").is_none(), "{c}");
+    assert!(c.get("links").is_none(), "{c}");
+    assert_eq!(c["roles"], serde_json::json!(["registrant"]));
+    assert!(
+        !g.text.contains("C1-RU"),
+        "a private person's handle leaked"
+    );
     assert_eq!(v["secureDNS"]["delegationSigned"], false);
     // C1 is a person who disclosed only the email.
     assert_eq!(vcard_prop(c, "fn").unwrap()[3], "");
@@ -127,21 +132,32 @@ async fn domain_lookup() {
         })
         .collect();
     assert_eq!(
-        names,
-        ["Registrant Name", "Registrant Phone", "Registrant Address"]
+        names[..4],
+        [
+            "Registry Registrant ID",
+            "Registrant Name",
+            "Registrant Phone",
+            "Registrant Address"
+        ]
     );
-    assert_eq!(red[0]["method"], "emptyValue");
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(red[0]["method"], "removal");
     assert_eq!(
-        red[0]["postPath"],
-        "$.entities[?(@.handle=='C1-RU')].vcardArray[1][?(@[0]=='fn')][3]"
+        red[0]["prePath"],
+        "$.entities[?(@.roles[0]=='registrant')].handle"
     );
-    assert_eq!(red[1]["method"], "removal");
-    assert_eq!(red[1]["pathLang"], "jsonpath");
+    assert_eq!(red[1]["method"], "emptyValue");
     assert_eq!(
-        red[1]["prePath"],
-        "$.entities[?(@.handle=='C1-RU')].vcardArray[1][?(@[0]=='tel')]"
+        red[1]["postPath"],
+        "$.entities[?(@.roles[0]=='registrant')].vcardArray[1][?(@[0]=='fn')][3]"
     );
-    assert!(red[1]["reason"]["description"].is_string());
+    assert_eq!(red[2]["method"], "removal");
+    assert_eq!(red[2]["pathLang"], "jsonpath");
+    assert_eq!(
+        red[2]["prePath"],
+        "$.entities[?(@.roles[0]=='registrant')].vcardArray[1][?(@[0]=='tel')]"
+    );
+    assert!(red[2]["reason"]["description"].is_string());
 }
 
 #[tokio::test]
@@ -349,6 +365,10 @@ async fn entity_lookup() {
     assert!(v.get("redacted").is_none());
     assert_eq!(vcard_prop(&v, "adr").unwrap()[3][3], "Moscow");
     assert_eq!(get(&format!("{}entity/NOPE-RU", s.base)).await.status, 404);
+    // A private person's handle: as unknown as a handle that does not exist.
+    let p = get(&format!("{}entity/C1-RU", s.base)).await;
+    assert_eq!(p.status, 404);
+    assert!(!p.text.contains("Petrov"), "{}", p.text);
     assert_eq!(get(&format!("{}entity/a%20b", s.base)).await.status, 400);
 }
 
@@ -521,11 +541,20 @@ async fn nameserver_and_entity_searches() {
         .await
         .json();
     assert_eq!(names(&v, "entitySearchResults", "handle"), ["REGRU-RU"]);
-    let v = get(&format!("{}entities?handle=C1-RU", s.base))
+    // A private person's handle finds nothing, exact or partial; an
+    // organisation's does.
+    for q in ["C1-RU", "C1*", "C1-R*"] {
+        let v = get(&format!("{}entities?handle={q}", s.base)).await.json();
+        assert!(
+            !names(&v, "entitySearchResults", "handle").contains(&"C1-RU".to_string()),
+            "{q}: {v}"
+        );
+    }
+    let v = get(&format!("{}entities?handle=C0-RU", s.base))
         .await
         .json();
-    assert_eq!(names(&v, "entitySearchResults", "handle"), ["C1-RU"]);
-    assert!(v["redacted"][0]["postPath"]
+    assert_eq!(names(&v, "entitySearchResults", "handle"), ["C0-RU"]);
+    assert!(v["redacted"][1]["prePath"]
         .as_str()
         .unwrap()
         .starts_with("$.entitySearchResults[0]."));
@@ -543,11 +572,12 @@ async fn nameserver_and_entity_searches() {
         let v = get(&format!("{}entities?{q}", s.base)).await.json();
         assert_eq!(v["entitySearchResults"], serde_json::json!([]), "{q}");
     }
-    // A disclosed person name is.
+    // Nor are persons at all, even with a disclosed name: their entity
+    // would carry their identity (only domains show them, without handle).
     let v = get(&format!("{}entities?fn=Pavel Petrov", s.base))
         .await
         .json();
-    assert!(names(&v, "entitySearchResults", "handle").contains(&"C2-RU".to_string()));
+    assert_eq!(v["entitySearchResults"], serde_json::json!([]));
     assert_eq!(get(&format!("{}entities?fn=*", s.base)).await.status, 422);
     assert_eq!(
         get(&format!("{}entities?email=x", s.base)).await.status,
@@ -558,14 +588,23 @@ async fn nameserver_and_entity_searches() {
 #[tokio::test]
 async fn reverse_search() {
     let s = fixture(|c| c.rdap.search_limit = 50).await;
+    // A private person's handle reveals nothing; an organisation's finds
+    // its domains.
+    for q in ["handle=C1-RU&role=registrant", "handle=C1-RU", "handle=C1*"] {
+        let v = get(&format!("{}domains/reverse_search/entity?{q}", s.base))
+            .await
+            .json();
+        let n = names(&v, "domainSearchResults", "ldhName");
+        assert!(!n.contains(&"deldom1.ru".to_string()), "{q}: {n:?}");
+    }
     let v = get(&format!(
-        "{}domains/reverse_search/entity?handle=C1-RU&role=registrant",
+        "{}domains/reverse_search/entity?handle=C0-RU&role=registrant",
         s.base
     ))
     .await
     .json();
     let n = names(&v, "domainSearchResults", "ldhName");
-    assert!(n.contains(&"deldom1.ru".to_string()), "{n:?}");
+    assert!(n.contains(&"findomsky0.ru".to_string()), "{n:?}");
     let v = get(&format!(
         "{}domains/reverse_search/entity?handle=NAUNET-RU&role=registrar",
         s.base

@@ -115,7 +115,7 @@ async fn icann_rdap_test_finds_no_errors() {
         format!("domain/{idn}"),
         "domain/solkazen7.ru".to_string(),
         "nameserver/ns2.deldom1.ru".to_string(),
-        "entity/C1-RU".to_string(),
+        "entity/C0-RU".to_string(),
         "entity/REGRU-RU".to_string(),
         "domains?name=ba*".to_string(),
     ] {

@@ -14,7 +14,9 @@ use scheduler_support::*;
 use zonekeeper::app::App;
 use zonekeeper::clock::{Clock, SystemClock};
 use zonekeeper::config::{Config, OnViolation};
-use zonekeeper::model::{DelegationState, Hold, Nameserver};
+use zonekeeper::import::NameserverIn;
+use zonekeeper::model::{DelegationState, Nameserver};
+use zonekeeper::registry::{Actor, Registry};
 use zonekeeper::scheduler;
 
 fn two_ns(tag: &str) -> Vec<Nameserver> {
@@ -120,16 +122,7 @@ async fn window_end_test_failed_then_retest_with_a_wake() {
     assert_eq!(net.checks("b.ru"), n, "no probes after test_failed");
     // Retest through the store (as the API does) and wake the scheduler.
     net.set_down("ns1.b.net", false);
-    let now = r.app.now();
-    r.app
-        .store
-        .retest(
-            "b.ru",
-            now,
-            Config::chrono(r.app.config.delegation.test_window),
-        )
-        .unwrap();
-    r.app.domain_changed("b.ru");
+    r.app.registry().retest(&Actor::Operator, "b.ru").unwrap();
     assert!(
         wait_for(Duration::from_secs(1), || state(&r.app, "b.ru")
             == DelegationState::Delegated)
@@ -193,19 +186,10 @@ async fn hold_suspends_at_once_and_release_returns_it() {
             == DelegationState::Delegated)
         .await
     );
-    let now = r.app.now();
     r.app
-        .store
-        .set_hold(
-            "h.ru",
-            Some(Hold {
-                since: now,
-                reason: "court".into(),
-            }),
-            now,
-        )
+        .registry()
+        .hold(&Actor::Operator, "h.ru", "court")
         .unwrap();
-    r.app.domain_changed("h.ru");
     assert!(
         wait_for(Duration::from_secs(1), || state(&r.app, "h.ru")
             == DelegationState::Suspended)
@@ -214,8 +198,7 @@ async fn hold_suspends_at_once_and_release_returns_it() {
     let rec = r.app.store.delegation("h.ru").unwrap().unwrap();
     assert_eq!(rec.blocked, vec!["hold".to_string()]);
     let checks = net.checks("h.ru");
-    r.app.store.set_hold("h.ru", None, r.app.now()).unwrap();
-    r.app.domain_changed("h.ru");
+    r.app.registry().release(&Actor::Operator, "h.ru").unwrap();
     assert!(
         wait_for(Duration::from_secs(1), || state(&r.app, "h.ru")
             == DelegationState::Delegated)
@@ -290,13 +273,14 @@ async fn bare_wake_finds_a_new_declaration() {
     );
     // A new NS set, announced without a name.
     let now = r.app.now();
-    r.app
-        .store
+    // Offline: no notification; only the bare wake below.
+    Registry::offline(r.app.store.as_ref(), &r.app.config)
+        .unwrap()
+        .at(now)
         .declare_nameservers(
+            &Actor::Registrar(registrar().handle),
             "w.ru",
-            two_ns("w2"),
-            now,
-            Config::chrono(r.app.config.delegation.test_window),
+            &ns_in(&two_ns("w2")),
         )
         .unwrap();
     r.app.scheduler_wake.notify_one();
@@ -324,14 +308,10 @@ async fn a_retest_during_a_round_wins_and_the_round_is_discarded() {
             == 1)
         .await
     );
-    let at = r.app.now();
-    r.app
-        .store
-        .retest(
-            "r.ru",
-            at,
-            Config::chrono(r.app.config.delegation.test_window),
-        )
+    Registry::offline(r.app.store.as_ref(), &r.app.config)
+        .unwrap()
+        .at(r.app.now())
+        .retest(&Actor::Operator, "r.ru")
         .unwrap();
     let fresh = r.app.store.delegation("r.ru").unwrap().unwrap();
     r.app.domain_changed("r.ru");
@@ -352,4 +332,14 @@ async fn a_retest_during_a_round_wins_and_the_round_is_discarded() {
     );
     assert_eq!(rec.rounds as usize, rounds.len());
     assert!(rounds.iter().all(|x| Some(x.at) >= fresh.window_start));
+}
+
+/// A declared set as the API takes it.
+fn ns_in(ns: &[Nameserver]) -> Vec<NameserverIn> {
+    ns.iter()
+        .map(|n| NameserverIn {
+            name: n.name.as_str().to_string(),
+            addresses: n.addresses.iter().map(|a| a.to_string()).collect(),
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use zonekeeper::app::App;
 use zonekeeper::clock::{Clock, ManualClock};
 use zonekeeper::config::Config;
-use zonekeeper::model::{DelegationRecord, DelegationState, Hold};
+use zonekeeper::model::{DelegationRecord, DelegationState};
 use zonekeeper::ratelimit::ClientLimiter;
 use zonekeeper::store::{RedbStore, Store};
 use zonekeeper::whois;
@@ -428,15 +428,16 @@ async fn no_private_field_ever_leaks() {
     )
     .unwrap();
     let s = start(&[Path::new(FIXTURE), &f], |st| {
-        st.set_hold(
-            "org-mark.ru",
-            Some(Hold {
-                since: import_time(),
-                reason: SECRETS[5].into(),
-            }),
-            import_time(),
-        )
-        .unwrap();
+        let cfg = config();
+        zonekeeper::registry::Registry::offline(st, &cfg)
+            .unwrap()
+            .at(import_time())
+            .hold(
+                &zonekeeper::registry::Actor::Operator,
+                "org-mark.ru",
+                SECRETS[5],
+            )
+            .unwrap();
         delegate(st, "person-mark.ru");
     })
     .await;

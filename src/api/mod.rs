@@ -16,7 +16,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put, MethodRouter};
+use axum::routing::{any, delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,9 +31,11 @@ use crate::model::{
     Violation,
 };
 use crate::names::DomainName;
+use crate::registry::Actor;
 use crate::store::Store;
 
 pub mod auth;
+mod ops;
 pub mod problem;
 
 use auth::{Caller, Limits, Tokens};
@@ -179,6 +181,58 @@ fn routes() -> Vec<Route> {
         ),
         r("POST", "/api/v1/domains/{name}/retest", post(retest)),
         r("POST", "/api/v1/check", post(check)),
+        r("POST", "/api/v1/domains", post(ops::create)),
+        r("GET", "/api/v1/domains/{name}", get(ops::show)),
+        r("POST", "/api/v1/domains/{name}/renew", post(ops::renew)),
+        r("PUT", "/api/v1/domains/{name}/contacts", put(ops::contacts)),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/registrant-change",
+            post(ops::registrant_request),
+        ),
+        r(
+            "DELETE",
+            "/api/v1/domains/{name}/registrant-change",
+            delete(ops::registrant_cancel),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/registrant-change/accept",
+            post(ops::registrant_accept),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/auth-code",
+            post(ops::reset_auth_code),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer",
+            post(ops::transfer_request),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer/approve",
+            post(ops::transfer_approve),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/transfer/reject",
+            post(ops::transfer_reject),
+        ),
+        r("GET", "/api/v1/transfers", get(ops::transfers)),
+        r("POST", "/api/v1/domains/{name}/close", post(ops::close)),
+        r(
+            "DELETE",
+            "/api/v1/domains/{name}/close",
+            delete(ops::revoke_close),
+        ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/verification",
+            post(ops::verification_answer),
+        ),
+        r("GET", "/api/v1/events", get(ops::events)),
     ]
 }
 
@@ -409,13 +463,21 @@ pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
             at: e.at,
             from: e.from,
             to: e.to,
-            reason: if e.reason.starts_with("hold: ") {
-                "hold placed".into()
-            } else {
-                e.reason
-            },
+            reason: public_reason(e.reason),
         })
         .collect()
+}
+
+/// An event text as a registrar may see it: operator notes (hold and
+/// dispute reasons) are replaced by neutral texts.
+pub fn public_reason(reason: String) -> String {
+    if reason.starts_with("hold: ") {
+        "hold placed".into()
+    } else if reason.starts_with("dispute lock: ") {
+        "dispute lock placed".into()
+    } else {
+        reason
+    }
 }
 
 /// Start of the downtime accounting period containing `now`: the
@@ -568,7 +630,7 @@ pub struct DomainList {
 // ---- helpers -------------------------------------------------------------
 
 /// Run store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f)
@@ -576,7 +638,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::internal(format!("task failed: {e}")))?
 }
 
-fn parse_name(app: &App, raw: Result<Path<String>, PathRejection>) -> Result<DomainName, Problem> {
+pub(crate) fn parse_name(
+    app: &App,
+    raw: Result<Path<String>, PathRejection>,
+) -> Result<DomainName, Problem> {
     let Path(raw) = raw.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
     app.zones
         .parse_domain(&raw)
@@ -602,16 +667,6 @@ fn own_domain(
         return Err(Problem::forbidden(name.as_str()));
     }
     Ok((d, st))
-}
-
-fn on_hold(name: &DomainName) -> Problem {
-    Problem::conflict(
-        "hold",
-        "Domain is on hold",
-        format!(
-            "{name} is on a dispute hold: its nameservers cannot be changed or retested until the registry releases it"
-        ),
-    )
 }
 
 fn to_field_errors(v: Vec<(String, String)>) -> Vec<FieldError> {
@@ -650,48 +705,18 @@ async fn declare_nameservers(
     ApiJson(body): ApiJson<DeclareIn>,
 ) -> Result<Json<DelegationView>, Problem> {
     let name = parse_name(&s.app, path)?;
-    let changed = name.as_str().to_string();
     let app = s.app.clone();
-    let (view, left_zone) = blocking(move || {
-        let now = app.now();
-        let (d, st) = own_domain(&app, &caller, &name, now)?;
-        if st.changes_locked() {
-            return Err(on_hold(&name));
-        }
-        let ns = crate::import::validate_nameservers(
-            name.as_str(),
-            &body.nameservers,
-            app.config.delegation.min_nameservers,
-        )
-        .map_err(|e| {
-            Problem::invalid(
-                "the nameserver set was refused; nothing was changed",
-                to_field_errors(e),
-            )
-        })?;
-        let window = Config::chrono(app.config.delegation.test_window);
-        let was_in = app
-            .store
-            .delegation(name.as_str())?
-            .is_some_and(|r| lifecycle::in_zone(&r, &st));
-        let rec = app
-            .store
-            .declare_nameservers(name.as_str(), ns.clone(), now, window)?;
-        let mut d = d;
-        d.nameservers = ns;
+    blocking(move || {
+        let actor = Actor::Registrar(caller.handle.clone());
+        let (d, rec) = app
+            .registry()
+            .declare_nameservers(&actor, name.as_str(), &body.nameservers)?;
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
-        let mut view = delegation_view(&app.config, &d, &rec, now);
+        let mut view = delegation_view(&app.config, &d, &rec, app.now());
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
-        Ok((view, was_in && !lifecycle::in_zone(&rec, &st)))
+        Ok(Json(view))
     })
-    .await?;
-    if left_zone {
-        // A new set on a delegated domain restarts testing, which takes it
-        // out of the zone now: the zone file must not keep the old servers.
-        s.app.zone_dirty.notify_one();
-    }
-    s.app.domain_changed(&changed);
-    Ok(Json(view))
+    .await
 }
 
 async fn retest(
@@ -700,24 +725,16 @@ async fn retest(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DelegationView>, Problem> {
     let name = parse_name(&s.app, path)?;
-    let changed = name.as_str().to_string();
     let app = s.app.clone();
-    let view = blocking(move || {
-        let now = app.now();
-        let (d, st) = own_domain(&app, &caller, &name, now)?;
-        if st.changes_locked() {
-            return Err(on_hold(&name));
-        }
-        let window = Config::chrono(app.config.delegation.test_window);
-        let rec = app.store.retest(name.as_str(), now, window)?;
+    blocking(move || {
+        let actor = Actor::Registrar(caller.handle.clone());
+        let (d, rec) = app.registry().retest(&actor, name.as_str())?;
         tracing::info!(domain = %name, registrar = %caller.handle, "retest requested via API");
-        let mut view = delegation_view(&app.config, &d, &rec, now);
+        let mut view = delegation_view(&app.config, &d, &rec, app.now());
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
-        Ok(view)
+        Ok(Json(view))
     })
-    .await?;
-    s.app.domain_changed(&changed);
-    Ok(Json(view))
+    .await
 }
 
 async fn list_domains(

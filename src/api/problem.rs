@@ -20,25 +20,30 @@ pub struct Problem {
     /// A URN naming the kind of problem; stable, so clients can branch on it.
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: String,
+    pub title: &'static str,
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The registry rule that refused the request (e.g. `hold`,
+    /// `transfer-lock`, `auth-code`); also the last part of `type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
     /// Seconds to wait (429); also sent as `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+    pub fn new(status: StatusCode, slug: &str, title: &'static str) -> Self {
         Self {
             kind: format!("urn:zonekeeper:problem:{slug}"),
-            title: title.to_string(),
+            title,
             status: status.as_u16(),
             detail: None,
             errors: Vec::new(),
+            rule: None,
             retry_after: None,
         }
     }
@@ -95,7 +100,7 @@ impl Problem {
         .detail(detail)
         .errors(errors)
     }
-    pub fn conflict(slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn conflict(slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, slug, title).detail(detail)
     }
     pub fn too_large(limit: usize) -> Self {
@@ -122,7 +127,7 @@ impl Problem {
             "Too many requests",
         )
         .detail(format!("retry in {secs} s"));
-        p.retry_after = Some(secs.max(1));
+        p.retry_after = Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX));
         p
     }
     pub fn internal(detail: impl Into<String>) -> Self {
@@ -160,6 +165,39 @@ impl IntoResponse for Problem {
             );
         }
         res
+    }
+}
+
+impl From<crate::registry::RegistryError> for Problem {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as E;
+        let rule = e.rule();
+        let mut p = match e {
+            E::NotFound(n) => Problem::no_such_domain(&n),
+            E::Forbidden(n) => Problem::forbidden(&n),
+            E::NotAllowed(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "not-allowed", "Not allowed").detail(m)
+            }
+            E::Refused { rule, detail } => {
+                let status = match rule {
+                    "auth-code" => StatusCode::FORBIDDEN,
+                    _ => StatusCode::CONFLICT,
+                };
+                Problem::new(status, rule, "Refused by a registry rule").detail(detail)
+            }
+            E::Invalid(v) => Problem::invalid(
+                "the request was refused; nothing was changed",
+                v.into_iter()
+                    .map(|r| FieldError {
+                        field: r.field,
+                        reason: r.reason,
+                    })
+                    .collect(),
+            ),
+            E::Store(s) => return s.into(),
+        };
+        p.rule = Some(rule);
+        p
     }
 }
 

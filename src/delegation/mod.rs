@@ -421,10 +421,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
         r.ns_fingerprint = rec.declared_fingerprint().to_string();
         r.last_round = rec.last_round.clone();
         r.downtime = rec.downtime.clone();
-        let why = match c {
-            crate::lifecycle::Cancelled::NotRenewed => "not renewed",
-            crate::lifecycle::Cancelled::VerificationUnanswered => "verification unanswered",
-        };
+        let why = c.as_str();
         return Plan::Write(
             Box::new(r),
             event(
@@ -936,6 +933,7 @@ mod tests {
             verification_requested: None,
             transferred: None,
             updated: created,
+            registration: Default::default(),
         }
     }
 
@@ -1790,7 +1788,7 @@ mod tests {
         );
         assert_eq!(
             next_lifecycle_change(&d, t0() + Duration::days(14), &cfg),
-            Some(t0() + Duration::days(60))
+            Some(t0() + Duration::days(74))
         );
     }
 

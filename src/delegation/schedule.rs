@@ -44,7 +44,11 @@ pub fn next_lifecycle_change(
     ];
     if let Some(asked) = domain.verification_requested {
         cands.push(asked + Config::chrono(cfg.verification_suspend));
-        cands.push(asked + Config::chrono(cfg.verification_cancel));
+        // Cancellation counts from the suspension (lifecycle::evaluate).
+        cands.push(asked + Config::chrono(cfg.verification_suspend + cfg.verification_cancel));
+    }
+    if let Some(c) = &domain.registration.closing {
+        cands.push(c.at);
     }
     cands.into_iter().filter(|t| *t > now).min()
 }

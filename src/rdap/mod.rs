@@ -349,6 +349,8 @@ enum PublicEntity {
     Contact(PublicContact),
 }
 
+/// A registrar or an organisation by handle. A private person's handle is
+/// not public: looking it up finds nothing, as if it did not exist.
 fn load_entity(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapError> {
     if let Some(r) = st.app.store.registrar(handle)? {
         return Ok(Some(PublicEntity::Registrar(public::registrar(&r))));
@@ -357,7 +359,19 @@ fn load_entity(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapErro
         .app
         .store
         .contact(handle)?
-        .map(|c| PublicEntity::Contact(public::contact(&c))))
+        .map(|c| public::contact(&c))
+        .filter(|p| p.handle.is_some())
+        .map(PublicEntity::Contact))
+}
+
+/// `handle` names a private person (whose handle is not public).
+fn private_person(st: &Rdap, handle: &str) -> Result<bool, RdapError> {
+    Ok(st.app.store.registrar(handle)?.is_none()
+        && st
+            .app
+            .store
+            .contact(handle)?
+            .is_some_and(|c| c.kind == crate::model::ContactKind::Person))
 }
 
 fn entity_view(c: &Ctx, e: &PublicEntity, at: &str) -> (view::Entity, Vec<Redacted>) {
@@ -725,11 +739,19 @@ fn entity_handles(
     }
     let mut handles = if key == "handle" {
         check_handle(head)?;
-        if partial {
+        let found = if partial {
             st.app.store.search_handles(head, limit + 1)?
         } else {
             vec![head.to_string()]
+        };
+        // Search by a private person's handle reveals nothing.
+        let mut public = Vec::with_capacity(found.len());
+        for h in found {
+            if !private_person(st, &h)? {
+                public.push(h);
+            }
         }
+        public
     } else {
         let lower = head.to_lowercase();
         let hs = st.app.store.search_entity_names(&lower, limit + 1)?;
@@ -825,13 +847,18 @@ async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params
             let Some((d, overdue)) = load_domain(&st, &k, c.now)? else {
                 continue;
             };
-            let has_role = |c: &Option<PublicContact>| c.as_ref().is_some_and(|c| c.handle == h);
+            // Roles from the record: a private person's handle is not in
+            // the public view, but a search by their public name may use it.
+            let raw = st.app.store.domain(&k)?;
+            let has_role = |pick: fn(&crate::model::Domain) -> Option<&String>| {
+                raw.as_ref().and_then(pick).is_some_and(|x| *x == h)
+            };
             let ok = match role.as_deref() {
                 None => true,
                 Some("registrar") => d.registrar.as_ref().is_some_and(|r| r.handle == h),
-                Some("registrant") => has_role(&d.registrant),
-                Some("administrative") => has_role(&d.admin),
-                Some(_) => has_role(&d.tech),
+                Some("registrant") => has_role(|d| Some(&d.registrant)),
+                Some("administrative") => has_role(|d| d.admin.as_ref()),
+                Some(_) => has_role(|d| d.tech.as_ref()),
             };
             if !ok || found.iter().any(|(x, _)| x.name == d.name) {
                 continue;

@@ -121,10 +121,14 @@ pub struct Entity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rdap_conformance: Option<&'static [&'static str]>,
     pub object_class_name: &'static str,
-    pub handle: String,
+    /// Absent for a private person (redacted, RFC 9537).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
     pub vcard_array: Vcard,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<&'static str>,
+    /// Empty (left out) for a private person: no lookup to link to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
@@ -221,6 +225,11 @@ fn ip_addresses(addrs: &[IpAddr]) -> Option<IpAddresses> {
 /// - past `paid_till`, within the grace period (renewable until the free
 ///   date, deleted after it) → `redemption period`, `pending delete`;
 /// - within the post-registration/post-transfer lock → `transfer prohibited`;
+/// - dispute lock → `server update prohibited`, `server transfer
+///   prohibited`, `server delete prohibited` (still `active`);
+/// - registrant-change/close lock → `server delete prohibited`;
+/// - registrar change pending → `pending transfer`; close scheduled →
+///   `pending delete`;
 /// - NS set declared and under test → `pending update`.
 ///
 /// There are no registrar-set (`client …`) locks in this registry.
@@ -239,8 +248,27 @@ pub fn domain_status(d: &PublicDomain, verification_overdue: bool) -> Vec<&'stat
     if d.expired {
         s.extend(["redemption period", "pending delete"]);
     }
-    if d.transfer_locked_until.is_some() && !d.hold {
+    if d.dispute && !d.hold {
+        // Status quo frozen: no registrar or registrant change, no close.
+        s.extend([
+            "server update prohibited",
+            "server transfer prohibited",
+            "server delete prohibited",
+        ]);
+    }
+    if d.transfer_locked_until.is_some() && !d.hold && !d.dispute {
         s.push("transfer prohibited");
+    }
+    if d.registrant_locked && !d.hold && !d.dispute {
+        // Close (and registrant change) locked after an acquisition or a
+        // registrar change.
+        s.push("server delete prohibited");
+    }
+    if d.transfer_pending {
+        s.push("pending transfer");
+    }
+    if d.closing {
+        s.push("pending delete");
     }
     if d.delegation == DelegationState::Testing {
         s.push("pending update");
@@ -292,6 +320,25 @@ fn jcard_prop(field: DiscloseField) -> &'static str {
         DiscloseField::Email => "email",
         DiscloseField::Phone => "tel",
         DiscloseField::Address => "adr",
+    }
+}
+
+/// The removed handle of a private person (`Registry Registrant ID` etc.,
+/// RFC 9537 / the IANA redacted-names registry).
+pub fn handle_redaction(at: &str, role: &str) -> Redacted {
+    let name = match role {
+        "registrant" => json!({ "type": "Registry Registrant ID" }),
+        "administrative" => json!({ "type": "Registry Admin ID" }),
+        "technical" => json!({ "type": "Registry Tech ID" }),
+        other => json!({ "description": format!("Registry {other} ID") }),
+    };
+    Redacted {
+        name,
+        pre_path: Some(format!("{at}.handle")),
+        post_path: None,
+        path_lang: "jsonpath",
+        method: "removal",
+        reason: json!({ "description": "Identifier of a private person (privacy law)" }),
     }
 }
 
@@ -485,7 +532,7 @@ pub fn registrar_entity(ctx: &Ctx, r: &PublicRegistrar, roles: Vec<&'static str>
     Entity {
         rdap_conformance: None,
         object_class_name: "entity",
-        handle: r.handle.clone(),
+        handle: Some(r.handle.clone()),
         vcard_array: registrar_vcard(r),
         roles,
         links: vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))],
@@ -495,15 +542,43 @@ pub fn registrar_entity(ctx: &Ctx, r: &PublicRegistrar, roles: Vec<&'static str>
     }
 }
 
+/// A reseller named by a domain: an entity with the `reseller` role
+/// (RFC 9083 §10.2.4). The registry keeps only its handle.
+pub fn reseller_entity(_ctx: &Ctx, handle: &str) -> Entity {
+    Entity {
+        rdap_conformance: None,
+        object_class_name: "entity",
+        handle: Some(handle.to_string()),
+        vcard_array: Vcard(vec![
+            text("version", "4.0"),
+            text("fn", handle),
+            text("kind", "org"),
+        ]),
+        roles: vec!["reseller"],
+        links: Vec::new(),
+        events: Vec::new(),
+        notices: Vec::new(),
+        redacted: Vec::new(),
+    }
+}
+
+/// A contact entity. A private person's has no handle and no self link
+/// (nothing that identifies the person or leads to a lookup).
 pub fn contact_entity(ctx: &Ctx, c: &PublicContact, roles: Vec<&'static str>) -> Entity {
-    let path = entity_path(&c.handle);
+    let links = match &c.handle {
+        Some(h) => {
+            let path = entity_path(h);
+            vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))]
+        }
+        None => Vec::new(),
+    };
     Entity {
         rdap_conformance: None,
         object_class_name: "entity",
         handle: c.handle.clone(),
         vcard_array: contact_vcard(c),
         roles,
-        links: vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))],
+        links,
         events: Vec::new(),
         notices: Vec::new(),
         redacted: Vec::new(),
@@ -552,17 +627,29 @@ pub fn domain(
     ];
     for (role, c) in contacts {
         let Some(c) = c else { continue };
-        // One entity per contact, carrying all its roles.
+        let Some(handle) = &c.handle else {
+            // A private person: one entity per role, found by its role;
+            // the handle is removed (RFC 9537 "Registry … ID").
+            let epath = format!("{at}.entities[?(@.roles[0]=='{role}')]");
+            redacted.push(handle_redaction(&epath, role));
+            redacted.extend(contact_redactions(c, &epath, role));
+            entities.push(contact_entity(ctx, c, vec![role]));
+            continue;
+        };
+        // One entity per organisation, carrying all its roles.
         if let Some(e) = entities
             .iter_mut()
-            .find(|e| e.handle == c.handle && !e.roles.contains(&"registrar"))
+            .find(|e| e.handle.as_ref() == Some(handle) && !e.roles.contains(&"registrar"))
         {
             e.roles.push(role);
             continue;
         }
-        let epath = format!("{at}.entities[?(@.handle=='{}')]", jsonpath_str(&c.handle));
+        let epath = format!("{at}.entities[?(@.handle=='{}')]", jsonpath_str(handle));
         redacted.extend(contact_redactions(c, &epath, role));
         entities.push(contact_entity(ctx, c, vec![role]));
+    }
+    if let Some(r) = &d.reseller {
+        entities.push(reseller_entity(ctx, r));
     }
     let mut events = vec![
         Event {

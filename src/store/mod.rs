@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::model::{
-    Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, Nameserver, Registrar,
-    RoundSummary, Timestamp,
+    Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar, RoundSummary,
+    Timestamp,
 };
 use crate::public::DomainBundle;
 
@@ -141,6 +141,15 @@ pub trait Store: Send + Sync + 'static {
     fn domains_by_registrar(&self, handle: &str, after: Option<&str>, limit: usize)
         -> Result<Page>;
     fn domains_by_contact(&self, handle: &str, after: Option<&str>, limit: usize) -> Result<Page>;
+    /// Domains that name `reseller`.
+    fn domains_by_reseller(
+        &self,
+        reseller: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page>;
+    /// Domains with a pending registrar change.
+    fn pending_transfers(&self, after: Option<&str>, limit: usize) -> Result<Page>;
     fn domains_by_state(
         &self,
         state: DelegationState,
@@ -160,30 +169,15 @@ pub trait Store: Send + Sync + 'static {
     fn for_each_delegation(&self, f: &mut dyn FnMut(&str, &DelegationRecord) -> bool)
         -> Result<()>;
 
+    /// The change feed of `registrar`: its domains' events with a sequence
+    /// number above `after`, oldest first, at most `limit`.
+    fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>>;
+
     // ---- writes (each one transaction) --------------------------------
-    /// Apply an import: all or nothing. References to registrars and
-    /// contacts are checked against the batch and the store.
-    fn import(
-        &self,
-        batch: &ImportBatch,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<ImportSummary>;
-    /// Declare a domain's NS set; restarts testing if it changed.
-    fn declare_nameservers(
-        &self,
-        name: &str,
-        ns: Vec<Nameserver>,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<DelegationRecord>;
-    /// Start a fresh test window for the current NS set.
-    fn retest(
-        &self,
-        name: &str,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<DelegationRecord>;
+    /// Start a write transaction: the registry service's primitive. It
+    /// reads and writes records (indexes follow) and commits all or
+    /// nothing; dropped without [`Txn::commit`], nothing is written.
+    fn begin(&self) -> Result<Box<dyn Txn + '_>>;
     /// Replace a domain's delegation record if its NS fingerprint is still
     /// `expected_fingerprint` (a re-declaration in between wins), with an
     /// optional history event and probe round, atomically. Returns whether
@@ -214,6 +208,47 @@ pub trait Store: Send + Sync + 'static {
         }
         self.put_delegation(name, &expected.ns_fingerprint, record, event, round)
     }
-    /// Put a domain on hold (`Some`) or release it (`None`).
-    fn set_hold(&self, name: &str, hold: Option<Hold>, now: Timestamp) -> Result<()>;
+}
+
+/// One write transaction over the registry records. It stores what it is
+/// given: the rules are the registry service's ([`crate::registry`]).
+pub trait Txn {
+    fn registrar(&self, handle: &str) -> Result<Option<Registrar>>;
+    fn contact(&self, handle: &str) -> Result<Option<Contact>>;
+    fn domain(&self, name: &str) -> Result<Option<Domain>>;
+    fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>>;
+    fn put_registrar(&mut self, r: &Registrar) -> Result<()>;
+    fn put_contact(&mut self, c: &Contact) -> Result<()>;
+    /// Write a domain record; every index derived from it follows.
+    fn put_domain(&mut self, d: &Domain) -> Result<()>;
+    fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;
+    /// Append `ev` to the domain's history and, naming `actor`, to the
+    /// change feed of each of `registrars`.
+    fn append_event(
+        &mut self,
+        name: &str,
+        ev: &HistoryEvent,
+        actor: &str,
+        registrars: &[&str],
+    ) -> Result<()>;
+    /// Commit everything written, marking the store updated at `now`.
+    fn commit(self: Box<Self>, now: Timestamp) -> Result<()>;
+}
+
+/// One entry of a registrar's change feed (`GET /api/v1/events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FeedEvent {
+    /// Position in the registry-wide feed: the cursor.
+    pub seq: u64,
+    #[serde(with = "crate::model::ts")]
+    pub at: Timestamp,
+    pub domain: String,
+    /// Who made the change: `registrar:HANDLE`, `operator`, `import`,
+    /// `scheduler` or `registry`.
+    pub actor: String,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+    /// The registrars whose feed lists it (for trimming the index).
+    pub registrars: Vec<String>,
 }

@@ -17,8 +17,7 @@ use ::redb::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::*;
-use crate::delegation;
-use crate::model::ContactKind;
+use crate::model::{ContactKind, Nameserver};
 
 /// Table definitions, shared with [`super::migrate`].
 pub(super) mod tables {
@@ -42,6 +41,15 @@ pub(super) mod tables {
     pub const IDX_CONTACT: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_contact");
     pub const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_state");
     pub const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
+    /// Derived from domain records: (reseller, domain) and ("", domain) of
+    /// domains with a pending registrar change.
+    pub const IDX_RESELLER: TableDefinition<(&str, &str), ()> =
+        TableDefinition::new("idx_reseller");
+    pub const IDX_PENDING_TRANSFER: TableDefinition<(&str, &str), ()> =
+        TableDefinition::new("idx_pending_transfer");
+    /// The change feed: sequence -> event; and (registrar, sequence) -> ().
+    pub const FEED: TableDefinition<u64, &[u8]> = TableDefinition::new("feed");
+    pub const IDX_FEED: TableDefinition<(&str, u64), ()> = TableDefinition::new("idx_feed");
 }
 use tables::*;
 
@@ -53,6 +61,9 @@ const KEY_UPDATED: &str = "last_update";
 pub const ROUNDS_KEPT: usize = 500;
 /// History events kept per domain.
 pub const HISTORY_KEPT: usize = 1000;
+/// Change-feed events kept registry-wide (registrars read the feed within
+/// days; older events stay in each domain's history).
+pub const FEED_KEPT: u64 = 10_000_000;
 
 pub(super) fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
     let e: ::redb::Error = e.into();
@@ -96,6 +107,9 @@ impl RedbStore {
         put_record(&txn, name, old.as_ref(), record)?;
         if let Some(ev) = event {
             log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
+            if let Some(d) = wget::<Domain>(&txn, DOMAINS, name)? {
+                feed_append(&txn, name, ev, "scheduler", &[d.registrar.as_str()])?;
+            }
             touch(&txn, ev.at)?;
         }
         if let Some(r) = round {
@@ -205,6 +219,8 @@ impl RedbStore {
         txn.open_table(HISTORY).map_err(err)?;
         txn.open_table(ROUNDS).map_err(err)?;
         txn.open_table(STATE_COUNTS).map_err(err)?;
+        txn.open_table(FEED).map_err(err)?;
+        txn.open_table(IDX_FEED).map_err(err)?;
         for t in [
             IDX_HOST_DOMAIN,
             IDX_IP_HOST,
@@ -212,6 +228,8 @@ impl RedbStore {
             IDX_CONTACT,
             IDX_STATE,
             IDX_FN,
+            IDX_RESELLER,
+            IDX_PENDING_TRANSFER,
         ] {
             txn.open_table(t).map_err(err)?;
         }
@@ -264,6 +282,21 @@ impl RedbStore {
             out.push(k1.to_string());
         }
         Ok((out, more))
+    }
+
+    /// [`Self::index_page`] of a table newer than some stores: missing
+    /// (no write since the upgrade) reads as empty.
+    fn index_page_opt(
+        &self,
+        def: TableDefinition<(&str, &str), ()>,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        match self.read()?.open_table(def) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => Ok((Vec::new(), None)),
+            _ => self.index_page(def, key, after, limit),
+        }
     }
 
     /// Keys of a record table starting with `prefix`.
@@ -470,6 +503,16 @@ fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Res
         }
     }
     idx_set(txn, IDX_REGISTRAR, &new.registrar, name, true)?;
+    if let Some(r) = old.and_then(|o| o.registration.reseller.as_ref()) {
+        idx_set(txn, IDX_RESELLER, r, name, false)?;
+    }
+    if let Some(r) = &new.registration.reseller {
+        idx_set(txn, IDX_RESELLER, r, name, true)?;
+    }
+    let pending = new.registration.pending_transfer.is_some();
+    if pending || old.is_some_and(|o| o.registration.pending_transfer.is_some()) {
+        idx_set(txn, IDX_PENDING_TRANSFER, "", name, pending)?;
+    }
     let contacts = |d: &Domain| -> BTreeSet<String> {
         [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
             .into_iter()
@@ -558,26 +601,24 @@ fn public_fn(c: &Contact) -> Option<String> {
     .map(|s| s.to_lowercase())
 }
 
-impl RedbStore {
-    fn put_contact(&self, txn: &WriteTransaction, c: &Contact) -> Result<()> {
-        if let Some(old) = wget::<Contact>(txn, CONTACTS, &c.handle)? {
-            if let Some(f) = public_fn(&old) {
-                idx_set(txn, IDX_FN, &f, &c.handle, false)?;
-            }
+fn put_contact(txn: &WriteTransaction, c: &Contact) -> Result<()> {
+    if let Some(old) = wget::<Contact>(txn, CONTACTS, &c.handle)? {
+        if let Some(f) = public_fn(&old) {
+            idx_set(txn, IDX_FN, &f, &c.handle, false)?;
         }
-        if let Some(f) = public_fn(c) {
-            idx_set(txn, IDX_FN, &f, &c.handle, true)?;
-        }
-        wput(txn, CONTACTS, &c.handle, c)
     }
+    if let Some(f) = public_fn(c) {
+        idx_set(txn, IDX_FN, &f, &c.handle, true)?;
+    }
+    wput(txn, CONTACTS, &c.handle, c)
+}
 
-    fn put_registrar(&self, txn: &WriteTransaction, r: &Registrar) -> Result<()> {
-        if let Some(old) = wget::<Registrar>(txn, REGISTRARS, &r.handle)? {
-            idx_set(txn, IDX_FN, &old.name.to_lowercase(), &r.handle, false)?;
-        }
-        idx_set(txn, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
-        wput(txn, REGISTRARS, &r.handle, r)
+fn put_registrar(txn: &WriteTransaction, r: &Registrar) -> Result<()> {
+    if let Some(old) = wget::<Registrar>(txn, REGISTRARS, &r.handle)? {
+        idx_set(txn, IDX_FN, &old.name.to_lowercase(), &r.handle, false)?;
     }
+    idx_set(txn, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
+    wput(txn, REGISTRARS, &r.handle, r)
 }
 
 impl RedbStore {
@@ -734,15 +775,6 @@ impl RedbStore {
     }
 }
 
-fn exists(txn: &WriteTransaction, def: TableDefinition<&str, &[u8]>, key: &str) -> Result<bool> {
-    Ok(txn
-        .open_table(def)
-        .map_err(err)?
-        .get(key)
-        .map_err(err)?
-        .is_some())
-}
-
 impl Store for RedbStore {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
         self.get(REGISTRARS, handle)
@@ -858,6 +890,19 @@ impl Store for RedbStore {
         self.index_page(IDX_CONTACT, handle, after, limit)
     }
 
+    fn domains_by_reseller(
+        &self,
+        reseller: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.index_page_opt(IDX_RESELLER, reseller, after, limit)
+    }
+
+    fn pending_transfers(&self, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.index_page_opt(IDX_PENDING_TRANSFER, "", after, limit)
+    }
+
     fn domains_by_state(
         &self,
         state: DelegationState,
@@ -918,164 +963,36 @@ impl Store for RedbStore {
         Ok(())
     }
 
-    fn import(
-        &self,
-        batch: &ImportBatch,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<ImportSummary> {
-        let txn = self.write()?;
-        let mut errors = Vec::new();
-        let mut summary = ImportSummary::default();
-        for r in &batch.registrars {
-            self.put_registrar(&txn, r)?;
-            summary.registrars += 1;
-        }
-        for c in &batch.contacts {
-            self.put_contact(&txn, c)?;
-            summary.contacts += 1;
-        }
-        // Insert in key order: B-tree pages fill densely and stay hot.
-        let mut order: Vec<usize> = (0..batch.domains.len()).collect();
-        order.sort_by(|a, b| batch.domains[*a].name.cmp(&batch.domains[*b].name));
-        for i in order {
-            let d = &batch.domains[i];
-            let name = d.name.as_str();
-            if !exists(&txn, REGISTRARS, &d.registrar)? {
-                errors.push(RecordError {
-                    section: "domains",
-                    index: i,
-                    field: "registrar".into(),
-                    reason: format!("unknown registrar '{}'", d.registrar),
-                });
-            }
-            for (field, h) in [
-                ("registrant", Some(&d.registrant)),
-                ("admin", d.admin.as_ref()),
-                ("tech", d.tech.as_ref()),
-            ] {
-                if let Some(h) = h {
-                    if !exists(&txn, CONTACTS, h)? {
-                        errors.push(RecordError {
-                            section: "domains",
-                            index: i,
-                            field: field.into(),
-                            reason: format!("unknown contact '{h}'"),
-                        });
-                    }
-                }
-            }
-            if !errors.is_empty() {
-                // Keep checking references, but stop writing: the
-                // transaction is dropped (aborted) below.
-                continue;
-            }
-            let old: Option<Domain> = wget(&txn, DOMAINS, name)?;
-            let mut new = d.clone();
-            if let Some(o) = &old {
-                // A hold that stays keeps its original start and reason.
-                if let (Some(_), Some(oh)) = (&new.hold, &o.hold) {
-                    new.hold = Some(oh.clone());
-                }
-                new.updated = o.updated;
-                if *o == new {
-                    summary.unchanged += 1;
-                    summary.domains += 1;
-                    continue;
-                }
-            }
-            new.updated = now;
-            put_domain(&txn, old.as_ref(), &new)?;
-            let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-            if let Some((rec, ev)) = delegation::on_declared(
-                old_rec.as_ref(),
-                old.as_ref().map_or(&[][..], |o| &o.nameservers),
-                &new.nameservers,
-                now,
-                window,
-            ) {
-                if old_rec.is_some() || !new.nameservers.is_empty() {
-                    log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-                }
-                if rec.state == DelegationState::Testing {
-                    summary.tests_started += 1;
-                }
-                put_record(&txn, name, old_rec.as_ref(), &rec)?;
-            }
-            summary.domains += 1;
-        }
-        if !errors.is_empty() {
-            txn.abort().map_err(err)?;
-            return Err(StoreError::Rejected(errors));
-        }
-        touch(&txn, now)?;
-        txn.commit().map_err(err)?;
-        Ok(summary)
-    }
-
-    fn declare_nameservers(
-        &self,
-        name: &str,
-        ns: Vec<Nameserver>,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<DelegationRecord> {
-        let txn = self.write()?;
-        let old: Domain =
-            wget(&txn, DOMAINS, name)?.ok_or_else(|| StoreError::NoSuchDomain(name.to_string()))?;
-        let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-        let mut new = old.clone();
-        new.nameservers = ns;
-        new.updated = now;
-        let rec = match delegation::on_declared(
-            old_rec.as_ref(),
-            &old.nameservers,
-            &new.nameservers,
-            now,
-            window,
-        ) {
-            Some((rec, ev)) => {
-                put_domain(&txn, Some(&old), &new)?;
-                log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-                put_record(&txn, name, old_rec.as_ref(), &rec)?;
-                rec
-            }
-            None => {
-                // Same set (perhaps reordered): keep the state as it is.
-                txn.abort().map_err(err)?;
-                return Ok(old_rec.unwrap_or_else(|| DelegationRecord::undelegated(now)));
-            }
+    fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>> {
+        let txn = self.read()?;
+        // Tables added after a store was created exist only after its first
+        // registry write.
+        let idx = match txn.open_table(IDX_FEED) {
+            Ok(t) => t,
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
         };
-        touch(&txn, now)?;
-        txn.commit().map_err(err)?;
-        Ok(rec)
+        let feed = txn.open_table(FEED).map_err(err)?;
+        let mut out = Vec::new();
+        let start = after.saturating_add(1);
+        for item in idx
+            .range((registrar, start)..=(registrar, u64::MAX))
+            .map_err(err)?
+        {
+            if out.len() == limit {
+                break;
+            }
+            let (k, _) = item.map_err(err)?;
+            let seq = k.value().1;
+            if let Some(v) = feed.get(seq).map_err(err)? {
+                out.push(dec(v.value())?);
+            }
+        }
+        Ok(out)
     }
 
-    fn retest(
-        &self,
-        name: &str,
-        now: Timestamp,
-        window: chrono::Duration,
-    ) -> Result<DelegationRecord> {
-        let txn = self.write()?;
-        if !exists(&txn, DOMAINS, name)? {
-            return Err(StoreError::NoSuchDomain(name.to_string()));
-        }
-        let old: DelegationRecord =
-            wget(&txn, DELEGATION, name)?.unwrap_or_else(|| DelegationRecord::undelegated(now));
-        let (rec, ev) = delegation::on_retest(&old, now, window).map_err(|e| {
-            StoreError::Rejected(vec![RecordError {
-                section: "domains",
-                index: 0,
-                field: "state".into(),
-                reason: e.to_string(),
-            }])
-        })?;
-        log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-        put_record(&txn, name, Some(&old), &rec)?;
-        touch(&txn, now)?;
-        txn.commit().map_err(err)?;
-        Ok(rec)
+    fn begin(&self) -> Result<Box<dyn Txn + '_>> {
+        Ok(Box::new(RedbTxn { txn: self.write()? }))
     }
 
     fn put_delegation(
@@ -1105,30 +1022,99 @@ impl Store for RedbStore {
     ) -> Result<bool> {
         self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
     }
+}
 
-    fn set_hold(&self, name: &str, hold: Option<Hold>, now: Timestamp) -> Result<()> {
-        let txn = self.write()?;
-        let old: Domain =
-            wget(&txn, DOMAINS, name)?.ok_or_else(|| StoreError::NoSuchDomain(name.to_string()))?;
-        let mut new = old.clone();
-        let reason = match &hold {
-            Some(h) => format!("hold: {}", h.reason),
-            None => "hold released".to_string(),
-        };
-        new.hold = hold;
-        new.updated = now;
-        put_domain(&txn, Some(&old), &new)?;
-        if let Some(rec) = wget::<DelegationRecord>(&txn, DELEGATION, name)? {
-            let ev = HistoryEvent {
-                at: now,
-                from: Some(rec.state),
-                to: rec.state,
-                reason,
-            };
-            log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-        }
-        touch(&txn, now)?;
-        txn.commit().map_err(err)?;
-        Ok(())
+/// [`Txn`] over one redb write transaction (dropped: aborted).
+struct RedbTxn {
+    txn: WriteTransaction,
+}
+
+impl Txn for RedbTxn {
+    fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
+        wget(&self.txn, REGISTRARS, handle)
     }
+    fn contact(&self, handle: &str) -> Result<Option<Contact>> {
+        wget(&self.txn, CONTACTS, handle)
+    }
+    fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        wget(&self.txn, DOMAINS, name)
+    }
+    fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
+        wget(&self.txn, DELEGATION, name)
+    }
+    fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
+        put_registrar(&self.txn, r)
+    }
+    fn put_contact(&mut self, c: &Contact) -> Result<()> {
+        put_contact(&self.txn, c)
+    }
+    fn put_domain(&mut self, d: &Domain) -> Result<()> {
+        let old: Option<Domain> = wget(&self.txn, DOMAINS, d.name.as_str())?;
+        if old.as_ref() == Some(d) {
+            return Ok(());
+        }
+        put_domain(&self.txn, old.as_ref(), d)
+    }
+    fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {
+        let old: Option<DelegationRecord> = wget(&self.txn, DELEGATION, name)?;
+        put_record(&self.txn, name, old.as_ref(), rec)
+    }
+    fn append_event(
+        &mut self,
+        name: &str,
+        ev: &HistoryEvent,
+        actor: &str,
+        registrars: &[&str],
+    ) -> Result<()> {
+        log_append(&self.txn, HISTORY, name, ev, HISTORY_KEPT)?;
+        feed_append(&self.txn, name, ev, actor, registrars)
+    }
+    fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
+        touch(&self.txn, now)?;
+        self.txn.commit().map_err(err)
+    }
+}
+
+/// Append one event to the registry-wide feed, indexed under each registrar.
+fn feed_append(
+    txn: &WriteTransaction,
+    name: &str,
+    ev: &HistoryEvent,
+    actor: &str,
+    registrars: &[&str],
+) -> Result<()> {
+    let mut feed = txn.open_table(FEED).map_err(err)?;
+    let seq = match feed.last().map_err(err)? {
+        Some((k, _)) => k.value() + 1,
+        None => 1,
+    };
+    let item = FeedEvent {
+        seq,
+        at: ev.at,
+        domain: name.to_string(),
+        actor: actor.to_string(),
+        from: ev.from,
+        to: ev.to,
+        reason: ev.reason.clone(),
+        registrars: registrars.iter().map(|r| r.to_string()).collect(),
+    };
+    feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
+    let mut idx = txn.open_table(IDX_FEED).map_err(err)?;
+    for r in registrars {
+        idx.insert((*r, seq), ()).map_err(err)?;
+    }
+    // Bounded: the oldest event goes when the feed is full (one per
+    // append, so the cost stays constant).
+    let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
+    if let Some(first) = oldest {
+        if seq - first >= FEED_KEPT {
+            if let Some(v) = feed.remove(first).map_err(err)? {
+                let old: FeedEvent = dec(v.value())?;
+                for r in &old.registrars {
+                    idx.remove((r.as_str(), first)).map_err(err)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }

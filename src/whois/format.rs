@@ -77,6 +77,15 @@ pub fn state_tokens(d: &PublicDomain) -> Vec<&'static str> {
     if d.hold {
         v.push("HOLD");
     }
+    if d.dispute {
+        v.push("DISPUTE LOCK");
+    }
+    if d.transfer_pending {
+        v.push("PENDING TRANSFER");
+    }
+    if d.closing {
+        v.push("PENDING DELETE");
+    }
     if d.expired {
         v.push("EXPIRED");
     }
@@ -147,6 +156,9 @@ pub fn domain_answer(d: &PublicDomain, source: &str, last_update: Timestamp) -> 
         if let Some(u) = &r.url {
             kv(&mut out, "admin-contact", u);
         }
+    }
+    if let Some(r) = &d.reseller {
+        kv(&mut out, "reseller", r);
     }
     kv(&mut out, "created", &rfc3339(d.created));
     kv(&mut out, "paid-till", &rfc3339(d.paid_till));
@@ -219,7 +231,7 @@ mod tests {
                 email: None,
             }),
             registrant: Some(PublicContact {
-                handle: "C1".into(),
+                handle: None,
                 kind: ContactKind::Person,
                 display_name: "Private Person".into(),
                 name: None,
@@ -254,6 +266,11 @@ mod tests {
             hold: false,
             verification_pending: false,
             transfer_locked_until: None,
+            dispute: false,
+            registrant_locked: false,
+            transfer_pending: false,
+            closing: false,
+            reseller: None,
         }
     }
 

@@ -14,7 +14,7 @@ use chrono::Utc;
 use zonekeeper::config::Config;
 use zonekeeper::model::{Contact, ContactKind, Domain, Nameserver, Registrar, Timestamp};
 use zonekeeper::names::{parse_host, DomainName};
-use zonekeeper::store::{ImportBatch, RedbStore, Store};
+use zonekeeper::store::{ImportBatch, RedbStore};
 
 pub fn registrar() -> Registrar {
     Registrar {
@@ -64,6 +64,7 @@ pub fn domain(name: &str, nameservers: Vec<Nameserver>, now: Timestamp) -> Domai
         verification_requested: None,
         transferred: None,
         updated: now,
+        registration: Default::default(),
     }
 }
 
@@ -80,7 +81,10 @@ pub fn store_at(
     now: Timestamp,
 ) -> Arc<RedbStore> {
     let store = RedbStore::open(path).unwrap();
-    store
+    let mut cfg = Config::default();
+    cfg.delegation.test_window = window;
+    zonekeeper::registry::Registry::offline(&store, &cfg)
+        .unwrap()
         .import(
             &ImportBatch {
                 registrars: vec![registrar()],
@@ -88,7 +92,6 @@ pub fn store_at(
                 domains,
             },
             now,
-            Config::chrono(window),
         )
         .unwrap();
     Arc::new(store)

@@ -1,0 +1,473 @@
+//! Registrar operations on registrations: create, renew, contacts,
+//! registrant change, registrar change, close, verification answer and the
+//! change feed. Each handler parses its input, makes one call to the
+//! registry service as `Actor::Registrar(caller)` and renders the result;
+//! the rules are the service's.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::{blocking, parse_name, public_reason, ApiJson, ApiState, NameserverOut, Problem};
+use crate::app::App;
+use crate::lifecycle::{self, Status};
+use crate::model::{DelegationState, Domain, PendingRegistrant, PendingTransfer, Timestamp};
+use crate::registry::{Actor, CreateIn, TransferView};
+
+/// A registration as its sponsor sees it (never the auth code itself).
+#[derive(Debug, Serialize)]
+pub struct DomainOut {
+    pub name: String,
+    pub unicode_name: String,
+    pub registrar: String,
+    pub registrant: String,
+    pub admin: Option<String>,
+    pub tech: Option<String>,
+    pub reseller: Option<String>,
+    pub created: Timestamp,
+    pub paid_till: Timestamp,
+    pub nameservers: Vec<NameserverOut>,
+    pub transferred: Option<Timestamp>,
+    /// Whether an auth code is set, and until when it is accepted.
+    pub auth_code_set: bool,
+    pub auth_code_expires: Option<Timestamp>,
+    pub pending_transfer: Option<PendingTransfer>,
+    pub pending_registrant: Option<PendingRegistrant>,
+    /// EPP-style names of the locks in force.
+    pub lock_statuses: Vec<&'static str>,
+    pub lifecycle: Status,
+}
+
+fn domain_out(app: &App, d: &Domain) -> DomainOut {
+    let st = lifecycle::evaluate(d, app.now(), &app.config.lifecycle);
+    DomainOut {
+        name: d.name.as_str().to_string(),
+        unicode_name: d.name.to_unicode(),
+        registrar: d.registrar.clone(),
+        registrant: d.registrant.clone(),
+        admin: d.admin.clone(),
+        tech: d.tech.clone(),
+        reseller: d.registration.reseller.clone(),
+        created: d.created,
+        paid_till: d.paid_till,
+        nameservers: d
+            .nameservers
+            .iter()
+            .map(|n| NameserverOut {
+                name: n.name.as_str().to_string(),
+                addresses: n.addresses.clone(),
+            })
+            .collect(),
+        transferred: d.transferred,
+        auth_code_set: d.auth_info.is_some(),
+        auth_code_expires: d.registration.auth_info_expires,
+        pending_transfer: d.registration.pending_transfer.clone(),
+        pending_registrant: d.registration.pending_registrant.clone(),
+        lock_statuses: st.lock_statuses(),
+        lifecycle: st,
+    }
+}
+
+fn actor(c: &Caller) -> Actor {
+    Actor::Registrar(c.handle.clone())
+}
+
+/// Read the caller's own domain after a change.
+fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> {
+    let d = app
+        .store
+        .domain(name)?
+        .ok_or_else(|| Problem::no_such_domain(name))?;
+    if d.registrar != caller.handle {
+        return Err(Problem::forbidden(name));
+    }
+    Ok(domain_out(app, &d))
+}
+
+type NamePath = Result<Path<String>, PathRejection>;
+
+pub async fn create(
+    State(s): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateIn>,
+) -> Result<(StatusCode, Json<DomainOut>), Problem> {
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app.registry().create(&actor(&caller), &body)?;
+        tracing::info!(domain = %d.name, registrar = %caller.handle, "domain created via API");
+        Ok((StatusCode::CREATED, Json(domain_out(&app, &d))))
+    })
+    .await
+}
+
+pub async fn show(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let now = app.now();
+        let (d, _) = super::own_domain(&app, &caller, &name, now)?;
+        Ok(Json(domain_out(&app, &d)))
+    })
+    .await
+}
+
+pub async fn renew(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app.registry().renew(&actor(&caller), name.as_str())?;
+        Ok(Json(domain_out(&app, &d)))
+    })
+    .await
+}
+
+/// `PUT …/contacts`: each member present replaces that contact (`null`
+/// removes it); absent members stay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactsIn {
+    #[serde(default, deserialize_with = "present")]
+    pub admin: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub tech: Option<Option<String>>,
+}
+
+/// A member that is present (even `null`) is `Some`; an absent one stays
+/// `None` through `default`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+pub async fn contacts(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+    ApiJson(body): ApiJson<ContactsIn>,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app.registry().update_contacts(
+            &actor(&caller),
+            name.as_str(),
+            body.admin,
+            body.tech,
+        )?;
+        Ok(Json(domain_out(&app, &d)))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrantIn {
+    /// The incoming registrant's contact handle.
+    pub registrant: String,
+}
+
+pub async fn registrant_request(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+    ApiJson(body): ApiJson<RegistrantIn>,
+) -> Result<(StatusCode, Json<DomainOut>), Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app.registry().registrant_change_request(
+            &actor(&caller),
+            name.as_str(),
+            &body.registrant,
+        )?;
+        Ok((StatusCode::ACCEPTED, Json(domain_out(&app, &d))))
+    })
+    .await
+}
+
+pub async fn registrant_accept(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app
+            .registry()
+            .registrant_change_accept(&actor(&caller), name.as_str())?;
+        Ok(Json(domain_out(&app, &d)))
+    })
+    .await
+}
+
+pub async fn registrant_cancel(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app
+            .registry()
+            .registrant_change_cancel(&actor(&caller), name.as_str())?;
+        Ok(Json(domain_out(&app, &d)))
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthCodeOut {
+    /// Shown once; give it to the registrant for a registrar change.
+    pub auth_code: String,
+    pub expires: Timestamp,
+}
+
+pub async fn reset_auth_code(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<AuthCodeOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let (auth_code, expires) = app
+            .registry()
+            .reset_auth_code(&actor(&caller), name.as_str())?;
+        Ok(Json(AuthCodeOut { auth_code, expires }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferIn {
+    pub auth_code: String,
+}
+
+pub async fn transfer_request(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+    ApiJson(body): ApiJson<TransferIn>,
+) -> Result<(StatusCode, Json<TransferView>), Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let t = app
+            .registry()
+            .transfer_request(&actor(&caller), name.as_str(), &body.auth_code)?;
+        Ok((StatusCode::ACCEPTED, Json(t)))
+    })
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecisionOut {
+    pub domain: String,
+    /// The sponsoring registrar after the decision.
+    pub registrar: String,
+}
+
+async fn decide(
+    s: ApiState,
+    caller: Caller,
+    path: NamePath,
+    approve: bool,
+) -> Result<Json<DecisionOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app
+            .registry()
+            .transfer_decide(&actor(&caller), name.as_str(), approve)?;
+        Ok(Json(DecisionOut {
+            domain: d.name.as_str().to_string(),
+            registrar: d.registrar,
+        }))
+    })
+    .await
+}
+
+pub async fn transfer_approve(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DecisionOut>, Problem> {
+    decide(s, caller, path, true).await
+}
+
+pub async fn transfer_reject(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DecisionOut>, Problem> {
+    decide(s, caller, path, false).await
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransfersOut {
+    pub transfers: Vec<TransferView>,
+}
+
+pub async fn transfers(
+    State(s): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<TransfersOut>, Problem> {
+    let app = s.app.clone();
+    blocking(move || {
+        let transfers = app.registry().pending_transfers(&actor(&caller))?;
+        Ok(Json(TransfersOut { transfers }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseIn {
+    /// `now` or `end_of_period`.
+    pub when: CloseWhen,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseWhen {
+    Now,
+    EndOfPeriod,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CloseOut {
+    pub domain: String,
+    /// When the registration ends (the name is free after it).
+    pub closes_at: Timestamp,
+}
+
+pub async fn close(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+    ApiJson(body): ApiJson<CloseIn>,
+) -> Result<Json<CloseOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let at_end = matches!(body.when, CloseWhen::EndOfPeriod);
+        let closes_at = app
+            .registry()
+            .close(&actor(&caller), name.as_str(), at_end)?;
+        Ok(Json(CloseOut {
+            domain: name.as_str().to_string(),
+            closes_at,
+        }))
+    })
+    .await
+}
+
+pub async fn revoke_close(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        app.registry()
+            .revoke_close(&actor(&caller), name.as_str())?;
+        reread(&app, &caller, name.as_str()).map(Json)
+    })
+    .await
+}
+
+pub async fn verification_answer(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        app.registry()
+            .verification_answer(&actor(&caller), name.as_str())?;
+        reread(&app, &caller, name.as_str()).map(Json)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// `next_cursor` of the previous call; absent: from the start.
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventOut {
+    pub cursor: String,
+    pub at: Timestamp,
+    pub domain: String,
+    pub actor: String,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventsOut {
+    pub events: Vec<EventOut>,
+    /// Pass as `after` next time (also when no event came: poll again).
+    pub next_cursor: String,
+}
+
+pub async fn events(
+    State(s): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsOut>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request("bad-query", e.body_text()))?;
+    let after: u64 = match q.after.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().map_err(|_| {
+            Problem::bad_request("bad-query", format!("'{c}' is not a cursor from this API"))
+        })?,
+    };
+    let page = s.app.config.api.page_size.max(1);
+    let limit = q.limit.unwrap_or(page).clamp(1, page);
+    let app = s.app.clone();
+    blocking(move || {
+        // (Due automatic approvals are made by serve's sweep, every
+        // `lifecycle.sweep_interval`; a poll stays a cheap range read.)
+        let evs = app.store.feed(&caller.handle, after, limit)?;
+        let next = evs.last().map(|e| e.seq).unwrap_or(after);
+        Ok(Json(EventsOut {
+            events: evs
+                .into_iter()
+                .map(|e| EventOut {
+                    cursor: e.seq.to_string(),
+                    at: e.at,
+                    domain: e.domain,
+                    actor: e.actor,
+                    from: e.from,
+                    to: e.to,
+                    reason: public_reason(e.reason),
+                })
+                .collect(),
+            next_cursor: next.to_string(),
+        }))
+    })
+    .await
+}

@@ -1,0 +1,1475 @@
+//! The registry service: every change to registry data goes through here.
+//!
+//! Each operation checks the rules (names, lifecycle locks from
+//! [`crate::lifecycle::permits`], who may do what), writes one store
+//! transaction ([`Txn`]) with a history event naming the [`Actor`], and
+//! then tells the scheduler and the zone writer (when it runs inside
+//! `serve`). The edges — the registrar REST API, the operator control
+//! socket and CLI, import, and later EPP — only parse their input, call one
+//! method and render the answer or the [`RegistryError`].
+//!
+//! Delegation transitions are the pure functions of [`crate::delegation`]
+//! ([`delegation::on_declared`], [`delegation::on_retest`]); this module
+//! only stores their results.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::delegation;
+use crate::import::NameserverIn;
+use crate::lifecycle::{self, Operation, Status};
+use crate::model::{
+    Closing, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, PendingRegistrant,
+    PendingTransfer, Registration, Timestamp,
+};
+use crate::names::{DomainName, Zones};
+use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
+
+pub mod reserved;
+pub use reserved::ReservedNames;
+
+/// Who asks for a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A registrar (API token, later EPP login), by handle.
+    Registrar(String),
+    /// A registry operator (control socket / CLI).
+    Operator,
+    /// A bulk import file.
+    Import,
+}
+
+impl Actor {
+    /// The name recorded in the change feed.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Registrar(h) => format!("registrar:{h}"),
+            Actor::Operator => "operator".into(),
+            Actor::Import => "import".into(),
+        }
+    }
+    fn is_registrar(&self, h: &str) -> bool {
+        matches!(self, Actor::Registrar(x) if x == h)
+    }
+}
+
+/// Why the registry refused a change. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no such domain: {0}")]
+    NotFound(String),
+    #[error("{0} is sponsored by another registrar")]
+    Forbidden(String),
+    /// Only the operator (or another party) may do this.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// A rule refused the change; `rule` is its stable id.
+    #[error("{detail}")]
+    Refused { rule: &'static str, detail: String },
+    /// Bad input, field by field.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<RecordError>),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchDomain(n) => RegistryError::NotFound(n),
+            StoreError::Rejected(v) => RegistryError::Invalid(v),
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+impl RegistryError {
+    fn refused(rule: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::Refused {
+            rule,
+            detail: detail.into(),
+        }
+    }
+    /// The stable id of the rule that refused (for problem documents).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            RegistryError::NotFound(_) => "not-found",
+            RegistryError::Forbidden(_) => "forbidden",
+            RegistryError::NotAllowed(_) => "not-allowed",
+            RegistryError::Refused { rule, .. } => rule,
+            RegistryError::Invalid(_) => "invalid",
+            RegistryError::Store(_) => "internal",
+        }
+    }
+}
+
+impl From<lifecycle::Refusal> for RegistryError {
+    fn from(r: lifecycle::Refusal) -> Self {
+        RegistryError::Refused {
+            rule: r.rule,
+            detail: r.detail,
+        }
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+fn invalid(field: &str, reason: impl Into<String>) -> RegistryError {
+    RegistryError::Invalid(vec![RecordError {
+        section: "domain",
+        index: 0,
+        field: field.into(),
+        reason: reason.into(),
+    }])
+}
+
+/// A new registration (`POST /api/v1/domains`, SPEC §4 domain fields; the
+/// registrar is the caller).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIn {
+    pub name: String,
+    /// If given, must be the caller.
+    pub registrar: Option<String>,
+    pub registrant: String,
+    pub admin: Option<String>,
+    pub tech: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<NameserverIn>,
+    pub auth_info: Option<String>,
+    pub reseller: Option<String>,
+}
+
+/// A pending registrar change as both registrars see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferView {
+    pub domain: String,
+    pub from: String,
+    pub to: String,
+    pub requested: Timestamp,
+    pub auto_approve: Timestamp,
+}
+
+/// What a domain write changed, for the notifications after the commit.
+struct Touched {
+    name: String,
+    zone: bool,
+}
+
+/// The registry service over one store. Cheap to build; build one per
+/// request (`App::registry`) or per CLI command ([`Registry::offline`]).
+pub struct Registry<'a> {
+    store: &'a dyn Store,
+    config: &'a Config,
+    zones: Zones,
+    reserved: Arc<ReservedNames>,
+    /// Inside `serve`: whom to tell after a commit.
+    app: Option<&'a App>,
+    /// The time to use instead of a clock (see [`Registry::at`]).
+    fixed_now: Option<Timestamp>,
+}
+
+impl<'a> Registry<'a> {
+    /// The service inside `serve`: commits wake the scheduler and the zone
+    /// writer.
+    pub fn for_app(app: &'a App) -> Self {
+        Self {
+            store: app.store.as_ref(),
+            config: &app.config,
+            zones: app.zones.clone(),
+            reserved: app.reserved.clone(),
+            app: Some(app),
+            fixed_now: None,
+        }
+    }
+
+    /// The service for a CLI command that owns the store (no `serve`).
+    pub fn offline(store: &'a dyn Store, config: &'a Config) -> Result<Self, String> {
+        let zones = config.zones().map_err(|e| e.to_string())?;
+        let reserved = ReservedNames::load(config.lifecycle.reserved_names.as_deref(), &zones)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            store,
+            config,
+            zones,
+            reserved: Arc::new(reserved),
+            app: None,
+            fixed_now: None,
+        })
+    }
+
+    /// Use `now` as the time of every operation (an injected clock).
+    pub fn at(mut self, now: Timestamp) -> Self {
+        self.fixed_now = Some(now);
+        self
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &dyn Store {
+        self.store
+    }
+
+    fn lc(&self) -> &crate::config::LifecycleConfig {
+        &self.config.lifecycle
+    }
+
+    fn dur(&self, d: std::time::Duration) -> Duration {
+        Config::chrono(d)
+    }
+
+    fn window(&self) -> Duration {
+        Config::chrono(self.config.delegation.test_window)
+    }
+
+    pub fn parse_name(&self, raw: &str) -> Result<DomainName> {
+        self.zones
+            .parse_domain(raw)
+            .map_err(|e| invalid("name", e.to_string()))
+    }
+
+    fn notify(&self, touched: &[Touched]) {
+        let Some(app) = self.app else { return };
+        let mut zone = false;
+        for t in touched {
+            app.domain_changed(&t.name);
+            zone |= t.zone;
+        }
+        if zone {
+            app.zone_dirty.notify_one();
+        }
+    }
+
+    fn status(&self, d: &Domain, now: Timestamp) -> Status {
+        lifecycle::evaluate(d, now, self.lc())
+    }
+
+    fn in_zone(&self, txn: &dyn Txn, d: &Domain, now: Timestamp) -> Result<bool> {
+        let rec = txn.delegation(d.name.as_str())?;
+        Ok(rec.is_some_and(|r| lifecycle::in_zone(&r, &self.status(d, now))))
+    }
+
+    /// Load an existing registration in `txn`, settle its due work and
+    /// check the caller may act on it.
+    fn load(
+        &self,
+        txn: &mut dyn Txn,
+        actor: &Actor,
+        name: &str,
+        now: Timestamp,
+        sponsor_only: bool,
+    ) -> Result<Domain> {
+        let d = txn
+            .domain(name)?
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        let d = self.settle_in(txn, d, now)?;
+        if !self.status(&d, now).exists() {
+            return Err(RegistryError::NotFound(name.to_string()));
+        }
+        if let Actor::Registrar(h) = actor {
+            if sponsor_only && &d.registrar != h {
+                return Err(RegistryError::Forbidden(name.to_string()));
+            }
+        }
+        Ok(d)
+    }
+
+    /// Complete what time has made due on `d` (automatic transfer approval,
+    /// a lapsed registrant change request), inside `txn`.
+    fn settle_in(&self, txn: &mut dyn Txn, mut d: Domain, now: Timestamp) -> Result<Domain> {
+        let mut changed = false;
+        if let Some(p) = d.registration.pending_transfer.clone() {
+            if now >= p.auto_approve {
+                self.complete_transfer(
+                    txn,
+                    &mut d,
+                    &p,
+                    p.auto_approve,
+                    "registry",
+                    "approved automatically",
+                )?;
+                changed = true;
+            }
+        }
+        if let Some(p) = &d.registration.pending_registrant {
+            if p.accepted.is_none() && now >= p.deadline {
+                let reason = format!("registrant change to {} lapsed (not accepted)", p.to);
+                d.registration.pending_registrant = None;
+                self.event(txn, &d, now, "registry", &reason, &[])?;
+                changed = true;
+            }
+        }
+        if changed {
+            d.updated = now;
+            txn.put_domain(&d)?;
+        }
+        Ok(d)
+    }
+
+    fn complete_transfer(
+        &self,
+        txn: &mut dyn Txn,
+        d: &mut Domain,
+        p: &PendingTransfer,
+        at: Timestamp,
+        actor: &str,
+        how: &str,
+    ) -> Result<()> {
+        let from = std::mem::replace(&mut d.registrar, p.to.clone());
+        d.transferred = Some(at);
+        // The old sponsor's code and reseller do not travel.
+        d.auth_info = None;
+        d.registration.auth_info_expires = None;
+        d.registration.reseller = None;
+        d.registration.pending_transfer = None;
+        let reason = format!("registrar change {from} -> {}: {how}", p.to);
+        self.event(txn, d, at, actor, &reason, &[&from])?;
+        Ok(())
+    }
+
+    /// Append a history event (state unchanged) to `d`'s history and to the
+    /// feed of its registrar and `also`.
+    fn event(
+        &self,
+        txn: &mut dyn Txn,
+        d: &Domain,
+        at: Timestamp,
+        actor: &str,
+        reason: &str,
+        also: &[&str],
+    ) -> Result<()> {
+        let state = txn
+            .delegation(d.name.as_str())?
+            .map(|r| r.state)
+            .unwrap_or(DelegationState::Undelegated);
+        let ev = HistoryEvent {
+            at,
+            from: Some(state),
+            to: state,
+            reason: reason.to_string(),
+        };
+        let mut regs: Vec<&str> = vec![d.registrar.as_str()];
+        for a in also {
+            if !regs.contains(a) {
+                regs.push(a);
+            }
+        }
+        txn.append_event(d.name.as_str(), &ev, actor, &regs)?;
+        Ok(())
+    }
+
+    /// The common shape of an operation on one existing domain: load,
+    /// check the caller and the lock rule for `op`, let `f` change the
+    /// record (it returns the event text), write, commit, notify.
+    fn modify<T>(
+        &self,
+        actor: &Actor,
+        name: &str,
+        op: Option<Operation>,
+        f: impl FnOnce(&mut dyn Txn, &mut Domain, &Status, Timestamp) -> Result<(String, T)>,
+    ) -> Result<T> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let mut d = self.load(txn.as_mut(), actor, name, now, true)?;
+        let st = self.status(&d, now);
+        if let Some(op) = op {
+            lifecycle::permits(&st, op)?;
+        }
+        let was_in = self.in_zone(txn.as_ref(), &d, now)?;
+        let (reason, out) = f(txn.as_mut(), &mut d, &st, now)?;
+        d.updated = now;
+        txn.put_domain(&d)?;
+        if !reason.is_empty() {
+            self.event(txn.as_mut(), &d, now, &actor.label(), &reason, &[])?;
+        }
+        let zone = was_in != self.in_zone(txn.as_ref(), &d, now)?;
+        txn.commit(now)?;
+        self.notify(&[Touched {
+            name: name.to_string(),
+            zone,
+        }]);
+        Ok(out)
+    }
+
+    fn now(&self) -> Timestamp {
+        match (self.fixed_now, self.app) {
+            (Some(t), _) => t,
+            (None, Some(a)) => a.now(),
+            (None, None) => chrono::Utc::now(),
+        }
+    }
+
+    // ---- registration ----------------------------------------------------
+
+    /// Register a new domain for the calling registrar.
+    pub fn create(&self, actor: &Actor, body: &CreateIn) -> Result<Domain> {
+        let Actor::Registrar(handle) = actor else {
+            return Err(RegistryError::NotAllowed(
+                "domains are created by a registrar (or by import)".into(),
+            ));
+        };
+        if body.registrar.as_ref().is_some_and(|r| r != handle) {
+            return Err(invalid(
+                "registrar",
+                "a registrar creates domains only for itself (leave it out)",
+            ));
+        }
+        let name = self.parse_name(&body.name)?;
+        if self.reserved.contains(name.as_str()) {
+            return Err(RegistryError::refused(
+                "reserved-name",
+                format!("{name} is a reserved name and cannot be registered"),
+            ));
+        }
+        let ns = validate_ns(
+            name.as_str(),
+            &body.nameservers,
+            self.config.delegation.min_nameservers,
+        )?;
+        if let Some(a) = &body.auth_info {
+            if a.trim().is_empty() || a.len() > 255 || a.chars().any(char::is_control) {
+                return Err(invalid("auth_info", "must be 1–255 printable characters"));
+            }
+        }
+        if let Some(r) = &body.reseller {
+            if !crate::import::valid_handle(r) {
+                return Err(invalid(
+                    "reseller",
+                    "must be 1–64 letters, digits, '-' or '_'",
+                ));
+            }
+        }
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let mut errs = Vec::new();
+        for (field, h) in [
+            ("registrant", Some(&body.registrant)),
+            ("admin", body.admin.as_ref()),
+            ("tech", body.tech.as_ref()),
+        ] {
+            if let Some(h) = h {
+                if txn.contact(h)?.is_none() {
+                    errs.push(RecordError {
+                        section: "domain",
+                        index: 0,
+                        field: field.into(),
+                        reason: format!("unknown contact '{h}'"),
+                    });
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(RegistryError::Invalid(errs));
+        }
+        if let Some(old) = txn.domain(name.as_str())? {
+            let st = self.status(&old, now);
+            if st.exists() {
+                return Err(RegistryError::refused(
+                    "exists",
+                    format!("{name} is already registered"),
+                ));
+            }
+            if let Some(Closing {
+                at,
+                claimant: Some(c),
+            }) = &old.registration.closing
+            {
+                let until = *at + self.dur(self.lc().court_reservation);
+                if now < until && &body.registrant != c {
+                    return Err(RegistryError::refused(
+                        "court-reservation",
+                        format!(
+                            "{name} is reserved for the claimant of a court decision until {}",
+                            until.to_rfc3339()
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.verification_overdue(&body.registrant, now)? {
+            return Err(RegistryError::refused(
+                "verification-overdue",
+                format!(
+                    "registrant {} has not answered a verification request in time",
+                    body.registrant
+                ),
+            ));
+        }
+        let paid_till = lifecycle::initial_paid_till(now, self.lc())
+            .ok_or_else(|| RegistryError::Store(StoreError::Backend("date overflow".into())))?;
+        let d = Domain {
+            name: name.clone(),
+            registrar: handle.clone(),
+            registrant: body.registrant.clone(),
+            admin: body.admin.clone(),
+            tech: body.tech.clone(),
+            created: now,
+            paid_till,
+            nameservers: ns,
+            auth_info: body.auth_info.clone(),
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: now,
+            registration: Registration {
+                reseller: body.reseller.clone(),
+                auth_info_expires: body
+                    .auth_info
+                    .as_ref()
+                    .map(|_| now + self.dur(self.lc().auth_code_lifetime)),
+                ..Registration::default()
+            },
+        };
+        txn.put_domain(&d)?;
+        // A name freed earlier keeps an old record: this one replaces it.
+        let rec = match delegation::on_declared(None, &[], &d.nameservers, now, self.window()) {
+            Some((rec, _)) if !d.nameservers.is_empty() => rec,
+            _ => DelegationRecord::undelegated(now),
+        };
+        txn.put_delegation(name.as_str(), &rec)?;
+        let ev = HistoryEvent {
+            at: now,
+            from: None,
+            to: rec.state,
+            reason: format!(
+                "registered by {handle} until {}{}",
+                paid_till.to_rfc3339(),
+                if d.nameservers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; nameservers declared: {}",
+                        d.nameservers
+                            .iter()
+                            .map(|n| n.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ),
+        };
+        txn.append_event(name.as_str(), &ev, &actor.label(), &[handle.as_str()])?;
+        txn.commit(now)?;
+        self.notify(&[Touched {
+            name: name.as_str().to_string(),
+            zone: false,
+        }]);
+        Ok(d)
+    }
+
+    /// Any domain of `registrant` has a verification request past the
+    /// suspension period (bounded scan).
+    fn verification_overdue(&self, registrant: &str, now: Timestamp) -> Result<bool> {
+        let (names, _) = self.store.domains_by_contact(registrant, None, 1000)?;
+        for n in names {
+            if let Some(d) = self.store.domain(&n)? {
+                if d.registrant == registrant
+                    && self
+                        .status(&d, now)
+                        .blocks
+                        .contains(&lifecycle::Block::VerificationOverdue)
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Extend the registration by one period; in the grace period this
+    /// restores the domain.
+    pub fn renew(&self, actor: &Actor, name: &str) -> Result<Domain> {
+        self.modify(actor, name, Some(Operation::Renew), |_, d, st, _| {
+            let new = lifecycle::renewed_paid_till(d, &self.config.lifecycle)
+                .ok_or_else(|| RegistryError::Store(StoreError::Backend("date overflow".into())))?;
+            d.paid_till = new;
+            let how = if st.expired {
+                " (restored from grace)"
+            } else {
+                ""
+            };
+            Ok((
+                format!("renewed until {}{how}", new.to_rfc3339()),
+                d.clone(),
+            ))
+        })
+    }
+
+    /// Replace the admin and/or tech contact (`Some(None)` removes one).
+    pub fn update_contacts(
+        &self,
+        actor: &Actor,
+        name: &str,
+        admin: Option<Option<String>>,
+        tech: Option<Option<String>>,
+    ) -> Result<Domain> {
+        self.modify(
+            actor,
+            name,
+            Some(Operation::UpdateContacts),
+            |txn, d, _, _| {
+                let mut errs = Vec::new();
+                for (field, v) in [("admin", &admin), ("tech", &tech)] {
+                    if let Some(Some(h)) = v {
+                        if txn.contact(h)?.is_none() {
+                            errs.push(RecordError {
+                                section: "domain",
+                                index: 0,
+                                field: field.into(),
+                                reason: format!("unknown contact '{h}'"),
+                            });
+                        }
+                    }
+                }
+                if !errs.is_empty() {
+                    return Err(RegistryError::Invalid(errs));
+                }
+                if let Some(a) = admin {
+                    d.admin = a;
+                }
+                if let Some(t) = tech {
+                    d.tech = t;
+                }
+                Ok(("contacts updated".into(), d.clone()))
+            },
+        )
+    }
+
+    /// Outgoing registrant's request to hand the domain to contact `to`.
+    pub fn registrant_change_request(&self, actor: &Actor, name: &str, to: &str) -> Result<Domain> {
+        self.modify(
+            actor,
+            name,
+            Some(Operation::ChangeRegistrant),
+            |txn, d, _, now| {
+                if txn.contact(to)?.is_none() {
+                    return Err(invalid("registrant", format!("unknown contact '{to}'")));
+                }
+                if d.registrant == to {
+                    return Err(invalid("registrant", "is already the registrant"));
+                }
+                d.registration.pending_registrant = Some(PendingRegistrant {
+                    to: to.to_string(),
+                    requested: now,
+                    accepted: None,
+                    deadline: now + self.dur(self.lc().registrant_change_timeout),
+                });
+                Ok((
+                    format!("registrant change to {to} requested by the registrant"),
+                    d.clone(),
+                ))
+            },
+        )
+    }
+
+    /// Incoming registrant's acceptance; the registry completes the change
+    /// (validity unchanged).
+    pub fn registrant_change_accept(&self, actor: &Actor, name: &str) -> Result<Domain> {
+        self.modify(
+            actor,
+            name,
+            Some(Operation::ChangeRegistrant),
+            |_, d, _, now| {
+                let Some(mut p) = d.registration.pending_registrant.take() else {
+                    return Err(RegistryError::refused(
+                        "no-request",
+                        "no registrant change is pending",
+                    ));
+                };
+                p.accepted = Some(now);
+                let from = std::mem::replace(&mut d.registrant, p.to.clone());
+                d.registration.registrant_since = Some(now);
+                Ok((
+                    format!(
+                        "registrant changed {from} -> {} (both sides consented)",
+                        p.to
+                    ),
+                    d.clone(),
+                ))
+            },
+        )
+    }
+
+    /// Withdraw a pending registrant change request.
+    pub fn registrant_change_cancel(&self, actor: &Actor, name: &str) -> Result<Domain> {
+        self.modify(actor, name, None, |_, d, _, _| {
+            if d.registration.pending_registrant.take().is_none() {
+                return Err(RegistryError::refused(
+                    "no-request",
+                    "no registrant change is pending",
+                ));
+            }
+            Ok(("registrant change request withdrawn".into(), d.clone()))
+        })
+    }
+
+    /// A new random auth code for the sponsoring registrar (returned once),
+    /// valid for `lifecycle.auth_code_lifetime`.
+    pub fn reset_auth_code(&self, actor: &Actor, name: &str) -> Result<(String, Timestamp)> {
+        self.modify(
+            actor,
+            name,
+            Some(Operation::ResetAuthCode),
+            |_, d, _, now| {
+                use rand::Rng;
+                let code: String = rand::rng()
+                    .sample_iter(rand::distr::Alphanumeric)
+                    .take(20)
+                    .map(char::from)
+                    .collect();
+                let expires = now + self.dur(self.lc().auth_code_lifetime);
+                d.auth_info = Some(code.clone());
+                d.registration.auth_info_expires = Some(expires);
+                Ok(("auth code reset".into(), (code, expires)))
+            },
+        )
+    }
+
+    // ---- registrar change -------------------------------------------------
+
+    /// The gaining registrar asks for `name`, presenting its auth code.
+    pub fn transfer_request(
+        &self,
+        actor: &Actor,
+        name: &str,
+        auth_code: &str,
+    ) -> Result<TransferView> {
+        let Actor::Registrar(gaining) = actor else {
+            return Err(RegistryError::NotAllowed(
+                "a registrar change is requested by the gaining registrar".into(),
+            ));
+        };
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let mut d = self.load(txn.as_mut(), actor, name, now, false)?;
+        if &d.registrar == gaining {
+            return Err(RegistryError::refused(
+                "already-sponsor",
+                format!("{name} is already sponsored by {gaining}"),
+            ));
+        }
+        lifecycle::permits(&self.status(&d, now), Operation::Transfer)?;
+        let ok = match (&d.auth_info, d.registration.auth_info_expires) {
+            (Some(code), exp) => ct_eq(code, auth_code) && exp.is_none_or(|e| now < e),
+            (None, _) => false,
+        };
+        if !ok {
+            return Err(RegistryError::refused(
+                "auth-code",
+                "the auth code is wrong or has expired",
+            ));
+        }
+        let p = PendingTransfer {
+            to: gaining.clone(),
+            requested: now,
+            auto_approve: now + self.dur(self.lc().transfer_auto_approve),
+        };
+        d.registration.pending_transfer = Some(p.clone());
+        d.updated = now;
+        txn.put_domain(&d)?;
+        let reason = format!("registrar change to {gaining} requested");
+        self.event(
+            txn.as_mut(),
+            &d,
+            now,
+            &actor.label(),
+            &reason,
+            &[gaining.as_str()],
+        )?;
+        txn.commit(now)?;
+        self.notify(&[Touched {
+            name: name.to_string(),
+            zone: false,
+        }]);
+        Ok(TransferView {
+            domain: name.to_string(),
+            from: d.registrar,
+            to: p.to,
+            requested: p.requested,
+            auto_approve: p.auto_approve,
+        })
+    }
+
+    /// End a pending registrar change: `approve` by the losing registrar
+    /// (or the operator); otherwise reject (losing registrar, operator) or
+    /// withdraw (gaining registrar).
+    pub fn transfer_decide(&self, actor: &Actor, name: &str, approve: bool) -> Result<Domain> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let mut d = self.load(txn.as_mut(), actor, name, now, false)?;
+        let Some(p) = d.registration.pending_transfer.clone() else {
+            return Err(RegistryError::refused(
+                "no-request",
+                format!("no registrar change of {name} is pending"),
+            ));
+        };
+        let losing = d.registrar.clone();
+        let allowed = match actor {
+            Actor::Operator => true,
+            Actor::Registrar(h) => h == &losing || (!approve && h == &p.to),
+            Actor::Import => false,
+        };
+        if !allowed {
+            return Err(RegistryError::Forbidden(name.to_string()));
+        }
+        if approve {
+            self.complete_transfer(txn.as_mut(), &mut d, &p, now, &actor.label(), "approved")?;
+        } else {
+            d.registration.pending_transfer = None;
+            let how = if actor.is_registrar(&p.to) {
+                "withdrawn"
+            } else {
+                "rejected"
+            };
+            let reason = format!("registrar change to {}: {how}", p.to);
+            self.event(
+                txn.as_mut(),
+                &d,
+                now,
+                &actor.label(),
+                &reason,
+                &[p.to.as_str()],
+            )?;
+        }
+        d.updated = now;
+        txn.put_domain(&d)?;
+        txn.commit(now)?;
+        self.notify(&[Touched {
+            name: name.to_string(),
+            zone: false,
+        }]);
+        Ok(d)
+    }
+
+    /// Pending registrar changes that `registrar` gains or loses (all for
+    /// the operator). Due automatic approvals are completed first.
+    pub fn pending_transfers(&self, actor: &Actor) -> Result<Vec<TransferView>> {
+        self.sweep()?;
+        let mut out = Vec::new();
+        let (names, _) = self.store.pending_transfers(None, 10_000)?;
+        for n in names {
+            let Some(d) = self.store.domain(&n)? else {
+                continue;
+            };
+            let Some(p) = d.registration.pending_transfer else {
+                continue;
+            };
+            let mine = match actor {
+                Actor::Registrar(h) => &d.registrar == h || &p.to == h,
+                _ => true,
+            };
+            if mine {
+                out.push(TransferView {
+                    domain: n,
+                    from: d.registrar,
+                    to: p.to,
+                    requested: p.requested,
+                    auto_approve: p.auto_approve,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Complete the registry work time has made due (automatic transfer
+    /// approvals). `serve` runs it every `lifecycle.sweep_interval`.
+    pub fn sweep(&self) -> Result<usize> {
+        let now = self.now();
+        let (names, _) = self.store.pending_transfers(None, 10_000)?;
+        let mut done = 0;
+        for n in names {
+            let due = self
+                .store
+                .domain(&n)?
+                .and_then(|d| d.registration.pending_transfer)
+                .is_some_and(|p| now >= p.auto_approve);
+            if !due {
+                continue;
+            }
+            let mut txn = self.store.begin()?;
+            if let Some(d) = txn.domain(&n)? {
+                self.settle_in(txn.as_mut(), d, now)?;
+                txn.commit(now)?;
+                done += 1;
+                self.notify(&[Touched {
+                    name: n,
+                    zone: false,
+                }]);
+            }
+        }
+        Ok(done)
+    }
+
+    // ---- close ------------------------------------------------------------
+
+    /// Early cancellation at the registrant's request: now, or at the end
+    /// of the paid period. Revocable until it takes effect.
+    pub fn close(&self, actor: &Actor, name: &str, at_end: bool) -> Result<Timestamp> {
+        self.modify(actor, name, Some(Operation::Close), |_, d, _, now| {
+            let at = if at_end { d.paid_till.max(now) } else { now };
+            d.registration.closing = Some(Closing { at, claimant: None });
+            let reason = if at_end {
+                format!("close at the end of the paid period ({})", at.to_rfc3339())
+            } else {
+                "closed at the registrant's request; the name is free".into()
+            };
+            Ok((reason, at))
+        })
+    }
+
+    /// Revoke a scheduled close that has not taken effect.
+    pub fn revoke_close(&self, actor: &Actor, name: &str) -> Result<Domain> {
+        self.modify(actor, name, None, |_, d, _, _| {
+            if d.registration.closing.take().is_none() {
+                return Err(RegistryError::refused(
+                    "no-request",
+                    "no close is scheduled",
+                ));
+            }
+            Ok(("scheduled close revoked".into(), d.clone()))
+        })
+    }
+
+    // ---- delegation -------------------------------------------------------
+
+    /// Declare the NS set (validated here); a changed set starts testing.
+    pub fn declare_nameservers(
+        &self,
+        actor: &Actor,
+        name: &str,
+        ns: &[NameserverIn],
+    ) -> Result<(Domain, DelegationRecord)> {
+        let window = self.window();
+        self.modify(
+            actor,
+            name,
+            Some(Operation::Nameservers),
+            |txn, d, _, now| {
+                let ns = validate_ns(name, ns, self.config.delegation.min_nameservers)?;
+                let old = txn.delegation(name)?;
+                let old_ns = std::mem::replace(&mut d.nameservers, ns);
+                match delegation::on_declared(old.as_ref(), &old_ns, &d.nameservers, now, window) {
+                    Some((rec, ev)) => {
+                        txn.put_delegation(name, &rec)?;
+                        txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
+                        Ok((String::new(), (d.clone(), rec)))
+                    }
+                    None => {
+                        // Same set (perhaps reordered): the state stays.
+                        let rec = old.unwrap_or_else(|| DelegationRecord::undelegated(now));
+                        Ok((String::new(), (d.clone(), rec)))
+                    }
+                }
+            },
+        )
+    }
+
+    /// Restart testing after `test_failed` (or during testing).
+    pub fn retest(&self, actor: &Actor, name: &str) -> Result<(Domain, DelegationRecord)> {
+        let window = self.window();
+        self.modify(actor, name, Some(Operation::Retest), |txn, d, _, now| {
+            let old = txn
+                .delegation(name)?
+                .unwrap_or_else(|| DelegationRecord::undelegated(now));
+            let (rec, ev) = delegation::on_retest(&old, now, window)
+                .map_err(|e| RegistryError::refused("state", e.to_string()))?;
+            txn.put_delegation(name, &rec)?;
+            txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
+            Ok((String::new(), (d.clone(), rec)))
+        })
+    }
+
+    // ---- operator ---------------------------------------------------------
+
+    fn operator_only(actor: &Actor, what: &str) -> Result<()> {
+        if *actor != Actor::Operator {
+            return Err(RegistryError::NotAllowed(format!(
+                "only a registry operator may {what}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Put a domain on hold: out of the zone, every change refused, never
+    /// ended by time.
+    pub fn hold(&self, actor: &Actor, name: &str, reason: &str) -> Result<()> {
+        Self::operator_only(actor, "hold a domain")?;
+        self.modify(actor, name, None, |_, d, _, now| {
+            if d.hold.is_none() {
+                d.hold = Some(Hold {
+                    since: now,
+                    reason: reason.to_string(),
+                });
+            }
+            d.registration.hold_by_operator = true;
+            Ok((format!("hold: {reason}"), ()))
+        })
+    }
+
+    pub fn release(&self, actor: &Actor, name: &str) -> Result<()> {
+        Self::operator_only(actor, "release a hold")?;
+        self.modify(actor, name, None, |_, d, _, _| {
+            d.hold = None;
+            d.registration.hold_by_operator = false;
+            Ok(("hold released".into(), ()))
+        })
+    }
+
+    /// Dispute lock: no transfer, registrant change or close; stays
+    /// delegated.
+    pub fn dispute_lock(&self, actor: &Actor, name: &str, reason: &str) -> Result<()> {
+        Self::operator_only(actor, "lock a domain for a dispute")?;
+        self.modify(actor, name, None, |_, d, _, now| {
+            d.registration.dispute = Some(Hold {
+                since: now,
+                reason: reason.to_string(),
+            });
+            // Requests in flight would change the status quo.
+            d.registration.pending_registrant = None;
+            d.registration.closing = None;
+            Ok((format!("dispute lock: {reason}"), ()))
+        })
+    }
+
+    pub fn dispute_unlock(&self, actor: &Actor, name: &str) -> Result<()> {
+        Self::operator_only(actor, "lift a dispute lock")?;
+        self.modify(actor, name, None, |_, d, _, _| {
+            if d.registration.dispute.take().is_none() {
+                return Err(RegistryError::refused(
+                    "no-lock",
+                    "the domain has no dispute lock",
+                ));
+            }
+            Ok(("dispute lock lifted".into(), ()))
+        })
+    }
+
+    /// A court decision cancels the registration; the name is reserved for
+    /// `claimant` (a contact handle) for `lifecycle.court_reservation`.
+    pub fn court_cancel(&self, actor: &Actor, name: &str, claimant: &str) -> Result<Timestamp> {
+        Self::operator_only(actor, "cancel a domain by court decision")?;
+        self.modify(actor, name, None, |txn, d, _, now| {
+            if txn.contact(claimant)?.is_none() {
+                return Err(invalid("claimant", format!("unknown contact '{claimant}'")));
+            }
+            d.hold = None;
+            d.registration.dispute = None;
+            d.registration.pending_transfer = None;
+            d.registration.closing = Some(Closing {
+                at: now,
+                claimant: Some(claimant.to_string()),
+            });
+            let until = now + self.dur(self.lc().court_reservation);
+            Ok((
+                format!(
+                    "cancelled by court decision; reserved for {claimant} until {}",
+                    until.to_rfc3339()
+                ),
+                until,
+            ))
+        })
+    }
+
+    /// The registry asks the registrant to verify its data.
+    pub fn verification_request(&self, actor: &Actor, name: &str) -> Result<()> {
+        Self::operator_only(actor, "request verification")?;
+        self.modify(actor, name, None, |_, d, _, now| {
+            d.verification_requested = Some(now);
+            Ok(("verification requested".into(), ()))
+        })
+    }
+
+    /// The registrant answered (through its registrar or the operator):
+    /// the sanctions lift.
+    pub fn verification_answer(&self, actor: &Actor, name: &str) -> Result<()> {
+        self.modify(actor, name, None, |_, d, _, _| {
+            if d.verification_requested.take().is_none() {
+                return Err(RegistryError::refused(
+                    "no-request",
+                    "no verification request is pending",
+                ));
+            }
+            Ok(("verification answered".into(), ()))
+        })
+    }
+
+    /// Move every domain of `reseller` to registrar `to` in one
+    /// transaction, one history event per domain. Held or dispute-locked
+    /// domains are moved too: the registry's decision, not a transfer.
+    pub fn move_reseller(&self, actor: &Actor, reseller: &str, to: &str) -> Result<usize> {
+        Self::operator_only(actor, "move a reseller's domains")?;
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        if txn.registrar(to)?.is_none() {
+            return Err(invalid("to", format!("unknown registrar '{to}'")));
+        }
+        let (names, _) = self.store.domains_by_reseller(reseller, None, usize::MAX)?;
+        let mut touched = Vec::new();
+        for n in names {
+            let Some(mut d) = txn.domain(&n)? else {
+                continue;
+            };
+            if d.registration.reseller.as_deref() != Some(reseller) || d.registrar == to {
+                continue;
+            }
+            let from = std::mem::replace(&mut d.registrar, to.to_string());
+            d.transferred = Some(now);
+            d.registration.pending_transfer = None;
+            d.updated = now;
+            txn.put_domain(&d)?;
+            let reason = format!("reseller {reseller} moved by the registry: {from} -> {to}");
+            self.event(
+                txn.as_mut(),
+                &d,
+                now,
+                &actor.label(),
+                &reason,
+                &[from.as_str()],
+            )?;
+            touched.push(Touched {
+                name: n,
+                zone: false,
+            });
+        }
+        let count = touched.len();
+        txn.commit(now)?;
+        self.notify(&touched);
+        Ok(count)
+    }
+
+    // ---- import -----------------------------------------------------------
+
+    /// Apply a validated import batch: all or nothing. An operator's hold
+    /// or dispute lock is never cleared by import.
+    pub fn import(&self, batch: &ImportBatch, now: Timestamp) -> Result<ImportSummary> {
+        let window = self.window();
+        let mut txn = self.store.begin()?;
+        let mut errors = Vec::new();
+        let mut summary = ImportSummary::default();
+        for r in &batch.registrars {
+            txn.put_registrar(r)?;
+            summary.registrars += 1;
+        }
+        for c in &batch.contacts {
+            txn.put_contact(c)?;
+            summary.contacts += 1;
+        }
+        let mut touched = Vec::new();
+        // Insert in key order: B-tree pages fill densely and stay hot.
+        let mut order: Vec<usize> = (0..batch.domains.len()).collect();
+        order.sort_by(|a, b| batch.domains[*a].name.cmp(&batch.domains[*b].name));
+        let mut reg_seen: HashSet<String> = HashSet::new();
+        for i in order {
+            let d = &batch.domains[i];
+            let name = d.name.as_str();
+            let mut err = |field: &str, reason: String| {
+                errors.push(RecordError {
+                    section: "domains",
+                    index: i,
+                    field: field.into(),
+                    reason,
+                })
+            };
+            if !reg_seen.contains(&d.registrar) {
+                if txn.registrar(&d.registrar)?.is_some() {
+                    reg_seen.insert(d.registrar.clone());
+                } else {
+                    err("registrar", format!("unknown registrar '{}'", d.registrar));
+                }
+            }
+            for (field, h) in [
+                ("registrant", Some(&d.registrant)),
+                ("admin", d.admin.as_ref()),
+                ("tech", d.tech.as_ref()),
+            ] {
+                if let Some(h) = h {
+                    if txn.contact(h)?.is_none() {
+                        err(field, format!("unknown contact '{h}'"));
+                    }
+                }
+            }
+            if self.reserved.contains(name) {
+                err("name", format!("{name} is a reserved name"));
+            }
+            if !errors.is_empty() {
+                // Keep checking references, but stop writing: the
+                // transaction is dropped (aborted) below.
+                continue;
+            }
+            let old: Option<Domain> = txn.domain(name)?;
+            let mut new = d.clone();
+            let mut hold_event = None;
+            if let Some(o) = &old {
+                // Registry workflow state is the registry's: import sets
+                // only the reseller.
+                let reseller = new.registration.reseller.take();
+                new.registration = o.registration.clone();
+                new.registration.reseller = reseller;
+                match (&new.hold, &o.hold) {
+                    // A hold that stays keeps its original start and reason.
+                    (Some(_), Some(oh)) => new.hold = Some(oh.clone()),
+                    // An operator's hold is never cleared by import.
+                    (None, Some(oh)) if o.registration.hold_by_operator => {
+                        new.hold = Some(oh.clone())
+                    }
+                    (None, Some(_)) => hold_event = Some("hold released by import"),
+                    (Some(_), None) => hold_event = Some("hold: set by import"),
+                    (None, None) => {}
+                }
+                if new.auth_info != o.auth_info {
+                    new.registration.auth_info_expires = new
+                        .auth_info
+                        .as_ref()
+                        .map(|_| now + self.dur(self.lc().auth_code_lifetime));
+                }
+                new.updated = o.updated;
+                if *o == new {
+                    summary.unchanged += 1;
+                    summary.domains += 1;
+                    continue;
+                }
+            } else if new.hold.is_some() {
+                hold_event = Some("hold: set by import");
+            }
+            new.updated = now;
+            txn.put_domain(&new)?;
+            let old_rec: Option<DelegationRecord> = txn.delegation(name)?;
+            if let Some((rec, ev)) = delegation::on_declared(
+                old_rec.as_ref(),
+                old.as_ref().map_or(&[][..], |o| &o.nameservers),
+                &new.nameservers,
+                now,
+                window,
+            ) {
+                if old_rec.is_some() || !new.nameservers.is_empty() {
+                    txn.append_event(name, &ev, "import", &[new.registrar.as_str()])?;
+                }
+                if rec.state == DelegationState::Testing {
+                    summary.tests_started += 1;
+                }
+                txn.put_delegation(name, &rec)?;
+            }
+            if let Some(h) = hold_event {
+                self.event(txn.as_mut(), &new, now, "import", h, &[])?;
+            }
+            touched.push(Touched {
+                name: name.to_string(),
+                zone: true,
+            });
+            summary.domains += 1;
+        }
+        if !errors.is_empty() {
+            return Err(RegistryError::Invalid(errors));
+        }
+        txn.commit(now)?;
+        self.notify(&touched);
+        Ok(summary)
+    }
+}
+
+/// [`crate::import::validate_nameservers`] as a registry error.
+fn validate_ns(
+    name: &str,
+    ns: &[NameserverIn],
+    min: usize,
+) -> Result<Vec<crate::model::Nameserver>> {
+    crate::import::validate_nameservers(name, ns, min).map_err(|v| {
+        RegistryError::Invalid(
+            v.into_iter()
+                .map(|(field, reason)| RecordError {
+                    section: "domain",
+                    index: 0,
+                    field,
+                    reason,
+                })
+                .collect(),
+        )
+    })
+}
+
+/// Compare secrets in time independent of where they differ.
+fn ct_eq(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Contact, ContactKind, Registrar};
+    use crate::store::RedbStore;
+    use chrono::{TimeZone, Utc};
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
+    }
+
+    fn registrar(h: &str) -> Registrar {
+        Registrar {
+            handle: h.into(),
+            name: format!("Registrar {h}"),
+            url: None,
+            email: None,
+            api_token_sha256: None,
+        }
+    }
+
+    fn domain(name: &str, registrar: &str, reseller: Option<&str>) -> Domain {
+        let created = t0() - Duration::days(400);
+        Domain {
+            name: DomainName::from_trusted(name.into()),
+            registrar: registrar.into(),
+            registrant: "C".into(),
+            admin: None,
+            tech: None,
+            created,
+            paid_till: created + Duration::days(730),
+            nameservers: vec![],
+            auth_info: Some("code".into()),
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: created,
+            registration: Registration {
+                reseller: reseller.map(str::to_string),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn batch(domains: Vec<Domain>) -> ImportBatch {
+        ImportBatch {
+            registrars: vec![registrar("A"), registrar("B")],
+            contacts: vec![Contact {
+                handle: "C".into(),
+                kind: ContactKind::Person,
+                name: Some("N".into()),
+                org: None,
+                email: None,
+                phone: None,
+                address: None,
+                tax_id: None,
+                birth_date: None,
+                passport: None,
+                disclose: vec![],
+            }],
+            domains,
+        }
+    }
+
+    fn setup(domains: Vec<Domain>) -> (tempfile::TempDir, RedbStore, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("r.redb")).unwrap();
+        let cfg = Config::default();
+        Registry::offline(&store, &cfg)
+            .unwrap()
+            .import(&batch(domains), t0())
+            .unwrap();
+        (dir, store, cfg)
+    }
+
+    #[test]
+    fn import_never_clears_operator_locks_but_clears_its_own_hold() {
+        let mut held_by_import = domain("b.ru", "A", None);
+        held_by_import.hold = Some(Hold {
+            since: t0(),
+            reason: "set by import".into(),
+        });
+        let (_d, store, cfg) = setup(vec![domain("a.ru", "A", None), held_by_import]);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        reg.hold(&Actor::Operator, "a.ru", "court").unwrap();
+        reg.dispute_lock(&Actor::Operator, "a.ru", "case").unwrap();
+        // A registrar cannot.
+        let e = reg
+            .hold(&Actor::Registrar("A".into()), "a.ru", "x")
+            .unwrap_err();
+        assert_eq!(e.rule(), "not-allowed");
+        // The same file again, every hold false.
+        let later = t0() + Duration::days(1);
+        let s = reg
+            .import(
+                &batch(vec![domain("a.ru", "A", None), domain("b.ru", "A", None)]),
+                later,
+            )
+            .unwrap();
+        assert_eq!(s.domains, 2);
+        let a = store.domain("a.ru").unwrap().unwrap();
+        assert_eq!(a.hold.unwrap().reason, "court");
+        assert!(a.registration.dispute.is_some());
+        assert!(store.domain("b.ru").unwrap().unwrap().hold.is_none());
+        let h: Vec<String> = store
+            .history("b.ru", 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert!(h.contains(&"hold released by import".to_string()), "{h:?}");
+    }
+
+    #[test]
+    fn reseller_move_is_one_transaction_with_one_event_per_domain() {
+        let n = 2000;
+        let mut ds: Vec<Domain> = (0..n)
+            .map(|i| domain(&format!("r{i}.ru"), "A", Some("RS")))
+            .collect();
+        ds.push(domain("other.ru", "A", Some("RT")));
+        let (_d, store, cfg) = setup(ds);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        let before = store.feed("B", 0, 10).unwrap().len();
+        let t = std::time::Instant::now();
+        assert_eq!(reg.move_reseller(&Actor::Operator, "RS", "B").unwrap(), n);
+        eprintln!("moved {n} domains in {:?}", t.elapsed());
+        assert_eq!(
+            store
+                .domains_by_registrar("B", None, 10_000)
+                .unwrap()
+                .0
+                .len(),
+            n
+        );
+        assert_eq!(store.domain("other.ru").unwrap().unwrap().registrar, "A");
+        let feed = store.feed("B", 0, 10_000).unwrap();
+        assert_eq!(feed.len() - before, n);
+        assert!(feed.iter().all(|e| e.actor == "operator"));
+        // The losing registrar's feed has them too.
+        assert_eq!(store.feed("A", 0, 10_000).unwrap().len(), n);
+        assert!(store.verify().unwrap().is_empty());
+        // Unknown target: refused, nothing moved.
+        assert!(reg.move_reseller(&Actor::Operator, "RT", "NOPE").is_err());
+        assert_eq!(store.domain("other.ru").unwrap().unwrap().registrar, "A");
+    }
+
+    #[test]
+    fn transfer_is_approved_automatically_by_the_sweep() {
+        let (_d, store, cfg) = setup(vec![domain("a.ru", "A", None)]);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        let b = Actor::Registrar("B".into());
+        assert_eq!(
+            reg.transfer_request(&b, "a.ru", "wrong")
+                .unwrap_err()
+                .rule(),
+            "auth-code"
+        );
+        reg.transfer_request(&b, "a.ru", "code").unwrap();
+        assert_eq!(reg.pending_transfers(&b).unwrap().len(), 1);
+        let later = t0() + Config::chrono(cfg.lifecycle.transfer_auto_approve);
+        let reg = Registry::offline(&store, &cfg)
+            .unwrap()
+            .at(later - Duration::seconds(1));
+        assert_eq!(reg.sweep().unwrap(), 0);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(later);
+        assert_eq!(reg.sweep().unwrap(), 1);
+        let d = store.domain("a.ru").unwrap().unwrap();
+        assert_eq!((d.registrar.as_str(), d.transferred), ("B", Some(later)));
+        assert!(reg.pending_transfers(&b).unwrap().is_empty());
+        assert!(store.verify().unwrap().is_empty());
+    }
+}
