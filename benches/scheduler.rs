@@ -84,6 +84,7 @@ fn domain(i: usize, now: chrono::DateTime<Utc>) -> Domain {
         verification_requested: None,
         transferred: None,
         updated: now,
+        ds: Vec::new(),
     }
 }
 

@@ -29,18 +29,21 @@
 //!   periods aligned to `downtime_utc_offset_secs`).
 
 use crate::model::{
-    ns_fingerprint, DelegationRecord, DelegationState, HistoryEvent, Nameserver, Timestamp,
+    delegation_fingerprint, DelegationRecord, DelegationState, DsRecord, HistoryEvent, Nameserver,
+    Timestamp,
 };
 
-/// The record after `ns` is declared, or `None` when the set is unchanged
-/// (re-importing the same set leaves the state as it is).
+/// The record after `ns` (with DS set `ds`) is declared, or `None` when
+/// neither set changed (re-importing the same sets leaves the state as it
+/// is). A DS change restarts testing like an NS change.
 pub fn on_declared(
     old: Option<&DelegationRecord>,
     ns: &[Nameserver],
+    ds: &[DsRecord],
     now: Timestamp,
     window: chrono::Duration,
 ) -> Option<(DelegationRecord, HistoryEvent)> {
-    let fp = ns_fingerprint(ns);
+    let fp = delegation_fingerprint(ns, ds);
     if let Some(old) = old {
         if old.ns_fingerprint == fp {
             return None;
@@ -56,11 +59,15 @@ pub fn on_declared(
         (
             DelegationRecord::testing(fp, now, window),
             format!(
-                "nameservers declared: {}",
+                "nameservers declared: {}{}",
                 ns.iter()
                     .map(|n| n.name.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                match ds.len() {
+                    0 => String::new(),
+                    n => format!(" with {n} DS"),
+                }
             ),
         )
     };
@@ -689,7 +696,7 @@ pub fn due_of(rec: &DelegationRecord) -> Option<Timestamp> {
 mod tests {
     use super::*;
     use crate::lifecycle::{evaluate, initial_paid_till};
-    use crate::model::{Finding, Hold, ServerReport, Verdict};
+    use crate::model::{ns_fingerprint, Finding, Hold, ServerReport, Verdict};
     use crate::names::{parse_host, DomainName};
     use chrono::{TimeZone, Utc};
 
@@ -729,6 +736,7 @@ mod tests {
             verification_requested: None,
             transferred: None,
             updated: created,
+            ds: Vec::new(),
         }
     }
 

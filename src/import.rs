@@ -143,6 +143,8 @@ struct DomainIn {
     hold: bool,
     verification_requested: Option<Timestamp>,
     transferred: Option<Timestamp>,
+    #[serde(default)]
+    ds: Vec<crate::ds::DsIn>,
 }
 
 struct Errors {
@@ -463,6 +465,15 @@ pub fn parse(
                 Vec::new()
             }
         };
+        let ds = match crate::ds::validate_set(&d.ds, !d.nameservers.is_empty()) {
+            Ok(ds) => ds,
+            Err(errs) => {
+                for (f, r) in errs {
+                    e.push(f, r);
+                }
+                Vec::new()
+            }
+        };
         batch.domains.push(Domain {
             name,
             registrar: d.registrar,
@@ -480,6 +491,7 @@ pub fn parse(
             verification_requested: d.verification_requested,
             transferred: d.transferred,
             updated: now,
+            ds,
         });
     }
     if e.list.is_empty() {

@@ -49,6 +49,7 @@ pub mod config;
 pub mod control;
 pub mod dashboard;
 pub mod delegation;
+pub mod ds;
 pub mod http;
 pub mod import;
 pub mod lifecycle;

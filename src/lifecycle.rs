@@ -169,6 +169,7 @@ mod tests {
             verification_requested: None,
             transferred: None,
             updated: created,
+            ds: Vec::new(),
         }
     }
 

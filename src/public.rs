@@ -248,6 +248,7 @@ pub(crate) mod tests {
                 verification_requested: Some(t),
                 transferred: Some(t),
                 updated: t,
+                ds: Vec::new(),
             },
             delegation: DelegationRecord::undelegated(t),
             registrar: Some(Registrar {

@@ -78,6 +78,7 @@ fn domain(name: &str, registrar: &str) -> Domain {
         verification_requested: None,
         transferred: None,
         updated: t0(),
+        ds: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put, MethodRouter};
+use axum::routing::{any, delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -112,6 +112,8 @@ fn routes() -> Vec<Route> {
             "/api/v1/domains/{name}/delegation",
             get(get_delegation),
         ),
+        r("PUT", "/api/v1/domains/{name}/ds", put(declare_ds)),
+        r("DELETE", "/api/v1/domains/{name}/ds", delete(remove_ds)),
         r("POST", "/api/v1/domains/{name}/retest", post(retest)),
         r("POST", "/api/v1/check", post(check)),
     ]
@@ -216,6 +218,15 @@ pub struct DeclareIn {
 pub struct CheckIn {
     pub domain: String,
     pub nameservers: Vec<NameserverIn>,
+    /// A DS set to check with (the DNSSEC checks then run).
+    #[serde(default)]
+    pub ds: Vec<crate::ds::DsIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsSetIn {
+    pub ds: Vec<crate::ds::DsIn>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +282,8 @@ pub struct DelegationView {
     /// In the parent zone right now (delegated and not blocked).
     pub in_zone: bool,
     pub nameservers: Vec<NameserverOut>,
+    /// The declared DS set (empty: unsigned delegation).
+    pub ds: Vec<crate::model::DsRecord>,
     pub window_start: Option<Timestamp>,
     pub window_end: Option<Timestamp>,
     /// Seconds left in the test window while testing.
@@ -367,6 +380,7 @@ pub fn delegation_view(
                 addresses: n.addresses.clone(),
             })
             .collect(),
+        ds: domain.ds.clone(),
         window_start: rec.window_start,
         window_end: rec.window_end,
         window_remaining_secs,
@@ -531,6 +545,68 @@ async fn declare_nameservers(
     if left_zone {
         // A new set on a delegated domain restarts testing, which takes it
         // out of the zone now: the zone file must not keep the old servers.
+        s.app.zone_dirty.notify_one();
+    }
+    s.app.domain_changed(&changed);
+    Ok(Json(view))
+}
+
+async fn declare_ds(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body): ApiJson<DsSetIn>,
+) -> Result<Json<DelegationView>, Problem> {
+    set_ds(s, caller, path, body.ds).await
+}
+
+async fn remove_ds(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DelegationView>, Problem> {
+    set_ds(s, caller, path, Vec::new()).await
+}
+
+/// Declare (or, empty, remove) the DS set: tested like an NS change.
+async fn set_ds(
+    s: ApiState,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ds: Vec<crate::ds::DsIn>,
+) -> Result<Json<DelegationView>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let changed = name.as_str().to_string();
+    let app = s.app.clone();
+    let (view, left_zone) = blocking(move || {
+        let now = app.now();
+        let (d, st) = own_domain(&app, &caller, &name, now)?;
+        if st.changes_locked() {
+            return Err(on_hold(&name));
+        }
+        let ds = crate::ds::validate_set(&ds, !d.nameservers.is_empty()).map_err(|e| {
+            Problem::invalid(
+                "the DS set was refused; nothing was changed",
+                to_field_errors(e),
+            )
+        })?;
+        let window = Config::chrono(app.config.delegation.test_window);
+        let was_in = app
+            .store
+            .delegation(name.as_str())?
+            .is_some_and(|r| lifecycle::in_zone(&r, &st));
+        let rec = app
+            .store
+            .declare_ds(name.as_str(), ds.clone(), now, window)?;
+        let mut d = d;
+        d.ds = ds;
+        tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), ds = d.ds.len(), "DS set declared via API");
+        let mut view = delegation_view(&app.config, &d, &rec, now);
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok((view, was_in && !lifecycle::in_zone(&rec, &st)))
+    })
+    .await?;
+    if left_zone {
         s.app.zone_dirty.notify_one();
     }
     s.app.domain_changed(&changed);
@@ -764,6 +840,8 @@ async fn check(
     ApiJson(body): ApiJson<CheckIn>,
 ) -> Result<Json<crate::model::CheckReport>, Problem> {
     let (name, targets) = check_targets(&s.app, &body)?;
+    let ds = crate::ds::validate_set(&body.ds, true)
+        .map_err(|e| Problem::invalid("the DS set was refused", to_field_errors(e)))?;
     let verifier = s
         .verifier
         .as_ref()
@@ -779,5 +857,5 @@ async fn check(
         .map(|(name, addrs)| NsTarget { name, addrs })
         .collect();
     // Side-effect free: nothing is read from or written to the store.
-    Ok(Json(verifier.check_targets(&name, &targets).await))
+    Ok(Json(verifier.check_targets_ds(&name, &targets, &ds).await))
 }

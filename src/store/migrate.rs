@@ -295,6 +295,7 @@ impl From<v1::Domain> for crate::model::Domain {
             verification_requested: v.verification_requested,
             transferred: v.transferred,
             updated: v.updated,
+            ds: Vec::new(),
         }
     }
 }

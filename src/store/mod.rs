@@ -172,6 +172,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         window: chrono::Duration,
     ) -> Result<DelegationRecord>;
+    /// Declare a domain's DS set (empty: remove it); restarts testing if
+    /// it changed, like an NS change. Refused without nameservers.
+    fn declare_ds(
+        &self,
+        name: &str,
+        ds: Vec<crate::model::DsRecord>,
+        now: Timestamp,
+        window: chrono::Duration,
+    ) -> Result<DelegationRecord>;
     /// Start a fresh test window for the current NS set.
     fn retest(
         &self,

@@ -959,7 +959,7 @@ impl Store for RedbStore {
             put_domain(&txn, old.as_ref(), &new)?;
             let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
             if let Some((rec, ev)) =
-                delegation::on_declared(old_rec.as_ref(), &new.nameservers, now, window)
+                delegation::on_declared(old_rec.as_ref(), &new.nameservers, &new.ds, now, window)
             {
                 if old_rec.is_some() || !new.nameservers.is_empty() {
                     log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
@@ -987,29 +987,35 @@ impl Store for RedbStore {
         now: Timestamp,
         window: chrono::Duration,
     ) -> Result<DelegationRecord> {
-        let txn = self.write()?;
-        let old: Domain =
-            wget(&txn, DOMAINS, name)?.ok_or_else(|| StoreError::NoSuchDomain(name.to_string()))?;
-        let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
-        let mut new = old.clone();
-        new.nameservers = ns;
-        new.updated = now;
-        let rec = match delegation::on_declared(old_rec.as_ref(), &new.nameservers, now, window) {
-            Some((rec, ev)) => {
-                put_domain(&txn, Some(&old), &new)?;
-                log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-                put_record(&txn, name, old_rec.as_ref(), &rec)?;
-                rec
+        self.declare(name, now, window, |d| {
+            // A DS set without a delegation to sit next to means nothing.
+            if ns.is_empty() {
+                d.ds.clear();
             }
-            None => {
-                // Same set (perhaps reordered): keep the state as it is.
-                txn.abort().map_err(err)?;
-                return Ok(old_rec.unwrap_or_else(|| DelegationRecord::undelegated(now)));
+            d.nameservers = ns;
+            Ok(())
+        })
+    }
+
+    fn declare_ds(
+        &self,
+        name: &str,
+        ds: Vec<crate::model::DsRecord>,
+        now: Timestamp,
+        window: chrono::Duration,
+    ) -> Result<DelegationRecord> {
+        self.declare(name, now, window, |d| {
+            if !ds.is_empty() && d.nameservers.is_empty() {
+                return Err(StoreError::Rejected(vec![RecordError {
+                    section: "domains",
+                    index: 0,
+                    field: "ds".into(),
+                    reason: "a DS set needs nameservers: declare them first".into(),
+                }]));
             }
-        };
-        touch(&txn, now)?;
-        txn.commit().map_err(err)?;
-        Ok(rec)
+            d.ds = ds;
+            Ok(())
+        })
     }
 
     fn retest(
@@ -1091,5 +1097,47 @@ impl Store for RedbStore {
         touch(&txn, now)?;
         txn.commit().map_err(err)?;
         Ok(())
+    }
+}
+
+impl RedbStore {
+    /// Change a domain's declared delegation (NS and/or DS) with `change`
+    /// and run the state machine's declaration rule, in one transaction.
+    fn declare(
+        &self,
+        name: &str,
+        now: Timestamp,
+        window: chrono::Duration,
+        change: impl FnOnce(&mut Domain) -> Result<()>,
+    ) -> Result<DelegationRecord> {
+        let txn = self.write()?;
+        let old: Domain =
+            wget(&txn, DOMAINS, name)?.ok_or_else(|| StoreError::NoSuchDomain(name.to_string()))?;
+        let old_rec: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        new.updated = now;
+        let rec = match delegation::on_declared(
+            old_rec.as_ref(),
+            &new.nameservers,
+            &new.ds,
+            now,
+            window,
+        ) {
+            Some((rec, ev)) => {
+                put_domain(&txn, Some(&old), &new)?;
+                log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
+                put_record(&txn, name, old_rec.as_ref(), &rec)?;
+                rec
+            }
+            None => {
+                // Same sets (perhaps reordered): keep the state as it is.
+                txn.abort().map_err(err)?;
+                return Ok(old_rec.unwrap_or_else(|| DelegationRecord::undelegated(now)));
+            }
+        };
+        touch(&txn, now)?;
+        txn.commit().map_err(err)?;
+        Ok(rec)
     }
 }

@@ -64,6 +64,7 @@ pub fn domain(name: &str, nameservers: Vec<Nameserver>, now: Timestamp) -> Domai
         verification_requested: None,
         transferred: None,
         updated: now,
+        ds: Vec::new(),
     }
 }
 
