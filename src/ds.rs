@@ -245,8 +245,14 @@ mod tests {
         let r = parse_presentation("2371 13 2 AB CD ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd ab cd").unwrap();
         assert_eq!(r.key_tag, 2371);
         assert_eq!(r.digest.len(), 64);
-        assert!(parse_presentation("2371 13").unwrap_err().contains("digest type"));
-        assert!(parse_presentation("x 13 2 ab").unwrap_err().contains("key tag"));
-        assert!(parse_presentation("1 13 2 abcd").unwrap_err().contains("needs 32"));
+        assert!(parse_presentation("2371 13")
+            .unwrap_err()
+            .contains("digest type"));
+        assert!(parse_presentation("x 13 2 ab")
+            .unwrap_err()
+            .contains("key tag"));
+        assert!(parse_presentation("1 13 2 abcd")
+            .unwrap_err()
+            .contains("needs 32"));
     }
 }

@@ -1,5 +1,5 @@
 //! The parent zone: an RFC 1035 master file of the delegations that are in
-//! the zone now (NS plus in-bailiwick glue), loadable by NSD, Knot and BIND.
+//! the zone now (NS, DS and in-bailiwick glue), loadable by NSD, Knot and BIND.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -117,6 +117,10 @@ pub fn render(
             count += 1;
             for ns in &b.domain.nameservers {
                 let _ = writeln!(out, "{} {} IN NS {}", abs(name), z.ns_ttl, ns.name.fqdn());
+            }
+            // The DS set sits next to the NS (RFC 4034 §5: the parent's side).
+            for d in &b.domain.ds {
+                let _ = writeln!(out, "{} {} IN DS {d}", abs(name), z.ns_ttl);
             }
             for ns in &b.domain.nameservers {
                 if !ns.name.is_at_or_below(name) {

@@ -36,7 +36,11 @@ pub fn add_findings(
         return;
     }
     report.findings.extend(found);
-    if report.findings.iter().any(|f| f.severity == Severity::Error) {
+    if report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error)
+    {
         report.verdict = Verdict::Fail;
     }
 }
@@ -242,7 +246,15 @@ pub fn evaluate(
     for (a, ks) in &keysets {
         let mut f = Vec::new();
         judge_address(
-            apex, a, ks, &usable, pol, now, &mut budget, &mut f, facts.full,
+            apex,
+            a,
+            ks,
+            &usable,
+            pol,
+            now,
+            &mut budget,
+            &mut f,
+            facts.full,
         );
         per_addr.push((a, f));
     }
@@ -661,7 +673,10 @@ fn check_rrset(
         let tag = input.key_tag;
         let alg = u8::from(input.algorithm);
         let label = format!("RRSIG {what} by key {tag}/{alg}");
-        if !input.signer_name.eq_ignore_root(&ks_owner(owner, &input.signer_name)) {
+        if !input
+            .signer_name
+            .eq_ignore_root(&ks_owner(owner, &input.signer_name))
+        {
             out.push(finding(
                 "RRSIG_VALID",
                 Some(a),
@@ -698,10 +713,7 @@ fn check_rrset(
             out.push(finding(
                 "RRSIG_VALID",
                 Some(a),
-                format!(
-                    "{label}: expired {}",
-                    when(now, i64::from(to_expiry))
-                ),
+                format!("{label}: expired {}", when(now, i64::from(to_expiry))),
             ));
             continue;
         }

@@ -236,10 +236,8 @@ mod tests {
             .contains("NOPE"));
         assert!(Profile::from_toml("[severity]\nLAME = \"fatal\"\n").is_err());
         assert!(Profile::from_toml("colour = 1\n").is_err());
-        let p = Profile::from_toml(
-            "[dnssec]\nalgorithms = [13]\nexpiry_margin = \"12h\"\n",
-        )
-        .unwrap();
+        let p =
+            Profile::from_toml("[dnssec]\nalgorithms = [13]\nexpiry_margin = \"12h\"\n").unwrap();
         assert_eq!(p.dnssec().algorithms, vec![13]);
         assert_eq!(p.dnssec().digest_types, vec![2, 4]);
         assert_eq!(p.dnssec().expiry_margin, chrono::Duration::hours(12));

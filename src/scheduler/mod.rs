@@ -71,6 +71,12 @@ pub trait Prober: Send + Sync + 'static {
         domain: &'a DomainName,
         ns: &'a [Nameserver],
     ) -> BoxFuture<'a, CheckReport>;
+
+    /// Check a domain's declared delegation, DS set included (the DNSSEC
+    /// checks run when there is one). Engines without DNSSEC check NS only.
+    fn check_domain<'a>(&'a self, domain: &'a crate::model::Domain) -> BoxFuture<'a, CheckReport> {
+        self.check(&domain.name, &domain.nameservers)
+    }
 }
 
 /// Names of domains changed outside the scheduler since it last looked.
@@ -130,23 +136,36 @@ impl Prober for VerifierProber {
         domain: &'a DomainName,
         ns: &'a [Nameserver],
     ) -> BoxFuture<'a, CheckReport> {
-        Box::pin(async move {
-            if self.port == 53 {
-                return self.verifier.check(domain, ns).await;
-            }
-            let targets: Vec<crate::checks::NsTarget> = ns
-                .iter()
-                .map(|n| crate::checks::NsTarget {
-                    name: n.name.clone(),
-                    addrs: n
-                        .addresses
-                        .iter()
-                        .map(|ip| std::net::SocketAddr::new(*ip, self.port))
-                        .collect(),
-                })
-                .collect();
-            self.verifier.check_targets(domain, &targets).await
-        })
+        Box::pin(self.check_with_ds(domain, ns, &[]))
+    }
+
+    fn check_domain<'a>(&'a self, d: &'a crate::model::Domain) -> BoxFuture<'a, CheckReport> {
+        Box::pin(self.check_with_ds(&d.name, &d.nameservers, &d.ds))
+    }
+}
+
+impl VerifierProber {
+    async fn check_with_ds(
+        &self,
+        domain: &DomainName,
+        ns: &[Nameserver],
+        ds: &[crate::model::DsRecord],
+    ) -> CheckReport {
+        if self.port == 53 {
+            return self.verifier.check_with_ds(domain, ns, ds).await;
+        }
+        let targets: Vec<crate::checks::NsTarget> = ns
+            .iter()
+            .map(|n| crate::checks::NsTarget {
+                name: n.name.clone(),
+                addrs: n
+                    .addresses
+                    .iter()
+                    .map(|ip| std::net::SocketAddr::new(*ip, self.port))
+                    .collect(),
+            })
+            .collect();
+        self.verifier.check_targets_ds(domain, &targets, ds).await
     }
 }
 
@@ -505,7 +524,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 }
             }
             let started = app.now();
-            let check = prober.check(&domain.name, &domain.nameservers);
+            let check = prober.check_domain(&domain);
             let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
                 // The probe engine bounds its own time; this is a safety
                 // net. The round did not happen: nothing is written.

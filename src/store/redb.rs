@@ -1117,25 +1117,21 @@ impl RedbStore {
         let mut new = old.clone();
         change(&mut new)?;
         new.updated = now;
-        let rec = match delegation::on_declared(
-            old_rec.as_ref(),
-            &new.nameservers,
-            &new.ds,
-            now,
-            window,
-        ) {
-            Some((rec, ev)) => {
-                put_domain(&txn, Some(&old), &new)?;
-                log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
-                put_record(&txn, name, old_rec.as_ref(), &rec)?;
-                rec
-            }
-            None => {
-                // Same sets (perhaps reordered): keep the state as it is.
-                txn.abort().map_err(err)?;
-                return Ok(old_rec.unwrap_or_else(|| DelegationRecord::undelegated(now)));
-            }
-        };
+        let rec =
+            match delegation::on_declared(old_rec.as_ref(), &new.nameservers, &new.ds, now, window)
+            {
+                Some((rec, ev)) => {
+                    put_domain(&txn, Some(&old), &new)?;
+                    log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
+                    put_record(&txn, name, old_rec.as_ref(), &rec)?;
+                    rec
+                }
+                None => {
+                    // Same sets (perhaps reordered): keep the state as it is.
+                    txn.abort().map_err(err)?;
+                    return Ok(old_rec.unwrap_or_else(|| DelegationRecord::undelegated(now)));
+                }
+            };
         touch(&txn, now)?;
         txn.commit().map_err(err)?;
         Ok(rec)
