@@ -219,7 +219,10 @@ pub fn evaluate(
     // Consistency: group addresses by their DNSKEY RRset.
     let mut groups: BTreeMap<Vec<String>, Vec<&SecAddress>> = BTreeMap::new();
     for (a, k) in &keysets {
-        groups.entry(k.canonical.clone()).or_default().push(a);
+        // An address without keys is reported as DNSKEY_PRESENT instead.
+        if !k.keys.is_empty() {
+            groups.entry(k.canonical.clone()).or_default().push(a);
+        }
     }
     if groups.len() > 1 {
         let most = groups.values().map(Vec::len).max().unwrap_or(0);
@@ -567,7 +570,11 @@ fn judge_denial(
             Some(a),
             format!(
                 "the {} answer for a name that does not exist carries no NSEC or NSEC3",
-                r.rcode
+                if r.rcode == ResponseCode::NXDomain {
+                    "NXDOMAIN"
+                } else {
+                    "NODATA"
+                }
             ),
         ));
         return;
