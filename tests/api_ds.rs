@@ -25,14 +25,7 @@ fn delegated(s: &Server) -> String {
     let own = s
         .domains_of(REGRU, 10)
         .into_iter()
-        .find(|d| {
-            !s.store()
-                .domain(d)
-                .unwrap()
-                .unwrap()
-                .nameservers
-                .is_empty()
-        })
+        .find(|d| !s.store().domain(d).unwrap().unwrap().nameservers.is_empty())
         .unwrap();
     let old = s.store().delegation(&own).unwrap().unwrap();
     let rec = DelegationRecord {
@@ -72,7 +65,10 @@ async fn ds_declaration_restarts_testing_and_is_published() {
     assert_eq!(v["ds"].as_array().unwrap().len(), 2);
     assert_eq!(v["ds"][1]["digest"], digest(0xcd, 48), "stored lower-case");
     let last = v["history"].as_array().unwrap().last().unwrap().clone();
-    assert!(last["reason"].as_str().unwrap().contains("with 2 DS"), "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("with 2 DS"),
+        "{last}"
+    );
     let rec = s.store().delegation(&own).unwrap().unwrap();
     assert_ne!(rec.ns_fingerprint, fp_before);
     let d = s.store().domain(&own).unwrap().unwrap();
@@ -105,7 +101,10 @@ async fn ds_declaration_restarts_testing_and_is_published() {
     let b = s.store().bundle(&own).unwrap().unwrap();
     let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config.lifecycle).unwrap();
     let w = zonekeeper::whois::format::domain_answer(&p, "TCI", s.app.now());
-    let line = format!("ds:            2371 13 2 {}\n", digest(0xab, 32).to_uppercase());
+    let line = format!(
+        "ds:            2371 13 2 {}\n",
+        digest(0xab, 32).to_uppercase()
+    );
     assert!(w.contains(&line), "{w}");
     let zone = zonekeeper::zone::render(s.store(), &s.app.config, "ru", s.app.now(), 1).unwrap();
     assert!(
@@ -119,7 +118,10 @@ async fn ds_declaration_restarts_testing_and_is_published() {
     assert_eq!(v["ds"], json!([]));
     assert_eq!(v["state"], "testing");
     let rec = s.store().delegation(&own).unwrap().unwrap();
-    assert_eq!(rec.ns_fingerprint, fp_before, "back to the NS-only fingerprint");
+    assert_eq!(
+        rec.ns_fingerprint, fp_before,
+        "back to the NS-only fingerprint"
+    );
     let b = s.store().bundle(&own).unwrap().unwrap();
     let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config.lifecycle).unwrap();
     let w = zonekeeper::whois::format::domain_answer(&p, "TCI", s.app.now());
@@ -166,8 +168,8 @@ async fn bad_ds_sets_are_422_and_change_nothing() {
         assert_eq!(st, 422, "{body}: {p}");
         let errs = p["errors"].as_array().unwrap();
         assert!(
-            errs.iter().any(|e| e["field"] == field
-                && e["reason"].as_str().unwrap().contains(reason)),
+            errs.iter()
+                .any(|e| e["field"] == field && e["reason"].as_str().unwrap().contains(reason)),
             "{body}: {p}"
         );
     }

@@ -411,3 +411,55 @@ mod base64_lite {
         s
     }
 }
+
+/// `zonekeeper check --ds` (SPEC §2): exit 0 with the matching DS, 1 with a
+/// DS of another key, 2 for a malformed DS.
+#[test]
+fn cli_check_with_ds() {
+    let Some(l) = lab() else { return };
+    let k = ksk(&l);
+    let signed = l.lab.sign("z", &l.plain, &[&k], &SignOpts::default());
+    let a = Nsd::start(l.ip1, &[(ZONE, signed.clone())]);
+    let b = Nsd::start(l.ip2, &[(ZONE, signed)]);
+    let cfg = l.lab.dir.path().join("zk.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "zones = [\"ru\"]\n[probe]\ntimeout = \"2s\"\nresolvers = [\"{}\"]\n",
+            fake::closed_port()
+        ),
+    )
+    .unwrap();
+    let run = |ds: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(["check", ZONE, "--allow-private", "--json"])
+            .args(["--ns", &format!("{}/{}", NS[0], a.addr)])
+            .args(["--ns", &format!("{}/{}", NS[1], b.addr)])
+            .args(["--ds", ds])
+            .output()
+            .unwrap()
+    };
+    let good = k.ds(2);
+    let out = run(&good);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let other = ksk(&l).ds(2);
+    let out = run(&other);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "DS_MATCHES_DNSKEY"));
+    let out = run("12345 13 2 abcd");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ds") && err.contains("needs 32"), "{err}");
+}

@@ -208,10 +208,8 @@ fn exported_zone_with_ds_signs_and_validates_from_a_private_anchor() {
     let signed = lab.sign("ru", &text, &[&k], &Default::default());
     assert!(signed.contains("RRSIG\tDS"), "{signed}");
     assert!(lab.validator_accepts("ru.signed", &[&k.ds(2)]));
-    let nsd = check_support::nsd::Nsd::start(
-        check_support::nsd::random_loopback(),
-        &[("ru", signed)],
-    );
+    let nsd =
+        check_support::nsd::Nsd::start(check_support::nsd::random_loopback(), &[("ru", signed)]);
     let ds = dig(nsd.addr, &["+dnssec", "example.ru", "DS"]);
     assert!(ds.contains("RRSIG\tDS 13 2"), "{ds}");
 }

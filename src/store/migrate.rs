@@ -384,7 +384,11 @@ mod tests {
                     .unwrap()
                     .expect("bundle readable after migration");
                 assert_eq!(b.domain.name.as_str(), n);
+                assert!(b.domain.ds.is_empty(), "no DS before schema 2");
                 let d = s.delegation(n).unwrap().expect("delegation record");
+                // Without DS the delegation fingerprint is the old NS one:
+                // migrated records still belong to their domains.
+                assert_eq!(d.ns_fingerprint, b.domain.ns_fingerprint());
                 if d.state == crate::model::DelegationState::Testing {
                     testing += 1;
                     assert!(!s.history(n, 10).unwrap().is_empty());
