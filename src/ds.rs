@@ -233,7 +233,12 @@ mod tests {
         let h32 = "ab".repeat(32);
         let one = ds(1, 13, 2, &h32);
         assert!(validate_set(std::slice::from_ref(&one), false).is_err());
-        assert_eq!(validate_set(&[one.clone()], true).unwrap().len(), 1);
+        assert_eq!(
+            validate_set(std::slice::from_ref(&one), true)
+                .unwrap()
+                .len(),
+            1
+        );
         let e = validate_set(&[one.clone(), one.clone()], true).unwrap_err();
         assert_eq!(e[0].0, "ds[1]");
         let many = vec![one; MAX_DS + 1];

@@ -463,6 +463,7 @@ fn judge_address(
     // The DNSKEY RRset: every signature valid, one of them by an entry key.
     let dnskey_valid = check_rrset(
         apex,
+        apex,
         a,
         "DNSKEY",
         &ks.records,
@@ -514,6 +515,7 @@ fn judge_address(
             continue;
         }
         let ok = check_rrset(
+            apex,
             apex,
             a,
             &qtype.to_string(),
@@ -627,8 +629,8 @@ fn judge_denial(
             ));
             continue;
         }
-        let _ = apex;
         let ok = check_rrset(
+            apex,
             &owner,
             a,
             &t.to_string(),
@@ -654,6 +656,7 @@ fn judge_denial(
 /// ones. Returns the indices (in `ks.keys`) of keys that made a valid one.
 #[allow(clippy::too_many_arguments)]
 fn check_rrset(
+    apex: &Name,
     owner: &Name,
     a: &SecAddress,
     what: &str,
@@ -680,10 +683,8 @@ fn check_rrset(
         let tag = input.key_tag;
         let alg = u8::from(input.algorithm);
         let label = format!("RRSIG {what} by key {tag}/{alg}");
-        if !input
-            .signer_name
-            .eq_ignore_root(&ks_owner(owner, &input.signer_name))
-        {
+        // The zone signs its own data (RFC 4035 §5.3.1).
+        if !input.signer_name.eq_ignore_root(apex) {
             out.push(finding(
                 "RRSIG_VALID",
                 Some(a),
@@ -795,16 +796,6 @@ fn check_rrset(
         }
     }
     valid_by
-}
-
-/// The zone apex a signer name must equal: the owner or an ancestor of it
-/// that is the signer (RRsets of a zone are signed by the zone).
-fn ks_owner(owner: &Name, signer: &Name) -> Name {
-    if signer.zone_of(owner) {
-        signer.clone()
-    } else {
-        owner.clone()
-    }
 }
 
 fn when(now: Timestamp, delta_secs: i64) -> String {
