@@ -74,6 +74,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub zone: ZoneConfig,
     pub log: LogConfig,
+    pub dnssec: DnssecConfig,
 }
 
 impl Default for Config {
@@ -90,6 +91,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             zone: ZoneConfig::default(),
             log: LogConfig::default(),
+            dnssec: DnssecConfig::default(),
         }
     }
 }
@@ -381,6 +383,21 @@ impl Default for ZoneConfig {
     }
 }
 
+/// `[dnssec]`: registry-side DNSSEC automation. What the checks accept is
+/// in the check profile (`[dnssec]` of `delegation.profile`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnssecConfig {
+    /// How often `serve` reads CDS from every server of signed delegated
+    /// domains (RFC 7344/8078; [`crate::cds`]). Unset: no scanning.
+    #[serde(deserialize_with = "human_opt")]
+    pub cds_scan_interval: Option<Duration>,
+}
+
+fn human_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    human(d).map(Some)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -465,6 +482,12 @@ impl Config {
                     "{k} must be greater than zero"
                 )));
             }
+        }
+        if self.dnssec.cds_scan_interval.is_some_and(|i| i.is_zero()) {
+            return Err(ConfigError::Invalid(
+                "dnssec.cds_scan_interval must be greater than zero (omit it to turn scanning off)"
+                    .into(),
+            ));
         }
         if d.downtime_budget > d.downtime_period {
             return Err(ConfigError::Invalid(

@@ -42,6 +42,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cds;
 pub mod checks;
 pub mod cli;
 pub mod clock;

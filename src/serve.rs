@@ -120,6 +120,7 @@ pub async fn serve_with_control(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(crate::scheduler::run(app.clone()));
     tasks.spawn(zone_writer(app.clone()));
+    tasks.spawn(crate::cds::run(app.clone()));
     {
         let app = app.clone();
         tasks.spawn(async move {

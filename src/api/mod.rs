@@ -597,7 +597,7 @@ async fn set_ds(
             .is_some_and(|r| lifecycle::in_zone(&r, &st));
         let rec = app
             .store
-            .declare_ds(name.as_str(), ds.clone(), now, window)?;
+            .declare_ds(name.as_str(), ds.clone(), "registrar API", now, window)?;
         let mut d = d;
         d.ds = ds;
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), ds = d.ds.len(), "DS set declared via API");

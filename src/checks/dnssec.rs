@@ -843,3 +843,158 @@ fn describe(o: &Outcome) -> String {
         Outcome::Malformed(e) => format!("malformed reply: {e}"),
     }
 }
+
+/// What the CDS scanner does with one domain (RFC 7344, RFC 8078).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CdsAction {
+    /// Nothing; why (for the log).
+    Keep(String),
+    /// A signed delete CDS (algorithm 0, RFC 8078 §4): remove the DS set.
+    Delete,
+    /// A signed CDS set, the same on every server, that differs from the
+    /// DS set and would validate: it becomes the DS set (RFC 7344 §4.1).
+    Replace(Vec<DsRecord>),
+}
+
+/// Pure: the scanner's decision for a domain whose DS set is `current`,
+/// from facts of [`crate::probe::Prober::probe_cds`]. Only a secured
+/// delegation is acted on: the CDS RRset must be signed by a key of the
+/// DNSKEY RRset that the current DS set validates, and be the same on every
+/// server that answered. Bootstrapping an unsigned delegation (RFC 8078 §3,
+/// RFC 9615) is not done.
+pub fn decide_cds(
+    current: &[DsRecord],
+    facts: &SecFacts,
+    pol: &DnssecPolicy,
+    now: Timestamp,
+) -> CdsAction {
+    use hickory_proto::dnssec::rdata::CDS;
+    let keep = |s: &str| CdsAction::Keep(s.to_string());
+    let Some(apex) = &facts.apex else {
+        return keep("no zone name");
+    };
+    if facts.addresses.is_empty() {
+        return keep("no server answered");
+    }
+    // The CDS RRset of every address; all must agree (RFC 7344 §6.1).
+    let mut sets: Vec<(&SecAddress, Vec<Record>, Vec<RRSIG>, Vec<String>)> = Vec::new();
+    for a in &facts.addresses {
+        let Some(Outcome::Reply(r)) = &a.cds else {
+            return keep("a server did not answer the CDS query");
+        };
+        if r.rcode != ResponseCode::NoError {
+            return keep("a server answered the CDS query with an error");
+        }
+        let set = rrset(apex, &r.answers, RecordType::CDS);
+        let mut canon: Vec<String> = set.iter().map(|x| x.data.to_string()).collect();
+        canon.sort();
+        canon.dedup();
+        let s = sigs(apex, &r.answers, RecordType::CDS);
+        sets.push((a, set, s, canon));
+    }
+    if sets.windows(2).any(|w| w[0].3 != w[1].3) {
+        return keep("the CDS RRset differs between servers");
+    }
+    if sets[0].1.is_empty() {
+        return keep("no CDS published");
+    }
+    if current.is_empty() {
+        return keep("unsigned delegation: CDS bootstrapping is not done");
+    }
+    // The current chain must validate before the child can change it.
+    let errs: Vec<String> = evaluate(current, facts, pol, now)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.id)
+        .collect();
+    if !errs.is_empty() {
+        return CdsAction::Keep(format!(
+            "the current DS chain does not validate ({}): CDS not trusted",
+            errs.join(", ")
+        ));
+    }
+    // Signed by the zone's (now validated) keys, on every server.
+    let mut budget = Budget {
+        left: pol.max_crypto_ops,
+        exhausted: false,
+        verified: HashMap::new(),
+    };
+    for (a, set, s, _) in &sets {
+        let Outcome::Reply(r) = &a.dnskey else {
+            return keep("a server did not answer the DNSKEY query");
+        };
+        let ks = KeySet::from_records(apex, &r.answers);
+        let mut scratch = Vec::new();
+        let ok = check_rrset(
+            apex,
+            apex,
+            a,
+            "CDS",
+            set,
+            s,
+            &ks,
+            pol,
+            now,
+            &mut budget,
+            &mut scratch,
+        );
+        if ok.is_empty() || scratch.iter().any(|f| f.severity == Severity::Error) {
+            return keep("the CDS RRset is not validly signed by the zone's keys");
+        }
+    }
+    let cds: Vec<CDS> = sets[0]
+        .1
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::CDS(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    if cds.iter().any(CDS::is_delete) {
+        return if cds.iter().all(CDS::is_delete) {
+            CdsAction::Delete
+        } else {
+            keep("a delete CDS is mixed with other CDS records")
+        };
+    }
+    let mut new = Vec::new();
+    for c in &cds {
+        let d = crate::ds::DsIn {
+            key_tag: c.key_tag().into(),
+            algorithm: c.algorithm().map_or(0, u8::from).into(),
+            digest_type: u8::from(c.digest_type()).into(),
+            digest: hex::encode(c.digest()),
+        };
+        match crate::ds::validate_one(&d) {
+            Ok(r) if !new.contains(&r) => new.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                return CdsAction::Keep(format!(
+                    "a CDS record is malformed: {}",
+                    e.into_iter()
+                        .map(|(f, r)| format!("{f} {r}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
+        }
+    }
+    new.sort();
+    let mut cur = current.to_vec();
+    cur.sort();
+    if new == cur {
+        return keep("the CDS set equals the DS set");
+    }
+    let errs: Vec<String> = evaluate(&new, facts, pol, now)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.id)
+        .collect();
+    if !errs.is_empty() {
+        return CdsAction::Keep(format!(
+            "the CDS set would not validate or is not accepted ({})",
+            errs.join(", ")
+        ));
+    }
+    CdsAction::Replace(new)
+}

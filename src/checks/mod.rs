@@ -112,6 +112,17 @@ impl Verifier {
         report
     }
 
+    /// What the CDS scanner needs of a delegated domain: the DNSSEC facts
+    /// with the CDS RRset of every address that answered.
+    pub async fn scan_cds(
+        &self,
+        domain: &DomainName,
+        targets: &[NsTarget],
+    ) -> crate::probe::dnssec::SecFacts {
+        let facts = self.prober.probe(domain, targets).await;
+        self.prober.probe_cds(&facts).await
+    }
+
     /// Probe only: the raw facts of one round.
     pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
         self.prober.probe(domain, targets).await

@@ -27,6 +27,8 @@ pub struct SecAddress {
     pub ns: Option<Outcome>,
     /// Query for `NX_LABEL.<apex>` (type A).
     pub nx: Option<Outcome>,
+    /// The apex CDS RRset (RFC 7344), asked by the CDS scanner only.
+    pub cds: Option<Outcome>,
 }
 
 /// The DNSSEC facts of one round.
@@ -43,6 +45,16 @@ impl Prober {
     /// data; with `full == false` only for the DNSKEY RRset (to notice a
     /// signed zone without DS).
     pub async fn probe_dnssec(&self, facts: &ProbeFacts, full: bool) -> SecFacts {
+        self.probe_sec(facts, full, false).await
+    }
+
+    /// Everything [`Self::probe_dnssec`] asks with a DS set, plus the apex
+    /// CDS RRset (RFC 7344 §4), for the CDS scanner.
+    pub async fn probe_cds(&self, facts: &ProbeFacts) -> SecFacts {
+        self.probe_sec(facts, true, true).await
+    }
+
+    async fn probe_sec(&self, facts: &ProbeFacts, full: bool, with_cds: bool) -> SecFacts {
         let apex = fqdn(facts.domain.as_str());
         let Some(apex_name) = apex.clone() else {
             return SecFacts {
@@ -79,6 +91,7 @@ impl Prober {
                         soa: None,
                         ns: None,
                         nx: None,
+                        cds: None,
                     };
                 }
                 let nx_q = async {
@@ -87,11 +100,19 @@ impl Prober {
                         None => None,
                     }
                 };
-                let (dnskey, soa, ns, nx) = tokio::join!(
+                let cds_q = async {
+                    if with_cds {
+                        Some(self.sec_query(addr, &apex, RecordType::CDS).await)
+                    } else {
+                        None
+                    }
+                };
+                let (dnskey, soa, ns, nx, cds) = tokio::join!(
                     self.sec_query(addr, &apex, RecordType::DNSKEY),
                     self.sec_query(addr, &apex, RecordType::SOA),
                     self.sec_query(addr, &apex, RecordType::NS),
                     nx_q,
+                    cds_q,
                 );
                 SecAddress {
                     server,
@@ -100,6 +121,7 @@ impl Prober {
                     soa: Some(soa),
                     ns: Some(ns),
                     nx,
+                    cds,
                 }
             }
         }))

@@ -174,10 +174,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<DelegationRecord>;
     /// Declare a domain's DS set (empty: remove it); restarts testing if
     /// it changed, like an NS change. Refused without nameservers.
+    /// `source` (e.g. `registrar API`, `CDS`) prefixes the history event.
     fn declare_ds(
         &self,
         name: &str,
         ds: Vec<crate::model::DsRecord>,
+        source: &str,
         now: Timestamp,
         window: chrono::Duration,
     ) -> Result<DelegationRecord>;

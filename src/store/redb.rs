@@ -987,7 +987,7 @@ impl Store for RedbStore {
         now: Timestamp,
         window: chrono::Duration,
     ) -> Result<DelegationRecord> {
-        self.declare(name, now, window, |d| {
+        self.declare(name, now, window, None, |d| {
             // A DS set without a delegation to sit next to means nothing.
             if ns.is_empty() {
                 d.ds.clear();
@@ -1001,10 +1001,11 @@ impl Store for RedbStore {
         &self,
         name: &str,
         ds: Vec<crate::model::DsRecord>,
+        source: &str,
         now: Timestamp,
         window: chrono::Duration,
     ) -> Result<DelegationRecord> {
-        self.declare(name, now, window, |d| {
+        self.declare(name, now, window, Some(source), |d| {
             if !ds.is_empty() && d.nameservers.is_empty() {
                 return Err(StoreError::Rejected(vec![RecordError {
                     section: "domains",
@@ -1108,6 +1109,7 @@ impl RedbStore {
         name: &str,
         now: Timestamp,
         window: chrono::Duration,
+        source: Option<&str>,
         change: impl FnOnce(&mut Domain) -> Result<()>,
     ) -> Result<DelegationRecord> {
         let txn = self.write()?;
@@ -1120,7 +1122,10 @@ impl RedbStore {
         let rec =
             match delegation::on_declared(old_rec.as_ref(), &new.nameservers, &new.ds, now, window)
             {
-                Some((rec, ev)) => {
+                Some((rec, mut ev)) => {
+                    if let Some(src) = source {
+                        ev.reason = format!("DS set changed via {src}; {}", ev.reason);
+                    }
                     put_domain(&txn, Some(&old), &new)?;
                     log_append(&txn, HISTORY, name, &ev, HISTORY_KEPT)?;
                     put_record(&txn, name, old_rec.as_ref(), &rec)?;
