@@ -392,6 +392,20 @@ pub struct DnssecConfig {
     /// domains (RFC 7344/8078; [`crate::cds`]). Unset: no scanning.
     #[serde(deserialize_with = "human_opt")]
     pub cds_scan_interval: Option<Duration>,
+    /// What a delegated domain whose DNSSEC chain breaks gets.
+    pub on_invalid: OnDnssecInvalid,
+}
+
+/// `dnssec.on_invalid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDnssecInvalid {
+    /// Like any other violation: `delegation.on_violation` decides.
+    #[default]
+    Suspend,
+    /// Stay delegated, but without DS in the zone (insecure, still
+    /// resolvable) until a round validates again.
+    WithdrawDs,
 }
 
 fn human_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

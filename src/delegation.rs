@@ -136,6 +136,10 @@ pub struct Policy {
     pub downtime_utc_offset: Duration,
     pub on_violation: OnViolation,
     pub jitter: f64,
+    /// `dnssec.on_invalid = "withdraw_ds"`: a violation made only of
+    /// DNSSEC findings keeps the domain delegated (the zone writer then
+    /// leaves its DS out: published insecure) instead of suspending it.
+    pub dnssec_withdraw_ds: bool,
 }
 
 impl Policy {
@@ -149,6 +153,7 @@ impl Policy {
             downtime_utc_offset: Duration::seconds(c.downtime_utc_offset_secs.into()),
             on_violation: c.on_violation,
             jitter: c.jitter,
+            dnssec_withdraw_ds: false,
         }
     }
 
@@ -656,7 +661,12 @@ pub fn on_round(
                 finding_ids: ids,
                 message: message.clone(),
             });
+            let dnssec_only = over.is_empty()
+                && vf
+                    .iter()
+                    .all(|f| crate::checks::dnssec::is_dnssec_check(&f.id));
             let to = match pol.on_violation {
+                _ if pol.dnssec_withdraw_ds && dnssec_only => DelegationState::Delegated,
                 OnViolation::Suspend => DelegationState::Suspended,
                 OnViolation::Report => DelegationState::Delegated,
             };

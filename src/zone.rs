@@ -118,8 +118,16 @@ pub fn render(
             for ns in &b.domain.nameservers {
                 let _ = writeln!(out, "{} {} IN NS {}", abs(name), z.ns_ttl, ns.name.fqdn());
             }
-            // The DS set sits next to the NS (RFC 4034 §5: the parent's side).
-            for d in &b.domain.ds {
+            // The DS set sits next to the NS (RFC 4034 §5: the parent's
+            // side) — unless `dnssec.on_invalid = "withdraw_ds"` and the
+            // chain is broken now: then the delegation is published insecure.
+            let withdrawn = cfg.dnssec.on_invalid == crate::config::OnDnssecInvalid::WithdrawDs
+                && b.delegation.violation.as_ref().is_some_and(|v| {
+                    v.finding_ids
+                        .iter()
+                        .any(|i| crate::checks::dnssec::is_dnssec_check(i))
+                });
+            for d in b.domain.ds.iter().filter(|_| !withdrawn) {
                 let _ = writeln!(out, "{} {} IN DS {d}", abs(name), z.ns_ttl);
             }
             for ns in &b.domain.nameservers {

@@ -151,3 +151,112 @@ async fn signed_domains_are_checked_every_round() {
         .unwrap()
         .unwrap();
 }
+
+/// `dnssec.on_invalid = "withdraw_ds"`: a broken chain on a delegated
+/// domain keeps it delegated (even with `on_violation = suspend`) and takes
+/// its DS out of the zone; a valid chain puts the DS back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdraw_ds_instead_of_suspending() {
+    if !signer::tools_present() {
+        eprintln!("ldnsutils missing: skipped (fails under CI=true)");
+        return;
+    }
+    let (ip1, ip2) = loop {
+        let (a, b) = (random_loopback(), random_loopback());
+        if a != b {
+            break (a, b);
+        }
+    };
+    let text = ZoneSpec {
+        domain: "good.ru",
+        serial: 1,
+        rname: "hostmaster.example.ru.",
+        ns: vec!["ns1.good.ru".into(), "ns2.good.ru".into()],
+        hosts: vec![("ns1.good.ru".into(), ip1), ("ns2.good.ru".into(), ip2)],
+    }
+    .render();
+    let lab = Lab::new("good.ru");
+    let k = lab.keygen("ECDSAP256SHA256", true);
+    let good = lab.sign("z", &text, &[&k], &SignOpts::default());
+    let nsd = Nsd::start_multi(&[ip1, ip2], &[("good.ru", good.clone())]);
+
+    let mut cfg = fast_config();
+    cfg.delegation.on_violation = OnViolation::Suspend;
+    cfg.dnssec.on_invalid = zonekeeper::config::OnDnssecInvalid::WithdrawDs;
+    cfg.probe.port = nsd.addr.port();
+    cfg.probe.timeout = Duration::from_millis(800);
+    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+    cfg.zones = vec!["ru".into()];
+    let now = SystemClock.now();
+    let mut d = domain(
+        "good.ru",
+        vec![
+            ns("ns1.good.ru", &[IpAddr::V4(ip1)]),
+            ns("ns2.good.ru", &[IpAddr::V4(ip2)]),
+        ],
+        now,
+    );
+    d.ds = vec![zonekeeper::ds::parse_presentation(&k.ds(2)).unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(
+        &dir.path().join("z.redb"),
+        vec![d],
+        cfg.delegation.test_window,
+    );
+    let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
+    let task = tokio::spawn(scheduler::run(app.clone()));
+    let zone =
+        || zonekeeper::zone::render(app.store.as_ref(), &app.config, "ru", app.now(), 1).unwrap();
+
+    assert!(
+        wait_for(Duration::from_secs(5), || st(&app, "good.ru")
+            == DelegationState::Delegated)
+        .await
+    );
+    assert!(zone().contains("good.ru. 345600 IN DS "), "{}", zone());
+
+    let expired = lab.sign(
+        "old",
+        &text,
+        &[&k],
+        &SignOpts {
+            inception: Some("20200101000000"),
+            expiration: Some("20200201000000"),
+            ..Default::default()
+        },
+    );
+    nsd.reload_zone("good.ru", &expired);
+    assert!(
+        wait_for(Duration::from_secs(5), || app
+            .store
+            .delegation("good.ru")
+            .unwrap()
+            .unwrap()
+            .violation
+            .is_some())
+        .await
+    );
+    assert_eq!(st(&app, "good.ru"), DelegationState::Delegated);
+    let z = zone();
+    assert!(z.contains("good.ru. 345600 IN NS ns1.good.ru."), "{z}");
+    assert!(!z.contains(" IN DS "), "DS withdrawn: {z}");
+
+    nsd.reload_zone("good.ru", &good);
+    assert!(
+        wait_for(Duration::from_secs(5), || app
+            .store
+            .delegation("good.ru")
+            .unwrap()
+            .unwrap()
+            .violation
+            .is_none())
+        .await
+    );
+    assert!(zone().contains("good.ru. 345600 IN DS "), "{}", zone());
+
+    app.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -22,6 +22,31 @@ use crate::model::{CheckReport, DsRecord, Finding, Severity, Timestamp, Verdict}
 use crate::probe::dnssec::{SecAddress, SecFacts};
 use crate::probe::Outcome;
 
+/// Ids of the DNSSEC checks (all of this module's findings).
+pub const IDS: [&str; 16] = [
+    "DS_SYNTAX",
+    "DS_DIGEST_TYPE",
+    "DS_ALGORITHM",
+    "DNSKEY_PRESENT",
+    "DNSKEY_CONSISTENT",
+    "DS_MATCHES_DNSKEY",
+    "DNSKEY_SIGNED_BY_DS",
+    "RRSIG_SOA",
+    "RRSIG_NS",
+    "RRSIG_VALID",
+    "RRSIG_EXPIRY",
+    "DENIAL_OF_EXISTENCE",
+    "NSEC3_PARAMS",
+    "NSEC3_ITERATIONS",
+    "DNSSEC_LIMITS",
+    "DNSSEC_NO_DS",
+];
+
+/// Is `id` one of the DNSSEC checks?
+pub fn is_dnssec_check(id: &str) -> bool {
+    IDS.contains(&id)
+}
+
 /// Judge the DNSSEC facts and add the graded findings to `report`
 /// (the verdict follows: fail iff any error).
 pub fn add_findings(
@@ -997,4 +1022,40 @@ pub fn decide_cds(
         ));
     }
     CdsAction::Replace(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dnssec_id_is_in_the_catalogue() {
+        for id in IDS {
+            assert!(super::super::catalogue::lookup(id).is_some(), "{id}");
+        }
+        assert!(is_dnssec_check("RRSIG_VALID"));
+        assert!(!is_dnssec_check("LAME"));
+    }
+
+    #[test]
+    fn no_facts_no_findings_and_no_ds_no_notice() {
+        let facts = SecFacts {
+            apex: None,
+            full: true,
+            addresses: Vec::new(),
+        };
+        let pol = DnssecPolicy::default();
+        let now = chrono::Utc::now();
+        assert!(evaluate(&[], &facts, &pol, now).is_empty());
+        let facts = SecFacts {
+            apex: Name::from_ascii("example.ru.").ok(),
+            full: false,
+            addresses: Vec::new(),
+        };
+        assert!(evaluate(&[], &facts, &pol, now).is_empty());
+        assert_eq!(
+            decide_cds(&[], &facts, &pol, now),
+            CdsAction::Keep("no server answered".into())
+        );
+    }
 }

@@ -207,7 +207,10 @@ pub fn load_queue(store: &dyn Store, pol: &Policy, now: Timestamp) -> crate::sto
 
 /// Run the scheduler with `prober` until `app.shutdown`.
 pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
-    let pol = Arc::new(Policy::from_config(&app.config.delegation));
+    let mut pol = Policy::from_config(&app.config.delegation);
+    pol.dnssec_withdraw_ds =
+        app.config.dnssec.on_invalid == crate::config::OnDnssecInvalid::WithdrawDs;
+    let pol = Arc::new(pol);
     let started = Instant::now();
     let loaded = {
         let store = app.store.clone();
@@ -558,7 +561,11 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
             let is_in = lifecycle::in_zone(&new, &status);
             let was_del = rec.state == DelegationState::Delegated;
             let is_del = new.state == DelegationState::Delegated;
-            if was_in != is_in || was_del != is_del {
+            // A violation appearing or clearing may add or withdraw DS
+            // records (`dnssec.on_invalid = "withdraw_ds"`).
+            let dnssec_flip =
+                !domain.ds.is_empty() && rec.violation.is_some() != new.violation.is_some();
+            if was_in != is_in || was_del != is_del || dnssec_flip {
                 app.zone_dirty.notify_one();
             }
             Outcome {
