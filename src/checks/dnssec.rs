@@ -902,7 +902,9 @@ pub fn decide_cds(
         return keep("no server answered");
     }
     // The CDS RRset of every address; all must agree (RFC 7344 §6.1).
-    let mut sets: Vec<(&SecAddress, Vec<Record>, Vec<RRSIG>, Vec<String>)> = Vec::new();
+    // (address, CDS RRset, its RRSIGs, sorted presentation form)
+    type Seen<'a> = (&'a SecAddress, Vec<Record>, Vec<RRSIG>, Vec<String>);
+    let mut sets: Vec<Seen<'_>> = Vec::new();
     for a in &facts.addresses {
         let Some(Outcome::Reply(r)) = &a.cds else {
             return keep("a server did not answer the CDS query");
