@@ -10,10 +10,10 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
+//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
-//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`] | the long-running process and its wiring; the operator control socket |
+//! | running | [`scheduler`], [`cds`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`] | the long-running process and its wiring; the operator control socket |
 //!
 //! ## How data flows
 //!
