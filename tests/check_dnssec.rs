@@ -463,3 +463,31 @@ fn cli_check_with_ds() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--ds") && err.contains("needs 32"), "{err}");
 }
+
+/// Two servers serving the zone signed with different keys: the DNSKEY
+/// RRsets differ, and the DS matches only one server's key.
+#[tokio::test]
+async fn servers_with_different_keys_are_inconsistent() {
+    let Some(l) = lab() else { return };
+    let k1 = ksk(&l);
+    let k2 = ksk(&l);
+    let z1 = l.lab.sign("z1", &l.plain, &[&k1], &SignOpts::default());
+    let z2 = l.lab.sign("z2", &l.plain, &[&k2], &SignOpts::default());
+    let d = k1.ds(2);
+    let r = check(&l, &z1, &z2, &[&d]).await;
+    assert_report(
+        &r,
+        Verdict::Fail,
+        &[
+            "DNSKEY_CONSISTENT",
+            "DS_MATCHES_DNSKEY",
+            "DNSKEY_SIGNED_BY_DS",
+        ],
+    );
+    for id in ["DS_MATCHES_DNSKEY", "DNSKEY_SIGNED_BY_DS"] {
+        let f = r.findings.iter().find(|f| f.id == id).unwrap();
+        assert_eq!(f.server.as_deref(), Some(NS[1]), "{f:?}");
+    }
+    assert!(l.lab.validator_accepts("z1.signed", &[&d]));
+    assert!(!l.lab.validator_accepts("z2.signed", &[&d]));
+}
