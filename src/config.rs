@@ -392,6 +392,11 @@ pub struct DnssecConfig {
     /// domains (RFC 7344/8078; [`crate::cds`]). Unset: no scanning.
     #[serde(deserialize_with = "human_opt")]
     pub cds_scan_interval: Option<Duration>,
+    /// Bootstrapping (RFC 8078 §3.3 accept after delay): an unsigned
+    /// delegated domain whose signed CDS set was seen unchanged on every
+    /// server for this long gets it as its DS set. Unset: no bootstrapping.
+    #[serde(deserialize_with = "human_opt")]
+    pub cds_bootstrap_delay: Option<Duration>,
     /// What a delegated domain whose DNSSEC chain breaks gets.
     pub on_invalid: OnDnssecInvalid,
 }

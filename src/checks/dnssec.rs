@@ -879,14 +879,19 @@ pub enum CdsAction {
     /// A signed CDS set, the same on every server, that differs from the
     /// DS set and would validate: it becomes the DS set (RFC 7344 §4.1).
     Replace(Vec<DsRecord>),
+    /// An unsigned delegation whose zone publishes, on every server, a CDS
+    /// set signed by its own keys under which the zone validates: a
+    /// candidate for RFC 8078 §3.3 accept-after-delay bootstrapping (the
+    /// scanner accepts it once seen unchanged for `cds_bootstrap_delay`).
+    Bootstrap(Vec<DsRecord>),
 }
 
 /// Pure: the scanner's decision for a domain whose DS set is `current`,
-/// from facts of [`crate::probe::Prober::probe_cds`]. Only a secured
-/// delegation is acted on: the CDS RRset must be signed by a key of the
-/// DNSKEY RRset that the current DS set validates, and be the same on every
-/// server that answered. Bootstrapping an unsigned delegation (RFC 8078 §3,
-/// RFC 9615) is not done.
+/// from facts of [`crate::probe::Prober::probe_cds`]. The CDS RRset must be
+/// the same on every server that answered and be signed by a key of the
+/// zone's DNSKEY RRset, which for a secured delegation the current DS set
+/// must validate. An unsigned delegation gets at most a [`CdsAction::Bootstrap`]
+/// candidate (RFC 8078 §3.3; RFC 9615 authentication is not done).
 pub fn decide_cds(
     current: &[DsRecord],
     facts: &SecFacts,
@@ -925,15 +930,17 @@ pub fn decide_cds(
     if sets[0].1.is_empty() {
         return keep("no CDS published");
     }
-    if current.is_empty() {
-        return keep("unsigned delegation: CDS bootstrapping is not done");
-    }
-    // The current chain must validate before the child can change it.
-    let errs: Vec<String> = evaluate(current, facts, pol, now)
-        .into_iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| f.id)
-        .collect();
+    // The current chain must validate before the child can change it (an
+    // unsigned delegation has none: only bootstrapping, after a delay).
+    let errs: Vec<String> = if current.is_empty() {
+        Vec::new()
+    } else {
+        evaluate(current, facts, pol, now)
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.id)
+            .collect()
+    };
     if !errs.is_empty() {
         return CdsAction::Keep(format!(
             "the current DS chain does not validate ({}): CDS not trusted",
@@ -978,6 +985,9 @@ pub fn decide_cds(
         })
         .collect();
     if cds.iter().any(CDS::is_delete) {
+        if current.is_empty() {
+            return keep("a delete CDS on an unsigned delegation: nothing to delete");
+        }
         return if cds.iter().all(CDS::is_delete) {
             CdsAction::Delete
         } else {
@@ -1023,7 +1033,11 @@ pub fn decide_cds(
             errs.join(", ")
         ));
     }
-    CdsAction::Replace(new)
+    if current.is_empty() {
+        CdsAction::Bootstrap(new)
+    } else {
+        CdsAction::Replace(new)
+    }
 }
 
 #[cfg(test)]
