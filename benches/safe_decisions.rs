@@ -141,6 +141,7 @@ fn simulate(n: usize, pol: &Policy, seed0: u64) -> Day {
         transferred: None,
         updated: created,
         registration: Default::default(),
+        ds: Vec::new(),
     };
     let lc = LifecycleConfig::default();
     let status = lifecycle::evaluate(&domain, t0, &lc);

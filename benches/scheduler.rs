@@ -85,6 +85,7 @@ fn domain(i: usize, now: chrono::DateTime<Utc>) -> Domain {
         transferred: None,
         updated: now,
         registration: Default::default(),
+        ds: Vec::new(),
     }
 }
 

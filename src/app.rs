@@ -49,7 +49,10 @@ impl App {
         )
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
         let started = clock.now();
-        let policy = Arc::new(crate::delegation::Policy::from_config(&config.delegation));
+        let mut policy = crate::delegation::Policy::from_config(&config.delegation);
+        policy.dnssec_withdraw_ds =
+            config.dnssec.on_invalid == crate::config::OnDnssecInvalid::WithdrawDs;
+        let policy = Arc::new(policy);
         let outage = Arc::new(std::sync::Mutex::new(
             crate::delegation::outage::OutageDetector::from_config(&config.probe),
         ));

@@ -76,6 +76,7 @@ pub struct Config {
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub names: NamesConfig,
+    pub dnssec: DnssecConfig,
 }
 
 impl Default for Config {
@@ -94,6 +95,7 @@ impl Default for Config {
             log: LogConfig::default(),
             demo: DemoConfig::default(),
             names: NamesConfig::default(),
+            dnssec: DnssecConfig::default(),
         }
     }
 }
@@ -518,6 +520,40 @@ impl NamesConfig {
     }
 }
 
+/// `[dnssec]`: registry-side DNSSEC automation. What the checks accept is
+/// in the check profile (`[dnssec]` of `delegation.profile`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnssecConfig {
+    /// How often `serve` reads CDS from every server of signed delegated
+    /// domains (RFC 7344/8078; [`crate::cds`]). Unset: no scanning.
+    #[serde(deserialize_with = "human_opt")]
+    pub cds_scan_interval: Option<Duration>,
+    /// Bootstrapping (RFC 8078 §3.3 accept after delay): an unsigned
+    /// delegated domain whose signed CDS set was seen unchanged on every
+    /// server for this long gets it as its DS set. Unset: no bootstrapping.
+    #[serde(deserialize_with = "human_opt")]
+    pub cds_bootstrap_delay: Option<Duration>,
+    /// What a delegated domain whose DNSSEC chain breaks gets.
+    pub on_invalid: OnDnssecInvalid,
+}
+
+/// `dnssec.on_invalid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDnssecInvalid {
+    /// Like any other violation: `delegation.on_violation` decides.
+    #[default]
+    Suspend,
+    /// Stay delegated, but without DS in the zone (insecure, still
+    /// resolvable) until a round validates again.
+    WithdrawDs,
+}
+
+fn human_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    human(d).map(Some)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -691,6 +727,12 @@ impl Config {
                     "{k} must be greater than zero"
                 )));
             }
+        }
+        if self.dnssec.cds_scan_interval.is_some_and(|i| i.is_zero()) {
+            return Err(ConfigError::Invalid(
+                "dnssec.cds_scan_interval must be greater than zero (omit it to turn scanning off)"
+                    .into(),
+            ));
         }
         if d.downtime_budget > d.downtime_period {
             return Err(ConfigError::Invalid(

@@ -230,6 +230,8 @@ struct DomainIn {
     verification_requested: Option<Timestamp>,
     transferred: Option<Timestamp>,
     reseller: Option<String>,
+    #[serde(default)]
+    ds: Vec<crate::ds::DsIn>,
 }
 
 struct Errors {
@@ -665,6 +667,15 @@ impl Parser<'_> {
                 Vec::new()
             }
         };
+        let ds = match crate::ds::validate_set(&d.ds, !d.nameservers.is_empty()) {
+            Ok(ds) => ds,
+            Err(errs) => {
+                for (f, r) in errs {
+                    self.e.push(f, r);
+                }
+                Vec::new()
+            }
+        };
         if self.e.total > 0 {
             return;
         }
@@ -689,6 +700,7 @@ impl Parser<'_> {
                 reseller: d.reseller,
                 ..Default::default()
             },
+            ds,
         });
     }
 }

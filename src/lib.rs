@@ -11,11 +11,11 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts |
+//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
 //! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
-//! | running | [`scheduler`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
+//! | running | [`scheduler`], [`cds`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
 //!
 //! ## How data flows
 //!
@@ -47,6 +47,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cds;
 pub mod checks;
 pub mod cli;
 pub mod clock;
@@ -55,6 +56,7 @@ pub mod control;
 pub mod dashboard;
 pub mod delegation;
 pub mod demo;
+pub mod ds;
 pub mod http;
 pub mod import;
 pub mod lifecycle;

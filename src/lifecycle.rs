@@ -368,6 +368,7 @@ mod tests {
             transferred: None,
             updated: created,
             registration: Default::default(),
+            ds: Vec::new(),
         }
     }
 

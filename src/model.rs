@@ -160,6 +160,9 @@ pub struct Domain {
     pub updated: Timestamp,
     /// Registry workflow state: locks, pending requests, reseller.
     pub registration: Registration,
+    /// The declared DS set (RFC 4034 §5), validated by [`crate::ds`].
+    /// Empty: the delegation is unsigned.
+    pub ds: Vec<DsRecord>,
 }
 
 /// A domain's registry workflow state beyond the SPEC §4 fields (schema 2
@@ -225,12 +228,66 @@ pub struct Closing {
     pub claimant: Option<String>,
 }
 
-impl Domain {
-    /// A stable fingerprint of the declared NS set (order-insensitive), used
-    /// to tell whether a re-declaration changed anything.
-    pub fn ns_fingerprint(&self) -> String {
-        ns_fingerprint(&self.nameservers)
+/// One DS record as declared by the registrar (SPEC §4 `ds`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DsRecord {
+    pub key_tag: u16,
+    /// DNSSEC algorithm number of the key the DS points at.
+    pub algorithm: u8,
+    pub digest_type: u8,
+    /// Lower-case hex.
+    pub digest: String,
+}
+
+impl std::fmt::Display for DsRecord {
+    /// Presentation form: `KEYTAG ALG DIGESTTYPE HEX` (upper-case hex, as
+    /// zone files and WHOIS show it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.key_tag,
+            self.algorithm,
+            self.digest_type,
+            self.digest.to_ascii_uppercase()
+        )
     }
+}
+
+impl Domain {
+    /// A stable fingerprint of the declared delegation (NS set and DS set,
+    /// order-insensitive), used to tell whether a re-declaration changed
+    /// anything. See [`delegation_fingerprint`].
+    pub fn ns_fingerprint(&self) -> String {
+        delegation_fingerprint(&self.nameservers, &self.ds)
+    }
+}
+
+/// Fingerprint of a declared delegation: equal to [`ns_fingerprint`] when
+/// there is no DS (so records stored before DS existed keep matching), and
+/// over NS and DS otherwise, so a DS change restarts testing like an NS
+/// change. Empty when there are no nameservers (no delegation at all).
+pub fn delegation_fingerprint(ns: &[Nameserver], ds: &[DsRecord]) -> String {
+    use sha2::{Digest, Sha256};
+    if ds.is_empty() || ns.is_empty() {
+        return ns_fingerprint(ns);
+    }
+    let mut d: Vec<String> = ds
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r.key_tag,
+                r.algorithm,
+                r.digest_type,
+                r.digest.to_ascii_lowercase()
+            )
+        })
+        .collect();
+    d.sort();
+    d.dedup();
+    let text = format!("{}|ds={}", ns_canonical(ns), d.join(";"));
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
 /// Order-insensitive fingerprint of a nameserver set: 96 bits of SHA-256
@@ -395,6 +452,9 @@ pub struct DelegationRecord {
     pub last_look: Option<Timestamp>,
     /// Conclusive rounds in the current window.
     pub conclusive_rounds: u32,
+    /// The DS set in the zone while a change is pending (with
+    /// `published`); meaningless when `published` is empty.
+    pub published_ds: Vec<DsRecord>,
 }
 
 impl DelegationRecord {
@@ -421,6 +481,17 @@ impl DelegationRecord {
             window_used_ms: 0,
             last_look: None,
             conclusive_rounds: 0,
+            published_ds: Vec::new(),
+        }
+    }
+
+    /// The DS set the zone holds for this record: `published_ds` while a
+    /// change is pending, else the declared set.
+    pub fn zone_ds<'a>(&'a self, declared: &'a [DsRecord]) -> &'a [DsRecord] {
+        if self.published.is_empty() {
+            declared
+        } else {
+            &self.published_ds
         }
     }
 

@@ -62,6 +62,8 @@ pub struct PublicDomain {
     pub admin: Option<PublicContact>,
     pub tech: Option<PublicContact>,
     pub nameservers: Vec<PublicNameserver>,
+    /// The declared DS set (public: it is what the zone publishes).
+    pub ds: Vec<crate::model::DsRecord>,
     pub created: Timestamp,
     pub paid_till: Timestamp,
     pub free_date: NaiveDate,
@@ -178,6 +180,7 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
                 addresses: n.addresses.clone(),
             })
             .collect(),
+        ds: d.ds.clone(),
         created: d.created,
         paid_till: d.paid_till,
         free_date: st.free_date,
@@ -269,6 +272,7 @@ pub(crate) mod tests {
                 transferred: Some(t),
                 updated: t,
                 registration: Default::default(),
+                ds: Vec::new(),
             },
             delegation: DelegationRecord::undelegated(t),
             registrar: Some(Registrar {

@@ -161,6 +161,7 @@ pub async fn serve_with_control(
     tasks.spawn(crate::scheduler::run(app.clone()));
     tasks.spawn(zone_writer(app.clone()));
     tasks.spawn(registry_sweeper(app.clone()));
+    tasks.spawn(crate::cds::run(app.clone()));
     {
         let app = app.clone();
         tasks.spawn(async move {

@@ -1,5 +1,5 @@
 //! The parent zone: an RFC 1035 master file of the delegations that are in
-//! the zone now (NS plus in-bailiwick glue), loadable by NSD, Knot and BIND.
+//! the zone now (NS, DS and in-bailiwick glue), loadable by NSD, Knot and BIND.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -120,6 +120,23 @@ pub fn render(
             let set = b.delegation.zone_set(&b.domain.nameservers);
             for ns in set {
                 let _ = writeln!(out, "{} {} IN NS {}", abs(name), z.ns_ttl, ns.name.fqdn());
+            }
+            // The DS set sits next to the NS (RFC 4034 §5: the parent's
+            // side) — unless `dnssec.on_invalid = "withdraw_ds"` and the
+            // chain is broken now: then the delegation is published insecure.
+            let withdrawn = cfg.dnssec.on_invalid == crate::config::OnDnssecInvalid::WithdrawDs
+                && b.delegation.violation.as_ref().is_some_and(|v| {
+                    v.finding_ids
+                        .iter()
+                        .any(|i| crate::checks::dnssec::is_dnssec_check(i))
+                });
+            for d in b
+                .delegation
+                .zone_ds(&b.domain.ds)
+                .iter()
+                .filter(|_| !withdrawn)
+            {
+                let _ = writeln!(out, "{} {} IN DS {d}", abs(name), z.ns_ttl);
             }
             for ns in set {
                 if !ns.name.is_at_or_below(name) {

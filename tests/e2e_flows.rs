@@ -79,6 +79,7 @@ fn domain(name: &str, registrar: &str) -> Domain {
         transferred: None,
         updated: t0(),
         registration: Default::default(),
+        ds: Vec::new(),
     }
 }
 

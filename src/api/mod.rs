@@ -179,6 +179,8 @@ fn routes() -> Vec<Route> {
             "/api/v1/domains/{name}/delegation",
             get(get_delegation),
         ),
+        r("PUT", "/api/v1/domains/{name}/ds", put(declare_ds)),
+        r("DELETE", "/api/v1/domains/{name}/ds", delete(remove_ds)),
         r("POST", "/api/v1/domains/{name}/retest", post(retest)),
         r("POST", "/api/v1/check", post(check)),
         r("POST", "/api/v1/domains", post(ops::create)),
@@ -335,6 +337,15 @@ pub struct DeclareIn {
 pub struct CheckIn {
     pub domain: String,
     pub nameservers: Vec<NameserverIn>,
+    /// A DS set to check with (the DNSSEC checks then run).
+    #[serde(default)]
+    pub ds: Vec<crate::ds::DsIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsSetIn {
+    pub ds: Vec<crate::ds::DsIn>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,6 +430,8 @@ pub struct DelegationView {
     /// In the parent zone right now (delegated and not blocked).
     pub in_zone: bool,
     pub nameservers: Vec<NameserverOut>,
+    /// The declared DS set (empty: unsigned delegation).
+    pub ds: Vec<crate::model::DsRecord>,
     pub window_start: Option<Timestamp>,
     pub window_end: Option<Timestamp>,
     /// Seconds left in the test window while testing.
@@ -557,6 +570,7 @@ pub fn delegation_view(
                 addresses: n.addresses.clone(),
             })
             .collect(),
+        ds: domain.ds.clone(),
         window_start: rec.window_start,
         window_end: rec.window_end,
         window_remaining_secs,
@@ -712,6 +726,56 @@ async fn declare_nameservers(
             .registry()
             .declare_nameservers(&actor, name.as_str(), &body.nameservers)?;
         tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), "nameservers declared via API");
+        let mut view = delegation_view(&app.config, &d, &rec, app.now());
+        view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
+        Ok(Json(view))
+    })
+    .await
+}
+
+async fn declare_ds(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(body): ApiJson<DsSetIn>,
+) -> Result<Json<DelegationView>, Problem> {
+    set_ds(s, caller, path, body.ds).await
+}
+
+async fn remove_ds(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<DelegationView>, Problem> {
+    set_ds(s, caller, path, Vec::new()).await
+}
+
+/// Declare (or, empty, remove) the DS set: tested like an NS change.
+async fn set_ds(
+    s: ApiState,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ds: Vec<crate::ds::DsIn>,
+) -> Result<Json<DelegationView>, Problem> {
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || {
+        let d = app
+            .store
+            .domain(name.as_str())?
+            .filter(|d| d.registrar == caller.handle)
+            .ok_or_else(|| Problem::not_found(name.as_str()))?;
+        let ds = crate::ds::validate_set(&ds, !d.nameservers.is_empty()).map_err(|e| {
+            Problem::invalid(
+                "the DS set was refused; nothing was changed",
+                to_field_errors(e),
+            )
+        })?;
+        let actor = Actor::Registrar(caller.handle.clone());
+        let (d, rec) = app
+            .registry()
+            .declare_ds(&actor, name.as_str(), ds, "registrar API")?;
+        tracing::info!(domain = %name, registrar = %caller.handle, state = rec.state.as_str(), ds = d.ds.len(), "DS set declared via API");
         let mut view = delegation_view(&app.config, &d, &rec, app.now());
         view.history = history_out(app.store.history(name.as_str(), HISTORY_SHOWN)?);
         Ok(Json(view))
@@ -938,6 +1002,8 @@ async fn check(
     ApiJson(body): ApiJson<CheckIn>,
 ) -> Result<Json<crate::model::CheckReport>, Problem> {
     let (name, targets) = check_targets(&s.app, &body)?;
+    let ds = crate::ds::validate_set(&body.ds, true)
+        .map_err(|e| Problem::invalid("the DS set was refused", to_field_errors(e)))?;
     let verifier = s
         .verifier
         .as_ref()
@@ -970,5 +1036,5 @@ async fn check(
         .map(|(name, addrs)| NsTarget { name, addrs })
         .collect();
     // Side-effect free: nothing is read from or written to the store.
-    Ok(Json(verifier.check_targets(&name, &targets).await))
+    Ok(Json(verifier.check_targets_ds(&name, &targets, &ds).await))
 }

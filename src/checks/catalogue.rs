@@ -114,6 +114,87 @@ pub const CATALOGUE: &[Check] = &[
         Notice,
         "the median round-trip time of an address is under one second",
     ),
+    // DNSSEC (run when a DS set is declared; `DNSSEC_NO_DS` always).
+    c(
+        "DS_SYNTAX",
+        Error,
+        "DS records are well-formed: digest length fits the digest type (RFC 4034 §5, RFC 4509)",
+    ),
+    c(
+        "DS_DIGEST_TYPE",
+        Error,
+        "the DS digest type is one the registry accepts; SHA-1 is refused (RFC 8624 §3.3)",
+    ),
+    c(
+        "DS_ALGORITHM",
+        Error,
+        "the DS key algorithm is one the registry accepts (RFC 8624 §3.1)",
+    ),
+    c(
+        "DNSKEY_PRESENT",
+        Error,
+        "a zone with a DS serves a DNSKEY RRset; a DS for an unsigned zone fails (RFC 4035 §2.1, §5.2)",
+    ),
+    c(
+        "DNSKEY_CONSISTENT",
+        Error,
+        "every server serves the same DNSKEY RRset (RFC 4035 §2.1)",
+    ),
+    c(
+        "DS_MATCHES_DNSKEY",
+        Error,
+        "every DS matches a zone key of the child: key tag, algorithm, digest over owner and RDATA (RFC 4034 §5.1.4, §5.2)",
+    ),
+    c(
+        "DNSKEY_SIGNED_BY_DS",
+        Error,
+        "the DNSKEY RRset is signed by a key a DS points at (RFC 4035 §5.2)",
+    ),
+    c(
+        "RRSIG_SOA",
+        Error,
+        "the SOA RRset is signed (RFC 4035 §2.2)",
+    ),
+    c(
+        "RRSIG_NS",
+        Error,
+        "the apex NS RRset is signed (RFC 4035 §2.2)",
+    ),
+    c(
+        "RRSIG_VALID",
+        Error,
+        "every RRSIG verifies with a zone key and is within its validity period (RFC 4034 §3.1.5, RFC 4035 §5.3)",
+    ),
+    c(
+        "RRSIG_EXPIRY",
+        Warning,
+        "no RRSIG expires within the profile's margin (RFC 4641bis / RFC 6781 §4.4)",
+    ),
+    c(
+        "DENIAL_OF_EXISTENCE",
+        Error,
+        "a name that does not exist is proven absent with signed NSEC or NSEC3 (RFC 4035 §3.1.3, RFC 5155 §7.2)",
+    ),
+    c(
+        "NSEC3_PARAMS",
+        Warning,
+        "NSEC3 uses 0 extra iterations and no salt (RFC 9276 §3.1)",
+    ),
+    c(
+        "NSEC3_ITERATIONS",
+        Error,
+        "NSEC3 iterations are within what validators accept (RFC 9276 §3.2)",
+    ),
+    c(
+        "DNSSEC_LIMITS",
+        Error,
+        "DNSSEC data is within the checker's bounds (DNSKEY count, verification budget)",
+    ),
+    c(
+        "DNSSEC_NO_DS",
+        Notice,
+        "a signed zone has a DS declared; without one it is not validated (RFC 4035 §5)",
+    ),
 ];
 
 pub fn lookup(id: &str) -> Option<&'static Check> {

@@ -27,6 +27,10 @@ pub struct CheckArgs {
     /// Check policy profile (TOML).
     #[arg(long)]
     pub profile: Option<std::path::PathBuf>,
+    /// DS record "KEYTAG ALG DIGESTTYPE HEXDIGEST"; repeat for each. The
+    /// DNSSEC checks then run.
+    #[arg(long = "ds")]
+    pub ds: Vec<String>,
 }
 
 /// Parse one address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
@@ -76,6 +80,19 @@ pub fn run(cfg: Config, args: CheckArgs) -> Result<ExitCode, Fail> {
         .map(|s| parse_ns(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Fail)?;
+    let mut ds = Vec::new();
+    for d in &args.ds {
+        let r = crate::ds::parse_presentation(d).map_err(|e| Fail(format!("--ds: {e}")))?;
+        if !ds.contains(&r) {
+            ds.push(r);
+        }
+    }
+    if ds.len() > crate::ds::MAX_DS {
+        return Err(Fail(format!(
+            "--ds: more than {} DS records",
+            crate::ds::MAX_DS
+        )));
+    }
     let profile_path = args.profile.or(cfg.delegation.profile.clone());
     let profile = match &profile_path {
         Some(p) => Profile::load(p)?,
@@ -88,7 +105,7 @@ pub fn run(cfg: Config, args: CheckArgs) -> Result<ExitCode, Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail(format!("cannot start the async runtime: {e}")))?;
-    let report = rt.block_on(verifier.check_targets(&domain, &targets));
+    let report = rt.block_on(verifier.check_targets_ds(&domain, &targets, &ds));
     if args.json {
         let text = serde_json::to_string(&report)?;
         println!("{text}");

@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod dnssec;
 pub mod profile;
 pub mod rules;
 
@@ -14,7 +15,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::config::ProbeConfig;
-use crate::model::{CheckReport, Finding, Nameserver, Severity, Timestamp, Verdict};
+use crate::model::{CheckReport, DsRecord, Finding, Nameserver, Severity, Timestamp, Verdict};
 use crate::names::DomainName;
 use crate::probe::{ProbeError, ProbeFacts, Prober};
 
@@ -60,6 +61,16 @@ impl Verifier {
 
     /// Check a declared set as stored (addresses on port 53).
     pub async fn check(&self, domain: &DomainName, ns: &[Nameserver]) -> CheckReport {
+        self.check_with_ds(domain, ns, &[]).await
+    }
+
+    /// Check a declared delegation (NS and DS sets) as stored.
+    pub async fn check_with_ds(
+        &self,
+        domain: &DomainName,
+        ns: &[Nameserver],
+        ds: &[DsRecord],
+    ) -> CheckReport {
         let targets: Vec<NsTarget> = ns
             .iter()
             .map(|n| NsTarget {
@@ -71,15 +82,28 @@ impl Verifier {
                     .collect(),
             })
             .collect();
-        self.check_targets(domain, &targets).await
+        self.check_targets_ds(domain, &targets, ds).await
     }
 
     /// Check a declared set whose addresses may carry a port (CLI, tests).
     pub async fn check_targets(&self, domain: &DomainName, targets: &[NsTarget]) -> CheckReport {
+        self.check_targets_ds(domain, targets, &[]).await
+    }
+
+    /// [`Self::check_targets`] with a DS set: the DNSSEC checks
+    /// ([`dnssec`]) run on the addresses that answered.
+    pub async fn check_targets_ds(
+        &self,
+        domain: &DomainName,
+        targets: &[NsTarget],
+        ds: &[DsRecord],
+    ) -> CheckReport {
         let checked_at = Utc::now();
         let start = Instant::now();
         let facts = self.prober.probe(domain, targets).await;
+        let sec = self.prober.probe_dnssec(&facts, !ds.is_empty()).await;
         let mut report = judge(&self.profile, &facts, targets, checked_at);
+        dnssec::add_findings(&mut report, &self.profile, ds, &sec, checked_at);
         report.duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         metrics::counter!("zonekeeper_checks_total", "verdict" => if report.passed() { "pass" } else { "fail" })
             .increment(1);
@@ -91,6 +115,17 @@ impl Verifier {
     /// Whether `addr` answers a query for `qname` at all (a canary).
     pub async fn ping(&self, addr: SocketAddr, qname: &str) -> bool {
         self.prober.ping(addr, qname).await
+    }
+
+    /// What the CDS scanner needs of a delegated domain: the DNSSEC facts
+    /// with the CDS RRset of every address that answered.
+    pub async fn scan_cds(
+        &self,
+        domain: &DomainName,
+        targets: &[NsTarget],
+    ) -> crate::probe::dnssec::SecFacts {
+        let facts = self.prober.probe(domain, targets).await;
+        self.prober.probe_cds(&facts).await
     }
 
     /// Probe only: the raw facts of one round.

@@ -62,8 +62,8 @@ use chrono::Duration;
 use crate::config::{Config, DelegationConfig, OnViolation};
 use crate::lifecycle::Status;
 use crate::model::{
-    ns_fingerprint, CheckReport, DelegationRecord, DelegationState, FailStreak, HistoryEvent,
-    Nameserver, RoundSummary, Severity, Timestamp, Violation,
+    delegation_fingerprint, CheckReport, DelegationRecord, DelegationState, DsRecord, FailStreak,
+    HistoryEvent, Nameserver, RoundSummary, Severity, Timestamp, Violation,
 };
 
 /// Finding id of the synthetic finding for a server over its downtime budget.
@@ -81,22 +81,23 @@ fn names_of(ns: &[Nameserver]) -> String {
         .join(", ")
 }
 
-/// The record after `ns` is declared (the domain's previous set was
-/// `old_ns`), or `None` when the set is unchanged (re-importing the same
-/// set leaves the state as it is).
+/// The record after `ns` with DS set `ds` is declared (the domain's
+/// previous sets were `old_ns`, `old_ds`), or `None` when neither changed
+/// (re-importing the same sets leaves the state as it is). A DS change is
+/// tested like an NS change.
 ///
 /// A delegated domain keeps its delegation while a new set is tested: the
-/// record stays `delegated` on the old set (kept in `published`) with the
-/// new one `pending`; declaring the published set again withdraws the
+/// record stays `delegated` on the old NS and DS sets (kept in `published`
+/// and `published_ds`) with the new one `pending`; declaring the published set again withdraws the
 /// change. Any other state starts a fresh test of the new set.
 pub fn on_declared(
     old: Option<&DelegationRecord>,
-    old_ns: &[Nameserver],
-    ns: &[Nameserver],
+    (old_ns, old_ds): (&[Nameserver], &[DsRecord]),
+    (ns, ds): (&[Nameserver], &[DsRecord]),
     now: Timestamp,
     window: chrono::Duration,
 ) -> Option<(DelegationRecord, HistoryEvent)> {
-    let fp = ns_fingerprint(ns);
+    let fp = delegation_fingerprint(ns, ds);
     if let Some(old) = old {
         if old.declared_fingerprint() == fp {
             return None;
@@ -106,10 +107,12 @@ pub fn on_declared(
             let reason = if old.ns_fingerprint == fp {
                 r.pending = None;
                 r.published = Vec::new();
+                r.published_ds = Vec::new();
                 "nameserver change withdrawn: the set in the zone is declared again".to_string()
             } else {
                 if r.published.is_empty() {
                     r.published = old_ns.to_vec();
+                    r.published_ds = old_ds.to_vec();
                 }
                 r.pending = Some(Box::new(DelegationRecord::testing(fp, now, window)));
                 format!(
@@ -131,7 +134,14 @@ pub fn on_declared(
     } else {
         (
             DelegationRecord::testing(fp, now, window),
-            format!("nameservers declared: {}", names_of(ns)),
+            format!(
+                "nameservers declared: {}{}",
+                names_of(ns),
+                match ds.len() {
+                    0 => String::new(),
+                    n => format!(" with {n} DS"),
+                }
+            ),
         )
     };
     let ev = HistoryEvent {
@@ -211,6 +221,10 @@ pub struct Policy {
     pub recheck_interval: Duration,
     pub violation_confirmations: u32,
     pub violation_min_span: Duration,
+    /// `dnssec.on_invalid = "withdraw_ds"`: a violation made only of
+    /// DNSSEC findings keeps the domain delegated (the zone writer then
+    /// leaves its DS out: published insecure) instead of suspending it.
+    pub dnssec_withdraw_ds: bool,
 }
 
 impl Policy {
@@ -229,6 +243,7 @@ impl Policy {
             recheck_interval: Config::chrono(c.recheck_interval.min(c.monitor_interval)),
             violation_confirmations: c.violation_confirmations.max(1),
             violation_min_span: Config::chrono(c.violation_min_span),
+            dnssec_withdraw_ds: false,
         }
     }
 
@@ -451,6 +466,7 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
             // declared set from now on.
             r.ns_fingerprint = p.ns_fingerprint;
             r.published = Vec::new();
+            r.published_ds = Vec::new();
             r.downtime = Vec::new();
             what.push_str("; the pending nameserver change replaces the previous set");
         }
@@ -793,7 +809,13 @@ fn monitoring_round(
         message: message.clone(),
         until: None,
     });
+    let dnssec_only = down_over.is_empty()
+        && !vf.is_empty()
+        && vf
+            .iter()
+            .all(|f| crate::checks::dnssec::is_dnssec_check(&f.id));
     let to = match pol.on_violation {
+        _ if pol.dnssec_withdraw_ds && dnssec_only => DelegationState::Delegated,
         OnViolation::Suspend => DelegationState::Suspended,
         OnViolation::Report => DelegationState::Delegated,
     };
@@ -846,6 +868,7 @@ pub fn on_pending_round(
     let old = names_of(&rec.published);
     r.ns_fingerprint = np.ns_fingerprint;
     r.published = Vec::new();
+    r.published_ds = Vec::new();
     r.pending = None;
     r.downtime = np.downtime;
     r.last_round = np.last_round;
@@ -893,7 +916,9 @@ mod tests {
     use super::*;
     use crate::config::LifecycleConfig;
     use crate::lifecycle::{evaluate, initial_paid_till};
-    use crate::model::{Domain, Finding, Hold, ServerDowntime, ServerReport, Verdict};
+    use crate::model::{
+        ns_fingerprint, Domain, Finding, Hold, ServerDowntime, ServerReport, Verdict,
+    };
     use crate::names::{parse_host, DomainName};
     use chrono::{TimeZone, Utc};
 
@@ -934,6 +959,7 @@ mod tests {
             transferred: None,
             updated: created,
             registration: Default::default(),
+            ds: Vec::new(),
         }
     }
 
@@ -1554,7 +1580,7 @@ mod tests {
             })
             .collect();
         let at = t0() + Duration::minutes(30);
-        let (r, ev) = on_declared(Some(&rec), &old_ns, &new_ns, at, p.test_window).unwrap();
+        let (r, ev) = on_declared(Some(&rec), (&old_ns, &[]), (&new_ns, &[]), at, p.test_window).unwrap();
         assert_eq!(r.state, DelegationState::Delegated, "stays in the zone");
         assert_eq!(r.published, old_ns);
         assert_eq!(r.zone_set(&new_ns), &old_ns[..]);
@@ -1571,8 +1597,8 @@ mod tests {
         );
         assert_eq!(due_of(&r), Some(at));
         // Same set again: unchanged. The published set again: withdrawn.
-        assert!(on_declared(Some(&r), &new_ns, &new_ns, at, p.test_window).is_none());
-        let (w, ev) = on_declared(Some(&r), &new_ns, &old_ns, at, p.test_window).unwrap();
+        assert!(on_declared(Some(&r), (&new_ns, &[]), (&new_ns, &[]), at, p.test_window).is_none());
+        let (w, ev) = on_declared(Some(&r), (&new_ns, &[]), (&old_ns, &[]), at, p.test_window).unwrap();
         assert!(w.pending.is_none() && w.published.is_empty());
         assert!(ev.reason.contains("withdrawn"));
         d.nameservers = new_ns.clone();
@@ -1610,7 +1636,7 @@ mod tests {
         assert_eq!(r2.ns_fingerprint, ns_fingerprint(&new_ns));
         assert!(e.unwrap().reason.contains("nameserver change applied"));
         // A change whose window runs out fails; the old set stays.
-        let (mut r3, _) = on_declared(Some(&rec), &old_ns, &new_ns, at, p.test_window).unwrap();
+        let (mut r3, _) = on_declared(Some(&rec), (&old_ns, &[]), (&new_ns, &[]), at, p.test_window).unwrap();
         let mut t = at;
         loop {
             match plan_pending(&r3, t, &p) {

@@ -6,6 +6,7 @@
 //! at once, so a dead server costs one timeout, in parallel with the rest. A
 //! global semaphore bounds the queries in flight across all concurrent checks.
 
+pub mod dnssec;
 pub mod guard;
 mod wire;
 
@@ -468,6 +469,7 @@ impl Prober {
             qtype,
             edns,
             rd,
+            dnssec_ok: false,
         };
         match transport {
             Transport::Udp => wire::udp(addr, &q, self.inner.timeout, self.inner.retries).await,

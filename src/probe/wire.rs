@@ -37,6 +37,8 @@ pub(super) struct Question<'a> {
     pub qtype: RecordType,
     pub edns: bool,
     pub rd: bool,
+    /// EDNS DO bit (RFC 3225): ask for DNSSEC records.
+    pub dnssec_ok: bool,
 }
 
 fn build(q: &Question<'_>, id: u16) -> Result<Vec<u8>, String> {
@@ -49,6 +51,7 @@ fn build(q: &Question<'_>, id: u16) -> Result<Vec<u8>, String> {
         let mut e = Edns::new();
         e.set_max_payload(EDNS_PAYLOAD);
         e.set_version(0);
+        e.set_dnssec_ok(q.dnssec_ok);
         m.set_edns(e);
     }
     m.to_vec().map_err(|e| format!("cannot encode query: {e}"))

@@ -169,7 +169,20 @@ pub struct Nameserver {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecureDns {
+    /// A DS set is in the parent zone now (RFC 9083 §5.3).
     pub delegation_signed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ds_data: Vec<DsData>,
+}
+
+/// RFC 9083 §5.3 `dsData` member.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DsData {
+    pub key_tag: u16,
+    pub algorithm: u8,
+    pub digest: String,
+    pub digest_type: u8,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -687,8 +700,17 @@ pub fn domain(
         entities,
         nameservers: d.nameservers.iter().map(|n| nameserver(ctx, n)).collect(),
         secure_dns: SecureDns {
-            // The registry takes no DS records: nothing is signed from the parent.
-            delegation_signed: false,
+            delegation_signed: d.delegated && !d.ds.is_empty(),
+            ds_data: d
+                .ds
+                .iter()
+                .map(|x| DsData {
+                    key_tag: x.key_tag,
+                    algorithm: x.algorithm,
+                    digest: x.digest.to_ascii_uppercase(),
+                    digest_type: x.digest_type,
+                })
+                .collect(),
         },
         events,
         links: vec![ctx.link("self", path.clone(), &format!("{}{path}", ctx.base))],

@@ -523,10 +523,17 @@ impl<'a> Registry<'a> {
                     .map(|_| now + self.dur(self.lc().auth_code_lifetime)),
                 ..Registration::default()
             },
+            ds: Vec::new(),
         };
         txn.put_domain(&d)?;
         // A name freed earlier keeps an old record: this one replaces it.
-        let rec = match delegation::on_declared(None, &[], &d.nameservers, now, self.window()) {
+        let rec = match delegation::on_declared(
+            None,
+            (&[], &[]),
+            (&d.nameservers, &d.ds),
+            now,
+            self.window(),
+        ) {
             Some((rec, _)) if !d.nameservers.is_empty() => rec,
             _ => DelegationRecord::undelegated(now),
         };
@@ -952,7 +959,17 @@ impl<'a> Registry<'a> {
                 let ns = validate_ns(name, ns, self.config.delegation.min_nameservers)?;
                 let old = txn.delegation(name)?;
                 let old_ns = std::mem::replace(&mut d.nameservers, ns);
-                match delegation::on_declared(old.as_ref(), &old_ns, &d.nameservers, now, window) {
+                if d.nameservers.is_empty() {
+                    // No delegation at all: a DS set has nothing to sign.
+                    d.ds.clear();
+                }
+                match delegation::on_declared(
+                    old.as_ref(),
+                    (&old_ns, &d.ds),
+                    (&d.nameservers, &d.ds),
+                    now,
+                    window,
+                ) {
                     Some((rec, ev)) => {
                         txn.put_delegation(name, &rec)?;
                         txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
@@ -960,6 +977,53 @@ impl<'a> Registry<'a> {
                     }
                     None => {
                         // Same set (perhaps reordered): the state stays.
+                        let rec = old.unwrap_or_else(|| DelegationRecord::undelegated(now));
+                        Ok((String::new(), (d.clone(), rec)))
+                    }
+                }
+            },
+        )
+    }
+
+    /// Declare (or, empty, remove) the DS set, already validated by
+    /// [`crate::ds::validate_set`]: tested like an NS change (a delegated
+    /// domain keeps its published DS until the new set passes). `source`
+    /// (`registrar API`, `CDS`) is named in the history.
+    pub fn declare_ds(
+        &self,
+        actor: &Actor,
+        name: &str,
+        ds: Vec<crate::model::DsRecord>,
+        source: &str,
+    ) -> Result<(Domain, DelegationRecord)> {
+        let window = self.window();
+        self.modify(
+            actor,
+            name,
+            Some(Operation::Nameservers),
+            |txn, d, _, now| {
+                if !ds.is_empty() && d.nameservers.is_empty() {
+                    return Err(invalid(
+                        "ds",
+                        "a DS set needs nameservers: declare them first",
+                    ));
+                }
+                let old = txn.delegation(name)?;
+                let old_ds = std::mem::replace(&mut d.ds, ds.clone());
+                match delegation::on_declared(
+                    old.as_ref(),
+                    (&d.nameservers, &old_ds),
+                    (&d.nameservers, &d.ds),
+                    now,
+                    window,
+                ) {
+                    Some((rec, mut ev)) => {
+                        ev.reason = format!("DS set changed via {source}; {}", ev.reason);
+                        txn.put_delegation(name, &rec)?;
+                        txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
+                        Ok((String::new(), (d.clone(), rec)))
+                    }
+                    None => {
                         let rec = old.unwrap_or_else(|| DelegationRecord::undelegated(now));
                         Ok((String::new(), (d.clone(), rec)))
                     }
@@ -1240,8 +1304,9 @@ impl<'a> Registry<'a> {
             let old_rec: Option<DelegationRecord> = txn.delegation(name)?;
             if let Some((rec, ev)) = delegation::on_declared(
                 old_rec.as_ref(),
-                old.as_ref().map_or(&[][..], |o| &o.nameservers),
-                &new.nameservers,
+                old.as_ref()
+                    .map_or((&[][..], &[][..]), |o| (&o.nameservers, &o.ds)),
+                (&new.nameservers, &new.ds),
                 now,
                 window,
             ) {
@@ -1341,7 +1406,7 @@ mod tests {
             registration: Registration {
                 reseller: reseller.map(str::to_string),
                 ..Default::default()
-            },
+            },            ds: Vec::new(),
         }
     }
 

@@ -77,6 +77,17 @@ pub trait Prober: Send + Sync + 'static {
     fn ping<'a>(&'a self, _addr: std::net::SocketAddr, _qname: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async { true })
     }
+
+    /// Check a declared delegation with its DS set (the DNSSEC checks run
+    /// when there is one). Engines without DNSSEC check the NS set only.
+    fn check_ds<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        ns: &'a [Nameserver],
+        _ds: &'a [crate::model::DsRecord],
+    ) -> BoxFuture<'a, CheckReport> {
+        self.check(domain, ns)
+    }
 }
 
 /// Names of domains changed outside the scheduler since it last looked.
@@ -136,28 +147,47 @@ impl Prober for VerifierProber {
         domain: &'a DomainName,
         ns: &'a [Nameserver],
     ) -> BoxFuture<'a, CheckReport> {
-        Box::pin(async move {
-            if self.port == 53 {
-                return self.verifier.check(domain, ns).await;
-            }
-            let targets: Vec<crate::checks::NsTarget> = ns
-                .iter()
-                .map(|n| crate::checks::NsTarget {
-                    name: n.name.clone(),
-                    addrs: n
-                        .addresses
-                        .iter()
-                        .map(|ip| std::net::SocketAddr::new(*ip, self.port))
-                        .collect(),
-                })
-                .collect();
-            self.verifier.check_targets(domain, &targets).await
-        })
+        Box::pin(self.check_with_ds(domain, ns, &[]))
+    }
+
+    fn check_ds<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        ns: &'a [Nameserver],
+        ds: &'a [crate::model::DsRecord],
+    ) -> BoxFuture<'a, CheckReport> {
+        Box::pin(self.check_with_ds(domain, ns, ds))
     }
 
     fn ping<'a>(&'a self, addr: std::net::SocketAddr, qname: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async move { self.verifier.ping(addr, qname).await })
     }
+}
+
+impl VerifierProber {
+    async fn check_with_ds(
+        &self,
+        domain: &DomainName,
+        ns: &[Nameserver],
+        ds: &[crate::model::DsRecord],
+    ) -> CheckReport {
+        if self.port == 53 {
+            return self.verifier.check_with_ds(domain, ns, ds).await;
+        }
+        let targets: Vec<crate::checks::NsTarget> = ns
+            .iter()
+            .map(|n| crate::checks::NsTarget {
+                name: n.name.clone(),
+                addrs: n
+                    .addresses
+                    .iter()
+                    .map(|ip| std::net::SocketAddr::new(*ip, self.port))
+                    .collect(),
+            })
+            .collect();
+        self.verifier.check_targets_ds(domain, &targets, ds).await
+    }
+
 }
 
 /// Look at the canaries every quarter of `probe.outage_window` (1–30 s)
@@ -517,12 +547,12 @@ async fn probe_round(
     app: &App,
     prober: &dyn Prober,
     domain: &Domain,
-    ns: &[Nameserver],
+    (ns, ds): (&[Nameserver], &[crate::model::DsRecord]),
     before: &[crate::model::ServerDowntime],
     failing_since: Option<Timestamp>,
 ) -> Option<(CheckReport, Option<String>)> {
     let started = app.now();
-    let check = prober.check(&domain.name, ns);
+    let check = prober.check_ds(&domain.name, ns, ds);
     let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
         // The probe engine bounds its own time; this is a safety net.
         // The round did not happen: nothing is written.
@@ -631,11 +661,12 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
             let due = rec.next_probe.is_none_or(|np| np <= now) || !rec.blocked.is_empty();
             if due {
                 let set = rec.zone_set(&domain.nameservers).to_vec();
+                let ds = rec.zone_ds(&domain.ds).to_vec();
                 let Some((report, inconclusive)) = probe_round(
                     app,
                     prober,
                     &domain,
-                    &set,
+                    (&set, &ds),
                     &rec.downtime,
                     rec.failing.as_ref().map(|f| f.since),
                 )
@@ -670,7 +701,15 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 .map(|p| p.downtime.clone())
                 .unwrap_or_default();
             if let Some((report, inconclusive)) =
-                probe_round(app, prober, &domain, &domain.nameservers, &before, None).await
+                probe_round(
+                    app,
+                    prober,
+                    &domain,
+                    (&domain.nameservers, &domain.ds),
+                    &before,
+                    None,
+                )
+                .await
             {
                 let (new, ev) = delegation::on_pending_round(
                     &cur,
@@ -727,7 +766,10 @@ async fn write_step(
                 )
                 .increment(1);
             }
-            if zone_affected(old, &new, status) {
+            // A violation appearing or clearing may add or withdraw DS
+            // records (`dnssec.on_invalid = "withdraw_ds"`).
+            let dnssec_flip = old.violation.is_some() != new.violation.is_some();
+            if zone_affected(old, &new, status) || dnssec_flip {
                 app.zone_dirty.notify_one();
             }
             Step::Written(Box::new(new))

@@ -325,6 +325,7 @@ impl From<v1::Domain> for crate::model::Domain {
             transferred: v.transferred,
             updated: v.updated,
             registration: Default::default(),
+            ds: Vec::new(),
         }
     }
 }
@@ -367,6 +368,7 @@ impl From<v1::DelegationRecord> for crate::model::DelegationRecord {
             window_used_ms: 0,
             last_look: None,
             conclusive_rounds: v.rounds,
+            published_ds: Vec::new(),
         }
     }
 }
@@ -461,7 +463,11 @@ mod tests {
                     .unwrap()
                     .expect("bundle readable after migration");
                 assert_eq!(b.domain.name.as_str(), n);
+                assert!(b.domain.ds.is_empty(), "no DS before schema 2");
                 let d = s.delegation(n).unwrap().expect("delegation record");
+                // Without DS the delegation fingerprint is the old NS one:
+                // migrated records still belong to their domains.
+                assert_eq!(d.ns_fingerprint, b.domain.ns_fingerprint());
                 if d.state == crate::model::DelegationState::Testing {
                     testing += 1;
                     assert!(!s.history(n, 10).unwrap().is_empty());

@@ -147,6 +147,10 @@ pub fn domain_answer(d: &PublicDomain, source: &str, last_update: Timestamp) -> 
         }
         kv(&mut out, "nserver", &line);
     }
+    // Only signed delegations get DS lines: unsigned answers stay as they were.
+    for ds in &d.ds {
+        kv(&mut out, "ds", &ds.to_string());
+    }
     kv(&mut out, "state", &state_tokens(d).join(", "));
     if let Some(c) = &d.registrant {
         contact(&mut out, c);
@@ -255,6 +259,7 @@ mod tests {
                     addresses: vec![],
                 },
             ],
+            ds: vec![],
             created: t(2025, 3, 1),
             paid_till: t(2026, 3, 1),
             free_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),

@@ -3,6 +3,7 @@
 
 pub mod fake;
 pub mod nsd;
+pub mod signer;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -186,6 +186,26 @@ pub fn answers(addr: SocketAddr, zone: &str) -> bool {
     sock.recv_from(&mut buf).is_ok()
 }
 
+impl Nsd {
+    /// Replace a zone file and make NSD re-read it (SIGHUP: zone files
+    /// whose mtime changed are read again).
+    pub fn reload_zone(&self, zone: &str, text: &str) {
+        let path = self.dir.path().join(format!("{zone}.zone"));
+        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        std::fs::write(&path, text).unwrap();
+        // Coarse mtime clocks: make sure NSD sees a change.
+        while std::fs::metadata(&path).and_then(|m| m.modified()).ok() == before {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(&path, text).unwrap();
+        }
+        let st = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
 impl Drop for Nsd {
     fn drop(&mut self) {
         let _ = self.child.kill();

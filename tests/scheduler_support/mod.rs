@@ -65,6 +65,7 @@ pub fn domain(name: &str, nameservers: Vec<Nameserver>, now: Timestamp) -> Domai
         transferred: None,
         updated: now,
         registration: Default::default(),
+        ds: Vec::new(),
     }
 }
 

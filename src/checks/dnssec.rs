@@ -1,0 +1,1077 @@
+//! DNSSEC checks at delegation (catalogue ids `DS_*`, `DNSKEY_*`, `RRSIG_*`,
+//! `DENIAL_OF_EXISTENCE`, `NSEC3_*`, `DNSSEC_*`): pure functions of the
+//! declared DS set, the DNSSEC probe facts ([`crate::probe::dnssec`]), the
+//! profile's [`DnssecPolicy`] and the time of the check.
+//!
+//! Cryptography is hickory-proto's (ring): DS digests with
+//! `DNSKEY::to_digest`, signatures with `Verifier::verify_rrsig`. Every
+//! digest and verification is counted against `max_crypto_ops`, and results
+//! are cached, so a hostile zone (thousands of keys sharing a key tag,
+//! thousands of signatures) costs a bounded amount of CPU.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, RRSIG};
+use hickory_proto::dnssec::{DigestType, Verifier};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use super::profile::DnssecPolicy;
+use super::Profile;
+use crate::model::{CheckReport, DsRecord, Finding, Severity, Timestamp, Verdict};
+use crate::probe::dnssec::{SecAddress, SecFacts};
+use crate::probe::Outcome;
+
+/// Ids of the DNSSEC checks (all of this module's findings).
+pub const IDS: [&str; 16] = [
+    "DS_SYNTAX",
+    "DS_DIGEST_TYPE",
+    "DS_ALGORITHM",
+    "DNSKEY_PRESENT",
+    "DNSKEY_CONSISTENT",
+    "DS_MATCHES_DNSKEY",
+    "DNSKEY_SIGNED_BY_DS",
+    "RRSIG_SOA",
+    "RRSIG_NS",
+    "RRSIG_VALID",
+    "RRSIG_EXPIRY",
+    "DENIAL_OF_EXISTENCE",
+    "NSEC3_PARAMS",
+    "NSEC3_ITERATIONS",
+    "DNSSEC_LIMITS",
+    "DNSSEC_NO_DS",
+];
+
+/// Is `id` one of the DNSSEC checks?
+pub fn is_dnssec_check(id: &str) -> bool {
+    IDS.contains(&id)
+}
+
+/// Judge the DNSSEC facts and add the graded findings to `report`
+/// (the verdict follows: fail iff any error).
+pub fn add_findings(
+    report: &mut CheckReport,
+    profile: &Profile,
+    ds: &[DsRecord],
+    facts: &SecFacts,
+    now: Timestamp,
+) {
+    let found = profile.apply(evaluate(ds, facts, profile.dnssec(), now));
+    if found.is_empty() {
+        return;
+    }
+    report.findings.extend(found);
+    if report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error)
+    {
+        report.verdict = Verdict::Fail;
+    }
+}
+
+fn finding(id: &str, server: Option<&SecAddress>, message: String) -> Finding {
+    Finding {
+        id: id.to_string(),
+        severity: super::catalogue::lookup(id).map_or(Severity::Error, |c| c.severity),
+        server: server.map(|a| a.server.as_str().to_string()),
+        address: server.map(|a| a.addr.to_string()),
+        message,
+    }
+}
+
+/// Counts digests and verifications; remembers their results.
+struct Budget {
+    left: u32,
+    exhausted: bool,
+    verified: HashMap<Vec<u8>, Result<(), String>>,
+}
+
+impl Budget {
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            self.exhausted = true;
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
+/// Pure: the DNSSEC findings (catalogue severities, before the profile).
+pub fn evaluate(
+    ds: &[DsRecord],
+    facts: &SecFacts,
+    pol: &DnssecPolicy,
+    now: Timestamp,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(apex) = &facts.apex else {
+        return out;
+    };
+    let mut budget = Budget {
+        left: pol.max_crypto_ops,
+        exhausted: false,
+        verified: HashMap::new(),
+    };
+
+    // The DNSKEY RRset of each address that answered the query.
+    let mut keysets: Vec<(&SecAddress, KeySet)> = Vec::new();
+    for a in &facts.addresses {
+        match &a.dnskey {
+            Outcome::Reply(r) if r.rcode == ResponseCode::NoError => {
+                let ks = KeySet::from_records(apex, &r.answers);
+                if ks.keys.len() > pol.max_keys {
+                    out.push(finding(
+                        "DNSSEC_LIMITS",
+                        Some(a),
+                        format!(
+                            "the DNSKEY RRset has {} keys; more than {} are not judged",
+                            ks.keys.len(),
+                            pol.max_keys
+                        ),
+                    ));
+                    continue;
+                }
+                keysets.push((a, ks));
+            }
+            other if facts.full => out.push(finding(
+                "DNSKEY_PRESENT",
+                Some(a),
+                format!("the DNSKEY query was not answered: {}", describe(other)),
+            )),
+            _ => {}
+        }
+    }
+
+    if !facts.full {
+        if ds.is_empty() && keysets.iter().any(|(_, k)| !k.keys.is_empty()) {
+            out.push(finding(
+                "DNSSEC_NO_DS",
+                None,
+                "the zone is signed (it serves DNSKEY) but no DS is declared: validators treat it as unsigned".into(),
+            ));
+        }
+        return out;
+    }
+
+    // The DS set itself: syntax and the registry's policy.
+    let mut usable: Vec<(&DsRecord, Vec<u8>, DigestType)> = Vec::new();
+    for d in ds {
+        let digest = match hex::decode(&d.digest) {
+            Ok(b) => b,
+            Err(_) => {
+                out.push(finding(
+                    "DS_SYNTAX",
+                    None,
+                    format!("DS {d}: digest is not hexadecimal"),
+                ));
+                continue;
+            }
+        };
+        match crate::ds::digest_len(d.digest_type) {
+            Some(n) if n == digest.len() => {}
+            Some(n) => {
+                out.push(finding(
+                    "DS_SYNTAX",
+                    None,
+                    format!(
+                        "DS {d}: digest is {} bytes; digest type {} needs {n}",
+                        digest.len(),
+                        d.digest_type
+                    ),
+                ));
+                continue;
+            }
+            None => {
+                out.push(finding(
+                    "DS_SYNTAX",
+                    None,
+                    format!("DS {d}: unknown digest type {}", d.digest_type),
+                ));
+                continue;
+            }
+        }
+        if !pol.digest_types.contains(&d.digest_type) {
+            let why = if d.digest_type == 1 {
+                " (SHA-1 must not be used for new DS records, RFC 8624 §3.3)"
+            } else {
+                ""
+            };
+            out.push(finding(
+                "DS_DIGEST_TYPE",
+                None,
+                format!(
+                    "DS {}/{}: digest type {} is not accepted{why}; accepted: {}",
+                    d.key_tag,
+                    d.algorithm,
+                    d.digest_type,
+                    list(&pol.digest_types)
+                ),
+            ));
+        }
+        if !pol.algorithms.contains(&d.algorithm) {
+            out.push(finding(
+                "DS_ALGORITHM",
+                None,
+                format!(
+                    "DS {}/{}: algorithm {} ({}) is not accepted; accepted: {}",
+                    d.key_tag,
+                    d.algorithm,
+                    d.algorithm,
+                    algorithm_name(d.algorithm),
+                    list(&pol.algorithms)
+                ),
+            ));
+        }
+        let dt = DigestType::from(d.digest_type);
+        if dt.is_supported() {
+            usable.push((d, digest, dt));
+        }
+    }
+
+    if keysets.iter().all(|(_, k)| k.keys.is_empty()) {
+        if !keysets.is_empty() {
+            out.push(finding(
+                "DNSKEY_PRESENT",
+                None,
+                "a DS set is declared but the zone is not signed: no server serves a DNSKEY RRset, so validators would fail the whole domain".into(),
+            ));
+        }
+        return out;
+    }
+
+    // Consistency: group addresses by their DNSKEY RRset.
+    let mut groups: BTreeMap<Vec<String>, Vec<&SecAddress>> = BTreeMap::new();
+    for (a, k) in &keysets {
+        // An address without keys is reported as DNSKEY_PRESENT instead.
+        if !k.keys.is_empty() {
+            groups.entry(k.canonical.clone()).or_default().push(a);
+        }
+    }
+    if groups.len() > 1 {
+        let most = groups.values().map(Vec::len).max().unwrap_or(0);
+        let mut majority_seen = false;
+        for (set, members) in &groups {
+            if members.len() == most && !majority_seen {
+                majority_seen = true;
+                continue;
+            }
+            for a in members {
+                out.push(finding(
+                    "DNSKEY_CONSISTENT",
+                    Some(a),
+                    format!(
+                        "serves a different DNSKEY RRset ({} keys) than the other servers",
+                        set.len()
+                    ),
+                ));
+            }
+        }
+    }
+
+    let mut per_addr: Vec<(&SecAddress, Vec<Finding>)> = Vec::new();
+    for (a, ks) in &keysets {
+        let mut f = Vec::new();
+        judge_address(
+            apex,
+            a,
+            ks,
+            &usable,
+            pol,
+            now,
+            &mut budget,
+            &mut f,
+            facts.full,
+        );
+        per_addr.push((a, f));
+    }
+    out.extend(collapse(per_addr));
+    if budget.exhausted {
+        out.push(finding(
+            "DNSSEC_LIMITS",
+            None,
+            format!(
+                "the check's budget of {} digests/signature verifications was used up; the rest was not verified",
+                pol.max_crypto_ops
+            ),
+        ));
+    }
+    out
+}
+
+/// A finding that every judged address has in the same words is reported
+/// once for the zone; the others per address.
+fn collapse(per_addr: Vec<(&SecAddress, Vec<Finding>)>) -> Vec<Finding> {
+    let n = per_addr.len();
+    let mut count: HashMap<(String, String), usize> = HashMap::new();
+    for (_, fs) in &per_addr {
+        let mut seen = std::collections::HashSet::new();
+        for f in fs {
+            if seen.insert((f.id.clone(), f.message.clone())) {
+                *count.entry((f.id.clone(), f.message.clone())).or_default() += 1;
+            }
+        }
+    }
+    let mut out: Vec<Finding> = Vec::new();
+    let mut global_done = std::collections::HashSet::new();
+    for (_, fs) in per_addr {
+        for f in fs {
+            let k = (f.id.clone(), f.message.clone());
+            if n > 1 && count.get(&k) == Some(&n) {
+                if global_done.insert(k) {
+                    out.push(Finding {
+                        server: None,
+                        address: None,
+                        ..f
+                    });
+                }
+            } else if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// The DNSKEY RRset and its signatures as one address served them.
+struct KeySet {
+    keys: Vec<(DNSKEY, u16)>,
+    records: Vec<Record>,
+    sigs: Vec<RRSIG>,
+    /// Sorted presentation forms, to compare servers.
+    canonical: Vec<String>,
+}
+
+impl KeySet {
+    fn from_records(apex: &Name, answers: &[Record]) -> Self {
+        let records = rrset(apex, answers, RecordType::DNSKEY);
+        let mut keys = Vec::new();
+        let mut canonical = Vec::new();
+        for r in &records {
+            if let RData::DNSSEC(DNSSECRData::DNSKEY(k)) = &r.data {
+                let tag = k.calculate_key_tag().unwrap_or(0);
+                canonical.push(k.to_string());
+                keys.push((k.clone(), tag));
+            }
+        }
+        canonical.sort();
+        canonical.dedup();
+        Self {
+            keys,
+            sigs: sigs(apex, answers, RecordType::DNSKEY),
+            records,
+            canonical,
+        }
+    }
+}
+
+fn rrset(owner: &Name, records: &[Record], t: RecordType) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == t && r.name.eq_ignore_root(owner))
+        .cloned()
+        .collect()
+}
+
+fn sigs(owner: &Name, records: &[Record], covered: RecordType) -> Vec<RRSIG> {
+    records
+        .iter()
+        .filter(|r| r.name.eq_ignore_root(owner))
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(s)) if s.input().type_covered == covered => {
+                Some(s.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_address(
+    apex: &Name,
+    a: &SecAddress,
+    ks: &KeySet,
+    ds: &[(&DsRecord, Vec<u8>, DigestType)],
+    pol: &DnssecPolicy,
+    now: Timestamp,
+    budget: &mut Budget,
+    out: &mut Vec<Finding>,
+    full: bool,
+) {
+    if ks.keys.is_empty() {
+        out.push(finding(
+            "DNSKEY_PRESENT",
+            Some(a),
+            "serves no DNSKEY RRset while a DS set is declared".into(),
+        ));
+    }
+    // DS -> DNSKEY: the keys a DS points at (secure entry points).
+    let mut entry_keys: Vec<usize> = Vec::new();
+    for (d, digest, dt) in ds {
+        let candidates: Vec<usize> = ks
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, tag))| *tag == d.key_tag && u8::from(k.algorithm()) == d.algorithm)
+            .map(|(i, _)| i)
+            .collect();
+        if candidates.is_empty() {
+            if !ks.keys.is_empty() {
+                out.push(finding(
+                    "DS_MATCHES_DNSKEY",
+                    Some(a),
+                    format!(
+                        "DS {}/{} points at no DNSKEY of the zone (no key with tag {} and algorithm {})",
+                        d.key_tag, d.algorithm, d.key_tag, d.algorithm
+                    ),
+                ));
+            }
+            continue;
+        }
+        let mut matched = false;
+        for i in candidates {
+            let key = &ks.keys[i].0;
+            let mut cache_key = b"ds".to_vec();
+            cache_key.extend_from_slice(key.to_string().as_bytes());
+            cache_key.push(u8::from(*dt));
+            let ok = match budget.verified.get(&cache_key) {
+                Some(r) => r.as_ref().ok().map(|_| ()),
+                None => {
+                    if !budget.take() {
+                        break;
+                    }
+                    let r = match key.to_digest(apex, *dt) {
+                        Ok(h) => Ok(h.as_ref().to_vec()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let res = match r {
+                        Ok(h) if &h == digest => Ok(()),
+                        Ok(_) => Err("digest differs".to_string()),
+                        Err(e) => Err(e),
+                    };
+                    let ok = res.as_ref().ok().map(|_| ());
+                    budget.verified.insert(cache_key, res);
+                    ok
+                }
+            };
+            if ok.is_some() {
+                if key.zone_key() && !key.revoke() {
+                    matched = true;
+                    entry_keys.push(i);
+                } else {
+                    out.push(finding(
+                        "DS_MATCHES_DNSKEY",
+                        Some(a),
+                        format!(
+                            "DS {}/{} matches a DNSKEY that is not a usable zone key (flags {})",
+                            d.key_tag,
+                            d.algorithm,
+                            key.flags()
+                        ),
+                    ));
+                }
+            }
+        }
+        if !matched && !budget.exhausted {
+            out.push(finding(
+                "DS_MATCHES_DNSKEY",
+                Some(a),
+                format!(
+                    "DS {}/{}/{}: the digest matches no DNSKEY with that tag and algorithm",
+                    d.key_tag, d.algorithm, d.digest_type
+                ),
+            ));
+        }
+    }
+
+    // The DNSKEY RRset: every signature valid, one of them by an entry key.
+    let dnskey_valid = check_rrset(
+        apex,
+        apex,
+        a,
+        "DNSKEY",
+        &ks.records,
+        &ks.sigs,
+        ks,
+        pol,
+        now,
+        budget,
+        out,
+    );
+    if !ds.is_empty() && !ks.keys.is_empty() {
+        let by_entry = dnskey_valid.iter().any(|i| entry_keys.contains(i));
+        if !by_entry && !budget.exhausted {
+            out.push(finding(
+                "DNSKEY_SIGNED_BY_DS",
+                Some(a),
+                if ks.sigs.is_empty() {
+                    "the DNSKEY RRset has no RRSIG".to_string()
+                } else if entry_keys.is_empty() {
+                    "no DS points at a key of this DNSKEY RRset, so its signatures cannot be trusted".to_string()
+                } else {
+                    "no valid RRSIG over the DNSKEY RRset was made by a key a DS points at"
+                        .to_string()
+                },
+            ));
+        }
+    }
+    if !full {
+        return;
+    }
+    for (qtype, id, outcome) in [
+        (RecordType::SOA, "RRSIG_SOA", &a.soa),
+        (RecordType::NS, "RRSIG_NS", &a.ns),
+    ] {
+        let Some(Outcome::Reply(r)) = outcome else {
+            continue; // unanswered: judged by the ordinary checks
+        };
+        let set = rrset(apex, &r.answers, qtype);
+        if set.is_empty() {
+            continue;
+        }
+        let s = sigs(apex, &r.answers, qtype);
+        if s.is_empty() {
+            out.push(finding(
+                id,
+                Some(a),
+                format!("the {qtype} RRset has no RRSIG"),
+            ));
+            continue;
+        }
+        let ok = check_rrset(
+            apex,
+            apex,
+            a,
+            &qtype.to_string(),
+            &set,
+            &s,
+            ks,
+            pol,
+            now,
+            budget,
+            out,
+        );
+        if ok.is_empty() && !budget.exhausted {
+            out.push(finding(
+                id,
+                Some(a),
+                format!("no valid RRSIG over the {qtype} RRset"),
+            ));
+        }
+    }
+    if let Some(outcome) = &a.nx {
+        judge_denial(apex, a, outcome, ks, pol, now, budget, out);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_denial(
+    apex: &Name,
+    a: &SecAddress,
+    outcome: &Outcome,
+    ks: &KeySet,
+    pol: &DnssecPolicy,
+    now: Timestamp,
+    budget: &mut Budget,
+    out: &mut Vec<Finding>,
+) {
+    let Outcome::Reply(r) = outcome else {
+        return;
+    };
+    if r.rcode != ResponseCode::NXDomain && r.rcode != ResponseCode::NoError {
+        return;
+    }
+    if r.rcode == ResponseCode::NoError && !r.answers.is_empty() {
+        // A wildcard answered; its proof is a wildcard case, not judged.
+        return;
+    }
+    let proofs: Vec<&Record> = r
+        .authorities
+        .iter()
+        .filter(|x| matches!(x.record_type(), RecordType::NSEC | RecordType::NSEC3))
+        .collect();
+    if proofs.is_empty() {
+        out.push(finding(
+            "DENIAL_OF_EXISTENCE",
+            Some(a),
+            format!(
+                "the {} answer for a name that does not exist carries no NSEC or NSEC3",
+                if r.rcode == ResponseCode::NXDomain {
+                    "NXDOMAIN"
+                } else {
+                    "NODATA"
+                }
+            ),
+        ));
+        return;
+    }
+    let mut reported_params = false;
+    for p in &proofs {
+        if let RData::DNSSEC(DNSSECRData::NSEC3(n)) = &p.data {
+            if reported_params {
+                continue;
+            }
+            let it = n.iterations();
+            if it > pol.nsec3_max_iterations {
+                out.push(finding(
+                    "NSEC3_ITERATIONS",
+                    Some(a),
+                    format!(
+                        "NSEC3 uses {it} iterations; validators treat more than {} as insecure or fail",
+                        pol.nsec3_max_iterations
+                    ),
+                ));
+                reported_params = true;
+            } else if it > 0 || !n.salt().is_empty() {
+                out.push(finding(
+                    "NSEC3_PARAMS",
+                    Some(a),
+                    format!(
+                        "NSEC3 uses {it} extra iterations and a {}-byte salt; RFC 9276 asks for 0 and none",
+                        n.salt().len()
+                    ),
+                ));
+                reported_params = true;
+            }
+        }
+    }
+    // Each proof RRset must be signed (validly: check_rrset reports).
+    let mut owners: Vec<(Name, RecordType)> = proofs
+        .iter()
+        .map(|p| (p.name.clone(), p.record_type()))
+        .collect();
+    owners.sort();
+    owners.dedup();
+    for (owner, t) in owners {
+        let set = rrset(&owner, &r.authorities, t);
+        let s = sigs(&owner, &r.authorities, t);
+        if s.is_empty() {
+            out.push(finding(
+                "DENIAL_OF_EXISTENCE",
+                Some(a),
+                format!("the {t} record at {owner} has no RRSIG"),
+            ));
+            continue;
+        }
+        let ok = check_rrset(
+            apex,
+            &owner,
+            a,
+            &t.to_string(),
+            &set,
+            &s,
+            ks,
+            pol,
+            now,
+            budget,
+            out,
+        );
+        if ok.is_empty() && !budget.exhausted {
+            out.push(finding(
+                "DENIAL_OF_EXISTENCE",
+                Some(a),
+                format!("no valid RRSIG over the {t} record at {owner}"),
+            ));
+        }
+    }
+}
+
+/// Verify every RRSIG over one RRset; report invalid and soon-expiring
+/// ones. Returns the indices (in `ks.keys`) of keys that made a valid one.
+#[allow(clippy::too_many_arguments)]
+fn check_rrset(
+    apex: &Name,
+    owner: &Name,
+    a: &SecAddress,
+    what: &str,
+    set: &[Record],
+    sigs: &[RRSIG],
+    ks: &KeySet,
+    pol: &DnssecPolicy,
+    now: Timestamp,
+    budget: &mut Budget,
+    out: &mut Vec<Finding>,
+) -> Vec<usize> {
+    let mut valid_by = Vec::new();
+    if set.is_empty() {
+        return valid_by;
+    }
+    let now32 = u32::try_from(now.timestamp().rem_euclid(1 << 32)).unwrap_or(0);
+    let mut set_key = Vec::new();
+    for r in set {
+        set_key.extend_from_slice(r.to_string().as_bytes());
+        set_key.push(0);
+    }
+    for sig in sigs {
+        let input = sig.input();
+        let tag = input.key_tag;
+        let alg = u8::from(input.algorithm);
+        let label = format!("RRSIG {what} by key {tag}/{alg}");
+        // The zone signs its own data (RFC 4035 §5.3.1).
+        if !input.signer_name.eq_ignore_root(apex) {
+            out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!("{label}: signer {} is not the zone", input.signer_name),
+            ));
+            continue;
+        }
+        // RFC 4034 §3.1.5: serial number arithmetic on 32-bit times.
+        let inc = input.sig_inception.get();
+        let exp = input.sig_expiration.get();
+        let since_inception = now32.wrapping_sub(inc) as i32;
+        let to_expiry = exp.wrapping_sub(now32) as i32;
+        let span = exp.wrapping_sub(inc) as i32;
+        if span <= 0 {
+            out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!("{label}: expiration is not after inception"),
+            ));
+            continue;
+        }
+        if since_inception < 0 {
+            out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!(
+                    "{label}: not valid yet (inception {})",
+                    when(now, i64::from(since_inception).saturating_neg())
+                ),
+            ));
+            continue;
+        }
+        if to_expiry < 0 {
+            out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!("{label}: expired {}", when(now, i64::from(to_expiry))),
+            ));
+            continue;
+        }
+        let keys: Vec<usize> = ks
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, t))| *t == tag && u8::from(k.algorithm()) == alg && k.zone_key())
+            .map(|(i, _)| i)
+            .collect();
+        if keys.is_empty() {
+            out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!("{label}: no zone key with that tag and algorithm in the DNSKEY RRset"),
+            ));
+            continue;
+        }
+        let mut verified = None;
+        let mut last_err = String::new();
+        for i in keys {
+            let key = &ks.keys[i].0;
+            let mut ck = b"sig".to_vec();
+            ck.extend_from_slice(key.to_string().as_bytes());
+            ck.push(0);
+            ck.extend_from_slice(sig.to_string().as_bytes());
+            ck.push(0);
+            ck.extend_from_slice(&set_key);
+            let res = match budget.verified.get(&ck) {
+                Some(r) => r.clone(),
+                None => {
+                    if !budget.take() {
+                        break;
+                    }
+                    let r = key
+                        .verify_rrsig(owner, DNSClass::IN, sig, set.iter())
+                        .map_err(|e| e.to_string());
+                    budget.verified.insert(ck, r.clone());
+                    r
+                }
+            };
+            match res {
+                Ok(()) => {
+                    verified = Some(i);
+                    break;
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        match verified {
+            Some(i) => {
+                valid_by.push(i);
+                let left = chrono::Duration::seconds(i64::from(to_expiry));
+                if left < pol.expiry_margin {
+                    out.push(finding(
+                        "RRSIG_EXPIRY",
+                        Some(a),
+                        format!(
+                            "{label} expires {} (less than {} from now)",
+                            when(now, i64::from(to_expiry)),
+                            human(pol.expiry_margin)
+                        ),
+                    ));
+                }
+            }
+            None if budget.exhausted => {}
+            None => out.push(finding(
+                "RRSIG_VALID",
+                Some(a),
+                format!("{label}: the signature does not verify ({last_err})"),
+            )),
+        }
+    }
+    valid_by
+}
+
+fn when(now: Timestamp, delta_secs: i64) -> String {
+    let t = now + chrono::Duration::seconds(delta_secs);
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn human(d: chrono::Duration) -> String {
+    d.to_std()
+        .map(|s| humantime::format_duration(s).to_string())
+        .unwrap_or_else(|_| format!("{}s", d.num_seconds()))
+}
+
+fn list(v: &[u8]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// IANA mnemonic of a DNSSEC algorithm number.
+pub fn algorithm_name(a: u8) -> &'static str {
+    match a {
+        1 => "RSAMD5",
+        3 => "DSA",
+        5 => "RSASHA1",
+        6 => "DSA-NSEC3-SHA1",
+        7 => "RSASHA1-NSEC3-SHA1",
+        8 => "RSASHA256",
+        10 => "RSASHA512",
+        12 => "ECC-GOST",
+        13 => "ECDSAP256SHA256",
+        14 => "ECDSAP384SHA384",
+        15 => "ED25519",
+        16 => "ED448",
+        _ => "unassigned",
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Reply(r) => format!("rcode {}", r.rcode),
+        Outcome::Timeout => "timed out".into(),
+        Outcome::Io(e) => e.clone(),
+        Outcome::Malformed(e) => format!("malformed reply: {e}"),
+    }
+}
+
+/// What the CDS scanner does with one domain (RFC 7344, RFC 8078).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CdsAction {
+    /// Nothing; why (for the log).
+    Keep(String),
+    /// A signed delete CDS (algorithm 0, RFC 8078 §4): remove the DS set.
+    Delete,
+    /// A signed CDS set, the same on every server, that differs from the
+    /// DS set and would validate: it becomes the DS set (RFC 7344 §4.1).
+    Replace(Vec<DsRecord>),
+    /// An unsigned delegation whose zone publishes, on every server, a CDS
+    /// set signed by its own keys under which the zone validates: a
+    /// candidate for RFC 8078 §3.3 accept-after-delay bootstrapping (the
+    /// scanner accepts it once seen unchanged for `cds_bootstrap_delay`).
+    Bootstrap(Vec<DsRecord>),
+}
+
+/// Pure: the scanner's decision for a domain whose DS set is `current`,
+/// from facts of [`crate::probe::Prober::probe_cds`]. The CDS RRset must be
+/// the same on every server that answered and be signed by a key of the
+/// zone's DNSKEY RRset, which for a secured delegation the current DS set
+/// must validate. An unsigned delegation gets at most a [`CdsAction::Bootstrap`]
+/// candidate (RFC 8078 §3.3; RFC 9615 authentication is not done).
+pub fn decide_cds(
+    current: &[DsRecord],
+    facts: &SecFacts,
+    pol: &DnssecPolicy,
+    now: Timestamp,
+) -> CdsAction {
+    use hickory_proto::dnssec::rdata::CDS;
+    let keep = |s: &str| CdsAction::Keep(s.to_string());
+    let Some(apex) = &facts.apex else {
+        return keep("no zone name");
+    };
+    if facts.addresses.is_empty() {
+        return keep("no server answered");
+    }
+    // The CDS RRset of every address; all must agree (RFC 7344 §6.1).
+    // (address, CDS RRset, its RRSIGs, sorted presentation form)
+    type Seen<'a> = (&'a SecAddress, Vec<Record>, Vec<RRSIG>, Vec<String>);
+    let mut sets: Vec<Seen<'_>> = Vec::new();
+    for a in &facts.addresses {
+        let Some(Outcome::Reply(r)) = &a.cds else {
+            return keep("a server did not answer the CDS query");
+        };
+        if r.rcode != ResponseCode::NoError {
+            return keep("a server answered the CDS query with an error");
+        }
+        let set = rrset(apex, &r.answers, RecordType::CDS);
+        let mut canon: Vec<String> = set.iter().map(|x| x.data.to_string()).collect();
+        canon.sort();
+        canon.dedup();
+        let s = sigs(apex, &r.answers, RecordType::CDS);
+        sets.push((a, set, s, canon));
+    }
+    if sets.windows(2).any(|w| w[0].3 != w[1].3) {
+        return keep("the CDS RRset differs between servers");
+    }
+    if sets[0].1.is_empty() {
+        return keep("no CDS published");
+    }
+    // The current chain must validate before the child can change it (an
+    // unsigned delegation has none: only bootstrapping, after a delay).
+    let errs: Vec<String> = if current.is_empty() {
+        Vec::new()
+    } else {
+        evaluate(current, facts, pol, now)
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.id)
+            .collect()
+    };
+    if !errs.is_empty() {
+        return CdsAction::Keep(format!(
+            "the current DS chain does not validate ({}): CDS not trusted",
+            errs.join(", ")
+        ));
+    }
+    // Signed by the zone's (now validated) keys, on every server.
+    let mut budget = Budget {
+        left: pol.max_crypto_ops,
+        exhausted: false,
+        verified: HashMap::new(),
+    };
+    for (a, set, s, _) in &sets {
+        let Outcome::Reply(r) = &a.dnskey else {
+            return keep("a server did not answer the DNSKEY query");
+        };
+        let ks = KeySet::from_records(apex, &r.answers);
+        let mut scratch = Vec::new();
+        let ok = check_rrset(
+            apex,
+            apex,
+            a,
+            "CDS",
+            set,
+            s,
+            &ks,
+            pol,
+            now,
+            &mut budget,
+            &mut scratch,
+        );
+        if ok.is_empty() || scratch.iter().any(|f| f.severity == Severity::Error) {
+            return keep("the CDS RRset is not validly signed by the zone's keys");
+        }
+    }
+    let cds: Vec<CDS> = sets[0]
+        .1
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::CDS(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    if cds.iter().any(CDS::is_delete) {
+        if current.is_empty() {
+            return keep("a delete CDS on an unsigned delegation: nothing to delete");
+        }
+        return if cds.iter().all(CDS::is_delete) {
+            CdsAction::Delete
+        } else {
+            keep("a delete CDS is mixed with other CDS records")
+        };
+    }
+    let mut new = Vec::new();
+    for c in &cds {
+        let d = crate::ds::DsIn {
+            key_tag: c.key_tag().into(),
+            algorithm: c.algorithm().map_or(0, u8::from).into(),
+            digest_type: u8::from(c.digest_type()).into(),
+            digest: hex::encode(c.digest()),
+        };
+        match crate::ds::validate_one(&d) {
+            Ok(r) if !new.contains(&r) => new.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                return CdsAction::Keep(format!(
+                    "a CDS record is malformed: {}",
+                    e.into_iter()
+                        .map(|(f, r)| format!("{f} {r}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
+        }
+    }
+    new.sort();
+    let mut cur = current.to_vec();
+    cur.sort();
+    if new == cur {
+        return keep("the CDS set equals the DS set");
+    }
+    let errs: Vec<String> = evaluate(&new, facts, pol, now)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.id)
+        .collect();
+    if !errs.is_empty() {
+        return CdsAction::Keep(format!(
+            "the CDS set would not validate or is not accepted ({})",
+            errs.join(", ")
+        ));
+    }
+    if current.is_empty() {
+        CdsAction::Bootstrap(new)
+    } else {
+        CdsAction::Replace(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dnssec_id_is_in_the_catalogue() {
+        for id in IDS {
+            assert!(super::super::catalogue::lookup(id).is_some(), "{id}");
+        }
+        assert!(is_dnssec_check("RRSIG_VALID"));
+        assert!(!is_dnssec_check("LAME"));
+    }
+
+    #[test]
+    fn no_facts_no_findings_and_no_ds_no_notice() {
+        let facts = SecFacts {
+            apex: None,
+            full: true,
+            addresses: Vec::new(),
+        };
+        let pol = DnssecPolicy::default();
+        let now = chrono::Utc::now();
+        assert!(evaluate(&[], &facts, &pol, now).is_empty());
+        let facts = SecFacts {
+            apex: Name::from_ascii("example.ru.").ok(),
+            full: false,
+            addresses: Vec::new(),
+        };
+        assert!(evaluate(&[], &facts, &pol, now).is_empty());
+        assert_eq!(
+            decide_cds(&[], &facts, &pol, now),
+            CdsAction::Keep("no server answered".into())
+        );
+    }
+}
