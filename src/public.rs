@@ -62,7 +62,8 @@ pub struct PublicDomain {
     pub admin: Option<PublicContact>,
     pub tech: Option<PublicContact>,
     pub nameservers: Vec<PublicNameserver>,
-    /// The declared DS set (public: it is what the zone publishes).
+    /// The DS set of the delegation: what the zone holds (the previous
+    /// set while a newly declared one is still under test).
     pub ds: Vec<crate::model::DsRecord>,
     pub created: Timestamp,
     pub paid_till: Timestamp,
@@ -180,7 +181,7 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
                 addresses: n.addresses.clone(),
             })
             .collect(),
-        ds: d.ds.clone(),
+        ds: b.delegation.zone_ds(&d.ds).to_vec(),
         created: d.created,
         paid_till: d.paid_till,
         free_date: st.free_date,

@@ -61,7 +61,14 @@ async fn ds_declaration_restarts_testing_and_is_published() {
     let path = format!("/api/v1/domains/{own}/ds");
     let (st, v) = send(s.put_json(&path, &tok, ds_body())).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v["state"], "testing", "a DS change restarts testing");
+    // A delegated domain stays delegated (on its published, unsigned set)
+    // while the new DS set is tested.
+    assert_eq!(v["state"], "delegated", "{v}");
+    assert_eq!(v["in_zone"], true, "{v}");
+    assert_eq!(
+        v["pending"]["state"], "testing",
+        "a DS change is tested: {v}"
+    );
     assert_eq!(v["ds"].as_array().unwrap().len(), 2);
     assert_eq!(v["ds"][1]["digest"], digest(0xcd, 48), "stored lower-case");
     let last = v["history"].as_array().unwrap().last().unwrap().clone();
@@ -70,9 +77,13 @@ async fn ds_declaration_restarts_testing_and_is_published() {
         "{last}"
     );
     let rec = s.store().delegation(&own).unwrap().unwrap();
-    assert_ne!(rec.ns_fingerprint, fp_before);
+    assert_eq!(rec.ns_fingerprint, fp_before, "the zone keeps the old set");
     let d = s.store().domain(&own).unwrap().unwrap();
-    assert_eq!(rec.ns_fingerprint, d.ns_fingerprint());
+    assert_ne!(rec.declared_fingerprint(), fp_before);
+    assert_eq!(rec.declared_fingerprint(), d.ns_fingerprint());
+    // Nothing signed is published before the new set passes.
+    let (_, r) = send(s.get(&format!("/rdap/domain/{own}"), None)).await;
+    assert_eq!(r["secureDNS"], json!({"delegationSigned": false}));
 
     // The same set again, reordered: the window stays.
     s.clock.advance(std::time::Duration::from_secs(60));
@@ -80,12 +91,16 @@ async fn ds_declaration_restarts_testing_and_is_published() {
     again["ds"].as_array_mut().unwrap().reverse();
     let (st, v2) = send(s.put_json(&path, &tok, again)).await;
     assert_eq!(st, 200);
-    assert_eq!(v2["window_start"], v["window_start"]);
+    assert_eq!(v2["pending"]["window_start"], v["pending"]["window_start"]);
 
     // Published once delegated again: RDAP dsData, WHOIS ds lines.
     let old = s.store().delegation(&own).unwrap().unwrap();
     let rec = DelegationRecord {
         state: DelegationState::Delegated,
+        ns_fingerprint: old.declared_fingerprint().to_string(),
+        pending: None,
+        published: Vec::new(),
+        published_ds: Vec::new(),
         ..old.clone()
     };
     assert!(s
@@ -112,11 +127,13 @@ async fn ds_declaration_restarts_testing_and_is_published() {
         "{zone}"
     );
 
-    // DELETE: unsigned again, tested again.
+    // DELETE: unsigned again.
     let (st, v) = send(s.http.delete(s.url(&path)).bearer_auth(&tok)).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["ds"], json!([]));
-    assert_eq!(v["state"], "testing");
+    // Going unsigned is safe: at once, still delegated.
+    assert_eq!(v["state"], "delegated", "{v}");
+    assert!(v["pending"].is_null(), "{v}");
     let rec = s.store().delegation(&own).unwrap().unwrap();
     assert_eq!(
         rec.ns_fingerprint, fp_before,

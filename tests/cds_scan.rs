@@ -150,7 +150,14 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         last.reason.starts_with("DS set changed via CDS"),
         "{last:?}"
     );
-    assert_eq!(last.to, DelegationState::Testing);
+    // Tested while the zone keeps the current DS (the domain stays
+    // delegated).
+    assert_eq!(last.to, DelegationState::Delegated);
+    let rec = app.store.delegation("roll.ru").unwrap().unwrap();
+    assert_eq!(
+        rec.pending.as_ref().map(|p| p.state),
+        Some(DelegationState::Testing)
+    );
 
     let d = app.store.domain("gone.ru").unwrap().unwrap();
     assert!(d.ds.is_empty());
@@ -169,7 +176,7 @@ async fn cds_rollover_delete_and_untrusted_cds() {
     );
     assert!(app.store.domain("plain.ru").unwrap().unwrap().ds.is_empty());
 
-    // A second scan: roll.ru is testing now, gone.ru has no DS: nothing.
+    // A second scan: roll.ru's DS is the CDS set now, gone.ru has no DS: nothing.
     let sum = zonekeeper::cds::scan_once(&app, &verifier).await.unwrap();
     assert!(sum.replaced.is_empty() && sum.deleted.is_empty(), "{sum:?}");
 }

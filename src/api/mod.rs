@@ -760,11 +760,7 @@ async fn set_ds(
     let name = parse_name(&s.app, path)?;
     let app = s.app.clone();
     blocking(move || {
-        let d = app
-            .store
-            .domain(name.as_str())?
-            .filter(|d| d.registrar == caller.handle)
-            .ok_or_else(|| Problem::not_found(name.as_str()))?;
+        let (d, _) = own_domain(&app, &caller, &name, app.now())?;
         let ds = crate::ds::validate_set(&ds, !d.nameservers.is_empty()).map_err(|e| {
             Problem::invalid(
                 "the DS set was refused; nothing was changed",

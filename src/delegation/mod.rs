@@ -62,8 +62,8 @@ use chrono::Duration;
 use crate::config::{Config, DelegationConfig, OnViolation};
 use crate::lifecycle::Status;
 use crate::model::{
-    delegation_fingerprint, CheckReport, DelegationRecord, DelegationState, DsRecord, FailStreak,
-    HistoryEvent, Nameserver, RoundSummary, Severity, Timestamp, Violation,
+    delegation_fingerprint, ns_fingerprint, CheckReport, DelegationRecord, DelegationState,
+    DsRecord, FailStreak, HistoryEvent, Nameserver, RoundSummary, Severity, Timestamp, Violation,
 };
 
 /// Finding id of the synthetic finding for a server over its downtime budget.
@@ -79,6 +79,14 @@ fn names_of(ns: &[Nameserver]) -> String {
         .map(|n| n.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `ns1, ns2` or `ns1, ns2 with 2 DS`.
+fn set_text(ns: &[Nameserver], ds: &[DsRecord]) -> String {
+    match ds.len() {
+        0 => names_of(ns),
+        n => format!("{} with {n} DS", names_of(ns)),
+    }
 }
 
 /// The record after `ns` with DS set `ds` is declared (the domain's
@@ -104,7 +112,23 @@ pub fn on_declared(
         }
         if old.state == DelegationState::Delegated && old.blocked.is_empty() && !ns.is_empty() {
             let mut r = old.clone();
-            let reason = if old.ns_fingerprint == fp {
+            let zone_ns = if old.published.is_empty() {
+                old_ns
+            } else {
+                &old.published
+            };
+            let reason = if ds.is_empty()
+                && !old.zone_ds(old_ds).is_empty()
+                && ns_fingerprint(ns) == ns_fingerprint(zone_ns)
+            {
+                // Removing the DS set (same servers) is always safe for
+                // resolution: the delegation goes insecure at once.
+                r.ns_fingerprint = fp;
+                r.pending = None;
+                r.published = Vec::new();
+                r.published_ds = Vec::new();
+                "DS set removed: the delegation is published unsigned".to_string()
+            } else if old.ns_fingerprint == fp {
                 r.pending = None;
                 r.published = Vec::new();
                 r.published_ds = Vec::new();
@@ -117,8 +141,8 @@ pub fn on_declared(
                 r.pending = Some(Box::new(DelegationRecord::testing(fp, now, window)));
                 format!(
                     "nameserver change declared: {}; tested while the zone keeps {}",
-                    names_of(ns),
-                    names_of(&r.published)
+                    set_text(ns, ds),
+                    set_text(&r.published, &r.published_ds)
                 )
             };
             let ev = event(old.state, old.state, now, reason);
@@ -134,14 +158,7 @@ pub fn on_declared(
     } else {
         (
             DelegationRecord::testing(fp, now, window),
-            format!(
-                "nameservers declared: {}{}",
-                names_of(ns),
-                match ds.len() {
-                    0 => String::new(),
-                    n => format!(" with {n} DS"),
-                }
-            ),
+            format!("nameservers declared: {}", set_text(ns, ds)),
         )
     };
     let ev = HistoryEvent {
@@ -916,9 +933,7 @@ mod tests {
     use super::*;
     use crate::config::LifecycleConfig;
     use crate::lifecycle::{evaluate, initial_paid_till};
-    use crate::model::{
-        ns_fingerprint, Domain, Finding, Hold, ServerDowntime, ServerReport, Verdict,
-    };
+    use crate::model::{Domain, Finding, Hold, ServerDowntime, ServerReport, Verdict};
     use crate::names::{parse_host, DomainName};
     use chrono::{TimeZone, Utc};
 
@@ -1580,7 +1595,14 @@ mod tests {
             })
             .collect();
         let at = t0() + Duration::minutes(30);
-        let (r, ev) = on_declared(Some(&rec), (&old_ns, &[]), (&new_ns, &[]), at, p.test_window).unwrap();
+        let (r, ev) = on_declared(
+            Some(&rec),
+            (&old_ns, &[]),
+            (&new_ns, &[]),
+            at,
+            p.test_window,
+        )
+        .unwrap();
         assert_eq!(r.state, DelegationState::Delegated, "stays in the zone");
         assert_eq!(r.published, old_ns);
         assert_eq!(r.zone_set(&new_ns), &old_ns[..]);
@@ -1598,7 +1620,8 @@ mod tests {
         assert_eq!(due_of(&r), Some(at));
         // Same set again: unchanged. The published set again: withdrawn.
         assert!(on_declared(Some(&r), (&new_ns, &[]), (&new_ns, &[]), at, p.test_window).is_none());
-        let (w, ev) = on_declared(Some(&r), (&new_ns, &[]), (&old_ns, &[]), at, p.test_window).unwrap();
+        let (w, ev) =
+            on_declared(Some(&r), (&new_ns, &[]), (&old_ns, &[]), at, p.test_window).unwrap();
         assert!(w.pending.is_none() && w.published.is_empty());
         assert!(ev.reason.contains("withdrawn"));
         d.nameservers = new_ns.clone();
@@ -1636,7 +1659,14 @@ mod tests {
         assert_eq!(r2.ns_fingerprint, ns_fingerprint(&new_ns));
         assert!(e.unwrap().reason.contains("nameserver change applied"));
         // A change whose window runs out fails; the old set stays.
-        let (mut r3, _) = on_declared(Some(&rec), (&old_ns, &[]), (&new_ns, &[]), at, p.test_window).unwrap();
+        let (mut r3, _) = on_declared(
+            Some(&rec),
+            (&old_ns, &[]),
+            (&new_ns, &[]),
+            at,
+            p.test_window,
+        )
+        .unwrap();
         let mut t = at;
         loop {
             match plan_pending(&r3, t, &p) {

@@ -1406,7 +1406,8 @@ mod tests {
             registration: Registration {
                 reseller: reseller.map(str::to_string),
                 ..Default::default()
-            },            ds: Vec::new(),
+            },
+            ds: Vec::new(),
         }
     }
 

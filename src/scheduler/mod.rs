@@ -187,7 +187,6 @@ impl VerifierProber {
             .collect();
         self.verifier.check_targets_ds(domain, &targets, ds).await
     }
-
 }
 
 /// Look at the canaries every quarter of `probe.outage_window` (1–30 s)
@@ -700,16 +699,15 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
                 .as_ref()
                 .map(|p| p.downtime.clone())
                 .unwrap_or_default();
-            if let Some((report, inconclusive)) =
-                probe_round(
-                    app,
-                    prober,
-                    &domain,
-                    (&domain.nameservers, &domain.ds),
-                    &before,
-                    None,
-                )
-                .await
+            if let Some((report, inconclusive)) = probe_round(
+                app,
+                prober,
+                &domain,
+                (&domain.nameservers, &domain.ds),
+                &before,
+                None,
+            )
+            .await
             {
                 let (new, ev) = delegation::on_pending_round(
                     &cur,
