@@ -943,52 +943,30 @@ impl<'a> Registry<'a> {
 
     // ---- delegation -------------------------------------------------------
 
-    /// Declare the NS set (validated here); a changed set starts testing.
+    /// Declare the NS set (validated here); a changed set starts testing
+    /// (a delegated domain stays delegated on its old set meanwhile).
     pub fn declare_nameservers(
         &self,
         actor: &Actor,
         name: &str,
         ns: &[NameserverIn],
     ) -> Result<(Domain, DelegationRecord)> {
-        let window = self.window();
-        self.modify(
-            actor,
-            name,
-            Some(Operation::Nameservers),
-            |txn, d, _, now| {
-                let ns = validate_ns(name, ns, self.config.delegation.min_nameservers)?;
-                let old = txn.delegation(name)?;
-                let old_ns = std::mem::replace(&mut d.nameservers, ns);
-                if d.nameservers.is_empty() {
-                    // No delegation at all: a DS set has nothing to sign.
-                    d.ds.clear();
-                }
-                match delegation::on_declared(
-                    old.as_ref(),
-                    (&old_ns, &d.ds),
-                    (&d.nameservers, &d.ds),
-                    now,
-                    window,
-                ) {
-                    Some((rec, ev)) => {
-                        txn.put_delegation(name, &rec)?;
-                        txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
-                        Ok((String::new(), (d.clone(), rec)))
-                    }
-                    None => {
-                        // Same set (perhaps reordered): the state stays.
-                        let rec = old.unwrap_or_else(|| DelegationRecord::undelegated(now));
-                        Ok((String::new(), (d.clone(), rec)))
-                    }
-                }
-            },
-        )
+        self.redeclare(actor, name, None, |d| {
+            let ns = validate_ns(name, ns, self.config.delegation.min_nameservers)?;
+            let old_ns = std::mem::replace(&mut d.nameservers, ns);
+            if d.nameservers.is_empty() {
+                // No delegation at all: a DS set has nothing to sign.
+                d.ds.clear();
+            }
+            Ok((old_ns, d.ds.clone()))
+        })
     }
 
     /// Declare (or, empty, remove) the DS set, already validated by
     /// [`crate::ds::validate_set`]: tested like an NS change (a delegated
-    /// domain keeps its published DS until the new set passes). `source`
-    /// (`registrar API`, `CDS`) is named in the history.
+    /// domain keeps its published DS until the new set passes; removing
+    /// it goes unsigned at once). `source` (`registrar API`, `CDS`) is
+    /// named in the history.
     pub fn declare_ds(
         &self,
         actor: &Actor,
@@ -996,34 +974,56 @@ impl<'a> Registry<'a> {
         ds: Vec<crate::model::DsRecord>,
         source: &str,
     ) -> Result<(Domain, DelegationRecord)> {
+        self.redeclare(actor, name, Some(source), |d| {
+            if !ds.is_empty() && d.nameservers.is_empty() {
+                return Err(invalid(
+                    "ds",
+                    "a DS set needs nameservers: declare them first",
+                ));
+            }
+            let old_ds = std::mem::replace(&mut d.ds, ds);
+            Ok((d.nameservers.clone(), old_ds))
+        })
+    }
+
+    /// Change a domain's declared delegation with `change` (which returns
+    /// the previous NS and DS sets) and run the state machine's
+    /// declaration rule, in one transaction with its history event.
+    fn redeclare(
+        &self,
+        actor: &Actor,
+        name: &str,
+        ds_source: Option<&str>,
+        change: impl FnOnce(
+            &mut Domain,
+        )
+            -> Result<(Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>)>,
+    ) -> Result<(Domain, DelegationRecord)> {
         let window = self.window();
         self.modify(
             actor,
             name,
             Some(Operation::Nameservers),
             |txn, d, _, now| {
-                if !ds.is_empty() && d.nameservers.is_empty() {
-                    return Err(invalid(
-                        "ds",
-                        "a DS set needs nameservers: declare them first",
-                    ));
-                }
                 let old = txn.delegation(name)?;
-                let old_ds = std::mem::replace(&mut d.ds, ds.clone());
+                let (old_ns, old_ds) = change(d)?;
                 match delegation::on_declared(
                     old.as_ref(),
-                    (&d.nameservers, &old_ds),
+                    (&old_ns, &old_ds),
                     (&d.nameservers, &d.ds),
                     now,
                     window,
                 ) {
                     Some((rec, mut ev)) => {
-                        ev.reason = format!("DS set changed via {source}; {}", ev.reason);
+                        if let Some(src) = ds_source {
+                            ev.reason = format!("DS set changed via {src}; {}", ev.reason);
+                        }
                         txn.put_delegation(name, &rec)?;
                         txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
                         Ok((String::new(), (d.clone(), rec)))
                     }
                     None => {
+                        // Same sets (perhaps reordered): the state stays.
                         let rec = old.unwrap_or_else(|| DelegationRecord::undelegated(now));
                         Ok((String::new(), (d.clone(), rec)))
                     }
