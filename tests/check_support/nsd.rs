@@ -110,7 +110,7 @@ impl Nsd {
             .collect();
         let mut conf = format!(
             "server:\n{listen}  port: {port}\n  username: \"\"\n  chroot: \"\"\n  \
-             zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  \
              zonelistfile: \"{d}/zone.list\"\n  database: \"\"\n  logfile: \"{d}/nsd.log\"\n  \
              server-count: {server_count}\n  verbosity: 0\n  hide-version: yes\n  do-ip6: no\n  \
              tcp-count: 256\n  reuseport: no\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\nremote-control:\n  control-enable: no\n"
