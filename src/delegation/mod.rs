@@ -1849,6 +1849,37 @@ mod tests {
     }
 
     #[test]
+    fn a_ds_change_is_tested_while_the_published_ds_stays_and_removal_is_at_once() {
+        use crate::model::DsRecord;
+        let p = pol();
+        let d = domain();
+        let rec = delegated(&p, &d);
+        let ns = d.nameservers.clone();
+        let ds = vec![DsRecord {
+            key_tag: 2371,
+            algorithm: 13,
+            digest_type: 2,
+            digest: "ab".repeat(32),
+        }];
+        let at = t0() + Duration::minutes(5);
+        // Signing: tested as a pending change; the zone keeps no DS.
+        let (r, ev) = on_declared(Some(&rec), (&ns, &[]), (&ns, &ds), at, p.test_window).unwrap();
+        assert_eq!(r.state, DelegationState::Delegated);
+        assert!(r.pending.is_some());
+        assert!(r.zone_ds(&ds).is_empty(), "nothing signed published yet");
+        assert!(ev.reason.contains("with 1 DS"), "{}", ev.reason);
+        // Once the signed set is the zone's, removing the DS is at once.
+        let mut signed = rec.clone();
+        signed.ns_fingerprint = delegation_fingerprint(&ns, &ds);
+        let (u, ev) =
+            on_declared(Some(&signed), (&ns, &ds), (&ns, &[]), at, p.test_window).unwrap();
+        assert_eq!(u.state, DelegationState::Delegated);
+        assert!(u.pending.is_none() && u.published.is_empty());
+        assert_eq!(u.ns_fingerprint, ns_fingerprint(&ns));
+        assert!(ev.reason.contains("unsigned"), "{}", ev.reason);
+    }
+
+    #[test]
     fn violation_findings_ignore_unreachable_servers() {
         let r = report(t0(), [false, true], false);
         assert!(violation_findings(&r).is_empty());
