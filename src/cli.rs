@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -321,12 +320,10 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                     "it writes the zone file itself (zone.output); stop it to export",
                 )
             })?;
-            let zones = cfg.zones()?;
             let zone = match zone {
                 Some(z) => z,
                 None => cfg.zones.first().cloned().unwrap_or_default(),
             };
-            let _ = zones;
             let now = clock.now();
             let text = crate::zone::render(
                 &store,
@@ -443,9 +440,4 @@ fn need_store(e: StoreError, instead: &str) -> Fail {
         )),
         other => other.into(),
     }
-}
-
-/// Shared by subcommands that need an `Arc<dyn Store>`.
-pub fn shared_store(cfg: &Config, db: &DbArg) -> Result<Arc<dyn Store>, Fail> {
-    Ok(Arc::new(open_store(cfg, db)?))
 }

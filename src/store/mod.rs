@@ -193,8 +193,7 @@ pub trait Store: Send + Sync + 'static {
     /// Like [`Store::put_delegation`], but only if the stored record still
     /// equals `expected` as a whole, so a retest (which keeps the
     /// fingerprint) made during a probe round also wins over the round.
-    /// The default is not atomic; backends override it with one
-    /// transaction.
+    /// One transaction.
     fn put_delegation_if_unchanged(
         &self,
         name: &str,
@@ -202,12 +201,7 @@ pub trait Store: Send + Sync + 'static {
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
-    ) -> Result<bool> {
-        if self.delegation(name)?.as_ref() != Some(expected) {
-            return Ok(false);
-        }
-        self.put_delegation(name, &expected.ns_fingerprint, record, event, round)
-    }
+    ) -> Result<bool>;
 }
 
 /// One write transaction over the registry records. It stores what it is
