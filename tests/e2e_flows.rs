@@ -1756,7 +1756,16 @@ async fn registry_side_outage_charges_nothing_and_suspends_nothing() {
             .text()
             .await
             .unwrap();
-        assert!(m.contains("zonekeeper_registry_outage 1"), "{m}");
+        // The recorder is process-wide and other tests' registries run in
+        // parallel (their detectors set the gauge too): the counter, which
+        // only grows, is what this test can rely on.
+        assert!(m.contains("zonekeeper_registry_outage"), "{m}");
+        let inconclusive_total: f64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("zonekeeper_rounds_inconclusive_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(inconclusive_total >= inconclusive as f64, "{m}");
         for n in names {
             let v = reg.delegation(ALPHA, n).await;
             assert_eq!(v["in_zone"], true, "{v}");
