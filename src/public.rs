@@ -73,6 +73,9 @@ pub struct PublicDomain {
     pub delegation: DelegationState,
     /// A confirmed monitoring violation is in force (since when).
     pub violation_since: Option<Timestamp>,
+    /// A newly declared NS/DS set is under test while the delegation
+    /// stays on the published one.
+    pub change_pending: bool,
     /// In the parent zone right now.
     pub delegated: bool,
     pub expired: bool,
@@ -188,6 +191,11 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
         updated: d.updated,
         delegation: b.delegation.state,
         violation_since: b.delegation.violation.as_ref().map(|v| v.since),
+        change_pending: b
+            .delegation
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.state == DelegationState::Testing),
         delegated: lifecycle::in_zone(&b.delegation, &st),
         expired: st.expired,
         hold: st.hold,

@@ -243,7 +243,8 @@ fn ip_addresses(addrs: &[IpAddr]) -> Option<IpAddresses> {
 /// - registrant-change/close lock → `server delete prohibited`;
 /// - registrar change pending → `pending transfer`; close scheduled →
 ///   `pending delete`;
-/// - NS set declared and under test → `pending update`.
+/// - NS set declared and under test (also a new set of a delegated
+///   domain, tested while the zone keeps the old one) → `pending update`.
 ///
 /// There are no registrar-set (`client …`) locks in this registry.
 pub fn domain_status(d: &PublicDomain, verification_overdue: bool) -> Vec<&'static str> {
@@ -283,7 +284,7 @@ pub fn domain_status(d: &PublicDomain, verification_overdue: bool) -> Vec<&'stat
     if d.closing {
         s.push("pending delete");
     }
-    if d.delegation == DelegationState::Testing {
+    if d.delegation == DelegationState::Testing || d.change_pending {
         s.push("pending update");
     }
     s

@@ -266,6 +266,7 @@ mod tests {
             updated: t(2025, 3, 1),
             delegation: DelegationState::Delegated,
             violation_since: None,
+            change_pending: false,
             delegated: true,
             expired: false,
             hold: false,
