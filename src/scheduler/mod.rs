@@ -596,12 +596,20 @@ fn zone_affected(
     old: &DelegationRecord,
     new: &DelegationRecord,
     status: &lifecycle::Status,
+    pol: &Policy,
 ) -> bool {
     let was_in = lifecycle::in_zone(old, status);
     let is_in = lifecycle::in_zone(new, status);
+    // With `dnssec.on_invalid = "withdraw_ds"` a violation appearing or
+    // clearing withdraws or restores the DS records.
+    let ds_withdrawal =
+        pol.dnssec_withdraw_ds && old.violation.is_some() != new.violation.is_some();
     was_in != is_in
         || (old.state == DelegationState::Delegated) != (new.state == DelegationState::Delegated)
-        || (is_in && (old.ns_fingerprint != new.ns_fingerprint || old.published != new.published))
+        || (is_in
+            && (old.ns_fingerprint != new.ns_fingerprint
+                || old.published != new.published
+                || ds_withdrawal))
 }
 
 /// One look at a due domain: plan, probe if needed, write; then the same
@@ -764,10 +772,7 @@ async fn write_step(
                 )
                 .increment(1);
             }
-            // A violation appearing or clearing may add or withdraw DS
-            // records (`dnssec.on_invalid = "withdraw_ds"`).
-            let dnssec_flip = old.violation.is_some() != new.violation.is_some();
-            if zone_affected(old, &new, status) || dnssec_flip {
+            if zone_affected(old, &new, status, &app.policy) {
                 app.zone_dirty.notify_one();
             }
             Step::Written(Box::new(new))
