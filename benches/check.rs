@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use check_support::{domain, probe_cfg, target};
 use criterion::{Criterion, Throughput};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
@@ -39,12 +39,7 @@ fn name(i: usize) -> String {
 }
 
 fn setup() -> Env {
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
+    let (ip1, ip2) = two_loopbacks();
     let zones: Vec<(String, String)> = (0..DOMAINS)
         .map(|i| {
             let d = name(i);

@@ -10,7 +10,7 @@ mod check_support;
 
 use std::time::{Duration, Instant};
 
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use check_support::signer::{self, Lab, SignOpts};
 use check_support::{domain, probe_cfg, target};
 use zonekeeper::checks::{Profile, Verifier};
@@ -29,22 +29,8 @@ fn main() {
         eprintln!("dnssec bench: ldnsutils missing; nothing measured");
         return;
     }
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
-    let zone = |d: &str| {
-        ZoneSpec {
-            domain: d,
-            serial: 2026112601,
-            rname: "hostmaster.example.ru.",
-            ns: vec![format!("ns1.{d}"), format!("ns2.{d}")],
-            hosts: vec![(format!("ns1.{d}"), ip1), (format!("ns2.{d}"), ip2)],
-        }
-        .render()
-    };
+    let (ip1, ip2) = two_loopbacks();
+    let zone = |d: &str| ZoneSpec::two_servers(d, 2026112601, ip1, ip2).render();
     let lab = Lab::new("signed.ru");
     let ksk = lab.keygen("ECDSAP256SHA256", true);
     let zsk = lab.keygen("ECDSAP256SHA256", false);

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use check_support::signer::{self, Lab, SignOpts};
 use scheduler_support::*;
 use zonekeeper::app::App;
@@ -29,22 +29,8 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         eprintln!("ldnsutils missing: skipped (fails under CI=true)");
         return;
     }
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
-    let zone = |d: &str| {
-        ZoneSpec {
-            domain: d,
-            serial: 1,
-            rname: "hostmaster.example.ru.",
-            ns: vec![format!("ns1.{d}"), format!("ns2.{d}")],
-            hosts: vec![(format!("ns1.{d}"), ip1), (format!("ns2.{d}"), ip2)],
-        }
-        .render()
-    };
+    let (ip1, ip2) = two_loopbacks();
+    let zone = |d: &str| ZoneSpec::two_servers(d, 1, ip1, ip2).render();
     // roll.ru: current KSK k1 (its DS is registered), new KSK k2; both
     // sign, and the CDS announces k2 only.
     let roll = Lab::new("roll.ru");
@@ -190,22 +176,8 @@ async fn cds_bootstrap_after_delay() {
         eprintln!("ldnsutils missing: skipped (fails under CI=true)");
         return;
     }
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
-    let zone = |d: &str| {
-        ZoneSpec {
-            domain: d,
-            serial: 1,
-            rname: "hostmaster.example.ru.",
-            ns: vec![format!("ns1.{d}"), format!("ns2.{d}")],
-            hosts: vec![(format!("ns1.{d}"), ip1), (format!("ns2.{d}"), ip2)],
-        }
-        .render()
-    };
+    let (ip1, ip2) = two_loopbacks();
+    let zone = |d: &str| ZoneSpec::two_servers(d, 1, ip1, ip2).render();
     let boot = Lab::new("boot.ru");
     let k = boot.keygen("ECDSAP256SHA256", true);
     let boot_z = boot.sign(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use check_support::fake::closed_port;
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("zk.toml");
@@ -33,26 +33,11 @@ fn zk(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn zone(serial: u32, ip1: Ipv4Addr, ip2: Ipv4Addr) -> String {
-    ZoneSpec {
-        domain: "example.ru",
-        serial,
-        rname: "hostmaster.example.ru.",
-        ns: vec!["ns1.example.ru".into(), "ns2.example.ru".into()],
-        hosts: vec![
-            ("ns1.example.ru".into(), ip1),
-            ("ns2.example.ru".into(), ip2),
-        ],
-    }
-    .render()
+    ZoneSpec::two_servers("example.ru", serial, ip1, ip2).render()
 }
 
 fn pair(serial2: u32) -> (Nsd, Nsd) {
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
+    let (ip1, ip2) = two_loopbacks();
     (
         Nsd::start(ip1, &[("example.ru", zone(1, ip1, ip2))]),
         Nsd::start(ip2, &[("example.ru", zone(serial2, ip1, ip2))]),

@@ -7,7 +7,7 @@ mod check_support;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use check_support::signer::{Key, Lab, SignOpts};
 use check_support::*;
 use zonekeeper::checks::{NsTarget, Profile, Verifier};
@@ -16,15 +16,6 @@ use zonekeeper::model::{CheckReport, DsRecord, Severity, Verdict};
 const TIMEOUT: Duration = Duration::from_secs(2);
 const ZONE: &str = "example.ru";
 const NS: [&str; 2] = ["ns1.example.ru", "ns2.example.ru"];
-
-fn ips() -> (Ipv4Addr, Ipv4Addr) {
-    loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            return (a, b);
-        }
-    }
-}
 
 fn unsigned(ip1: Ipv4Addr, ip2: Ipv4Addr) -> String {
     ZoneSpec {
@@ -53,7 +44,7 @@ fn lab() -> Option<Lab2> {
         eprintln!("ldnsutils missing: skipped (fails under CI=true)");
         return None;
     }
-    let (ip1, ip2) = ips();
+    let (ip1, ip2) = two_loopbacks();
     Some(Lab2 {
         lab: Lab::new(ZONE),
         ip1,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use check_support::fake::{
     frame, good_reply, Behaviour, FakeServer, FakeZone, Hostile, TcpHostile, UdpReplies,
 };
-use check_support::nsd::random_loopback;
+use check_support::nsd::two_loopbacks;
 use check_support::*;
 use zonekeeper::model::{CheckReport, Verdict};
 use zonekeeper::probe::MAX_MESSAGE;
@@ -104,12 +104,8 @@ async fn run(
     udp: impl FnOnce(&FakeZone) -> UdpReplies,
     tcp: impl FnOnce(FakeZone) -> TcpHostile,
 ) -> Run {
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (IpAddr::V4(a), IpAddr::V4(b));
-        }
-    };
+    let (ip1, ip2) = two_loopbacks();
+    let (ip1, ip2) = (IpAddr::V4(ip1), IpAddr::V4(ip2));
     let z = zone(ip1, ip2);
     let (udp, tcp) = (udp(&z), tcp(z.clone()));
     let (good, bad) = SERVERS

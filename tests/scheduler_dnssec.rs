@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use check_support::nsd::{random_loopback, Nsd, ZoneSpec};
+use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use check_support::signer::{self, Lab, SignOpts};
 use scheduler_support::*;
 use zonekeeper::app::App;
@@ -30,22 +30,8 @@ async fn signed_domains_are_checked_every_round() {
         eprintln!("ldnsutils missing: skipped (fails under CI=true)");
         return;
     }
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
-    let zone = |d: &'static str| {
-        ZoneSpec {
-            domain: d,
-            serial: 1,
-            rname: "hostmaster.example.ru.",
-            ns: vec![format!("ns1.{d}"), format!("ns2.{d}")],
-            hosts: vec![(format!("ns1.{d}"), ip1), (format!("ns2.{d}"), ip2)],
-        }
-        .render()
-    };
+    let (ip1, ip2) = two_loopbacks();
+    let zone = |d: &str| ZoneSpec::two_servers(d, 1, ip1, ip2).render();
     let good_lab = Lab::new("good.ru");
     let bad_lab = Lab::new("bad.ru");
     let gk = good_lab.keygen("ECDSAP256SHA256", true);
@@ -161,20 +147,8 @@ async fn withdraw_ds_instead_of_suspending() {
         eprintln!("ldnsutils missing: skipped (fails under CI=true)");
         return;
     }
-    let (ip1, ip2) = loop {
-        let (a, b) = (random_loopback(), random_loopback());
-        if a != b {
-            break (a, b);
-        }
-    };
-    let text = ZoneSpec {
-        domain: "good.ru",
-        serial: 1,
-        rname: "hostmaster.example.ru.",
-        ns: vec!["ns1.good.ru".into(), "ns2.good.ru".into()],
-        hosts: vec![("ns1.good.ru".into(), ip1), ("ns2.good.ru".into(), ip2)],
-    }
-    .render();
+    let (ip1, ip2) = two_loopbacks();
+    let text = ZoneSpec::two_servers("good.ru", 1, ip1, ip2).render();
     let lab = Lab::new("good.ru");
     let k = lab.keygen("ECDSAP256SHA256", true);
     let good = lab.sign("z", &text, &[&k], &SignOpts::default());

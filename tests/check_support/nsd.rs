@@ -24,6 +24,16 @@ pub fn random_loopback() -> Ipv4Addr {
     )
 }
 
+/// Two distinct random loopback addresses: one per lab server.
+pub fn two_loopbacks() -> (Ipv4Addr, Ipv4Addr) {
+    loop {
+        let (a, b) = (random_loopback(), random_loopback());
+        if a != b {
+            return (a, b);
+        }
+    }
+}
+
 /// A port free on `ip` for both UDP and TCP right now.
 pub fn free_port(ip: Ipv4Addr) -> u16 {
     loop {
@@ -46,7 +56,22 @@ pub struct ZoneSpec<'a> {
     pub hosts: Vec<(String, Ipv4Addr)>,
 }
 
-impl ZoneSpec<'_> {
+impl<'a> ZoneSpec<'a> {
+    /// `domain` served by `ns1.<domain>` at `ip1` and `ns2.<domain>` at
+    /// `ip2` (in-bailiwick, with their address records).
+    pub fn two_servers(domain: &'a str, serial: u32, ip1: Ipv4Addr, ip2: Ipv4Addr) -> Self {
+        ZoneSpec {
+            domain,
+            serial,
+            rname: "hostmaster.example.ru.",
+            ns: vec![format!("ns1.{domain}"), format!("ns2.{domain}")],
+            hosts: vec![
+                (format!("ns1.{domain}"), ip1),
+                (format!("ns2.{domain}"), ip2),
+            ],
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut z = format!(
             "$ORIGIN {d}.\n$TTL 3600\n@ IN SOA {mname}. {rname} ( {s} 3600 900 1209600 3600 )\n",
