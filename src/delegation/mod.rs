@@ -512,16 +512,8 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
         );
     }
     if st == DelegationState::Testing && window_over(rec, now, pol) {
-        let mut r = rec.clone();
-        r.state = DelegationState::TestFailed;
-        r.next_probe = None;
-        r.changed_at = now;
-        r.window_used_ms = r
-            .window_used_ms
-            .saturating_add(window_credit(rec, now, pol) as u64);
-        r.window_end = Some(now);
         return Plan::Write(
-            Box::new(r),
+            Box::new(window_failed(rec, now, pol)),
             event(
                 st,
                 DelegationState::TestFailed,
@@ -534,6 +526,19 @@ pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
         );
     }
     Plan::Probe
+}
+
+/// A testing record whose window is used up at `now`: `test_failed`.
+fn window_failed(rec: &DelegationRecord, now: Timestamp, pol: &Policy) -> DelegationRecord {
+    let mut r = rec.clone();
+    r.state = DelegationState::TestFailed;
+    r.next_probe = None;
+    r.changed_at = now;
+    r.window_used_ms = r
+        .window_used_ms
+        .saturating_add(window_credit(rec, now, pol) as u64);
+    r.window_end = Some(now);
+    r
 }
 
 /// The window is used up at `now` (and had a conclusive round).
@@ -558,11 +563,7 @@ pub fn plan_pending(rec: &DelegationRecord, now: Timestamp, pol: &Policy) -> Opt
     }
     if window_over(p, now, pol) {
         let mut r = rec.clone();
-        let mut np = (**p).clone();
-        np.state = DelegationState::TestFailed;
-        np.next_probe = None;
-        np.changed_at = now;
-        np.window_end = Some(now);
+        let np = window_failed(p, now, pol);
         let reason = format!(
             "nameserver change failed: its test window ended without a passing round ({} rounds); the domain stays delegated on {}",
             p.rounds,
