@@ -165,10 +165,38 @@ impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for SectionSeed<
     }
 }
 
+/// Free text is stored without leading or trailing whitespace: it carries
+/// no meaning, and a leading space would shift WHOIS's value column.
+mod tidy {
+    use serde::{Deserialize, Deserializer};
+
+    fn trim(s: String) -> String {
+        let t = s.trim();
+        if t.len() == s.len() {
+            s
+        } else {
+            t.to_string()
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        String::deserialize(d).map(trim)
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Option::<String>::deserialize(d).map(|o| o.map(trim))
+    }
+
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Vec::<String>::deserialize(d).map(|v| v.into_iter().map(trim).collect())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistrarIn {
     handle: String,
+    #[serde(deserialize_with = "tidy::string")]
     name: String,
     url: Option<String>,
     email: Option<String>,
@@ -178,10 +206,13 @@ struct RegistrarIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AddressIn {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tidy::list")]
     street: Vec<String>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     city: Option<String>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     region: Option<String>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     postal_code: Option<String>,
     country: Option<String>,
 }
@@ -191,13 +222,17 @@ struct AddressIn {
 struct ContactIn {
     handle: String,
     kind: ContactKind,
+    #[serde(default, deserialize_with = "tidy::opt")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     org: Option<String>,
     email: Option<String>,
     phone: Option<String>,
     address: Option<AddressIn>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     tax_id: Option<String>,
     birth_date: Option<String>,
+    #[serde(default, deserialize_with = "tidy::opt")]
     passport: Option<String>,
     #[serde(default)]
     disclose: Vec<DiscloseField>,

@@ -174,6 +174,24 @@ fn import_errors_do_not_echo_terminal_escapes() {
     assert!(err.contains("domains[0].name") && err.contains("domains[1].registrar"));
 }
 
+/// Leading and trailing whitespace carries no meaning and is not stored: a
+/// street line " a" once shifted WHOIS's value column (found by the
+/// property below in CI).
+#[test]
+fn free_text_is_stored_trimmed() {
+    let b = parse(&file(&Fields {
+        reg_name: "  Registrar LLC\t".into(),
+        street: vec![" a".into(), "b ".into()],
+        org: " ACME LLC ".into(),
+        ..Fields::default()
+    }))
+    .unwrap();
+    assert_eq!(b.registrars[0].name, "Registrar LLC");
+    let c = &b.contacts[0];
+    assert_eq!(c.org.as_deref(), Some("ACME LLC"));
+    assert_eq!(c.address.as_ref().unwrap().street, ["a", "b"]);
+}
+
 // ---- property: import → WHOIS / RDAP ----------------------------------
 
 fn hostile_char() -> impl Strategy<Value = char> {
