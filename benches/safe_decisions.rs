@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 use zonekeeper::config::{DelegationConfig, LifecycleConfig, OnViolation};
-use zonekeeper::delegation::{self, Ctx, Plan, Policy};
+use zonekeeper::delegation::{self, DecisionCtx, Plan, Policy};
 use zonekeeper::lifecycle;
 use zonekeeper::model::{
     ns_fingerprint, CheckReport, DelegationRecord, DelegationState, Domain, Finding, Nameserver,
@@ -173,7 +173,7 @@ fn simulate(n: usize, pol: &Policy, seed0: u64) -> Day {
             if t >= end {
                 break;
             }
-            let ctx = Ctx {
+            let ctx = DecisionCtx {
                 now: t,
                 status: &status,
                 lifecycle_next: None,

@@ -31,7 +31,7 @@ use zonekeeper::model::{
     ServerReport, Verdict,
 };
 use zonekeeper::names::{parse_host, DomainName};
-use zonekeeper::scheduler::{self, Prober};
+use zonekeeper::scheduler::{self, Checker};
 use zonekeeper::store::{ImportBatch, RedbStore, Store};
 
 fn env_usize(k: &str, d: usize) -> usize {
@@ -145,7 +145,7 @@ struct Trivial {
     shutdown: tokio_util::sync::CancellationToken,
 }
 
-impl Prober for Trivial {
+impl Checker for Trivial {
     fn check<'a>(
         &'a self,
         domain: &'a DomainName,

@@ -1,6 +1,7 @@
 //! The shared context every long-running part of `serve` gets.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
@@ -8,7 +9,35 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::model::Timestamp;
 use crate::names::Zones;
+use crate::registry::{ChangeListener, Registry, ReservedNames};
 use crate::store::Store;
+
+/// Names kept in the inbox before it overflows into a rescan.
+pub const INBOX_MAX: usize = 100_000;
+
+/// Names of domains changed outside the scheduler since it last looked.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    names: Mutex<Vec<String>>,
+    overflow: AtomicBool,
+}
+
+impl Inbox {
+    pub fn push(&self, name: &str) {
+        let mut v = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() >= INBOX_MAX {
+            self.overflow.store(true, Ordering::SeqCst);
+            return;
+        }
+        v.push(name.to_string());
+    }
+
+    /// The names pushed since the last call, and whether some were lost.
+    pub fn drain(&self) -> (Vec<String>, bool) {
+        let v = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
+        (v, self.overflow.swap(false, Ordering::SeqCst))
+    }
+}
 
 #[derive(Clone)]
 pub struct App {
@@ -20,7 +49,7 @@ pub struct App {
     /// it (API declaration, retest, hold), so it does not wait a full tick.
     pub scheduler_wake: Arc<tokio::sync::Notify>,
     /// Names of the domains behind those wakes (see [`App::domain_changed`]).
-    pub scheduler_inbox: Arc<crate::scheduler::Inbox>,
+    pub scheduler_inbox: Arc<Inbox>,
     /// Set when a delegation entered or left the zone; the zone writer
     /// rewrites `zone.output` files after it.
     pub zone_dirty: Arc<tokio::sync::Notify>,
@@ -33,7 +62,7 @@ pub struct App {
     /// Whether the registry's own network is down (rounds inconclusive).
     pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
     /// Names that cannot be created or imported (`lifecycle.reserved_names`).
-    pub reserved: Arc<crate::registry::ReservedNames>,
+    pub reserved: Arc<ReservedNames>,
 }
 
 impl App {
@@ -43,11 +72,8 @@ impl App {
         clock: SharedClock,
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
-        let reserved = crate::registry::ReservedNames::load(
-            config.lifecycle.reserved_names.as_deref(),
-            &zones,
-        )
-        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+        let reserved = ReservedNames::load(config.lifecycle.reserved_names.as_deref(), &zones)
+            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
         let started = clock.now();
         let mut policy = crate::delegation::Policy::from_config(&config.delegation);
         policy.dnssec_withdraw_ds =
@@ -82,8 +108,15 @@ impl App {
 
     /// The registry service, for one request: every change to registry
     /// data goes through it.
-    pub fn registry(&self) -> crate::registry::Registry<'_> {
-        crate::registry::Registry::for_app(self)
+    pub fn registry(&self) -> Registry<'_> {
+        Registry::new(
+            self.store.as_ref(),
+            &self.config,
+            self.zones.clone(),
+            self.reserved.clone(),
+        )
+        .with_clock(self.clock.as_ref())
+        .with_listener(self)
     }
 
     pub fn now(&self) -> Timestamp {
@@ -96,5 +129,17 @@ impl App {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .current()
+    }
+}
+
+/// Commits made through the registry service wake the scheduler and the
+/// zone writer.
+impl ChangeListener for App {
+    fn domain_changed(&self, name: &str) {
+        App::domain_changed(self, name);
+    }
+
+    fn zone_changed(&self) {
+        self.zone_dirty.notify_one();
     }
 }

@@ -14,13 +14,12 @@
 //! Runs in `serve` every `dnssec.cds_scan_interval` (off when unset).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use tracing::{info, warn};
 
 use crate::app::App;
 use crate::checks::dnssec::{decide_cds, CdsAction};
-use crate::checks::{NsTarget, Verifier};
+use crate::checks::Verifier;
 use crate::config::Config;
 use crate::model::{DelegationState, DsRecord, Timestamp};
 
@@ -109,19 +108,7 @@ async fn scan_domain(
         return Ok(());
     }
     sum.scanned += 1;
-    let port = app.config.probe.port;
-    let targets: Vec<NsTarget> = d
-        .nameservers
-        .iter()
-        .map(|n| NsTarget {
-            name: n.name.clone(),
-            addrs: n
-                .addresses
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, port))
-                .collect(),
-        })
-        .collect();
+    let targets = verifier.targets(&d.nameservers);
     let facts = verifier.scan_cds(&d.name, &targets).await;
     let now = app.now();
     let new = match decide_cds(&d.ds, &facts, verifier.profile().dnssec(), now) {

@@ -248,24 +248,33 @@ fn socket_addrs_53<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D
         .collect()
 }
 
-/// `192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53`, `[2001:db8::53]:5353`.
+/// A DNS server's address: `192.0.2.53`, `192.0.2.53:5353`,
+/// `2001:db8::53`, `[2001:db8::53]` or `[2001:db8::53]:5353` (port 53 by
+/// default; port 0 refused). One rule for `probe.resolvers`,
+/// `probe.canaries` and `check --ns NAME/ADDR`.
 pub fn parse_socket_addr_53(s: &str) -> Result<SocketAddr, String> {
     let t = s.trim();
-    if let Ok(a) = t.parse::<SocketAddr>() {
-        return Ok(a);
+    let addr = if let Ok(a) = t.parse::<SocketAddr>() {
+        Some(a)
+    } else if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        Some(SocketAddr::new(ip, 53))
+    } else {
+        t.strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok())
+            .map(|ip| SocketAddr::new(ip.into(), 53))
+    };
+    match addr {
+        Some(a) if a.port() == 0 => Err(format!(
+            "'{}': port 0 is not a valid DNS port",
+            s.escape_debug()
+        )),
+        Some(a) => Ok(a),
+        None => Err(format!(
+            "'{}' is not an IPv4/IPv6 address (expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:5353)",
+            s.escape_debug()
+        )),
     }
-    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    if let Some(inner) = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        if let Ok(ip) = inner.parse::<std::net::Ipv6Addr>() {
-            return Ok(SocketAddr::new(ip.into(), 53));
-        }
-    }
-    Err(format!(
-        "'{}' is not an address (expected e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:5353)",
-        s.escape_debug()
-    ))
 }
 
 impl Default for ProbeConfig {
@@ -445,7 +454,8 @@ impl Default for ApiConfig {
         Self {
             rate_limit_per_minute: 600,
             page_size: 100,
-            max_concurrent_checks: crate::api::MAX_CONCURRENT_CHECKS,
+            // Each one-shot check sends DNS queries: a few at once.
+            max_concurrent_checks: 8,
             max_concurrent_checks_per_registrar: 2,
         }
     }

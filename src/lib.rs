@@ -15,7 +15,8 @@
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
 //! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
-//! | running | [`scheduler`], [`cds`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
+//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
+//! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
 //!
 //! ## How data flows
 //!
@@ -69,7 +70,7 @@ pub mod ratelimit;
 pub mod rdap;
 pub mod registry;
 pub mod scheduler;
-pub mod serve;
+pub mod server;
 pub mod store;
 pub mod synth;
 pub mod text;

@@ -44,11 +44,15 @@ fn canaries_resolvers_and_outage_thresholds() {
     for (body, want) in [
         (
             "[probe]\ncanaries = [\"ns1.example.net\"]\n",
-            "not an address",
+            "not an IPv4/IPv6 address",
+        ),
+        (
+            "[probe]\nresolvers = [\"192.0.2.1:0\"]\n",
+            "port 0",
         ),
         (
             "[probe]\nresolvers = [\"192.0.2.1:99999\"]\n",
-            "not an address",
+            "not an IPv4/IPv6 address",
         ),
         (
             "[probe]\noutage_threshold = 0.0\n",
@@ -83,7 +87,7 @@ fn canaries_resolvers_and_outage_thresholds() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("not-an-ip") && err.contains("not an address"),
+        err.contains("not-an-ip") && err.contains("not an IPv4/IPv6 address"),
         "{err}"
     );
 }

@@ -1,5 +1,5 @@
 //! The registrar's flows end to end, through a running `serve`: the real
-//! wiring of `serve::serve_on` (scheduler, zone writer, WHOIS, HTTP with
+//! wiring of `server::serve_on` (scheduler, zone writer, WHOIS, HTTP with
 //! RDAP and the registrar API) over a real redb store, probing real
 //! loopback DNS servers that the test starts, breaks, fixes and stops.
 //!
@@ -214,8 +214,8 @@ impl Registry {
         let serve = {
             let app = app.clone();
             tokio::spawn(async move {
-                if let Err(e) = zonekeeper::serve::serve_on(app, w, h).await {
-                    panic!("serve failed: {}", e.0);
+                if let Err(e) = zonekeeper::server::serve_on(app, w, h).await {
+                    panic!("serve failed: {e}");
                 }
             })
         };

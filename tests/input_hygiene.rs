@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use zonekeeper::config::Config;
-use zonekeeper::import::{validate_nameservers, NameserverIn};
+use zonekeeper::registry::input::{validate_nameservers, NameserverIn};
 
 fn ns(name: &str, addrs: &[&str]) -> NameserverIn {
     NameserverIn {

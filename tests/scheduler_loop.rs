@@ -14,8 +14,8 @@ use scheduler_support::*;
 use zonekeeper::app::App;
 use zonekeeper::clock::{Clock, SystemClock};
 use zonekeeper::config::{Config, OnViolation};
-use zonekeeper::import::NameserverIn;
 use zonekeeper::model::{DelegationState, Nameserver};
+use zonekeeper::registry::NameserverIn;
 use zonekeeper::registry::{Actor, Registry};
 use zonekeeper::scheduler;
 

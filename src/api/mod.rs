@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::checks::{NsTarget, Profile, Verifier};
 use crate::config::Config;
-use crate::import::NameserverIn;
 use crate::lifecycle::{self, Status};
 use crate::model::{
     DelegationRecord, DelegationState, Domain, Finding, HistoryEvent, ServerReport, Timestamp,
@@ -32,6 +31,7 @@ use crate::model::{
 };
 use crate::names::DomainName;
 use crate::registry::Actor;
+use crate::registry::NameserverIn;
 use crate::store::Store;
 
 pub mod auth;
@@ -48,9 +48,6 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 const LIST_SCAN_BUDGET: usize = 5000;
 /// History events in a delegation view.
 const HISTORY_SHOWN: usize = 20;
-/// One-shot checks running at once (each sends DNS queries): the default
-/// of `api.max_concurrent_checks`.
-pub const MAX_CONCURRENT_CHECKS: usize = 8;
 
 /// Checks in flight per registrar, under the global limit, so one registrar
 /// cannot hold every slot and starve the others.
@@ -970,7 +967,7 @@ pub fn check_targets(app: &App, body: &CheckIn) -> Result<(DomainName, Vec<Targe
     }
     let (bare, ports) = split_ports(&app.config, &body.nameservers)
         .map_err(|e| Problem::invalid("the nameserver set was refused", e))?;
-    let ns = crate::import::validate_nameservers(
+    let ns = crate::registry::input::validate_nameservers(
         name.as_str(),
         &bare,
         app.config.delegation.min_nameservers,

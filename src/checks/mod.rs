@@ -3,7 +3,6 @@
 //! findings with a policy [`Profile`], and produce a [`CheckReport`].
 
 pub mod catalogue;
-pub mod cli;
 pub mod dnssec;
 pub mod profile;
 pub mod rules;
@@ -59,7 +58,8 @@ impl Verifier {
         &self.profile
     }
 
-    /// Check a declared set as stored (addresses on port 53).
+    /// Check a declared set as stored (addresses on `probe.port`, 53 but in
+    /// tests and the demo).
     pub async fn check(&self, domain: &DomainName, ns: &[Nameserver]) -> CheckReport {
         self.check_with_ds(domain, ns, &[]).await
     }
@@ -71,18 +71,21 @@ impl Verifier {
         ns: &[Nameserver],
         ds: &[DsRecord],
     ) -> CheckReport {
-        let targets: Vec<NsTarget> = ns
-            .iter()
+        self.check_targets_ds(domain, &self.targets(ns), ds).await
+    }
+
+    /// A stored set as probe targets: addresses on `probe.port`.
+    pub fn targets(&self, ns: &[Nameserver]) -> Vec<NsTarget> {
+        ns.iter()
             .map(|n| NsTarget {
                 name: n.name.clone(),
                 addrs: n
                     .addresses
                     .iter()
-                    .map(|ip| SocketAddr::new(*ip, 53))
+                    .map(|ip| SocketAddr::new(*ip, self.prober.port()))
                     .collect(),
             })
-            .collect();
-        self.check_targets_ds(domain, &targets, ds).await
+            .collect()
     }
 
     /// Check a declared set whose addresses may carry a port (CLI, tests).

@@ -335,14 +335,14 @@ fn norm(name: &str) -> String {
 
 /// What the lifecycle says at the moment of a decision.
 #[derive(Debug, Clone)]
-pub struct Ctx<'a> {
+pub struct DecisionCtx<'a> {
     pub now: Timestamp,
     pub status: &'a Status,
     /// [`next_lifecycle_change`] of the domain.
     pub lifecycle_next: Option<Timestamp>,
 }
 
-impl Ctx<'_> {
+impl DecisionCtx<'_> {
     fn blocks(&self) -> Vec<String> {
         if self.status.exists() {
             self.status
@@ -425,7 +425,7 @@ fn window_left(used: u64, pol: &Policy) -> Duration {
 /// `undelegated` (fingerprint kept: the record stays about the declared
 /// set); if the registration is restored (new `paid_till`, verification
 /// answered) testing restarts with a fresh window.
-pub fn plan(rec: &DelegationRecord, ctx: &Ctx<'_>, pol: &Policy) -> Plan {
+pub fn plan(rec: &DelegationRecord, ctx: &DecisionCtx<'_>, pol: &Policy) -> Plan {
     let now = ctx.now;
     let st = rec.state;
     if st == DelegationState::Undelegated {
@@ -597,7 +597,7 @@ pub fn plan_pending(rec: &DelegationRecord, now: Timestamp, pol: &Policy) -> Opt
 pub fn on_round(
     rec: &DelegationRecord,
     report: &CheckReport,
-    ctx: &Ctx<'_>,
+    ctx: &DecisionCtx<'_>,
     pol: &Policy,
     name: &str,
     inconclusive: Option<&str>,
@@ -714,7 +714,7 @@ fn monitoring_round(
     mut r: DelegationRecord,
     rec: &DelegationRecord,
     report: &CheckReport,
-    ctx: &Ctx<'_>,
+    ctx: &DecisionCtx<'_>,
     pol: &Policy,
     name: &str,
     monitor_next: Timestamp,
@@ -868,7 +868,7 @@ fn monitoring_round(
 pub fn on_pending_round(
     rec: &DelegationRecord,
     report: &CheckReport,
-    ctx: &Ctx<'_>,
+    ctx: &DecisionCtx<'_>,
     pol: &Policy,
     name: &str,
     inconclusive: Option<&str>,
@@ -1042,7 +1042,7 @@ mod tests {
         pol: &Policy,
     ) -> (DelegationRecord, Option<HistoryEvent>, &'static str) {
         let (status, ln) = ctx_at(d, now);
-        let ctx = Ctx {
+        let ctx = DecisionCtx {
             now,
             status: &status,
             lifecycle_next: ln,
@@ -1318,7 +1318,7 @@ mod tests {
         let mut at = t0();
         for _ in 0..1000 {
             let (status, ln) = ctx_at(&d, at);
-            let ctx = Ctx {
+            let ctx = DecisionCtx {
                 now: at,
                 status: &status,
                 lifecycle_next: ln,
@@ -1556,7 +1556,7 @@ mod tests {
         for _ in 0..60 {
             let at = r.next_probe.unwrap();
             let (status, ln) = ctx_at(&d, at);
-            let ctx = Ctx {
+            let ctx = DecisionCtx {
                 now: at,
                 status: &status,
                 lifecycle_next: ln,
@@ -1628,7 +1628,7 @@ mod tests {
         d.nameservers = new_ns.clone();
         // The new set fails, then passes: the zone switches on the pass.
         let (status, ln) = ctx_at(&d, at);
-        let ctx = Ctx {
+        let ctx = DecisionCtx {
             now: at,
             status: &status,
             lifecycle_next: ln,

@@ -275,6 +275,12 @@ impl Prober {
         self.inner.timeout
     }
 
+    /// The port stored addresses and resolved names are probed on
+    /// (`probe.port`).
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
     /// Whether `addr` answers (any reply, any rcode) an SOA query for
     /// `qname` over UDP, or else TCP. For canaries, which the operator
     /// configures: the special-use guard does not apply.

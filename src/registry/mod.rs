@@ -18,10 +18,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde::Serialize;
 
-use crate::app::App;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::delegation;
-use crate::import::NameserverIn;
 use crate::lifecycle::{self, Operation, Status};
 use crate::model::{
     Closing, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, PendingRegistrant,
@@ -30,7 +29,9 @@ use crate::model::{
 use crate::names::{DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
+pub mod input;
 pub mod reserved;
+pub use input::NameserverIn;
 pub use reserved::ReservedNames;
 
 /// Who asks for a change.
@@ -161,6 +162,15 @@ struct Touched {
     zone: bool,
 }
 
+/// Who hears about committed changes: inside `serve`, the scheduler and
+/// the zone writer (`App` implements it).
+pub trait ChangeListener: Send + Sync {
+    /// `name`'s NS set, delegation record or lifecycle changed.
+    fn domain_changed(&self, name: &str);
+    /// A delegation entered or left the zone.
+    fn zone_changed(&self);
+}
+
 /// The registry service over one store. Cheap to build; build one per
 /// request (`App::registry`) or per CLI command ([`Registry::offline`]).
 pub struct Registry<'a> {
@@ -169,38 +179,54 @@ pub struct Registry<'a> {
     zones: Zones,
     reserved: Arc<ReservedNames>,
     /// Inside `serve`: whom to tell after a commit.
-    app: Option<&'a App>,
+    listener: Option<&'a dyn ChangeListener>,
+    /// The clock (without one, and without [`Registry::at`], the system's).
+    clock: Option<&'a dyn Clock>,
     /// The time to use instead of a clock (see [`Registry::at`]).
     fixed_now: Option<Timestamp>,
 }
 
 impl<'a> Registry<'a> {
-    /// The service inside `serve`: commits wake the scheduler and the zone
-    /// writer.
-    pub fn for_app(app: &'a App) -> Self {
+    /// The service over `store`; see [`Self::with_clock`] and
+    /// [`Self::with_listener`] for what `serve` adds.
+    pub fn new(
+        store: &'a dyn Store,
+        config: &'a Config,
+        zones: Zones,
+        reserved: Arc<ReservedNames>,
+    ) -> Self {
         Self {
-            store: app.store.as_ref(),
-            config: &app.config,
-            zones: app.zones.clone(),
-            reserved: app.reserved.clone(),
-            app: Some(app),
+            store,
+            config,
+            zones,
+            reserved,
+            listener: None,
+            clock: None,
             fixed_now: None,
         }
     }
 
+    /// Take the time of each operation from `clock`.
+    pub fn with_clock(mut self, clock: &'a dyn Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Tell `listener` after every commit.
+    pub fn with_listener(mut self, listener: &'a dyn ChangeListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
     /// The service for a CLI command that owns the store (no `serve`).
-    pub fn offline(store: &'a dyn Store, config: &'a Config) -> Result<Self, String> {
-        let zones = config.zones().map_err(|e| e.to_string())?;
+    pub fn offline(
+        store: &'a dyn Store,
+        config: &'a Config,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let zones = config.zones()?;
         let reserved = ReservedNames::load(config.lifecycle.reserved_names.as_deref(), &zones)
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            store,
-            config,
-            zones,
-            reserved: Arc::new(reserved),
-            app: None,
-            fixed_now: None,
-        })
+            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+        Ok(Self::new(store, config, zones, Arc::new(reserved)))
     }
 
     /// Use `now` as the time of every operation (an injected clock).
@@ -233,14 +259,14 @@ impl<'a> Registry<'a> {
     }
 
     fn notify(&self, touched: &[Touched]) {
-        let Some(app) = self.app else { return };
+        let Some(l) = self.listener else { return };
         let mut zone = false;
         for t in touched {
-            app.domain_changed(&t.name);
+            l.domain_changed(&t.name);
             zone |= t.zone;
         }
         if zone {
-            app.zone_dirty.notify_one();
+            l.zone_changed();
         }
     }
 
@@ -396,9 +422,9 @@ impl<'a> Registry<'a> {
     }
 
     fn now(&self) -> Timestamp {
-        match (self.fixed_now, self.app) {
+        match (self.fixed_now, self.clock) {
             (Some(t), _) => t,
-            (None, Some(a)) => a.now(),
+            (None, Some(c)) => c.now(),
             (None, None) => chrono::Utc::now(),
         }
     }
@@ -436,7 +462,7 @@ impl<'a> Registry<'a> {
             }
         }
         if let Some(r) = &body.reseller {
-            if !crate::import::valid_handle(r) {
+            if !input::valid_handle(r) {
                 return Err(invalid(
                     "reseller",
                     "must be 1–64 letters, digits, '-' or '_'",
@@ -1336,13 +1362,13 @@ impl<'a> Registry<'a> {
     }
 }
 
-/// [`crate::import::validate_nameservers`] as a registry error.
+/// [`input::validate_nameservers`] as a registry error.
 fn validate_ns(
     name: &str,
     ns: &[NameserverIn],
     min: usize,
 ) -> Result<Vec<crate::model::Nameserver>> {
-    crate::import::validate_nameservers(name, ns, min).map_err(|v| {
+    input::validate_nameservers(name, ns, min).map_err(|v| {
         RegistryError::Invalid(
             v.into_iter()
                 .map(|(field, reason)| RecordError {

@@ -11,14 +11,14 @@
 //!   clock jumps are noticed), a wake, or a round's end; it starts rounds
 //!   while fewer than `delegation.max_concurrent_rounds` run.
 //! - A round reads the domain and its record, asks [`crate::delegation::plan`]
-//!   what is needed, probes through a [`Prober`] if so, and writes the new
+//!   what is needed, probes through a [`Checker`] if so, and writes the new
 //!   record, its history event and the round in ONE store transaction
 //!   (`Store::put_delegation`). A round that was not written did not happen:
 //!   kill -9 at any point loses at most the rounds in flight, never counts
 //!   one twice, and the persisted `next_probe` brings them back at restart.
 //! - Wakes: writers outside the scheduler (API declaration, retest, hold,
 //!   renewal) call [`App::domain_changed`] (pushes the name into
-//!   [`Inbox`] and notifies `scheduler_wake`): the scheduler looks at those
+//!   [`crate::app::Inbox`] and notifies `scheduler_wake`): the scheduler looks at those
 //!   domains at once. A bare `scheduler_wake.notify_one()` without names
 //!   makes it rescan the `testing` index for domains it does not know or
 //!   knew in another state (rate-limited to one scan per
@@ -32,8 +32,7 @@
 pub mod queue;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -41,7 +40,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use crate::app::App;
-use crate::delegation::{self, Ctx, Plan, Policy};
+use crate::delegation::{self, DecisionCtx, Plan, Policy};
 use crate::lifecycle;
 use crate::model::{
     CheckReport, DelegationRecord, DelegationState, Domain, HistoryEvent, Nameserver, RoundSummary,
@@ -61,11 +60,9 @@ pub const ROUND_GRACE: Duration = Duration::from_secs(8);
 pub const ROUND_LIMIT: Duration = Duration::from_secs(120);
 /// Minimum time between two rescans of the testing index on bare wakes.
 pub const BARE_WAKE_MIN_GAP: Duration = Duration::from_secs(1);
-/// Names kept in the inbox before it overflows into a rescan.
-pub const INBOX_MAX: usize = 100_000;
 
 /// Runs one check of a domain's declared servers (the probe engine).
-pub trait Prober: Send + Sync + 'static {
+pub trait Checker: Send + Sync + 'static {
     fn check<'a>(
         &'a self,
         domain: &'a DomainName,
@@ -90,30 +87,6 @@ pub trait Prober: Send + Sync + 'static {
     }
 }
 
-/// Names of domains changed outside the scheduler since it last looked.
-#[derive(Debug, Default)]
-pub struct Inbox {
-    names: Mutex<Vec<String>>,
-    overflow: AtomicBool,
-}
-
-impl Inbox {
-    pub fn push(&self, name: &str) {
-        let mut v = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() >= INBOX_MAX {
-            self.overflow.store(true, Ordering::SeqCst);
-            return;
-        }
-        v.push(name.to_string());
-    }
-
-    /// The names pushed since the last call, and whether some were lost.
-    pub fn drain(&self) -> (Vec<String>, bool) {
-        let v = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
-        (v, self.overflow.swap(false, Ordering::SeqCst))
-    }
-}
-
 /// Run the scheduler with the registry's probe engine until shutdown. If
 /// it cannot start (bad check profile, unreadable store) it stops the
 /// whole service: a registry that silently stopped verifying delegations
@@ -128,20 +101,8 @@ pub async fn run(app: App) {
     }
 }
 
-/// The registry's probe engine as the scheduler's [`Prober`]: declared
-/// addresses are probed on `probe.port` (53 but in tests).
-pub struct VerifierProber {
-    verifier: crate::checks::Verifier,
-    port: u16,
-}
-
-impl VerifierProber {
-    pub fn new(verifier: crate::checks::Verifier, port: u16) -> Self {
-        Self { verifier, port }
-    }
-}
-
-impl Prober for VerifierProber {
+/// The registry's verifier is the scheduler's [`Checker`].
+impl Checker for crate::checks::Verifier {
     fn check<'a>(
         &'a self,
         domain: &'a DomainName,
@@ -160,39 +121,14 @@ impl Prober for VerifierProber {
     }
 
     fn ping<'a>(&'a self, addr: std::net::SocketAddr, qname: &'a str) -> BoxFuture<'a, bool> {
-        Box::pin(async move { self.verifier.ping(addr, qname).await })
-    }
-}
-
-impl VerifierProber {
-    async fn check_with_ds(
-        &self,
-        domain: &DomainName,
-        ns: &[Nameserver],
-        ds: &[crate::model::DsRecord],
-    ) -> CheckReport {
-        if self.port == 53 {
-            return self.verifier.check_with_ds(domain, ns, ds).await;
-        }
-        let targets: Vec<crate::checks::NsTarget> = ns
-            .iter()
-            .map(|n| crate::checks::NsTarget {
-                name: n.name.clone(),
-                addrs: n
-                    .addresses
-                    .iter()
-                    .map(|ip| std::net::SocketAddr::new(*ip, self.port))
-                    .collect(),
-            })
-            .collect();
-        self.verifier.check_targets_ds(domain, &targets, ds).await
+        Box::pin(crate::checks::Verifier::ping(self, addr, qname))
     }
 }
 
 /// Look at the canaries every quarter of `probe.outage_window` (1–30 s)
 /// and tell the outage detector; the statistical detector is refreshed
 /// on the same beat so old failures age out.
-async fn watch_outages(app: App, prober: Arc<dyn Prober>) {
+async fn watch_outages(app: App, prober: Arc<dyn Checker>) {
     let canaries = app.config.probe.canaries.clone();
     let beat =
         (app.config.probe.outage_window / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
@@ -227,9 +163,9 @@ async fn watch_outages(app: App, prober: Arc<dyn Prober>) {
 }
 
 /// Build the verifier from `probe` and `delegation.profile`.
-fn build_prober(app: &App) -> Result<Arc<dyn Prober>, String> {
+fn build_prober(app: &App) -> Result<Arc<dyn Checker>, String> {
     let v = crate::checks::Verifier::from_config(&app.config).map_err(|e| e.to_string())?;
-    Ok(Arc::new(VerifierProber::new(v, app.config.probe.port)))
+    Ok(Arc::new(v))
 }
 
 fn ms(t: Timestamp) -> i64 {
@@ -238,7 +174,7 @@ fn ms(t: Timestamp) -> i64 {
 
 /// What a round task reports back to the loop.
 #[derive(Debug)]
-struct Outcome {
+struct RoundDone {
     due: Option<Timestamp>,
     state: Option<DelegationState>,
 }
@@ -263,7 +199,7 @@ pub fn load_queue(store: &dyn Store, pol: &Policy, now: Timestamp) -> crate::sto
 }
 
 /// Run the scheduler with `prober` until `app.shutdown`.
-pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
+pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
     let pol = app.policy.clone();
     tokio::spawn(watch_outages(app.clone(), prober.clone()));
     let started = Instant::now();
@@ -309,10 +245,10 @@ pub async fn run_with(app: App, prober: Arc<dyn Prober>) {
 
 struct Scheduler {
     app: App,
-    prober: Arc<dyn Prober>,
+    prober: Arc<dyn Checker>,
     pol: Arc<Policy>,
     queue: Queue,
-    inflight: JoinSet<Outcome>,
+    inflight: JoinSet<RoundDone>,
     tasks: HashMap<tokio::task::Id, u32>,
     /// A bare wake asked for a rescan of the testing index.
     rescan_pending: bool,
@@ -419,7 +355,10 @@ impl Scheduler {
         self.tasks.insert(h.id(), id);
     }
 
-    async fn finished(&mut self, res: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
+    async fn finished(
+        &mut self,
+        res: Result<(tokio::task::Id, RoundDone), tokio::task::JoinError>,
+    ) {
         let (tid, out) = match res {
             Ok((tid, out)) => (tid, out),
             Err(e) => {
@@ -428,7 +367,7 @@ impl Scheduler {
                 let retry = self.app.now() + delegation_retry(&self.pol);
                 (
                     tid,
-                    Outcome {
+                    RoundDone {
                         due: Some(retry),
                         state: None,
                     },
@@ -544,7 +483,7 @@ async fn load(app: &App, name: &str) -> crate::store::Result<Option<(Domain, Del
 /// registrant's). Every round feeds the outage detector.
 async fn probe_round(
     app: &App,
-    prober: &dyn Prober,
+    prober: &dyn Checker,
     domain: &Domain,
     (ns, ds): (&[Nameserver], &[crate::model::DsRecord]),
     before: &[crate::model::ServerDowntime],
@@ -614,15 +553,15 @@ fn zone_affected(
 
 /// One look at a due domain: plan, probe if needed, write; then the same
 /// for a pending nameserver change of a delegated domain.
-async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outcome {
-    let retry = |state| Outcome {
+async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> RoundDone {
+    let retry = |state| RoundDone {
         due: Some(app.now() + delegation_retry(pol)),
         state,
     };
     let (domain, rec) = match load(app, name).await {
         Ok(Some(x)) => x,
         Ok(None) => {
-            return Outcome {
+            return RoundDone {
                 due: None,
                 state: None,
             }
@@ -635,7 +574,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
     let now = app.now();
     let status = lifecycle::evaluate(&domain, now, &app.config.lifecycle);
     let lifecycle_next = delegation::next_lifecycle_change(&domain, now, &app.config.lifecycle);
-    let ctx = Ctx {
+    let ctx = DecisionCtx {
         now,
         status: &status,
         lifecycle_next,
@@ -644,13 +583,13 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
     let mut cur = rec.clone();
     match delegation::plan(&rec, &ctx, pol) {
         Plan::Idle => {
-            return Outcome {
+            return RoundDone {
                 due: None,
                 state: Some(rec.state),
             }
         }
         Plan::Wait(t) => {
-            return Outcome {
+            return RoundDone {
                 due: Some(t),
                 state: Some(rec.state),
             }
@@ -739,7 +678,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
         }
         _ => {}
     }
-    Outcome {
+    RoundDone {
         due: delegation::due_of(&cur).map(cap),
         state: Some(cur.state),
     }
@@ -747,7 +686,7 @@ async fn round(app: &App, prober: &dyn Prober, pol: &Policy, name: &str) -> Outc
 
 enum Step {
     Written(Box<DelegationRecord>),
-    Stop(Outcome),
+    Stop(RoundDone),
 }
 
 /// Write one step of a round (compare-and-set against `old`), log it and
@@ -784,11 +723,11 @@ async fn write_step(
             );
             let now = app.now();
             Step::Stop(match cur {
-                Some(cur) => Outcome {
+                Some(cur) => RoundDone {
                     due: delegation::due_of(&cur).map(|d| d.max(now)),
                     state: Some(cur.state),
                 },
-                None => Outcome {
+                None => RoundDone {
                     due: None,
                     state: None,
                 },
@@ -796,7 +735,7 @@ async fn write_step(
         }
         Err(e) => {
             error!(domain = name, "scheduler cannot write the record: {e}");
-            Step::Stop(Outcome {
+            Step::Stop(RoundDone {
                 due: Some(app.now() + delegation_retry(&app.policy)),
                 state: Some(old.state),
             })

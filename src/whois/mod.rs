@@ -68,7 +68,7 @@ pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How a connection was answered; the `result` label of
 /// `zonekeeper_whois_queries_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Answered {
     Ok,
     NotFound,
     BadQuery,
@@ -78,7 +78,7 @@ pub enum Outcome {
     Error,
 }
 
-impl Outcome {
+impl Answered {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -91,7 +91,7 @@ impl Outcome {
     }
 }
 
-fn count(o: Outcome) {
+fn count(o: Answered) {
     metrics::counter!("zonekeeper_whois_queries_total", "result" => o.as_str()).increment(1);
 }
 
@@ -115,25 +115,25 @@ impl Default for Options {
 }
 
 /// Answer one parsed query from the store at `app.now()`.
-pub fn answer(app: &App, q: &Query) -> (Outcome, String) {
+pub fn answer(app: &App, q: &Query) -> (Answered, String) {
     match lookup(app, q) {
         Ok(r) => r,
         Err(e) => {
             error!("WHOIS store read failed: {e}");
             (
-                Outcome::Error,
+                Answered::Error,
                 format::error_line("temporary failure; try again later"),
             )
         }
     }
 }
 
-fn lookup(app: &App, q: &Query) -> crate::store::Result<(Outcome, String)> {
+fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     let source = app.config.whois.source.as_str();
     let now = app.now();
     let last = || -> crate::store::Result<_> { Ok(app.store.last_update()?.unwrap_or(now)) };
-    let not_found = |t| (Outcome::NotFound, format::not_found_answer(source, t));
-    let bad = |e: &dyn std::fmt::Display| (Outcome::BadQuery, format::error_line(&e.to_string()));
+    let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
+    let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
         Query::Domain(text) => match app.zones.parse_domain(text) {
             Ok(name) => {
@@ -142,7 +142,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Outcome, String)> {
                     .bundle(name.as_str())?
                     .and_then(|b| crate::public::domain(&b, now, &app.config.lifecycle));
                 match view {
-                    Some(d) => (Outcome::Ok, format::domain_answer(&d, source, last()?)),
+                    Some(d) => (Answered::Ok, format::domain_answer(&d, source, last()?)),
                     None => not_found(last()?),
                 }
             }
@@ -152,7 +152,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Outcome, String)> {
         },
         Query::Nameserver(text) => match crate::names::parse_host(text) {
             Ok(h) => match app.store.host(h.as_str())? {
-                Some(rec) => (Outcome::Ok, format::host_answer(&rec, source, last()?)),
+                Some(rec) => (Answered::Ok, format::host_answer(&rec, source, last()?)),
                 None => not_found(last()?),
             },
             Err(e) => bad(&e),
@@ -166,7 +166,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Outcome, String)> {
             match r {
                 Some(r) => {
                     let p = crate::public::registrar(&r);
-                    (Outcome::Ok, format::registrar_answer(&p, source, last()?))
+                    (Answered::Ok, format::registrar_answer(&p, source, last()?))
                 }
                 None => not_found(last()?),
             }
@@ -247,12 +247,12 @@ fn accept<C>(
 {
     if limiter.check(peer.ip()).is_err() {
         metrics::counter!("zonekeeper_rate_limited_total", "service" => "whois").increment(1);
-        count(Outcome::RateLimited);
+        count(Answered::RateLimited);
         refuse(stream, format::RATE_LIMITED, refusals, tasks);
         return;
     }
     let Ok(permit) = conns.clone().try_acquire_owned() else {
-        count(Outcome::Overload);
+        count(Answered::Overload);
         refuse(stream, format::OVERLOAD, refusals, tasks);
         return;
     };
@@ -330,18 +330,18 @@ async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermi
     };
     let mut drain = false;
     let (outcome, text) = match read {
-        Err(_) => (Outcome::BadQuery, format::TIMEOUT.to_string()),
+        Err(_) => (Answered::BadQuery, format::TIMEOUT.to_string()),
         // The client went away; nobody to answer.
         Ok(Err(_)) => return,
         Ok(Ok(Line::TooLong)) => {
             drain = true;
             (
-                Outcome::BadQuery,
+                Answered::BadQuery,
                 format::error_line(&QueryError::TooLong.to_string()),
             )
         }
         Ok(Ok(Line::Complete(n))) => match parse_query(&buf[..n]) {
-            Err(e) => (Outcome::BadQuery, format::error_line(&e.to_string())),
+            Err(e) => (Answered::BadQuery, format::error_line(&e.to_string())),
             Ok(q) if opts.blocking_reads => {
                 let a = app.clone();
                 tokio::task::spawn_blocking(move || answer(&a, &q))
@@ -349,7 +349,7 @@ async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermi
                     .unwrap_or_else(|e| {
                         error!("WHOIS lookup task failed: {e}");
                         (
-                            Outcome::Error,
+                            Answered::Error,
                             format::error_line("temporary failure; try again later"),
                         )
                     })

@@ -61,7 +61,7 @@ pub fn parse_query(line: &[u8]) -> Result<Query, QueryError> {
         return Ok(if k == "nameserver" {
             Query::Nameserver(strip_dot(arg).to_string())
         } else {
-            if !valid_handle(arg) {
+            if !crate::registry::input::valid_handle(arg) {
                 return Err(QueryError::BadHandle(arg.to_string()));
             }
             Query::Registrar(arg.to_string())
@@ -75,13 +75,6 @@ pub fn parse_query(line: &[u8]) -> Result<Query, QueryError> {
 
 fn strip_dot(s: &str) -> &str {
     s.strip_suffix('.').unwrap_or(s)
-}
-
-/// The import's handle rule (SPEC §4): 1–64 letters, digits, '-' or '_'.
-fn valid_handle(h: &str) -> bool {
-    (1..=64).contains(&h.len())
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use zonekeeper::clock::SharedClock;
 use zonekeeper::model::{CheckReport, Finding, Nameserver, ServerReport, Severity, Verdict};
 use zonekeeper::names::DomainName;
-use zonekeeper::scheduler::Prober;
+use zonekeeper::scheduler::Checker;
 
 /// Servers up or down, per name; domains whose data is wrong; a delay per
 /// check; counts of checks and of checks in flight.
@@ -45,7 +45,7 @@ impl Net {
     }
 }
 
-impl Prober for Net {
+impl Checker for Net {
     fn check<'a>(
         &'a self,
         domain: &'a DomainName,

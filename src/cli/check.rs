@@ -1,12 +1,12 @@
 //! `zonekeeper check` (SPEC §2): one-shot readiness check of a declared set.
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{NsTarget, Profile, Verifier};
-use crate::cli::Fail;
+use super::Fail;
+use crate::checks::{NsTarget, Profile, Verifier};
 use crate::config::Config;
 use crate::model::{CheckReport, Severity};
 use crate::names;
@@ -33,22 +33,6 @@ pub struct CheckArgs {
     pub ds: Vec<String>,
 }
 
-/// Parse one address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
-pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    let s = s.trim();
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        if sa.port() == 0 {
-            return Err(format!("'{s}': port 0 is not a valid DNS port"));
-        }
-        return Ok(sa);
-    }
-    s.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| {
-            format!("'{s}' is not an IPv4/IPv6 address (optionally with a port: 192.0.2.1:5353, [2001:db8::1]:5353)")
-        })
-}
-
 /// Parse `NAME[/ADDR[,ADDR…]]`.
 pub fn parse_ns(s: &str) -> Result<NsTarget, String> {
     let (name, addrs) = match s.split_once('/') {
@@ -59,7 +43,8 @@ pub fn parse_ns(s: &str) -> Result<NsTarget, String> {
     let mut out: Vec<SocketAddr> = Vec::new();
     if let Some(a) = addrs {
         for part in a.split(',') {
-            let sa = parse_addr(part).map_err(|e| format!("--ns '{s}': {e}"))?;
+            let sa = crate::config::parse_socket_addr_53(part)
+                .map_err(|e| format!("--ns '{s}': {e}"))?;
             if out.contains(&sa) {
                 return Err(format!("--ns '{s}': {sa} is listed twice"));
             }

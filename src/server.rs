@@ -1,8 +1,9 @@
-//! `zonekeeper serve`: wires the store, scheduler, WHOIS, HTTP (RDAP, API,
-//! metrics, dashboard) and the zone writer together, and stops them all
-//! cleanly on SIGTERM/SIGINT.
+//! The running service behind `zonekeeper serve` ([`crate::cli::serve`]
+//! reads the flags and builds the [`App`]): binds the listeners and runs
+//! the scheduler, WHOIS, HTTP (RDAP, API, metrics, dashboard), the control
+//! socket, the registry sweeper, the CDS scanner and the zone writer, and
+//! stops them all cleanly on SIGTERM/SIGINT.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,111 +11,34 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::app::App;
-use crate::cli::{open_store, Fail, ServeArgs};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
+}
 
 /// How long running tasks get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Changes within this period are written as one zone file rewrite.
 const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
 
-pub fn init_tracing(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.filter));
-    // Colour codes only for a person at a terminal, not in log files.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Every record is escaped on its way out (crate::text): one record,
-        // one line, whatever a logged value holds.
-        .with_writer(move || crate::text::LogWriter::new(std::io::stderr(), ansi))
-        .with_ansi(ansi);
-    let _ = if cfg.log.json {
-        b.json().try_init()
-    } else {
-        b.try_init()
-    };
-}
-
-pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
-    if let Some(a) = args.whois_listen {
-        cfg.whois.listen = a;
-    }
-    if let Some(a) = args.http_listen {
-        cfg.http.listen = a;
-    }
-    if let Some(db) = &args.db.db {
-        cfg.store.path = db.clone();
-    }
-    if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
-        return Err(Fail(format!(
-            "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
-            cfg.http.listen
-        )));
-    }
-    init_tracing(&cfg);
-    let mut store = open_store(&cfg, &args.db)?;
-    if let Some(file) = &args.import {
-        let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
-        if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
-            store.compact()?;
-        }
-        info!(
-            domains = s.domains,
-            tests_started = s.tests_started,
-            "imported {}",
-            file.display()
-        );
-    }
-    let demo_domains = if cfg.demo.enabled {
-        crate::demo::import(&store, &cfg, SystemClock.now())?
-    } else {
-        Vec::new()
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
-    rt.block_on(async {
-        if app.config.demo.enabled {
-            let demo = crate::demo::Demo::bind(&app.config).await?;
-            info!(
-                servers = demo.servers.len(),
-                first = %demo.servers.first().map(ToString::to_string).unwrap_or_default(),
-                resolvers = ?demo.resolvers,
-                domains = ?demo_domains,
-                "demo: loopback DNS servers started (demo.enabled; see docs/demo.md)"
-            );
-            demo.run(app.shutdown.clone());
-            // Probed at once rather than within the start-up spread.
-            for d in &demo_domains {
-                app.domain_changed(d);
-            }
-        }
-        serve(app).await
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
-pub async fn serve(mut app: App) -> Result<(), Fail> {
-    let whois_listener = TcpListener::bind(app.config.whois.listen)
-        .await
-        .map_err(|e| {
-            Fail(format!(
-                "cannot listen for WHOIS on {}: {e}",
-                app.config.whois.listen
-            ))
-        })?;
-    let http_listener = TcpListener::bind(app.config.http.listen)
-        .await
-        .map_err(|e| {
-            Fail(format!(
-                "cannot listen for HTTP on {}: {e}",
-                app.config.http.listen
-            ))
-        })?;
+pub async fn serve(mut app: App) -> Result<(), ServeError> {
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { what, addr, source })
+    };
+    let whois_listener = bind("WHOIS", app.config.whois.listen).await?;
+    let http_listener = bind("HTTP", app.config.http.listen).await?;
     // Without rdap.base_url, RDAP links name the address really bound (the
     // listen port may be 0).
     if let Ok(bound) = http_listener.local_addr() {
@@ -127,7 +51,7 @@ pub async fn serve(mut app: App) -> Result<(), Fail> {
     // Bound only now that this process holds the store lock: a socket file
     // already there is then a stale one from a killed serve.
     let sock_path = app.config.store.control_socket_for(&app.config.store.path);
-    let control = crate::control::bind(&sock_path).map_err(|e| Fail(e.to_string()))?;
+    let control = crate::control::bind(&sock_path)?;
     info!(
         whois = %app.config.whois.listen,
         http = %app.config.http.listen,
@@ -144,7 +68,7 @@ pub async fn serve_on(
     app: App,
     whois_listener: TcpListener,
     http_listener: TcpListener,
-) -> Result<(), Fail> {
+) -> Result<(), ServeError> {
     serve_with_control(app, whois_listener, http_listener, None).await
 }
 
@@ -154,7 +78,7 @@ pub async fn serve_with_control(
     whois_listener: TcpListener,
     http_listener: TcpListener,
     control: Option<crate::control::ControlSocket>,
-) -> Result<(), Fail> {
+) -> Result<(), ServeError> {
     // Before any task records a metric.
     crate::metrics::install();
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,15 +1,27 @@
-//! Command line (SPEC §2). Each subcommand is a thin adapter: parse flags,
-//! load config, open the store, call the module that does the work, map the
-//! outcome to an exit code (0 ok, 1 check failed, 2 bad input or error).
+//! Command line (docs/cli.md). Each subcommand is a thin adapter: parse
+//! flags, load config, open the store, call the module that does the work,
+//! map the outcome to an exit code (0 ok, 1 check failed, 2 bad input or
+//! error). Only this edge knows [`Fail`]; the library returns typed errors.
+//!
+//! - [`check`]: `check` (one-shot readiness check, no store).
+//! - [`serve`]: `serve` (config overrides, store, import, demo, then
+//!   [`crate::server`]).
+//! - `operator`: `domain …`, `retest`, `hold`, `release`, `transfers`,
+//!   `reseller move`, offline or through the control socket.
+//! - here: `import`, `zone export`, `store check`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod check;
+mod operator;
+pub mod serve;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::control::{self, Request};
+use crate::control::Request;
 use crate::store::{RedbStore, Store, StoreError};
 
 #[derive(Parser)]
@@ -36,7 +48,7 @@ pub struct DbArg {
 #[derive(Subcommand)]
 pub enum Command {
     /// One-shot readiness check of a declared nameserver set.
-    Check(crate::checks::cli::CheckArgs),
+    Check(check::CheckArgs),
     /// Run scheduler, WHOIS, RDAP, API, metrics and dashboard.
     Serve(ServeArgs),
     /// Load registry data (JSON, docs/import.md); all or nothing.
@@ -253,28 +265,24 @@ pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
     Ok(open_store_raw(cfg, db)?)
 }
 
-fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<RedbStore, StoreError> {
+pub(crate) fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<RedbStore, StoreError> {
     let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
     RedbStore::open_with_cache(&path, cfg.store.cache_mib.saturating_mul(1 << 20))
-}
-
-fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {
-    Ok(cfg.zones()?.parse_domain(name)?.as_str().to_string())
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Fail> {
     let cfg = load_config(cli.config.as_deref())?;
     let clock = SystemClock;
     match cli.command {
-        Command::Check(args) => crate::checks::cli::run(cfg, args),
-        Command::Serve(args) => crate::serve::run(cfg, args),
+        Command::Check(args) => check::run(cfg, args),
+        Command::Serve(args) => serve::run(cfg, args),
         Command::Import { file, db } => {
             // Validate the file before the store is even opened.
             let now = clock.now();
             let result = match crate::import::read_file(&file, &cfg, now) {
                 Ok(batch) => {
                     let mut store = open_store_raw(&cfg, &db).map_err(|e| {
-                        need_store(
+                        operator::need_store(
                             e,
                             "stop it to import, or restart it with `zonekeeper serve --import FILE`",
                         )
@@ -315,7 +323,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             command: ZoneCommand::Export { db, zone },
         } => {
             let store = open_store_raw(&cfg, &db).map_err(|e| {
-                need_store(
+                operator::need_store(
                     e,
                     "it writes the zone file itself (zone.output); stop it to export",
                 )
@@ -335,30 +343,16 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retest { domain, db } => operator(&cfg, &db, &domain, Request::Retest),
-        Command::Domain { command } => {
-            let (name, db, req) = match command {
-                DomainCommand::Show { name, db } => (name, db, Request::Show),
-                DomainCommand::Lock { name, reason, db } => (name, db, Request::Lock { reason }),
-                DomainCommand::Unlock { name, db } => (name, db, Request::Unlock),
-                DomainCommand::CourtCancel { name, claimant, db } => {
-                    (name, db, Request::CourtCancel { claimant })
-                }
-                DomainCommand::Verify { name, db } => (name, db, Request::Verify),
-                DomainCommand::Verified { name, db } => (name, db, Request::Verified),
-                DomainCommand::Renew { name, db } => (name, db, Request::Renew),
-                DomainCommand::Close { name, at_end, db } => (name, db, Request::Close { at_end }),
-                DomainCommand::TransferApprove { name, db } => (name, db, Request::TransferApprove),
-                DomainCommand::TransferReject { name, db } => (name, db, Request::TransferReject),
-            };
-            operator(&cfg, &db, &name, req)
+        Command::Retest { domain, db } => operator::operator(&cfg, &db, &domain, Request::Retest),
+        Command::Domain { command } => operator::domain(&cfg, command),
+        Command::Transfers { db } => {
+            operator::operator_raw(&cfg, &db, String::new(), Request::Transfers)
         }
-        Command::Transfers { db } => operator_raw(&cfg, &db, String::new(), Request::Transfers),
         Command::Reseller {
             command: ResellerCommand::Move { reseller, to, db },
-        } => operator_raw(&cfg, &db, reseller, Request::MoveReseller { to }),
+        } => operator::operator_raw(&cfg, &db, reseller, Request::MoveReseller { to }),
         Command::Hold { domain, reason, db } => {
-            operator(&cfg, &db, &domain, Request::Hold { reason })
+            operator::operator(&cfg, &db, &domain, Request::Hold { reason })
         }
         Command::Store {
             command: StoreCommand::Check { db },
@@ -380,64 +374,6 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                 Ok(ExitCode::from(1))
             }
         }
-        Command::Release { domain, db } => operator(&cfg, &db, &domain, Request::Release),
-    }
-}
-
-/// The operator commands: on the store directly, or through `serve`'s
-/// control socket while it owns the store. Same output and exit codes
-/// either way.
-fn operator(cfg: &Config, db: &DbArg, name: &str, req: Request) -> Result<ExitCode, Fail> {
-    let name = normalise_domain(cfg, name)?;
-    operator_raw(cfg, db, name, req)
-}
-
-/// [`operator`] for a target that is not a domain name (a reseller handle,
-/// nothing).
-fn operator_raw(cfg: &Config, db: &DbArg, name: String, req: Request) -> Result<ExitCode, Fail> {
-    let out = match open_store_raw(cfg, db) {
-        Ok(store) => {
-            let now = SystemClock.now();
-            let reg = crate::registry::Registry::offline(&store, cfg).map_err(Fail)?;
-            control::execute(&reg, cfg, &name, &req, now).map_err(|e| Fail(e.to_string()))?
-        }
-        Err(StoreError::Locked { path }) => {
-            let sock = cfg.store.control_socket_for(&path);
-            let reply = control::call(&sock, &name, req).map_err(|e| {
-                Fail(format!(
-                    "store {} is in use by another process, and its control socket {} cannot be reached: {e} (is `zonekeeper serve` running with this store and store.control_socket?)",
-                    path.display(),
-                    sock.display()
-                ))
-            })?;
-            if !(200..300).contains(&reply.status) {
-                let msg = reply.body.lines().next().unwrap_or_default().trim();
-                return Err(Fail(if msg.is_empty() {
-                    format!(
-                        "control socket {} answered {}",
-                        sock.display(),
-                        reply.status
-                    )
-                } else {
-                    msg.to_string()
-                }));
-            }
-            reply.body
-        }
-        Err(e) => return Err(e.into()),
-    };
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A Locked error for commands that need the store to themselves, with
-/// what to do instead.
-fn need_store(e: StoreError, instead: &str) -> Fail {
-    match e {
-        StoreError::Locked { path } => Fail(format!(
-            "store {} is in use by another process (is `zonekeeper serve` running?); {instead}",
-            path.display()
-        )),
-        other => other.into(),
+        Command::Release { domain, db } => operator::operator(&cfg, &db, &domain, Request::Release),
     }
 }

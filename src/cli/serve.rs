@@ -1,0 +1,91 @@
+//! `zonekeeper serve`: applies the flags to the config, opens the store,
+//! runs `--import` and the demo's data, then hands an [`App`] to
+//! [`crate::server::serve`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::{open_store, Fail, ServeArgs};
+use crate::app::App;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+pub fn init_tracing(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.filter));
+    // Colour codes only for a person at a terminal, not in log files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        // Every record is escaped on its way out (crate::text): one record,
+        // one line, whatever a logged value holds.
+        .with_writer(move || crate::text::LogWriter::new(std::io::stderr(), ansi))
+        .with_ansi(ansi);
+    let _ = if cfg.log.json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
+    if let Some(a) = args.whois_listen {
+        cfg.whois.listen = a;
+    }
+    if let Some(a) = args.http_listen {
+        cfg.http.listen = a;
+    }
+    if let Some(db) = &args.db.db {
+        cfg.store.path = db.clone();
+    }
+    if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
+        return Err(Fail(format!(
+            "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
+            cfg.http.listen
+        )));
+    }
+    init_tracing(&cfg);
+    let mut store = open_store(&cfg, &args.db)?;
+    if let Some(file) = &args.import {
+        let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
+        if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
+            store.compact()?;
+        }
+        info!(
+            domains = s.domains,
+            tests_started = s.tests_started,
+            "imported {}",
+            file.display()
+        );
+    }
+    let demo_domains = if cfg.demo.enabled {
+        crate::demo::import(&store, &cfg, SystemClock.now())?
+    } else {
+        Vec::new()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
+    rt.block_on(async {
+        if app.config.demo.enabled {
+            let demo = crate::demo::Demo::bind(&app.config).await?;
+            info!(
+                servers = demo.servers.len(),
+                first = %demo.servers.first().map(ToString::to_string).unwrap_or_default(),
+                resolvers = ?demo.resolvers,
+                domains = ?demo_domains,
+                "demo: loopback DNS servers started (demo.enabled; see docs/demo.md)"
+            );
+            demo.run(app.shutdown.clone());
+            // Probed at once rather than within the start-up spread.
+            for d in &demo_domains {
+                app.domain_changed(d);
+            }
+        }
+        crate::server::serve(app).await.map_err(Fail::from)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
