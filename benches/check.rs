@@ -8,18 +8,20 @@
 //! After criterion, a fixed-time run prints checks/s next to two baselines
 //! measured in the same run against the same NSD: `dnsperf` (if installed)
 //! and a tight hickory UDP SOA query loop.
-#[path = "../tests/check_support/mod.rs"]
-mod check_support;
+// The benches use part of the tests' support code.
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
-use check_support::{domain, probe_cfg, target};
 use criterion::{Criterion, Throughput};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
+use support::check::{domain, probe_cfg, target};
+use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use zonekeeper::checks::{NsTarget, Profile, Verifier};
 use zonekeeper::names::DomainName;
 

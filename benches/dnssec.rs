@@ -5,14 +5,16 @@
 //! of each and their ratio (goal: signed < 2× unsigned).
 //!
 //! `cargo bench --bench dnssec` (needs nsd and ldnsutils).
-#[path = "../tests/check_support/mod.rs"]
-mod check_support;
+// The benches use part of the tests' support code.
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use check_support::nsd::{two_loopbacks, Nsd, ZoneSpec};
-use check_support::signer::{self, Lab, SignOpts};
-use check_support::{domain, probe_cfg, target};
+use support::check::{domain, probe_cfg, target};
+use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
+use support::signer::{self, Lab, SignOpts};
 use zonekeeper::checks::{Profile, Verifier};
 use zonekeeper::model::DsRecord;
 

@@ -1,0 +1,56 @@
+//! The integration tests, one binary: each module is one area (named as
+//! the test files were), all sharing [`support`] (in-test DNS servers, NSD,
+//! the signer, HTTP servers over an `App`, scheduler stores).
+//!
+//! Tests that need root or an external tool fail under `CI=true` instead
+//! of skipping. Long runs (the soak test, long fuzz runs) are `#[ignore]`d;
+//! `.ci/run` runs them with `--include-ignored`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod alloc;
+mod api;
+mod api_check;
+mod api_cli;
+mod api_ds;
+mod cds_scan;
+mod check_cli;
+mod check_dnssec;
+mod check_misbehaving;
+mod check_nsd;
+mod config_files;
+mod crash_import;
+mod dashboard;
+mod demo;
+mod docs;
+mod e2e_flows;
+mod fuzz_dns;
+mod fuzz_import;
+mod fuzz_names;
+mod fuzz_rdap;
+mod fuzz_whois;
+mod hostile_dns;
+mod http_limits;
+mod import_cli;
+mod import_ds;
+mod input_hygiene;
+mod metrics;
+mod name_policy;
+mod operator_control;
+mod rdap;
+mod rdap_conformance;
+mod rdap_golden;
+mod rdap_leak;
+mod registry_api;
+mod registry_cli;
+mod scheduler_clock;
+mod scheduler_dnssec;
+mod scheduler_e2e;
+mod scheduler_loop;
+mod scheduler_restart;
+mod soak;
+mod ssrf_guard;
+mod text_policy;
+mod whois;
+mod zone_nsd;

@@ -1,0 +1,313 @@
+//! Restart safety: `zonekeeper serve` as a real child process, probing
+//! loopback servers run by this test, is killed with SIGKILL at random
+//! points several times and restarted. After every kill the store must be
+//! consistent: window start kept, the record's round count and downtime
+//! exactly what replaying its stored rounds gives (no round lost, none
+//! counted twice), the last round in the record the last one stored, and
+//! downtime never going back within a period.
+
+use crate::support;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use support::dns;
+use support::sched::*;
+use zonekeeper::delegation::{self, Policy};
+use zonekeeper::model::{DelegationState, Nameserver, ServerDowntime, Timestamp};
+use zonekeeper::store::{RedbStore, Store};
+
+fn glue(z: &dns::LabZone) -> Vec<Nameserver> {
+    z.ns.iter().map(|(n, ip)| ns(n, &[*ip])).collect()
+}
+
+const CONFIG: &str = r#"
+zones = ["ru"]
+[store]
+path = "@DB@"
+[delegation]
+probe_interval = "200ms"
+monitor_interval = "200ms"
+test_window = "7s"
+downtime_period = "3s"
+downtime_budget = "1s"
+downtime_utc_offset_secs = 0
+jitter = 0.2
+on_violation = "suspend"
+max_concurrent_rounds = 8
+[probe]
+allow_private_targets = true
+resolvers = ["127.0.0.1:9"]
+timeout = "300ms"
+retries = 0
+port = @PORT@
+[whois]
+listen = "127.0.0.1:0"
+[http]
+listen = "127.0.0.1:0"
+[log]
+filter = "info,zonekeeper=debug"
+"#;
+
+fn spawn(cfg: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[derive(Debug, Clone)]
+struct Snap {
+    window_start: Option<Timestamp>,
+    state: DelegationState,
+    rounds_stored: usize,
+    downtime: Vec<ServerDowntime>,
+}
+
+/// Check one domain's record against its stored rounds.
+fn check(store: &RedbStore, name: &str, pol: &Policy) -> Snap {
+    let rec = store.delegation(name).unwrap().unwrap();
+    let rounds = store.rounds(name, 10_000).unwrap();
+    for w in rounds.windows(2) {
+        assert!(w[0].at < w[1].at, "{name}: rounds out of order or twice");
+    }
+    assert_eq!(rec.last_round.as_ref(), rounds.last(), "{name}: last round");
+    let mut dt = Vec::new();
+    for r in &rounds {
+        let st = if rec.delegated_at.is_some_and(|d| r.at > d) {
+            DelegationState::Delegated
+        } else {
+            DelegationState::Testing
+        };
+        dt = delegation::accrue_round(
+            &dt,
+            r.at,
+            &r.servers,
+            r.inconclusive.is_none(),
+            pol.reach(st),
+            pol,
+        );
+    }
+    assert_eq!(
+        dt, rec.downtime,
+        "{name}: downtime differs from the replayed rounds"
+    );
+    let counted = match rec.state {
+        DelegationState::Testing | DelegationState::TestFailed => {
+            let ws = rec.window_start.unwrap();
+            rounds.iter().filter(|r| r.at >= ws).count()
+        }
+        _ => {
+            let d = rec.delegated_at.unwrap();
+            rounds.iter().filter(|r| r.at > d).count()
+        }
+    };
+    assert_eq!(rec.rounds as usize, counted, "{name}: round count");
+    Snap {
+        window_start: rec.window_start,
+        state: rec.state,
+        rounds_stored: rounds.len(),
+        downtime: rec.downtime,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_and_doubles_nothing() {
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let block = dns::loopback_block();
+    let ips: Vec<_> = (1..=4).map(|h| dns::ip(block, h)).collect();
+    let port = dns::common_port(&ips).await;
+    let z_a = dns::zone("a.ru", block, &[1, 2]);
+    let z_b = dns::zone("b.ru", block, &[3, 4]);
+    let start = |z: &dns::LabZone, i: usize| {
+        let z = z.clone();
+        let ip = z.ns[i].1;
+        async move { z.serve_on(ip, port).await }
+    };
+    let _a1 = start(&z_a, 0).await;
+    let mut a2 = Some(start(&z_a, 1).await);
+    let _b1 = start(&z_b, 0).await; // ns2.b.ru never answers
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.redb");
+    let cfg_path = dir.path().join("zonekeeper.toml");
+    let log = dir.path().join("serve.log");
+    std::fs::write(
+        &cfg_path,
+        CONFIG
+            .replace("@DB@", db.to_str().unwrap())
+            .replace("@PORT@", &port.to_string()),
+    )
+    .unwrap();
+    let cfg = zonekeeper::config::Config::load(&cfg_path).unwrap();
+    let pol = Policy::from_config(&cfg.delegation);
+    let now = chrono::Utc::now();
+    // Extra domains whose rounds fail (the servers do not serve them), so
+    // many rounds are in flight when the kill comes.
+    let mut domains = vec![
+        domain("a.ru", glue(&z_a), now),
+        domain("b.ru", glue(&z_b), now),
+    ];
+    for i in 0..20 {
+        domains.push(domain(&format!("x{i}.ru"), glue(&z_a), now));
+    }
+    let names: Vec<String> = domains
+        .iter()
+        .map(|d| d.name.as_str().to_string())
+        .collect();
+    drop(store_with(&db, domains, cfg.delegation.test_window));
+    let b_window = {
+        let s = RedbStore::open(&db).unwrap();
+        s.delegation("b.ru").unwrap().unwrap().window_start
+    };
+
+    let mut last: HashMap<String, Snap> = HashMap::new();
+    for cycle in 0..5 {
+        let mut child = spawn(&cfg_path, &log);
+        let ms = rng.random_range(400..1400);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if cycle == 1 {
+            // a.ru's ns2 goes down: downtime accrues across the kills.
+            a2.take();
+        }
+        child.kill().unwrap(); // SIGKILL
+        assert!(wait_exit(&mut child, Duration::from_secs(5)));
+        let store = RedbStore::open(&db).unwrap();
+        assert_eq!(
+            store.verify().unwrap(),
+            Vec::<String>::new(),
+            "store invariants"
+        );
+        for n in &names {
+            let s = check(&store, n, &pol);
+            if let Some(prev) = last.get(n) {
+                assert!(s.rounds_stored >= prev.rounds_stored, "{n}: rounds lost");
+                if s.state == DelegationState::Testing {
+                    assert_eq!(s.window_start, prev.window_start, "{n}: window start lost");
+                }
+                for d in &s.downtime {
+                    if let Some(p) = prev.downtime.iter().find(|p| p.server == d.server) {
+                        if p.period_start == d.period_start {
+                            assert!(d.unreachable_ms >= p.unreachable_ms, "{n}: downtime lost");
+                        }
+                    }
+                }
+            }
+            last.insert(n.clone(), s);
+        }
+        assert_eq!(last["b.ru"].window_start, b_window);
+    }
+    let total: usize = last.values().map(|s| s.rounds_stored).sum();
+    assert!(total > 30, "rounds ran between the kills: {total}");
+    // a.ru was delegated; its ns2 outage may since have used up the budget.
+    assert!(
+        matches!(
+            last["a.ru"].state,
+            DelegationState::Delegated | DelegationState::Suspended
+        ),
+        "{:?}",
+        last["a.ru"]
+    );
+
+    // A last run past the window's end, stopped cleanly with SIGTERM.
+    let mut child = spawn(&cfg_path, &log);
+    let end = last["b.ru"].window_start.unwrap() + chrono::Duration::seconds(7);
+    let wait = (end - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2);
+    tokio::time::sleep(wait).await;
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(15)),
+        "serve stops on SIGTERM"
+    );
+    let store = RedbStore::open(&db).unwrap();
+    assert_eq!(
+        store.verify().unwrap(),
+        Vec::<String>::new(),
+        "store invariants"
+    );
+    for n in &names {
+        check(&store, n, &pol);
+    }
+    let b = store.delegation("b.ru").unwrap().unwrap();
+    assert_eq!(b.state, DelegationState::TestFailed);
+    assert_eq!(
+        b.window_start, b_window,
+        "the window survived every restart"
+    );
+    let a = store.delegation("a.ru").unwrap().unwrap();
+    let ns2 = a
+        .downtime
+        .iter()
+        .find(|d| d.server.as_str() == "ns2.a.ru")
+        .unwrap();
+    assert_eq!(ns2.last_reachable, Some(false));
+    let h = store.history("a.ru", 100).unwrap();
+    assert!(h.iter().any(|e| e.to == DelegationState::Delegated));
+    if a.state == DelegationState::Suspended {
+        let v = a.violation.unwrap();
+        assert!(
+            v.finding_ids
+                .contains(&delegation::DOWNTIME_BUDGET_ID.to_string()),
+            "{v:?}"
+        );
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("scheduler queue loaded"), "{text}");
+}
+
+#[test]
+fn serve_stops_with_a_clear_message_when_the_scheduler_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.redb");
+    let cfg_path = dir.path().join("zonekeeper.toml");
+    let log = dir.path().join("serve.log");
+    let text = CONFIG
+        .replace("@DB@", db.to_str().unwrap())
+        .replace("@PORT@", "5353")
+        .replace(
+            "[delegation]\n",
+            &format!(
+                "[delegation]\nprofile = \"{}\"\n",
+                dir.path().join("missing-profile.toml").display()
+            ),
+        );
+    std::fs::write(&cfg_path, text).unwrap();
+    let mut child = spawn(&cfg_path, &log);
+    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    if !exited {
+        let _ = child.kill();
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exited, "serve kept running without a scheduler: {text}");
+    assert!(text.contains("scheduler cannot start"), "{text}");
+    assert!(text.contains("missing-profile.toml"), "{text}");
+}

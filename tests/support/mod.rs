@@ -1,0 +1,40 @@
+//! Support code shared by the integration tests (`tests/it/`) and the
+//! check benchmarks.
+
+pub mod api;
+pub mod check;
+pub mod dns;
+pub mod net;
+pub mod nsd;
+pub mod rdap;
+pub mod sched;
+pub mod signer;
+
+/// The value of one metric line (`name{labels}`) in the process-wide
+/// recorder's output; 0 when absent. Tests share the recorder, so they
+/// compare values before and after their own work.
+pub fn metric(series: &str) -> f64 {
+    let text = zonekeeper::metrics::install().render();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Serve `app` over HTTP on `listener` with the real server
+/// (`zonekeeper::http::serve`: connection limits and timeouts included)
+/// until `app.shutdown`. The one HTTP test server of the API, RDAP and
+/// dashboard tests.
+pub fn serve_http(app: &zonekeeper::app::App, listener: tokio::net::TcpListener) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = zonekeeper::http::serve(app, listener).await {
+            panic!("test HTTP server failed: {e}");
+        }
+    });
+}

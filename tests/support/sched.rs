@@ -1,0 +1,127 @@
+//! Shared helpers of the scheduler tests: a temp store with registry
+//! records, and shrunk configs.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use zonekeeper::config::Config;
+use zonekeeper::model::{Contact, ContactKind, Domain, Nameserver, Registrar, Timestamp};
+use zonekeeper::names::{parse_host, DomainName};
+use zonekeeper::store::{ImportBatch, RedbStore};
+
+pub fn registrar() -> Registrar {
+    Registrar {
+        handle: "REGRU-RU".into(),
+        name: "Registrar".into(),
+        url: None,
+        email: None,
+        api_token_sha256: None,
+    }
+}
+
+pub fn contact() -> Contact {
+    Contact {
+        handle: "C1-RU".into(),
+        kind: ContactKind::Person,
+        name: Some("Ivan Petrov".into()),
+        org: None,
+        email: None,
+        phone: None,
+        address: None,
+        tax_id: None,
+        birth_date: None,
+        passport: None,
+        disclose: vec![],
+    }
+}
+
+pub fn ns(name: &str, addrs: &[IpAddr]) -> Nameserver {
+    Nameserver {
+        name: parse_host(name).unwrap(),
+        addresses: addrs.to_vec(),
+    }
+}
+
+pub fn domain(name: &str, nameservers: Vec<Nameserver>, now: Timestamp) -> Domain {
+    Domain {
+        name: DomainName::from_trusted(name.into()),
+        registrar: "REGRU-RU".into(),
+        registrant: "C1-RU".into(),
+        admin: None,
+        tech: None,
+        created: now - chrono::Duration::days(10),
+        paid_till: now + chrono::Duration::days(300),
+        nameservers,
+        auth_info: None,
+        hold: None,
+        verification_requested: None,
+        transferred: None,
+        updated: now,
+        registration: Default::default(),
+        ds: Vec::new(),
+    }
+}
+
+/// Open a store at `path` and import `domains` (testing starts now).
+pub fn store_with(path: &Path, domains: Vec<Domain>, window: Duration) -> Arc<RedbStore> {
+    store_at(path, domains, window, Utc::now())
+}
+
+/// [`store_with`] with testing starting at `now`.
+pub fn store_at(
+    path: &Path,
+    domains: Vec<Domain>,
+    window: Duration,
+    now: Timestamp,
+) -> Arc<RedbStore> {
+    let store = RedbStore::open(path).unwrap();
+    let mut cfg = Config::default();
+    cfg.delegation.test_window = window;
+    zonekeeper::registry::Registry::offline(&store, &cfg)
+        .unwrap()
+        .import(
+            &ImportBatch {
+                registrars: vec![registrar()],
+                contacts: vec![contact()],
+                domains,
+            },
+            now,
+        )
+        .unwrap();
+    Arc::new(store)
+}
+
+/// A config whose days are seconds.
+pub fn fast_config() -> Config {
+    let mut c = Config::default();
+    let d = &mut c.delegation;
+    d.probe_interval = Duration::from_millis(100);
+    d.monitor_interval = Duration::from_millis(200);
+    d.test_window = Duration::from_secs(3);
+    d.downtime_period = Duration::from_secs(60);
+    d.downtime_budget = Duration::from_secs(1);
+    d.downtime_utc_offset_secs = 0;
+    d.jitter = 0.1;
+    // Failing monitoring rounds are re-probed and confirmed on the same
+    // shrunken scale.
+    d.recheck_interval = Duration::from_millis(100);
+    d.violation_confirmations = 3;
+    d.violation_min_span = Duration::from_millis(200);
+    c.probe.allow_private_targets = true;
+    c
+}
+
+/// Poll `f` every 2 ms until it is true or `limit` passes.
+pub async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    f()
+}
