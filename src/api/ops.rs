@@ -15,7 +15,8 @@ use super::{blocking, parse_name, public_reason, ApiJson, ApiState, NameserverOu
 use crate::app::App;
 use crate::lifecycle::{self, Status};
 use crate::model::{DelegationState, Domain, PendingRegistrant, PendingTransfer, Timestamp};
-use crate::registry::{Actor, CreateIn, TransferView};
+use crate::names::DomainName;
+use crate::registry::{Actor, CreateIn, Registry, RegistryError, TransferView};
 
 /// A registration as its sponsor sees it (never the auth code itself).
 #[derive(Debug, Serialize)]
@@ -89,6 +90,36 @@ fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> 
 
 type NamePath = Result<Path<String>, PathRejection>;
 
+/// The shape of every handler on one of the caller's domains: parse the
+/// name from the path, then run `op` off the runtime as the caller.
+async fn on_domain<T, F>(s: &ApiState, caller: Caller, path: NamePath, op: F) -> Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce(&App, &Caller, &Actor, &DomainName) -> Result<T, Problem> + Send + 'static,
+{
+    let name = parse_name(&s.app, path)?;
+    let app = s.app.clone();
+    blocking(move || op(&app, &caller, &actor(&caller), &name)).await
+}
+
+/// [`on_domain`] for one registry operation that returns the changed
+/// domain: answered as the sponsor sees it.
+async fn change<F>(
+    s: &ApiState,
+    caller: Caller,
+    path: NamePath,
+    op: F,
+) -> Result<Json<DomainOut>, Problem>
+where
+    F: FnOnce(&Registry<'_>, &Actor, &str) -> Result<Domain, RegistryError> + Send + 'static,
+{
+    on_domain(s, caller, path, move |app, _, who, name| {
+        let d = op(&app.registry(), who, name.as_str())?;
+        Ok(Json(domain_out(app, &d)))
+    })
+    .await
+}
+
 pub async fn create(
     State(s): State<ApiState>,
     caller: Caller,
@@ -108,12 +139,9 @@ pub async fn show(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let now = app.now();
-        let (d, _) = super::own_domain(&app, &caller, &name, now)?;
-        Ok(Json(domain_out(&app, &d)))
+    on_domain(&s, caller, path, |app, caller, _, name| {
+        let (d, _) = super::own_domain(app, caller, name, app.now())?;
+        Ok(Json(domain_out(app, &d)))
     })
     .await
 }
@@ -123,13 +151,7 @@ pub async fn renew(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let d = app.registry().renew(&actor(&caller), name.as_str())?;
-        Ok(Json(domain_out(&app, &d)))
-    })
-    .await
+    change(&s, caller, path, |r, who, name| r.renew(who, name)).await
 }
 
 /// `PUT …/contacts`: each member present replaces that contact (`null`
@@ -157,16 +179,8 @@ pub async fn contacts(
     path: NamePath,
     ApiJson(body): ApiJson<ContactsIn>,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let d = app.registry().update_contacts(
-            &actor(&caller),
-            name.as_str(),
-            body.admin,
-            body.tech,
-        )?;
-        Ok(Json(domain_out(&app, &d)))
+    change(&s, caller, path, move |r, who, name| {
+        r.update_contacts(who, name, body.admin, body.tech)
     })
     .await
 }
@@ -184,17 +198,11 @@ pub async fn registrant_request(
     path: NamePath,
     ApiJson(body): ApiJson<RegistrantIn>,
 ) -> Result<(StatusCode, Json<DomainOut>), Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let d = app.registry().registrant_change_request(
-            &actor(&caller),
-            name.as_str(),
-            &body.registrant,
-        )?;
-        Ok((StatusCode::ACCEPTED, Json(domain_out(&app, &d))))
+    change(&s, caller, path, move |r, who, name| {
+        r.registrant_change_request(who, name, &body.registrant)
     })
     .await
+    .map(|d| (StatusCode::ACCEPTED, d))
 }
 
 pub async fn registrant_accept(
@@ -202,13 +210,8 @@ pub async fn registrant_accept(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let d = app
-            .registry()
-            .registrant_change_accept(&actor(&caller), name.as_str())?;
-        Ok(Json(domain_out(&app, &d)))
+    change(&s, caller, path, |r, who, name| {
+        r.registrant_change_accept(who, name)
     })
     .await
 }
@@ -218,13 +221,8 @@ pub async fn registrant_cancel(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let d = app
-            .registry()
-            .registrant_change_cancel(&actor(&caller), name.as_str())?;
-        Ok(Json(domain_out(&app, &d)))
+    change(&s, caller, path, |r, who, name| {
+        r.registrant_change_cancel(who, name)
     })
     .await
 }
@@ -241,12 +239,8 @@ pub async fn reset_auth_code(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<AuthCodeOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        let (auth_code, expires) = app
-            .registry()
-            .reset_auth_code(&actor(&caller), name.as_str())?;
+    on_domain(&s, caller, path, |app, _, who, name| {
+        let (auth_code, expires) = app.registry().reset_auth_code(who, name.as_str())?;
         Ok(Json(AuthCodeOut { auth_code, expires }))
     })
     .await
@@ -264,12 +258,10 @@ pub async fn transfer_request(
     path: NamePath,
     ApiJson(body): ApiJson<TransferIn>,
 ) -> Result<(StatusCode, Json<TransferView>), Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
+    on_domain(&s, caller, path, move |app, _, who, name| {
         let t = app
             .registry()
-            .transfer_request(&actor(&caller), name.as_str(), &body.auth_code)?;
+            .transfer_request(who, name.as_str(), &body.auth_code)?;
         Ok((StatusCode::ACCEPTED, Json(t)))
     })
     .await
@@ -288,12 +280,10 @@ async fn decide(
     path: NamePath,
     approve: bool,
 ) -> Result<Json<DecisionOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
+    on_domain(&s, caller, path, move |app, _, who, name| {
         let d = app
             .registry()
-            .transfer_decide(&actor(&caller), name.as_str(), approve)?;
+            .transfer_decide(who, name.as_str(), approve)?;
         Ok(Json(DecisionOut {
             domain: d.name.as_str().to_string(),
             registrar: d.registrar,
@@ -362,13 +352,9 @@ pub async fn close(
     path: NamePath,
     ApiJson(body): ApiJson<CloseIn>,
 ) -> Result<Json<CloseOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
+    on_domain(&s, caller, path, move |app, _, who, name| {
         let at_end = matches!(body.when, CloseWhen::EndOfPeriod);
-        let closes_at = app
-            .registry()
-            .close(&actor(&caller), name.as_str(), at_end)?;
+        let closes_at = app.registry().close(who, name.as_str(), at_end)?;
         Ok(Json(CloseOut {
             domain: name.as_str().to_string(),
             closes_at,
@@ -382,12 +368,9 @@ pub async fn revoke_close(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        app.registry()
-            .revoke_close(&actor(&caller), name.as_str())?;
-        reread(&app, &caller, name.as_str()).map(Json)
+    on_domain(&s, caller, path, |app, caller, who, name| {
+        app.registry().revoke_close(who, name.as_str())?;
+        reread(app, caller, name.as_str()).map(Json)
     })
     .await
 }
@@ -397,12 +380,9 @@ pub async fn verification_answer(
     caller: Caller,
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
-    let name = parse_name(&s.app, path)?;
-    let app = s.app.clone();
-    blocking(move || {
-        app.registry()
-            .verification_answer(&actor(&caller), name.as_str())?;
-        reread(&app, &caller, name.as_str()).map(Json)
+    on_domain(&s, caller, path, |app, caller, who, name| {
+        app.registry().verification_answer(who, name.as_str())?;
+        reread(app, caller, name.as_str()).map(Json)
     })
     .await
 }
