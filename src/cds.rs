@@ -1,19 +1,20 @@
-//! The CDS scanner (RFC 7344, RFC 8078): reads the CDS RRset from every
-//! server of signed, delegated domains and, when the child signalled a
-//! change with its current keys ([`crate::checks::dnssec::decide_cds`]),
-//! replaces or removes the DS set through [`crate::store::Store::declare_ds`]
-//! — so the change is in the history and is tested like any DS change.
+//! The CDS scanner (RFC 7344, RFC 8078): reads the CDS and CDNSKEY RRsets
+//! from every server of signed, delegated domains and, when the child
+//! signalled a change with its current keys
+//! ([`crate::checks::dnssec::decide_cds`]), replaces or removes the DS set
+//! through the registry service (`declare_ds`) — so the change is in the
+//! history and the change feed, and is tested like any DS change.
 //!
 //! Unsigned delegations are bootstrapped (RFC 8078 §3.3, accept after
-//! delay) when `dnssec.cds_bootstrap_delay` is set: a CDS set that every
-//! server publishes, signed by the zone's keys and under which the zone
-//! validates, becomes the DS set once the scanner has seen it unchanged for
-//! that long. What was seen is kept in memory: a restart starts the delay
-//! again (the safe direction).
+//! delay) when `dnssec.cds_bootstrap_delay` is set: a CDS/CDNSKEY set that
+//! every server publishes, signed by the zone's keys and under which the
+//! zone validates, becomes the DS set once every scan for that long saw it
+//! unchanged. The first sighting is kept in the store
+//! ([`crate::store::Store::put_cds_sighting`]), so a restart does not
+//! restart the delay; any scan that sees something else starts it over.
 //!
 //! Runs in `serve` every `dnssec.cds_scan_interval` (off when unset).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use tracing::{info, warn};
@@ -22,7 +23,7 @@ use crate::app::App;
 use crate::checks::dnssec::{decide_cds, CdsAction};
 use crate::checks::{NsTarget, Verifier};
 use crate::config::Config;
-use crate::model::{DelegationState, DsRecord, Timestamp};
+use crate::model::{CdsSighting, DelegationState};
 
 /// What one scan did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,40 +35,28 @@ pub struct ScanSummary {
     pub bootstrapped: Vec<String>,
     /// Bootstrap candidates still waiting out the delay.
     pub pending: usize,
+    /// Domains whose CDS/CDNSKEY was published but not acted on, and why.
+    pub refused: Vec<(String, String)>,
 }
 
-/// The scanner and what it has seen of bootstrap candidates.
+/// The scanner (its bootstrap observations are in the store).
 pub struct Scanner {
     verifier: Verifier,
-    /// Domain -> (CDS-derived DS set, first seen unchanged).
-    pending: HashMap<String, (Vec<DsRecord>, Timestamp)>,
 }
 
 impl Scanner {
     pub fn new(verifier: Verifier) -> Self {
-        Self {
-            verifier,
-            pending: HashMap::new(),
-        }
+        Self { verifier }
     }
 
     /// Scan every delegated domain once.
     pub async fn scan_once(&mut self, app: &App) -> Result<ScanSummary, String> {
-        let sum = scan_once_with(app, &self.verifier, &mut self.pending).await?;
-        Ok(sum)
+        scan_once(app, &self.verifier).await
     }
 }
 
-/// Scan every delegated domain with a DS set once (no bootstrapping state).
+/// Scan every delegated domain once.
 pub async fn scan_once(app: &App, verifier: &Verifier) -> Result<ScanSummary, String> {
-    scan_once_with(app, verifier, &mut HashMap::new()).await
-}
-
-async fn scan_once_with(
-    app: &App,
-    verifier: &Verifier,
-    pending: &mut HashMap<String, (Vec<DsRecord>, Timestamp)>,
-) -> Result<ScanSummary, String> {
     let mut sum = ScanSummary::default();
     let mut seen = std::collections::HashSet::new();
     let mut after: Option<String> = None;
@@ -81,7 +70,7 @@ async fn scan_once_with(
                 return Ok(sum);
             }
             seen.insert(name.clone());
-            scan_domain(app, verifier, name, &mut sum, pending).await?;
+            scan_domain(app, verifier, name, &mut sum).await?;
         }
         match next {
             Some(n) => after = Some(n),
@@ -89,9 +78,34 @@ async fn scan_once_with(
         }
     }
     // Candidates no longer delegated start over if they come back.
-    pending.retain(|k, _| seen.contains(k));
-    sum.pending = pending.len();
+    let sightings = app.store.cds_sightings().map_err(|e| e.to_string())?;
+    for (name, _) in &sightings {
+        if !seen.contains(name) {
+            app.store
+                .put_cds_sighting(name, None)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    sum.pending = sightings
+        .iter()
+        .filter(|(n, _)| seen.contains(n))
+        .count();
     Ok(sum)
+}
+
+/// Forget a bootstrap sighting (the signal changed or went away).
+fn forget(app: &App, name: &str) -> Result<(), String> {
+    if app
+        .store
+        .cds_sighting(name)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        app.store
+            .put_cds_sighting(name, None)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 async fn scan_domain(
@@ -99,7 +113,6 @@ async fn scan_domain(
     verifier: &Verifier,
     name: &str,
     sum: &mut ScanSummary,
-    pending: &mut HashMap<String, (Vec<DsRecord>, Timestamp)>,
 ) -> Result<(), String> {
     let Some(d) = app.store.domain(name).map_err(|e| e.to_string())? else {
         return Ok(());
@@ -124,26 +137,60 @@ async fn scan_domain(
         .collect();
     let facts = verifier.scan_cds(&d.name, &targets).await;
     let now = app.now();
-    let new = match decide_cds(&d.ds, &facts, verifier.profile().dnssec(), now) {
+    let action = decide_cds(
+        &d.ds,
+        &facts,
+        verifier.profile().dnssec(),
+        app.config.dnssec.cdnskey_digest_type,
+        now,
+    );
+    let new = match action {
         CdsAction::Keep(_) => {
-            pending.remove(name);
+            forget(app, name)?;
             return Ok(());
         }
-        CdsAction::Bootstrap(ds) => {
+        CdsAction::Refuse(why) => {
+            info!(domain = name, why = why.as_str(), "CDS/CDNSKEY not acted on");
+            sum.refused.push((name.to_string(), why));
+            forget(app, name)?;
+            return Ok(());
+        }
+        CdsAction::Bootstrap { ds, fingerprint } => {
             let delay = bootstrap
                 .map(Config::chrono)
                 .unwrap_or(chrono::Duration::MAX);
-            match pending.get(name) {
-                Some((set, since)) if *set == ds && now - *since >= delay => {
-                    pending.remove(name);
-                    sum.bootstrapped.push(name.to_string());
-                    ds
+            let prev = app.store.cds_sighting(name).map_err(|e| e.to_string())?;
+            let sighting = match prev {
+                Some(s) if s.fingerprint == fingerprint && s.ds == ds => {
+                    if now - s.first_seen >= delay {
+                        app.store
+                            .put_cds_sighting(name, None)
+                            .map_err(|e| e.to_string())?;
+                        sum.bootstrapped.push(name.to_string());
+                        None
+                    } else {
+                        Some(CdsSighting {
+                            last_seen: now,
+                            ..s
+                        })
+                    }
                 }
-                Some((set, _)) if *set == ds => return Ok(()),
-                _ => {
-                    pending.insert(name.to_string(), (ds, now));
+                // New, or changed: the delay starts (again) now.
+                _ => Some(CdsSighting {
+                    fingerprint,
+                    first_seen: now,
+                    last_seen: now,
+                    ds: ds.clone(),
+                }),
+            };
+            match sighting {
+                Some(s) => {
+                    app.store
+                        .put_cds_sighting(name, Some(&s))
+                        .map_err(|e| e.to_string())?;
                     return Ok(());
                 }
+                None => ds,
             }
         }
         CdsAction::Delete => {
@@ -204,6 +251,7 @@ pub async fn run(app: App) {
                 deleted = s.deleted.len(),
                 bootstrapped = s.bootstrapped.len(),
                 pending = s.pending,
+                refused = s.refused.len(),
                 "CDS scan done"
             ),
             Err(e) => warn!("CDS scan failed: {e}"),

@@ -522,7 +522,7 @@ impl NamesConfig {
 
 /// `[dnssec]`: registry-side DNSSEC automation. What the checks accept is
 /// in the check profile (`[dnssec]` of `delegation.profile`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnssecConfig {
     /// How often `serve` reads CDS from every server of signed delegated
@@ -536,6 +536,20 @@ pub struct DnssecConfig {
     pub cds_bootstrap_delay: Option<Duration>,
     /// What a delegated domain whose DNSSEC chain breaks gets.
     pub on_invalid: OnDnssecInvalid,
+    /// The DS digest type a CDNSKEY is turned into (RFC 7344 §4; 2 =
+    /// SHA-256, 4 = SHA-384).
+    pub cdnskey_digest_type: u8,
+}
+
+impl Default for DnssecConfig {
+    fn default() -> Self {
+        Self {
+            cds_scan_interval: None,
+            cds_bootstrap_delay: None,
+            on_invalid: OnDnssecInvalid::default(),
+            cdnskey_digest_type: 2,
+        }
+    }
 }
 
 /// `dnssec.on_invalid`.
@@ -727,6 +741,12 @@ impl Config {
                     "{k} must be greater than zero"
                 )));
             }
+        }
+        if ![2, 4].contains(&self.dnssec.cdnskey_digest_type) {
+            return Err(ConfigError::Invalid(format!(
+                "dnssec.cdnskey_digest_type must be 2 (SHA-256) or 4 (SHA-384), not {}",
+                self.dnssec.cdnskey_digest_type
+            )));
         }
         if self.dnssec.cds_scan_interval.is_some_and(|i| i.is_zero()) {
             return Err(ConfigError::Invalid(

@@ -65,6 +65,14 @@ impl Key {
         rdata.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
+    /// The RDATA of this key's DNSKEY (`FLAGS 3 ALG BASE64`), e.g. for a
+    /// CDNSKEY record.
+    pub fn dnskey_rdata(&self) -> String {
+        let line = self.dnskey();
+        let rdata = line.split("DNSKEY").nth(1).expect("DNSKEY rdata").trim();
+        rdata.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     /// The DNSKEY record line of this key.
     pub fn dnskey(&self) -> String {
         std::fs::read_to_string(self.dir.join(format!("{}.key", self.base)))
