@@ -86,10 +86,7 @@ pub async fn scan_once(app: &App, verifier: &Verifier) -> Result<ScanSummary, St
                 .map_err(|e| e.to_string())?;
         }
     }
-    sum.pending = sightings
-        .iter()
-        .filter(|(n, _)| seen.contains(n))
-        .count();
+    sum.pending = sightings.iter().filter(|(n, _)| seen.contains(n)).count();
     Ok(sum)
 }
 
@@ -150,7 +147,11 @@ async fn scan_domain(
             return Ok(());
         }
         CdsAction::Refuse(why) => {
-            info!(domain = name, why = why.as_str(), "CDS/CDNSKEY not acted on");
+            info!(
+                domain = name,
+                why = why.as_str(),
+                "CDS/CDNSKEY not acted on"
+            );
             sum.refused.push((name.to_string(), why));
             forget(app, name)?;
             return Ok(());

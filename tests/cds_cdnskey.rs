@@ -71,7 +71,13 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         k2: signer::Key,
     }
     let mut cases = Vec::new();
-    for name in ["ckroll.ru", "both.ru", "ckdel.ru", "mismatch.ru", "halfdel.ru"] {
+    for name in [
+        "ckroll.ru",
+        "both.ru",
+        "ckdel.ru",
+        "mismatch.ru",
+        "halfdel.ru",
+    ] {
         let lab = Lab::new(name);
         let k1 = lab.keygen("ECDSAP256SHA256", true);
         let k2 = lab.keygen("ECDSAP256SHA256", true);
@@ -170,10 +176,16 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
     // Each change went through the registry service: history and feed.
     for n in ["ckroll.ru", "both.ru", "ckdel.ru"] {
         let last = app.store.history(n, 10).unwrap().pop().unwrap();
-        assert!(last.reason.starts_with("DS set changed via CDS"), "{last:?}");
+        assert!(
+            last.reason.starts_with("DS set changed via CDS"),
+            "{last:?}"
+        );
     }
     let feed = app.store.feed("REGRU-RU", 0, 1000).unwrap();
-    let new: Vec<_> = feed[feed_before..].iter().map(|e| e.domain.as_str()).collect();
+    let new: Vec<_> = feed[feed_before..]
+        .iter()
+        .map(|e| e.domain.as_str())
+        .collect();
     for n in ["ckroll.ru", "both.ru", "ckdel.ru"] {
         assert!(new.contains(&n), "{n} not in the feed: {new:?}");
     }
@@ -268,7 +280,9 @@ async fn bootstrap_delay_survives_restart() {
         fingerprint: "00".repeat(32),
         ..app.store.cds_sighting("boot2.ru").unwrap().unwrap()
     };
-    app.store.put_cds_sighting("boot2.ru", Some(&other)).unwrap();
+    app.store
+        .put_cds_sighting("boot2.ru", Some(&other))
+        .unwrap();
 
     // Restart: the service goes away, the store is reopened.
     drop(app);

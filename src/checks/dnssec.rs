@@ -961,7 +961,11 @@ pub fn signal_to_ds(
             Ok(d > 0)
         }
     };
-    let cds_delete = mixed(cds.len(), cds.iter().filter(|c| c.is_delete()).count(), "CDS")?;
+    let cds_delete = mixed(
+        cds.len(),
+        cds.iter().filter(|c| c.is_delete()).count(),
+        "CDS",
+    )?;
     let key_delete = mixed(
         keys.len(),
         keys.iter().filter(|c| c.is_delete()).count(),
@@ -980,7 +984,9 @@ pub fn signal_to_ds(
     let mut ops = max_ops;
     let mut take = || {
         if ops == 0 {
-            return Err("too many CDS/CDNSKEY records to digest within the check's budget".to_string());
+            return Err(
+                "too many CDS/CDNSKEY records to digest within the check's budget".to_string(),
+            );
         }
         ops -= 1;
         Ok(())
@@ -1259,5 +1265,137 @@ mod tests {
             decide_cds(&[], &facts, &pol, 2, now),
             CdsAction::Keep("no server answered".into())
         );
+    }
+
+    fn reply(answers: Vec<Record>) -> Outcome {
+        Outcome::Reply(crate::probe::Reply {
+            rcode: ResponseCode::NoError,
+            aa: true,
+            tc: false,
+            ra: false,
+            edns: true,
+            answers,
+            authorities: Vec::new(),
+            additionals: Vec::new(),
+            rtt: std::time::Duration::from_millis(1),
+            size: 0,
+            transport: crate::probe::Transport::Tcp,
+        })
+    }
+
+    fn addr(dnskey: Outcome) -> SecAddress {
+        SecAddress {
+            server: crate::names::parse_host("ns1.example.ru").unwrap(),
+            addr: "127.0.0.1:53".parse().unwrap(),
+            dnskey,
+            soa: Some(reply(Vec::new())),
+            ns: Some(reply(Vec::new())),
+            nx: None,
+            cds: Some(reply(Vec::new())),
+            cdnskey: Some(reply(Vec::new())),
+        }
+    }
+
+    /// `n` distinct ECDSA-shaped zone keys (not real points: never verified
+    /// successfully, which is the hostile case).
+    fn keys(apex: &Name, n: u32) -> Vec<Record> {
+        use hickory_proto::dnssec::{Algorithm, PublicKeyBuf};
+        (0..n)
+            .map(|i| {
+                let mut b = vec![0u8; 64];
+                b[..4].copy_from_slice(&i.to_be_bytes());
+                let k = DNSKEY::with_flags(257, PublicKeyBuf::new(b, Algorithm::ECDSAP256SHA256));
+                Record::from_rdata(apex.clone(), 3600, RData::DNSSEC(DNSSECRData::DNSKEY(k)))
+            })
+            .collect()
+    }
+
+    /// Thousands of keys: a clear limits finding within a bounded time,
+    /// with the default limits and with the key limit lifted (then the
+    /// crypto budget bounds the work).
+    #[test]
+    fn thousands_of_keys_are_bounded() {
+        let apex = Name::from_ascii("example.ru.").unwrap();
+        let recs = keys(&apex, 5000);
+        // A DS for every tag the first 200 keys have: many candidates.
+        let ds: Vec<DsRecord> = recs
+            .iter()
+            .take(crate::ds::MAX_DS)
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(DsRecord {
+                    key_tag: k.calculate_key_tag().unwrap(),
+                    algorithm: 13,
+                    digest_type: 2,
+                    digest: "ab".repeat(32),
+                }),
+                _ => None,
+            })
+            .collect();
+        let facts = SecFacts {
+            apex: Some(apex.clone()),
+            full: true,
+            addresses: vec![addr(reply(recs))],
+        };
+        let now = chrono::Utc::now();
+        let started = std::time::Instant::now();
+        let f = evaluate(&ds, &facts, &DnssecPolicy::default(), now);
+        assert!(f.iter().any(|f| f.id == "DNSSEC_LIMITS"), "{f:?}");
+        let lifted = DnssecPolicy {
+            max_keys: 100_000,
+            ..DnssecPolicy::default()
+        };
+        let f = evaluate(&ds, &facts, &lifted, now);
+        assert!(f.iter().any(|f| f.id == "DS_MATCHES_DNSKEY"), "{f:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    fn cdnskey(apex: &Name, flags: u16, alg: u8, key: &[u8]) -> Record {
+        use hickory_proto::dnssec::rdata::CDNSKEY;
+        use hickory_proto::dnssec::Algorithm;
+        let a = (alg != 0).then(|| Algorithm::from_u8(alg));
+        Record::from_rdata(
+            apex.clone(),
+            3600,
+            RData::DNSSEC(DNSSECRData::CDNSKEY(CDNSKEY::with_flags(
+                flags,
+                a,
+                key.to_vec(),
+            ))),
+        )
+    }
+
+    #[test]
+    fn cdnskey_becomes_ds_of_the_configured_digest_type() {
+        let apex = Name::from_ascii("example.ru.").unwrap();
+        let key = [7u8; 64];
+        let c = cdnskey(&apex, 257, 13, &key);
+        for t in [2u8, 4] {
+            let Ok(Signal::Ds(d)) = signal_to_ds(&apex, &[], std::slice::from_ref(&c), t, 10)
+            else {
+                panic!("no DS for digest type {t}");
+            };
+            assert_eq!(d.len(), 1);
+            assert_eq!(d[0].digest_type, t);
+            assert_eq!(d[0].digest.len(), if t == 2 { 64 } else { 96 });
+            assert_eq!(d[0].algorithm, 13);
+        }
+        // The delete form, alone and mixed.
+        let del = cdnskey(&apex, 0, 0, &[0]);
+        assert_eq!(
+            signal_to_ds(&apex, &[], std::slice::from_ref(&del), 2, 10),
+            Ok(Signal::Delete)
+        );
+        let e = signal_to_ds(&apex, &[], &[del, c.clone()], 2, 10).unwrap_err();
+        assert!(e.contains("mixed"), "{e}");
+        // The budget bounds the digests.
+        let many: Vec<Record> = (0..50u8)
+            .map(|i| cdnskey(&apex, 257, 13, &[i; 64]))
+            .collect();
+        let e = signal_to_ds(&apex, &[], &many, 2, 10).unwrap_err();
+        assert!(e.contains("budget"), "{e}");
     }
 }

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::model::{
-    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar, RoundSummary,
-    Timestamp,
+    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar,
+    RoundSummary, Timestamp,
 };
 use crate::public::DomainBundle;
 
