@@ -24,6 +24,7 @@ use crate::checks::dnssec::{decide_cds, CdsAction};
 use crate::checks::{NsTarget, Verifier};
 use crate::config::Config;
 use crate::model::{CdsSighting, DelegationState};
+use crate::probe::dsboot::SignalResolver;
 
 /// What one scan did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct ScanSummary {
     pub bootstrapped: Vec<String>,
     /// Bootstrap candidates still waiting out the delay.
     pub pending: usize,
+    /// Of `bootstrapped`, those authenticated per RFC 9615 (no delay).
+    pub authenticated: Vec<String>,
     /// Domains whose CDS/CDNSKEY was published but not acted on, and why.
     pub refused: Vec<(String, String)>,
 }
@@ -42,21 +45,45 @@ pub struct ScanSummary {
 /// The scanner (its bootstrap observations are in the store).
 pub struct Scanner {
     verifier: Verifier,
+    /// RFC 9615 signal lookups (with `dnssec.authenticated_bootstrap`).
+    signals: Option<SignalResolver>,
 }
 
 impl Scanner {
-    pub fn new(verifier: Verifier) -> Self {
-        Self { verifier }
+    /// A scanner for `config` (fails on an unreadable trust anchor file).
+    pub fn new(verifier: Verifier, config: &Config) -> Result<Self, String> {
+        Ok(Self {
+            verifier,
+            signals: signal_resolver(config)?,
+        })
     }
 
     /// Scan every delegated domain once.
     pub async fn scan_once(&mut self, app: &App) -> Result<ScanSummary, String> {
-        scan_once(app, &self.verifier).await
+        scan_with(app, &self.verifier, self.signals.as_ref()).await
     }
+}
+
+fn signal_resolver(config: &Config) -> Result<Option<SignalResolver>, String> {
+    if !config.dnssec.authenticated_bootstrap {
+        return Ok(None);
+    }
+    SignalResolver::new(&config.probe, config.dnssec.trust_anchors.as_deref())
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Scan every delegated domain once.
 pub async fn scan_once(app: &App, verifier: &Verifier) -> Result<ScanSummary, String> {
+    let signals = signal_resolver(&app.config)?;
+    scan_with(app, verifier, signals.as_ref()).await
+}
+
+async fn scan_with(
+    app: &App,
+    verifier: &Verifier,
+    signals: Option<&SignalResolver>,
+) -> Result<ScanSummary, String> {
     let mut sum = ScanSummary::default();
     let mut seen = std::collections::HashSet::new();
     let mut after: Option<String> = None;
@@ -70,7 +97,7 @@ pub async fn scan_once(app: &App, verifier: &Verifier) -> Result<ScanSummary, St
                 return Ok(sum);
             }
             seen.insert(name.clone());
-            scan_domain(app, verifier, name, &mut sum).await?;
+            scan_domain(app, verifier, signals, name, &mut sum).await?;
         }
         match next {
             Some(n) => after = Some(n),
@@ -88,6 +115,34 @@ pub async fn scan_once(app: &App, verifier: &Verifier) -> Result<ScanSummary, St
     }
     sum.pending = sightings.iter().filter(|(n, _)| seen.contains(n)).count();
     Ok(sum)
+}
+
+/// RFC 9615 §4: every nameserver's operator publishes, in its signed zone,
+/// the same CDS/CDNSKEY as the child apex (`fingerprint`), validated from
+/// the trust anchors. `Err`: why not.
+async fn authenticate(
+    signals: &SignalResolver,
+    d: &crate::model::Domain,
+    fingerprint: &str,
+) -> Result<(), String> {
+    let child = d.name.as_str();
+    for ns in &d.nameservers {
+        let host = ns.name.as_str();
+        // A signal zone under the child cannot be validated before the
+        // child is (RFC 9615 §4.1).
+        if host == child || host.ends_with(&format!(".{child}")) {
+            return Err(format!(
+                "nameserver {host} is inside the domain: no authenticated bootstrap (RFC 9615 §4.1)"
+            ));
+        }
+        let seen = signals.signal(child, host).await?;
+        if crate::checks::dnssec::fingerprint(&seen) != fingerprint {
+            return Err(format!(
+                "the signaling records under {host} differ from the CDS/CDNSKEY at the zone apex"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Forget a bootstrap sighting (the signal changed or went away).
@@ -108,6 +163,7 @@ fn forget(app: &App, name: &str) -> Result<(), String> {
 async fn scan_domain(
     app: &App,
     verifier: &Verifier,
+    signals: Option<&SignalResolver>,
     name: &str,
     sum: &mut ScanSummary,
 ) -> Result<(), String> {
@@ -115,7 +171,7 @@ async fn scan_domain(
         return Ok(());
     };
     let bootstrap = app.config.dnssec.cds_bootstrap_delay;
-    if d.nameservers.is_empty() || (d.ds.is_empty() && bootstrap.is_none()) {
+    if d.nameservers.is_empty() || (d.ds.is_empty() && bootstrap.is_none() && signals.is_none()) {
         return Ok(());
     }
     sum.scanned += 1;
@@ -157,9 +213,31 @@ async fn scan_domain(
             return Ok(());
         }
         CdsAction::Bootstrap { ds, fingerprint } => {
-            let delay = bootstrap
-                .map(Config::chrono)
-                .unwrap_or(chrono::Duration::MAX);
+            if let Some(sig) = signals {
+                match authenticate(sig, &d, &fingerprint).await {
+                    Ok(()) => {
+                        forget(app, name)?;
+                        sum.bootstrapped.push(name.to_string());
+                        sum.authenticated.push(name.to_string());
+                        return declare(app, name, ds, "CDS (RFC 9615 authenticated bootstrap)")
+                            .await;
+                    }
+                    Err(why) => {
+                        info!(
+                            domain = name,
+                            why = why.as_str(),
+                            "no authenticated bootstrap"
+                        );
+                        if bootstrap.is_none() {
+                            sum.refused.push((name.to_string(), why));
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            let Some(delay) = bootstrap.map(Config::chrono) else {
+                return Ok(());
+            };
             let prev = app.store.cds_sighting(name).map_err(|e| e.to_string())?;
             let sighting = match prev {
                 Some(s) if s.fingerprint == fingerprint && s.ds == ds => {
@@ -203,16 +281,23 @@ async fn scan_domain(
             ds
         }
     };
+    declare(app, name, new, "CDS (RFC 7344/8078)").await
+}
+
+/// Declare `new` as the DS set through the registry service (history, change
+/// feed, tested like any DS change).
+async fn declare(
+    app: &App,
+    name: &str,
+    new: Vec<crate::model::DsRecord>,
+    source: &'static str,
+) -> Result<(), String> {
     let n = new.len();
     let app2 = app.clone();
     let owned = name.to_string();
     let (_, rec) = tokio::task::spawn_blocking(move || {
-        app2.registry().declare_ds(
-            &crate::registry::Actor::Operator,
-            &owned,
-            new,
-            "CDS (RFC 7344/8078)",
-        )
+        app2.registry()
+            .declare_ds(&crate::registry::Actor::Operator, &owned, new, source)
     })
     .await
     .map_err(|e| e.to_string())?
@@ -233,8 +318,11 @@ pub async fn run(app: App) {
     let Some(every) = app.config.dnssec.cds_scan_interval else {
         return;
     };
-    let mut scanner = match Verifier::from_config(&app.config) {
-        Ok(v) => Scanner::new(v),
+    let mut scanner = match Verifier::from_config(&app.config)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Scanner::new(v, &app.config))
+    {
+        Ok(s) => s,
         Err(e) => {
             warn!("CDS scanner cannot start: {e}");
             return;

@@ -539,6 +539,14 @@ pub struct DnssecConfig {
     /// The DS digest type a CDNSKEY is turned into (RFC 7344 §4; 2 =
     /// SHA-256, 4 = SHA-384).
     pub cdnskey_digest_type: u8,
+    /// RFC 9615 authenticated bootstrapping: an unsigned delegation whose
+    /// every nameserver's operator publishes the child's CDS/CDNSKEY at
+    /// `_dsboot.<child>._signal.<ns>` in a zone that validates from
+    /// `trust_anchors` gets its DS set at once, without the delay.
+    pub authenticated_bootstrap: bool,
+    /// DNSKEY records (zone-file form) the signaling records are validated
+    /// from. Unset: the IANA root keys built into hickory.
+    pub trust_anchors: Option<PathBuf>,
 }
 
 impl Default for DnssecConfig {
@@ -548,6 +556,8 @@ impl Default for DnssecConfig {
             cds_bootstrap_delay: None,
             on_invalid: OnDnssecInvalid::default(),
             cdnskey_digest_type: 2,
+            authenticated_bootstrap: false,
+            trust_anchors: None,
         }
     }
 }
@@ -741,6 +751,10 @@ impl Config {
                     "{k} must be greater than zero"
                 )));
             }
+        }
+        if let Some(p) = &self.dnssec.trust_anchors {
+            crate::probe::dsboot::load_anchors(p)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if ![2, 4].contains(&self.dnssec.cdnskey_digest_type) {
             return Err(ConfigError::Invalid(format!(
