@@ -12,6 +12,10 @@
 //! unchanged. The first sighting is kept in the store
 //! ([`crate::store::Store::put_cds_sighting`]), so a restart does not
 //! restart the delay; any scan that sees something else starts it over.
+//! With `dnssec.authenticated_bootstrap`, such a set is accepted at once
+//! when every nameserver's operator publishes it at its RFC 9615 signaling
+//! name, validated from `dnssec.trust_anchors`
+//! ([`crate::probe::dsboot::SignalResolver`]).
 //!
 //! Runs in `serve` every `dnssec.cds_scan_interval` (off when unset).
 

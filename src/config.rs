@@ -752,10 +752,6 @@ impl Config {
                 )));
             }
         }
-        if let Some(p) = &self.dnssec.trust_anchors {
-            crate::probe::dsboot::load_anchors(p)
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        }
         if ![2, 4].contains(&self.dnssec.cdnskey_digest_type) {
             return Err(ConfigError::Invalid(format!(
                 "dnssec.cdnskey_digest_type must be 2 (SHA-256) or 4 (SHA-384), not {}",

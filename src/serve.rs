@@ -99,6 +99,10 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
 pub async fn serve(mut app: App) -> Result<(), Fail> {
+    // A bad trust anchor file stops start-up, not only the CDS scanner.
+    if let Some(p) = &app.config.dnssec.trust_anchors {
+        crate::probe::dsboot::load_anchors(p).map_err(|e| Fail(e.to_string()))?;
+    }
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {

@@ -33,10 +33,15 @@ fn soa(origin: &str) -> String {
 
 /// A child zone served by ns1/ns2.op.test, signed by `k`, with `cds` at
 /// its apex.
-fn child(lab: &Lab, k: &Key, cds: &str) -> String {
+fn child(lab: &Lab, k: &Key, cds: &str, cdnskey: bool) -> String {
     let z = &lab.zone;
+    let op = if z == "ins.ru" {
+        "plain.test"
+    } else {
+        "op.test"
+    };
     let text = format!(
-        "{}{z}. IN NS ns1.op.test.\n{z}. IN NS ns2.op.test.\n{z}. IN A 192.0.2.1\n",
+        "{}{z}. IN NS ns1.{op}.\n{z}. IN NS ns2.{op}.\n{z}. IN A 192.0.2.1\n",
         soa(&format!("{z}."))
     );
     lab.sign(
@@ -44,7 +49,9 @@ fn child(lab: &Lab, k: &Key, cds: &str) -> String {
         &text,
         &[k],
         &SignOpts {
-            extra: vec![format!("{z}. 3600 IN CDS {cds}")],
+            extra: std::iter::once(format!("{z}. 3600 IN CDS {cds}"))
+                .chain(cdnskey.then(|| format!("{z}. 3600 IN CDNSKEY {}", k.dnskey_rdata())))
+                .collect(),
             ..Default::default()
         },
     )
@@ -59,7 +66,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     let (ip1, ip2) = two_loopbacks();
     // The children.
     let mut labs = Vec::new();
-    for n in ["boot.ru", "half.ru", "forged.ru"] {
+    for n in ["boot.ru", "half.ru", "forged.ru", "ins.ru"] {
         let lab = Lab::new(n);
         let k = lab.keygen("ECDSAP256SHA256", true);
         labs.push((n, lab, k));
@@ -68,7 +75,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     let other = labs[0].1.keygen("ECDSAP256SHA256", true);
     let mut zones: Vec<(&str, String)> = Vec::new();
     for (n, lab, k) in &labs {
-        zones.push((n, child(lab, k, &k.ds(2))));
+        zones.push((n, child(lab, k, &k.ds(2), *n == "boot.ru")));
     }
     // The operator's zone with the signaling records: boot.ru under both
     // nameservers; half.ru under ns1 only; forged.ru names another key.
@@ -89,12 +96,31 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
             ));
         }
     }
+    // boot.ru signals its CDNSKEY too (RFC 9615 §3: both RRsets, if any).
+    for s in ["ns1", "ns2"] {
+        op_text.push_str(&format!(
+            "_dsboot.boot.ru._signal.{s}.op.test. 3600 IN CDNSKEY {}\n",
+            key("boot.ru").dnskey_rdata()
+        ));
+    }
     let op_z = op.sign("z", &op_text, &[&kop], &SignOpts::default());
+    // An operator zone that is not signed (delegated without DS): its
+    // signals for ins.ru are insecure, so not authenticated.
+    let mut plain_z = format!(
+        "{}plain.test. IN NS ns1.plain.test.\nns1.plain.test. IN A {ip1}\nns2.plain.test. IN A {ip2}\n",
+        soa("plain.test.")
+    );
+    for s in ["ns1", "ns2"] {
+        plain_z.push_str(&format!(
+            "_dsboot.ins.ru._signal.{s}.plain.test. 3600 IN CDS {}\n",
+            key("ins.ru").ds(2)
+        ));
+    }
     // test. delegates op.test. with its DS; the private root delegates test.
     let tld = Lab::new("test");
     let ktld = tld.keygen("ECDSAP256SHA256", true);
     let tld_text = format!(
-        "{}test. IN NS ns1.op.test.\nop.test. IN NS ns1.op.test.\nop.test. IN NS ns2.op.test.\nop.test. IN DS {}\nns1.op.test. IN A {ip1}\nns2.op.test. IN A {ip2}\n",
+        "{}test. IN NS ns1.op.test.\nop.test. IN NS ns1.op.test.\nop.test. IN NS ns2.op.test.\nop.test. IN DS {}\nns1.op.test. IN A {ip1}\nns2.op.test. IN A {ip2}\nplain.test. IN NS ns1.plain.test.\nns1.plain.test. IN A {ip1}\n",
         soa("test."),
         kop.ds(2)
     );
@@ -108,6 +134,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     );
     let root_z = root.sign("z", &root_text, &[&kroot], &SignOpts::default());
     zones.push(("op.test", op_z));
+    zones.push(("plain.test", plain_z));
     zones.push(("test", tld_z));
     zones.push((".", root_z));
     let nsd = Nsd::start_multi(&[ip1, ip2], &zones);
@@ -140,13 +167,20 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
         ns("ns2.op.test", &[IpAddr::V4(ip2)]),
     ];
     let now = SystemClock.now();
-    let doms = ["boot.ru", "half.ru", "forged.ru"]
+    let plain_glue = vec![
+        ns("ns1.plain.test", &[IpAddr::V4(ip1)]),
+        ns("ns2.plain.test", &[IpAddr::V4(ip2)]),
+    ];
+    let doms = ["boot.ru", "half.ru", "forged.ru", "ins.ru"]
         .iter()
-        .map(|n| domain(n, glue.clone(), now))
+        .map(|n| {
+            let g = if *n == "ins.ru" { &plain_glue } else { &glue };
+            domain(n, g.clone(), now)
+        })
         .collect();
     let db = dir.path().join("z.redb");
     let store = store_with(&db, doms, cfg.delegation.test_window);
-    for name in ["boot.ru", "half.ru", "forged.ru"] {
+    for name in ["boot.ru", "half.ru", "forged.ru", "ins.ru"] {
         let old = store.delegation(name).unwrap().unwrap();
         let rec = DelegationRecord {
             state: DelegationState::Delegated,
@@ -163,9 +197,9 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     let v = Verifier::from_config(&app.config).unwrap();
     let sum = zonekeeper::cds::scan_once(&app, &v).await.unwrap();
     assert!(sum.bootstrapped.is_empty(), "{sum:?}");
-    assert_eq!(sum.refused.len(), 3, "{sum:?}");
+    assert_eq!(sum.refused.len(), 4, "{sum:?}");
     let boot_why = &sum.refused.iter().find(|r| r.0 == "boot.ru").unwrap().1;
-    assert!(boot_why.contains("validat"), "{boot_why}");
+    assert!(boot_why.contains("does not validate"), "{boot_why}");
     drop(app);
 
     // The private root's key: boot.ru at once, the others refused with why.
@@ -175,8 +209,15 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     assert_eq!(sum.bootstrapped, vec!["boot.ru".to_string()], "{sum:?}");
     assert_eq!(sum.authenticated, vec!["boot.ru".to_string()], "{sum:?}");
     let refused: std::collections::BTreeMap<_, _> = sum.refused.iter().cloned().collect();
-    assert!(refused["half.ru"].contains("ns2.op.test"), "{refused:?}");
+    assert!(
+        refused["half.ru"].contains("no CDS or CDNSKEY at _dsboot.half.ru._signal.ns2.op.test"),
+        "{refused:?}"
+    );
     assert!(refused["forged.ru"].contains("differ"), "{refused:?}");
+    assert!(
+        refused["ins.ru"].contains("does not validate (Insecure)"),
+        "{refused:?}"
+    );
     assert_eq!(
         app.store.domain("boot.ru").unwrap().unwrap().ds,
         vec![ds(&key("boot.ru").ds(2))]
@@ -189,7 +230,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
         .unwrap()
         .iter()
         .any(|e| e.domain == "boot.ru"));
-    for n in ["half.ru", "forged.ru"] {
+    for n in ["half.ru", "forged.ru", "ins.ru"] {
         assert!(app.store.domain(n).unwrap().unwrap().ds.is_empty(), "{n}");
     }
 }

@@ -13,6 +13,7 @@ use hickory_proto::dnssec::{Proof, TrustAnchors};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_resolver::config::ResolverOpts;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::TokioResolver;
 
 use crate::config::ProbeConfig;
@@ -106,10 +107,16 @@ impl SignalResolver {
                         out.push(format!("{t} {}", r.data));
                     }
                 }
-                // No such RRset: only what is published and validates
-                // becomes the DS set, so an absent (even forged absent)
-                // RRset cannot add anything.
+                // No such RRset (proven or not): only what is published
+                // and validates becomes the DS set, so an absent (even a
+                // forged absent) RRset cannot add anything.
                 Err(e) if e.is_no_records_found() => {}
+                Err(NetError::Dns(DnsError::Nsec { .. })) => {}
+                Err(NetError::Dns(DnsError::DnssecBogus)) => {
+                    return Err(format!(
+                        "the {t} RRset at {name} does not validate from the trust anchors (bogus)"
+                    ))
+                }
                 Err(e) => return Err(format!("{t} at {name}: {e}")),
             }
         }
