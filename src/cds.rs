@@ -201,11 +201,12 @@ async fn scan_domain(
         app.config.dnssec.cdnskey_digest_type,
         now,
     );
+    // Only an unbroken run of the same bootstrap candidate keeps a sighting.
+    if !matches!(action, CdsAction::Bootstrap { .. }) {
+        forget(app, name)?;
+    }
     let new = match action {
-        CdsAction::Keep(_) => {
-            forget(app, name)?;
-            return Ok(());
-        }
+        CdsAction::Keep(_) => return Ok(()),
         CdsAction::Refuse(why) => {
             info!(
                 domain = name,
@@ -213,7 +214,6 @@ async fn scan_domain(
                 "CDS/CDNSKEY not acted on"
             );
             sum.refused.push((name.to_string(), why));
-            forget(app, name)?;
             return Ok(());
         }
         CdsAction::Bootstrap { ds, fingerprint } => {
