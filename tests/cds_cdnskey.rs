@@ -137,6 +137,18 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
     let verifier = Verifier::from_config(&app.config).unwrap();
     let feed_before = app.store.feed("REGRU-RU", 0, 1000).unwrap().len();
+    // A sighting left from when ckroll.ru was unsigned: a replace ends it
+    // (it must not bootstrap the domain should its DS go away later).
+    let t = SystemClock.now();
+    let stale = CdsSighting {
+        fingerprint: "00".repeat(32),
+        first_seen: t - chrono::Duration::days(30),
+        last_seen: t - chrono::Duration::days(29),
+        ds: vec![],
+    };
+    app.store
+        .put_cds_sighting("ckroll.ru", Some(&stale))
+        .unwrap();
 
     let sum = zonekeeper::cds::scan_once(&app, &verifier).await.unwrap();
     assert_eq!(sum.scanned, 5, "{sum:?}");
@@ -166,6 +178,7 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         vec![ds(&by("both.ru").k2.ds(4))]
     );
     assert!(app.store.domain("ckdel.ru").unwrap().unwrap().ds.is_empty());
+    assert!(app.store.cds_sighting("ckroll.ru").unwrap().is_none());
     for n in ["mismatch.ru", "halfdel.ru"] {
         assert_eq!(
             app.store.domain(n).unwrap().unwrap().ds,

@@ -233,4 +233,19 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
     for n in ["half.ru", "forged.ru", "ins.ru"] {
         assert!(app.store.domain(n).unwrap().unwrap().ds.is_empty(), "{n}");
     }
+
+    // With a delay configured too, the unauthenticated ones wait it out
+    // (RFC 8078 §3.3) instead of being refused.
+    let mut cfg = (*app.config).clone();
+    cfg.dnssec.cds_bootstrap_delay = Some(Duration::from_secs(86400));
+    let store = app.store.clone();
+    drop(app);
+    let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
+    let sum = zonekeeper::cds::scan_once(&app, &v).await.unwrap();
+    assert!(
+        sum.refused.is_empty() && sum.bootstrapped.is_empty(),
+        "{sum:?}"
+    );
+    assert_eq!(sum.pending, 3, "{sum:?}");
+    assert!(app.store.cds_sighting("half.ru").unwrap().is_some());
 }
