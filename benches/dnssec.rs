@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use support::check::{domain, probe_cfg, target};
 use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use support::signer::{self, Lab, SignOpts};
+use zonekeeper::checks::dnssec::{decide_cds, CdsAction};
 use zonekeeper::checks::{Profile, Verifier};
 use zonekeeper::model::DsRecord;
 
@@ -36,7 +37,20 @@ fn main() {
     let lab = Lab::new("signed.ru");
     let ksk = lab.keygen("ECDSAP256SHA256", true);
     let zsk = lab.keygen("ECDSAP256SHA256", false);
-    let signed = lab.sign("z", &zone("signed.ru"), &[&ksk, &zsk], &SignOpts::default());
+    // The child also publishes CDS and CDNSKEY for its current KSK (what
+    // the CDS scanner reads every scan; nothing to change).
+    let signed = lab.sign(
+        "z",
+        &zone("signed.ru"),
+        &[&ksk, &zsk],
+        &SignOpts {
+            extra: vec![
+                format!("signed.ru. 3600 IN CDS {}", ksk.ds(2)),
+                format!("signed.ru. 3600 IN CDNSKEY {}", ksk.dnskey_rdata()),
+            ],
+            ..Default::default()
+        },
+    );
     let ds: Vec<DsRecord> = vec![zonekeeper::ds::parse_presentation(&ksk.ds(2)).unwrap()];
     let nsd = Nsd::start_multi(
         &[ip1, ip2],
@@ -62,6 +76,7 @@ fn main() {
     let (pd, pt) = (domain("plain.ru"), t("plain.ru"));
     let mut signed_t = Vec::with_capacity(ROUNDS);
     let mut plain_t = Vec::with_capacity(ROUNDS);
+    let mut scan_t = Vec::with_capacity(ROUNDS);
     rt.block_on(async {
         // Warm-up.
         for _ in 0..20 {
@@ -77,12 +92,21 @@ fn main() {
             let r = v.check_targets(&pd, &pt).await;
             plain_t.push(s.elapsed());
             assert!(r.passed(), "{r:?}");
+            // One domain of a CDS scan: probe (6 DO queries per address)
+            // and decide (chain, CDS/CDNSKEY signatures, consistency).
+            let s = Instant::now();
+            let facts = v.scan_cds(&sd, &st).await;
+            let a = decide_cds(&ds, &facts, v.profile().dnssec(), 2, chrono::Utc::now());
+            scan_t.push(s.elapsed());
+            assert!(matches!(a, CdsAction::Keep(_)), "{a:?}");
         }
     });
     let (sm, s99) = (pct(&mut signed_t, 0.5), pct(&mut signed_t, 0.99));
     let (pm, p99) = (pct(&mut plain_t, 0.5), pct(&mut plain_t, 0.99));
+    let (cm, c99) = (pct(&mut scan_t, 0.5), pct(&mut scan_t, 0.99));
     println!("dnssec/unsigned_check_two_servers   median {pm:>10.3?}  p99 {p99:>10.3?}  ({ROUNDS} checks)");
     println!("dnssec/signed_check_two_servers_ds  median {sm:>10.3?}  p99 {s99:>10.3?}  ({ROUNDS} checks)");
+    println!("dnssec/cds_scan_one_domain          median {cm:>10.3?}  p99 {c99:>10.3?}  ({ROUNDS} scans, CDS+CDNSKEY)");
     println!(
         "dnssec/ratio signed/unsigned        median {:.2}x  p99 {:.2}x  (goal < 2x)",
         sm.as_secs_f64() / pm.as_secs_f64(),

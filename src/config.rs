@@ -532,7 +532,7 @@ impl NamesConfig {
 
 /// `[dnssec]`: registry-side DNSSEC automation. What the checks accept is
 /// in the check profile (`[dnssec]` of `delegation.profile`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnssecConfig {
     /// How often `serve` reads CDS from every server of signed delegated
@@ -546,6 +546,30 @@ pub struct DnssecConfig {
     pub cds_bootstrap_delay: Option<Duration>,
     /// What a delegated domain whose DNSSEC chain breaks gets.
     pub on_invalid: OnDnssecInvalid,
+    /// The DS digest type a CDNSKEY is turned into (RFC 7344 §4; 2 =
+    /// SHA-256, 4 = SHA-384).
+    pub cdnskey_digest_type: u8,
+    /// RFC 9615 authenticated bootstrapping: an unsigned delegation whose
+    /// every nameserver's operator publishes the child's CDS/CDNSKEY at
+    /// `_dsboot.<child>._signal.<ns>` in a zone that validates from
+    /// `trust_anchors` gets its DS set at once, without the delay.
+    pub authenticated_bootstrap: bool,
+    /// DNSKEY records (zone-file form) the signaling records are validated
+    /// from. Unset: the IANA root keys built into hickory.
+    pub trust_anchors: Option<PathBuf>,
+}
+
+impl Default for DnssecConfig {
+    fn default() -> Self {
+        Self {
+            cds_scan_interval: None,
+            cds_bootstrap_delay: None,
+            on_invalid: OnDnssecInvalid::default(),
+            cdnskey_digest_type: 2,
+            authenticated_bootstrap: false,
+            trust_anchors: None,
+        }
+    }
 }
 
 /// `dnssec.on_invalid`.
@@ -737,6 +761,12 @@ impl Config {
                     "{k} must be greater than zero"
                 )));
             }
+        }
+        if ![2, 4].contains(&self.dnssec.cdnskey_digest_type) {
+            return Err(ConfigError::Invalid(format!(
+                "dnssec.cdnskey_digest_type must be 2 (SHA-256) or 4 (SHA-384), not {}",
+                self.dnssec.cdnskey_digest_type
+            )));
         }
         if self.dnssec.cds_scan_interval.is_some_and(|i| i.is_zero()) {
             return Err(ConfigError::Invalid(

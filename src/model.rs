@@ -239,6 +239,25 @@ pub struct DsRecord {
     pub digest: String,
 }
 
+/// What the CDS scanner has seen of an unsigned delegation that asks to be
+/// secured (RFC 8078 §3.3 accept after delay): kept in the store so a
+/// restart does not restart the delay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdsSighting {
+    /// SHA-256 (hex) of the CDS and CDNSKEY RRsets as every server
+    /// published them (sorted presentation form): any change restarts the
+    /// delay.
+    pub fingerprint: String,
+    /// First scan that saw this fingerprint on every server.
+    #[serde(with = "ts")]
+    pub first_seen: Timestamp,
+    /// Latest scan that saw it.
+    #[serde(with = "ts")]
+    pub last_seen: Timestamp,
+    /// The DS set it would become.
+    pub ds: Vec<DsRecord>,
+}
+
 impl std::fmt::Display for DsRecord {
     /// Presentation form: `KEYTAG ALG DIGESTTYPE HEX` (upper-case hex, as
     /// zone files and WHOIS show it).

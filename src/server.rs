@@ -23,6 +23,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Control(#[from] crate::control::ControlError),
+    #[error("{0}")]
+    TrustAnchors(String),
 }
 
 /// How long running tasks get to finish after the shutdown signal.
@@ -32,6 +34,11 @@ const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
 pub async fn serve(mut app: App) -> Result<(), ServeError> {
+    // A bad trust anchor file stops start-up, not only the CDS scanner.
+    if let Some(p) = &app.config.dnssec.trust_anchors {
+        crate::probe::dsboot::load_anchors(p)
+            .map_err(|e| ServeError::TrustAnchors(e.to_string()))?;
+    }
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
             .await

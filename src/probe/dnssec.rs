@@ -29,6 +29,8 @@ pub struct SecAddress {
     pub nx: Option<Outcome>,
     /// The apex CDS RRset (RFC 7344), asked by the CDS scanner only.
     pub cds: Option<Outcome>,
+    /// The apex CDNSKEY RRset (RFC 7344 §3.2), asked with `cds`.
+    pub cdnskey: Option<Outcome>,
 }
 
 /// The DNSSEC facts of one round.
@@ -49,7 +51,7 @@ impl Prober {
     }
 
     /// Everything [`Self::probe_dnssec`] asks with a DS set, plus the apex
-    /// CDS RRset (RFC 7344 §4), for the CDS scanner.
+    /// CDS and CDNSKEY RRsets (RFC 7344 §4), for the CDS scanner.
     pub async fn probe_cds(&self, facts: &ProbeFacts) -> SecFacts {
         self.probe_sec(facts, true, true).await
     }
@@ -92,6 +94,7 @@ impl Prober {
                         ns: None,
                         nx: None,
                         cds: None,
+                        cdnskey: None,
                     };
                 }
                 let nx_q = async {
@@ -100,19 +103,23 @@ impl Prober {
                         None => None,
                     }
                 };
-                let cds_q = async {
-                    if with_cds {
-                        Some(self.sec_query(addr, &apex, RecordType::CDS).await)
-                    } else {
-                        None
+                let child_q = |t: RecordType| {
+                    let apex = &apex;
+                    async move {
+                        if with_cds {
+                            Some(self.sec_query(addr, apex, t).await)
+                        } else {
+                            None
+                        }
                     }
                 };
-                let (dnskey, soa, ns, nx, cds) = tokio::join!(
+                let (dnskey, soa, ns, nx, cds, cdnskey) = tokio::join!(
                     self.sec_query(addr, &apex, RecordType::DNSKEY),
                     self.sec_query(addr, &apex, RecordType::SOA),
                     self.sec_query(addr, &apex, RecordType::NS),
                     nx_q,
-                    cds_q,
+                    child_q(RecordType::CDS),
+                    child_q(RecordType::CDNSKEY),
                 );
                 SecAddress {
                     server,
@@ -122,6 +129,7 @@ impl Prober {
                     ns: Some(ns),
                     nx,
                     cds,
+                    cdnskey,
                 }
             }
         }))

@@ -7,6 +7,7 @@
 //! global semaphore bounds the queries in flight across all concurrent checks.
 
 pub mod dnssec;
+pub mod dsboot;
 pub mod guard;
 mod wire;
 
@@ -242,20 +243,7 @@ impl Prober {
         }
         let recursion_name = fqdn(&cfg.recursion_probe_name)
             .ok_or_else(|| ProbeError::ProbeName(cfg.recursion_probe_name.clone()))?;
-        let resolver_cfg = if cfg.resolvers.is_empty() {
-            None
-        } else {
-            let mut rc = ResolverConfig::default();
-            for r in &cfg.resolvers {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = r.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = r.port();
-                rc.name_servers
-                    .push(NameServerConfig::new(r.ip(), true, vec![udp, tcp]));
-            }
-            Some(rc)
-        };
+        let resolver_cfg = resolver_config(cfg);
         Ok(Self {
             inner: Arc::new(Inner {
                 timeout: cfg.timeout,
@@ -573,6 +561,24 @@ pub fn edns_rejected(rc: ResponseCode) -> bool {
 }
 
 /// An absolute DNS name from presentation text.
+/// The configured recursive resolvers (`probe.resolvers`); `None`: the
+/// system's.
+pub(crate) fn resolver_config(cfg: &ProbeConfig) -> Option<ResolverConfig> {
+    if cfg.resolvers.is_empty() {
+        return None;
+    }
+    let mut rc = ResolverConfig::default();
+    for r in &cfg.resolvers {
+        let mut udp = ConnectionConfig::udp();
+        udp.port = r.port();
+        let mut tcp = ConnectionConfig::tcp();
+        tcp.port = r.port();
+        rc.name_servers
+            .push(NameServerConfig::new(r.ip(), true, vec![udp, tcp]));
+    }
+    Some(rc)
+}
+
 pub fn fqdn(s: &str) -> Option<Name> {
     let mut n = Name::from_ascii(s).ok()?;
     n.set_fqdn(true);

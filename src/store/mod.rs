@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::model::{
-    Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar, RoundSummary,
-    Timestamp,
+    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar,
+    RoundSummary, Timestamp,
 };
 use crate::public::DomainBundle;
 
@@ -168,6 +168,17 @@ pub trait Store: Send + Sync + 'static {
     /// from `f` to stop.
     fn for_each_delegation(&self, f: &mut dyn FnMut(&str, &DelegationRecord) -> bool)
         -> Result<()>;
+
+    // ---- CDS bootstrap observations (RFC 8078 §3.3) ----------------
+    // Scanner state, not registry data: no history, no feed, no
+    // `last_update`. At most one sighting per domain name.
+    /// The sighting kept for `name`, if any.
+    fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>>;
+    /// Every sighting, in name order (they are few: domains waiting out
+    /// the bootstrap delay).
+    fn cds_sightings(&self) -> Result<Vec<(String, CdsSighting)>>;
+    /// Replace the sighting of `name` (`None`: forget it), one transaction.
+    fn put_cds_sighting(&self, name: &str, sighting: Option<&CdsSighting>) -> Result<()>;
 
     /// The change feed of `registrar`: its domains' events with a sequence
     /// number above `after`, oldest first, at most `limit`.

@@ -50,6 +50,9 @@ pub(super) mod tables {
     /// The change feed: sequence -> event; and (registrar, sequence) -> ().
     pub const FEED: TableDefinition<u64, &[u8]> = TableDefinition::new("feed");
     pub const IDX_FEED: TableDefinition<(&str, u64), ()> = TableDefinition::new("idx_feed");
+    /// Domain -> [`crate::model::CdsSighting`] (the CDS scanner's
+    /// bootstrap observations). Created on first write.
+    pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
 }
 use tables::*;
 
@@ -989,6 +992,49 @@ impl Store for RedbStore {
             }
         }
         Ok(out)
+    }
+
+    fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
+        let txn = self.read()?;
+        match txn.open_table(CDS_SIGHTINGS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(err(e)),
+            Ok(t) => match t.get(name).map_err(err)? {
+                Some(v) => Ok(Some(dec(v.value())?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn cds_sightings(&self) -> Result<Vec<(String, CdsSighting)>> {
+        let txn = self.read()?;
+        let t = match txn.open_table(CDS_SIGHTINGS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+            Ok(t) => t,
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.value().to_string(), dec(v.value())?));
+        }
+        Ok(out)
+    }
+
+    fn put_cds_sighting(&self, name: &str, sighting: Option<&CdsSighting>) -> Result<()> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(CDS_SIGHTINGS).map_err(err)?;
+            match sighting {
+                Some(s) => {
+                    t.insert(name, enc(s)?.as_slice()).map_err(err)?;
+                }
+                None => {
+                    t.remove(name).map_err(err)?;
+                }
+            }
+        }
+        txn.commit().map_err(err)
     }
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {

@@ -231,6 +231,44 @@ async fn expired_and_expiring_signatures() {
     assert!(!l.lab.validator_accepts("future.signed", &[&d]));
 }
 
+/// Absurd validity periods: expiration before inception, and a period
+/// longer than RFC 4034 §3.1.5's serial arithmetic can express (68 years):
+/// a clear finding each, no panic, and the real validator refuses them too.
+#[tokio::test]
+async fn absurd_signature_validity_is_a_finding() {
+    let Some(l) = lab() else { return };
+    let k = ksk(&l);
+    let d = k.ds(2);
+    for (file, inception, expiration) in [
+        ("backwards", "20300101000000", "20200101000000"),
+        ("forever", "19800101000000", "20500101000000"),
+    ] {
+        let z = l.lab.sign(
+            file,
+            &l.plain,
+            &[&k],
+            &SignOpts {
+                inception: Some(inception),
+                expiration: Some(expiration),
+                ..Default::default()
+            },
+        );
+        let r = check(&l, &z, &z, &[&d]).await;
+        assert_eq!(r.verdict, Verdict::Fail, "{file}: {r:?}");
+        assert!(
+            r.findings.iter().any(|f| f.id == "RRSIG_VALID"
+                && (f.message.contains("not after inception")
+                    || f.message.contains("expired")
+                    || f.message.contains("not valid yet"))),
+            "{file}: {r:?}"
+        );
+        assert!(
+            !l.lab.validator_accepts(&format!("{file}.signed"), &[&d]),
+            "{file}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn zone_signed_on_one_server_only_fails_for_the_other() {
     let Some(l) = lab() else { return };

@@ -14,6 +14,8 @@ mod api;
 mod api_check;
 mod api_cli;
 mod api_ds;
+mod cds_cdnskey;
+mod cds_dsboot;
 mod cds_scan;
 mod check_cli;
 mod check_dnssec;

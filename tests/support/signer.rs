@@ -63,6 +63,28 @@ impl Key {
         let rdata = line.split("DS").nth(1).expect("DS rdata").trim();
         rdata.split_whitespace().collect::<Vec<_>>().join(" ")
     }
+
+    /// The RDATA of this key's DNSKEY (`FLAGS 3 ALG BASE64`), e.g. for a
+    /// CDNSKEY record.
+    pub fn dnskey_rdata(&self) -> String {
+        let line = self.dnskey();
+        let rdata = line.split("DNSKEY").nth(1).expect("DNSKEY rdata").trim();
+        rdata.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The DNSKEY record line of this key.
+    pub fn dnskey(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.key", self.base)))
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("DNSKEY"))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
 }
 
 /// A lab directory holding keys and signed zones.
