@@ -13,27 +13,27 @@
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
-//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
-//! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
-//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
+//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
+//! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
+//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`] | the long-running process and its wiring; the loopback demo (dev config) |
 //! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
 //!
 //! ## How data flows
 //!
 //! ```text
-//!  import FILE ─┐                     ┌─> zone::write_all ─> zones/ru.zone ─> NSD reload
-//!  API PUT ns ──┼─> Store (redb) <────┤
-//!  CLI retest ──┘     │  ▲            └─> public::domain ─┬─> whois (port 43)
-//!                     │  │ put_delegation                 ├─> rdap (/rdap/)
-//!                     ▼  │ (record + event + round,       └─> dashboard, api
-//!               scheduler  one transaction)
-//!                     │  ▲
-//!                     ▼  │ CheckReport
-//!               probe (DNS over UDP/TCP) ─> checks (pure) ─> verdict
+//!  import FILE ──┐                                        ┌─> zone::write_all ─> zones/ru.zone
+//!  API (REST) ───┤                                        │     (zone writer, on zone_dirty)
+//!  control/CLI ──┼─> registry (rules) ─> Store (redb) <───┤
+//!  CDS scanner ──┘      │ ChangeListener     ▲            └─> public::domain ─┬─> whois (port 43)
+//!                       ▼ (inbox, wake)      │ put_delegation                 ├─> rdap (/rdap/)
+//!                   scheduler ───────────────┘ (record + event + round,       └─> dashboard, api
+//!                       │  ▲                    one transaction)
+//!                       ▼  │ CheckReport
+//!                 probe (DNS over UDP/TCP) ─> checks (pure) ─> verdict
 //! ```
 //!
 //! * **Writes** of registry data go through [`registry::Registry`] (API,
-//!   control socket, import, later EPP), which checks the rules and writes
+//!   control socket, import, CDS scanner), which checks the rules and writes
 //!   one [`store::Txn`]; the scheduler writes delegation records with
 //!   [`store::Store::put_delegation`]. A crash at any moment leaves the
 //!   last committed state.
@@ -45,6 +45,10 @@
 //!   [`public`]'s types, which have no field for secrets at all.
 //! * **In the zone** means [`lifecycle::in_zone`]: the state machine says
 //!   delegated and the lifecycle (expiry, hold, verification) allows it.
+//! * **Layering**: modules depend downwards only (no cycles): rules and data
+//!   know nothing of the service, the service knows the store and a
+//!   listener, not the running [`app::App`]; the edges and [`cli`] sit on
+//!   top.
 
 pub mod api;
 pub mod app;

@@ -835,7 +835,7 @@ async fn list_domains(
 }
 
 /// One page of the caller's domains, optionally in one state. Scans at most
-/// [`LIST_SCAN_BUDGET`] index keys; the cursor is the last key examined.
+/// `LIST_SCAN_BUDGET` index keys; the cursor is the last key examined.
 pub fn list_page(
     store: &dyn Store,
     cfg: &Config,

@@ -3,7 +3,7 @@
 //! One query line (≤ 255 bytes, LF or CRLF) in, one answer out, connection
 //! closed. Queries: a domain name (U- or A-label, any case, trailing dot
 //! ignored), `nameserver NAME`, `registrar HANDLE` (keywords in any case).
-//! Parsing ([`query::parse_query`]) and formatting ([`format`]) are pure;
+//! Parsing ([`query::parse_query`]) and formatting ([`format`](mod@format)) are pure;
 //! this file is the edge: sockets, limits, store reads, metrics.
 //!
 //! Answers use the .RU layout: `key:` padded so values start in column 16,
