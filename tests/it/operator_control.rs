@@ -17,31 +17,32 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use support::bin::{Bin, Serve};
 use support::dns;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json")
 }
 
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A temp dir with a config whose store is `zk.redb` in it; test window
-/// short so sample domains reach `test_failed` within seconds.
+/// The binary in a temp dir with a config whose store is `zk.redb` in it;
+/// test window short so sample domains reach `test_failed` within seconds.
 struct Env {
-    dir: tempfile::TempDir,
+    bin: Bin,
     import: PathBuf,
     /// The control socket's file name in `dir`.
     sock: &'static str,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Bin;
+    fn deref(&self) -> &Bin {
+        &self.bin
+    }
 }
 
 const SAMPLE_CONFIG: &str = r#"zones = ["ru", "рф"]
@@ -67,110 +68,30 @@ impl Env {
     /// `config` with `@D@` standing for the temp dir; `serve` imports
     /// `import` and listens on `dir/sock`.
     fn with_config(config: &str, import: PathBuf, sock: &'static str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config.replace("@D@", &dir.path().display().to_string());
-        std::fs::write(dir.path().join("zk.toml"), cfg).unwrap();
-        Env { dir, import, sock }
+        Env {
+            bin: Bin::new(config),
+            import,
+            sock,
+        }
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.path().join("zk.redb")
+        self.path("zk.redb")
     }
 
     fn sock(&self) -> PathBuf {
-        self.dir.path().join(self.sock)
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
-            .arg("--config")
-            .arg(self.dir.path().join("zk.toml"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+        self.path(self.sock)
     }
 
     /// Start `serve` (importing the sample) and wait until it answers.
     fn serve(&self) -> Serve {
-        let (whois, http) = (free_port(), free_port());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("serve.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
-            .arg("--config")
-            .arg(self.dir.path().join("zk.toml"))
-            .arg("serve")
-            .arg("--import")
-            .arg(&self.import)
-            .arg("--whois-listen")
-            .arg(whois.to_string())
-            .arg("--http-listen")
-            .arg(http.to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut s = Serve { child, whois, http };
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = s.child.try_wait().unwrap() {
-                panic!("serve exited early ({st}): {}", self.log());
-            }
-            if self.sock().exists() && TcpStream::connect(http).is_ok() {
-                return s;
-            }
-            assert!(Instant::now() < end, "serve not up: {}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.bin.serve(&self.import, self.sock)
     }
 
     fn show(&self, name: &str) -> Value {
         let out = self.cli(&["domain", "show", name]);
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-struct Serve {
-    child: Child,
-    whois: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Serve {
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < end, "serve did not stop within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,12 +7,13 @@
 //! Nothing leaves loopback (the sample's glue is in documentation ranges,
 //! refused by the probe guard; names resolve through `127.0.0.1:9`).
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
+
+use crate::support::bin::{text, Bin, Serve};
 
 const CONFIG: &str = r#"zones = ["ru", "рф"]
 [store]
@@ -29,25 +30,21 @@ retries = 0
 reserved_names = "@D@/reserved.txt"
 "#;
 
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+/// The binary in a temp dir with the sample registry, torgra8.ru and
+/// baro4.ru (REGRU-RU) and deldom1.ru (RUCENTER-RU) sold by reseller RES-A.
+struct Env(Bin);
 
-struct Env {
-    dir: tempfile::TempDir,
+impl std::ops::Deref for Env {
+    type Target = Bin;
+    fn deref(&self) -> &Bin {
+        &self.0
+    }
 }
 
 impl Env {
-    /// The sample registry, with torgra8.ru and baro4.ru (REGRU-RU) and
-    /// deldom1.ru (RUCENTER-RU) sold by reseller RES-A.
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        std::fs::write(dir.path().join("zk.toml"), CONFIG.replace("@D@", &d)).unwrap();
-        std::fs::write(dir.path().join("reserved.txt"), "# reserved\nregistry.ru\n").unwrap();
+        let bin = Bin::new(CONFIG);
+        std::fs::write(bin.path("reserved.txt"), "# reserved\nregistry.ru\n").unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut v: Value =
             serde_json::from_slice(&std::fs::read(root.join("fixtures/registry.json")).unwrap())
@@ -57,22 +54,12 @@ impl Env {
                 d["reseller"] = "RES-A".into();
             }
         }
-        std::fs::write(dir.path().join("import.json"), v.to_string()).unwrap();
-        Env { dir }
+        std::fs::write(bin.path("import.json"), v.to_string()).unwrap();
+        Env(bin)
     }
 
     fn import_file(&self) -> PathBuf {
-        self.dir.path().join("import.json")
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
-            .arg("--config")
-            .arg(self.dir.path().join("zk.toml"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+        self.path("import.json")
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -94,55 +81,8 @@ impl Env {
     }
 
     fn serve(&self) -> Serve {
-        let (whois, http) = (free_port(), free_port());
-        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
-            .arg("--config")
-            .arg(self.dir.path().join("zk.toml"))
-            .arg("serve")
-            .arg("--import")
-            .arg(self.import_file())
-            .arg("--whois-listen")
-            .arg(whois.to_string())
-            .arg("--http-listen")
-            .arg(http.to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut s = Serve { child, whois, http };
-        let sock = self.dir.path().join("zk.redb.sock");
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = s.child.try_wait().unwrap() {
-                panic!("serve exited early ({st})");
-            }
-            if sock.exists() && TcpStream::connect(http).is_ok() {
-                return s;
-            }
-            assert!(Instant::now() < end, "serve not up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.serve(&self.import_file(), "zk.redb.sock")
     }
-}
-
-struct Serve {
-    child: Child,
-    whois: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The real `whois` client against the server.

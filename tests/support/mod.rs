@@ -2,6 +2,7 @@
 //! check benchmarks.
 
 pub mod api;
+pub mod bin;
 pub mod check;
 pub mod dns;
 pub mod net;
