@@ -16,42 +16,8 @@ use support::signer::{self, Lab, SignOpts};
 use zonekeeper::app::App;
 use zonekeeper::checks::Verifier;
 use zonekeeper::clock::{Clock, ManualClock, SystemClock};
-use zonekeeper::config::Config;
-use zonekeeper::model::{CdsSighting, DelegationRecord, DelegationState, Domain, DsRecord};
+use zonekeeper::model::CdsSighting;
 use zonekeeper::store::{RedbStore, Store};
-
-fn ds(s: &str) -> DsRecord {
-    zonekeeper::ds::parse_presentation(s).unwrap()
-}
-
-fn config(port: u16) -> Config {
-    let mut cfg = fast_config();
-    cfg.probe.port = port;
-    cfg.probe.timeout = Duration::from_millis(800);
-    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
-    cfg.zones = vec!["ru".into()];
-    cfg
-}
-
-/// Import `doms` and mark them delegated.
-fn delegated_store(path: &std::path::Path, doms: Vec<Domain>, cfg: &Config) -> Arc<RedbStore> {
-    let names: Vec<String> = doms.iter().map(|d| d.name.to_string()).collect();
-    let now = SystemClock.now();
-    let store = store_with(path, doms, cfg.delegation.test_window);
-    for name in &names {
-        let old = store.delegation(name).unwrap().unwrap();
-        let rec = DelegationRecord {
-            state: DelegationState::Delegated,
-            delegated_at: Some(now),
-            ..old.clone()
-        };
-        assert!(store
-            .put_delegation(name, &old.ns_fingerprint, &rec, None, None)
-            .unwrap());
-    }
-    store
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdnskey_rollover_delete_and_inconsistent_signals() {
     if !signer::tools_present() {
@@ -114,7 +80,7 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         zones.push((n, text));
     }
     let nsd = Nsd::start_multi(&[ip1, ip2], &zones);
-    let cfg = config(nsd.addr.port());
+    let cfg = cds_config(nsd.addr.port());
     let glue = |d: &str| {
         vec![
             ns(&format!("ns1.{d}"), &[IpAddr::V4(ip1)]),
@@ -131,7 +97,12 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let store = delegated_store(&dir.path().join("z.redb"), doms, &cfg);
+    let store = delegated_store(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        SystemClock.now(),
+    );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
     let verifier = Verifier::from_config(&app.config).unwrap();
     let feed_before = app.store.feed("REGRU-RU", 0, 1000).unwrap().len();
@@ -249,7 +220,7 @@ async fn bootstrap_delay_survives_restart() {
             ("bare.ru", bare_z),
         ],
     );
-    let mut cfg = config(nsd.addr.port());
+    let mut cfg = cds_config(nsd.addr.port());
     cfg.dnssec.cds_bootstrap_delay = Some(Duration::from_secs(3 * 86400));
     let glue = |d: &str| {
         vec![
@@ -265,7 +236,7 @@ async fn bootstrap_delay_survives_restart() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("z.redb");
-    let store = delegated_store(&db, doms, &cfg);
+    let store = delegated_store(&db, doms, cfg.delegation.test_window, SystemClock.now());
     let clock = ManualClock::new(t0);
     let app = App::new(cfg.clone(), store, Arc::new(clock.clone())).unwrap();
     let verifier = || Verifier::from_config(&app.config).unwrap();

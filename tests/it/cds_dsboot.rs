@@ -18,12 +18,6 @@ use support::signer::{self, Key, Lab, SignOpts};
 use zonekeeper::app::App;
 use zonekeeper::checks::Verifier;
 use zonekeeper::clock::{Clock, SystemClock};
-use zonekeeper::model::{DelegationRecord, DelegationState, DsRecord};
-use zonekeeper::store::Store;
-
-fn ds(s: &str) -> DsRecord {
-    zonekeeper::ds::parse_presentation(s).unwrap()
-}
 
 fn soa(origin: &str) -> String {
     format!("$TTL 3600\n{origin} IN SOA ns1.op.test. hostmaster.op.test. 1 3600 900 1209600 3600\n")
@@ -177,18 +171,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
         })
         .collect();
     let db = dir.path().join("z.redb");
-    let store = store_with(&db, doms, cfg.delegation.test_window);
-    for name in ["boot.ru", "half.ru", "forged.ru", "ins.ru"] {
-        let old = store.delegation(name).unwrap().unwrap();
-        let rec = DelegationRecord {
-            state: DelegationState::Delegated,
-            delegated_at: Some(now),
-            ..old.clone()
-        };
-        assert!(store
-            .put_delegation(name, &old.ns_fingerprint, &rec, None, None)
-            .unwrap());
-    }
+    let store = delegated_store(&db, doms, cfg.delegation.test_window, now);
 
     // A trust anchor that does not sign the tree: nothing validates.
     let app = App::new(cfg.clone(), store.clone(), Arc::new(SystemClock)).unwrap();

@@ -6,7 +6,6 @@
 use crate::support;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use support::sched::*;
@@ -14,12 +13,7 @@ use support::signer::{self, Lab, SignOpts};
 use zonekeeper::app::App;
 use zonekeeper::checks::Verifier;
 use zonekeeper::clock::{Clock, SystemClock};
-use zonekeeper::model::{DelegationRecord, DelegationState, DsRecord};
-use zonekeeper::store::Store;
-
-fn ds(s: &str) -> DsRecord {
-    zonekeeper::ds::parse_presentation(s).unwrap()
-}
+use zonekeeper::model::DelegationState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cds_rollover_delete_and_untrusted_cds() {
@@ -82,11 +76,7 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         ],
     );
 
-    let mut cfg = fast_config();
-    cfg.probe.port = nsd.addr.port();
-    cfg.probe.timeout = Duration::from_millis(800);
-    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
-    cfg.zones = vec!["ru".into()];
+    let cfg = cds_config(nsd.addr.port());
     let glue = |d: &str| {
         vec![
             ns(&format!("ns1.{d}"), &[IpAddr::V4(ip1)]),
@@ -106,18 +96,12 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         doms.push(d);
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = store_with(&dir.path().join("z.redb"), doms, cfg.delegation.test_window);
-    for name in ["roll.ru", "gone.ru", "forged.ru", "plain.ru"] {
-        let old = store.delegation(name).unwrap().unwrap();
-        let rec = DelegationRecord {
-            state: DelegationState::Delegated,
-            delegated_at: Some(now),
-            ..old.clone()
-        };
-        assert!(store
-            .put_delegation(name, &old.ns_fingerprint, &rec, None, None)
-            .unwrap());
-    }
+    let store = delegated_store(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        now,
+    );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
     let verifier = Verifier::from_config(&app.config).unwrap();
 

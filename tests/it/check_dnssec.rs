@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use support::check::*;
 use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
+use support::sched::ds;
 use support::signer::{Key, Lab, SignOpts};
 use zonekeeper::checks::{NsTarget, Profile, Verifier};
 use zonekeeper::model::{CheckReport, DsRecord, Severity, Verdict};
@@ -26,10 +27,6 @@ fn unsigned(ip1: Ipv4Addr, ip2: Ipv4Addr) -> String {
         hosts: vec![(NS[0].into(), ip1), (NS[1].into(), ip2)],
     }
     .render()
-}
-
-fn ds(text: &str) -> DsRecord {
-    zonekeeper::ds::parse_presentation(text).unwrap()
 }
 
 struct Lab2 {

@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use zonekeeper::config::Config;
-use zonekeeper::model::{Contact, ContactKind, Domain, Nameserver, Registrar, Timestamp};
+use zonekeeper::model::{
+    Contact, ContactKind, DelegationRecord, DelegationState, Domain, DsRecord, Nameserver,
+    Registrar, Timestamp,
+};
 use zonekeeper::names::{parse_host, DomainName};
-use zonekeeper::store::{ImportBatch, RedbStore};
+use zonekeeper::store::{ImportBatch, RedbStore, Store};
 
 pub fn registrar() -> Registrar {
     Registrar {
@@ -124,4 +127,43 @@ pub async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     f()
+}
+
+/// [`store_with`], then every domain marked delegated at `now` (the CDS
+/// scanner looks at delegated domains only).
+pub fn delegated_store(
+    path: &Path,
+    domains: Vec<Domain>,
+    window: Duration,
+    now: Timestamp,
+) -> Arc<RedbStore> {
+    let names: Vec<String> = domains.iter().map(|d| d.name.to_string()).collect();
+    let store = store_with(path, domains, window);
+    for name in &names {
+        let old = store.delegation(name).unwrap().unwrap();
+        let rec = DelegationRecord {
+            state: DelegationState::Delegated,
+            delegated_at: Some(now),
+            ..old.clone()
+        };
+        assert!(store
+            .put_delegation(name, &old.ns_fingerprint, &rec, None, None)
+            .unwrap());
+    }
+    store
+}
+
+/// The config of the CDS tests: servers on `port`, no resolver, zone `ru`.
+pub fn cds_config(port: u16) -> Config {
+    let mut cfg = fast_config();
+    cfg.probe.port = port;
+    cfg.probe.timeout = Duration::from_millis(800);
+    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+    cfg.zones = vec!["ru".into()];
+    cfg
+}
+
+/// A DS record from its presentation form.
+pub fn ds(s: &str) -> DsRecord {
+    zonekeeper::ds::parse_presentation(s).unwrap()
 }
