@@ -3,8 +3,8 @@
 //! the signer, HTTP servers over an `App`, scheduler stores).
 //!
 //! Tests that need root or an external tool fail under `CI=true` instead
-//! of skipping. Long runs (the soak test, long fuzz runs) are `#[ignore]`d;
-//! `.ci/run` runs them with `--include-ignored`.
+//! of skipping. The soak test is `#[ignore]`d (`.ci/run` runs it with
+//! `--ignored soak::`); long fuzz runs take `ZK_FUZZ_CASES`.
 
 #[path = "../support/mod.rs"]
 mod support;

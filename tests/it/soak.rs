@@ -554,7 +554,7 @@ async fn start_server(ip: IpAddr, port: u16, zone: dns::LabZone) -> dns::FakeSer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long (60 s of load): .ci/run runs it with --include-ignored"]
+#[ignore = "long (60 s of load): .ci/run runs it with --ignored soak::"]
 async fn soak_mixed_load_with_scheduler() {
     let secs: u64 = std::env::var("ZK_SOAK_SECS")
         .ok()
