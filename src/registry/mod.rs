@@ -30,7 +30,9 @@ use crate::model::{
 use crate::names::{DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
+mod objects;
 pub mod reserved;
+pub use objects::TransferState;
 pub use reserved::ReservedNames;
 
 /// Who asks for a change.
@@ -431,9 +433,7 @@ impl<'a> Registry<'a> {
             self.config.delegation.min_nameservers,
         )?;
         if let Some(a) = &body.auth_info {
-            if a.trim().is_empty() || a.len() > 255 || a.chars().any(char::is_control) {
-                return Err(invalid("auth_info", "must be 1–255 printable characters"));
-            }
+            objects::check_auth_code(a)?;
         }
         if let Some(r) = &body.reseller {
             if !crate::import::valid_handle(r) {
@@ -1215,7 +1215,12 @@ impl<'a> Registry<'a> {
         let mut errors = Vec::new();
         let mut summary = ImportSummary::default();
         for r in &batch.registrars {
-            txn.put_registrar(r)?;
+            // The EPP message-queue cursor is the registry's, not the file's.
+            let mut r = r.clone();
+            if let Some(old) = txn.registrar(&r.handle)? {
+                r.epp_poll_acked = old.epp_poll_acked;
+            }
+            txn.put_registrar(&r)?;
             summary.registrars += 1;
         }
         for c in &batch.contacts {
@@ -1384,6 +1389,9 @@ mod tests {
             url: None,
             email: None,
             api_token_sha256: None,
+            epp_cert_sha256: Vec::new(),
+            epp_password_hash: None,
+            epp_poll_acked: 0,
         }
     }
 
@@ -1426,6 +1434,7 @@ mod tests {
                 birth_date: None,
                 passport: None,
                 disclose: vec![],
+                sponsor: None,
             }],
             domains,
         }
