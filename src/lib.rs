@@ -57,6 +57,7 @@ pub mod dashboard;
 pub mod delegation;
 pub mod demo;
 pub mod ds;
+pub mod epp;
 pub mod http;
 pub mod import;
 pub mod lifecycle;

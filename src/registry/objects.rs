@@ -203,3 +203,23 @@ impl super::Registry<'_> {
         Ok(r)
     }
 }
+
+impl super::Registry<'_> {
+    /// Whether `raw` can be registered now: `Ok(name)` or `Err(reason)`
+    /// (EPP `<domain:check>`; the same rules `create` applies first).
+    pub fn availability(&self, raw: &str) -> Result<std::result::Result<String, String>> {
+        let name = match self.parse_name(raw) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if self.reserved.contains(name.as_str()) {
+            return Ok(Err("reserved name".into()));
+        }
+        if let Some(d) = self.store.domain(name.as_str())? {
+            if self.status(&d, self.now()).exists() {
+                return Ok(Err("in use".into()));
+            }
+        }
+        Ok(Ok(name.as_str().to_string()))
+    }
+}
