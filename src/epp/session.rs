@@ -1187,11 +1187,11 @@ impl Session {
         if let Some(p) = &c.phone {
             let _ = write!(s, "<contact:voice>{}</contact:voice>", escape(p));
         }
+        let me = escape(self.registrar.as_deref().unwrap_or(""));
         let _ = write!(
             s,
-            "<contact:email>{}</contact:email><contact:clID>{}</contact:clID>",
+            "<contact:email>{}</contact:email><contact:clID>{me}</contact:clID><contact:crID>{me}</contact:crID>",
             escape(c.email.as_deref().unwrap_or("")),
-            escape(self.registrar.as_deref().unwrap_or(""))
         );
         // Created/updated times are not kept for contacts; the XSD needs
         // crDate: the epoch marks "unknown".
