@@ -6,6 +6,7 @@
 
 mod api_support;
 mod epp_support;
+mod scheduler_support;
 
 use std::sync::Arc;
 
@@ -610,4 +611,111 @@ async fn refusals_and_hostile_input() {
     .unwrap();
     let m = zonekeeper::metrics::install().render();
     assert!(m.contains("zonekeeper_epp_commands_total"), "{m}");
+}
+
+/// The whole `serve` wiring (`epp.listen` set): a domain created over EPP
+/// with nameservers on loopback test servers is probed by the scheduler
+/// and delegated; the result comes back through `<poll>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delegation_result_arrives_by_poll() {
+    use scheduler_support::dns;
+    let certs = certs(&[A]);
+    let block = dns::loopback_block();
+    let ips = [dns::ip(block, 1), dns::ip(block, 2)];
+    let dns_port = dns::common_port(&ips).await;
+    let z = dns::zone("epp-good.ru", block, &[1, 2]);
+    let mut servers = Vec::new();
+    for (_, ip) in &z.ns {
+        servers.push(dns::Server::start(*ip, dns_port, z.clone()).await.unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config {
+        zones: vec!["ru".into()],
+        ..Config::default()
+    };
+    cfg.probe.port = dns_port;
+    cfg.probe.allow_private_targets = true;
+    cfg.probe.timeout = std::time::Duration::from_millis(400);
+    cfg.probe.retries = 0;
+    // Names carry glue; a closed loopback port keeps lookups off the host.
+    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+    cfg.store.path = dir.path().join("zk.redb");
+    let epp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cfg.epp.listen = Some(format!("127.0.0.1:{epp_port}").parse().unwrap());
+    cfg.epp.cert = Some(certs.server.cert.clone());
+    cfg.epp.key = Some(certs.server.key.clone());
+    cfg.epp.client_ca = Some(certs.ca.clone());
+    let store = zonekeeper::store::RedbStore::open(&cfg.store.path).unwrap();
+    let mut reg = scheduler_support::registrar();
+    reg.handle = A.into();
+    reg.epp_cert_sha256 = vec![certs.clients[0].sha256.clone()];
+    reg.epp_password_hash = Some(phc(PW_A));
+    let t0 = api_support::start_time();
+    let batch = zonekeeper::store::ImportBatch {
+        registrars: vec![reg],
+        contacts: vec![scheduler_support::contact()],
+        domains: vec![],
+    };
+    zonekeeper::import::apply(&store, &batch, &cfg, t0).unwrap();
+    let clock = zonekeeper::clock::ManualClock::new(t0);
+    let app = zonekeeper::app::App::new(cfg, Arc::new(store), Arc::new(clock)).unwrap();
+    let w = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let serve = tokio::spawn(zonekeeper::serve::serve_on(app.clone(), w, h));
+    assert!(
+        scheduler_support::wait_for(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", epp_port)).is_ok()
+        })
+        .await,
+        "EPP is not listening"
+    );
+    let ns: String = z
+        .ns
+        .iter()
+        .map(|(n, ip)| {
+            format!(r#"<domain:hostAttr><domain:hostName>{n}</domain:hostName><domain:hostAddr ip="v4">{ip}</domain:hostAddr></domain:hostAttr>"#)
+        })
+        .collect();
+    let app2 = app.clone();
+    let msgs = tokio::task::spawn_blocking(move || {
+        let mut a = Client::connect(epp_port, &certs, &certs.clients[0], None).unwrap();
+        assert_eq!(code(&a.cmd(&login(A, PW_A))), 1000);
+        let r = a.cmd(&domain_cmd(
+            "create",
+            &format!("<domain:name>epp-good.ru</domain:name><domain:ns>{ns}</domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Good-Code-1</domain:pw></domain:authInfo>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < end {
+            let st = app2.store.delegation("epp-good.ru").unwrap().map(|r| r.state);
+            if st == Some(zonekeeper::model::DelegationState::Delegated) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let r = a.cmd(&domain_cmd("info", "<domain:name>epp-good.ru</domain:name>"));
+        assert!(!r.contains(r#"s="inactive""#), "delegated and in the zone: {r}");
+        assert!(r.contains(r#"s="clientTransferProhibited""#), "a new registration: {r}");
+        drain(&mut a)
+    })
+    .await
+    .unwrap();
+    assert!(msgs.len() >= 2, "{msgs:?}");
+    assert!(
+        msgs[0].contains("epp-good.ru: registered by REGRU-RU"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .skip(1)
+            .any(|m| m.contains("epp-good.ru") && m.to_lowercase().contains("delegat")),
+        "{msgs:?}"
+    );
+    app.shutdown.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), serve).await;
+    drop(servers);
 }
