@@ -654,10 +654,10 @@ async fn new_registrar_tokens_work_without_restart() {
             email: None,
             api_token_sha256: Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
                 b"token-newreg-ru",
+            ))),
             epp_cert_sha256: Vec::new(),
             epp_password_hash: None,
             epp_poll_acked: 0,
-            ))),
         }],
         ..Default::default()
     };

@@ -334,13 +334,11 @@ fn day(env: &Env) {
         "{ns:?}"
     );
     // secDNS: a DS set.
-    let r = a.cmd(&format!(
-        "{}",
-        domain_cmd("update", "<domain:name>epp-day.ru</domain:name>").replace(
+    let r = a.cmd(&domain_cmd("update", "<domain:name>epp-day.ru</domain:name>").replace(
             "</update>",
             r#"</update><extension><secDNS:update xmlns:secDNS="urn:ietf:params:xml:ns:secDNS-1.1"><secDNS:add><secDNS:dsData><secDNS:keyTag>12345</secDNS:keyTag><secDNS:alg>13</secDNS:alg><secDNS:digestType>2</secDNS:digestType><secDNS:digest>49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE4F4F0A2D7F4A0E5C6B1D2E3F</secDNS:digest></secDNS:dsData></secDNS:add></secDNS:update></extension>"#
         )
-    ));
+    );
     assert_eq!(code(&r), 1000, "{r}");
     assert_eq!(
         env.s

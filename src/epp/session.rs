@@ -377,9 +377,9 @@ impl Session {
             return Out::err(2102, "newPW: the EPP password comes with the registrar record (import); it is not changed over EPP");
         }
         let reg = match self.app.store.registrars() {
-            Ok(rs) => rs.into_iter().find(|r| {
-                r.handle == id && r.epp_cert_sha256.iter().any(|c| *c == self.fingerprint)
-            }),
+            Ok(rs) => rs
+                .into_iter()
+                .find(|r| r.handle == id && r.epp_cert_sha256.contains(&self.fingerprint)),
             Err(_) => return Out::err(2400, "internal error"),
         };
         // One answer for every mismatch: the certificate, the ID and the
