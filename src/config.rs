@@ -730,13 +730,8 @@ impl Config {
                 )));
             }
         }
-        if self.epp.listen.is_some()
-            && (self.epp.cert.is_none() || self.epp.key.is_none() || self.epp.client_ca.is_none())
-        {
-            return Err(ConfigError::Invalid(
-                "epp.listen needs epp.cert, epp.key and epp.client_ca".into(),
-            ));
-        }
+        // (`epp.listen` without `epp.cert`/`key`/`client_ca` is refused when
+        // the EPP server starts: each key alone must load.)
         if self.epp.max_frame_bytes < 1024 || self.epp.max_sessions_per_registrar == 0 {
             return Err(ConfigError::Invalid(
                 "epp.max_frame_bytes must be at least 1024 and epp.max_sessions_per_registrar at least 1".into(),

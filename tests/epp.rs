@@ -567,6 +567,7 @@ async fn refusals_and_hostile_input() {
     let env = Arc::new(
         start(|c| {
             c.epp.login_timeout = std::time::Duration::from_secs(2);
+            c.epp.frame_timeout = std::time::Duration::from_secs(1);
         })
         .await,
     );
@@ -595,6 +596,12 @@ async fn refusals_and_hostile_input() {
         let r = a.raw_len(u32::MAX).unwrap();
         assert_eq!(code(&r), 2500, "{r}");
         assert!(a.try_send(&command("<logout/>")).is_err());
+
+        // A frame announced and never sent is cut off after frame_timeout.
+        let mut a = e.logged_in(0);
+        let r = a.raw_len(200).unwrap();
+        assert_eq!(code(&r), 2500, "{r}");
+        assert!(r.contains("not completed in time"), "{r}");
 
         // A client that connects and never logs in is cut off.
         let mut slow = e.client(0).unwrap();
@@ -716,4 +723,41 @@ async fn delegation_result_arrives_by_poll() {
     app.shutdown.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(15), serve).await;
     drop(servers);
+}
+
+#[test]
+fn import_checks_the_epp_credentials() {
+    let cfg = Config::default();
+    let zones = cfg.zones().unwrap();
+    let now = api_support::start_time();
+    let file = |certs: &str, hash: &str| {
+        format!(
+            r#"{{"registrars": [{{"handle": "EPP-RU", "name": "EPP Registrar",
+                "epp_cert_sha256": {certs}, "epp_password_hash": {hash}}}]}}"#
+        )
+    };
+    let good_hash = serde_json::to_string(&phc("pw")).unwrap();
+    let fp = format!("\"{}\"", "AB".repeat(32));
+    let b = zonekeeper::import::parse(
+        file(&format!("[{fp}]"), &good_hash).as_bytes(),
+        "f",
+        &cfg,
+        &zones,
+        now,
+    )
+    .unwrap();
+    assert_eq!(b.registrars[0].epp_cert_sha256, vec!["ab".repeat(32)]);
+    assert!(b.registrars[0]
+        .epp_password_hash
+        .as_deref()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    let bcrypt = "\"$2b$12$abcdefghijklmnopqrstuuFQ5e6xZ4ZC1s5Cvfv9nFm1v0XbCq2K6\"";
+    let e = zonekeeper::import::parse(file("[\"abc\"]", bcrypt).as_bytes(), "f", &cfg, &zones, now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("epp_cert_sha256") && e.contains("epp_password_hash"),
+        "{e}"
+    );
 }
