@@ -141,10 +141,15 @@ pub async fn run(app: App) -> Result<(), EppError> {
     Ok(())
 }
 
+/// Connections open at once (before and after login); beyond, new ones are
+/// closed at once. Logged-in sessions are further capped per registrar.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// Accept EPP connections on `listener` until `app.shutdown`.
 pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let shared = Arc::new(Shared::new(app.config.epp.rate_limit_per_minute));
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = app.shutdown.cancelled() => return,
@@ -157,8 +162,13 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
         let (app, acceptor, shared) = (app.clone(), acceptor.clone(), shared.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let hs = tokio::time::timeout(app.config.epp.frame_timeout, acceptor.accept(tcp)).await;
             let tls = match hs {
                 Ok(Ok(s)) => s,
@@ -271,7 +281,7 @@ async fn connection<S>(
             break;
         }
     }
-    sess.end();
+    drop(sess);
 }
 
 async fn peek_byte<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Option<u8>> {

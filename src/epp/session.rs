@@ -56,6 +56,12 @@ impl Out {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 /// RFC 5730 §3 texts.
 fn standard_msg(code: u16) -> &'static str {
     match code {
@@ -326,6 +332,15 @@ impl Session {
     }
 
     fn command_label(&self, verb: &str, el: &Element) -> String {
+        // Metric labels come from a fixed set: a client's element names
+        // must not grow the metric's cardinality.
+        const VERBS: &[&str] = &[
+            "login", "logout", "poll", "check", "info", "create", "update", "delete", "renew",
+            "transfer",
+        ];
+        let Some(verb) = VERBS.iter().find(|v| **v == verb) else {
+            return "unknown".into();
+        };
         match el.children.first() {
             Some(o) if o.ns == DOMAIN_NS => format!("domain:{verb}"),
             Some(o) if o.ns == CONTACT_NS => format!("contact:{verb}"),
