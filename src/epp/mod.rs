@@ -261,11 +261,16 @@ async fn connection<S>(
                 break;
             }
         };
-        let (answer, close) = {
+        let parsed = xml::parse(&body);
+        let (answer, close) = if Session::reads_only(&parsed) {
+            // Reads are short store lookups: answered here, without the
+            // hop to a blocking thread.
+            sess.handle_parsed(parsed)
+        } else {
             let mut moved =
                 std::mem::replace(&mut sess, Session::placeholder(app.clone(), shared.clone()));
             let r = tokio::task::spawn_blocking(move || {
-                let out = moved.handle(&body);
+                let out = moved.handle_parsed(parsed);
                 (moved, out)
             })
             .await;

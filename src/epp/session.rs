@@ -244,7 +244,29 @@ impl Session {
 
     /// Handle one frame: the answer and whether to close the connection.
     pub fn handle(&mut self, body: &[u8]) -> (String, bool) {
-        let root = match xml::parse(body) {
+        self.handle_parsed(xml::parse(body))
+    }
+
+    /// Whether a parsed frame only reads (hello, check, info, poll req):
+    /// it can be answered without a blocking thread (no commit, no fsync).
+    pub fn reads_only(parsed: &Result<Element, xml::XmlError>) -> bool {
+        let Ok(root) = parsed else { return true };
+        if root.child(EPP_NS, "hello").is_some() {
+            return true;
+        }
+        let Some(cmd) = root.child(EPP_NS, "command") else {
+            return true;
+        };
+        cmd.children.iter().any(|c| {
+            c.ns == EPP_NS
+                && (matches!(c.name.as_str(), "check" | "info")
+                    || (c.name == "poll" && c.attr("op") == Some("req")))
+        })
+    }
+
+    /// [`Session::handle`] of an already parsed frame.
+    pub fn handle_parsed(&mut self, parsed: Result<Element, xml::XmlError>) -> (String, bool) {
+        let root = match parsed {
             Ok(r) => r,
             Err(e) => {
                 self.count("parse", 2001);
