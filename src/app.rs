@@ -34,6 +34,8 @@ pub struct App {
     pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
     /// Names that cannot be created or imported (`lifecycle.reserved_names`).
     pub reserved: Arc<crate::registry::ReservedNames>,
+    /// EPP sessions logged in now, per registrar (the dashboard shows them).
+    pub epp_sessions: Arc<crate::epp::Sessions>,
 }
 
 impl App {
@@ -69,6 +71,7 @@ impl App {
             shutdown: CancellationToken::new(),
             started,
             reserved: Arc::new(reserved),
+            epp_sessions: Arc::default(),
         })
     }
 

@@ -670,6 +670,7 @@ async fn delegation_result_arrives_by_poll() {
     let app = zonekeeper::app::App::new(cfg, Arc::new(store), Arc::new(clock)).unwrap();
     let w = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = h.local_addr().unwrap();
     let serve = tokio::spawn(zonekeeper::serve::serve_on(app.clone(), w, h));
     assert!(
         scheduler_support::wait_for(std::time::Duration::from_secs(10), || {
@@ -705,10 +706,28 @@ async fn delegation_result_arrives_by_poll() {
         let r = a.cmd(&domain_cmd("info", "<domain:name>epp-good.ru</domain:name>"));
         assert!(!r.contains(r#"s="inactive""#), "delegated and in the zone: {r}");
         assert!(r.contains(r#"s="clientTransferProhibited""#), "a new registration: {r}");
-        drain(&mut a)
+        (drain(&mut a), a)
     })
     .await
     .unwrap();
+    let (msgs, session) = msgs;
+    // The dashboard counts the session that is still logged in.
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{http}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"title="REGRU-RU: 1"><div class="n">1</div><div class="l">EPP sessions"#),
+        "{page}"
+    );
+    drop(session);
     assert!(msgs.len() >= 2, "{msgs:?}");
     assert!(
         msgs[0].contains("epp-good.ru: registered by REGRU-RU"),

@@ -33,24 +33,42 @@ pub enum EppError {
     Listen(std::net::SocketAddr, std::io::Error),
 }
 
-/// Shared state of the EPP server: sessions open per registrar, the
-/// per-registrar command rate.
+/// EPP sessions logged in, per registrar.
+#[derive(Debug, Default)]
+pub struct Sessions(Mutex<HashMap<String, usize>>);
+
+impl Sessions {
+    /// (registrar, sessions) of the registrars with a session, by handle.
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = s
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Shared state of the EPP server: sessions open per registrar (the
+/// app's, for the dashboard), the per-registrar command rate.
 pub struct Shared {
-    pub sessions: Mutex<HashMap<String, usize>>,
+    pub sessions: Arc<Sessions>,
     pub limiter: DefaultKeyedRateLimiter<String>,
 }
 
 impl Shared {
-    fn new(per_minute: u32) -> Self {
+    fn new(sessions: Arc<Sessions>, per_minute: u32) -> Self {
         let q = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions,
             limiter: RateLimiter::keyed(q),
         }
     }
     /// Count a new session of `registrar` if it is under `cap`.
     pub fn open(&self, registrar: &str, cap: usize) -> bool {
-        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.sessions.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = s.entry(registrar.to_string()).or_insert(0);
         if *n >= cap {
             return false;
@@ -60,7 +78,7 @@ impl Shared {
         true
     }
     pub fn close(&self, registrar: &str) {
-        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.sessions.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = s.get_mut(registrar) {
             *n = n.saturating_sub(1);
             metrics::gauge!("zonekeeper_epp_sessions").decrement(1.0);
@@ -148,7 +166,10 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// Accept EPP connections on `listener` until `app.shutdown`.
 pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let shared = Arc::new(Shared::new(app.config.epp.rate_limit_per_minute));
+    let shared = Arc::new(Shared::new(
+        app.epp_sessions.clone(),
+        app.config.epp.rate_limit_per_minute,
+    ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, peer) = tokio::select! {
