@@ -545,9 +545,26 @@ async fn rdap_shows_an_epp_registration() {
         let mut a = e.logged_in(0);
         let r = a.cmd(&domain_cmd(
             "create",
-            r#"<domain:name>epp-rdap.ru</domain:name><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Rdap-Code-1</domain:pw></domain:authInfo>"#,
+            r#"<domain:name>epp-rdap.ru</domain:name><domain:ns><domain:hostObj>ns1.example.net</domain:hostObj><domain:hostObj>ns2.example.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Rdap-Code-1</domain:pw></domain:authInfo>"#,
+        ).replace(
+            "</create>",
+            r#"</create><extension><secDNS:create xmlns:secDNS="urn:ietf:params:xml:ns:secDNS-1.1"><secDNS:dsData><secDNS:keyTag>4242</secDNS:keyTag><secDNS:alg>13</secDNS:alg><secDNS:digestType>2</secDNS:digestType><secDNS:digest>49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE4F4F0A2D7F4A0E5C6B1D2E3F</secDNS:digest></secDNS:dsData></secDNS:create></extension>"#,
         ));
         assert_eq!(code(&r), 1000, "{r}");
+        // The DS set came with the registration, in one transaction.
+        let d = e.s.store().domain("epp-rdap.ru").unwrap().unwrap();
+        assert_eq!(d.ds.len(), 1);
+        assert_eq!(d.ds[0].key_tag, 4242);
+        // A DS set without nameservers is refused, and nothing is registered.
+        let r = a.cmd(&domain_cmd(
+            "create",
+            r#"<domain:name>epp-rdap2.ru</domain:name><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Rdap-Code-2</domain:pw></domain:authInfo>"#,
+        ).replace(
+            "</create>",
+            r#"</create><extension><secDNS:create xmlns:secDNS="urn:ietf:params:xml:ns:secDNS-1.1"><secDNS:dsData><secDNS:keyTag>4242</secDNS:keyTag><secDNS:alg>13</secDNS:alg><secDNS:digestType>2</secDNS:digestType><secDNS:digest>49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE4F4F0A2D7F4A0E5C6B1D2E3F</secDNS:digest></secDNS:dsData></secDNS:create></extension>"#,
+        ));
+        assert_eq!(code(&r), 2306, "{r}");
+        assert!(e.s.store().domain("epp-rdap2.ru").unwrap().is_none());
     })
     .await
     .unwrap();
@@ -558,6 +575,7 @@ async fn rdap_shows_an_epp_registration() {
         "epp-rdap.ru"
     );
     assert!(body.to_string().contains(A), "{body}");
+    assert!(body["secureDNS"].to_string().contains("4242"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -814,21 +814,13 @@ impl Session {
             nameservers: ns,
             auth_info,
             reseller: None,
+            ds,
         };
-        let reg = self.app.registry();
-        let d = reg.create(&self.actor(), &body).map_err(from_registry)?;
-        if let Some(ds) = ds {
-            // A separate write after the registration: a refused DS set
-            // leaves the domain registered without it, and says so.
-            if let Err(e) = reg.declare_ds(&self.actor(), &name, ds, "EPP") {
-                let mut o = from_registry(e);
-                o.msg = format!(
-                    "{name} was registered, but its DS set was refused: {}",
-                    o.msg
-                );
-                return Err(o);
-            }
-        }
+        let d = self
+            .app
+            .registry()
+            .create(&self.actor(), &body)
+            .map_err(from_registry)?;
         Ok(Out::ok(format!(
             r#"<domain:creData xmlns:domain="{DOMAIN_NS}"><domain:name>{}</domain:name><domain:crDate>{}</domain:crDate><domain:exDate>{}</domain:exDate></domain:creData>"#,
             escape(&name),
@@ -859,12 +851,13 @@ impl Session {
         Ok(())
     }
 
-    fn ds_create(&self, ext: Option<&Element>) -> Result<Option<Vec<crate::model::DsRecord>>, Out> {
-        let Some(c) = ext.and_then(|e| e.child(SECDNS_NS, "create")) else {
-            return Ok(None);
-        };
-        let list = ds_list(c)?;
-        validate_ds(&list).map(Some)
+    /// secDNS `create`: the DS set, checked by the registry with the rest
+    /// of the registration (one transaction).
+    fn ds_create(&self, ext: Option<&Element>) -> Result<Vec<crate::ds::DsIn>, Out> {
+        match ext.and_then(|e| e.child(SECDNS_NS, "create")) {
+            Some(c) => ds_list(c),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn domain_update(&self, obj: &Element, ext: Option<&Element>) -> R {

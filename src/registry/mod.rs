@@ -145,6 +145,10 @@ pub struct CreateIn {
     pub nameservers: Vec<NameserverIn>,
     pub auth_info: Option<String>,
     pub reseller: Option<String>,
+    /// DS set (SPEC §4 `ds`), declared with the nameservers in the same
+    /// transaction.
+    #[serde(default)]
+    pub ds: Vec<crate::ds::DsIn>,
 }
 
 /// A pending registrar change as both registrars see it.
@@ -435,6 +439,18 @@ impl<'a> Registry<'a> {
         if let Some(a) = &body.auth_info {
             objects::check_auth_code(a)?;
         }
+        let ds = crate::ds::validate_set(&body.ds, !ns.is_empty()).map_err(|v| {
+            RegistryError::Invalid(
+                v.into_iter()
+                    .map(|(field, reason)| RecordError {
+                        section: "domain",
+                        index: 0,
+                        field,
+                        reason,
+                    })
+                    .collect(),
+            )
+        })?;
         if let Some(r) = &body.reseller {
             if !crate::import::valid_handle(r) {
                 return Err(invalid(
@@ -523,7 +539,7 @@ impl<'a> Registry<'a> {
                     .map(|_| now + self.dur(self.lc().auth_code_lifetime)),
                 ..Registration::default()
             },
-            ds: Vec::new(),
+            ds,
         };
         txn.put_domain(&d)?;
         // A name freed earlier keeps an old record: this one replaces it.
