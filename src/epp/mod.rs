@@ -226,7 +226,7 @@ async fn connection<S>(
 {
     let cfg = app.config.epp.clone();
     let mut sess = Session::new(app.clone(), fp, shared.clone());
-    if write_frame(&mut s, sess.greeting().as_bytes())
+    if send(&mut s, sess.greeting().as_bytes(), cfg.frame_timeout)
         .await
         .is_err()
     {
@@ -251,8 +251,12 @@ async fn connection<S>(
             Ok(_) => break,
             Err(_) => {
                 tracing::info!(%peer, "EPP session timed out");
-                let _ =
-                    write_frame(&mut s, sess.closing(2500, "session timed out").as_bytes()).await;
+                let _ = send(
+                    &mut s,
+                    sess.closing(2500, "session timed out").as_bytes(),
+                    cfg.frame_timeout,
+                )
+                .await;
                 break;
             }
         };
@@ -269,14 +273,20 @@ async fn connection<S>(
             Ok(Ok(b)) => b,
             Ok(Err(FrameError::Length(n, max))) => {
                 let msg = format!("frame length {n} is out of range (at most {max} bytes)");
-                let _ = write_frame(&mut s, sess.closing(2500, &msg).as_bytes()).await;
+                let _ = send(
+                    &mut s,
+                    sess.closing(2500, &msg).as_bytes(),
+                    cfg.frame_timeout,
+                )
+                .await;
                 break;
             }
             Ok(Err(_)) => break,
             Err(_) => {
-                let _ = write_frame(
+                let _ = send(
                     &mut s,
                     sess.closing(2500, "frame not completed in time").as_bytes(),
+                    cfg.frame_timeout,
                 )
                 .await;
                 break;
@@ -303,11 +313,26 @@ async fn connection<S>(
                 Err(_) => break,
             }
         };
-        if write_frame(&mut s, answer.as_bytes()).await.is_err() || close {
+        if send(&mut s, answer.as_bytes(), cfg.frame_timeout)
+            .await
+            .is_err()
+            || close
+        {
             break;
         }
     }
     drop(sess);
+}
+
+/// Write one frame; a client that stops reading is cut off after `t`.
+async fn send<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    body: &[u8],
+    t: std::time::Duration,
+) -> std::io::Result<()> {
+    tokio::time::timeout(t, write_frame(s, body))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))?
 }
 
 async fn peek_byte<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Option<u8>> {
