@@ -107,6 +107,9 @@ fn build(path: &Path, n: usize) {
                     url: None,
                     email: None,
                     api_token_sha256: None,
+                    epp_cert_sha256: Vec::new(),
+                    epp_password_hash: None,
+                    epp_poll_acked: 0,
                 }]
             } else {
                 vec![]
@@ -124,6 +127,7 @@ fn build(path: &Path, n: usize) {
                     birth_date: None,
                     passport: None,
                     disclose: vec![],
+                    sponsor: None,
                 }]
             } else {
                 vec![]

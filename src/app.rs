@@ -63,6 +63,8 @@ pub struct App {
     pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
     /// Names that cannot be created or imported (`lifecycle.reserved_names`).
     pub reserved: Arc<ReservedNames>,
+    /// EPP sessions logged in now, per registrar (the dashboard shows them).
+    pub epp_sessions: Arc<Sessions>,
 }
 
 impl App {
@@ -95,6 +97,7 @@ impl App {
             shutdown: CancellationToken::new(),
             started,
             reserved: Arc::new(reserved),
+            epp_sessions: Arc::default(),
         })
     }
 
@@ -141,5 +144,47 @@ impl ChangeListener for App {
 
     fn zone_changed(&self) {
         self.zone_dirty.notify_one();
+    }
+}
+
+/// Sessions logged in now, per registrar (the EPP server counts them, the
+/// dashboard shows them).
+#[derive(Debug, Default)]
+pub struct Sessions(Mutex<std::collections::HashMap<String, usize>>);
+
+impl Sessions {
+    /// (registrar, sessions) of the registrars with a session, by handle.
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = s
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Count a new session of `registrar` if it has fewer than `cap`.
+    pub fn open(&self, registrar: &str, cap: usize) -> bool {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = s.entry(registrar.to_string()).or_insert(0);
+        if *n >= cap {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// One session of `registrar` ended; false if none was counted.
+    pub fn close(&self, registrar: &str) -> bool {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match s.get_mut(registrar) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 }

@@ -77,6 +77,7 @@ pub struct Config {
     pub demo: DemoConfig,
     pub names: NamesConfig,
     pub dnssec: DnssecConfig,
+    pub epp: EppConfig,
 }
 
 impl Default for Config {
@@ -96,6 +97,7 @@ impl Default for Config {
             demo: DemoConfig::default(),
             names: NamesConfig::default(),
             dnssec: DnssecConfig::default(),
+            epp: EppConfig::default(),
         }
     }
 }
@@ -461,6 +463,51 @@ impl Default for ApiConfig {
     }
 }
 
+/// The EPP server (RFC 5730–5734) for registrars; off unless `listen` is
+/// set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EppConfig {
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain of the server.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key: Option<PathBuf>,
+    /// PEM of the CA(s) that sign registrars' client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// A session must log in within this.
+    #[serde(deserialize_with = "human")]
+    pub login_timeout: Duration,
+    /// A logged-in session that sends nothing for this long is closed.
+    #[serde(deserialize_with = "human")]
+    pub idle_timeout: Duration,
+    /// A client must send a whole frame within this once it started it.
+    #[serde(deserialize_with = "human")]
+    pub frame_timeout: Duration,
+    /// Largest frame accepted (bytes, header included).
+    pub max_frame_bytes: usize,
+    pub max_sessions_per_registrar: usize,
+    /// Commands per minute per registrar, all its sessions together.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for EppConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            cert: None,
+            key: None,
+            client_ca: None,
+            login_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+            frame_timeout: Duration::from_secs(30),
+            max_frame_bytes: 65_536,
+            max_sessions_per_registrar: 4,
+            rate_limit_per_minute: 600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZoneConfig {
@@ -716,6 +763,13 @@ impl Config {
                     t.zone
                 )));
             }
+        }
+        // (`epp.listen` without `epp.cert`/`key`/`client_ca` is refused when
+        // the EPP server starts: each key alone must load.)
+        if self.epp.max_frame_bytes < 1024 || self.epp.max_sessions_per_registrar == 0 {
+            return Err(ConfigError::Invalid(
+                "epp.max_frame_bytes must be at least 1024 and epp.max_sessions_per_registrar at least 1".into(),
+            ));
         }
         let text_err = |e: crate::text::TextError| ConfigError::Invalid(e.to_string());
         crate::text::check_line("whois.source", &self.whois.source, 64).map_err(text_err)?;

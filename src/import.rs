@@ -196,6 +196,9 @@ struct RegistrarIn {
     url: Option<String>,
     email: Option<String>,
     api_token_sha256: Option<String>,
+    #[serde(default)]
+    epp_cert_sha256: Vec<String>,
+    epp_password_hash: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +281,115 @@ impl Errors {
             // so a report cannot forge lines or drive the operator's terminal.
             reason: text::escape(&reason.into()).into_owned(),
         });
+    }
+}
+
+/// Check one contact's fields (the text policy, kinds, dates, country):
+/// `None` if any was refused (the reasons are in `e`).
+fn contact_checked(e: &mut Errors, c: ContactIn) -> Option<Contact> {
+    let errors_before = e.total;
+    match c.kind {
+        ContactKind::Person if c.name.is_none() => e.push("name", "a person needs a name"),
+        ContactKind::Org if c.org.is_none() => e.push("org", "an organisation needs org"),
+        _ => {}
+    }
+    for (f, v) in [
+        ("name", &c.name),
+        ("org", &c.org),
+        ("tax_id", &c.tax_id),
+        ("passport", &c.passport),
+    ] {
+        check_text(e, f, v, text::MAX_TEXT);
+    }
+    check_with(e, "email", &c.email, text::check_email);
+    check_with(e, "phone", &c.phone, text::check_phone);
+    if let Some(b) = &c.birth_date {
+        if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
+            e.push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
+        }
+    }
+    let address = c.address.map(|a| {
+        if let Err(err) =
+            text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
+        {
+            e.push("address.street", err.to_string());
+        } else {
+            for (j, s) in a.street.iter().enumerate() {
+                let f = format!("address.street[{j}]");
+                if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
+                    e.push(f, err.to_string());
+                }
+            }
+        }
+        check_text(e, "address.city", &a.city, text::MAX_TEXT);
+        check_text(e, "address.region", &a.region, text::MAX_TEXT);
+        check_text(
+            e,
+            "address.postal_code",
+            &a.postal_code,
+            text::MAX_POSTAL_CODE,
+        );
+        if let Some(cc) = &a.country {
+            if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
+                e.push(
+                    "address.country",
+                    format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
+                );
+            }
+        }
+        PostalAddress {
+            street: a.street,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country.map(|c| c.to_ascii_uppercase()),
+        }
+    });
+    let mut disclose = c.disclose;
+    disclose.sort();
+    disclose.dedup();
+    if e.total > errors_before {
+        return None;
+    }
+    Some(Contact {
+        handle: c.handle,
+        kind: c.kind,
+        name: c.name,
+        org: c.org,
+        email: c.email,
+        phone: c.phone,
+        address,
+        tax_id: c.tax_id,
+        birth_date: c.birth_date,
+        passport: c.passport,
+        disclose,
+        sponsor: None,
+    })
+}
+
+/// A contact from its SPEC §4 JSON form (`handle`, `kind`, `name`, …,
+/// `disclose`), checked as import checks it: for the edges that create or
+/// change contacts one by one (EPP). Reasons name the field.
+pub fn contact_from_json(v: serde_json::Value) -> Result<Contact, Vec<RecordError>> {
+    let mut e = Errors {
+        list: Vec::new(),
+        total: 0,
+        section: "contact",
+        index: 0,
+    };
+    let c: ContactIn = match serde_json::from_value(v) {
+        Ok(c) => c,
+        Err(err) => {
+            e.push("-", err.to_string());
+            return Err(e.list);
+        }
+    };
+    if !valid_handle(&c.handle) {
+        e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
+    }
+    match contact_checked(&mut e, c) {
+        Some(c) if e.total == 0 => Ok(c),
+        _ => Err(e.list),
     }
 }
 
@@ -420,6 +532,24 @@ impl Parser<'_> {
             }
             None => None,
         };
+        let mut certs = Vec::new();
+        for c in &r.epp_cert_sha256 {
+            if c.len() == 64 && c.chars().all(|c| c.is_ascii_hexdigit()) {
+                certs.push(c.to_ascii_lowercase());
+            } else {
+                self.e
+                    .push("epp_cert_sha256", "must be 64 hex digits (SHA-256)");
+            }
+        }
+        if let Some(h) = &r.epp_password_hash {
+            let ok = argon2::PasswordHash::new(h).is_ok_and(|p| p.algorithm.as_str() == "argon2id");
+            if !ok {
+                self.e.push(
+                    "epp_password_hash",
+                    "must be an argon2id PHC string ($argon2id$v=19$...)",
+                );
+            }
+        }
         if self.e.total > 0 {
             return;
         }
@@ -429,6 +559,9 @@ impl Parser<'_> {
             url: r.url,
             email: r.email,
             api_token_sha256: token,
+            epp_cert_sha256: certs,
+            epp_password_hash: r.epp_password_hash,
+            epp_poll_acked: 0,
         });
     }
 
@@ -452,83 +585,11 @@ impl Parser<'_> {
                 format!("'{}' appears twice in this file", c.handle),
             );
         }
-        match c.kind {
-            ContactKind::Person if c.name.is_none() => self.e.push("name", "a person needs a name"),
-            ContactKind::Org if c.org.is_none() => self.e.push("org", "an organisation needs org"),
-            _ => {}
-        }
-        for (f, v) in [
-            ("name", &c.name),
-            ("org", &c.org),
-            ("tax_id", &c.tax_id),
-            ("passport", &c.passport),
-        ] {
-            check_text(&mut self.e, f, v, text::MAX_TEXT);
-        }
-        check_with(&mut self.e, "email", &c.email, text::check_email);
-        check_with(&mut self.e, "phone", &c.phone, text::check_phone);
-        if let Some(b) = &c.birth_date {
-            if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
-                self.e
-                    .push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
+        if let Some(c) = contact_checked(&mut self.e, c) {
+            if self.e.total == 0 {
+                self.batch.contacts.push(c);
             }
         }
-        let address = c.address.map(|a| {
-            if let Err(err) =
-                text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
-            {
-                self.e.push("address.street", err.to_string());
-            } else {
-                for (j, s) in a.street.iter().enumerate() {
-                    let f = format!("address.street[{j}]");
-                    if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
-                        self.e.push(f, err.to_string());
-                    }
-                }
-            }
-            check_text(&mut self.e, "address.city", &a.city, text::MAX_TEXT);
-            check_text(&mut self.e, "address.region", &a.region, text::MAX_TEXT);
-            check_text(
-                &mut self.e,
-                "address.postal_code",
-                &a.postal_code,
-                text::MAX_POSTAL_CODE,
-            );
-            if let Some(cc) = &a.country {
-                if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
-                    self.e.push(
-                        "address.country",
-                        format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
-                    );
-                }
-            }
-            PostalAddress {
-                street: a.street,
-                city: a.city,
-                region: a.region,
-                postal_code: a.postal_code,
-                country: a.country.map(|c| c.to_ascii_uppercase()),
-            }
-        });
-        let mut disclose = c.disclose;
-        disclose.sort();
-        disclose.dedup();
-        if self.e.total > 0 {
-            return;
-        }
-        self.batch.contacts.push(Contact {
-            handle: c.handle,
-            kind: c.kind,
-            name: c.name,
-            org: c.org,
-            email: c.email,
-            phone: c.phone,
-            address,
-            tax_id: c.tax_id,
-            birth_date: c.birth_date,
-            passport: c.passport,
-            disclose,
-        });
     }
 
     fn domain(&mut self, i: usize, d: &RawValue) {

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
-//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
+//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
 //! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
 //! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`] | the long-running process and its wiring; the loopback demo (dev config) |
 //! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
@@ -22,7 +22,7 @@
 //!
 //! ```text
 //!  import FILE ──┐                                        ┌─> zone::write_all ─> zones/ru.zone
-//!  API (REST) ───┤                                        │     (zone writer, on zone_dirty)
+//!  API, EPP ─────┤                                        │     (zone writer, on zone_dirty)
 //!  control/CLI ──┼─> registry (rules) ─> Store (redb) <───┤
 //!  CDS scanner ──┘      │ ChangeListener     ▲            └─> public::domain ─┬─> whois (port 43)
 //!                       ▼ (inbox, wake)      │ put_delegation                 ├─> rdap (/rdap/)
@@ -33,7 +33,7 @@
 //! ```
 //!
 //! * **Writes** of registry data go through [`registry::Registry`] (API,
-//!   control socket, import, CDS scanner), which checks the rules and writes
+//!   control socket, EPP, import, CDS scanner), which checks the rules and writes
 //!   one [`store::Txn`]; the scheduler writes delegation records with
 //!   [`store::Store::put_delegation`]. A crash at any moment leaves the
 //!   last committed state.
@@ -62,6 +62,7 @@ pub mod dashboard;
 pub mod delegation;
 pub mod demo;
 pub mod ds;
+pub mod epp;
 pub mod http;
 pub mod import;
 pub mod lifecycle;

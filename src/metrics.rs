@@ -80,6 +80,15 @@ fn describe() {
         "Size of the store file"
     );
     describe_gauge!("zonekeeper_registrars", "Registrars in the store");
+    describe_counter!(
+        "zonekeeper_epp_commands_total",
+        "EPP commands by command (domain:create, poll, ...) and result code"
+    );
+    describe_gauge!("zonekeeper_epp_sessions", "EPP sessions logged in now");
+    describe_counter!(
+        "zonekeeper_epp_tls_failures_total",
+        "EPP connections whose TLS handshake (client certificate) failed"
+    );
     describe_gauge!("zonekeeper_contacts", "Contacts in the store");
     describe_gauge!("zonekeeper_hosts", "Nameserver hosts in the store");
     describe_counter!(

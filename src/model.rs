@@ -67,6 +67,14 @@ pub struct Registrar {
     pub email: Option<String>,
     /// Lower-case hex SHA-256 of the registrar's API token.
     pub api_token_sha256: Option<String>,
+    /// Lower-case hex SHA-256 of the DER of each client certificate the
+    /// registrar may present to the EPP server.
+    pub epp_cert_sha256: Vec<String>,
+    /// PHC string (argon2id) of the registrar's EPP password.
+    pub epp_password_hash: Option<String>,
+    /// The last change-feed sequence number the registrar acknowledged
+    /// with EPP `<poll op="ack">` (its message queue starts after it).
+    pub epp_poll_acked: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +123,9 @@ pub struct Contact {
     /// Never published.
     pub passport: Option<String>,
     pub disclose: Vec<DiscloseField>,
+    /// The registrar that created the contact through EPP and alone may
+    /// change or delete it there; `None` for imported contacts.
+    pub sponsor: Option<String>,
 }
 
 /// A declared nameserver: its name and, for glue, its addresses.

@@ -254,6 +254,7 @@ pub(crate) mod tests {
             birth_date: Some(SECRET_MARKERS[1].into()),
             passport: Some(SECRET_MARKERS[2].into()),
             disclose,
+            sponsor: None,
         }
     }
 
@@ -290,6 +291,9 @@ pub(crate) mod tests {
                 url: Some("https://r.example".into()),
                 email: Some("abuse@r.example".into()),
                 api_token_sha256: Some(SECRET_MARKERS[4].into()),
+                epp_cert_sha256: Vec::new(),
+                epp_password_hash: None,
+                epp_poll_acked: 0,
             }),
             registrant: Some(c.clone()),
             admin: Some(c.clone()),

@@ -114,6 +114,15 @@ pub async fn serve_with_control(
     if let Some(sock) = control {
         tasks.spawn(crate::control::run(app.clone(), sock));
     }
+    if app.config.epp.listen.is_some() {
+        let app = app.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::epp::run(app.clone()).await {
+                error!("EPP server stopped: {e}");
+                app.shutdown.cancel();
+            }
+        });
+    }
     {
         let token = app.shutdown.clone();
         tasks.spawn(async move {

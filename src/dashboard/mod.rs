@@ -252,6 +252,21 @@ fn failing_ids(r: &Option<RoundSummary>) -> String {
     }
 }
 
+/// The EPP sessions card (only when the EPP server is on): the count, and
+/// per registrar in its title.
+fn epp_card(app: &App) -> String {
+    if app.config.epp.listen.is_none() {
+        return String::new();
+    }
+    let s = app.epp_sessions.snapshot();
+    let total: usize = s.iter().map(|(_, n)| n).sum();
+    let per: Vec<String> = s.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+    format!(
+        "<div class=\"card\" title=\"{}\"><div class=\"n\">{total}</div><div class=\"l\">EPP sessions</div></div>",
+        html::esc(&per.join(", "))
+    )
+}
+
 fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
     let mut b = String::new();
     if let Some(o) = app.outage() {
@@ -282,10 +297,11 @@ fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
         b,
         "<div class=\"card\"><div class=\"n\">{}</div><div class=\"l\">registrars</div></div>\
 <div class=\"card\"><div class=\"n\">{}</div><div class=\"l\">nameserver hosts</div></div>\
-<div class=\"card\"><div class=\"n\">{:.1}&nbsp;MB</div><div class=\"l\">store size</div></div></div>",
+<div class=\"card\"><div class=\"n\">{:.1}&nbsp;MB</div><div class=\"l\">store size</div></div>{}</div>",
         o.stats.registrars,
         o.stats.hosts,
-        o.stats.file_bytes as f64 / 1_048_576.0
+        o.stats.file_bytes as f64 / 1_048_576.0,
+        epp_card(app)
     );
     let items: Vec<(String, f64, String, &str)> = DelegationState::ALL
         .iter()

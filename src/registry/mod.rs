@@ -30,8 +30,10 @@ use crate::names::{DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
 pub mod input;
+mod objects;
 pub mod reserved;
 pub use input::NameserverIn;
+pub use objects::TransferState;
 pub use reserved::ReservedNames;
 
 /// Who asks for a change.
@@ -144,6 +146,10 @@ pub struct CreateIn {
     pub nameservers: Vec<NameserverIn>,
     pub auth_info: Option<String>,
     pub reseller: Option<String>,
+    /// DS set (SPEC §4 `ds`), declared with the nameservers in the same
+    /// transaction.
+    #[serde(default)]
+    pub ds: Vec<crate::ds::DsIn>,
 }
 
 /// A pending registrar change as both registrars see it.
@@ -457,10 +463,20 @@ impl<'a> Registry<'a> {
             self.config.delegation.min_nameservers,
         )?;
         if let Some(a) = &body.auth_info {
-            if a.trim().is_empty() || a.len() > 255 || a.chars().any(char::is_control) {
-                return Err(invalid("auth_info", "must be 1–255 printable characters"));
-            }
+            objects::check_auth_code(a)?;
         }
+        let ds = crate::ds::validate_set(&body.ds, !ns.is_empty()).map_err(|v| {
+            RegistryError::Invalid(
+                v.into_iter()
+                    .map(|(field, reason)| RecordError {
+                        section: "domain",
+                        index: 0,
+                        field,
+                        reason,
+                    })
+                    .collect(),
+            )
+        })?;
         if let Some(r) = &body.reseller {
             if !input::valid_handle(r) {
                 return Err(invalid(
@@ -549,7 +565,7 @@ impl<'a> Registry<'a> {
                     .map(|_| now + self.dur(self.lc().auth_code_lifetime)),
                 ..Registration::default()
             },
-            ds: Vec::new(),
+            ds,
         };
         txn.put_domain(&d)?;
         // A name freed earlier keeps an old record: this one replaces it.
@@ -1241,7 +1257,12 @@ impl<'a> Registry<'a> {
         let mut errors = Vec::new();
         let mut summary = ImportSummary::default();
         for r in &batch.registrars {
-            txn.put_registrar(r)?;
+            // The EPP message-queue cursor is the registry's, not the file's.
+            let mut r = r.clone();
+            if let Some(old) = txn.registrar(&r.handle)? {
+                r.epp_poll_acked = old.epp_poll_acked;
+            }
+            txn.put_registrar(&r)?;
             summary.registrars += 1;
         }
         for c in &batch.contacts {
@@ -1410,6 +1431,9 @@ mod tests {
             url: None,
             email: None,
             api_token_sha256: None,
+            epp_cert_sha256: Vec::new(),
+            epp_password_hash: None,
+            epp_poll_acked: 0,
         }
     }
 
@@ -1452,6 +1476,7 @@ mod tests {
                 birth_date: None,
                 passport: None,
                 disclose: vec![],
+                sponsor: None,
             }],
             domains,
         }

@@ -286,6 +286,9 @@ impl From<v1::Registrar> for crate::model::Registrar {
             url: v.url,
             email: v.email,
             api_token_sha256: v.api_token_sha256,
+            epp_cert_sha256: Vec::new(),
+            epp_password_hash: None,
+            epp_poll_acked: 0,
         }
     }
 }
@@ -304,6 +307,7 @@ impl From<v1::Contact> for crate::model::Contact {
             birth_date: v.birth_date,
             passport: v.passport,
             disclose: v.disclose,
+            sponsor: None,
         }
     }
 }

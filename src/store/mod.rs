@@ -224,6 +224,13 @@ pub trait Txn {
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>>;
     fn put_registrar(&mut self, r: &Registrar) -> Result<()>;
     fn put_contact(&mut self, c: &Contact) -> Result<()>;
+    /// Remove a contact record (the registry checks first that no domain
+    /// refers to it). A backend without it refuses.
+    fn delete_contact(&mut self, handle: &str) -> Result<()> {
+        Err(StoreError::Backend(format!(
+            "this store cannot delete contact {handle}"
+        )))
+    }
     /// Write a domain record; every index derived from it follows.
     fn put_domain(&mut self, d: &Domain) -> Result<()>;
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;

@@ -1094,6 +1094,16 @@ impl Txn for RedbTxn {
     fn put_contact(&mut self, c: &Contact) -> Result<()> {
         put_contact(&self.txn, c)
     }
+    fn delete_contact(&mut self, handle: &str) -> Result<()> {
+        if let Some(old) = wget::<Contact>(&self.txn, CONTACTS, handle)? {
+            if let Some(f) = public_fn(&old) {
+                idx_set(&self.txn, IDX_FN, &f, handle, false)?;
+            }
+            let mut t = self.txn.open_table(CONTACTS).map_err(err)?;
+            t.remove(handle).map_err(err)?;
+        }
+        Ok(())
+    }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old: Option<Domain> = wget(&self.txn, DOMAINS, d.name.as_str())?;
         if old.as_ref() == Some(d) {

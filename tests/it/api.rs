@@ -655,6 +655,9 @@ async fn new_registrar_tokens_work_without_restart() {
             api_token_sha256: Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
                 b"token-newreg-ru",
             ))),
+            epp_cert_sha256: Vec::new(),
+            epp_password_hash: None,
+            epp_poll_acked: 0,
         }],
         ..Default::default()
     };

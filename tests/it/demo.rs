@@ -177,7 +177,11 @@ async fn first_command_shows_delegated_failing_and_monitored_domains() {
                     "{name}: want {id} ({sev}), got {found:?}"
                 );
             }
-            None => assert!(found.is_empty(), "{name}: {found:?}"),
+            // Nothing wrong; a notice (RTT on a loaded machine) is no fault.
+            None => assert!(
+                found.iter().all(|(_, sev)| sev == "notice"),
+                "{name}: {found:?}"
+            ),
         }
         if *state == "delegated" {
             // Monitored: the next monitoring round is scheduled.

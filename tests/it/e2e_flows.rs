@@ -56,6 +56,9 @@ fn registrar(handle: &str) -> Registrar {
         url: None,
         email: None,
         api_token_sha256: Some(hex::encode(Sha256::digest(token(handle).as_bytes()))),
+        epp_cert_sha256: Vec::new(),
+        epp_password_hash: None,
+        epp_poll_acked: 0,
     }
 }
 

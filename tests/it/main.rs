@@ -27,6 +27,7 @@ mod dashboard;
 mod demo;
 mod docs;
 mod e2e_flows;
+mod epp;
 mod fuzz_dns;
 mod fuzz_import;
 mod fuzz_names;

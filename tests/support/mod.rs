@@ -5,6 +5,7 @@ pub mod api;
 pub mod bin;
 pub mod check;
 pub mod dns;
+pub mod epp;
 pub mod net;
 pub mod nsd;
 pub mod rdap;

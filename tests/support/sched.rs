@@ -22,6 +22,9 @@ pub fn registrar() -> Registrar {
         url: None,
         email: None,
         api_token_sha256: None,
+        epp_cert_sha256: Vec::new(),
+        epp_password_hash: None,
+        epp_poll_acked: 0,
     }
 }
 
@@ -38,6 +41,7 @@ pub fn contact() -> Contact {
         birth_date: None,
         passport: None,
         disclose: vec![],
+        sponsor: None,
     }
 }
 

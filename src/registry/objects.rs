@@ -1,0 +1,225 @@
+//! Registry operations that EPP (RFC 5730–5733) needs beyond the REST API:
+//! contact objects with a sponsoring registrar, a registrar-chosen auth
+//! code, the registrar's message-queue cursor and the state of a pending
+//! registrar change. Same rules for every edge: they live here, once.
+
+use super::{invalid, Actor, RegistryError, Result};
+use crate::lifecycle::Operation;
+use crate::model::{Contact, Domain, Registrar};
+
+/// The state of a registrar change as both registrars may ask for it
+/// (EPP `<transfer op="query">`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferState {
+    pub domain: String,
+    /// The sponsoring registrar now.
+    pub sponsor: String,
+    /// The pending request, if any.
+    pub pending: Option<super::TransferView>,
+}
+
+/// Check an auth code a registrar chose (create, update).
+pub(super) fn check_auth_code(a: &str) -> Result<()> {
+    if a.trim().is_empty() || a.len() > 255 || a.chars().any(char::is_control) {
+        return Err(invalid("auth_info", "must be 1–255 printable characters"));
+    }
+    Ok(())
+}
+
+impl super::Registry<'_> {
+    fn registrar_of(actor: &Actor, what: &str) -> Result<String> {
+        match actor {
+            Actor::Registrar(h) => Ok(h.clone()),
+            _ => Err(RegistryError::NotAllowed(format!(
+                "{what} is done by a registrar"
+            ))),
+        }
+    }
+
+    /// Create a contact (already checked by [`crate::import::contact_from_json`])
+    /// sponsored by the calling registrar.
+    pub fn contact_create(&self, actor: &Actor, mut c: Contact) -> Result<Contact> {
+        let handle = Self::registrar_of(actor, "creating a contact")?;
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        if txn.contact(&c.handle)?.is_some() {
+            return Err(RegistryError::refused(
+                "contact-exists",
+                format!("contact {} already exists", c.handle),
+            ));
+        }
+        c.sponsor = Some(handle);
+        txn.put_contact(&c)?;
+        txn.commit(now)?;
+        Ok(c)
+    }
+
+    /// Load a contact its sponsor may change.
+    fn own_contact(&self, txn: &dyn crate::store::Txn, actor: &Actor, h: &str) -> Result<Contact> {
+        let c = txn
+            .contact(h)?
+            .ok_or_else(|| RegistryError::refused("no-contact", format!("no such contact: {h}")))?;
+        match actor {
+            Actor::Operator => Ok(c),
+            Actor::Registrar(r) if c.sponsor.as_deref() == Some(r.as_str()) => Ok(c),
+            _ => Err(RegistryError::Forbidden(format!("contact {h}"))),
+        }
+    }
+
+    /// Replace a contact's data with `new` (checked like a new one); the
+    /// handle and sponsor stay.
+    pub fn contact_update(&self, actor: &Actor, mut new: Contact) -> Result<Contact> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let old = self.own_contact(txn.as_ref(), actor, &new.handle)?;
+        new.sponsor = old.sponsor;
+        txn.put_contact(&new)?;
+        txn.commit(now)?;
+        // WHOIS/RDAP of the domains that show it change too.
+        if let Some(l) = self.listener {
+            let (names, _) = self.store.domains_by_contact(&new.handle, None, 10_000)?;
+            for n in names {
+                l.domain_changed(&n);
+            }
+        }
+        Ok(new)
+    }
+
+    /// Delete a contact no domain refers to.
+    pub fn contact_delete(&self, actor: &Actor, handle: &str) -> Result<()> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        self.own_contact(txn.as_ref(), actor, handle)?;
+        let (names, _) = self.store.domains_by_contact(handle, None, 1)?;
+        if !names.is_empty() {
+            return Err(RegistryError::refused(
+                "contact-in-use",
+                format!(
+                    "contact {handle} is a contact of {} (and maybe others)",
+                    names[0]
+                ),
+            ));
+        }
+        txn.delete_contact(handle)?;
+        txn.commit(now)?;
+        Ok(())
+    }
+
+    /// The sponsor sets the auth code of its domain (EPP `authInfo`), valid
+    /// for `lifecycle.auth_code_lifetime`.
+    pub fn set_auth_code(&self, actor: &Actor, name: &str, code: &str) -> Result<Domain> {
+        check_auth_code(code)?;
+        self.modify(
+            actor,
+            name,
+            Some(Operation::ResetAuthCode),
+            |_, d, _, now| {
+                d.auth_info = Some(code.to_string());
+                d.registration.auth_info_expires =
+                    Some(now + self.dur(self.lc().auth_code_lifetime));
+                Ok(("auth code set".into(), d.clone()))
+            },
+        )
+    }
+
+    /// The pending registrar change of `name`, for its sponsor or the
+    /// gaining registrar (anyone else: forbidden, unless it presents the
+    /// domain's auth code).
+    pub fn transfer_query(
+        &self,
+        actor: &Actor,
+        name: &str,
+        auth_code: Option<&str>,
+    ) -> Result<TransferState> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let d = self.load(txn.as_mut(), actor, name, now, false)?;
+        // `load` may have completed a due automatic approval.
+        txn.commit(now)?;
+        let p = d.registration.pending_transfer.clone();
+        if let Actor::Registrar(h) = actor {
+            let party = &d.registrar == h || p.as_ref().is_some_and(|p| &p.to == h);
+            let code_ok = match (auth_code, &d.auth_info) {
+                (Some(a), Some(c)) => super::ct_eq(a, c),
+                _ => false,
+            };
+            if !party && !code_ok {
+                return Err(RegistryError::Forbidden(name.to_string()));
+            }
+        }
+        Ok(TransferState {
+            domain: name.to_string(),
+            sponsor: d.registrar.clone(),
+            pending: p.map(|p| super::TransferView {
+                domain: name.to_string(),
+                from: d.registrar.clone(),
+                to: p.to,
+                requested: p.requested,
+                auto_approve: p.auto_approve,
+            }),
+        })
+    }
+
+    /// RGP restore (RFC 3915): revoke a scheduled close, or renew a
+    /// registration in its grace period; anything else has nothing to
+    /// restore.
+    pub fn restore(&self, actor: &Actor, name: &str) -> Result<Domain> {
+        let now = self.now();
+        let d = self
+            .store
+            .domain(name)?
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        let st = self.status(&d, now);
+        if st.closing_at.is_some() {
+            return self.revoke_close(actor, name);
+        }
+        if st.expired {
+            return self.renew(actor, name);
+        }
+        Err(RegistryError::refused(
+            "not-restorable",
+            format!("{name} is neither scheduled to close nor in its grace period"),
+        ))
+    }
+
+    /// The registrar acknowledges its change-feed messages up to `seq`
+    /// (EPP `<poll op="ack">`).
+    pub fn poll_ack(&self, actor: &Actor, seq: u64) -> Result<Registrar> {
+        let handle = Self::registrar_of(actor, "acknowledging a message")?;
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let mut r = txn
+            .registrar(&handle)?
+            .ok_or_else(|| RegistryError::NotAllowed(format!("unknown registrar {handle}")))?;
+        if seq <= r.epp_poll_acked {
+            return Err(RegistryError::refused(
+                "no-message",
+                format!("message {seq} was acknowledged already"),
+            ));
+        }
+        r.epp_poll_acked = seq;
+        txn.put_registrar(&r)?;
+        txn.commit(now)?;
+        Ok(r)
+    }
+}
+
+impl super::Registry<'_> {
+    /// Whether `raw` can be registered now: `Ok(name)` or `Err(reason)`
+    /// (EPP `<domain:check>`; the same rules `create` applies first).
+    pub fn availability(&self, raw: &str) -> Result<std::result::Result<String, String>> {
+        let name = match self.parse_name(raw) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if self.reserved.contains(name.as_str()) {
+            return Ok(Err("reserved name".into()));
+        }
+        if let Some(d) = self.store.domain(name.as_str())? {
+            if self.status(&d, self.now()).exists() {
+                return Ok(Err("in use".into()));
+            }
+        }
+        Ok(Ok(name.as_str().to_string()))
+    }
+}
