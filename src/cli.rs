@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::control::{self, Request};
-use crate::store::{RedbStore, Store, StoreError};
+use crate::store::{AnyStore, OpenOptions, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +28,8 @@ pub struct Cli {
 
 #[derive(Args, Clone)]
 pub struct DbArg {
-    /// Store file (overrides store.path).
+    /// Store: a redb file or a `postgres://…` URL (overrides store.path
+    /// and store.url).
     #[arg(long)]
     pub db: Option<PathBuf>,
 }
@@ -249,13 +250,15 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
     Ok(Config::load_or_default(path)?)
 }
 
-pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
+pub fn open_store(cfg: &Config, db: &DbArg) -> Result<AnyStore, Fail> {
     Ok(open_store_raw(cfg, db)?)
 }
 
-fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<RedbStore, StoreError> {
-    let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
-    RedbStore::open_with_cache(&path, cfg.store.cache_mib.saturating_mul(1 << 20))
+fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<AnyStore, StoreError> {
+    crate::store::open(
+        &cfg.store.location(db.db.as_deref()),
+        &OpenOptions::from_config(&cfg.store),
+    )
 }
 
 fn normalise_domain(cfg: &Config, name: &str) -> Result<String, Fail> {
@@ -279,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                             "stop it to import, or restart it with `zonekeeper serve --import FILE`",
                         )
                     })?;
-                    let r = crate::import::apply(&store, &batch, &cfg, now);
+                    let r = crate::import::apply(&*store, &batch, &cfg, now);
                     if let Ok(s) = &r {
                         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
                             store.compact()?;
@@ -326,7 +329,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             };
             let now = clock.now();
             let text = crate::zone::render(
-                &store,
+                &*store,
                 &cfg,
                 &zone,
                 now,
@@ -398,7 +401,7 @@ fn operator_raw(cfg: &Config, db: &DbArg, name: String, req: Request) -> Result<
     let out = match open_store_raw(cfg, db) {
         Ok(store) => {
             let now = SystemClock.now();
-            let reg = crate::registry::Registry::offline(&store, cfg).map_err(Fail)?;
+            let reg = crate::registry::Registry::offline(&*store, cfg).map_err(Fail)?;
             control::execute(&reg, cfg, &name, &req, now).map_err(|e| Fail(e.to_string()))?
         }
         Err(StoreError::Locked { path }) => {

@@ -104,6 +104,11 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// A `postgres://…` URL: the PostgreSQL backend instead of the redb
+    /// file at `path` (`--db` overrides both).
+    pub url: Option<String>,
+    /// PostgreSQL connections per process.
+    pub pool_size: usize,
     /// Page cache in MiB. Hot pages of a large store are served from
     /// memory; the cache counts towards the process's RSS.
     pub cache_mib: usize,
@@ -117,6 +122,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("zonekeeper.redb"),
+            url: None,
+            pool_size: 8,
             cache_mib: 1024,
             control_socket: None,
         }
@@ -124,6 +131,17 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The store to open: `--db` if given (a path or a `postgres://` URL),
+    /// else `store.url`, else `store.path`.
+    pub fn location(&self, db: Option<&Path>) -> crate::store::Location {
+        use crate::store::Location;
+        match (db, &self.url) {
+            (Some(d), _) => Location::parse(&d.to_string_lossy()),
+            (None, Some(u)) => Location::parse(u),
+            (None, None) => Location::Path(self.path.clone()),
+        }
+    }
+
     /// The control socket for the store at `db` (the configured path unless
     /// `--db` overrode it).
     pub fn control_socket_for(&self, db: &Path) -> PathBuf {

@@ -45,7 +45,13 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
         cfg.http.listen = a;
     }
     if let Some(db) = &args.db.db {
-        cfg.store.path = db.clone();
+        match crate::store::Location::parse(&db.to_string_lossy()) {
+            crate::store::Location::Path(p) => {
+                cfg.store.path = p;
+                cfg.store.url = None;
+            }
+            crate::store::Location::Postgres(u) => cfg.store.url = Some(u),
+        }
     }
     if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
         return Err(Fail(format!(
@@ -56,7 +62,7 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     init_tracing(&cfg);
     let mut store = open_store(&cfg, &args.db)?;
     if let Some(file) = &args.import {
-        let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
+        let s = crate::import::import_file(&*store, file, &cfg, SystemClock.now())?;
         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
             store.compact()?;
         }
@@ -68,14 +74,15 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
         );
     }
     let demo_domains = if cfg.demo.enabled {
-        crate::demo::import(&store, &cfg, SystemClock.now())?
+        crate::demo::import(&*store, &cfg, SystemClock.now())?
     } else {
         Vec::new()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
+    let store: Arc<dyn crate::store::Backend> = Arc::from(store);
+    let app = App::new(cfg, store, Arc::new(SystemClock))?;
     rt.block_on(async {
         if app.config.demo.enabled {
             let demo = crate::demo::Demo::bind(&app.config).await?;
@@ -126,16 +133,25 @@ pub async fn serve(mut app: App) -> Result<(), Fail> {
     }
     // Bound only now that this process holds the store lock: a socket file
     // already there is then a stale one from a killed serve.
-    let sock_path = app.config.store.control_socket_for(&app.config.store.path);
-    let control = crate::control::bind(&sock_path).map_err(|e| Fail(e.to_string()))?;
+    // On PostgreSQL operator commands use the database directly (no
+    // process owns it), so the socket is bound only when configured.
+    let location = app.config.store.location(None);
+    let sock_path = match (&location, &app.config.store.control_socket) {
+        (crate::store::Location::Postgres(_), None) => None,
+        _ => Some(app.config.store.control_socket_for(&app.config.store.path)),
+    };
+    let control = match sock_path {
+        Some(p) => Some(crate::control::bind(&p).map_err(|e| Fail(e.to_string()))?),
+        None => None,
+    };
     info!(
         whois = %app.config.whois.listen,
         http = %app.config.http.listen,
-        store = %app.config.store.path.display(),
-        control = %control.path().display(),
+        store = %location,
+        control = %control.as_ref().map(|c| c.path().display().to_string()).unwrap_or_default(),
         "zonekeeper serving"
     );
-    serve_with_control(app, whois_listener, http_listener, Some(control)).await
+    serve_with_control(app, whois_listener, http_listener, control).await
 }
 
 /// [`serve`] on listeners the caller bound (tests bind port 0 and need the

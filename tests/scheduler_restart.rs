@@ -18,7 +18,7 @@ use scheduler_support::dns::{self, Server};
 use scheduler_support::*;
 use zonekeeper::delegation::{self, Policy};
 use zonekeeper::model::{DelegationState, Nameserver, ServerDowntime, Timestamp};
-use zonekeeper::store::{RedbStore, Store};
+use zonekeeper::store::{Maintenance, RedbStore, Store};
 
 fn glue(z: &dns::Zone) -> Vec<Nameserver> {
     z.ns.iter().map(|(n, ip)| ns(n, &[*ip])).collect()

@@ -156,14 +156,6 @@ impl RedbStore {
         &self.path
     }
 
-    /// Give free pages back to the file system (after a bulk import).
-    pub fn compact(&mut self) -> Result<()> {
-        self.db
-            .compact()
-            .map(|_| ())
-            .map_err(|e| StoreError::Backend(format!("compaction: {e}")))
-    }
-
     fn init_schema(&self) -> Result<()> {
         // Fast path with no write: an existing store of this version.
         {
@@ -192,7 +184,7 @@ impl RedbStore {
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
-                        path: self.path.clone(),
+                        path: self.path.display().to_string(),
                         found: v,
                         supported: SCHEMA_VERSION,
                     })
@@ -621,10 +613,17 @@ fn put_registrar(txn: &WriteTransaction, r: &Registrar) -> Result<()> {
     wput(txn, REGISTRARS, &r.handle, r)
 }
 
-impl RedbStore {
-    /// Check every invariant between records and indexes; returns the
-    /// problems found (empty: consistent). Reads one snapshot.
-    pub fn verify(&self) -> Result<Vec<String>> {
+impl Maintenance for RedbStore {
+    /// Give free pages back to the file system (after a bulk import).
+    fn compact(&mut self) -> Result<()> {
+        self.db
+            .compact()
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(format!("compaction: {e}")))
+    }
+
+    /// Reads one snapshot.
+    fn verify(&self) -> Result<Vec<String>> {
         let txn = self.read()?;
         let mut problems = Vec::new();
         let domains = txn.open_table(DOMAINS).map_err(err)?;
