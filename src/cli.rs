@@ -213,6 +213,10 @@ pub struct ServeArgs {
     /// Import this file before serving (idempotent).
     #[arg(long)]
     pub import: Option<PathBuf>,
+    /// What this process runs: any of scheduler, frontend, zone,
+    /// comma-separated (overrides serve.roles; default all three).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<crate::config::Role>>,
 }
 
 /// A failure that ends the command with exit code 2 and a one-line message.

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use crate::app::App;
 use crate::cli::{open_store, Fail, ServeArgs};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Role};
 
 /// How long running tasks get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -53,6 +53,10 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
             crate::store::Location::Postgres(u) => cfg.store.url = Some(u),
         }
     }
+    if let Some(r) = &args.roles {
+        cfg.serve.roles = r.clone();
+    }
+    check_roles(&cfg)?;
     if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
         return Err(Fail(format!(
             "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
@@ -104,8 +108,41 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The roles make sense for the store: at least one, and on redb (one
+/// process) all three.
+fn check_roles(cfg: &Config) -> Result<(), Fail> {
+    let roles = &cfg.serve.roles;
+    if roles.is_empty() {
+        return Err(Fail(
+            "serve.roles is empty: name at least one of scheduler, frontend, zone".into(),
+        ));
+    }
+    let all = Role::ALL.iter().all(|r| roles.contains(r));
+    if !all && !cfg.store.location(None).is_postgres() {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        return Err(Fail(format!(
+            "--roles {} needs the PostgreSQL backend (--db postgres://… or store.url): the redb store {} is used by one process, which runs all three roles",
+            names.join(","),
+            cfg.store.path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
-pub async fn serve(mut app: App) -> Result<(), Fail> {
+pub async fn serve(app: App) -> Result<(), Fail> {
+    if !app.config.serve.has(Role::Frontend) {
+        info!(
+            roles = ?app.config.serve.roles,
+            store = %app.config.store.location(None),
+            "zonekeeper serving (no front end)"
+        );
+        return run_parts(app, None).await;
+    }
+    serve_frontend(app).await
+}
+
+async fn serve_frontend(mut app: App) -> Result<(), Fail> {
     let whois_listener = TcpListener::bind(app.config.whois.listen)
         .await
         .map_err(|e| {
@@ -171,33 +208,49 @@ pub async fn serve_with_control(
     http_listener: TcpListener,
     control: Option<crate::control::ControlSocket>,
 ) -> Result<(), Fail> {
+    run_parts(app, Some((whois_listener, http_listener, control))).await
+}
+
+/// The front end's listeners and control socket.
+type Frontend = (
+    TcpListener,
+    TcpListener,
+    Option<crate::control::ControlSocket>,
+);
+
+/// Run this process's roles (`serve.roles`) until shutdown.
+async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), Fail> {
     // Before any task records a metric.
     crate::metrics::install();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::scheduler::run(app.clone()));
-    tasks.spawn(zone_writer(app.clone()));
-    tasks.spawn(registry_sweeper(app.clone()));
-    tasks.spawn(crate::cds::run(app.clone()));
-    {
-        let app = app.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
-                error!("WHOIS server stopped: {e}");
-                app.shutdown.cancel();
-            }
-        });
+    if app.config.serve.has(Role::Scheduler) {
+        tasks.spawn(crate::scheduler::run(app.clone()));
     }
-    {
-        let app = app.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::http::serve(app.clone(), http_listener).await {
-                error!("HTTP server stopped: {e}");
-                app.shutdown.cancel();
-            }
-        });
+    if app.config.serve.has(Role::Zone) {
+        tasks.spawn(zone_duties(app.clone()));
     }
-    if let Some(sock) = control {
-        tasks.spawn(crate::control::run(app.clone(), sock));
+    if let Some((whois_listener, http_listener, control)) = frontend {
+        {
+            let app = app.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
+                    error!("WHOIS server stopped: {e}");
+                    app.shutdown.cancel();
+                }
+            });
+        }
+        {
+            let app = app.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::http::serve(app.clone(), http_listener).await {
+                    error!("HTTP server stopped: {e}");
+                    app.shutdown.cancel();
+                }
+            });
+        }
+        if let Some(sock) = control {
+            tasks.spawn(crate::control::run(app.clone(), sock));
+        }
     }
     {
         let token = app.shutdown.clone();
@@ -239,6 +292,75 @@ async fn shutdown_signal() {
     }
 }
 
+/// The zone role: the zone writer, the registry's timed work and the CDS
+/// scanner, run by one process at a time. On a shared database processes
+/// with this role contend for the leadership (a PostgreSQL advisory lock);
+/// a standby takes over within `serve.poll_interval` of the leader's
+/// session ending. On redb this process is always the leader.
+async fn zone_duties(app: App) {
+    let poll = app
+        .config
+        .serve
+        .poll_interval
+        .max(Duration::from_millis(100));
+    let mut waiting_logged = false;
+    loop {
+        let store = app.store.clone();
+        let lead = tokio::task::spawn_blocking(move || store.try_lead("zone")).await;
+        let lease = match lead {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => {
+                if !waiting_logged {
+                    info!("zone writer: another process leads; standing by");
+                    waiting_logged = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => continue,
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+            Ok(Err(e)) => {
+                error!("zone writer: cannot take the leadership: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => continue,
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                error!("zone writer: leadership task failed: {e}");
+                return;
+            }
+        };
+        if app.store.shared() {
+            info!("zone writer: leading");
+        }
+        waiting_logged = false;
+        // The duties stop with the leadership (or the process).
+        let mut led = app.clone();
+        led.shutdown = app.shutdown.child_token();
+        let mut duties = tokio::task::JoinSet::new();
+        duties.spawn(zone_writer(led.clone()));
+        duties.spawn(registry_sweeper(led.clone()));
+        duties.spawn(crate::cds::run(led.clone()));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = app.shutdown.cancelled() => break,
+            }
+            if !lease.held() {
+                warn!("zone writer: leadership lost (database session ended); standing by");
+                break;
+            }
+        }
+        led.shutdown.cancel();
+        while duties.join_next().await.is_some() {}
+        drop(lease);
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
 /// Completes registry work that time makes due (automatic approval of
 /// registrar changes) every `lifecycle.sweep_interval`.
 async fn registry_sweeper(app: App) {
@@ -262,12 +384,27 @@ async fn registry_sweeper(app: App) {
     }
 }
 
+async fn last_update(app: &App) -> Option<crate::model::Timestamp> {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || store.last_update().ok().flatten())
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Keeps `zone.output` files current: once at start, then after changes.
 async fn zone_writer(app: App) {
     if app.config.zone.output.is_none() {
         return;
     }
+    let shared = app.store.shared();
     loop {
+        // Read before writing: a change made while writing shows as newer.
+        let seen = if shared {
+            last_update(&app).await
+        } else {
+            None
+        };
         let a = app.clone();
         let res = tokio::task::spawn_blocking(move || {
             crate::zone::write_all(a.store.as_ref(), &a.config, a.now())
@@ -278,9 +415,24 @@ async fn zone_writer(app: App) {
             Ok(Err(e)) => error!("zone write failed: {e}"),
             Err(e) => error!("zone writer task failed: {e}"),
         }
-        tokio::select! {
-            _ = app.zone_dirty.notified() => {}
-            _ = app.shutdown.cancelled() => return,
+        if shared {
+            // Other processes change the zone too: a change shows in the
+            // store's last update time.
+            loop {
+                tokio::select! {
+                    _ = app.zone_dirty.notified() => break,
+                    _ = app.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(app.config.serve.poll_interval) => {}
+                }
+                if last_update(&app).await != seen {
+                    break;
+                }
+            }
+        } else {
+            tokio::select! {
+                _ = app.zone_dirty.notified() => {}
+                _ = app.shutdown.cancelled() => return,
+            }
         }
         tokio::time::sleep(ZONE_DEBOUNCE).await;
     }

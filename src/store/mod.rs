@@ -310,6 +310,48 @@ pub trait Store: Send + Sync + 'static {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool>;
+
+    // ---- several processes (PostgreSQL); one process: trivial ---------
+    /// Whether other processes may write this store meanwhile (they
+    /// cannot wake this one: it polls).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claim due domains for scheduler `owner` until `lease` from now;
+    /// returns the names granted (the others are another live scheduler's).
+    fn claim(
+        &self,
+        _owner: &str,
+        names: &[String],
+        _lease: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        Ok(names.to_vec())
+    }
+    /// Give `owner`'s claims on `names` back (all of them if `names` is
+    /// empty).
+    fn release(&self, _owner: &str, _names: &[String]) -> Result<()> {
+        Ok(())
+    }
+    /// Try to become the one process doing `duty` (the zone writer);
+    /// `None`: another process holds it.
+    fn try_lead(&self, _duty: &str) -> Result<Option<Box<dyn Leadership>>> {
+        Ok(Some(Box::new(Sole)))
+    }
+}
+
+/// A held leadership (see [`Store::try_lead`]); dropped: given up.
+pub trait Leadership: Send {
+    /// Whether it is still held (a lost database session loses it).
+    fn held(&self) -> bool;
+}
+
+/// The only process: always the leader.
+struct Sole;
+
+impl Leadership for Sole {
+    fn held(&self) -> bool {
+        true
+    }
 }
 
 /// One write transaction over the registry records. It stores what it is

@@ -334,7 +334,7 @@ impl PgStore {
     /// Returns the names this owner now holds. One statement: `FOR UPDATE
     /// SKIP LOCKED` lets schedulers claim side by side without waiting
     /// for each other.
-    pub fn claim(&self, owner: &str, names: &[String], lease: Duration) -> Result<Vec<String>> {
+    fn claim_leases(&self, owner: &str, names: &[String], lease: Duration) -> Result<Vec<String>> {
         let owner = owner.to_string();
         let names = names.to_vec();
         let secs = lease.as_secs_f64();
@@ -362,14 +362,14 @@ impl PgStore {
         })
     }
 
-    /// Give up `owner`'s leases on `names` (work done).
-    pub fn release(&self, owner: &str, names: &[String]) -> Result<()> {
+    /// Give up `owner`'s leases on `names` (all if empty).
+    fn release_leases(&self, owner: &str, names: &[String]) -> Result<()> {
         let owner = owner.to_string();
         let names = names.to_vec();
         self.with(move |c| async move {
             exec(
                 &c,
-                "DELETE FROM leases WHERE owner = $1 AND name = ANY($2::text[])",
+                "DELETE FROM leases WHERE owner = $1 AND (cardinality($2::text[]) = 0 OR name = ANY($2::text[]))",
                 &[&owner, &names],
             )
             .await
@@ -1360,6 +1360,42 @@ impl Store for PgStore {
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
         self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn claim(&self, owner: &str, names: &[String], lease: Duration) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.claim_leases(owner, names, lease)
+    }
+
+    fn release(&self, owner: &str, names: &[String]) -> Result<()> {
+        self.release_leases(owner, names)
+    }
+
+    fn try_lead(&self, duty: &str) -> Result<Option<Box<dyn Leadership>>> {
+        // A session advisory lock: held while this process's connection
+        // lives; a killed process's session ends and a standby takes it.
+        let key: i64 = {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(format!("zonekeeper:{duty}").as_bytes());
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[..8]);
+            i64::from_le_bytes(b)
+        };
+        Ok(self
+            .try_session_lock(key)?
+            .map(|l| Box::new(l) as Box<dyn Leadership>))
+    }
+}
+
+impl Leadership for SessionLock {
+    fn held(&self) -> bool {
+        self.alive()
     }
 }
 
