@@ -77,7 +77,10 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
             file.display()
         );
     }
-    let demo_domains = if cfg.demo.enabled {
+    // The demo's data and loopback servers belong to one process: the
+    // front end's (schedulers elsewhere on the machine probe them there).
+    let demo = cfg.demo.enabled && cfg.serve.has(Role::Frontend);
+    let demo_domains = if demo {
         crate::demo::import(&*store, &cfg, SystemClock.now())?
     } else {
         Vec::new()
@@ -88,7 +91,7 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     let store: Arc<dyn crate::store::Backend> = Arc::from(store);
     let app = App::new(cfg, store, Arc::new(SystemClock))?;
     rt.block_on(async {
-        if app.config.demo.enabled {
+        if demo {
             let demo = crate::demo::Demo::bind(&app.config).await?;
             info!(
                 servers = demo.servers.len(),
