@@ -449,3 +449,37 @@ fn postgres_refuses_a_newer_schema_and_an_unreachable_server() {
     assert!(matches!(e, StoreError::Database { .. }), "{m}");
     assert!(m.contains("127.0.0.1") && !m.contains("secret"), "{m}");
 }
+
+/// A server restart cuts every pooled connection: operations on a cut
+/// connection fail cleanly (no panic, nothing half-written) and the pool
+/// reconnects for the next ones.
+#[test]
+fn postgres_reconnects_after_a_server_restart() {
+    let Some(pg) = pg_support::PgCluster::start_or_skip("postgres_reconnects") else {
+        return;
+    };
+    let url = pg.create_db("restart");
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    load(&*s, &data(NS_B));
+    let mut t = s.begin().unwrap();
+    let mut d = t.domain("alpha.ru").unwrap().unwrap();
+    d.registrar = "R2".into();
+    t.put_domain(&d).unwrap();
+    pg.restart();
+    // The transaction's connection is gone: its commit fails.
+    assert!(t.commit(now()).is_err());
+    let mut ok = false;
+    for _ in 0..3 {
+        match s.domain("alpha.ru") {
+            Ok(Some(d)) => {
+                assert_eq!(d.registrar, "R1", "half-written change");
+                ok = true;
+                break;
+            }
+            Ok(None) => panic!("domain lost"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+    assert!(ok, "no reconnection");
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}

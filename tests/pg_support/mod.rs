@@ -176,6 +176,25 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Restart the server (every client connection is cut).
+    pub fn restart(&self) {
+        let out = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-m", "fast", "-w", "restart"])
+            // The server must not inherit a pipe this process reads.
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
