@@ -111,6 +111,12 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// PostgreSQL connections per process.
     pub pool_size: usize,
+    /// Probe rounds always kept per domain (the most recent ones).
+    pub rounds_keep_last: usize,
+    /// Older rounds are kept only where something changed, and only this
+    /// long (none: for ever).
+    #[serde(deserialize_with = "human_opt")]
+    pub rounds_max_age: Option<Duration>,
     /// Page cache in MiB. Hot pages of a large store are served from
     /// memory; the cache counts towards the process's RSS.
     pub cache_mib: usize,
@@ -126,6 +132,8 @@ impl Default for StoreConfig {
             path: PathBuf::from("zonekeeper.redb"),
             url: None,
             pool_size: 8,
+            rounds_keep_last: 500,
+            rounds_max_age: Some(Duration::from_secs(90 * 86_400)),
             cache_mib: 1024,
             control_socket: None,
         }

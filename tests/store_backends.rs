@@ -278,27 +278,60 @@ fn dropped_txn_writes_nothing(s: &mut dyn Backend) {
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }
 
+/// Rounds kept by the suite's retention (the config's `rounds_keep_last`).
+const KEEP: usize = 10;
+
+fn retention() -> zonekeeper::store::Retention {
+    zonekeeper::store::Retention {
+        keep_last: KEEP,
+        max_age: Some(chrono::Duration::days(1)),
+    }
+}
+
 fn logs_are_bounded_and_ordered(s: &mut dyn Backend) {
     load(s, &data(NS_B));
     let old = s.delegation("beta.ru").unwrap().unwrap();
     let fp = old.ns_fingerprint.clone();
-    for i in 0..(zonekeeper::store::redb::ROUNDS_KEPT as u64 + 5) {
+    // 31 rounds, the 16th failing: the last KEEP are kept, and before
+    // them only the first and the two that changed something.
+    for i in 0..31u64 {
         assert!(s
-            .put_delegation("beta.ru", &fp, &old, None, Some(&round(true, i)))
+            .put_delegation("beta.ru", &fp, &old, None, Some(&round(i != 15, i)))
             .unwrap());
     }
-    let all = s.rounds("beta.ru", usize::MAX).unwrap();
-    assert_eq!(all.len(), zonekeeper::store::redb::ROUNDS_KEPT);
-    assert_eq!(all.first().unwrap().duration_ms, 5);
+    let kept: Vec<u64> = s
+        .rounds("beta.ru", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.duration_ms)
+        .collect();
+    let mut want = vec![0, 15, 16];
+    want.extend(31 - KEEP as u64..31);
+    assert_eq!(kept, want);
     let last3: Vec<u64> = s
         .rounds("beta.ru", 3)
         .unwrap()
         .iter()
         .map(|r| r.duration_ms)
         .collect();
-    let n = zonekeeper::store::redb::ROUNDS_KEPT as u64 + 5;
-    assert_eq!(last3, vec![n - 3, n - 2, n - 1]);
+    assert_eq!(last3, vec![28, 29, 30]);
     assert!(s.rounds("alpha.ru", 10).unwrap().is_empty());
+    // Two days on, the old rounds outside the window age out (one per
+    // round written).
+    for i in 0..3u64 {
+        let mut r = round(true, 100 + i);
+        r.at = now() + chrono::Duration::days(2);
+        s.put_delegation("beta.ru", &fp, &old, None, Some(&r))
+            .unwrap();
+    }
+    let kept: Vec<u64> = s
+        .rounds("beta.ru", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.duration_ms)
+        .collect();
+    assert_eq!(kept.len(), KEEP, "{kept:?}");
+    assert_eq!(kept.last(), Some(&102));
 }
 
 fn walk_and_search(s: &mut dyn Backend) {
@@ -366,7 +399,10 @@ fn redb_backend() {
     run_all(|name| {
         store::open(
             &Location::Path(dir.path().join(format!("{name}.redb"))),
-            &OpenOptions::default(),
+            &OpenOptions {
+                retention: retention(),
+                ..OpenOptions::default()
+            },
         )
         .unwrap()
     });
@@ -379,7 +415,14 @@ fn postgres_backend() {
     };
     run_all(|name| {
         let url = pg.create_db(name);
-        store::open(&Location::parse(&url), &OpenOptions::default()).unwrap()
+        store::open(
+            &Location::parse(&url),
+            &OpenOptions {
+                retention: retention(),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
     });
 }
 

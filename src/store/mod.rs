@@ -30,8 +30,10 @@ use crate::public::DomainBundle;
 mod migrate;
 pub mod postgres;
 pub mod redb;
+pub mod retention;
 pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
+pub use self::retention::Retention;
 
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -177,6 +179,8 @@ pub struct OpenOptions {
     pub cache_bytes: usize,
     /// PostgreSQL connections in the pool.
     pub pool_size: usize,
+    /// Which probe rounds are kept.
+    pub retention: Retention,
 }
 
 impl Default for OpenOptions {
@@ -184,6 +188,7 @@ impl Default for OpenOptions {
         Self {
             cache_bytes: redb::DEFAULT_CACHE_BYTES,
             pool_size: 8,
+            retention: Retention::default(),
         }
     }
 }
@@ -193,6 +198,7 @@ impl OpenOptions {
         Self {
             cache_bytes: cfg.cache_mib.saturating_mul(1 << 20),
             pool_size: cfg.pool_size.max(1),
+            retention: Retention::from_config(cfg),
         }
     }
 }
@@ -217,8 +223,16 @@ pub type AnyStore = Box<dyn Backend>;
 /// Open (or create) the store at `at`, checking its schema version.
 pub fn open(at: &Location, opts: &OpenOptions) -> Result<AnyStore> {
     Ok(match at {
-        Location::Path(p) => Box::new(RedbStore::open_with_cache(p, opts.cache_bytes)?),
-        Location::Postgres(url) => Box::new(PgStore::connect(url, opts.pool_size)?),
+        Location::Path(p) => {
+            let mut s = RedbStore::open_with_cache(p, opts.cache_bytes)?;
+            s.set_retention(opts.retention);
+            Box::new(s)
+        }
+        Location::Postgres(url) => {
+            let mut s = PgStore::connect(url, opts.pool_size)?;
+            s.set_retention(opts.retention);
+            Box::new(s)
+        }
     })
 }
 

@@ -41,7 +41,8 @@ use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::redb::{FEED_KEPT, HISTORY_KEPT, ROUNDS_KEPT};
+use super::redb::{FEED_KEPT, HISTORY_KEPT};
+use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
 
@@ -112,6 +113,7 @@ pub struct PgStore {
     rt: Option<Runtime>,
     pool: Pool,
     url: String,
+    retention: Retention,
 }
 
 impl Drop for PgStore {
@@ -166,6 +168,7 @@ impl PgStore {
             rt: Some(rt),
             pool,
             url: shown.clone(),
+            retention: Retention::default(),
         };
         let p = store.pool.clone();
         let shown2 = shown.clone();
@@ -182,6 +185,11 @@ impl PgStore {
                 other => other,
             })?;
         Ok(store)
+    }
+
+    /// Which probe rounds to keep from now on (see [`Retention`]).
+    pub fn set_retention(&mut self, r: Retention) {
+        self.retention = r;
     }
 
     /// The URL, password hidden.
@@ -304,7 +312,7 @@ impl PgStore {
             }
         }
         if let Some(r) = round {
-            txn.log_append(Log::Rounds, name, r, ROUNDS_KEPT)?;
+            txn.rounds_append(name, r, self.retention)?;
         }
         match event {
             Some(ev) => Box::new(txn).commit(ev.at)?,
@@ -636,6 +644,77 @@ impl PgTxn {
             if n >= keep {
                 let cut = n + 1 - keep;
                 exec(&c, trim, &[&name, &cut]).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Self::log_append`] for probe rounds, under the retention policy
+    /// (as the redb backend's `rounds_append`).
+    fn rounds_append(&self, name: &str, r: &RoundSummary, ret: Retention) -> Result<()> {
+        let name = name.to_string();
+        let rec = enc(r)?;
+        let at = r.at;
+        self.run(move |c| async move {
+            let n: i64 = one(
+                &c,
+                "SELECT coalesce(max(seq) + 1, 0) FROM rounds WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .get(0);
+            exec(
+                &c,
+                "INSERT INTO rounds (name, seq, rec) VALUES ($1, $2, $3)",
+                &[&name, &n, &rec],
+            )
+            .await?;
+            let Some(left) = ret.leaving(n as u64) else {
+                return Ok(());
+            };
+            let left = left as i64;
+            let x: Option<Vec<u8>> = opt(
+                &c,
+                "SELECT rec FROM rounds WHERE name = $1 AND seq = $2",
+                &[&name, &left],
+            )
+            .await?
+            .map(|r| r.get(0));
+            if let Some(x) = x {
+                let before: Option<Vec<u8>> = opt(
+                    &c,
+                    "SELECT rec FROM rounds WHERE name = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1",
+                    &[&name, &left],
+                )
+                .await?
+                .map(|r| r.get(0));
+                let before: Option<RoundSummary> = before.map(|b| dec(&b)).transpose()?;
+                if ret.drop_leaving(&dec(&x)?, before.as_ref()) {
+                    exec(
+                        &c,
+                        "DELETE FROM rounds WHERE name = $1 AND seq = $2",
+                        &[&name, &left],
+                    )
+                    .await?;
+                }
+            }
+            let oldest = opt(
+                &c,
+                "SELECT seq, rec FROM rounds WHERE name = $1 AND seq <= $2 ORDER BY seq LIMIT 1",
+                &[&name, &left],
+            )
+            .await?;
+            if let Some(o) = oldest {
+                let seq: i64 = o.get(0);
+                let b: Vec<u8> = o.get(1);
+                if ret.expired(&dec(&b)?, at) {
+                    exec(
+                        &c,
+                        "DELETE FROM rounds WHERE name = $1 AND seq = $2",
+                        &[&name, &seq],
+                    )
+                    .await?;
+                }
             }
             Ok(())
         })

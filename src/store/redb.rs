@@ -16,6 +16,7 @@ use ::redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
 
@@ -85,6 +86,7 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    retention: Retention,
 }
 
 impl RedbStore {
@@ -113,7 +115,7 @@ impl RedbStore {
             touch(&txn, ev.at)?;
         }
         if let Some(r) = round {
-            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
+            rounds_append(&txn, name, r, &self.retention)?;
         }
         txn.commit().map_err(err)?;
         Ok(true)
@@ -147,6 +149,7 @@ impl RedbStore {
         let store = Self {
             db,
             path: path.to_path_buf(),
+            retention: Retention::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -154,6 +157,11 @@ impl RedbStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Which probe rounds to keep from now on (see [`Retention`]).
+    pub fn set_retention(&mut self, r: Retention) {
+        self.retention = r;
     }
 
     fn init_schema(&self) -> Result<()> {
@@ -433,6 +441,58 @@ fn log_append<T: Serialize>(
             .collect::<std::result::Result<_, _>>()
             .map_err(err)?;
         for seq in old {
+            t.remove((name, seq)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Append a probe round, then apply the retention policy: the round that
+/// just left the window goes if it says the same as the one stored before
+/// it, and the oldest one goes once past the maximum age.
+fn rounds_append(
+    txn: &WriteTransaction,
+    name: &str,
+    r: &RoundSummary,
+    ret: &Retention,
+) -> Result<()> {
+    let mut t = txn.open_table(ROUNDS).map_err(err)?;
+    let next = match t
+        .range((name, 0)..=(name, u64::MAX))
+        .map_err(err)?
+        .next_back()
+    {
+        Some(item) => item.map_err(err)?.0.value().1 + 1,
+        None => 0,
+    };
+    t.insert((name, next), enc(r)?.as_slice()).map_err(err)?;
+    let Some(left) = ret.leaving(next) else {
+        return Ok(());
+    };
+    let get = |t: &::redb::Table<(&str, u64), &[u8]>, seq: u64| -> Result<Option<RoundSummary>> {
+        match t.get((name, seq)).map_err(err)? {
+            Some(v) => Ok(Some(dec(v.value())?)),
+            None => Ok(None),
+        }
+    };
+    if let Some(x) = get(&t, left)? {
+        let before = match t.range((name, 0)..(name, left)).map_err(err)?.next_back() {
+            Some(item) => Some(dec::<RoundSummary>(item.map_err(err)?.1.value())?),
+            None => None,
+        };
+        if ret.drop_leaving(&x, before.as_ref()) {
+            t.remove((name, left)).map_err(err)?;
+        }
+    }
+    let oldest = match t.range((name, 0)..=(name, left)).map_err(err)?.next() {
+        Some(item) => {
+            let (k, v) = item.map_err(err)?;
+            Some((k.value().1, dec::<RoundSummary>(v.value())?))
+        }
+        None => None,
+    };
+    if let Some((seq, o)) = oldest {
+        if ret.expired(&o, r.at) {
             t.remove((name, seq)).map_err(err)?;
         }
     }
