@@ -12,7 +12,7 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
-//! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
+//! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]) |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
 //! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
 //! | running | [`scheduler`], [`cds`], [`serve`], [`app`], [`clock`], [`config`], [`ratelimit`], [`cli`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
