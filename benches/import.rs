@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use zonekeeper::config::Config;
-use zonekeeper::store::{RedbStore, Store};
+use zonekeeper::store::{Maintenance, RedbStore, Store};
 
 fn rss_peak_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

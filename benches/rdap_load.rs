@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use zonekeeper::app::App;
 use zonekeeper::clock::SystemClock;
 use zonekeeper::config::Config;
-use zonekeeper::store::{RedbStore, Store};
+use zonekeeper::store::{Maintenance, RedbStore, Store};
 
 const SAMPLE: usize = 20_000;
 

@@ -65,6 +65,7 @@ pub struct Config {
     /// Zones (TLDs) of the registry, U- or A-labels.
     pub zones: Vec<String>,
     pub store: StoreConfig,
+    pub serve: ServeConfig,
     pub delegation: DelegationConfig,
     pub probe: ProbeConfig,
     pub lifecycle: LifecycleConfig,
@@ -85,6 +86,7 @@ impl Default for Config {
         Self {
             zones: vec!["ru".into(), "рф".into()],
             store: StoreConfig::default(),
+            serve: ServeConfig::default(),
             delegation: DelegationConfig::default(),
             probe: ProbeConfig::default(),
             lifecycle: LifecycleConfig::default(),
@@ -106,6 +108,17 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// A `postgres://…` URL: the PostgreSQL backend instead of the redb
+    /// file at `path` (`--db` overrides both).
+    pub url: Option<String>,
+    /// PostgreSQL connections per process.
+    pub pool_size: usize,
+    /// Probe rounds always kept per domain (the most recent ones).
+    pub rounds_keep_last: usize,
+    /// Older rounds are kept only where something changed, and only this
+    /// long (none: for ever).
+    #[serde(deserialize_with = "human_opt")]
+    pub rounds_max_age: Option<Duration>,
     /// Page cache in MiB. Hot pages of a large store are served from
     /// memory; the cache counts towards the process's RSS.
     pub cache_mib: usize,
@@ -119,6 +132,10 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("zonekeeper.redb"),
+            url: None,
+            pool_size: 8,
+            rounds_keep_last: 500,
+            rounds_max_age: Some(Duration::from_secs(90 * 86_400)),
             cache_mib: 1024,
             control_socket: None,
         }
@@ -633,6 +650,72 @@ pub enum OnDnssecInvalid {
 
 fn human_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     human(d).map(Some)
+}
+
+/// What one `serve` process runs (SPEC §2 `--roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Probe rounds: claims due domains (several schedulers share the work).
+    Scheduler,
+    /// WHOIS, RDAP, registrar API, metrics, dashboard, control socket.
+    Frontend,
+    /// The zone writer and the registry's timed work (one process leads).
+    Zone,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Scheduler, Role::Frontend, Role::Zone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Scheduler => "scheduler",
+            Role::Frontend => "frontend",
+            Role::Zone => "zone",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown role '{s}': expected scheduler, frontend or zone"))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// What this process runs (default: all three). Anything less needs
+    /// the PostgreSQL backend (`store.url`): redb is one process.
+    pub roles: Vec<Role>,
+    /// How long a scheduler's claim on a due domain lasts: a killed
+    /// scheduler's domains are taken over after it. Longer than a round.
+    #[serde(deserialize_with = "human")]
+    pub claim_lease: Duration,
+    /// How often a process on a shared database looks for changes other
+    /// processes made (new work for the scheduler, zone changes).
+    #[serde(deserialize_with = "human")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            roles: Role::ALL.to_vec(),
+            claim_lease: Duration::from_secs(180),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ServeConfig {
+    pub fn has(&self, r: Role) -> bool {
+        self.roles.contains(&r)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

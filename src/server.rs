@@ -1,8 +1,10 @@
 //! The running service behind `zonekeeper serve` ([`crate::cli::serve`]
 //! reads the flags and builds the [`App`]): binds the listeners and runs
-//! the scheduler, WHOIS, HTTP (RDAP, API, metrics, dashboard), the control
-//! socket, the registry sweeper, the CDS scanner and the zone writer, and
-//! stops them all cleanly on SIGTERM/SIGINT.
+//! this process's roles (`serve.roles`): the scheduler; the front end
+//! (WHOIS, HTTP with RDAP, API, metrics and dashboard, EPP, the control
+//! socket); the zone duties (zone writer, registry sweeper, CDS scanner,
+//! one process at a time on a shared database). Stops them all cleanly on
+//! SIGTERM/SIGINT.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::app::App;
+use crate::config::Role;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +36,24 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
-pub async fn serve(mut app: App) -> Result<(), ServeError> {
+pub async fn serve(app: App) -> Result<(), ServeError> {
     // A bad trust anchor file stops start-up, not only the CDS scanner.
     if let Some(p) = &app.config.dnssec.trust_anchors {
         crate::probe::dsboot::load_anchors(p)
             .map_err(|e| ServeError::TrustAnchors(e.to_string()))?;
     }
+    if !app.config.serve.has(Role::Frontend) {
+        info!(
+            roles = ?app.config.serve.roles,
+            store = %crate::store::Location::of(&app.config.store, None),
+            "zonekeeper serving (no front end)"
+        );
+        return run_parts(app, None).await;
+    }
+    serve_frontend(app).await
+}
+
+async fn serve_frontend(mut app: App) -> Result<(), ServeError> {
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
             .await
@@ -57,16 +72,25 @@ pub async fn serve(mut app: App) -> Result<(), ServeError> {
     }
     // Bound only now that this process holds the store lock: a socket file
     // already there is then a stale one from a killed serve.
-    let sock_path = app.config.store.control_socket_for(&app.config.store.path);
-    let control = crate::control::bind(&sock_path)?;
+    // On PostgreSQL operator commands use the database directly (no
+    // process owns it), so the socket is bound only when configured.
+    let location = crate::store::Location::of(&app.config.store, None);
+    let sock_path = match (&location, &app.config.store.control_socket) {
+        (crate::store::Location::Postgres(_), None) => None,
+        _ => Some(app.config.store.control_socket_for(&app.config.store.path)),
+    };
+    let control = match sock_path {
+        Some(p) => Some(crate::control::bind(&p)?),
+        None => None,
+    };
     info!(
         whois = %app.config.whois.listen,
         http = %app.config.http.listen,
-        store = %app.config.store.path.display(),
-        control = %control.path().display(),
+        store = %location,
+        control = %control.as_ref().map(|c| c.path().display().to_string()).unwrap_or_default(),
         "zonekeeper serving"
     );
-    serve_with_control(app, whois_listener, http_listener, Some(control)).await
+    serve_with_control(app, whois_listener, http_listener, control).await
 }
 
 /// [`serve`] on listeners the caller bound (tests bind port 0 and need the
@@ -86,42 +110,58 @@ pub async fn serve_with_control(
     http_listener: TcpListener,
     control: Option<crate::control::ControlSocket>,
 ) -> Result<(), ServeError> {
+    run_parts(app, Some((whois_listener, http_listener, control))).await
+}
+
+/// The front end's listeners and control socket.
+type Frontend = (
+    TcpListener,
+    TcpListener,
+    Option<crate::control::ControlSocket>,
+);
+
+/// Run this process's roles (`serve.roles`) until shutdown.
+async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeError> {
     // Before any task records a metric.
     crate::metrics::install();
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::scheduler::run(app.clone()));
-    tasks.spawn(zone_writer(app.clone()));
-    tasks.spawn(registry_sweeper(app.clone()));
-    tasks.spawn(crate::cds::run(app.clone()));
-    {
-        let app = app.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
-                error!("WHOIS server stopped: {e}");
-                app.shutdown.cancel();
-            }
-        });
+    if app.config.serve.has(Role::Scheduler) {
+        tasks.spawn(crate::scheduler::run(app.clone()));
     }
-    {
-        let app = app.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::http::serve(app.clone(), http_listener).await {
-                error!("HTTP server stopped: {e}");
-                app.shutdown.cancel();
-            }
-        });
+    if app.config.serve.has(Role::Zone) {
+        tasks.spawn(zone_duties(app.clone()));
     }
-    if let Some(sock) = control {
-        tasks.spawn(crate::control::run(app.clone(), sock));
-    }
-    if app.config.epp.listen.is_some() {
-        let app = app.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::epp::run(app.clone()).await {
-                error!("EPP server stopped: {e}");
-                app.shutdown.cancel();
-            }
-        });
+    if let Some((whois_listener, http_listener, control)) = frontend {
+        {
+            let app = app.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
+                    error!("WHOIS server stopped: {e}");
+                    app.shutdown.cancel();
+                }
+            });
+        }
+        {
+            let app = app.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::http::serve(app.clone(), http_listener).await {
+                    error!("HTTP server stopped: {e}");
+                    app.shutdown.cancel();
+                }
+            });
+        }
+        if let Some(sock) = control {
+            tasks.spawn(crate::control::run(app.clone(), sock));
+        }
+        if app.config.epp.listen.is_some() {
+            let app = app.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::epp::run(app.clone()).await {
+                    error!("EPP server stopped: {e}");
+                    app.shutdown.cancel();
+                }
+            });
+        }
     }
     {
         let token = app.shutdown.clone();
@@ -163,6 +203,75 @@ async fn shutdown_signal() {
     }
 }
 
+/// The zone role: the zone writer, the registry's timed work and the CDS
+/// scanner, run by one process at a time. On a shared database processes
+/// with this role contend for the leadership (a PostgreSQL advisory lock);
+/// a standby takes over within `serve.poll_interval` of the leader's
+/// session ending. On redb this process is always the leader.
+async fn zone_duties(app: App) {
+    let poll = app
+        .config
+        .serve
+        .poll_interval
+        .max(Duration::from_millis(100));
+    let mut waiting_logged = false;
+    loop {
+        let store = app.store.clone();
+        let lead = tokio::task::spawn_blocking(move || store.try_lead("zone")).await;
+        let lease = match lead {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => {
+                if !waiting_logged {
+                    info!("zone writer: another process leads; standing by");
+                    waiting_logged = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => continue,
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+            Ok(Err(e)) => {
+                error!("zone writer: cannot take the leadership: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => continue,
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                error!("zone writer: leadership task failed: {e}");
+                return;
+            }
+        };
+        if app.store.shared() {
+            info!("zone writer: leading");
+        }
+        waiting_logged = false;
+        // The duties stop with the leadership (or the process).
+        let mut led = app.clone();
+        led.shutdown = app.shutdown.child_token();
+        let mut duties = tokio::task::JoinSet::new();
+        duties.spawn(zone_writer(led.clone()));
+        duties.spawn(registry_sweeper(led.clone()));
+        duties.spawn(crate::cds::run(led.clone()));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = app.shutdown.cancelled() => break,
+            }
+            if !lease.held() {
+                warn!("zone writer: leadership lost (database session ended); standing by");
+                break;
+            }
+        }
+        led.shutdown.cancel();
+        while duties.join_next().await.is_some() {}
+        drop(lease);
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
 /// Completes registry work that time makes due (automatic approval of
 /// registrar changes) every `lifecycle.sweep_interval`.
 async fn registry_sweeper(app: App) {
@@ -186,12 +295,27 @@ async fn registry_sweeper(app: App) {
     }
 }
 
+async fn last_update(app: &App) -> Option<crate::model::Timestamp> {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || store.last_update().ok().flatten())
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Keeps `zone.output` files current: once at start, then after changes.
 async fn zone_writer(app: App) {
     if app.config.zone.output.is_none() {
         return;
     }
+    let shared = app.store.shared();
     loop {
+        // Read before writing: a change made while writing shows as newer.
+        let seen = if shared {
+            last_update(&app).await
+        } else {
+            None
+        };
         let a = app.clone();
         let res = tokio::task::spawn_blocking(move || {
             crate::zone::write_all(a.store.as_ref(), &a.config, a.now())
@@ -202,9 +326,24 @@ async fn zone_writer(app: App) {
             Ok(Err(e)) => error!("zone write failed: {e}"),
             Err(e) => error!("zone writer task failed: {e}"),
         }
-        tokio::select! {
-            _ = app.zone_dirty.notified() => {}
-            _ = app.shutdown.cancelled() => return,
+        if shared {
+            // Other processes change the zone too: a change shows in the
+            // store's last update time.
+            loop {
+                tokio::select! {
+                    _ = app.zone_dirty.notified() => break,
+                    _ = app.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(app.config.serve.poll_interval) => {}
+                }
+                if last_update(&app).await != seen {
+                    break;
+                }
+            }
+        } else {
+            tokio::select! {
+                _ = app.zone_dirty.notified() => {}
+                _ = app.shutdown.cancelled() => return,
+            }
         }
         tokio::time::sleep(ZONE_DEBOUNCE).await;
     }

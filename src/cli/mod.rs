@@ -22,7 +22,7 @@ pub mod serve;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::control::Request;
-use crate::store::{RedbStore, Store, StoreError};
+use crate::store::{AnyStore, OpenOptions, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +40,8 @@ pub struct Cli {
 
 #[derive(Args, Clone)]
 pub struct DbArg {
-    /// Store file (overrides store.path).
+    /// Store: a redb file or a `postgres://…` URL (overrides store.path
+    /// and store.url).
     #[arg(long)]
     pub db: Option<PathBuf>,
 }
@@ -224,6 +225,10 @@ pub struct ServeArgs {
     /// Import this file before serving (idempotent).
     #[arg(long)]
     pub import: Option<PathBuf>,
+    /// What this process runs: any of scheduler, frontend, zone,
+    /// comma-separated (overrides serve.roles; default all three).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<crate::config::Role>>,
 }
 
 /// A failure that ends the command with exit code 2 and a one-line message.
@@ -261,13 +266,15 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
     Ok(Config::load_or_default(path)?)
 }
 
-pub fn open_store(cfg: &Config, db: &DbArg) -> Result<RedbStore, Fail> {
+pub fn open_store(cfg: &Config, db: &DbArg) -> Result<AnyStore, Fail> {
     Ok(open_store_raw(cfg, db)?)
 }
 
-pub(crate) fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<RedbStore, StoreError> {
-    let path = db.db.clone().unwrap_or_else(|| cfg.store.path.clone());
-    RedbStore::open_with_cache(&path, cfg.store.cache_mib.saturating_mul(1 << 20))
+pub(crate) fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<AnyStore, StoreError> {
+    crate::store::open(
+        &crate::store::Location::of(&cfg.store, db.db.as_deref()),
+        &OpenOptions::from_config(&cfg.store),
+    )
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Fail> {
@@ -287,7 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                             "stop it to import, or restart it with `zonekeeper serve --import FILE`",
                         )
                     })?;
-                    let r = crate::import::apply(&store, &batch, &cfg, now);
+                    let r = crate::import::apply(&*store, &batch, &cfg, now);
                     if let Ok(s) = &r {
                         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
                             store.compact()?;
@@ -334,7 +341,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             };
             let now = clock.now();
             let text = crate::zone::render(
-                &store,
+                &*store,
                 &cfg,
                 &zone,
                 now,

@@ -54,7 +54,7 @@ pub(super) fn operator_raw(
     let out = match open_store_raw(cfg, db) {
         Ok(store) => {
             let now = SystemClock.now();
-            let reg = crate::registry::Registry::offline(&store, cfg)?;
+            let reg = crate::registry::Registry::offline(&*store, cfg)?;
             control::execute(&reg, cfg, &name, &req, now).map_err(|e| Fail(e.to_string()))?
         }
         Err(StoreError::Locked { path }) => {

@@ -1,6 +1,6 @@
-//! `zonekeeper serve`: applies the flags to the config, opens the store,
-//! runs `--import` and the demo's data, then hands an [`App`] to
-//! [`crate::server::serve`].
+//! `zonekeeper serve`: applies the flags to the config, checks the roles
+//! against the store, opens the store, runs `--import` and the demo's
+//! data, then hands an [`App`] to [`crate::server::serve`].
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use tracing::info;
 use super::{open_store, Fail, ServeArgs};
 use crate::app::App;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Role};
 
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -38,8 +38,18 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
         cfg.http.listen = a;
     }
     if let Some(db) = &args.db.db {
-        cfg.store.path = db.clone();
+        match crate::store::Location::parse(&db.to_string_lossy()) {
+            crate::store::Location::Path(p) => {
+                cfg.store.path = p;
+                cfg.store.url = None;
+            }
+            crate::store::Location::Postgres(u) => cfg.store.url = Some(u),
+        }
     }
+    if let Some(r) = &args.roles {
+        cfg.serve.roles = r.clone();
+    }
+    check_roles(&cfg)?;
     if cfg.rdap.base_url.is_none() && !cfg.http.listen.ip().is_loopback() {
         return Err(Fail(format!(
             "rdap.base_url is required when HTTP listens on {}, which is not a loopback address",
@@ -49,7 +59,7 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
     init_tracing(&cfg);
     let mut store = open_store(&cfg, &args.db)?;
     if let Some(file) = &args.import {
-        let s = crate::import::import_file(&store, file, &cfg, SystemClock.now())?;
+        let s = crate::import::import_file(&*store, file, &cfg, SystemClock.now())?;
         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
             store.compact()?;
         }
@@ -60,17 +70,21 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
             file.display()
         );
     }
-    let demo_domains = if cfg.demo.enabled {
-        crate::demo::import(&store, &cfg, SystemClock.now())?
+    // The demo's data and loopback servers belong to one process: the
+    // front end's (schedulers elsewhere on the machine probe them there).
+    let demo = cfg.demo.enabled && cfg.serve.has(Role::Frontend);
+    let demo_domains = if demo {
+        crate::demo::import(&*store, &cfg, SystemClock.now())?
     } else {
         Vec::new()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let app = App::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
+    let store: Arc<dyn crate::store::Backend> = Arc::from(store);
+    let app = App::new(cfg, store, Arc::new(SystemClock))?;
     rt.block_on(async {
-        if app.config.demo.enabled {
+        if demo {
             let demo = crate::demo::Demo::bind(&app.config).await?;
             info!(
                 servers = demo.servers.len(),
@@ -88,4 +102,25 @@ pub fn run(mut cfg: Config, args: ServeArgs) -> Result<ExitCode, Fail> {
         crate::server::serve(app).await.map_err(Fail::from)
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The roles make sense for the store: at least one, and on redb (one
+/// process) all three.
+fn check_roles(cfg: &Config) -> Result<(), Fail> {
+    let roles = &cfg.serve.roles;
+    if roles.is_empty() {
+        return Err(Fail(
+            "serve.roles is empty: name at least one of scheduler, frontend, zone".into(),
+        ));
+    }
+    let all = Role::ALL.iter().all(|r| roles.contains(r));
+    if !all && !crate::store::Location::of(&cfg.store, None).is_postgres() {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        return Err(Fail(format!(
+            "--roles {} needs the PostgreSQL backend (--db postgres://… or store.url): the redb store {} is used by one process, which runs all three roles",
+            names.join(","),
+            cfg.store.path.display()
+        )));
+    }
+    Ok(())
 }

@@ -1417,7 +1417,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::model::{Contact, ContactKind, Registrar};
-    use crate::store::RedbStore;
+    use crate::store::{Maintenance, RedbStore};
     use chrono::{TimeZone, Utc};
 
     fn t0() -> Timestamp {

@@ -60,6 +60,8 @@ pub const ROUND_GRACE: Duration = Duration::from_secs(8);
 pub const ROUND_LIMIT: Duration = Duration::from_secs(120);
 /// Minimum time between two rescans of the testing index on bare wakes.
 pub const BARE_WAKE_MIN_GAP: Duration = Duration::from_secs(1);
+/// Shortest look for other processes' changes on a shared store.
+const MIN_POLL: Duration = Duration::from_millis(100);
 
 /// Runs one check of a domain's declared servers (the probe engine).
 pub trait Checker: Send + Sync + 'static {
@@ -239,6 +241,7 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         last_scan: Instant::now(),
         scan_gap: BARE_WAKE_MIN_GAP,
         scan: None,
+        owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
     };
     s.run().await;
 }
@@ -256,10 +259,22 @@ struct Scheduler {
     /// Time to wait between rescans.
     scan_gap: Duration,
     /// The rescan running in the background: the testing domains' names.
-    scan: Option<tokio::task::JoinHandle<crate::store::Result<Vec<String>>>>,
+    scan: Option<tokio::task::JoinHandle<crate::store::Result<Scanned>>>,
+    /// This scheduler's name in the store's claims (several schedulers on
+    /// one PostgreSQL database; see [`Scheduler::claim_and_start`]).
+    owner: String,
 }
 
-type ScanResult = Result<crate::store::Result<Vec<String>>, tokio::task::JoinError>;
+type ScanResult = Result<crate::store::Result<Scanned>, tokio::task::JoinError>;
+
+/// A rescan's finds: testing domains (and delegated ones with a new NS set
+/// under test), and on a shared store the delegated and suspended ones too
+/// (another process's scheduler may have moved them there unseen).
+#[derive(Default)]
+struct Scanned {
+    testing: Vec<String>,
+    others: Vec<String>,
+}
 
 impl Scheduler {
     async fn run(&mut self) {
@@ -270,6 +285,10 @@ impl Scheduler {
         // so no rescan).
         self.on_wake();
         self.rescan_pending = false;
+        // On a shared store other processes add work without waking this
+        // one: look for it every poll interval (the rescan is rate-limited).
+        let shared = self.app.store.shared();
+        let mut poll = tokio::time::interval(self.app.config.serve.poll_interval.max(MIN_POLL));
         loop {
             if self.rescan_pending
                 && self.scan.is_none()
@@ -280,13 +299,17 @@ impl Scheduler {
                 self.scan = Some(self.start_scan());
             }
             let now = ms(self.app.now());
-            while self.inflight.len() < limit {
+            let mut batch = Vec::new();
+            while self.inflight.len() + batch.len() < limit {
                 let Some((id, due)) = self.queue.pop_due(now) else {
                     break;
                 };
                 metrics::histogram!("zonekeeper_scheduler_lag_seconds")
                     .record((now - due).max(0) as f64 / 1000.0);
-                self.start(id);
+                batch.push(id);
+            }
+            if !batch.is_empty() {
+                self.claim_and_start(batch, now);
             }
             metrics::gauge!("zonekeeper_scheduler_queue_domains")
                 .set(self.queue.scheduled() as f64);
@@ -322,6 +345,7 @@ impl Scheduler {
                     self.scanned(res);
                 }
                 _ = wake.notified() => self.on_wake(),
+                _ = poll.tick(), if shared => self.rescan_pending = true,
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
@@ -341,7 +365,64 @@ impl Scheduler {
             );
             self.inflight.abort_all();
         }
+        self.give_back();
         info!("scheduler stopped");
+    }
+
+    /// Start rounds for `batch` (popped from the queue) that this
+    /// scheduler may run: on a shared store it claims them first (one
+    /// statement for the batch; `FOR UPDATE SKIP LOCKED` leases that
+    /// expire after `serve.claim_lease`). A claim is renewed at each of
+    /// the domain's rounds, so while a scheduler lives (and probes more
+    /// often than the lease) its domains stay its own. A domain another
+    /// live scheduler holds is looked at again when that claim would have
+    /// expired: the other has renewed it (refused again), or its round
+    /// wrote the next due time (the look only reschedules), or it died and
+    /// this one takes the domain over.
+    fn claim_and_start(&mut self, batch: Vec<u32>, now: i64) {
+        if !self.app.store.shared() {
+            for id in batch {
+                self.start(id);
+            }
+            return;
+        }
+        let lease = self.app.config.serve.claim_lease;
+        let names: Vec<String> = batch
+            .iter()
+            .map(|&id| self.queue.name(id).to_string())
+            .collect();
+        let granted = match self.app.store.claim(&self.owner, &names, lease) {
+            Ok(g) => g.into_iter().collect::<std::collections::HashSet<String>>(),
+            Err(e) => {
+                error!("scheduler cannot claim due domains: {e}");
+                let retry = now + delegation_retry(&self.pol).num_milliseconds();
+                for id in batch {
+                    self.queue.finish(id, retry, None);
+                }
+                return;
+            }
+        };
+        let later = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        for (id, name) in batch.into_iter().zip(names) {
+            if granted.contains(&name) {
+                self.start(id);
+            } else {
+                metrics::counter!("zonekeeper_scheduler_claims_refused_total").increment(1);
+                self.queue.finish(id, later, None);
+            }
+        }
+    }
+
+    /// At shutdown: give every claim back, so other schedulers take the
+    /// domains over at once rather than after the lease.
+    fn give_back(&mut self) {
+        if !self.app.store.shared() {
+            return;
+        }
+        if let Err(e) = self.app.store.release(&self.owner, &[]) {
+            // They expire by themselves.
+            warn!("scheduler cannot give its claims back: {e}");
+        }
     }
 
     fn start(&mut self, id: u32) {
@@ -377,6 +458,7 @@ impl Scheduler {
         let Some(id) = self.tasks.remove(&tid) else {
             return;
         };
+
         let due = out.due.map_or(NEVER, ms);
         if self.queue.finish(id, due, out.state) {
             // Changed from outside during the round: look again now.
@@ -399,9 +481,23 @@ impl Scheduler {
     }
 
     /// A bare wake: list the testing domains in the background.
-    fn start_scan(&self) -> tokio::task::JoinHandle<crate::store::Result<Vec<String>>> {
+    fn start_scan(&self) -> tokio::task::JoinHandle<crate::store::Result<Scanned>> {
         let store = self.app.store.clone();
         tokio::task::spawn_blocking(move || {
+            let mut others = Vec::new();
+            if store.shared() {
+                for st in [DelegationState::Delegated, DelegationState::Suspended] {
+                    let mut after: Option<String> = None;
+                    loop {
+                        let (page, next) = store.domains_by_state(st, after.as_deref(), 10_000)?;
+                        others.extend(page);
+                        match next {
+                            Some(n) => after = Some(n),
+                            None => break,
+                        }
+                    }
+                }
+            }
             let mut all = Vec::new();
             let mut after: Option<String> = None;
             loop {
@@ -423,13 +519,19 @@ impl Scheduler {
                     None => break,
                 }
             }
-            Ok(all)
+            Ok(Scanned {
+                testing: all,
+                others,
+            })
         })
     }
 
     /// Look at testing domains the queue does not know as such.
     fn scanned(&mut self, res: ScanResult) {
-        let names = match res {
+        let Scanned {
+            testing: names,
+            others,
+        } = match res {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
                 error!("scheduler rescan failed: {e}");
@@ -442,6 +544,12 @@ impl Scheduler {
         };
         let now = ms(self.app.now());
         let mut found = 0usize;
+        for n in others {
+            if self.queue.id(&n).is_none() {
+                self.queue.poke(&n, now);
+                found += 1;
+            }
+        }
         for n in names {
             let stale = match self.queue.id(&n) {
                 None => true,

@@ -1,11 +1,19 @@
-//! Storage behind one small trait, so the embedded redb backend can later be
-//! joined by a PostgreSQL one (several schedulers claiming due domains,
-//! several WHOIS/RDAP front ends reading one database).
+//! Storage behind one small trait with two backends: the embedded redb
+//! file (the default: one process) and PostgreSQL (several schedulers
+//! claiming due domains, several WHOIS/RDAP front ends on one database).
+//! [`open`] picks the backend from `--db` / `store.url` / `store.path`: a
+//! `postgres://` (or `postgresql://`) URL is PostgreSQL, anything else a
+//! redb path.
 //!
 //! The trait is synchronous: redb calls take microseconds, and callers on
 //! the async side use them directly for point reads and through
-//! `spawn_blocking` for bulk work. Every write is one transaction: it either
-//! happens whole or not at all.
+//! `spawn_blocking` for bulk work. The PostgreSQL backend keeps that
+//! contract by running its async driver on a runtime of its own and
+//! blocking only the calling thread (see [`postgres`]). Every write is one
+//! transaction: it either happens whole or not at all. The registry rules
+//! live above the store, in [`crate::registry`]; a backend stores what it
+//! is given and keeps its indexes. Maintenance (verify, compact) is the
+//! separate [`Maintenance`] trait.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,8 +28,12 @@ use crate::model::{
 use crate::public::DomainBundle;
 
 mod migrate;
+pub mod postgres;
 pub mod redb;
+pub mod retention;
+pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
+pub use self::retention::Retention;
 
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -32,7 +44,8 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error("store {path} has schema version {found}, newer than this zonekeeper supports ({supported}); upgrade zonekeeper")]
     NewerSchema {
-        path: PathBuf,
+        /// The file, or the database URL without its password.
+        path: String,
         found: u32,
         supported: u32,
     },
@@ -44,6 +57,8 @@ pub enum StoreError {
     Io(String),
     #[error("store error: {0}")]
     Backend(String),
+    #[error("cannot use the PostgreSQL database {url}: {message}")]
+    Database { url: String, message: String },
     #[error("no such domain: {0}")]
     NoSuchDomain(String),
     #[error("import rejected; nothing was applied")]
@@ -112,6 +127,123 @@ pub struct StoreStats {
     pub hosts: u64,
     pub by_state: BTreeMap<String, u64>,
     pub file_bytes: u64,
+}
+
+/// Where a store is: a redb file or a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Path(PathBuf),
+    /// A `postgres://` / `postgresql://` URL (libpq form; a Unix socket
+    /// directory goes in `?host=/dir`).
+    Postgres(String),
+}
+
+impl Location {
+    /// The store to open: `--db` if given (a path or a `postgres://` URL),
+    /// else `store.url`, else `store.path`.
+    pub fn of(cfg: &crate::config::StoreConfig, db: Option<&std::path::Path>) -> Self {
+        match (db, &cfg.url) {
+            (Some(d), _) => Location::parse(&d.to_string_lossy()),
+            (None, Some(u)) => Location::parse(u),
+            (None, None) => Location::Path(cfg.path.clone()),
+        }
+    }
+
+    /// `postgres://…` and `postgresql://…` are PostgreSQL; anything else is
+    /// a redb path.
+    pub fn parse(s: &str) -> Self {
+        let lower = s.get(..13).unwrap_or(s).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Location::Postgres(s.to_string())
+        } else {
+            Location::Path(PathBuf::from(s))
+        }
+    }
+
+    /// The redb file, if this is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Location::Path(p) => Some(p),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Path(p) => write!(f, "{}", p.display()),
+            Location::Postgres(u) => f.write_str(&postgres::redact(u)),
+        }
+    }
+}
+
+/// How to open a store (backend-specific knobs; each ignores the other's).
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// redb page cache.
+    pub cache_bytes: usize,
+    /// PostgreSQL connections in the pool.
+    pub pool_size: usize,
+    /// Which probe rounds are kept.
+    pub retention: Retention,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: redb::DEFAULT_CACHE_BYTES,
+            pool_size: 8,
+            retention: Retention::default(),
+        }
+    }
+}
+
+impl OpenOptions {
+    pub fn from_config(cfg: &crate::config::StoreConfig) -> Self {
+        Self {
+            cache_bytes: cfg.cache_mib.saturating_mul(1 << 20),
+            pool_size: cfg.pool_size.max(1),
+            retention: Retention::from_config(cfg),
+        }
+    }
+}
+
+/// Store maintenance, apart from the data operations: `zonekeeper store
+/// check` and compaction after a bulk import.
+pub trait Maintenance {
+    /// Check every invariant between records and indexes; returns the
+    /// problems found (empty: consistent).
+    fn verify(&self) -> Result<Vec<String>>;
+    /// Give free space back (redb: compaction; PostgreSQL: VACUUM).
+    fn compact(&mut self) -> Result<()>;
+}
+
+/// A store with its maintenance: what [`open`] returns.
+pub trait Backend: Store + Maintenance {}
+impl<T: Store + Maintenance> Backend for T {}
+
+/// An open store of either backend.
+pub type AnyStore = Box<dyn Backend>;
+
+/// Open (or create) the store at `at`, checking its schema version.
+pub fn open(at: &Location, opts: &OpenOptions) -> Result<AnyStore> {
+    Ok(match at {
+        Location::Path(p) => {
+            let mut s = RedbStore::open_with_cache(p, opts.cache_bytes)?;
+            s.set_retention(opts.retention);
+            Box::new(s)
+        }
+        Location::Postgres(url) => {
+            let mut s = PgStore::connect(url, opts.pool_size)?;
+            s.set_retention(opts.retention);
+            Box::new(s)
+        }
+    })
 }
 
 /// A page of keys: the keys, and the key to pass as `after` for the next page.
@@ -213,6 +345,48 @@ pub trait Store: Send + Sync + 'static {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool>;
+
+    // ---- several processes (PostgreSQL); one process: trivial ---------
+    /// Whether other processes may write this store meanwhile (they
+    /// cannot wake this one: it polls).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claim due domains for scheduler `owner` until `lease` from now;
+    /// returns the names granted (the others are another live scheduler's).
+    fn claim(
+        &self,
+        _owner: &str,
+        names: &[String],
+        _lease: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        Ok(names.to_vec())
+    }
+    /// Give `owner`'s claims on `names` back (all of them if `names` is
+    /// empty).
+    fn release(&self, _owner: &str, _names: &[String]) -> Result<()> {
+        Ok(())
+    }
+    /// Try to become the one process doing `duty` (the zone writer);
+    /// `None`: another process holds it.
+    fn try_lead(&self, _duty: &str) -> Result<Option<Box<dyn Leadership>>> {
+        Ok(Some(Box::new(Sole)))
+    }
+}
+
+/// A held leadership (see [`Store::try_lead`]); dropped: given up.
+pub trait Leadership: Send {
+    /// Whether it is still held (a lost database session loses it).
+    fn held(&self) -> bool;
+}
+
+/// The only process: always the leader.
+struct Sole;
+
+impl Leadership for Sole {
+    fn held(&self) -> bool {
+        true
+    }
 }
 
 /// One write transaction over the registry records. It stores what it is
@@ -225,12 +399,8 @@ pub trait Txn {
     fn put_registrar(&mut self, r: &Registrar) -> Result<()>;
     fn put_contact(&mut self, c: &Contact) -> Result<()>;
     /// Remove a contact record (the registry checks first that no domain
-    /// refers to it). A backend without it refuses.
-    fn delete_contact(&mut self, handle: &str) -> Result<()> {
-        Err(StoreError::Backend(format!(
-            "this store cannot delete contact {handle}"
-        )))
-    }
+    /// refers to it).
+    fn delete_contact(&mut self, handle: &str) -> Result<()>;
     /// Write a domain record; every index derived from it follows.
     fn put_domain(&mut self, d: &Domain) -> Result<()>;
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;

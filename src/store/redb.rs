@@ -16,6 +16,7 @@ use ::redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
 
@@ -88,6 +89,7 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    retention: Retention,
 }
 
 impl RedbStore {
@@ -116,7 +118,7 @@ impl RedbStore {
             touch(&txn, ev.at)?;
         }
         if let Some(r) = round {
-            log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
+            rounds_append(&txn, name, r, &self.retention)?;
         }
         txn.commit().map_err(err)?;
         Ok(true)
@@ -150,6 +152,7 @@ impl RedbStore {
         let store = Self {
             db,
             path: path.to_path_buf(),
+            retention: Retention::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -159,12 +162,9 @@ impl RedbStore {
         &self.path
     }
 
-    /// Give free pages back to the file system (after a bulk import).
-    pub fn compact(&mut self) -> Result<()> {
-        self.db
-            .compact()
-            .map(|_| ())
-            .map_err(|e| StoreError::Backend(format!("compaction: {e}")))
+    /// Which probe rounds to keep from now on (see [`Retention`]).
+    pub fn set_retention(&mut self, r: Retention) {
+        self.retention = r;
     }
 
     fn init_schema(&self) -> Result<()> {
@@ -195,7 +195,7 @@ impl RedbStore {
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
-                        path: self.path.clone(),
+                        path: self.path.display().to_string(),
                         found: v,
                         supported: SCHEMA_VERSION,
                     })
@@ -450,6 +450,58 @@ fn log_append<T: Serialize>(
     Ok(())
 }
 
+/// Append a probe round, then apply the retention policy: the round that
+/// just left the window goes if it says the same as the one stored before
+/// it, and the oldest one goes once past the maximum age.
+fn rounds_append(
+    txn: &WriteTransaction,
+    name: &str,
+    r: &RoundSummary,
+    ret: &Retention,
+) -> Result<()> {
+    let mut t = txn.open_table(ROUNDS).map_err(err)?;
+    let next = match t
+        .range((name, 0)..=(name, u64::MAX))
+        .map_err(err)?
+        .next_back()
+    {
+        Some(item) => item.map_err(err)?.0.value().1 + 1,
+        None => 0,
+    };
+    t.insert((name, next), enc(r)?.as_slice()).map_err(err)?;
+    let Some(left) = ret.leaving(next) else {
+        return Ok(());
+    };
+    let get = |t: &::redb::Table<(&str, u64), &[u8]>, seq: u64| -> Result<Option<RoundSummary>> {
+        match t.get((name, seq)).map_err(err)? {
+            Some(v) => Ok(Some(dec(v.value())?)),
+            None => Ok(None),
+        }
+    };
+    if let Some(x) = get(&t, left)? {
+        let before = match t.range((name, 0)..(name, left)).map_err(err)?.next_back() {
+            Some(item) => Some(dec::<RoundSummary>(item.map_err(err)?.1.value())?),
+            None => None,
+        };
+        if ret.drop_leaving(&x, before.as_ref()) {
+            t.remove((name, left)).map_err(err)?;
+        }
+    }
+    let oldest = match t.range((name, 0)..=(name, left)).map_err(err)?.next() {
+        Some(item) => {
+            let (k, v) = item.map_err(err)?;
+            Some((k.value().1, dec::<RoundSummary>(v.value())?))
+        }
+        None => None,
+    };
+    if let Some((seq, o)) = oldest {
+        if ret.expired(&o, r.at) {
+            t.remove((name, seq)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 /// Write a delegation record, keeping the state index and counters right.
 fn put_record(
     txn: &WriteTransaction,
@@ -624,10 +676,17 @@ fn put_registrar(txn: &WriteTransaction, r: &Registrar) -> Result<()> {
     wput(txn, REGISTRARS, &r.handle, r)
 }
 
-impl RedbStore {
-    /// Check every invariant between records and indexes; returns the
-    /// problems found (empty: consistent). Reads one snapshot.
-    pub fn verify(&self) -> Result<Vec<String>> {
+impl Maintenance for RedbStore {
+    /// Give free pages back to the file system (after a bulk import).
+    fn compact(&mut self) -> Result<()> {
+        self.db
+            .compact()
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(format!("compaction: {e}")))
+    }
+
+    /// Reads one snapshot.
+    fn verify(&self) -> Result<Vec<String>> {
         let txn = self.read()?;
         let mut problems = Vec::new();
         let domains = txn.open_table(DOMAINS).map_err(err)?;

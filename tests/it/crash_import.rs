@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zonekeeper::store::{RedbStore, Store};
+use zonekeeper::store::{Maintenance, RedbStore, Store};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zonekeeper"));

@@ -17,7 +17,7 @@ use support::dns;
 use support::sched::*;
 use zonekeeper::delegation::{self, Policy};
 use zonekeeper::model::{DelegationState, Nameserver, ServerDowntime, Timestamp};
-use zonekeeper::store::{RedbStore, Store};
+use zonekeeper::store::{Maintenance, RedbStore, Store};
 
 fn glue(z: &dns::LabZone) -> Vec<Nameserver> {
     z.ns.iter().map(|(n, ip)| ns(n, &[*ip])).collect()

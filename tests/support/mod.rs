@@ -8,6 +8,7 @@ pub mod dns;
 pub mod epp;
 pub mod net;
 pub mod nsd;
+pub mod pg;
 pub mod rdap;
 pub mod sched;
 pub mod signer;

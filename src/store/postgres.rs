@@ -1,0 +1,1665 @@
+//! The PostgreSQL backend: several processes (schedulers, front ends, one
+//! zone writer) on one database.
+//!
+//! **Sync trait, async driver.** [`Store`] is synchronous and is called
+//! inline from async handlers (as redb is). Making it async would touch
+//! every caller while others edit them, so this backend keeps the trait and
+//! runs tokio-postgres with a deadpool pool on a small runtime of its own
+//! (two worker threads, `zk-postgres`). A call spawns its query there and
+//! blocks only the calling thread until the answer arrives: inside a
+//! multi-thread runtime through [`tokio::task::block_in_place`] (the
+//! runtime moves its other tasks to another worker meanwhile), elsewhere
+//! (a current-thread runtime, `spawn_blocking`, a plain thread) by parking
+//! the thread. It never calls `Runtime::block_on` from inside a runtime,
+//! so it cannot panic there, and the database work itself never runs on
+//! the caller's runtime, so a current-thread runtime cannot deadlock.
+//! The cost is one thread hop per call (~20 µs) next to the network round
+//! trip; a later async trait can call the same queries directly.
+//!
+//! **Schema.** Migrations are refinery's, embedded from
+//! `migrations/postgres/`, run under an advisory lock (processes starting
+//! together migrate once). A database migrated by a newer zonekeeper is
+//! refused, as is one whose records (`zk_meta.schema_version`, the postcard
+//! layout shared with redb) are newer than [`SCHEMA_VERSION`].
+//!
+//! **Concurrency.** Transactions are READ COMMITTED. A [`Txn`]'s reads take
+//! a transaction-scoped advisory lock on the record's key first, so a
+//! read-check-write by the registry service in one process cannot interleave
+//! with one on the same record in another (the second waits, then reads the
+//! first's result). Host reference counts are derived from `host_domains`
+//! under a lock per host name; change-feed sequence numbers are allocated
+//! under one feed lock, so a cursor never skips an event committed late.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+
+use super::redb::{FEED_KEPT, HISTORY_KEPT};
+use super::retention::Retention;
+use super::*;
+use crate::model::{ContactKind, Nameserver};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+const KEY_SCHEMA: &str = "schema_version";
+const KEY_UPDATED: &str = "last_update";
+/// Advisory lock held while migrating (any constant shared by all builds).
+const MIGRATION_LOCK: i64 = 0x7a6b_6d69_6772;
+/// Rows fetched per page when walking a whole table.
+const WALK_PAGE: i64 = 10_000;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// The URL with its password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => url.split('@').next_back().unwrap_or_default().to_string(),
+    }
+}
+
+fn pgerr(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("postgresql: {db}")),
+        None => {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                m.push_str(": ");
+                m.push_str(&s.to_string());
+                src = s.source();
+            }
+            StoreError::Backend(format!("postgresql: {m}"))
+        }
+    }
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    super::redb::enc(v)
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    postcard::from_bytes(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
+}
+
+/// Wait for `h` from synchronous code without blocking a runtime worker
+/// the runtime counts on (see the module docs).
+fn wait<T>(h: tokio::task::JoinHandle<T>) -> Result<T> {
+    let join = move || futures::executor::block_on(h);
+    let r = match Handle::try_current() {
+        Ok(rt) if rt.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(join)
+        }
+        _ => join(),
+    };
+    r.map_err(|e| StoreError::Backend(format!("postgresql task: {e}")))
+}
+
+pub struct PgStore {
+    /// `None` only while dropping (shut down without blocking).
+    rt: Option<Runtime>,
+    pool: Pool,
+    url: String,
+    retention: Retention,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // A runtime dropped inside another one panics; this one stops its
+        // threads in the background instead.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl PgStore {
+    /// Connect to `url`, migrate the schema, and check its version. An
+    /// unreachable database fails here, with the URL (password hidden).
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let shown = redact(url);
+        let fail = |message: String| StoreError::Database {
+            url: shown.clone(),
+            message,
+        };
+        let mut pg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| fail(e.to_string()))?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(5));
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("zonekeeper");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("zk-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("runtime: {e}")))?;
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let store = Self {
+            rt: Some(rt),
+            pool,
+            url: shown.clone(),
+            retention: Retention::default(),
+        };
+        let p = store.pool.clone();
+        let shown2 = shown.clone();
+        store
+            .spawn(async move {
+                let mut c = p.get().await.map_err(|e| StoreError::Database {
+                    url: shown2.clone(),
+                    message: pool_msg(e),
+                })?;
+                migrate(&mut c, &shown2).await
+            })
+            .map_err(|e| match e {
+                StoreError::Backend(m) => fail(m),
+                other => other,
+            })?;
+        Ok(store)
+    }
+
+    /// Which probe rounds to keep from now on (see [`Retention`]).
+    pub fn set_retention(&mut self, r: Retention) {
+        self.retention = r;
+    }
+
+    /// The URL, password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn handle(&self) -> Handle {
+        match &self.rt {
+            Some(rt) => rt.handle().clone(),
+            // Unreachable: only Drop takes the runtime.
+            None => Handle::current(),
+        }
+    }
+
+    fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        wait(self.handle().spawn(fut))?
+    }
+
+    /// Run `f` with a pooled connection (autocommit).
+    fn with<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let c = pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            f(c).await
+        })
+    }
+
+    fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let key = key.to_string();
+        let b: Option<Vec<u8>> =
+            self.with(move |c| async move { Ok(opt(&c, sql, &[&key]).await?.map(|r| r.get(0))) })?;
+        b.map(|b| dec(&b)).transpose()
+    }
+
+    /// A page of keys: `sql` takes ($1 key, $2 after, $3 limit) and returns
+    /// the keys in order.
+    fn page(
+        &self,
+        sql: &'static str,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        let key = key.to_string();
+        let after = after.unwrap_or("").to_string();
+        let n = lim(limit).saturating_add(1);
+        let mut keys: Vec<String> = self.with(move |c| async move {
+            Ok(rows(&c, sql, &[&key, &after, &n])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })?;
+        Ok(cut(&mut keys, limit))
+    }
+
+    fn log_tail<T: DeserializeOwned>(
+        &self,
+        table: Log,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let name = name.to_string();
+        let n = lim(limit);
+        let sql = match table {
+            Log::History => {
+                "SELECT rec FROM (SELECT seq, rec FROM history WHERE name = $1 ORDER BY seq DESC LIMIT $2) t ORDER BY seq"
+            }
+            Log::Rounds => {
+                "SELECT rec FROM (SELECT seq, rec FROM rounds WHERE name = $1 ORDER BY seq DESC LIMIT $2) t ORDER BY seq"
+            }
+        };
+        let recs: Vec<Vec<u8>> = self.with(move |c| async move {
+            Ok(rows(&c, sql, &[&name, &n])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
+    fn put_delegation_when(
+        &self,
+        name: &str,
+        accept: impl FnOnce(Option<&DelegationRecord>) -> bool,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        let mut txn = self.pg_begin()?;
+        let old = txn.delegation(name)?;
+        if !accept(old.as_ref()) {
+            return Ok(false); // dropped: rolled back
+        }
+        txn.put_delegation(name, record)?;
+        if let Some(ev) = event {
+            let registrar = txn.domain(name)?.map(|d| d.registrar);
+            let regs: Vec<&str> = registrar.iter().map(String::as_str).collect();
+            if regs.is_empty() {
+                txn.log_append(Log::History, name, ev, HISTORY_KEPT)?;
+            } else {
+                txn.append_event(name, ev, "scheduler", &regs)?;
+            }
+        }
+        if let Some(r) = round {
+            txn.rounds_append(name, r, self.retention)?;
+        }
+        match event {
+            Some(ev) => Box::new(txn).commit(ev.at)?,
+            None => txn.commit_untouched()?,
+        }
+        Ok(true)
+    }
+
+    fn pg_begin(&self) -> Result<PgTxn> {
+        let pool = self.pool.clone();
+        let client = self.spawn(async move {
+            let c = pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            c.batch_execute("BEGIN").await.map_err(pgerr)?;
+            Ok(c)
+        })?;
+        Ok(PgTxn {
+            client: Some(Arc::new(client)),
+            rt: self.handle(),
+        })
+    }
+
+    /// Names of the domains whose due work another live scheduler holds,
+    /// and claim the rest of `names` for `owner` until `now + lease`.
+    /// Returns the names this owner now holds. One statement: `FOR UPDATE
+    /// SKIP LOCKED` lets schedulers claim side by side without waiting
+    /// for each other.
+    fn claim_leases(&self, owner: &str, names: &[String], lease: Duration) -> Result<Vec<String>> {
+        let owner = owner.to_string();
+        let names = names.to_vec();
+        let secs = lease.as_secs_f64();
+        self.with(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO leases (name, owner, expires)
+                 SELECT unnest($1::text[]), '', '-infinity' ON CONFLICT DO NOTHING",
+                &[&names],
+            )
+            .await?;
+            let r = rows(
+                &c,
+                "UPDATE leases SET owner = $1, expires = now() + make_interval(secs => $3)
+                 WHERE name IN (
+                     SELECT name FROM leases
+                     WHERE name = ANY($2::text[]) AND (owner = $1 OR expires <= now())
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 RETURNING name",
+                &[&owner, &names, &secs],
+            )
+            .await?;
+            Ok(r.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// Give up `owner`'s leases on `names` (all if empty).
+    fn release_leases(&self, owner: &str, names: &[String]) -> Result<()> {
+        let owner = owner.to_string();
+        let names = names.to_vec();
+        self.with(move |c| async move {
+            exec(
+                &c,
+                "DELETE FROM leases WHERE owner = $1 AND (cardinality($2::text[]) = 0 OR name = ANY($2::text[]))",
+                &[&owner, &names],
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    /// A dedicated connection (not from the pool) for session-level
+    /// advisory locks, e.g. the zone writer's leadership: the lock lives
+    /// as long as the returned guard.
+    pub fn try_session_lock(&self, key: i64) -> Result<Option<SessionLock>> {
+        let pool = self.pool.clone();
+        let got = self.spawn(async move {
+            let c = pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            let r = one(&c, "SELECT pg_try_advisory_lock($1)", &[&key]).await?;
+            let ok: bool = r.get(0);
+            Ok(ok.then_some(c))
+        })?;
+        Ok(got.map(|c| SessionLock {
+            client: Some(c),
+            key,
+            rt: self.handle(),
+        }))
+    }
+}
+
+/// A held session advisory lock (dropped: unlocked, connection returned).
+pub struct SessionLock {
+    client: Option<Object>,
+    key: i64,
+    rt: Handle,
+}
+
+impl SessionLock {
+    /// Whether the connection holding the lock is still alive.
+    pub fn alive(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| !c.is_closed())
+    }
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            let key = self.key;
+            self.rt.spawn(async move {
+                let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&key]).await;
+            });
+        }
+    }
+}
+
+fn pool_msg(e: deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => match pgerr(e) {
+            StoreError::Backend(m) => m,
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A LIMIT for SQL (`usize::MAX` means all).
+fn lim(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Keep `limit` keys; the last one kept is the cursor if there were more.
+fn cut(keys: &mut Vec<String>, limit: usize) -> Page {
+    if keys.len() > limit {
+        keys.truncate(limit);
+        let more = keys.last().cloned();
+        (std::mem::take(keys), more)
+    } else {
+        (std::mem::take(keys), None)
+    }
+}
+
+async fn rows(c: &Object, sql: &str, p: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pgerr)?;
+    c.query(&st, p).await.map_err(pgerr)
+}
+
+async fn opt(c: &Object, sql: &str, p: Params<'_>) -> Result<Option<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pgerr)?;
+    c.query_opt(&st, p).await.map_err(pgerr)
+}
+
+async fn one(c: &Object, sql: &str, p: Params<'_>) -> Result<tokio_postgres::Row> {
+    let st = c.prepare_cached(sql).await.map_err(pgerr)?;
+    c.query_one(&st, p).await.map_err(pgerr)
+}
+
+async fn exec(c: &Object, sql: &str, p: Params<'_>) -> Result<u64> {
+    let st = c.prepare_cached(sql).await.map_err(pgerr)?;
+    c.execute(&st, p).await.map_err(pgerr)
+}
+
+/// Bring the schema up to date (refinery), refusing a newer one.
+async fn migrate(c: &mut Object, url: &str) -> Result<()> {
+    let runner = embedded::migrations::runner();
+    let ours = runner
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0);
+    c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pgerr)?;
+    let r = async {
+        let has_history: bool = c
+            .query_one(
+                "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(pgerr)?
+            .get(0);
+        if has_history {
+            let found: Option<i32> = c
+                .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+                .await
+                .map_err(pgerr)?
+                .get(0);
+            if let Some(found) = found {
+                if i64::from(found) > ours {
+                    return Err(StoreError::NewerSchema {
+                        path: format!("{url} (SQL schema)"),
+                        found: found as u32,
+                        supported: ours as u32,
+                    });
+                }
+            }
+        }
+        let client: &mut tokio_postgres::Client = c;
+        runner
+            .run_async(client)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration: {e}")))?;
+        // The record layout, shared with redb.
+        let v: Option<Vec<u8>> = c
+            .query_opt("SELECT value FROM zk_meta WHERE key = $1", &[&KEY_SCHEMA])
+            .await
+            .map_err(pgerr)?
+            .map(|r| r.get(0));
+        match v {
+            None => {
+                c.execute(
+                    "INSERT INTO zk_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],
+                )
+                .await
+                .map_err(pgerr)?;
+            }
+            Some(b) => {
+                let arr: [u8; 4] = b
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema version".into()))?;
+                let found = u32::from_le_bytes(arr);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: url.to_string(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                if found < SCHEMA_VERSION {
+                    // The PostgreSQL backend started at schema 2; a record
+                    // migration here comes with the next layout change.
+                    return Err(StoreError::Backend(format!(
+                        "records at schema {found}, older than any PostgreSQL store this zonekeeper wrote"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = c
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    r
+}
+
+#[derive(Clone, Copy)]
+enum Log {
+    History,
+    Rounds,
+}
+
+/// A [`Txn`] on one pooled connection inside `BEGIN`; dropped without
+/// commit, it is rolled back before the connection goes back to the pool.
+struct PgTxn {
+    client: Option<Arc<Object>>,
+    rt: Handle,
+}
+
+impl Drop for PgTxn {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            self.rt.spawn(async move {
+                let _ = c.batch_execute("ROLLBACK").await;
+            });
+        }
+    }
+}
+
+/// Advisory-lock key of a record (transaction-scoped).
+fn lock_sql() -> &'static str {
+    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+}
+
+impl PgTxn {
+    fn run<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Object>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let Some(c) = self.client.clone() else {
+            return Err(StoreError::Backend("transaction already finished".into()));
+        };
+        wait(self.rt.spawn(async move { f(c).await }))?
+    }
+
+    /// Lock `lock_key` for the transaction, then read `sql` with `key`.
+    fn locked_get<T: DeserializeOwned>(
+        &self,
+        lock_key: String,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let key = key.to_string();
+        let b: Option<Vec<u8>> = self.run(move |c| async move {
+            exec(&c, lock_sql(), &[&lock_key]).await?;
+            Ok(opt(&c, sql, &[&key]).await?.map(|r| r.get(0)))
+        })?;
+        b.map(|b| dec(&b)).transpose()
+    }
+
+    fn log_append<T: Serialize>(&self, log: Log, name: &str, v: &T, keep: usize) -> Result<()> {
+        let name = name.to_string();
+        let rec = enc(v)?;
+        let keep = keep as i64;
+        let (next, ins, trim) = match log {
+            Log::History => (
+                "SELECT coalesce(max(seq) + 1, 0) FROM history WHERE name = $1",
+                "INSERT INTO history (name, seq, rec) VALUES ($1, $2, $3)",
+                "DELETE FROM history WHERE name = $1 AND seq < $2",
+            ),
+            Log::Rounds => (
+                "SELECT coalesce(max(seq) + 1, 0) FROM rounds WHERE name = $1",
+                "INSERT INTO rounds (name, seq, rec) VALUES ($1, $2, $3)",
+                "DELETE FROM rounds WHERE name = $1 AND seq < $2",
+            ),
+        };
+        self.run(move |c| async move {
+            let n: i64 = one(&c, next, &[&name]).await?.get(0);
+            exec(&c, ins, &[&name, &n, &rec]).await?;
+            if n >= keep {
+                let cut = n + 1 - keep;
+                exec(&c, trim, &[&name, &cut]).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Self::log_append`] for probe rounds, under the retention policy
+    /// (as the redb backend's `rounds_append`).
+    fn rounds_append(&self, name: &str, r: &RoundSummary, ret: Retention) -> Result<()> {
+        let name = name.to_string();
+        let rec = enc(r)?;
+        let at = r.at;
+        self.run(move |c| async move {
+            let n: i64 = one(
+                &c,
+                "SELECT coalesce(max(seq) + 1, 0) FROM rounds WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .get(0);
+            exec(
+                &c,
+                "INSERT INTO rounds (name, seq, rec) VALUES ($1, $2, $3)",
+                &[&name, &n, &rec],
+            )
+            .await?;
+            let Some(left) = ret.leaving(n as u64) else {
+                return Ok(());
+            };
+            let left = left as i64;
+            let x: Option<Vec<u8>> = opt(
+                &c,
+                "SELECT rec FROM rounds WHERE name = $1 AND seq = $2",
+                &[&name, &left],
+            )
+            .await?
+            .map(|r| r.get(0));
+            if let Some(x) = x {
+                let before: Option<Vec<u8>> = opt(
+                    &c,
+                    "SELECT rec FROM rounds WHERE name = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1",
+                    &[&name, &left],
+                )
+                .await?
+                .map(|r| r.get(0));
+                let before: Option<RoundSummary> = before.map(|b| dec(&b)).transpose()?;
+                if ret.drop_leaving(&dec(&x)?, before.as_ref()) {
+                    exec(
+                        &c,
+                        "DELETE FROM rounds WHERE name = $1 AND seq = $2",
+                        &[&name, &left],
+                    )
+                    .await?;
+                }
+            }
+            let oldest = opt(
+                &c,
+                "SELECT seq, rec FROM rounds WHERE name = $1 AND seq <= $2 ORDER BY seq LIMIT 1",
+                &[&name, &left],
+            )
+            .await?;
+            if let Some(o) = oldest {
+                let seq: i64 = o.get(0);
+                let b: Vec<u8> = o.get(1);
+                if ret.expired(&dec(&b)?, at) {
+                    exec(
+                        &c,
+                        "DELETE FROM rounds WHERE name = $1 AND seq = $2",
+                        &[&name, &seq],
+                    )
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn commit_untouched(mut self) -> Result<()> {
+        let c = self.client.take();
+        let Some(c) = c else {
+            return Err(StoreError::Backend("transaction already finished".into()));
+        };
+        wait(
+            self.rt
+                .spawn(async move { c.batch_execute("COMMIT").await.map_err(pgerr) }),
+        )?
+    }
+}
+
+fn contacts_of(d: &Domain) -> Vec<String> {
+    let mut v: Vec<String> = [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The lower-cased public name of a contact (see the redb backend).
+fn public_fn(c: &Contact) -> Option<String> {
+    let p = crate::public::contact(c);
+    match c.kind {
+        ContactKind::Org => p.org.or(p.name),
+        ContactKind::Person => p.name,
+    }
+    .map(|s| s.to_lowercase())
+}
+
+fn pending_testing(r: &DelegationRecord) -> bool {
+    r.pending
+        .as_ref()
+        .is_some_and(|p| p.state == DelegationState::Testing)
+}
+
+impl Txn for PgTxn {
+    fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
+        self.locked_get(
+            format!("r:{handle}"),
+            "SELECT rec FROM registrars WHERE handle = $1",
+            handle,
+        )
+    }
+    fn contact(&self, handle: &str) -> Result<Option<Contact>> {
+        self.locked_get(
+            format!("c:{handle}"),
+            "SELECT rec FROM contacts WHERE handle = $1",
+            handle,
+        )
+    }
+    fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        self.locked_get(
+            format!("d:{name}"),
+            "SELECT rec FROM domains WHERE name = $1",
+            name,
+        )
+    }
+    fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
+        self.locked_get(
+            format!("d:{name}"),
+            "SELECT rec FROM delegation WHERE name = $1",
+            name,
+        )
+    }
+    fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
+        let (h, f, rec) = (r.handle.clone(), r.name.to_lowercase(), enc(r)?);
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO registrars (handle, fn, rec) VALUES ($1, $2, $3)
+                 ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
+                &[&h, &f, &rec],
+            )
+            .await
+            .map(drop)
+        })
+    }
+    fn put_contact(&mut self, ct: &Contact) -> Result<()> {
+        let (h, f, rec) = (ct.handle.clone(), public_fn(ct), enc(ct)?);
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO contacts (handle, fn, rec) VALUES ($1, $2, $3)
+                 ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
+                &[&h, &f, &rec],
+            )
+            .await
+            .map(drop)
+        })
+    }
+    fn delete_contact(&mut self, handle: &str) -> Result<()> {
+        let h = handle.to_string();
+        self.run(move |c| async move {
+            exec(&c, "DELETE FROM contacts WHERE handle = $1", &[&h])
+                .await
+                .map(drop)
+        })
+    }
+    fn put_domain(&mut self, d: &Domain) -> Result<()> {
+        let old = self.domain(d.name.as_str())?;
+        if old.as_ref() == Some(d) {
+            return Ok(());
+        }
+        let name = d.name.as_str().to_string();
+        let rec = enc(d)?;
+        let registrar = d.registrar.clone();
+        let reseller = d.registration.reseller.clone();
+        let pending = d.registration.pending_transfer.is_some();
+        let contacts = contacts_of(d);
+        let old_ns: Vec<String> = old
+            .as_ref()
+            .map(|o| {
+                o.nameservers
+                    .iter()
+                    .map(|n| n.name.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // (host, glue addresses if this domain owns the host's glue)
+        let new_ns: Vec<(String, Option<Vec<String>>)> = d
+            .nameservers
+            .iter()
+            .map(|n: &Nameserver| {
+                let owner = n.name.is_at_or_below(d.name.as_str());
+                (
+                    n.name.as_str().to_string(),
+                    owner.then(|| n.addresses.iter().map(IpAddr::to_string).collect()),
+                )
+            })
+            .collect();
+        let dropped: Vec<(String, bool)> = old
+            .as_ref()
+            .map(|o| {
+                o.nameservers
+                    .iter()
+                    .filter(|n| !d.nameservers.iter().any(|m| m.name == n.name))
+                    .map(|n| {
+                        (
+                            n.name.as_str().to_string(),
+                            n.name.is_at_or_below(d.name.as_str()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO domains (name, registrar, reseller, pending_transfer, rec)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET registrar = EXCLUDED.registrar,
+                   reseller = EXCLUDED.reseller, pending_transfer = EXCLUDED.pending_transfer,
+                   rec = EXCLUDED.rec",
+                &[&name, &registrar, &reseller, &pending, &rec],
+            )
+            .await?;
+            exec(
+                &c,
+                "DELETE FROM domain_contacts WHERE domain = $1 AND NOT (contact = ANY($2::text[]))",
+                &[&name, &contacts],
+            )
+            .await?;
+            exec(
+                &c,
+                "INSERT INTO domain_contacts (contact, domain)
+                 SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
+                &[&name, &contacts],
+            )
+            .await?;
+            // Hosts, locked in one order so two writers cannot deadlock.
+            let mut all: Vec<&String> = dropped
+                .iter()
+                .map(|(h, _)| h)
+                .chain(new_ns.iter().map(|(h, _)| h))
+                .collect();
+            all.sort();
+            all.dedup();
+            for h in all {
+                exec(&c, lock_sql(), &[&format!("h:{h}")]).await?;
+            }
+            for (host, owner) in &dropped {
+                exec(
+                    &c,
+                    "DELETE FROM host_domains WHERE host = $1 AND domain = $2",
+                    &[host, &name],
+                )
+                .await?;
+                let left: i64 = one(
+                    &c,
+                    "SELECT count(*) FROM host_domains WHERE host = $1",
+                    &[host],
+                )
+                .await?
+                .get(0);
+                if left == 0 {
+                    exec(&c, "DELETE FROM host_ips WHERE host = $1", &[host]).await?;
+                    exec(&c, "DELETE FROM hosts WHERE name = $1", &[host]).await?;
+                } else if *owner {
+                    set_addresses(&c, host, &[]).await?;
+                }
+            }
+            for (host, glue) in &new_ns {
+                exec(
+                    &c,
+                    "INSERT INTO hosts (name, addresses) VALUES ($1, '{}') ON CONFLICT DO NOTHING",
+                    &[host],
+                )
+                .await?;
+                if !old_ns.contains(host) {
+                    exec(
+                        &c,
+                        "INSERT INTO host_domains (host, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[host, &name],
+                    )
+                    .await?;
+                }
+                if let Some(addrs) = glue {
+                    set_addresses(&c, host, addrs).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+    fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {
+        let name = name.to_string();
+        let state = rec.state.as_str().to_string();
+        let pending = pending_testing(rec);
+        let b = enc(rec)?;
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO delegation (name, state, pending_test, rec) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state,
+                   pending_test = EXCLUDED.pending_test, rec = EXCLUDED.rec",
+                &[&name, &state, &pending, &b],
+            )
+            .await
+            .map(drop)
+        })
+    }
+    fn append_event(
+        &mut self,
+        name: &str,
+        ev: &HistoryEvent,
+        actor: &str,
+        registrars: &[&str],
+    ) -> Result<()> {
+        self.log_append(Log::History, name, ev, HISTORY_KEPT)?;
+        let mut item = FeedEvent {
+            seq: 0,
+            at: ev.at,
+            domain: name.to_string(),
+            actor: actor.to_string(),
+            from: ev.from,
+            to: ev.to,
+            reason: ev.reason.clone(),
+            registrars: registrars.iter().map(|r| r.to_string()).collect(),
+        };
+        self.run(move |c| async move {
+            exec(&c, lock_sql(), &[&"feed"]).await?;
+            let seq: i64 = one(&c, "SELECT coalesce(max(seq), 0) + 1 FROM feed", &[])
+                .await?
+                .get(0);
+            item.seq = seq as u64;
+            exec(
+                &c,
+                "INSERT INTO feed (seq, rec) VALUES ($1, $2)",
+                &[&seq, &enc(&item)?],
+            )
+            .await?;
+            exec(
+                &c,
+                "INSERT INTO feed_registrars (registrar, seq)
+                 SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                &[&item.registrars, &seq],
+            )
+            .await?;
+            let cut = seq - FEED_KEPT as i64;
+            if cut > 0 {
+                exec(&c, "DELETE FROM feed_registrars WHERE seq <= $1", &[&cut]).await?;
+                exec(&c, "DELETE FROM feed WHERE seq <= $1", &[&cut]).await?;
+            }
+            Ok(())
+        })
+    }
+    fn commit(mut self: Box<Self>, now: Timestamp) -> Result<()> {
+        let Some(c) = self.client.take() else {
+            return Err(StoreError::Backend("transaction already finished".into()));
+        };
+        let t = enc(&now)?;
+        wait(self.rt.spawn(async move {
+            exec(
+                &c,
+                "INSERT INTO zk_meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&KEY_UPDATED, &t],
+            )
+            .await?;
+            c.batch_execute("COMMIT").await.map_err(pgerr)
+        }))?
+    }
+}
+
+async fn set_addresses(c: &Object, host: &str, addrs: &[String]) -> Result<()> {
+    let cur: Vec<String> = one(c, "SELECT addresses FROM hosts WHERE name = $1", &[&host])
+        .await?
+        .get(0);
+    if cur == addrs {
+        return Ok(());
+    }
+    let addrs = addrs.to_vec();
+    exec(c, "DELETE FROM host_ips WHERE host = $1", &[&host]).await?;
+    exec(
+        c,
+        "INSERT INTO host_ips (ip, host) SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
+        &[&host, &addrs],
+    )
+    .await?;
+    exec(
+        c,
+        "UPDATE hosts SET addresses = $2 WHERE name = $1",
+        &[&host, &addrs],
+    )
+    .await
+    .map(drop)
+}
+
+fn host_record(name: String, addrs: Vec<String>, domains: i64) -> Result<HostRecord> {
+    let addresses = addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|_| StoreError::Corrupt(format!("host {name}: address {a}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(HostRecord {
+        name,
+        addresses,
+        domains: domains as u64,
+    })
+}
+
+impl Store for PgStore {
+    fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
+        self.get("SELECT rec FROM cds_sightings WHERE name = $1", name)
+    }
+
+    fn cds_sightings(&self) -> Result<Vec<(String, CdsSighting)>> {
+        let recs: Vec<(String, Vec<u8>)> = self.with(|c| async move {
+            Ok(
+                rows(&c, "SELECT name, rec FROM cds_sightings ORDER BY name", &[])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect(),
+            )
+        })?;
+        recs.into_iter().map(|(n, b)| Ok((n, dec(&b)?))).collect()
+    }
+
+    fn put_cds_sighting(&self, name: &str, sighting: Option<&CdsSighting>) -> Result<()> {
+        let n = name.to_string();
+        let rec = sighting.map(enc).transpose()?;
+        self.with(move |c| async move {
+            match rec {
+                Some(rec) => exec(
+                    &c,
+                    "INSERT INTO cds_sightings (name, rec) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
+                    &[&n, &rec],
+                )
+                .await
+                .map(drop),
+                None => exec(&c, "DELETE FROM cds_sightings WHERE name = $1", &[&n])
+                    .await
+                    .map(drop),
+            }
+        })
+    }
+
+    fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
+        self.get("SELECT rec FROM registrars WHERE handle = $1", handle)
+    }
+
+    fn registrars(&self) -> Result<Vec<Registrar>> {
+        let recs: Vec<Vec<u8>> = self.with(|c| async move {
+            Ok(rows(&c, "SELECT rec FROM registrars ORDER BY handle", &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
+    fn contact(&self, handle: &str) -> Result<Option<Contact>> {
+        self.get("SELECT rec FROM contacts WHERE handle = $1", handle)
+    }
+
+    fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        self.get("SELECT rec FROM domains WHERE name = $1", name)
+    }
+
+    fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
+        self.get("SELECT rec FROM delegation WHERE name = $1", name)
+    }
+
+    fn bundle(&self, name: &str) -> Result<Option<DomainBundle>> {
+        let name = name.to_string();
+        // One snapshot: the domain and what it names, read together.
+        type Raw = (
+            Vec<u8>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Vec<Option<Vec<u8>>>,
+        );
+        let raw: Option<Raw> = self.with(move |mut c| async move {
+            let t = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pgerr)?;
+            let Some(r) = t
+                .query_opt(
+                    "SELECT d.rec, g.rec, r.rec FROM domains d
+                     LEFT JOIN delegation g ON g.name = d.name
+                     LEFT JOIN registrars r ON r.handle = d.registrar
+                     WHERE d.name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(pgerr)?
+            else {
+                return Ok(None);
+            };
+            let d: Vec<u8> = r.get(0);
+            let dom: Domain = dec(&d)?;
+            let mut cs = Vec::new();
+            for h in [Some(&dom.registrant), dom.admin.as_ref(), dom.tech.as_ref()] {
+                cs.push(match h {
+                    Some(h) => t
+                        .query_opt("SELECT rec FROM contacts WHERE handle = $1", &[h])
+                        .await
+                        .map_err(pgerr)?
+                        .map(|r| r.get(0)),
+                    None => None,
+                });
+            }
+            t.commit().await.map_err(pgerr)?;
+            Ok(Some((d, r.get(1), r.get(2), cs)))
+        })?;
+        let Some((d, g, r, cs)) = raw else {
+            return Ok(None);
+        };
+        let domain: Domain = dec(&d)?;
+        let delegation = match g {
+            Some(g) => dec(&g)?,
+            None => DelegationRecord::undelegated(domain.updated),
+        };
+        let c = |i: usize| -> Result<Option<Contact>> {
+            cs.get(i).cloned().flatten().map(|b| dec(&b)).transpose()
+        };
+        Ok(Some(DomainBundle {
+            registrar: r.map(|b| dec(&b)).transpose()?,
+            registrant: c(0)?,
+            admin: c(1)?,
+            tech: c(2)?,
+            delegation,
+            domain,
+        }))
+    }
+
+    fn host(&self, name: &str) -> Result<Option<HostRecord>> {
+        let name = name.to_string();
+        let raw: Option<(String, Vec<String>, i64)> = self.with(move |c| async move {
+            Ok(opt(
+                &c,
+                "SELECT h.name, h.addresses,
+                   (SELECT count(*) FROM host_domains WHERE host = h.name)
+                 FROM hosts h WHERE h.name = $1",
+                &[&name],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2))))
+        })?;
+        raw.map(|(n, a, d)| host_record(n, a, d)).transpose()
+    }
+
+    fn history(&self, name: &str, limit: usize) -> Result<Vec<HistoryEvent>> {
+        self.log_tail(Log::History, name, limit)
+    }
+
+    fn rounds(&self, name: &str, limit: usize) -> Result<Vec<RoundSummary>> {
+        self.log_tail(Log::Rounds, name, limit)
+    }
+
+    fn last_update(&self) -> Result<Option<Timestamp>> {
+        self.get("SELECT value FROM zk_meta WHERE key = $1", KEY_UPDATED)
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        self.with(|c| async move {
+            let r = one(
+                &c,
+                "SELECT (SELECT count(*) FROM registrars), (SELECT count(*) FROM contacts),
+                        (SELECT count(*) FROM domains), (SELECT count(*) FROM hosts),
+                        pg_database_size(current_database())",
+                &[],
+            )
+            .await?;
+            let mut by_state: BTreeMap<String, u64> = DelegationState::ALL
+                .iter()
+                .map(|s| (s.as_str().to_string(), 0))
+                .collect();
+            for row in rows(
+                &c,
+                "SELECT state, count(*) FROM delegation GROUP BY state",
+                &[],
+            )
+            .await?
+            {
+                let s: String = row.get(0);
+                let n: i64 = row.get(1);
+                by_state.insert(s, n as u64);
+            }
+            let n = |i: usize| -> u64 { r.get::<_, i64>(i) as u64 };
+            Ok(StoreStats {
+                registrars: n(0),
+                contacts: n(1),
+                domains: n(2),
+                hosts: n(3),
+                by_state,
+                file_bytes: n(4),
+            })
+        })
+    }
+
+    fn domains_by_host(&self, host: &str, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT domain FROM host_domains WHERE host = $1 AND domain > $2 ORDER BY domain LIMIT $3",
+            host,
+            after,
+            limit,
+        )
+    }
+
+    fn hosts_by_ip(&self, ip: IpAddr, limit: usize) -> Result<Vec<String>> {
+        Ok(self
+            .page(
+                "SELECT host FROM host_ips WHERE ip = $1 AND host > $2 ORDER BY host LIMIT $3",
+                &ip.to_string(),
+                None,
+                limit,
+            )?
+            .0)
+    }
+
+    fn domains_by_registrar(
+        &self,
+        handle: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.page(
+            "SELECT name FROM domains WHERE registrar = $1 AND name > $2 ORDER BY name LIMIT $3",
+            handle,
+            after,
+            limit,
+        )
+    }
+
+    fn domains_by_contact(&self, handle: &str, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT domain FROM domain_contacts WHERE contact = $1 AND domain > $2 ORDER BY domain LIMIT $3",
+            handle,
+            after,
+            limit,
+        )
+    }
+
+    fn domains_by_reseller(
+        &self,
+        reseller: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.page(
+            "SELECT name FROM domains WHERE reseller = $1 AND name > $2 ORDER BY name LIMIT $3",
+            reseller,
+            after,
+            limit,
+        )
+    }
+
+    fn pending_transfers(&self, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT name FROM domains WHERE pending_transfer AND $1 = '' AND name > $2 ORDER BY name LIMIT $3",
+            "",
+            after,
+            limit,
+        )
+    }
+
+    fn domains_by_state(
+        &self,
+        state: DelegationState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.page(
+            "SELECT name FROM delegation WHERE state = $1 AND name > $2 ORDER BY name LIMIT $3",
+            state.as_str(),
+            after,
+            limit,
+        )
+    }
+
+    fn domains_with_pending_change(&self, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT name FROM delegation WHERE pending_test AND $1 = '' AND name > $2 ORDER BY name LIMIT $3",
+            "",
+            after,
+            limit,
+        )
+    }
+
+    fn search_domains(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT name FROM domains WHERE name >= $1 AND starts_with(name, $1) AND name > $2
+             ORDER BY name LIMIT $3",
+            prefix,
+            after,
+            limit,
+        )
+    }
+
+    fn search_hosts(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {
+        self.page(
+            "SELECT name FROM hosts WHERE name >= $1 AND starts_with(name, $1) AND name > $2
+             ORDER BY name LIMIT $3",
+            prefix,
+            after,
+            limit,
+        )
+    }
+
+    fn search_handles(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let mut keys = self
+            .page(
+                "SELECT handle FROM (
+                   SELECT handle FROM registrars WHERE handle >= $1 AND starts_with(handle, $1)
+                   UNION ALL
+                   SELECT handle FROM contacts WHERE handle >= $1 AND starts_with(handle, $1)
+                 ) t WHERE handle > $2 ORDER BY handle LIMIT $3",
+                prefix,
+                None,
+                limit,
+            )?
+            .0;
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
+    fn search_entity_names(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        Ok(self
+            .page(
+                "SELECT handle FROM (
+                   SELECT fn, handle FROM registrars WHERE fn >= $1 AND starts_with(fn, $1)
+                   UNION ALL
+                   SELECT fn, handle FROM contacts WHERE fn >= $1 AND starts_with(fn, $1)
+                 ) t WHERE $2 = '' ORDER BY fn, handle LIMIT $3",
+                prefix,
+                None,
+                limit,
+            )?
+            .0)
+    }
+
+    fn for_each_delegation(
+        &self,
+        f: &mut dyn FnMut(&str, &DelegationRecord) -> bool,
+    ) -> Result<()> {
+        let mut after = String::new();
+        loop {
+            let a = after.clone();
+            let page: Vec<(String, Vec<u8>)> = self.with(move |c| async move {
+                Ok(rows(
+                    &c,
+                    "SELECT name, rec FROM delegation WHERE name > $1 ORDER BY name LIMIT $2",
+                    &[&a, &WALK_PAGE],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+            })?;
+            let full = page.len() as i64 == WALK_PAGE;
+            for (name, b) in &page {
+                if !f(name, &dec(b)?) {
+                    return Ok(());
+                }
+            }
+            match page.last() {
+                Some((n, _)) if full => after = n.clone(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>> {
+        let registrar = registrar.to_string();
+        let after = after.min(i64::MAX as u64) as i64;
+        let n = lim(limit);
+        let recs: Vec<Vec<u8>> = self.with(move |c| async move {
+            Ok(rows(
+                &c,
+                "SELECT f.rec FROM feed_registrars r JOIN feed f ON f.seq = r.seq
+                 WHERE r.registrar = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
+                &[&registrar, &after, &n],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
+    fn begin(&self) -> Result<Box<dyn Txn + '_>> {
+        Ok(Box::new(self.pg_begin()?))
+    }
+
+    fn put_delegation(
+        &self,
+        name: &str,
+        expected_fingerprint: &str,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        self.put_delegation_when(
+            name,
+            |old| old.is_some_and(|o| o.ns_fingerprint == expected_fingerprint),
+            record,
+            event,
+            round,
+        )
+    }
+
+    fn put_delegation_if_unchanged(
+        &self,
+        name: &str,
+        expected: &DelegationRecord,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool> {
+        self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn claim(&self, owner: &str, names: &[String], lease: Duration) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.claim_leases(owner, names, lease)
+    }
+
+    fn release(&self, owner: &str, names: &[String]) -> Result<()> {
+        self.release_leases(owner, names)
+    }
+
+    fn try_lead(&self, duty: &str) -> Result<Option<Box<dyn Leadership>>> {
+        // A session advisory lock: held while this process's connection
+        // lives; a killed process's session ends and a standby takes it.
+        let key: i64 = {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(format!("zonekeeper:{duty}").as_bytes());
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[..8]);
+            i64::from_le_bytes(b)
+        };
+        Ok(self
+            .try_session_lock(key)?
+            .map(|l| Box::new(l) as Box<dyn Leadership>))
+    }
+}
+
+impl Leadership for SessionLock {
+    fn held(&self) -> bool {
+        self.alive()
+    }
+}
+
+/// name, domain record, delegation record, indexed hosts, indexed contacts.
+type DomainRow = (String, Vec<u8>, Option<Vec<u8>>, Vec<String>, Vec<String>);
+
+impl Maintenance for PgStore {
+    /// VACUUM (ANALYZE): dead rows' space reused, planner statistics
+    /// fresh after a bulk import.
+    fn compact(&mut self) -> Result<()> {
+        self.with(|c| async move { c.batch_execute("VACUUM (ANALYZE)").await.map_err(pgerr) })
+    }
+
+    /// The invariants the redb backend checks, as queries (each domain
+    /// and delegation record decoded once).
+    fn verify(&self) -> Result<Vec<String>> {
+        let mut problems: Vec<String> = self.with(|c| async move {
+            let mut p = Vec::new();
+            let checks: [(&str, &str); 8] = [
+                (
+                    "SELECT d.name FROM domains d LEFT JOIN delegation g ON g.name = d.name WHERE g.name IS NULL",
+                    "no delegation record",
+                ),
+                (
+                    "SELECT g.name FROM delegation g LEFT JOIN domains d ON d.name = g.name WHERE d.name IS NULL",
+                    "delegation record without a domain",
+                ),
+                (
+                    "SELECT d.name FROM domains d LEFT JOIN registrars r ON r.handle = d.registrar WHERE r.handle IS NULL",
+                    "registrar missing",
+                ),
+                (
+                    "SELECT x.domain || ' (' || x.contact || ')' FROM domain_contacts x LEFT JOIN contacts c ON c.handle = x.contact WHERE c.handle IS NULL",
+                    "contact missing",
+                ),
+                (
+                    "SELECT x.domain FROM domain_contacts x LEFT JOIN domains d ON d.name = x.domain WHERE d.name IS NULL",
+                    "contact index entry is stale",
+                ),
+                (
+                    "SELECT x.host || ' (' || x.domain || ')' FROM host_domains x LEFT JOIN domains d ON d.name = x.domain WHERE d.name IS NULL",
+                    "host index entry is stale",
+                ),
+                (
+                    "SELECT h.name FROM hosts h WHERE NOT EXISTS (SELECT 1 FROM host_domains x WHERE x.host = h.name)",
+                    "host record no domain declares",
+                ),
+                (
+                    "SELECT i.host || ' (' || i.ip || ')' FROM host_ips i LEFT JOIN hosts h ON h.name = i.host WHERE h.name IS NULL OR NOT (i.ip = ANY(h.addresses))",
+                    "address index entry is stale",
+                ),
+            ];
+            for (sql, what) in checks {
+                for r in rows(&c, sql, &[]).await? {
+                    let k: String = r.get(0);
+                    p.push(format!("{k}: {what}"));
+                }
+            }
+            Ok(p)
+        })?;
+        // Record-level checks: NS sets, contacts and derived columns.
+        let mut after = String::new();
+        loop {
+            let a = after.clone();
+            let page: Vec<DomainRow> =
+                self.with(move |c| async move {
+                    Ok(rows(
+                        &c,
+                        "SELECT d.name, d.rec, g.rec,
+                           ARRAY(SELECT host FROM host_domains WHERE domain = d.name ORDER BY host),
+                           ARRAY(SELECT contact FROM domain_contacts WHERE domain = d.name ORDER BY contact)
+                         FROM domains d LEFT JOIN delegation g ON g.name = d.name
+                         WHERE d.name > $1 ORDER BY d.name LIMIT $2",
+                        &[&a, &WALK_PAGE],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                    .collect())
+                })?;
+            for (name, d, g, hosts, contacts) in &page {
+                let d: Domain = dec(d)?;
+                if d.name.as_str() != name {
+                    problems.push(format!("domain key {name} holds {}", d.name));
+                }
+                if let Some(g) = g {
+                    let g: DelegationRecord = dec(g)?;
+                    if g.declared_fingerprint() != d.ns_fingerprint() {
+                        problems.push(format!("{name}: delegation record is for another NS set"));
+                    }
+                }
+                let mut ns: Vec<String> = d
+                    .nameservers
+                    .iter()
+                    .map(|n| n.name.as_str().to_string())
+                    .collect();
+                ns.sort();
+                ns.dedup();
+                if &ns != hosts {
+                    problems.push(format!("{name}: host index differs from its NS set"));
+                }
+                if &contacts_of(&d) != contacts {
+                    problems.push(format!("{name}: contact index differs from its contacts"));
+                }
+            }
+            match page.last() {
+                Some((n, ..)) if page.len() as i64 == WALK_PAGE => after = n.clone(),
+                _ => break,
+            }
+        }
+        let bad_state: Vec<String> = {
+            let mut out = Vec::new();
+            let mut after = String::new();
+            loop {
+                let a = after.clone();
+                let page: Vec<(String, String, bool, Vec<u8>)> = self.with(move |c| async move {
+                    Ok(rows(
+                        &c,
+                        "SELECT name, state, pending_test, rec FROM delegation WHERE name > $1 ORDER BY name LIMIT $2",
+                        &[&a, &WALK_PAGE],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                    .collect())
+                })?;
+                for (name, state, pending, b) in &page {
+                    let r: DelegationRecord = dec(b)?;
+                    if r.state.as_str() != state || pending_testing(&r) != *pending {
+                        out.push(format!("{name}: state columns differ from the record"));
+                    }
+                }
+                match page.last() {
+                    Some((n, ..)) if page.len() as i64 == WALK_PAGE => after = n.clone(),
+                    _ => break,
+                }
+            }
+            out
+        };
+        problems.extend(bad_state);
+        Ok(problems)
+    }
+}

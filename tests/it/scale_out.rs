@@ -1,0 +1,369 @@
+//! Several `zonekeeper serve` processes on one PostgreSQL database (a
+//! cluster the test starts): two schedulers (`--roles scheduler`) and a
+//! front end with the zone writer (`--roles frontend,zone`), probing
+//! loopback DNS servers of the test. Registrars declare through the front
+//! end; the schedulers share the domains (claims with leases), delegate
+//! them, and the zone writer publishes them. A scheduler killed with
+//! SIGKILL has its domains taken over after the lease; no domain is
+//! probed by two schedulers at once (its rounds stay an interval apart).
+//! A standby zone writer takes over when the leader dies. And redb
+//! refuses anything but all three roles.
+
+use crate::support;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::dns::{self, FakeServer};
+use zonekeeper::store::{self, Location, OpenOptions};
+
+const REG: &str = "ALPHA-RU";
+const DOMAINS: usize = 6;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn serve(dir: &Path, name: &'static str, roles: &str, extra: &[String]) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .arg("--config")
+        .arg(dir.join("zk.toml"))
+        .args(["serve", "--roles", roles])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+async fn until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_a_front_end_and_a_standby_zone_writer() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("scale_out") else {
+        return;
+    };
+    let url = pg.create_db("zk");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // One zone per domain, two servers each, all on one port.
+    let block = dns::loopback_block();
+    let hosts: Vec<u8> = (1..=(2 * DOMAINS) as u8).collect();
+    let ips: Vec<IpAddr> = hosts.iter().map(|h| dns::ip(block, *h)).collect();
+    let port = dns::common_port(&ips).await;
+    let mut zones = Vec::new();
+    let mut servers: Vec<FakeServer> = Vec::new();
+    for i in 0..DOMAINS {
+        let z = dns::zone(
+            &format!("d{i}.ru"),
+            block,
+            &[2 * i as u8 + 1, 2 * i as u8 + 2],
+        );
+        for (_, ip) in &z.ns {
+            servers.push(z.serve_on(*ip, port).await);
+        }
+        zones.push(z);
+    }
+
+    let (whois, http) = (free(), free());
+    let cfg = format!(
+        r#"zones = ["ru"]
+[store]
+url = "{url}"
+pool_size = 4
+[serve]
+claim_lease = "2s"
+poll_interval = "200ms"
+[delegation]
+probe_interval = "300ms"
+test_window = "2s"
+monitor_interval = "800ms"
+downtime_budget = "1h"
+downtime_period = "1d"
+[probe]
+allow_private_targets = true
+port = {port}
+timeout = "500ms"
+retries = 0
+resolvers = ["127.0.0.1:9"]
+[zone]
+output = "{d}/{{zone}}.zone"
+[whois]
+listen = "{whois}"
+[http]
+listen = "{http}"
+[log]
+filter = "info"
+"#,
+        d = d.display()
+    );
+    std::fs::write(d.join("zk.toml"), &cfg).unwrap();
+
+    // Import through the CLI onto PostgreSQL.
+    let now = Utc::now();
+    let token = "alpha-token-0123456789abcdef";
+    let import = json!({
+        "registrars": [{"handle": REG, "name": "Alpha",
+            "api_token_sha256": hex::encode(Sha256::digest(token.as_bytes()))}],
+        "contacts": [{"handle": "C1-RU", "kind": "person", "name": "Ivan Petrov"}],
+        "domains": (0..DOMAINS).map(|i| json!({
+            "name": format!("d{i}.ru"), "registrar": REG, "registrant": "C1-RU",
+            "created": (now - chrono::Duration::days(10)).to_rfc3339(),
+            "paid_till": (now + chrono::Duration::days(300)).to_rfc3339(),
+            "nameservers": []})).collect::<Vec<_>>(),
+    });
+    std::fs::write(d.join("registry.json"), import.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .arg("--config")
+        .arg(d.join("zk.toml"))
+        .arg("import")
+        .arg(d.join("registry.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s1 = serve(d, "s1", "scheduler", &[]);
+    let s2 = serve(d, "s2", "scheduler", &[]);
+    let front = serve(d, "front", "frontend,zone", &[]);
+    let api = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{http}");
+    let start = Instant::now();
+    while api.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "front end not up: {}",
+            log(d, "front")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Declare through the front end: the schedulers (other processes)
+    // find the work, test it and delegate; the zone writer publishes.
+    for (i, z) in zones.iter().enumerate() {
+        let ns: Vec<Value> =
+            z.ns.iter()
+                .map(|(n, ip)| json!({"name": n, "addresses": [ip.to_string()]}))
+                .collect();
+        let r = api
+            .put(format!("{base}/api/v1/domains/d{i}.ru/nameservers"))
+            .bearer_auth(token)
+            .json(&json!({ "nameservers": ns }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let st = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    let delegated = |st: &store::AnyStore| {
+        (0..DOMAINS)
+            .filter(|i| {
+                st.delegation(&format!("d{i}.ru")).unwrap().unwrap().state
+                    == zonekeeper::model::DelegationState::Delegated
+            })
+            .count()
+    };
+    until(Duration::from_secs(40), "all delegated", || {
+        (delegated(&st) == DOMAINS).then_some(())
+    })
+    .await;
+    let zone_file = d.join("ru.zone");
+    until(Duration::from_secs(10), "all in the zone file", || {
+        let text = std::fs::read_to_string(&zone_file).unwrap_or_default();
+        (0..DOMAINS)
+            .all(|i| text.contains(&format!("d{i}.ru. 345600 IN NS ns1.d{i}.ru.")))
+            .then_some(())
+    })
+    .await;
+    // The front end answers from the database the schedulers wrote.
+    let v: Value = api
+        .get(format!("{base}/api/v1/domains/d0.ru/delegation"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "delegated", "{v}");
+
+    // Monitoring renews the schedulers' claims: every domain is held by
+    // one of them. The one holding more is killed.
+    let held = |p: &Proc| -> Vec<String> {
+        let q = pg.psql(
+            "zk",
+            &format!(
+                "SELECT name FROM leases WHERE owner LIKE '{}-%' AND expires > now() ORDER BY name",
+                p.0.id()
+            ),
+        );
+        q.lines().map(str::to_string).collect()
+    };
+    let (a, b) = until(Duration::from_secs(10), "every domain claimed", || {
+        let (a, b) = (held(&s1), held(&s2));
+        (a.len() + b.len() == DOMAINS).then_some((a, b))
+    })
+    .await;
+    let (mut victim, s1_names, survivor) = if a.len() >= b.len() {
+        (s1, a, s2)
+    } else {
+        (s2, b, s1)
+    };
+
+    // kill -9 one scheduler: after the lease its domains are the other's
+    // and their rounds go on.
+    let killed_at = Utc::now();
+    victim.0.kill().unwrap();
+    victim.0.wait().unwrap();
+    for n in &s1_names {
+        let start = Instant::now();
+        loop {
+            let rounds = st.rounds(n, 1000).unwrap();
+            if rounds
+                .iter()
+                .any(|r| r.at > killed_at + chrono::Duration::seconds(2))
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{n} not taken over; leases {}",
+                pg.psql("zk", "SELECT name, owner, expires, now() FROM leases"),
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Never two rounds of a domain at once: consecutive rounds are at
+    // least half the shortest interval apart.
+    for i in 0..DOMAINS {
+        let rounds = st.rounds(&format!("d{i}.ru"), 1000).unwrap();
+        assert!(rounds.len() >= 2, "d{i}.ru: {} rounds", rounds.len());
+        for w in rounds.windows(2) {
+            let gap = w[1].at - w[0].at;
+            assert!(
+                gap >= chrono::Duration::milliseconds(150),
+                "d{i}.ru probed twice at once: rounds at {} and {}",
+                w[0].at,
+                w[1].at
+            );
+        }
+    }
+
+    // A standby zone writer takes over when the leader dies.
+    let standby_http = free();
+    let standby_whois = free();
+    let standby = serve(
+        d,
+        "standby",
+        "frontend,zone",
+        &[
+            "--http-listen".into(),
+            standby_http.to_string(),
+            "--whois-listen".into(),
+            standby_whois.to_string(),
+        ],
+    );
+    until(Duration::from_secs(15), "standby waits", || {
+        log(d, "standby")
+            .contains("another process leads")
+            .then_some(())
+    })
+    .await;
+    // It writes the zone as soon as it leads (the file removed before the
+    // leader dies proves the write is the standby's: nothing changes now).
+    std::fs::remove_file(&zone_file).unwrap();
+    let mut front = front;
+    front.0.kill().unwrap();
+    front.0.wait().unwrap();
+    until(Duration::from_secs(15), "standby leads", || {
+        log(d, "standby")
+            .contains("zone writer: leading")
+            .then_some(())
+    })
+    .await;
+    until(Duration::from_secs(10), "standby rewrote the zone", || {
+        std::fs::read_to_string(&zone_file)
+            .ok()
+            .filter(|t| t.contains("d0.ru. 345600 IN NS"))
+            .map(drop)
+    })
+    .await;
+    drop(standby);
+    drop(survivor);
+    drop(servers);
+}
+
+#[test]
+fn redb_refuses_partial_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .args(["serve", "--roles", "scheduler", "--db"])
+        .arg(dir.path().join("zk.redb"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs the PostgreSQL backend") && err.contains("one process"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .args(["serve", "--roles", "frontend,dns", "--db"])
+        .arg(dir.path().join("zk.redb"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_database_exits_2_with_a_message() {
+    let port = free().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+        .args(["store", "check", "--db"])
+        .arg(format!("postgres://zk:hunter2@127.0.0.1:{port}/zk"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot use the PostgreSQL database")
+            && err.contains(&format!("127.0.0.1:{port}"))
+            && !err.contains("hunter2"),
+        "{err}"
+    );
+}

@@ -1,0 +1,527 @@
+//! One behaviour suite for every store backend: the same functions run
+//! against the embedded redb file and against a PostgreSQL database of a
+//! cluster the test starts itself (tests/support::pg). Each case gets a
+//! fresh store.
+
+use crate::support;
+use chrono::{TimeZone, Utc};
+use zonekeeper::config::Config;
+use zonekeeper::import;
+use zonekeeper::model::{DelegationRecord, DelegationState, HistoryEvent, RoundSummary};
+use zonekeeper::store::{self, Backend, Location, OpenOptions, Store, StoreError};
+
+type Case = fn(&mut dyn Backend);
+
+const CASES: &[(&str, Case)] = &[
+    ("import_and_reads", import_and_reads),
+    (
+        "reimport_moves_hosts_and_indexes",
+        reimport_moves_hosts_and_indexes,
+    ),
+    (
+        "conditional_delegation_writes",
+        conditional_delegation_writes,
+    ),
+    ("dropped_txn_writes_nothing", dropped_txn_writes_nothing),
+    ("logs_are_bounded_and_ordered", logs_are_bounded_and_ordered),
+    ("walk_and_search", walk_and_search),
+    (
+        "rejected_import_applies_nothing",
+        rejected_import_applies_nothing,
+    ),
+];
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
+}
+
+fn data(ns_b: &str) -> String {
+    format!(
+        r#"{{
+ "registrars": [{{"handle": "R1", "name": "Registrar One"}}, {{"handle": "R2", "name": "Second Registrar"}}],
+ "contacts": [
+   {{"handle": "C1", "kind": "person", "name": "Ivan Petrov"}},
+   {{"handle": "C2", "kind": "org", "name": "Anna", "org": "Roga i Kopyta"}}
+ ],
+ "domains": [
+  {{"name": "alpha.ru", "registrar": "R1", "registrant": "C1",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{{"name": "ns1.alpha.ru", "addresses": ["192.0.2.1"]}}, {{"name": "ns.shared.net"}}]}},
+  {{"name": "beta.ru", "registrar": "R1", "registrant": "C2", "admin": "C1",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{ns_b}]}},
+  {{"name": "gamma.ru", "registrar": "R2", "registrant": "C2",
+   "created": "2025-03-01T10:00:00Z", "paid_till": "2099-03-01T10:00:00Z",
+   "nameservers": [{{"name": "ns.shared.net"}}, {{"name": "ns2.other.net"}}]}}
+ ]
+}}"#
+    )
+}
+
+const NS_B: &str = r#"{"name": "ns.shared.net"}, {"name": "ns.beta-dns.net"}"#;
+
+fn load(s: &dyn Backend, text: &str) -> zonekeeper::store::ImportBatch {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("r.json");
+    std::fs::write(&f, text).unwrap();
+    let b = import::read_file(&f, &Config::default(), now()).unwrap();
+    import::apply(s, &b, &Config::default(), now()).unwrap();
+    b
+}
+
+fn import_and_reads(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let d = s.domain("alpha.ru").unwrap().unwrap();
+    assert_eq!(d.registrar, "R1");
+    let b = s.bundle("beta.ru").unwrap().unwrap();
+    assert_eq!(b.registrar.unwrap().handle, "R1");
+    assert_eq!(b.registrant.unwrap().handle, "C2");
+    assert_eq!(b.admin.unwrap().handle, "C1");
+    assert!(b.tech.is_none());
+    assert_eq!(b.delegation.state, DelegationState::Testing);
+    assert!(s.bundle("nothing.ru").unwrap().is_none());
+
+    let shared = s.host("ns.shared.net").unwrap().unwrap();
+    assert_eq!(shared.domains, 3);
+    assert!(shared.addresses.is_empty());
+    let own = s.host("ns1.alpha.ru").unwrap().unwrap();
+    assert_eq!(
+        own.addresses,
+        vec!["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        s.hosts_by_ip("192.0.2.1".parse().unwrap(), 10).unwrap(),
+        vec!["ns1.alpha.ru"]
+    );
+    // Pages: keys in order, the cursor is the last key of a full page.
+    let (p1, more) = s.domains_by_host("ns.shared.net", None, 2).unwrap();
+    assert_eq!(p1, vec!["alpha.ru", "beta.ru"]);
+    assert_eq!(more.as_deref(), Some("beta.ru"));
+    let (p2, more) = s
+        .domains_by_host("ns.shared.net", Some("beta.ru"), 2)
+        .unwrap();
+    assert_eq!((p2, more), (vec!["gamma.ru".to_string()], None));
+    assert_eq!(
+        s.domains_by_registrar("R1", None, 10).unwrap().0,
+        vec!["alpha.ru", "beta.ru"]
+    );
+    assert_eq!(
+        s.domains_by_contact("C1", None, 10).unwrap().0,
+        vec!["alpha.ru", "beta.ru"]
+    );
+    assert_eq!(
+        s.domains_by_state(DelegationState::Testing, None, 10)
+            .unwrap()
+            .0
+            .len(),
+        3
+    );
+    assert!(s.pending_transfers(None, 10).unwrap().0.is_empty());
+    assert!(s.domains_by_reseller("X", None, 10).unwrap().0.is_empty());
+    let st = s.stats().unwrap();
+    assert_eq!((st.registrars, st.contacts, st.domains), (2, 2, 3));
+    assert_eq!(st.hosts, 4);
+    assert_eq!(st.by_state.get("testing"), Some(&3));
+    assert_eq!(st.by_state.get("delegated"), Some(&0));
+    assert_eq!(s.registrars().unwrap().len(), 2);
+    assert_eq!(s.last_update().unwrap(), Some(now()));
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+fn reimport_moves_hosts_and_indexes(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    // beta.ru drops the shared host and takes an in-bailiwick one.
+    let ns_b2 = r#"{"name": "ns.beta.ru", "addresses": ["192.0.2.7", "2001:db8::7"]}, {"name": "ns.beta-dns.net"}"#;
+    let b = load(s, &data(ns_b2));
+    assert_eq!(b.domains.len(), 3);
+    assert_eq!(s.host("ns.shared.net").unwrap().unwrap().domains, 2);
+    assert_eq!(
+        s.domains_by_host("ns.shared.net", None, 10).unwrap().0,
+        vec!["alpha.ru", "gamma.ru"]
+    );
+    let h = s.host("ns.beta.ru").unwrap().unwrap();
+    assert_eq!(h.addresses.len(), 2);
+    assert_eq!(
+        s.hosts_by_ip("2001:db8::7".parse().unwrap(), 10).unwrap(),
+        vec!["ns.beta.ru"]
+    );
+    // Again without beta.ru's own host: its record and glue go.
+    load(
+        s,
+        &data(r#"{"name": "ns.beta-dns.net"}, {"name": "ns2.other.net"}"#),
+    );
+    assert!(s.host("ns.beta.ru").unwrap().is_none());
+    assert!(s
+        .hosts_by_ip("192.0.2.7".parse().unwrap(), 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.host("ns2.other.net").unwrap().unwrap().domains, 2);
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+fn event(to: DelegationState, reason: &str) -> HistoryEvent {
+    HistoryEvent {
+        at: now() + chrono::Duration::minutes(5),
+        from: Some(DelegationState::Testing),
+        to,
+        reason: reason.into(),
+    }
+}
+
+fn round(passed: bool, ms: u64) -> RoundSummary {
+    RoundSummary {
+        at: now(),
+        passed,
+        duration_ms: ms,
+        findings: Vec::new(),
+        servers: Vec::new(),
+        inconclusive: None,
+    }
+}
+
+fn conditional_delegation_writes(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let old = s.delegation("alpha.ru").unwrap().unwrap();
+    let mut rec: DelegationRecord = old.clone();
+    rec.state = DelegationState::Delegated;
+    let ev = event(DelegationState::Delegated, "window passed");
+    // A stale fingerprint loses.
+    assert!(!s
+        .put_delegation("alpha.ru", "not-it", &rec, Some(&ev), Some(&round(true, 1)))
+        .unwrap());
+    assert_eq!(
+        s.delegation("alpha.ru").unwrap().unwrap().state,
+        DelegationState::Testing
+    );
+    let before = s.feed("R1", 0, 100).unwrap().len();
+    assert!(s
+        .put_delegation(
+            "alpha.ru",
+            &old.ns_fingerprint,
+            &rec,
+            Some(&ev),
+            Some(&round(true, 2))
+        )
+        .unwrap());
+    assert_eq!(
+        s.delegation("alpha.ru").unwrap().unwrap().state,
+        DelegationState::Delegated
+    );
+    assert_eq!(s.rounds("alpha.ru", 10).unwrap().len(), 1);
+    assert_eq!(s.history("alpha.ru", 1).unwrap(), vec![ev.clone()]);
+    let feed = s.feed("R1", 0, 100).unwrap();
+    assert_eq!(feed.len(), before + 1);
+    let last = feed.last().unwrap();
+    assert_eq!(
+        (last.domain.as_str(), last.actor.as_str()),
+        ("alpha.ru", "scheduler")
+    );
+    assert!(s.feed("R1", last.seq, 10).unwrap().is_empty());
+    assert!(s
+        .feed("R2", 0, 100)
+        .unwrap()
+        .iter()
+        .all(|e| e.domain == "gamma.ru"));
+    assert_eq!(
+        s.domains_by_state(DelegationState::Delegated, None, 10)
+            .unwrap()
+            .0,
+        vec!["alpha.ru"]
+    );
+    assert_eq!(s.stats().unwrap().by_state.get("delegated"), Some(&1));
+    assert_eq!(s.last_update().unwrap(), Some(ev.at));
+    // If-unchanged: only against the record as stored now.
+    let mut next = rec.clone();
+    next.state = DelegationState::Suspended;
+    assert!(!s
+        .put_delegation_if_unchanged("alpha.ru", &old, &next, None, None)
+        .unwrap());
+    assert!(s
+        .put_delegation_if_unchanged("alpha.ru", &rec, &next, None, Some(&round(false, 3)))
+        .unwrap());
+    assert_eq!(s.rounds("alpha.ru", 10).unwrap().len(), 2);
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+fn dropped_txn_writes_nothing(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    {
+        let mut t = s.begin().unwrap();
+        let mut d = t.domain("alpha.ru").unwrap().unwrap();
+        d.registrar = "R2".into();
+        t.put_domain(&d).unwrap();
+        assert_eq!(t.domain("alpha.ru").unwrap().unwrap().registrar, "R2");
+        // dropped
+    }
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap().registrar, "R1");
+    let mut t = s.begin().unwrap();
+    let mut d = t.domain("alpha.ru").unwrap().unwrap();
+    d.registrar = "R2".into();
+    t.put_domain(&d).unwrap();
+    t.append_event(
+        "alpha.ru",
+        &event(DelegationState::Testing, "moved"),
+        "operator",
+        &["R1", "R2"],
+    )
+    .unwrap();
+    t.commit(now() + chrono::Duration::hours(1)).unwrap();
+    assert_eq!(
+        s.domains_by_registrar("R2", None, 10).unwrap().0,
+        vec!["alpha.ru", "gamma.ru"]
+    );
+    let f1 = s.feed("R1", 0, 100).unwrap();
+    let f2 = s.feed("R2", 0, 100).unwrap();
+    assert_eq!(f1.last().unwrap().seq, f2.last().unwrap().seq);
+    assert_eq!(f2.last().unwrap().registrars, vec!["R1", "R2"]);
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+/// Rounds kept by the suite's retention (the config's `rounds_keep_last`).
+const KEEP: usize = 10;
+
+fn retention() -> zonekeeper::store::Retention {
+    zonekeeper::store::Retention {
+        keep_last: KEEP,
+        max_age: Some(chrono::Duration::days(1)),
+    }
+}
+
+fn logs_are_bounded_and_ordered(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let old = s.delegation("beta.ru").unwrap().unwrap();
+    let fp = old.ns_fingerprint.clone();
+    // 31 rounds, the 16th failing: the last KEEP are kept, and before
+    // them only the first and the two that changed something.
+    for i in 0..31u64 {
+        assert!(s
+            .put_delegation("beta.ru", &fp, &old, None, Some(&round(i != 15, i)))
+            .unwrap());
+    }
+    let kept: Vec<u64> = s
+        .rounds("beta.ru", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.duration_ms)
+        .collect();
+    let mut want = vec![0, 15, 16];
+    want.extend(31 - KEEP as u64..31);
+    assert_eq!(kept, want);
+    let last3: Vec<u64> = s
+        .rounds("beta.ru", 3)
+        .unwrap()
+        .iter()
+        .map(|r| r.duration_ms)
+        .collect();
+    assert_eq!(last3, vec![28, 29, 30]);
+    assert!(s.rounds("alpha.ru", 10).unwrap().is_empty());
+    // Two days on, the old rounds outside the window age out (one per
+    // round written).
+    for i in 0..3u64 {
+        let mut r = round(true, 100 + i);
+        r.at = now() + chrono::Duration::days(2);
+        s.put_delegation("beta.ru", &fp, &old, None, Some(&r))
+            .unwrap();
+    }
+    let kept: Vec<u64> = s
+        .rounds("beta.ru", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.duration_ms)
+        .collect();
+    assert_eq!(kept.len(), KEEP, "{kept:?}");
+    assert_eq!(kept.last(), Some(&102));
+}
+
+fn walk_and_search(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let mut seen = Vec::new();
+    s.for_each_delegation(&mut |n, _| {
+        seen.push(n.to_string());
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, vec!["alpha.ru", "beta.ru", "gamma.ru"]);
+    let mut first = Vec::new();
+    s.for_each_delegation(&mut |n, _| {
+        first.push(n.to_string());
+        false
+    })
+    .unwrap();
+    assert_eq!(first, vec!["alpha.ru"]);
+    let (p, more) = s.search_domains("", None, 2).unwrap();
+    assert_eq!(p, vec!["alpha.ru", "beta.ru"]);
+    assert_eq!(more.as_deref(), Some("beta.ru"));
+    assert_eq!(s.search_domains("be", None, 10).unwrap().0, vec!["beta.ru"]);
+    assert_eq!(
+        s.search_hosts("ns.", None, 10).unwrap().0,
+        vec!["ns.beta-dns.net", "ns.shared.net"]
+    );
+    assert_eq!(s.search_handles("C", 10).unwrap(), vec!["C1", "C2"]);
+    assert_eq!(s.search_handles("", 3).unwrap(), vec!["C1", "C2", "R1"]);
+    // Public names only: the org of C2, the registrars; not the person.
+    assert_eq!(s.search_entity_names("roga", 10).unwrap(), vec!["C2"]);
+    assert_eq!(s.search_entity_names("second", 10).unwrap(), vec!["R2"]);
+    assert!(s.search_entity_names("ivan", 10).unwrap().is_empty());
+}
+
+fn rejected_import_applies_nothing(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let before = s.stats().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.json");
+    std::fs::write(
+        &f,
+        data(NS_B).replace("\"registrar\": \"R2\"", "\"registrar\": \"NOPE\""),
+    )
+    .unwrap();
+    assert!(import::import_file(s, &f, &Config::default(), now()).is_err());
+    let after = s.stats().unwrap();
+    assert_eq!(
+        (after.domains, after.hosts, after.by_state),
+        (before.domains, before.hosts, before.by_state)
+    );
+    assert_eq!(s.domain("gamma.ru").unwrap().unwrap().registrar, "R2");
+}
+
+fn run_all(mut open: impl FnMut(&str) -> Box<dyn Backend>) {
+    for (name, case) in CASES {
+        eprintln!("case {name}");
+        let mut s = open(name);
+        case(&mut *s);
+    }
+}
+
+#[test]
+fn redb_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    run_all(|name| {
+        store::open(
+            &Location::Path(dir.path().join(format!("{name}.redb"))),
+            &OpenOptions {
+                retention: retention(),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    });
+}
+
+#[test]
+fn postgres_backend() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_backend") else {
+        return;
+    };
+    run_all(|name| {
+        let url = pg.create_db(name);
+        store::open(
+            &Location::parse(&url),
+            &OpenOptions {
+                retention: retention(),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    });
+}
+
+/// The store is also usable from inside async code on both runtime
+/// flavours (the PostgreSQL backend must not panic there).
+#[test]
+fn postgres_inside_tokio_runtimes() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_inside_tokio_runtimes") else {
+        return;
+    };
+    let url = pg.create_db("rt");
+    for multi in [false, true] {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .unwrap();
+        let url = url.clone();
+        rt.block_on(async move {
+            // Opened, used and dropped inside the runtime.
+            let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+            load(&*s, &data(NS_B));
+            let s: std::sync::Arc<dyn Store> = std::sync::Arc::from(s as Box<dyn Store>);
+            let t = tokio::spawn({
+                let s = s.clone();
+                async move { s.domain("alpha.ru").unwrap().is_some() }
+            });
+            assert!(t.await.unwrap());
+        });
+    }
+}
+
+#[test]
+fn postgres_refuses_a_newer_schema_and_an_unreachable_server() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_refuses") else {
+        return;
+    };
+    let url = pg.create_db("newer");
+    drop(store::open(&Location::parse(&url), &OpenOptions::default()).unwrap());
+    pg.psql(
+        "newer",
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (99, 'future', 'x', '0')",
+    );
+    let e = store::open(&Location::parse(&url), &OpenOptions::default())
+        .err()
+        .expect("newer schema refused");
+    assert!(matches!(e, StoreError::NewerSchema { .. }), "{e}");
+    assert!(e.to_string().contains("newer than this zonekeeper"), "{e}");
+
+    // Nothing listens on this port (taken and released just now).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bad = format!("postgres://zk:secret@127.0.0.1:{port}/none");
+    let e = store::open(&Location::parse(&bad), &OpenOptions::default())
+        .err()
+        .expect("unreachable refused");
+    let m = e.to_string();
+    assert!(matches!(e, StoreError::Database { .. }), "{m}");
+    assert!(m.contains("127.0.0.1") && !m.contains("secret"), "{m}");
+}
+
+/// A server restart cuts every pooled connection: operations on a cut
+/// connection fail cleanly (no panic, nothing half-written) and the pool
+/// reconnects for the next ones.
+#[test]
+fn postgres_reconnects_after_a_server_restart() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_reconnects") else {
+        return;
+    };
+    let url = pg.create_db("restart");
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    load(&*s, &data(NS_B));
+    let mut t = s.begin().unwrap();
+    let mut d = t.domain("alpha.ru").unwrap().unwrap();
+    d.registrar = "R2".into();
+    t.put_domain(&d).unwrap();
+    pg.restart();
+    // The transaction's connection is gone: its commit fails.
+    assert!(t.commit(now()).is_err());
+    let mut ok = false;
+    for _ in 0..3 {
+        match s.domain("alpha.ru") {
+            Ok(Some(d)) => {
+                assert_eq!(d.registrar, "R1", "half-written change");
+                ok = true;
+                break;
+            }
+            Ok(None) => panic!("domain lost"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+    assert!(ok, "no reconnection");
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
