@@ -29,6 +29,10 @@ const CASES: &[(&str, Case)] = &[
         "rejected_import_applies_nothing",
         rejected_import_applies_nothing,
     ),
+    (
+        "cds_sightings_and_contact_delete",
+        cds_sightings_and_contact_delete,
+    ),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -524,4 +528,46 @@ fn postgres_reconnects_after_a_server_restart() {
     }
     assert!(ok, "no reconnection");
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+/// The CDS scanner's sightings (kept apart from registry data) and a
+/// contact's removal inside a transaction.
+fn cds_sightings_and_contact_delete(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let seen = |fp: &str| zonekeeper::model::CdsSighting {
+        fingerprint: fp.into(),
+        first_seen: now(),
+        last_seen: now() + chrono::Duration::hours(1),
+        ds: vec![zonekeeper::ds::parse_presentation(
+            "12345 13 2 aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899",
+        )
+        .unwrap()],
+    };
+    let before = s.last_update().unwrap();
+    assert_eq!(s.cds_sighting("beta.ru").unwrap(), None);
+    s.put_cds_sighting("beta.ru", Some(&seen("b1"))).unwrap();
+    s.put_cds_sighting("alpha.ru", Some(&seen("a1"))).unwrap();
+    s.put_cds_sighting("beta.ru", Some(&seen("b2"))).unwrap();
+    assert_eq!(s.cds_sighting("beta.ru").unwrap(), Some(seen("b2")));
+    let all = s.cds_sightings().unwrap();
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["alpha.ru", "beta.ru"]);
+    s.put_cds_sighting("alpha.ru", None).unwrap();
+    s.put_cds_sighting("nothing.ru", None).unwrap();
+    assert_eq!(s.cds_sightings().unwrap().len(), 1);
+    // Scanner state is not registry data.
+    assert_eq!(s.last_update().unwrap(), before);
+
+    let mut t = s.begin().unwrap();
+    t.delete_contact("C2").unwrap();
+    drop(t);
+    assert!(
+        s.contact("C2").unwrap().is_some(),
+        "a dropped txn deletes nothing"
+    );
+    let mut t = s.begin().unwrap();
+    t.delete_contact("C2").unwrap();
+    t.commit(now()).unwrap();
+    assert!(s.contact("C2").unwrap().is_none());
+    assert!(s.contact("C1").unwrap().is_some());
 }
