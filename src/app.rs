@@ -63,6 +63,8 @@ pub struct App {
     pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
     /// Names that cannot be created or imported (`lifecycle.reserved_names`).
     pub reserved: Arc<ReservedNames>,
+    /// Serialised public answers, valid while the store generation holds.
+    pub answers: Arc<crate::answer_cache::Answers>,
 }
 
 impl App {
@@ -95,6 +97,7 @@ impl App {
             shutdown: CancellationToken::new(),
             started,
             reserved: Arc::new(reserved),
+            answers: Arc::default(),
         })
     }
 

@@ -19,7 +19,6 @@
 //!
 //! Runs in `serve` every `dnssec.cds_scan_interval` (off when unset).
 
-
 use tracing::{info, warn};
 
 use crate::app::App;

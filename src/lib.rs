@@ -12,7 +12,7 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
-//! | data | [`model`], [`public`], [`store`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend |
+//! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait and its redb backend; serialised public answers cached per store generation |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`dashboard`], [`metrics`], [`http`] | DNS I/O, files, sockets |
 //! | service | [`registry`] | the one writer of registry data: rules, one transaction with an event naming the actor, notifications |
 //! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`control`], [`demo`] | the long-running process and its wiring; the operator control socket; the loopback demo (dev config) |
@@ -46,6 +46,7 @@
 //! * **In the zone** means [`lifecycle::in_zone`]: the state machine says
 //!   delegated and the lifecycle (expiry, hold, verification) allows it.
 
+pub mod answer_cache;
 pub mod api;
 pub mod app;
 pub mod cds;

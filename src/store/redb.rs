@@ -88,6 +88,9 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    /// Bumped after each commit; redb locks the file to one process, so
+    /// every write to it passes here.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl RedbStore {
@@ -118,7 +121,7 @@ impl RedbStore {
         if let Some(r) = round {
             log_append(&txn, ROUNDS, name, r, ROUNDS_KEPT)?;
         }
-        txn.commit().map_err(err)?;
+        self.commit(txn)?;
         Ok(true)
     }
 
@@ -150,6 +153,7 @@ impl RedbStore {
         let store = Self {
             db,
             path: path.to_path_buf(),
+            generation: Default::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -236,7 +240,7 @@ impl RedbStore {
         ] {
             txn.open_table(t).map_err(err)?;
         }
-        txn.commit().map_err(err)
+        self.commit(txn)
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -245,6 +249,15 @@ impl RedbStore {
 
     fn write(&self) -> Result<WriteTransaction> {
         self.db.begin_write().map_err(err)
+    }
+
+    /// Commit, then bump the generation (after, so a reader that sees the
+    /// new number also sees the data).
+    fn commit(&self, txn: WriteTransaction) -> Result<()> {
+        txn.commit().map_err(err)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn get<T: DeserializeOwned>(
@@ -845,6 +858,10 @@ impl Store for RedbStore {
         self.get(META, KEY_UPDATED)
     }
 
+    fn generation(&self) -> Option<u64> {
+        Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let txn = self.read()?;
         let len = |def: TableDefinition<&str, &[u8]>| -> Result<u64> {
@@ -1034,11 +1051,14 @@ impl Store for RedbStore {
                 }
             }
         }
-        txn.commit().map_err(err)
+        self.commit(txn)
     }
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
-        Ok(Box::new(RedbTxn { txn: self.write()? }))
+        Ok(Box::new(RedbTxn {
+            txn: self.write()?,
+            generation: &self.generation,
+        }))
     }
 
     fn put_delegation(
@@ -1071,11 +1091,12 @@ impl Store for RedbStore {
 }
 
 /// [`Txn`] over one redb write transaction (dropped: aborted).
-struct RedbTxn {
+struct RedbTxn<'a> {
     txn: WriteTransaction,
+    generation: &'a std::sync::atomic::AtomicU64,
 }
 
-impl Txn for RedbTxn {
+impl Txn for RedbTxn<'_> {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
         wget(&self.txn, REGISTRARS, handle)
     }
@@ -1117,7 +1138,10 @@ impl Txn for RedbTxn {
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
         touch(&self.txn, now)?;
-        self.txn.commit().map_err(err)
+        self.txn.commit().map_err(err)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 
