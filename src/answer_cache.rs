@@ -24,7 +24,7 @@ use crate::model::{Domain, Timestamp};
 
 /// Bytes of answers kept per cache (RDAP and WHOIS each): enough for tens
 /// of thousands of hot names, small next to the 512 MiB budget at 1M domains.
-pub const MAX_BYTES: u64 = 48 << 20;
+pub const MAX_BYTES: u64 = 64 << 20;
 
 /// One cached answer.
 #[derive(Debug)]
