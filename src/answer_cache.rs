@@ -54,13 +54,24 @@ impl Entry {
 /// A bounded map from a domain's A-label name to its cached answer.
 pub struct AnswerCache {
     /// `None`: caching off (benches measure the uncached path with it).
-    map: Option<moka::sync::Cache<String, Arc<Entry>>>,
+    map: Option<quick_cache::sync::Cache<String, Arc<Entry>, Weight>>,
+}
+
+/// An entry's cost against the byte budget: body, key and a rough
+/// allowance for the domain record.
+#[derive(Debug, Clone)]
+struct Weight;
+
+impl quick_cache::Weighter<String, Arc<Entry>> for Weight {
+    fn weight(&self, k: &String, v: &Arc<Entry>) -> u64 {
+        (k.len() + v.body.len() + 512) as u64
+    }
 }
 
 impl std::fmt::Debug for AnswerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnswerCache")
-            .field("entries", &self.map.as_ref().map(|m| m.entry_count()))
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
             .finish()
     }
 }
@@ -68,15 +79,12 @@ impl std::fmt::Debug for AnswerCache {
 impl AnswerCache {
     pub fn new(max_bytes: u64) -> Self {
         Self {
-            map: Some(
-                moka::sync::Cache::builder()
-                    .max_capacity(max_bytes)
-                    .weigher(|k: &String, v: &Arc<Entry>| {
-                        // Body, key and a rough allowance for the domain record.
-                        u32::try_from(k.len() + v.body.len() + 512).unwrap_or(u32::MAX)
-                    })
-                    .build(),
-            ),
+            // Sized for answers of ~3 KB; the weight is what bounds it.
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / 3072).max(16) as usize,
+                max_bytes,
+                Weight,
+            )),
         }
     }
 
