@@ -65,6 +65,8 @@ pub struct App {
     pub reserved: Arc<ReservedNames>,
     /// EPP sessions logged in now, per registrar (the dashboard shows them).
     pub epp_sessions: Arc<Sessions>,
+    /// Serialised public answers, valid while the store generation holds.
+    pub answers: Arc<crate::answer_cache::Answers>,
 }
 
 impl App {
@@ -98,6 +100,7 @@ impl App {
             started,
             reserved: Arc::new(reserved),
             epp_sessions: Arc::default(),
+            answers: Arc::default(),
         })
     }
 

@@ -14,8 +14,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use serde::Serialize;
 
+use crate::answer_cache::Entry;
 use crate::app::App;
 use crate::lifecycle::{self, Block};
 use crate::names::{self, NameError};
@@ -251,7 +253,10 @@ fn base_url(st: &Rdap) -> String {
 }
 
 fn ctx(st: &Rdap, _headers: &HeaderMap) -> Result<Ctx, RdapError> {
-    let now = st.app.now();
+    ctx_at(st, st.app.now())
+}
+
+fn ctx_at(st: &Rdap, now: crate::model::Timestamp) -> Result<Ctx, RdapError> {
     Ok(Ctx {
         base: base_url(st),
         now,
@@ -271,13 +276,16 @@ fn name_error(e: NameError) -> RdapError {
     }
 }
 
-/// A live domain's public view and whether a verification request is
-/// overdue (a registry suspension shown as `server hold`).
-fn load_domain(
+/// A live domain's public view, whether a verification request is overdue
+/// (a registry suspension shown as `server hold`), and the domain record
+/// and lifecycle status it was built from (for the answer cache).
+type Loaded = (PublicDomain, bool, crate::model::Domain, lifecycle::Status);
+
+fn load_domain_full(
     st: &Rdap,
     ascii: &str,
     now: crate::model::Timestamp,
-) -> Result<Option<(PublicDomain, bool)>, RdapError> {
+) -> Result<Option<Loaded>, RdapError> {
     let Some(b) = st.app.store.bundle(ascii)? else {
         return Ok(None);
     };
@@ -285,10 +293,50 @@ fn load_domain(
     let Some(p) = public::domain(&b, now, cfg) else {
         return Ok(None);
     };
-    let overdue = lifecycle::evaluate(&b.domain, now, cfg)
-        .blocks
-        .contains(&Block::VerificationOverdue);
-    Ok(Some((p, overdue)))
+    let status = lifecycle::evaluate(&b.domain, now, cfg);
+    let overdue = status.blocks.contains(&Block::VerificationOverdue);
+    Ok(Some((p, overdue, b.domain, status)))
+}
+
+/// [`load_domain_full`]: the view and whether verification is overdue.
+fn load_domain(
+    st: &Rdap,
+    ascii: &str,
+    now: crate::model::Timestamp,
+) -> Result<Option<(PublicDomain, bool)>, RdapError> {
+    Ok(load_domain_full(st, ascii, now)?.map(|(p, o, _, _)| (p, o)))
+}
+
+/// The entity tag of a cached body (RFC 9110 §8.8.3): a hash of its bytes.
+fn etag(e: &Entry) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{:016x}\"", e.tag))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// `If-None-Match` names this representation (or is `*`): RFC 9110 §13.1.2,
+/// weak comparison.
+fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+    let ours = tag.as_bytes();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == ours)
+}
+
+/// The body with its entity tag, or `304 Not Modified` when the client
+/// already has it. (`HEAD` gets the same headers; axum drops the body.)
+fn cached_response(headers: &HeaderMap, e: &Entry) -> Response {
+    let tag = etag(e);
+    let mut r = if not_modified(headers, &tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        e.body.clone().into_response()
+    };
+    r.headers_mut().insert(header::ETAG, tag);
+    r
 }
 
 async fn domain(
@@ -298,8 +346,17 @@ async fn domain(
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad domain name: {e}.")))?;
     let name = st.app.zones.parse_domain(&name).map_err(name_error)?;
-    let c = ctx(&st, &headers)?;
-    let Some((d, overdue)) = load_domain(&st, name.as_str(), c.now)? else {
+    let cache = &st.app.answers.rdap_domain;
+    // Read before the store: a commit after this makes the entry stale.
+    let generation = st.app.store.generation();
+    let now = st.app.now();
+    if let Some(g) = generation {
+        if let Some(e) = cache.get(name.as_str(), g, now, &st.app.config.lifecycle) {
+            return Ok(cached_response(&headers, &e));
+        }
+    }
+    let c = ctx_at(&st, now)?;
+    let Some((d, overdue, record, status)) = load_domain_full(&st, name.as_str(), c.now)? else {
         return Err(RdapError::not_found(format!(
             "Domain {} is not registered.",
             name.as_str()
@@ -309,7 +366,15 @@ async fn domain(
     dom.rdap_conformance = Some(CONFORMANCE);
     dom.notices = vec![view::terms(&c, &format!("domain/{}", d.name))];
     dom.redacted = redacted;
-    Ok(rdap_json(&dom))
+    let body = match serde_json::to_vec(&dom) {
+        Ok(b) => Bytes::from(b),
+        Err(_) => return Ok(rdap_json(&dom)),
+    };
+    let e = Arc::new(Entry::new(generation.unwrap_or(0), record, status, body));
+    if generation.is_some() {
+        cache.insert(name.as_str(), e.clone());
+    }
+    Ok(cached_response(&headers, &e))
 }
 
 fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {

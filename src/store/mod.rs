@@ -266,6 +266,13 @@ pub trait Store: Send + Sync + 'static {
     fn rounds(&self, name: &str, limit: usize) -> Result<Vec<RoundSummary>>;
     fn last_update(&self) -> Result<Option<Timestamp>>;
     fn stats(&self) -> Result<StoreStats>;
+    /// A counter this process bumps after every committed write, read
+    /// before a read so a cached answer tagged with it is known current.
+    /// `None` (the default) when other processes may write the store too:
+    /// then nothing may be cached.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 
     // ---- lists and searches (keys in order; `after` excludes) ---------
     fn domains_by_host(&self, host: &str, after: Option<&str>, limit: usize) -> Result<Page>;

@@ -90,6 +90,9 @@ pub struct RedbStore {
     db: Database,
     path: PathBuf,
     retention: Retention,
+    /// Bumped after each commit; redb locks the file to one process, so
+    /// every write to it passes here.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl RedbStore {
@@ -120,7 +123,7 @@ impl RedbStore {
         if let Some(r) = round {
             rounds_append(&txn, name, r, &self.retention)?;
         }
-        txn.commit().map_err(err)?;
+        self.commit(txn)?;
         Ok(true)
     }
 
@@ -153,6 +156,7 @@ impl RedbStore {
             db,
             path: path.to_path_buf(),
             retention: Retention::default(),
+            generation: Default::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -236,7 +240,7 @@ impl RedbStore {
         ] {
             txn.open_table(t).map_err(err)?;
         }
-        txn.commit().map_err(err)
+        self.commit(txn)
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -245,6 +249,15 @@ impl RedbStore {
 
     fn write(&self) -> Result<WriteTransaction> {
         self.db.begin_write().map_err(err)
+    }
+
+    /// Commit, then bump the generation (after, so a reader that sees the
+    /// new number also sees the data).
+    fn commit(&self, txn: WriteTransaction) -> Result<()> {
+        txn.commit().map_err(err)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn get<T: DeserializeOwned>(
@@ -904,6 +917,10 @@ impl Store for RedbStore {
         self.get(META, KEY_UPDATED)
     }
 
+    fn generation(&self) -> Option<u64> {
+        Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let txn = self.read()?;
         let len = |def: TableDefinition<&str, &[u8]>| -> Result<u64> {
@@ -1093,11 +1110,14 @@ impl Store for RedbStore {
                 }
             }
         }
-        txn.commit().map_err(err)
+        self.commit(txn)
     }
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
-        Ok(Box::new(RedbTxn { txn: self.write()? }))
+        Ok(Box::new(RedbTxn {
+            txn: self.write()?,
+            generation: &self.generation,
+        }))
     }
 
     fn put_delegation(
@@ -1130,11 +1150,12 @@ impl Store for RedbStore {
 }
 
 /// [`Txn`] over one redb write transaction (dropped: aborted).
-struct RedbTxn {
+struct RedbTxn<'a> {
     txn: WriteTransaction,
+    generation: &'a std::sync::atomic::AtomicU64,
 }
 
-impl Txn for RedbTxn {
+impl Txn for RedbTxn<'_> {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
         wget(&self.txn, REGISTRARS, handle)
     }
@@ -1186,7 +1207,10 @@ impl Txn for RedbTxn {
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
         touch(&self.txn, now)?;
-        self.txn.commit().map_err(err)
+        self.txn.commit().map_err(err)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 

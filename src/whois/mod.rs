@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -48,6 +49,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, warn};
 
 pub use self::query::{parse_query, Query, QueryError, MAX_QUERY_LEN};
+use crate::answer_cache::Entry;
 use crate::app::App;
 use crate::names::NameError;
 use crate::ratelimit::ClientLimiter;
@@ -137,13 +139,24 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     Ok(match q {
         Query::Domain(text) => match app.zones.parse_domain(text) {
             Ok(name) => {
-                let view = app
-                    .store
-                    .bundle(name.as_str())?
-                    .and_then(|b| crate::public::domain(&b, now, &app.config.lifecycle));
-                match view {
-                    Some(d) => (Answered::Ok, format::domain_answer(&d, source, last()?)),
-                    None => not_found(last()?),
+                // Read before the store: a later commit makes the entry stale.
+                let generation = app.store.generation();
+                let cfg = &app.config.lifecycle;
+                let bundle = app.store.bundle(name.as_str())?;
+                let view = bundle
+                    .as_ref()
+                    .and_then(|b| crate::public::domain(b, now, cfg));
+                match (view, bundle) {
+                    (Some(d), Some(b)) => {
+                        let text = format::domain_answer(&d, source, last()?);
+                        if let Some(g) = generation {
+                            let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
+                            let e = Entry::new(g, b.domain, status, Bytes::from(text.clone()));
+                            app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                        }
+                        (Answered::Ok, text)
+                    }
+                    _ => not_found(last()?),
                 }
             }
             // Well-formed but not something this registry registers.
@@ -172,6 +185,20 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             }
         }
     })
+}
+
+/// The answer to a domain query from the cache, when it holds one that is
+/// still current; cheap enough to run on the connection task.
+fn cached(app: &App, q: &Query) -> Option<Bytes> {
+    let Query::Domain(text) = q else {
+        return None;
+    };
+    let name = app.zones.parse_domain(text).ok()?;
+    let g = app.store.generation()?;
+    app.answers
+        .whois_domain
+        .get(name.as_str(), g, app.now(), &app.config.lifecycle)
+        .map(|e| e.body.clone())
 }
 
 /// Serve WHOIS on `listener` until `app.shutdown`; then stop accepting and
@@ -329,37 +356,50 @@ async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermi
         _ = app.shutdown.cancelled() => return,
     };
     let mut drain = false;
+    let line = |o: Answered, t: String| (o, Bytes::from(t));
     let (outcome, text) = match read {
-        Err(_) => (Answered::BadQuery, format::TIMEOUT.to_string()),
+        Err(_) => (
+            Answered::BadQuery,
+            Bytes::from_static(format::TIMEOUT.as_bytes()),
+        ),
         // The client went away; nobody to answer.
         Ok(Err(_)) => return,
         Ok(Ok(Line::TooLong)) => {
             drain = true;
-            (
+            line(
                 Answered::BadQuery,
                 format::error_line(&QueryError::TooLong.to_string()),
             )
         }
         Ok(Ok(Line::Complete(n))) => match parse_query(&buf[..n]) {
-            Err(e) => (Answered::BadQuery, format::error_line(&e.to_string())),
-            Ok(q) if opts.blocking_reads => {
-                let a = app.clone();
-                tokio::task::spawn_blocking(move || answer(&a, &q))
-                    .await
-                    .unwrap_or_else(|e| {
-                        error!("WHOIS lookup task failed: {e}");
-                        (
-                            Answered::Error,
-                            format::error_line("temporary failure; try again later"),
-                        )
-                    })
-            }
-            Ok(q) => answer(&app, &q),
+            Err(e) => line(Answered::BadQuery, format::error_line(&e.to_string())),
+            // A cached answer needs no store read, so no trip through the
+            // blocking pool.
+            Ok(q) => match cached(&app, &q) {
+                Some(text) => (Answered::Ok, text),
+                None if opts.blocking_reads => {
+                    let a = app.clone();
+                    let (o, t) = tokio::task::spawn_blocking(move || answer(&a, &q))
+                        .await
+                        .unwrap_or_else(|e| {
+                            error!("WHOIS lookup task failed: {e}");
+                            (
+                                Answered::Error,
+                                format::error_line("temporary failure; try again later"),
+                            )
+                        });
+                    line(o, t)
+                }
+                None => {
+                    let (o, t) = answer(&app, &q);
+                    line(o, t)
+                }
+            },
         },
     };
     count(outcome);
     let _ = tokio::time::timeout(limit, async {
-        stream.write_all(text.as_bytes()).await?;
+        stream.write_all(&text).await?;
         if drain {
             linger(&mut stream).await
         } else {

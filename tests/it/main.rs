@@ -10,6 +10,7 @@
 mod support;
 
 mod alloc;
+mod answer_cache;
 mod api;
 mod api_check;
 mod api_cli;
