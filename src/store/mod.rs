@@ -328,10 +328,20 @@ pub trait Store: Send + Sync + 'static {
     /// reads and writes records (indexes follow) and commits all or
     /// nothing; dropped without [`Txn::commit`], nothing is written.
     fn begin(&self) -> Result<Box<dyn Txn + '_>>;
-    /// Replace a domain's delegation record if its NS fingerprint is still
-    /// `expected_fingerprint` (a re-declaration in between wins), with an
-    /// optional history event and probe round, atomically. Returns whether
-    /// it was written.
+    /// Replace a domain's delegation record, with an optional history
+    /// event and probe round, atomically, if `accept` approves the stored
+    /// record read in the same transaction. Returns whether it was written.
+    /// The backend's one conditional write; the two below are its uses.
+    fn put_delegation_when(
+        &self,
+        name: &str,
+        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
+        record: &DelegationRecord,
+        event: Option<&HistoryEvent>,
+        round: Option<&RoundSummary>,
+    ) -> Result<bool>;
+    /// [`Store::put_delegation_when`] the NS fingerprint is still
+    /// `expected_fingerprint` (a re-declaration in between wins).
     fn put_delegation(
         &self,
         name: &str,
@@ -339,11 +349,18 @@ pub trait Store: Send + Sync + 'static {
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
-    ) -> Result<bool>;
-    /// Like [`Store::put_delegation`], but only if the stored record still
-    /// equals `expected` as a whole, so a retest (which keeps the
-    /// fingerprint) made during a probe round also wins over the round.
-    /// One transaction.
+    ) -> Result<bool> {
+        self.put_delegation_when(
+            name,
+            &|old| old.is_some_and(|o| o.ns_fingerprint == expected_fingerprint),
+            record,
+            event,
+            round,
+        )
+    }
+    /// [`Store::put_delegation_when`] the stored record still equals
+    /// `expected` as a whole, so a retest (which keeps the fingerprint)
+    /// made during a probe round also wins over the round.
     fn put_delegation_if_unchanged(
         &self,
         name: &str,
@@ -351,7 +368,9 @@ pub trait Store: Send + Sync + 'static {
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        self.put_delegation_when(name, &|old| old == Some(expected), record, event, round)
+    }
 
     // ---- several processes (PostgreSQL); one process: trivial ---------
     /// Whether other processes may write this store meanwhile (they

@@ -288,10 +288,10 @@ impl PgStore {
         recs.iter().map(|b| dec(b)).collect()
     }
 
-    fn put_delegation_when(
+    fn write_delegation_when(
         &self,
         name: &str,
-        accept: impl FnOnce(Option<&DelegationRecord>) -> bool,
+        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
@@ -1458,32 +1458,15 @@ impl Store for PgStore {
         Ok(Box::new(self.pg_begin()?))
     }
 
-    fn put_delegation(
+    fn put_delegation_when(
         &self,
         name: &str,
-        expected_fingerprint: &str,
+        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        self.put_delegation_when(
-            name,
-            |old| old.is_some_and(|o| o.ns_fingerprint == expected_fingerprint),
-            record,
-            event,
-            round,
-        )
-    }
-
-    fn put_delegation_if_unchanged(
-        &self,
-        name: &str,
-        expected: &DelegationRecord,
-        record: &DelegationRecord,
-        event: Option<&HistoryEvent>,
-        round: Option<&RoundSummary>,
-    ) -> Result<bool> {
-        self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
+        self.write_delegation_when(name, accept, record, event, round)
     }
 
     fn shared(&self) -> bool {

@@ -98,10 +98,10 @@ pub struct RedbStore {
 impl RedbStore {
     /// One transaction: write `record` (with its history event and round)
     /// only if `accept` approves the record currently stored.
-    fn put_delegation_when(
+    fn write_delegation_when(
         &self,
         name: &str,
-        accept: impl FnOnce(Option<&DelegationRecord>) -> bool,
+        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
@@ -1120,32 +1120,15 @@ impl Store for RedbStore {
         }))
     }
 
-    fn put_delegation(
+    fn put_delegation_when(
         &self,
         name: &str,
-        expected_fingerprint: &str,
+        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
         record: &DelegationRecord,
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        self.put_delegation_when(
-            name,
-            |old| old.is_some_and(|o| o.ns_fingerprint == expected_fingerprint),
-            record,
-            event,
-            round,
-        )
-    }
-
-    fn put_delegation_if_unchanged(
-        &self,
-        name: &str,
-        expected: &DelegationRecord,
-        record: &DelegationRecord,
-        event: Option<&HistoryEvent>,
-        round: Option<&RoundSummary>,
-    ) -> Result<bool> {
-        self.put_delegation_when(name, |old| old == Some(expected), record, event, round)
+        self.write_delegation_when(name, accept, record, event, round)
     }
 }
 
