@@ -4,7 +4,7 @@
 //! probe round costs (for the growth estimate under the retention policy).
 //!
 //! `cargo bench --bench store_backends [-- DOMAINS]` (default 5000). The
-//! PostgreSQL half starts a throwaway cluster (tests/pg_support; root).
+//! PostgreSQL half starts a throwaway cluster (tests/support/pg.rs; root).
 
 // The bench uses part of the tests' support code.
 #[allow(dead_code)]
