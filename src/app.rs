@@ -76,8 +76,7 @@ impl App {
         clock: SharedClock,
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
-        let reserved = ReservedNames::load(config.lifecycle.reserved_names.as_deref(), &zones)
-            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+        let reserved = ReservedNames::from_config(&config, &zones)?;
         let started = clock.now();
         let mut policy = crate::delegation::Policy::from_config(&config.delegation);
         policy.dnssec_withdraw_ds =

@@ -163,7 +163,12 @@ pub struct DomainBundle {
 /// The public view of a domain, or `None` when the registration is
 /// cancelled (the name is free: "not found").
 pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option<PublicDomain> {
-    let st: Status = lifecycle::evaluate(&b.domain, now, cfg);
+    domain_with(b, &lifecycle::evaluate(&b.domain, now, cfg))
+}
+
+/// [`domain`] for a caller that already evaluated the lifecycle `st` of
+/// `b.domain` (the answer caches keep it beside the answer).
+pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
     if !st.exists() {
         return None;
     }
@@ -196,7 +201,7 @@ pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option
             .pending
             .as_ref()
             .is_some_and(|p| p.state == DelegationState::Testing),
-        delegated: lifecycle::in_zone(&b.delegation, &st),
+        delegated: lifecycle::in_zone(&b.delegation, st),
         expired: st.expired,
         hold: st.hold,
         verification_pending: st.verification_pending,

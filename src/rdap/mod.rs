@@ -289,11 +289,10 @@ fn load_domain_full(
     let Some(b) = st.app.store.bundle(ascii)? else {
         return Ok(None);
     };
-    let cfg = &st.app.config.lifecycle;
-    let Some(p) = public::domain(&b, now, cfg) else {
+    let status = lifecycle::evaluate(&b.domain, now, &st.app.config.lifecycle);
+    let Some(p) = public::domain_with(&b, &status) else {
         return Ok(None);
     };
-    let status = lifecycle::evaluate(&b.domain, now, cfg);
     let overdue = status.blocks.contains(&Block::VerificationOverdue);
     Ok(Some((p, overdue, b.domain, status)))
 }

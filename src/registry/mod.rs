@@ -230,8 +230,7 @@ impl<'a> Registry<'a> {
         config: &'a Config,
     ) -> Result<Self, crate::config::ConfigError> {
         let zones = config.zones()?;
-        let reserved = ReservedNames::load(config.lifecycle.reserved_names.as_deref(), &zones)
-            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+        let reserved = ReservedNames::from_config(config, &zones)?;
         Ok(Self::new(store, config, zones, Arc::new(reserved)))
     }
 

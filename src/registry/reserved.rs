@@ -44,6 +44,16 @@ impl ReservedNames {
         Ok(Self(set))
     }
 
+    /// The list `lifecycle.reserved_names` names (none: empty), as a
+    /// config error.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        zones: &Zones,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Self::load(cfg.lifecycle.reserved_names.as_deref(), zones)
+            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))
+    }
+
     pub fn load(path: Option<&Path>, zones: &Zones) -> Result<Self, ReservedError> {
         let Some(path) = path else {
             return Ok(Self::default());

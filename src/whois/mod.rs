@@ -142,21 +142,21 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                 // Read before the store: a later commit makes the entry stale.
                 let generation = app.store.generation();
                 let cfg = &app.config.lifecycle;
-                let bundle = app.store.bundle(name.as_str())?;
-                let view = bundle
-                    .as_ref()
-                    .and_then(|b| crate::public::domain(b, now, cfg));
-                match (view, bundle) {
-                    (Some(d), Some(b)) => {
+                let found = app.store.bundle(name.as_str())?.and_then(|b| {
+                    let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
+                    let view = crate::public::domain_with(&b, &status)?;
+                    Some((view, b, status))
+                });
+                match found {
+                    Some((d, b, status)) => {
                         let text = format::domain_answer(&d, source, last()?);
                         if let Some(g) = generation {
-                            let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
                             let e = Entry::new(g, b.domain, status, Bytes::from(text.clone()));
                             app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
                         }
                         (Answered::Ok, text)
                     }
-                    _ => not_found(last()?),
+                    None => not_found(last()?),
                 }
             }
             // Well-formed but not something this registry registers.
