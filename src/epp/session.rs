@@ -1250,15 +1250,8 @@ impl Session {
     fn contact_create(&self, obj: &Element) -> R {
         let id = self.contact_id(obj)?;
         let json = contact_json(id, obj, None)?;
-        let c = crate::import::contact_from_json(json).map_err(|v| {
-            Out::err(
-                2306,
-                v.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let c = crate::import::contact_from_json(json)
+            .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
         self.app
             .registry()
             .contact_create(&self.actor(), c)
@@ -1280,15 +1273,8 @@ impl Session {
             .child(CONTACT_NS, "chg")
             .ok_or_else(|| missing("contact:chg"))?;
         let json = contact_json(id, chg, Some(&old))?;
-        let c = crate::import::contact_from_json(json).map_err(|v| {
-            Out::err(
-                2306,
-                v.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let c = crate::import::contact_from_json(json)
+            .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
         self.app
             .registry()
             .contact_update(&self.actor(), c)
