@@ -11,7 +11,10 @@ use crate::model::{DelegationState, Severity, Timestamp};
 /// Seconds between automatic reloads.
 pub const REFRESH_SECS: u32 = 30;
 
-/// Escape text for HTML element content and quoted attribute values.
+/// Escape text for HTML element content and quoted attribute values. The
+/// text policy's forbidden characters (controls, bidi and other format
+/// characters, line/paragraph separators) become U+FFFD, so a stored value
+/// that slipped past the input policy still cannot reorder or hide text.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -21,7 +24,7 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c if c != '\n' && c != '\t' && crate::text::is_forbidden(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -179,6 +182,10 @@ mod tests {
         assert_eq!(
             esc("<script>alert('x')</script>&\"\u{7}"),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;\u{FFFD}"
+        );
+        assert_eq!(
+            esc("a\u{202e}b\u{2028}c\u{200b}"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
         );
         assert_eq!(
             path_segment("xn--e1afmkfd.xn--p1ai"),

@@ -1,6 +1,7 @@
 //! The text policy (issue 20, part 1) end to end: hostile values from an
 //! import file are refused with the field named, and whatever is accepted
-//! cannot forge a WHOIS line or exceed its limit in WHOIS or RDAP.
+//! cannot forge a WHOIS line or exceed its limit in WHOIS or RDAP, nor
+//! smuggle markup or a forbidden character into the dashboard.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -192,7 +193,7 @@ fn free_text_is_stored_trimmed() {
     assert_eq!(c.address.as_ref().unwrap().street, ["a", "b"]);
 }
 
-// ---- property: import → WHOIS / RDAP ----------------------------------
+// ---- property: import → WHOIS / RDAP / dashboard ----------------------------------
 
 fn hostile_char() -> impl Strategy<Value = char> {
     prop_oneof![
@@ -200,7 +201,7 @@ fn hostile_char() -> impl Strategy<Value = char> {
         2 => prop::sample::select(vec![
             '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202e}',
             '\u{2066}', '\u{200b}', '\u{200d}', '\u{feff}', '\u{1b}', '\u{9b}', '\u{0}',
-            '\u{e0001}', '%', ':', ' ', '\t',
+            '\u{e0001}', '%', ':', ' ', '\t', '<', '>', '&', '"', '\'',
         ]),
         4 => prop::sample::select(vec!['a', 'Z', 'я', 'Ё', '1', ' ', '.', ',', '-', '☃']),
     ]
@@ -209,7 +210,7 @@ fn hostile_char() -> impl Strategy<Value = char> {
 fn value() -> impl Strategy<Value = String> {
     prop_oneof![
         // Plain values, so the accepted path is exercised too.
-        8 => "[A-Za-zА-Яа-я0-9][A-Za-zА-Яа-я0-9 .,-]{0,40}",
+        8 => "[A-Za-zА-Яа-я0-9][A-Za-zА-Яа-я0-9 .,<>&\"'-]{0,40}",
         1 => prop::collection::vec(hostile_char(), 0..300).prop_map(|v| v.into_iter().collect()),
     ]
 }
@@ -320,6 +321,42 @@ fn check_rdap(v: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The dashboard's domain page escapes every outside value: a value with
+/// markup characters never appears raw, and no forbidden character is
+/// printed at all.
+fn check_dashboard(html: &str, f: &Fields) -> Result<bool, TestCaseError> {
+    // The page's own line breaks are the only control characters in it.
+    let bad = html.chars().find(|&c| c != '\n' && text::is_forbidden(c));
+    prop_assert!(bad.is_none(), "forbidden char {:?} in the page", bad);
+    let mut markup = false;
+    for v in [&f.reg_name, &f.org] {
+        let v = v.trim();
+        if v.contains(['<', '>', '&', '"']) {
+            prop_assert!(!html.contains(v), "raw value {:?} in the page", v);
+            markup = true;
+        }
+    }
+    Ok(markup)
+}
+
+fn dashboard_page(rt: &tokio::runtime::Runtime, app: &App) -> String {
+    use tower::ServiceExt;
+    rt.block_on(async {
+        let req = axum::http::Request::get("/domains/probe.ru")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = zonekeeper::dashboard::router(app.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    })
+}
+
 #[test]
 fn accepted_values_cannot_forge_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -342,6 +379,11 @@ fn accepted_values_cannot_forge_output() {
         ..PtConfig::default()
     });
     let accepted = std::cell::Cell::new(0u32);
+    let with_markup = std::cell::Cell::new(0u32);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runner
         .run(&fields(), |f| {
             let input = file(&f);
@@ -374,6 +416,9 @@ fn accepted_values_cannot_forge_output() {
             let (obj, red) = zonekeeper::rdap::view::domain(&ctx, &d, false, "$");
             check_rdap(&serde_json::to_value(&obj).unwrap())?;
             check_rdap(&serde_json::to_value(&red).unwrap())?;
+            if check_dashboard(&dashboard_page(&rt, &app), &f)? {
+                with_markup.set(with_markup.get() + 1);
+            }
             Ok(())
         })
         .unwrap();
@@ -381,5 +426,10 @@ fn accepted_values_cannot_forge_output() {
         accepted.get() > cases / 20,
         "only {} of {cases} cases were accepted",
         accepted.get()
+    );
+    assert!(
+        with_markup.get() > cases / 50,
+        "only {} accepted cases had markup characters",
+        with_markup.get()
     );
 }
