@@ -730,29 +730,6 @@ pub fn apply(
     Ok(summary)
 }
 
-/// Names read from the store per page while collecting skeletons.
-const SCAN_PAGE: usize = 10_000;
-
-/// Every registered name, page by page.
-fn for_each_registered(
-    store: &dyn Store,
-    f: &mut dyn FnMut(DomainName) -> bool,
-) -> Result<(), StoreError> {
-    let mut after: Option<String> = None;
-    loop {
-        let (names, more) = store.search_domains("", after.as_deref(), SCAN_PAGE)?;
-        for n in names {
-            if !f(DomainName::from_trusted(n)) {
-                return Ok(());
-            }
-        }
-        match more {
-            Some(m) => after = Some(m),
-            None => return Ok(()),
-        }
-    }
-}
-
 /// The confusable rule for the batch's new names: errors for the refused,
 /// messages for the flagged.
 fn check_confusables(
@@ -784,53 +761,32 @@ fn check_confusables(
 /// Refusals (`(index in names, why)`) and flag messages of the zone
 /// policies' confusable rule for names about to be registered: each new
 /// one (not yet in the store) is compared with the registered names of its
-/// zone and with the new names before it. For every path that registers
-/// names (import; an API or EPP create).
+/// zone (the store's look-alike index) and with the new names before it.
 #[allow(clippy::type_complexity)]
 pub fn look_alikes(
     store: &dyn Store,
     zones: &Zones,
     names: &[&DomainName],
 ) -> Result<(Vec<(usize, names::NameError)>, Vec<String>), StoreError> {
-    let mut new = Vec::new();
-    for (i, n) in names.iter().enumerate() {
-        if ConfusableSet::watches(zones, n) && store.domain(n.as_str())?.is_none() {
-            new.push(i);
-        }
-    }
     let mut refused = Vec::new();
     let mut flagged = Vec::new();
-    if new.is_empty() {
-        return Ok((refused, flagged));
-    }
-    let mut set = ConfusableSet::new();
-    for_each_registered(store, &mut |n| {
-        set.add_registered(zones, &n);
-        true
-    })?;
-    for i in new {
-        let name = names[i];
-        let Some(hit) = set.check_and_add(zones, name) else {
+    let mut batch = ConfusableSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let Some(mode) = names::confusable_mode(zones, name) else {
             continue;
         };
-        let existing = match hit.earlier {
-            Some(e) => e.as_str().to_string(),
-            None => {
-                // Only hashes of registered names are kept: find the one.
-                let key = ConfusableSet::skeleton_key(name);
-                let mut found = String::from("a registered name");
-                for_each_registered(store, &mut |n| {
-                    if n.zone() == name.zone() && ConfusableSet::skeleton_key(&n) == key {
-                        found = n.as_str().to_string();
-                        return false;
-                    }
-                    true
-                })?;
-                found
-            }
+        if store.domain(name.as_str())?.is_some() {
+            continue;
+        }
+        let existing = match store.look_alike(&names::skeleton_index_key(name), name.as_str())? {
+            Some(e) => Some(e),
+            None => batch
+                .check_and_add(zones, name)
+                .map(|hit| hit.earlier.as_str().to_string()),
         };
+        let Some(existing) = existing else { continue };
         let err = names::confusable_error(name, &existing);
-        match hit.mode {
+        match mode {
             ConfusableMode::Refuse => refused.push((i, err)),
             _ => flagged.push(err.to_string()),
         }

@@ -697,24 +697,44 @@ pub fn skeleton(name: &DomainName) -> String {
     unicode_security::skeleton(&u).collect()
 }
 
-/// Skeletons of the names registered in the zones whose policy checks
-/// look-alikes, to test new names against (and each other). Registered
-/// names are kept as 64-bit hashes only, so a set over millions of names
-/// stays small; the registered look-alike is named by a second look
-/// ([`ConfusableSet::skeleton_key`] lets the caller find it).
-#[derive(Debug, Default)]
-pub struct ConfusableSet {
-    /// hash(zone, skeleton) → the new name that brought it, if one did.
-    seen: std::collections::HashMap<u64, Option<DomainName>>,
+/// Which skeleton algorithm (and confusables data) built a stored
+/// look-alike index: a store whose index was built by another rebuilds it
+/// on open, so an update of the TR39 data cannot leave stale keys behind.
+pub const SKELETON_INDEX_VERSION: &str = "tr39/unicode-security-0.1/1";
+
+/// The key under which a store indexes `name` for look-alike lookups: its
+/// zone and the TR39 skeleton of its label. Two names of one zone look
+/// alike when their keys are equal. Every registered name is indexed
+/// (whatever its zone's policy), so a policy switched on later needs no
+/// rebuild.
+pub fn skeleton_index_key(name: &DomainName) -> String {
+    format!("{}\u{1f}{}", name.zone(), skeleton(name))
 }
 
-/// A new name that looks like a registered one.
+/// The confusable rule's mode for `name`'s zone: `None` when the zone's
+/// policy has it off.
+pub fn confusable_mode(zones: &Zones, name: &DomainName) -> Option<ConfusableMode> {
+    zones
+        .policy(name.zone())
+        .map(|p| p.confusables)
+        .filter(|m| *m != ConfusableMode::Off)
+}
+
+/// The new names of one batch (an import), to test each against the ones
+/// before it; registered names are found through the store's look-alike
+/// index ([`skeleton_index_key`]).
+#[derive(Debug, Default)]
+pub struct ConfusableSet {
+    /// look-alike key → the new name that brought it.
+    seen: std::collections::HashMap<String, DomainName>,
+}
+
+/// A new name that looks like an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookAlike {
     pub mode: ConfusableMode,
-    /// The earlier name of this batch it looks like; `None`: a name
-    /// already registered.
-    pub earlier: Option<DomainName>,
+    /// The earlier name of this batch it looks like.
+    pub earlier: DomainName,
 }
 
 impl ConfusableSet {
@@ -722,43 +742,17 @@ impl ConfusableSet {
         Self::default()
     }
 
-    /// The key two look-alike names of one zone share.
-    pub fn skeleton_key(name: &DomainName) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        name.zone().hash(&mut h);
-        skeleton(name).hash(&mut h);
-        h.finish()
-    }
-
-    /// True when names of `name`'s zone take part (its policy's mode is not off).
-    pub fn watches(zones: &Zones, name: &DomainName) -> bool {
-        zones
-            .policy(name.zone())
-            .is_some_and(|p| p.confusables != ConfusableMode::Off)
-    }
-
-    /// Record a registered name (not checked).
-    pub fn add_registered(&mut self, zones: &Zones, name: &DomainName) {
-        if Self::watches(zones, name) {
-            self.seen.entry(Self::skeleton_key(name)).or_insert(None);
-        }
-    }
-
-    /// Check a new name, then record it: `Some` if it looks like a name
-    /// recorded before.
+    /// Check a new name against the new names before it, then record it:
+    /// `Some` if it looks like one of them (and its zone's rule is on).
     pub fn check_and_add(&mut self, zones: &Zones, name: &DomainName) -> Option<LookAlike> {
-        let mode = zones.policy(name.zone())?.confusables;
-        if mode == ConfusableMode::Off {
-            return None;
-        }
-        match self.seen.entry(Self::skeleton_key(name)) {
+        let mode = confusable_mode(zones, name)?;
+        match self.seen.entry(skeleton_index_key(name)) {
             std::collections::hash_map::Entry::Occupied(e) => Some(LookAlike {
                 mode,
                 earlier: e.get().clone(),
             }),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Some(name.clone()));
+                e.insert(name.clone());
                 None
             }
         }
@@ -982,16 +976,31 @@ mod tests {
         // б and 6 share a TR39 skeleton.
         assert_eq!(skeleton(&d("сбер.рф")), skeleton(&d("с6ер.рф")));
         let mut set = ConfusableSet::new();
-        set.add_registered(&z, &d("сбер.рф"));
+        assert_eq!(set.check_and_add(&z, &d("сбер.рф")), None);
         let hit = set.check_and_add(&z, &d("с6ер.рф")).unwrap();
-        assert_eq!((hit.mode, hit.earlier), (ConfusableMode::Refuse, None));
+        assert_eq!(
+            (hit.mode, hit.earlier),
+            (ConfusableMode::Refuse, d("сбер.рф"))
+        );
         assert_eq!(set.check_and_add(&z, &d("пример.рф")), None);
         let hit = set.check_and_add(&z, &d("пример.рф"));
         assert!(hit.is_some(), "the same name twice in a batch");
         // .ru flags (1 looks like l) instead of refusing.
-        set.add_registered(&z, &d("paypal.ru"));
+        assert_eq!(set.check_and_add(&z, &d("paypal.ru")), None);
         let hit = set.check_and_add(&z, &d("paypa1.ru")).unwrap();
         assert_eq!(hit.mode, ConfusableMode::Flag);
+        assert_eq!(
+            confusable_mode(&z, &d("paypal.ru")),
+            Some(ConfusableMode::Flag)
+        );
+        assert_eq!(
+            skeleton_index_key(&d("paypal.ru")),
+            skeleton_index_key(&d("paypa1.ru"))
+        );
+        assert_ne!(
+            skeleton_index_key(&d("paypal.ru")),
+            skeleton_index_key(&d("paypol.ru"))
+        );
         let e = confusable_error(&d("с6ер.рф"), d("сбер.рф").as_str()).to_string();
         assert!(e.contains("сбер.рф") && e.contains("TR39"), "{e}");
     }

@@ -26,7 +26,7 @@ use crate::model::{
     Closing, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, PendingRegistrant,
     PendingTransfer, Registration, Timestamp,
 };
-use crate::names::{DomainName, Zones};
+use crate::names::{self, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
 pub mod input;
@@ -506,6 +506,21 @@ impl<'a> Registry<'a> {
         if !errs.is_empty() {
             return Err(RegistryError::Invalid(errs));
         }
+        // The zone's confusable rule, read in this transaction (the same
+        // index import uses): refused, or accepted and flagged in history.
+        let mut flagged = None;
+        if let Some(mode) = names::confusable_mode(&self.zones, &name) {
+            if let Some(existing) =
+                txn.look_alike(&names::skeleton_index_key(&name), name.as_str())?
+            {
+                let why = names::confusable_error(&name, &existing).to_string();
+                if mode == names::ConfusableMode::Refuse {
+                    return Err(RegistryError::refused("confusable", why));
+                }
+                tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
+                flagged = Some(why);
+            }
+        }
         if let Some(old) = txn.domain(name.as_str())? {
             let st = self.status(&old, now);
             if st.exists() {
@@ -584,7 +599,7 @@ impl<'a> Registry<'a> {
             from: None,
             to: rec.state,
             reason: format!(
-                "registered by {handle} until {}{}",
+                "registered by {handle} until {}{}{}",
                 paid_till.to_rfc3339(),
                 if d.nameservers.is_empty() {
                     String::new()
@@ -597,6 +612,10 @@ impl<'a> Registry<'a> {
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
+                },
+                match &flagged {
+                    Some(why) => format!("; flagged: {why}"),
+                    None => String::new(),
                 }
             ),
         };

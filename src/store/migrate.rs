@@ -468,6 +468,9 @@ mod tests {
                     .expect("bundle readable after migration");
                 assert_eq!(b.domain.name.as_str(), n);
                 assert!(b.domain.ds.is_empty(), "no DS before schema 2");
+                // The look-alike index was built for the old names.
+                let key = crate::names::skeleton_index_key(&b.domain.name);
+                assert_eq!(s.look_alike(&key, "").unwrap().as_deref(), Some(n.as_str()));
                 let d = s.delegation(n).unwrap().expect("delegation record");
                 // Without DS the delegation fingerprint is the old NS one:
                 // migrated records still belong to their domains.

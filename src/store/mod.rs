@@ -303,6 +303,10 @@ pub trait Store: Send + Sync + 'static {
     fn search_handles(&self, prefix: &str, limit: usize) -> Result<Vec<String>>;
     /// Handles of entities whose *public* name (lower-cased) starts with `prefix`.
     fn search_entity_names(&self, prefix: &str, limit: usize) -> Result<Vec<String>>;
+    /// A registered name other than `except` whose look-alike key
+    /// ([`crate::names::skeleton_index_key`]) is `key`: the index behind
+    /// the zone policies' confusable rule.
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>>;
     /// Visit every delegation record (scheduler start-up). Return `false`
     /// from `f` to stop.
     fn for_each_delegation(&self, f: &mut dyn FnMut(&str, &DelegationRecord) -> bool)
@@ -422,6 +426,9 @@ pub trait Txn {
     fn contact(&self, handle: &str) -> Result<Option<Contact>>;
     fn domain(&self, name: &str) -> Result<Option<Domain>>;
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>>;
+    /// [`Store::look_alike`], inside this transaction (so two look-alikes
+    /// created at once cannot both pass).
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>>;
     fn put_registrar(&mut self, r: &Registrar) -> Result<()>;
     fn put_contact(&mut self, c: &Contact) -> Result<()>;
     /// Remove a contact record (the registry checks first that no domain

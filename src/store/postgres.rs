@@ -45,6 +45,7 @@ use super::redb::{FEED_KEPT, HISTORY_KEPT};
 use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
+use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -52,6 +53,8 @@ mod embedded {
 
 const KEY_SCHEMA: &str = "schema_version";
 const KEY_UPDATED: &str = "last_update";
+/// The [`SKELETON_INDEX_VERSION`] that built `domain_skeletons`.
+const KEY_SKELETONS: &str = "skeleton_index";
 /// Advisory lock held while migrating (any constant shared by all builds).
 const MIGRATION_LOCK: i64 = 0x7a6b_6d69_6772;
 /// Rows fetched per page when walking a whole table.
@@ -557,6 +560,7 @@ async fn migrate(c: &mut Object, url: &str) -> Result<()> {
                 }
             }
         }
+        build_skeleton_index(c).await?;
         Ok(())
     }
     .await;
@@ -588,6 +592,65 @@ impl Drop for PgTxn {
         }
     }
 }
+
+/// (Re)build the look-alike index unless zk_meta says this skeleton
+/// algorithm built it (under the migration lock, in one transaction).
+async fn build_skeleton_index(c: &mut Object) -> Result<()> {
+    let v: Option<Vec<u8>> = c
+        .query_opt(
+            "SELECT value FROM zk_meta WHERE key = $1",
+            &[&KEY_SKELETONS],
+        )
+        .await
+        .map_err(pgerr)?
+        .map(|r| r.get(0));
+    if v.as_deref() == Some(SKELETON_INDEX_VERSION.as_bytes()) {
+        return Ok(());
+    }
+    let t = c.transaction().await.map_err(pgerr)?;
+    t.execute("DELETE FROM domain_skeletons", &[])
+        .await
+        .map_err(pgerr)?;
+    let mut after = String::new();
+    loop {
+        let names: Vec<String> = t
+            .query(
+                "SELECT name FROM domains WHERE name > $1 ORDER BY name LIMIT 10000",
+                &[&after],
+            )
+            .await
+            .map_err(pgerr)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let Some(last) = names.last().cloned() else {
+            break;
+        };
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| skeleton_index_key(&DomainName::from_trusted(n.clone())))
+            .collect();
+        t.execute(
+            "INSERT INTO domain_skeletons (skeleton, name)
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&keys, &names],
+        )
+        .await
+        .map_err(pgerr)?;
+        after = last;
+    }
+    t.execute(
+        "INSERT INTO zk_meta (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&KEY_SKELETONS, &SKELETON_INDEX_VERSION.as_bytes()],
+    )
+    .await
+    .map_err(pgerr)?;
+    t.commit().await.map_err(pgerr)
+}
+
+const LOOK_ALIKE_SQL: &str = "SELECT name FROM domain_skeletons WHERE skeleton = $1 AND name <> $2
+     ORDER BY name LIMIT 1";
 
 /// Advisory-lock key of a record (transaction-scoped).
 fn lock_sql() -> &'static str {
@@ -788,6 +851,17 @@ impl Txn for PgTxn {
             name,
         )
     }
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
+        // The key is locked for the transaction: of two look-alikes
+        // created at once, the second sees the first.
+        let (key, except) = (key.to_string(), except.to_string());
+        self.run(move |c| async move {
+            exec(&c, lock_sql(), &[&format!("s:{key}")]).await?;
+            Ok(opt(&c, LOOK_ALIKE_SQL, &[&key, &except])
+                .await?
+                .map(|r| r.get(0)))
+        })
+    }
     fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
         let (h, f, rec) = (r.handle.clone(), r.name.to_lowercase(), enc(r)?);
         self.run(move |c| async move {
@@ -869,7 +943,17 @@ impl Txn for PgTxn {
                     .collect()
             })
             .unwrap_or_default();
+        let skeleton = old.is_none().then(|| skeleton_index_key(&d.name));
         self.run(move |c| async move {
+            if let Some(k) = &skeleton {
+                exec(
+                    &c,
+                    "INSERT INTO domain_skeletons (skeleton, name) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                    &[k, &name],
+                )
+                .await?;
+            }
             exec(
                 &c,
                 "INSERT INTO domains (name, registrar, reseller, pending_transfer, rec)
@@ -1360,6 +1444,15 @@ impl Store for PgStore {
             after,
             limit,
         )
+    }
+
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
+        let (key, except) = (key.to_string(), except.to_string());
+        self.with(move |c| async move {
+            Ok(opt(&c, LOOK_ALIKE_SQL, &[&key, &except])
+                .await?
+                .map(|r| r.get(0)))
+        })
     }
 
     fn search_hosts(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {

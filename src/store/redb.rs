@@ -19,6 +19,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
+use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
 
 /// Table definitions, shared with [`super::migrate`].
 pub(super) mod tables {
@@ -54,6 +55,10 @@ pub(super) mod tables {
     /// Domain -> [`crate::model::CdsSighting`] (the CDS scanner's
     /// bootstrap observations). Created on first write.
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
+    /// (look-alike key, name): derived from DOMAINS, rebuilt on open when
+    /// `KEY_SKELETONS` names another skeleton algorithm.
+    pub const IDX_SKELETON: TableDefinition<(&str, &str), ()> =
+        TableDefinition::new("idx_skeleton");
 }
 use tables::*;
 
@@ -61,6 +66,8 @@ const KEY_SCHEMA: &str = "schema_version";
 /// redb's own default page cache.
 pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 const KEY_UPDATED: &str = "last_update";
+/// The [`crate::names::SKELETON_INDEX_VERSION`] that built `IDX_SKELETON`.
+const KEY_SKELETONS: &str = "skeleton_index";
 /// Probe rounds kept per domain (older ones are dropped).
 pub const ROUNDS_KEPT: usize = 500;
 /// History events kept per domain.
@@ -176,10 +183,12 @@ impl RedbStore {
         {
             let r = self.read()?;
             if let Ok(meta) = r.open_table(META) {
-                if let Some(v) = meta.get(KEY_SCHEMA).map_err(err)? {
-                    if v.value() == SCHEMA_VERSION.to_le_bytes().as_slice() {
-                        return Ok(());
-                    }
+                let schema = meta.get(KEY_SCHEMA).map_err(err)?;
+                let skeletons = meta.get(KEY_SKELETONS).map_err(err)?;
+                if schema.is_some_and(|v| v.value() == SCHEMA_VERSION.to_le_bytes().as_slice())
+                    && skeletons.is_some_and(|v| v.value() == SKELETON_INDEX_VERSION.as_bytes())
+                {
+                    return Ok(());
                 }
             }
         }
@@ -240,6 +249,7 @@ impl RedbStore {
         ] {
             txn.open_table(t).map_err(err)?;
         }
+        build_skeleton_index(&txn)?;
         self.commit(txn)
     }
 
@@ -562,9 +572,63 @@ fn pending_testing(r: &DelegationRecord) -> bool {
         .is_some_and(|p| p.state == DelegationState::Testing)
 }
 
+/// (Re)build the look-alike index from the domains table unless the one
+/// stored was built by this skeleton algorithm (in the open transaction:
+/// a store from before the index, or from another confusables data set).
+fn build_skeleton_index(txn: &WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(META).map_err(err)?;
+    if meta
+        .get(KEY_SKELETONS)
+        .map_err(err)?
+        .is_some_and(|v| v.value() == SKELETON_INDEX_VERSION.as_bytes())
+    {
+        return Ok(());
+    }
+    txn.delete_table(IDX_SKELETON).map_err(err)?;
+    let mut idx = txn.open_table(IDX_SKELETON).map_err(err)?;
+    let domains = txn.open_table(DOMAINS).map_err(err)?;
+    for item in domains.iter().map_err(err)? {
+        let (k, _) = item.map_err(err)?;
+        let name = DomainName::from_trusted(k.value().to_string());
+        idx.insert((skeleton_index_key(&name).as_str(), name.as_str()), ())
+            .map_err(err)?;
+    }
+    meta.insert(KEY_SKELETONS, SKELETON_INDEX_VERSION.as_bytes())
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The first name of `t` under look-alike `key` that is not `except`.
+fn look_alike_in(
+    t: &impl ReadableTable<(&'static str, &'static str), ()>,
+    key: &str,
+    except: &str,
+) -> Result<Option<String>> {
+    for item in t.range((key, "")..).map_err(err)?.take(2) {
+        let (k, _) = item.map_err(err)?;
+        let (k0, name) = k.value();
+        if k0 != key {
+            break;
+        }
+        if name != except {
+            return Ok(Some(name.to_string()));
+        }
+    }
+    Ok(None)
+}
+
 /// Write a domain record and keep every index that derives from it right.
 fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Result<()> {
     let name = new.name.as_str();
+    if old.is_none() {
+        idx_set(
+            txn,
+            IDX_SKELETON,
+            &skeleton_index_key(&new.name),
+            name,
+            true,
+        )?;
+    }
     if let Some(o) = old {
         if o.registrar != new.registrar {
             idx_set(txn, IDX_REGISTRAR, &o.registrar, name, false)?;
@@ -712,6 +776,7 @@ impl Maintenance for RedbStore {
         let idx_reg = txn.open_table(IDX_REGISTRAR).map_err(err)?;
         let idx_contact = txn.open_table(IDX_CONTACT).map_err(err)?;
         let idx_state = txn.open_table(IDX_STATE).map_err(err)?;
+        let idx_skeleton = txn.open_table(IDX_SKELETON).map_err(err)?;
         let counts = txn.open_table(STATE_COUNTS).map_err(err)?;
         let has = |t: &::redb::ReadOnlyTable<(&str, &str), ()>, a: &str, b: &str| -> Result<bool> {
             Ok(t.get((a, b)).map_err(err)?.is_some())
@@ -738,6 +803,9 @@ impl Maintenance for RedbStore {
             }
             if !has(&idx_reg, &d.registrar, name)? {
                 problems.push(format!("{name}: not in registrar index"));
+            }
+            if !has(&idx_skeleton, &skeleton_index_key(&d.name), name)? {
+                problems.push(format!("{name}: not in look-alike index"));
             }
             for c in [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
                 .into_iter()
@@ -999,6 +1067,12 @@ impl Store for RedbStore {
         self.prefix_page(DOMAINS, prefix, after, limit)
     }
 
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
+        let txn = self.read()?;
+        let t = txn.open_table(IDX_SKELETON).map_err(err)?;
+        look_alike_in(&t, key, except)
+    }
+
     fn search_hosts(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {
         self.prefix_page(HOSTS, prefix, after, limit)
     }
@@ -1150,6 +1224,10 @@ impl Txn for RedbTxn<'_> {
     }
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
         wget(&self.txn, DELEGATION, name)
+    }
+    fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
+        let t = self.txn.open_table(IDX_SKELETON).map_err(err)?;
+        look_alike_in(&t, key, except)
     }
     fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
         put_registrar(&self.txn, r)

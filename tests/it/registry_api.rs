@@ -185,6 +185,46 @@ async fn reserved_names_cannot_be_created() {
     assert_eq!(rdap_status(&s, "nic.ru").await, 404);
 }
 
+/// The zone policies' confusable rule holds at create as at import: a
+/// look-alike of a registered .рф name is refused naming the rule; one of a
+/// .ru name is created and flagged in its history and the change feed.
+#[tokio::test]
+async fn look_alikes_of_registered_names_at_create() {
+    let s = Server::start(|_| {}).await;
+    let tok = token(REGRU);
+    let create = |name: &'static str| {
+        post_json(
+            &s,
+            "/api/v1/domains",
+            &tok,
+            json!({"name": name, "registrant": "C8-RU"}),
+        )
+    };
+    let (st, v) = send(create("сбер.рф")).await;
+    assert_eq!(st, 201, "{v}");
+    // б and 6 share a TR39 skeleton; .рф refuses.
+    let (st, p) = send(create("с6ер.рф")).await;
+    assert_eq!((st, p["rule"].as_str()), (409, Some("confusable")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("сбер.рф"), "{p}");
+    assert_eq!(rdap_status(&s, "с6ер.рф").await, 404);
+    // 1 looks like l: deldom1.ru is in the sample registry; .ru flags.
+    let (st, v) = send(create("de1dom1.ru")).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, f) = send(s.get("/api/v1/events", Some(&tok))).await;
+    assert_eq!(st, 200, "{f}");
+    let ev = f["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["domain"] == "de1dom1.ru")
+        .expect("the create event");
+    let reason = ev["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("flagged") && reason.contains("deldom1.ru"),
+        "{reason}"
+    );
+}
+
 #[tokio::test]
 async fn registrar_change_with_auth_code() {
     let s = Server::start(|_| {}).await;

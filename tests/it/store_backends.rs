@@ -33,6 +33,7 @@ const CASES: &[(&str, Case)] = &[
         "cds_sightings_and_contact_delete",
         cds_sightings_and_contact_delete,
     ),
+    ("look_alike_index", look_alike_index),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -369,6 +370,46 @@ fn walk_and_search(s: &mut dyn Backend) {
     assert!(s.search_entity_names("ivan", 10).unwrap().is_empty());
 }
 
+/// The look-alike index behind the confusable rule: every registered name
+/// under its (zone, TR39 skeleton) key, read outside and inside a write
+/// transaction, kept by every write path (import, then a registry write).
+fn look_alike_index(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    let zones = Config::default().zones().unwrap();
+    let key = |n: &str| zonekeeper::names::skeleton_index_key(&zones.parse_domain(n).unwrap());
+    assert_eq!(
+        s.look_alike(&key("a1pha.ru"), "a1pha.ru")
+            .unwrap()
+            .as_deref(),
+        Some("alpha.ru")
+    );
+    assert_eq!(s.look_alike(&key("alpha.ru"), "alpha.ru").unwrap(), None);
+    assert_eq!(s.look_alike(&key("delta.ru"), "delta.ru").unwrap(), None);
+    {
+        let txn = s.begin().unwrap();
+        assert_eq!(
+            txn.look_alike(&key("gamrna.ru"), "").unwrap().as_deref(),
+            Some("gamma.ru"),
+            "rn looks like m"
+        );
+    }
+    // An import of a look-alike of a registered .ru name is accepted and
+    // flagged (.ru's rule), and indexed in turn.
+    let more = data(NS_B).replace("\"gamma.ru\"", "\"a1pha.ru\"");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("more.json");
+    std::fs::write(&f, more).unwrap();
+    let sum = import::import_file(s, &f, &Config::default(), now()).unwrap();
+    assert_eq!(sum.flagged.len(), 1, "{:?}", sum.flagged);
+    assert!(sum.flagged[0].contains("alpha.ru"), "{:?}", sum.flagged);
+    assert_eq!(
+        s.look_alike(&key("alpha.ru"), "alpha.ru")
+            .unwrap()
+            .as_deref(),
+        Some("a1pha.ru")
+    );
+}
+
 fn rejected_import_applies_nothing(s: &mut dyn Backend) {
     load(s, &data(NS_B));
     let before = s.stats().unwrap();
@@ -570,4 +611,27 @@ fn cds_sightings_and_contact_delete(s: &mut dyn Backend) {
     t.commit(now()).unwrap();
     assert!(s.contact("C2").unwrap().is_none());
     assert!(s.contact("C1").unwrap().is_some());
+}
+
+/// A database whose look-alike index is missing or was built by another
+/// skeleton algorithm gets it rebuilt from the domains on open.
+#[test]
+fn postgres_rebuilds_the_look_alike_index_on_open() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_look_alikes") else {
+        return;
+    };
+    let url = pg.create_db("skel");
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    load(&*s, &data(NS_B));
+    drop(s);
+    pg.psql(
+        "skel",
+        "DELETE FROM domain_skeletons; UPDATE zk_meta SET value = 'old' WHERE key = 'skeleton_index'",
+    );
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    let zones = Config::default().zones().unwrap();
+    for n in ["alpha.ru", "beta.ru", "gamma.ru"] {
+        let k = zonekeeper::names::skeleton_index_key(&zones.parse_domain(n).unwrap());
+        assert_eq!(s.look_alike(&k, "").unwrap().as_deref(), Some(n));
+    }
 }
