@@ -76,7 +76,8 @@ fn finding(id: &str, server: Option<&SecAddress>, message: String) -> Finding {
         severity: super::catalogue::lookup(id).map_or(Severity::Error, |c| c.severity),
         server: server.map(|a| a.server.as_str().to_string()),
         address: server.map(|a| a.addr.to_string()),
-        message,
+        // Text from DNS replies: escaped once for every place it is shown.
+        message: crate::text::escape(&message).into_owned(),
     }
 }
 

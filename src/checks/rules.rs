@@ -43,7 +43,10 @@ impl Out {
             severity,
             server: server.map(str::to_string),
             address: addr.map(show_addr),
-            message: msg,
+            // Messages quote names and text from DNS replies (a U-label can
+            // decode to bidi controls or line separators): escaped here,
+            // once, for every place a finding is shown.
+            message: crate::text::escape(&msg).into_owned(),
         });
     }
 }
@@ -779,6 +782,20 @@ pub fn server_reports(facts: &ProbeFacts) -> Vec<ServerReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reply text in a finding cannot forge a line or reorder what is
+    /// shown: forbidden characters are escaped when the finding is made.
+    #[test]
+    fn finding_messages_escape_reply_text() {
+        let mut out = Out(Vec::new());
+        let from_reply = Name::from_utf8("evil\u{202e}moc\u{2028}x.ru.")
+            .map(|n| n.to_utf8())
+            .unwrap_or_else(|_| "evil\u{202e}moc\u{2028}x.ru".into());
+        out.push("NS_SET", None, None, format!("NS {from_reply} \u{1b}[2J"));
+        let m = &out.0[0].message;
+        assert!(!m.chars().any(crate::text::is_forbidden), "{m:?}");
+        assert!(m.contains("\\u{202e}") && m.contains("\\u{001b}"), "{m:?}");
+    }
 
     fn soa(rname: &str, refresh: i32, retry: i32, expire: i32, minimum: u32) -> SOA {
         SOA::new(
