@@ -135,6 +135,24 @@ pub struct Nameserver {
     pub addresses: Vec<IpAddr>,
 }
 
+/// A host object (EPP, RFC 5732): a nameserver name a registrar created,
+/// with its addresses. Stored in a table of its own; domains still carry
+/// their NS set ([`Nameserver`]), which the registry service keeps in step
+/// when a host object changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostObject {
+    pub name: HostName,
+    /// The registrar that created it (for a host inside one of the
+    /// registry's zones, the superordinate domain's sponsor acts on it).
+    pub sponsor: String,
+    /// Glue: only for a host inside one of the registry's zones.
+    pub addresses: Vec<IpAddr>,
+    #[serde(with = "ts")]
+    pub created: Timestamp,
+    #[serde(with = "ts")]
+    pub updated: Timestamp,
+}
+
 /// A dispute hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {

@@ -822,6 +822,34 @@ impl Txn for PgTxn {
                 .map(drop)
         })
     }
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        self.locked_get(
+            format!("o:{name}"),
+            "SELECT rec FROM host_objects WHERE name = $1",
+            name,
+        )
+    }
+    fn put_host_object(&mut self, h: &HostObject) -> Result<()> {
+        let (n, rec) = (h.name.as_str().to_string(), enc(h)?);
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO host_objects (name, rec) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
+                &[&n, &rec],
+            )
+            .await
+            .map(drop)
+        })
+    }
+    fn delete_host_object(&mut self, name: &str) -> Result<()> {
+        let n = name.to_string();
+        self.run(move |c| async move {
+            exec(&c, "DELETE FROM host_objects WHERE name = $1", &[&n])
+                .await
+                .map(drop)
+        })
+    }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old = self.domain(d.name.as_str())?;
         if old.as_ref() == Some(d) {
@@ -1067,6 +1095,10 @@ fn host_record(name: String, addrs: Vec<String>, domains: i64) -> Result<HostRec
 }
 
 impl Store for PgStore {
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        self.get("SELECT rec FROM host_objects WHERE name = $1", name)
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         self.get("SELECT rec FROM cds_sightings WHERE name = $1", name)
     }

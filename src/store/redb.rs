@@ -53,6 +53,9 @@ pub(super) mod tables {
     pub const IDX_FEED: TableDefinition<(&str, u64), ()> = TableDefinition::new("idx_feed");
     /// Domain -> [`crate::model::CdsSighting`] (the CDS scanner's
     /// bootstrap observations). Created on first write.
+    /// EPP host objects (RFC 5732), by name; created on first write, so a
+    /// store written before them needs no migration.
+    pub const HOST_OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_objects");
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
 }
 use tables::*;
@@ -1070,6 +1073,18 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        let txn = self.read()?;
+        match txn.open_table(HOST_OBJECTS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(err(e)),
+            Ok(t) => match t.get(name).map_err(err)? {
+                Some(v) => Ok(Some(dec(v.value())?)),
+                None => Ok(None),
+            },
+        }
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         let txn = self.read()?;
         match txn.open_table(CDS_SIGHTINGS) {
@@ -1165,6 +1180,17 @@ impl Txn for RedbTxn<'_> {
             let mut t = self.txn.open_table(CONTACTS).map_err(err)?;
             t.remove(handle).map_err(err)?;
         }
+        Ok(())
+    }
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        wget(&self.txn, HOST_OBJECTS, name)
+    }
+    fn put_host_object(&mut self, h: &HostObject) -> Result<()> {
+        wput(&self.txn, HOST_OBJECTS, h.name.as_str(), h)
+    }
+    fn delete_host_object(&mut self, name: &str) -> Result<()> {
+        let mut t = self.txn.open_table(HOST_OBJECTS).map_err(err)?;
+        t.remove(name).map_err(err)?;
         Ok(())
     }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
