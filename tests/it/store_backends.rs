@@ -33,6 +33,7 @@ const CASES: &[(&str, Case)] = &[
         "cds_sightings_and_contact_delete",
         cds_sightings_and_contact_delete,
     ),
+    ("host_objects", host_objects),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -570,4 +571,195 @@ fn cds_sightings_and_contact_delete(s: &mut dyn Backend) {
     t.commit(now()).unwrap();
     assert!(s.contact("C2").unwrap().is_none());
     assert!(s.contact("C1").unwrap().is_some());
+}
+
+/// EPP host objects: their table (transactional like the rest), and the
+/// registry's host rules over it — glue, the superordinate domain, a change
+/// re-declaring the NS sets that use the host, deletion while in use.
+fn host_objects(s: &mut dyn Backend) {
+    use zonekeeper::registry::{Actor, Registry};
+    load(s, &data(NS_B));
+    let st: &dyn Store = s;
+    let mut t = st.begin().unwrap();
+    let h = zonekeeper::model::HostObject {
+        name: zonekeeper::names::parse_host("ns7.alpha.ru").unwrap(),
+        sponsor: "R1".into(),
+        addresses: vec!["192.0.2.7".parse().unwrap()],
+        created: now(),
+        updated: now(),
+    };
+    t.put_host_object(&h).unwrap();
+    assert_eq!(t.host_object("ns7.alpha.ru").unwrap().as_ref(), Some(&h));
+    drop(t);
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), None, "dropped");
+    let mut t = st.begin().unwrap();
+    t.put_host_object(&h).unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), Some(h));
+    let mut t = st.begin().unwrap();
+    t.delete_host_object("ns7.alpha.ru").unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), None);
+
+    let cfg = Config::default();
+    let reg = Registry::offline(st, &cfg).unwrap().at(now());
+    let (r1, r2) = (Actor::Registrar("R1".into()), Actor::Registrar("R2".into()));
+    let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    reg.host_create(&r1, "NS9.Alpha.RU.", &v(&["192.0.2.9"]))
+        .unwrap();
+    let rule = |e: zonekeeper::registry::RegistryError| e.rule();
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns9.alpha.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "host-exists"
+    );
+    // Inside another registrar's domain; inside an unregistered one; no glue
+    // inside; glue outside.
+    assert_eq!(
+        rule(
+            reg.host_create(&r2, "ns9.beta.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns1.nosuch.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "superordinate"
+    );
+    assert_eq!(
+        rule(reg.host_create(&r1, "ns8.alpha.ru", &[]).unwrap_err()),
+        "invalid"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r2, "ns.ext.net", &v(&["192.0.2.10"]))
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns8.alpha.ru", &v(&["192.0.2.300"]))
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+    reg.host_create(&r2, "ns.ext.net", &[]).unwrap();
+
+    // Both domains use both hosts; glue only inside alpha.ru.
+    let set = |d: &str| {
+        reg.nameservers_of_hosts(d, &v(&["ns9.alpha.ru", "ns.ext.net"]))
+            .unwrap()
+    };
+    reg.declare_nameservers(&r1, "alpha.ru", &set("alpha.ru"))
+        .unwrap();
+    reg.declare_nameservers(&r2, "gamma.ru", &set("gamma.ru"))
+        .unwrap();
+    let ns = |d: &str| -> Vec<(String, Vec<String>)> {
+        st.domain(d)
+            .unwrap()
+            .unwrap()
+            .nameservers
+            .iter()
+            .map(|n| {
+                (
+                    n.name.to_string(),
+                    n.addresses.iter().map(|a| a.to_string()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        ns("alpha.ru")[0],
+        ("ns9.alpha.ru".into(), v(&["192.0.2.9"]))
+    );
+    assert_eq!(ns("gamma.ru")[0], ("ns9.alpha.ru".into(), vec![]));
+    assert_eq!(
+        rule(
+            reg.nameservers_of_hosts("beta.ru", &v(&["ns.none.net"]))
+                .unwrap_err()
+        ),
+        "no-host"
+    );
+
+    // An address change re-declares alpha.ru (gamma.ru has no glue for it).
+    assert_eq!(
+        rule(
+            reg.host_update(&r2, "ns9.alpha.ru", &v(&["192.0.2.99"]), &[], None)
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    reg.host_update(
+        &r1,
+        "ns9.alpha.ru",
+        &v(&["192.0.2.99"]),
+        &v(&["192.0.2.9"]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        ns("alpha.ru")[0],
+        ("ns9.alpha.ru".into(), v(&["192.0.2.99"]))
+    );
+    assert_eq!(
+        st.host("ns9.alpha.ru").unwrap().unwrap().addresses,
+        vec!["192.0.2.99".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(st.history("alpha.ru", 10).unwrap().iter().any(|e| e
+        .reason
+        .starts_with("host ns9.alpha.ru changed by registrar:R1")));
+    // Removing its last address is the glue rule's refusal.
+    assert_eq!(
+        rule(
+            reg.host_update(&r1, "ns9.alpha.ru", &[], &v(&["192.0.2.99"]), None)
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+
+    // In use: not deleted. A rename reaches every domain that uses it,
+    // another registrar's too (its feed says so).
+    assert_eq!(
+        rule(reg.host_delete(&r2, "ns.ext.net").unwrap_err()),
+        "host-in-use"
+    );
+    reg.host_update(&r2, "ns.ext.net", &[], &[], Some("ns.ext2.net"))
+        .unwrap();
+    assert_eq!(ns("alpha.ru")[1].0, "ns.ext2.net");
+    assert_eq!(ns("gamma.ru")[1].0, "ns.ext2.net");
+    assert!(st.host_object("ns.ext.net").unwrap().is_none());
+    assert!(st
+        .feed("R1", 0, 1000)
+        .unwrap()
+        .iter()
+        .any(|e| e.domain == "alpha.ru" && e.reason.contains("renamed to ns.ext2.net")));
+    let info = reg.host_info("ns.ext2.net").unwrap();
+    assert!(info.linked);
+    assert_eq!(info.sponsor, "R2");
+
+    // Unused again: deleted.
+    for (a, d) in [(&r1, "alpha.ru"), (&r2, "gamma.ru")] {
+        reg.declare_nameservers(
+            a,
+            d,
+            &reg.nameservers_of_hosts(d, &v(&["ns9.alpha.ru"]))
+                .unwrap()
+                .into_iter()
+                .chain([zonekeeper::registry::NameserverIn {
+                    name: "ns.other.net".into(),
+                    addresses: vec![],
+                }])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    }
+    reg.host_delete(&r2, "ns.ext2.net").unwrap();
+    assert!(st.host_object("ns.ext2.net").unwrap().is_none());
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }
