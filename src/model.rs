@@ -126,6 +126,10 @@ pub struct Contact {
     /// The registrar that created the contact through EPP and alone may
     /// change or delete it there; `None` for imported contacts.
     pub sponsor: Option<String>,
+    /// When the registry first stored it (schema 3); `None` for contacts
+    /// stored before, whose creation time is unknown.
+    #[serde(with = "ts_opt", default)]
+    pub created: Option<Timestamp>,
 }
 
 /// A declared nameserver: its name and, for glue, its addresses.

@@ -1382,9 +1382,14 @@ impl Session {
             "<contact:email>{}</contact:email><contact:clID>{me}</contact:clID><contact:crID>{me}</contact:crID>",
             escape(c.email.as_deref().unwrap_or("")),
         );
-        // Created/updated times are not kept for contacts; the XSD needs
-        // crDate: the epoch marks "unknown".
-        s.push_str("<contact:crDate>1970-01-01T00:00:00Z</contact:crDate>");
+        // Contacts stored before schema 3 have no creation time; the XSD
+        // needs crDate: the epoch marks "unknown".
+        let _ = write!(
+            s,
+            "<contact:crDate>{}</contact:crDate>",
+            c.created
+                .map_or_else(|| "1970-01-01T00:00:00Z".to_string(), ts)
+        );
         let _ = write!(s, r#"<contact:disclose flag="1">"#);
         for f in &c.disclose {
             let _ = match f {
@@ -1411,14 +1416,15 @@ impl Session {
         let json = contact_json(id, obj, None)?;
         let c = crate::import::contact_from_json(json)
             .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
-        self.app
+        let c = self
+            .app
             .registry()
             .contact_create(&self.actor(), c)
             .map_err(from_registry)?;
         Ok(Out::ok(format!(
             r#"<contact:creData xmlns:contact="{CONTACT_NS}"><contact:id>{}</contact:id><contact:crDate>{}</contact:crDate></contact:creData>"#,
             escape(id),
-            ts(self.app.now())
+            ts(c.created.unwrap_or_else(|| self.app.now()))
         )))
     }
 
@@ -1562,7 +1568,9 @@ fn contact_json(id: &str, el: &Element, old: Option<&Contact>) -> Result<serde_j
         Some(c) => {
             let mut v = serde_json::to_value(c).map_err(|_| Out::err(2400, "internal error"))?;
             if let Some(o) = v.as_object_mut() {
+                // The registry's, not contact fields.
                 o.remove("sponsor");
+                o.remove("created");
             }
             v
         }

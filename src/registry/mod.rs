@@ -1322,7 +1322,13 @@ impl<'a> Registry<'a> {
             summary.registrars += 1;
         }
         for c in &batch.contacts {
-            txn.put_contact(c)?;
+            // The creation time is the registry's: first stored.
+            let mut c = c.clone();
+            c.created = match txn.contact(&c.handle)? {
+                Some(old) => old.created,
+                None => Some(now),
+            };
+            txn.put_contact(&c)?;
             summary.contacts += 1;
         }
         let mut touched = Vec::new();
@@ -1533,6 +1539,7 @@ mod tests {
                 passport: None,
                 disclose: vec![],
                 sponsor: None,
+                created: None,
             }],
             domains,
         }

@@ -478,6 +478,44 @@ async fn exec(c: &Object, sql: &str, p: Params<'_>) -> Result<u64> {
     c.execute(&st, p).await.map_err(pgerr)
 }
 
+/// Rewrite records written with schema `from` (≥ 2) to
+/// [`SCHEMA_VERSION`] and record it, in one transaction (the layouts are
+/// redb's: [`super::migrate`]).
+async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
+    let client: &mut tokio_postgres::Client = c;
+    let tx = client.transaction().await.map_err(pgerr)?;
+    if from < 3 {
+        // Schema 3 gave contacts a creation time (unknown for these).
+        let rows = tx
+            .query("SELECT handle, rec FROM contacts FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let handle: String = r.get(0);
+            let old: super::migrate::v2::Contact = postcard::from_bytes(r.get::<_, &[u8]>(1))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: contacts[{handle}] does not decode as the schema-2 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&Contact::from(old))?;
+            tx.execute(
+                "UPDATE contacts SET rec = $2 WHERE handle = $1",
+                &[&handle, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+    }
+    tx.execute(
+        "UPDATE zk_meta SET value = $2 WHERE key = $1",
+        &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],
+    )
+    .await
+    .map_err(pgerr)?;
+    tx.commit().await.map_err(pgerr)
+}
+
 /// Bring the schema up to date (refinery), refusing a newer one.
 async fn migrate(c: &mut Object, url: &str) -> Result<()> {
     let runner = embedded::migrations::runner();
@@ -548,12 +586,14 @@ async fn migrate(c: &mut Object, url: &str) -> Result<()> {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                if found < SCHEMA_VERSION {
-                    // The PostgreSQL backend started at schema 2; a record
-                    // migration here comes with the next layout change.
+                if found < 2 {
+                    // The PostgreSQL backend started at schema 2.
                     return Err(StoreError::Backend(format!(
                         "records at schema {found}, older than any PostgreSQL store this zonekeeper wrote"
                     )));
+                }
+                if found < SCHEMA_VERSION {
+                    migrate_records(c, found).await?;
                 }
             }
         }

@@ -250,6 +250,16 @@ fn day(env: &Env) {
         r.contains("Ivan Eppov") && r.contains("<contact:email/>"),
         "{r}"
     );
+    // Its creation time is kept (schema 3).
+    let created = env
+        .s
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        r.contains(&format!("<contact:crDate>{created}</contact:crDate>")),
+        "{r}"
+    );
     // The text policy of import applies: a bidi override is refused.
     let r = a.cmd(&contact_cmd(
         "create",
