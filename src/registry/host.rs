@@ -119,13 +119,6 @@ impl super::Registry<'_> {
         names::parse_host(raw).map_err(|e| host_invalid("name", e.to_string()))
     }
 
-    /// Whether domain `name` is registered now.
-    fn exists_in(&self, txn: &dyn Txn, name: &str, now: Timestamp) -> Result<bool> {
-        Ok(txn
-            .domain(name)?
-            .is_some_and(|d| self.status(&d, now).exists()))
-    }
-
     /// A registered domain that uses host `name` in its NS set, if any.
     fn first_user(
         &self,
@@ -352,14 +345,51 @@ impl super::Registry<'_> {
         } else {
             format!("host {} changed by {}", h.name, actor.label())
         };
-        let (linked, _) = self
+        let (linked, more) = self
             .store
             .domains_by_host(old.name.as_str(), None, MAX_LINKED)?;
+        if more.is_some() {
+            return Err(RegistryError::refused(
+                "host-in-use",
+                format!(
+                    "host {} is a nameserver of more than {MAX_LINKED} domains, too many to re-declare in one change",
+                    old.name
+                ),
+            ));
+        }
         for d in linked {
             // A record kept after its registration ended changes no more.
-            if !self.exists_in(txn.as_ref(), &d, now)? {
+            let Some(dom) = txn.domain(&d)?.filter(|x| self.status(x, now).exists()) else {
+                continue;
+            };
+            // Only domains whose NS set the change alters are re-declared
+            // (an address change alters only the domain the host is in).
+            let entry = host_entry(dom.name.as_str(), &h);
+            let same = dom.nameservers.iter().any(|n| {
+                n.name == old.name
+                    && n.name.as_str() == entry.name
+                    && n.addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .eq(entry.addresses.iter().cloned())
+            });
+            if same {
                 continue;
             }
+            let set: Vec<input::NameserverIn> = dom
+                .nameservers
+                .iter()
+                .map(|n| {
+                    if n.name == old.name {
+                        entry.clone()
+                    } else {
+                        input::NameserverIn {
+                            name: n.name.as_str().to_string(),
+                            addresses: n.addresses.iter().map(|a| a.to_string()).collect(),
+                        }
+                    }
+                })
+                .collect();
             let (_, t) = self.redeclare_in(
                 txn.as_mut(),
                 actor,
@@ -367,23 +397,7 @@ impl super::Registry<'_> {
                 Some(note.clone()),
                 false,
                 now,
-                |dom| {
-                    let set: Vec<input::NameserverIn> = dom
-                        .nameservers
-                        .iter()
-                        .map(|n| {
-                            if n.name == old.name {
-                                host_entry(dom.name.as_str(), &h)
-                            } else {
-                                input::NameserverIn {
-                                    name: n.name.as_str().to_string(),
-                                    addresses: n.addresses.iter().map(|a| a.to_string()).collect(),
-                                }
-                            }
-                        })
-                        .collect();
-                    self.set_nameservers(dom, &set)
-                },
+                |dom| self.set_nameservers(dom, &set),
             )?;
             touched.push(t);
         }

@@ -738,14 +738,24 @@ fn host_objects(s: &mut dyn Backend) {
         ),
         "forbidden"
     );
-    reg.host_update(
-        &r1,
-        "ns9.alpha.ru",
-        &v(&["192.0.2.99"]),
-        &v(&["192.0.2.9"]),
-        None,
-    )
-    .unwrap();
+    // (An hour later: only the domain whose NS set changes is rewritten.)
+    let later = Registry::offline(st, &cfg)
+        .unwrap()
+        .at(now() + chrono::Duration::hours(1));
+    later
+        .host_update(
+            &r1,
+            "ns9.alpha.ru",
+            &v(&["192.0.2.99"]),
+            &v(&["192.0.2.9"]),
+            None,
+        )
+        .unwrap();
+    assert_eq!(st.domain("gamma.ru").unwrap().unwrap().updated, now());
+    assert_eq!(
+        st.domain("alpha.ru").unwrap().unwrap().updated,
+        now() + chrono::Duration::hours(1)
+    );
     assert_eq!(
         ns("alpha.ru")[0],
         ("ns9.alpha.ru".into(), v(&["192.0.2.99"]))
