@@ -119,11 +119,13 @@ impl super::Registry<'_> {
         names::parse_host(raw).map_err(|e| host_invalid("name", e.to_string()))
     }
 
-    /// A registered domain that uses host `name` in its NS set, if any.
+    /// A registered domain other than `except` that uses host `name` in
+    /// its NS set, if any.
     fn first_user(
         &self,
         txn: Option<&dyn Txn>,
         name: &HostName,
+        except: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<String>> {
         let mut after: Option<String> = None;
@@ -132,6 +134,9 @@ impl super::Registry<'_> {
                 .store
                 .domains_by_host(name.as_str(), after.as_deref(), 100)?;
             for d in page {
+                if Some(d.as_str()) == except {
+                    continue;
+                }
                 let dom = match txn {
                     Some(t) => t.domain(&d)?,
                     None => self.store.domain(&d)?,
@@ -219,7 +224,7 @@ impl super::Registry<'_> {
             .host_object(name.as_str())?
             .ok_or_else(|| no_host(name.as_str()))?;
         let sponsor = self.host_sponsor(None, &host)?;
-        let linked = self.first_user(None, &name, self.now())?.is_some();
+        let linked = self.first_user(None, &name, None, self.now())?.is_some();
         Ok(HostView {
             host,
             sponsor,
@@ -416,7 +421,7 @@ impl super::Registry<'_> {
         let now = self.now();
         let mut txn = self.store.begin()?;
         self.own_host(txn.as_ref(), actor, &name)?;
-        if let Some(d) = self.first_user(Some(txn.as_ref()), &name, now)? {
+        if let Some(d) = self.first_user(Some(txn.as_ref()), &name, None, now)? {
             return Err(RegistryError::refused(
                 "host-in-use",
                 format!("host {name} is a nameserver of {d} (and maybe others)"),
@@ -424,6 +429,25 @@ impl super::Registry<'_> {
         }
         txn.delete_host_object(name.as_str())?;
         txn.commit(now)?;
+        Ok(())
+    }
+
+    /// RFC 5731 §3.2.2: a registrar cannot delete a domain while another
+    /// domain uses one of its subordinate host objects as a nameserver
+    /// (that domain would lose a server, and its name could be
+    /// registered by anyone once free).
+    pub(super) fn check_subordinate_hosts(&self, domain: &str, now: Timestamp) -> Result<()> {
+        for h in self.store.host_objects_under(domain)? {
+            if let Some(d) = self.first_user(None, &h.name, Some(domain), now)? {
+                return Err(RegistryError::refused(
+                    "host-in-use",
+                    format!(
+                        "host {} of {domain} is a nameserver of {d}: it must leave {d}'s NS set (or be renamed) first",
+                        h.name
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

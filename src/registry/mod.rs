@@ -983,6 +983,9 @@ impl<'a> Registry<'a> {
     /// of the paid period. Revocable until it takes effect.
     pub fn close(&self, actor: &Actor, name: &str, at_end: bool) -> Result<Timestamp> {
         self.modify(actor, name, Some(Operation::Close), |_, d, _, now| {
+            if matches!(actor, Actor::Registrar(_)) {
+                self.check_subordinate_hosts(name, now)?;
+            }
             let at = if at_end { d.paid_till.max(now) } else { now };
             d.registration.closing = Some(Closing { at, claimant: None });
             let reason = if at_end {

@@ -262,6 +262,9 @@ pub trait Store: Send + Sync + 'static {
     fn host(&self, name: &str) -> Result<Option<HostRecord>>;
     /// A host object (EPP, RFC 5732), by its normalised name.
     fn host_object(&self, name: &str) -> Result<Option<HostObject>>;
+    /// The host objects named `domain` or below it, in name order (a scan:
+    /// for the rare closing of a domain).
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>>;
     /// A domain's delegation history, oldest first, the last `limit` events.
     fn history(&self, name: &str, limit: usize) -> Result<Vec<HistoryEvent>>;
     /// A domain's probe rounds, oldest first, the last `limit` rounds.

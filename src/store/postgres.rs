@@ -1139,6 +1139,22 @@ impl Store for PgStore {
         self.get("SELECT rec FROM host_objects WHERE name = $1", name)
     }
 
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
+        let (d, below) = (domain.to_string(), format!("%.{domain}"));
+        let recs: Vec<Vec<u8>> = self.with(|c| async move {
+            Ok(rows(
+                &c,
+                "SELECT rec FROM host_objects WHERE name = $1 OR name LIKE $2 ORDER BY name",
+                &[&d, &below],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         self.get("SELECT rec FROM cds_sightings WHERE name = $1", name)
     }

@@ -1085,6 +1085,23 @@ impl Store for RedbStore {
         }
     }
 
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
+        let txn = self.read()?;
+        let t = match txn.open_table(HOST_OBJECTS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+            Ok(t) => t,
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            if crate::names::is_at_or_below(k.value(), domain) {
+                out.push(dec(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         let txn = self.read()?;
         match txn.open_table(CDS_SIGHTINGS) {

@@ -940,6 +940,21 @@ async fn host_objects_over_net_epp() {
         assert_eq!(code(&r), 2305, "{r}");
         assert!(r.contains("rule: host-in-use"), "{r}");
 
+        // The other registrar's domain uses ns1 too (no glue outside
+        // epp-host.ru): epp-host.ru cannot be deleted while it does.
+        let r = b.cmd(&host_cmd("create", "<host:name>ns.b-external.net</host:name>"));
+        assert_eq!(code(&r), 1000, "{r}");
+        let r = b.cmd(&domain_cmd(
+            "create",
+            &format!("<domain:name>epp-b.ru</domain:name><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>ns.b-external.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>B-Code-1</domain:pw></domain:authInfo>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let b_before = e.app.store.domain("epp-b.ru").unwrap().unwrap();
+        assert!(b_before.nameservers[0].addresses.is_empty());
+        let r = a.cmd(&domain_cmd("delete", "<domain:name>epp-host.ru</domain:name>"));
+        assert_eq!(code(&r), 2305, "{r}");
+        assert!(r.contains("epp-b.ru") && r.contains("rule: host-in-use"), "{r}");
+
         // ns2 moves to a new address (no server answers there yet): the
         // domain's NS set is re-declared and tested while the old set stays
         // in the zone.
@@ -959,6 +974,11 @@ async fn host_objects_over_net_epp() {
         );
         let w = e.whois("epp-host.ru");
         assert!(w.contains(&format!("{ns2}. {new_ip}")), "{w}");
+        // epp-b.ru does not use ns2: untouched.
+        assert_eq!(
+            e.app.store.domain("epp-b.ru").unwrap().unwrap(),
+            b_before
+        );
         let body = rt.block_on(async {
             reqwest::Client::builder()
                 .no_proxy()

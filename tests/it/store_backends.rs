@@ -814,5 +814,18 @@ fn host_objects(s: &mut dyn Backend) {
     }
     reg.host_delete(&r2, "ns.ext2.net").unwrap();
     assert!(st.host_object("ns.ext2.net").unwrap().is_none());
+    // alpha.ru's host is gamma.ru's nameserver: alpha.ru is not deleted.
+    let under: Vec<String> = st
+        .host_objects_under("alpha.ru")
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name.to_string())
+        .collect();
+    assert_eq!(under, ["ns9.alpha.ru"]);
+    assert!(st.host_objects_under("pha.ru").unwrap().is_empty());
+    assert_eq!(
+        rule(reg.close(&r1, "alpha.ru", true).unwrap_err()),
+        "host-in-use"
+    );
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }
