@@ -128,6 +128,7 @@ fn build(path: &Path, n: usize) {
                     passport: None,
                     disclose: vec![],
                     sponsor: None,
+                    created: None,
                 }]
             } else {
                 vec![]

@@ -364,6 +364,7 @@ fn contact_checked(e: &mut Errors, c: ContactIn) -> Option<Contact> {
         passport: c.passport,
         disclose,
         sponsor: None,
+        created: None,
     })
 }
 

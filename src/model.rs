@@ -126,6 +126,10 @@ pub struct Contact {
     /// The registrar that created the contact through EPP and alone may
     /// change or delete it there; `None` for imported contacts.
     pub sponsor: Option<String>,
+    /// When the registry first stored it (schema 3); `None` for contacts
+    /// stored before, whose creation time is unknown.
+    #[serde(with = "ts_opt", default)]
+    pub created: Option<Timestamp>,
 }
 
 /// A declared nameserver: its name and, for glue, its addresses.
@@ -133,6 +137,24 @@ pub struct Contact {
 pub struct Nameserver {
     pub name: HostName,
     pub addresses: Vec<IpAddr>,
+}
+
+/// A host object (EPP, RFC 5732): a nameserver name a registrar created,
+/// with its addresses. Stored in a table of its own; domains still carry
+/// their NS set ([`Nameserver`]), which the registry service keeps in step
+/// when a host object changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostObject {
+    pub name: HostName,
+    /// The registrar that created it (for a host inside one of the
+    /// registry's zones, the superordinate domain's sponsor acts on it).
+    pub sponsor: String,
+    /// Glue: only for a host inside one of the registry's zones.
+    pub addresses: Vec<IpAddr>,
+    #[serde(with = "ts")]
+    pub created: Timestamp,
+    #[serde(with = "ts")]
+    pub updated: Timestamp,
 }
 
 /// A dispute hold.

@@ -260,6 +260,7 @@ pub(crate) mod tests {
             passport: Some(SECRET_MARKERS[2].into()),
             disclose,
             sponsor: None,
+            created: None,
         }
     }
 

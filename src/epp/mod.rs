@@ -1,4 +1,4 @@
-//! EPP server for registrars (RFC 5730 core, 5731 domain, 5733 contact,
+//! EPP server for registrars (RFC 5730 core, 5731 domain, 5732 host, 5733 contact,
 //! 5734 TCP transport, 3915 RGP restore, 5910 secDNS dsData): one more thin
 //! edge over [`crate::registry`]. This module is the transport: TLS with a
 //! required client certificate (signed by `epp.client_ca`, mapped to a

@@ -20,7 +20,7 @@ static SV_SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// Object services and extensions this server implements (announced in
 /// the greeting, accepted at login).
-pub const OBJ_URIS: &[&str] = &[DOMAIN_NS, CONTACT_NS];
+pub const OBJ_URIS: &[&str] = &[DOMAIN_NS, CONTACT_NS, HOST_NS];
 pub const EXT_URIS: &[&str] = &[SECDNS_NS, RGP_NS];
 
 /// An EPP result: the code, the message and what goes inside.
@@ -107,12 +107,12 @@ fn from_registry(e: RegistryError) -> Out {
         RegistryError::Invalid(_) => 2306,
         RegistryError::Store(_) => 2400,
         RegistryError::Refused { rule, .. } => match *rule {
-            "exists" | "contact-exists" => 2302,
+            "exists" | "contact-exists" | "host-exists" => 2302,
             "auth-code" => 2202,
             "transfer-pending" => 2300,
             "no-request" => 2301,
-            "no-contact" | "no-message" => 2303,
-            "contact-in-use" => 2305,
+            "no-contact" | "no-message" | "no-host" => 2303,
+            "contact-in-use" | "host-in-use" | "superordinate" => 2305,
             "already-sponsor" => 2106,
             "hold"
             | "dispute-lock"
@@ -485,12 +485,6 @@ impl Session {
         let Some(obj) = el.children.first() else {
             return Err(Out::err(2001, format!("<{verb}> names no object")));
         };
-        if obj.ns == HOST_NS {
-            return Err(Out::err(
-                2307,
-                "host objects are not implemented: declare nameservers with <domain:hostAttr>",
-            ));
-        }
         if let Some(ext) = ext {
             for e in &ext.children {
                 let ok = (e.ns == SECDNS_NS && self.secdns) || (e.ns == RGP_NS && self.rgp);
@@ -519,7 +513,18 @@ impl Session {
                 2101,
                 "contact transfer is not implemented: contacts stay with their sponsor",
             )),
-            (DOMAIN_NS | CONTACT_NS, _) => Err(Out::err(2000, format!("unknown command {verb}"))),
+            (HOST_NS, "check") => self.host_check(obj),
+            (HOST_NS, "info") => self.host_info(obj),
+            (HOST_NS, "create") => self.host_create(obj),
+            (HOST_NS, "update") => self.host_update(obj),
+            (HOST_NS, "delete") => self.host_delete(obj),
+            (HOST_NS, "transfer") => Err(Out::err(
+                2101,
+                "hosts are not transferred: a host inside a domain follows that domain's sponsor",
+            )),
+            (DOMAIN_NS | CONTACT_NS | HOST_NS, _) => {
+                Err(Out::err(2000, format!("unknown command {verb}")))
+            }
             (ns, _) => Err(Out::err(
                 2307,
                 format!("object service {ns} is not implemented"),
@@ -795,11 +800,10 @@ impl Session {
             }
         }
         self.check_period(obj)?;
-        let ns = obj
-            .child(DOMAIN_NS, "ns")
-            .map(ns_in)
-            .transpose()?
-            .unwrap_or_default();
+        let ns = match obj.child(DOMAIN_NS, "ns") {
+            Some(ns) => self.ns_in(&name, ns)?,
+            None => Vec::new(),
+        };
         let auth_info = obj
             .child(DOMAIN_NS, "authInfo")
             .and_then(|a| a.text_of(DOMAIN_NS, "pw"))
@@ -922,12 +926,12 @@ impl Session {
                 })
                 .collect();
             if let Some(r) = rem.and_then(|r| r.child(DOMAIN_NS, "ns")) {
-                for n in ns_in(r)? {
-                    set.retain(|x| !x.name.eq_ignore_ascii_case(n.name.trim_end_matches('.')));
+                for n in ns_names(r)? {
+                    set.retain(|x| !x.name.eq_ignore_ascii_case(n.trim_end_matches('.')));
                 }
             }
             if let Some(a) = add.and_then(|a| a.child(DOMAIN_NS, "ns")) {
-                set.extend(ns_in(a)?);
+                set.extend(self.ns_in(&name, a)?);
             }
             reg.declare_nameservers(&actor, &name, &set)
                 .map_err(from_registry)?;
@@ -1126,6 +1130,161 @@ impl Session {
         Ok(o)
     }
 
+    /// `<domain:ns>` of `domain`: `hostAttr` (a name and its glue) as
+    /// given, `hostObj` through the registry's host objects (each must
+    /// exist; its addresses come along when it is inside `domain`).
+    fn ns_in(&self, domain: &str, ns: &Element) -> Result<Vec<NameserverIn>, Out> {
+        let mut v = Vec::new();
+        for h in &ns.children {
+            match h.name.as_str() {
+                "hostObj" => v.extend(
+                    self.app
+                        .registry()
+                        .nameservers_of_hosts(domain, std::slice::from_ref(&h.text))
+                        .map_err(from_registry)?,
+                ),
+                "hostAttr" => v.push(NameserverIn {
+                    name: h
+                        .text_of(DOMAIN_NS, "hostName")
+                        .ok_or_else(|| missing("domain:hostName"))?
+                        .to_string(),
+                    addresses: h
+                        .all(DOMAIN_NS, "hostAddr")
+                        .map(|a| a.text.clone())
+                        .collect(),
+                }),
+                other => {
+                    return Err(Out::err(
+                        2001,
+                        format!("unexpected <{other}> in <domain:ns>"),
+                    ))
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    // ---- host -------------------------------------------------------------
+
+    fn host_name<'a>(&self, obj: &'a Element) -> Result<&'a str, Out> {
+        obj.text_of(HOST_NS, "name")
+            .ok_or_else(|| missing("host:name"))
+    }
+
+    fn host_check(&self, obj: &Element) -> R {
+        let names: Vec<&str> = obj.all(HOST_NS, "name").map(|e| e.text.as_str()).collect();
+        if names.is_empty() || names.len() > 50 {
+            return Err(Out::err(2001, "check 1 to 50 hosts"));
+        }
+        let reg = self.app.registry();
+        let mut s = format!(r#"<host:chkData xmlns:host="{HOST_NS}">"#);
+        for n in names {
+            let _ = match reg.host_availability(n).map_err(from_registry)? {
+                Ok(name) => write!(
+                    s,
+                    r#"<host:cd><host:name avail="1">{}</host:name></host:cd>"#,
+                    escape(&name)
+                ),
+                Err(why) => write!(
+                    s,
+                    r#"<host:cd><host:name avail="0">{}</host:name><host:reason>{}</host:reason></host:cd>"#,
+                    escape(n),
+                    escape(&why)
+                ),
+            };
+        }
+        s.push_str("</host:chkData>");
+        Ok(Out::ok(s))
+    }
+
+    fn host_info(&self, obj: &Element) -> R {
+        let v = self
+            .app
+            .registry()
+            .host_info(self.host_name(obj)?)
+            .map_err(from_registry)?;
+        let h = &v.host;
+        let name = h.name.as_str();
+        let mut s = format!(
+            r#"<host:infData xmlns:host="{HOST_NS}"><host:name>{}</host:name><host:roid>{}H</host:roid><host:status s="ok"/>"#,
+            escape(name),
+            Self::roid(name)
+        );
+        if v.linked {
+            s.push_str(r#"<host:status s="linked"/>"#);
+        }
+        for a in &h.addresses {
+            let ip = if a.is_ipv4() { "v4" } else { "v6" };
+            let _ = write!(s, r#"<host:addr ip="{ip}">{a}</host:addr>"#);
+        }
+        let _ = write!(
+            s,
+            "<host:clID>{}</host:clID><host:crID>{}</host:crID><host:crDate>{}</host:crDate>",
+            escape(&v.sponsor),
+            escape(&h.sponsor),
+            ts(h.created)
+        );
+        if h.updated != h.created {
+            let _ = write!(s, "<host:upDate>{}</host:upDate>", ts(h.updated));
+        }
+        s.push_str("</host:infData>");
+        Ok(Out::ok(s))
+    }
+
+    fn host_create(&self, obj: &Element) -> R {
+        let name = self.host_name(obj)?;
+        let addrs = host_addrs(obj)?;
+        let h = self
+            .app
+            .registry()
+            .host_create(&self.actor(), name, &addrs)
+            .map_err(from_registry)?;
+        Ok(Out::ok(format!(
+            r#"<host:creData xmlns:host="{HOST_NS}"><host:name>{}</host:name><host:crDate>{}</host:crDate></host:creData>"#,
+            escape(h.name.as_str()),
+            ts(h.created)
+        )))
+    }
+
+    fn host_update(&self, obj: &Element) -> R {
+        let name = self.host_name(obj)?;
+        let add = obj.child(HOST_NS, "add");
+        let rem = obj.child(HOST_NS, "rem");
+        for part in [add, rem].into_iter().flatten() {
+            if part.child(HOST_NS, "status").is_some() {
+                return Err(Out::err(
+                    2102,
+                    "client status values are not implemented: locks are the registry's (rule: no-client-status)",
+                ));
+            }
+        }
+        let add = add.map(host_addrs).transpose()?.unwrap_or_default();
+        let rem = rem.map(host_addrs).transpose()?.unwrap_or_default();
+        let new_name = obj
+            .child(HOST_NS, "chg")
+            .map(|c| {
+                c.text_of(HOST_NS, "name")
+                    .ok_or_else(|| missing("host:chg/host:name"))
+            })
+            .transpose()?;
+        if add.is_empty() && rem.is_empty() && new_name.is_none() {
+            return Err(Out::err(2003, "the update changes nothing"));
+        }
+        self.app
+            .registry()
+            .host_update(&self.actor(), name, &add, &rem, new_name)
+            .map_err(from_registry)?;
+        Ok(Out::ok(String::new()))
+    }
+
+    fn host_delete(&self, obj: &Element) -> R {
+        self.app
+            .registry()
+            .host_delete(&self.actor(), self.host_name(obj)?)
+            .map_err(from_registry)?;
+        Ok(Out::ok(String::new()))
+    }
+
     // ---- contact ----------------------------------------------------------
 
     fn contact_id<'a>(&self, obj: &'a Element) -> Result<&'a str, Out> {
@@ -1223,9 +1382,14 @@ impl Session {
             "<contact:email>{}</contact:email><contact:clID>{me}</contact:clID><contact:crID>{me}</contact:crID>",
             escape(c.email.as_deref().unwrap_or("")),
         );
-        // Created/updated times are not kept for contacts; the XSD needs
-        // crDate: the epoch marks "unknown".
-        s.push_str("<contact:crDate>1970-01-01T00:00:00Z</contact:crDate>");
+        // Contacts stored before schema 3 have no creation time; the XSD
+        // needs crDate: the epoch marks "unknown".
+        let _ = write!(
+            s,
+            "<contact:crDate>{}</contact:crDate>",
+            c.created
+                .map_or_else(|| "1970-01-01T00:00:00Z".to_string(), ts)
+        );
         let _ = write!(s, r#"<contact:disclose flag="1">"#);
         for f in &c.disclose {
             let _ = match f {
@@ -1252,14 +1416,15 @@ impl Session {
         let json = contact_json(id, obj, None)?;
         let c = crate::import::contact_from_json(json)
             .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
-        self.app
+        let c = self
+            .app
             .registry()
             .contact_create(&self.actor(), c)
             .map_err(from_registry)?;
         Ok(Out::ok(format!(
             r#"<contact:creData xmlns:contact="{CONTACT_NS}"><contact:id>{}</contact:id><contact:crDate>{}</contact:crDate></contact:creData>"#,
             escape(id),
-            ts(self.app.now())
+            ts(c.created.unwrap_or_else(|| self.app.now()))
         )))
     }
 
@@ -1292,35 +1457,50 @@ impl Session {
     }
 }
 
-/// `<domain:ns>`: `hostAttr` (name and glue addresses) or `hostObj` (a
-/// name; host objects are not kept, so no glue).
-fn ns_in(ns: &Element) -> Result<Vec<NameserverIn>, Out> {
-    let mut v = Vec::new();
-    for h in &ns.children {
-        match h.name.as_str() {
-            "hostObj" => v.push(NameserverIn {
-                name: h.text.clone(),
-                addresses: vec![],
-            }),
-            "hostAttr" => v.push(NameserverIn {
-                name: h
-                    .text_of(DOMAIN_NS, "hostName")
-                    .ok_or_else(|| missing("domain:hostName"))?
-                    .to_string(),
-                addresses: h
-                    .all(DOMAIN_NS, "hostAddr")
-                    .map(|a| a.text.clone())
-                    .collect(),
-            }),
-            other => {
-                return Err(Out::err(
-                    2001,
-                    format!("unexpected <{other}> in <domain:ns>"),
-                ))
+/// The `<host:addr>` values of `el`; an address of the other family than
+/// its `ip` attribute says is refused (the address rules are the
+/// registry's).
+fn host_addrs(el: &Element) -> Result<Vec<String>, Out> {
+    el.all(HOST_NS, "addr")
+        .map(|a| {
+            let v6 = match a.attr("ip") {
+                None | Some("v4") => false,
+                Some("v6") => true,
+                Some(_) => return Err(Out::err(2005, "host:addr ip must be v4 or v6")),
+            };
+            if let Ok(ip) = a.text.trim().parse::<std::net::IpAddr>() {
+                if ip.to_canonical().is_ipv6() != v6 {
+                    return Err(Out::err(
+                        2005,
+                        format!(
+                            "host:addr {} is not ip=\"{}\"",
+                            a.text,
+                            if v6 { "v6" } else { "v4" }
+                        ),
+                    ));
+                }
             }
-        }
-    }
-    Ok(v)
+            Ok(a.text.clone())
+        })
+        .collect()
+}
+
+/// The names in `<domain:ns>` (for `rem`: no host object needed).
+fn ns_names(ns: &Element) -> Result<Vec<String>, Out> {
+    ns.children
+        .iter()
+        .map(|h| match h.name.as_str() {
+            "hostObj" => Ok(h.text.clone()),
+            "hostAttr" => h
+                .text_of(DOMAIN_NS, "hostName")
+                .map(str::to_string)
+                .ok_or_else(|| missing("domain:hostName")),
+            other => Err(Out::err(
+                2001,
+                format!("unexpected <{other}> in <domain:ns>"),
+            )),
+        })
+        .collect()
 }
 
 fn ds_list(el: &Element) -> Result<Vec<crate::ds::DsIn>, Out> {
@@ -1388,7 +1568,9 @@ fn contact_json(id: &str, el: &Element, old: Option<&Contact>) -> Result<serde_j
         Some(c) => {
             let mut v = serde_json::to_value(c).map_err(|_| Out::err(2400, "internal error"))?;
             if let Some(o) = v.as_object_mut() {
+                // The registry's, not contact fields.
                 o.remove("sponsor");
+                o.remove("created");
             }
             v
         }

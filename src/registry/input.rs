@@ -32,6 +32,37 @@ pub fn valid_handle(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Parse one nameserver's addresses (a declared NS or a host object):
+/// each an IPv4 or IPv6 address in its one form (`::ffff:192.0.2.1` is
+/// 192.0.2.1, so it cannot pass for a second, distinct address), none
+/// twice, at most [`MAX_ADDRESSES_PER_NS`]. Returns the addresses with
+/// their index in `raw`, and the errors as (`addresses[k]` or
+/// `addresses`, reason).
+#[allow(clippy::type_complexity)]
+pub fn parse_addresses(raw: &[String]) -> (Vec<(usize, IpAddr)>, Vec<(String, String)>) {
+    let mut errs = Vec::new();
+    let mut out: Vec<(usize, IpAddr)> = Vec::new();
+    for (k, a) in raw.iter().enumerate() {
+        match a.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if out.iter().any(|(_, x)| *x == ip) => {
+                errs.push((format!("addresses[{k}]"), format!("{ip} is listed twice")))
+            }
+            Ok(ip) => out.push((k, ip)),
+            Err(_) => errs.push((
+                format!("addresses[{k}]"),
+                format!("'{}' is not an IPv4 or IPv6 address", text::escape(a)),
+            )),
+        }
+    }
+    if out.len() > MAX_ADDRESSES_PER_NS {
+        errs.push((
+            "addresses".into(),
+            format!("more than {MAX_ADDRESSES_PER_NS} addresses"),
+        ));
+    }
+    (out, errs)
+}
+
 /// Validate a declared NS set for `domain` (shared by import and the API).
 pub fn validate_nameservers(
     domain: &str,
@@ -70,37 +101,18 @@ pub fn validate_nameservers(
             errs.push((f("name"), format!("'{host}' is declared twice")));
         }
         let in_bailiwick = host.is_at_or_below(domain);
+        let (parsed, bad) = parse_addresses(&n.addresses);
+        errs.extend(bad.into_iter().map(|(field, why)| (f(&field), why)));
         let mut addrs = Vec::new();
-        for (k, a) in n.addresses.iter().enumerate() {
-            // One address, one form: `::ffff:192.0.2.1` is 192.0.2.1, so
-            // it cannot pass for a second, distinct address.
-            match a.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-                Ok(ip) => {
-                    if addrs.contains(&ip) {
-                        errs.push((
-                            f(&format!("addresses[{k}]")),
-                            format!("{ip} is listed twice"),
-                        ));
-                    } else if !all_addrs.insert(ip) {
-                        errs.push((
-                            f(&format!("addresses[{k}]")),
-                            format!("{ip} is already used by another nameserver; each server needs distinct addresses"),
-                        ));
-                    } else {
-                        addrs.push(ip);
-                    }
-                }
-                Err(_) => errs.push((
+        for (k, ip) in parsed {
+            if !all_addrs.insert(ip) {
+                errs.push((
                     f(&format!("addresses[{k}]")),
-                    format!("'{}' is not an IPv4 or IPv6 address", text::escape(a)),
-                )),
+                    format!("{ip} is already used by another nameserver; each server needs distinct addresses"),
+                ));
+            } else {
+                addrs.push(ip);
             }
-        }
-        if addrs.len() > MAX_ADDRESSES_PER_NS {
-            errs.push((
-                f("addresses"),
-                format!("more than {MAX_ADDRESSES_PER_NS} addresses"),
-            ));
         }
         if in_bailiwick && n.addresses.is_empty() {
             errs.push((

@@ -29,6 +29,7 @@ use crate::model::{
 use crate::names::{self, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
+pub mod host;
 pub mod input;
 mod objects;
 pub mod reserved;
@@ -161,6 +162,9 @@ pub struct TransferView {
     pub requested: Timestamp,
     pub auto_approve: Timestamp,
 }
+
+/// The NS and DS sets a domain declared before a change.
+type DeclaredBefore = (Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>);
 
 /// What a domain write changed, for the notifications after the commit.
 struct Touched {
@@ -405,25 +409,46 @@ impl<'a> Registry<'a> {
     ) -> Result<T> {
         let now = self.now();
         let mut txn = self.store.begin()?;
-        let mut d = self.load(txn.as_mut(), actor, name, now, true)?;
+        let (out, touched) = self.modify_in(txn.as_mut(), actor, name, op, true, now, f)?;
+        txn.commit(now)?;
+        self.notify(&[touched]);
+        Ok(out)
+    }
+
+    /// [`Self::modify`] inside a transaction the caller commits (several
+    /// domains changed together, e.g. by a host object's change);
+    /// `sponsor_only`: a registrar may act only on its own domains.
+    #[allow(clippy::too_many_arguments)]
+    fn modify_in<T>(
+        &self,
+        txn: &mut dyn Txn,
+        actor: &Actor,
+        name: &str,
+        op: Option<Operation>,
+        sponsor_only: bool,
+        now: Timestamp,
+        f: impl FnOnce(&mut dyn Txn, &mut Domain, &Status, Timestamp) -> Result<(String, T)>,
+    ) -> Result<(T, Touched)> {
+        let mut d = self.load(txn, actor, name, now, sponsor_only)?;
         let st = self.status(&d, now);
         if let Some(op) = op {
             lifecycle::permits(&st, op)?;
         }
-        let was_in = self.in_zone(txn.as_ref(), &d, now)?;
-        let (reason, out) = f(txn.as_mut(), &mut d, &st, now)?;
+        let was_in = self.in_zone(txn, &d, now)?;
+        let (reason, out) = f(txn, &mut d, &st, now)?;
         d.updated = now;
         txn.put_domain(&d)?;
         if !reason.is_empty() {
-            self.event(txn.as_mut(), &d, now, &actor.label(), &reason, &[])?;
+            self.event(txn, &d, now, &actor.label(), &reason, &[])?;
         }
-        let zone = was_in != self.in_zone(txn.as_ref(), &d, now)?;
-        txn.commit(now)?;
-        self.notify(&[Touched {
-            name: name.to_string(),
-            zone,
-        }]);
-        Ok(out)
+        let zone = was_in != self.in_zone(txn, &d, now)?;
+        Ok((
+            out,
+            Touched {
+                name: name.to_string(),
+                zone,
+            },
+        ))
     }
 
     fn now(&self) -> Timestamp {
@@ -977,6 +1002,9 @@ impl<'a> Registry<'a> {
     /// of the paid period. Revocable until it takes effect.
     pub fn close(&self, actor: &Actor, name: &str, at_end: bool) -> Result<Timestamp> {
         self.modify(actor, name, Some(Operation::Close), |_, d, _, now| {
+            if matches!(actor, Actor::Registrar(_)) {
+                self.check_subordinate_hosts(name, now)?;
+            }
             let at = if at_end { d.paid_till.max(now) } else { now };
             d.registration.closing = Some(Closing { at, claimant: None });
             let reason = if at_end {
@@ -1011,15 +1039,20 @@ impl<'a> Registry<'a> {
         name: &str,
         ns: &[NameserverIn],
     ) -> Result<(Domain, DelegationRecord)> {
-        self.redeclare(actor, name, None, |d| {
-            let ns = validate_ns(name, ns, self.config.delegation.min_nameservers)?;
-            let old_ns = std::mem::replace(&mut d.nameservers, ns);
-            if d.nameservers.is_empty() {
-                // No delegation at all: a DS set has nothing to sign.
-                d.ds.clear();
-            }
-            Ok((old_ns, d.ds.clone()))
-        })
+        self.redeclare(actor, name, None, |d| self.set_nameservers(d, ns))
+    }
+
+    /// The NS declaration rule on `d` (every edge's, and a host object's
+    /// change): validate the set, replace it; no NS set, no DS set.
+    fn set_nameservers(&self, d: &mut Domain, ns: &[NameserverIn]) -> Result<DeclaredBefore> {
+        let ns = validate_ns(d.name.as_str(), ns, self.config.delegation.min_nameservers)?;
+        let old_ns = std::mem::replace(&mut d.nameservers, ns);
+        let old_ds = d.ds.clone();
+        if d.nameservers.is_empty() {
+            // No delegation at all: a DS set has nothing to sign.
+            d.ds.clear();
+        }
+        Ok((old_ns, old_ds))
     }
 
     /// Declare (or, empty, remove) the DS set, already validated by
@@ -1034,16 +1067,21 @@ impl<'a> Registry<'a> {
         ds: Vec<crate::model::DsRecord>,
         source: &str,
     ) -> Result<(Domain, DelegationRecord)> {
-        self.redeclare(actor, name, Some(source), |d| {
-            if !ds.is_empty() && d.nameservers.is_empty() {
-                return Err(invalid(
-                    "ds",
-                    "a DS set needs nameservers: declare them first",
-                ));
-            }
-            let old_ds = std::mem::replace(&mut d.ds, ds);
-            Ok((d.nameservers.clone(), old_ds))
-        })
+        self.redeclare(
+            actor,
+            name,
+            Some(format!("DS set changed via {source}")),
+            |d| {
+                if !ds.is_empty() && d.nameservers.is_empty() {
+                    return Err(invalid(
+                        "ds",
+                        "a DS set needs nameservers: declare them first",
+                    ));
+                }
+                let old_ds = std::mem::replace(&mut d.ds, ds);
+                Ok((d.nameservers.clone(), old_ds))
+            },
+        )
     }
 
     /// Change a domain's declared delegation with `change` (which returns
@@ -1053,17 +1091,39 @@ impl<'a> Registry<'a> {
         &self,
         actor: &Actor,
         name: &str,
-        ds_source: Option<&str>,
-        change: impl FnOnce(
-            &mut Domain,
-        )
-            -> Result<(Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>)>,
+        note: Option<String>,
+        change: impl FnOnce(&mut Domain) -> Result<DeclaredBefore>,
     ) -> Result<(Domain, DelegationRecord)> {
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let (out, touched) =
+            self.redeclare_in(txn.as_mut(), actor, name, note, true, now, change)?;
+        txn.commit(now)?;
+        self.notify(&[touched]);
+        Ok(out)
+    }
+
+    /// [`Self::redeclare`] inside a transaction the caller commits; `note`
+    /// (what caused the change) leads the history event's text.
+    #[allow(clippy::too_many_arguments)]
+    fn redeclare_in(
+        &self,
+        txn: &mut dyn Txn,
+        actor: &Actor,
+        name: &str,
+        note: Option<String>,
+        sponsor_only: bool,
+        now: Timestamp,
+        change: impl FnOnce(&mut Domain) -> Result<DeclaredBefore>,
+    ) -> Result<((Domain, DelegationRecord), Touched)> {
         let window = self.window();
-        self.modify(
+        self.modify_in(
+            txn,
             actor,
             name,
             Some(Operation::Nameservers),
+            sponsor_only,
+            now,
             |txn, d, _, now| {
                 let old = txn.delegation(name)?;
                 let (old_ns, old_ds) = change(d)?;
@@ -1075,8 +1135,8 @@ impl<'a> Registry<'a> {
                     window,
                 ) {
                     Some((rec, mut ev)) => {
-                        if let Some(src) = ds_source {
-                            ev.reason = format!("DS set changed via {src}; {}", ev.reason);
+                        if let Some(n) = &note {
+                            ev.reason = format!("{n}; {}", ev.reason);
                         }
                         txn.put_delegation(name, &rec)?;
                         txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
@@ -1284,7 +1344,13 @@ impl<'a> Registry<'a> {
             summary.registrars += 1;
         }
         for c in &batch.contacts {
-            txn.put_contact(c)?;
+            // The creation time is the registry's: first stored.
+            let mut c = c.clone();
+            c.created = match txn.contact(&c.handle)? {
+                Some(old) => old.created,
+                None => Some(now),
+            };
+            txn.put_contact(&c)?;
             summary.contacts += 1;
         }
         let mut touched = Vec::new();
@@ -1495,6 +1561,7 @@ mod tests {
                 passport: None,
                 disclose: vec![],
                 sponsor: None,
+                created: None,
             }],
             domains,
         }

@@ -49,6 +49,7 @@ impl super::Registry<'_> {
             ));
         }
         c.sponsor = Some(handle);
+        c.created = Some(now);
         txn.put_contact(&c)?;
         txn.commit(now)?;
         Ok(c)
@@ -73,6 +74,7 @@ impl super::Registry<'_> {
         let mut txn = self.store.begin()?;
         let old = self.own_contact(txn.as_ref(), actor, &new.handle)?;
         new.sponsor = old.sponsor;
+        new.created = old.created;
         txn.put_contact(&new)?;
         txn.commit(now)?;
         // WHOIS/RDAP of the domains that show it change too.

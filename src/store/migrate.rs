@@ -133,8 +133,66 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             ROUNDS,
             <crate::model::RoundSummary as From<v1::RoundSummary>>::from,
         )?;
+    } else if from < 3 {
+        // Schema 3 gave contacts a creation time (unknown for these).
+        rewrite(
+            txn,
+            CONTACTS,
+            <crate::model::Contact as From<v2::Contact>>::from,
+        )?;
     }
     Ok(())
+}
+
+/// Schema 2 (EPP, DNSSEC: stops 12–18): the layouts schema 3 changed.
+pub mod v2 {
+    use serde::Deserialize;
+
+    use crate::model::{ContactKind, DiscloseField, PostalAddress};
+
+    #[derive(Deserialize)]
+    pub struct Contact {
+        pub handle: String,
+        pub kind: ContactKind,
+        pub name: Option<String>,
+        pub org: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub address: Option<PostalAddress>,
+        pub tax_id: Option<String>,
+        pub birth_date: Option<String>,
+        pub passport: Option<String>,
+        pub disclose: Vec<DiscloseField>,
+        pub sponsor: Option<String>,
+    }
+}
+
+impl From<v2::Contact> for crate::model::Contact {
+    fn from(v: v2::Contact) -> Self {
+        Self {
+            handle: v.handle,
+            kind: v.kind,
+            name: v.name,
+            org: v.org,
+            email: v.email,
+            phone: v.phone,
+            address: v.address,
+            tax_id: v.tax_id,
+            birth_date: v.birth_date,
+            passport: v.passport,
+            disclose: v.disclose,
+            sponsor: v.sponsor,
+            created: None,
+        }
+    }
+}
+
+/// A schema-2 contact record from the current one's bytes (tests: the
+/// layouts differ by the trailing `created`, which must be `None`).
+#[cfg(test)]
+pub(crate) fn v2_contact_bytes(current: &[u8]) -> Vec<u8> {
+    assert_eq!(current.last(), Some(&0), "created must be None");
+    current[..current.len() - 1].to_vec()
 }
 
 /// Schema 1: the layout of zonekeeper's first releases (stops 1–11).
@@ -308,6 +366,7 @@ impl From<v1::Contact> for crate::model::Contact {
             passport: v.passport,
             disclose: v.disclose,
             sponsor: None,
+            created: None,
         }
     }
 }
@@ -486,5 +545,45 @@ mod tests {
         // A second open is the fast path and reads the same data.
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.stats().unwrap().domains, 30);
+    }
+
+    /// Schema 2 → 3: contacts gain `created` (unknown for old ones); the
+    /// sponsor stays.
+    #[test]
+    fn a_schema_2_contact_gets_an_unknown_creation_time() {
+        use crate::store::redb::tables::{CONTACTS, META};
+        use ::redb::ReadableTable;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.redb");
+        {
+            let s = RedbStore::open(&path).unwrap();
+            let mut c = crate::public::tests::full_contact(
+                "EPP-1",
+                crate::model::ContactKind::Person,
+                vec![],
+            );
+            c.sponsor = Some("REG-A".into());
+            let mut t = s.begin().unwrap();
+            t.put_contact(&c).unwrap();
+            t.commit(chrono::Utc::now()).unwrap();
+        }
+        {
+            // Rewrite it as schema 2 wrote it.
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(CONTACTS).unwrap();
+                let cur = t.get("EPP-1").unwrap().unwrap().value().to_vec();
+                t.insert("EPP-1", super::v2_contact_bytes(&cur).as_slice())
+                    .unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 2u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let c = s.contact("EPP-1").unwrap().unwrap();
+        assert_eq!((c.sponsor.as_deref(), c.created), (Some("REG-A"), None));
     }
 }

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::model::{
-    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, Registrar,
-    RoundSummary, Timestamp,
+    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
+    Registrar, RoundSummary, Timestamp,
 };
 use crate::public::DomainBundle;
 
@@ -36,7 +36,7 @@ pub use self::redb::RedbStore;
 pub use self::retention::Retention;
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -260,6 +260,11 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction.
     fn bundle(&self, name: &str) -> Result<Option<DomainBundle>>;
     fn host(&self, name: &str) -> Result<Option<HostRecord>>;
+    /// A host object (EPP, RFC 5732), by its normalised name.
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>>;
+    /// The host objects named `domain` or below it, in name order (a scan:
+    /// for the rare closing of a domain).
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>>;
     /// A domain's delegation history, oldest first, the last `limit` events.
     fn history(&self, name: &str, limit: usize) -> Result<Vec<HistoryEvent>>;
     /// A domain's probe rounds, oldest first, the last `limit` rounds.
@@ -434,6 +439,11 @@ pub trait Txn {
     /// Remove a contact record (the registry checks first that no domain
     /// refers to it).
     fn delete_contact(&mut self, handle: &str) -> Result<()>;
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>>;
+    fn put_host_object(&mut self, h: &HostObject) -> Result<()>;
+    /// Remove a host object (the registry checks first that no domain
+    /// uses it).
+    fn delete_host_object(&mut self, name: &str) -> Result<()>;
     /// Write a domain record; every index derived from it follows.
     fn put_domain(&mut self, d: &Domain) -> Result<()>;
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;

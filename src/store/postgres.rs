@@ -481,6 +481,44 @@ async fn exec(c: &Object, sql: &str, p: Params<'_>) -> Result<u64> {
     c.execute(&st, p).await.map_err(pgerr)
 }
 
+/// Rewrite records written with schema `from` (≥ 2) to
+/// [`SCHEMA_VERSION`] and record it, in one transaction (the layouts are
+/// redb's: [`super::migrate`]).
+async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
+    let client: &mut tokio_postgres::Client = c;
+    let tx = client.transaction().await.map_err(pgerr)?;
+    if from < 3 {
+        // Schema 3 gave contacts a creation time (unknown for these).
+        let rows = tx
+            .query("SELECT handle, rec FROM contacts FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let handle: String = r.get(0);
+            let old: super::migrate::v2::Contact = postcard::from_bytes(r.get::<_, &[u8]>(1))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: contacts[{handle}] does not decode as the schema-2 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&Contact::from(old))?;
+            tx.execute(
+                "UPDATE contacts SET rec = $2 WHERE handle = $1",
+                &[&handle, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+    }
+    tx.execute(
+        "UPDATE zk_meta SET value = $2 WHERE key = $1",
+        &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],
+    )
+    .await
+    .map_err(pgerr)?;
+    tx.commit().await.map_err(pgerr)
+}
+
 /// Bring the schema up to date (refinery), refusing a newer one.
 async fn migrate(c: &mut Object, url: &str) -> Result<()> {
     let runner = embedded::migrations::runner();
@@ -551,12 +589,14 @@ async fn migrate(c: &mut Object, url: &str) -> Result<()> {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                if found < SCHEMA_VERSION {
-                    // The PostgreSQL backend started at schema 2; a record
-                    // migration here comes with the next layout change.
+                if found < 2 {
+                    // The PostgreSQL backend started at schema 2.
                     return Err(StoreError::Backend(format!(
                         "records at schema {found}, older than any PostgreSQL store this zonekeeper wrote"
                     )));
+                }
+                if found < SCHEMA_VERSION {
+                    migrate_records(c, found).await?;
                 }
             }
         }
@@ -896,6 +936,34 @@ impl Txn for PgTxn {
                 .map(drop)
         })
     }
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        self.locked_get(
+            format!("o:{name}"),
+            "SELECT rec FROM host_objects WHERE name = $1",
+            name,
+        )
+    }
+    fn put_host_object(&mut self, h: &HostObject) -> Result<()> {
+        let (n, rec) = (h.name.as_str().to_string(), enc(h)?);
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO host_objects (name, rec) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
+                &[&n, &rec],
+            )
+            .await
+            .map(drop)
+        })
+    }
+    fn delete_host_object(&mut self, name: &str) -> Result<()> {
+        let n = name.to_string();
+        self.run(move |c| async move {
+            exec(&c, "DELETE FROM host_objects WHERE name = $1", &[&n])
+                .await
+                .map(drop)
+        })
+    }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old = self.domain(d.name.as_str())?;
         if old.as_ref() == Some(d) {
@@ -1151,6 +1219,26 @@ fn host_record(name: String, addrs: Vec<String>, domains: i64) -> Result<HostRec
 }
 
 impl Store for PgStore {
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        self.get("SELECT rec FROM host_objects WHERE name = $1", name)
+    }
+
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
+        let (d, below) = (domain.to_string(), format!("%.{domain}"));
+        let recs: Vec<Vec<u8>> = self.with(|c| async move {
+            Ok(rows(
+                &c,
+                "SELECT rec FROM host_objects WHERE name = $1 OR name LIKE $2 ORDER BY name",
+                &[&d, &below],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         self.get("SELECT rec FROM cds_sightings WHERE name = $1", name)
     }

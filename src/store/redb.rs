@@ -54,6 +54,9 @@ pub(super) mod tables {
     pub const IDX_FEED: TableDefinition<(&str, u64), ()> = TableDefinition::new("idx_feed");
     /// Domain -> [`crate::model::CdsSighting`] (the CDS scanner's
     /// bootstrap observations). Created on first write.
+    /// EPP host objects (RFC 5732), by name; created on first write, so a
+    /// store written before them needs no migration.
+    pub const HOST_OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_objects");
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
     /// (look-alike key, name): derived from DOMAINS, rebuilt on open when
     /// `KEY_SKELETONS` names another skeleton algorithm.
@@ -1144,6 +1147,35 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        let txn = self.read()?;
+        match txn.open_table(HOST_OBJECTS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(err(e)),
+            Ok(t) => match t.get(name).map_err(err)? {
+                Some(v) => Ok(Some(dec(v.value())?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
+        let txn = self.read()?;
+        let t = match txn.open_table(HOST_OBJECTS) {
+            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+            Ok(t) => t,
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            if crate::names::is_at_or_below(k.value(), domain) {
+                out.push(dec(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
         let txn = self.read()?;
         match txn.open_table(CDS_SIGHTINGS) {
@@ -1243,6 +1275,17 @@ impl Txn for RedbTxn<'_> {
             let mut t = self.txn.open_table(CONTACTS).map_err(err)?;
             t.remove(handle).map_err(err)?;
         }
+        Ok(())
+    }
+    fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
+        wget(&self.txn, HOST_OBJECTS, name)
+    }
+    fn put_host_object(&mut self, h: &HostObject) -> Result<()> {
+        wput(&self.txn, HOST_OBJECTS, h.name.as_str(), h)
+    }
+    fn delete_host_object(&mut self, name: &str) -> Result<()> {
+        let mut t = self.txn.open_table(HOST_OBJECTS).map_err(err)?;
+        t.remove(name).map_err(err)?;
         Ok(())
     }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {

@@ -8,7 +8,7 @@ use crate::support;
 use std::sync::Arc;
 
 use support::api::Server;
-use support::epp::{certs, code, command, login, Certs, Client, CONTACT, DOMAIN};
+use support::epp::{certs, code, command, login, Certs, Client, CONTACT, DOMAIN, HOST};
 use zonekeeper::clock::Clock;
 use zonekeeper::config::Config;
 use zonekeeper::lifecycle::{self, Operation};
@@ -79,18 +79,23 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
     tokio::spawn(zonekeeper::whois::serve(s.app.clone(), wl));
     // The RFC schemas are not committed (see docs/epp.md): `EPP_XSD` names
     // a schema that imports them all; without it, no validation.
-    let xsd = std::env::var_os("EPP_XSD")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epp-xsd/all.xsd")
-        });
     Env {
         s,
         certs,
         port,
         whois_port,
-        xsd: xsd.exists().then_some(xsd),
+        xsd: xsd(),
     }
+}
+
+/// The schema every request and answer is validated against, if any.
+fn xsd() -> Option<std::path::PathBuf> {
+    let xsd = std::env::var_os("EPP_XSD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epp-xsd/all.xsd")
+        });
+    xsd.exists().then_some(xsd)
 }
 
 impl Env {
@@ -143,6 +148,10 @@ fn contact_cmd(verb: &str, inner: &str) -> String {
     )
 }
 
+fn host_cmd(verb: &str, inner: &str) -> String {
+    format!(r#"<{verb}><host:{verb} xmlns:host="{HOST}">{inner}</host:{verb}></{verb}>"#)
+}
+
 fn poll_req(c: &mut Client) -> String {
     c.cmd(r#"<poll op="req"/>"#)
 }
@@ -187,10 +196,7 @@ fn day(env: &Env) {
     let mut a = env.client(0).unwrap();
     assert!(a.greeting.contains("<greeting>"), "{}", a.greeting);
     assert!(a.greeting.contains(DOMAIN));
-    assert!(
-        !a.greeting.contains("host-1.0"),
-        "host objects are not announced"
-    );
+    assert!(a.greeting.contains(HOST), "host objects are announced");
 
     // Refusals at login: a command before it, the wrong password, the other
     // registrar's ID with this certificate.
@@ -242,6 +248,16 @@ fn day(env: &Env) {
     let r = a.cmd(&contact_cmd("info", "<contact:id>EPP-C1</contact:id>"));
     assert!(
         r.contains("Ivan Eppov") && r.contains("<contact:email/>"),
+        "{r}"
+    );
+    // Its creation time is kept (schema 3).
+    let created = env
+        .s
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(
+        r.contains(&format!("<contact:crDate>{created}</contact:crDate>")),
         "{r}"
     );
     // The text policy of import applies: a bidi override is refused.
@@ -517,7 +533,7 @@ fn day(env: &Env) {
     let r = a3.cmd(&login(A, PW_A));
     assert_eq!(code(&r), 2502, "{r}");
 
-    // Unknown extension and host objects.
+    // Unknown extension; a host that is no host object yet.
     let r = a.cmd(
         &domain_cmd("info", "<domain:name>epp-day.ru</domain:name>").replace(
             "</info>",
@@ -525,8 +541,12 @@ fn day(env: &Env) {
         ),
     );
     assert_eq!(code(&r), 2103, "{r}");
-    let r = a.cmd(r#"<check><host:check xmlns:host="urn:ietf:params:xml:ns:host-1.0"><host:name>ns1.epp-day.ru</host:name></host:check></check>"#);
-    assert_eq!(code(&r), 2307, "{r}");
+    let r = a.cmd(&host_cmd("check", "<host:name>ns1.epp-day.ru</host:name>"));
+    assert_eq!(code(&r), 1000, "{r}");
+    assert!(
+        r.contains(r#"<host:name avail="1">ns1.epp-day.ru</host:name>"#),
+        "{r}"
+    );
 
     // Logout ends the session.
     let r = a.cmd("<logout/>");
@@ -540,6 +560,17 @@ async fn rdap_shows_an_epp_registration() {
     let e = env.clone();
     tokio::task::spawn_blocking(move || {
         let mut a = e.logged_in(0);
+        // hostObj names host objects: unknown ones are refused.
+        let r = a.cmd(&domain_cmd(
+            "create",
+            r#"<domain:name>epp-rdap.ru</domain:name><domain:ns><domain:hostObj>ns1.example.net</domain:hostObj><domain:hostObj>ns2.example.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Rdap-Code-1</domain:pw></domain:authInfo>"#,
+        ));
+        assert_eq!(code(&r), 2303, "{r}");
+        assert!(r.contains("rule: no-host"), "{r}");
+        for h in ["ns1.example.net", "ns2.example.net"] {
+            let r = a.cmd(&host_cmd("create", &format!("<host:name>{h}</host:name>")));
+            assert_eq!(code(&r), 1000, "{r}");
+        }
         let r = a.cmd(&domain_cmd(
             "create",
             r#"<domain:name>epp-rdap.ru</domain:name><domain:ns><domain:hostObj>ns1.example.net</domain:hostObj><domain:hostObj>ns2.example.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Rdap-Code-1</domain:pw></domain:authInfo>"#,
@@ -631,19 +662,34 @@ async fn refusals_and_hostile_input() {
     assert!(m.contains("zonekeeper_epp_commands_total"), "{m}");
 }
 
-/// The whole `serve` wiring (`epp.listen` set): a domain created over EPP
-/// with nameservers on loopback test servers is probed by the scheduler
-/// and delegated; the result comes back through `<poll>`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn delegation_result_arrives_by_poll() {
+/// The whole `serve` wiring (`epp.listen` set, the scheduler probing,
+/// WHOIS and HTTP) over a fresh store with registrars A and B, and the
+/// test zone `apex` served by `ns1..` at loopback addresses `.1`, `.2`
+/// (the zone names `ns1` and `ns2`); `extra` hosts of the block answer
+/// for it too.
+struct Live {
+    app: zonekeeper::app::App,
+    certs: Certs,
+    epp_port: u16,
+    http: std::net::SocketAddr,
+    whois_port: u16,
+    z: support::dns::LabZone,
+    block: [u8; 3],
+    serve: tokio::task::JoinHandle<Result<(), zonekeeper::server::ServeError>>,
+    _servers: Vec<support::dns::FakeServer>,
+    _dir: tempfile::TempDir,
+}
+
+async fn live(apex: &str, extra: &[u8]) -> Live {
     use support::dns;
-    let certs = certs(&[A]);
+    let certs = certs(&[A, B]);
     let block = dns::loopback_block();
-    let ips = [dns::ip(block, 1), dns::ip(block, 2)];
+    let mut ips = vec![dns::ip(block, 1), dns::ip(block, 2)];
+    ips.extend(extra.iter().map(|h| dns::ip(block, *h)));
     let dns_port = dns::common_port(&ips).await;
-    let z = dns::zone("epp-good.ru", block, &[1, 2]);
+    let z = dns::zone(apex, block, &[1, 2]);
     let mut servers = Vec::new();
-    for (_, ip) in &z.ns {
+    for ip in &ips {
         servers.push(z.serve_on(*ip, dns_port).await);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -668,13 +714,17 @@ async fn delegation_result_arrives_by_poll() {
     cfg.epp.key = Some(certs.server.key.clone());
     cfg.epp.client_ca = Some(certs.ca.clone());
     let store = zonekeeper::store::RedbStore::open(&cfg.store.path).unwrap();
-    let mut reg = support::sched::registrar();
-    reg.handle = A.into();
-    reg.epp_cert_sha256 = vec![certs.clients[0].sha256.clone()];
-    reg.epp_password_hash = Some(phc(PW_A));
+    let mut regs = Vec::new();
+    for (i, (h, pw)) in [(A, PW_A), (B, PW_B)].into_iter().enumerate() {
+        let mut reg = support::sched::registrar();
+        reg.handle = h.into();
+        reg.epp_cert_sha256 = vec![certs.clients[i].sha256.clone()];
+        reg.epp_password_hash = Some(phc(pw));
+        regs.push(reg);
+    }
     let t0 = support::api::start_time();
     let batch = zonekeeper::store::ImportBatch {
-        registrars: vec![reg],
+        registrars: regs,
         contacts: vec![support::sched::contact()],
         domains: vec![],
     };
@@ -682,6 +732,7 @@ async fn delegation_result_arrives_by_poll() {
     let clock = zonekeeper::clock::ManualClock::new(t0);
     let app = zonekeeper::app::App::new(cfg, Arc::new(store), Arc::new(clock)).unwrap();
     let w = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let whois_port = w.local_addr().unwrap().port();
     let h = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = h.local_addr().unwrap();
     let serve = tokio::spawn(zonekeeper::server::serve_on(app.clone(), w, h));
@@ -692,30 +743,82 @@ async fn delegation_result_arrives_by_poll() {
         .await,
         "EPP is not listening"
     );
-    let ns: String = z
+    Live {
+        app,
+        certs,
+        epp_port,
+        http,
+        whois_port,
+        z,
+        block,
+        serve,
+        _servers: servers,
+        _dir: dir,
+    }
+}
+
+impl Live {
+    fn login(&self, which: usize) -> Client {
+        let mut c = Client::connect(
+            self.epp_port,
+            &self.certs,
+            &self.certs.clients[which],
+            xsd().as_deref(),
+        )
+        .unwrap();
+        let (id, pw) = [(A, PW_A), (B, PW_B)][which];
+        let r = c.cmd(&login(id, pw));
+        assert_eq!(code(&r), 1000, "{r}");
+        c
+    }
+    /// Wait (real time: the probes are real) until `name` is delegated.
+    fn wait_delegated(&self, name: &str) -> bool {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < end {
+            let st = self.app.store.delegation(name).unwrap().map(|r| r.state);
+            if st == Some(zonekeeper::model::DelegationState::Delegated) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+    fn whois(&self, q: &str) -> String {
+        let out = std::process::Command::new("whois")
+            .args(["-h", "127.0.0.1", "-p", &self.whois_port.to_string(), q])
+            .output()
+            .expect("the whois client must be installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    async fn stop(self) {
+        self.app.shutdown.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), self.serve).await;
+    }
+}
+
+/// The whole `serve` wiring (`epp.listen` set): a domain created over EPP
+/// with nameservers on loopback test servers is probed by the scheduler
+/// and delegated; the result comes back through `<poll>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delegation_result_arrives_by_poll() {
+    let env = Arc::new(live("epp-good.ru", &[]).await);
+    let ns: String = env
+        .z
         .ns
         .iter()
         .map(|(n, ip)| {
             format!(r#"<domain:hostAttr><domain:hostName>{n}</domain:hostName><domain:hostAddr ip="v4">{ip}</domain:hostAddr></domain:hostAttr>"#)
         })
         .collect();
-    let app2 = app.clone();
+    let e = env.clone();
     let msgs = tokio::task::spawn_blocking(move || {
-        let mut a = Client::connect(epp_port, &certs, &certs.clients[0], None).unwrap();
-        assert_eq!(code(&a.cmd(&login(A, PW_A))), 1000);
+        let mut a = e.login(0);
         let r = a.cmd(&domain_cmd(
             "create",
             &format!("<domain:name>epp-good.ru</domain:name><domain:ns>{ns}</domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Good-Code-1</domain:pw></domain:authInfo>"),
         ));
         assert_eq!(code(&r), 1000, "{r}");
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::time::Instant::now() < end {
-            let st = app2.store.delegation("epp-good.ru").unwrap().map(|r| r.state);
-            if st == Some(zonekeeper::model::DelegationState::Delegated) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        e.wait_delegated("epp-good.ru");
         let r = a.cmd(&domain_cmd("info", "<domain:name>epp-good.ru</domain:name>"));
         assert!(!r.contains(r#"s="inactive""#), "delegated and in the zone: {r}");
         assert!(r.contains(r#"s="clientTransferProhibited""#), "a new registration: {r}");
@@ -729,7 +832,7 @@ async fn delegation_result_arrives_by_poll() {
         .no_proxy()
         .build()
         .unwrap()
-        .get(format!("http://{http}/"))
+        .get(format!("http://{}/", env.http))
         .send()
         .await
         .unwrap()
@@ -752,9 +855,164 @@ async fn delegation_result_arrives_by_poll() {
             .any(|m| m.contains("epp-good.ru") && m.to_lowercase().contains("delegat")),
         "{msgs:?}"
     );
-    app.shutdown.cancel();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), serve).await;
-    drop(servers);
+    Arc::into_inner(env).unwrap().stop().await;
+}
+
+/// Host objects (RFC 5732) over EPP with the whole wiring: a registrar
+/// creates its domain, the hosts inside it with glue, delegates the domain
+/// with `hostObj`; the result comes by poll. An address change of a host
+/// re-declares the domain's NS set (tested while the old set stays in the
+/// zone) and WHOIS/RDAP show it; a host in use is not deleted. Refusals:
+/// glue outside the zones, a host inside another registrar's domain, a bad
+/// address, no glue inside, an unregistered superordinate domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn host_objects_over_net_epp() {
+    let env = Arc::new(live("epp-host.ru", &[]).await);
+    let e = env.clone();
+    let new_ip = support::dns::ip(env.block, 3);
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.login(0);
+        let mut b = e.login(1);
+        let r = a.cmd(&domain_cmd(
+            "create",
+            "<domain:name>epp-host.ru</domain:name><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Host-Code-1</domain:pw></domain:authInfo>",
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        for (n, ip) in &e.z.ns {
+            let r = a.cmd(&host_cmd(
+                "create",
+                &format!(r#"<host:name>{n}</host:name><host:addr ip="v4">{ip}</host:addr>"#),
+            ));
+            assert_eq!(code(&r), 1000, "{r}");
+            assert!(r.contains("<host:crDate>"), "{r}");
+        }
+        let (ns1, ip1) = e.z.ns[0].clone();
+        let (ns2, ip2) = e.z.ns[1].clone();
+        let r = a.cmd(&host_cmd(
+            "check",
+            &format!("<host:name>{ns1}</host:name><host:name>ns9.epp-host.ru</host:name>"),
+        ));
+        assert!(r.contains(&format!(r#"<host:name avail="0">{ns1}</host:name>"#)), "{r}");
+        assert!(r.contains(r#"<host:name avail="1">ns9.epp-host.ru</host:name>"#), "{r}");
+
+        // Refusals.
+        let refused = |c: &mut Client, inner: &str, want: u16, rule: &str| {
+            let r = c.cmd(&host_cmd("create", inner));
+            assert_eq!(code(&r), want, "{inner}: {r}");
+            assert!(r.contains(&format!("rule: {rule}")), "{inner}: {r}");
+        };
+        refused(&mut a, r#"<host:name>ns.outside.example.net</host:name><host:addr ip="v4">192.0.2.1</host:addr>"#, 2306, "invalid");
+        refused(&mut b, r#"<host:name>ns3.epp-host.ru</host:name><host:addr ip="v4">192.0.2.1</host:addr>"#, 2201, "forbidden");
+        refused(&mut a, r#"<host:name>ns3.epp-host.ru</host:name><host:addr ip="v4">192.0.2.300</host:addr>"#, 2306, "invalid");
+        refused(&mut a, "<host:name>ns3.epp-host.ru</host:name>", 2306, "invalid");
+        refused(&mut a, r#"<host:name>ns1.not-registered.ru</host:name><host:addr ip="v4">192.0.2.1</host:addr>"#, 2305, "superordinate");
+        refused(&mut a, &format!(r#"<host:name>{ns1}</host:name><host:addr ip="v4">192.0.2.1</host:addr>"#), 2302, "host-exists");
+        let r = a.cmd(&host_cmd("create", r#"<host:name>ns3.epp-host.ru</host:name><host:addr ip="v6">192.0.2.1</host:addr>"#));
+        assert_eq!(code(&r), 2005, "{r}");
+        // The other registrar cannot change or delete them.
+        let r = b.cmd(&host_cmd("delete", &format!("<host:name>{ns1}</host:name>")));
+        assert_eq!(code(&r), 2201, "{r}");
+
+        // Delegate with the host objects; the result comes by poll.
+        drain(&mut a);
+        let r = a.cmd(&domain_cmd(
+            "update",
+            &format!("<domain:name>epp-host.ru</domain:name><domain:add><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>{ns2}</domain:hostObj></domain:ns></domain:add>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let d = e.app.store.domain("epp-host.ru").unwrap().unwrap();
+        assert_eq!(d.nameservers[0].addresses, vec![ip1]);
+        assert!(e.wait_delegated("epp-host.ru"), "not delegated");
+        let msgs = drain(&mut a);
+        assert!(
+            msgs.iter().any(|m| m.contains("epp-host.ru") && m.to_lowercase().contains("delegated")),
+            "{msgs:?}"
+        );
+        let r = a.cmd(&host_cmd("info", &format!("<host:name>{ns2}</host:name>")));
+        assert_eq!(code(&r), 1000, "{r}");
+        assert!(r.contains(r#"<host:status s="linked"/>"#), "{r}");
+        assert!(r.contains(&format!(r#"<host:addr ip="v4">{ip2}</host:addr>"#)), "{r}");
+        assert!(r.contains(&format!("<host:clID>{A}</host:clID>")), "{r}");
+
+        // In use: not deleted.
+        let r = a.cmd(&host_cmd("delete", &format!("<host:name>{ns2}</host:name>")));
+        assert_eq!(code(&r), 2305, "{r}");
+        assert!(r.contains("rule: host-in-use"), "{r}");
+
+        // The other registrar's domain uses ns1 too (no glue outside
+        // epp-host.ru): epp-host.ru cannot be deleted while it does.
+        let r = b.cmd(&host_cmd("create", "<host:name>ns.b-external.net</host:name>"));
+        assert_eq!(code(&r), 1000, "{r}");
+        let r = b.cmd(&domain_cmd(
+            "create",
+            &format!("<domain:name>epp-b.ru</domain:name><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>ns.b-external.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>B-Code-1</domain:pw></domain:authInfo>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let b_before = e.app.store.domain("epp-b.ru").unwrap().unwrap();
+        assert!(b_before.nameservers[0].addresses.is_empty());
+        let r = a.cmd(&domain_cmd("delete", "<domain:name>epp-host.ru</domain:name>"));
+        assert_eq!(code(&r), 2305, "{r}");
+        assert!(r.contains("epp-b.ru") && r.contains("rule: host-in-use"), "{r}");
+
+        // ns2 moves to a new address (no server answers there yet): the
+        // domain's NS set is re-declared and tested while the old set stays
+        // in the zone.
+        let r = a.cmd(&host_cmd(
+            "update",
+            &format!(r#"<host:name>{ns2}</host:name><host:add><host:addr ip="v4">{new_ip}</host:addr></host:add><host:rem><host:addr ip="v4">{ip2}</host:addr></host:rem>"#),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let d = e.app.store.domain("epp-host.ru").unwrap().unwrap();
+        assert_eq!(d.nameservers[1].addresses, vec![new_ip]);
+        let rec = e.app.store.delegation("epp-host.ru").unwrap().unwrap();
+        assert_eq!(rec.state, zonekeeper::model::DelegationState::Delegated);
+        assert!(rec.pending.is_some(), "the new set is under test: {rec:?}");
+        assert!(
+            rec.published.iter().any(|n| n.addresses == vec![ip2]),
+            "the old set stays in the zone: {rec:?}"
+        );
+        let w = e.whois("epp-host.ru");
+        assert!(w.contains(&format!("{ns2}. {new_ip}")), "{w}");
+        // epp-b.ru does not use ns2: untouched.
+        assert_eq!(
+            e.app.store.domain("epp-b.ru").unwrap().unwrap(),
+            b_before
+        );
+        let body = rt.block_on(async {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(format!("http://{}/rdap/nameserver/{ns2}", e.http))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        assert!(body.contains(&format!("\"{new_ip}\"")), "{body}");
+        let msgs = drain(&mut a);
+        assert!(
+            msgs.iter().any(|m| m.contains(&format!("host {ns2} changed by registrar:{A}"))),
+            "{msgs:?}"
+        );
+
+        // Out of the NS set, then deleted.
+        let r = a.cmd(&domain_cmd(
+            "update",
+            &format!("<domain:name>epp-host.ru</domain:name><domain:rem><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>{ns2}</domain:hostObj></domain:ns></domain:rem>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let r = a.cmd(&host_cmd("delete", &format!("<host:name>{ns2}</host:name>")));
+        assert_eq!(code(&r), 1000, "{r}");
+        let r = a.cmd(&host_cmd("info", &format!("<host:name>{ns2}</host:name>")));
+        assert_eq!(code(&r), 2303, "{r}");
+    })
+    .await
+    .unwrap();
+    Arc::into_inner(env).unwrap().stop().await;
 }
 
 #[test]

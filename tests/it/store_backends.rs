@@ -34,6 +34,7 @@ const CASES: &[(&str, Case)] = &[
         cds_sightings_and_contact_delete,
     ),
     ("look_alike_index", look_alike_index),
+    ("host_objects", host_objects),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -505,6 +506,49 @@ fn postgres_inside_tokio_runtimes() {
     }
 }
 
+/// Schema 2 → 3 on PostgreSQL: contact records gain `created` (unknown
+/// for old ones), in place, once.
+#[test]
+fn postgres_migrates_schema_2_contacts() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_migrates") else {
+        return;
+    };
+    let url = pg.create_db("v2");
+    {
+        let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+        load(&*s, &data(NS_B));
+        // An EPP contact as schema 2 stored it: its layout is the current
+        // one without the trailing `created` (None: one zero byte).
+        let mut c = s.contact("C1").unwrap().unwrap();
+        c.sponsor = Some("R1".into());
+        c.created = None;
+        let mut t = s.begin().unwrap();
+        t.put_contact(&c).unwrap();
+        t.commit(now()).unwrap();
+    }
+    pg.psql(
+        "v2",
+        "UPDATE contacts SET rec = substring(rec from 1 for length(rec) - 1) WHERE handle = 'C1'",
+    );
+    pg.psql(
+        "v2",
+        "UPDATE contacts SET rec = substring(rec from 1 for length(rec) - 9) WHERE handle = 'C2'",
+    );
+    pg.psql(
+        "v2",
+        "UPDATE zk_meta SET value = '\\x02000000'::bytea WHERE key = 'schema_version'",
+    );
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    let c = s.contact("C1").unwrap().unwrap();
+    assert_eq!((c.sponsor.as_deref(), c.created), (Some("R1"), None));
+    assert_eq!(s.contact("C2").unwrap().unwrap().created, None);
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap().registrar, "R1");
+    drop(s);
+    // Migrated once: a second open reads the same.
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    assert_eq!(s.contact("C1").unwrap().unwrap().created, None);
+}
+
 #[test]
 fn postgres_refuses_a_newer_schema_and_an_unreachable_server() {
     let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_refuses") else {
@@ -634,4 +678,218 @@ fn postgres_rebuilds_the_look_alike_index_on_open() {
         let k = zonekeeper::names::skeleton_index_key(&zones.parse_domain(n).unwrap());
         assert_eq!(s.look_alike(&k, "").unwrap().as_deref(), Some(n));
     }
+}
+
+/// EPP host objects: their table (transactional like the rest), and the
+/// registry's host rules over it — glue, the superordinate domain, a change
+/// re-declaring the NS sets that use the host, deletion while in use.
+fn host_objects(s: &mut dyn Backend) {
+    use zonekeeper::registry::{Actor, Registry};
+    load(s, &data(NS_B));
+    let st: &dyn Store = s;
+    let mut t = st.begin().unwrap();
+    let h = zonekeeper::model::HostObject {
+        name: zonekeeper::names::parse_host("ns7.alpha.ru").unwrap(),
+        sponsor: "R1".into(),
+        addresses: vec!["192.0.2.7".parse().unwrap()],
+        created: now(),
+        updated: now(),
+    };
+    t.put_host_object(&h).unwrap();
+    assert_eq!(t.host_object("ns7.alpha.ru").unwrap().as_ref(), Some(&h));
+    drop(t);
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), None, "dropped");
+    let mut t = st.begin().unwrap();
+    t.put_host_object(&h).unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), Some(h));
+    let mut t = st.begin().unwrap();
+    t.delete_host_object("ns7.alpha.ru").unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(st.host_object("ns7.alpha.ru").unwrap(), None);
+
+    let cfg = Config::default();
+    let reg = Registry::offline(st, &cfg).unwrap().at(now());
+    let (r1, r2) = (Actor::Registrar("R1".into()), Actor::Registrar("R2".into()));
+    let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    reg.host_create(&r1, "NS9.Alpha.RU.", &v(&["192.0.2.9"]))
+        .unwrap();
+    let rule = |e: zonekeeper::registry::RegistryError| e.rule();
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns9.alpha.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "host-exists"
+    );
+    // Inside another registrar's domain; inside an unregistered one; no glue
+    // inside; glue outside.
+    assert_eq!(
+        rule(
+            reg.host_create(&r2, "ns9.beta.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns1.nosuch.ru", &v(&["192.0.2.8"]))
+                .unwrap_err()
+        ),
+        "superordinate"
+    );
+    assert_eq!(
+        rule(reg.host_create(&r1, "ns8.alpha.ru", &[]).unwrap_err()),
+        "invalid"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r2, "ns.ext.net", &v(&["192.0.2.10"]))
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns8.alpha.ru", &v(&["192.0.2.300"]))
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+    reg.host_create(&r2, "ns.ext.net", &[]).unwrap();
+
+    // Both domains use both hosts; glue only inside alpha.ru.
+    let set = |d: &str| {
+        reg.nameservers_of_hosts(d, &v(&["ns9.alpha.ru", "ns.ext.net"]))
+            .unwrap()
+    };
+    reg.declare_nameservers(&r1, "alpha.ru", &set("alpha.ru"))
+        .unwrap();
+    reg.declare_nameservers(&r2, "gamma.ru", &set("gamma.ru"))
+        .unwrap();
+    let ns = |d: &str| -> Vec<(String, Vec<String>)> {
+        st.domain(d)
+            .unwrap()
+            .unwrap()
+            .nameservers
+            .iter()
+            .map(|n| {
+                (
+                    n.name.to_string(),
+                    n.addresses.iter().map(|a| a.to_string()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        ns("alpha.ru")[0],
+        ("ns9.alpha.ru".into(), v(&["192.0.2.9"]))
+    );
+    assert_eq!(ns("gamma.ru")[0], ("ns9.alpha.ru".into(), vec![]));
+    assert_eq!(
+        rule(
+            reg.nameservers_of_hosts("beta.ru", &v(&["ns.none.net"]))
+                .unwrap_err()
+        ),
+        "no-host"
+    );
+
+    // An address change re-declares alpha.ru (gamma.ru has no glue for it).
+    assert_eq!(
+        rule(
+            reg.host_update(&r2, "ns9.alpha.ru", &v(&["192.0.2.99"]), &[], None)
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    // (An hour later: only the domain whose NS set changes is rewritten.)
+    let later = Registry::offline(st, &cfg)
+        .unwrap()
+        .at(now() + chrono::Duration::hours(1));
+    later
+        .host_update(
+            &r1,
+            "ns9.alpha.ru",
+            &v(&["192.0.2.99"]),
+            &v(&["192.0.2.9"]),
+            None,
+        )
+        .unwrap();
+    assert_eq!(st.domain("gamma.ru").unwrap().unwrap().updated, now());
+    assert_eq!(
+        st.domain("alpha.ru").unwrap().unwrap().updated,
+        now() + chrono::Duration::hours(1)
+    );
+    assert_eq!(
+        ns("alpha.ru")[0],
+        ("ns9.alpha.ru".into(), v(&["192.0.2.99"]))
+    );
+    assert_eq!(
+        st.host("ns9.alpha.ru").unwrap().unwrap().addresses,
+        vec!["192.0.2.99".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(st.history("alpha.ru", 10).unwrap().iter().any(|e| e
+        .reason
+        .starts_with("host ns9.alpha.ru changed by registrar:R1")));
+    // Removing its last address is the glue rule's refusal.
+    assert_eq!(
+        rule(
+            reg.host_update(&r1, "ns9.alpha.ru", &[], &v(&["192.0.2.99"]), None)
+                .unwrap_err()
+        ),
+        "invalid"
+    );
+
+    // In use: not deleted. A rename reaches every domain that uses it,
+    // another registrar's too (its feed says so).
+    assert_eq!(
+        rule(reg.host_delete(&r2, "ns.ext.net").unwrap_err()),
+        "host-in-use"
+    );
+    reg.host_update(&r2, "ns.ext.net", &[], &[], Some("ns.ext2.net"))
+        .unwrap();
+    assert_eq!(ns("alpha.ru")[1].0, "ns.ext2.net");
+    assert_eq!(ns("gamma.ru")[1].0, "ns.ext2.net");
+    assert!(st.host_object("ns.ext.net").unwrap().is_none());
+    assert!(st
+        .feed("R1", 0, 1000)
+        .unwrap()
+        .iter()
+        .any(|e| e.domain == "alpha.ru" && e.reason.contains("renamed to ns.ext2.net")));
+    let info = reg.host_info("ns.ext2.net").unwrap();
+    assert!(info.linked);
+    assert_eq!(info.sponsor, "R2");
+
+    // Unused again: deleted.
+    for (a, d) in [(&r1, "alpha.ru"), (&r2, "gamma.ru")] {
+        reg.declare_nameservers(
+            a,
+            d,
+            &reg.nameservers_of_hosts(d, &v(&["ns9.alpha.ru"]))
+                .unwrap()
+                .into_iter()
+                .chain([zonekeeper::registry::NameserverIn {
+                    name: "ns.other.net".into(),
+                    addresses: vec![],
+                }])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    }
+    reg.host_delete(&r2, "ns.ext2.net").unwrap();
+    assert!(st.host_object("ns.ext2.net").unwrap().is_none());
+    // alpha.ru's host is gamma.ru's nameserver: alpha.ru is not deleted.
+    let under: Vec<String> = st
+        .host_objects_under("alpha.ru")
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name.to_string())
+        .collect();
+    assert_eq!(under, ["ns9.alpha.ru"]);
+    assert!(st.host_objects_under("pha.ru").unwrap().is_empty());
+    assert_eq!(
+        rule(reg.close(&r1, "alpha.ru", true).unwrap_err()),
+        "host-in-use"
+    );
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }

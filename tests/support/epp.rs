@@ -245,6 +245,7 @@ impl Drop for Client {
 pub const EPP: &str = "urn:ietf:params:xml:ns:epp-1.0";
 pub const DOMAIN: &str = "urn:ietf:params:xml:ns:domain-1.0";
 pub const CONTACT: &str = "urn:ietf:params:xml:ns:contact-1.0";
+pub const HOST: &str = "urn:ietf:params:xml:ns:host-1.0";
 
 pub fn command(inner: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
@@ -256,7 +257,7 @@ pub fn command(inner: &str) -> String {
 
 pub fn login(id: &str, pw: &str) -> String {
     format!(
-        r#"<login><clID>{id}</clID><pw>{pw}</pw><options><version>1.0</version><lang>en</lang></options><svcs><objURI>{DOMAIN}</objURI><objURI>{CONTACT}</objURI><svcExtension><extURI>urn:ietf:params:xml:ns:secDNS-1.1</extURI><extURI>urn:ietf:params:xml:ns:rgp-1.0</extURI></svcExtension></svcs></login>"#
+        r#"<login><clID>{id}</clID><pw>{pw}</pw><options><version>1.0</version><lang>en</lang></options><svcs><objURI>{DOMAIN}</objURI><objURI>{CONTACT}</objURI><objURI>{HOST}</objURI><svcExtension><extURI>urn:ietf:params:xml:ns:secDNS-1.1</extURI><extURI>urn:ietf:params:xml:ns:rgp-1.0</extURI></svcExtension></svcs></login>"#
     )
 }
 

@@ -42,6 +42,7 @@ pub fn contact() -> Contact {
         passport: None,
         disclose: vec![],
         sponsor: None,
+        created: None,
     }
 }
 
