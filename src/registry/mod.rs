@@ -267,6 +267,21 @@ impl<'a> Registry<'a> {
             .map_err(|e| invalid("name", e.to_string()))
     }
 
+    /// The zone's confusable rule for a new `name`: the mode and why, when
+    /// it looks like a registered name (`find` is the store's look-alike
+    /// index, read in the caller's transaction or not).
+    fn look_alike(
+        &self,
+        name: &DomainName,
+        find: &dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError>,
+    ) -> Result<Option<(names::ConfusableMode, String)>> {
+        let Some(mode) = names::confusable_mode(&self.zones, name) else {
+            return Ok(None);
+        };
+        Ok(find(&names::skeleton_index_key(name), name.as_str())?
+            .map(|existing| (mode, names::confusable_error(name, &existing).to_string())))
+    }
+
     fn notify(&self, touched: &[Touched]) {
         let Some(l) = self.listener else { return };
         let mut zone = false;
@@ -534,17 +549,12 @@ impl<'a> Registry<'a> {
         // The zone's confusable rule, read in this transaction (the same
         // index import uses): refused, or accepted and flagged in history.
         let mut flagged = None;
-        if let Some(mode) = names::confusable_mode(&self.zones, &name) {
-            if let Some(existing) =
-                txn.look_alike(&names::skeleton_index_key(&name), name.as_str())?
-            {
-                let why = names::confusable_error(&name, &existing).to_string();
-                if mode == names::ConfusableMode::Refuse {
-                    return Err(RegistryError::refused("confusable", why));
-                }
-                tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
-                flagged = Some(why);
+        if let Some((mode, why)) = self.look_alike(&name, &|k, e| txn.look_alike(k, e))? {
+            if mode == names::ConfusableMode::Refuse {
+                return Err(RegistryError::refused("confusable", why));
             }
+            tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
+            flagged = Some(why);
         }
         if let Some(old) = txn.domain(name.as_str())? {
             let st = self.status(&old, now);
@@ -1614,6 +1624,26 @@ mod tests {
             .map(|e| e.reason)
             .collect();
         assert!(h.contains(&"hold released by import".to_string()), "{h:?}");
+    }
+
+    /// EPP's check answers as create would: a look-alike of a registered
+    /// name is unavailable where the zone refuses them, available where
+    /// it only flags them.
+    #[test]
+    fn availability_applies_the_confusable_rule() {
+        let (_d, store, cfg) = setup(vec![
+            domain("xn--90ai7ab.xn--p1ai", "A", None), // сбер.рф
+            domain("paypal.ru", "A", None),
+        ]);
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        let why = reg.availability("с6ер.рф").unwrap().unwrap_err();
+        assert!(why.contains("сбер.рф") && why.contains("TR39"), "{why}");
+        assert!(reg.availability("пример.рф").unwrap().is_ok());
+        assert_eq!(reg.availability("paypa1.ru").unwrap().unwrap(), "paypa1.ru");
+        assert_eq!(
+            reg.availability("paypal.ru").unwrap().unwrap_err(),
+            "in use"
+        );
     }
 
     #[test]

@@ -222,6 +222,11 @@ impl super::Registry<'_> {
                 return Ok(Err("in use".into()));
             }
         }
+        if let Some((crate::names::ConfusableMode::Refuse, why)) =
+            self.look_alike(&name, &|k, e| self.store.look_alike(k, e))?
+        {
+            return Ok(Err(why));
+        }
         Ok(Ok(name.as_str().to_string()))
     }
 }
