@@ -29,6 +29,10 @@ use crate::model::{
 use crate::names::{self, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
 
+/// A read of the store's look-alike index: (key, except) → a registered name.
+type LookAlikeIndex<'a> =
+    dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError> + 'a;
+
 pub mod host;
 pub mod input;
 mod objects;
@@ -273,7 +277,7 @@ impl<'a> Registry<'a> {
     fn look_alike(
         &self,
         name: &DomainName,
-        find: &dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError>,
+        find: &LookAlikeIndex<'_>,
     ) -> Result<Option<(names::ConfusableMode, String)>> {
         let Some(mode) = names::confusable_mode(&self.zones, name) else {
             return Ok(None);
