@@ -287,14 +287,14 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             // Validate the file before the store is even opened.
             let now = clock.now();
             let result = match crate::import::read_file(&file, &cfg, now) {
-                Ok(batch) => {
+                Ok(spooled) => {
                     let mut store = open_store_raw(&cfg, &db).map_err(|e| {
                         operator::need_store(
                             e,
                             "stop it to import, or restart it with `zonekeeper serve --import FILE`",
                         )
                     })?;
-                    let r = crate::import::apply(&*store, &batch, &cfg, now);
+                    let r = crate::import::apply_spooled(&*store, &spooled, &cfg, now);
                     if let Ok(s) = &r {
                         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
                             store.compact()?;

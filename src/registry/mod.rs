@@ -1251,33 +1251,54 @@ impl<'a> Registry<'a> {
     /// Apply a validated import batch: all or nothing. An operator's hold
     /// or dispute lock is never cleared by import.
     pub fn import(&self, batch: &ImportBatch, now: Timestamp) -> Result<ImportSummary> {
+        let mut errors = Vec::new();
+        let mut src = crate::store::BatchSource::new(batch);
+        match self.import_from(&mut src, now, &mut |e| errors.push(e))? {
+            Some(s) => Ok(s),
+            None => Err(RegistryError::Invalid(errors)),
+        }
+    }
+
+    /// Apply validated import records, read one at a time from `src` (in
+    /// write order: registrars, contacts, domains), in one transaction: all
+    /// or nothing. A refused record (unknown reference, reserved name) goes
+    /// to `on_error` (which may keep only the first few: memory does not
+    /// grow with them) and the result is `None`: nothing was written.
+    pub fn import_from(
+        &self,
+        src: &mut dyn crate::store::ImportSource,
+        now: Timestamp,
+        on_error: &mut dyn FnMut(RecordError),
+    ) -> Result<Option<ImportSummary>> {
+        use crate::store::ImportRecord;
         let window = self.window();
         let mut txn = self.store.begin()?;
-        let mut errors = Vec::new();
+        let mut failed = false;
         let mut summary = ImportSummary::default();
-        for r in &batch.registrars {
-            // The EPP message-queue cursor is the registry's, not the file's.
-            let mut r = r.clone();
-            if let Some(old) = txn.registrar(&r.handle)? {
-                r.epp_poll_acked = old.epp_poll_acked;
-            }
-            txn.put_registrar(&r)?;
-            summary.registrars += 1;
-        }
-        for c in &batch.contacts {
-            txn.put_contact(c)?;
-            summary.contacts += 1;
-        }
         let mut touched = Vec::new();
-        // Insert in key order: B-tree pages fill densely and stay hot.
-        let mut order: Vec<usize> = (0..batch.domains.len()).collect();
-        order.sort_by(|a, b| batch.domains[*a].name.cmp(&batch.domains[*b].name));
         let mut reg_seen: HashSet<String> = HashSet::new();
-        for i in order {
-            let d = &batch.domains[i];
+        while let Some(rec) = src.next_record()? {
+            let (i, d) = match rec {
+                ImportRecord::Registrar(mut r) => {
+                    // The EPP message-queue cursor is the registry's, not the file's.
+                    if let Some(old) = txn.registrar(&r.handle)? {
+                        r.epp_poll_acked = old.epp_poll_acked;
+                    }
+                    txn.put_registrar(&r)?;
+                    summary.registrars += 1;
+                    continue;
+                }
+                ImportRecord::Contact(c) => {
+                    txn.put_contact(&c)?;
+                    summary.contacts += 1;
+                    continue;
+                }
+                ImportRecord::Domain { index, domain } => (index, domain),
+            };
             let name = d.name.as_str();
             let mut err = |field: &str, reason: String| {
-                errors.push(RecordError {
+                failed = true;
+                on_error(RecordError {
                     section: "domains",
                     index: i,
                     field: field.into(),
@@ -1305,7 +1326,7 @@ impl<'a> Registry<'a> {
             if self.reserved.contains(name) {
                 err("name", format!("{name} is a reserved name"));
             }
-            if !errors.is_empty() {
+            if failed {
                 // Keep checking references, but stop writing: the
                 // transaction is dropped (aborted) below.
                 continue;
@@ -1373,12 +1394,12 @@ impl<'a> Registry<'a> {
             });
             summary.domains += 1;
         }
-        if !errors.is_empty() {
-            return Err(RegistryError::Invalid(errors));
+        if failed {
+            return Ok(None);
         }
         txn.commit(now)?;
         self.notify(&touched);
-        Ok(summary)
+        Ok(Some(summary))
     }
 }
 
