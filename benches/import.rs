@@ -72,7 +72,7 @@ fn main() {
     let db = dir.path().join("z.redb");
     let mut store = RedbStore::open(&db).expect("store");
     let t = Instant::now();
-    let spooled = zonekeeper::import::read_file(&file, &cfg, now).expect("parse");
+    let spooled = zonekeeper::import::spool_file(&file, &cfg, now).expect("parse");
     let parse = t.elapsed();
     let t = Instant::now();
     let s = zonekeeper::import::apply_spooled(&store, &spooled, &cfg, now).expect("apply");

@@ -610,14 +610,14 @@ impl<S: Sink> Parser<'_, S> {
         }
         self.keep(|s| {
             s.registrar(Registrar {
-            handle: r.handle,
-            name: r.name,
-            url: r.url,
-            email: r.email,
-            api_token_sha256: token,
-            epp_cert_sha256: certs,
-            epp_password_hash: r.epp_password_hash,
-            epp_poll_acked: 0,
+                handle: r.handle,
+                name: r.name,
+                url: r.url,
+                email: r.email,
+                api_token_sha256: token,
+                epp_cert_sha256: certs,
+                epp_password_hash: r.epp_password_hash,
+                epp_poll_acked: 0,
             })
         });
     }
@@ -717,27 +717,27 @@ impl<S: Sink> Parser<'_, S> {
         let now = self.now;
         self.keep(|s| {
             s.domain(Domain {
-            name,
-            registrar: d.registrar,
-            registrant: d.registrant,
-            admin: d.admin,
-            tech: d.tech,
-            created: d.created,
-            paid_till,
-            nameservers,
-            auth_info: d.auth_info,
-            hold: d.hold.then(|| Hold {
-                since: now,
-                reason: "set by import".into(),
-            }),
-            verification_requested: d.verification_requested,
-            transferred: d.transferred,
-            updated: now,
-            registration: crate::model::Registration {
-                reseller: d.reseller,
-                ..Default::default()
-            },
-            ds,
+                name,
+                registrar: d.registrar,
+                registrant: d.registrant,
+                admin: d.admin,
+                tech: d.tech,
+                created: d.created,
+                paid_till,
+                nameservers,
+                auth_info: d.auth_info,
+                hold: d.hold.then(|| Hold {
+                    since: now,
+                    reason: "set by import".into(),
+                }),
+                verification_requested: d.verification_requested,
+                transferred: d.transferred,
+                updated: now,
+                registration: crate::model::Registration {
+                    reseller: d.reseller,
+                    ..Default::default()
+                },
+                ds,
             })
         });
     }
@@ -884,37 +884,46 @@ impl ImportSource for SpoolSource<'_> {
     }
 }
 
+/// Read and validate an import file (no store needed) into memory. For
+/// large files, [`spool_file`] holds less.
+pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatch, ImportError> {
+    stream_file(path, ImportBatch::default(), cfg, now)
+}
+
 /// Read and validate an import file (no store needed) as a stream: the
-/// file is never held whole, the valid records go to a spool file.
-pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<Spooled, ImportError> {
-    let p = path.display().to_string();
-    let read_err = |source| ImportError::Read {
-        path: p.clone(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let zones = cfg.zones().map_err(|e| ImportError::Json {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
-    let spool = Spooled::new().map_err(|source| ImportError::Read {
+/// file is never held whole, and the valid records go to a spool file.
+pub fn spool_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<Spooled, ImportError> {
+    let spool_err = |source| ImportError::Read {
         path: "the import's temporary spool file".into(),
         source,
-    })?;
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
-        1 << 20,
-        file,
-    ));
-    let mut spool = run_parser(&mut de, spool, &p, cfg, &zones, now)?;
+    };
+    let mut spool = stream_file(path, Spooled::new().map_err(spool_err)?, cfg, now)?;
     spool
         .contacts
         .finish()
         .and_then(|()| spool.domains.finish())
-        .map_err(|source| ImportError::Read {
-            path: "the import's temporary spool file".into(),
-            source,
-        })?;
+        .map_err(spool_err)?;
     Ok(spool)
+}
+
+fn stream_file<S: Sink>(
+    path: &Path,
+    sink: S,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<S, ImportError> {
+    let p = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+        path: p.clone(),
+        source,
+    })?;
+    let zones = cfg.zones().map_err(|e| ImportError::Json {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    run_parser(&mut de, sink, &p, cfg, &zones, now)
 }
 
 /// Apply a validated batch through the registry service: all or nothing.
@@ -931,7 +940,7 @@ pub fn apply(
     apply_from(store, &names, &mut BatchSource::new(batch), cfg, now)
 }
 
-/// [`apply`] for a spooled file ([`read_file`]).
+/// [`apply`] for a spooled file ([`spool_file`]).
 pub fn apply_spooled(
     store: &dyn Store,
     spooled: &Spooled,
@@ -1099,6 +1108,6 @@ pub fn import_file(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
-    let spooled = read_file(path, cfg, now)?;
+    let spooled = spool_file(path, cfg, now)?;
     apply_spooled(store, &spooled, cfg, now)
 }

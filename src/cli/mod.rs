@@ -286,7 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
         Command::Import { file, db } => {
             // Validate the file before the store is even opened.
             let now = clock.now();
-            let result = match crate::import::read_file(&file, &cfg, now) {
+            let result = match crate::import::spool_file(&file, &cfg, now) {
                 Ok(spooled) => {
                     let mut store = open_store_raw(&cfg, &db).map_err(|e| {
                         operator::need_store(

@@ -103,7 +103,10 @@ pub enum ImportRecord {
     Registrar(Registrar),
     Contact(Contact),
     /// With its index in the file's `domains` list (for error reports).
-    Domain { index: usize, domain: Domain },
+    Domain {
+        index: usize,
+        domain: Domain,
+    },
 }
 
 /// Where an import's validated records come from: an in-memory

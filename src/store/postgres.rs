@@ -1133,49 +1133,25 @@ impl Store for PgStore {
 
     fn bundle(&self, name: &str) -> Result<Option<DomainBundle>> {
         let name = name.to_string();
-        // One snapshot: the domain and what it names, read together.
-        type Raw = (
-            Vec<u8>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-            Vec<Option<Vec<u8>>>,
-        );
-        let raw: Option<Raw> = self.with(move |mut c| async move {
-            let t = c
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await
-                .map_err(pgerr)?;
-            let Some(r) = t
-                .query_opt(
-                    "SELECT d.rec, g.rec, r.rec FROM domains d
-                     LEFT JOIN delegation g ON g.name = d.name
-                     LEFT JOIN registrars r ON r.handle = d.registrar
-                     WHERE d.name = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(pgerr)?
-            else {
-                return Ok(None);
-            };
-            let d: Vec<u8> = r.get(0);
-            let dom: Domain = dec(&d)?;
-            let mut cs = Vec::new();
-            for h in [Some(&dom.registrant), dom.admin.as_ref(), dom.tech.as_ref()] {
-                cs.push(match h {
-                    Some(h) => t
-                        .query_opt("SELECT rec FROM contacts WHERE handle = $1", &[h])
-                        .await
-                        .map_err(pgerr)?
-                        .map(|r| r.get(0)),
-                    None => None,
-                });
-            }
-            t.commit().await.map_err(pgerr)?;
-            Ok(Some((d, r.get(1), r.get(2), cs)))
+        // One statement, so one snapshot and one round trip: the domain, its
+        // delegation, its registrar and the contacts it names
+        // (`domain_contacts` is kept with the domain in its transaction).
+        type Raw = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Vec<Vec<u8>>);
+        let raw: Option<Raw> = self.with(move |c| async move {
+            Ok(opt(
+                &c,
+                "SELECT d.rec, g.rec, r.rec,
+                   ARRAY(SELECT c.rec FROM domain_contacts dc
+                         JOIN contacts c ON c.handle = dc.contact
+                         WHERE dc.domain = d.name)
+                 FROM domains d
+                 LEFT JOIN delegation g ON g.name = d.name
+                 LEFT JOIN registrars r ON r.handle = d.registrar
+                 WHERE d.name = $1",
+                &[&name],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
         })?;
         let Some((d, g, r, cs)) = raw else {
             return Ok(None);
@@ -1185,14 +1161,15 @@ impl Store for PgStore {
             Some(g) => dec(&g)?,
             None => DelegationRecord::undelegated(domain.updated),
         };
-        let c = |i: usize| -> Result<Option<Contact>> {
-            cs.get(i).cloned().flatten().map(|b| dec(&b)).transpose()
+        let contacts: Vec<Contact> = cs.iter().map(|b| dec(b)).collect::<Result<_>>()?;
+        let c = |h: Option<&String>| -> Option<Contact> {
+            h.and_then(|h| contacts.iter().find(|c| &c.handle == h).cloned())
         };
         Ok(Some(DomainBundle {
             registrar: r.map(|b| dec(&b)).transpose()?,
-            registrant: c(0)?,
-            admin: c(1)?,
-            tech: c(2)?,
+            registrant: c(Some(&domain.registrant)),
+            admin: c(domain.admin.as_ref()),
+            tech: c(domain.tech.as_ref()),
             delegation,
             domain,
         }))
