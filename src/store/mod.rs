@@ -499,6 +499,14 @@ pub trait Txn {
     ) -> Result<()>;
     /// Commit everything written, marking the store updated at `now`.
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()>;
+    /// A hint before a run of reads and writes of these domains (and the
+    /// contacts they name): a bulk writer (import) announces each chunk.
+    /// A backend with a network round trip per statement may read them all
+    /// at once and batch the writes that follow until its next statement
+    /// or the commit. What the transaction reads and commits is the same.
+    fn prefetch(&mut self, _domains: &[&str], _contacts: &[&str]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One entry of a registrar's change feed (`GET /api/v1/events`).
