@@ -52,6 +52,8 @@ fn write_file(path: &std::path::Path) -> usize {
 fn run_measured(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
+    // Reaped by wait4 below (for its own rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
         .args(args)
         .stdout(std::fs::File::create(&out_path).unwrap())
