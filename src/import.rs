@@ -29,6 +29,10 @@ use crate::text;
 /// afterwards: a bulk load leaves many half-empty pages behind.
 pub const COMPACT_AFTER_DOMAINS: usize = 10_000;
 
+/// Page cache (MiB) of the embedded store while `zonekeeper import` runs,
+/// at most: a bulk write in key order needs little of it.
+pub const IMPORT_CACHE_MIB: usize = 256;
+
 /// Most record errors listed in one report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 

@@ -26,7 +26,10 @@
 //! a transaction-scoped advisory lock on the record's key first, so a
 //! read-check-write by the registry service in one process cannot interleave
 //! with one on the same record in another (the second waits, then reads the
-//! first's result). Host reference counts are derived from `host_domains`
+//! first's result). An import instead takes one exclusive lock that every
+//! write transaction holds shared (`BULK_LOCK`): other writes wait for the
+//! import, which then reads and writes in chunks of a thousand domains
+//! with a few multi-row statements each ([`Txn::prefetch`]). Host reference counts are derived from `host_domains`
 //! under a lock per host name; change-feed sequence numbers are allocated
 //! under one feed lock, so a cursor never skips an event committed late.
 
@@ -56,6 +59,11 @@ const KEY_SCHEMA: &str = "schema_version";
 const KEY_UPDATED: &str = "last_update";
 /// Advisory lock held while migrating (any constant shared by all builds).
 const MIGRATION_LOCK: i64 = 0x7a6b_6d69_6772;
+/// Advisory lock every write transaction holds shared and a bulk writer
+/// (import) exclusively: while an import runs, other writes wait for it,
+/// so it needs no lock per record (a million of them would overflow the
+/// server's lock table).
+const BULK_LOCK: i64 = 0x7a6b_6275_6c6b;
 /// Rows fetched per page when walking a whole table.
 const WALK_PAGE: i64 = 10_000;
 
@@ -330,7 +338,11 @@ impl PgStore {
                 .get()
                 .await
                 .map_err(|e| StoreError::Backend(pool_msg(e)))?;
-            c.batch_execute("BEGIN").await.map_err(pgerr)?;
+            c.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock_shared({BULK_LOCK})"
+            ))
+            .await
+            .map_err(pgerr)?;
             Ok(c)
         })?;
         Ok(PgTxn {
@@ -705,6 +717,7 @@ impl PgTxn {
     }
 
     /// Lock `lock_key` for the transaction, then read `sql` with `key`.
+    /// (In bulk mode the bulk lock already excludes every other writer.)
     fn locked_get<T: DeserializeOwned>(
         &self,
         lock_key: String,
@@ -712,8 +725,11 @@ impl PgTxn {
         key: &str,
     ) -> Result<Option<T>> {
         let key = key.to_string();
+        let keyed = self.bulk.is_none();
         let b: Option<Vec<u8>> = self.run(move |c| async move {
-            exec(&c, lock_sql(), &[&lock_key]).await?;
+            if keyed {
+                exec(&c, lock_sql(), &[&lock_key]).await?;
+            }
             Ok(opt(&c, sql, &[&key]).await?.map(|r| r.get(0)))
         })?;
         b.map(|b| dec(&b)).transpose()
@@ -977,6 +993,7 @@ impl Txn for PgTxn {
             }
         }
         self.recache(&key, Some(rec.clone()));
+        let keyed = self.bulk.is_none();
         let old_ns: Vec<String> = old
             .as_ref()
             .map(|o| {
@@ -1045,7 +1062,7 @@ impl Txn for PgTxn {
                 .collect();
             all.sort();
             all.dedup();
-            for h in all {
+            for h in all.into_iter().filter(|_| keyed) {
                 exec(&c, lock_sql(), &[&format!("h:{h}")]).await?;
             }
             for (host, owner) in &dropped {
@@ -1181,21 +1198,15 @@ impl Txn for PgTxn {
         })
     }
     fn prefetch(&mut self, domains: &[&str], contacts: &[&str]) -> Result<()> {
-        let mut keys: Vec<String> = domains.iter().map(|d| format!("d:{d}")).collect();
-        keys.extend(contacts.iter().map(|c| format!("c:{c}")));
-        // One lock order for all: two bulk writers cannot deadlock.
-        keys.sort_unstable();
         let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
         let handles: Vec<String> = contacts.iter().map(|c| c.to_string()).collect();
+        let first = self.bulk.is_none();
         type Rows = Vec<(String, Vec<u8>)>;
         let (ds, gs, cs): (Rows, Rows, Rows) = self.run(move |c| async move {
-            exec(
-                &c,
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
-                 FROM unnest($1::text[]) AS k",
-                &[&keys],
-            )
-            .await?;
+            if first {
+                // Every other writer waits from now to the commit.
+                exec(&c, "SELECT pg_advisory_xact_lock($1)", &[&BULK_LOCK]).await?;
+            }
             let pairs = |rows: Vec<tokio_postgres::Row>| -> Rows {
                 rows.iter().map(|r| (r.get(0), r.get(1))).collect()
             };
@@ -1323,14 +1334,6 @@ async fn flush(c: &Object, b: Bulk) -> Result<()> {
         let mut hosts: Vec<&String> = hd_host.clone();
         hosts.sort_unstable();
         hosts.dedup();
-        let host_keys: Vec<String> = hosts.iter().map(|h| format!("h:{h}")).collect();
-        exec(
-            c,
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
-             FROM unnest($1::text[]) AS k",
-            &[&host_keys],
-        )
-        .await?;
         exec(
             c,
             "INSERT INTO hosts (name, addresses)
