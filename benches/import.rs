@@ -72,10 +72,10 @@ fn main() {
     let db = dir.path().join("z.redb");
     let mut store = RedbStore::open(&db).expect("store");
     let t = Instant::now();
-    let batch = zonekeeper::import::read_file(&file, &cfg, now).expect("parse");
+    let spooled = zonekeeper::import::spool_file(&file, &cfg, now).expect("parse");
     let parse = t.elapsed();
     let t = Instant::now();
-    let s = zonekeeper::import::apply(&store, &batch, &cfg, now).expect("apply");
+    let s = zonekeeper::import::apply_spooled(&store, &spooled, &cfg, now).expect("apply");
     let apply = t.elapsed();
     let total = parse + apply;
     let size_before = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
@@ -108,7 +108,7 @@ fn main() {
     );
     // Idempotent re-import: everything unchanged.
     let t = Instant::now();
-    let s2 = zonekeeper::import::apply(&store, &batch, &cfg, now).expect("reapply");
+    let s2 = zonekeeper::import::apply_spooled(&store, &spooled, &cfg, now).expect("reapply");
     println!(
         "re-import (all unchanged: {}): {:.2?}",
         s2.unchanged,

@@ -19,12 +19,19 @@ use crate::model::{
 };
 use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
 use crate::registry::input::{valid_handle, validate_nameservers, NameserverIn};
-use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError};
+use crate::store::{
+    BatchSource, ImportBatch, ImportRecord, ImportSource, ImportSummary, RecordError, Store,
+    StoreError,
+};
 use crate::text;
 
 /// Imports that write at least this many domains compact the store
 /// afterwards: a bulk load leaves many half-empty pages behind.
 pub const COMPACT_AFTER_DOMAINS: usize = 10_000;
+
+/// Page cache (MiB) of the embedded store while `zonekeeper import` runs,
+/// at most: a bulk write in key order needs little of it.
+pub const IMPORT_CACHE_MIB: usize = 256;
 
 /// Most record errors listed in one report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
@@ -100,14 +107,14 @@ const SECTIONS: &[&str] = &["registrars", "contacts", "domains"];
 /// raw JSON, to the callback as soon as it is read.
 struct FileSeed<'f, F>(&'f mut F);
 
-impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for FileSeed<'_, F> {
+impl<'de, F: FnMut(Section, usize, &RawValue)> DeserializeSeed<'de> for FileSeed<'_, F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for FileSeed<'_, F> {
+impl<'de, F: FnMut(Section, usize, &RawValue)> Visitor<'de> for FileSeed<'_, F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object with registrars, contacts and domains")
@@ -138,22 +145,23 @@ struct SectionSeed<'f, F> {
     f: &'f mut F,
 }
 
-impl<'de, F: FnMut(Section, usize, &'de RawValue)> DeserializeSeed<'de> for SectionSeed<'_, F> {
+impl<'de, F: FnMut(Section, usize, &RawValue)> DeserializeSeed<'de> for SectionSeed<'_, F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de, F: FnMut(Section, usize, &'de RawValue)> Visitor<'de> for SectionSeed<'_, F> {
+impl<'de, F: FnMut(Section, usize, &RawValue)> Visitor<'de> for SectionSeed<'_, F> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            (self.f)(self.section, i, raw);
+        // Owned: a record read from a stream cannot borrow from it.
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            (self.f)(self.section, i, &raw);
             i += 1;
         }
         Ok(())
@@ -446,11 +454,46 @@ pub fn parse(
     zones: &Zones,
     now: Timestamp,
 ) -> Result<ImportBatch, ImportError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    run_parser(&mut de, ImportBatch::default(), path, cfg, zones, now)
+}
+
+/// Where a parser puts the records it validated.
+trait Sink {
+    fn registrar(&mut self, r: Registrar) -> std::io::Result<()>;
+    fn contact(&mut self, c: Contact) -> std::io::Result<()>;
+    fn domain(&mut self, d: Domain) -> std::io::Result<()>;
+}
+
+impl Sink for ImportBatch {
+    fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
+        self.registrars.push(r);
+        Ok(())
+    }
+    fn contact(&mut self, c: Contact) -> std::io::Result<()> {
+        self.contacts.push(c);
+        Ok(())
+    }
+    fn domain(&mut self, d: Domain) -> std::io::Result<()> {
+        self.domains.push(d);
+        Ok(())
+    }
+}
+
+fn run_parser<'de, R: serde_json::de::Read<'de>, S: Sink>(
+    de: &mut serde_json::Deserializer<R>,
+    sink: S,
+    path: &str,
+    cfg: &Config,
+    zones: &Zones,
+    now: Timestamp,
+) -> Result<S, ImportError> {
     let mut p = Parser {
         cfg,
         zones,
         now,
-        batch: ImportBatch::default(),
+        sink,
+        spool_error: None,
         e: Errors {
             list: Vec::new(),
             total: 0,
@@ -465,7 +508,6 @@ pub fn parse(
         path: path.to_string(),
         message: text::escape(&e.to_string()).into_owned(),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     FileSeed(
         &mut |section: Section, i: usize, raw: &RawValue| match section {
             Section::Registrars => p.registrar(i, raw),
@@ -473,11 +515,17 @@ pub fn parse(
             Section::Domains => p.domain(i, raw),
         },
     )
-    .deserialize(&mut de)
+    .deserialize(&mut *de)
     .map_err(json_err)?;
     de.end().map_err(json_err)?;
+    if let Some(source) = p.spool_error {
+        return Err(ImportError::Read {
+            path: "the import's temporary spool file".into(),
+            source,
+        });
+    }
     if p.e.total == 0 {
-        Ok(p.batch)
+        Ok(p.sink)
     } else {
         Err(ImportError::Records(RecordErrors {
             list: p.e.list,
@@ -487,18 +535,29 @@ pub fn parse(
 }
 
 /// The state of one [`parse`]: what is validated so far.
-struct Parser<'a> {
+struct Parser<'a, S> {
     cfg: &'a Config,
     zones: &'a Zones,
     now: Timestamp,
-    batch: ImportBatch,
+    sink: S,
+    /// The first failure to spool a record (the file is refused).
+    spool_error: Option<std::io::Error>,
     e: Errors,
     seen_registrars: HashSet<String>,
     seen_contacts: HashSet<String>,
     seen_domains: HashSet<DomainName>,
 }
 
-impl Parser<'_> {
+impl<S: Sink> Parser<'_, S> {
+    /// Hand a valid record to the sink (once nothing is wrong so far).
+    fn keep(&mut self, put: impl FnOnce(&mut S) -> std::io::Result<()>) {
+        if self.e.total > 0 || self.spool_error.is_some() {
+            return;
+        }
+        if let Err(e) = put(&mut self.sink) {
+            self.spool_error = Some(e);
+        }
+    }
     fn registrar(&mut self, i: usize, r: &RawValue) {
         self.e.section = "registrars";
         self.e.index = i;
@@ -554,15 +613,17 @@ impl Parser<'_> {
         if self.e.total > 0 {
             return;
         }
-        self.batch.registrars.push(Registrar {
-            handle: r.handle,
-            name: r.name,
-            url: r.url,
-            email: r.email,
-            api_token_sha256: token,
-            epp_cert_sha256: certs,
-            epp_password_hash: r.epp_password_hash,
-            epp_poll_acked: 0,
+        self.keep(|s| {
+            s.registrar(Registrar {
+                handle: r.handle,
+                name: r.name,
+                url: r.url,
+                email: r.email,
+                api_token_sha256: token,
+                epp_cert_sha256: certs,
+                epp_password_hash: r.epp_password_hash,
+                epp_poll_acked: 0,
+            })
         });
     }
 
@@ -587,9 +648,7 @@ impl Parser<'_> {
             );
         }
         if let Some(c) = contact_checked(&mut self.e, c) {
-            if self.e.total == 0 {
-                self.batch.contacts.push(c);
-            }
+            self.keep(|s| s.contact(c));
         }
     }
 
@@ -660,36 +719,206 @@ impl Parser<'_> {
         if self.e.total > 0 {
             return;
         }
-        self.batch.domains.push(Domain {
-            name,
-            registrar: d.registrar,
-            registrant: d.registrant,
-            admin: d.admin,
-            tech: d.tech,
-            created: d.created,
-            paid_till,
-            nameservers,
-            auth_info: d.auth_info,
-            hold: d.hold.then(|| Hold {
-                since: self.now,
-                reason: "set by import".into(),
-            }),
-            verification_requested: d.verification_requested,
-            transferred: d.transferred,
-            updated: self.now,
-            registration: crate::model::Registration {
-                reseller: d.reseller,
-                ..Default::default()
-            },
-            ds,
+        let now = self.now;
+        self.keep(|s| {
+            s.domain(Domain {
+                name,
+                registrar: d.registrar,
+                registrant: d.registrant,
+                admin: d.admin,
+                tech: d.tech,
+                created: d.created,
+                paid_till,
+                nameservers,
+                auth_info: d.auth_info,
+                hold: d.hold.then(|| Hold {
+                    since: now,
+                    reason: "set by import".into(),
+                }),
+                verification_requested: d.verification_requested,
+                transferred: d.transferred,
+                updated: now,
+                registration: crate::model::Registration {
+                    reseller: d.reseller,
+                    ..Default::default()
+                },
+                ds,
+            })
         });
     }
 }
 
-/// Read and validate an import file (no store needed).
+/// Records spooled to an unnamed temporary file (postcard, back to back),
+/// with where each one starts: the validated file is written out once and
+/// read back once, and memory holds only the offsets.
+struct Spill {
+    file: std::fs::File,
+    buf: Vec<u8>,
+    /// Start of each record; the last entry is the end of the last record.
+    offsets: Vec<u64>,
+}
+
+/// Bytes buffered before a spill writes them out.
+const SPILL_BUF: usize = 1 << 20;
+
+impl Spill {
+    fn new() -> std::io::Result<Spill> {
+        Ok(Spill {
+            file: tempfile::tempfile()?,
+            buf: Vec::with_capacity(SPILL_BUF),
+            offsets: vec![0],
+        })
+    }
+
+    fn push<T: serde::Serialize>(&mut self, v: &T) -> std::io::Result<()> {
+        use std::io::Write;
+        let bytes = postcard::to_allocvec(v).map_err(std::io::Error::other)?;
+        self.buf.extend_from_slice(&bytes);
+        let end = self.offsets.last().copied().unwrap_or(0) + bytes.len() as u64;
+        self.offsets.push(end);
+        if self.buf.len() >= SPILL_BUF {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.write_all(&self.buf)?;
+        self.buf = Vec::new();
+        self.offsets.shrink_to_fit();
+        self.file.flush()
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<T, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let (start, end) = (self.offsets[i], self.offsets[i + 1]);
+        let mut bytes = vec![0u8; (end - start) as usize];
+        let spool = |e: String| StoreError::Backend(format!("import spool file: {e}"));
+        self.file
+            .read_exact_at(&mut bytes, start)
+            .map_err(|e| spool(e.to_string()))?;
+        postcard::from_bytes(&bytes).map_err(|e| spool(e.to_string()))
+    }
+}
+
+/// A validated import file, spooled to disk: memory holds the registrars,
+/// the domain names and offsets, not the records, so an import of a million
+/// domains runs in bounded memory. Read back in write order
+/// ([`ImportSource`]), any number of times.
+pub struct Spooled {
+    registrars: Vec<Registrar>,
+    contacts: Spill,
+    domains: Spill,
+    /// The domains' names, in file order.
+    names: Vec<DomainName>,
+}
+
+impl Spooled {
+    fn new() -> std::io::Result<Spooled> {
+        Ok(Spooled {
+            registrars: Vec::new(),
+            contacts: Spill::new()?,
+            domains: Spill::new()?,
+            names: Vec::new(),
+        })
+    }
+
+    /// How many domains the file holds.
+    pub fn domains(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The records in write order (registrars, contacts, domains by name).
+    pub fn source(&self) -> impl ImportSource + '_ {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by(|a, b| self.names[*a as usize].cmp(&self.names[*b as usize]));
+        SpoolSource {
+            spooled: self,
+            pos: 0,
+            order,
+        }
+    }
+}
+
+impl Sink for Spooled {
+    fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
+        self.registrars.push(r);
+        Ok(())
+    }
+    fn contact(&mut self, c: Contact) -> std::io::Result<()> {
+        self.contacts.push(&c)
+    }
+    fn domain(&mut self, d: Domain) -> std::io::Result<()> {
+        self.domains.push(&d)?;
+        self.names.push(d.name);
+        Ok(())
+    }
+}
+
+struct SpoolSource<'a> {
+    spooled: &'a Spooled,
+    pos: usize,
+    order: Vec<u32>,
+}
+
+impl ImportSource for SpoolSource<'_> {
+    fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
+        let s = self.spooled;
+        let (r, c) = (s.registrars.len(), s.contacts.len());
+        let p = self.pos;
+        self.pos += 1;
+        Ok(if p < r {
+            Some(ImportRecord::Registrar(s.registrars[p].clone()))
+        } else if p < r + c {
+            Some(ImportRecord::Contact(s.contacts.get(p - r)?))
+        } else {
+            match self.order.get(p - r - c) {
+                Some(&i) => Some(ImportRecord::Domain {
+                    index: i as usize,
+                    domain: s.domains.get(i as usize)?,
+                }),
+                None => None,
+            }
+        })
+    }
+}
+
+/// Read and validate an import file (no store needed) into memory. For
+/// large files, [`spool_file`] holds less.
 pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatch, ImportError> {
+    stream_file(path, ImportBatch::default(), cfg, now)
+}
+
+/// Read and validate an import file (no store needed) as a stream: the
+/// file is never held whole, and the valid records go to a spool file.
+pub fn spool_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<Spooled, ImportError> {
+    let spool_err = |source| ImportError::Read {
+        path: "the import's temporary spool file".into(),
+        source,
+    };
+    let mut spool = stream_file(path, Spooled::new().map_err(spool_err)?, cfg, now)?;
+    spool
+        .contacts
+        .finish()
+        .and_then(|()| spool.domains.finish())
+        .map_err(spool_err)?;
+    Ok(spool)
+}
+
+fn stream_file<S: Sink>(
+    path: &Path,
+    sink: S,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<S, ImportError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
         path: p.clone(),
         source,
     })?;
@@ -697,7 +926,9 @@ pub fn read_file(path: &Path, cfg: &Config, now: Timestamp) -> Result<ImportBatc
         path: p.clone(),
         message: e.to_string(),
     })?;
-    parse(&bytes, &p, cfg, &zones, now)
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    run_parser(&mut de, sink, &p, cfg, &zones, now)
 }
 
 /// Apply a validated batch through the registry service: all or nothing.
@@ -710,23 +941,60 @@ pub fn apply(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
+    let names: Vec<&DomainName> = batch.domains.iter().map(|d| &d.name).collect();
+    apply_from(store, &names, &mut BatchSource::new(batch), cfg, now)
+}
+
+/// [`apply`] for a spooled file ([`spool_file`]).
+pub fn apply_spooled(
+    store: &dyn Store,
+    spooled: &Spooled,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
+    let names: Vec<&DomainName> = spooled.names.iter().collect();
+    apply_from(store, &names, &mut spooled.source(), cfg, now)
+}
+
+/// `names`: the domains' names in file order (for the confusable rule).
+fn apply_from(
+    store: &dyn Store,
+    names: &[&DomainName],
+    src: &mut dyn ImportSource,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<ImportSummary, ImportError> {
     let zones = cfg.zones().map_err(|e| ImportError::Json {
         path: "config".into(),
         message: e.to_string(),
     })?;
-    let flagged = check_confusables(store, batch, &zones)?;
+    let flagged = check_confusables(store, names, &zones)?;
     let reg = crate::registry::Registry::offline(store, cfg).map_err(|e| ImportError::Json {
         path: "config".into(),
         message: e.to_string(),
     })?;
-    let mut summary = reg.import(batch, now).map_err(|e| match e {
-        crate::registry::RegistryError::Invalid(v) => ImportError::Records(RecordErrors {
-            total: v.len(),
-            list: v.into_iter().take(MAX_REPORTED_ERRORS).collect(),
-        }),
-        crate::registry::RegistryError::Store(s) => ImportError::Store(s),
-        other => ImportError::Store(StoreError::Backend(other.to_string())),
-    })?;
+    let mut errors = RecordErrors {
+        list: Vec::new(),
+        total: 0,
+    };
+    let result = reg.import_from(src, now, &mut |e| {
+        errors.total += 1;
+        if errors.list.len() < MAX_REPORTED_ERRORS {
+            errors.list.push(e);
+        }
+    });
+    let mut summary = match result {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(ImportError::Records(errors)),
+        Err(crate::registry::RegistryError::Invalid(v)) => {
+            return Err(ImportError::Records(RecordErrors {
+                total: v.len(),
+                list: v.into_iter().take(MAX_REPORTED_ERRORS).collect(),
+            }))
+        }
+        Err(crate::registry::RegistryError::Store(s)) => return Err(ImportError::Store(s)),
+        Err(other) => return Err(ImportError::Store(StoreError::Backend(other.to_string()))),
+    };
     summary.flagged = flagged;
     Ok(summary)
 }
@@ -735,11 +1003,10 @@ pub fn apply(
 /// messages for the flagged.
 fn check_confusables(
     store: &dyn Store,
-    batch: &ImportBatch,
+    names: &[&DomainName],
     zones: &Zones,
 ) -> Result<Vec<String>, ImportError> {
-    let names: Vec<&DomainName> = batch.domains.iter().map(|d| &d.name).collect();
-    let (refused, flagged) = look_alikes(store, zones, &names)?;
+    let (refused, flagged) = look_alikes(store, zones, names)?;
     if refused.is_empty() {
         return Ok(flagged);
     }
@@ -802,6 +1069,6 @@ pub fn import_file(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<ImportSummary, ImportError> {
-    let batch = read_file(path, cfg, now)?;
-    apply(store, &batch, cfg, now)
+    let spooled = spool_file(path, cfg, now)?;
+    apply_spooled(store, &spooled, cfg, now)
 }

@@ -286,15 +286,23 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
         Command::Import { file, db } => {
             // Validate the file before the store is even opened.
             let now = clock.now();
-            let result = match crate::import::read_file(&file, &cfg, now) {
-                Ok(batch) => {
-                    let mut store = open_store_raw(&cfg, &db).map_err(|e| {
+            let result = match crate::import::spool_file(&file, &cfg, now) {
+                Ok(spooled) => {
+                    // A bulk write in key order gains nothing from a large
+                    // page cache (1M domains: as fast with 256 MiB as with
+                    // 1 GiB), and the cache is most of an import's RSS.
+                    let mut import_cfg = cfg.clone();
+                    import_cfg.store.cache_mib = import_cfg
+                        .store
+                        .cache_mib
+                        .min(crate::import::IMPORT_CACHE_MIB);
+                    let mut store = open_store_raw(&import_cfg, &db).map_err(|e| {
                         operator::need_store(
                             e,
                             "stop it to import, or restart it with `zonekeeper serve --import FILE`",
                         )
                     })?;
-                    let r = crate::import::apply(&*store, &batch, &cfg, now);
+                    let r = crate::import::apply_spooled(&*store, &spooled, &cfg, now);
                     if let Ok(s) = &r {
                         if s.domains - s.unchanged >= crate::import::COMPACT_AFTER_DOMAINS {
                             store.compact()?;

@@ -127,6 +127,9 @@ impl From<lifecycle::Refusal> for RegistryError {
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
+/// Domains an import announces to the store at a time ([`Txn::prefetch`]).
+const IMPORT_CHUNK: usize = 1000;
+
 fn invalid(field: &str, reason: impl Into<String>) -> RegistryError {
     RegistryError::Invalid(vec![RecordError {
         section: "domain",
@@ -1344,140 +1347,190 @@ impl<'a> Registry<'a> {
     /// Apply a validated import batch: all or nothing. An operator's hold
     /// or dispute lock is never cleared by import.
     pub fn import(&self, batch: &ImportBatch, now: Timestamp) -> Result<ImportSummary> {
+        let mut errors = Vec::new();
+        let mut src = crate::store::BatchSource::new(batch);
+        match self.import_from(&mut src, now, &mut |e| errors.push(e))? {
+            Some(s) => Ok(s),
+            None => Err(RegistryError::Invalid(errors)),
+        }
+    }
+
+    /// Apply validated import records, read one at a time from `src` (in
+    /// write order: registrars, contacts, domains), in one transaction: all
+    /// or nothing. A refused record (unknown reference, reserved name) goes
+    /// to `on_error` (which may keep only the first few: memory does not
+    /// grow with them) and the result is `None`: nothing was written.
+    pub fn import_from(
+        &self,
+        src: &mut dyn crate::store::ImportSource,
+        now: Timestamp,
+        on_error: &mut dyn FnMut(RecordError),
+    ) -> Result<Option<ImportSummary>> {
+        use crate::store::ImportRecord;
         let window = self.window();
         let mut txn = self.store.begin()?;
-        let mut errors = Vec::new();
+        let mut failed = false;
         let mut summary = ImportSummary::default();
-        for r in &batch.registrars {
-            // The EPP message-queue cursor is the registry's, not the file's.
-            let mut r = r.clone();
-            if let Some(old) = txn.registrar(&r.handle)? {
-                r.epp_poll_acked = old.epp_poll_acked;
-            }
-            txn.put_registrar(&r)?;
-            summary.registrars += 1;
-        }
-        for c in &batch.contacts {
-            // The creation time is the registry's: first stored.
-            let mut c = c.clone();
-            c.created = match txn.contact(&c.handle)? {
-                Some(old) => old.created,
-                None => Some(now),
-            };
-            txn.put_contact(&c)?;
-            summary.contacts += 1;
-        }
         let mut touched = Vec::new();
-        // Insert in key order: B-tree pages fill densely and stay hot.
-        let mut order: Vec<usize> = (0..batch.domains.len()).collect();
-        order.sort_by(|a, b| batch.domains[*a].name.cmp(&batch.domains[*b].name));
         let mut reg_seen: HashSet<String> = HashSet::new();
-        for i in order {
-            let d = &batch.domains[i];
-            let name = d.name.as_str();
-            let mut err = |field: &str, reason: String| {
-                errors.push(RecordError {
-                    section: "domains",
-                    index: i,
-                    field: field.into(),
-                    reason,
-                })
-            };
-            if !reg_seen.contains(&d.registrar) {
-                if txn.registrar(&d.registrar)?.is_some() {
-                    reg_seen.insert(d.registrar.clone());
-                } else {
-                    err("registrar", format!("unknown registrar '{}'", d.registrar));
-                }
-            }
-            for (field, h) in [
-                ("registrant", Some(&d.registrant)),
-                ("admin", d.admin.as_ref()),
-                ("tech", d.tech.as_ref()),
-            ] {
-                if let Some(h) = h {
-                    if txn.contact(h)?.is_none() {
-                        err(field, format!("unknown contact '{h}'"));
+        // Domains are handled in chunks, announced to the store first (a
+        // networked backend reads and writes a chunk in a few statements).
+        let mut chunk: Vec<(usize, Domain)> = Vec::with_capacity(IMPORT_CHUNK);
+        let mut done = false;
+        while !done {
+            let rec = src.next_record()?;
+            let d = match rec {
+                Some(ImportRecord::Registrar(mut r)) => {
+                    // The EPP message-queue cursor is the registry's, not the file's.
+                    if let Some(old) = txn.registrar(&r.handle)? {
+                        r.epp_poll_acked = old.epp_poll_acked;
                     }
-                }
-            }
-            if self.reserved.contains(name) {
-                err("name", format!("{name} is a reserved name"));
-            }
-            if !errors.is_empty() {
-                // Keep checking references, but stop writing: the
-                // transaction is dropped (aborted) below.
-                continue;
-            }
-            let old: Option<Domain> = txn.domain(name)?;
-            let mut new = d.clone();
-            let mut hold_event = None;
-            if let Some(o) = &old {
-                // Registry workflow state is the registry's: import sets
-                // only the reseller.
-                let reseller = new.registration.reseller.take();
-                new.registration = o.registration.clone();
-                new.registration.reseller = reseller;
-                match (&new.hold, &o.hold) {
-                    // A hold that stays keeps its original start and reason.
-                    (Some(_), Some(oh)) => new.hold = Some(oh.clone()),
-                    // An operator's hold is never cleared by import.
-                    (None, Some(oh)) if o.registration.hold_by_operator => {
-                        new.hold = Some(oh.clone())
-                    }
-                    (None, Some(_)) => hold_event = Some("hold released by import"),
-                    (Some(_), None) => hold_event = Some("hold: set by import"),
-                    (None, None) => {}
-                }
-                if new.auth_info != o.auth_info {
-                    new.registration.auth_info_expires = new
-                        .auth_info
-                        .as_ref()
-                        .map(|_| now + self.dur(self.lc().auth_code_lifetime));
-                }
-                new.updated = o.updated;
-                if *o == new {
-                    summary.unchanged += 1;
-                    summary.domains += 1;
+                    txn.put_registrar(&r)?;
+                    summary.registrars += 1;
                     continue;
                 }
-            } else if new.hold.is_some() {
-                hold_event = Some("hold: set by import");
-            }
-            new.updated = now;
-            txn.put_domain(&new)?;
-            let old_rec: Option<DelegationRecord> = txn.delegation(name)?;
-            if let Some((rec, ev)) = delegation::on_declared(
-                old_rec.as_ref(),
-                old.as_ref()
-                    .map_or((&[][..], &[][..]), |o| (&o.nameservers, &o.ds)),
-                (&new.nameservers, &new.ds),
-                now,
-                window,
-            ) {
-                if old_rec.is_some() || !new.nameservers.is_empty() {
-                    txn.append_event(name, &ev, "import", &[new.registrar.as_str()])?;
+                Some(ImportRecord::Contact(mut c)) => {
+                    // The creation time is the registry's: first stored.
+                    c.created = match txn.contact(&c.handle)? {
+                        Some(old) => old.created,
+                        None => Some(now),
+                    };
+                    txn.put_contact(&c)?;
+                    summary.contacts += 1;
+                    continue;
                 }
-                if rec.state == DelegationState::Testing {
-                    summary.tests_started += 1;
+                Some(ImportRecord::Domain { index, domain }) => Some((index, domain)),
+                None => None,
+            };
+            match d {
+                Some(d) => {
+                    chunk.push(d);
+                    if chunk.len() < IMPORT_CHUNK {
+                        continue;
+                    }
                 }
-                txn.put_delegation(name, &rec)?;
+                None => done = true,
             }
-            if let Some(h) = hold_event {
-                self.event(txn.as_mut(), &new, now, "import", h, &[])?;
+            let names: Vec<&str> = chunk.iter().map(|(_, d)| d.name.as_str()).collect();
+            let mut contacts: Vec<&str> = chunk
+                .iter()
+                .flat_map(|(_, d)| {
+                    [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str)
+                })
+                .collect();
+            contacts.sort_unstable();
+            contacts.dedup();
+            txn.prefetch(&names, &contacts)?;
+            for (i, d) in std::mem::take(&mut chunk) {
+                let name = d.name.as_str();
+                let mut err = |field: &str, reason: String| {
+                    failed = true;
+                    on_error(RecordError {
+                        section: "domains",
+                        index: i,
+                        field: field.into(),
+                        reason,
+                    })
+                };
+                if !reg_seen.contains(&d.registrar) {
+                    if txn.registrar(&d.registrar)?.is_some() {
+                        reg_seen.insert(d.registrar.clone());
+                    } else {
+                        err("registrar", format!("unknown registrar '{}'", d.registrar));
+                    }
+                }
+                for (field, h) in [
+                    ("registrant", Some(&d.registrant)),
+                    ("admin", d.admin.as_ref()),
+                    ("tech", d.tech.as_ref()),
+                ] {
+                    if let Some(h) = h {
+                        if txn.contact(h)?.is_none() {
+                            err(field, format!("unknown contact '{h}'"));
+                        }
+                    }
+                }
+                if self.reserved.contains(name) {
+                    err("name", format!("{name} is a reserved name"));
+                }
+                if failed {
+                    // Keep checking references, but stop writing: the
+                    // transaction is dropped (aborted) below.
+                    continue;
+                }
+                let old: Option<Domain> = txn.domain(name)?;
+                let mut new = d.clone();
+                let mut hold_event = None;
+                if let Some(o) = &old {
+                    // Registry workflow state is the registry's: import sets
+                    // only the reseller.
+                    let reseller = new.registration.reseller.take();
+                    new.registration = o.registration.clone();
+                    new.registration.reseller = reseller;
+                    match (&new.hold, &o.hold) {
+                        // A hold that stays keeps its original start and reason.
+                        (Some(_), Some(oh)) => new.hold = Some(oh.clone()),
+                        // An operator's hold is never cleared by import.
+                        (None, Some(oh)) if o.registration.hold_by_operator => {
+                            new.hold = Some(oh.clone())
+                        }
+                        (None, Some(_)) => hold_event = Some("hold released by import"),
+                        (Some(_), None) => hold_event = Some("hold: set by import"),
+                        (None, None) => {}
+                    }
+                    if new.auth_info != o.auth_info {
+                        new.registration.auth_info_expires = new
+                            .auth_info
+                            .as_ref()
+                            .map(|_| now + self.dur(self.lc().auth_code_lifetime));
+                    }
+                    new.updated = o.updated;
+                    if *o == new {
+                        summary.unchanged += 1;
+                        summary.domains += 1;
+                        continue;
+                    }
+                } else if new.hold.is_some() {
+                    hold_event = Some("hold: set by import");
+                }
+                new.updated = now;
+                txn.put_domain(&new)?;
+                let old_rec: Option<DelegationRecord> = txn.delegation(name)?;
+                if let Some((rec, ev)) = delegation::on_declared(
+                    old_rec.as_ref(),
+                    old.as_ref()
+                        .map_or((&[][..], &[][..]), |o| (&o.nameservers, &o.ds)),
+                    (&new.nameservers, &new.ds),
+                    now,
+                    window,
+                ) {
+                    if old_rec.is_some() || !new.nameservers.is_empty() {
+                        txn.append_event(name, &ev, "import", &[new.registrar.as_str()])?;
+                    }
+                    if rec.state == DelegationState::Testing {
+                        summary.tests_started += 1;
+                    }
+                    txn.put_delegation(name, &rec)?;
+                }
+                if let Some(h) = hold_event {
+                    self.event(txn.as_mut(), &new, now, "import", h, &[])?;
+                }
+                touched.push(Touched {
+                    name: name.to_string(),
+                    zone: true,
+                });
+                summary.domains += 1;
             }
-            touched.push(Touched {
-                name: name.to_string(),
-                zone: true,
-            });
-            summary.domains += 1;
         }
-        if !errors.is_empty() {
-            return Err(RegistryError::Invalid(errors));
+        if failed {
+            return Ok(None);
         }
         txn.commit(now)?;
         self.notify(&touched);
-        Ok(summary)
+        Ok(Some(summary))
     }
 }
 

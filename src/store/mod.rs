@@ -96,6 +96,64 @@ pub struct ImportBatch {
     pub domains: Vec<Domain>,
 }
 
+/// One validated record of an import, in write order: registrars, then
+/// contacts, then domains (by name, so B-tree pages fill densely).
+#[derive(Debug, Clone)]
+pub enum ImportRecord {
+    Registrar(Registrar),
+    Contact(Contact),
+    /// With its index in the file's `domains` list (for error reports).
+    Domain {
+        index: usize,
+        domain: Domain,
+    },
+}
+
+/// Where an import's validated records come from: an in-memory
+/// [`ImportBatch`] or a file spooled to disk (`crate::import::Spooled`), so
+/// the writer need not hold the whole file.
+pub trait ImportSource {
+    fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError>;
+}
+
+/// An [`ImportBatch`] read in write order.
+pub struct BatchSource<'a> {
+    batch: &'a ImportBatch,
+    pos: usize,
+    order: Vec<usize>,
+}
+
+impl<'a> BatchSource<'a> {
+    pub fn new(batch: &'a ImportBatch) -> Self {
+        let mut order: Vec<usize> = (0..batch.domains.len()).collect();
+        order.sort_by(|a, b| batch.domains[*a].name.cmp(&batch.domains[*b].name));
+        BatchSource {
+            batch,
+            pos: 0,
+            order,
+        }
+    }
+}
+
+impl ImportSource for BatchSource<'_> {
+    fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
+        let b = self.batch;
+        let (r, c) = (b.registrars.len(), b.contacts.len());
+        let p = self.pos;
+        self.pos += 1;
+        Ok(if p < r {
+            Some(ImportRecord::Registrar(b.registrars[p].clone()))
+        } else if p < r + c {
+            Some(ImportRecord::Contact(b.contacts[p - r].clone()))
+        } else {
+            self.order.get(p - r - c).map(|&i| ImportRecord::Domain {
+                index: i,
+                domain: b.domains[i].clone(),
+            })
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {
     pub registrars: usize,
@@ -458,6 +516,14 @@ pub trait Txn {
     ) -> Result<()>;
     /// Commit everything written, marking the store updated at `now`.
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()>;
+    /// A hint before a run of reads and writes of these domains (and the
+    /// contacts they name): a bulk writer (import) announces each chunk.
+    /// A backend with a network round trip per statement may read them all
+    /// at once and batch the writes that follow until its next statement
+    /// or the commit. What the transaction reads and commits is the same.
+    fn prefetch(&mut self, _domains: &[&str], _contacts: &[&str]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One entry of a registrar's change feed (`GET /api/v1/events`).

@@ -26,10 +26,15 @@
 //! a transaction-scoped advisory lock on the record's key first, so a
 //! read-check-write by the registry service in one process cannot interleave
 //! with one on the same record in another (the second waits, then reads the
-//! first's result). Host reference counts are derived from `host_domains`
+//! first's result). An import instead takes one exclusive lock that every
+//! write transaction holds shared (`BULK_LOCK`): other writes wait for the
+//! import, which then reads and writes in chunks of a thousand domains
+//! with a few multi-row statements each ([`Txn::prefetch`]). Host reference counts are derived from `host_domains`
 //! under a lock per host name; change-feed sequence numbers are allocated
 //! under one feed lock, so a cursor never skips an event committed late.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -57,6 +62,11 @@ const KEY_UPDATED: &str = "last_update";
 const KEY_SKELETONS: &str = "skeleton_index";
 /// Advisory lock held while migrating (any constant shared by all builds).
 const MIGRATION_LOCK: i64 = 0x7a6b_6d69_6772;
+/// Advisory lock every write transaction holds shared and a bulk writer
+/// (import) exclusively: while an import runs, other writes wait for it,
+/// so it needs no lock per record (a million of them would overflow the
+/// server's lock table).
+const BULK_LOCK: i64 = 0x7a6b_6275_6c6b;
 /// Rows fetched per page when walking a whole table.
 const WALK_PAGE: i64 = 10_000;
 
@@ -331,12 +341,17 @@ impl PgStore {
                 .get()
                 .await
                 .map_err(|e| StoreError::Backend(pool_msg(e)))?;
-            c.batch_execute("BEGIN").await.map_err(pgerr)?;
+            c.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock_shared({BULK_LOCK})"
+            ))
+            .await
+            .map_err(pgerr)?;
             Ok(c)
         })?;
         Ok(PgTxn {
             client: Some(Arc::new(client)),
             rt: self.handle(),
+            bulk: None,
         })
     }
 
@@ -621,6 +636,47 @@ enum Log {
 struct PgTxn {
     client: Option<Arc<Object>>,
     rt: Handle,
+    /// After a [`Txn::prefetch`]: the announced records and the writes
+    /// waiting to be sent together.
+    bulk: Option<RefCell<Bulk>>,
+}
+
+/// Pending writes flushed before this many domains are buffered.
+const BULK_FLUSH: usize = 2000;
+
+/// The prefetched records of a chunk (keys `d:`/`g:`/`c:` + name or
+/// handle: the domain, its delegation record, a contact; `None`: known
+/// absent) and the batched writes not sent yet. Reads of these keys see
+/// the transaction's own writes; any other statement sends the pending
+/// writes first, so what the transaction reads is what it wrote.
+#[derive(Default)]
+struct Bulk {
+    cache: HashMap<String, Option<Vec<u8>>>,
+    domains: Vec<NewDomain>,
+    /// name -> (state, pending_test, rec); the last write wins.
+    delegations: HashMap<String, (String, bool, Vec<u8>)>,
+    /// (domain, history record, feed event with its seq still to assign)
+    events: Vec<(String, Vec<u8>, FeedEvent)>,
+}
+
+impl Bulk {
+    fn is_empty(&self) -> bool {
+        self.domains.is_empty() && self.delegations.is_empty() && self.events.is_empty()
+    }
+}
+
+/// A domain new to the store, as its insert rows.
+struct NewDomain {
+    name: String,
+    registrar: String,
+    reseller: Option<String>,
+    pending: bool,
+    rec: Vec<u8>,
+    contacts: Vec<String>,
+    /// (host, glue addresses if this domain owns the host's glue)
+    hosts: Vec<(String, Option<Vec<String>>)>,
+    /// Its look-alike key ([`skeleton_index_key`]).
+    skeleton: String,
 }
 
 impl Drop for PgTxn {
@@ -707,10 +763,66 @@ impl PgTxn {
         let Some(c) = self.client.clone() else {
             return Err(StoreError::Backend("transaction already finished".into()));
         };
-        wait(self.rt.spawn(async move { f(c).await }))?
+        let pending = self.take_pending();
+        wait(self.rt.spawn(async move {
+            if let Some(p) = pending {
+                flush(&c, p).await?;
+            }
+            f(c).await
+        }))?
+    }
+
+    /// The batched writes not sent yet (leaving the cache).
+    fn take_pending(&self) -> Option<Bulk> {
+        let b = self.bulk.as_ref()?;
+        let mut b = b.borrow_mut();
+        if b.is_empty() {
+            return None;
+        }
+        Some(Bulk {
+            cache: HashMap::new(),
+            domains: std::mem::take(&mut b.domains),
+            delegations: std::mem::take(&mut b.delegations),
+            events: std::mem::take(&mut b.events),
+        })
+    }
+
+    /// The cached record under `key`: `Some(None)` if known absent,
+    /// `None` if not cached.
+    fn cached<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Option<T>>> {
+        let Some(b) = &self.bulk else {
+            return Ok(None);
+        };
+        match b.borrow().cache.get(key) {
+            Some(Some(bytes)) => Ok(Some(Some(dec(bytes)?))),
+            Some(None) => Ok(Some(None)),
+            None => Ok(None),
+        }
+    }
+
+    /// Keep the cache in step with a write (only for keys it holds).
+    fn recache(&self, key: &str, rec: Option<Vec<u8>>) {
+        if let Some(b) = &self.bulk {
+            if let Some(v) = b.borrow_mut().cache.get_mut(key) {
+                *v = rec;
+            }
+        }
+    }
+
+    /// Send the pending writes now if there are many.
+    fn flush_if_full(&self) -> Result<()> {
+        let full = self.bulk.as_ref().is_some_and(|b| {
+            let b = b.borrow();
+            b.domains.len() >= BULK_FLUSH || b.events.len() >= 2 * BULK_FLUSH
+        });
+        if full {
+            self.run(|_| async { Ok(()) })?;
+        }
+        Ok(())
     }
 
     /// Lock `lock_key` for the transaction, then read `sql` with `key`.
+    /// (In bulk mode the bulk lock already excludes every other writer.)
     fn locked_get<T: DeserializeOwned>(
         &self,
         lock_key: String,
@@ -718,8 +830,11 @@ impl PgTxn {
         key: &str,
     ) -> Result<Option<T>> {
         let key = key.to_string();
+        let keyed = self.bulk.is_none();
         let b: Option<Vec<u8>> = self.run(move |c| async move {
-            exec(&c, lock_sql(), &[&lock_key]).await?;
+            if keyed {
+                exec(&c, lock_sql(), &[&lock_key]).await?;
+            }
             Ok(opt(&c, sql, &[&key]).await?.map(|r| r.get(0)))
         })?;
         b.map(|b| dec(&b)).transpose()
@@ -828,10 +943,13 @@ impl PgTxn {
         let Some(c) = c else {
             return Err(StoreError::Backend("transaction already finished".into()));
         };
-        wait(
-            self.rt
-                .spawn(async move { c.batch_execute("COMMIT").await.map_err(pgerr) }),
-        )?
+        let pending = self.take_pending();
+        wait(self.rt.spawn(async move {
+            if let Some(p) = pending {
+                flush(&c, p).await?;
+            }
+            c.batch_execute("COMMIT").await.map_err(pgerr)
+        }))?
     }
 }
 
@@ -871,6 +989,9 @@ impl Txn for PgTxn {
         )
     }
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
+        if let Some(c) = self.cached(&format!("c:{handle}"))? {
+            return Ok(c);
+        }
         self.locked_get(
             format!("c:{handle}"),
             "SELECT rec FROM contacts WHERE handle = $1",
@@ -878,6 +999,9 @@ impl Txn for PgTxn {
         )
     }
     fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        if let Some(d) = self.cached(&format!("d:{name}"))? {
+            return Ok(d);
+        }
         self.locked_get(
             format!("d:{name}"),
             "SELECT rec FROM domains WHERE name = $1",
@@ -885,6 +1009,9 @@ impl Txn for PgTxn {
         )
     }
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
+        if let Some(g) = self.cached(&format!("g:{name}"))? {
+            return Ok(g);
+        }
         self.locked_get(
             format!("d:{name}"),
             "SELECT rec FROM delegation WHERE name = $1",
@@ -917,6 +1044,7 @@ impl Txn for PgTxn {
     }
     fn put_contact(&mut self, ct: &Contact) -> Result<()> {
         let (h, f, rec) = (ct.handle.clone(), public_fn(ct), enc(ct)?);
+        self.recache(&format!("c:{h}"), Some(rec.clone()));
         self.run(move |c| async move {
             exec(
                 &c,
@@ -930,6 +1058,7 @@ impl Txn for PgTxn {
     }
     fn delete_contact(&mut self, handle: &str) -> Result<()> {
         let h = handle.to_string();
+        self.recache(&format!("c:{h}"), None);
         self.run(move |c| async move {
             exec(&c, "DELETE FROM contacts WHERE handle = $1", &[&h])
                 .await
@@ -975,6 +1104,41 @@ impl Txn for PgTxn {
         let reseller = d.registration.reseller.clone();
         let pending = d.registration.pending_transfer.is_some();
         let contacts = contacts_of(d);
+        let key = format!("d:{name}");
+        if old.is_none() {
+            if let Some(b) = &self.bulk {
+                let mut b = b.borrow_mut();
+                if let Some(v) = b.cache.get_mut(&key) {
+                    // Announced and new: inserted with its chunk.
+                    *v = Some(rec.clone());
+                    let hosts = d
+                        .nameservers
+                        .iter()
+                        .map(|n| {
+                            let owner = n.name.is_at_or_below(d.name.as_str());
+                            (
+                                n.name.as_str().to_string(),
+                                owner.then(|| n.addresses.iter().map(IpAddr::to_string).collect()),
+                            )
+                        })
+                        .collect();
+                    b.domains.push(NewDomain {
+                        name,
+                        registrar,
+                        reseller,
+                        pending,
+                        rec,
+                        contacts,
+                        hosts,
+                        skeleton: skeleton_index_key(&d.name),
+                    });
+                    drop(b);
+                    return self.flush_if_full();
+                }
+            }
+        }
+        self.recache(&key, Some(rec.clone()));
+        let keyed = self.bulk.is_none();
         let old_ns: Vec<String> = old
             .as_ref()
             .map(|o| {
@@ -1053,7 +1217,7 @@ impl Txn for PgTxn {
                 .collect();
             all.sort();
             all.dedup();
-            for h in all {
+            for h in all.into_iter().filter(|_| keyed) {
                 exec(&c, lock_sql(), &[&format!("h:{h}")]).await?;
             }
             for (host, owner) in &dropped {
@@ -1104,6 +1268,15 @@ impl Txn for PgTxn {
         let state = rec.state.as_str().to_string();
         let pending = pending_testing(rec);
         let b = enc(rec)?;
+        let key = format!("g:{name}");
+        if let Some(bulk) = &self.bulk {
+            let mut bulk = bulk.borrow_mut();
+            if let Some(v) = bulk.cache.get_mut(&key) {
+                *v = Some(b.clone());
+                bulk.delegations.insert(name, (state, pending, b));
+                return Ok(());
+            }
+        }
         self.run(move |c| async move {
             exec(
                 &c,
@@ -1123,6 +1296,24 @@ impl Txn for PgTxn {
         actor: &str,
         registrars: &[&str],
     ) -> Result<()> {
+        if let Some(b) = &self.bulk {
+            let mut b = b.borrow_mut();
+            if b.cache.contains_key(&format!("d:{name}")) {
+                // An announced domain's event: sent with its chunk.
+                let item = FeedEvent {
+                    seq: 0,
+                    at: ev.at,
+                    domain: name.to_string(),
+                    actor: actor.to_string(),
+                    from: ev.from,
+                    to: ev.to,
+                    reason: ev.reason.clone(),
+                    registrars: registrars.iter().map(|r| r.to_string()).collect(),
+                };
+                b.events.push((name.to_string(), enc(ev)?, item));
+                return Ok(());
+            }
+        }
         self.log_append(Log::History, name, ev, HISTORY_KEPT)?;
         let mut item = FeedEvent {
             seq: 0,
@@ -1161,12 +1352,81 @@ impl Txn for PgTxn {
             Ok(())
         })
     }
+    fn prefetch(&mut self, domains: &[&str], contacts: &[&str]) -> Result<()> {
+        let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        let handles: Vec<String> = contacts.iter().map(|c| c.to_string()).collect();
+        let first = self.bulk.is_none();
+        type Rows = Vec<(String, Vec<u8>)>;
+        let (ds, gs, cs): (Rows, Rows, Rows) = self.run(move |c| async move {
+            if first {
+                // Every other writer waits from now to the commit.
+                exec(&c, "SELECT pg_advisory_xact_lock($1)", &[&BULK_LOCK]).await?;
+            }
+            let pairs = |rows: Vec<tokio_postgres::Row>| -> Rows {
+                rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+            };
+            Ok((
+                pairs(
+                    rows(
+                        &c,
+                        "SELECT name, rec FROM domains WHERE name = ANY($1)",
+                        &[&names],
+                    )
+                    .await?,
+                ),
+                pairs(
+                    rows(
+                        &c,
+                        "SELECT name, rec FROM delegation WHERE name = ANY($1)",
+                        &[&names],
+                    )
+                    .await?,
+                ),
+                pairs(
+                    rows(
+                        &c,
+                        "SELECT handle, rec FROM contacts WHERE handle = ANY($1)",
+                        &[&handles],
+                    )
+                    .await?,
+                ),
+            ))
+        })?;
+        let mut cache: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+        for d in domains {
+            cache.insert(format!("d:{d}"), None);
+            cache.insert(format!("g:{d}"), None);
+        }
+        for c in contacts {
+            cache.insert(format!("c:{c}"), None);
+        }
+        for (k, rec) in ds {
+            cache.insert(format!("d:{k}"), Some(rec));
+        }
+        for (k, rec) in gs {
+            cache.insert(format!("g:{k}"), Some(rec));
+        }
+        for (k, rec) in cs {
+            cache.insert(format!("c:{k}"), Some(rec));
+        }
+        // The previous chunk's writes were sent by the statement above.
+        self.bulk = Some(RefCell::new(Bulk {
+            cache,
+            ..Bulk::default()
+        }));
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>, now: Timestamp) -> Result<()> {
         let Some(c) = self.client.take() else {
             return Err(StoreError::Backend("transaction already finished".into()));
         };
         let t = enc(&now)?;
+        let pending = self.take_pending();
         wait(self.rt.spawn(async move {
+            if let Some(p) = pending {
+                flush(&c, p).await?;
+            }
             exec(
                 &c,
                 "INSERT INTO zk_meta (key, value) VALUES ($1, $2)
@@ -1177,6 +1437,191 @@ impl Txn for PgTxn {
             c.batch_execute("COMMIT").await.map_err(pgerr)
         }))?
     }
+}
+
+/// Send a chunk's batched writes: a few multi-row statements where the
+/// row-by-row path sends ~25 per domain. Same rows, same locks.
+async fn flush(c: &Object, b: Bulk) -> Result<()> {
+    if !b.domains.is_empty() {
+        let mut names = Vec::new();
+        let mut regs = Vec::new();
+        let mut resellers = Vec::new();
+        let mut pendings = Vec::new();
+        let mut recs = Vec::new();
+        let (mut dc_contact, mut dc_domain) = (Vec::new(), Vec::new());
+        let (mut hd_host, mut hd_domain) = (Vec::new(), Vec::new());
+        let mut glue: Vec<(&String, &Vec<String>)> = Vec::new();
+        let mut skeletons = Vec::new();
+        for d in &b.domains {
+            names.push(&d.name);
+            skeletons.push(&d.skeleton);
+            regs.push(&d.registrar);
+            resellers.push(d.reseller.as_ref());
+            pendings.push(d.pending);
+            recs.push(&d.rec);
+            for ct in &d.contacts {
+                dc_contact.push(ct);
+                dc_domain.push(&d.name);
+            }
+            for (h, g) in &d.hosts {
+                hd_host.push(h);
+                hd_domain.push(&d.name);
+                if let Some(a) = g {
+                    glue.push((h, a));
+                }
+            }
+        }
+        exec(
+            c,
+            "INSERT INTO domains (name, registrar, reseller, pending_transfer, rec)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bytea[])
+             ON CONFLICT (name) DO UPDATE SET registrar = EXCLUDED.registrar,
+               reseller = EXCLUDED.reseller, pending_transfer = EXCLUDED.pending_transfer,
+               rec = EXCLUDED.rec",
+            &[&names, &regs, &resellers, &pendings, &recs],
+        )
+        .await?;
+        exec(
+            c,
+            "INSERT INTO domain_skeletons (skeleton, name)
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&skeletons, &names],
+        )
+        .await?;
+        exec(
+            c,
+            "INSERT INTO domain_contacts (contact, domain)
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&dc_contact, &dc_domain],
+        )
+        .await?;
+        let mut hosts: Vec<&String> = hd_host.clone();
+        hosts.sort_unstable();
+        hosts.dedup();
+        exec(
+            c,
+            "INSERT INTO hosts (name, addresses)
+             SELECT h, '{}' FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING",
+            &[&hosts],
+        )
+        .await?;
+        exec(
+            c,
+            "INSERT INTO host_domains (host, domain)
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&hd_host, &hd_domain],
+        )
+        .await?;
+        if !glue.is_empty() {
+            // The glue of the hosts these domains own, in three statements
+            // (as set_addresses does per host).
+            let owned: Vec<&String> = glue.iter().map(|(h, _)| *h).collect();
+            let (mut g_host, mut g_ip) = (Vec::new(), Vec::new());
+            for (h, addrs) in &glue {
+                for a in addrs.iter() {
+                    g_host.push(*h);
+                    g_ip.push(a);
+                }
+            }
+            exec(c, "DELETE FROM host_ips WHERE host = ANY($1)", &[&owned]).await?;
+            exec(
+                c,
+                "INSERT INTO host_ips (ip, host)
+                 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                &[&g_ip, &g_host],
+            )
+            .await?;
+            exec(
+                c,
+                "UPDATE hosts h SET addresses = coalesce(
+                   (SELECT array_agg(x.ip ORDER BY x.o)
+                    FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(host, ip, o)
+                    WHERE x.host = h.name), '{}')
+                 WHERE h.name = ANY($1)",
+                &[&owned, &g_host, &g_ip],
+            )
+            .await?;
+        }
+    }
+    if !b.delegations.is_empty() {
+        let mut names = Vec::new();
+        let mut states = Vec::new();
+        let mut pendings = Vec::new();
+        let mut recs = Vec::new();
+        for (n, (s, p, r)) in &b.delegations {
+            names.push(n);
+            states.push(s);
+            pendings.push(*p);
+            recs.push(r);
+        }
+        exec(
+            c,
+            "INSERT INTO delegation (name, state, pending_test, rec)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bytea[])
+             ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state,
+               pending_test = EXCLUDED.pending_test, rec = EXCLUDED.rec",
+            &[&names, &states, &pendings, &recs],
+        )
+        .await?;
+    }
+    if !b.events.is_empty() {
+        let names: Vec<&String> = b.events.iter().map(|(n, _, _)| n).collect();
+        let recs: Vec<&Vec<u8>> = b.events.iter().map(|(_, r, _)| r).collect();
+        // Each name's events after its last stored one, in order.
+        exec(
+            c,
+            "INSERT INTO history (name, seq, rec)
+             SELECT t.n, coalesce((SELECT max(seq) + 1 FROM history h WHERE h.name = t.n), 0)
+                    + row_number() OVER (PARTITION BY t.n ORDER BY t.o) - 1, t.r
+             FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(n, r, o)",
+            &[&names, &recs],
+        )
+        .await?;
+        exec(
+            c,
+            "DELETE FROM history h WHERE h.name = ANY($1)
+             AND h.seq <= (SELECT max(seq) FROM history x WHERE x.name = h.name) - $2",
+            &[&names, &(HISTORY_KEPT as i64)],
+        )
+        .await?;
+        exec(c, lock_sql(), &[&"feed"]).await?;
+        let last: i64 = one(c, "SELECT coalesce(max(seq), 0) FROM feed", &[])
+            .await?
+            .get(0);
+        let mut seqs = Vec::new();
+        let mut items = Vec::new();
+        let (mut fr_reg, mut fr_seq) = (Vec::new(), Vec::new());
+        for (i, (_, _, item)) in b.events.into_iter().enumerate() {
+            let mut item = item;
+            let seq = last + 1 + i as i64;
+            item.seq = seq as u64;
+            for r in &item.registrars {
+                fr_reg.push(r.clone());
+                fr_seq.push(seq);
+            }
+            seqs.push(seq);
+            items.push(enc(&item)?);
+        }
+        exec(
+            c,
+            "INSERT INTO feed (seq, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+            &[&seqs, &items],
+        )
+        .await?;
+        exec(
+            c,
+            "INSERT INTO feed_registrars (registrar, seq)
+             SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+            &[&fr_reg, &fr_seq],
+        )
+        .await?;
+        let cut = seqs.last().copied().unwrap_or(last) - FEED_KEPT as i64;
+        if cut > 0 {
+            exec(c, "DELETE FROM feed_registrars WHERE seq <= $1", &[&cut]).await?;
+            exec(c, "DELETE FROM feed WHERE seq <= $1", &[&cut]).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn set_addresses(c: &Object, host: &str, addrs: &[String]) -> Result<()> {
@@ -1305,49 +1750,25 @@ impl Store for PgStore {
 
     fn bundle(&self, name: &str) -> Result<Option<DomainBundle>> {
         let name = name.to_string();
-        // One snapshot: the domain and what it names, read together.
-        type Raw = (
-            Vec<u8>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-            Vec<Option<Vec<u8>>>,
-        );
-        let raw: Option<Raw> = self.with(move |mut c| async move {
-            let t = c
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await
-                .map_err(pgerr)?;
-            let Some(r) = t
-                .query_opt(
-                    "SELECT d.rec, g.rec, r.rec FROM domains d
-                     LEFT JOIN delegation g ON g.name = d.name
-                     LEFT JOIN registrars r ON r.handle = d.registrar
-                     WHERE d.name = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(pgerr)?
-            else {
-                return Ok(None);
-            };
-            let d: Vec<u8> = r.get(0);
-            let dom: Domain = dec(&d)?;
-            let mut cs = Vec::new();
-            for h in [Some(&dom.registrant), dom.admin.as_ref(), dom.tech.as_ref()] {
-                cs.push(match h {
-                    Some(h) => t
-                        .query_opt("SELECT rec FROM contacts WHERE handle = $1", &[h])
-                        .await
-                        .map_err(pgerr)?
-                        .map(|r| r.get(0)),
-                    None => None,
-                });
-            }
-            t.commit().await.map_err(pgerr)?;
-            Ok(Some((d, r.get(1), r.get(2), cs)))
+        // One statement, so one snapshot and one round trip: the domain, its
+        // delegation, its registrar and the contacts it names
+        // (`domain_contacts` is kept with the domain in its transaction).
+        type Raw = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Vec<Vec<u8>>);
+        let raw: Option<Raw> = self.with(move |c| async move {
+            Ok(opt(
+                &c,
+                "SELECT d.rec, g.rec, r.rec,
+                   ARRAY(SELECT c.rec FROM domain_contacts dc
+                         JOIN contacts c ON c.handle = dc.contact
+                         WHERE dc.domain = d.name)
+                 FROM domains d
+                 LEFT JOIN delegation g ON g.name = d.name
+                 LEFT JOIN registrars r ON r.handle = d.registrar
+                 WHERE d.name = $1",
+                &[&name],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
         })?;
         let Some((d, g, r, cs)) = raw else {
             return Ok(None);
@@ -1357,14 +1778,15 @@ impl Store for PgStore {
             Some(g) => dec(&g)?,
             None => DelegationRecord::undelegated(domain.updated),
         };
-        let c = |i: usize| -> Result<Option<Contact>> {
-            cs.get(i).cloned().flatten().map(|b| dec(&b)).transpose()
+        let contacts: Vec<Contact> = cs.iter().map(|b| dec(b)).collect::<Result<_>>()?;
+        let c = |h: Option<&String>| -> Option<Contact> {
+            h.and_then(|h| contacts.iter().find(|c| &c.handle == h).cloned())
         };
         Ok(Some(DomainBundle {
             registrar: r.map(|b| dec(&b)).transpose()?,
-            registrant: c(0)?,
-            admin: c(1)?,
-            tech: c(2)?,
+            registrant: c(Some(&domain.registrant)),
+            admin: c(domain.admin.as_ref()),
+            tech: c(domain.tech.as_ref()),
             delegation,
             domain,
         }))

@@ -6,8 +6,10 @@
 //! them, and the zone writer publishes them. A scheduler killed with
 //! SIGKILL has its domains taken over after the lease; no domain is
 //! probed by two schedulers at once (its rounds stay an interval apart).
-//! A standby zone writer takes over when the leader dies. And redb
-//! refuses anything but all three roles.
+//! A standby zone writer takes over when the leader dies. A second front
+//! end shows a change made through the first (API) or by an operator's
+//! CLI (hold, release) within a second. And redb refuses anything but all
+//! three roles.
 
 use crate::support;
 use std::net::IpAddr;
@@ -161,16 +163,32 @@ filter = "info"
     let s1 = serve(d, "s1", "scheduler", &[]);
     let s2 = serve(d, "s2", "scheduler", &[]);
     let front = serve(d, "front", "frontend,zone", &[]);
+    // A second front end (no zone writer) on ports of its own.
+    let (whois2, http2) = (free(), free());
+    let front2 = serve(
+        d,
+        "front2",
+        "frontend",
+        &[
+            "--http-listen".into(),
+            http2.to_string(),
+            "--whois-listen".into(),
+            whois2.to_string(),
+        ],
+    );
     let api = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = format!("http://{http}");
+    let base2 = format!("http://{http2}");
     let start = Instant::now();
-    while api.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "front end not up: {}",
-            log(d, "front")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for (b, name) in [(&base, "front"), (&base2, "front2")] {
+        while api.get(format!("{b}/readyz")).send().await.is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{name} not up: {}",
+                log(d, name)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     // Declare through the front end: the schedulers (other processes)
@@ -221,6 +239,116 @@ filter = "info"
         .await
         .unwrap();
     assert_eq!(v["state"], "delegated", "{v}");
+
+    // A change through one front end's API is seen through the other's
+    // RDAP and WHOIS within a second: a renewal moves the expiry.
+    let expiry = |v: &Value| -> String {
+        v["events"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["eventAction"] == "expiration"))
+            .map(|e| e["eventDate"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let rdap2 = |name: &str| {
+        let (api, url) = (api.clone(), format!("{base2}/rdap/domain/{name}"));
+        async move {
+            api.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let before = expiry(&rdap2("d0.ru").await);
+    assert!(!before.is_empty());
+    let r = api
+        .post(format!("{base}/api/v1/domains/d0.ru/renew"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let changed = Instant::now();
+    let after = loop {
+        let e = expiry(&rdap2("d0.ru").await);
+        if e != before {
+            break e;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "front2 still shows expiry {before}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let whois_text = whois_query(whois2, "d0.ru").await;
+    assert!(
+        whois_text
+            .lines()
+            .any(|l| l.starts_with("paid-till:") && l.contains(&after[..10])),
+        "{after}: {whois_text}"
+    );
+    assert!(changed.elapsed() < Duration::from_secs(1));
+
+    // An operator's hold from a third process (the CLI on the same
+    // database): at once in the second front end's RDAP, and the zone
+    // writer takes the domain out of the zone; released, it is back.
+    let operator = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_zonekeeper"))
+            .arg("--config")
+            .arg(d.join("zk.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let statuses = |v: &Value| -> Vec<String> {
+        v["status"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    operator(&["hold", "d2.ru", "--reason", "court order"]);
+    let held_at = Instant::now();
+    loop {
+        let st = statuses(&rdap2("d2.ru").await);
+        if st.iter().any(|s| s == "server hold") {
+            break;
+        }
+        assert!(held_at.elapsed() < Duration::from_secs(1), "{st:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let in_zone = |name: &str| {
+        std::fs::read_to_string(&zone_file)
+            .unwrap_or_default()
+            .contains(&format!("{name}. 345600 IN NS"))
+    };
+    until(
+        Duration::from_secs(10),
+        "held domain out of the zone",
+        || (!in_zone("d2.ru") && in_zone("d1.ru")).then_some(()),
+    )
+    .await;
+    operator(&["release", "d2.ru"]);
+    until(
+        Duration::from_secs(10),
+        "released domain back in the zone",
+        || in_zone("d2.ru").then_some(()),
+    )
+    .await;
+    assert!(!statuses(&rdap2("d2.ru").await)
+        .iter()
+        .any(|s| s == "server hold"));
+    drop(front2);
 
     // Monitoring renews the schedulers' claims: every domain is held by
     // one of them. The one holding more is killed.
@@ -326,6 +454,16 @@ filter = "info"
     drop(standby);
     drop(survivor);
     drop(servers);
+}
+
+/// One WHOIS query over TCP: the whole answer.
+async fn whois_query(addr: std::net::SocketAddr, q: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(format!("{q}\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).await.unwrap();
+    out
 }
 
 #[test]
