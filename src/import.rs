@@ -1026,6 +1026,9 @@ fn check_confusables(
     }))
 }
 
+/// Names screened per store call by [`look_alikes`].
+const SCREEN_CHUNK: usize = 1000;
+
 /// Refusals (`(index in names, why)`) and flag messages of the zone
 /// policies' confusable rule for names about to be registered: each new
 /// one (not yet in the store) is compared with the registered names of its
@@ -1039,24 +1042,37 @@ pub fn look_alikes(
     let mut refused = Vec::new();
     let mut flagged = Vec::new();
     let mut batch = ConfusableSet::new();
-    for (i, name) in names.iter().enumerate() {
-        let Some(mode) = names::confusable_mode(zones, name) else {
-            continue;
-        };
-        if store.domain(name.as_str())?.is_some() {
-            continue;
-        }
-        let existing = match store.look_alike(&names::skeleton_index_key(name), name.as_str())? {
-            Some(e) => Some(e),
-            None => batch
-                .check_and_add(zones, name)
-                .map(|hit| hit.earlier.as_str().to_string()),
-        };
-        let Some(existing) = existing else { continue };
-        let err = names::confusable_error(name, &existing);
-        match mode {
-            ConfusableMode::Refuse => refused.push((i, err)),
-            _ => flagged.push(err.to_string()),
+    // Only names of zones whose rule is on, screened a chunk at a time.
+    let watched: Vec<(usize, ConfusableMode, String)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            names::confusable_mode(zones, n).map(|m| (i, m, names::skeleton_index_key(n)))
+        })
+        .collect();
+    for chunk in watched.chunks(SCREEN_CHUNK) {
+        let q: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|(i, _, k)| (names[*i].as_str(), k.as_str()))
+            .collect();
+        let answers = store.screen_names(&q)?;
+        for ((i, mode, _), (registered, found)) in chunk.iter().zip(answers) {
+            if registered {
+                continue;
+            }
+            let name = names[*i];
+            let existing = match found {
+                Some(e) => Some(e),
+                None => batch
+                    .check_and_add(zones, name)
+                    .map(|hit| hit.earlier.as_str().to_string()),
+            };
+            let Some(existing) = existing else { continue };
+            let err = names::confusable_error(name, &existing);
+            match mode {
+                ConfusableMode::Refuse => refused.push((*i, err)),
+                _ => flagged.push(err.to_string()),
+            }
         }
     }
     Ok((refused, flagged))

@@ -370,6 +370,16 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::names::skeleton_index_key`]) is `key`: the index behind
     /// the zone policies' confusable rule.
     fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>>;
+    /// For each `(name, look-alike key)`: whether `name` is registered, and
+    /// [`Store::look_alike`] of it. An import screens its new names with
+    /// this, a chunk at a time (a networked backend answers a chunk in one
+    /// round trip).
+    fn screen_names(&self, names: &[(&str, &str)]) -> Result<Vec<(bool, Option<String>)>> {
+        names
+            .iter()
+            .map(|(n, k)| Ok((self.domain(n)?.is_some(), self.look_alike(k, n)?)))
+            .collect()
+    }
     /// Visit every delegation record (scheduler start-up). Return `false`
     /// from `f` to stop.
     fn for_each_delegation(&self, f: &mut dyn FnMut(&str, &DelegationRecord) -> bool)

@@ -1956,6 +1956,27 @@ impl Store for PgStore {
         )
     }
 
+    fn screen_names(&self, names: &[(&str, &str)]) -> Result<Vec<(bool, Option<String>)>> {
+        let n: Vec<String> = names.iter().map(|(n, _)| n.to_string()).collect();
+        let k: Vec<String> = names.iter().map(|(_, k)| k.to_string()).collect();
+        self.with(move |c| async move {
+            Ok(rows(
+                &c,
+                "SELECT EXISTS (SELECT 1 FROM domains d WHERE d.name = q.name),
+                        (SELECT s.name FROM domain_skeletons s
+                          WHERE s.skeleton = q.key AND s.name <> q.name
+                          ORDER BY s.name LIMIT 1)
+                   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(name, key, i)
+                  ORDER BY q.i",
+                &[&n, &k],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+        })
+    }
+
     fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
         let (key, except) = (key.to_string(), except.to_string());
         self.with(move |c| async move {
