@@ -306,9 +306,14 @@ fn load_domain(
     Ok(load_domain_full(st, ascii, now)?.map(|(p, o, _, _)| (p, o)))
 }
 
+/// What precedes the `last update of RDAP database` time in a serialised
+/// domain object (a JSON string holds no unescaped `"`, so nothing a
+/// registrant wrote can look like it).
+const DB_EVENT: &[u8] = br#"{"eventAction":"last update of RDAP database","eventDate":""#;
+
 /// The entity tag of a cached body (RFC 9110 §8.8.3): a hash of its bytes.
-fn etag(e: &Entry) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{:016x}\"", e.tag))
+fn etag(tag: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{tag:016x}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
@@ -328,11 +333,16 @@ fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
 /// The body with its entity tag, or `304 Not Modified` when the client
 /// already has it. (`HEAD` gets the same headers; axum drops the body.)
 fn cached_response(headers: &HeaderMap, e: &Entry) -> Response {
-    let tag = etag(e);
+    tagged(headers, e.body.clone(), e.tag)
+}
+
+/// [`cached_response`] of a body with entity tag `tag`.
+fn tagged(headers: &HeaderMap, body: Bytes, tag: u64) -> Response {
+    let tag = etag(tag);
     let mut r = if not_modified(headers, &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        e.body.clone().into_response()
+        body.into_response()
     };
     r.headers_mut().insert(header::ETAG, tag);
     r
@@ -346,15 +356,24 @@ async fn domain(
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad domain name: {e}.")))?;
     let name = st.app.zones.parse_domain(&name).map_err(name_error)?;
     let cache = &st.app.answers.rdap_domain;
-    // Read before the store: a commit after this makes the entry stale.
-    let generation = st.app.store.generation();
+    let stamps = st.app.store.stamps();
     let now = st.app.now();
-    if let Some(g) = generation {
-        if let Some(e) = cache.get(name.as_str(), g, now, &st.app.config.lifecycle) {
+    // Read before the store: a commit after this makes the entry stale.
+    let generation = stamps.map(|s| s.generation());
+    if let Some(s) = stamps {
+        if let Some(e) = cache.get(name.as_str(), s, now, &st.app.config.lifecycle) {
             return Ok(cached_response(&headers, &e));
         }
     }
-    let c = ctx_at(&st, now)?;
+    // The last update time as the cache tracks it, when it can.
+    let c = match stamps.and_then(|s| s.updated()) {
+        Some(db_updated) => Ctx {
+            base: base_url(&st),
+            now,
+            db_updated,
+        },
+        None => ctx_at(&st, now)?,
+    };
     let Some((d, overdue, record, status)) = load_domain_full(&st, name.as_str(), c.now)? else {
         return Err(RdapError::not_found(format!(
             "Domain {} is not registered.",
@@ -369,11 +388,21 @@ async fn domain(
         Ok(b) => Bytes::from(b),
         Err(_) => return Ok(rdap_json(&dom)),
     };
-    let e = Arc::new(Entry::new(generation.unwrap_or(0), record, status, body));
-    if generation.is_some() {
-        cache.insert(name.as_str(), e.clone());
+    let updated = c.db_updated;
+    let e = generation
+        .and_then(|g| Entry::new(g, record, status, body.clone(), updated, DB_EVENT))
+        .map(Arc::new);
+    match e {
+        Some(e) => {
+            cache.insert(name.as_str(), e.clone());
+            Ok(cached_response(&headers, &e))
+        }
+        None => Ok(tagged(
+            &headers,
+            body.clone(),
+            crate::answer_cache::body_tag(&body),
+        )),
     }
-    Ok(cached_response(&headers, &e))
 }
 
 fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {

@@ -139,8 +139,9 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     Ok(match q {
         Query::Domain(text) => match app.zones.parse_domain(text) {
             Ok(name) => {
+                let stamps = app.store.stamps();
                 // Read before the store: a later commit makes the entry stale.
-                let generation = app.store.generation();
+                let generation = stamps.map(|s| s.generation());
                 let cfg = &app.config.lifecycle;
                 let found = app.store.bundle(name.as_str())?.and_then(|b| {
                     let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
@@ -149,10 +150,19 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                 });
                 match found {
                     Some((d, b, status)) => {
-                        let text = format::domain_answer(&d, source, last()?);
+                        // The last update time as the cache tracks it, when it can.
+                        let updated = match stamps.and_then(|s| s.updated()) {
+                            Some(u) => u,
+                            None => last()?,
+                        };
+                        let text = format::domain_answer(&d, source, updated);
                         if let Some(g) = generation {
-                            let e = Entry::new(g, b.domain, status, Bytes::from(text.clone()));
-                            app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                            let body = Bytes::from(text.clone());
+                            let before = format::UPDATED_PREFIX.as_bytes();
+                            if let Some(e) = Entry::new(g, b.domain, status, body, updated, before)
+                            {
+                                app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                            }
                         }
                         (Answered::Ok, text)
                     }
@@ -194,10 +204,10 @@ fn cached(app: &App, q: &Query) -> Option<Bytes> {
         return None;
     };
     let name = app.zones.parse_domain(text).ok()?;
-    let g = app.store.generation()?;
+    let stamps = app.store.stamps()?;
     app.answers
         .whois_domain
-        .get(name.as_str(), g, app.now(), &app.config.lifecycle)
+        .get(name.as_str(), stamps, app.now(), &app.config.lifecycle)
         .map(|e| e.body.clone())
 }
 
