@@ -21,6 +21,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use crate::config::LifecycleConfig;
@@ -49,11 +50,17 @@ pub struct Entry {
     domain: Domain,
     status: Status,
     pub body: Bytes,
-    /// A hash of `body`, for an HTTP entity tag.
-    pub tag: u64,
+    /// Its HTTP entity tag: a hash of `body`.
+    pub etag: HeaderValue,
     /// The store's last update time shown in `body`, and where.
     updated: Timestamp,
     updated_at: usize,
+}
+
+/// An HTTP entity tag (RFC 9110 §8.8.3) from a hash of the body.
+pub fn etag(hash: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{hash:016x}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 /// A hash of an answer's bytes, for an HTTP entity tag.
@@ -94,7 +101,7 @@ impl Entry {
             deps,
             domain,
             status,
-            tag: body_tag(&body),
+            etag: etag(body_tag(&body)),
             body,
             updated: trunc(updated),
             updated_at: at,
@@ -115,7 +122,7 @@ impl Entry {
             deps: self.deps,
             domain: self.domain.clone(),
             status: self.status.clone(),
-            tag: body_tag(&body),
+            etag: etag(body_tag(&body)),
             body: body.into(),
             updated,
             updated_at: self.updated_at,

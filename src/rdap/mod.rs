@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -252,7 +252,7 @@ fn base_url(st: &Rdap) -> String {
     crate::config::rdap_base_url(&st.app.config)
 }
 
-fn ctx(st: &Rdap, _headers: &HeaderMap) -> Result<Ctx, RdapError> {
+fn ctx(st: &Rdap) -> Result<Ctx, RdapError> {
     ctx_at(st, st.app.now())
 }
 
@@ -311,18 +311,33 @@ fn load_domain(
 /// registrant wrote can look like it).
 const DB_EVENT: &[u8] = br#"{"eventAction":"last update of RDAP database","eventDate":""#;
 
-/// The entity tag of a cached body (RFC 9110 §8.8.3): a hash of its bytes.
-fn etag(tag: u64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{tag:016x}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+/// The request's `If-None-Match` values: the one header a domain lookup
+/// reads (extracting the whole `HeaderMap` would copy every header).
+struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        ))
+    }
 }
 
 /// `If-None-Match` names this representation (or is `*`): RFC 9110 §13.1.2,
 /// weak comparison.
-fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+fn not_modified(inm: &IfNoneMatch, tag: &HeaderValue) -> bool {
     let ours = tag.as_bytes();
-    headers
-        .get_all(header::IF_NONE_MATCH)
+    inm.0
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -332,14 +347,13 @@ fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
 
 /// The body with its entity tag, or `304 Not Modified` when the client
 /// already has it. (`HEAD` gets the same headers; axum drops the body.)
-fn cached_response(headers: &HeaderMap, e: &Entry) -> Response {
-    tagged(headers, e.body.clone(), e.tag)
+fn cached_response(inm: &IfNoneMatch, e: &Entry) -> Response {
+    tagged(inm, e.body.clone(), e.etag.clone())
 }
 
 /// [`cached_response`] of a body with entity tag `tag`.
-fn tagged(headers: &HeaderMap, body: Bytes, tag: u64) -> Response {
-    let tag = etag(tag);
-    let mut r = if not_modified(headers, &tag) {
+fn tagged(inm: &IfNoneMatch, body: Bytes, tag: HeaderValue) -> Response {
+    let mut r = if not_modified(inm, &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         body.into_response()
@@ -350,7 +364,7 @@ fn tagged(headers: &HeaderMap, body: Bytes, tag: u64) -> Response {
 
 async fn domain(
     State(st): State<Shared>,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad domain name: {e}.")))?;
@@ -397,11 +411,10 @@ async fn domain(
             cache.insert(name.as_str(), e.clone());
             Ok(cached_response(&headers, &e))
         }
-        None => Ok(tagged(
-            &headers,
-            body.clone(),
-            crate::answer_cache::body_tag(&body),
-        )),
+        None => {
+            let tag = crate::answer_cache::etag(crate::answer_cache::body_tag(&body));
+            Ok(tagged(&headers, body, tag))
+        }
     }
 }
 
@@ -415,13 +428,12 @@ fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {
 
 async fn nameserver(
     State(st): State<Shared>,
-    headers: HeaderMap,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad nameserver name: {e}.")))?;
     let host =
         names::parse_host(&name).map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let h = st
         .app
         .store
@@ -486,12 +498,11 @@ fn check_handle(h: &str) -> Result<(), RdapError> {
 
 async fn entity(
     State(st): State<Shared>,
-    headers: HeaderMap,
     handle: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(handle) = handle.map_err(|e| RdapError::bad(format!("Bad entity handle: {e}.")))?;
     check_handle(&handle)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let e = load_entity(&st, &handle)?
         .ok_or_else(|| RdapError::not_found(format!("Entity {handle} is not known.")))?;
     let (mut ent, redacted) = entity_view(&c, &e, "$");
@@ -505,8 +516,8 @@ async fn entity(
     Ok(rdap_json(&ent))
 }
 
-async fn help(State(st): State<Shared>, headers: HeaderMap) -> Res {
-    let c = ctx(&st, &headers)?;
+async fn help(State(st): State<Shared>) -> Res {
+    let c = ctx(&st)?;
     let mut about = view::terms(&c, "help");
     about.description.push(
         "Lookups: domain/{name} (U- or A-label), nameserver/{name}, entity/{handle}. \
@@ -679,9 +690,9 @@ fn domain_results(
     )
 }
 
-async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn domains(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "nsLdhName", "nsIp"])?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let live = |k: &str| load_domain(&st, k, c.now);
     let (found, truncated) = match key {
@@ -747,9 +758,9 @@ async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res
     Ok(domain_results(&c, found, truncated, "domains"))
 }
 
-async fn nameservers(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn nameservers(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "ip"])?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let live = |k: &str| -> Result<Option<PublicNameserver>, RdapError> {
         Ok(st
@@ -871,11 +882,11 @@ fn entity_handles(
     Ok((handles, truncated))
 }
 
-async fn entities(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn entities(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["fn", "handle"])?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let (handles, truncated) = entity_handles(&st, key, value, limit)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let mut out = Vec::new();
     let mut redacted = Vec::new();
     for h in handles {
@@ -899,7 +910,7 @@ async fn entities(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Re
 
 /// RFC 9536 reverse search: domains related to entities found by `handle`
 /// or `fn` (public names only), optionally restricted to one role.
-async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
     let Ok(Query(params)) = &q else {
         return Err(RdapError::bad("Malformed query string."));
     };
@@ -923,7 +934,7 @@ async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params
     let (key, value) = one_param(&q2, &["handle", "fn"])?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let (handles, mut truncated) = entity_handles(&st, key, value, limit)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let mut found: Vec<(PublicDomain, bool)> = Vec::new();
     'outer: for h in handles {
         let is_registrar = st.app.store.registrar(&h)?.is_some();
