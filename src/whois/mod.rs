@@ -230,6 +230,9 @@ where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
     let conns = Arc::new(Semaphore::new(app.config.whois.max_connections.max(1)));
+    // One reference count per connection rather than an `App` clone (its
+    // zone list and policies are copied on clone).
+    let shared = Arc::new(app.clone());
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let tasks = TaskTracker::new();
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
@@ -241,7 +244,7 @@ where
             _ = sweep.tick() => limiter.retain_recent(),
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    accept(&app, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
+                    accept(&shared, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
                 }
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
@@ -271,7 +274,7 @@ pub(crate) fn is_per_connection(e: &io::Error) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn accept<C>(
-    app: &App,
+    app: &Arc<App>,
     stream: TcpStream,
     peer: SocketAddr,
     limiter: &ClientLimiter<C>,
@@ -356,7 +359,12 @@ async fn read_line(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Line> {
     }
 }
 
-async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermit, opts: Options) {
+async fn connection(
+    app: Arc<App>,
+    mut stream: TcpStream,
+    permit: OwnedSemaphorePermit,
+    opts: Options,
+) {
     let _permit = permit;
     let limit = app.config.whois.read_timeout;
     let mut buf = [0u8; MAX_QUERY_LEN + 2];
