@@ -260,7 +260,12 @@ fn ctx_at(st: &Rdap, now: crate::model::Timestamp) -> Result<Ctx, RdapError> {
     Ok(Ctx {
         base: base_url(st),
         now,
-        db_updated: st.app.store.last_update()?.unwrap_or(now),
+        // From the store's change stamps when it keeps them (no read
+        // transaction; what the answer cache shows too).
+        db_updated: match st.app.store.stamps().and_then(|s| s.updated()) {
+            Some(t) => t,
+            None => st.app.store.last_update()?.unwrap_or(now),
+        },
     })
 }
 
@@ -379,15 +384,7 @@ async fn domain(
             return Ok(cached_response(&headers, &e));
         }
     }
-    // The last update time as the cache tracks it, when it can.
-    let c = match stamps.and_then(|s| s.updated()) {
-        Some(db_updated) => Ctx {
-            base: base_url(&st),
-            now,
-            db_updated,
-        },
-        None => ctx_at(&st, now)?,
-    };
+    let c = ctx_at(&st, now)?;
     let Some((d, overdue, record, status)) = load_domain_full(&st, name.as_str(), c.now)? else {
         return Err(RdapError::not_found(format!(
             "Domain {} is not registered.",

@@ -133,7 +133,15 @@ pub fn answer(app: &App, q: &Query) -> (Answered, String) {
 fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     let source = app.config.whois.source.as_str();
     let now = app.now();
-    let last = || -> crate::store::Result<_> { Ok(app.store.last_update()?.unwrap_or(now)) };
+    // The store's last update time: from its change stamps when it keeps
+    // them (no read transaction), else read.
+    let last = || -> crate::store::Result<_> {
+        let kept = app.store.stamps().and_then(|s| s.updated());
+        Ok(match kept {
+            Some(t) => t,
+            None => app.store.last_update()?.unwrap_or(now),
+        })
+    };
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
     let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
@@ -150,11 +158,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                 });
                 match found {
                     Some((d, b, status)) => {
-                        // The last update time as the cache tracks it, when it can.
-                        let updated = match stamps.and_then(|s| s.updated()) {
-                            Some(u) => u,
-                            None => last()?,
-                        };
+                        let updated = last()?;
                         let text = format::domain_answer(&d, source, updated);
                         if let Some(g) = generation {
                             let body = Bytes::from(text.clone());
