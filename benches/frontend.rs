@@ -171,7 +171,10 @@ fn main() {
                         w += 1;
                     }
                     if i % 4 == 0 {
-                        let url = format!("http://{haddr}/rdap/nameserver/ns1.hosting{}.example", i % 7);
+                        let url = format!(
+                            "http://{haddr}/rdap/nameserver/ns1.hosting{}.example",
+                            i % 7
+                        );
                         if client.get(&url).send().await.is_ok() {
                             o += 1;
                         }
@@ -180,7 +183,8 @@ fn main() {
                 (w, o)
             });
         }
-        let mut report = tokio::time::interval(Duration::from_secs(30));
+        let mut report =
+            tokio::time::interval(Duration::from_secs(env("FRONTEND_BENCH_EVERY", 30)));
         report.tick().await;
         let mut t = (0, 0);
         loop {
@@ -192,7 +196,15 @@ fn main() {
                 },
                 _ = report.tick() => {
                     let (r, h) = rss();
-                    println!("  t+{:>4.0} s: RSS {r} MiB (peak {h} MiB)", t0.elapsed().as_secs_f64() - first.as_secs_f64());
+                    let threads = std::fs::read_to_string("/proc/self/status")
+                        .unwrap_or_default()
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_string()))
+                        .unwrap_or_default();
+                    println!(
+                        "  t+{:>4.0} s: RSS {r} MiB (peak {h} MiB), {threads} threads",
+                        t0.elapsed().as_secs_f64() - first.as_secs_f64()
+                    );
                 }
             }
         }

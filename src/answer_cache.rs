@@ -29,12 +29,12 @@ use crate::lifecycle::{self, Status};
 use crate::model::{Domain, Timestamp};
 use crate::store::stamps::{Key, Slot, Stamps};
 
-/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~3.5 KB, so this
-/// holds the ~35 000 hottest names (a hot set of 20 000 did not fit in
+/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~4 KB with the
+/// domain record kept beside it, so this holds the ~30 000 hottest names (a hot set of 20 000 did not fit in
 /// 64 MiB: a sixth of the lookups missed), well inside the 512 MiB budget
 /// at 1M domains.
 pub const MAX_BYTES: u64 = 128 << 20;
-/// Bytes of WHOIS answers kept (~1.5 KB each with overhead: ~40 000 names).
+/// Bytes of WHOIS answers kept (~2 KB each with the record: ~30 000 names).
 pub const WHOIS_MAX_BYTES: u64 = 64 << 20;
 
 /// Length of a timestamp as both answers print it: `2026-01-01T00:00:00Z`.
@@ -59,6 +59,10 @@ pub struct Entry {
     /// The store's last update time shown in `body`, and where.
     updated: Timestamp,
     updated_at: usize,
+    /// Bytes this entry holds beyond its body: the domain record (its
+    /// encoded size, doubled for the allocations behind its strings) and
+    /// the entry itself.
+    overhead: usize,
 }
 
 /// An HTTP entity tag (RFC 9110 §8.8.3) from a hash of the body.
@@ -100,7 +104,11 @@ impl Entry {
             c(domain.admin.as_deref()),
             c(domain.tech.as_deref()),
         ];
+        let overhead = 2 * postcard::to_allocvec(&domain).map_or(512, |v| v.len())
+            + std::mem::size_of::<Self>()
+            + 64;
         Some(Self {
+            overhead,
             built,
             deps,
             domain,
@@ -130,6 +138,7 @@ impl Entry {
             body: body.into(),
             updated,
             updated_at: self.updated_at,
+            overhead: self.overhead,
         })
     }
 }
@@ -146,14 +155,14 @@ pub struct AnswerCache {
     misses: AtomicU64,
 }
 
-/// An entry's cost against the byte budget: body, key and a rough
-/// allowance for the domain record.
+/// An entry's cost against the byte budget: body, key and the entry's
+/// own overhead (the domain record it keeps).
 #[derive(Debug, Clone)]
 struct Weight;
 
 impl quick_cache::Weighter<String, Arc<Entry>> for Weight {
     fn weight(&self, k: &String, v: &Arc<Entry>) -> u64 {
-        (k.len() + v.body.len() + 512) as u64
+        (k.len() + v.body.len() + v.overhead) as u64
     }
 }
 
