@@ -2,7 +2,8 @@
 //! `benches/rdap_load.sh`): `wrk` on loopback against
 //! 1. a baseline: a trivial axum handler returning a fixed RDAP body of the
 //!    same size (the HTTP stack's ceiling on this machine),
-//! 2. zonekeeper's RDAP router over a redb store of N synthetic domains,
+//! 2. zonekeeper as it runs (`http::serve`: the whole router with its
+//!    connection cap and timeouts) over a redb store of N synthetic domains,
 //!    with its answer cache off (every request reads the store and builds
 //!    the view) and on (as it runs),
 //! 3. ICANN's `icann-rdap-srv` (in-memory) serving the same domains, when
@@ -196,6 +197,7 @@ fn lua_script(names: &[String]) -> Result<PathBuf, String> {
     Ok(p)
 }
 
+/// The bare baseline: `axum::serve` of one handler.
 async fn serve(router: axum::Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -208,6 +210,17 @@ async fn serve(router: axum::Router) -> SocketAddr {
         )
         .await;
     });
+    addr
+}
+
+/// zonekeeper as it runs: `http::serve` (connection cap, header and send
+/// timeouts, the whole router with its layers).
+async fn serve_app(app: App) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = l.local_addr().expect("local addr");
+    tokio::spawn(zonekeeper::http::serve(app, l));
     addr
 }
 
@@ -346,11 +359,26 @@ fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
     // lifecycle status (what the handler does before answering).
     let zones = cfg.zones().expect("zones");
     let cache = zonekeeper::answer_cache::AnswerCache::new(zonekeeper::answer_cache::MAX_BYTES);
+    let Some(stamps) = store.stamps() else {
+        return;
+    };
+    let updated = stamps.updated().unwrap_or(now);
+    let stamp = updated.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     for b in &bundles {
         let st = zonekeeper::lifecycle::evaluate(&b.domain, now, &cfg.lifecycle);
-        let e =
-            zonekeeper::answer_cache::Entry::new(0, b.domain.clone(), st, vec![0u8; 2900].into());
-        cache.insert(b.domain.name.as_str(), Arc::new(e));
+        let mut body = vec![b'x'; 2880];
+        body.extend_from_slice(stamp.as_bytes());
+        let e = zonekeeper::answer_cache::Entry::new(
+            stamps.generation(),
+            b.domain.clone(),
+            st,
+            body.into(),
+            updated,
+            b"x",
+        );
+        if let Some(e) = e {
+            cache.insert(b.domain.name.as_str(), Arc::new(e));
+        }
     }
     let t = Instant::now();
     for n in &names[..k] {
@@ -360,7 +388,7 @@ fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
     let t = Instant::now();
     let mut hits = 0;
     for n in &names[..k] {
-        hits += usize::from(cache.get(n, 0, now, &cfg.lifecycle).is_some());
+        hits += usize::from(cache.get(n, stamps, now, &cfg.lifecycle).is_some());
     }
     let hit_us = t.elapsed().as_secs_f64() * 1e6 / k as f64;
     println!(
@@ -369,6 +397,47 @@ fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
          cached path: name parse {parse_us:.2} us, cache probe + status check {hit_us:.2} us \
          ({hits}/{k} hits)",
         bytes / bundles.len().max(1)
+    );
+}
+
+/// In-process cost of one cached domain lookup through the whole HTTP
+/// router (no network), next to the bare handler's: what the stack around
+/// the handler costs, apart from the connection.
+async fn router_cost(app: &App, bare: axum::Router, names: &[String]) {
+    use tower::ServiceExt;
+    let full = zonekeeper::http::router(app.clone());
+    let rdap = zonekeeper::rdap::router(app.clone());
+    let peer: SocketAddr = "127.0.0.1:9".parse().expect("static");
+    let k = names.len().min(2_000);
+    let time = |r: axum::Router, prefix: &'static str| {
+        let names = &names[..k];
+        async move {
+            let mut best = f64::MAX;
+            // Best of three passes (the machine is shared).
+            for _ in 0..3 {
+                let t = Instant::now();
+                for _ in 0..10 {
+                    for n in names {
+                        let mut req = axum::http::Request::get(format!("{prefix}domain/{n}"))
+                            .body(axum::body::Body::empty())
+                            .expect("request");
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        let resp = r.clone().oneshot(req).await.expect("infallible");
+                        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+                    }
+                }
+                best = best.min(t.elapsed().as_secs_f64() * 1e6 / (10 * k) as f64);
+            }
+            best
+        }
+    };
+    let b = time(bare, "/rdap/").await;
+    let inner = time(rdap, "/").await;
+    let f = time(full, "/rdap/").await;
+    println!(
+        "in-process, per request (cached answers): bare handler {b:.2} us, RDAP router {inner:.2} us, \
+         whole HTTP router {f:.2} us"
     );
 }
 
@@ -429,9 +498,9 @@ fn main() -> ExitCode {
         answers: Arc::new(zonekeeper::answer_cache::Answers::off()),
         ..app.clone()
     };
-    let ours = rt.block_on(serve(zonekeeper::http::router(app)));
+    let ours = rt.block_on(serve_app(app.clone()));
     let ours_base = format!("http://{ours}/rdap/");
-    let off = rt.block_on(serve(zonekeeper::http::router(uncached)));
+    let off = rt.block_on(serve_app(uncached));
     let off_base = format!("http://{off}/rdap/");
     // A typical body: the first sampled domain's response.
     let sample_body = Command::new("curl")
@@ -451,6 +520,16 @@ fn main() -> ExitCode {
         }),
     )));
     let baseline_base = format!("http://{baseline}/rdap/");
+    let bare = axum::Router::new().route(
+        "/rdap/domain/{name}",
+        axum::routing::get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/rdap+json")],
+                fixed,
+            )
+        }),
+    );
+    rt.block_on(router_cost(&app, bare, &names));
     println!(
         "RDAP domain lookups: {n} domains in the store, random names from a sample of {}, \
          wrk {} threads, {secs} s each, body {} bytes",
@@ -470,9 +549,18 @@ fn main() -> ExitCode {
         ] {
             // A short warm-up fills caches and settles connection setup.
             let _ = wrk(base, &script, 2, conns);
+            let before = app.answers.rdap_domain.counts();
             match wrk(base, &script, secs, conns) {
                 Ok(r) => {
                     report(label, &r);
+                    if label == "zonekeeper" {
+                        let (h, m) = app.answers.rdap_domain.counts();
+                        let (h, m) = (h - before.0, m - before.1);
+                        println!(
+                            "  answer cache: {:.1}% hits ({h} hits, {m} misses)",
+                            100.0 * h as f64 / (h + m).max(1) as f64
+                        );
+                    }
                     results.push(r);
                 }
                 Err(e) => {

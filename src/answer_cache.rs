@@ -2,69 +2,167 @@
 //! answer), cached so a repeat lookup costs a hash probe instead of a store
 //! read, a view build and serialisation.
 //!
-//! Consistency: an entry is tagged with the store's [`generation`] read
-//! *before* the store read that built it, and is served only while the
-//! generation is unchanged, so a commit invalidates every entry before it
-//! returns. An answer also depends on the clock (expiry, verification
-//! deadlines): the entry keeps the domain record and the lifecycle status
-//! it was built at, and is served only while re-evaluating that status at
-//! `now` gives the same result. A store that cannot tell its generation
-//! (another process may write it) gets no caching.
-//!
-//! [`generation`]: crate::store::Store::generation
+//! Consistency, per domain: an entry is tagged with the store's generation
+//! read *before* the store read that built it and with the keys it was
+//! built from (the domain, its registrar and contacts); it is served only
+//! while no commit has stamped any of those keys since (see
+//! [`crate::store::stamps`]), so a commit that changes a domain's public
+//! data invalidates its answers before it returns, and one that changes
+//! nothing public (a probe round's bookkeeping) invalidates none. An
+//! answer also depends on the clock (expiry, verification deadlines): the
+//! entry keeps the domain record and the lifecycle status it was built at,
+//! and is served only while re-evaluating that status at `now` gives the
+//! same result. Both answers show the store's last update time; the entry
+//! keeps where, and a hit after another domain's commit gets the current
+//! time written over it. A store that keeps no stamps (another process
+//! may write it) gets no caching.
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use crate::config::LifecycleConfig;
 use crate::lifecycle::{self, Status};
 use crate::model::{Domain, Timestamp};
+use crate::store::stamps::{Key, Slot, Stamps};
 
-/// Bytes of answers kept per cache (RDAP and WHOIS each): enough for tens
-/// of thousands of hot names, small next to the 512 MiB budget at 1M domains.
-pub const MAX_BYTES: u64 = 64 << 20;
+/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~4 KB with the
+/// domain record kept beside it, so this holds the ~30 000 hottest names (a hot set of 20 000 did not fit in
+/// 64 MiB: a sixth of the lookups missed), well inside the 512 MiB budget
+/// at 1M domains.
+pub const MAX_BYTES: u64 = 128 << 20;
+/// Bytes of WHOIS answers kept (~2 KB each with the record: ~30 000 names).
+pub const WHOIS_MAX_BYTES: u64 = 64 << 20;
+
+/// Length of a timestamp as both answers print it: `2026-01-01T00:00:00Z`.
+const TS_LEN: usize = 20;
+
+fn ts(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
 
 /// One cached answer.
 #[derive(Debug)]
 pub struct Entry {
-    generation: u64,
+    /// Store generation read before the store read.
+    built: u64,
+    /// The keys the answer was built from.
+    deps: [Slot; 5],
     domain: Domain,
     status: Status,
     pub body: Bytes,
-    /// A hash of `body`, for an HTTP entity tag.
-    pub tag: u64,
+    /// Its HTTP entity tag: a hash of `body`.
+    pub etag: HeaderValue,
+    /// The store's last update time shown in `body`, and where.
+    updated: Timestamp,
+    updated_at: usize,
+    /// Bytes this entry holds beyond its body: the domain record (its
+    /// encoded size, doubled for the allocations behind its strings) and
+    /// the entry itself.
+    overhead: usize,
+}
+
+/// An HTTP entity tag (RFC 9110 §8.8.3) from a hash of the body.
+pub fn etag(hash: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{hash:016x}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// A hash of an answer's bytes, for an HTTP entity tag.
+pub fn body_tag(body: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
 }
 
 impl Entry {
-    pub fn new(generation: u64, domain: Domain, status: Status, body: Bytes) -> Self {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        body.hash(&mut h);
-        Self {
-            generation,
+    /// An entry for `body`, built from `domain` (its lifecycle `status`)
+    /// after reading generation `built`, showing the last update time
+    /// `updated` right after the first occurrence of `before` (`None`:
+    /// the body does not show it where expected; do not cache).
+    pub fn new(
+        built: u64,
+        domain: Domain,
+        status: Status,
+        body: Bytes,
+        updated: Timestamp,
+        before: &[u8],
+    ) -> Option<Self> {
+        let mut needle = before.to_vec();
+        needle.extend_from_slice(ts(updated).as_bytes());
+        let at = memchr::memmem::rfind(&body, &needle)? + before.len();
+        let own = Key::Domain(domain.name.as_str()).slot();
+        // A missing contact repeats the domain's own slot.
+        let c = |h: Option<&str>| h.map_or(own, |h| Key::Contact(h).slot());
+        let deps = [
+            own,
+            Key::Registrar(&domain.registrar).slot(),
+            c(Some(&domain.registrant)),
+            c(domain.admin.as_deref()),
+            c(domain.tech.as_deref()),
+        ];
+        let overhead = 2 * postcard::to_allocvec(&domain).map_or(512, |v| v.len())
+            + std::mem::size_of::<Self>()
+            + 64;
+        Some(Self {
+            overhead,
+            built,
+            deps,
             domain,
             status,
-            tag: h.finish(),
+            etag: etag(body_tag(&body)),
             body,
-        }
+            updated: trunc(updated),
+            updated_at: at,
+        })
     }
+
+    /// This answer showing `updated` as the store's last update time.
+    fn at_update(&self, updated: Timestamp) -> Option<Self> {
+        let t = ts(updated);
+        if t.len() != TS_LEN {
+            return None;
+        }
+        let mut body = self.body.to_vec();
+        body.get_mut(self.updated_at..self.updated_at + TS_LEN)?
+            .copy_from_slice(t.as_bytes());
+        Some(Self {
+            built: self.built,
+            deps: self.deps,
+            domain: self.domain.clone(),
+            status: self.status.clone(),
+            etag: etag(body_tag(&body)),
+            body: body.into(),
+            updated,
+            updated_at: self.updated_at,
+            overhead: self.overhead,
+        })
+    }
+}
+
+fn trunc(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// A bounded map from a domain's A-label name to its cached answer.
 pub struct AnswerCache {
     /// `None`: caching off (benches measure the uncached path with it).
     map: Option<quick_cache::sync::Cache<String, Arc<Entry>, Weight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
-/// An entry's cost against the byte budget: body, key and a rough
-/// allowance for the domain record.
+/// An entry's cost against the byte budget: body, key and the entry's
+/// own overhead (the domain record it keeps).
 #[derive(Debug, Clone)]
 struct Weight;
 
 impl quick_cache::Weighter<String, Arc<Entry>> for Weight {
     fn weight(&self, k: &String, v: &Arc<Entry>) -> u64 {
-        (k.len() + v.body.len() + 512) as u64
+        (k.len() + v.body.len() + v.overhead) as u64
     }
 }
 
@@ -72,6 +170,8 @@ impl std::fmt::Debug for AnswerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnswerCache")
             .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .field("hits", &self.hits)
+            .field("misses", &self.misses)
             .finish()
     }
 }
@@ -85,26 +185,70 @@ impl AnswerCache {
                 max_bytes,
                 Weight,
             )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
     /// A cache that keeps nothing.
     pub fn off() -> Self {
-        Self { map: None }
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Answers served from the cache and looked up in vain, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The answer for `name` if it is still what a fresh build would give:
-    /// same store generation, same lifecycle status at `now`.
+    /// none of its keys changed since it was built, same lifecycle status
+    /// at `now`; showing the store's current last update time.
     pub fn get(
         &self,
         name: &str,
-        generation: u64,
+        stamps: &Stamps,
+        now: Timestamp,
+        cfg: &LifecycleConfig,
+    ) -> Option<Arc<Entry>> {
+        let found = self.lookup(name, stamps, now, cfg);
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn lookup(
+        &self,
+        name: &str,
+        stamps: &Stamps,
         now: Timestamp,
         cfg: &LifecycleConfig,
     ) -> Option<Arc<Entry>> {
         let e = self.map.as_ref()?.get(name)?;
-        (e.generation == generation && lifecycle::evaluate(&e.domain, now, cfg) == e.status)
-            .then_some(e)
+        if !stamps.current(&e.deps, e.built) || lifecycle::evaluate(&e.domain, now, cfg) != e.status
+        {
+            return None;
+        }
+        match stamps.updated() {
+            Some(u) if u != e.updated => {
+                // Another commit moved the store's last update time: this
+                // entry and those after it show the new one.
+                let fresh = Arc::new(e.at_update(u)?);
+                self.insert(name, fresh.clone());
+                Some(fresh)
+            }
+            _ => Some(e),
+        }
     }
 
     pub fn insert(&self, name: &str, entry: Arc<Entry>) {
@@ -135,7 +279,7 @@ impl Default for Answers {
     fn default() -> Self {
         Self {
             rdap_domain: AnswerCache::new(MAX_BYTES),
-            whois_domain: AnswerCache::new(MAX_BYTES),
+            whois_domain: AnswerCache::new(WHOIS_MAX_BYTES),
         }
     }
 }

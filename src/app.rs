@@ -65,7 +65,7 @@ pub struct App {
     pub reserved: Arc<ReservedNames>,
     /// EPP sessions logged in now, per registrar (the dashboard shows them).
     pub epp_sessions: Arc<Sessions>,
-    /// Serialised public answers, valid while the store generation holds.
+    /// Serialised public answers, valid while their domain's data is unchanged.
     pub answers: Arc<crate::answer_cache::Answers>,
 }
 

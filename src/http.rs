@@ -117,6 +117,9 @@ pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
     let conns = Arc::new(Semaphore::new(app.config.http.max_connections.max(1)));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let tasks = TaskTracker::new();
+    // One reference count per connection rather than an `App` clone (its
+    // zone list and policies are copied on clone).
+    let shared = Arc::new(app.clone());
     loop {
         tokio::select! {
             biased;
@@ -124,7 +127,7 @@ pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => match conns.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        tasks.spawn(connection(app.clone(), router.clone(), stream, peer, permit));
+                        tasks.spawn(connection(shared.clone(), router.clone(), stream, peer, permit));
                     }
                     Err(_) => {
                         refused("busy");
@@ -146,7 +149,7 @@ pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
 }
 
 async fn connection(
-    app: App,
+    app: Arc<App>,
     router: Router,
     stream: TcpStream,
     peer: SocketAddr,

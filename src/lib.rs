@@ -12,7 +12,7 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
-//! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]); serialised public answers cached per store generation |
+//! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]); serialised public answers cached per domain, invalidated by the change stamps each commit publishes |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
 //! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
 //! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`] | the long-running process and its wiring; the loopback demo (dev config) |

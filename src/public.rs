@@ -160,6 +160,32 @@ pub struct DomainBundle {
     pub tech: Option<Contact>,
 }
 
+/// What a public domain view shows of a delegation record: the answer
+/// caches keep an answer across a delegation write that leaves this equal
+/// (a probe round's bookkeeping), so [`domain_with`] reads the record only
+/// through it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DelegationFacts<'a> {
+    pub state: DelegationState,
+    pub violation_since: Option<Timestamp>,
+    pub change_pending: bool,
+    /// The DS set in the zone when it is not the declared one (a change
+    /// is pending): see [`DelegationRecord::zone_ds`].
+    pub zone_ds: Option<&'a [crate::model::DsRecord]>,
+}
+
+pub fn delegation_facts(r: &DelegationRecord) -> DelegationFacts<'_> {
+    DelegationFacts {
+        state: r.state,
+        violation_since: r.violation.as_ref().map(|v| v.since),
+        change_pending: r
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.state == DelegationState::Testing),
+        zone_ds: (!r.published.is_empty()).then(|| r.zone_ds(&[])),
+    }
+}
+
 /// The public view of a domain, or `None` when the registration is
 /// cancelled (the name is free: "not found").
 pub fn domain(b: &DomainBundle, now: Timestamp, cfg: &LifecycleConfig) -> Option<PublicDomain> {
@@ -173,6 +199,7 @@ pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
         return None;
     }
     let d = &b.domain;
+    let f = delegation_facts(&b.delegation);
     Some(PublicDomain {
         name: d.name.as_str().to_string(),
         unicode_name: d.name.to_unicode(),
@@ -189,18 +216,15 @@ pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
                 addresses: n.addresses.clone(),
             })
             .collect(),
-        ds: b.delegation.zone_ds(&d.ds).to_vec(),
+        ds: f.zone_ds.unwrap_or(&d.ds).to_vec(),
         created: d.created,
         paid_till: d.paid_till,
         free_date: st.free_date,
         updated: d.updated,
-        delegation: b.delegation.state,
-        violation_since: b.delegation.violation.as_ref().map(|v| v.since),
-        change_pending: b
-            .delegation
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.state == DelegationState::Testing),
+        delegation: f.state,
+        violation_since: f.violation_since,
+        change_pending: f.change_pending,
+        // `in_zone` reads only the state, which the facts hold.
         delegated: lifecycle::in_zone(&b.delegation, st),
         expired: st.expired,
         hold: st.hold,

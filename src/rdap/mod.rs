@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -252,7 +252,7 @@ fn base_url(st: &Rdap) -> String {
     crate::config::rdap_base_url(&st.app.config)
 }
 
-fn ctx(st: &Rdap, _headers: &HeaderMap) -> Result<Ctx, RdapError> {
+fn ctx(st: &Rdap) -> Result<Ctx, RdapError> {
     ctx_at(st, st.app.now())
 }
 
@@ -260,7 +260,12 @@ fn ctx_at(st: &Rdap, now: crate::model::Timestamp) -> Result<Ctx, RdapError> {
     Ok(Ctx {
         base: base_url(st),
         now,
-        db_updated: st.app.store.last_update()?.unwrap_or(now),
+        // From the store's change stamps when it keeps them (no read
+        // transaction; what the answer cache shows too).
+        db_updated: match st.app.store.stamps().and_then(|s| s.updated()) {
+            Some(t) => t,
+            None => st.app.store.last_update()?.unwrap_or(now),
+        },
     })
 }
 
@@ -306,18 +311,38 @@ fn load_domain(
     Ok(load_domain_full(st, ascii, now)?.map(|(p, o, _, _)| (p, o)))
 }
 
-/// The entity tag of a cached body (RFC 9110 §8.8.3): a hash of its bytes.
-fn etag(e: &Entry) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{:016x}\"", e.tag))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+/// What precedes the `last update of RDAP database` time in a serialised
+/// domain object (a JSON string holds no unescaped `"`, so nothing a
+/// registrant wrote can look like it).
+const DB_EVENT: &[u8] = br#"{"eventAction":"last update of RDAP database","eventDate":""#;
+
+/// The request's `If-None-Match` values: the one header a domain lookup
+/// reads (extracting the whole `HeaderMap` would copy every header).
+struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        ))
+    }
 }
 
 /// `If-None-Match` names this representation (or is `*`): RFC 9110 §13.1.2,
 /// weak comparison.
-fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
+fn not_modified(inm: &IfNoneMatch, tag: &HeaderValue) -> bool {
     let ours = tag.as_bytes();
-    headers
-        .get_all(header::IF_NONE_MATCH)
+    inm.0
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -327,12 +352,16 @@ fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
 
 /// The body with its entity tag, or `304 Not Modified` when the client
 /// already has it. (`HEAD` gets the same headers; axum drops the body.)
-fn cached_response(headers: &HeaderMap, e: &Entry) -> Response {
-    let tag = etag(e);
-    let mut r = if not_modified(headers, &tag) {
+fn cached_response(inm: &IfNoneMatch, e: &Entry) -> Response {
+    tagged(inm, e.body.clone(), e.etag.clone())
+}
+
+/// [`cached_response`] of a body with entity tag `tag`.
+fn tagged(inm: &IfNoneMatch, body: Bytes, tag: HeaderValue) -> Response {
+    let mut r = if not_modified(inm, &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        e.body.clone().into_response()
+        body.into_response()
     };
     r.headers_mut().insert(header::ETAG, tag);
     r
@@ -340,17 +369,18 @@ fn cached_response(headers: &HeaderMap, e: &Entry) -> Response {
 
 async fn domain(
     State(st): State<Shared>,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad domain name: {e}.")))?;
     let name = st.app.zones.parse_domain(&name).map_err(name_error)?;
     let cache = &st.app.answers.rdap_domain;
-    // Read before the store: a commit after this makes the entry stale.
-    let generation = st.app.store.generation();
+    let stamps = st.app.store.stamps();
     let now = st.app.now();
-    if let Some(g) = generation {
-        if let Some(e) = cache.get(name.as_str(), g, now, &st.app.config.lifecycle) {
+    // Read before the store: a commit after this makes the entry stale.
+    let generation = stamps.map(|s| s.generation());
+    if let Some(s) = stamps {
+        if let Some(e) = cache.get(name.as_str(), s, now, &st.app.config.lifecycle) {
             return Ok(cached_response(&headers, &e));
         }
     }
@@ -369,11 +399,20 @@ async fn domain(
         Ok(b) => Bytes::from(b),
         Err(_) => return Ok(rdap_json(&dom)),
     };
-    let e = Arc::new(Entry::new(generation.unwrap_or(0), record, status, body));
-    if generation.is_some() {
-        cache.insert(name.as_str(), e.clone());
+    let updated = c.db_updated;
+    let e = generation
+        .and_then(|g| Entry::new(g, record, status, body.clone(), updated, DB_EVENT))
+        .map(Arc::new);
+    match e {
+        Some(e) => {
+            cache.insert(name.as_str(), e.clone());
+            Ok(cached_response(&headers, &e))
+        }
+        None => {
+            let tag = crate::answer_cache::etag(crate::answer_cache::body_tag(&body));
+            Ok(tagged(&headers, body, tag))
+        }
     }
-    Ok(cached_response(&headers, &e))
 }
 
 fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {
@@ -386,13 +425,12 @@ fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {
 
 async fn nameserver(
     State(st): State<Shared>,
-    headers: HeaderMap,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad nameserver name: {e}.")))?;
     let host =
         names::parse_host(&name).map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let h = st
         .app
         .store
@@ -457,12 +495,11 @@ fn check_handle(h: &str) -> Result<(), RdapError> {
 
 async fn entity(
     State(st): State<Shared>,
-    headers: HeaderMap,
     handle: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(handle) = handle.map_err(|e| RdapError::bad(format!("Bad entity handle: {e}.")))?;
     check_handle(&handle)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let e = load_entity(&st, &handle)?
         .ok_or_else(|| RdapError::not_found(format!("Entity {handle} is not known.")))?;
     let (mut ent, redacted) = entity_view(&c, &e, "$");
@@ -476,8 +513,8 @@ async fn entity(
     Ok(rdap_json(&ent))
 }
 
-async fn help(State(st): State<Shared>, headers: HeaderMap) -> Res {
-    let c = ctx(&st, &headers)?;
+async fn help(State(st): State<Shared>) -> Res {
+    let c = ctx(&st)?;
     let mut about = view::terms(&c, "help");
     about.description.push(
         "Lookups: domain/{name} (U- or A-label), nameserver/{name}, entity/{handle}. \
@@ -650,9 +687,9 @@ fn domain_results(
     )
 }
 
-async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn domains(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "nsLdhName", "nsIp"])?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let live = |k: &str| load_domain(&st, k, c.now);
     let (found, truncated) = match key {
@@ -718,9 +755,9 @@ async fn domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res
     Ok(domain_results(&c, found, truncated, "domains"))
 }
 
-async fn nameservers(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn nameservers(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "ip"])?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let live = |k: &str| -> Result<Option<PublicNameserver>, RdapError> {
         Ok(st
@@ -842,11 +879,11 @@ fn entity_handles(
     Ok((handles, truncated))
 }
 
-async fn entities(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn entities(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["fn", "handle"])?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let (handles, truncated) = entity_handles(&st, key, value, limit)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let mut out = Vec::new();
     let mut redacted = Vec::new();
     for h in handles {
@@ -870,7 +907,7 @@ async fn entities(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Re
 
 /// RFC 9536 reverse search: domains related to entities found by `handle`
 /// or `fn` (public names only), optionally restricted to one role.
-async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params) -> Res {
+async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
     let Ok(Query(params)) = &q else {
         return Err(RdapError::bad("Malformed query string."));
     };
@@ -894,7 +931,7 @@ async fn reverse_domains(State(st): State<Shared>, headers: HeaderMap, q: Params
     let (key, value) = one_param(&q2, &["handle", "fn"])?;
     let limit = st.app.config.rdap.search_limit.max(1);
     let (handles, mut truncated) = entity_handles(&st, key, value, limit)?;
-    let c = ctx(&st, &headers)?;
+    let c = ctx(&st)?;
     let mut found: Vec<(PublicDomain, bool)> = Vec::new();
     'outer: for h in handles {
         let is_registrar = st.app.store.registrar(&h)?.is_some();

@@ -31,6 +31,7 @@ mod migrate;
 pub mod postgres;
 pub mod redb;
 pub mod retention;
+pub mod stamps;
 pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
 pub use self::retention::Retention;
@@ -329,11 +330,11 @@ pub trait Store: Send + Sync + 'static {
     fn rounds(&self, name: &str, limit: usize) -> Result<Vec<RoundSummary>>;
     fn last_update(&self) -> Result<Option<Timestamp>>;
     fn stats(&self) -> Result<StoreStats>;
-    /// A counter this process bumps after every committed write, read
-    /// before a read so a cached answer tagged with it is known current.
-    /// `None` (the default) when other processes may write the store too:
-    /// then nothing may be cached.
-    fn generation(&self) -> Option<u64> {
+    /// The change stamps this process publishes with every commit, so a
+    /// cached public answer can tell whether its data changed (see
+    /// [`stamps`]). `None` (the default) when other processes may write
+    /// the store too: then nothing may be cached.
+    fn stamps(&self) -> Option<&stamps::Stamps> {
         None
     }
 

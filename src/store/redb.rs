@@ -17,6 +17,7 @@ use ::redb::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::retention::Retention;
+use super::stamps::{Changes, Key, Stamps};
 use super::*;
 use crate::model::{ContactKind, Nameserver};
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
@@ -100,9 +101,9 @@ pub struct RedbStore {
     db: Database,
     path: PathBuf,
     retention: Retention,
-    /// Bumped after each commit; redb locks the file to one process, so
+    /// Published with each commit; redb locks the file to one process, so
     /// every write to it passes here.
-    generation: std::sync::atomic::AtomicU64,
+    stamps: Stamps,
 }
 
 impl RedbStore {
@@ -123,17 +124,24 @@ impl RedbStore {
             return Ok(false);
         }
         put_record(&txn, name, old.as_ref(), record)?;
+        let mut changes = Changes::default();
+        if old.as_ref().map(crate::public::delegation_facts)
+            != Some(crate::public::delegation_facts(record))
+        {
+            changes.key(Key::Domain(name));
+        }
         if let Some(ev) = event {
             log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
             if let Some(d) = wget::<Domain>(&txn, DOMAINS, name)? {
                 feed_append(&txn, name, ev, "scheduler", &[d.registrar.as_str()])?;
             }
             touch(&txn, ev.at)?;
+            changes.updated(ev.at);
         }
         if let Some(r) = round {
             rounds_append(&txn, name, r, &self.retention)?;
         }
-        self.commit(txn)?;
+        self.commit(txn, changes)?;
         Ok(true)
     }
 
@@ -162,13 +170,14 @@ impl RedbStore {
                 })
             }
         };
-        let store = Self {
+        let mut store = Self {
             db,
             path: path.to_path_buf(),
             retention: Retention::default(),
-            generation: Default::default(),
+            stamps: Stamps::new(None),
         };
         store.init_schema()?;
+        store.stamps = Stamps::new(store.last_update()?);
         Ok(store)
     }
 
@@ -253,7 +262,9 @@ impl RedbStore {
             txn.open_table(t).map_err(err)?;
         }
         build_skeleton_index(&txn)?;
-        self.commit(txn)
+        let mut all = Changes::default();
+        all.all();
+        self.commit(txn, all)
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -264,13 +275,9 @@ impl RedbStore {
         self.db.begin_write().map_err(err)
     }
 
-    /// Commit, then bump the generation (after, so a reader that sees the
-    /// new number also sees the data).
-    fn commit(&self, txn: WriteTransaction) -> Result<()> {
-        txn.commit().map_err(err)?;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+    /// Commit, then publish what changed (see [`Stamps::commit`]).
+    fn commit(&self, txn: WriteTransaction, changes: Changes) -> Result<()> {
+        self.stamps.commit(changes, || txn.commit().map_err(err))
     }
 
     fn get<T: DeserializeOwned>(
@@ -988,8 +995,8 @@ impl Store for RedbStore {
         self.get(META, KEY_UPDATED)
     }
 
-    fn generation(&self) -> Option<u64> {
-        Some(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    fn stamps(&self) -> Option<&Stamps> {
+        Some(&self.stamps)
     }
 
     fn stats(&self) -> Result<StoreStats> {
@@ -1216,13 +1223,15 @@ impl Store for RedbStore {
                 }
             }
         }
-        self.commit(txn)
+        // Scanner state: nothing public changed.
+        self.commit(txn, Changes::default())
     }
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
         Ok(Box::new(RedbTxn {
             txn: self.write()?,
-            generation: &self.generation,
+            stamps: &self.stamps,
+            changes: Changes::default(),
         }))
     }
 
@@ -1241,7 +1250,9 @@ impl Store for RedbStore {
 /// [`Txn`] over one redb write transaction (dropped: aborted).
 struct RedbTxn<'a> {
     txn: WriteTransaction,
-    generation: &'a std::sync::atomic::AtomicU64,
+    stamps: &'a Stamps,
+    /// Keys whose public data this transaction changed.
+    changes: Changes,
 }
 
 impl Txn for RedbTxn<'_> {
@@ -1262,12 +1273,21 @@ impl Txn for RedbTxn<'_> {
         look_alike_in(&t, key, except)
     }
     fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
+        let old: Option<Registrar> = wget(&self.txn, REGISTRARS, &r.handle)?;
+        if old.as_ref().map(crate::public::registrar) != Some(crate::public::registrar(r)) {
+            self.changes.key(Key::Registrar(&r.handle));
+        }
         put_registrar(&self.txn, r)
     }
     fn put_contact(&mut self, c: &Contact) -> Result<()> {
+        let old: Option<Contact> = wget(&self.txn, CONTACTS, &c.handle)?;
+        if old.as_ref().map(crate::public::contact) != Some(crate::public::contact(c)) {
+            self.changes.key(Key::Contact(&c.handle));
+        }
         put_contact(&self.txn, c)
     }
     fn delete_contact(&mut self, handle: &str) -> Result<()> {
+        self.changes.key(Key::Contact(handle));
         if let Some(old) = wget::<Contact>(&self.txn, CONTACTS, handle)? {
             if let Some(f) = public_fn(&old) {
                 idx_set(&self.txn, IDX_FN, &f, handle, false)?;
@@ -1293,10 +1313,16 @@ impl Txn for RedbTxn<'_> {
         if old.as_ref() == Some(d) {
             return Ok(());
         }
+        self.changes.key(Key::Domain(d.name.as_str()));
         put_domain(&self.txn, old.as_ref(), d)
     }
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {
         let old: Option<DelegationRecord> = wget(&self.txn, DELEGATION, name)?;
+        if old.as_ref().map(crate::public::delegation_facts)
+            != Some(crate::public::delegation_facts(rec))
+        {
+            self.changes.key(Key::Domain(name));
+        }
         put_record(&self.txn, name, old.as_ref(), rec)
     }
     fn append_event(
@@ -1311,10 +1337,10 @@ impl Txn for RedbTxn<'_> {
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
         touch(&self.txn, now)?;
-        self.txn.commit().map_err(err)?;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        let mut changes = self.changes;
+        changes.updated(now);
+        let txn = self.txn;
+        self.stamps.commit(changes, || txn.commit().map_err(err))
     }
 }
 

@@ -56,9 +56,13 @@ fn header(out: &mut String, source: &str) {
     );
 }
 
+/// What precedes the last update time on an answer's last line (the
+/// answer cache finds it there to keep it current).
+pub const UPDATED_PREFIX: &str = "\nLast updated on ";
+
 fn footer(out: &mut String, source: &str, last_update: Timestamp) {
     kv(out, "source", source);
-    let _ = write!(out, "\nLast updated on {}\n", rfc3339(last_update));
+    let _ = writeln!(out, "{UPDATED_PREFIX}{}", rfc3339(last_update));
 }
 
 /// The `state:` tokens of a domain (see the module docs of `crate::whois`).

@@ -133,14 +133,23 @@ pub fn answer(app: &App, q: &Query) -> (Answered, String) {
 fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     let source = app.config.whois.source.as_str();
     let now = app.now();
-    let last = || -> crate::store::Result<_> { Ok(app.store.last_update()?.unwrap_or(now)) };
+    // The store's last update time: from its change stamps when it keeps
+    // them (no read transaction), else read.
+    let last = || -> crate::store::Result<_> {
+        let kept = app.store.stamps().and_then(|s| s.updated());
+        Ok(match kept {
+            Some(t) => t,
+            None => app.store.last_update()?.unwrap_or(now),
+        })
+    };
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
     let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
         Query::Domain(text) => match app.zones.parse_domain(text) {
             Ok(name) => {
+                let stamps = app.store.stamps();
                 // Read before the store: a later commit makes the entry stale.
-                let generation = app.store.generation();
+                let generation = stamps.map(|s| s.generation());
                 let cfg = &app.config.lifecycle;
                 let found = app.store.bundle(name.as_str())?.and_then(|b| {
                     let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
@@ -149,10 +158,15 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                 });
                 match found {
                     Some((d, b, status)) => {
-                        let text = format::domain_answer(&d, source, last()?);
+                        let updated = last()?;
+                        let text = format::domain_answer(&d, source, updated);
                         if let Some(g) = generation {
-                            let e = Entry::new(g, b.domain, status, Bytes::from(text.clone()));
-                            app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                            let body = Bytes::from(text.clone());
+                            let before = format::UPDATED_PREFIX.as_bytes();
+                            if let Some(e) = Entry::new(g, b.domain, status, body, updated, before)
+                            {
+                                app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                            }
                         }
                         (Answered::Ok, text)
                     }
@@ -194,10 +208,10 @@ fn cached(app: &App, q: &Query) -> Option<Bytes> {
         return None;
     };
     let name = app.zones.parse_domain(text).ok()?;
-    let g = app.store.generation()?;
+    let stamps = app.store.stamps()?;
     app.answers
         .whois_domain
-        .get(name.as_str(), g, app.now(), &app.config.lifecycle)
+        .get(name.as_str(), stamps, app.now(), &app.config.lifecycle)
         .map(|e| e.body.clone())
 }
 
@@ -220,6 +234,9 @@ where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
     let conns = Arc::new(Semaphore::new(app.config.whois.max_connections.max(1)));
+    // One reference count per connection rather than an `App` clone (its
+    // zone list and policies are copied on clone).
+    let shared = Arc::new(app.clone());
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let tasks = TaskTracker::new();
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
@@ -231,7 +248,7 @@ where
             _ = sweep.tick() => limiter.retain_recent(),
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    accept(&app, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
+                    accept(&shared, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
                 }
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
@@ -261,7 +278,7 @@ pub(crate) fn is_per_connection(e: &io::Error) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn accept<C>(
-    app: &App,
+    app: &Arc<App>,
     stream: TcpStream,
     peer: SocketAddr,
     limiter: &ClientLimiter<C>,
@@ -346,7 +363,12 @@ async fn read_line(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Line> {
     }
 }
 
-async fn connection(app: App, mut stream: TcpStream, permit: OwnedSemaphorePermit, opts: Options) {
+async fn connection(
+    app: Arc<App>,
+    mut stream: TcpStream,
+    permit: OwnedSemaphorePermit,
+    opts: Options,
+) {
     let _permit = permit;
     let limit = app.config.whois.read_timeout;
     let mut buf = [0u8; MAX_QUERY_LEN + 2];

@@ -1,7 +1,9 @@
 //! The cached public answers (src/answer_cache.rs) never outlive the data:
-//! under concurrent RDAP and WHOIS load, every change is visible to the
-//! first request after its commit returns; and RDAP's entity tags make a
-//! repeat lookup a `304` until the data changes.
+//! under concurrent RDAP and WHOIS load, every change to a domain, its
+//! registrar or its contacts is visible to the first request after its
+//! commit returns; a commit that changes nothing public (a probe round's
+//! bookkeeping, another domain) keeps the answer cached; and RDAP's entity
+//! tags make a repeat lookup a `304` until the data changes.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,11 +11,15 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zonekeeper::model::{DelegationState, DiscloseField};
 use zonekeeper::registry::Actor;
 
 use crate::support::rdap::{fixture, get, send, Server};
 
 const NAME: &str = "deldom1.ru";
+/// `NAME`'s registrar and its registrant (also its admin and tech).
+const REGISTRAR: &str = "RUCENTER-RU";
+const CONTACT: &str = "C1-RU";
 
 async fn whois(addr: SocketAddr, q: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -55,7 +61,7 @@ async fn start() -> (Server, SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commit_is_visible_to_the_next_request_under_load() {
     let (s, whois_addr) = start().await;
-    assert!(s.app.store.generation().is_some(), "redb store caches");
+    assert!(s.app.store.stamps().is_some(), "redb store caches");
     let url = format!("{}domain/{NAME}", s.base);
     // Warm both caches.
     assert!(!rdap_held(&get(&url).await.json()));
@@ -81,19 +87,54 @@ async fn a_commit_is_visible_to_the_next_request_under_load() {
         }));
     }
     let c = reqwest::Client::new();
-    for round in 0..25 {
+    let mut held = false;
+    for round in 0..30 {
         let reg = s.app.registry();
-        let held = round % 2 == 0;
-        if held {
-            reg.hold(&Actor::Operator, NAME, "cache test").unwrap();
-        } else {
-            reg.release(&Actor::Operator, NAME).unwrap();
-        }
+        // Each kind of data the answer is built from, in turn.
+        let (rdap_shows, whois_shows) = match round % 3 {
+            0 => {
+                held = !held;
+                if held {
+                    reg.hold(&Actor::Operator, NAME, "cache test").unwrap();
+                } else {
+                    reg.release(&Actor::Operator, NAME).unwrap();
+                }
+                (None, None)
+            }
+            1 => {
+                // The registrar's public URL (RDAP link, WHOIS admin-contact).
+                let url = format!("https://r{round}.example");
+                let mut t = s.app.store.begin().unwrap();
+                let mut r = t.registrar(REGISTRAR).unwrap().unwrap();
+                r.url = Some(url.clone());
+                t.put_registrar(&r).unwrap();
+                t.commit(s.app.now()).unwrap();
+                (Some(url.clone()), Some(url))
+            }
+            _ => {
+                // The registrant's disclosed e-mail (RDAP) and phone (WHOIS).
+                let mut ct = s.app.store.contact(CONTACT).unwrap().unwrap();
+                ct.email = Some(format!("r{round}@mail.example"));
+                ct.phone = Some(format!("+7.49500000{round:02}"));
+                if !ct.disclose.contains(&DiscloseField::Phone) {
+                    ct.disclose.push(DiscloseField::Phone);
+                }
+                reg.contact_update(&Actor::Operator, ct.clone()).unwrap();
+                (ct.email, ct.phone)
+            }
+        };
         // The commit has returned: the very next answers show it.
-        let body = send(c.get(&url)).await.json();
+        let got = send(c.get(&url)).await;
+        let body = got.json();
         assert_eq!(rdap_held(&body), held, "RDAP round {round}: {body}");
+        if let Some(x) = rdap_shows {
+            assert!(got.text.contains(&x), "RDAP round {round}: no {x}: {body}");
+        }
         let a = whois(whois_addr, NAME).await;
         assert_eq!(whois_held(&a), held, "WHOIS round {round}: {a}");
+        if let Some(x) = whois_shows {
+            assert!(a.contains(&x), "WHOIS round {round}: no {x}: {a}");
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for t in load {
@@ -154,4 +195,70 @@ async fn the_clock_alone_changes_a_cached_answer() {
     assert_eq!(get(&url).await.status, 404);
     let w = whois(whois_addr, NAME).await;
     assert!(!w.contains("domain:"), "{w}");
+}
+
+/// A probe round that leaves the public part of the delegation record as
+/// it was, and commits about other domains, keep the answer cached (with
+/// the store's new last update time in it); a public change does not.
+#[tokio::test]
+async fn only_public_changes_to_the_domain_rebuild_its_answer() {
+    let (s, whois_addr) = start().await;
+    let url = format!("{}domain/{NAME}", s.base);
+    let first = get(&url).await;
+    let w_first = whois(whois_addr, NAME).await;
+    let rdap = || s.app.answers.rdap_domain.counts();
+    let whois_counts = || s.app.answers.whois_domain.counts();
+    let (r0, w0) = (rdap(), whois_counts());
+
+    // A scheduler round's write: bookkeeping only.
+    let store = &s.app.store;
+    let rec = store.delegation(NAME).unwrap().unwrap();
+    let mut next = rec.clone();
+    next.rounds += 1;
+    next.next_probe = Some(s.app.now() + chrono::Duration::minutes(5));
+    assert!(store
+        .put_delegation_if_unchanged(NAME, &rec, &next, None, None)
+        .unwrap());
+    let again = get(&url).await;
+    assert_eq!(again.text, first.text);
+    assert_eq!(again.header("etag"), first.header("etag"));
+    assert_eq!(whois(whois_addr, NAME).await, w_first);
+    assert_eq!(rdap(), (r0.0 + 1, r0.1), "RDAP answer rebuilt");
+    assert_eq!(whois_counts(), (w0.0 + 1, w0.1), "WHOIS answer rebuilt");
+
+    // Another domain changes later: still cached, showing the new time.
+    s.clock.advance(std::time::Duration::from_secs(90));
+    s.app
+        .registry()
+        .hold(&Actor::Operator, "baro4.ru", "other domain")
+        .unwrap();
+    let later = zonekeeper::rdap::view::ts(s.app.now());
+    let moved = get(&url).await;
+    let db_date = moved.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventAction"] == "last update of RDAP database")
+        .map(|e| e["eventDate"].clone())
+        .unwrap();
+    assert_eq!(db_date, later.as_str(), "{}", moved.text);
+    assert_ne!(moved.header("etag"), first.header("etag"));
+    let w = whois(whois_addr, NAME).await;
+    assert!(w.ends_with(&format!("Last updated on {later}\n")), "{w}");
+    assert_eq!(rdap(), (r0.0 + 2, r0.1), "RDAP answer rebuilt");
+    assert_eq!(whois_counts(), (w0.0 + 2, w0.1), "WHOIS answer rebuilt");
+    // A public change of the delegation record: rebuilt, and shown.
+    let rec = store.delegation(NAME).unwrap().unwrap();
+    let mut next = rec.clone();
+    // The fixture's import put it under test; the test window fails.
+    assert_eq!(rec.state, DelegationState::Testing);
+    next.state = DelegationState::TestFailed;
+    assert!(store
+        .put_delegation_if_unchanged(NAME, &rec, &next, None, None)
+        .unwrap());
+    let changed = get(&url).await;
+    assert_ne!(changed.text, moved.text);
+    assert_eq!(rdap().1, r0.1 + 1, "RDAP answer not rebuilt");
+    let _ = whois(whois_addr, NAME).await;
+    assert_eq!(whois_counts().1, w0.1 + 1, "WHOIS answer not rebuilt");
 }
