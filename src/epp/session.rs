@@ -135,6 +135,41 @@ fn from_registry(e: RegistryError) -> Out {
 
 type R = Result<Out, Out>;
 
+/// A `<check>` answer (RFC 5730 §2.9.2.1) for the 1 to 50 `key` elements
+/// of the `prefix` object: `avail` says `Ok(form shown)` when one is
+/// available, `Err(reason)` when not.
+fn check_answer(
+    obj: &Element,
+    prefix: &str,
+    ns: &str,
+    key: &str,
+    what: &str,
+    avail: impl Fn(&str) -> Result<std::result::Result<String, String>, Out>,
+) -> R {
+    let items: Vec<&str> = obj.all(ns, key).map(|e| e.text.as_str()).collect();
+    if items.is_empty() || items.len() > 50 {
+        return Err(Out::err(2001, format!("check 1 to 50 {what}")));
+    }
+    let mut s = format!(r#"<{prefix}:chkData xmlns:{prefix}="{ns}">"#);
+    for n in items {
+        let _ = match avail(n)? {
+            Ok(shown) => write!(
+                s,
+                r#"<{prefix}:cd><{prefix}:{key} avail="1">{}</{prefix}:{key}></{prefix}:cd>"#,
+                escape(&shown)
+            ),
+            Err(why) => write!(
+                s,
+                r#"<{prefix}:cd><{prefix}:{key} avail="0">{}</{prefix}:{key}><{prefix}:reason>{}</{prefix}:reason></{prefix}:cd>"#,
+                escape(n),
+                escape(&why)
+            ),
+        };
+    }
+    let _ = write!(s, "</{prefix}:chkData>");
+    Ok(Out::ok(s))
+}
+
 fn missing(what: &str) -> Out {
     Out::err(2003, format!("required parameter missing: {what}"))
 }
@@ -594,12 +629,6 @@ impl Session {
 
     // ---- domain -----------------------------------------------------------
 
-    fn names<'a>(&self, obj: &'a Element) -> Vec<&'a str> {
-        obj.all(DOMAIN_NS, "name")
-            .map(|n| n.text.as_str())
-            .collect()
-    }
-
     fn domain_name(&self, obj: &Element) -> Result<String, Out> {
         let raw = obj
             .text_of(DOMAIN_NS, "name")
@@ -612,29 +641,10 @@ impl Session {
     }
 
     fn domain_check(&self, obj: &Element) -> R {
-        let names = self.names(obj);
-        if names.is_empty() || names.len() > 50 {
-            return Err(Out::err(2001, "check 1 to 50 names"));
-        }
         let reg = self.app.registry();
-        let mut s = format!(r#"<domain:chkData xmlns:domain="{DOMAIN_NS}">"#);
-        for n in names {
-            let _ = match reg.availability(n).map_err(from_registry)? {
-                Ok(name) => write!(
-                    s,
-                    r#"<domain:cd><domain:name avail="1">{}</domain:name></domain:cd>"#,
-                    escape(&name)
-                ),
-                Err(why) => write!(
-                    s,
-                    r#"<domain:cd><domain:name avail="0">{}</domain:name><domain:reason>{}</domain:reason></domain:cd>"#,
-                    escape(n),
-                    escape(&why)
-                ),
-            };
-        }
-        s.push_str("</domain:chkData>");
-        Ok(Out::ok(s))
+        check_answer(obj, "domain", DOMAIN_NS, "name", "names", |n| {
+            reg.availability(n).map_err(from_registry)
+        })
     }
 
     fn load_domain(&self, name: &str) -> Result<(Domain, lifecycle::Status), Out> {
@@ -1172,29 +1182,10 @@ impl Session {
     }
 
     fn host_check(&self, obj: &Element) -> R {
-        let names: Vec<&str> = obj.all(HOST_NS, "name").map(|e| e.text.as_str()).collect();
-        if names.is_empty() || names.len() > 50 {
-            return Err(Out::err(2001, "check 1 to 50 hosts"));
-        }
         let reg = self.app.registry();
-        let mut s = format!(r#"<host:chkData xmlns:host="{HOST_NS}">"#);
-        for n in names {
-            let _ = match reg.host_availability(n).map_err(from_registry)? {
-                Ok(name) => write!(
-                    s,
-                    r#"<host:cd><host:name avail="1">{}</host:name></host:cd>"#,
-                    escape(&name)
-                ),
-                Err(why) => write!(
-                    s,
-                    r#"<host:cd><host:name avail="0">{}</host:name><host:reason>{}</host:reason></host:cd>"#,
-                    escape(n),
-                    escape(&why)
-                ),
-            };
-        }
-        s.push_str("</host:chkData>");
-        Ok(Out::ok(s))
+        check_answer(obj, "host", HOST_NS, "name", "hosts", |n| {
+            reg.host_availability(n).map_err(from_registry)
+        })
     }
 
     fn host_info(&self, obj: &Element) -> R {
@@ -1293,34 +1284,19 @@ impl Session {
     }
 
     fn contact_check(&self, obj: &Element) -> R {
-        let ids: Vec<&str> = obj.all(CONTACT_NS, "id").map(|e| e.text.as_str()).collect();
-        if ids.is_empty() || ids.len() > 50 {
-            return Err(Out::err(2001, "check 1 to 50 contacts"));
-        }
-        let mut s = format!(r#"<contact:chkData xmlns:contact="{CONTACT_NS}">"#);
-        for id in ids {
+        check_answer(obj, "contact", CONTACT_NS, "id", "contacts", |id| {
             let used = self
                 .app
                 .store
                 .contact(id)
                 .map_err(|_| Out::err(2400, "internal error"))?
                 .is_some();
-            let _ = if used {
-                write!(
-                    s,
-                    r#"<contact:cd><contact:id avail="0">{}</contact:id><contact:reason>In use</contact:reason></contact:cd>"#,
-                    escape(id)
-                )
+            Ok(if used {
+                Err("In use".to_string())
             } else {
-                write!(
-                    s,
-                    r#"<contact:cd><contact:id avail="1">{}</contact:id></contact:cd>"#,
-                    escape(id)
-                )
-            };
-        }
-        s.push_str("</contact:chkData>");
-        Ok(Out::ok(s))
+                Ok(id.to_string())
+            })
+        })
     }
 
     fn own_contact(&self, id: &str) -> Result<Contact, Out> {
