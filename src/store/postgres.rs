@@ -800,6 +800,21 @@ impl PgTxn {
         }
     }
 
+    /// A record from the import chunk's cache when it holds `cache_key`,
+    /// else [`Self::locked_get`].
+    fn cached_or_locked_get<T: DeserializeOwned>(
+        &self,
+        cache_key: &str,
+        lock_key: String,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        match self.cached(cache_key)? {
+            Some(v) => Ok(v),
+            None => self.locked_get(lock_key, sql, key),
+        }
+    }
+
     /// Keep the cache in step with a write (only for keys it holds).
     fn recache(&self, key: &str, rec: Option<Vec<u8>>) {
         if let Some(b) = &self.bulk {
@@ -989,30 +1004,25 @@ impl Txn for PgTxn {
         )
     }
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
-        if let Some(c) = self.cached(&format!("c:{handle}"))? {
-            return Ok(c);
-        }
-        self.locked_get(
+        self.cached_or_locked_get(
+            &format!("c:{handle}"),
             format!("c:{handle}"),
             "SELECT rec FROM contacts WHERE handle = $1",
             handle,
         )
     }
     fn domain(&self, name: &str) -> Result<Option<Domain>> {
-        if let Some(d) = self.cached(&format!("d:{name}"))? {
-            return Ok(d);
-        }
-        self.locked_get(
+        self.cached_or_locked_get(
+            &format!("d:{name}"),
             format!("d:{name}"),
             "SELECT rec FROM domains WHERE name = $1",
             name,
         )
     }
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
-        if let Some(g) = self.cached(&format!("g:{name}"))? {
-            return Ok(g);
-        }
-        self.locked_get(
+        // Locked under the domain's key: a domain and its record go together.
+        self.cached_or_locked_get(
+            &format!("g:{name}"),
             format!("d:{name}"),
             "SELECT rec FROM delegation WHERE name = $1",
             name,
