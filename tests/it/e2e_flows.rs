@@ -21,6 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use support::rdap::{statuses as rdap_statuses, whois_state};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -441,24 +442,6 @@ impl Registry {
 }
 
 /// The `state:` line of a WHOIS answer.
-fn whois_state(answer: &str) -> String {
-    answer
-        .lines()
-        .find_map(|l| l.strip_prefix("state:"))
-        .unwrap_or_else(|| panic!("no state line:\n{answer}"))
-        .trim()
-        .to_string()
-}
-
-fn rdap_statuses(v: &Value) -> Vec<String> {
-    v["status"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
 fn rdap_nameservers(v: &Value) -> Vec<String> {
     let mut n: Vec<String> = v["nameservers"]
         .as_array()

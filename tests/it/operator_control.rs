@@ -19,6 +19,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::rdap::whois_state;
 
 use serde_json::{json, Value};
 
@@ -113,36 +114,10 @@ fn whois(addr: SocketAddr, q: &str) -> String {
     out
 }
 
-fn whois_state(answer: &str) -> String {
-    answer
-        .lines()
-        .find_map(|l| l.strip_prefix("state:"))
-        .unwrap_or_else(|| panic!("no state line:\n{answer}"))
-        .trim()
-        .to_string()
-}
-
 fn rdap_status(http: SocketAddr, name: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder().no_proxy().build().unwrap();
-        let r = c
-            .get(format!("http://{http}/rdap/domain/{name}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        v["status"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    })
+    let g = support::rdap::get_blocking(&format!("http://{http}/rdap/domain/{name}"));
+    assert_eq!(g.status, 200);
+    support::rdap::statuses(&g.json())
 }
 
 fn reasons(v: &Value) -> Vec<String> {

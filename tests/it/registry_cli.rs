@@ -14,6 +14,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::bin::{text, Bin, Serve};
+use crate::support::rdap::{get_blocking, statuses};
 
 const CONFIG: &str = r#"zones = ["ru", "рф"]
 [store]
@@ -104,47 +105,16 @@ fn line<'a>(answer: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn rdap(http: SocketAddr, name: &str) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder().no_proxy().build().unwrap();
-        let r = c
-            .get(format!("http://{http}/rdap/domain/{name}"))
-            .send()
-            .await
-            .unwrap();
-        let st = r.status().as_u16();
-        (st, r.json().await.unwrap_or(Value::Null))
-    })
+    let g = get_blocking(&format!("http://{http}/rdap/domain/{name}"));
+    (
+        g.status,
+        serde_json::from_str(&g.text).unwrap_or(Value::Null),
+    )
 }
 
 /// Any RDAP path's body.
 fn get(http: SocketAddr, path: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder().no_proxy().build().unwrap();
-        c.get(format!("http://{http}/rdap/{path}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    })
-}
-
-fn statuses(v: &Value) -> Vec<String> {
-    v["status"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
+    get_blocking(&format!("http://{http}/rdap/{path}")).text
 }
 
 #[test]

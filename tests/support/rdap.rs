@@ -89,3 +89,36 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Got {
         text: r.text().await.unwrap(),
     }
 }
+
+/// [`get`] from a plain (non-async) test, such as the ones driving the
+/// real binary; loopback only, so no proxy.
+pub fn get_blocking(url: &str) -> Got {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = reqwest::Client::builder().no_proxy().build().unwrap();
+            send(c.get(url)).await
+        })
+}
+
+/// An RDAP object's `status` values.
+pub fn statuses(v: &serde_json::Value) -> Vec<String> {
+    v["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value of a WHOIS answer's `state:` line.
+pub fn whois_state(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("state:"))
+        .unwrap_or_else(|| panic!("no state line:\n{answer}"))
+        .trim()
+        .to_string()
+}
