@@ -42,6 +42,24 @@ async fn pair(bad: Behaviour) -> (FakeServer, FakeServer, Vec<zonekeeper::checks
     (good, badsrv, targets)
 }
 
+/// ns1 on `ip1` serves `z1`, ns2 on `ip2` serves `z2`, both behaving:
+/// one check of example.ru against them.
+async fn check_zones(
+    (ip1, ip2): (IpAddr, IpAddr),
+    z1: FakeZone,
+    z2: FakeZone,
+) -> zonekeeper::model::CheckReport {
+    let a = FakeServer::start_on(ip1, z1, Behaviour::default()).await;
+    let b = FakeServer::start_on(ip2, z2, Behaviour::default()).await;
+    let targets = vec![
+        target("ns1.example.ru", &[a.addr]),
+        target("ns2.example.ru", &[b.addr]),
+    ];
+    verifier(TIMEOUT)
+        .check_targets(&domain("example.ru"), &targets)
+        .await
+}
+
 async fn run_bad(bad: Behaviour) -> zonekeeper::model::CheckReport {
     let (_g, _b, targets) = pair(bad).await;
     verifier(TIMEOUT)
@@ -300,17 +318,9 @@ async fn always_truncated_udp_falls_back_to_tcp() {
 #[tokio::test]
 async fn serial_differs_between_fakes() {
     let (ip1, ip2) = two_ips();
-    let a = FakeServer::start_on(ip1, zone(ip1, ip2), Behaviour::default()).await;
     let mut z2 = zone(ip1, ip2);
     z2.serial += 1;
-    let b = FakeServer::start_on(ip2, z2, Behaviour::default()).await;
-    let targets = vec![
-        target("ns1.example.ru", &[a.addr]),
-        target("ns2.example.ru", &[b.addr]),
-    ];
-    let r = verifier(TIMEOUT)
-        .check_targets(&domain("example.ru"), &targets)
-        .await;
+    let r = check_zones((ip1, ip2), zone(ip1, ip2), z2).await;
     assert_report(&r, Verdict::Fail, &["SOA_CONSISTENT"]);
 }
 
@@ -449,15 +459,7 @@ async fn in_bailiwick_cname_seen_in_the_zone() {
     z.hosts.remove("ns2.example.ru");
     z.cnames
         .insert("ns2.example.ru".into(), "ns1.example.ru".into());
-    let a = FakeServer::start_on(ip1, z.clone(), Behaviour::default()).await;
-    let b = FakeServer::start_on(ip2, z, Behaviour::default()).await;
-    let targets = vec![
-        target("ns1.example.ru", &[a.addr]),
-        target("ns2.example.ru", &[b.addr]),
-    ];
-    let r = verifier(TIMEOUT)
-        .check_targets(&domain("example.ru"), &targets)
-        .await;
+    let r = check_zones((ip1, ip2), z.clone(), z).await;
     assert_report(&r, Verdict::Fail, &["NS_NOT_CNAME"]);
 }
 
