@@ -377,6 +377,13 @@ impl Registry {
         self.round_at(name, at).await
     }
 
+    /// Declare `body` for `name` (accepted) and wait until it is delegated.
+    async fn declare_delegated(&self, handle: &str, name: &str, body: Value) {
+        let (st, v) = self.declare(handle, name, body).await;
+        assert_eq!(st, 200, "{v}");
+        self.wait_state(name, DelegationState::Delegated).await;
+    }
+
     async fn wait_state(&self, name: &str, s: DelegationState) {
         assert!(
             wait_for(STEP, || self.state(name) == s).await,
@@ -680,9 +687,7 @@ async fn outage_past_the_budget_suspends_until_recovery() {
         c.delegation.on_violation = OnViolation::Suspend;
     })
     .await;
-    let (st, v) = reg.declare(ALPHA, "mon.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("mon.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "mon.ru", ns_body(&z)).await;
     reg.wait_zone("mon.ru", true).await;
 
     // ns2 goes down. Each failing round schedules a re-probe in ~5 min.
@@ -845,9 +850,7 @@ async fn redeclared_set_is_tested_while_the_old_one_stays_in_the_zone() {
         c.delegation.test_window = Duration::from_secs(1800);
     })
     .await;
-    let (st, v) = reg.declare(ALPHA, "move.ru", ns_body(&old)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("move.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "move.ru", ns_body(&old)).await;
     let zone = reg.wait_zone("move.ru", true).await;
     assert!(zone.contains(&format!("IN A {}", old.ns[0].1)), "{zone}");
 
@@ -990,9 +993,7 @@ async fn nsd_pair_outage_is_reported_and_cleared() {
     let reg = Registry::start(&lab, &[("mixed.ru", ALPHA)], |_| {}).await;
     assert_eq!(reg.app.config.delegation.on_violation, OnViolation::Report);
 
-    let (st, v) = reg.declare(ALPHA, "mixed.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("mixed.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "mixed.ru", ns_body(&z)).await;
     let v = reg.delegation(ALPHA, "mixed.ru").await;
     assert_eq!(v["last_round"]["passed"], true, "{v}");
     reg.wait_zone("mixed.ru", true).await;
@@ -1264,9 +1265,7 @@ async fn expiry_takes_a_delegated_domain_out_at_once() {
     let mut d = domain("late.ru", ALPHA);
     d.paid_till = t0() + chrono::Duration::minutes(90);
     let reg = Registry::start_with(&lab, vec![d], |_| {}).await;
-    let (st, v) = reg.declare(ALPHA, "late.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("late.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "late.ru", ns_body(&z)).await;
     reg.wait_zone("late.ru", true).await;
 
     // One hourly round, then the next look is due at the expiry itself.
@@ -1312,9 +1311,7 @@ async fn data_drift_suspends_until_fixed() {
         c.delegation.on_violation = OnViolation::Suspend;
     })
     .await;
-    let (st, v) = reg.declare(ALPHA, "drift.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("drift.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "drift.ru", ns_body(&z)).await;
     reg.wait_zone("drift.ru", true).await;
 
     drop(ns2);
@@ -1801,9 +1798,7 @@ async fn flapping_server_and_converging_serial_lag_are_not_sanctioned() {
         c.delegation.on_violation = OnViolation::Suspend;
     })
     .await;
-    let (st, v) = reg.declare(ALPHA, "flap.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("flap.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "flap.ru", ns_body(&z)).await;
     for i in 0..12 {
         if i % 2 == 0 {
             ns2.take();
@@ -1863,9 +1858,8 @@ async fn a_dead_address_of_a_two_address_server_has_its_own_budget() {
         c.delegation.on_violation = OnViolation::Suspend;
     })
     .await;
-    let (st, v) = reg.declare(ALPHA, "two.ru", ns_body_grouped(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    reg.wait_state("two.ru", DelegationState::Delegated).await;
+    reg.declare_delegated(ALPHA, "two.ru", ns_body_grouped(&z))
+        .await;
     drop(b);
     let dead = z.ns[1].1.to_string();
     for _ in 0..13 {
