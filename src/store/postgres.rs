@@ -815,6 +815,21 @@ impl PgTxn {
         }
     }
 
+    /// Upsert a registrar or contact: `sql` takes (handle, public name, record).
+    fn put_entity(
+        &self,
+        sql: &'static str,
+        handle: String,
+        public_name: Option<String>,
+        rec: Vec<u8>,
+    ) -> Result<()> {
+        self.run(move |c| async move {
+            exec(&c, sql, &[&handle, &public_name, &rec])
+                .await
+                .map(drop)
+        })
+    }
+
     /// Keep the cache in step with a write (only for keys it holds).
     fn recache(&self, key: &str, rec: Option<Vec<u8>>) {
         if let Some(b) = &self.bulk {
@@ -1040,31 +1055,24 @@ impl Txn for PgTxn {
         })
     }
     fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
-        let (h, f, rec) = (r.handle.clone(), r.name.to_lowercase(), enc(r)?);
-        self.run(move |c| async move {
-            exec(
-                &c,
-                "INSERT INTO registrars (handle, fn, rec) VALUES ($1, $2, $3)
-                 ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
-                &[&h, &f, &rec],
-            )
-            .await
-            .map(drop)
-        })
+        self.put_entity(
+            "INSERT INTO registrars (handle, fn, rec) VALUES ($1, $2, $3)
+             ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
+            r.handle.clone(),
+            Some(r.name.to_lowercase()),
+            enc(r)?,
+        )
     }
     fn put_contact(&mut self, ct: &Contact) -> Result<()> {
-        let (h, f, rec) = (ct.handle.clone(), public_fn(ct), enc(ct)?);
-        self.recache(&format!("c:{h}"), Some(rec.clone()));
-        self.run(move |c| async move {
-            exec(
-                &c,
-                "INSERT INTO contacts (handle, fn, rec) VALUES ($1, $2, $3)
-                 ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
-                &[&h, &f, &rec],
-            )
-            .await
-            .map(drop)
-        })
+        let rec = enc(ct)?;
+        self.recache(&format!("c:{}", ct.handle), Some(rec.clone()));
+        self.put_entity(
+            "INSERT INTO contacts (handle, fn, rec) VALUES ($1, $2, $3)
+             ON CONFLICT (handle) DO UPDATE SET fn = EXCLUDED.fn, rec = EXCLUDED.rec",
+            ct.handle.clone(),
+            public_fn(ct),
+            rec,
+        )
     }
     fn delete_contact(&mut self, handle: &str) -> Result<()> {
         let h = handle.to_string();

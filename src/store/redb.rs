@@ -450,6 +450,18 @@ fn touch(txn: &WriteTransaction, now: Timestamp) -> Result<()> {
     Ok(())
 }
 
+/// The sequence number after the last entry of `name` in a `(name, seq)` log.
+fn next_seq(t: &impl ReadableTable<(&'static str, u64), &'static [u8]>, name: &str) -> Result<u64> {
+    match t
+        .range((name, 0)..=(name, u64::MAX))
+        .map_err(err)?
+        .next_back()
+    {
+        Some(item) => Ok(item.map_err(err)?.0.value().1 + 1),
+        None => Ok(0),
+    }
+}
+
 /// Append to a `(name, seq)` log, keeping at most `keep` entries.
 fn log_append<T: Serialize>(
     txn: &WriteTransaction,
@@ -459,14 +471,7 @@ fn log_append<T: Serialize>(
     keep: usize,
 ) -> Result<()> {
     let mut t = txn.open_table(def).map_err(err)?;
-    let next = match t
-        .range((name, 0)..=(name, u64::MAX))
-        .map_err(err)?
-        .next_back()
-    {
-        Some(item) => item.map_err(err)?.0.value().1 + 1,
-        None => 0,
-    };
+    let next = next_seq(&t, name)?;
     t.insert((name, next), enc(v)?.as_slice()).map_err(err)?;
     if next as usize >= keep {
         let cut = next + 1 - keep as u64;
@@ -493,14 +498,7 @@ fn rounds_append(
     ret: &Retention,
 ) -> Result<()> {
     let mut t = txn.open_table(ROUNDS).map_err(err)?;
-    let next = match t
-        .range((name, 0)..=(name, u64::MAX))
-        .map_err(err)?
-        .next_back()
-    {
-        Some(item) => item.map_err(err)?.0.value().1 + 1,
-        None => 0,
-    };
+    let next = next_seq(&t, name)?;
     t.insert((name, next), enc(r)?.as_slice()).map_err(err)?;
     let Some(left) = ret.leaving(next) else {
         return Ok(());
