@@ -4,9 +4,12 @@
 //! The presented token is hashed and compared with every registrar's hash
 //! in constant time. The registrar list is cached: reloaded every
 //! [`CACHE_TTL`], and at most every [`MISS_RELOAD_MIN`] when a token does
-//! not match (so a newly imported registrar works within seconds, while a
-//! flood of bad tokens cannot turn into a flood of store reads). A revoked
-//! or rotated token keeps working for at most [`CACHE_TTL`].
+//! not match (so a newly imported registrar works at once, while a flood of
+//! bad tokens cannot turn into a flood of store reads). A revoked or
+//! rotated token keeps working for at most [`CACHE_TTL`], on every front
+//! end, whichever process made the change: one second, the same bound as
+//! any other change between processes. One registrar-list read a second is
+//! cheap next to the requests it serves.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -27,8 +30,8 @@ use super::ApiState;
 use crate::ratelimit::ClientLimiter;
 use crate::store::Store;
 
-pub const CACHE_TTL: Duration = Duration::from_secs(30);
-pub const MISS_RELOAD_MIN: Duration = Duration::from_secs(2);
+pub const CACHE_TTL: Duration = Duration::from_secs(1);
+pub const MISS_RELOAD_MIN: Duration = Duration::from_secs(1);
 /// Longer `Authorization` values are refused without hashing.
 const MAX_TOKEN_LEN: usize = 512;
 /// Forget idle limiter keys every this many checks (bounds memory).

@@ -642,7 +642,7 @@ async fn rate_limited_per_token() {
 }
 
 #[tokio::test]
-async fn new_registrar_tokens_work_without_restart() {
+async fn new_and_rotated_registrar_tokens_work_without_restart() {
     let s = Server::start(|_| {}).await;
     let path = "/api/v1/domains?limit=1";
     assert_eq!(send(s.get(path, Some("token-newreg-ru"))).await.0, 401);
@@ -666,6 +666,18 @@ async fn new_registrar_tokens_work_without_restart() {
     let (st, v) = send(s.get(path, Some("token-newreg-ru"))).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["domains"], json!([]));
+
+    // Rotation: the old token stops working within a second, the new one
+    // works, with no restart (the same bound as any change between
+    // processes).
+    let mut rotated = batch.clone();
+    rotated.registrars[0].api_token_sha256 = Some(hex::encode(
+        <sha2::Sha256 as sha2::Digest>::digest(b"token-newreg-ru-2"),
+    ));
+    zonekeeper::import::apply(s.store(), &rotated, &s.app.config, start_time()).unwrap();
+    tokio::time::sleep(zonekeeper::api::auth::CACHE_TTL + Duration::from_millis(100)).await;
+    assert_eq!(send(s.get(path, Some("token-newreg-ru"))).await.0, 401);
+    assert_eq!(send(s.get(path, Some("token-newreg-ru-2"))).await.0, 200);
 }
 
 #[tokio::test]
