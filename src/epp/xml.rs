@@ -108,6 +108,7 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                         continue;
                     }
                     let v = a.unescape_value().map_err(|e| bad(&e))?.into_owned();
+                    legal_chars(&v)?;
                     el.attrs.push((
                         String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
                         v,
@@ -128,6 +129,7 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
             }
             Event::Text(t) => {
                 let s = t.decode().map_err(|e| bad(&e))?;
+                legal_chars(&s)?;
                 if let Some(top) = stack.last_mut() {
                     if top.text.len() + s.len() > MAX_TEXT {
                         return Err(XmlError::TooBig);
@@ -147,13 +149,18 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                             .and_then(|s| s.chars().next())
                     })
                     .ok_or_else(|| XmlError::Malformed("unknown entity reference".into()))?;
+                if !is_xml_char(c) {
+                    return Err(illegal(c));
+                }
                 if let Some(top) = stack.last_mut() {
                     top.text.push(c);
                 }
             }
             Event::CData(t) => {
+                let s = String::from_utf8_lossy(&t);
+                legal_chars(&s)?;
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
+                    top.text.push_str(&s);
                 }
             }
             Event::Eof => break,
@@ -165,6 +172,27 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
         return Err(XmlError::Malformed("unclosed element".into()));
     }
     root.ok_or_else(|| XmlError::Malformed("no root element".into()))
+}
+
+/// XML 1.0 §2.2 `Char`: C0 controls other than tab, LF and CR (and
+/// U+FFFE/U+FFFF) are not well-formed, raw or as a character reference
+/// (WFC: Legal Character). quick-xml does not check this.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn illegal(c: char) -> XmlError {
+    XmlError::Malformed(format!(
+        "character U+{:04X} is not allowed in XML",
+        c as u32
+    ))
+}
+
+fn legal_chars(s: &str) -> Result<(), XmlError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        Some(c) => Err(illegal(c)),
+        None => Ok(()),
+    }
 }
 
 fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
@@ -193,6 +221,26 @@ mod tests {
         // Without the DTD the reference is simply unknown.
         let doc = br#"<epp xmlns="urn:ietf:params:xml:ns:epp-1.0"><x>&lol;</x></epp>"#;
         assert!(parse(doc).is_err());
+    }
+
+    #[test]
+    fn illegal_characters_are_not_well_formed() {
+        for doc in [
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x>a&#x1b;[31m</x></epp>",
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x>a&#0;</x></epp>",
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x>a\u{1b}b</x></epp>",
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x a=\"&#x7;\"/></epp>",
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x><![CDATA[\u{8}]]></x></epp>",
+            "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x>&#xFFFE;</x></epp>",
+        ] {
+            assert!(
+                matches!(parse(doc.as_bytes()), Err(XmlError::Malformed(_))),
+                "{doc:?}"
+            );
+        }
+        // Tab, LF and CR are characters; so are references to them.
+        let doc = "<epp xmlns=\"urn:ietf:params:xml:ns:epp-1.0\"><x>a&#9;b&#xA;\tc</x></epp>";
+        assert_eq!(parse(doc.as_bytes()).unwrap().children[0].text, "a\tb\n\tc");
     }
 
     #[test]
