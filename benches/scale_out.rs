@@ -235,35 +235,21 @@ impl Checker for Sim {
     }
 }
 
-/// A throwaway PostgreSQL cluster, or why not.
-fn cluster() -> Option<support::pg::PgCluster> {
-    match support::pg::PgCluster::try_start() {
+/// A throwaway PostgreSQL cluster, or why not. `durable`: commits cost
+/// what redb's durable commits do (fsync on); else as in the tests.
+fn cluster(durable: bool) -> Option<support::pg::PgCluster> {
+    let c = if durable {
+        support::pg::PgCluster::try_start_durable()
+    } else {
+        support::pg::PgCluster::try_start()
+    };
+    match c {
         Ok(c) => Some(c),
         Err(e) => {
             println!("  postgresql: no cluster ({e})");
             None
         }
     }
-}
-
-/// Turn the test cluster's durability back on (it starts with fsync and
-/// synchronous commit off), so PostgreSQL's commits cost what redb's
-/// durable commits do.
-fn durable(pg: &support::pg::PgCluster) {
-    for set in [
-        "ALTER SYSTEM SET fsync = on",
-        "ALTER SYSTEM SET synchronous_commit = on",
-        "ALTER SYSTEM SET full_page_writes = on",
-        "SELECT pg_reload_conf()",
-    ] {
-        pg.psql("postgres", set);
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    println!(
-        "  postgresql: fsync {}, synchronous_commit {}",
-        pg.psql("postgres", "SHOW fsync"),
-        pg.psql("postgres", "SHOW synchronous_commit")
-    );
 }
 
 fn sched_config() -> Config {
@@ -365,7 +351,7 @@ fn growth() {
         .expect("tmp");
     let redb = Db::Redb(dir.path().join("growth.redb"));
     let mut results = vec![growth_on(&redb, n, days, keep)];
-    if let Some(pg) = cluster() {
+    if let Some(pg) = cluster(false) {
         pg.create_db("growth");
         let db = Db::Pg(&pg, "growth");
         results.push(growth_on(&db, n, days, keep));
@@ -505,7 +491,8 @@ fn growth_on(db: &Db, n: usize, days: usize, keep: usize) -> (&'static str, Vec<
 
 /// One pass: `k` schedulers (each its own store handle) over the domains
 /// due at `at`; stops after `secs` or when every domain was probed.
-/// Returns rounds per second (rounds started, all written at the end).
+/// Returns rounds per second (rounds started, all written at the end)
+/// and claims refused per round (domains another scheduler held).
 fn pass(
     rt: &tokio::runtime::Runtime,
     stores: &[Arc<dyn Store>],
@@ -514,7 +501,9 @@ fn pass(
     latency: Duration,
     concurrency: usize,
     secs: u64,
-) -> f64 {
+) -> (f64, f64) {
+    let refused = || support::metric("zonekeeper_scheduler_claims_refused_total");
+    let refused0 = refused();
     let clock = ManualClock::new(at);
     let sim = Arc::new(Sim::new(0, latency, None));
     let mut cfg = sched_config();
@@ -553,7 +542,11 @@ fn pass(
         }
     });
     let first = sim.first.lock().unwrap().unwrap_or_else(Instant::now);
-    sim.calls.load(Ordering::SeqCst) as f64 / first.elapsed().as_secs_f64()
+    let calls = sim.calls.load(Ordering::SeqCst) as f64;
+    (
+        calls / first.elapsed().as_secs_f64(),
+        (refused() - refused0) / calls.max(1.0),
+    )
 }
 
 fn rounds() {
@@ -582,16 +575,20 @@ fn rounds() {
         Arc::new(RedbStore::open(&dir.path().join("rounds.redb")).expect("redb"));
     import(redb.as_ref(), n, &cfg, t0);
     let hour = |k: i64| t0 + chrono::Duration::hours(k);
-    let r_first = pass(&rt, &[redb.clone()], n, hour(0), Duration::ZERO, 64, secs);
-    let r_zero = pass(&rt, &[redb.clone()], n, hour(1), Duration::ZERO, 64, secs);
-    let r_lat = pass(&rt, &[redb.clone()], n, hour(2), lat, conc, secs);
+    let (r_first, _) = pass(&rt, &[redb.clone()], n, hour(0), Duration::ZERO, 64, secs);
+    let (r_zero, _) = pass(&rt, &[redb.clone()], n, hour(1), Duration::ZERO, 64, secs);
+    let (r_lat, _) = pass(&rt, &[redb.clone()], n, hour(2), lat, conc, secs);
     drop(redb);
     println!(
         "  redb, 1 scheduler (baseline): delegating pass {r_first:.0}/s; monitoring: zero \
          latency {r_zero:.0}/s, {lat:?} latency {r_lat:.0}/s"
     );
-    let Some(pg) = cluster() else { return };
-    durable(&pg);
+    let Some(pg) = cluster(true) else { return };
+    println!(
+        "  postgresql: fsync {}, synchronous_commit {}",
+        pg.psql("postgres", "SHOW fsync"),
+        pg.psql("postgres", "SHOW synchronous_commit")
+    );
     let url = pg.create_db("rounds");
     let t = Instant::now();
     {
@@ -607,7 +604,7 @@ fn rounds() {
             .map(|_| Arc::new(PgStore::connect(&url, 8).expect("postgres")) as Arc<dyn Store>)
             .collect()
     };
-    let p_first = pass(&rt, &stores(4), n, hour(0), Duration::ZERO, 64, secs);
+    let (p_first, _) = pass(&rt, &stores(4), n, hour(0), Duration::ZERO, 64, secs);
     println!("  postgresql, 4 schedulers: delegating pass {p_first:.0}/s");
     let mut k_hour = 1;
     let mut rows = Vec::new();
@@ -615,6 +612,11 @@ fn rounds() {
         let mut rates = Vec::new();
         for k in [1usize, 2, 4] {
             let r = pass(&rt, &stores(k), n, hour(k_hour), latency, c, secs);
+            println!(
+                "  postgresql, {label}, {k} scheduler(s): {:.0} rounds/s, {:.2} claims refused per round",
+                r.0, r.1
+            );
+            let r = r.0;
             k_hour += 1;
             rates.push(r);
         }
@@ -805,24 +807,37 @@ fn frontend() {
         s.compact().expect("compact");
     }
     let redb_import = t.elapsed().as_secs_f64();
-    let pg = cluster();
+    println!("  import: redb {redb_import:.1} s");
+    let pg = cluster(false);
     let pg_loc = pg.as_ref().map(|pg| {
         let url = pg.create_db("fe");
         let t = Instant::now();
         let s = PgStore::connect(&url, 8).expect("postgres");
-        zonekeeper::import::apply(&s, &batch, &cfg, now).expect("import");
+        // In chunks: one transaction of 50k domains runs PostgreSQL out of
+        // lock space (max_locks_per_transaction).
+        let parts = std::iter::once(ImportBatch {
+            registrars: batch.registrars.clone(),
+            ..ImportBatch::default()
+        })
+        .chain(batch.contacts.chunks(5_000).map(|c| ImportBatch {
+            contacts: c.to_vec(),
+            ..ImportBatch::default()
+        }))
+        .chain(batch.domains.chunks(5_000).map(|d| ImportBatch {
+            domains: d.to_vec(),
+            ..ImportBatch::default()
+        }));
+        for part in parts {
+            zonekeeper::import::apply(&s, &part, &cfg, now).expect("import");
+        }
         let mut s = s;
         s.compact().expect("vacuum");
         (url, t.elapsed().as_secs_f64())
     });
     drop(batch);
-    println!(
-        "  import: redb {redb_import:.1} s{}",
-        pg_loc
-            .as_ref()
-            .map(|(_, s)| format!(", postgresql {s:.1} s"))
-            .unwrap_or_default()
-    );
+    if let Some((_, s)) = &pg_loc {
+        println!("  import: postgresql {s:.1} s (chunks of 5k contacts or domains)");
+    }
     front_end("redb", &path.display().to_string(), &names, &scripts, secs);
     if let Some((url, _)) = &pg_loc {
         front_end("postgresql", url, &names, &scripts, secs);
