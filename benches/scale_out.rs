@@ -151,7 +151,7 @@ impl Sim {
         let day = hour.div_euclid(24);
         (day - 1..=day).any(|d| {
             let h = splitmix((i as u64) << 20 ^ d as u64);
-            if h % 100 != 0 {
+            if !h.is_multiple_of(100) {
                 return false;
             }
             let start = d * 24 + ((h >> 8) % 24) as i64;
@@ -575,9 +575,33 @@ fn rounds() {
         Arc::new(RedbStore::open(&dir.path().join("rounds.redb")).expect("redb"));
     import(redb.as_ref(), n, &cfg, t0);
     let hour = |k: i64| t0 + chrono::Duration::hours(k);
-    let (r_first, _) = pass(&rt, &[redb.clone()], n, hour(0), Duration::ZERO, 64, secs);
-    let (r_zero, _) = pass(&rt, &[redb.clone()], n, hour(1), Duration::ZERO, 64, secs);
-    let (r_lat, _) = pass(&rt, &[redb.clone()], n, hour(2), lat, conc, secs);
+    let (r_first, _) = pass(
+        &rt,
+        std::slice::from_ref(&redb),
+        n,
+        hour(0),
+        Duration::ZERO,
+        64,
+        secs,
+    );
+    let (r_zero, _) = pass(
+        &rt,
+        std::slice::from_ref(&redb),
+        n,
+        hour(1),
+        Duration::ZERO,
+        64,
+        secs,
+    );
+    let (r_lat, _) = pass(
+        &rt,
+        std::slice::from_ref(&redb),
+        n,
+        hour(2),
+        lat,
+        conc,
+        secs,
+    );
     drop(redb);
     println!(
         "  redb, 1 scheduler (baseline): delegating pass {r_first:.0}/s; monitoring: zero \

@@ -514,8 +514,8 @@ filter = "info"
     // costs `per_probe` queries) is a stored round of that domain, but for
     // a round in flight now, one lost with the killed scheduler and one
     // discarded by a change made during it.
-    for i in 0..DOMAINS {
-        let hits = servers[i][0].hits.load(std::sync::atomic::Ordering::SeqCst);
+    for (i, mine) in servers.iter().enumerate() {
+        let hits = mine[0].hits.load(std::sync::atomic::Ordering::SeqCst);
         let rounds = st.rounds(&format!("d{i}.ru"), 1000).unwrap().len();
         let probes = hits as f64 / per_probe as f64;
         assert!(
