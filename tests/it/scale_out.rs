@@ -3,13 +3,16 @@
 //! front end with the zone writer (`--roles frontend,zone`), probing
 //! loopback DNS servers of the test. Registrars declare through the front
 //! end; the schedulers share the domains (claims with leases), delegate
-//! them, and the zone writer publishes them. A scheduler killed with
-//! SIGKILL has its domains taken over after the lease; no domain is
-//! probed by two schedulers at once (its rounds stay an interval apart).
-//! A standby zone writer takes over when the leader dies. A second front
-//! end shows a change made through the first (API) or by an operator's
-//! CLI (hold, release) within a second. And redb refuses anything but all
-//! three roles.
+//! them, and the zone writer publishes them; a domain whose test failed
+//! is retested through the second front end and delegated by the
+//! schedulers. A scheduler killed with SIGKILL has its domains taken over
+//! after the lease; no domain is probed by two schedulers at once (its
+//! rounds stay an interval apart, and its servers saw no more probes than
+//! it has stored rounds). A standby zone writer never writes while the
+//! leader lives and takes over, every domain in the zone, when the leader
+//! is killed with SIGKILL. A second front end shows a change made through
+//! the first (API) or by an operator's CLI (hold, release) within a
+//! second. And redb refuses anything but all three roles.
 
 use crate::support;
 use std::net::IpAddr;
@@ -24,7 +27,10 @@ use support::dns::{self, FakeServer};
 use zonekeeper::store::{self, Location, OpenOptions};
 
 const REG: &str = "ALPHA-RU";
-const DOMAINS: usize = 6;
+const DOMAINS: usize = 7;
+/// The domain whose servers are down at first: its test fails, and after
+/// they come up a retest through the second front end delegates it.
+const LATE: usize = DOMAINS - 1;
 
 struct Proc(Child);
 
@@ -86,16 +92,21 @@ async fn two_schedulers_a_front_end_and_a_standby_zone_writer() {
     let ips: Vec<IpAddr> = hosts.iter().map(|h| dns::ip(block, *h)).collect();
     let port = dns::common_port(&ips).await;
     let mut zones = Vec::new();
-    let mut servers: Vec<FakeServer> = Vec::new();
+    // Per domain, its servers (queries counted).
+    let mut servers: Vec<Vec<FakeServer>> = Vec::new();
     for i in 0..DOMAINS {
         let z = dns::zone(
             &format!("d{i}.ru"),
             block,
             &[2 * i as u8 + 1, 2 * i as u8 + 2],
         );
-        for (_, ip) in &z.ns {
-            servers.push(z.serve_on(*ip, port).await);
+        let mut mine = Vec::new();
+        if i != LATE {
+            for (_, ip) in &z.ns {
+                mine.push(z.serve_on(*ip, port).await);
+            }
         }
+        servers.push(mine);
         zones.push(z);
     }
 
@@ -160,6 +171,32 @@ filter = "info"
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // What one probe of a domain costs a server: `zonekeeper check` (the
+    // engine the rounds use) once against d0, counted at its first server.
+    // Every query a server gets later is a scheduler's, so queries over
+    // this are the probes a domain got, to compare with its stored rounds.
+    let per_probe = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zonekeeper"));
+        cmd.arg("--config")
+            .arg(d.join("zk.toml"))
+            .args(["check", "d0.ru", "--allow-private"]);
+        for (n, ip) in &zones[0].ns {
+            cmd.args(["--ns", &format!("{n}/{ip}:{port}")]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let q = servers[0][0]
+            .hits
+            .swap(0, std::sync::atomic::Ordering::SeqCst);
+        assert!(q > 0, "the check never reached the test server");
+        q
+    };
+
     let s1 = serve(d, "s1", "scheduler", &[]);
     let s2 = serve(d, "s2", "scheduler", &[]);
     let front = serve(d, "front", "frontend,zone", &[]);
@@ -190,6 +227,36 @@ filter = "info"
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // A standby zone writer, started once the first one leads: it must
+    // not write the zone while the leader lives.
+    until(
+        Duration::from_secs(15),
+        "front leads the zone writer",
+        || {
+            log(d, "front")
+                .contains("zone writer: leading")
+                .then_some(())
+        },
+    )
+    .await;
+    let (standby_http, standby_whois) = (free(), free());
+    let standby = serve(
+        d,
+        "standby",
+        "frontend,zone",
+        &[
+            "--http-listen".into(),
+            standby_http.to_string(),
+            "--whois-listen".into(),
+            standby_whois.to_string(),
+        ],
+    );
+    until(Duration::from_secs(15), "standby waits", || {
+        log(d, "standby")
+            .contains("another process leads")
+            .then_some(())
+    })
+    .await;
 
     // Declare through the front end: the schedulers (other processes)
     // find the work, test it and delegate; the zone writer publishes.
@@ -208,25 +275,56 @@ filter = "info"
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
     let st = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
-    let delegated = |st: &store::AnyStore| {
-        (0..DOMAINS)
-            .filter(|i| {
-                st.delegation(&format!("d{i}.ru")).unwrap().unwrap().state
-                    == zonekeeper::model::DelegationState::Delegated
-            })
-            .count()
+    use zonekeeper::model::DelegationState;
+    let state =
+        |st: &store::AnyStore, i: usize| st.delegation(&format!("d{i}.ru")).unwrap().unwrap().state;
+    let zone_file = d.join("ru.zone");
+    let in_zone_file = |i: usize| {
+        std::fs::read_to_string(&zone_file)
+            .unwrap_or_default()
+            .contains(&format!("d{i}.ru. 345600 IN NS ns1.d{i}.ru."))
     };
-    until(Duration::from_secs(40), "all delegated", || {
-        (delegated(&st) == DOMAINS).then_some(())
+    until(
+        Duration::from_secs(40),
+        "all but the late one delegated, the late one failed",
+        || {
+            ((0..LATE).all(|i| state(&st, i) == DelegationState::Delegated)
+                && state(&st, LATE) == DelegationState::TestFailed)
+                .then_some(())
+        },
+    )
+    .await;
+    until(
+        Duration::from_secs(10),
+        "all delegated ones in the zone file",
+        || (0..LATE).all(in_zone_file).then_some(()),
+    )
+    .await;
+    assert!(!in_zone_file(LATE));
+
+    // Retest across processes: the late domain's servers come up, its
+    // registrar asks for a retest through the second front end, the
+    // schedulers (other processes) test it and the zone writer (another
+    // one) publishes it.
+    for (_, ip) in &zones[LATE].ns {
+        servers[LATE].push(zones[LATE].serve_on(*ip, port).await);
+    }
+    let r = api
+        .post(format!("{base2}/api/v1/domains/d{LATE}.ru/retest"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    until(Duration::from_secs(20), "retested domain delegated", || {
+        (state(&st, LATE) == DelegationState::Delegated).then_some(())
     })
     .await;
-    let zone_file = d.join("ru.zone");
-    until(Duration::from_secs(10), "all in the zone file", || {
-        let text = std::fs::read_to_string(&zone_file).unwrap_or_default();
-        (0..DOMAINS)
-            .all(|i| text.contains(&format!("d{i}.ru. 345600 IN NS ns1.d{i}.ru.")))
-            .then_some(())
-    })
+    until(
+        Duration::from_secs(10),
+        "retested domain in the zone file",
+        || in_zone_file(LATE).then_some(()),
+    )
     .await;
     // The front end answers from the database the schedulers wrote.
     let v: Value = api
@@ -412,28 +510,31 @@ filter = "info"
         }
     }
 
-    // A standby zone writer takes over when the leader dies.
-    let standby_http = free();
-    let standby_whois = free();
-    let standby = serve(
-        d,
-        "standby",
-        "frontend,zone",
-        &[
-            "--http-listen".into(),
-            standby_http.to_string(),
-            "--whois-listen".into(),
-            standby_whois.to_string(),
-        ],
+    // Nothing probed twice: every probe a domain's server saw (one probe
+    // costs `per_probe` queries) is a stored round of that domain, but for
+    // a round in flight now, one lost with the killed scheduler and one
+    // discarded by a change made during it.
+    for (i, mine) in servers.iter().enumerate() {
+        let hits = mine[0].hits.load(std::sync::atomic::Ordering::SeqCst);
+        let rounds = st.rounds(&format!("d{i}.ru"), 1000).unwrap().len();
+        let probes = hits as f64 / per_probe as f64;
+        assert!(
+            probes <= rounds as f64 + 3.0,
+            "d{i}.ru: {probes:.1} probes ({hits} queries at {per_probe} a probe) for {rounds} stored rounds"
+        );
+    }
+
+    // One zone writer at a time: the standby stood by all along (neither
+    // led nor wrote while the leader lived); the leader wrote.
+    assert!(log(d, "front").contains("zone files written"));
+    let sb = log(d, "standby");
+    assert!(
+        !sb.contains("zone writer: leading") && !sb.contains("zone files written"),
+        "{sb}"
     );
-    until(Duration::from_secs(15), "standby waits", || {
-        log(d, "standby")
-            .contains("another process leads")
-            .then_some(())
-    })
-    .await;
-    // It writes the zone as soon as it leads (the file removed before the
-    // leader dies proves the write is the standby's: nothing changes now).
+    // kill -9 of the leader: the standby takes over and writes the zone
+    // with every domain (the file removed first proves the write is the
+    // standby's: nothing changes in the registry now).
     std::fs::remove_file(&zone_file).unwrap();
     let mut front = front;
     front.0.kill().unwrap();
@@ -444,13 +545,13 @@ filter = "info"
             .then_some(())
     })
     .await;
-    until(Duration::from_secs(10), "standby rewrote the zone", || {
-        std::fs::read_to_string(&zone_file)
-            .ok()
-            .filter(|t| t.contains("d0.ru. 345600 IN NS"))
-            .map(drop)
-    })
+    until(
+        Duration::from_secs(10),
+        "standby rewrote the zone, every domain in it",
+        || (0..DOMAINS).all(in_zone_file).then_some(()),
+    )
     .await;
+    assert!(log(d, "standby").contains("zone files written"));
     drop(standby);
     drop(survivor);
     drop(servers);

@@ -65,6 +65,16 @@ impl PgCluster {
     }
 
     pub fn try_start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// A cluster that commits durably (fsync, synchronous commit, full
+    /// page writes on), for benchmarks that compare commit costs.
+    pub fn try_start_durable() -> Result<Self, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<Self, String> {
         let bin = bin_dir().ok_or("no PostgreSQL server binaries (apt-get install postgresql)")?;
         // SAFETY: getuid has no preconditions.
         if unsafe { libc::getuid() } != 0 {
@@ -107,9 +117,14 @@ impl PgCluster {
         // A port taken between choosing and binding: try another.
         for _ in 0..5 {
             let port = free_port();
+            // Tests need no durability: a crash loses the cluster anyway.
+            let fast = if durable {
+                ""
+            } else {
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            };
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} {fast} -c max_connections=200",
                 dir.path().display()
             );
             let out = as_postgres(&bin, "pg_ctl")
