@@ -27,6 +27,8 @@ const CONFIG: &str = r#"
 zones = ["ru"]
 [store]
 path = "@DB@"
+# Every round kept: the check below replays them all.
+rounds_keep_last = 100000
 [delegation]
 probe_interval = "200ms"
 monitor_interval = "200ms"
