@@ -1369,6 +1369,12 @@ impl<'a> Registry<'a> {
         use crate::store::ImportRecord;
         let window = self.window();
         let mut txn = self.store.begin()?;
+        // Announce the bulk write before the first read: a networked
+        // backend then excludes other writers once for the whole import
+        // instead of locking each registrar and contact it reads (hundreds
+        // of thousands of locks in one transaction exhaust PostgreSQL's
+        // lock table).
+        txn.prefetch(&[], &[])?;
         let mut failed = false;
         let mut summary = ImportSummary::default();
         let mut touched = Vec::new();

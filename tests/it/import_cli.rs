@@ -455,3 +455,33 @@ fn read_only_store_fails_cleanly() {
     m.remount("rw");
     assert!(snapshot(&db) == before);
 }
+
+/// `zonekeeper import --db postgres://…` of many records is one
+/// transaction: it must not take a lock per record read (PostgreSQL's
+/// lock table is shared and small: shrunk to a few hundred locks plus the
+/// server's slack of some thousands, 20 000 contacts would overflow it).
+#[test]
+fn postgres_import_does_not_lock_each_record() {
+    let Some(pg) = crate::support::pg::PgCluster::start_or_skip("postgres_import_lock_table")
+    else {
+        return;
+    };
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET max_locks_per_transaction = 10",
+    );
+    pg.psql("postgres", "ALTER SYSTEM SET max_connections = 20");
+    pg.restart();
+    assert_eq!(pg.psql("postgres", "SHOW max_locks_per_transaction"), "10");
+    let url = pg.create_db("many");
+    let t = Tmp::new();
+    let file = t.write("many.json", &zonekeeper::synth::generate(40_000, 5));
+    let out = run(&["import", &file, "--db", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("20000 contacts, 40000 domains"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(pg.psql("many", "SELECT count(*) FROM domains"), "40000");
+}
