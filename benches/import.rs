@@ -81,6 +81,10 @@ fn main() {
     // The import runs in a child process, so its peak RSS is its own (the
     // baselines' `Value` tree is several times the file, and freed heap is
     // not given back).
+    let pg_only = std::env::var("ZK_BENCH_PG").is_ok_and(|v| v == "only");
+    if pg_only {
+        return postgres(dir.path(), n);
+    }
     let status = std::process::Command::new(std::env::current_exe().expect("exe"))
         .env(CHILD, dir.path())
         .env(
@@ -95,7 +99,8 @@ fn main() {
     }
 }
 
-/// The same file into PostgreSQL (ZK_BENCH_PG set; root), next to a
+/// The same file into PostgreSQL (ZK_BENCH_PG set, `only` for just this;
+/// root), next to a
 /// server-side insert of as many 200-byte rows as there are domains.
 fn postgres(dir: &std::path::Path, n: usize) {
     let pg = support::pg::PgCluster::try_start().expect("PostgreSQL cluster (root)");

@@ -1369,6 +1369,10 @@ impl<'a> Registry<'a> {
         use crate::store::ImportRecord;
         let window = self.window();
         let mut txn = self.store.begin()?;
+        // Announced before the registrars and contacts too: a networked
+        // backend takes its one import lock now, not a lock per record
+        // (which overflows PostgreSQL's lock table past a few thousand).
+        txn.prefetch(&[], &[])?;
         let mut failed = false;
         let mut summary = ImportSummary::default();
         let mut touched = Vec::new();
