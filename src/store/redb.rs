@@ -461,12 +461,13 @@ pub(super) struct W<'t> {
     /// and before commit. A bulk import adds them in random key order
     /// (look-alike keys, contacts, hosts), and a sorted run touches each
     /// page once instead of once per entry.
-    #[allow(clippy::type_complexity)]
-    pending: RefCell<Vec<(PairTable, Vec<(Box<str>, Box<str>)>)>>,
+    pending: RefCell<Vec<(PairTable, Vec<Entry>)>>,
     pending_len: std::cell::Cell<usize>,
 }
 
 type PairTable = TableDefinition<'static, (&'static str, &'static str), ()>;
+/// A held-back index entry: (key, item).
+type Entry = (Box<str>, Box<str>);
 
 /// Most index entries a write transaction holds back ([`W::pending`]);
 /// tiny under test, so every test's writes go through the flush.
@@ -509,7 +510,7 @@ impl<'t> W<'t> {
 
     /// Insert the held-back entries of `def` (`None`: of every table).
     fn flush_pending(&self, def: Option<PairTable>) -> Result<()> {
-        let taken: Vec<(PairTable, Vec<(Box<str>, Box<str>)>)> = {
+        let taken: Vec<(PairTable, Vec<Entry>)> = {
             let mut p = self
                 .pending
                 .try_borrow_mut()
