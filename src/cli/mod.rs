@@ -288,9 +288,8 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             let now = clock.now();
             let result = match crate::import::spool_file(&file, &cfg, now) {
                 Ok(spooled) => {
-                    // A bulk write in key order gains nothing from a large
-                    // page cache (1M domains: as fast with 256 MiB as with
-                    // 1 GiB), and the cache is most of an import's RSS.
+                    // The cache is most of an import's RSS: capped
+                    // (see IMPORT_CACHE_MIB for the trade).
                     let mut import_cfg = cfg.clone();
                     import_cfg.store.cache_mib = import_cfg
                         .store

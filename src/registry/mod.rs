@@ -1379,6 +1379,9 @@ impl<'a> Registry<'a> {
         let mut summary = ImportSummary::default();
         let mut touched = Vec::new();
         let mut reg_seen: HashSet<String> = HashSet::new();
+        // Contacts known to exist in this transaction (import removes none):
+        // most are referred to by several domains.
+        let mut contact_seen: HashSet<String> = HashSet::new();
         // Domains are handled in chunks, announced to the store first (a
         // networked backend reads and writes a chunk in a few statements).
         let mut chunk: Vec<(usize, Domain)> = Vec::with_capacity(IMPORT_CHUNK);
@@ -1402,6 +1405,7 @@ impl<'a> Registry<'a> {
                         None => Some(now),
                     };
                     txn.put_contact(&c)?;
+                    contact_seen.insert(c.handle);
                     summary.contacts += 1;
                     continue;
                 }
@@ -1454,7 +1458,12 @@ impl<'a> Registry<'a> {
                     ("tech", d.tech.as_ref()),
                 ] {
                     if let Some(h) = h {
-                        if txn.contact(h)?.is_none() {
+                        if contact_seen.contains(h) {
+                            continue;
+                        }
+                        if txn.contact_exists(h)? {
+                            contact_seen.insert(h.clone());
+                        } else {
                             err(field, format!("unknown contact '{h}'"));
                         }
                     }

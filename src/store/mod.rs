@@ -498,6 +498,10 @@ impl Leadership for Sole {
 pub trait Txn {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>>;
     fn contact(&self, handle: &str) -> Result<Option<Contact>>;
+    /// Whether contact `handle` exists (a backend may skip decoding it).
+    fn contact_exists(&self, handle: &str) -> Result<bool> {
+        Ok(self.contact(handle)?.is_some())
+    }
     fn domain(&self, name: &str) -> Result<Option<Domain>>;
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>>;
     /// [`Store::look_alike`], inside this transaction (so two look-alikes

@@ -6,13 +6,14 @@
 //! redb commits are atomic and crash-safe: a kill at any moment leaves the
 //! last committed state.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ::redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    TableDefinition, TableHandle, WriteTransaction,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -118,12 +119,14 @@ impl RedbStore {
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
         let txn = self.write()?;
-        let old: Option<DelegationRecord> = wget(&txn, DELEGATION, name)?;
+        let w = W::new(&txn);
+        let old: Option<DelegationRecord> = wget(&w, DELEGATION, name)?;
         if !accept(old.as_ref()) {
+            drop(w);
             txn.abort().map_err(err)?;
             return Ok(false);
         }
-        put_record(&txn, name, old.as_ref(), record)?;
+        put_record(&w, name, old.as_ref(), record)?;
         let mut changes = Changes::default();
         if old.as_ref().map(crate::public::delegation_facts)
             != Some(crate::public::delegation_facts(record))
@@ -131,16 +134,18 @@ impl RedbStore {
             changes.key(Key::Domain(name));
         }
         if let Some(ev) = event {
-            log_append(&txn, HISTORY, name, ev, HISTORY_KEPT)?;
-            if let Some(d) = wget::<Domain>(&txn, DOMAINS, name)? {
-                feed_append(&txn, name, ev, "scheduler", &[d.registrar.as_str()])?;
+            log_append(&w, HISTORY, name, ev, HISTORY_KEPT)?;
+            if let Some(d) = wget::<Domain>(&w, DOMAINS, name)? {
+                feed_append(&w, name, ev, "scheduler", &[d.registrar.as_str()])?;
             }
-            touch(&txn, ev.at)?;
+            touch(&w, ev.at)?;
             changes.updated(ev.at);
         }
         if let Some(r) = round {
-            rounds_append(&txn, name, r, &self.retention)?;
+            rounds_append(&w, name, r, &self.retention)?;
         }
+        w.flush()?;
+        drop(w);
         self.commit(txn, changes)?;
         Ok(true)
     }
@@ -403,51 +408,233 @@ fn get_in<T: DeserializeOwned>(
     }
 }
 
+/// Tables of one key and value type, open in a write transaction.
+struct Open<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    #[allow(clippy::type_complexity)]
+    RefCell<Vec<(TableDefinition<'static, K, V>, ::redb::Table<'t, K, V>)>>,
+);
+
+impl<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static> Open<'t, K, V> {
+    fn new() -> Self {
+        Self(RefCell::new(Vec::new()))
+    }
+
+    /// Run `f` on table `def`, opened on first use.
+    fn with<R>(
+        &self,
+        txn: &'t WriteTransaction,
+        def: TableDefinition<'static, K, V>,
+        f: impl FnOnce(&mut ::redb::Table<'t, K, V>) -> Result<R>,
+    ) -> Result<R> {
+        let mut open = self.0.try_borrow_mut().map_err(|_| busy(def))?;
+        let i = match open.iter().position(|(d, _)| d.name() == def.name()) {
+            Some(i) => i,
+            None => {
+                open.push((def, txn.open_table(def).map_err(err)?));
+                open.len() - 1
+            }
+        };
+        f(&mut open[i].1)
+    }
+}
+
+fn busy<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    def: TableDefinition<'static, K, V>,
+) -> StoreError {
+    StoreError::Backend(format!("table {} used twice at once", def.name()))
+}
+
+/// One write transaction's tables, each opened on first use and kept open
+/// until the transaction ends: opening a redb table reads the table tree
+/// and closing it writes its root back, which a bulk import would pay on
+/// every one of its ~30 writes per domain.
+pub(super) struct W<'t> {
+    txn: &'t WriteTransaction,
+    records: Open<'t, &'static str, &'static [u8]>,
+    pairs: Open<'t, (&'static str, &'static str), ()>,
+    logs: Open<'t, (&'static str, u64), &'static [u8]>,
+    counts: Open<'t, &'static str, u64>,
+    feed: Open<'t, u64, &'static [u8]>,
+    feed_idx: Open<'t, (&'static str, u64), ()>,
+    /// Index entries added but not yet inserted, by table: inserted in key
+    /// order when the table is next used, when there are [`PENDING_MAX`],
+    /// and before commit. A bulk import adds them in random key order
+    /// (look-alike keys, contacts, hosts), and a sorted run touches each
+    /// page once instead of once per entry.
+    pending: RefCell<Vec<(PairTable, Vec<Entry>)>>,
+    pending_len: std::cell::Cell<usize>,
+}
+
+type PairTable = TableDefinition<'static, (&'static str, &'static str), ()>;
+/// A held-back index entry: (key, item).
+type Entry = (Box<str>, Box<str>);
+
+/// Most index entries a write transaction holds back ([`W::pending`]);
+/// tiny under test, so every test's writes go through the flush.
+const PENDING_MAX: usize = if cfg!(test) { 3 } else { 1 << 19 };
+
+impl<'t> W<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        W {
+            txn,
+            records: Open::new(),
+            pairs: Open::new(),
+            logs: Open::new(),
+            counts: Open::new(),
+            feed: Open::new(),
+            feed_idx: Open::new(),
+            pending: RefCell::new(Vec::new()),
+            pending_len: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Add `(key, item)` to index `def`, later ([`W::pending`]).
+    fn idx_add(&self, def: PairTable, key: &str, item: &str) -> Result<()> {
+        {
+            let mut p = self.pending.try_borrow_mut().map_err(|_| busy(def))?;
+            let i = match p.iter().position(|(d, _)| d.name() == def.name()) {
+                Some(i) => i,
+                None => {
+                    p.push((def, Vec::new()));
+                    p.len() - 1
+                }
+            };
+            p[i].1.push((key.into(), item.into()));
+        }
+        self.pending_len.set(self.pending_len.get() + 1);
+        if self.pending_len.get() >= PENDING_MAX {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Insert the held-back entries of `def` (`None`: of every table).
+    fn flush_pending(&self, def: Option<PairTable>) -> Result<()> {
+        let taken: Vec<(PairTable, Vec<Entry>)> = {
+            let mut p = self
+                .pending
+                .try_borrow_mut()
+                .map_err(|_| StoreError::Backend("index buffer used twice at once".into()))?;
+            if p.is_empty() {
+                return Ok(());
+            }
+            match def {
+                None => std::mem::take(&mut *p),
+                Some(def) => match p.iter().position(|(d, _)| d.name() == def.name()) {
+                    Some(i) => vec![p.swap_remove(i)],
+                    None => return Ok(()),
+                },
+            }
+        };
+        for (def, mut entries) in taken {
+            self.pending_len
+                .set(self.pending_len.get().saturating_sub(entries.len()));
+            entries.sort_unstable();
+            entries.dedup();
+            self.pairs.with(self.txn, def, |t| {
+                for (k, i) in &entries {
+                    t.insert((&**k, &**i), ()).map_err(err)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Insert every held-back index entry: before commit.
+    fn flush(&self) -> Result<()> {
+        self.flush_pending(None)
+    }
+
+    fn records<R>(
+        &self,
+        def: TableDefinition<'static, &'static str, &'static [u8]>,
+        f: impl FnOnce(&mut ::redb::Table<'t, &'static str, &'static [u8]>) -> Result<R>,
+    ) -> Result<R> {
+        self.records.with(self.txn, def, f)
+    }
+
+    /// Index `def` with every entry added to it in place.
+    fn pairs<R>(
+        &self,
+        def: PairTable,
+        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, &'static str), ()>) -> Result<R>,
+    ) -> Result<R> {
+        self.flush_pending(Some(def))?;
+        self.pairs.with(self.txn, def, f)
+    }
+
+    fn logs<R>(
+        &self,
+        def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, u64), &'static [u8]>) -> Result<R>,
+    ) -> Result<R> {
+        self.logs.with(self.txn, def, f)
+    }
+}
+
 fn wget<T: DeserializeOwned>(
-    txn: &WriteTransaction,
-    def: TableDefinition<&str, &[u8]>,
+    w: &W<'_>,
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
     key: &str,
 ) -> Result<Option<T>> {
-    let t = txn.open_table(def).map_err(err)?;
-    let r = match t.get(key).map_err(err)? {
-        Some(v) => Some(dec(v.value())?),
-        None => None,
-    };
-    Ok(r)
+    w.records(def, |t| match t.get(key).map_err(err)? {
+        Some(v) => Ok(Some(dec(v.value())?)),
+        None => Ok(None),
+    })
+}
+
+/// Whether `key` is in a record table (nothing decoded).
+fn wexists(
+    w: &W<'_>,
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
+    key: &str,
+) -> Result<bool> {
+    w.records(def, |t| Ok(t.get(key).map_err(err)?.is_some()))
 }
 
 fn wput<T: Serialize>(
-    txn: &WriteTransaction,
-    def: TableDefinition<&str, &[u8]>,
+    w: &W<'_>,
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
     key: &str,
     v: &T,
 ) -> Result<()> {
-    let mut t = txn.open_table(def).map_err(err)?;
-    t.insert(key, enc(v)?.as_slice()).map_err(err)?;
-    Ok(())
+    let bytes = enc(v)?;
+    w.records(def, |t| {
+        t.insert(key, bytes.as_slice()).map_err(err)?;
+        Ok(())
+    })
+}
+
+fn wremove(
+    w: &W<'_>,
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
+    key: &str,
+) -> Result<()> {
+    w.records(def, |t| {
+        t.remove(key).map_err(err)?;
+        Ok(())
+    })
 }
 
 fn idx_set(
-    txn: &WriteTransaction,
-    def: TableDefinition<(&str, &str), ()>,
+    w: &W<'_>,
+    def: TableDefinition<'static, (&'static str, &'static str), ()>,
     key: &str,
     item: &str,
     present: bool,
 ) -> Result<()> {
-    let mut t = txn.open_table(def).map_err(err)?;
     if present {
-        t.insert((key, item), ()).map_err(err)?;
-    } else {
-        t.remove((key, item)).map_err(err)?;
+        return w.idx_add(def, key, item);
     }
-    Ok(())
+    w.pairs(def, |t| {
+        t.remove((key, item)).map_err(err)?;
+        Ok(())
+    })
 }
 
-fn touch(txn: &WriteTransaction, now: Timestamp) -> Result<()> {
-    let mut meta = txn.open_table(META).map_err(err)?;
-    meta.insert(KEY_UPDATED, enc(&now)?.as_slice())
-        .map_err(err)?;
-    Ok(())
+fn touch(w: &W<'_>, now: Timestamp) -> Result<()> {
+    wput(w, META, KEY_UPDATED, &now)
 }
 
 /// The sequence number after the last entry of `name` in a `(name, seq)` log.
@@ -464,15 +651,24 @@ fn next_seq(t: &impl ReadableTable<(&'static str, u64), &'static [u8]>, name: &s
 
 /// Append to a `(name, seq)` log, keeping at most `keep` entries.
 fn log_append<T: Serialize>(
-    txn: &WriteTransaction,
-    def: TableDefinition<(&str, u64), &[u8]>,
+    w: &W<'_>,
+    def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
     name: &str,
     v: &T,
     keep: usize,
 ) -> Result<()> {
-    let mut t = txn.open_table(def).map_err(err)?;
-    let next = next_seq(&t, name)?;
-    t.insert((name, next), enc(v)?.as_slice()).map_err(err)?;
+    let bytes = enc(v)?;
+    w.logs(def, |t| log_append_in(t, name, &bytes, keep))
+}
+
+fn log_append_in(
+    t: &mut ::redb::Table<'_, (&'static str, u64), &'static [u8]>,
+    name: &str,
+    bytes: &[u8],
+    keep: usize,
+) -> Result<()> {
+    let next = next_seq(t, name)?;
+    t.insert((name, next), bytes).map_err(err)?;
     if next as usize >= keep {
         let cut = next + 1 - keep as u64;
         let old: Vec<u64> = t
@@ -491,14 +687,17 @@ fn log_append<T: Serialize>(
 /// Append a probe round, then apply the retention policy: the round that
 /// just left the window goes if it says the same as the one stored before
 /// it, and the oldest one goes once past the maximum age.
-fn rounds_append(
-    txn: &WriteTransaction,
+fn rounds_append(w: &W<'_>, name: &str, r: &RoundSummary, ret: &Retention) -> Result<()> {
+    w.logs(ROUNDS, |t| rounds_append_in(t, name, r, ret))
+}
+
+fn rounds_append_in(
+    t: &mut ::redb::Table<'_, (&'static str, u64), &'static [u8]>,
     name: &str,
     r: &RoundSummary,
     ret: &Retention,
 ) -> Result<()> {
-    let mut t = txn.open_table(ROUNDS).map_err(err)?;
-    let next = next_seq(&t, name)?;
+    let next = next_seq(t, name)?;
     t.insert((name, next), enc(r)?.as_slice()).map_err(err)?;
     let Some(left) = ret.leaving(next) else {
         return Ok(());
@@ -509,7 +708,7 @@ fn rounds_append(
             None => Ok(None),
         }
     };
-    if let Some(x) = get(&t, left)? {
+    if let Some(x) = get(t, left)? {
         let before = match t.range((name, 0)..(name, left)).map_err(err)?.next_back() {
             Some(item) => Some(dec::<RoundSummary>(item.map_err(err)?.1.value())?),
             None => None,
@@ -535,39 +734,44 @@ fn rounds_append(
 
 /// Write a delegation record, keeping the state index and counters right.
 fn put_record(
-    txn: &WriteTransaction,
+    w: &W<'_>,
     name: &str,
     old: Option<&DelegationRecord>,
     rec: &DelegationRecord,
 ) -> Result<()> {
     let old_state = old.map(|o| o.state);
     if old_state != Some(rec.state) {
-        let mut counts = txn.open_table(STATE_COUNTS).map_err(err)?;
         if let Some(s) = old_state {
-            idx_set(txn, IDX_STATE, s.as_str(), name, false)?;
+            idx_set(w, IDX_STATE, s.as_str(), name, false)?;
+            w.counts.with(w.txn, STATE_COUNTS, |counts| {
+                let n = counts
+                    .get(s.as_str())
+                    .map_err(err)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                counts
+                    .insert(s.as_str(), n.saturating_sub(1))
+                    .map_err(err)?;
+                Ok(())
+            })?;
+        }
+        idx_set(w, IDX_STATE, rec.state.as_str(), name, true)?;
+        w.counts.with(w.txn, STATE_COUNTS, |counts| {
             let n = counts
-                .get(s.as_str())
+                .get(rec.state.as_str())
                 .map_err(err)?
                 .map(|v| v.value())
                 .unwrap_or(0);
-            counts
-                .insert(s.as_str(), n.saturating_sub(1))
-                .map_err(err)?;
-        }
-        idx_set(txn, IDX_STATE, rec.state.as_str(), name, true)?;
-        let n = counts
-            .get(rec.state.as_str())
-            .map_err(err)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        counts.insert(rec.state.as_str(), n + 1).map_err(err)?;
+            counts.insert(rec.state.as_str(), n + 1).map_err(err)?;
+            Ok(())
+        })?;
     }
     let was_pending = old.is_some_and(pending_testing);
     let is_pending = pending_testing(rec);
     if was_pending != is_pending {
-        idx_set(txn, IDX_STATE, PENDING_KEY, name, is_pending)?;
+        idx_set(w, IDX_STATE, PENDING_KEY, name, is_pending)?;
     }
-    wput(txn, DELEGATION, name, rec)
+    wput(w, DELEGATION, name, rec)
 }
 
 /// State-index key of delegated domains whose newly declared NS set is
@@ -626,32 +830,26 @@ fn look_alike_in(
 }
 
 /// Write a domain record and keep every index that derives from it right.
-fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Result<()> {
+fn put_domain(w: &W<'_>, old: Option<&Domain>, new: &Domain) -> Result<()> {
     let name = new.name.as_str();
     if old.is_none() {
-        idx_set(
-            txn,
-            IDX_SKELETON,
-            &skeleton_index_key(&new.name),
-            name,
-            true,
-        )?;
+        idx_set(w, IDX_SKELETON, &skeleton_index_key(&new.name), name, true)?;
     }
     if let Some(o) = old {
         if o.registrar != new.registrar {
-            idx_set(txn, IDX_REGISTRAR, &o.registrar, name, false)?;
+            idx_set(w, IDX_REGISTRAR, &o.registrar, name, false)?;
         }
     }
-    idx_set(txn, IDX_REGISTRAR, &new.registrar, name, true)?;
+    idx_set(w, IDX_REGISTRAR, &new.registrar, name, true)?;
     if let Some(r) = old.and_then(|o| o.registration.reseller.as_ref()) {
-        idx_set(txn, IDX_RESELLER, r, name, false)?;
+        idx_set(w, IDX_RESELLER, r, name, false)?;
     }
     if let Some(r) = &new.registration.reseller {
-        idx_set(txn, IDX_RESELLER, r, name, true)?;
+        idx_set(w, IDX_RESELLER, r, name, true)?;
     }
     let pending = new.registration.pending_transfer.is_some();
     if pending || old.is_some_and(|o| o.registration.pending_transfer.is_some()) {
-        idx_set(txn, IDX_PENDING_TRANSFER, "", name, pending)?;
+        idx_set(w, IDX_PENDING_TRANSFER, "", name, pending)?;
     }
     let contacts = |d: &Domain| -> BTreeSet<String> {
         [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
@@ -663,11 +861,11 @@ fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Res
     let new_c = contacts(new);
     if let Some(o) = old {
         for c in contacts(o).difference(&new_c) {
-            idx_set(txn, IDX_CONTACT, c, name, false)?;
+            idx_set(w, IDX_CONTACT, c, name, false)?;
         }
     }
     for c in &new_c {
-        idx_set(txn, IDX_CONTACT, c, name, true)?;
+        idx_set(w, IDX_CONTACT, c, name, true)?;
     }
     // Hosts: reference counts, glue addresses and the IP index.
     let old_ns: Vec<&Nameserver> = old
@@ -675,21 +873,18 @@ fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Res
         .unwrap_or_default();
     for o in &old_ns {
         if !new.nameservers.iter().any(|n| n.name == o.name) {
-            idx_set(txn, IDX_HOST_DOMAIN, o.name.as_str(), name, false)?;
-            let host: Option<HostRecord> = wget(txn, HOSTS, o.name.as_str())?;
+            idx_set(w, IDX_HOST_DOMAIN, o.name.as_str(), name, false)?;
+            let host: Option<HostRecord> = wget(w, HOSTS, o.name.as_str())?;
             if let Some(mut h) = host {
                 h.domains = h.domains.saturating_sub(1);
                 let owner = o.name.is_at_or_below(name);
                 if h.domains == 0 || owner {
-                    set_host_addresses(txn, &mut h, &[])?;
+                    set_host_addresses(w, &mut h, &[])?;
                 }
                 if h.domains == 0 {
-                    txn.open_table(HOSTS)
-                        .map_err(err)?
-                        .remove(o.name.as_str())
-                        .map_err(err)?;
+                    wremove(w, HOSTS, o.name.as_str())?;
                 } else {
-                    wput(txn, HOSTS, o.name.as_str(), &h)?;
+                    wput(w, HOSTS, o.name.as_str(), &h)?;
                 }
             }
         }
@@ -697,33 +892,33 @@ fn put_domain(txn: &WriteTransaction, old: Option<&Domain>, new: &Domain) -> Res
     for n in &new.nameservers {
         let host = n.name.as_str();
         let existed = old_ns.iter().any(|o| o.name == n.name);
-        let mut h: HostRecord = wget(txn, HOSTS, host)?.unwrap_or(HostRecord {
+        let mut h: HostRecord = wget(w, HOSTS, host)?.unwrap_or(HostRecord {
             name: host.to_string(),
             addresses: Vec::new(),
             domains: 0,
         });
         if !existed {
             h.domains += 1;
-            idx_set(txn, IDX_HOST_DOMAIN, host, name, true)?;
+            idx_set(w, IDX_HOST_DOMAIN, host, name, true)?;
         }
         // Glue belongs to the domain the host is in; only it sets addresses.
         if n.name.is_at_or_below(name) {
-            set_host_addresses(txn, &mut h, &n.addresses)?;
+            set_host_addresses(w, &mut h, &n.addresses)?;
         }
-        wput(txn, HOSTS, host, &h)?;
+        wput(w, HOSTS, host, &h)?;
     }
-    wput(txn, DOMAINS, name, new)
+    wput(w, DOMAINS, name, new)
 }
 
-fn set_host_addresses(txn: &WriteTransaction, h: &mut HostRecord, addrs: &[IpAddr]) -> Result<()> {
+fn set_host_addresses(w: &W<'_>, h: &mut HostRecord, addrs: &[IpAddr]) -> Result<()> {
     if h.addresses == addrs {
         return Ok(());
     }
     for a in &h.addresses {
-        idx_set(txn, IDX_IP_HOST, &a.to_string(), &h.name, false)?;
+        idx_set(w, IDX_IP_HOST, &a.to_string(), &h.name, false)?;
     }
     for a in addrs {
-        idx_set(txn, IDX_IP_HOST, &a.to_string(), &h.name, true)?;
+        idx_set(w, IDX_IP_HOST, &a.to_string(), &h.name, true)?;
     }
     h.addresses = addrs.to_vec();
     Ok(())
@@ -741,24 +936,25 @@ fn public_fn(c: &Contact) -> Option<String> {
     .map(|s| s.to_lowercase())
 }
 
-fn put_contact(txn: &WriteTransaction, c: &Contact) -> Result<()> {
-    if let Some(old) = wget::<Contact>(txn, CONTACTS, &c.handle)? {
-        if let Some(f) = public_fn(&old) {
-            idx_set(txn, IDX_FN, &f, &c.handle, false)?;
+/// `old`: the contact stored now.
+fn put_contact(w: &W<'_>, old: Option<&Contact>, c: &Contact) -> Result<()> {
+    if let Some(old) = old {
+        if let Some(f) = public_fn(old) {
+            idx_set(w, IDX_FN, &f, &c.handle, false)?;
         }
     }
     if let Some(f) = public_fn(c) {
-        idx_set(txn, IDX_FN, &f, &c.handle, true)?;
+        idx_set(w, IDX_FN, &f, &c.handle, true)?;
     }
-    wput(txn, CONTACTS, &c.handle, c)
+    wput(w, CONTACTS, &c.handle, c)
 }
 
-fn put_registrar(txn: &WriteTransaction, r: &Registrar) -> Result<()> {
-    if let Some(old) = wget::<Registrar>(txn, REGISTRARS, &r.handle)? {
-        idx_set(txn, IDX_FN, &old.name.to_lowercase(), &r.handle, false)?;
+fn put_registrar(w: &W<'_>, r: &Registrar) -> Result<()> {
+    if let Some(old) = wget::<Registrar>(w, REGISTRARS, &r.handle)? {
+        idx_set(w, IDX_FN, &old.name.to_lowercase(), &r.handle, false)?;
     }
-    idx_set(txn, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
-    wput(txn, REGISTRARS, &r.handle, r)
+    idx_set(w, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
+    wput(w, REGISTRARS, &r.handle, r)
 }
 
 impl Maintenance for RedbStore {
@@ -1081,6 +1277,22 @@ impl Store for RedbStore {
         look_alike_in(&t, key, except)
     }
 
+    /// One snapshot and two open tables for the whole list.
+    fn screen_names(&self, names: &[(&str, &str)]) -> Result<Vec<(bool, Option<String>)>> {
+        let txn = self.read()?;
+        let domains = txn.open_table(DOMAINS).map_err(err)?;
+        let idx = txn.open_table(IDX_SKELETON).map_err(err)?;
+        names
+            .iter()
+            .map(|(n, k)| {
+                Ok((
+                    domains.get(*n).map_err(err)?.is_some(),
+                    look_alike_in(&idx, k, n)?,
+                ))
+            })
+            .collect()
+    }
+
     fn search_hosts(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {
         self.prefix_page(HOSTS, prefix, after, limit)
     }
@@ -1227,7 +1439,7 @@ impl Store for RedbStore {
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
         Ok(Box::new(RedbTxn {
-            txn: self.write()?,
+            cell: TxnCell::new(self.write()?, |txn| W::new(txn)),
             stamps: &self.stamps,
             changes: Changes::default(),
         }))
@@ -1245,83 +1457,101 @@ impl Store for RedbStore {
     }
 }
 
-/// [`Txn`] over one redb write transaction (dropped: aborted).
+self_cell::self_cell!(
+    /// A write transaction with its open tables ([`W`]).
+    struct TxnCell {
+        owner: WriteTransaction,
+        #[not_covariant]
+        dependent: W,
+    }
+);
+
+/// [`Txn`] over one redb write transaction (dropped: aborted). Its tables
+/// stay open from first use to the end: a bulk import writes them ~30
+/// times a domain.
 struct RedbTxn<'a> {
-    txn: WriteTransaction,
+    cell: TxnCell,
     stamps: &'a Stamps,
     /// Keys whose public data this transaction changed.
     changes: Changes,
 }
 
+impl RedbTxn<'_> {
+    fn w<R>(&self, f: impl FnOnce(&W<'_>) -> Result<R>) -> Result<R> {
+        self.cell.with_dependent(|_, w| f(w))
+    }
+}
+
 impl Txn for RedbTxn<'_> {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
-        wget(&self.txn, REGISTRARS, handle)
+        self.w(|w| wget(w, REGISTRARS, handle))
     }
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
-        wget(&self.txn, CONTACTS, handle)
+        self.w(|w| wget(w, CONTACTS, handle))
+    }
+    fn contact_exists(&self, handle: &str) -> Result<bool> {
+        self.w(|w| wexists(w, CONTACTS, handle))
     }
     fn domain(&self, name: &str) -> Result<Option<Domain>> {
-        wget(&self.txn, DOMAINS, name)
+        self.w(|w| wget(w, DOMAINS, name))
     }
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>> {
-        wget(&self.txn, DELEGATION, name)
+        self.w(|w| wget(w, DELEGATION, name))
     }
     fn look_alike(&self, key: &str, except: &str) -> Result<Option<String>> {
-        let t = self.txn.open_table(IDX_SKELETON).map_err(err)?;
-        look_alike_in(&t, key, except)
+        self.w(|w| w.pairs(IDX_SKELETON, |t| look_alike_in(t, key, except)))
     }
     fn put_registrar(&mut self, r: &Registrar) -> Result<()> {
-        let old: Option<Registrar> = wget(&self.txn, REGISTRARS, &r.handle)?;
+        let old: Option<Registrar> = self.w(|w| wget(w, REGISTRARS, &r.handle))?;
         if old.as_ref().map(crate::public::registrar) != Some(crate::public::registrar(r)) {
             self.changes.key(Key::Registrar(&r.handle));
         }
-        put_registrar(&self.txn, r)
+        self.w(|w| put_registrar(w, r))
     }
     fn put_contact(&mut self, c: &Contact) -> Result<()> {
-        let old: Option<Contact> = wget(&self.txn, CONTACTS, &c.handle)?;
+        let old: Option<Contact> = self.w(|w| wget(w, CONTACTS, &c.handle))?;
         if old.as_ref().map(crate::public::contact) != Some(crate::public::contact(c)) {
             self.changes.key(Key::Contact(&c.handle));
         }
-        put_contact(&self.txn, c)
+        self.w(|w| put_contact(w, old.as_ref(), c))
     }
     fn delete_contact(&mut self, handle: &str) -> Result<()> {
         self.changes.key(Key::Contact(handle));
-        if let Some(old) = wget::<Contact>(&self.txn, CONTACTS, handle)? {
-            if let Some(f) = public_fn(&old) {
-                idx_set(&self.txn, IDX_FN, &f, handle, false)?;
+        self.w(|w| {
+            if let Some(old) = wget::<Contact>(w, CONTACTS, handle)? {
+                if let Some(f) = public_fn(&old) {
+                    idx_set(w, IDX_FN, &f, handle, false)?;
+                }
+                wremove(w, CONTACTS, handle)?;
             }
-            let mut t = self.txn.open_table(CONTACTS).map_err(err)?;
-            t.remove(handle).map_err(err)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
     fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
-        wget(&self.txn, HOST_OBJECTS, name)
+        self.w(|w| wget(w, HOST_OBJECTS, name))
     }
     fn put_host_object(&mut self, h: &HostObject) -> Result<()> {
-        wput(&self.txn, HOST_OBJECTS, h.name.as_str(), h)
+        self.w(|w| wput(w, HOST_OBJECTS, h.name.as_str(), h))
     }
     fn delete_host_object(&mut self, name: &str) -> Result<()> {
-        let mut t = self.txn.open_table(HOST_OBJECTS).map_err(err)?;
-        t.remove(name).map_err(err)?;
-        Ok(())
+        self.w(|w| wremove(w, HOST_OBJECTS, name))
     }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
-        let old: Option<Domain> = wget(&self.txn, DOMAINS, d.name.as_str())?;
+        let old: Option<Domain> = self.w(|w| wget(w, DOMAINS, d.name.as_str()))?;
         if old.as_ref() == Some(d) {
             return Ok(());
         }
         self.changes.key(Key::Domain(d.name.as_str()));
-        put_domain(&self.txn, old.as_ref(), d)
+        self.w(|w| put_domain(w, old.as_ref(), d))
     }
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {
-        let old: Option<DelegationRecord> = wget(&self.txn, DELEGATION, name)?;
+        let old: Option<DelegationRecord> = self.w(|w| wget(w, DELEGATION, name))?;
         if old.as_ref().map(crate::public::delegation_facts)
             != Some(crate::public::delegation_facts(rec))
         {
             self.changes.key(Key::Domain(name));
         }
-        put_record(&self.txn, name, old.as_ref(), rec)
+        self.w(|w| put_record(w, name, old.as_ref(), rec))
     }
     fn append_event(
         &mut self,
@@ -1330,58 +1560,145 @@ impl Txn for RedbTxn<'_> {
         actor: &str,
         registrars: &[&str],
     ) -> Result<()> {
-        log_append(&self.txn, HISTORY, name, ev, HISTORY_KEPT)?;
-        feed_append(&self.txn, name, ev, actor, registrars)
+        self.w(|w| {
+            log_append(w, HISTORY, name, ev, HISTORY_KEPT)?;
+            feed_append(w, name, ev, actor, registrars)
+        })
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
-        touch(&self.txn, now)?;
+        self.w(|w| {
+            w.flush()?;
+            touch(w, now)
+        })?;
         let mut changes = self.changes;
         changes.updated(now);
-        let txn = self.txn;
+        // Closes the tables (their roots go back to the table tree) first.
+        let txn = self.cell.into_owner();
         self.stamps.commit(changes, || txn.commit().map_err(err))
     }
 }
 
 /// Append one event to the registry-wide feed, indexed under each registrar.
 fn feed_append(
-    txn: &WriteTransaction,
+    w: &W<'_>,
     name: &str,
     ev: &HistoryEvent,
     actor: &str,
     registrars: &[&str],
 ) -> Result<()> {
-    let mut feed = txn.open_table(FEED).map_err(err)?;
-    let seq = match feed.last().map_err(err)? {
-        Some((k, _)) => k.value() + 1,
-        None => 1,
-    };
-    let item = FeedEvent {
-        seq,
-        at: ev.at,
-        domain: name.to_string(),
-        actor: actor.to_string(),
-        from: ev.from,
-        to: ev.to,
-        reason: ev.reason.clone(),
-        registrars: registrars.iter().map(|r| r.to_string()).collect(),
-    };
-    feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
-    let mut idx = txn.open_table(IDX_FEED).map_err(err)?;
-    for r in registrars {
-        idx.insert((*r, seq), ()).map_err(err)?;
-    }
-    // Bounded: the oldest event goes when the feed is full (one per
-    // append, so the cost stays constant).
-    let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
-    if let Some(first) = oldest {
-        if seq - first >= FEED_KEPT {
-            if let Some(v) = feed.remove(first).map_err(err)? {
-                let old: FeedEvent = dec(v.value())?;
-                for r in &old.registrars {
-                    idx.remove((r.as_str(), first)).map_err(err)?;
+    w.feed.with(w.txn, FEED, |feed| {
+        w.feed_idx.with(w.txn, IDX_FEED, |idx| {
+            let seq = match feed.last().map_err(err)? {
+                Some((k, _)) => k.value() + 1,
+                None => 1,
+            };
+            let item = FeedEvent {
+                seq,
+                at: ev.at,
+                domain: name.to_string(),
+                actor: actor.to_string(),
+                from: ev.from,
+                to: ev.to,
+                reason: ev.reason.clone(),
+                registrars: registrars.iter().map(|r| r.to_string()).collect(),
+            };
+            feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
+            for r in registrars {
+                idx.insert((*r, seq), ()).map_err(err)?;
+            }
+            // Bounded: the oldest event goes when the feed is full (one per
+            // append, so the cost stays constant).
+            let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
+            if let Some(first) = oldest {
+                if seq - first >= FEED_KEPT {
+                    if let Some(v) = feed.remove(first).map_err(err)? {
+                        let old: FeedEvent = dec(v.value())?;
+                        for r in &old.registrars {
+                            idx.remove((r.as_str(), first)).map_err(err)?;
+                        }
+                    }
                 }
             }
+            Ok(())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Registration;
+
+    fn domain(name: &str, registrar: &str) -> Domain {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        Domain {
+            name: DomainName::from_trusted(name.into()),
+            registrar: registrar.into(),
+            registrant: "C".into(),
+            admin: Some("D".into()),
+            tech: None,
+            created: t,
+            paid_till: t + chrono::Duration::days(365),
+            nameservers: vec![],
+            auth_info: None,
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: t,
+            registration: Registration::default(),
+            ds: Vec::new(),
         }
     }
-    Ok(())
+
+    /// Index entries held back by a write transaction are seen by its own
+    /// reads, removed in order, written at commit and dropped with an abort.
+    #[test]
+    fn held_back_index_entries_read_write_and_abort_like_direct_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        let a = domain("a.ru", "R1");
+        let key = skeleton_index_key(&a.name);
+        let now = a.updated;
+        let mut txn = store.begin().unwrap();
+        txn.put_domain(&domain("b.ru", "R1")).unwrap();
+        txn.put_domain(&a).unwrap();
+        // Its own look-alike index, before commit.
+        assert_eq!(
+            txn.look_alike(&key, "x.ru").unwrap().as_deref(),
+            Some("a.ru")
+        );
+        // Moved to another registrar in the same transaction.
+        txn.put_domain(&domain("a.ru", "R2")).unwrap();
+        txn.commit(now).unwrap();
+        assert_eq!(
+            store.domains_by_registrar("R1", None, 10).unwrap().0,
+            vec!["b.ru".to_string()]
+        );
+        assert_eq!(
+            store.domains_by_registrar("R2", None, 10).unwrap().0,
+            vec!["a.ru".to_string()]
+        );
+        assert_eq!(
+            store.domains_by_contact("D", None, 10).unwrap().0,
+            vec!["a.ru".to_string(), "b.ru".to_string()]
+        );
+        assert_eq!(
+            store.look_alike(&key, "x.ru").unwrap().as_deref(),
+            Some("a.ru")
+        );
+        // Dropped without commit: none of its entries stay.
+        let mut txn = store.begin().unwrap();
+        for n in ["c.ru", "d.ru", "e.ru"] {
+            txn.put_domain(&domain(n, "R3")).unwrap();
+        }
+        drop(txn);
+        assert!(store
+            .domains_by_registrar("R3", None, 10)
+            .unwrap()
+            .0
+            .is_empty());
+        assert_eq!(store.domains_by_contact("D", None, 10).unwrap().0.len(), 2);
+    }
 }

@@ -959,3 +959,28 @@ fn bulk_import_writes(s: &mut dyn Backend) {
     assert!(h.iter().any(|e| e.reason.contains("hold")), "{h:?}");
     assert_eq!(feed("R1").len() + feed("R2").len(), 2 * N);
 }
+
+/// An import's contacts are written under its one import lock (a lock per
+/// contact overflowed PostgreSQL's lock table at 1M domains, 500k
+/// contacts: `benches/import.rs`), and a re-import changes nothing.
+#[test]
+fn postgres_imports_ten_thousand_contacts_under_one_lock() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip(
+        "postgres_imports_ten_thousand_contacts_under_one_lock",
+    ) else {
+        return;
+    };
+    let url = pg.create_db("many");
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("r.json");
+    // 20,000 domains: 10,000 contacts.
+    std::fs::write(&f, zonekeeper::synth::generate(20_000, 3)).unwrap();
+    let cfg = zonekeeper::config::Config::default();
+    let now = chrono::Utc::now();
+    let spooled = zonekeeper::import::spool_file(&f, &cfg, now).unwrap();
+    let sum = zonekeeper::import::apply_spooled(&*s, &spooled, &cfg, now).unwrap();
+    assert_eq!((sum.contacts, sum.domains), (10_000, 20_000));
+    let again = zonekeeper::import::apply_spooled(&*s, &spooled, &cfg, now).unwrap();
+    assert_eq!(again.unchanged, 20_000);
+}
