@@ -197,6 +197,71 @@ fn lua_script(names: &[String]) -> Result<PathBuf, String> {
     Ok(p)
 }
 
+/// A wrk script asking for `paths` (relative to the base URL) at random.
+fn lua_paths(file: &str, paths: &[String]) -> Result<PathBuf, String> {
+    let p = bench_dir().join(file);
+    let list = paths
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let script = format!(
+        "local paths = {{\n{list}\n}}\n\
+         math.randomseed(42)\n\
+         request = function()\n\
+           return wrk.format(\"GET\", wrk.path .. paths[math.random(#paths)], {{[\"Accept\"] = \"application/rdap+json\"}})\n\
+         end\n"
+    );
+    std::fs::write(&p, script).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+/// The synthetic generator's index of a `.ru` name (`{label}{i}.ru`).
+fn index_of(name: &str) -> Option<usize> {
+    let label = name.strip_suffix(".ru")?;
+    let digits = label.len() - label.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    label[label.len() - digits..].parse().ok()
+}
+
+/// The other public lookups, each as (kind, paths at zonekeeper, paths at
+/// icann-rdap-srv): in-bailiwick nameservers of the sampled names, public
+/// (organisation) contacts and registrars, and a domain search by a name
+/// prefix (`label*`; icann-rdap-srv spells it `label*.ru`).
+type Kind = (&'static str, Vec<String>, Vec<String>);
+
+fn other_kinds(names: &[String], n: usize) -> Vec<Kind> {
+    let hosts: Vec<String> = names
+        .iter()
+        .filter(|d| index_of(d).is_some_and(|i| (1..=6).contains(&(i % 20))))
+        .map(|d| format!("ns1.{d}"))
+        .take(5_000)
+        .collect();
+    let ns: Vec<String> = hosts.iter().map(|h| format!("nameserver/{h}")).collect();
+    let contacts = (n / 2).max(4);
+    let mut ent: Vec<String> = (0..5_000usize)
+        .map(|k| format!("entity/C{}-RU", (k * 7919 * 3) % contacts / 3 * 3))
+        .collect();
+    ent.extend(["REGRU-RU", "RUCENTER-RU", "R01-RU", "NAUNET-RU"].map(|h| format!("entity/{h}")));
+    let labels: Vec<&str> = names
+        .iter()
+        .filter_map(|d| d.strip_suffix(".ru"))
+        .take(5_000)
+        .collect();
+    let ours = labels
+        .iter()
+        .map(|l| format!("domains?name={l}*"))
+        .collect();
+    let theirs = labels
+        .iter()
+        .map(|l| format!("domains?name={l}*.ru"))
+        .collect();
+    vec![
+        ("nameserver lookup", ns.clone(), ns),
+        ("entity lookup", ent.clone(), ent),
+        ("domain search by name", ours, theirs),
+    ]
+}
+
 /// The bare baseline: `axum::serve` of one handler.
 async fn serve(router: axum::Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -244,7 +309,12 @@ impl Drop for Child {
 
 /// Start icann-rdap-srv with the same domain names, each as our RDAP domain
 /// object (a template: one object, many names). Returns its base URL.
-fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, f64), String> {
+fn start_srv(
+    bin: &Path,
+    sample_body: &str,
+    n: usize,
+    others: &Others,
+) -> Result<(Child, String, f64), String> {
     let dir = bench_dir().join("srv-data");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -270,6 +340,36 @@ fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, 
     )
     .map_err(|e| e.to_string())?;
     drop(f);
+    // The same nameservers and entities as zonekeeper serves, each as our
+    // own answer for one of them (a template: one object, many ids).
+    let template = |body: &str, file: &str, kind: &str, ids: &[String]| -> Result<(), String> {
+        let mut obj: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("unicodeName");
+        }
+        let ids = ids.join(",");
+        std::fs::write(
+            dir.join(file),
+            format!("{{\"{kind}\":{{\"object\":{obj}}},\"ids\":[{ids}]}}"),
+        )
+        .map_err(|e| e.to_string())
+    };
+    if !others.hosts.is_empty() {
+        let ids: Vec<String> = others
+            .hosts
+            .iter()
+            .map(|h| format!("{{\"ldhName\":\"{h}\"}}"))
+            .collect();
+        template(&others.ns_body, "nameservers.template", "nameserver", &ids)?;
+    }
+    if !others.handles.is_empty() {
+        let ids: Vec<String> = others
+            .handles
+            .iter()
+            .map(|h| format!("{{\"handle\":\"{h}\"}}"))
+            .collect();
+        template(&others.entity_body, "entities.template", "entity", &ids)?;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -285,6 +385,7 @@ fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, 
         .env("RDAP_SRV_BOOTSTRAP", "false")
         .env("RDAP_SRV_UPDATE_ON_BOOTSTRAP", "false")
         .env("RDAP_SRV_LOG", "warn")
+        .env("RDAP_SRV_DOMAIN_SEARCH_BY_NAME", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -322,6 +423,45 @@ fn start_srv(bin: &Path, sample_body: &str, n: usize) -> Result<(Child, String, 
         t.elapsed().as_secs_f64()
     );
     Ok((child, base, t.elapsed().as_secs_f64()))
+}
+
+/// What icann-rdap-srv loads besides the domains: every nameserver and
+/// public entity zonekeeper serves, with a body of ours for each kind.
+struct Others {
+    hosts: Vec<String>,
+    handles: Vec<String>,
+    ns_body: String,
+    entity_body: String,
+}
+
+impl Others {
+    fn new(all: &str, n: usize, ns_body: String, entity_body: String) -> Self {
+        let mut hosts = Vec::new();
+        for d in all.lines() {
+            if index_of(d).is_some_and(|i| (1..=6).contains(&(i % 20))) {
+                hosts.push(format!("ns1.{d}"));
+                hosts.push(format!("ns2.{d}"));
+            }
+        }
+        hosts.extend((0..7).flat_map(|h| {
+            [
+                format!("ns1.hosting{h}.example"),
+                format!("ns2.hosting{h}.example"),
+            ]
+        }));
+        let contacts = (n / 2).max(4);
+        let mut handles: Vec<String> = (0..contacts)
+            .step_by(3)
+            .map(|i| format!("C{i}-RU"))
+            .collect();
+        handles.extend(["REGRU-RU", "RUCENTER-RU", "R01-RU", "NAUNET-RU"].map(String::from));
+        Self {
+            hosts,
+            handles,
+            ns_body,
+            entity_body,
+        }
+    }
 }
 
 /// Single-thread cost of the parts of a domain lookup, for orientation.
@@ -450,6 +590,10 @@ fn report(label: &str, r: &WrkResult) {
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; nothing else to parse.
+    if !std::env::args().any(|a| a == "--bench") {
+        // Run as a test (`cargo test --all-targets`): nothing to measure.
+        return ExitCode::SUCCESS;
+    }
     let n = env_num("RDAP_BENCH_DOMAINS", 1_000_000) as usize;
     let secs = env_num("RDAP_BENCH_SECS", 10);
     let conn_list: Vec<u64> = std::env::var("RDAP_BENCH_CONNECTIONS")
@@ -576,11 +720,52 @@ fn main() -> ExitCode {
         );
         ours_runs.push((conns, results[1].clone(), results[2].clone()));
     }
+    // Nameserver and entity lookups and a domain search, at the first
+    // connection count, cache on.
+    let conns0 = conn_list.first().copied().unwrap_or(32);
+    let kinds = other_kinds(&names, n);
+    let mut other_runs = Vec::new();
+    for (i, (kind, ours_paths, _)) in kinds.iter().enumerate() {
+        let script = match lua_paths(&format!("kind{i}-ours.lua"), ours_paths) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let _ = wrk(&ours_base, &script, 2, conns0);
+        match wrk(&ours_base, &script, secs, conns0) {
+            Ok(r) => {
+                report(&format!("zonekeeper, {kind}"), &r);
+                other_runs.push(r);
+            }
+            Err(e) => {
+                eprintln!("{kind}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let first_body = |path: &str| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(format!("{ours_base}{path}"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt"))).unwrap_or_default();
+    let others = Others::new(
+        &all,
+        n,
+        first_body(&kinds[0].1[0]),
+        first_body(&kinds[1].1[0]),
+    );
+    drop(all);
     drop(rt);
     let mut goal = None;
     match srv_bin() {
         None => println!("icann-rdap-srv: not built (RDAP_SRV_BIN); no comparison"),
-        Some(bin) => match start_srv(&bin, &sample_body, n) {
+        Some(bin) => match start_srv(&bin, &sample_body, n, &others) {
             Err(e) => println!("icann-rdap-srv: {e}"),
             Ok((child, base, _)) => {
                 let mut met = true;
@@ -602,6 +787,35 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+                let mut others_met = true;
+                for (i, ((kind, _, paths), ours_r)) in kinds.iter().zip(&other_runs).enumerate() {
+                    let script = match lua_paths(&format!("kind{i}-srv.lua"), paths) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            println!("{e}");
+                            continue;
+                        }
+                    };
+                    let _ = wrk(&base, &script, 2, conns0);
+                    match wrk(&base, &script, secs, conns0) {
+                        Ok(r) => {
+                            report(&format!("icann-rdap-srv, {kind}"), &r);
+                            println!(
+                                "ratio zonekeeper / icann-rdap-srv, {kind} at {conns0} connections: {:.2}",
+                                ours_r.rps / r.rps
+                            );
+                            others_met &= ours_r.rps >= r.rps;
+                        }
+                        Err(e) => {
+                            println!("icann-rdap-srv, {kind}: {e}");
+                            others_met = false;
+                        }
+                    }
+                }
+                println!(
+                    "goal (issue 19): nameserver and entity lookups and searches >= 1.0x icann-rdap-srv: {}",
+                    if others_met { "met" } else { "NOT met" }
+                );
                 goal = Some(met);
                 drop(child);
             }

@@ -258,11 +258,141 @@ impl AnswerCache {
     }
 }
 
+/// What a lookup other than a registered domain's found: kept as facts,
+/// not text, so a hit is formatted at once with the current last update
+/// time (no store read, no trip through the blocking pool).
+#[derive(Debug, Clone)]
+pub enum Fact {
+    /// Nothing under that key (an unregistered domain, an unknown host or
+    /// handle).
+    Absent,
+    Host(crate::store::HostRecord),
+    Registrar(crate::public::PublicRegistrar),
+    Contact(crate::public::PublicContact),
+}
+
+/// A cached [`Fact`] with what it was read from.
+#[derive(Debug)]
+pub struct FactEntry {
+    built: u64,
+    deps: [Slot; 2],
+    pub fact: Fact,
+}
+
+/// Bytes of facts kept (hosts, registrars, contacts, absent names).
+pub const FACT_MAX_BYTES: u64 = 8 << 20;
+
+/// A bounded map from a lookup key (see [`FactCache::key`]) to a fact
+/// read from the store, valid while none of its keys was stamped since.
+pub struct FactCache {
+    map: Option<quick_cache::sync::Cache<String, Arc<FactEntry>, FactWeight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct FactWeight;
+
+impl quick_cache::Weighter<String, Arc<FactEntry>> for FactWeight {
+    fn weight(&self, k: &String, v: &Arc<FactEntry>) -> u64 {
+        let payload = match &v.fact {
+            Fact::Absent => 0,
+            Fact::Host(h) => h.name.len() + 32 * h.addresses.len(),
+            Fact::Registrar(r) => {
+                r.handle.len()
+                    + r.name.len()
+                    + r.url.as_ref().map_or(0, String::len)
+                    + r.email.as_ref().map_or(0, String::len)
+            }
+            // A contact's public view: a handful of short strings.
+            Fact::Contact(_) => 512,
+        };
+        // Allocation headers and the entry itself.
+        (k.len() + payload + std::mem::size_of::<FactEntry>() + 96) as u64
+    }
+}
+
+impl std::fmt::Debug for FactCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactCache")
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .field("hits", &self.hits)
+            .field("misses", &self.misses)
+            .finish()
+    }
+}
+
+impl FactCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / 256).max(16) as usize,
+                max_bytes,
+                FactWeight,
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn off() -> Self {
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cache key of a lookup: its kind (one byte, e.g. `b'w'` for a
+    /// WHOIS domain) and the name or handle as looked up.
+    pub fn key(kind: u8, name: &str) -> String {
+        let mut k = String::with_capacity(name.len() + 1);
+        k.push(kind as char);
+        k.push_str(name);
+        k
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The fact under `key` if none of its store keys changed since it was
+    /// read.
+    pub fn get(&self, key: &str, stamps: &Stamps) -> Option<Arc<FactEntry>> {
+        let found = self
+            .map
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .filter(|e| stamps.current(&e.deps, e.built));
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Keep `fact`, read after generation `built` from the store keys
+    /// `deps` (one or two; a second equal to the first is fine).
+    pub fn insert(&self, key: String, built: u64, deps: [Key<'_>; 2], fact: Fact) {
+        if let Some(m) = &self.map {
+            let deps = [deps[0].slot(), deps[1].slot()];
+            m.insert(key, Arc::new(FactEntry { built, deps, fact }));
+        }
+    }
+}
+
 /// The caches the public services share through [`crate::app::App`].
 #[derive(Debug)]
 pub struct Answers {
     pub rdap_domain: AnswerCache,
     pub whois_domain: AnswerCache,
+    /// Hosts, registrars, contacts and absent names, for WHOIS and RDAP.
+    pub facts: FactCache,
 }
 
 impl Answers {
@@ -271,6 +401,7 @@ impl Answers {
         Self {
             rdap_domain: AnswerCache::off(),
             whois_domain: AnswerCache::off(),
+            facts: FactCache::off(),
         }
     }
 }
@@ -280,6 +411,7 @@ impl Default for Answers {
         Self {
             rdap_domain: AnswerCache::new(MAX_BYTES),
             whois_domain: AnswerCache::new(WHOIS_MAX_BYTES),
+            facts: FactCache::new(FACT_MAX_BYTES),
         }
     }
 }
