@@ -85,6 +85,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // As the server's `main` does.
+    zonekeeper::limit_malloc_arenas();
     let n = env("FRONTEND_BENCH_DOMAINS", 1_000_000);
     let secs = env("FRONTEND_BENCH_SECS", 120);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/rdap-bench");
