@@ -681,23 +681,64 @@ fn main() -> ExitCode {
         env_num("RDAP_BENCH_WRK_THREADS", 2),
         sample_body.len()
     );
-    // Per connection count: baseline, ours (cache off), ours (cache on).
-    let mut ours_runs = Vec::new();
+    // icann-rdap-srv first (its load takes a while), so that every
+    // comparison below is of runs back to back, not minutes apart.
+    let kinds = other_kinds(&names, n);
+    let first_body = |path: &str| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(format!("{ours_base}{path}"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let srv = match srv_bin() {
+        None => {
+            println!("icann-rdap-srv: not built (RDAP_SRV_BIN); no comparison");
+            None
+        }
+        Some(bin) => {
+            let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt")))
+                .unwrap_or_default();
+            let others = Others::new(
+                &all,
+                n,
+                first_body(&kinds[0].1[0]),
+                first_body(&kinds[1].1[0]),
+            );
+            drop(all);
+            match start_srv(&bin, &sample_body, n, &others) {
+                Ok((child, base, _)) => Some((child, base)),
+                Err(e) => {
+                    println!("icann-rdap-srv: {e}");
+                    None
+                }
+            }
+        }
+    };
+    let srv_base = srv.as_ref().map(|(_, b)| b.clone());
+    // Per connection count: baseline, ours (cache off), ours (cache on),
+    // icann-rdap-srv.
+    let mut met = srv_base.is_some();
     for &conns in &conn_list {
         println!("-- {conns} connections");
         let mut results = Vec::new();
-        for (label, base) in [
-            ("baseline (fixed body)", &baseline_base),
-            ("zonekeeper, cache off", &off_base),
-            ("zonekeeper", &ours_base),
-        ] {
+        let mut runs = vec![
+            ("baseline (fixed body)", baseline_base.clone()),
+            ("zonekeeper, cache off", off_base.clone()),
+            ("zonekeeper", ours_base.clone()),
+        ];
+        if let Some(b) = &srv_base {
+            runs.push(("icann-rdap-srv", b.clone()));
+        }
+        for (label, base) in &runs {
             // A short warm-up fills caches and settles connection setup.
             let _ = wrk(base, &script, 2, conns);
             let before = app.answers.rdap_domain.counts();
             match wrk(base, &script, secs, conns) {
                 Ok(r) => {
                     report(label, &r);
-                    if label == "zonekeeper" {
+                    if *label == "zonekeeper" {
                         let (h, m) = app.answers.rdap_domain.counts();
                         let (h, m) = (h - before.0, m - before.1);
                         println!(
@@ -718,115 +759,70 @@ fn main() -> ExitCode {
             results[2].rps / results[0].rps,
             results[1].rps / results[0].rps
         );
-        ours_runs.push((conns, results[1].clone(), results[2].clone()));
-    }
-    // Nameserver and entity lookups and a domain search, at the first
-    // connection count, cache on.
-    let conns0 = conn_list.first().copied().unwrap_or(32);
-    let kinds = other_kinds(&names, n);
-    let mut other_runs = Vec::new();
-    for (i, (kind, ours_paths, _)) in kinds.iter().enumerate() {
-        let script = match lua_paths(&format!("kind{i}-ours.lua"), ours_paths) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let _ = wrk(&ours_base, &script, 2, conns0);
-        match wrk(&ours_base, &script, secs, conns0) {
-            Ok(r) => {
-                report(&format!("zonekeeper, {kind}"), &r);
-                other_runs.push(r);
-            }
-            Err(e) => {
-                eprintln!("{kind}: {e}");
-                return ExitCode::FAILURE;
-            }
+        if let Some(r) = results.get(3) {
+            println!(
+                "ratio zonekeeper / icann-rdap-srv at {conns} connections: {:.2} (cache off: {:.2}); p99 {:.2} ms against {:.2} ms; load average {}",
+                results[2].rps / r.rps,
+                results[1].rps / r.rps,
+                results[2].p99_ms,
+                r.p99_ms,
+                std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+            );
+            met &= results[2].rps >= 1.5 * r.rps && results[2].p99_ms < 5.0;
         }
     }
-    let first_body = |path: &str| {
-        Command::new("curl")
-            .args(["-s", "--max-time", "5"])
-            .arg(format!("{ours_base}{path}"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-            .unwrap_or_default()
-    };
-    let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt"))).unwrap_or_default();
-    let others = Others::new(
-        &all,
-        n,
-        first_body(&kinds[0].1[0]),
-        first_body(&kinds[1].1[0]),
-    );
-    drop(all);
-    drop(rt);
-    let mut goal = None;
-    match srv_bin() {
-        None => println!("icann-rdap-srv: not built (RDAP_SRV_BIN); no comparison"),
-        Some(bin) => match start_srv(&bin, &sample_body, n, &others) {
-            Err(e) => println!("icann-rdap-srv: {e}"),
-            Ok((child, base, _)) => {
-                let mut met = true;
-                for (conns, off_r, ours_r) in &ours_runs {
-                    let _ = wrk(&base, &script, 2, *conns);
-                    match wrk(&base, &script, secs, *conns) {
-                        Ok(r) => {
-                            report(&format!("icann-rdap-srv, {conns} conns"), &r);
-                            println!(
-                                "ratio zonekeeper / icann-rdap-srv at {conns} connections: {:.2} (cache off: {:.2})",
-                                ours_r.rps / r.rps,
-                                off_r.rps / r.rps
-                            );
-                            met &= ours_r.rps >= 1.5 * r.rps && ours_r.p99_ms < 5.0;
-                        }
-                        Err(e) => {
-                            println!("icann-rdap-srv: {e}");
-                            met = false;
-                        }
-                    }
+    // Nameserver and entity lookups and a domain search, at the first
+    // connection count, cache on; each next to icann-rdap-srv's.
+    let conns0 = conn_list.first().copied().unwrap_or(32);
+    let mut others_met = srv_base.is_some();
+    for (i, (kind, ours_paths, srv_paths)) in kinds.iter().enumerate() {
+        let mut rates = Vec::new();
+        let mut targets = vec![("zonekeeper", ours_base.clone(), ours_paths, "ours")];
+        if let Some(b) = &srv_base {
+            targets.push(("icann-rdap-srv", b.clone(), srv_paths, "srv"));
+        }
+        for (who, base, paths, tag) in targets {
+            let script = match lua_paths(&format!("kind{i}-{tag}.lua"), paths) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
                 }
-                let mut others_met = true;
-                for (i, ((kind, _, paths), ours_r)) in kinds.iter().zip(&other_runs).enumerate() {
-                    let script = match lua_paths(&format!("kind{i}-srv.lua"), paths) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            println!("{e}");
-                            continue;
-                        }
-                    };
-                    let _ = wrk(&base, &script, 2, conns0);
-                    match wrk(&base, &script, secs, conns0) {
-                        Ok(r) => {
-                            report(&format!("icann-rdap-srv, {kind}"), &r);
-                            println!(
-                                "ratio zonekeeper / icann-rdap-srv, {kind} at {conns0} connections: {:.2}",
-                                ours_r.rps / r.rps
-                            );
-                            others_met &= ours_r.rps >= r.rps;
-                        }
-                        Err(e) => {
-                            println!("icann-rdap-srv, {kind}: {e}");
-                            others_met = false;
-                        }
-                    }
+            };
+            let _ = wrk(&base, &script, 2, conns0);
+            match wrk(&base, &script, secs, conns0) {
+                Ok(r) => {
+                    report(&format!("{who}, {kind}"), &r);
+                    rates.push(r.rps);
                 }
-                println!(
-                    "goal (issue 19): nameserver and entity lookups and searches >= 1.0x icann-rdap-srv: {}",
-                    if others_met { "met" } else { "NOT met" }
-                );
-                goal = Some(met);
-                drop(child);
+                Err(e) => {
+                    println!("{who}, {kind}: {e}");
+                    rates.push(0.0);
+                }
             }
-        },
+        }
+        if let [ours, theirs] = rates[..] {
+            println!(
+                "ratio zonekeeper / icann-rdap-srv, {kind} at {conns0} connections: {:.2}",
+                ours / theirs
+            );
+            others_met &= ours >= theirs;
+        }
+    }
+    drop(rt);
+    drop(srv);
+    if srv_base.is_some() {
+        println!(
+            "goal (issue 19): nameserver and entity lookups and searches >= 1.0x icann-rdap-srv: {}",
+            if others_met { "met" } else { "NOT met" }
+        );
     }
     println!(
         "goal (issue 19): >= 1.5x icann-rdap-srv and p99 < 5 ms: {}",
-        match goal {
-            Some(true) => "met",
-            Some(false) => "NOT met",
-            None => "not measured (no icann-rdap-srv)",
+        match (srv_base.is_some(), met) {
+            (true, true) => "met",
+            (true, false) => "NOT met",
+            _ => "not measured (no icann-rdap-srv)",
         }
     );
     ExitCode::SUCCESS

@@ -29,13 +29,13 @@ use crate::lifecycle::{self, Status};
 use crate::model::{Domain, Timestamp};
 use crate::store::stamps::{Key, Slot, Stamps};
 
-/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~4 KB with the
-/// domain record kept beside it, so this holds the ~24 000 hottest names
-/// (a hot set of 20 000 did not fit in 64 MiB: a sixth of the lookups
-/// missed). With the WHOIS answers, the facts and the default redb page
-/// cache (`store.cache_mib`, 256) a front end stays within the 512 MiB
-/// budget at 1M domains (`benches/frontend.rs`).
-pub const MAX_BYTES: u64 = 96 << 20;
+/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~5 KB with the
+/// domain record kept beside it, so this holds ~25 000 hot names (a hot
+/// set of 20 000 missed a sixth of its lookups at 64 MiB and a twelfth at
+/// 96). With the WHOIS answers, the facts and the default redb page cache
+/// (`store.cache_mib`, 160) a front end over 1M domains stays within its
+/// 512 MiB budget (`benches/frontend.rs`).
+pub const MAX_BYTES: u64 = 128 << 20;
 /// Bytes of WHOIS answers kept (~2 KB each with the record: ~24 000 names).
 pub const WHOIS_MAX_BYTES: u64 = 48 << 20;
 

@@ -136,7 +136,7 @@ impl Default for StoreConfig {
             pool_size: 8,
             rounds_keep_last: 500,
             rounds_max_age: Some(Duration::from_secs(90 * 86_400)),
-            cache_mib: 256,
+            cache_mib: 160,
             control_socket: None,
         }
     }

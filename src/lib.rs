@@ -50,7 +50,6 @@
 //!   listener, not the running [`app::App`]; the edges and [`cli`] sit on
 //!   top.
 
-
 /// Cap glibc's malloc at two arenas; call first thing in `main`, before
 /// any thread starts. By default glibc gives each new thread (tokio's
 /// workers and blocking pool) an arena of its own, up to eight per core,
