@@ -231,8 +231,7 @@ type Kind = (&'static str, Vec<String>, Vec<String>);
 
 fn other_kinds(names: &[String], n: usize) -> Vec<Kind> {
     // From all names: the sample's stride skips the in-bailiwick ones.
-    let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt")))
-        .unwrap_or_default();
+    let all = std::fs::read_to_string(bench_dir().join(format!("all-{n}.txt"))).unwrap_or_default();
     let hosts: Vec<String> = all
         .lines()
         .step_by(97)
