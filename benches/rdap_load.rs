@@ -183,16 +183,19 @@ fn store(n: usize, cfg: &Config) -> Result<(RedbStore, Vec<String>), String> {
 /// server that has been running has seen its hot set).
 fn lua_scripts(names: &[String]) -> Result<(PathBuf, PathBuf), String> {
     let random = lua_script(names, "domains.lua", "names[math.random(#names)]")?;
+    // Each wrk thread starts half-way round from the other (`offset` is set
+    // per thread by `setup`), so together they cover the sample.
     let ordered = lua_script(
         names,
         "domains-warm.lua",
-        "names[(counter % #names) + 1]\n           counter = counter + 1",
+        "names[((counter + (offset or 0)) % #names) + 1]\n           counter = counter + 1",
     )?;
     Ok((random, ordered))
 }
 
 fn lua_script(names: &[String], file: &str, pick: &str) -> Result<PathBuf, String> {
     let p = bench_dir().join(file);
+    let half = names.len() / 2;
     let list = names
         .iter()
         .map(|n| format!("\"{n}\""))
@@ -201,6 +204,11 @@ fn lua_script(names: &[String], file: &str, pick: &str) -> Result<PathBuf, Strin
     let script = format!(
         "local names = {{\n{list}\n}}\n\
          local counter = 0\n\
+         local threads = 0\n\
+         setup = function(thread)\n\
+           thread:set(\"offset\", threads * {half})\n\
+           threads = threads + 1\n\
+         end\n\
          math.randomseed(42)\n\
          request = function()\n\
            local n = {pick}\n\
@@ -750,7 +758,7 @@ fn main() -> ExitCode {
         }
         for (label, base) in &runs {
             // A short warm-up fills caches and settles connection setup.
-            let _ = wrk(base, &warm, 2, conns);
+            let _ = wrk(base, &warm, 3, conns);
             let before = app.answers.rdap_domain.counts();
             match wrk(base, &script, secs, conns) {
                 Ok(r) => {
