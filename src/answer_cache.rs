@@ -388,6 +388,134 @@ impl FactCache {
     }
 }
 
+/// Bytes of search answers kept.
+pub const SEARCH_MAX_BYTES: u64 = 16 << 20;
+
+/// A cached search answer and what it was built from.
+#[derive(Debug)]
+pub struct SearchEntry {
+    built: u64,
+    deps: Vec<Slot>,
+    /// Each listed domain's record and lifecycle status when built.
+    domains: Vec<(Domain, Status)>,
+    /// The store's last update time shown in `body`.
+    updated: Timestamp,
+    pub body: Bytes,
+}
+
+/// Search answers (RDAP domain search by name), valid while no domain
+/// record changed anywhere ([`Key::AnyDomain`]: a new or revived match),
+/// none of the listed domains' keys changed, each listed domain's
+/// lifecycle status at `now` is as it was, and the store's last update
+/// time is the one shown.
+pub struct SearchCache {
+    map: Option<quick_cache::sync::Cache<String, Arc<SearchEntry>, SearchWeight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct SearchWeight;
+
+impl quick_cache::Weighter<String, Arc<SearchEntry>> for SearchWeight {
+    fn weight(&self, k: &String, v: &Arc<SearchEntry>) -> u64 {
+        // A domain record with its strings: ~1 KB.
+        (k.len() + v.body.len() + 1024 * v.domains.len() + 4 * v.deps.len() + 256) as u64
+    }
+}
+
+impl std::fmt::Debug for SearchCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchCache")
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .finish()
+    }
+}
+
+impl SearchCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / 4096).max(16) as usize,
+                max_bytes,
+                SearchWeight,
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn off() -> Self {
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn get(
+        &self,
+        key: &str,
+        stamps: &Stamps,
+        now: Timestamp,
+        cfg: &LifecycleConfig,
+    ) -> Option<Arc<SearchEntry>> {
+        let found = self.map.as_ref().and_then(|m| m.get(key)).filter(|e| {
+            stamps.current(&e.deps, e.built)
+                && stamps.updated() == Some(e.updated)
+                && e.domains
+                    .iter()
+                    .all(|(d, s)| lifecycle::evaluate(d, now, cfg) == *s)
+        });
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Keep `body`, built after reading generation `built` from `domains`
+    /// (each with its lifecycle status), showing `updated`.
+    pub fn insert(
+        &self,
+        key: String,
+        built: u64,
+        domains: Vec<(Domain, Status)>,
+        updated: Timestamp,
+        body: Bytes,
+    ) {
+        let Some(m) = &self.map else {
+            return;
+        };
+        let mut deps = vec![Key::AnyDomain.slot()];
+        for (d, _) in &domains {
+            deps.push(Key::Domain(d.name.as_str()).slot());
+            deps.push(Key::Registrar(&d.registrar).slot());
+            deps.push(Key::Contact(&d.registrant).slot());
+            for c in [&d.admin, &d.tech].into_iter().flatten() {
+                deps.push(Key::Contact(c).slot());
+            }
+        }
+        let e = SearchEntry {
+            built,
+            deps,
+            domains,
+            updated,
+            body,
+        };
+        m.insert(key, Arc::new(e));
+    }
+}
+
 /// The caches the public services share through [`crate::app::App`].
 #[derive(Debug)]
 pub struct Answers {
@@ -395,6 +523,8 @@ pub struct Answers {
     pub whois_domain: AnswerCache,
     /// Hosts, registrars, contacts and absent names, for WHOIS and RDAP.
     pub facts: FactCache,
+    /// RDAP domain searches by name.
+    pub searches: SearchCache,
 }
 
 impl Answers {
@@ -404,6 +534,7 @@ impl Answers {
             rdap_domain: AnswerCache::off(),
             whois_domain: AnswerCache::off(),
             facts: FactCache::off(),
+            searches: SearchCache::off(),
         }
     }
 }
@@ -414,6 +545,7 @@ impl Default for Answers {
             rdap_domain: AnswerCache::new(MAX_BYTES),
             whois_domain: AnswerCache::new(WHOIS_MAX_BYTES),
             facts: FactCache::new(FACT_MAX_BYTES),
+            searches: SearchCache::new(SEARCH_MAX_BYTES),
         }
     }
 }

@@ -734,6 +734,44 @@ fn domain_results(
     )
 }
 
+/// A domain search by name prefix, through the search cache.
+async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res {
+    let stamps = st.app.store.stamps();
+    let cache = &st.app.answers.searches;
+    let cfg = &st.app.config.lifecycle;
+    if let Some(e) = stamps.and_then(|s| cache.get(prefix, s, c.now, cfg)) {
+        return Ok(e.body.clone().into_response());
+    }
+    // Read before the store: a later commit makes the answer stale.
+    let generation = stamps.map(|s| s.generation());
+    let mut listed = Vec::new();
+    let (found, truncated) = collect_pages(
+        limit,
+        |after, n| Ok(st.app.store.search_domains(prefix, after, n)?),
+        |k| {
+            Ok(
+                load_domain_full(st, k, c.now)?.map(|(p, overdue, d, status)| {
+                    listed.push((d, status));
+                    (p, overdue)
+                }),
+            )
+        },
+    )?;
+    let resp = domain_results(c, found, truncated, "domains");
+    let Some(g) = generation.filter(|_| resp.status() == StatusCode::OK) else {
+        return Ok(resp);
+    };
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Err(RdapError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The answer could not be built; try again later.",
+        ));
+    };
+    cache.insert(prefix.to_string(), g, listed, c.db_updated, bytes.clone());
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
 async fn domains(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "nsLdhName", "nsIp"])?;
     let c = ctx(&st)?;
@@ -755,11 +793,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
             })?;
             match pat {
                 Pattern::Exact(n) => (live(&n)?.into_iter().collect(), false),
-                Pattern::Prefix(p) => collect_pages(
-                    limit,
-                    |after, n| Ok(st.app.store.search_domains(&p, after, n)?),
-                    live,
-                )?,
+                Pattern::Prefix(p) => return search_by_prefix(&st, &c, &p, limit).await,
             }
         }
         "nsLdhName" => {

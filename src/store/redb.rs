@@ -1312,6 +1312,7 @@ impl Txn for RedbTxn<'_> {
             return Ok(());
         }
         self.changes.key(Key::Domain(d.name.as_str()));
+        self.changes.key(Key::AnyDomain);
         // The host records of its nameservers (use counts, glue) may change.
         if old.as_ref().map(|o| &o.nameservers) != Some(&d.nameservers) {
             let before = old.iter().flat_map(|o| o.nameservers.iter());

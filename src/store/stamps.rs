@@ -36,6 +36,9 @@ pub enum Key<'a> {
     Contact(&'a str),
     /// A nameserver's host record (its glue and how many domains use it).
     Host(&'a str),
+    /// Any domain record: stamped with every change of one (creation,
+    /// cancellation), so a search answer notices matches it did not list.
+    AnyDomain,
 }
 
 /// A key's slot in the table.

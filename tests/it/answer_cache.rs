@@ -264,10 +264,11 @@ async fn only_public_changes_to_the_domain_rebuild_its_answer() {
 }
 
 /// Absent names, nameservers and handles are cached too (as facts, so a
-/// WHOIS or RDAP answer about them skips the store): under concurrent
-/// load asking for exactly those, a new domain, its new nameservers, a new
-/// registrar and a changed registrar are visible to the first request
-/// after their commit returns.
+/// WHOIS or RDAP answer about them skips the store), and domain searches:
+/// under concurrent load asking for exactly those, a new domain (and a
+/// search for its name), its new nameservers, a new registrar and a
+/// changed registrar are visible to the first request after their commit
+/// returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load() {
     use zonekeeper::registry::{CreateIn, NameserverIn};
@@ -303,6 +304,8 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
                     }
                     _ => {
                         let _ = send(c.get(format!("{base}nameserver/{ns}"))).await;
+                        let prefix = dom.trim_end_matches(".ru");
+                        let _ = send(c.get(format!("{base}domains?name={prefix}*"))).await;
                         let _ = send(c.get(format!("{base}entity/{rar}"))).await;
                         let _ = send(c.get(format!("{base}entity/{REGISTRAR}"))).await;
                     }
@@ -331,6 +334,13 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
             assert_eq!(
                 send(c.get(format!("{}entity/{rar}", s.base))).await.status,
                 404
+            );
+            let found =
+                send(c.get(format!("{}domains?name={}*", s.base, &dom[..dom.len() - 3]))).await;
+            assert!(
+                !found.text.contains(&format!("\"{dom}\"")),
+                "{}",
+                found.text
             );
         }
         let reg = s.app.registry();
@@ -370,6 +380,12 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
             a.contains("nserver:") && a.contains("domains:"),
             "round {round}: {a}"
         );
+        let found = send(c.get(format!("{}domains?name={}*", s.base, &dom[..dom.len() - 3]))).await;
+        assert!(
+            found.text.contains(&format!("\"{dom}\"")),
+            "round {round}: {}",
+            found.text
+        );
         let got = send(c.get(format!("{}nameserver/{ns}", s.base))).await;
         assert_eq!(got.status, 200, "round {round}: {}", got.text);
         let a = whois(whois_addr, &format!("registrar {rar}")).await;
@@ -389,4 +405,6 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
     assert!(served.load(Ordering::Relaxed) > 0);
     let (hits, _) = s.app.answers.facts.counts();
     assert!(hits > 0, "facts were served from the cache");
+    let (hits, _) = s.app.answers.searches.counts();
+    assert!(hits > 0, "searches were served from the cache");
 }
