@@ -815,9 +815,18 @@ fn main() -> ExitCode {
                 }
             };
             let _ = wrk(&base, &script, 2, conns0);
+            let before = app.answers.searches.counts();
             match wrk(&base, &script, secs, conns0) {
                 Ok(r) => {
                     report(&format!("{who}, {kind}"), &r);
+                    let (h, m) = app.answers.searches.counts();
+                    let (h, m) = (h - before.0, m - before.1);
+                    if tag == "ours" && h + m > 0 {
+                        println!(
+                            "  search cache: {:.1}% hits ({h} hits, {m} misses)",
+                            100.0 * h as f64 / (h + m) as f64
+                        );
+                    }
                     rates.push(r.rps);
                 }
                 Err(e) => {

@@ -389,7 +389,7 @@ impl FactCache {
 }
 
 /// Bytes of search answers kept.
-pub const SEARCH_MAX_BYTES: u64 = 16 << 20;
+pub const SEARCH_MAX_BYTES: u64 = 32 << 20;
 
 /// A cached search answer and what it was built from.
 #[derive(Debug)]
