@@ -187,15 +187,31 @@ fn main() {
     let hot = env("WHOIS_BENCH_HOT", 20_000) as usize;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let t0 = Instant::now();
-    let json = zonekeeper::synth::generate(n, 42);
-    let gen_secs = t0.elapsed().as_secs_f64();
-    let names = names_of(&json);
-    assert_eq!(names.len(), n, "every generated domain found");
-    let file = dir.path().join("synth.json");
-    std::fs::write(&file, &json).expect("write synthetic registry");
-    let json_mb = json.len() as f64 / 1e6;
-    drop(json);
+    // The store `benches/rdap_load.sh` built (same generator), when there:
+    // no import of our own, and both benches query the same data.
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/rdap-bench");
+    let shared_db = shared.join(format!("store-{n}-compacted.redb"));
+    let shared_names = std::fs::read_to_string(shared.join(format!("all-{n}.txt"))).ok();
+    let use_shared = full && shared_db.exists() && std::env::var_os("WHOIS_BENCH_DB").is_none();
+    let (names, file, json_mb, gen_secs) = match shared_names.filter(|_| use_shared) {
+        Some(t) => (
+            t.lines().map(str::to_string).collect::<Vec<_>>(),
+            None,
+            0.0,
+            0.0,
+        ),
+        None => {
+            let t0 = Instant::now();
+            let json = zonekeeper::synth::generate(n, 42);
+            let gen_secs = t0.elapsed().as_secs_f64();
+            let names = names_of(&json);
+            assert_eq!(names.len(), n, "every generated domain found");
+            let file = dir.path().join("synth.json");
+            std::fs::write(&file, &json).expect("write synthetic registry");
+            let json_mb = json.len() as f64 / 1e6;
+            (names, Some(file), json_mb, gen_secs)
+        }
+    };
 
     let mut cfg = Config::default();
     // The limiter checks every connection; the load generator's network is
@@ -205,6 +221,7 @@ fn main() {
     // WHOIS_BENCH_DB: keep the store there and reuse it on later runs
     // (same N), to skip the import while iterating.
     let keep = std::env::var_os("WHOIS_BENCH_DB").map(std::path::PathBuf::from);
+    let keep = keep.or_else(|| file.is_none().then(|| shared_db.clone()));
     let db = keep
         .clone()
         .unwrap_or_else(|| dir.path().join("bench.redb"));
@@ -214,7 +231,8 @@ fn main() {
         println!("store: reusing {} ({n} domains)", db.display());
     } else {
         let t0 = Instant::now();
-        let summary = zonekeeper::import::import_file(&store, &file, &cfg, chrono::Utc::now())
+        let file = file.as_ref().expect("generated when no store is reused");
+        let summary = zonekeeper::import::import_file(&store, file, &cfg, chrono::Utc::now())
             .expect("import synthetic registry");
         let import_secs = t0.elapsed().as_secs_f64();
         let db_mb = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;

@@ -29,13 +29,15 @@ use crate::lifecycle::{self, Status};
 use crate::model::{Domain, Timestamp};
 use crate::store::stamps::{Key, Slot, Stamps};
 
-/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~4 KB with the
-/// domain record kept beside it, so this holds the ~30 000 hottest names (a hot set of 20 000 did not fit in
-/// 64 MiB: a sixth of the lookups missed), well inside the 512 MiB budget
-/// at 1M domains.
+/// Bytes of RDAP answers kept: an answer of ~3 KB weighs ~5 KB with the
+/// domain record kept beside it, so this holds ~25 000 hot names (a hot
+/// set of 20 000 missed a sixth of its lookups at 64 MiB and a twelfth at
+/// 96). With the WHOIS answers, the facts and the default redb page cache
+/// (`store.cache_mib`, 160) a front end over 1M domains stays within its
+/// 512 MiB budget (`benches/frontend.rs`).
 pub const MAX_BYTES: u64 = 128 << 20;
-/// Bytes of WHOIS answers kept (~2 KB each with the record: ~30 000 names).
-pub const WHOIS_MAX_BYTES: u64 = 64 << 20;
+/// Bytes of WHOIS answers kept (~2 KB each with the record: ~24 000 names).
+pub const WHOIS_MAX_BYTES: u64 = 48 << 20;
 
 /// Length of a timestamp as both answers print it: `2026-01-01T00:00:00Z`.
 const TS_LEN: usize = 20;
@@ -258,11 +260,271 @@ impl AnswerCache {
     }
 }
 
+/// What a lookup other than a registered domain's found: kept as facts,
+/// not text, so a hit is formatted at once with the current last update
+/// time (no store read, no trip through the blocking pool).
+#[derive(Debug, Clone)]
+pub enum Fact {
+    /// Nothing under that key (an unregistered domain, an unknown host or
+    /// handle).
+    Absent,
+    Host(crate::store::HostRecord),
+    Registrar(crate::public::PublicRegistrar),
+    Contact(crate::public::PublicContact),
+}
+
+/// A cached [`Fact`] with what it was read from.
+#[derive(Debug)]
+pub struct FactEntry {
+    built: u64,
+    deps: [Slot; 2],
+    pub fact: Fact,
+}
+
+/// Bytes of facts kept (hosts, registrars, contacts, absent names).
+pub const FACT_MAX_BYTES: u64 = 8 << 20;
+
+/// A bounded map from a lookup key (see [`FactCache::key`]) to a fact
+/// read from the store, valid while none of its keys was stamped since.
+pub struct FactCache {
+    map: Option<quick_cache::sync::Cache<String, Arc<FactEntry>, FactWeight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct FactWeight;
+
+impl quick_cache::Weighter<String, Arc<FactEntry>> for FactWeight {
+    fn weight(&self, k: &String, v: &Arc<FactEntry>) -> u64 {
+        let payload = match &v.fact {
+            Fact::Absent => 0,
+            Fact::Host(h) => h.name.len() + 32 * h.addresses.len(),
+            Fact::Registrar(r) => {
+                r.handle.len()
+                    + r.name.len()
+                    + r.url.as_ref().map_or(0, String::len)
+                    + r.email.as_ref().map_or(0, String::len)
+            }
+            // A contact's public view: a handful of short strings.
+            Fact::Contact(_) => 512,
+        };
+        // Allocation headers and the entry itself.
+        (k.len() + payload + std::mem::size_of::<FactEntry>() + 96) as u64
+    }
+}
+
+impl std::fmt::Debug for FactCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactCache")
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .field("hits", &self.hits)
+            .field("misses", &self.misses)
+            .finish()
+    }
+}
+
+impl FactCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / 256).max(16) as usize,
+                max_bytes,
+                FactWeight,
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn off() -> Self {
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cache key of a lookup: its kind (one byte, e.g. `b'w'` for a
+    /// WHOIS domain) and the name or handle as looked up.
+    pub fn key(kind: u8, name: &str) -> String {
+        let mut k = String::with_capacity(name.len() + 1);
+        k.push(kind as char);
+        k.push_str(name);
+        k
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The fact under `key` if none of its store keys changed since it was
+    /// read.
+    pub fn get(&self, key: &str, stamps: &Stamps) -> Option<Arc<FactEntry>> {
+        let found = self
+            .map
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .filter(|e| stamps.current(&e.deps, e.built));
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Keep `fact`, read after generation `built` from the store keys
+    /// `deps` (one or two; a second equal to the first is fine).
+    pub fn insert(&self, key: String, built: u64, deps: [Key<'_>; 2], fact: Fact) {
+        if let Some(m) = &self.map {
+            let deps = [deps[0].slot(), deps[1].slot()];
+            m.insert(key, Arc::new(FactEntry { built, deps, fact }));
+        }
+    }
+}
+
+/// Bytes of search answers kept.
+pub const SEARCH_MAX_BYTES: u64 = 32 << 20;
+
+/// A cached search answer and what it was built from.
+#[derive(Debug)]
+pub struct SearchEntry {
+    built: u64,
+    deps: Vec<Slot>,
+    /// Each listed domain's record and lifecycle status when built.
+    domains: Vec<(Domain, Status)>,
+    /// The store's last update time shown in `body`.
+    updated: Timestamp,
+    pub body: Bytes,
+}
+
+/// Search answers (RDAP domain search by name), valid while no domain
+/// record changed anywhere ([`Key::AnyDomain`]: a new or revived match),
+/// none of the listed domains' keys changed, each listed domain's
+/// lifecycle status at `now` is as it was, and the store's last update
+/// time is the one shown.
+pub struct SearchCache {
+    map: Option<quick_cache::sync::Cache<String, Arc<SearchEntry>, SearchWeight>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct SearchWeight;
+
+impl quick_cache::Weighter<String, Arc<SearchEntry>> for SearchWeight {
+    fn weight(&self, k: &String, v: &Arc<SearchEntry>) -> u64 {
+        // A domain record with its strings: ~1 KB.
+        (k.len() + v.body.len() + 1024 * v.domains.len() + 4 * v.deps.len() + 256) as u64
+    }
+}
+
+impl std::fmt::Debug for SearchCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchCache")
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .finish()
+    }
+}
+
+impl SearchCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / 4096).max(16) as usize,
+                max_bytes,
+                SearchWeight,
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn off() -> Self {
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn get(
+        &self,
+        key: &str,
+        stamps: &Stamps,
+        now: Timestamp,
+        cfg: &LifecycleConfig,
+    ) -> Option<Arc<SearchEntry>> {
+        let found = self.map.as_ref().and_then(|m| m.get(key)).filter(|e| {
+            stamps.current(&e.deps, e.built)
+                && stamps.updated() == Some(e.updated)
+                && e.domains
+                    .iter()
+                    .all(|(d, s)| lifecycle::evaluate(d, now, cfg) == *s)
+        });
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Keep `body`, built after reading generation `built` from `domains`
+    /// (each with its lifecycle status), showing `updated`.
+    pub fn insert(
+        &self,
+        key: String,
+        built: u64,
+        domains: Vec<(Domain, Status)>,
+        updated: Timestamp,
+        body: Bytes,
+    ) {
+        let Some(m) = &self.map else {
+            return;
+        };
+        let mut deps = vec![Key::AnyDomain.slot()];
+        for (d, _) in &domains {
+            deps.push(Key::Domain(d.name.as_str()).slot());
+            deps.push(Key::Registrar(&d.registrar).slot());
+            deps.push(Key::Contact(&d.registrant).slot());
+            for c in [&d.admin, &d.tech].into_iter().flatten() {
+                deps.push(Key::Contact(c).slot());
+            }
+        }
+        let e = SearchEntry {
+            built,
+            deps,
+            domains,
+            updated,
+            body,
+        };
+        m.insert(key, Arc::new(e));
+    }
+}
+
 /// The caches the public services share through [`crate::app::App`].
 #[derive(Debug)]
 pub struct Answers {
     pub rdap_domain: AnswerCache,
     pub whois_domain: AnswerCache,
+    /// Hosts, registrars, contacts and absent names, for WHOIS and RDAP.
+    pub facts: FactCache,
+    /// RDAP domain searches by name.
+    pub searches: SearchCache,
 }
 
 impl Answers {
@@ -271,6 +533,8 @@ impl Answers {
         Self {
             rdap_domain: AnswerCache::off(),
             whois_domain: AnswerCache::off(),
+            facts: FactCache::off(),
+            searches: SearchCache::off(),
         }
     }
 }
@@ -280,6 +544,8 @@ impl Default for Answers {
         Self {
             rdap_domain: AnswerCache::new(MAX_BYTES),
             whois_domain: AnswerCache::new(WHOIS_MAX_BYTES),
+            facts: FactCache::new(FACT_MAX_BYTES),
+            searches: SearchCache::new(SEARCH_MAX_BYTES),
         }
     }
 }

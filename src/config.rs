@@ -138,7 +138,7 @@ impl Default for StoreConfig {
             // 1M domains (500 was ~92 GiB, filled over three weeks).
             rounds_keep_last: 24,
             rounds_max_age: Some(Duration::from_secs(90 * 86_400)),
-            cache_mib: 1024,
+            cache_mib: 160,
             control_socket: None,
         }
     }

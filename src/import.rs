@@ -30,9 +30,10 @@ use crate::text;
 pub const COMPACT_AFTER_DOMAINS: usize = 10_000;
 
 /// Page cache (MiB) of the embedded store while `zonekeeper import` runs,
-/// at most: the cache is most of an import's RSS (1M domains: peak ~700
-/// MiB with 512), and a large import's index writes land all over their
-/// tables, so a smaller one costs time (1M: apply ~1.7x slower at 256).
+/// whatever `store.cache_mib` (the serving cache) says: the cache is most
+/// of an import's RSS (1M domains: peak ~700 MiB with 512), and a large
+/// import's index writes land all over their tables, so a smaller one
+/// costs time (1M: apply ~1.7x slower at 256).
 pub const IMPORT_CACHE_MIB: usize = 512;
 
 /// Most record errors listed in one report.

@@ -50,6 +50,21 @@
 //!   listener, not the running [`app::App`]; the edges and [`cli`] sit on
 //!   top.
 
+/// Cap glibc's malloc at two arenas; call first thing in `main`, before
+/// any thread starts. By default glibc gives each new thread (tokio's
+/// workers and blocking pool) an arena of its own, up to eight per core,
+/// and the answer caches' churn left freed memory spread over them: a front
+/// end over 1M domains passed its 512 MiB budget within two minutes of
+/// mixed load (`benches/frontend.rs`; one or two arenas held it flat).
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; it is
+    // called before other threads exist, as glibc's manual asks.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 pub mod answer_cache;
 pub mod api;
 pub mod app;

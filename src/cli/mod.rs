@@ -288,13 +288,11 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
             let now = clock.now();
             let result = match crate::import::spool_file(&file, &cfg, now) {
                 Ok(spooled) => {
-                    // The cache is most of an import's RSS: capped
-                    // (see IMPORT_CACHE_MIB for the trade).
+                    // The import's own cache, not the front end's (see
+                    // IMPORT_CACHE_MIB for the trade): a serving default
+                    // sized for answer caches would halve a bulk write.
                     let mut import_cfg = cfg.clone();
-                    import_cfg.store.cache_mib = import_cfg
-                        .store
-                        .cache_mib
-                        .min(crate::import::IMPORT_CACHE_MIB);
+                    import_cfg.store.cache_mib = crate::import::IMPORT_CACHE_MIB;
                     let mut store = open_store_raw(&import_cfg, &db).map_err(|e| {
                         operator::need_store(
                             e,

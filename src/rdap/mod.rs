@@ -17,13 +17,18 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::answer_cache::Entry;
+use crate::answer_cache::{Entry, Fact, FactCache};
 use crate::app::App;
 use crate::lifecycle::{self, Block};
 use crate::names::{self, NameError};
 use crate::public::{self, PublicContact, PublicDomain, PublicNameserver};
 use crate::ratelimit::ClientLimiter;
+use crate::store::stamps::Key;
 use crate::store::StoreError;
+
+/// Fact-cache kinds of the RDAP lookups (see [`FactCache::key`]).
+const NAMESERVER: u8 = b'N';
+const ENTITY: u8 = b'E';
 
 pub mod view;
 
@@ -431,14 +436,29 @@ async fn nameserver(
     let host =
         names::parse_host(&name).map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
     let c = ctx(&st)?;
-    let h = st
-        .app
-        .store
-        .host(host.as_str())?
-        .filter(|h| h.domains > 0)
-        .ok_or_else(|| {
-            RdapError::not_found(format!("Nameserver {} is not known.", host.as_str()))
-        })?;
+    let stamps = st.app.store.stamps();
+    let key = FactCache::key(NAMESERVER, host.as_str());
+    let facts = &st.app.answers.facts;
+    let h = match stamps.and_then(|s| facts.get(&key, s)) {
+        Some(e) => match &e.fact {
+            Fact::Host(h) => Some(h.clone()),
+            _ => None,
+        },
+        None => {
+            // Read before the store: a later commit makes the fact stale.
+            let generation = stamps.map(|s| s.generation());
+            let h = st.app.store.host(host.as_str())?;
+            if let Some(g) = generation {
+                let k = Key::Host(host.as_str());
+                let fact = h.clone().map_or(Fact::Absent, Fact::Host);
+                facts.insert(key, g, [k, k], fact);
+            }
+            h
+        }
+    };
+    let h = h.filter(|h| h.domains > 0).ok_or_else(|| {
+        RdapError::not_found(format!("Nameserver {} is not known.", host.as_str()))
+    })?;
     let mut ns = view::nameserver(&c, &public_host(&h));
     ns.rdap_conformance = Some(CONFORMANCE);
     ns.events = vec![view::db_event(&c)];
@@ -449,6 +469,33 @@ async fn nameserver(
 enum PublicEntity {
     Registrar(public::PublicRegistrar),
     Contact(PublicContact),
+}
+
+/// [`load_entity`] through the fact cache.
+fn load_entity_cached(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapError> {
+    let Some(stamps) = st.app.store.stamps() else {
+        return load_entity(st, handle);
+    };
+    let key = FactCache::key(ENTITY, handle);
+    let facts = &st.app.answers.facts;
+    if let Some(e) = facts.get(&key, stamps) {
+        return Ok(match &e.fact {
+            Fact::Registrar(r) => Some(PublicEntity::Registrar(r.clone())),
+            Fact::Contact(c) => Some(PublicEntity::Contact(c.clone())),
+            _ => None,
+        });
+    }
+    // Read before the store: a later commit makes the fact stale.
+    let g = stamps.generation();
+    let found = load_entity(st, handle)?;
+    let fact = match &found {
+        Some(PublicEntity::Registrar(r)) => Fact::Registrar(r.clone()),
+        Some(PublicEntity::Contact(c)) => Fact::Contact(c.clone()),
+        None => Fact::Absent,
+    };
+    let deps = [Key::Registrar(handle), Key::Contact(handle)];
+    facts.insert(key, g, deps, fact);
+    Ok(found)
 }
 
 /// A registrar or an organisation by handle. A private person's handle is
@@ -500,7 +547,7 @@ async fn entity(
     let Path(handle) = handle.map_err(|e| RdapError::bad(format!("Bad entity handle: {e}.")))?;
     check_handle(&handle)?;
     let c = ctx(&st)?;
-    let e = load_entity(&st, &handle)?
+    let e = load_entity_cached(&st, &handle)?
         .ok_or_else(|| RdapError::not_found(format!("Entity {handle} is not known.")))?;
     let (mut ent, redacted) = entity_view(&c, &e, "$");
     ent.rdap_conformance = Some(CONFORMANCE);
@@ -687,6 +734,44 @@ fn domain_results(
     )
 }
 
+/// A domain search by name prefix, through the search cache.
+async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res {
+    let stamps = st.app.store.stamps();
+    let cache = &st.app.answers.searches;
+    let cfg = &st.app.config.lifecycle;
+    if let Some(e) = stamps.and_then(|s| cache.get(prefix, s, c.now, cfg)) {
+        return Ok(e.body.clone().into_response());
+    }
+    // Read before the store: a later commit makes the answer stale.
+    let generation = stamps.map(|s| s.generation());
+    let mut listed = Vec::new();
+    let (found, truncated) = collect_pages(
+        limit,
+        |after, n| Ok(st.app.store.search_domains(prefix, after, n)?),
+        |k| {
+            Ok(
+                load_domain_full(st, k, c.now)?.map(|(p, overdue, d, status)| {
+                    listed.push((d, status));
+                    (p, overdue)
+                }),
+            )
+        },
+    )?;
+    let resp = domain_results(c, found, truncated, "domains");
+    let Some(g) = generation.filter(|_| resp.status() == StatusCode::OK) else {
+        return Ok(resp);
+    };
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Err(RdapError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The answer could not be built; try again later.",
+        ));
+    };
+    cache.insert(prefix.to_string(), g, listed, c.db_updated, bytes.clone());
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
 async fn domains(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "nsLdhName", "nsIp"])?;
     let c = ctx(&st)?;
@@ -708,11 +793,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
             })?;
             match pat {
                 Pattern::Exact(n) => (live(&n)?.into_iter().collect(), false),
-                Pattern::Prefix(p) => collect_pages(
-                    limit,
-                    |after, n| Ok(st.app.store.search_domains(&p, after, n)?),
-                    live,
-                )?,
+                Pattern::Prefix(p) => return search_by_prefix(&st, &c, &p, limit).await,
             }
         }
         "nsLdhName" => {

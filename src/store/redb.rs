@@ -1542,6 +1542,14 @@ impl Txn for RedbTxn<'_> {
             return Ok(());
         }
         self.changes.key(Key::Domain(d.name.as_str()));
+        self.changes.key(Key::AnyDomain);
+        // The host records of its nameservers (use counts, glue) may change.
+        if old.as_ref().map(|o| &o.nameservers) != Some(&d.nameservers) {
+            let before = old.iter().flat_map(|o| o.nameservers.iter());
+            for n in before.chain(d.nameservers.iter()) {
+                self.changes.key(Key::Host(n.name.as_str()));
+            }
+        }
         self.w(|w| put_domain(w, old.as_ref(), d))
     }
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {

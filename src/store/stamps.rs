@@ -2,7 +2,8 @@
 //! current, per domain rather than per store.
 //!
 //! Every commit takes the next generation number and stamps it on the keys
-//! whose *public* data it changed (a domain, a registrar, a contact). An
+//! whose *public* data it changed (a domain, a registrar, a contact, a
+//! nameserver's host record). An
 //! answer built after reading generation `g` (read *before* its store
 //! read) stays valid while none of the keys it was built from carries a
 //! stamp above `g`. Stamps are published after the commit and before it
@@ -33,6 +34,11 @@ pub enum Key<'a> {
     Domain(&'a str),
     Registrar(&'a str),
     Contact(&'a str),
+    /// A nameserver's host record (its glue and how many domains use it).
+    Host(&'a str),
+    /// Any domain record: stamped with every change of one (creation,
+    /// cancellation), so a search answer notices matches it did not list.
+    AnyDomain,
 }
 
 /// A key's slot in the table.

@@ -49,10 +49,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, warn};
 
 pub use self::query::{parse_query, Query, QueryError, MAX_QUERY_LEN};
-use crate::answer_cache::Entry;
+use crate::answer_cache::{Entry, Fact, FactCache};
 use crate::app::App;
 use crate::names::NameError;
 use crate::ratelimit::ClientLimiter;
+use crate::store::stamps::Key;
 
 /// How often the rate limiter forgets clients whose allowance is full again.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -130,28 +131,40 @@ pub fn answer(app: &App, q: &Query) -> (Answered, String) {
     }
 }
 
+/// Fact-cache kinds of the WHOIS lookups (see [`FactCache::key`]).
+const ABSENT_DOMAIN: u8 = b'w';
+const HOST: u8 = b'n';
+const REGISTRAR: u8 = b'r';
+
 fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     let source = app.config.whois.source.as_str();
     let now = app.now();
-    // The store's last update time: from its change stamps when it keeps
-    // them (no read transaction), else read.
-    let last = || -> crate::store::Result<_> {
-        let kept = app.store.stamps().and_then(|s| s.updated());
-        Ok(match kept {
-            Some(t) => t,
-            None => app.store.last_update()?.unwrap_or(now),
-        })
+    let stamps = app.store.stamps();
+    // Read before the store: a later commit makes what is cached stale.
+    let generation = stamps.map(|s| s.generation());
+    let facts = &app.answers.facts;
+    let keep = |key: String, deps: [Key<'_>; 2], fact: Fact| {
+        if let Some(g) = generation {
+            facts.insert(key, g, deps, fact);
+        }
     };
+    let last = || last_update(app, now);
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
     let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
         Query::Domain(text) => match app.zones.parse_domain(text) {
             Ok(name) => {
-                let stamps = app.store.stamps();
-                // Read before the store: a later commit makes the entry stale.
-                let generation = stamps.map(|s| s.generation());
                 let cfg = &app.config.lifecycle;
-                let found = app.store.bundle(name.as_str())?.and_then(|b| {
+                let bundle = app.store.bundle(name.as_str())?;
+                if bundle.is_none() {
+                    let d = Key::Domain(name.as_str());
+                    keep(
+                        FactCache::key(ABSENT_DOMAIN, name.as_str()),
+                        [d, d],
+                        Fact::Absent,
+                    );
+                }
+                let found = bundle.and_then(|b| {
                     let status = crate::lifecycle::evaluate(&b.domain, now, cfg);
                     let view = crate::public::domain_with(&b, &status)?;
                     Some((view, b, status))
@@ -178,10 +191,16 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             Err(e) => bad(&e),
         },
         Query::Nameserver(text) => match crate::names::parse_host(text) {
-            Ok(h) => match app.store.host(h.as_str())? {
-                Some(rec) => (Answered::Ok, format::host_answer(&rec, source, last()?)),
-                None => not_found(last()?),
-            },
+            Ok(h) => {
+                let rec = app.store.host(h.as_str())?;
+                let k = Key::Host(h.as_str());
+                let fact = rec.clone().map_or(Fact::Absent, Fact::Host);
+                keep(FactCache::key(HOST, h.as_str()), [k, k], fact);
+                match rec {
+                    Some(rec) => (Answered::Ok, format::host_answer(&rec, source, last()?)),
+                    None => not_found(last()?),
+                }
+            }
             Err(e) => bad(&e),
         },
         Query::Registrar(handle) => {
@@ -190,29 +209,79 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             if r.is_none() && upper != *handle {
                 r = app.store.registrar(&upper)?;
             }
-            match r {
-                Some(r) => {
-                    let p = crate::public::registrar(&r);
-                    (Answered::Ok, format::registrar_answer(&p, source, last()?))
-                }
+            let p = r.map(|r| crate::public::registrar(&r));
+            let fact = p.clone().map_or(Fact::Absent, Fact::Registrar);
+            let deps = [Key::Registrar(handle), Key::Registrar(&upper)];
+            keep(FactCache::key(REGISTRAR, handle), deps, fact);
+            match p {
+                Some(p) => (Answered::Ok, format::registrar_answer(&p, source, last()?)),
                 None => not_found(last()?),
             }
         }
     })
 }
 
-/// The answer to a domain query from the cache, when it holds one that is
-/// still current; cheap enough to run on the connection task.
-fn cached(app: &App, q: &Query) -> Option<Bytes> {
-    let Query::Domain(text) = q else {
-        return None;
-    };
-    let name = app.zones.parse_domain(text).ok()?;
+/// The store's last update time: from its change stamps when it keeps
+/// them (no read transaction), else read.
+fn last_update(
+    app: &App,
+    now: crate::model::Timestamp,
+) -> crate::store::Result<crate::model::Timestamp> {
+    let kept = app.store.stamps().and_then(|s| s.updated());
+    Ok(match kept {
+        Some(t) => t,
+        None => app.store.last_update()?.unwrap_or(now),
+    })
+}
+
+/// The answer when it needs no store read: a domain answer or a fact
+/// still current in the cache, or a name this registry cannot hold. Cheap
+/// enough to run on the connection task.
+fn quick(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
     let stamps = app.store.stamps()?;
-    app.answers
-        .whois_domain
-        .get(name.as_str(), stamps, app.now(), &app.config.lifecycle)
-        .map(|e| e.body.clone())
+    let source = app.config.whois.source.as_str();
+    let facts = &app.answers.facts;
+    let updated = || stamps.updated().unwrap_or_else(|| app.now());
+    let fact = match q {
+        Query::Domain(text) => {
+            let name = match app.zones.parse_domain(text) {
+                Ok(n) => n,
+                Err(NameError::NotInZone { .. } | NameError::WrongLevel { .. }) => {
+                    let t = format::not_found_answer(source, updated());
+                    return Some((Answered::NotFound, Bytes::from(t)));
+                }
+                Err(e) => {
+                    let t = format::error_line(&e.to_string());
+                    return Some((Answered::BadQuery, Bytes::from(t)));
+                }
+            };
+            let hit = app.answers.whois_domain.get(
+                name.as_str(),
+                stamps,
+                app.now(),
+                &app.config.lifecycle,
+            );
+            if let Some(e) = hit {
+                return Some((Answered::Ok, e.body.clone()));
+            }
+            facts.get(&FactCache::key(ABSENT_DOMAIN, name.as_str()), stamps)?
+        }
+        Query::Nameserver(text) => {
+            let h = crate::names::parse_host(text).ok()?;
+            facts.get(&FactCache::key(HOST, h.as_str()), stamps)?
+        }
+        Query::Registrar(handle) => facts.get(&FactCache::key(REGISTRAR, handle), stamps)?,
+    };
+    let (o, t) = match &fact.fact {
+        Fact::Absent => (
+            Answered::NotFound,
+            format::not_found_answer(source, updated()),
+        ),
+        Fact::Host(h) => (Answered::Ok, format::host_answer(h, source, updated())),
+        Fact::Registrar(r) => (Answered::Ok, format::registrar_answer(r, source, updated())),
+        Fact::Contact(_) => return None,
+    };
+    Some((o, Bytes::from(t)))
 }
 
 /// Serve WHOIS on `listener` until `app.shutdown`; then stop accepting and
@@ -397,8 +466,8 @@ async fn connection(
             Err(e) => line(Answered::BadQuery, format::error_line(&e.to_string())),
             // A cached answer needs no store read, so no trip through the
             // blocking pool.
-            Ok(q) => match cached(&app, &q) {
-                Some(text) => (Answered::Ok, text),
+            Ok(q) => match quick(&app, &q) {
+                Some(a) => a,
                 None if opts.blocking_reads => {
                     let a = app.clone();
                     let (o, t) = tokio::task::spawn_blocking(move || answer(&a, &q))

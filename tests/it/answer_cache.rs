@@ -262,3 +262,149 @@ async fn only_public_changes_to_the_domain_rebuild_its_answer() {
     let _ = whois(whois_addr, NAME).await;
     assert_eq!(whois_counts().1, w0.1 + 1, "WHOIS answer not rebuilt");
 }
+
+/// Absent names, nameservers and handles are cached too (as facts, so a
+/// WHOIS or RDAP answer about them skips the store), and domain searches:
+/// under concurrent load asking for exactly those, a new domain (and a
+/// search for its name), its new nameservers, a new registrar and a
+/// changed registrar are visible to the first request after their commit
+/// returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load() {
+    use zonekeeper::registry::{CreateIn, NameserverIn};
+    let (s, whois_addr) = start().await;
+    let names = |round: u64| {
+        (
+            format!("fresh{round}.ru"),
+            format!("ns{round}.fresh-host.net"),
+            format!("NEW{round}-RU"),
+        )
+    };
+    let round_now = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for i in 0..6u64 {
+        let (stop, served, round_now) = (stop.clone(), served.clone(), round_now.clone());
+        let base = s.base.clone();
+        load.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                // The names the next commit will create: their absence is
+                // what gets cached.
+                let (dom, ns, rar) = names(round_now.load(Ordering::Relaxed));
+                match i % 3 {
+                    0 => {
+                        let _ = whois(whois_addr, &dom).await;
+                        let _ = whois(whois_addr, &format!("nameserver {ns}")).await;
+                    }
+                    1 => {
+                        let _ = whois(whois_addr, &format!("registrar {rar}")).await;
+                        let _ = whois(whois_addr, &format!("registrar {REGISTRAR}")).await;
+                    }
+                    _ => {
+                        let _ = send(c.get(format!("{base}nameserver/{ns}"))).await;
+                        let prefix = dom.trim_end_matches(".ru");
+                        let _ = send(c.get(format!("{base}domains?name={prefix}*"))).await;
+                        let _ = send(c.get(format!("{base}entity/{rar}"))).await;
+                        let _ = send(c.get(format!("{base}entity/{REGISTRAR}"))).await;
+                    }
+                }
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let c = reqwest::Client::new();
+    for round in 0..10u64 {
+        round_now.store(round, Ordering::Relaxed);
+        let (dom, ns, rar) = names(round);
+        // Absent, and asked twice: the second answer comes from the cache.
+        for _ in 0..2 {
+            assert!(whois(whois_addr, &dom).await.contains("No entries found"));
+            let a = whois(whois_addr, &format!("nameserver {ns}")).await;
+            assert!(a.contains("No entries found"), "{a}");
+            let a = whois(whois_addr, &format!("registrar {rar}")).await;
+            assert!(a.contains("No entries found"), "{a}");
+            assert_eq!(
+                send(c.get(format!("{}nameserver/{ns}", s.base)))
+                    .await
+                    .status,
+                404
+            );
+            assert_eq!(
+                send(c.get(format!("{}entity/{rar}", s.base))).await.status,
+                404
+            );
+            let found =
+                send(c.get(format!("{}domains?name={}*", s.base, &dom[..dom.len() - 3]))).await;
+            assert!(
+                !found.text.contains(&format!("\"{dom}\"")),
+                "{}",
+                found.text
+            );
+        }
+        let reg = s.app.registry();
+        let ns_in = |n: &str| NameserverIn {
+            name: n.to_string(),
+            addresses: Vec::new(),
+        };
+        reg.create(
+            &Actor::Registrar(REGISTRAR.into()),
+            &CreateIn {
+                name: dom.clone(),
+                registrar: None,
+                registrant: CONTACT.into(),
+                admin: None,
+                tech: None,
+                nameservers: vec![ns_in(&ns), ns_in("second.fresh-host.net")],
+                auth_info: None,
+                reseller: None,
+                ds: Vec::new(),
+            },
+        )
+        .unwrap();
+        let url = format!("https://r{round}.example");
+        let mut t = s.app.store.begin().unwrap();
+        let mut r = t.registrar(REGISTRAR).unwrap().unwrap();
+        r.url = Some(url.clone());
+        t.put_registrar(&r).unwrap();
+        r.handle = rar.clone();
+        t.put_registrar(&r).unwrap();
+        t.commit(s.app.now()).unwrap();
+
+        // The commits have returned: the very next answers show them.
+        let a = whois(whois_addr, &dom).await;
+        assert!(a.contains("domain:"), "round {round}: {a}");
+        let a = whois(whois_addr, &format!("nameserver {ns}")).await;
+        assert!(
+            a.contains("nserver:") && a.contains("domains:"),
+            "round {round}: {a}"
+        );
+        let found = send(c.get(format!("{}domains?name={}*", s.base, &dom[..dom.len() - 3]))).await;
+        assert!(
+            found.text.contains(&format!("\"{dom}\"")),
+            "round {round}: {}",
+            found.text
+        );
+        let got = send(c.get(format!("{}nameserver/{ns}", s.base))).await;
+        assert_eq!(got.status, 200, "round {round}: {}", got.text);
+        let a = whois(whois_addr, &format!("registrar {rar}")).await;
+        assert!(a.contains(&url), "round {round}: {a}");
+        let a = whois(whois_addr, &format!("registrar {REGISTRAR}")).await;
+        assert!(a.contains(&url), "round {round}: {a}");
+        for h in [&rar, REGISTRAR] {
+            let got = send(c.get(format!("{}entity/{h}", s.base))).await;
+            assert_eq!(got.status, 200, "round {round}: {}", got.text);
+            assert!(got.text.contains(&url), "round {round}: {}", got.text);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    assert!(served.load(Ordering::Relaxed) > 0);
+    let (hits, _) = s.app.answers.facts.counts();
+    assert!(hits > 0, "facts were served from the cache");
+    let (hits, _) = s.app.answers.searches.counts();
+    assert!(hits > 0, "searches were served from the cache");
+}
