@@ -499,3 +499,29 @@ async fn connection(
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// With every refusal slot taken, a refused client still gets its line:
+    /// the best-effort write reaches a socket just accepted (a fresh send
+    /// buffer has room for it).
+    #[tokio::test]
+    async fn best_effort_refusal_sends_the_line() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let (stream, _) = l.accept().await.unwrap();
+        let none = Arc::new(Semaphore::new(0));
+        refuse(stream, format::RATE_LIMITED, &none, &TaskTracker::new());
+        let got = client.await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), format::RATE_LIMITED);
+    }
+}
