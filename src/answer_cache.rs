@@ -149,13 +149,86 @@ fn trunc(t: Timestamp) -> Timestamp {
     chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
-/// A bounded map from a domain's A-label name to its cached answer.
-pub struct AnswerCache {
-    /// `None`: caching off (benches measure the uncached path with it).
-    map: Option<quick_cache::sync::Cache<String, Arc<Entry>, Weight>>,
+/// A map bounded by the weight of its entries, counting hits and misses.
+/// `map` is `None` when caching is off (benches measure the uncached path
+/// with it).
+struct Bounded<V, W> {
+    map: Option<quick_cache::sync::Cache<String, Arc<V>, W>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+impl<V, W: quick_cache::Weighter<String, Arc<V>> + Clone> Bounded<V, W> {
+    /// `typical`: an entry's usual weight, which sizes the table (the
+    /// weight is what bounds it).
+    fn new(max_bytes: u64, typical: u64, weigher: W) -> Self {
+        Self {
+            map: Some(quick_cache::sync::Cache::with_weighter(
+                (max_bytes / typical).max(16) as usize,
+                max_bytes,
+                weigher,
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn off() -> Self {
+        Self {
+            map: None,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The entry under `key` if `valid` accepts it, counted as a hit or
+    /// a miss.
+    fn get(&self, key: &str, valid: impl FnOnce(&V) -> bool) -> Option<Arc<V>> {
+        let found = self
+            .map
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .filter(|e| valid(e));
+        let n = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn enabled(&self) -> bool {
+        self.map.is_some()
+    }
+
+    fn insert(&self, key: String, v: Arc<V>) {
+        if let Some(m) = &self.map {
+            m.insert(key, v);
+        }
+    }
+}
+
+impl<V, W: quick_cache::Weighter<String, Arc<V>> + Clone> std::fmt::Debug for Bounded<V, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bounded")
+            .field("entries", &self.map.as_ref().map(|m| m.len()))
+            .field("hits", &self.hits)
+            .field("misses", &self.misses)
+            .finish()
+    }
+}
+
+/// A bounded map from a domain's A-label name to its cached answer.
+#[derive(Debug)]
+pub struct AnswerCache(Bounded<Entry, Weight>);
 
 /// An entry's cost against the byte budget: body, key and the entry's
 /// own overhead (the domain record it keeps).
@@ -168,45 +241,20 @@ impl quick_cache::Weighter<String, Arc<Entry>> for Weight {
     }
 }
 
-impl std::fmt::Debug for AnswerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnswerCache")
-            .field("entries", &self.map.as_ref().map(|m| m.len()))
-            .field("hits", &self.hits)
-            .field("misses", &self.misses)
-            .finish()
-    }
-}
-
 impl AnswerCache {
     pub fn new(max_bytes: u64) -> Self {
-        Self {
-            // Sized for answers of ~3 KB; the weight is what bounds it.
-            map: Some(quick_cache::sync::Cache::with_weighter(
-                (max_bytes / 3072).max(16) as usize,
-                max_bytes,
-                Weight,
-            )),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        // Answers of ~3 KB.
+        Self(Bounded::new(max_bytes, 3072, Weight))
     }
 
     /// A cache that keeps nothing.
     pub fn off() -> Self {
-        Self {
-            map: None,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        Self(Bounded::off())
     }
 
     /// Answers served from the cache and looked up in vain, so far.
     pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        self.0.counts()
     }
 
     /// The answer for `name` if it is still what a fresh build would give:
@@ -219,28 +267,9 @@ impl AnswerCache {
         now: Timestamp,
         cfg: &LifecycleConfig,
     ) -> Option<Arc<Entry>> {
-        let found = self.lookup(name, stamps, now, cfg);
-        let n = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        n.fetch_add(1, Ordering::Relaxed);
-        found
-    }
-
-    fn lookup(
-        &self,
-        name: &str,
-        stamps: &Stamps,
-        now: Timestamp,
-        cfg: &LifecycleConfig,
-    ) -> Option<Arc<Entry>> {
-        let e = self.map.as_ref()?.get(name)?;
-        if !stamps.current(&e.deps, e.built) || lifecycle::evaluate(&e.domain, now, cfg) != e.status
-        {
-            return None;
-        }
+        let e = self.0.get(name, |e| {
+            stamps.current(&e.deps, e.built) && lifecycle::evaluate(&e.domain, now, cfg) == e.status
+        })?;
         match stamps.updated() {
             Some(u) if u != e.updated => {
                 // Another commit moved the store's last update time: this
@@ -254,9 +283,7 @@ impl AnswerCache {
     }
 
     pub fn insert(&self, name: &str, entry: Arc<Entry>) {
-        if let Some(m) = &self.map {
-            m.insert(name.to_string(), entry);
-        }
+        self.0.insert(name.to_string(), entry);
     }
 }
 
@@ -286,11 +313,8 @@ pub const FACT_MAX_BYTES: u64 = 8 << 20;
 
 /// A bounded map from a lookup key (see [`FactCache::key`]) to a fact
 /// read from the store, valid while none of its keys was stamped since.
-pub struct FactCache {
-    map: Option<quick_cache::sync::Cache<String, Arc<FactEntry>, FactWeight>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
+#[derive(Debug)]
+pub struct FactCache(Bounded<FactEntry, FactWeight>);
 
 #[derive(Debug, Clone)]
 struct FactWeight;
@@ -314,35 +338,13 @@ impl quick_cache::Weighter<String, Arc<FactEntry>> for FactWeight {
     }
 }
 
-impl std::fmt::Debug for FactCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FactCache")
-            .field("entries", &self.map.as_ref().map(|m| m.len()))
-            .field("hits", &self.hits)
-            .field("misses", &self.misses)
-            .finish()
-    }
-}
-
 impl FactCache {
     pub fn new(max_bytes: u64) -> Self {
-        Self {
-            map: Some(quick_cache::sync::Cache::with_weighter(
-                (max_bytes / 256).max(16) as usize,
-                max_bytes,
-                FactWeight,
-            )),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        Self(Bounded::new(max_bytes, 256, FactWeight))
     }
 
     pub fn off() -> Self {
-        Self {
-            map: None,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        Self(Bounded::off())
     }
 
     /// The cache key of a lookup: its kind (one byte, e.g. `b'w'` for a
@@ -355,36 +357,21 @@ impl FactCache {
     }
 
     pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        self.0.counts()
     }
 
     /// The fact under `key` if none of its store keys changed since it was
     /// read.
     pub fn get(&self, key: &str, stamps: &Stamps) -> Option<Arc<FactEntry>> {
-        let found = self
-            .map
-            .as_ref()
-            .and_then(|m| m.get(key))
-            .filter(|e| stamps.current(&e.deps, e.built));
-        let n = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        n.fetch_add(1, Ordering::Relaxed);
-        found
+        self.0.get(key, |e| stamps.current(&e.deps, e.built))
     }
 
     /// Keep `fact`, read after generation `built` from the store keys
     /// `deps` (one or two; a second equal to the first is fine).
     pub fn insert(&self, key: String, built: u64, deps: [Key<'_>; 2], fact: Fact) {
-        if let Some(m) = &self.map {
-            let deps = [deps[0].slot(), deps[1].slot()];
-            m.insert(key, Arc::new(FactEntry { built, deps, fact }));
-        }
+        let deps = [deps[0].slot(), deps[1].slot()];
+        self.0
+            .insert(key, Arc::new(FactEntry { built, deps, fact }));
     }
 }
 
@@ -408,11 +395,8 @@ pub struct SearchEntry {
 /// none of the listed domains' keys changed, each listed domain's
 /// lifecycle status at `now` is as it was, and the store's last update
 /// time is the one shown.
-pub struct SearchCache {
-    map: Option<quick_cache::sync::Cache<String, Arc<SearchEntry>, SearchWeight>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
+#[derive(Debug)]
+pub struct SearchCache(Bounded<SearchEntry, SearchWeight>);
 
 #[derive(Debug, Clone)]
 struct SearchWeight;
@@ -424,40 +408,17 @@ impl quick_cache::Weighter<String, Arc<SearchEntry>> for SearchWeight {
     }
 }
 
-impl std::fmt::Debug for SearchCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchCache")
-            .field("entries", &self.map.as_ref().map(|m| m.len()))
-            .finish()
-    }
-}
-
 impl SearchCache {
     pub fn new(max_bytes: u64) -> Self {
-        Self {
-            map: Some(quick_cache::sync::Cache::with_weighter(
-                (max_bytes / 4096).max(16) as usize,
-                max_bytes,
-                SearchWeight,
-            )),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        Self(Bounded::new(max_bytes, 4096, SearchWeight))
     }
 
     pub fn off() -> Self {
-        Self {
-            map: None,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        Self(Bounded::off())
     }
 
     pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        self.0.counts()
     }
 
     pub fn get(
@@ -467,20 +428,13 @@ impl SearchCache {
         now: Timestamp,
         cfg: &LifecycleConfig,
     ) -> Option<Arc<SearchEntry>> {
-        let found = self.map.as_ref().and_then(|m| m.get(key)).filter(|e| {
+        self.0.get(key, |e| {
             stamps.current(&e.deps, e.built)
                 && stamps.updated() == Some(e.updated)
                 && e.domains
                     .iter()
                     .all(|(d, s)| lifecycle::evaluate(d, now, cfg) == *s)
-        });
-        let n = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        n.fetch_add(1, Ordering::Relaxed);
-        found
+        })
     }
 
     /// Keep `body`, built after reading generation `built` from `domains`
@@ -493,9 +447,9 @@ impl SearchCache {
         updated: Timestamp,
         body: Bytes,
     ) {
-        let Some(m) = &self.map else {
+        if !self.0.enabled() {
             return;
-        };
+        }
         let mut deps = vec![Key::AnyDomain.slot()];
         for (d, _) in &domains {
             deps.push(Key::Domain(d.name.as_str()).slot());
@@ -512,7 +466,7 @@ impl SearchCache {
             updated,
             body,
         };
-        m.insert(key, Arc::new(e));
+        self.0.insert(key, Arc::new(e));
     }
 }
 
