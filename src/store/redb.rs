@@ -327,6 +327,20 @@ impl RedbStore {
 
     /// [`Self::index_page`] of a table newer than some stores: missing
     /// (no write since the upgrade) reads as empty.
+    /// The record under `key` in a table that may not exist yet.
+    fn get_if_any<T: DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let txn = self.read()?;
+        let Some(t) = table_if_any(&txn, def)? else {
+            return Ok(None);
+        };
+        let found = t.get(key).map_err(err)?;
+        found.map(|v| dec(v.value())).transpose()
+    }
+
     fn index_page_opt(
         &self,
         def: TableDefinition<(&str, &str), ()>,
@@ -570,6 +584,19 @@ impl<'t> W<'t> {
         f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, u64), &'static [u8]>) -> Result<R>,
     ) -> Result<R> {
         self.logs.with(self.txn, def, f)
+    }
+}
+
+/// A table added after a store was created: `None` until the store's
+/// first registry write creates it.
+fn table_if_any<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<::redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -1338,12 +1365,8 @@ impl Store for RedbStore {
 
     fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>> {
         let txn = self.read()?;
-        // Tables added after a store was created exist only after its first
-        // registry write.
-        let idx = match txn.open_table(IDX_FEED) {
-            Ok(t) => t,
-            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(err(e)),
+        let Some(idx) = table_if_any(&txn, IDX_FEED)? else {
+            return Ok(Vec::new());
         };
         let feed = txn.open_table(FEED).map_err(err)?;
         let mut out = Vec::new();
@@ -1365,23 +1388,13 @@ impl Store for RedbStore {
     }
 
     fn host_object(&self, name: &str) -> Result<Option<HostObject>> {
-        let txn = self.read()?;
-        match txn.open_table(HOST_OBJECTS) {
-            Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(err(e)),
-            Ok(t) => match t.get(name).map_err(err)? {
-                Some(v) => Ok(Some(dec(v.value())?)),
-                None => Ok(None),
-            },
-        }
+        self.get_if_any(HOST_OBJECTS, name)
     }
 
     fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
         let txn = self.read()?;
-        let t = match txn.open_table(HOST_OBJECTS) {
-            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(err(e)),
-            Ok(t) => t,
+        let Some(t) = table_if_any(&txn, HOST_OBJECTS)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for item in t.iter().map_err(err)? {
@@ -1394,23 +1407,13 @@ impl Store for RedbStore {
     }
 
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
-        let txn = self.read()?;
-        match txn.open_table(CDS_SIGHTINGS) {
-            Err(::redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(err(e)),
-            Ok(t) => match t.get(name).map_err(err)? {
-                Some(v) => Ok(Some(dec(v.value())?)),
-                None => Ok(None),
-            },
-        }
+        self.get_if_any(CDS_SIGHTINGS, name)
     }
 
     fn cds_sightings(&self) -> Result<Vec<(String, CdsSighting)>> {
         let txn = self.read()?;
-        let t = match txn.open_table(CDS_SIGHTINGS) {
-            Err(::redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(err(e)),
-            Ok(t) => t,
+        let Some(t) = table_if_any(&txn, CDS_SIGHTINGS)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for item in t.iter().map_err(err)? {
