@@ -558,3 +558,19 @@ pub struct FeedEvent {
     /// The registrars whose feed lists it (for trimming the index).
     pub registrars: Vec<String>,
 }
+
+impl FeedEvent {
+    /// The feed entry of history event `ev` of `domain`, at position `seq`.
+    pub fn of(seq: u64, domain: &str, ev: &HistoryEvent, actor: &str, registrars: &[&str]) -> Self {
+        Self {
+            seq,
+            at: ev.at,
+            domain: domain.to_string(),
+            actor: actor.to_string(),
+            from: ev.from,
+            to: ev.to,
+            reason: ev.reason.clone(),
+            registrars: registrars.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+}

@@ -1318,31 +1318,13 @@ impl Txn for PgTxn {
             let mut b = b.borrow_mut();
             if b.cache.contains_key(&format!("d:{name}")) {
                 // An announced domain's event: sent with its chunk.
-                let item = FeedEvent {
-                    seq: 0,
-                    at: ev.at,
-                    domain: name.to_string(),
-                    actor: actor.to_string(),
-                    from: ev.from,
-                    to: ev.to,
-                    reason: ev.reason.clone(),
-                    registrars: registrars.iter().map(|r| r.to_string()).collect(),
-                };
+                let item = FeedEvent::of(0, name, ev, actor, registrars);
                 b.events.push((name.to_string(), enc(ev)?, item));
                 return Ok(());
             }
         }
         self.log_append(Log::History, name, ev, HISTORY_KEPT)?;
-        let mut item = FeedEvent {
-            seq: 0,
-            at: ev.at,
-            domain: name.to_string(),
-            actor: actor.to_string(),
-            from: ev.from,
-            to: ev.to,
-            reason: ev.reason.clone(),
-            registrars: registrars.iter().map(|r| r.to_string()).collect(),
-        };
+        let mut item = FeedEvent::of(0, name, ev, actor, registrars);
         self.run(move |c| async move {
             exec(&c, lock_sql(), &[&"feed"]).await?;
             let seq: i64 = one(&c, "SELECT coalesce(max(seq), 0) + 1 FROM feed", &[])

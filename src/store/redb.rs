@@ -1603,16 +1603,7 @@ fn feed_append(
                 Some((k, _)) => k.value() + 1,
                 None => 1,
             };
-            let item = FeedEvent {
-                seq,
-                at: ev.at,
-                domain: name.to_string(),
-                actor: actor.to_string(),
-                from: ev.from,
-                to: ev.to,
-                reason: ev.reason.clone(),
-                registrars: registrars.iter().map(|r| r.to_string()).collect(),
-            };
+            let item = FeedEvent::of(seq, name, ev, actor, registrars);
             feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
             for r in registrars {
                 idx.insert((*r, seq), ()).map_err(err)?;
