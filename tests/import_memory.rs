@@ -49,6 +49,25 @@ fn write_file(path: &std::path::Path) -> usize {
 
 /// Run the binary with `args` (stdout and stderr to files in `dir`):
 /// its exit code, stdout, stderr and peak RSS in KiB.
+/// `zonekeeper import FILE --db DB` with the shipped config, measured.
+fn import_measured(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    db: &std::path::Path,
+) -> (i32, String, String, i64) {
+    run_measured(
+        dir,
+        &[
+            "--config".as_ref(),
+            "config/zonekeeper.toml".as_ref(),
+            "import".as_ref(),
+            file.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+        ],
+    )
+}
+
 fn run_measured(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
@@ -83,17 +102,7 @@ fn fifty_megabytes_of_bad_records_in_bounded_memory() {
     let records = write_file(&file);
     let started = std::time::Instant::now();
     let db = dir.path().join("z.redb");
-    let (code, _, err, peak) = run_measured(
-        dir.path(),
-        &[
-            "--config".as_ref(),
-            "config/zonekeeper.toml".as_ref(),
-            "import".as_ref(),
-            file.as_os_str(),
-            "--db".as_ref(),
-            db.as_os_str(),
-        ],
-    );
+    let (code, _, err, peak) = import_measured(dir.path(), &file, &db);
     let elapsed = started.elapsed();
     eprintln!(
         "{records} records, {} MiB: peak RSS {} MiB (bound {} MiB), {elapsed:?}",
@@ -165,17 +174,7 @@ fn a_large_valid_file_is_streamed_not_held() {
     assert!(bytes / 1024 > 2 * VALID_RSS_BOUND_KIB, "{bytes} bytes");
     let db = dir.path().join("z.redb");
     let started = std::time::Instant::now();
-    let (code, out, err, peak) = run_measured(
-        dir.path(),
-        &[
-            "--config".as_ref(),
-            "config/zonekeeper.toml".as_ref(),
-            "import".as_ref(),
-            file.as_os_str(),
-            "--db".as_ref(),
-            db.as_os_str(),
-        ],
-    );
+    let (code, out, err, peak) = import_measured(dir.path(), &file, &db);
     eprintln!(
         "{DOMAINS} domains, {} MiB: peak RSS {} MiB (bound {} MiB), {:?}",
         bytes >> 20,
