@@ -2,7 +2,7 @@
 
 use crate::support;
 use serde_json::Value;
-use support::rdap::{fixture, get, send, Got};
+use support::rdap::{fixture, get, send, statuses, Got};
 
 fn assert_rdap_headers(g: &Got) {
     assert_eq!(
@@ -39,15 +39,6 @@ fn event<'a>(v: &'a Value, action: &str) -> Option<&'a str> {
         .iter()
         .find(|e| e["eventAction"] == action)?["eventDate"]
         .as_str()
-}
-
-fn statuses(v: &Value) -> Vec<String> {
-    v["status"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn entity<'a>(v: &'a Value, role: &str) -> &'a Value {
