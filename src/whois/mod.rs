@@ -192,14 +192,12 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
         },
         Query::Nameserver(text) => match crate::names::parse_host(text) {
             Ok(h) => {
-                let rec = app.store.host(h.as_str())?;
+                let fact = app.store.host(h.as_str())?.map_or(Fact::Absent, Fact::Host);
+                let t = last()?;
+                let a = fact_answer(&fact, source, t).unwrap_or_else(|| not_found(t));
                 let k = Key::Host(h.as_str());
-                let fact = rec.clone().map_or(Fact::Absent, Fact::Host);
                 keep(FactCache::key(HOST, h.as_str()), [k, k], fact);
-                match rec {
-                    Some(rec) => (Answered::Ok, format::host_answer(&rec, source, last()?)),
-                    None => not_found(last()?),
-                }
+                a
             }
             Err(e) => bad(&e),
         },
@@ -209,14 +207,14 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             if r.is_none() && upper != *handle {
                 r = app.store.registrar(&upper)?;
             }
-            let p = r.map(|r| crate::public::registrar(&r));
-            let fact = p.clone().map_or(Fact::Absent, Fact::Registrar);
+            let fact = r.map_or(Fact::Absent, |r| {
+                Fact::Registrar(crate::public::registrar(&r))
+            });
+            let t = last()?;
+            let a = fact_answer(&fact, source, t).unwrap_or_else(|| not_found(t));
             let deps = [Key::Registrar(handle), Key::Registrar(&upper)];
             keep(FactCache::key(REGISTRAR, handle), deps, fact);
-            match p {
-                Some(p) => (Answered::Ok, format::registrar_answer(&p, source, last()?)),
-                None => not_found(last()?),
-            }
+            a
         }
     })
 }
@@ -272,16 +270,26 @@ fn quick(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
         }
         Query::Registrar(handle) => facts.get(&FactCache::key(REGISTRAR, handle), stamps)?,
     };
-    let (o, t) = match &fact.fact {
+    let (o, t) = fact_answer(&fact.fact, source, updated())?;
+    Some((o, Bytes::from(t)))
+}
+
+/// The WHOIS answer a fact gives, fresh from the store or cached (WHOIS
+/// keeps no contact facts: `None`).
+fn fact_answer(
+    fact: &Fact,
+    source: &str,
+    updated: crate::model::Timestamp,
+) -> Option<(Answered, String)> {
+    Some(match fact {
         Fact::Absent => (
             Answered::NotFound,
-            format::not_found_answer(source, updated()),
+            format::not_found_answer(source, updated),
         ),
-        Fact::Host(h) => (Answered::Ok, format::host_answer(h, source, updated())),
-        Fact::Registrar(r) => (Answered::Ok, format::registrar_answer(r, source, updated())),
+        Fact::Host(h) => (Answered::Ok, format::host_answer(h, source, updated)),
+        Fact::Registrar(r) => (Answered::Ok, format::registrar_answer(r, source, updated)),
         Fact::Contact(_) => return None,
-    };
-    Some((o, Bytes::from(t)))
+    })
 }
 
 /// Serve WHOIS on `listener` until `app.shutdown`; then stop accepting and
