@@ -128,6 +128,16 @@ impl App {
         self.clock.now()
     }
 
+    /// The store's last update time as public answers show it: from its
+    /// change stamps when it keeps them (no read transaction; what the
+    /// answer caches show too), else read; `now` for a store never written.
+    pub fn last_update_shown(&self, now: Timestamp) -> crate::store::Result<Timestamp> {
+        Ok(match self.store.stamps().and_then(|s| s.updated()) {
+            Some(t) => t,
+            None => self.store.last_update()?.unwrap_or(now),
+        })
+    }
+
     /// The registry-side outage in force, if any.
     pub fn outage(&self) -> Option<crate::delegation::outage::Outage> {
         self.outage

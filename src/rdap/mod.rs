@@ -265,12 +265,7 @@ fn ctx_at(st: &Rdap, now: crate::model::Timestamp) -> Result<Ctx, RdapError> {
     Ok(Ctx {
         base: base_url(st),
         now,
-        // From the store's change stamps when it keeps them (no read
-        // transaction; what the answer cache shows too).
-        db_updated: match st.app.store.stamps().and_then(|s| s.updated()) {
-            Some(t) => t,
-            None => st.app.store.last_update()?.unwrap_or(now),
-        },
+        db_updated: st.app.last_update_shown(now)?,
     })
 }
 

@@ -148,7 +148,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             facts.insert(key, g, deps, fact);
         }
     };
-    let last = || last_update(app, now);
+    let last = || app.last_update_shown(now);
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
     let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
@@ -216,19 +216,6 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             keep(FactCache::key(REGISTRAR, handle), deps, fact);
             a
         }
-    })
-}
-
-/// The store's last update time: from its change stamps when it keeps
-/// them (no read transaction), else read.
-fn last_update(
-    app: &App,
-    now: crate::model::Timestamp,
-) -> crate::store::Result<crate::model::Timestamp> {
-    let kept = app.store.stamps().and_then(|s| s.updated());
-    Ok(match kept {
-        Some(t) => t,
-        None => app.store.last_update()?.unwrap_or(now),
     })
 }
 
