@@ -15,7 +15,8 @@
 //! registry's traffic; 0 = all, uniform, so the answer cache rarely hits),
 //! `WHOIS_BENCH_PHASES` which phases to run, a comma-separated list of
 //! `echo`, `off`, `whois`, `limited`, `echo-more` (default all; for
-//! profiling one).
+//! profiling one), `WHOIS_BENCH_DEBUG` (print cache hits and misses after
+//! each zonekeeper phase).
 //!
 //! Phases, each round: the baseline (a bare tokio echo server: read a line,
 //! write it back, close; no extra hop), zonekeeper with its answer cache
