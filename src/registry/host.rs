@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 
 use super::{input, Actor, RegistryError, Result};
-use crate::model::{HostObject, Timestamp};
+use crate::model::{HostObject, Nameserver, Timestamp};
 use crate::names::{self, DomainName, HostName, Zones};
 use crate::store::{RecordError, Txn};
 
@@ -87,6 +87,34 @@ fn host_invalid(field: &str, reason: impl Into<String>) -> RegistryError {
         field: field.into(),
         reason: reason.into(),
     }])
+}
+
+/// The same addresses, in any order.
+fn same_addresses(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    let sorted = |x: &[IpAddr]| {
+        let mut v = x.to_vec();
+        v.sort_unstable();
+        v
+    };
+    sorted(a) == sorted(b)
+}
+
+fn glue_differs(h: &HostObject, declared: &[IpAddr]) -> RegistryError {
+    let list = |x: &[IpAddr]| {
+        x.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    RegistryError::refused(
+        "host-glue",
+        format!(
+            "{} is a host object with addresses {}, not {}: its glue changes with a host update",
+            h.name,
+            list(&h.addresses),
+            list(declared)
+        ),
+    )
 }
 
 fn no_host(name: &str) -> RegistryError {
@@ -262,6 +290,16 @@ impl super::Registry<'_> {
             created: now,
             updated: now,
         };
+        // Its domain may already declare it (through the API) with glue:
+        // the host object starts from the same addresses.
+        if let Ok(Placement::Subordinate(d)) = placement(&self.zones, &h.name) {
+            if let Some(dom) = txn.domain(d.as_str())? {
+                let declared = dom.nameservers.iter().find(|n| n.name == h.name);
+                if let Some(n) = declared.filter(|n| !same_addresses(&n.addresses, &h.addresses)) {
+                    return Err(glue_differs(&h, &n.addresses));
+                }
+            }
+        }
         txn.put_host_object(&h)?;
         txn.commit(now)?;
         Ok(h)
@@ -362,6 +400,12 @@ impl super::Registry<'_> {
                 ),
             ));
         }
+        // First, so each re-declaration below finds the host as it will be
+        // (the glue rule of `check_host_glue`).
+        if h.name != old.name {
+            txn.delete_host_object(old.name.as_str())?;
+        }
+        txn.put_host_object(&h)?;
         for d in linked {
             // A record kept after its registration ended changes no more.
             let Some(dom) = txn.domain(&d)?.filter(|x| self.status(x, now).exists()) else {
@@ -406,10 +450,6 @@ impl super::Registry<'_> {
             )?;
             touched.push(t);
         }
-        if h.name != old.name {
-            txn.delete_host_object(old.name.as_str())?;
-        }
-        txn.put_host_object(&h)?;
         txn.commit(now)?;
         self.notify(&touched);
         Ok(h)
@@ -429,6 +469,33 @@ impl super::Registry<'_> {
         }
         txn.delete_host_object(name.as_str())?;
         txn.commit(now)?;
+        Ok(())
+    }
+
+    /// A domain's glue for a host object inside it is the host object's
+    /// addresses, whichever edge declares the NS set (EPP's `hostObj`
+    /// takes them from the host; the API and EPP's `hostAttr`
+    /// send their own): a declaration giving such a host other addresses
+    /// is refused, so the zone publishes no glue but what the host's
+    /// sponsor set. Entries unchanged from the set `before` are not
+    /// re-checked, so a set stored before its host object existed can
+    /// still change elsewhere.
+    pub(super) fn check_host_glue(
+        &self,
+        txn: &dyn Txn,
+        before: &[Nameserver],
+        after: &[Nameserver],
+    ) -> Result<()> {
+        for n in after.iter().filter(|n| !n.addresses.is_empty()) {
+            if before.contains(n) {
+                continue;
+            }
+            if let Some(h) = txn.host_object(n.name.as_str())? {
+                if !same_addresses(&h.addresses, &n.addresses) {
+                    return Err(glue_differs(&h, &n.addresses));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -1144,6 +1144,7 @@ impl<'a> Registry<'a> {
             |txn, d, _, now| {
                 let old = txn.delegation(name)?;
                 let (old_ns, old_ds) = change(d)?;
+                self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
                 match delegation::on_declared(
                     old.as_ref(),
                     (&old_ns, &old_ds),

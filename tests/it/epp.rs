@@ -999,6 +999,14 @@ async fn host_objects_over_net_epp() {
             "{msgs:?}"
         );
 
+        // hostAttr cannot give a host object other glue than its own.
+        let r = a.cmd(&domain_cmd(
+            "update",
+            &format!(r#"<domain:name>epp-host.ru</domain:name><domain:add><domain:ns><domain:hostAttr><domain:hostName>{ns1}</domain:hostName><domain:hostAddr ip="v4">192.0.2.77</domain:hostAddr></domain:hostAttr></domain:ns></domain:add><domain:rem><domain:ns><domain:hostObj>{ns1}</domain:hostObj></domain:ns></domain:rem>"#),
+        ));
+        assert_eq!(code(&r), 2306, "{r}");
+        assert!(r.contains("rule: host-glue") && r.contains(&format!("{ip1}, not 192.0.2.77")), "{r}");
+
         // Out of the NS set, then deleted.
         let r = a.cmd(&domain_cmd(
             "update",

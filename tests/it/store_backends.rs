@@ -832,6 +832,27 @@ fn host_objects(s: &mut dyn Backend) {
     assert!(st.history("alpha.ru", 10).unwrap().iter().any(|e| e
         .reason
         .starts_with("host ns9.alpha.ru changed by registrar:R1")));
+    // A host object's glue is the host's, whichever edge declares the set
+    // (here as the API does: names with addresses).
+    let with_glue = |a: &[&str]| {
+        vec![
+            zonekeeper::registry::NameserverIn {
+                name: "ns9.alpha.ru".into(),
+                addresses: v(a),
+            },
+            zonekeeper::registry::NameserverIn {
+                name: "ns.ext.net".into(),
+                addresses: vec![],
+            },
+        ]
+    };
+    let e = reg
+        .declare_nameservers(&r1, "alpha.ru", &with_glue(&["192.0.2.50"]))
+        .unwrap_err();
+    assert_eq!(e.rule(), "host-glue");
+    assert!(e.to_string().contains("192.0.2.99, not 192.0.2.50"), "{e}");
+    reg.declare_nameservers(&r1, "alpha.ru", &with_glue(&["192.0.2.99"]))
+        .unwrap();
     // Removing its last address is the glue rule's refusal.
     assert_eq!(
         rule(
@@ -892,6 +913,26 @@ fn host_objects(s: &mut dyn Backend) {
         rule(reg.close(&r1, "alpha.ru", true).unwrap_err()),
         "host-in-use"
     );
+
+    // A host object created for a name its domain already declares starts
+    // from the declared glue.
+    let mut set = reg
+        .nameservers_of_hosts("alpha.ru", &v(&["ns9.alpha.ru"]))
+        .unwrap();
+    set.push(zonekeeper::registry::NameserverIn {
+        name: "ns5.alpha.ru".into(),
+        addresses: v(&["192.0.2.5"]),
+    });
+    reg.declare_nameservers(&r1, "alpha.ru", &set).unwrap();
+    assert_eq!(
+        rule(
+            reg.host_create(&r1, "ns5.alpha.ru", &v(&["192.0.2.6"]))
+                .unwrap_err()
+        ),
+        "host-glue"
+    );
+    reg.host_create(&r1, "ns5.alpha.ru", &v(&["192.0.2.5"]))
+        .unwrap();
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }
 
