@@ -567,7 +567,8 @@ mod tests {
             got
         });
         let (mut stream, _) = l.accept().await.unwrap();
-        let served = tokio::time::timeout(Duration::from_millis(500), async {
+        // Generous for a loaded machine; without the change it never ends.
+        let served = tokio::time::timeout(Duration::from_secs(5), async {
             send_last(&mut stream, format::RATE_LIMITED.as_bytes()).await?;
             linger(&mut stream).await
         })
