@@ -366,6 +366,29 @@ impl FactCache {
         self.0.get(key, |e| stamps.current(&e.deps, e.built))
     }
 
+    /// The fact under `key`: cached while current, else `load`ed and kept
+    /// (when the store keeps change stamps, `stamps`; else always loaded).
+    /// `deps` as for [`Self::insert`].
+    pub fn read_through<E>(
+        &self,
+        stamps: Option<&Stamps>,
+        key: String,
+        deps: [Key<'_>; 2],
+        load: impl FnOnce() -> Result<Fact, E>,
+    ) -> Result<Fact, E> {
+        let Some(stamps) = stamps else {
+            return load();
+        };
+        if let Some(e) = self.get(&key, stamps) {
+            return Ok(e.fact.clone());
+        }
+        // Read before the store: a later commit makes the fact stale.
+        let built = stamps.generation();
+        let fact = load()?;
+        self.insert(key, built, deps, fact.clone());
+        Ok(fact)
+    }
+
     /// Keep `fact`, read after generation `built` from the store keys
     /// `deps` (one or two; a second equal to the first is fine).
     pub fn insert(&self, key: String, built: u64, deps: [Key<'_>; 2], fact: Fact) {

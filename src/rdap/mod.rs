@@ -431,29 +431,29 @@ async fn nameserver(
     let host =
         names::parse_host(&name).map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
     let c = ctx(&st)?;
-    let stamps = st.app.store.stamps();
     let key = FactCache::key(NAMESERVER, host.as_str());
-    let facts = &st.app.answers.facts;
-    let h = match stamps.and_then(|s| facts.get(&key, s)) {
-        Some(e) => match &e.fact {
-            Fact::Host(h) => Some(h.clone()),
-            _ => None,
-        },
-        None => {
-            // Read before the store: a later commit makes the fact stale.
-            let generation = stamps.map(|s| s.generation());
-            let h = st.app.store.host(host.as_str())?;
-            if let Some(g) = generation {
-                let k = Key::Host(host.as_str());
-                let fact = h.clone().map_or(Fact::Absent, Fact::Host);
-                facts.insert(key, g, [k, k], fact);
-            }
-            h
+    let k = Key::Host(host.as_str());
+    let fact = st
+        .app
+        .answers
+        .facts
+        .read_through(st.app.store.stamps(), key, [k, k], || {
+            Ok::<_, StoreError>(
+                st.app
+                    .store
+                    .host(host.as_str())?
+                    .map_or(Fact::Absent, Fact::Host),
+            )
+        })?;
+    let h = match fact {
+        Fact::Host(h) if h.domains > 0 => h,
+        _ => {
+            return Err(RdapError::not_found(format!(
+                "Nameserver {} is not known.",
+                host.as_str()
+            )))
         }
     };
-    let h = h.filter(|h| h.domains > 0).ok_or_else(|| {
-        RdapError::not_found(format!("Nameserver {} is not known.", host.as_str()))
-    })?;
     let mut ns = view::nameserver(&c, &public_host(&h));
     ns.rdap_conformance = Some(CONFORMANCE);
     ns.events = vec![view::db_event(&c)];
@@ -468,29 +468,24 @@ enum PublicEntity {
 
 /// [`load_entity`] through the fact cache.
 fn load_entity_cached(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapError> {
-    let Some(stamps) = st.app.store.stamps() else {
-        return load_entity(st, handle);
-    };
     let key = FactCache::key(ENTITY, handle);
-    let facts = &st.app.answers.facts;
-    if let Some(e) = facts.get(&key, stamps) {
-        return Ok(match &e.fact {
-            Fact::Registrar(r) => Some(PublicEntity::Registrar(r.clone())),
-            Fact::Contact(c) => Some(PublicEntity::Contact(c.clone())),
-            _ => None,
-        });
-    }
-    // Read before the store: a later commit makes the fact stale.
-    let g = stamps.generation();
-    let found = load_entity(st, handle)?;
-    let fact = match &found {
-        Some(PublicEntity::Registrar(r)) => Fact::Registrar(r.clone()),
-        Some(PublicEntity::Contact(c)) => Fact::Contact(c.clone()),
-        None => Fact::Absent,
-    };
     let deps = [Key::Registrar(handle), Key::Contact(handle)];
-    facts.insert(key, g, deps, fact);
-    Ok(found)
+    let fact = st
+        .app
+        .answers
+        .facts
+        .read_through(st.app.store.stamps(), key, deps, || {
+            Ok::<_, RdapError>(match load_entity(st, handle)? {
+                Some(PublicEntity::Registrar(r)) => Fact::Registrar(r),
+                Some(PublicEntity::Contact(c)) => Fact::Contact(c),
+                None => Fact::Absent,
+            })
+        })?;
+    Ok(match fact {
+        Fact::Registrar(r) => Some(PublicEntity::Registrar(r)),
+        Fact::Contact(c) => Some(PublicEntity::Contact(c)),
+        Fact::Absent | Fact::Host(_) => None,
+    })
 }
 
 /// A registrar or an organisation by handle. A private person's handle is
