@@ -325,8 +325,6 @@ impl RedbStore {
         Ok((out, more))
     }
 
-    /// [`Self::index_page`] of a table newer than some stores: missing
-    /// (no write since the upgrade) reads as empty.
     /// The record under `key` in a table that may not exist yet.
     fn get_if_any<T: DeserializeOwned>(
         &self,
@@ -341,6 +339,8 @@ impl RedbStore {
         found.map(|v| dec(v.value())).transpose()
     }
 
+    /// [`Self::index_page`] of a table newer than some stores: missing
+    /// (no write since the upgrade) reads as empty.
     fn index_page_opt(
         &self,
         def: TableDefinition<(&str, &str), ()>,
@@ -348,10 +348,10 @@ impl RedbStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page> {
-        match self.read()?.open_table(def) {
-            Err(::redb::TableError::TableDoesNotExist(_)) => Ok((Vec::new(), None)),
-            _ => self.index_page(def, key, after, limit),
+        if table_if_any(&self.read()?, def)?.is_none() {
+            return Ok((Vec::new(), None));
         }
+        self.index_page(def, key, after, limit)
     }
 
     /// Keys of a record table starting with `prefix`.
