@@ -441,15 +441,22 @@ impl<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static> Open<'t, K, V> {
         f: impl FnOnce(&mut ::redb::Table<'t, K, V>) -> Result<R>,
     ) -> Result<R> {
         let mut open = self.0.try_borrow_mut().map_err(|_| busy(def))?;
-        let i = match open.iter().position(|(d, _)| d.name() == def.name()) {
-            Some(i) => i,
-            None => {
-                open.push((def, txn.open_table(def).map_err(err)?));
-                open.len() - 1
-            }
-        };
+        let i = slot_of(&mut open, def, || txn.open_table(def).map_err(err))?;
         f(&mut open[i].1)
     }
+}
+
+/// Where table `def`'s entry is in `v`, added with `make` when missing.
+fn slot_of<K: ::redb::Key + 'static, V: ::redb::Value + 'static, T>(
+    v: &mut Vec<(TableDefinition<'static, K, V>, T)>,
+    def: TableDefinition<'static, K, V>,
+    make: impl FnOnce() -> Result<T>,
+) -> Result<usize> {
+    if let Some(i) = v.iter().position(|(d, _)| d.name() == def.name()) {
+        return Ok(i);
+    }
+    v.push((def, make()?));
+    Ok(v.len() - 1)
 }
 
 fn busy<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
@@ -506,13 +513,7 @@ impl<'t> W<'t> {
     fn idx_add(&self, def: PairTable, key: &str, item: &str) -> Result<()> {
         {
             let mut p = self.pending.try_borrow_mut().map_err(|_| busy(def))?;
-            let i = match p.iter().position(|(d, _)| d.name() == def.name()) {
-                Some(i) => i,
-                None => {
-                    p.push((def, Vec::new()));
-                    p.len() - 1
-                }
-            };
+            let i = slot_of(&mut p, def, || Ok(Vec::new()))?;
             p[i].1.push((key.into(), item.into()));
         }
         self.pending_len.set(self.pending_len.get() + 1);
