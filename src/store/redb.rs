@@ -771,28 +771,10 @@ fn put_record(
     if old_state != Some(rec.state) {
         if let Some(s) = old_state {
             idx_set(w, IDX_STATE, s.as_str(), name, false)?;
-            w.counts.with(w.txn, STATE_COUNTS, |counts| {
-                let n = counts
-                    .get(s.as_str())
-                    .map_err(err)?
-                    .map(|v| v.value())
-                    .unwrap_or(0);
-                counts
-                    .insert(s.as_str(), n.saturating_sub(1))
-                    .map_err(err)?;
-                Ok(())
-            })?;
+            count_state(w, s.as_str(), false)?;
         }
         idx_set(w, IDX_STATE, rec.state.as_str(), name, true)?;
-        w.counts.with(w.txn, STATE_COUNTS, |counts| {
-            let n = counts
-                .get(rec.state.as_str())
-                .map_err(err)?
-                .map(|v| v.value())
-                .unwrap_or(0);
-            counts.insert(rec.state.as_str(), n + 1).map_err(err)?;
-            Ok(())
-        })?;
+        count_state(w, rec.state.as_str(), true)?;
     }
     let was_pending = old.is_some_and(pending_testing);
     let is_pending = pending_testing(rec);
@@ -800,6 +782,20 @@ fn put_record(
         idx_set(w, IDX_STATE, PENDING_KEY, name, is_pending)?;
     }
     wput(w, DELEGATION, name, rec)
+}
+
+/// One domain more (`up`) or fewer in state `state`'s counter.
+fn count_state(w: &W<'_>, state: &str, up: bool) -> Result<()> {
+    w.counts.with(w.txn, STATE_COUNTS, |counts| {
+        let n = counts
+            .get(state)
+            .map_err(err)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let n = if up { n + 1 } else { n.saturating_sub(1) };
+        counts.insert(state, n).map_err(err)?;
+        Ok(())
+    })
 }
 
 /// State-index key of delegated domains whose newly declared NS set is
