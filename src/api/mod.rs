@@ -231,6 +231,11 @@ fn routes() -> Vec<Route> {
             "/api/v1/domains/{name}/verification",
             post(ops::verification_answer),
         ),
+        r(
+            "POST",
+            "/api/v1/domains/{name}/verification-request",
+            post(ops::verification_request),
+        ),
         r("GET", "/api/v1/events", get(ops::events)),
     ]
 }

@@ -375,6 +375,18 @@ pub async fn revoke_close(
     .await
 }
 
+pub async fn verification_request(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+) -> Result<Json<DomainOut>, Problem> {
+    on_domain(&s, caller, path, |app, caller, who, name| {
+        app.registry().verification_request(who, name.as_str())?;
+        reread(app, caller, name.as_str()).map(Json)
+    })
+    .await
+}
+
 pub async fn verification_answer(
     State(s): State<ApiState>,
     caller: Caller,

@@ -1276,10 +1276,20 @@ impl<'a> Registry<'a> {
         })
     }
 
-    /// The registry asks the registrant to verify its data.
+    /// The registrant is asked to verify its data: by the operator, or by
+    /// the sponsoring registrar (docs/api.md); the same 14/60-day
+    /// consequences either way. A registrar cannot ask again while a
+    /// request is pending: that would restart the clock of an unanswered
+    /// one (the operator may).
     pub fn verification_request(&self, actor: &Actor, name: &str) -> Result<()> {
-        Self::operator_only(actor, "request verification")?;
+        let by_registrar = *actor != Actor::Operator;
         self.modify(actor, name, None, |_, d, _, now| {
+            if by_registrar && d.verification_requested.is_some() {
+                return Err(RegistryError::refused(
+                    "request-pending",
+                    "a verification request is already pending; it cannot be restarted",
+                ));
+            }
             d.verification_requested = Some(now);
             Ok(("verification requested".into(), ()))
         })

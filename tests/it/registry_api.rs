@@ -511,3 +511,44 @@ async fn close_registrant_change_and_operator_locks() {
     .await;
     assert_eq!(st, 201, "{v}");
 }
+
+/// The sponsor asks its registrant to verify (the registry's request, from
+/// the registrar): pending at once and in the feed; a second request while
+/// one is pending cannot restart the clock; another registrar cannot ask;
+/// unanswered past `lifecycle.verification_suspend` it is overdue like an
+/// operator's request, and the answer lifts it.
+#[tokio::test]
+async fn registrar_requests_verification() {
+    let s = Server::start(|_| {}).await;
+    let tok = token(REGRU);
+    let path = "/api/v1/domains/torgra8.ru/verification-request";
+    let (st, p) = send(s.post(path, &token(RUCENTER))).await;
+    assert_eq!((st, p["rule"].as_str()), (403, Some("forbidden")), "{p}");
+    let (st, v) = send(s.post(path, &tok)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["lifecycle"]["verification_pending"], true, "{v}");
+    let (st, p) = send(s.post(path, &tok)).await;
+    assert_eq!(
+        (st, p["rule"].as_str()),
+        (409, Some("request-pending")),
+        "{p}"
+    );
+    let (st, feed) = send(s.get("/api/v1/events?limit=1000", Some(&tok))).await;
+    assert_eq!(st, 200);
+    assert!(
+        feed.to_string().contains("verification requested"),
+        "{feed}"
+    );
+    // 15 days unanswered: overdue, renewal refused as for the operator's.
+    s.clock.advance(std::time::Duration::from_secs(15 * 86400));
+    let (st, p) = send(s.post("/api/v1/domains/torgra8.ru/renew", &tok)).await;
+    assert_eq!(
+        (st, p["rule"].as_str()),
+        (409, Some("verification-overdue")),
+        "{p}"
+    );
+    let (st, _) = send(s.post("/api/v1/domains/torgra8.ru/verification", &tok)).await;
+    assert_eq!(st, 200);
+    let v = domain(&s, "torgra8.ru", &tok).await;
+    assert_eq!(v["lifecycle"]["verification_pending"], false, "{v}");
+}
