@@ -36,6 +36,17 @@ pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
 pub use self::retention::Retention;
 
+/// Bytes an unprivileged writer may still use on the volume holding
+/// `file` (the store's directory is measured: the file may not exist yet).
+pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 3;
 
