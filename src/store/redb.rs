@@ -435,7 +435,9 @@ impl RedbStore {
         match Self::open_file(&self.path, self.cache_bytes, &self.shared) {
             Ok(o) => {
                 backoff.succeeded();
-                tracing::info!("store {}: reopened after an I/O error", self.path.display());
+                // Once per failed write while the disk is full: quiet (the
+                // health change is logged once).
+                tracing::debug!("store {}: reopened after an I/O error", self.path.display());
                 let db = o.db.clone();
                 *slot = Some(o);
                 Ok(db)

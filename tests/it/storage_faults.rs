@@ -1,0 +1,271 @@
+//! A full disk under `serve` on the redb store: the real binary's store on
+//! a 24 MiB tmpfs the test mounts and fills with a filler file while
+//! registrars create domains through the API. The service stays up, each
+//! refused create gets `storage-full` (507), WHOIS and RDAP keep
+//! answering for existing names, `/readyz` says why it is not ready; once
+//! the filler is gone the next create succeeds without a restart, and
+//! after a restart `store check` passes and every acknowledged create is
+//! there. Mounting needs root: outside `CI=true` the test skips without it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support;
+use support::bin::Bin;
+
+/// A tmpfs mounted for the test; unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str, test: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        let why = match out {
+            Ok(o) if o.status.success() => return Some(Tmpfs { dir }),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+            Err(e) => e.to_string(),
+        };
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{test}: mounting a tmpfs is required under CI=true: {why}");
+        }
+        eprintln!("{test}: skipped, cannot mount a tmpfs: {why}");
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+const REGRU: &str = "REGRU-RU";
+const EXISTING: [&str; 3] = ["findomsky0.ru", "baro4.ru", "torgra8.ru"];
+
+fn whois(addr: SocketAddr, q: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{q}\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Fill the volume of `dir` to the last byte.
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0xa5u8; 64 << 10];
+    loop {
+        if let Err(e) = f.write_all(&chunk) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            break;
+        }
+    }
+    // The last partial chunk, byte by byte is too slow: small steps.
+    for n in [4096usize, 512, 1] {
+        while f.write_all(&chunk[..n]).is_ok() {}
+    }
+    let _ = f.sync_all();
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    tok: String,
+}
+
+impl Api {
+    /// Create `name`; its status and body.
+    async fn create(&self, name: &str) -> (u16, Value, Option<String>) {
+        let body = json!({"name": name, "registrant": "C8-RU", "admin": "C8-RU",
+                          "nameservers": []});
+        let r = self
+            .http
+            .post(format!("{}/api/v1/domains", self.base))
+            .bearer_auth(&self.tok)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let st = r.status().as_u16();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        let v = r.json().await.unwrap_or(Value::Null);
+        (st, v, retry)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers_without_restart() {
+    let Some(vol) = Tmpfs::mount("24m", "storage_faults") else {
+        return;
+    };
+    let store = vol.path().join("zk.redb");
+    let bin = Bin::new(&format!(
+        r#"zones = ["ru", "рф"]
+[store]
+path = "{}"
+cache_mib = 8
+min_free_mib = 4
+[delegation]
+probe_interval = "1h"
+[probe]
+resolvers = ["127.0.0.1:9"]
+timeout = "200ms"
+retries = 0
+[log]
+filter = "info"
+"#,
+        store.display()
+    ));
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json");
+    let sock = store.with_extension("redb.sock");
+    let serve = bin.serve(&fixture, &sock.display().to_string());
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", serve.http),
+        tok: zonekeeper::synth::sample_token(REGRU),
+    };
+    assert_eq!(api.get("/readyz").await, (200, "ready\n".to_string()));
+
+    // Acknowledged creates before the disk fills; warm the answer caches.
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let name = format!("before-{i}.ru");
+        let (st, v, _) = api.create(&name).await;
+        assert_eq!(st, 201, "{v}");
+        acked.push(name);
+    }
+    let mut whois_before = Vec::new();
+    for n in EXISTING {
+        whois_before.push(whois(serve.whois, n));
+        assert_eq!(api.get(&format!("/rdap/domain/{n}")).await.0, 200);
+    }
+
+    // The volume fills; creates go on until the store refuses them.
+    let filler = vol.path().join("filler");
+    fill(&filler);
+    let mut refused = 0;
+    for i in 0..2000 {
+        let name = format!("during-{i}.ru");
+        let (st, v, retry) = api.create(&name).await;
+        match st {
+            201 => acked.push(name),
+            507 => {
+                assert_eq!(v["type"], "urn:zonekeeper:problem:storage-full", "{v}");
+                assert_eq!(retry.as_deref(), Some("5"));
+                refused += 1;
+                if refused == 20 {
+                    break;
+                }
+            }
+            _ => panic!("create {name}: {st} {v}\n{}", bin.log()),
+        }
+    }
+    assert_eq!(refused, 20, "the store never refused a create");
+    let (st, body) = api.get("/readyz").await;
+    assert_eq!(
+        (st, body.as_str()),
+        (503, "store: read-only, disk full\n"),
+        "{}",
+        bin.log()
+    );
+    assert_eq!(api.get("/healthz").await.0, 200);
+    // Reads answer for existing names, the same as before.
+    for (n, before) in EXISTING.iter().zip(&whois_before) {
+        // The same answer (the store's last update time moved on with the
+        // creates that still fitted).
+        let now = whois(serve.whois, n);
+        let record = |a: &str| {
+            a.lines()
+                .filter(|l| !l.starts_with("Last updated"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(record(&now), record(before), "{}", bin.log());
+        assert!(now.contains("state:"), "{now}");
+        let (st, body) = api.get(&format!("/rdap/domain/{n}")).await;
+        assert_eq!(st, 200, "{body}\n{}", bin.log());
+    }
+    let metrics = api.get("/metrics").await.1;
+    assert!(metrics.contains("zonekeeper_store_healthy 0"), "{metrics}");
+    assert!(metrics.contains("zonekeeper_store_errors_total{kind=\"full\"}"));
+
+    // Space is back: ready within seconds, and the next create succeeds
+    // without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        // 200 `degraded: … MiB free` first, until the free space is
+        // measured again (every second).
+        let (st, body) = api.get("/readyz").await;
+        if (st, body.as_str()) == (200, "ready\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "not ready again: {body}\n{}",
+            bin.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..5 {
+        let name = format!("after-{i}.ru");
+        let (st, v, _) = api.create(&name).await;
+        assert_eq!(st, 201, "{v}\n{}", bin.log());
+        acked.push(name);
+    }
+
+    // After a restart: the store is consistent and holds every
+    // acknowledged create.
+    serve.signal("-TERM");
+    let mut serve = serve;
+    assert!(serve.wait(Duration::from_secs(20)).success());
+    let out = bin.cli(&["store", "check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        support::bin::text(&out.stdout),
+        support::bin::text(&out.stderr)
+    );
+    let mut present = 0;
+    for n in &acked {
+        let out = bin.cli(&["domain", "show", n]);
+        if out.status.success() {
+            present += 1;
+        } else {
+            eprintln!("{n} missing: {}", support::bin::text(&out.stderr));
+        }
+    }
+    eprintln!(
+        "storage_faults: {} creates acknowledged, {refused} refused, {present} present after restart",
+        acked.len()
+    );
+    assert_eq!(present, acked.len());
+}
