@@ -269,3 +269,104 @@ filter = "info"
     );
     assert_eq!(present, acked.len());
 }
+
+/// PostgreSQL stopped hard under `serve` and started again: the service
+/// stays up; while the database is away `/readyz` is 503 `store:
+/// unavailable`, a create is refused as `storage-unavailable` (503,
+/// `Retry-After`), RDAP answers 503 with `Retry-After` (never a 500) and
+/// WHOIS one error line; after the start it is ready again within seconds
+/// and creates succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_away_and_back_is_told_and_recovered_from() {
+    // Durable: a hard stop must not lose an acknowledged commit (the
+    // fast test settings, synchronous_commit off, would).
+    let pg = match support::pg::PgCluster::try_start_durable() {
+        Ok(pg) => pg,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("storage_faults_pg: PostgreSQL is required under CI=true: {why}")
+        }
+        Err(why) => {
+            eprintln!("storage_faults_pg: skipped: {why}");
+            return;
+        }
+    };
+    let url = pg.create_db("zk");
+    let bin = Bin::new(&format!(
+        r#"zones = ["ru", "рф"]
+[store]
+url = "{url}"
+control_socket = "@D@/zk.sock"
+[delegation]
+probe_interval = "1h"
+[probe]
+resolvers = ["127.0.0.1:9"]
+timeout = "200ms"
+retries = 0
+[log]
+filter = "info"
+"#
+    ));
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json");
+    let serve = bin.serve(&fixture, "zk.sock");
+    let api = Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        base: format!("http://{}", serve.http),
+        tok: zonekeeper::synth::sample_token(REGRU),
+    };
+    assert_eq!(api.get("/readyz").await, (200, "ready\n".to_string()));
+    let mut acked = 0;
+    let (st, v, _) = api.create("before-pg.ru").await;
+    assert_eq!(st, 201, "{v}");
+    acked += 1;
+
+    pg.stop();
+    let (st, body) = api.get("/readyz").await;
+    assert_eq!((st, body.as_str()), (503, "store: unavailable\n"));
+    assert_eq!(api.get("/healthz").await.0, 200);
+    let (st, v, retry) = api.create("during-pg.ru").await;
+    assert_eq!(st, 503, "{v}\n{}", bin.log());
+    assert_eq!(
+        v["type"], "urn:zonekeeper:problem:storage-unavailable",
+        "{v}"
+    );
+    assert_eq!(retry.as_deref(), Some("5"));
+    let r = api
+        .http
+        .get(format!("{}/rdap/domain/{}", api.base, EXISTING[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let w = whois(serve.whois, EXISTING[0]);
+    assert!(
+        w.lines().any(|l| l.starts_with("% Error:")) && !w.contains("state:"),
+        "{w}"
+    );
+
+    pg.start();
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        if api.get("/readyz").await == (200, "ready\n".to_string()) {
+            break;
+        }
+        assert!(Instant::now() < end, "not ready again\n{}", bin.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (st, v, _) = api.create("after-pg.ru").await;
+    assert_eq!(st, 201, "{v}\n{}", bin.log());
+    acked += 1;
+    let (st, _) = api.get(&format!("/rdap/domain/{}", EXISTING[0])).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        pg.psql(
+            "zk",
+            "SELECT string_agg(name, ',' ORDER BY name) FROM domains WHERE name LIKE '%-pg.ru'"
+        ),
+        "after-pg.ru,before-pg.ru"
+    );
+    assert_eq!(acked, 2);
+}
