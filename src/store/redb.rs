@@ -117,9 +117,17 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     postcard::from_bytes(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
 }
 
+/// Free bytes the volume must have again before a store that ran out of
+/// space counts as writable (a small write may still fit in the file's
+/// free pages while a larger one needs the file to grow).
+const FULL_CLEARS_AT: u64 = 1 << 20;
+
 /// What the store's I/O found lately, shared by every open of the file.
 #[derive(Debug, Default)]
 struct Shared {
+    /// The store file (its volume's free space is checked before a full
+    /// store counts as writable again).
+    path: PathBuf,
     /// [`Health`] as a number (0 ok, 1 full, 2 unavailable).
     health: AtomicU8,
     /// Test hook: writes fail with this errno (0: they don't).
@@ -133,6 +141,17 @@ impl Shared {
             1 => Health::Full,
             _ => Health::Unavailable,
         }
+    }
+
+    /// A commit succeeded: writable again, unless the volume is still
+    /// (nearly) full.
+    fn committed(&self) {
+        if self.health() == Health::Full
+            && super::free_bytes(&self.path).is_ok_and(|f| f < FULL_CLEARS_AT)
+        {
+            return;
+        }
+        self.set(Health::Ok);
     }
 
     fn set(&self, h: Health) {
@@ -348,7 +367,10 @@ impl RedbStore {
     /// Open with a page cache of `cache_bytes` (hot pages of a large store
     /// served from memory; it counts towards the process's RSS).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            ..Shared::default()
+        });
         let opened = Self::open_file(path, cache_bytes, &shared)?;
         metrics::gauge!("zonekeeper_store_healthy").set(1.0);
         let mut store = Self {
@@ -1929,7 +1951,7 @@ impl Txn for RedbTxn<'_> {
 fn committed(shared: &Shared, r: Result<()>) -> Result<()> {
     match r {
         Ok(()) => {
-            shared.set(Health::Ok);
+            shared.committed();
             Ok(())
         }
         Err(StoreError::Unavailable(m)) if shared.health() == Health::Full => {

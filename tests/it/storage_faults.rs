@@ -1,7 +1,7 @@
 //! A full disk under `serve` on the redb store: the real binary's store on
 //! a 24 MiB tmpfs the test mounts and fills with a filler file while
-//! registrars create domains through the API. The service stays up, each
-//! refused create gets `storage-full` (507), WHOIS and RDAP keep
+//! registrars create domains through the API and over EPP (Net::EPP). The service stays up, each
+//! refused create gets `storage-full` (507; EPP 2400 naming it), WHOIS and RDAP keep
 //! answering for existing names, `/readyz` says why it is not ready; once
 //! the filler is gone the next create succeeds without a restart, and
 //! after a restart `store check` passes and every acknowledged create is
@@ -121,14 +121,69 @@ impl Api {
     }
 }
 
+const EPP_PW: &str = "correct horse battery staple";
+
+/// The fixture with `REGRU`'s EPP login (client certificate `sha256`,
+/// password [`EPP_PW`]), written into the test's dir.
+fn with_epp_login(bin: &Bin, sha256: &str) -> PathBuf {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    let salt = SaltString::encode_b64(b"zonekeeper-test-salt").unwrap();
+    let phc = argon2::Argon2::default()
+        .hash_password(EPP_PW.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+    for r in v["registrars"].as_array_mut().unwrap() {
+        if r["handle"] == REGRU {
+            r["epp_cert_sha256"] = json!([sha256]);
+            r["epp_password_hash"] = json!(phc);
+        }
+    }
+    let out = bin.path("registry.json");
+    std::fs::write(&out, serde_json::to_vec(&v).unwrap()).unwrap();
+    out
+}
+
+/// A logged-in EPP session of `REGRU` (Net::EPP), once the listener is up.
+fn epp_session(port: u16, certs: &support::epp::Certs) -> support::epp::Client {
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut c = loop {
+        match support::epp::Client::connect(port, certs, &certs.clients[0], None) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < end, "EPP not up: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    let r = c.cmd(&support::epp::login(REGRU, EPP_PW));
+    assert_eq!(support::epp::code(&r), 1000, "{r}");
+    c
+}
+
+fn epp_create(name: &str) -> String {
+    format!(
+        r#"<create><domain:create xmlns:domain="{}"><domain:name>{name}</domain:name><domain:registrant>C8-RU</domain:registrant><domain:authInfo><domain:pw>Fault-Code-1</domain:pw></domain:authInfo></domain:create></create>"#,
+        support::epp::DOMAIN
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers_without_restart() {
     let Some(vol) = Tmpfs::mount("24m", "storage_faults") else {
         return;
     };
     let store = vol.path().join("zk.redb");
+    let certs = support::epp::certs(&[REGRU]);
+    let epp_port = support::bin::free_port().port();
     let bin = Bin::new(&format!(
         r#"zones = ["ru", "рф"]
+[epp]
+listen = "127.0.0.1:{epp_port}"
+cert = "{}"
+key = "{}"
+client_ca = "{}"
 [store]
 path = "{}"
 cache_mib = 8
@@ -142,9 +197,12 @@ retries = 0
 [log]
 filter = "info"
 "#,
+        certs.server.cert.display(),
+        certs.server.key.display(),
+        certs.ca.display(),
         store.display()
     ));
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry.json");
+    let fixture = with_epp_login(&bin, &certs.clients[0].sha256);
     let sock = store.with_extension("redb.sock");
     let serve = bin.serve(&fixture, &sock.display().to_string());
     let api = Api {
@@ -168,10 +226,16 @@ filter = "info"
         assert_eq!(api.get(&format!("/rdap/domain/{n}")).await.0, 200);
     }
 
-    // The volume fills; creates go on until the store refuses them.
+    let mut epp = epp_session(epp_port, &certs);
+    let name = "before-epp.ru";
+    assert_eq!(support::epp::code(&epp.cmd(&epp_create(name))), 1000);
+    acked.push(name.to_string());
+
+    // The volume fills; API and EPP creates go on until the store has
+    // refused 20 of each.
     let filler = vol.path().join("filler");
     fill(&filler);
-    let mut refused = 0;
+    let (mut refused, mut refused_epp) = (0, 0);
     for i in 0..2000 {
         let name = format!("during-{i}.ru");
         let (st, v, retry) = api.create(&name).await;
@@ -181,14 +245,28 @@ filter = "info"
                 assert_eq!(v["type"], "urn:zonekeeper:problem:storage-full", "{v}");
                 assert_eq!(retry.as_deref(), Some("5"));
                 refused += 1;
-                if refused == 20 {
-                    break;
-                }
             }
             _ => panic!("create {name}: {st} {v}\n{}", bin.log()),
         }
+        let name = format!("during-epp-{i}.ru");
+        let r = epp.cmd(&epp_create(&name));
+        match support::epp::code(&r) {
+            1000 => acked.push(name),
+            2400 => {
+                assert!(r.contains("registry storage full"), "{r}");
+                assert!(r.contains("(rule: storage-full)"), "{r}");
+                refused_epp += 1;
+            }
+            c => panic!("EPP create {name}: {c} {r}"),
+        }
+        if refused >= 20 && refused_epp >= 20 {
+            break;
+        }
     }
-    assert_eq!(refused, 20, "the store never refused a create");
+    assert!(
+        refused >= 20 && refused_epp >= 20,
+        "the store never refused a create"
+    );
     let (st, body) = api.get("/readyz").await;
     assert_eq!(
         (st, body.as_str()),
@@ -241,6 +319,11 @@ filter = "info"
         assert_eq!(st, 201, "{v}\n{}", bin.log());
         acked.push(name);
     }
+    // The same EPP session goes on.
+    let name = "after-epp.ru";
+    assert_eq!(support::epp::code(&epp.cmd(&epp_create(name))), 1000);
+    acked.push(name.to_string());
+    drop(epp);
 
     // After a restart: the store is consistent and holds every
     // acknowledged create.
@@ -264,7 +347,7 @@ filter = "info"
         }
     }
     eprintln!(
-        "storage_faults: {} creates acknowledged, {refused} refused, {present} present after restart",
+        "storage_faults: {} creates acknowledged, {refused} API and {refused_epp} EPP refused, {present} present after restart",
         acked.len()
     );
     assert_eq!(present, acked.len());
