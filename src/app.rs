@@ -67,6 +67,9 @@ pub struct App {
     pub epp_sessions: Arc<Sessions>,
     /// Serialised public answers, valid while their domain's data is unchanged.
     pub answers: Arc<crate::answer_cache::Answers>,
+    /// Free bytes on the store's volume, as last measured (`u64::MAX`:
+    /// not measured, e.g. PostgreSQL).
+    pub store_free: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl App {
@@ -100,6 +103,7 @@ impl App {
             reserved: Arc::new(reserved),
             epp_sessions: Arc::default(),
             answers: Arc::default(),
+            store_free: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
         })
     }
 

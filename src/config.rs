@@ -126,6 +126,9 @@ pub struct StoreConfig {
     /// show`, `retest`, `hold`, `release`) while it owns the store. Default:
     /// the store path with `.sock` appended.
     pub control_socket: Option<PathBuf>,
+    /// Below this much free space (MiB) on the store's volume `serve`
+    /// warns and `/readyz` says `degraded` (redb store only).
+    pub min_free_mib: u64,
 }
 
 impl Default for StoreConfig {
@@ -140,6 +143,7 @@ impl Default for StoreConfig {
             rounds_max_age: Some(Duration::from_secs(90 * 86_400)),
             cache_mib: 160,
             control_socket: None,
+            min_free_mib: 256,
         }
     }
 }

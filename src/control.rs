@@ -64,6 +64,9 @@ pub enum OpError {
     Refused(String),
     #[error("{0}")]
     Internal(String),
+    /// The store cannot commit now (full volume, unreachable): retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl OpError {
@@ -73,6 +76,7 @@ impl OpError {
             OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::Refused(_) => StatusCode::CONFLICT,
             OpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -87,6 +91,7 @@ impl From<StoreError> for OpError {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            other if other.storage().is_some() => OpError::Unavailable(other.to_string()),
             other => OpError::Internal(other.to_string()),
         }
     }
@@ -142,7 +147,7 @@ impl From<RegistryError> for OpError {
         match e {
             RegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
             RegistryError::Invalid(_) => OpError::BadRequest(e.to_string()),
-            RegistryError::Store(s) => OpError::Internal(s.to_string()),
+            RegistryError::Store(s) => s.into(),
             RegistryError::Refused { rule, detail } => {
                 OpError::Refused(format!("refused by rule {rule}: {detail}"))
             }

@@ -70,16 +70,27 @@ pub fn router(app: App) -> Router {
         ))
 }
 
-/// The degraded line, when the registry's own network is down: serving
-/// goes on (200), but delegation decisions are on hold.
+/// The degraded lines: the registry's own network is down (delegation
+/// decisions on hold) or the store's volume is nearly full. Serving goes
+/// on (200).
 fn degraded(app: &App) -> Option<String> {
-    app.outage().map(|o| {
-        format!(
+    let mut out = String::new();
+    if let Some(o) = app.outage() {
+        out.push_str(&format!(
             "degraded: registry-side outage since {}: {} (failing rounds are inconclusive)\n",
             o.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             o.reason
-        )
-    })
+        ));
+    }
+    let free = app.store_free.load(std::sync::atomic::Ordering::Relaxed);
+    let min = app.config.store.min_free_mib;
+    if free < min.saturating_mul(1 << 20) {
+        out.push_str(&format!(
+            "degraded: store volume has {} MiB free, below store.min_free_mib ({min})\n",
+            free >> 20
+        ));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 async fn healthz(State(app): State<App>) -> (StatusCode, String) {
@@ -89,20 +100,26 @@ async fn healthz(State(app): State<App>) -> (StatusCode, String) {
     )
 }
 
-/// Ready when the store answers a read (degraded, still ready, during a
-/// registry-side network outage: WHOIS, RDAP and the API still serve).
+/// Ready when the store answers a read and can commit (a store whose
+/// writes failed is probed with a tiny write first); degraded, still
+/// ready, during a registry-side network outage or with little space
+/// left: WHOIS, RDAP and the API still serve.
 async fn readyz(State(app): State<App>) -> (StatusCode, String) {
     let app2 = app.clone();
-    let read = tokio::task::spawn_blocking(move || app2.store.last_update());
-    match tokio::time::timeout(READY_TIMEOUT, read).await {
-        Ok(Ok(Ok(_))) => (
+    let check = tokio::task::spawn_blocking(move || {
+        let health = app2.store.probe_write();
+        (health, app2.store.last_update())
+    });
+    let unavailable = crate::store::Health::Unavailable.reason();
+    match tokio::time::timeout(READY_TIMEOUT, check).await {
+        Ok(Ok((crate::store::Health::Ok, Ok(_)))) => (
             StatusCode::OK,
             degraded(&app).unwrap_or_else(|| "ready\n".into()),
         ),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store not readable\n".into(),
-        ),
+        Ok(Ok((h @ crate::store::Health::Full, _))) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", h.reason()))
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, format!("{unavailable}\n")),
     }
 }
 

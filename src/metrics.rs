@@ -80,6 +80,19 @@ fn describe() {
         "Size of the store file"
     );
     describe_gauge!("zonekeeper_registrars", "Registrars in the store");
+    describe_gauge!(
+        "zonekeeper_store_healthy",
+        "1 while the store can commit, 0 while its writes fail (disk full, I/O error, database away)"
+    );
+    describe_counter!(
+        "zonekeeper_store_errors_total",
+        "Storage errors of the redb store by kind: full (no space), io (other I/O), reopen (a failed reopen)"
+    );
+    describe_gauge!(
+        "zonekeeper_store_free_bytes",
+        Unit::Bytes,
+        "Free bytes on the store file's volume (redb)"
+    );
     describe_counter!(
         "zonekeeper_epp_commands_total",
         "EPP commands by command (domain:create, poll, ...) and result code"

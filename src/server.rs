@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::app::App;
 use crate::config::Role;
@@ -131,6 +131,7 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
     if app.config.serve.has(Role::Zone) {
         tasks.spawn(zone_duties(app.clone()));
     }
+    tasks.spawn(store_watch(app.clone()));
     if let Some((whois_listener, http_listener, control)) = frontend {
         {
             let app = app.clone();
@@ -346,5 +347,60 @@ async fn zone_writer(app: App) {
             }
         }
         tokio::time::sleep(ZONE_DEBOUNCE).await;
+    }
+}
+
+/// How often [`store_watch`] measures the store's volume and, while the
+/// store cannot commit, probes it with a tiny write.
+const STORE_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Watch the store: its volume's free space (gauge
+/// `zonekeeper_store_free_bytes`, a warning below `store.min_free_mib`)
+/// and, while writes fail, a write probe, so readiness comes back when
+/// the store can commit again without waiting for a real write.
+async fn store_watch(app: App) {
+    let min_free = app.config.store.min_free_mib.saturating_mul(1 << 20);
+    let mut low = false;
+    let mut tick = tokio::time::interval(STORE_WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let store = app.store.clone();
+        let measured = tokio::task::spawn_blocking(move || {
+            let health = store.probe_write();
+            let free = store.file().map(crate::store::free_bytes);
+            (health, free)
+        })
+        .await;
+        let Ok((health, free)) = measured else {
+            continue;
+        };
+        metrics::gauge!("zonekeeper_store_healthy").set(if health == crate::store::Health::Ok {
+            1.0
+        } else {
+            0.0
+        });
+        match free {
+            Some(Ok(free)) => {
+                app.store_free
+                    .store(free, std::sync::atomic::Ordering::Relaxed);
+                metrics::gauge!("zonekeeper_store_free_bytes").set(free as f64);
+                if free < min_free && !low {
+                    warn!(
+                        "store volume has {} MiB free, below store.min_free_mib ({}): writes fail when it is full",
+                        free >> 20,
+                        min_free >> 20
+                    );
+                } else if free >= min_free && low {
+                    info!("store volume has {} MiB free again", free >> 20);
+                }
+                low = free < min_free;
+            }
+            Some(Err(e)) => debug!("store volume: {e}"),
+            None => {}
+        }
     }
 }

@@ -7,6 +7,10 @@ use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// `Retry-After` (seconds) of a write refused for storage: the store
+/// retries its reopen within 5 s.
+pub const STORAGE_RETRY_AFTER: u32 = 5;
+
 /// One bad field of a request body (a 422's `errors` member).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -138,6 +142,27 @@ impl Problem {
         )
         .detail(detail)
     }
+    /// A write the store could not commit (nothing was changed): 507
+    /// `storage-full` while its volume is full, 503 `storage-unavailable`
+    /// while it cannot be written; both say when to retry.
+    pub fn storage(h: crate::store::Health) -> Self {
+        use crate::store::Health;
+        let (status, title, detail) = match h {
+            Health::Full => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "Registry storage full",
+                "the registry's store is full and read-only; nothing was changed; retry later",
+            ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Registry storage unavailable",
+                "the registry's store cannot be written right now; nothing was changed; retry later",
+            ),
+        };
+        let mut p = Self::new(status, h.slug(), title).detail(detail);
+        p.retry_after = Some(STORAGE_RETRY_AFTER);
+        p
+    }
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -214,10 +239,13 @@ impl From<crate::store::StoreError> for Problem {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            other => {
-                tracing::error!("store error in API: {other}");
-                Problem::internal("the registry store failed; try again later")
-            }
+            other => match other.storage() {
+                Some(h) => Problem::storage(h),
+                None => {
+                    tracing::error!("store error in API: {other}");
+                    Problem::internal("the registry store failed; try again later")
+                }
+            },
         }
     }
 }

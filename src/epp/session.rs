@@ -127,7 +127,13 @@ fn from_registry(e: RegistryError) -> Out {
         },
     };
     let detail = match &e {
-        RegistryError::Store(_) => "internal error; nothing was changed".to_string(),
+        RegistryError::Store(s) => match s.storage() {
+            Some(crate::store::Health::Full) => {
+                "registry storage full (read-only); nothing was changed; retry later".to_string()
+            }
+            Some(_) => "registry storage unavailable; nothing was changed; retry later".to_string(),
+            None => "internal error; nothing was changed".to_string(),
+        },
         other => other.to_string(),
     };
     Out::err(code, format!("{detail} (rule: {})", e.rule()))

@@ -116,13 +116,22 @@ impl RdapError {
     }
 }
 
+/// A store that cannot be read now (an I/O error being recovered from, a
+/// database restarting) is a temporary condition: 503 with `Retry-After`,
+/// not a 500 (cached answers are still served before the store is read).
 impl From<StoreError> for RdapError {
     fn from(e: StoreError) -> Self {
-        tracing::error!("RDAP store read failed: {e}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        if e.storage().is_some() {
+            tracing::warn!("RDAP store read failed: {e}");
+        } else {
+            tracing::error!("RDAP store read failed: {e}");
+        }
+        let mut r = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
             "The registry database could not be read; try again later.",
-        )
+        );
+        r.retry_after = Some(u64::from(crate::api::problem::STORAGE_RETRY_AFTER));
+        r
     }
 }
 

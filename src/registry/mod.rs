@@ -111,7 +111,10 @@ impl RegistryError {
             RegistryError::NotAllowed(_) => "not-allowed",
             RegistryError::Refused { rule, .. } => rule,
             RegistryError::Invalid(_) => "invalid",
-            RegistryError::Store(_) => "internal",
+            RegistryError::Store(s) => match s.storage() {
+                Some(h) => h.slug(),
+                None => "internal",
+            },
         }
     }
 }

@@ -36,6 +36,17 @@ pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
 pub use self::retention::Retention;
 
+/// Bytes an unprivileged writer may still use on the volume holding
+/// `file` (the store's directory is measured: the file may not exist yet).
+pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 3;
 
@@ -56,6 +67,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store I/O error: {0}")]
     Io(String),
+    /// The store's volume is full (ENOSPC, quota): nothing was written;
+    /// reads go on, writes succeed again once space is freed.
+    #[error("store is read-only: its disk is full ({0}); nothing was written")]
+    Full(String),
+    /// The store cannot be reached or written right now (an I/O error, the
+    /// database is away); nothing was written. It retries by itself.
+    #[error("store unavailable: {0}; nothing was written")]
+    Unavailable(String),
     #[error("store error: {0}")]
     Backend(String),
     #[error("cannot use the PostgreSQL database {url}: {message}")]
@@ -67,6 +86,59 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// The storage condition behind the error, if it is one (a full
+    /// volume, an unreachable store) rather than a fault of the data.
+    pub fn storage(&self) -> Option<Health> {
+        match self {
+            StoreError::Full(_) => Some(Health::Full),
+            StoreError::Unavailable(_) => Some(Health::Unavailable),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the store can commit, as its last write (or write probe) found
+/// it: what `/readyz` reports and the `zonekeeper_store_healthy` gauge
+/// shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    Ok,
+    /// The volume is full: reads answer, writes are refused.
+    Full,
+    /// The store failed an I/O or is unreachable.
+    Unavailable,
+}
+
+impl Health {
+    /// The problem type / EPP reason of a refused write.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Full => "storage-full",
+            Health::Unavailable => "storage-unavailable",
+        }
+    }
+
+    /// The `/readyz` reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Health::Ok => "ready",
+            Health::Full => "store: read-only, disk full",
+            Health::Unavailable => "store: unavailable",
+        }
+    }
+
+    /// The error of a write refused for this reason.
+    pub fn error(self, detail: impl Into<String>) -> StoreError {
+        match self {
+            Health::Full => StoreError::Full(detail.into()),
+            _ => StoreError::Unavailable(detail.into()),
+        }
+    }
+}
 
 /// A bad record in an import (or an API write): where and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -335,6 +407,22 @@ pub trait Store: Send + Sync + 'static {
     /// [`stamps`]). `None` (the default) when other processes may write
     /// the store too: then nothing may be cached.
     fn stamps(&self) -> Option<&stamps::Stamps> {
+        None
+    }
+    /// Whether the store can commit, as last seen (no I/O).
+    fn health(&self) -> Health {
+        Health::Ok
+    }
+    /// When the store is not [`Health::Ok`]: try a tiny write to find out
+    /// whether it can commit again (`/readyz` and a background task call
+    /// it, so readiness comes back without waiting for a real write).
+    /// Returns the health after the attempt.
+    fn probe_write(&self) -> Health {
+        self.health()
+    }
+    /// The file the store lives in (its volume's free space is watched),
+    /// if it is a local file.
+    fn file(&self) -> Option<&std::path::Path> {
         None
     }
 

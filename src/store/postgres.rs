@@ -86,6 +86,15 @@ pub fn redact(url: &str) -> String {
 
 fn pgerr(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // disk_full: the database's volume is full.
+        Some(db) if db.code().code() == "53100" => StoreError::Full(format!("postgresql: {db}")),
+        // Connection exceptions, shutting down, starting up: it comes back.
+        Some(db)
+            if db.code().code().starts_with("08")
+                || ["57P01", "57P02", "57P03"].contains(&db.code().code()) =>
+        {
+            StoreError::Unavailable(format!("postgresql: {db}"))
+        }
         Some(db) => StoreError::Backend(format!("postgresql: {db}")),
         None => {
             let mut m = e.to_string();
@@ -95,7 +104,9 @@ fn pgerr(e: tokio_postgres::Error) -> StoreError {
                 m.push_str(&s.to_string());
                 src = s.source();
             }
-            StoreError::Backend(format!("postgresql: {m}"))
+            // No answer from the server: the connection or the server is
+            // gone (a restart); the pool reconnects.
+            StoreError::Unavailable(format!("postgresql: {m}"))
         }
     }
 }
@@ -194,7 +205,7 @@ impl PgStore {
                 migrate(&mut c, &shown2).await
             })
             .map_err(|e| match e {
-                StoreError::Backend(m) => fail(m),
+                StoreError::Backend(m) | StoreError::Unavailable(m) => fail(m),
                 other => other,
             })?;
         Ok(store)
@@ -234,10 +245,7 @@ impl PgStore {
     {
         let pool = self.pool.clone();
         self.spawn(async move {
-            let c = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            let c = pool.get().await.map_err(pool_err)?;
             f(c).await
         })
     }
@@ -337,10 +345,7 @@ impl PgStore {
     fn pg_begin(&self) -> Result<PgTxn> {
         let pool = self.pool.clone();
         let client = self.spawn(async move {
-            let c = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            let c = pool.get().await.map_err(pool_err)?;
             c.batch_execute(&format!(
                 "BEGIN; SELECT pg_advisory_xact_lock_shared({BULK_LOCK})"
             ))
@@ -409,10 +414,7 @@ impl PgStore {
     pub fn try_session_lock(&self, key: i64) -> Result<Option<SessionLock>> {
         let pool = self.pool.clone();
         let got = self.spawn(async move {
-            let c = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Backend(pool_msg(e)))?;
+            let c = pool.get().await.map_err(pool_err)?;
             let r = one(&c, "SELECT pg_try_advisory_lock($1)", &[&key]).await?;
             let ok: bool = r.get(0);
             Ok(ok.then_some(c))
@@ -453,11 +455,16 @@ impl Drop for SessionLock {
 fn pool_msg(e: deadpool_postgres::PoolError) -> String {
     match e {
         deadpool_postgres::PoolError::Backend(e) => match pgerr(e) {
-            StoreError::Backend(m) => m,
+            StoreError::Backend(m) | StoreError::Unavailable(m) | StoreError::Full(m) => m,
             other => other.to_string(),
         },
         other => other.to_string(),
     }
+}
+
+/// No connection from the pool: the database is away for now.
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(pool_msg(e))
 }
 
 /// A LIMIT for SQL (`usize::MAX` means all).

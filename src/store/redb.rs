@@ -10,10 +10,14 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
+use ::redb::backends::FileBackend;
 use ::redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, TableHandle, WriteTransaction,
+    StorageBackend, TableDefinition, TableHandle, WriteTransaction,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -71,6 +75,9 @@ const KEY_SCHEMA: &str = "schema_version";
 /// redb's own default page cache.
 pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
 const KEY_UPDATED: &str = "last_update";
+/// Written by [`Store::probe_write`] while writes fail (the value means
+/// nothing).
+const KEY_PROBE: &str = "write_probe";
 /// The [`crate::names::SKELETON_INDEX_VERSION`] that built `IDX_SKELETON`.
 const KEY_SKELETONS: &str = "skeleton_index";
 /// Probe rounds kept per domain (older ones are dropped).
@@ -85,9 +92,21 @@ pub(super) fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
     let e: ::redb::Error = e.into();
     match e {
         ::redb::Error::Corrupted(m) => StoreError::Corrupt(m),
-        ::redb::Error::Io(io) => StoreError::Io(io.to_string()),
+        ::redb::Error::Io(io) if is_full(&io) => StoreError::Full(io.to_string()),
+        ::redb::Error::Io(io) => StoreError::Unavailable(format!("I/O error: {io}")),
+        // The database refuses everything after a failed I/O until it is
+        // reopened ([`RedbStore`] does that by itself).
+        ::redb::Error::PreviousIo | ::redb::Error::DatabaseClosed => {
+            StoreError::Unavailable("reopening after an I/O error".into())
+        }
         other => StoreError::Backend(other.to_string()),
     }
+}
+
+/// A full volume or an exhausted quota.
+fn is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 pub(super) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -98,8 +117,198 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     postcard::from_bytes(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
 }
 
+/// Free bytes the volume must have again before a store that ran out of
+/// space counts as writable (a small write may still fit in the file's
+/// free pages while a larger one needs the file to grow).
+const FULL_CLEARS_AT: u64 = 1 << 20;
+
+/// What the store's I/O found lately, shared by every open of the file.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The store file (its volume's free space is checked before a full
+    /// store counts as writable again).
+    path: PathBuf,
+    /// [`Health`] as a number (0 ok, 1 full, 2 unavailable).
+    health: AtomicU8,
+    /// Test hook: writes fail with this errno (0: they don't).
+    inject: AtomicI32,
+}
+
+impl Shared {
+    fn health(&self) -> Health {
+        match self.health.load(Ordering::SeqCst) {
+            0 => Health::Ok,
+            1 => Health::Full,
+            _ => Health::Unavailable,
+        }
+    }
+
+    /// A commit succeeded: writable again, unless the volume is still
+    /// (nearly) full.
+    fn committed(&self) {
+        if self.health() == Health::Full
+            && super::free_bytes(&self.path).is_ok_and(|f| f < FULL_CLEARS_AT)
+        {
+            return;
+        }
+        self.set(Health::Ok);
+    }
+
+    fn set(&self, h: Health) {
+        let n = match h {
+            Health::Ok => 0,
+            Health::Full => 1,
+            Health::Unavailable => 2,
+        };
+        if self.health.swap(n, Ordering::SeqCst) != n {
+            metrics::gauge!("zonekeeper_store_healthy").set(if n == 0 { 1.0 } else { 0.0 });
+            match h {
+                Health::Ok => tracing::info!("store: writes succeed again"),
+                _ => tracing::warn!("store: writes fail ({})", h.reason()),
+            }
+        }
+    }
+}
+
+/// The redb file as redb's storage backend: every I/O of the database
+/// passes here, so a failure is seen (and classed: full or not) even when
+/// redb reports it later as `PreviousIo`.
+#[derive(Debug)]
+struct Watched {
+    inner: FileBackend,
+    /// This open has failed an I/O: redb refuses everything from now on,
+    /// the store must reopen the file.
+    failed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+type IoResult<T> = std::result::Result<T, std::io::Error>;
+type LockResult<T> = std::result::Result<T, ::redb::BackendError>;
+
+impl Watched {
+    fn note<T>(&self, r: IoResult<T>) -> IoResult<T> {
+        if let Err(e) = &r {
+            self.failed.store(true, Ordering::SeqCst);
+            let kind = if is_full(e) { "full" } else { "io" };
+            metrics::counter!("zonekeeper_store_errors_total", "kind" => kind).increment(1);
+            self.shared.set(if is_full(e) {
+                Health::Full
+            } else {
+                Health::Unavailable
+            });
+        }
+        r
+    }
+
+    /// A write that changes the file: fails as injected (tests).
+    fn changing<T>(&self, f: impl FnOnce() -> IoResult<T>) -> IoResult<T> {
+        let errno = self.shared.inject.load(Ordering::SeqCst);
+        let r = if errno != 0 {
+            Err(std::io::Error::from_raw_os_error(errno))
+        } else {
+            f()
+        };
+        self.note(r)
+    }
+}
+
+impl StorageBackend for Watched {
+    fn len(&self) -> IoResult<u64> {
+        self.note(self.inner.len())
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> IoResult<()> {
+        self.note(self.inner.read(offset, out))
+    }
+    fn set_len(&self, len: u64) -> IoResult<()> {
+        self.changing(|| self.inner.set_len(len))
+    }
+    fn sync_data(&self) -> IoResult<()> {
+        self.changing(|| self.inner.sync_data())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> IoResult<()> {
+        self.changing(|| self.inner.write(offset, data))
+    }
+    fn close(&self) -> IoResult<()> {
+        self.inner.close()
+    }
+    fn try_lock_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<bool> {
+        self.inner.try_lock_range(a, b)
+    }
+    fn try_lock_shared_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<bool> {
+        self.inner.try_lock_shared_range(a, b)
+    }
+    fn lock_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<()> {
+        self.inner.lock_range(a, b)
+    }
+    fn lock_shared_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<()> {
+        self.inner.lock_shared_range(a, b)
+    }
+    fn unlock_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<()> {
+        let r = self.inner.unlock_range(a, b);
+        if r.is_err() {
+            // redb latches PreviousIo after a failed unlock, too.
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        r
+    }
+    fn query_lock_range(&self, a: Bound<u64>, b: Bound<u64>) -> LockResult<bool> {
+        self.inner.query_lock_range(a, b)
+    }
+}
+
+use std::ops::Bound;
+
+/// One open of the file.
+struct Opened {
+    db: Arc<Database>,
+    failed: Arc<AtomicBool>,
+}
+
+/// When to try reopening next: 100 ms after a failed attempt, doubling
+/// to 5 s.
+#[derive(Debug, Clone)]
+struct Backoff {
+    first: Duration,
+    max: Duration,
+    delay: Duration,
+    next: Option<Instant>,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Self {
+        Self {
+            first,
+            max,
+            delay: first,
+            next: None,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.next.is_none_or(|t| now >= t)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.next = Some(now + self.delay);
+        self.delay = (self.delay * 2).min(self.max);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = self.first;
+        self.next = None;
+    }
+}
+
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+const REOPEN_MAX: Duration = Duration::from_secs(5);
+
 pub struct RedbStore {
-    db: Database,
+    /// The open database; `None` between a failed I/O and a successful
+    /// reopen.
+    slot: RwLock<Option<Opened>>,
+    backoff: Mutex<Backoff>,
+    shared: Arc<Shared>,
+    cache_bytes: usize,
     path: PathBuf,
     retention: Retention,
     /// Published with each commit; redb locks the file to one process, so
@@ -158,25 +367,17 @@ impl RedbStore {
     /// Open with a page cache of `cache_bytes` (hot pages of a large store
     /// served from memory; it counts towards the process's RSS).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
-        let db = match ::redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .create(path)
-        {
-            Ok(db) => db,
-            Err(::redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::Locked {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(e) => {
-                return Err(StoreError::Open {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })
-            }
-        };
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            ..Shared::default()
+        });
+        let opened = Self::open_file(path, cache_bytes, &shared)?;
+        metrics::gauge!("zonekeeper_store_healthy").set(1.0);
         let mut store = Self {
-            db,
+            slot: RwLock::new(Some(opened)),
+            backoff: Mutex::new(Backoff::new(REOPEN_FIRST, REOPEN_MAX)),
+            shared,
+            cache_bytes,
             path: path.to_path_buf(),
             retention: Retention::default(),
             stamps: Stamps::new(None),
@@ -184,6 +385,120 @@ impl RedbStore {
         store.init_schema()?;
         store.stamps = Stamps::new(store.last_update()?);
         Ok(store)
+    }
+
+    fn open_file(path: &Path, cache_bytes: usize, shared: &Arc<Shared>) -> Result<Opened> {
+        let fail = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| fail(e.to_string()))?;
+        let failed = Arc::new(AtomicBool::new(false));
+        let backend = Watched {
+            inner: FileBackend::new(file).map_err(|e| fail(e.to_string()))?,
+            failed: failed.clone(),
+            shared: shared.clone(),
+        };
+        match ::redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(backend)
+        {
+            Ok(db) => Ok(Opened {
+                db: Arc::new(db),
+                failed,
+            }),
+            Err(::redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            }),
+            Err(::redb::DatabaseError::Storage(s)) => match err(s) {
+                e @ (StoreError::Full(_) | StoreError::Unavailable(_)) => Err(e),
+                e => Err(fail(e.to_string())),
+            },
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+
+    /// The open database, reopened first if an I/O failed it (at most as
+    /// often as the backoff allows; meanwhile the error says why).
+    fn db(&self) -> Result<Arc<Database>> {
+        {
+            let slot = self.slot.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(o) = slot.as_ref().filter(|o| !o.failed.load(Ordering::SeqCst)) {
+                return Ok(o.db.clone());
+            }
+        }
+        self.reopen()
+    }
+
+    fn reopen(&self) -> Result<Arc<Database>> {
+        let mut slot = self.slot.write().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have reopened it meanwhile.
+        if let Some(o) = slot.as_ref().filter(|o| !o.failed.load(Ordering::SeqCst)) {
+            return Ok(o.db.clone());
+        }
+        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let why = || match self.shared.health() {
+            Health::Ok => Health::Unavailable,
+            h => h,
+        };
+        if !backoff.due(now) {
+            return Err(why().error("reopening the store after an I/O error"));
+        }
+        // Ours goes now; the file is free once the last transaction of the
+        // failed open ends (until then the reopen finds it locked).
+        *slot = None;
+        match Self::open_file(&self.path, self.cache_bytes, &self.shared) {
+            Ok(o) => {
+                backoff.succeeded();
+                // Once per failed write while the disk is full: quiet (the
+                // health change is logged once).
+                tracing::debug!("store {}: reopened after an I/O error", self.path.display());
+                let db = o.db.clone();
+                *slot = Some(o);
+                Ok(db)
+            }
+            Err(e) => {
+                backoff.failed(now);
+                metrics::counter!("zonekeeper_store_errors_total", "kind" => "reopen").increment(1);
+                tracing::warn!(
+                    "store {}: reopen failed (next try in {:?}): {e}",
+                    self.path.display(),
+                    backoff.delay / 2
+                );
+                Err(match e {
+                    e @ (StoreError::Full(_) | StoreError::Unavailable(_)) => e,
+                    e => why().error(e.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Errors of a store that failed an I/O say why (a full volume, seen
+    /// by [`Watched`], rather than redb's later `PreviousIo`).
+    fn typed(&self, e: StoreError) -> StoreError {
+        match (e, self.shared.health()) {
+            (StoreError::Unavailable(m), Health::Full) => StoreError::Full(m),
+            (e, _) => e,
+        }
+    }
+
+    /// Test hook: make every write to the file fail with `errno` (0: stop).
+    #[doc(hidden)]
+    pub fn inject_write_error(&self, errno: i32) {
+        self.shared.inject.store(errno, Ordering::SeqCst);
+    }
+
+    /// Test hook: the reopen backoff's first and longest delay.
+    #[doc(hidden)]
+    pub fn set_reopen_backoff(&mut self, first: Duration, max: Duration) {
+        *self.backoff.get_mut().unwrap_or_else(|p| p.into_inner()) = Backoff::new(first, max);
     }
 
     pub fn path(&self) -> &Path {
@@ -209,7 +524,7 @@ impl RedbStore {
                 }
             }
         }
-        let txn = self.db.begin_write().map_err(err)?;
+        let txn = self.write()?;
         {
             let mut meta = txn.open_table(META).map_err(err)?;
             let found = match meta.get(KEY_SCHEMA).map_err(err)? {
@@ -273,16 +588,23 @@ impl RedbStore {
     }
 
     fn read(&self) -> Result<ReadTransaction> {
-        self.db.begin_read().map_err(err)
+        self.db()
+            .and_then(|db| db.begin_read().map_err(err))
+            .map_err(|e| self.typed(e))
     }
 
     fn write(&self) -> Result<WriteTransaction> {
-        self.db.begin_write().map_err(err)
+        self.db()
+            .and_then(|db| db.begin_write().map_err(err))
+            .map_err(|e| self.typed(e))
     }
 
     /// Commit, then publish what changed (see [`Stamps::commit`]).
     fn commit(&self, txn: WriteTransaction, changes: Changes) -> Result<()> {
-        self.stamps.commit(changes, || txn.commit().map_err(err))
+        committed(
+            &self.shared,
+            self.stamps.commit(changes, || txn.commit().map_err(err)),
+        )
     }
 
     fn get<T: DeserializeOwned>(
@@ -984,8 +1306,13 @@ fn put_registrar(w: &W<'_>, r: &Registrar) -> Result<()> {
 impl Maintenance for RedbStore {
     /// Give free pages back to the file system (after a bulk import).
     fn compact(&mut self) -> Result<()> {
-        self.db
-            .compact()
+        self.db()?;
+        let slot = self.slot.get_mut().unwrap_or_else(|p| p.into_inner());
+        let db = slot
+            .as_mut()
+            .and_then(|o| Arc::get_mut(&mut o.db))
+            .ok_or_else(|| StoreError::Backend("compaction: the store is in use".into()))?;
+        db.compact()
             .map(|_| ())
             .map_err(|e| StoreError::Backend(format!("compaction: {e}")))
     }
@@ -1217,6 +1544,32 @@ impl Store for RedbStore {
         Some(&self.stamps)
     }
 
+    fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    fn probe_write(&self) -> Health {
+        if self.shared.health() == Health::Ok {
+            return Health::Ok;
+        }
+        let probe = || -> Result<()> {
+            let txn = self.write()?;
+            txn.open_table(META)
+                .map_err(err)?
+                .insert(KEY_PROBE, [1u8].as_slice())
+                .map_err(err)?;
+            self.commit(txn, Changes::default())
+        };
+        if let Err(e) = probe() {
+            tracing::debug!("store write probe: {e}");
+        }
+        self.shared.health()
+    }
+
+    fn file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let txn = self.read()?;
         let len = |def: TableDefinition<&str, &[u8]>| -> Result<u64> {
@@ -1441,6 +1794,7 @@ impl Store for RedbStore {
         Ok(Box::new(RedbTxn {
             cell: TxnCell::new(self.write()?, |txn| W::new(txn)),
             stamps: &self.stamps,
+            shared: &self.shared,
             changes: Changes::default(),
         }))
     }
@@ -1472,6 +1826,7 @@ self_cell::self_cell!(
 struct RedbTxn<'a> {
     cell: TxnCell,
     stamps: &'a Stamps,
+    shared: &'a Shared,
     /// Keys whose public data this transaction changed.
     changes: Changes,
 }
@@ -1574,15 +1929,35 @@ impl Txn for RedbTxn<'_> {
         })
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {
-        self.w(|w| {
+        if let Err(e) = self.w(|w| {
             w.flush()?;
             touch(w, now)
-        })?;
+        }) {
+            return committed(self.shared, Err(e));
+        }
         let mut changes = self.changes;
         changes.updated(now);
         // Closes the tables (their roots go back to the table tree) first.
         let txn = self.cell.into_owner();
-        self.stamps.commit(changes, || txn.commit().map_err(err))
+        committed(
+            self.shared,
+            self.stamps.commit(changes, || txn.commit().map_err(err)),
+        )
+    }
+}
+
+/// A commit's outcome: one that succeeded proves the store writable again
+/// (readiness comes back); a failed one says why.
+fn committed(shared: &Shared, r: Result<()>) -> Result<()> {
+    match r {
+        Ok(()) => {
+            shared.committed();
+            Ok(())
+        }
+        Err(StoreError::Unavailable(m)) if shared.health() == Health::Full => {
+            Err(StoreError::Full(m))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -1649,6 +2024,131 @@ mod tests {
             registration: Registration::default(),
             ds: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reopen_backoff_doubles_to_its_cap_and_resets_on_success() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        assert!(b.due(t0));
+        let mut at = t0;
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            b.failed(at);
+            let next = b.next.unwrap();
+            waits.push((next - at).as_millis());
+            assert!(!b.due(next - Duration::from_millis(1)));
+            assert!(b.due(next));
+            at = next;
+        }
+        assert_eq!(
+            waits,
+            vec![100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]
+        );
+        b.succeeded();
+        assert!(b.due(at));
+        b.failed(at);
+        assert_eq!((b.next.unwrap() - at).as_millis(), 100);
+    }
+
+    /// A disk that fills under a write: the write is refused as
+    /// `storage-full` and leaves nothing behind, the store reopens by
+    /// itself, reads answer, and writes succeed once space is back.
+    #[test]
+    fn a_write_on_a_full_disk_is_refused_whole_and_the_store_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let mut store = RedbStore::open(&path).unwrap();
+        store.set_reopen_backoff(Duration::ZERO, Duration::ZERO);
+        let before = domain("a.ru", "R1");
+        let now = before.updated;
+        let mut txn = store.begin().unwrap();
+        txn.put_domain(&before).unwrap();
+        txn.commit(now).unwrap();
+        assert_eq!(store.health(), Health::Ok);
+
+        store.inject_write_error(libc::ENOSPC);
+        let mut txn = store.begin().unwrap();
+        let mut refused = None;
+        for n in ["b.ru", "c.ru", "d.ru"] {
+            if let Err(e) = txn.put_domain(&domain(n, "R2")) {
+                refused = Some(e);
+                break;
+            }
+        }
+        let e = match refused {
+            Some(e) => {
+                drop(txn);
+                e
+            }
+            None => txn.commit(now).unwrap_err(),
+        };
+        assert!(matches!(e, StoreError::Full(_)), "{e:?}");
+        assert_eq!(e.storage(), Some(Health::Full));
+        assert_eq!(store.health(), Health::Full);
+        // Later writes are refused with the same reason, not PreviousIo.
+        for _ in 0..3 {
+            let r = store
+                .begin()
+                .and_then(|mut t| {
+                    t.put_domain(&domain("e.ru", "R2"))?;
+                    t.commit(now)
+                })
+                .unwrap_err();
+            assert!(matches!(r, StoreError::Full(_)), "{r:?}");
+        }
+        assert_eq!(store.probe_write(), Health::Full);
+
+        // Space is back: the next write succeeds without a restart.
+        store.inject_write_error(0);
+        assert_eq!(store.domain("a.ru").unwrap(), Some(before.clone()));
+        let mut txn = store.begin().unwrap();
+        txn.put_domain(&domain("f.ru", "R3")).unwrap();
+        txn.commit(now).unwrap();
+        assert_eq!(store.health(), Health::Ok);
+        for n in ["b.ru", "c.ru", "d.ru", "e.ru"] {
+            assert_eq!(store.domain(n).unwrap(), None, "{n} half-written");
+        }
+        assert!(store.domain("f.ru").unwrap().is_some());
+        // The indexes agree with the records (the bare test domains name
+        // no stored registrar, contacts or delegation: those are all).
+        let bare = |p: &Vec<String>| {
+            p.iter()
+                .all(|p| p.ends_with(" missing") || p.ends_with("no delegation record"))
+        };
+        assert!(bare(&store.verify().unwrap()));
+        drop(store);
+        // And after a restart.
+        let store = RedbStore::open(&path).unwrap();
+        assert!(bare(&store.verify().unwrap()));
+        assert_eq!(store.stats().unwrap().domains, 2);
+    }
+
+    /// A failed open is retried no sooner than the backoff allows; the
+    /// error meanwhile says the store is unavailable.
+    #[test]
+    fn reopen_waits_out_its_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RedbStore::open(&dir.path().join("s.redb")).unwrap();
+        store.set_reopen_backoff(Duration::from_secs(3600), Duration::from_secs(3600));
+        store.inject_write_error(libc::EIO);
+        assert!(matches!(
+            store.put_cds_sighting("a.ru", None),
+            Err(StoreError::Unavailable(_))
+        ));
+        store.inject_write_error(0);
+        // The first reopen is due at once; say it fails (the file is
+        // still held): simulate by holding the backoff in the future.
+        store.backoff.lock().unwrap().failed(Instant::now());
+        *store.slot.write().unwrap() = None;
+        assert!(matches!(
+            store.domain("a.ru"),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(store.health(), Health::Unavailable);
+        store.backoff.lock().unwrap().next = Some(Instant::now());
+        assert_eq!(store.domain("a.ru").unwrap(), None);
+        assert_eq!(store.probe_write(), Health::Ok);
     }
 
     /// Index entries held back by a write transaction are seen by its own

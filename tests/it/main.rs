@@ -56,6 +56,7 @@ mod scheduler_loop;
 mod scheduler_restart;
 mod soak;
 mod ssrf_guard;
+mod storage_faults;
 mod store_backends;
 mod text_policy;
 mod whois;

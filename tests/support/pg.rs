@@ -15,6 +15,8 @@ pub struct PgCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// The server options it was started with (for [`Self::start`]).
+    opts: String,
 }
 
 /// The server binaries: `ZK_PG_BIN`, else the newest installed version.
@@ -136,7 +138,12 @@ impl PgCluster {
                 .output()
                 .map_err(|e| format!("pg_ctl: {e}"))?;
             if out.status.success() {
-                return Ok(Self { dir, bin, port });
+                return Ok(Self {
+                    dir,
+                    bin,
+                    port,
+                    opts,
+                });
             }
             last = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
         }
@@ -206,6 +213,33 @@ impl PgCluster {
         assert!(
             out.status.success(),
             "pg_ctl restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stop the server hard (as a crash would), until [`Self::start`].
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Start it again after [`Self::stop`], with the same options.
+    pub fn start(&self) {
+        self.pg_ctl(&["-o", &self.opts, "-w", "-t", "60", "start"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let out = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
