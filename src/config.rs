@@ -201,6 +201,13 @@ pub struct DelegationConfig {
     /// The least time those failing rounds must span.
     #[serde(deserialize_with = "human")]
     pub violation_min_span: Duration,
+    /// Most rounds the scheduler writes in one store transaction (group
+    /// commit).
+    pub commit_batch: usize,
+    /// Longest the scheduler's writer waits for more rounds after the
+    /// first of a batch.
+    #[serde(deserialize_with = "human")]
+    pub commit_wait: Duration,
 }
 
 impl Default for DelegationConfig {
@@ -220,6 +227,8 @@ impl Default for DelegationConfig {
             recheck_interval: Duration::from_secs(5 * 60),
             violation_confirmations: 3,
             violation_min_span: Duration::from_secs(15 * 60),
+            commit_batch: 256,
+            commit_wait: Duration::from_millis(2),
         }
     }
 }
@@ -940,6 +949,7 @@ impl Config {
             ));
         }
         if d.max_concurrent_rounds == 0
+            || d.commit_batch == 0
             || self.probe.max_in_flight == 0
             || self.http.max_connections == 0
         {
