@@ -927,6 +927,18 @@ impl Config {
                 "delegation.downtime_budget cannot exceed delegation.downtime_period".into(),
             ));
         }
+        // A re-probe must not be due before a round against a dead server
+        // can have ended (every query timing out, with its retries).
+        let dead_round = self
+            .probe
+            .timeout
+            .saturating_mul(self.probe.retries.saturating_add(1));
+        if d.recheck_interval < dead_round {
+            return Err(ConfigError::Invalid(format!(
+                "delegation.recheck_interval ({:?}) must be at least probe.timeout × (probe.retries + 1) ({:?})",
+                d.recheck_interval, dead_round
+            )));
+        }
         if d.violation_confirmations == 0 {
             return Err(ConfigError::Invalid(
                 "delegation.violation_confirmations must be at least 1".into(),

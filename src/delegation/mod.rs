@@ -794,19 +794,18 @@ fn monitoring_round(
     ids.sort();
     ids.dedup();
     let message = parts.join("; ");
+    // Only rounds that show this violation confirm it: a streak of
+    // another kind (plain downtime, another finding) starts over here.
+    let prev = rec.failing.as_ref().filter(|s| streak_continues(s, &ids));
     let streak = FailStreak {
-        since: rec.failing.as_ref().map_or(t, |s| s.since),
-        rounds: rec
-            .failing
-            .as_ref()
-            .map_or(0, |s| s.rounds)
-            .saturating_add(1),
+        since: prev.map_or(t, |s| s.since),
+        rounds: prev.map_or(0, |s| s.rounds).saturating_add(1),
         finding_ids: ids.clone(),
         message: message.clone(),
     };
     let confirmed =
         streak.rounds >= pol.violation_confirmations && t - streak.since >= pol.violation_min_span;
-    let first = rec.failing.is_none();
+    let first = prev.is_none();
     r.failing = Some(streak.clone());
     if !(confirmed && sanctionable) {
         if first {
@@ -859,6 +858,21 @@ fn monitoring_round(
         return (r, Some(event(st, st, t, reason)));
     }
     (r, None)
+}
+
+/// Whether a failing round whose violation ids are `ids` (empty: down
+/// within the budget) continues the streak `prev` towards confirming a
+/// violation. Downtime rounds lead up to a downtime-budget violation (the
+/// outage they measured is the one over budget) but confirm no other
+/// finding; a finding is confirmed only by rounds that show it.
+fn streak_continues(prev: &FailStreak, ids: &[String]) -> bool {
+    let downtime_only = |v: &[String]| v.iter().all(|i| i == DOWNTIME_BUDGET_ID);
+    if downtime_only(ids) {
+        downtime_only(&prev.finding_ids)
+    } else {
+        ids.iter()
+            .any(|i| i != DOWNTIME_BUDGET_ID && prev.finding_ids.contains(i))
+    }
 }
 
 /// The record after a probe round of the pending NS set of a delegated
@@ -1434,6 +1448,43 @@ mod tests {
             assert_eq!((last.since, last.until), (v.since, Some(at)));
             assert!(at > at4);
         }
+    }
+
+    #[test]
+    fn a_transitional_round_after_plain_downtime_does_not_sanction() {
+        let mut p = pol();
+        p.on_violation = OnViolation::Suspend;
+        p.jitter = 0.0;
+        let d = domain();
+        let rec = delegated(&p, &d);
+        // ns2 down within the budget for 12 rounds (55 min)...
+        let (r, _, _) = monitor(rec, &d, &p, &[([true, false], false); 12]);
+        assert_eq!(r.failing.as_ref().unwrap().rounds, 12);
+        // ...then back, but one round shows a violation (it answered
+        // wrongly while coming up): the downtime rounds confirm nothing.
+        let (r, evs, at) = monitor(r, &d, &p, &[([true, true], false)]);
+        assert_eq!(r.state, DelegationState::Delegated);
+        assert!(r.violation.is_none());
+        let f = r.failing.clone().unwrap();
+        assert_eq!((f.rounds, f.since), (1, at), "a new streak");
+        assert!(
+            evs[0].reason.starts_with("warning: failing round"),
+            "{}",
+            evs[0].reason
+        );
+        // Only rounds that show the violation confirm it.
+        let (r, _, _) = monitor(r, &d, &p, &[([true, true], false); 2]);
+        assert_eq!(r.state, DelegationState::Delegated);
+        let (r, evs, _) = monitor(r, &d, &p, &[([true, true], false)]);
+        assert_eq!(r.state, DelegationState::Suspended);
+        assert!(
+            evs[0]
+                .reason
+                .contains("violation confirmed (4 rounds since"),
+            "{}",
+            evs[0].reason
+        );
+        assert_eq!(r.violation.unwrap().since, at);
     }
 
     #[test]
