@@ -288,6 +288,20 @@ impl Policy {
         self.failing_interval(state) * 2
     }
 
+    /// [`Policy::reach`] of the gap ending at a round whose predecessor
+    /// (`prev`, the record's last round) took `prev.duration_ms`: the next
+    /// round could not start before that one ended, so a round longer
+    /// than the interval (a dead server's round lasts `probe.timeout` ×
+    /// tries) does not make the gap after it "the registry not looking".
+    pub fn reach_after(
+        &self,
+        state: DelegationState,
+        prev: Option<&crate::model::RoundSummary>,
+    ) -> Duration {
+        let took = prev.map_or(0, |r| i64::try_from(r.duration_ms).unwrap_or(i64::MAX / 2));
+        self.reach(state) + Duration::milliseconds(took)
+    }
+
     /// The most test-window time one conclusive round credits.
     pub fn window_credit_cap(&self) -> Duration {
         self.probe_interval * 2
@@ -611,7 +625,7 @@ pub fn on_round(
         report.checked_at,
         &report.servers,
         conclusive,
-        pol.reach(st),
+        pol.reach_after(st, rec.last_round.as_ref()),
         pol,
     );
     r.rounds = rec.rounds.saturating_add(1);
@@ -1447,6 +1461,28 @@ mod tests {
             let last = r.last_violation.unwrap();
             assert_eq!((last.since, last.until), (v.since, Some(at)));
             assert!(at > at4);
+        }
+    }
+
+    #[test]
+    fn downtime_is_charged_across_a_round_longer_than_the_recheck_interval() {
+        let mut p = pol();
+        p.jitter = 0.0;
+        let d = domain();
+        let rec = delegated(&p, &d);
+        let at1 = rec.next_probe.unwrap();
+        // ns2 dead: the round takes 12 min (longer than the 10 min reach
+        // of a 5 min recheck), the next starts 13 min after it started.
+        let at2 = at1 + Duration::minutes(13);
+        for (took, charged) in [(12 * 60_000, 13 * 60_000), (0, 0)] {
+            let mut rep = report(at1, [true, false], false);
+            rep.duration_ms = took;
+            let (r, _, _) = step(&rec, &d, Some(rep), at1, &p);
+            let (r, _, _) = step(&r, &d, Some(report(at2, [true, false], false)), at2, &p);
+            assert_eq!(
+                r.downtime[1].unreachable_ms, charged,
+                "round of {took} ms, then a 13 min gap"
+            );
         }
     }
 
