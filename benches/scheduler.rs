@@ -8,7 +8,10 @@
 //! - CPU per due domain: process CPU time per round of the full loop with a
 //!   trivial prober (plan, write with history and round, reschedule) vs a
 //!   bare `put_delegation` of the same kind of record (the store's share),
-//!   and the queue's own pop+reschedule cost.
+//!   and the queue's own pop+reschedule cost;
+//! - rounds/s through the loop with group commit vs the same loop with one
+//!   store transaction per round (`commit_batch = 1`), each probe taking
+//!   `ZK_BENCH_PROBE_MS` (2 ms).
 //!
 //! The store is built once and cached under `target/bench-data/`; the loop
 //! runs on a copy, so every run starts from the same data.
@@ -148,6 +151,8 @@ struct Trivial {
     done: AtomicUsize,
     stop_at: usize,
     shutdown: tokio_util::sync::CancellationToken,
+    /// A probe's time on the wire (`ZK_BENCH_PROBE_MS`).
+    delay: Duration,
 }
 
 impl Checker for Trivial {
@@ -178,7 +183,11 @@ impl Checker for Trivial {
                 })
                 .collect(),
         };
-        Box::pin(async move { r })
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            r
+        })
     }
 }
 
@@ -317,17 +326,45 @@ fn main() {
     let put_cpu = cpu() - c0;
     let put_wall = t.elapsed();
 
-    // The loop: all domains due now, a trivial prober, stop after `rounds`.
+    // Baseline for group commit, on a fresh copy: the same loop with one
+    // store transaction (one fsync) per round, as before group commit.
+    let probe_ms = env_usize("ZK_BENCH_PROBE_MS", 2) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    {
+        let path1 = work.path().join("one-per-round.redb");
+        std::fs::copy(&cached, &path1).unwrap();
+        let store1 = Arc::new(RedbStore::open(&path1).unwrap());
+        let mut cfg1 = cfg.clone();
+        cfg1.delegation.commit_batch = 1;
+        cfg1.delegation.commit_wait = Duration::ZERO;
+        let app = App::new(cfg1, store1, Arc::new(SystemClock)).unwrap();
+        let prober = Arc::new(Trivial {
+            done: AtomicUsize::new(0),
+            stop_at: rounds,
+            shutdown: app.shutdown.clone(),
+            delay: Duration::from_millis(probe_ms),
+        });
+        let t = Instant::now();
+        rt.block_on(scheduler::run_with(app, prober.clone()));
+        let wall = t.elapsed();
+        let done = prober.done.load(Ordering::SeqCst);
+        println!(
+            "  rounds, one transaction per round (commit_batch = 1; probe {probe_ms} ms): {done} in {wall:.2?} ({:.0}/s)",
+            done as f64 / wall.as_secs_f64()
+        );
+    }
+
+    // The loop: all domains due now, a trivial prober, stop after `rounds`.
     let app = App::new(cfg, store.clone(), Arc::new(SystemClock)).unwrap();
     let prober = Arc::new(Trivial {
         done: AtomicUsize::new(0),
         stop_at: rounds,
         shutdown: app.shutdown.clone(),
+        delay: Duration::from_millis(probe_ms),
     });
     let c0 = cpu();
     let t = Instant::now();
@@ -340,7 +377,8 @@ fn main() {
     let per_round_cpu = loop_cpu.saturating_sub(load) / done.max(1) as u32;
     let per_put_cpu = put_cpu / k.max(1) as u32;
     println!(
-        "  rounds: {done} in {:.2?} wall ({:.0}/s); CPU {:.0} us/round vs bare put_delegation {:.0} us/write (x{:.2}); put wall {:.0} us/write",
+        "  rounds, group commit (commit_batch = {}): {done} in {:.2?} wall ({:.0}/s); CPU {:.0} us/round vs bare put_delegation {:.0} us/write (x{:.2}); put wall {:.0} us/write",
+        app.config.delegation.commit_batch,
         loop_wall,
         done as f64 / loop_wall.as_secs_f64(),
         per_round_cpu.as_secs_f64() * 1e6,

@@ -205,6 +205,13 @@ pub struct DelegationConfig {
     /// The least time those failing rounds must span.
     #[serde(deserialize_with = "human")]
     pub violation_min_span: Duration,
+    /// Most rounds the scheduler writes in one store transaction (group
+    /// commit).
+    pub commit_batch: usize,
+    /// Longest the scheduler's writer waits for more rounds after the
+    /// first of a batch.
+    #[serde(deserialize_with = "human")]
+    pub commit_wait: Duration,
 }
 
 impl Default for DelegationConfig {
@@ -224,6 +231,8 @@ impl Default for DelegationConfig {
             recheck_interval: Duration::from_secs(5 * 60),
             violation_confirmations: 3,
             violation_min_span: Duration::from_secs(15 * 60),
+            commit_batch: 256,
+            commit_wait: Duration::from_millis(2),
         }
     }
 }
@@ -922,6 +931,18 @@ impl Config {
                 "delegation.downtime_budget cannot exceed delegation.downtime_period".into(),
             ));
         }
+        // A re-probe must not be due before a round against a dead server
+        // can have ended (every query timing out, with its retries).
+        let dead_round = self
+            .probe
+            .timeout
+            .saturating_mul(self.probe.retries.saturating_add(1));
+        if d.recheck_interval < dead_round {
+            return Err(ConfigError::Invalid(format!(
+                "delegation.recheck_interval ({:?}) must be at least probe.timeout × (probe.retries + 1) ({:?})",
+                d.recheck_interval, dead_round
+            )));
+        }
         if d.violation_confirmations == 0 {
             return Err(ConfigError::Invalid(
                 "delegation.violation_confirmations must be at least 1".into(),
@@ -944,6 +965,7 @@ impl Config {
             ));
         }
         if d.max_concurrent_rounds == 0
+            || d.commit_batch == 0
             || self.probe.max_in_flight == 0
             || self.http.max_connections == 0
         {

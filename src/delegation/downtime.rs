@@ -12,8 +12,10 @@
 //! extrapolated. The span between two *conclusive* probes is charged when
 //! the earlier one saw the entry down (so an outage runs from its first
 //! failing probe to its first answering one), and only when the two are at
-//! most `reach` apart (the scheduler re-probes a failing domain every
-//! `recheck_interval`; a larger gap means the registry was not looking —
+//! most `reach` apart ([`Policy::reach_after`]: twice the interval plus
+//! the earlier round's own duration; the scheduler re-probes a failing
+//! domain every `recheck_interval`; a larger gap means the registry was
+//! not looking —
 //! serve stopped, or its own network was down — and is not charged). A
 //! probe of an inconclusive round (the registry's own outage) breaks the
 //! chain: nothing before or after it is bridged across it. Spans are split

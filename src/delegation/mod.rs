@@ -288,6 +288,20 @@ impl Policy {
         self.failing_interval(state) * 2
     }
 
+    /// [`Policy::reach`] of the gap ending at a round whose predecessor
+    /// (`prev`, the record's last round) took `prev.duration_ms`: the next
+    /// round could not start before that one ended, so a round longer
+    /// than the interval (a dead server's round lasts `probe.timeout` ×
+    /// tries) does not make the gap after it "the registry not looking".
+    pub fn reach_after(
+        &self,
+        state: DelegationState,
+        prev: Option<&crate::model::RoundSummary>,
+    ) -> Duration {
+        let took = prev.map_or(0, |r| i64::try_from(r.duration_ms).unwrap_or(i64::MAX / 2));
+        self.reach(state) + Duration::milliseconds(took)
+    }
+
     /// The most test-window time one conclusive round credits.
     pub fn window_credit_cap(&self) -> Duration {
         self.probe_interval * 2
@@ -611,7 +625,7 @@ pub fn on_round(
         report.checked_at,
         &report.servers,
         conclusive,
-        pol.reach(st),
+        pol.reach_after(st, rec.last_round.as_ref()),
         pol,
     );
     r.rounds = rec.rounds.saturating_add(1);
@@ -794,19 +808,18 @@ fn monitoring_round(
     ids.sort();
     ids.dedup();
     let message = parts.join("; ");
+    // Only rounds that show this violation confirm it: a streak of
+    // another kind (plain downtime, another finding) starts over here.
+    let prev = rec.failing.as_ref().filter(|s| streak_continues(s, &ids));
     let streak = FailStreak {
-        since: rec.failing.as_ref().map_or(t, |s| s.since),
-        rounds: rec
-            .failing
-            .as_ref()
-            .map_or(0, |s| s.rounds)
-            .saturating_add(1),
+        since: prev.map_or(t, |s| s.since),
+        rounds: prev.map_or(0, |s| s.rounds).saturating_add(1),
         finding_ids: ids.clone(),
         message: message.clone(),
     };
     let confirmed =
         streak.rounds >= pol.violation_confirmations && t - streak.since >= pol.violation_min_span;
-    let first = rec.failing.is_none();
+    let first = prev.is_none();
     r.failing = Some(streak.clone());
     if !(confirmed && sanctionable) {
         if first {
@@ -859,6 +872,21 @@ fn monitoring_round(
         return (r, Some(event(st, st, t, reason)));
     }
     (r, None)
+}
+
+/// Whether a failing round whose violation ids are `ids` (empty: down
+/// within the budget) continues the streak `prev` towards confirming a
+/// violation. Downtime rounds lead up to a downtime-budget violation (the
+/// outage they measured is the one over budget) but confirm no other
+/// finding; a finding is confirmed only by rounds that show it.
+fn streak_continues(prev: &FailStreak, ids: &[String]) -> bool {
+    let downtime_only = |v: &[String]| v.iter().all(|i| i == DOWNTIME_BUDGET_ID);
+    if downtime_only(ids) {
+        downtime_only(&prev.finding_ids)
+    } else {
+        ids.iter()
+            .any(|i| i != DOWNTIME_BUDGET_ID && prev.finding_ids.contains(i))
+    }
 }
 
 /// The record after a probe round of the pending NS set of a delegated
@@ -1434,6 +1462,65 @@ mod tests {
             assert_eq!((last.since, last.until), (v.since, Some(at)));
             assert!(at > at4);
         }
+    }
+
+    #[test]
+    fn downtime_is_charged_across_a_round_longer_than_the_recheck_interval() {
+        let mut p = pol();
+        p.jitter = 0.0;
+        let d = domain();
+        let rec = delegated(&p, &d);
+        let at1 = rec.next_probe.unwrap();
+        // ns2 dead: the round takes 12 min (longer than the 10 min reach
+        // of a 5 min recheck), the next starts 13 min after it started.
+        let at2 = at1 + Duration::minutes(13);
+        for (took, charged) in [(12 * 60_000, 13 * 60_000), (0, 0)] {
+            let mut rep = report(at1, [true, false], false);
+            rep.duration_ms = took;
+            let (r, _, _) = step(&rec, &d, Some(rep), at1, &p);
+            let (r, _, _) = step(&r, &d, Some(report(at2, [true, false], false)), at2, &p);
+            assert_eq!(
+                r.downtime[1].unreachable_ms, charged,
+                "round of {took} ms, then a 13 min gap"
+            );
+        }
+    }
+
+    #[test]
+    fn a_transitional_round_after_plain_downtime_does_not_sanction() {
+        let mut p = pol();
+        p.on_violation = OnViolation::Suspend;
+        p.jitter = 0.0;
+        let d = domain();
+        let rec = delegated(&p, &d);
+        // ns2 down within the budget for 12 rounds (55 min)...
+        let (r, _, _) = monitor(rec, &d, &p, &[([true, false], false); 12]);
+        assert_eq!(r.failing.as_ref().unwrap().rounds, 12);
+        // ...then back, but one round shows a violation (it answered
+        // wrongly while coming up): the downtime rounds confirm nothing.
+        let (r, evs, at) = monitor(r, &d, &p, &[([true, true], false)]);
+        assert_eq!(r.state, DelegationState::Delegated);
+        assert!(r.violation.is_none());
+        let f = r.failing.clone().unwrap();
+        assert_eq!((f.rounds, f.since), (1, at), "a new streak");
+        assert!(
+            evs[0].reason.starts_with("warning: failing round"),
+            "{}",
+            evs[0].reason
+        );
+        // Only rounds that show the violation confirm it.
+        let (r, _, _) = monitor(r, &d, &p, &[([true, true], false); 2]);
+        assert_eq!(r.state, DelegationState::Delegated);
+        let (r, evs, _) = monitor(r, &d, &p, &[([true, true], false)]);
+        assert_eq!(r.state, DelegationState::Suspended);
+        assert!(
+            evs[0]
+                .reason
+                .contains("violation confirmed (4 rounds since"),
+            "{}",
+            evs[0].reason
+        );
+        assert_eq!(r.violation.unwrap().since, at);
     }
 
     #[test]

@@ -11,11 +11,14 @@
 //!   clock jumps are noticed), a wake, or a round's end; it starts rounds
 //!   while fewer than `delegation.max_concurrent_rounds` run.
 //! - A round reads the domain and its record, asks [`crate::delegation::plan`]
-//!   what is needed, probes through a [`Checker`] if so, and writes the new
-//!   record, its history event and the round in ONE store transaction
-//!   (`Store::put_delegation`). A round that was not written did not happen:
-//!   kill -9 at any point loses at most the rounds in flight, never counts
-//!   one twice, and the persisted `next_probe` brings them back at restart.
+//!   what is needed, probes through a [`Checker`] if so, and hands the new
+//!   record, its history event and the round to the group-commit writer
+//!   ([`commit`]), which writes many rounds per store transaction
+//!   (`Store::put_delegations`), each under its own condition. A round
+//!   is acknowledged only once its batch committed; a round that was not
+//!   written did not happen: kill -9 at any point loses at most the rounds
+//!   in flight and the batch being written, never counts one twice, and
+//!   the persisted `next_probe` brings them back at restart.
 //! - Wakes: writers outside the scheduler (API declaration, retest, hold,
 //!   renewal) call [`App::domain_changed`] (pushes the name into
 //!   [`crate::app::Inbox`] and notifies `scheduler_wake`): the scheduler looks at those
@@ -29,6 +32,7 @@
 //! - Every time a domain enters or leaves the zone `app.zone_dirty` is
 //!   notified, so the zone writer rewrites the zone files.
 
+pub mod commit;
 pub mod queue;
 
 use std::collections::HashMap;
@@ -47,8 +51,9 @@ use crate::model::{
     Timestamp,
 };
 use crate::names::DomainName;
-use crate::store::Store;
+use crate::store::{DelegationWrite, Store, WriteIf};
 
+use self::commit::Committer;
 use self::queue::{Queue, NEVER};
 
 /// Longest sleep between looks at the clock.
@@ -230,7 +235,13 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "scheduler queue loaded"
     );
+    let (committer, writer) = Committer::start(
+        app.store.clone(),
+        app.config.delegation.commit_batch,
+        app.config.delegation.commit_wait,
+    );
     let mut s = Scheduler {
+        committer: Some(committer),
         app,
         prober,
         pol,
@@ -244,10 +255,18 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
     };
     s.run().await;
+    // Rounds still queued for the writer are committed before it stops.
+    drop(s);
+    if let Err(e) = writer.await {
+        error!("scheduler writer failed: {e}");
+    }
+    info!("scheduler stopped");
 }
 
 struct Scheduler {
     app: App,
+    /// The group-commit writer's handle (dropped at the end of the run).
+    committer: Option<Committer>,
     prober: Arc<dyn Checker>,
     pol: Arc<Policy>,
     queue: Queue,
@@ -366,7 +385,7 @@ impl Scheduler {
             self.inflight.abort_all();
         }
         self.give_back();
-        info!("scheduler stopped");
+        self.committer = None;
     }
 
     /// Start rounds for `batch` (popped from the queue) that this
@@ -426,13 +445,16 @@ impl Scheduler {
     }
 
     fn start(&mut self, id: u32) {
+        let Some(committer) = self.committer.clone() else {
+            return;
+        };
         let name = self.queue.name(id);
         let app = self.app.clone();
         let prober = self.prober.clone();
         let pol = self.pol.clone();
         let h = self
             .inflight
-            .spawn(async move { round(&app, prober.as_ref(), &pol, &name).await });
+            .spawn(async move { round(&app, prober.as_ref(), &pol, &committer, &name).await });
         self.tasks.insert(h.id(), id);
     }
 
@@ -661,7 +683,13 @@ fn zone_affected(
 
 /// One look at a due domain: plan, probe if needed, write; then the same
 /// for a pending nameserver change of a delegated domain.
-async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> RoundDone {
+async fn round(
+    app: &App,
+    prober: &dyn Checker,
+    pol: &Policy,
+    commit: &Committer,
+    name: &str,
+) -> RoundDone {
     let retry = |state| RoundDone {
         due: Some(app.now() + delegation_retry(pol)),
         state,
@@ -703,7 +731,7 @@ async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> Rou
             }
         }
         Plan::Write(new, ev) => {
-            match write_step(app, name, &rec, *new, Some(ev), None, &status).await {
+            match write_step(app, commit, name, &rec, *new, Some(ev), None, &status).await {
                 Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
@@ -731,7 +759,7 @@ async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> Rou
                 let (new, ev) =
                     delegation::on_round(&rec, &report, &ctx, pol, name, inconclusive.as_deref());
                 let summary = new.last_round.clone();
-                match write_step(app, name, &rec, new, ev, summary, &status).await {
+                match write_step(app, commit, name, &rec, new, ev, summary, &status).await {
                     Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
@@ -743,7 +771,7 @@ async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> Rou
     match delegation::plan_pending(&cur, now, pol) {
         Some(Plan::Write(new, ev)) => {
             let old = cur.clone();
-            match write_step(app, name, &old, *new, Some(ev), None, &status).await {
+            match write_step(app, commit, name, &old, *new, Some(ev), None, &status).await {
                 Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
@@ -778,7 +806,7 @@ async fn round(app: &App, prober: &dyn Checker, pol: &Policy, name: &str) -> Rou
                     .and_then(|p| p.last_round.clone())
                     .or_else(|| new.last_round.clone());
                 let old = cur.clone();
-                match write_step(app, name, &old, new, ev, summary, &status).await {
+                match write_step(app, commit, name, &old, new, ev, summary, &status).await {
                     Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
@@ -799,8 +827,10 @@ enum Step {
 
 /// Write one step of a round (compare-and-set against `old`), log it and
 /// tell the zone writer when the zone changes.
+#[allow(clippy::too_many_arguments)] // one step's whole context
 async fn write_step(
     app: &App,
+    commit: &Committer,
     name: &str,
     old: &DelegationRecord,
     new: DelegationRecord,
@@ -808,7 +838,14 @@ async fn write_step(
     round: Option<RoundSummary>,
     status: &lifecycle::Status,
 ) -> Step {
-    match write(app, name, old, &new, ev.as_ref(), round.as_ref()).await {
+    let w = DelegationWrite {
+        name: name.to_string(),
+        when: WriteIf::Unchanged(Box::new(old.clone())),
+        record: new.clone(),
+        event: ev.clone(),
+        round,
+    };
+    match write(app, commit, w).await {
         Ok(Written::Yes) => {
             if let Some(ev) = &ev {
                 info!(domain = name, from = ?ev.from, to = ?ev.to, "{}", ev.reason);
@@ -857,32 +894,19 @@ enum Written {
     Superseded(Option<Box<DelegationRecord>>),
 }
 
-/// Write `new` (with event and round) if the record is still `old`, in
-/// one transaction: a re-declaration or a retest made during the round
-/// wins, and the round is discarded (it did not happen).
-async fn write(
-    app: &App,
-    name: &str,
-    old: &DelegationRecord,
-    new: &DelegationRecord,
-    ev: Option<&HistoryEvent>,
-    round: Option<&RoundSummary>,
-) -> crate::store::Result<Written> {
+/// Write a round's step through the group commit: written if the record
+/// is still the one the round read, in the batch's transaction; else a
+/// re-declaration or a retest made during the round wins, and the round
+/// is discarded (it did not happen).
+async fn write(app: &App, commit: &Committer, w: DelegationWrite) -> crate::store::Result<Written> {
+    let name = w.name.clone();
+    if commit.write(w).await? {
+        return Ok(Written::Yes);
+    }
     let store = app.store.clone();
-    let (n, old, new, ev, round) = (
-        name.to_string(),
-        old.clone(),
-        new.clone(),
-        ev.cloned(),
-        round.cloned(),
-    );
     tokio::task::spawn_blocking(move || {
-        if store.put_delegation_if_unchanged(&n, &old, &new, ev.as_ref(), round.as_ref())? {
-            Ok(Written::Yes)
-        } else {
-            Ok(Written::Superseded(store.delegation(&n)?.map(Box::new)))
-        }
+        Ok(Written::Superseded(store.delegation(&name)?.map(Box::new)))
     })
     .await
-    .map_err(|e| crate::store::StoreError::Backend(format!("write task: {e}")))?
+    .map_err(|e| crate::store::StoreError::Backend(format!("read task: {e}")))?
 }

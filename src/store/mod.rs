@@ -538,6 +538,29 @@ pub trait Store: Send + Sync + 'static {
         self.put_delegation_when(name, &|old| old == Some(expected), record, event, round)
     }
 
+    /// Several rounds' conditional writes in ONE transaction (the
+    /// scheduler's group commit): each write's condition is checked
+    /// against the record stored when it is reached (earlier writes of the
+    /// batch included); a write whose condition fails is skipped, the
+    /// others go on. Returns, per write, whether it was written. On error
+    /// nothing of the batch is written.
+    fn put_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
+        // Backends without a batch path: one transaction per write (still
+        // all-or-nothing per write).
+        writes
+            .iter()
+            .map(|w| {
+                self.put_delegation_when(
+                    &w.name,
+                    &|old| w.when.accepts(old),
+                    &w.record,
+                    w.event.as_ref(),
+                    w.round.as_ref(),
+                )
+            })
+            .collect()
+    }
+
     // ---- several processes (PostgreSQL); one process: trivial ---------
     /// Whether other processes may write this store meanwhile (they
     /// cannot wake this one: it polls).
@@ -564,6 +587,36 @@ pub trait Store: Send + Sync + 'static {
     fn try_lead(&self, _duty: &str) -> Result<Option<Box<dyn Leadership>>> {
         Ok(Some(Box::new(Sole)))
     }
+}
+
+/// What a write of [`Store::put_delegations`] requires of the stored
+/// record (the conditions of [`Store::put_delegation_if_unchanged`] and
+/// [`Store::put_delegation`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteIf {
+    /// The stored record still equals this one as a whole.
+    Unchanged(Box<DelegationRecord>),
+    /// The stored record's NS fingerprint is still this one.
+    Fingerprint(String),
+}
+
+impl WriteIf {
+    pub fn accepts(&self, old: Option<&DelegationRecord>) -> bool {
+        match self {
+            WriteIf::Unchanged(e) => old == Some(&**e),
+            WriteIf::Fingerprint(f) => old.is_some_and(|o| &o.ns_fingerprint == f),
+        }
+    }
+}
+
+/// One round's write in a batch ([`Store::put_delegations`]).
+#[derive(Debug, Clone)]
+pub struct DelegationWrite {
+    pub name: String,
+    pub when: WriteIf,
+    pub record: DelegationRecord,
+    pub event: Option<HistoryEvent>,
+    pub round: Option<RoundSummary>,
 }
 
 /// A held leadership (see [`Store::try_lead`]); dropped: given up.

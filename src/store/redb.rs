@@ -359,6 +359,41 @@ impl RedbStore {
         Ok(true)
     }
 
+    /// [`Store::put_delegations`]: every write of the batch in one write
+    /// transaction (one commit, one fsync), each under its own condition.
+    fn write_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.write()?;
+        let w = W::new(&txn);
+        let mut changes = Changes::default();
+        let mut done = Vec::with_capacity(writes.len());
+        // The store's `last update`: the batch's latest event.
+        let mut latest = None;
+        for x in writes {
+            done.push(apply_delegation_write(
+                &w,
+                x,
+                &self.retention,
+                &mut changes,
+                &mut latest,
+            )?);
+        }
+        if let Some(at) = latest {
+            touch(&w, at)?;
+            changes.updated(at);
+        }
+        w.flush()?;
+        drop(w);
+        if done.iter().any(|d| *d) {
+            self.commit(txn, changes)?;
+        } else {
+            txn.abort().map_err(err)?;
+        }
+        Ok(done)
+    }
+
     /// Open (or create) the store at `path`, checking the schema version.
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
@@ -1809,6 +1844,10 @@ impl Store for RedbStore {
     ) -> Result<bool> {
         self.write_delegation_when(name, accept, record, event, round)
     }
+
+    fn put_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
+        self.write_delegations(writes)
+    }
 }
 
 self_cell::self_cell!(
@@ -1959,6 +1998,40 @@ fn committed(shared: &Shared, r: Result<()>) -> Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// One write of a batch inside `w`: skipped (false) when the stored
+/// record fails its condition, else the record, its event (history, the
+/// registrar's feed) and its round, as `write_delegation_when` does alone.
+fn apply_delegation_write(
+    w: &W<'_>,
+    x: &DelegationWrite,
+    retention: &Retention,
+    changes: &mut Changes,
+    latest: &mut Option<Timestamp>,
+) -> Result<bool> {
+    let name = x.name.as_str();
+    let old: Option<DelegationRecord> = wget(w, DELEGATION, name)?;
+    if !x.when.accepts(old.as_ref()) {
+        return Ok(false);
+    }
+    put_record(w, name, old.as_ref(), &x.record)?;
+    if old.as_ref().map(crate::public::delegation_facts)
+        != Some(crate::public::delegation_facts(&x.record))
+    {
+        changes.key(Key::Domain(name));
+    }
+    if let Some(ev) = &x.event {
+        log_append(w, HISTORY, name, ev, HISTORY_KEPT)?;
+        if let Some(d) = wget::<Domain>(w, DOMAINS, name)? {
+            feed_append(w, name, ev, "scheduler", &[d.registrar.as_str()])?;
+        }
+        *latest = (*latest).max(Some(ev.at));
+    }
+    if let Some(r) = &x.round {
+        rounds_append(w, name, r, retention)?;
+    }
+    Ok(true)
 }
 
 /// Append one event to the registry-wide feed, indexed under each registrar.

@@ -68,6 +68,10 @@ fn canaries_resolvers_and_outage_thresholds() {
             "[delegation]\nrecheck_interval = \"0s\"\n",
             "recheck_interval",
         ),
+        (
+            "[delegation]\nrecheck_interval = \"3s\"\n[probe]\ntimeout = \"2s\"\nretries = 1\n",
+            "must be at least probe.timeout × (probe.retries + 1)",
+        ),
     ] {
         let e = load(body).unwrap_err();
         assert!(e.contains(want), "{body}: {e}");

@@ -8,7 +8,9 @@ use chrono::{TimeZone, Utc};
 use zonekeeper::config::Config;
 use zonekeeper::import;
 use zonekeeper::model::{DelegationRecord, DelegationState, HistoryEvent, RoundSummary};
-use zonekeeper::store::{self, Backend, Location, OpenOptions, Store, StoreError};
+use zonekeeper::store::{
+    self, Backend, DelegationWrite, Location, OpenOptions, Store, StoreError, WriteIf,
+};
 
 type Case = fn(&mut dyn Backend);
 
@@ -36,6 +38,7 @@ const CASES: &[(&str, Case)] = &[
     ("look_alike_index", look_alike_index),
     ("host_objects", host_objects),
     ("bulk_import_writes", bulk_import_writes),
+    ("batched_delegation_writes", batched_delegation_writes),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -247,6 +250,133 @@ fn conditional_delegation_writes(s: &mut dyn Backend) {
         .put_delegation_if_unchanged("alpha.ru", &rec, &next, None, Some(&round(false, 3)))
         .unwrap());
     assert_eq!(s.rounds("alpha.ru", 10).unwrap().len(), 2);
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+/// The scheduler's group commit: many rounds in one transaction, each
+/// under its own condition; a failed condition skips that write only.
+fn batched_delegation_writes(s: &mut dyn Backend) {
+    load(s, &data(NS_B));
+    assert!(s.put_delegations(&[]).unwrap().is_empty());
+    let a = s.delegation("alpha.ru").unwrap().unwrap();
+    let b = s.delegation("beta.ru").unwrap().unwrap();
+    let g = s.delegation("gamma.ru").unwrap().unwrap();
+    let mut a2 = a.clone();
+    a2.state = DelegationState::Delegated;
+    let mut a3 = a2.clone();
+    a3.state = DelegationState::Suspended;
+    let ev = event(DelegationState::Delegated, "window passed");
+    let feed_before = s.feed("R1", 0, 100).unwrap().len();
+    let w = |name: &str, when: WriteIf, rec: &DelegationRecord, ev: Option<&HistoryEvent>, r| {
+        DelegationWrite {
+            name: name.into(),
+            when,
+            record: rec.clone(),
+            event: ev.cloned(),
+            round: r,
+        }
+    };
+    let done = s
+        .put_delegations(&[
+            w(
+                "alpha.ru",
+                WriteIf::Unchanged(Box::new(a.clone())),
+                &a2,
+                Some(&ev),
+                Some(round(true, 1)),
+            ),
+            // A re-declaration during the round: its fingerprint is stale.
+            w(
+                "beta.ru",
+                WriteIf::Fingerprint("stale".into()),
+                &b,
+                None,
+                Some(round(false, 1)),
+            ),
+            w(
+                "gamma.ru",
+                WriteIf::Unchanged(Box::new(g.clone())),
+                &g,
+                None,
+                Some(round(true, 2)),
+            ),
+            // Sees the batch's own first write: `a` is no longer stored.
+            w(
+                "alpha.ru",
+                WriteIf::Unchanged(Box::new(a.clone())),
+                &a3,
+                None,
+                None,
+            ),
+            w(
+                "beta.ru",
+                WriteIf::Fingerprint(b.ns_fingerprint.clone()),
+                &b,
+                None,
+                Some(round(true, 3)),
+            ),
+        ])
+        .unwrap();
+    assert_eq!(done, vec![true, false, true, false, true]);
+    assert_eq!(s.delegation("alpha.ru").unwrap().unwrap(), a2);
+    assert_eq!(s.rounds("alpha.ru", 10).unwrap(), vec![round(true, 1)]);
+    assert_eq!(s.rounds("beta.ru", 10).unwrap(), vec![round(true, 3)]);
+    assert_eq!(s.rounds("gamma.ru", 10).unwrap(), vec![round(true, 2)]);
+    assert_eq!(s.history("alpha.ru", 1).unwrap(), vec![ev.clone()]);
+    let feed = s.feed("R1", 0, 100).unwrap();
+    assert_eq!(feed.len(), feed_before + 1);
+    assert_eq!(
+        (
+            feed[feed.len() - 1].domain.as_str(),
+            feed[feed.len() - 1].actor.as_str()
+        ),
+        ("alpha.ru", "scheduler")
+    );
+    assert_eq!(s.last_update().unwrap(), Some(ev.at));
+    assert_eq!(
+        s.domains_by_state(DelegationState::Delegated, None, 10)
+            .unwrap()
+            .0,
+        vec!["alpha.ru"]
+    );
+    // Many rounds of one domain in one batch keep what the same writes
+    // one at a time keep (retention included).
+    let rounds: Vec<RoundSummary> = (0..3 * KEEP as u64)
+        .map(|i| {
+            let mut r = round(i % 3 != 0, i);
+            r.at = now() + chrono::Duration::minutes(i as i64);
+            r
+        })
+        .collect();
+    let batch: Vec<DelegationWrite> = rounds
+        .iter()
+        .map(|r| {
+            w(
+                "beta.ru",
+                WriteIf::Fingerprint(b.ns_fingerprint.clone()),
+                &b,
+                None,
+                Some(r.clone()),
+            )
+        })
+        .collect();
+    assert!(s.put_delegations(&batch).unwrap().iter().all(|d| *d));
+    for r in &rounds {
+        assert!(
+            s.put_delegations(&[w(
+                "gamma.ru",
+                WriteIf::Unchanged(Box::new(g.clone())),
+                &g,
+                None,
+                Some(r.clone())
+            )])
+            .unwrap()[0]
+        );
+    }
+    let kept = s.rounds("beta.ru", 100).unwrap();
+    assert!(kept.len() < rounds.len(), "{} rounds kept", kept.len());
+    let sig = |v: Vec<RoundSummary>| -> Vec<_> { v.iter().map(|r| (r.at, r.passed)).collect() };
+    assert_eq!(sig(kept), sig(s.rounds("gamma.ru", 100).unwrap()));
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }
 
