@@ -272,6 +272,16 @@ pub struct ProbeConfig {
     /// The interval over which that share is measured.
     #[serde(deserialize_with = "human")]
     pub outage_window: Duration,
+    /// Queries a second sent to one server address at most (0: no cap).
+    pub per_address_qps: u32,
+    /// TCP connections open to one server address at once at most (0: no
+    /// cap).
+    pub per_address_tcp: usize,
+    /// Longest a server address's shared facts (plain UDP, TCP, open
+    /// recursion) are used by scheduler rounds; a round on a shorter
+    /// interval measures them again after its own interval.
+    #[serde(deserialize_with = "human")]
+    pub server_facts_ttl: Duration,
 }
 
 /// Socket addresses written as `ip` (port 53 implied) or `ip:port`.
@@ -325,6 +335,9 @@ impl Default for ProbeConfig {
             canaries: Vec::new(),
             outage_threshold: 0.5,
             outage_window: Duration::from_secs(120),
+            per_address_qps: 500,
+            per_address_tcp: 8,
+            server_facts_ttl: Duration::from_secs(300),
         }
     }
 }

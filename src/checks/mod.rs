@@ -16,9 +16,9 @@ use chrono::Utc;
 use crate::config::ProbeConfig;
 use crate::model::{CheckReport, DsRecord, Finding, Nameserver, Severity, Timestamp, Verdict};
 use crate::names::DomainName;
-use crate::probe::{ProbeError, ProbeFacts, Prober};
+use crate::probe::{ProbeError, ProbeFacts, Prober, Round};
 
-pub use crate::probe::NsTarget;
+pub use crate::probe::{NsTarget, RoundKind};
 pub use profile::{Profile, ProfileError};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +101,36 @@ impl Verifier {
         targets: &[NsTarget],
         ds: &[DsRecord],
     ) -> CheckReport {
+        self.check_round(domain, targets, ds, &Round::full()).await
+    }
+
+    /// A scheduler round of a stored delegation: what it asks depends on
+    /// `round.kind` (docs/delegation.md, "What a round asks").
+    pub async fn check_stored_round(
+        &self,
+        domain: &DomainName,
+        ns: &[Nameserver],
+        ds: &[DsRecord],
+        round: &Round,
+    ) -> CheckReport {
+        self.check_round(domain, &self.targets(ns), ds, round).await
+    }
+
+    /// The prober (shared facts and per-address caps live there).
+    pub fn prober(&self) -> &Prober {
+        &self.prober
+    }
+
+    async fn check_round(
+        &self,
+        domain: &DomainName,
+        targets: &[NsTarget],
+        ds: &[DsRecord],
+        round: &Round,
+    ) -> CheckReport {
         let checked_at = Utc::now();
         let start = Instant::now();
-        let facts = self.prober.probe(domain, targets).await;
+        let facts = self.prober.probe_round(domain, targets, round).await;
         let sec = self.prober.probe_dnssec(&facts, !ds.is_empty()).await;
         let mut report = judge(&self.profile, &facts, targets, checked_at);
         dnssec::add_findings(&mut report, &self.profile, ds, &sec, checked_at);

@@ -67,11 +67,32 @@ fn soa_of(r: &Reply, apex: &Name) -> Option<SOA> {
     })
 }
 
-/// The SOA queries of an address that got a usable (decoded) reply.
+/// The SOA queries asked of an address for this zone that got a usable
+/// (decoded) reply. Shared facts never count: they may have asked another
+/// zone.
 fn soa_replies(p: &Probes) -> impl Iterator<Item = &QueryResult> {
-    [&p.soa_udp_edns, &p.soa_udp, &p.soa_tcp]
-        .into_iter()
-        .filter(|q| q.reply().is_some())
+    [
+        Some(&p.soa_udp_edns),
+        p.soa_udp.as_ref(),
+        p.soa_tcp.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|q| q.reply().is_some())
+}
+
+/// The reply to this zone's SOA without EDNS: the plain query if it was
+/// asked, else the EDNS query's retry without EDNS, if it made one.
+fn plain_soa_reply(p: &Probes) -> Option<&Reply> {
+    match &p.soa_udp {
+        Some(q) => q.reply(),
+        None => p
+            .soa_udp_edns
+            .first
+            .reply()
+            .filter(|r| crate::probe::edns_rejected(r.rcode))
+            .and_then(|_| p.soa_udp_edns.reply()),
+    }
 }
 
 /// Judge one probe round. `targets` is the declared set as given.
@@ -190,16 +211,19 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         return;
     }
     let Some(p) = &a.probes else { return };
+    let udp_shown = p.soa_udp.as_ref().unwrap_or(&p.soa_udp_edns);
+    let tcp_shown = a
+        .tcp_query()
+        .map_or_else(|| "not asked".to_string(), |q| outcome_text(&q.first));
     if !p.all().any(QueryResult::answered) {
         out.push(
             "RESPONSIVE",
             Some(name),
             addr,
             format!(
-                "{name} does not answer on {}: UDP {}, TCP {}",
+                "{name} does not answer on {}: UDP {}, TCP {tcp_shown}",
                 show_addr(a.addr),
-                outcome_text(&p.soa_udp.first),
-                outcome_text(&p.soa_tcp.first)
+                outcome_text(&udp_shown.first),
             ),
         );
         return;
@@ -228,7 +252,8 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             ),
         );
     }
-    let udp_answered = p.soa_udp_edns.first.answered() || p.soa_udp.first.answered();
+    let udp_answered =
+        p.soa_udp_edns.first.answered() || p.soa_udp.as_ref().is_some_and(|q| q.first.answered());
     if !udp_answered {
         out.push(
             "UDP",
@@ -236,22 +261,20 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             addr,
             format!(
                 "no answer to SOA over UDP: {}",
-                outcome_text(&p.soa_udp.first)
+                outcome_text(&udp_shown.first)
             ),
         );
     }
-    if !p.soa_tcp.first.answered() {
+    let tcp_answered = a.tcp_answered();
+    if !tcp_answered {
         out.push(
             "TCP",
             Some(name),
             addr,
-            format!(
-                "no answer to SOA over TCP: {}",
-                outcome_text(&p.soa_tcp.first)
-            ),
+            format!("no answer to SOA over TCP: {tcp_shown}"),
         );
     }
-    if p.soa_udp.truncated() && p.soa_udp_edns.truncated() {
+    if p.soa_udp.as_ref().is_some_and(QueryResult::truncated) && p.soa_udp_edns.truncated() {
         out.push(
             "TCP_ONLY",
             Some(name),
@@ -260,7 +283,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         );
     }
     // EDNS: judge the UDP reply to the EDNS query itself.
-    if let (Some(r), Some(plain_r)) = (p.soa_udp_edns.first.reply(), p.soa_udp.reply()) {
+    if let (Some(r), Some(plain_r)) = (p.soa_udp_edns.first.reply(), plain_soa_reply(p)) {
         if crate::probe::edns_rejected(r.rcode) && plain_r.rcode == ResponseCode::NoError {
             out.push(
                 "EDNS",
@@ -349,12 +372,12 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             name,
             a.addr,
             p,
-            (udp_answered, p.soa_tcp.first.answered()),
+            (udp_answered, tcp_answered),
             aa_judged,
         );
     }
     // Open recursion: a non-authoritative answer for a name outside the zone.
-    if let Some(r) = p.recursion.reply() {
+    if let Some((rq, r)) = a.recursion().and_then(|q| Some((q, q.reply()?))) {
         let recursed = r.ra
             && !r.aa
             && ((r.rcode == ResponseCode::NoError && !r.answers.is_empty())
@@ -366,7 +389,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
                 addr,
                 format!(
                     "{name} answers recursive queries for names outside its zones ({} {}); authoritative servers should not be open resolvers",
-                    plain(&p.recursion.qname),
+                    plain(&rq.qname),
                     r.rcode
                 ),
             );
@@ -662,7 +685,10 @@ fn queries_answered(
     aa_judged: bool,
 ) {
     let mut bad = Vec::new();
-    let ns = [(&p.ns, false), (&p.ns_tcp, false)];
+    let ns = [Some(&p.ns), p.ns_tcp.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|q| (q, false));
     let hosts = p
         .hosts
         .iter()

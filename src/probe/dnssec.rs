@@ -3,7 +3,8 @@
 //! with a TCP retry on truncation (signed answers often exceed 1232 bytes).
 //!
 //! Only addresses that answered the round's ordinary probes are asked: a
-//! dead address already cost its timeout and is judged there.
+//! dead address already cost its timeout and is judged there. Without a DS,
+//! a scheduler round asks only addresses whose SOA answer came signed.
 
 use std::net::SocketAddr;
 
@@ -75,7 +76,12 @@ impl Prober {
                     .probes
                     .as_ref()
                     .is_some_and(|p| p.all().any(|q| q.answered()));
-                if a.refused.is_none() && answered {
+                // Without a DS only a signed zone is asked for its DNSKEY:
+                // scheduler rounds ask the SOA with the DO bit, and an
+                // unsigned answer settles it without another query.
+                let unsigned =
+                    !full && a.shared.is_some() && a.probes.as_ref().is_some_and(|p| !p.signed());
+                if a.refused.is_none() && answered && !unsigned {
                     jobs.push((s.name.clone(), a.addr));
                 }
             }
@@ -157,9 +163,6 @@ impl Prober {
         qtype: RecordType,
         transport: Transport,
     ) -> Outcome {
-        let Ok(_permit) = self.inner.in_flight.acquire().await else {
-            return Outcome::Io("prober is shutting down".into());
-        };
         let q = wire::Question {
             name: qname,
             qtype,
@@ -167,9 +170,6 @@ impl Prober {
             rd: false,
             dnssec_ok: true,
         };
-        match transport {
-            Transport::Udp => wire::udp(addr, &q, self.inner.timeout, self.inner.retries).await,
-            Transport::Tcp => wire::tcp(addr, &q, self.inner.timeout).await,
-        }
+        self.send(addr, &q, transport).await
     }
 }

@@ -4,11 +4,21 @@
 //!
 //! Every server is probed on every address at once, every query of an address
 //! at once, so a dead server costs one timeout, in parallel with the rest. A
-//! global semaphore bounds the queries in flight across all concurrent checks.
+//! global semaphore bounds the queries in flight across all concurrent checks;
+//! [`polite`] caps the rate and TCP connections per address.
+//!
+//! What a round asks depends on its [`RoundKind`] (docs/delegation.md, "What
+//! a round asks"): a one-off check asks everything of every address; a
+//! scheduler round asks the zone's questions per domain and takes the
+//! address's own properties (plain UDP, TCP, open recursion) from
+//! [`shared`] facts measured once per address and shared by every domain on
+//! it, asking again per domain only where its own answers disagree.
 
 pub mod dnssec;
 pub mod dsboot;
 pub mod guard;
+pub mod polite;
+pub mod shared;
 mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,7 +36,11 @@ use hickory_resolver::TokioResolver;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::ProbeConfig;
+use crate::model::Timestamp;
 use crate::names::{DomainName, HostName};
+
+pub use shared::ServerProbe;
+use shared::{within, TtlCache};
 
 pub use wire::{judge_reply, Judged, Transport, EDNS_PAYLOAD, MAX_MESSAGE, MAX_POINTER_HOPS};
 
@@ -131,41 +145,94 @@ impl QueryResult {
     }
 }
 
-/// The queries sent to one address.
+/// What a probe round is for, which decides what it asks
+/// (docs/delegation.md, "What a round asks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundKind {
+    /// A one-off check (CLI, API): every query of every address, nothing
+    /// shared.
+    Full,
+    /// A scheduler round of a domain being tested (or a pending change, or
+    /// a suspended domain): the zone's SOA over UDP and TCP, its NS set,
+    /// in-bailiwick addresses over UDP and TCP; the address's own
+    /// properties shared.
+    Testing,
+    /// A scheduler round of a delegated domain: the zone's SOA and NS set
+    /// over UDP; TCP, plain DNS and recursion shared (per domain again
+    /// where the domain's own answers disagree with them).
+    Monitoring,
+}
+
+/// A round as the scheduler asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    pub kind: RoundKind,
+    /// The scheduler's clock at the start of the round.
+    pub now: Timestamp,
+    /// How old a shared fact may be (the domain's probe interval, capped
+    /// by `probe.server_facts_ttl`).
+    pub max_age: Duration,
+}
+
+impl Round {
+    /// A one-off check.
+    pub fn full() -> Self {
+        Self {
+            kind: RoundKind::Full,
+            now: chrono::Utc::now(),
+            max_age: Duration::ZERO,
+        }
+    }
+}
+
+/// The queries sent to one address for one zone. Fields that are `None`
+/// were not asked of this domain in this round: the address's shared facts
+/// ([`AddressFacts::shared`]) stand for them.
 #[derive(Debug, Clone)]
 pub struct Probes {
-    /// SOA over UDP with EDNS(0).
+    /// SOA over UDP with EDNS(0) (the DO bit set in scheduler rounds: the
+    /// RRSIG in the answer tells a signed zone without another query).
     pub soa_udp_edns: QueryResult,
     /// SOA over UDP without EDNS.
-    pub soa_udp: QueryResult,
+    pub soa_udp: Option<QueryResult>,
     /// SOA over TCP (with EDNS).
-    pub soa_tcp: QueryResult,
+    pub soa_tcp: Option<QueryResult>,
     /// NS of the apex over UDP with EDNS.
     pub ns: QueryResult,
-    /// NS of the apex over TCP: every query the checks rely on must be
-    /// answered over both transports.
-    pub ns_tcp: QueryResult,
+    /// NS of the apex over TCP (one-off checks).
+    pub ns_tcp: Option<QueryResult>,
     /// A/AAAA of each in-bailiwick declared name.
     pub hosts: Vec<(HostName, QueryResult)>,
-    /// The same over TCP.
+    /// The same over TCP (one-off checks and testing rounds).
     pub hosts_tcp: Vec<(HostName, QueryResult)>,
-    /// RD=1 query for a name outside the zone.
-    pub recursion: QueryResult,
+    /// RD=1 query for a name outside the zone (one-off checks).
+    pub recursion: Option<QueryResult>,
 }
 
 impl Probes {
+    /// Every query asked of this address for this zone.
     pub fn all(&self) -> impl Iterator<Item = &QueryResult> {
         [
-            &self.soa_udp_edns,
-            &self.soa_udp,
-            &self.soa_tcp,
-            &self.ns,
-            &self.ns_tcp,
-            &self.recursion,
+            Some(&self.soa_udp_edns),
+            self.soa_udp.as_ref(),
+            self.soa_tcp.as_ref(),
+            Some(&self.ns),
+            self.ns_tcp.as_ref(),
+            self.recursion.as_ref(),
         ]
         .into_iter()
+        .flatten()
         .chain(self.hosts.iter().map(|(_, q)| q))
         .chain(self.hosts_tcp.iter().map(|(_, q)| q))
+    }
+
+    /// The zone's SOA signed (an RRSIG in the DO answer).
+    pub fn signed(&self) -> bool {
+        self.soa_udp_edns.reply().is_some_and(|r| {
+            r.answers
+                .iter()
+                .any(|rec| rec.record_type() == RecordType::RRSIG)
+        })
     }
 }
 
@@ -176,6 +243,38 @@ pub struct AddressFacts {
     /// The guard refused the address: nothing was sent. Holds the reason.
     pub refused: Option<&'static str>,
     pub probes: Option<Probes>,
+    /// The address's own properties, shared across domains (scheduler
+    /// rounds only).
+    pub shared: Option<Arc<ServerProbe>>,
+}
+
+impl AddressFacts {
+    /// Whether the address answered SOA over TCP: this domain's own query
+    /// if it was asked, else the shared fact.
+    pub fn tcp_answered(&self) -> bool {
+        let own = self.probes.as_ref().and_then(|p| p.soa_tcp.as_ref());
+        match (own, &self.shared) {
+            (Some(q), _) => q.first.answered(),
+            (None, Some(s)) => s.tcp.first.answered(),
+            (None, None) => false,
+        }
+    }
+
+    /// The SOA over TCP to show: this domain's, else the shared one.
+    pub fn tcp_query(&self) -> Option<&QueryResult> {
+        self.probes
+            .as_ref()
+            .and_then(|p| p.soa_tcp.as_ref())
+            .or(self.shared.as_ref().map(|s| &s.tcp))
+    }
+
+    /// The open-recursion probe: this round's, else the shared one.
+    pub fn recursion(&self) -> Option<&QueryResult> {
+        self.probes
+            .as_ref()
+            .and_then(|p| p.recursion.as_ref())
+            .or(self.shared.as_ref().map(|s| &s.recursion))
+    }
 }
 
 /// How a name declared without addresses was resolved.
@@ -231,7 +330,20 @@ struct Inner {
     in_flight: Semaphore,
     resolver_cfg: Option<ResolverConfig>,
     resolver: OnceCell<Result<TokioResolver, String>>,
+    polite: polite::Polite,
+    /// Longest a shared fact is used (`probe.server_facts_ttl`).
+    facts_ttl: Duration,
+    servers: TtlCache<SocketAddr, Arc<ServerProbe>>,
+    /// Lookups of out-of-bailiwick names, kept for their TTL.
+    names: TtlCache<HostName, (Resolution, Duration)>,
 }
+
+/// Addresses (and names) whose shared facts are kept at most.
+const SHARED_CAPACITY: usize = 100_000;
+/// Longest a name's resolution is kept, whatever its TTL.
+const MAX_NAME_TTL: Duration = Duration::from_secs(3600);
+/// How long a lookup that found no address is kept.
+const NEGATIVE_NAME_TTL: Duration = Duration::from_secs(30);
 
 impl Prober {
     pub fn new(cfg: &ProbeConfig) -> Result<Self, ProbeError> {
@@ -255,8 +367,22 @@ impl Prober {
                 in_flight: Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)),
                 resolver_cfg,
                 resolver: OnceCell::new(),
+                polite: polite::Polite::new(cfg.per_address_qps, cfg.per_address_tcp),
+                facts_ttl: cfg.server_facts_ttl,
+                servers: TtlCache::new(SHARED_CAPACITY, cfg.server_facts_ttl),
+                names: TtlCache::new(SHARED_CAPACITY, MAX_NAME_TTL),
             }),
         })
+    }
+
+    /// Total time queries have waited for a per-address cap, since start.
+    pub fn throttle_waited(&self) -> Duration {
+        self.inner.polite.waited()
+    }
+
+    /// How old a shared fact may be for a round on `interval`.
+    pub fn facts_max_age(&self, interval: Duration) -> Duration {
+        interval.min(self.inner.facts_ttl)
     }
 
     pub fn timeout(&self) -> Duration {
@@ -278,7 +404,7 @@ impl Prober {
         };
         for t in [Transport::Udp, Transport::Tcp] {
             if self
-                .exchange(addr, &name, RecordType::SOA, t, true, false)
+                .exchange(addr, &name, RecordType::SOA, t, (true, false, false))
                 .await
                 .answered()
             {
@@ -288,8 +414,19 @@ impl Prober {
         false
     }
 
-    /// Probe every declared server on every address, all in parallel.
+    /// Probe every declared server on every address, all in parallel: a
+    /// one-off check (everything asked).
     pub async fn probe(&self, domain: &DomainName, targets: &[NsTarget]) -> ProbeFacts {
+        self.probe_round(domain, targets, &Round::full()).await
+    }
+
+    /// Probe for a round of `round.kind`.
+    pub async fn probe_round(
+        &self,
+        domain: &DomainName,
+        targets: &[NsTarget],
+        round: &Round,
+    ) -> ProbeFacts {
         let start = tokio::time::Instant::now();
         let Some(apex) = fqdn(domain.as_str()) else {
             // DomainName is validated; an unparsable one means no queries.
@@ -309,7 +446,7 @@ impl Prober {
         let servers = join_all(
             targets
                 .iter()
-                .map(|t| self.probe_server(&apex, t, &in_bailiwick)),
+                .map(|t| self.probe_server(&apex, t, &in_bailiwick, round)),
         )
         .await;
         ProbeFacts {
@@ -324,9 +461,10 @@ impl Prober {
         apex: &Name,
         target: &NsTarget,
         in_bailiwick: &[HostName],
+        round: &Round,
     ) -> ServerFacts {
         let (resolution, addrs) = if target.addrs.is_empty() {
-            let res = self.resolve(&target.name).await;
+            let res = self.resolve_cached(&target.name, round).await;
             let addrs = res
                 .addresses
                 .iter()
@@ -339,7 +477,7 @@ impl Prober {
         let addresses = join_all(
             addrs
                 .iter()
-                .map(|a| self.probe_address(apex, *a, in_bailiwick)),
+                .map(|a| self.probe_address(apex, *a, in_bailiwick, round)),
         )
         .await;
         ServerFacts {
@@ -355,6 +493,7 @@ impl Prober {
         apex: &Name,
         addr: SocketAddr,
         in_bailiwick: &[HostName],
+        round: &Round,
     ) -> AddressFacts {
         let loopback_ok = self.inner.allow_loopback && addr.ip().is_loopback();
         if !self.inner.allow_private && !loopback_ok {
@@ -363,6 +502,7 @@ impl Prober {
                     addr,
                     refused: Some(why),
                     probes: None,
+                    shared: None,
                 };
             }
         }
@@ -373,56 +513,187 @@ impl Prober {
                 let name = fqdn(h.as_str());
                 [A, AAAA].into_iter().filter_map(move |t| {
                     let name = name.clone()?;
-                    Some(async move { (h.clone(), self.query(addr, name, t, tr, true, false).await) })
+                    Some(async move {
+                        (
+                            h.clone(),
+                            self.query(addr, name, t, tr, (true, false, false)).await,
+                        )
+                    })
                 })
             })
         };
-        let (soa_udp_edns, soa_udp, soa_tcp, ns, ns_tcp, recursion, hosts, hosts_tcp) = tokio::join!(
-            self.query(addr, apex.clone(), SOA, Udp, true, false),
-            self.query(addr, apex.clone(), SOA, Udp, false, false),
-            self.query(addr, apex.clone(), SOA, Tcp, true, false),
-            self.query(addr, apex.clone(), NS, Udp, true, false),
-            self.query(addr, apex.clone(), NS, Tcp, true, false),
-            self.query(addr, self.inner.recursion_name.clone(), A, Udp, true, true),
+        if round.kind == RoundKind::Full {
+            let (soa_udp_edns, soa_udp, soa_tcp, ns, ns_tcp, recursion, hosts, hosts_tcp) = tokio::join!(
+                self.query(addr, apex.clone(), SOA, Udp, (true, false, false)),
+                self.query(addr, apex.clone(), SOA, Udp, (false, false, false)),
+                self.query(addr, apex.clone(), SOA, Tcp, (true, false, false)),
+                self.query(addr, apex.clone(), NS, Udp, (true, false, false)),
+                self.query(addr, apex.clone(), NS, Tcp, (true, false, false)),
+                self.query(
+                    addr,
+                    self.inner.recursion_name.clone(),
+                    A,
+                    Udp,
+                    (true, true, false)
+                ),
+                join_all(host_queries(Udp)),
+                join_all(host_queries(Tcp)),
+            );
+            return AddressFacts {
+                addr,
+                refused: None,
+                probes: Some(Probes {
+                    soa_udp_edns,
+                    soa_udp: Some(soa_udp),
+                    soa_tcp: Some(soa_tcp),
+                    ns,
+                    ns_tcp: Some(ns_tcp),
+                    hosts,
+                    hosts_tcp,
+                    recursion: Some(recursion),
+                }),
+                shared: None,
+            };
+        }
+        let testing = round.kind == RoundKind::Testing;
+        let own_tcp = async {
+            if testing {
+                Some(
+                    self.query(addr, apex.clone(), SOA, Tcp, (true, false, false))
+                        .await,
+                )
+            } else {
+                None
+            }
+        };
+        let hosts_tcp = async {
+            if testing {
+                join_all(host_queries(Tcp)).await
+            } else {
+                Vec::new()
+            }
+        };
+        let (shared, soa_udp_edns, ns, soa_tcp, hosts, hosts_tcp) = tokio::join!(
+            self.server_probe(addr, apex, round),
+            self.query(addr, apex.clone(), SOA, Udp, (true, false, true)),
+            self.query(addr, apex.clone(), NS, Udp, (true, false, false)),
+            own_tcp,
             join_all(host_queries(Udp)),
-            join_all(host_queries(Tcp)),
+            hosts_tcp,
         );
+        // Ask this zone again where its own answers disagree with the
+        // address's shared facts, or need another transport.
+        let udp_answered = soa_udp_edns.first.answered() || ns.first.answered();
+        let need_plain = soa_udp_edns.truncated()
+            || (!soa_udp_edns.first.answered() && shared.plain_udp.first.answered());
+        let need_tcp = soa_tcp.is_none() && shared.tcp.first.answered() != udp_answered;
+        let plain = async {
+            if need_plain {
+                Some(
+                    self.query(addr, apex.clone(), SOA, Udp, (false, false, false))
+                        .await,
+                )
+            } else {
+                None
+            }
+        };
+        let tcp_again = async {
+            if need_tcp {
+                Some(
+                    self.query(addr, apex.clone(), SOA, Tcp, (true, false, false))
+                        .await,
+                )
+            } else {
+                None
+            }
+        };
+        let (soa_udp, tcp_again) = tokio::join!(plain, tcp_again);
         AddressFacts {
             addr,
             refused: None,
             probes: Some(Probes {
                 soa_udp_edns,
                 soa_udp,
-                soa_tcp,
+                soa_tcp: soa_tcp.or(tcp_again),
                 ns,
-                ns_tcp,
+                ns_tcp: None,
                 hosts,
                 hosts_tcp,
-                recursion,
+                recursion: None,
             }),
+            shared: Some(shared),
         }
+    }
+
+    /// The address's own properties: measured once per address while fresh
+    /// for `round` and shared by every domain on it (single-flight). The SOA
+    /// queries ask the zone of the round that measures.
+    async fn server_probe(&self, addr: SocketAddr, apex: &Name, round: &Round) -> Arc<ServerProbe> {
+        use RecordType::{A, SOA};
+        let now = round.now;
+        let max_age = round.max_age.min(self.inner.facts_ttl);
+        self.inner
+            .servers
+            .get_or_fill(
+                &addr,
+                now,
+                |_, at| within(at, now, max_age),
+                || async {
+                    let (plain_udp, tcp, recursion) = tokio::join!(
+                        self.query(
+                            addr,
+                            apex.clone(),
+                            SOA,
+                            Transport::Udp,
+                            (false, false, false)
+                        ),
+                        self.query(
+                            addr,
+                            apex.clone(),
+                            SOA,
+                            Transport::Tcp,
+                            (true, false, false)
+                        ),
+                        self.query(
+                            addr,
+                            self.inner.recursion_name.clone(),
+                            A,
+                            Transport::Udp,
+                            (true, true, false)
+                        ),
+                    );
+                    metrics::counter!("zonekeeper_probe_server_facts_measured_total").increment(1);
+                    Arc::new(ServerProbe {
+                        measured_at: now,
+                        plain_udp,
+                        tcp,
+                        recursion,
+                    })
+                },
+            )
+            .await
     }
 
     /// One query. An EDNS query answered FORMERR/NOTIMP is retried without
     /// EDNS (RFC 6891 §7); a truncated UDP reply is retried over TCP.
+    /// `(edns, rd, dnssec_ok)`: the query's flags.
     async fn query(
         &self,
         addr: SocketAddr,
         qname: Name,
         qtype: RecordType,
         transport: Transport,
-        edns: bool,
-        rd: bool,
+        (edns, rd, dnssec_ok): (bool, bool, bool),
     ) -> QueryResult {
         let first = self
-            .exchange(addr, &qname, qtype, transport, edns, rd)
+            .exchange(addr, &qname, qtype, transport, (edns, rd, dnssec_ok))
             .await;
         let mut fallback = None;
         let mut edns_now = edns;
         if edns && first.reply().is_some_and(|r| edns_rejected(r.rcode)) {
             edns_now = false;
             fallback = Some(
-                self.exchange(addr, &qname, qtype, transport, false, rd)
+                self.exchange(addr, &qname, qtype, transport, (false, rd, false))
                     .await,
             );
         }
@@ -432,8 +703,14 @@ impl Prober {
             .is_some_and(|r| r.tc && r.transport == Transport::Udp)
         {
             fallback = Some(
-                self.exchange(addr, &qname, qtype, Transport::Tcp, edns_now, rd)
-                    .await,
+                self.exchange(
+                    addr,
+                    &qname,
+                    qtype,
+                    Transport::Tcp,
+                    (edns_now, rd, dnssec_ok && edns_now),
+                )
+                .await,
             );
         }
         QueryResult {
@@ -452,22 +729,38 @@ impl Prober {
         qname: &Name,
         qtype: RecordType,
         transport: Transport,
-        edns: bool,
-        rd: bool,
+        (edns, rd, dnssec_ok): (bool, bool, bool),
     ) -> Outcome {
-        let Ok(_permit) = self.inner.in_flight.acquire().await else {
-            return Outcome::Io("prober is shutting down".into());
-        };
         let q = wire::Question {
             name: qname,
             qtype,
             edns,
             rd,
-            dnssec_ok: false,
+            dnssec_ok,
+        };
+        self.send(addr, &q, transport).await
+    }
+
+    /// Send one question, after the per-address caps and the global
+    /// in-flight bound let it go: waiting for a cap happens before the
+    /// query's timeout starts, so a capped burst is slower, never failed.
+    async fn send(
+        &self,
+        addr: SocketAddr,
+        q: &wire::Question<'_>,
+        transport: Transport,
+    ) -> Outcome {
+        let _tcp_slot = match transport {
+            Transport::Tcp => Some(self.inner.polite.tcp_slot(addr).await.0),
+            Transport::Udp => None,
+        };
+        self.inner.polite.query_slot(addr).await;
+        let Ok(_permit) = self.inner.in_flight.acquire().await else {
+            return Outcome::Io("prober is shutting down".into());
         };
         match transport {
-            Transport::Udp => wire::udp(addr, &q, self.inner.timeout, self.inner.retries).await,
-            Transport::Tcp => wire::tcp(addr, &q, self.inner.timeout).await,
+            Transport::Udp => wire::udp(addr, q, self.inner.timeout, self.inner.retries).await,
+            Transport::Tcp => wire::tcp(addr, q, self.inner.timeout).await,
         }
     }
 
@@ -500,19 +793,50 @@ impl Prober {
             .map_err(Clone::clone)
     }
 
-    /// Look up a declared name's A and AAAA records (and notice a CNAME).
-    async fn resolve(&self, host: &HostName) -> Resolution {
+    /// A declared name's addresses: looked up once and kept for the
+    /// records' TTL in scheduler rounds (bounded; a lookup that failed is
+    /// asked again next round, one that found nothing after a short while).
+    async fn resolve_cached(&self, host: &HostName, round: &Round) -> Resolution {
+        if round.kind == RoundKind::Full {
+            return self.resolve(host).await.0;
+        }
+        let now = round.now;
+        self.inner
+            .names
+            .get_or_fill(
+                host,
+                now,
+                |(res, ttl), at| res.errors.is_empty() && within(at, now, *ttl),
+                || self.resolve(host),
+            )
+            .await
+            .0
+    }
+
+    /// Look up a declared name's A and AAAA records (and notice a CNAME),
+    /// with the time the answer may be kept.
+    async fn resolve(&self, host: &HostName) -> (Resolution, Duration) {
+        let (res, ttl) = self.lookup(host).await;
+        let keep = match ttl {
+            Some(t) if !res.addresses.is_empty() => t.min(MAX_NAME_TTL),
+            _ => NEGATIVE_NAME_TTL,
+        };
+        (res, keep)
+    }
+
+    async fn lookup(&self, host: &HostName) -> (Resolution, Option<Duration>) {
+        let mut ttl: Option<u32> = None;
         let mut res = Resolution::default();
         let resolver = match self.resolver().await {
             Ok(r) => r,
             Err(e) => {
                 res.errors.push(e);
-                return res;
+                return (res, None);
             }
         };
         let Some(name) = fqdn(host.as_str()) else {
             res.errors.push(format!("'{host}' is not a valid DNS name"));
-            return res;
+            return (res, None);
         };
         // One timeout bounds the whole lookup, as it bounds every probe.
         let limit = self.inner.timeout;
@@ -528,6 +852,7 @@ impl Prober {
             match r {
                 Ok(lookup) => {
                     for rec in lookup.answers() {
+                        ttl = Some(ttl.map_or(rec.ttl, |t| t.min(rec.ttl)));
                         match &rec.data {
                             RData::A(a) => res.addresses.push(IpAddr::V4(a.0)),
                             RData::AAAA(a) => res.addresses.push(IpAddr::V6(a.0)),
@@ -551,7 +876,7 @@ impl Prober {
             ));
             res.addresses.truncate(MAX_RESOLVED_ADDRS);
         }
-        res
+        (res, ttl.map(|t| Duration::from_secs(u64::from(t))))
     }
 }
 

@@ -92,6 +92,19 @@ pub trait Checker: Send + Sync + 'static {
     ) -> BoxFuture<'a, CheckReport> {
         self.check(domain, ns)
     }
+
+    /// A scheduler round: `kind` decides what is asked (testing or
+    /// monitoring), `now` is the scheduler's clock and `interval` the
+    /// domain's probe interval (shared facts no older than it are used).
+    /// Engines without shared facts run [`Checker::check_ds`].
+    fn check_round<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        (ns, ds): (&'a [Nameserver], &'a [crate::model::DsRecord]),
+        _round: crate::probe::Round,
+    ) -> BoxFuture<'a, CheckReport> {
+        self.check_ds(domain, ns, ds)
+    }
 }
 
 /// Run the scheduler with the registry's probe engine until shutdown. If
@@ -129,6 +142,15 @@ impl Checker for crate::checks::Verifier {
 
     fn ping<'a>(&'a self, addr: std::net::SocketAddr, qname: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(crate::checks::Verifier::ping(self, addr, qname))
+    }
+
+    fn check_round<'a>(
+        &'a self,
+        domain: &'a DomainName,
+        (ns, ds): (&'a [Nameserver], &'a [crate::model::DsRecord]),
+        round: crate::probe::Round,
+    ) -> BoxFuture<'a, CheckReport> {
+        Box::pin(async move { self.check_stored_round(domain, ns, ds, &round).await })
     }
 }
 
@@ -618,9 +640,15 @@ async fn probe_round(
     (ns, ds): (&[Nameserver], &[crate::model::DsRecord]),
     before: &[crate::model::ServerDowntime],
     failing_since: Option<Timestamp>,
+    (kind, interval): (crate::probe::RoundKind, chrono::Duration),
 ) -> Option<(CheckReport, Option<String>)> {
     let started = app.now();
-    let check = prober.check_ds(&domain.name, ns, ds);
+    let round = crate::probe::Round {
+        kind,
+        now: started,
+        max_age: interval.to_std().unwrap_or_default(),
+    };
+    let check = prober.check_round(&domain.name, (ns, ds), round);
     let Ok(mut report) = tokio::time::timeout(ROUND_LIMIT, check).await else {
         // The probe engine bounds its own time; this is a safety net.
         // The round did not happen: nothing is written.
@@ -658,6 +686,18 @@ async fn probe_round(
     )
     .increment(1);
     Some((report, inconclusive))
+}
+
+/// What a round of a domain in `state` asks, and how old the shared facts
+/// it uses may be (docs/delegation.md, "What a round asks"): a delegated
+/// domain is monitored; every other state is tested, since its rounds
+/// decide whether it enters (or re-enters) the zone.
+fn round_kind(state: DelegationState, pol: &Policy) -> (crate::probe::RoundKind, chrono::Duration) {
+    let kind = match state {
+        DelegationState::Delegated => crate::probe::RoundKind::Monitoring,
+        _ => crate::probe::RoundKind::Testing,
+    };
+    (kind, pol.failing_interval(state))
 }
 
 /// Whether going from `old` to `new` changes what the zone holds.
@@ -751,6 +791,7 @@ async fn round(
                     (&set, &ds),
                     &rec.downtime,
                     rec.failing.as_ref().map(|f| f.since),
+                    round_kind(rec.state, pol),
                 )
                 .await
                 else {
@@ -789,6 +830,7 @@ async fn round(
                 (&domain.nameservers, &domain.ds),
                 &before,
                 None,
+                round_kind(DelegationState::Testing, pol),
             )
             .await
             {

@@ -1,0 +1,160 @@
+//! Politeness to shared hosters: per server address at most
+//! `probe.per_address_qps` queries a second and `probe.per_address_tcp` TCP
+//! connections at once. A cap that binds makes the query wait (before its
+//! timeout starts), never fail: a burst of rounds on one hoster spreads out
+//! instead of making a healthy server look down (docs/delegation.md).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Addresses that get their own `address` label on the throttle counter;
+/// later ones are counted under `address="other"` (bounded cardinality).
+pub const MAX_LABELLED_ADDRESSES: usize = 64;
+
+/// Keyed limiter entries kept before idle ones are pruned.
+const PRUNE_AT: usize = 65_536;
+
+pub struct Polite {
+    qps: Option<DefaultKeyedRateLimiter<SocketAddr>>,
+    tcp_cap: usize,
+    tcp: Mutex<HashMap<SocketAddr, Weak<Semaphore>>>,
+    labelled: Mutex<HashSet<SocketAddr>>,
+    waited_us: AtomicU64,
+}
+
+/// Held for the duration of one TCP exchange.
+pub struct TcpSlot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+impl Polite {
+    /// `qps == 0` or `tcp == 0`: that cap is off.
+    pub fn new(qps: u32, tcp: usize) -> Self {
+        let qps = NonZeroU32::new(qps).map(|n| {
+            // A tenth of a second's worth at once: the rate holds over any
+            // second, not just on average.
+            let burst = NonZeroU32::new(n.get() / 10).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_second(n).allow_burst(burst))
+        });
+        Self {
+            qps,
+            tcp_cap: tcp,
+            tcp: Mutex::new(HashMap::new()),
+            labelled: Mutex::new(HashSet::new()),
+            waited_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Total time queries have waited for a cap, since start.
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
+    }
+
+    /// Wait until one more query may be sent to `addr`. Returns the time
+    /// waited.
+    pub async fn query_slot(&self, addr: SocketAddr) -> Duration {
+        let Some(l) = &self.qps else {
+            return Duration::ZERO;
+        };
+        if l.len() > PRUNE_AT {
+            l.retain_recent();
+        }
+        if l.check_key(&addr).is_ok() {
+            return Duration::ZERO;
+        }
+        let start = Instant::now();
+        l.until_key_ready(&addr).await;
+        self.throttled(addr, start.elapsed())
+    }
+
+    /// Wait for one of `addr`'s TCP connection slots.
+    pub async fn tcp_slot(&self, addr: SocketAddr) -> (TcpSlot, Duration) {
+        if self.tcp_cap == 0 {
+            return (TcpSlot(None), Duration::ZERO);
+        }
+        let sem = {
+            let mut m = self.tcp.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() > PRUNE_AT {
+                m.retain(|_, w| w.strong_count() > 0);
+            }
+            match m.get(&addr).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    let s = Arc::new(Semaphore::new(self.tcp_cap));
+                    m.insert(addr, Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        if let Ok(p) = sem.clone().try_acquire_owned() {
+            return (TcpSlot(Some(p)), Duration::ZERO);
+        }
+        let start = Instant::now();
+        // The semaphore is never closed.
+        let p = sem.acquire_owned().await.ok();
+        (TcpSlot(p), self.throttled(addr, start.elapsed()))
+    }
+
+    fn throttled(&self, addr: SocketAddr, waited: Duration) -> Duration {
+        let label = {
+            let mut l = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+            if l.contains(&addr) || l.len() < MAX_LABELLED_ADDRESSES {
+                l.insert(addr);
+                crate::checks::rules::show_addr(addr)
+            } else {
+                "other".to_string()
+            }
+        };
+        metrics::counter!("zonekeeper_probe_throttled_total", "address" => label).increment(1);
+        metrics::histogram!("zonekeeper_probe_throttle_wait_seconds").record(waited.as_secs_f64());
+        self.waited_us.fetch_add(
+            u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        waited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rate_cap_waits_instead_of_failing() {
+        let p = Polite::new(100, 2);
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:53".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..30 {
+            p.query_slot(a).await;
+        }
+        // 10 at once, then 100/s: 20 more take about 0.2 s.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(150), "{took:?}");
+        // Another address is not held back by the first one's cap.
+        let start = Instant::now();
+        p.query_slot(b).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+        assert!(p.waited() > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn tcp_cap_bounds_connections_per_address() {
+        let p = Arc::new(Polite::new(0, 2));
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let (s1, _) = p.tcp_slot(a).await;
+        let (_s2, _) = p.tcp_slot(a).await;
+        let p2 = p.clone();
+        let third = tokio::spawn(async move { p2.tcp_slot(a).await.1 });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!third.is_finished());
+        drop(s1);
+        let waited = third.await.unwrap();
+        assert!(waited >= Duration::from_millis(20), "{waited:?}");
+    }
+}
