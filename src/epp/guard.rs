@@ -10,6 +10,18 @@ use chrono::Duration;
 
 use crate::model::Timestamp;
 
+/// The client a connection counts against: an IPv4 address, or an IPv6
+/// /64 (one host usually holds a whole /64).
+pub fn client_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// Connections open per client address.
 pub struct ConnLimit {
     open: Mutex<HashMap<IpAddr, usize>>,
@@ -32,6 +44,7 @@ impl ConnLimit {
 
     /// Count a connection from `ip`, unless it holds `max` already.
     pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
+        let ip = client_of(ip);
         let mut m = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = m.entry(ip).or_insert(0);
         if *n >= self.max {
@@ -184,5 +197,10 @@ mod tests {
         assert!(l.take("127.0.0.2".parse().unwrap()).is_some());
         drop(a);
         assert!(l.take(ip).is_some());
+        // One IPv6 /64 is one client.
+        let _c = l.take("2001:db8::1".parse().unwrap()).unwrap();
+        let _d = l.take("2001:db8::2".parse().unwrap()).unwrap();
+        assert!(l.take("2001:db8::3".parse().unwrap()).is_none());
+        assert!(l.take("2001:db8:0:1::3".parse().unwrap()).is_some());
     }
 }

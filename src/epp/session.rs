@@ -492,7 +492,7 @@ impl Session {
         // before any credential, so a guess in the back-off tells nothing.
         let mut keys = vec![format!("id:{id}")];
         if let Some(ip) = self.peer {
-            keys.push(format!("ip:{ip}"));
+            keys.push(format!("ip:{}", super::guard::client_of(ip)));
         }
         let now = self.app.now();
         if let Err(until) = self.shared.logins.check(&keys, now) {
