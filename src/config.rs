@@ -367,6 +367,11 @@ pub struct LifecycleConfig {
     /// An auth code is accepted this long after it was set.
     #[serde(deserialize_with = "human")]
     pub auth_code_lifetime: Duration,
+    /// Wrong auth codes a domain takes within `auth_code_lifetime` before
+    /// it refuses every code until its sponsor sets a new one.
+    pub auth_code_max_failures: u32,
+    /// Shortest auth code a registrar may set (characters).
+    pub auth_code_min_length: usize,
     /// After a court cancellation the name is reserved for the claimant.
     #[serde(deserialize_with = "human")]
     pub court_reservation: Duration,
@@ -391,6 +396,8 @@ impl Default for LifecycleConfig {
             transfer_auto_approve: Duration::from_secs(5 * 86400),
             registrant_change_timeout: Duration::from_secs(14 * 86400),
             auth_code_lifetime: Duration::from_secs(30 * 86400),
+            auth_code_max_failures: 5,
+            auth_code_min_length: 8,
             court_reservation: Duration::from_secs(60 * 86400),
             sweep_interval: Duration::from_secs(60),
             reserved_names: None,
@@ -534,6 +541,11 @@ pub struct EppConfig {
     pub max_sessions_per_registrar: usize,
     /// Commands per minute per registrar, all its sessions together.
     pub rate_limit_per_minute: u32,
+    /// Connections one client address may hold (counted before TLS).
+    pub max_connections_per_ip: usize,
+    /// The TLS handshake must finish within this.
+    #[serde(deserialize_with = "human")]
+    pub handshake_timeout: Duration,
 }
 
 impl Default for EppConfig {
@@ -549,6 +561,8 @@ impl Default for EppConfig {
             max_frame_bytes: 65_536,
             max_sessions_per_registrar: 4,
             rate_limit_per_minute: 600,
+            max_connections_per_ip: 16,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -880,6 +894,12 @@ impl Config {
         if self.epp.max_frame_bytes < 1024 || self.epp.max_sessions_per_registrar == 0 {
             return Err(ConfigError::Invalid(
                 "epp.max_frame_bytes must be at least 1024 and epp.max_sessions_per_registrar at least 1".into(),
+            ));
+        }
+        if self.epp.max_connections_per_ip == 0 || self.lifecycle.auth_code_max_failures == 0 {
+            return Err(ConfigError::Invalid(
+                "epp.max_connections_per_ip and lifecycle.auth_code_max_failures must be at least 1"
+                    .into(),
             ));
         }
         let text_err = |e: crate::text::TextError| ConfigError::Invalid(e.to_string());

@@ -260,6 +260,9 @@ struct DomainIn {
     #[serde(default)]
     nameservers: Vec<NameserverIn>,
     auth_info: Option<String>,
+    /// When the code stops being accepted; without it,
+    /// `lifecycle.auth_code_lifetime` after the import.
+    auth_info_expires: Option<Timestamp>,
     #[serde(default)]
     hold: bool,
     verification_requested: Option<Timestamp>,
@@ -702,7 +705,13 @@ impl<S: Sink> Parser<'_, S> {
             &d.nameservers,
             self.cfg.delegation.min_nameservers,
         ) {
-            Ok(ns) => ns,
+            Ok(ns) => {
+                let allow = crate::registry::input::loopback_glue_allowed(self.cfg);
+                for (f, r) in crate::registry::input::check_glue(&ns, allow) {
+                    self.e.push(f, r);
+                }
+                ns
+            }
             Err(errs) => {
                 for (f, r) in errs {
                     self.e.push(f, r);
@@ -723,6 +732,11 @@ impl<S: Sink> Parser<'_, S> {
             return;
         }
         let now = self.now;
+        // An imported code expires like one set by its registrar.
+        let auth_expires = d.auth_info.as_ref().map(|_| {
+            d.auth_info_expires
+                .unwrap_or(now + Config::chrono(self.cfg.lifecycle.auth_code_lifetime))
+        });
         self.keep(|s| {
             s.domain(Domain {
                 name,
@@ -743,6 +757,7 @@ impl<S: Sink> Parser<'_, S> {
                 updated: now,
                 registration: crate::model::Registration {
                     reseller: d.reseller,
+                    auth_info_expires: auth_expires,
                     ..Default::default()
                 },
                 ds,

@@ -687,3 +687,25 @@ impl CheckReport {
         self.verdict == Verdict::Pass
     }
 }
+
+/// Wrong auth codes presented for one domain (a table of its own beside
+/// the domain record, so the domain's layout stays as it is). It belongs
+/// to one code: `code_tag` fingerprints the registration and the code it
+/// counted against, so a new code (or a new registration) starts afresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthFailures {
+    pub code_tag: String,
+    /// Wrong codes within `lifecycle.auth_code_lifetime`, oldest first.
+    pub attempts: Vec<AuthAttempt>,
+    /// Since when every code is refused (until the sponsor sets a new one).
+    #[serde(with = "ts_opt")]
+    pub locked: Option<Timestamp>,
+}
+
+/// One wrong auth code: when and by which registrar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthAttempt {
+    #[serde(with = "ts")]
+    pub at: Timestamp,
+    pub registrar: String,
+}

@@ -238,6 +238,68 @@ pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
     })
 }
 
+/// A history event as the public (the dashboard) and registrars (the
+/// change feed, EPP poll, the API's history) may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicEvent {
+    pub at: Timestamp,
+    pub from: Option<DelegationState>,
+    pub to: DelegationState,
+    pub reason: String,
+}
+
+/// The one projection of an event text: operator notes (hold and
+/// dispute reasons) become neutral texts, and contact handles (a private
+/// person's handle is an identifier of the person; a court claimant's is
+/// the court's business) are left out. Everything else the registry
+/// writes in history is public already (states, registrars, dates,
+/// nameservers).
+pub fn event_reason(reason: &str) -> String {
+    let neutral = [
+        ("hold: ", "hold placed"),
+        ("dispute lock: ", "dispute lock placed"),
+        (
+            "registrant changed ",
+            "registrant changed (both sides consented)",
+        ),
+        ("cancelled by court decision", "cancelled by court decision"),
+    ];
+    for (prefix, text) in neutral {
+        if reason.starts_with(prefix) {
+            return text.into();
+        }
+    }
+    if let Some(rest) = reason.strip_prefix("registrant change to ") {
+        // "… to HANDLE requested by the registrant" / "… lapsed (not accepted)".
+        return match rest.split_once(' ') {
+            Some((_, tail)) => format!("registrant change {tail}"),
+            None => "registrant change".into(),
+        };
+    }
+    reason.to_string()
+}
+
+/// The public history of the current registration of a name: events of
+/// earlier registrations (before `registered`, or before the latest
+/// "registered by" event) are left out, and each text goes through
+/// [`event_reason`].
+pub fn history(events: &[crate::model::HistoryEvent], registered: Timestamp) -> Vec<PublicEvent> {
+    let start = events
+        .iter()
+        .rposition(|e| e.from.is_none() && e.reason.starts_with("registered by "))
+        .unwrap_or(0);
+    events[start..]
+        .iter()
+        .filter(|e| e.at >= registered)
+        .map(|e| PublicEvent {
+            at: e.at,
+            from: e.from,
+            to: e.to,
+            reason: event_reason(&e.reason),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

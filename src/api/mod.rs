@@ -486,13 +486,7 @@ pub fn history_out(events: Vec<HistoryEvent>) -> Vec<HistoryOut> {
 /// An event text as a registrar may see it: operator notes (hold and
 /// dispute reasons) are replaced by neutral texts.
 pub fn public_reason(reason: String) -> String {
-    if reason.starts_with("hold: ") {
-        "hold placed".into()
-    } else if reason.starts_with("dispute lock: ") {
-        "dispute lock placed".into()
-    } else {
-        reason
-    }
+    crate::public::event_reason(&reason)
 }
 
 /// Start of the downtime accounting period containing `now`: the

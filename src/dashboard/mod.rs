@@ -509,7 +509,7 @@ struct DomainData {
     rec: DelegationRecord,
     hold_since: Option<Timestamp>,
     rounds: Vec<RoundSummary>,
-    history: Vec<crate::model::HistoryEvent>,
+    history: Vec<crate::public::PublicEvent>,
 }
 
 fn gather_domain(app: &App, name: &str, now: Timestamp) -> Result<Option<DomainData>, StoreError> {
@@ -525,7 +525,7 @@ fn gather_domain(app: &App, name: &str, now: Timestamp) -> Result<Option<DomainD
         rec: b.delegation,
         hold_since: b.domain.hold.as_ref().map(|h| h.since),
         rounds: store.rounds(name, ROUNDS_SHOWN)?,
-        history: store.history(name, HISTORY_SHOWN)?,
+        history: crate::public::history(&store.history(name, HISTORY_SHOWN)?, b.domain.created),
     }))
 }
 
@@ -851,12 +851,8 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
     } else {
         b.push_str("<table>\n<caption>Delegation state changes, newest first</caption>\n<thead><tr><th scope=\"col\">Time</th><th scope=\"col\">From</th><th scope=\"col\">To</th><th scope=\"col\">Reason</th></tr></thead>\n<tbody>\n");
         for e in d.history.iter().rev() {
-            // Hold reasons are operator notes, not for this page.
-            let reason = if e.reason.starts_with("hold: ") {
-                "hold placed"
-            } else {
-                e.reason.as_str()
-            };
+            // Already the public projection (no operator notes, no handles).
+            let reason = e.reason.as_str();
             let _ = writeln!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

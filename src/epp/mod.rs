@@ -9,6 +9,7 @@
 //! Off unless `epp.listen` is set; started by `serve`.
 
 pub mod frame;
+pub mod guard;
 pub mod session;
 pub mod xml;
 
@@ -37,6 +38,8 @@ pub enum EppError {
 pub struct Shared {
     pub sessions: Arc<crate::app::Sessions>,
     pub limiter: DefaultKeyedRateLimiter<String>,
+    /// Failed logins per registrar ID and per client address.
+    pub logins: guard::LoginThrottle,
 }
 
 impl Shared {
@@ -45,6 +48,7 @@ impl Shared {
         Self {
             sessions,
             limiter: RateLimiter::keyed(q),
+            logins: guard::LoginThrottle::default(),
         }
     }
     /// Count a new session of `registrar` if it is under `cap`.
@@ -147,6 +151,7 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
         app.config.epp.rate_limit_per_minute,
     ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_ip = guard::ConnLimit::new(app.config.epp.max_connections_per_ip);
     loop {
         let (tcp, peer) = tokio::select! {
             _ = app.shutdown.cancelled() => return,
@@ -159,14 +164,24 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
                 }
             },
         };
+        // One address cannot hold more than its share of the slots (idle
+        // sockets that never start TLS included): checked before anything
+        // else, and the extra connection is closed at once.
+        let Some(ip_slot) = per_ip.take(peer.ip()) else {
+            metrics::counter!("zonekeeper_epp_refused_connections_total", "reason" => "per-ip")
+                .increment(1);
+            drop(tcp);
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             drop(tcp);
             continue;
         };
         let (app, acceptor, shared) = (app.clone(), acceptor.clone(), shared.clone());
         tokio::spawn(async move {
-            let _slot = slot;
-            let hs = tokio::time::timeout(app.config.epp.frame_timeout, acceptor.accept(tcp)).await;
+            let _slot = (slot, ip_slot);
+            let hs =
+                tokio::time::timeout(app.config.epp.handshake_timeout, acceptor.accept(tcp)).await;
             let tls = match hs {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -174,7 +189,11 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
                     metrics::counter!("zonekeeper_epp_tls_failures_total").increment(1);
                     return;
                 }
-                Err(_) => return,
+                Err(_) => {
+                    tracing::info!(%peer, "EPP TLS handshake timed out");
+                    metrics::counter!("zonekeeper_epp_tls_failures_total").increment(1);
+                    return;
+                }
             };
             let fp = tls
                 .get_ref()
@@ -201,7 +220,7 @@ async fn connection<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let cfg = app.config.epp.clone();
-    let mut sess = Session::new(app.clone(), fp, shared.clone());
+    let mut sess = Session::new(app.clone(), fp, shared.clone()).from_peer(peer.ip());
     if send(&mut s, sess.greeting().as_bytes(), cfg.frame_timeout)
         .await
         .is_err()

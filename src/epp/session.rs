@@ -104,11 +104,17 @@ fn from_registry(e: RegistryError) -> Out {
     let code = match &e {
         RegistryError::NotFound(_) => 2303,
         RegistryError::Forbidden(_) | RegistryError::NotAllowed(_) => 2201,
+        RegistryError::Invalid(v)
+            if v.iter()
+                .any(|e| crate::registry::input::is_glue_reason(&e.reason)) =>
+        {
+            2005
+        }
         RegistryError::Invalid(_) => 2306,
         RegistryError::Store(_) => 2400,
         RegistryError::Refused { rule, .. } => match *rule {
             "exists" | "contact-exists" | "host-exists" => 2302,
-            "auth-code" => 2202,
+            "auth-code" | "auth-code-locked" => 2202,
             "transfer-pending" => 2300,
             "no-request" => 2301,
             "no-contact" | "no-message" | "no-host" => 2303,
@@ -176,6 +182,31 @@ fn check_answer(
     Ok(Out::ok(s))
 }
 
+/// Whether `pw` matches the argon2 PHC string `hash`; with no (usable)
+/// hash, the same verification runs against a stand-in and fails.
+fn password_matches(hash: Option<&str>, pw: &str) -> bool {
+    use argon2::PasswordVerifier;
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let stand_in = STAND_IN.get_or_init(|| {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let Ok(salt) = SaltString::encode_b64(b"zonekeeper-stand-in") else {
+            return String::new();
+        };
+        argon2::Argon2::default()
+            .hash_password(b"no registrar has this password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let real = hash.and_then(|h| argon2::PasswordHash::new(h).ok());
+    let checked = real.or_else(|| argon2::PasswordHash::new(stand_in).ok());
+    let matched = checked.is_some_and(|ph| {
+        argon2::Argon2::default()
+            .verify_password(pw.as_bytes(), &ph)
+            .is_ok()
+    });
+    matched && hash.is_some()
+}
+
 fn missing(what: &str) -> Out {
     Out::err(2003, format!("required parameter missing: {what}"))
 }
@@ -195,6 +226,8 @@ pub struct Session {
     failures: u32,
     secdns: bool,
     rgp: bool,
+    /// The client's address (login back-off per address).
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Session {
@@ -208,7 +241,14 @@ impl Session {
             failures: 0,
             secdns: false,
             rgp: false,
+            peer: None,
         }
+    }
+
+    /// The session of a connection from `ip`.
+    pub fn from_peer(mut self, ip: std::net::IpAddr) -> Self {
+        self.peer = Some(ip);
+        self
     }
 
     /// A stand-in while the real session runs on a blocking thread.
@@ -454,6 +494,24 @@ impl Session {
         if el.child(EPP_NS, "newPW").is_some() {
             return Out::err(2102, "newPW: the EPP password comes with the registrar record (import); it is not changed over EPP");
         }
+        // Failed logins back off per registrar ID and per address: checked
+        // before any credential, so a guess in the back-off tells nothing.
+        let mut keys = vec![format!("id:{id}")];
+        if let Some(ip) = self.peer {
+            keys.push(format!("ip:{}", super::guard::client_of(ip)));
+        }
+        let now = self.app.now();
+        if let Err(until) = self.shared.logins.check(&keys, now) {
+            self.failures += 1;
+            tracing::warn!(clid = %id, peer = ?self.peer, "EPP login refused: backing off");
+            return Out::err(
+                2200,
+                format!(
+                    "too many failed logins; try again after {} (rule: login-backoff)",
+                    ts(until)
+                ),
+            );
+        }
         let reg = match self.app.store.registrars() {
             Ok(rs) => rs
                 .into_iter()
@@ -461,19 +519,15 @@ impl Session {
             Err(_) => return Out::err(2400, "internal error"),
         };
         // One answer for every mismatch: the certificate, the ID and the
-        // password are all credentials.
-        let ok = reg.as_ref().is_some_and(|r| {
-            r.epp_password_hash.as_deref().is_some_and(|h| {
-                use argon2::PasswordVerifier;
-                argon2::PasswordHash::new(h).is_ok_and(|ph| {
-                    argon2::Argon2::default()
-                        .verify_password(pw.as_bytes(), &ph)
-                        .is_ok()
-                })
-            })
-        });
+        // password are all credentials. And the same work: argon2 runs
+        // against a stand-in hash when there is no registrar's to check,
+        // so the time taken does not tell which part failed.
+        let hash = reg.as_ref().and_then(|r| r.epp_password_hash.as_deref());
+        let verified = password_matches(hash, pw);
+        let ok = reg.is_some() && hash.is_some() && verified;
         if !ok {
             self.failures += 1;
+            self.shared.logins.failed(&keys, now);
             tracing::warn!(clid = %id, "EPP login refused");
             return Out::err(
                 2200,
@@ -513,6 +567,7 @@ impl Session {
                 ),
             );
         }
+        self.shared.logins.succeeded(&keys);
         self.counted = true;
         self.registrar = Some(id.to_string());
         tracing::info!(registrar = %id, "EPP login");
@@ -774,13 +829,8 @@ impl Session {
             if let Some(t) = d.transferred {
                 let _ = write!(s, "<domain:trDate>{}</domain:trDate>", ts(t));
             }
-            if let Some(a) = &d.auth_info {
-                let _ = write!(
-                    s,
-                    "<domain:authInfo><domain:pw>{}</domain:pw></domain:authInfo>",
-                    escape(a)
-                );
-            }
+            // No authInfo, to the sponsor either: a code is seen once,
+            // when it is set (SECURITY.md).
         }
         s.push_str("</domain:infData>");
         let mut o = Out::ok(s);

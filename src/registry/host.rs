@@ -274,6 +274,7 @@ impl super::Registry<'_> {
         };
         let name = self.host_name(raw)?;
         let addrs = addresses("addresses", raw_addrs)?;
+        self.glue_ok("addresses", &addrs)?;
         let now = self.now();
         let mut txn = self.store.begin()?;
         if txn.host_object(name.as_str())?.is_some() {
@@ -333,6 +334,7 @@ impl super::Registry<'_> {
     ) -> Result<HostObject> {
         let name = self.host_name(raw)?;
         let add = addresses("add", add)?;
+        self.glue_ok("add", &add)?;
         let rem = addresses("rem", rem)?;
         let new_name = new_name.map(|n| self.host_name(n)).transpose()?;
         let now = self.now();

@@ -33,6 +33,7 @@ use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, T
 type LookAlikeIndex<'a> =
     dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError> + 'a;
 
+mod authcode;
 pub mod host;
 pub mod input;
 mod objects;
@@ -511,8 +512,9 @@ impl<'a> Registry<'a> {
             &body.nameservers,
             self.config.delegation.min_nameservers,
         )?;
+        self.glue_ok_ns(&ns)?;
         if let Some(a) = &body.auth_info {
-            objects::check_auth_code(a)?;
+            authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
         let ds = crate::ds::validate_set(&body.ds, !ns.is_empty()).map_err(|v| {
             RegistryError::Invalid(
@@ -865,15 +867,10 @@ impl<'a> Registry<'a> {
             ));
         }
         lifecycle::permits(&self.status(&d, now), Operation::Transfer)?;
-        let ok = match (&d.auth_info, d.registration.auth_info_expires) {
-            (Some(code), exp) => ct_eq(code, auth_code) && exp.is_none_or(|e| now < e),
-            (None, _) => false,
-        };
-        if !ok {
-            return Err(RegistryError::refused(
-                "auth-code",
-                "the auth code is wrong or has expired",
-            ));
+        if let Err(refused) = self.present_auth_code(txn.as_mut(), &d, gaining, auth_code, now)? {
+            // The wrong code is counted even though nothing else changes.
+            txn.commit(now)?;
+            return Err(refused);
         }
         let p = PendingTransfer {
             to: gaining.clone(),
@@ -1066,6 +1063,7 @@ impl<'a> Registry<'a> {
     /// change): validate the set, replace it; no NS set, no DS set.
     fn set_nameservers(&self, d: &mut Domain, ns: &[NameserverIn]) -> Result<DeclaredBefore> {
         let ns = validate_ns(d.name.as_str(), ns, self.config.delegation.min_nameservers)?;
+        self.glue_ok_ns(&ns)?;
         let old_ns = std::mem::replace(&mut d.nameservers, ns);
         let old_ds = d.ds.clone();
         if d.nameservers.is_empty() {
@@ -1334,6 +1332,10 @@ impl<'a> Registry<'a> {
             let from = std::mem::replace(&mut d.registrar, to.to_string());
             d.transferred = Some(now);
             d.registration.pending_transfer = None;
+            // The old registrar's code does not travel (it could pull the
+            // domain back with it).
+            d.auth_info = None;
+            d.registration.auth_info_expires = None;
             d.updated = now;
             txn.put_domain(&d)?;
             let reason = format!("reseller {reseller} moved by the registry: {from} -> {to}");
@@ -1497,6 +1499,7 @@ impl<'a> Registry<'a> {
                     // Registry workflow state is the registry's: import sets
                     // only the reseller.
                     let reseller = new.registration.reseller.take();
+                    let file_expires = new.registration.auth_info_expires;
                     new.registration = o.registration.clone();
                     new.registration.reseller = reseller;
                     match (&new.hold, &o.hold) {
@@ -1510,11 +1513,14 @@ impl<'a> Registry<'a> {
                         (Some(_), None) => hold_event = Some("hold: set by import"),
                         (None, None) => {}
                     }
-                    if new.auth_info != o.auth_info {
-                        new.registration.auth_info_expires = new
-                            .auth_info
-                            .as_ref()
-                            .map(|_| now + self.dur(self.lc().auth_code_lifetime));
+                    // A new code (or one an older import left without an
+                    // expiry) expires as the file says, else a lifetime on.
+                    if new.auth_info != o.auth_info
+                        || (new.auth_info.is_some() && o.registration.auth_info_expires.is_none())
+                    {
+                        new.registration.auth_info_expires = new.auth_info.as_ref().and(
+                            file_expires.or(Some(now + self.dur(self.lc().auth_code_lifetime))),
+                        );
                     }
                     new.updated = o.updated;
                     if *o == new {

@@ -3,8 +3,8 @@
 //! code, the registrar's message-queue cursor and the state of a pending
 //! registrar change. Same rules for every edge: they live here, once.
 
-use super::{invalid, Actor, RegistryError, Result};
-use crate::lifecycle::Operation;
+use super::{Actor, RegistryError, Result};
+use crate::lifecycle::{self, Operation};
 use crate::model::{Contact, Domain, Registrar};
 
 /// The state of a registrar change as both registrars may ask for it
@@ -16,14 +16,6 @@ pub struct TransferState {
     pub sponsor: String,
     /// The pending request, if any.
     pub pending: Option<super::TransferView>,
-}
-
-/// Check an auth code a registrar chose (create, update).
-pub(super) fn check_auth_code(a: &str) -> Result<()> {
-    if a.trim().is_empty() || a.len() > 255 || a.chars().any(char::is_control) {
-        return Err(invalid("auth_info", "must be 1–255 printable characters"));
-    }
-    Ok(())
 }
 
 impl super::Registry<'_> {
@@ -110,7 +102,7 @@ impl super::Registry<'_> {
     /// The sponsor sets the auth code of its domain (EPP `authInfo`), valid
     /// for `lifecycle.auth_code_lifetime`.
     pub fn set_auth_code(&self, actor: &Actor, name: &str, code: &str) -> Result<Domain> {
-        check_auth_code(code)?;
+        super::authcode::check_auth_code(code, self.lc().auth_code_min_length)?;
         self.modify(
             actor,
             name,
@@ -136,19 +128,33 @@ impl super::Registry<'_> {
         let now = self.now();
         let mut txn = self.store.begin()?;
         let d = self.load(txn.as_mut(), actor, name, now, false)?;
-        // `load` may have completed a due automatic approval.
-        txn.commit(now)?;
         let p = d.registration.pending_transfer.clone();
         if let Actor::Registrar(h) = actor {
             let party = &d.registrar == h || p.as_ref().is_some_and(|p| &p.to == h);
-            let code_ok = match (auth_code, &d.auth_info) {
-                (Some(a), Some(c)) => super::ct_eq(a, c),
-                _ => false,
-            };
-            if !party && !code_ok {
-                return Err(RegistryError::Forbidden(name.to_string()));
+            if !party {
+                // Anyone else answers with a code, under the rules of a
+                // transfer request (locks, expiry, counted failures): the
+                // query is no cheaper oracle than the request.
+                let refusal = match auth_code {
+                    None => Some(RegistryError::Forbidden(name.to_string())),
+                    Some(code) => {
+                        match lifecycle::permits(&self.status(&d, now), Operation::Transfer) {
+                            Err(r) => Some(r.into()),
+                            Ok(()) => self
+                                .present_auth_code(txn.as_mut(), &d, h, code, now)?
+                                .err(),
+                        }
+                    }
+                };
+                if let Some(e) = refusal {
+                    // `load` may have completed a due automatic approval,
+                    // and a wrong code is counted.
+                    txn.commit(now)?;
+                    return Err(e);
+                }
             }
         }
+        txn.commit(now)?;
         Ok(TransferState {
             domain: name.to_string(),
             sponsor: d.registrar.clone(),

@@ -658,6 +658,14 @@ pub trait Txn {
     /// Remove a host object (the registry checks first that no domain
     /// uses it).
     fn delete_host_object(&mut self, name: &str) -> Result<()>;
+    /// The wrong auth codes counted against domain `name`.
+    fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>>;
+    /// Replace (or with `None` remove) them.
+    fn put_auth_failures(
+        &mut self,
+        name: &str,
+        f: Option<&crate::model::AuthFailures>,
+    ) -> Result<()>;
     /// Write a domain record; every index derived from it follows.
     fn put_domain(&mut self, d: &Domain) -> Result<()>;
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;

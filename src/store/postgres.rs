@@ -1118,6 +1118,37 @@ impl Txn for PgTxn {
                 .map(drop)
         })
     }
+    fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>> {
+        // Under the domain's lock: counted with the domain, never apart.
+        self.locked_get(
+            format!("d:{name}"),
+            "SELECT rec FROM auth_failures WHERE name = $1",
+            name,
+        )
+    }
+    fn put_auth_failures(
+        &mut self,
+        name: &str,
+        f: Option<&crate::model::AuthFailures>,
+    ) -> Result<()> {
+        let n = name.to_string();
+        let rec = f.map(enc).transpose()?;
+        self.run(move |c| async move {
+            match rec {
+                Some(rec) => exec(
+                    &c,
+                    "INSERT INTO auth_failures (name, rec) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
+                    &[&n, &rec],
+                )
+                .await
+                .map(drop),
+                None => exec(&c, "DELETE FROM auth_failures WHERE name = $1", &[&n])
+                    .await
+                    .map(drop),
+            }
+        })
+    }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old = self.domain(d.name.as_str())?;
         if old.as_ref() == Some(d) {

@@ -64,6 +64,8 @@ pub(super) mod tables {
     /// store written before them needs no migration.
     pub const HOST_OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_objects");
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
+    /// Wrong auth codes per domain (postcard `AuthFailures`).
+    pub const AUTH_FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_failures");
     /// (look-alike key, name): derived from DOMAINS, rebuilt on open when
     /// `KEY_SKELETONS` names another skeleton algorithm.
     pub const IDX_SKELETON: TableDefinition<(&str, &str), ()> =
@@ -1929,6 +1931,19 @@ impl Txn for RedbTxn<'_> {
     }
     fn delete_host_object(&mut self, name: &str) -> Result<()> {
         self.w(|w| wremove(w, HOST_OBJECTS, name))
+    }
+    fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>> {
+        self.w(|w| wget(w, AUTH_FAILURES, name))
+    }
+    fn put_auth_failures(
+        &mut self,
+        name: &str,
+        f: Option<&crate::model::AuthFailures>,
+    ) -> Result<()> {
+        match f {
+            Some(f) => self.w(|w| wput(w, AUTH_FAILURES, name, f)),
+            None => self.w(|w| wremove(w, AUTH_FAILURES, name)),
+        }
     }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old: Option<Domain> = self.w(|w| wget(w, DOMAINS, d.name.as_str()))?;

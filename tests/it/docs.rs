@@ -226,3 +226,64 @@ fn relative_links_resolve_and_nothing_points_outside_the_repo() {
     let lib = read("src/lib.rs");
     assert!(!lib.contains("SPEC.md"), "src/lib.rs points at SPEC.md");
 }
+
+/// Whether `text` holds a merge conflict: a line starting `<<<<<<< `, a
+/// later line that is exactly `=======`, and a later one starting
+/// `>>>>>>> `. (A bare `=======` alone is a Markdown setext underline.)
+fn has_conflict(text: &str) -> bool {
+    let (ours, sep, theirs) = ("<".repeat(7) + " ", "=".repeat(7), ">".repeat(7) + " ");
+    let mut stage = 0;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        stage = match stage {
+            0 if line.starts_with(&ours) => 1,
+            1 if line == sep => 2,
+            2 if line.starts_with(&theirs) => return true,
+            s => s,
+        };
+    }
+    false
+}
+
+#[test]
+fn no_tracked_file_holds_merge_conflict_markers() {
+    let out = Command::new("git")
+        .args(["ls-files", "-z"])
+        .output()
+        .expect("git must be installed (the test lists the tracked files)");
+    assert!(
+        out.status.success(),
+        "git ls-files: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f == "docs/epp.md"), "{files:?}");
+    let mut bad = Vec::new();
+    for f in &files {
+        // Deleted in the work tree, or binary: nothing to merge by line.
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
+        if bytes.contains(&0) {
+            continue;
+        }
+        if has_conflict(&String::from_utf8_lossy(&bytes)) {
+            bad.push(f.clone());
+        }
+    }
+    assert!(bad.is_empty(), "merge conflict markers in {bad:?}");
+    // The detector itself.
+    let m = |s: &str| {
+        s.replace('<', &"<".repeat(7))
+            .replace('>', &">".repeat(7))
+            .replace('=', &"=".repeat(7))
+    };
+    assert!(has_conflict(&m("a\n< HEAD\nx\n=\ny\n> other\n")));
+    assert!(!has_conflict(&m("Title\n=\ntext\n")));
+    assert!(!has_conflict(&m("< HEAD\nx\n")));
+}

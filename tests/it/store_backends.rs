@@ -25,6 +25,10 @@ const CASES: &[(&str, Case)] = &[
         conditional_delegation_writes,
     ),
     ("dropped_txn_writes_nothing", dropped_txn_writes_nothing),
+    (
+        "auth_code_failures_are_stored",
+        auth_code_failures_are_stored,
+    ),
     ("logs_are_bounded_and_ordered", logs_are_bounded_and_ordered),
     ("walk_and_search", walk_and_search),
     (
@@ -416,6 +420,44 @@ fn dropped_txn_writes_nothing(s: &mut dyn Backend) {
 
 /// Rounds kept by the suite's retention (the config's `rounds_keep_last`).
 const KEEP: usize = 10;
+
+/// Wrong auth codes are counted in the store, in the write transaction:
+/// a registry built afresh (a restart) sees the lock.
+fn auth_code_failures_are_stored(s: &mut dyn Backend) {
+    use zonekeeper::registry::{Actor, Registry};
+    load(s, &data(NS_B));
+    let st: &dyn Store = s;
+    let cfg = Config::default();
+    let (r1, r2) = (Actor::Registrar("R1".into()), Actor::Registrar("R2".into()));
+    Registry::offline(st, &cfg)
+        .unwrap()
+        .at(now())
+        .set_auth_code(&r1, "alpha.ru", "Alpha-Code-1")
+        .unwrap();
+    for i in 0..5 {
+        let reg = Registry::offline(st, &cfg).unwrap().at(now());
+        let e = reg
+            .transfer_request(&r2, "alpha.ru", &format!("Guess-{i}-xx"))
+            .unwrap_err();
+        assert_eq!(e.rule(), "auth-code");
+    }
+    let f = st
+        .begin()
+        .unwrap()
+        .auth_failures("alpha.ru")
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.attempts.len(), 5);
+    assert_eq!(f.locked, Some(now()));
+    let reg = Registry::offline(st, &cfg).unwrap().at(now());
+    let e = reg
+        .transfer_request(&r2, "alpha.ru", "Alpha-Code-1")
+        .unwrap_err();
+    assert_eq!(e.rule(), "auth-code-locked");
+    reg.set_auth_code(&r1, "alpha.ru", "Alpha-Code-2").unwrap();
+    reg.transfer_request(&r2, "alpha.ru", "Alpha-Code-2")
+        .unwrap();
+}
 
 fn retention() -> zonekeeper::store::Retention {
     zonekeeper::store::Retention {
