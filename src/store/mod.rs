@@ -37,7 +37,7 @@ pub use self::redb::RedbStore;
 pub use self::retention::Retention;
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
