@@ -245,6 +245,10 @@ struct ContactIn {
     passport: Option<String>,
     #[serde(default)]
     disclose: Vec<DiscloseField>,
+    /// The sponsoring registrar (docs/import.md "Ownership"); without it,
+    /// the registrar of the file's domains that name the contact.
+    #[serde(default)]
+    registrar: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -377,7 +381,7 @@ fn contact_checked(e: &mut Errors, c: ContactIn) -> Option<Contact> {
         birth_date: c.birth_date,
         passport: c.passport,
         disclose,
-        sponsor: None,
+        sponsor: c.registrar,
         created: None,
     })
 }

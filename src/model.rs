@@ -221,6 +221,12 @@ pub struct Registration {
     /// (registrant change); starts the registrant-change/close lock.
     #[serde(with = "ts_opt")]
     pub registrant_since: Option<Timestamp>,
+    /// The host objects the sponsor attached by reference (EPP `hostObj`,
+    /// schema 4): a change of one of them re-declares this domain. A name
+    /// declared otherwise (the API, EPP `hostAttr`) links to nothing; a
+    /// link counts only while the name is in the NS set.
+    #[serde(default)]
+    pub host_links: Vec<HostName>,
 }
 
 /// A registrar change waiting for the losing registrar (or the clock).

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::lifecycle;
 use crate::model::{Contact, DiscloseField, Domain, Timestamp};
 use crate::registry::NameserverIn;
-use crate::registry::{Actor, CreateIn, RegistryError, TransferView};
+use crate::registry::{Actor, CreateIn, DomainUpdate, RegistryError, TransferView};
 
 static SV_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -118,7 +118,8 @@ fn from_registry(e: RegistryError) -> Out {
             "transfer-pending" => 2300,
             "no-request" => 2301,
             "no-contact" | "no-message" | "no-host" => 2303,
-            "contact-in-use" | "host-in-use" | "superordinate" => 2305,
+            "contact-in-use" | "host-in-use" | "superordinate" | "contact-sponsor"
+            | "reseller-sponsor" => 2305,
             "already-sponsor" => 2106,
             "hold"
             | "dispute-lock"
@@ -866,9 +867,9 @@ impl Session {
             }
         }
         self.check_period(obj)?;
-        let ns = match obj.child(DOMAIN_NS, "ns") {
-            Some(ns) => self.ns_in(&name, ns)?,
-            None => Vec::new(),
+        let (ns, host_objects) = match obj.child(DOMAIN_NS, "ns") {
+            Some(ns) => ns_in(ns)?,
+            None => Default::default(),
         };
         let auth_info = obj
             .child(DOMAIN_NS, "authInfo")
@@ -885,6 +886,7 @@ impl Session {
             auth_info,
             reseller: None,
             ds,
+            host_objects,
         };
         let d = self
             .app
@@ -930,9 +932,11 @@ impl Session {
         }
     }
 
+    /// All parts of the update (`add`, `rem`, `chg`, secDNS) are one
+    /// registry operation ([`DomainUpdate`]): applied to the record inside
+    /// the registry's transaction, all or nothing.
     fn domain_update(&self, obj: &Element, ext: Option<&Element>) -> R {
         let name = self.domain_name(obj)?;
-        let (d, _) = self.load_domain(&name)?;
         let add = obj.child(DOMAIN_NS, "add");
         let rem = obj.child(DOMAIN_NS, "rem");
         let chg = obj.child(DOMAIN_NS, "chg");
@@ -946,121 +950,62 @@ impl Session {
                 ));
             }
         }
-        let ns_change = [add, rem]
-            .into_iter()
-            .flatten()
-            .any(|p| p.child(DOMAIN_NS, "ns").is_some());
-        let contact_change = [add, rem]
-            .into_iter()
-            .flatten()
-            .any(|p| p.child(DOMAIN_NS, "contact").is_some());
-        let registrant = chg.and_then(|c| c.text_of(DOMAIN_NS, "registrant"));
-        let auth = chg
+        let mut u = DomainUpdate::default();
+        if let Some(r) = rem.and_then(|r| r.child(DOMAIN_NS, "ns")) {
+            u.ns_rem = ns_names(r)?;
+        }
+        if let Some(a) = add.and_then(|a| a.child(DOMAIN_NS, "ns")) {
+            (u.ns_add, u.ns_add_hosts) = ns_in(a)?;
+        }
+        for (part, adding) in [(rem, false), (add, true)] {
+            for c in part.into_iter().flat_map(|p| p.all(DOMAIN_NS, "contact")) {
+                let v = adding.then(|| c.text.clone());
+                match c.attr("type") {
+                    Some("admin") => u.admin = Some(v),
+                    Some("tech") => u.tech = Some(v),
+                    _ => return Err(Out::err(2005, "contact type must be admin or tech")),
+                }
+            }
+        }
+        u.registrant = chg
+            .and_then(|c| c.text_of(DOMAIN_NS, "registrant"))
+            .map(str::to_string);
+        u.auth_code = chg
             .and_then(|c| c.child(DOMAIN_NS, "authInfo"))
-            .and_then(|a| a.text_of(DOMAIN_NS, "pw"));
-        let kinds = [
-            ns_change,
-            contact_change,
-            registrant.is_some(),
-            auth.is_some(),
-            sec.is_some(),
-            rgp.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if kinds == 0 {
-            return Err(Out::err(2003, "the update changes nothing"));
-        }
-        // Each kind of change is one registry operation and one transaction;
-        // mixing them would commit some and perhaps refuse others.
-        if kinds > 1 {
-            return Err(Out::err(
-                2306,
-                "one kind of change per update: nameservers, contacts, registrant, authInfo, DS or restore (rule: epp-one-change)",
-            ));
-        }
-        let reg = self.app.registry();
-        let actor = self.actor();
-        if ns_change {
-            let mut set: Vec<NameserverIn> = d
-                .nameservers
-                .iter()
-                .map(|n| NameserverIn {
-                    name: n.name.as_str().to_string(),
-                    addresses: n.addresses.iter().map(|a| a.to_string()).collect(),
-                })
-                .collect();
-            if let Some(r) = rem.and_then(|r| r.child(DOMAIN_NS, "ns")) {
-                for n in ns_names(r)? {
-                    set.retain(|x| !x.name.eq_ignore_ascii_case(n.trim_end_matches('.')));
-                }
-            }
-            if let Some(a) = add.and_then(|a| a.child(DOMAIN_NS, "ns")) {
-                set.extend(self.ns_in(&name, a)?);
-            }
-            reg.declare_nameservers(&actor, &name, &set)
-                .map_err(from_registry)?;
-            return Ok(Out::ok(String::new()));
-        }
-        if contact_change {
-            let mut admin = None;
-            let mut tech = None;
-            for (part, adding) in [(rem, false), (add, true)] {
-                for c in part.into_iter().flat_map(|p| p.all(DOMAIN_NS, "contact")) {
-                    let v = adding.then(|| c.text.clone());
-                    match c.attr("type") {
-                        Some("admin") => admin = Some(v),
-                        Some("tech") => tech = Some(v),
-                        _ => return Err(Out::err(2005, "contact type must be admin or tech")),
-                    }
-                }
-            }
-            reg.update_contacts(&actor, &name, admin, tech)
-                .map_err(from_registry)?;
-            return Ok(Out::ok(String::new()));
-        }
-        if let Some(r) = registrant {
-            reg.registrant_change_request(&actor, &name, r)
-                .map_err(from_registry)?;
-            let mut o = Out::code(1001, String::new());
-            o.msg = format!("{}: the new registrant {r} must accept the change", o.msg);
-            return Ok(o);
-        }
-        if let Some(a) = auth {
-            reg.set_auth_code(&actor, &name, a).map_err(from_registry)?;
-            return Ok(Out::ok(String::new()));
-        }
+            .and_then(|a| a.text_of(DOMAIN_NS, "pw"))
+            .map(str::to_string);
         if let Some(sec) = sec {
-            let mut set = d.ds.clone();
             if let Some(r) = sec.child(SECDNS_NS, "rem") {
-                if r.text_of(SECDNS_NS, "all") == Some("true")
-                    || r.text_of(SECDNS_NS, "all") == Some("1")
-                {
-                    set.clear();
+                let all = r.text_of(SECDNS_NS, "all");
+                if all == Some("true") || all == Some("1") {
+                    u.ds_rem_all = true;
                 } else {
-                    let gone = validate_ds(&ds_list(r)?)?;
-                    set.retain(|x| !gone.contains(x));
+                    u.ds_rem = validate_ds(&ds_list(r)?)?;
                 }
             }
             if let Some(a) = sec.child(SECDNS_NS, "add") {
-                for x in validate_ds(&ds_list(a)?)? {
-                    if !set.contains(&x) {
-                        set.push(x);
-                    }
-                }
+                u.ds_add = validate_ds(&ds_list(a)?)?;
             }
-            let list: Vec<_> = set.iter().map(crate::ds::DsIn::from).collect();
-            let set = validate_ds(&list)?;
-            reg.declare_ds(&actor, &name, set, "EPP")
-                .map_err(from_registry)?;
-            return Ok(Out::ok(String::new()));
+            if u.ds_rem_all || !u.ds_rem.is_empty() || !u.ds_add.is_empty() {
+                u.ds_source = Some("EPP".into());
+            } else {
+                return Err(Out::err(2003, "secDNS:update without add or rem"));
+            }
         }
+        let reg = self.app.registry();
+        let actor = self.actor();
         if let Some(r) = rgp {
             if r.child(RGP_NS, "restore").and_then(|x| x.attr("op")) != Some("request") {
                 return Err(Out::err(
                     2102,
                     "only <rgp:restore op=\"request\"> is implemented",
+                ));
+            }
+            // RFC 3915 §4.2.5: a restore request changes nothing else.
+            if !u.is_empty() {
+                return Err(Out::err(
+                    2306,
+                    "a restore request changes nothing else (RFC 3915 §4.2.5; rule: restore-alone)",
                 ));
             }
             reg.restore(&actor, &name).map_err(from_registry)?;
@@ -1070,7 +1015,17 @@ impl Session {
             );
             return Ok(o);
         }
-        Err(Out::err(2003, "the update changes nothing"))
+        if u.is_empty() {
+            return Err(Out::err(2003, "the update changes nothing"));
+        }
+        reg.update_domain(&actor, &name, &u)
+            .map_err(from_registry)?;
+        if let Some(r) = &u.registrant {
+            let mut o = Out::code(1001, String::new());
+            o.msg = format!("{}: the new registrant {r} must accept the change", o.msg);
+            return Ok(o);
+        }
+        Ok(Out::ok(String::new()))
     }
 
     fn domain_renew(&self, obj: &Element) -> R {
@@ -1196,40 +1151,6 @@ impl Session {
         Ok(o)
     }
 
-    /// `<domain:ns>` of `domain`: `hostAttr` (a name and its glue) as
-    /// given, `hostObj` through the registry's host objects (each must
-    /// exist; its addresses come along when it is inside `domain`).
-    fn ns_in(&self, domain: &str, ns: &Element) -> Result<Vec<NameserverIn>, Out> {
-        let mut v = Vec::new();
-        for h in &ns.children {
-            match h.name.as_str() {
-                "hostObj" => v.extend(
-                    self.app
-                        .registry()
-                        .nameservers_of_hosts(domain, std::slice::from_ref(&h.text))
-                        .map_err(from_registry)?,
-                ),
-                "hostAttr" => v.push(NameserverIn {
-                    name: h
-                        .text_of(DOMAIN_NS, "hostName")
-                        .ok_or_else(|| missing("domain:hostName"))?
-                        .to_string(),
-                    addresses: h
-                        .all(DOMAIN_NS, "hostAddr")
-                        .map(|a| a.text.clone())
-                        .collect(),
-                }),
-                other => {
-                    return Err(Out::err(
-                        2001,
-                        format!("unexpected <{other}> in <domain:ns>"),
-                    ))
-                }
-            }
-        }
-        Ok(v)
-    }
-
     // ---- host -------------------------------------------------------------
 
     fn host_name<'a>(&self, obj: &'a Element) -> Result<&'a str, Out> {
@@ -1341,12 +1262,18 @@ impl Session {
 
     fn contact_check(&self, obj: &Element) -> R {
         check_answer(obj, "contact", CONTACT_NS, "id", "contacts", |id| {
-            let used = self
+            let c = self
                 .app
                 .store
                 .contact(id)
-                .map_err(|_| Out::err(2400, "internal error"))?
-                .is_some();
+                .map_err(|_| Out::err(2400, "internal error"))?;
+            // Another registrar's person is answered as a free id: the
+            // check does not confirm that a private person exists
+            // (docs/epp.md "Ownership").
+            let used = c.is_some_and(|c| {
+                c.sponsor.as_deref() == self.registrar.as_deref()
+                    || c.kind != crate::model::ContactKind::Person
+            });
             Ok(if used {
                 Err("In use".to_string())
             } else {
@@ -1487,6 +1414,34 @@ impl Session {
             .map_err(from_registry)?;
         Ok(Out::ok(String::new()))
     }
+}
+
+/// `<domain:ns>`: `hostAttr` entries (a name and its glue, declared by
+/// name) and `hostObj` names (host objects, linked by the registry).
+fn ns_in(ns: &Element) -> Result<(Vec<NameserverIn>, Vec<String>), Out> {
+    let (mut attrs, mut objs) = (Vec::new(), Vec::new());
+    for h in &ns.children {
+        match h.name.as_str() {
+            "hostObj" => objs.push(h.text.clone()),
+            "hostAttr" => attrs.push(NameserverIn {
+                name: h
+                    .text_of(DOMAIN_NS, "hostName")
+                    .ok_or_else(|| missing("domain:hostName"))?
+                    .to_string(),
+                addresses: h
+                    .all(DOMAIN_NS, "hostAddr")
+                    .map(|a| a.text.clone())
+                    .collect(),
+            }),
+            other => {
+                return Err(Out::err(
+                    2001,
+                    format!("unexpected <{other}> in <domain:ns>"),
+                ))
+            }
+        }
+    }
+    Ok((attrs, objs))
 }
 
 /// The `<host:addr>` values of `el`; an address of the other family than

@@ -1,5 +1,15 @@
 //! Host objects (EPP, RFC 5732) and their glue rules, once for every edge.
 //!
+//! Ownership (docs/epp.md "Ownership"): a host object is its sponsor's. A
+//! domain is *linked* to a host object only when its sponsor attached it
+//! by reference (EPP `hostObj`); a name declared otherwise links to
+//! nothing, so creating a host object captures no domain that already
+//! names it. A change re-declares the linked domains (and the
+//! superordinate domain, whose glue it is) and no other; a change of a
+//! host that another registrar's domain names is refused (`host-in-use`)
+//! unless it only changes the glue of a subordinate host. Subordinate
+//! hosts end with their domain's registration.
+//!
 //! A host inside one of the registry's zones is *subordinate* to the
 //! registrable domain above it (`ns1.example.ru` → `example.ru`): it needs
 //! addresses (glue), its superordinate domain must be registered, and only
@@ -306,11 +316,20 @@ impl super::Registry<'_> {
         Ok(h)
     }
 
-    /// Load a host object the caller may change.
+    /// Load a host object the caller may change. A subordinate host whose
+    /// domain is no longer registered is gone with it.
     fn own_host(&self, txn: &dyn Txn, actor: &Actor, name: &HostName) -> Result<HostObject> {
         let h = txn
             .host_object(name.as_str())?
             .ok_or_else(|| no_host(name.as_str()))?;
+        if let Ok(Placement::Subordinate(d)) = placement(&self.zones, &h.name) {
+            let live = txn
+                .domain(d.as_str())?
+                .is_some_and(|x| self.status(&x, self.now()).exists());
+            if !live {
+                return Err(no_host(name.as_str()));
+            }
+        }
         if let Actor::Registrar(me) = actor {
             if &self.host_sponsor(Some(txn), &h)? != me {
                 return Err(RegistryError::Forbidden(format!("host {name}")));
@@ -390,7 +409,7 @@ impl super::Registry<'_> {
         } else {
             format!("host {} changed by {}", h.name, actor.label())
         };
-        let (linked, more) = self
+        let (users, more) = self
             .store
             .domains_by_host(old.name.as_str(), None, MAX_LINKED)?;
         if more.is_some() {
@@ -401,6 +420,39 @@ impl super::Registry<'_> {
                     old.name
                 ),
             ));
+        }
+        // Who follows the change: the domains linked to this host object
+        // and the superordinate domain (its glue); never another
+        // registrar's domain. While another registrar's domain names the
+        // host, only its glue may change (that alters no other domain).
+        let sponsor = self.host_sponsor(Some(txn.as_ref()), &old)?;
+        let superordinate = match placement(&self.zones, &old.name) {
+            Ok(Placement::Subordinate(d)) => Some(d.as_str().to_string()),
+            _ => None,
+        };
+        let mut linked = Vec::new();
+        for d in users {
+            let Some(dom) = txn.domain(&d)?.filter(|x| self.status(x, now).exists()) else {
+                continue;
+            };
+            if dom.registrar != sponsor {
+                let glue_only = h.name == old.name && superordinate.is_some();
+                if !glue_only && matches!(actor, Actor::Registrar(_)) {
+                    return Err(RegistryError::refused(
+                        "host-in-use",
+                        format!(
+                            "host {} is a nameserver of another registrar's domain: it cannot be renamed while that domain names it",
+                            old.name
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let follows = dom.registration.host_links.contains(&old.name)
+                || superordinate.as_deref() == Some(d.as_str());
+            if follows {
+                linked.push(d);
+            }
         }
         // First, so each re-declaration below finds the host as it will be
         // (the glue rule of `check_host_glue`).
@@ -448,7 +500,15 @@ impl super::Registry<'_> {
                 Some(note.clone()),
                 false,
                 now,
-                |dom| self.set_nameservers(dom, &set),
+                |dom| {
+                    let before = self.set_nameservers(dom, &set)?;
+                    for l in dom.registration.host_links.iter_mut() {
+                        if *l == old.name {
+                            *l = h.name.clone();
+                        }
+                    }
+                    Ok(before)
+                },
             )?;
             touched.push(t);
         }
@@ -501,6 +561,15 @@ impl super::Registry<'_> {
         Ok(())
     }
 
+    /// Delete the host objects under `domain`, whose registration ends
+    /// (or ended): they are not handed to the name's next sponsor.
+    pub(super) fn drop_subordinate_hosts(&self, txn: &mut dyn Txn, domain: &str) -> Result<()> {
+        for h in self.store.host_objects_under(domain)? {
+            txn.delete_host_object(h.name.as_str())?;
+        }
+        Ok(())
+    }
+
     /// RFC 5731 §3.2.2: a registrar cannot delete a domain while another
     /// domain uses one of its subordinate host objects as a nameserver
     /// (that domain would lose a server, and its name could be
@@ -543,7 +612,7 @@ impl super::Registry<'_> {
 }
 
 /// `h` as an entry of `domain`'s NS set: glue only inside the domain.
-fn host_entry(domain: &str, h: &HostObject) -> input::NameserverIn {
+pub(super) fn host_entry(domain: &str, h: &HostObject) -> input::NameserverIn {
     input::NameserverIn {
         name: h.name.as_str().to_string(),
         addresses: if h.name.is_at_or_below(domain) {

@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::delegation;
 use crate::lifecycle::{self, Operation, Status};
 use crate::model::{
-    Closing, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, PendingRegistrant,
-    PendingTransfer, Registration, Timestamp,
+    Closing, DelegationRecord, DelegationState, Domain, HistoryEvent, Hold, PendingTransfer,
+    Registration, Timestamp,
 };
 use crate::names::{self, DomainName, Zones};
 use crate::store::{ImportBatch, ImportSummary, RecordError, Store, StoreError, Txn};
@@ -37,10 +37,14 @@ mod authcode;
 pub mod host;
 pub mod input;
 mod objects;
+#[cfg(test)]
+mod ownership;
 pub mod reserved;
+mod update;
 pub use input::NameserverIn;
 pub use objects::TransferState;
 pub use reserved::ReservedNames;
+pub use update::DomainUpdate;
 
 /// Who asks for a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +166,10 @@ pub struct CreateIn {
     /// transaction.
     #[serde(default)]
     pub ds: Vec<crate::ds::DsIn>,
+    /// Host objects named by reference (EPP `hostObj`): each must exist;
+    /// the domain is linked to them (not a field of the API's body).
+    #[serde(skip)]
+    pub host_objects: Vec<String>,
 }
 
 /// A pending registrar change as both registrars see it.
@@ -507,7 +515,7 @@ impl<'a> Registry<'a> {
                 format!("{name} is a reserved name and cannot be registered"),
             ));
         }
-        let ns = validate_ns(
+        let mut ns = validate_ns(
             name.as_str(),
             &body.nameservers,
             self.config.delegation.min_nameservers,
@@ -516,7 +524,8 @@ impl<'a> Registry<'a> {
         if let Some(a) = &body.auth_info {
             authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
-        let ds = crate::ds::validate_set(&body.ds, !ns.is_empty()).map_err(|v| {
+        let has_ns = !ns.is_empty() || !body.host_objects.is_empty();
+        let ds = crate::ds::validate_set(&body.ds, has_ns).map_err(|v| {
             RegistryError::Invalid(
                 v.into_iter()
                     .map(|(field, reason)| RecordError {
@@ -537,7 +546,23 @@ impl<'a> Registry<'a> {
             }
         }
         let now = self.now();
+        if let Some(r) = &body.reseller {
+            self.check_reseller(handle, r, now)?;
+        }
         let mut txn = self.store.begin()?;
+        // Host objects named by reference: read in this transaction, linked.
+        let mut host_links = Vec::new();
+        if !body.host_objects.is_empty() {
+            let mut set = body.nameservers.clone();
+            for raw in &body.host_objects {
+                let h = self.linkable_host(txn.as_ref(), raw)?;
+                set.push(host::host_entry(name.as_str(), &h));
+                host_links.push(h.name);
+            }
+            ns = validate_ns(name.as_str(), &set, self.config.delegation.min_nameservers)?;
+            host_links.sort_unstable();
+            host_links.dedup();
+        }
         let mut errs = Vec::new();
         for (field, h) in [
             ("registrant", Some(&body.registrant)),
@@ -558,6 +583,15 @@ impl<'a> Registry<'a> {
         if !errs.is_empty() {
             return Err(RegistryError::Invalid(errs));
         }
+        for (field, h) in [
+            ("registrant", Some(&body.registrant)),
+            ("admin", body.admin.as_ref()),
+            ("tech", body.tech.as_ref()),
+        ] {
+            if let Some(h) = h {
+                self.usable_contact(txn.as_mut(), handle, field, h, now)?;
+            }
+        }
         // The zone's confusable rule, read in this transaction (the same
         // index import uses): refused, or accepted and flagged in history.
         let mut flagged = None;
@@ -568,6 +602,7 @@ impl<'a> Registry<'a> {
             tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
             flagged = Some(why);
         }
+        let mut reserved_for_claimant = false;
         if let Some(old) = txn.domain(name.as_str())? {
             let st = self.status(&old, now);
             if st.exists() {
@@ -591,8 +626,12 @@ impl<'a> Registry<'a> {
                         ),
                     ));
                 }
+                reserved_for_claimant = now < until;
             }
         }
+        // Host objects under the name belonged to its earlier registration:
+        // they end with it (they never meet the name's next sponsor).
+        self.drop_subordinate_hosts(txn.as_mut(), name.as_str())?;
         if self.verification_overdue(&body.registrant, now)? {
             return Err(RegistryError::refused(
                 "verification-overdue",
@@ -624,6 +663,10 @@ impl<'a> Registry<'a> {
                     .auth_info
                     .as_ref()
                     .map(|_| now + self.dur(self.lc().auth_code_lifetime)),
+                // Registered under a court reservation: the claimant holds it
+                // for the registrant-change lock before passing it on.
+                registrant_since: reserved_for_claimant.then_some(now),
+                host_links,
                 ..Registration::default()
             },
             ds,
@@ -721,63 +764,22 @@ impl<'a> Registry<'a> {
         admin: Option<Option<String>>,
         tech: Option<Option<String>>,
     ) -> Result<Domain> {
-        self.modify(
-            actor,
-            name,
-            Some(Operation::UpdateContacts),
-            |txn, d, _, _| {
-                let mut errs = Vec::new();
-                for (field, v) in [("admin", &admin), ("tech", &tech)] {
-                    if let Some(Some(h)) = v {
-                        if txn.contact(h)?.is_none() {
-                            errs.push(RecordError {
-                                section: "domain",
-                                index: 0,
-                                field: field.into(),
-                                reason: format!("unknown contact '{h}'"),
-                            });
-                        }
-                    }
-                }
-                if !errs.is_empty() {
-                    return Err(RegistryError::Invalid(errs));
-                }
-                if let Some(a) = admin {
-                    d.admin = a;
-                }
-                if let Some(t) = tech {
-                    d.tech = t;
-                }
-                Ok(("contacts updated".into(), d.clone()))
-            },
-        )
+        let u = DomainUpdate {
+            admin,
+            tech,
+            ..Default::default()
+        };
+        Ok(self.update_domain(actor, name, &u)?.0)
     }
 
-    /// Outgoing registrant's request to hand the domain to contact `to`.
+    /// Outgoing registrant's request to hand the domain to contact `to`
+    /// (a contact of the domain's sponsor).
     pub fn registrant_change_request(&self, actor: &Actor, name: &str, to: &str) -> Result<Domain> {
-        self.modify(
-            actor,
-            name,
-            Some(Operation::ChangeRegistrant),
-            |txn, d, _, now| {
-                if txn.contact(to)?.is_none() {
-                    return Err(invalid("registrant", format!("unknown contact '{to}'")));
-                }
-                if d.registrant == to {
-                    return Err(invalid("registrant", "is already the registrant"));
-                }
-                d.registration.pending_registrant = Some(PendingRegistrant {
-                    to: to.to_string(),
-                    requested: now,
-                    accepted: None,
-                    deadline: now + self.dur(self.lc().registrant_change_timeout),
-                });
-                Ok((
-                    format!("registrant change to {to} requested by the registrant"),
-                    d.clone(),
-                ))
-            },
-        )
+        let u = DomainUpdate {
+            registrant: Some(to.to_string()),
+            ..Default::default()
+        };
+        Ok(self.update_domain(actor, name, &u)?.0)
     }
 
     /// Incoming registrant's acceptance; the registry completes the change
@@ -1018,12 +1020,15 @@ impl<'a> Registry<'a> {
     /// Early cancellation at the registrant's request: now, or at the end
     /// of the paid period. Revocable until it takes effect.
     pub fn close(&self, actor: &Actor, name: &str, at_end: bool) -> Result<Timestamp> {
-        self.modify(actor, name, Some(Operation::Close), |_, d, _, now| {
+        self.modify(actor, name, Some(Operation::Close), |txn, d, _, now| {
             if matches!(actor, Actor::Registrar(_)) {
                 self.check_subordinate_hosts(name, now)?;
             }
             let at = if at_end { d.paid_till.max(now) } else { now };
             d.registration.closing = Some(Closing { at, claimant: None });
+            if !at_end {
+                self.drop_subordinate_hosts(txn, name)?;
+            }
             let reason = if at_end {
                 format!("close at the end of the paid period ({})", at.to_rfc3339())
             } else {
@@ -1056,7 +1061,11 @@ impl<'a> Registry<'a> {
         name: &str,
         ns: &[NameserverIn],
     ) -> Result<(Domain, DelegationRecord)> {
-        self.redeclare(actor, name, None, |d| self.set_nameservers(d, ns))
+        let u = DomainUpdate {
+            ns_set: Some(ns.to_vec()),
+            ..Default::default()
+        };
+        self.update_domain(actor, name, &u)
     }
 
     /// The NS declaration rule on `d` (every edge's, and a host object's
@@ -1085,44 +1094,19 @@ impl<'a> Registry<'a> {
         ds: Vec<crate::model::DsRecord>,
         source: &str,
     ) -> Result<(Domain, DelegationRecord)> {
-        self.redeclare(
-            actor,
-            name,
-            Some(format!("DS set changed via {source}")),
-            |d| {
-                if !ds.is_empty() && d.nameservers.is_empty() {
-                    return Err(invalid(
-                        "ds",
-                        "a DS set needs nameservers: declare them first",
-                    ));
-                }
-                let old_ds = std::mem::replace(&mut d.ds, ds);
-                Ok((d.nameservers.clone(), old_ds))
-            },
-        )
+        let u = DomainUpdate {
+            ds_set: Some(ds),
+            ds_source: Some(source.to_string()),
+            ..Default::default()
+        };
+        self.update_domain(actor, name, &u)
     }
 
     /// Change a domain's declared delegation with `change` (which returns
-    /// the previous NS and DS sets) and run the state machine's
-    /// declaration rule, in one transaction with its history event.
-    fn redeclare(
-        &self,
-        actor: &Actor,
-        name: &str,
-        note: Option<String>,
-        change: impl FnOnce(&mut Domain) -> Result<DeclaredBefore>,
-    ) -> Result<(Domain, DelegationRecord)> {
-        let now = self.now();
-        let mut txn = self.store.begin()?;
-        let (out, touched) =
-            self.redeclare_in(txn.as_mut(), actor, name, note, true, now, change)?;
-        txn.commit(now)?;
-        self.notify(&[touched]);
-        Ok(out)
-    }
-
-    /// [`Self::redeclare`] inside a transaction the caller commits; `note`
-    /// (what caused the change) leads the history event's text.
+    /// the previous NS and DS sets) and run the state machine's declaration
+    /// rule, inside a transaction the caller commits (a host object's
+    /// change); `note` (what caused the change) leads the history event's
+    /// text.
     #[allow(clippy::too_many_arguments)]
     fn redeclare_in(
         &self,
@@ -1266,10 +1250,12 @@ impl<'a> Registry<'a> {
                 at: now,
                 claimant: Some(claimant.to_string()),
             });
+            self.drop_subordinate_hosts(txn, name)?;
             let until = now + self.dur(self.lc().court_reservation);
+            // The claimant is a person's handle: it goes in no feed.
             Ok((
                 format!(
-                    "cancelled by court decision; reserved for {claimant} until {}",
+                    "cancelled by court decision; reserved for the claimant until {}",
                     until.to_rfc3339()
                 ),
                 until,
@@ -1398,6 +1384,14 @@ impl<'a> Registry<'a> {
         // Contacts known to exist in this transaction (import removes none):
         // most are referred to by several domains.
         let mut contact_seen: HashSet<String> = HashSet::new();
+        // A contact's sponsor, and whether this import chose it from a
+        // domain (then no domain of another registrar may name it).
+        let mut contact_sponsor: std::collections::HashMap<String, (Option<String>, bool)> =
+            std::collections::HashMap::new();
+        let mut contact_index = 0usize;
+        // A reseller (any case) and the registrar of the file's domains with it.
+        let mut reseller_of: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         // Domains are handled in chunks, announced to the store first (a
         // networked backend reads and writes a chunk in a few statements).
         let mut chunk: Vec<(usize, Domain)> = Vec::with_capacity(IMPORT_CHUNK);
@@ -1415,11 +1409,34 @@ impl<'a> Registry<'a> {
                     continue;
                 }
                 Some(ImportRecord::Contact(mut c)) => {
-                    // The creation time is the registry's: first stored.
-                    c.created = match txn.contact(&c.handle)? {
+                    // The creation time is the registry's: first stored; so
+                    // is a sponsor the file does not name.
+                    let old = txn.contact(&c.handle)?;
+                    c.created = match &old {
                         Some(old) => old.created,
                         None => Some(now),
                     };
+                    match &c.sponsor {
+                        Some(r) if !reg_seen.contains(r) => {
+                            if txn.registrar(r)?.is_some() {
+                                reg_seen.insert(r.clone());
+                            } else {
+                                failed = true;
+                                on_error(RecordError {
+                                    section: "contacts",
+                                    index: contact_index,
+                                    field: "registrar".into(),
+                                    reason: format!("unknown registrar '{r}'"),
+                                });
+                            }
+                        }
+                        Some(_) => {}
+                        None => c.sponsor = old.and_then(|o| o.sponsor),
+                    }
+                    contact_index += 1;
+                    if c.sponsor.is_some() {
+                        contact_sponsor.insert(c.handle.clone(), (c.sponsor.clone(), false));
+                    }
                     txn.put_contact(&c)?;
                     contact_seen.insert(c.handle);
                     summary.contacts += 1;
@@ -1482,6 +1499,56 @@ impl<'a> Registry<'a> {
                         } else {
                             err(field, format!("unknown contact '{h}'"));
                         }
+                    }
+                }
+                // A contact the file gives no registrar belongs to the
+                // registrar of the file's domains naming it: one only.
+                for (field, h) in [
+                    ("registrant", Some(&d.registrant)),
+                    ("admin", d.admin.as_ref()),
+                    ("tech", d.tech.as_ref()),
+                ] {
+                    let Some(h) = h else { continue };
+                    let known = match contact_sponsor.get(h) {
+                        Some(x) => x.clone(),
+                        None => {
+                            let s = txn.contact(h)?.and_then(|c| c.sponsor);
+                            let x = (s, false);
+                            contact_sponsor.insert(h.clone(), x.clone());
+                            x
+                        }
+                    };
+                    match known {
+                        (None, _) => {
+                            if let Some(mut c) = txn.contact(h)? {
+                                c.sponsor = Some(d.registrar.clone());
+                                txn.put_contact(&c)?;
+                                contact_sponsor
+                                    .insert(h.clone(), (Some(d.registrar.clone()), true));
+                            }
+                        }
+                        (Some(r), true) if r != d.registrar => err(
+                            field,
+                            format!(
+                                "contact {h} is named by domains of {r} and {}: give the contact a \"registrar\"",
+                                d.registrar
+                            ),
+                        ),
+                        _ => {}
+                    }
+                }
+                if let Some(r) = &d.registration.reseller {
+                    let owner = reseller_of
+                        .entry(r.to_ascii_lowercase())
+                        .or_insert_with(|| d.registrar.clone());
+                    if *owner != d.registrar {
+                        err(
+                            "reseller",
+                            format!(
+                                "reseller {r} is given to domains of {owner} and {}: a reseller belongs to one registrar",
+                                d.registrar
+                            ),
+                        );
                     }
                 }
                 if self.reserved.contains(name) {

@@ -108,12 +108,17 @@ impl super::Registry<'_> {
             name,
             Some(Operation::ResetAuthCode),
             |_, d, _, now| {
-                d.auth_info = Some(code.to_string());
-                d.registration.auth_info_expires =
-                    Some(now + self.dur(self.lc().auth_code_lifetime));
+                self.put_auth_code(d, code, now);
                 Ok(("auth code set".into(), d.clone()))
             },
         )
+    }
+
+    /// Set a checked registrar-chosen code on `d` (here and in a combined
+    /// [`super::DomainUpdate`]).
+    pub(super) fn put_auth_code(&self, d: &mut Domain, code: &str, now: crate::model::Timestamp) {
+        d.auth_info = Some(code.to_string());
+        d.registration.auth_info_expires = Some(now + self.dur(self.lc().auth_code_lifetime));
     }
 
     /// The pending registrar change of `name`, for its sponsor or the

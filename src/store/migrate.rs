@@ -133,7 +133,9 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             ROUNDS,
             <crate::model::RoundSummary as From<v1::RoundSummary>>::from,
         )?;
-    } else if from < 3 {
+        return Ok(());
+    }
+    if from < 3 {
         // Schema 3 gave contacts a creation time (unknown for these).
         rewrite(
             txn,
@@ -141,7 +143,113 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             <crate::model::Contact as From<v2::Contact>>::from,
         )?;
     }
+    if from < 4 {
+        // Schema 4 gave registrations their host-object links (none for
+        // these: a name declared before links to nothing).
+        rewrite(
+            txn,
+            DOMAINS,
+            <crate::model::Domain as From<v3::Domain>>::from,
+        )?;
+    }
     Ok(())
+}
+
+/// Schema 3 (schema 2 and 3 share it): the domain layout schema 4 changed.
+pub mod v3 {
+    use serde::Deserialize;
+
+    use crate::model::{
+        ts, ts_opt, Closing, DsRecord, Hold, Nameserver, PendingRegistrant, PendingTransfer,
+        Timestamp,
+    };
+    use crate::names::DomainName;
+
+    #[derive(Deserialize)]
+    pub struct Registration {
+        pub reseller: Option<String>,
+        pub hold_by_operator: bool,
+        pub dispute: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub auth_info_expires: Option<Timestamp>,
+        pub pending_transfer: Option<PendingTransfer>,
+        pub pending_registrant: Option<PendingRegistrant>,
+        pub closing: Option<Closing>,
+        #[serde(with = "ts_opt")]
+        pub registrant_since: Option<Timestamp>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Domain {
+        pub name: DomainName,
+        pub registrar: String,
+        pub registrant: String,
+        pub admin: Option<String>,
+        pub tech: Option<String>,
+        #[serde(with = "ts")]
+        pub created: Timestamp,
+        #[serde(with = "ts")]
+        pub paid_till: Timestamp,
+        pub nameservers: Vec<Nameserver>,
+        pub auth_info: Option<String>,
+        pub hold: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub verification_requested: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub transferred: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub updated: Timestamp,
+        pub registration: Registration,
+        pub ds: Vec<DsRecord>,
+    }
+}
+
+impl From<v3::Domain> for crate::model::Domain {
+    fn from(v: v3::Domain) -> Self {
+        let r = v.registration;
+        Self {
+            name: v.name,
+            registrar: v.registrar,
+            registrant: v.registrant,
+            admin: v.admin,
+            tech: v.tech,
+            created: v.created,
+            paid_till: v.paid_till,
+            nameservers: v.nameservers,
+            auth_info: v.auth_info,
+            hold: v.hold,
+            verification_requested: v.verification_requested,
+            transferred: v.transferred,
+            updated: v.updated,
+            registration: crate::model::Registration {
+                reseller: r.reseller,
+                hold_by_operator: r.hold_by_operator,
+                dispute: r.dispute,
+                auth_info_expires: r.auth_info_expires,
+                pending_transfer: r.pending_transfer,
+                pending_registrant: r.pending_registrant,
+                closing: r.closing,
+                registrant_since: r.registrant_since,
+                host_links: Vec::new(),
+            },
+            ds: v.ds,
+        }
+    }
+}
+
+/// A schema-3 domain record from the current one's bytes (tests: the
+/// layouts differ by `host_links`, which must be empty, just before `ds`).
+#[cfg(test)]
+pub(crate) fn v3_domain_bytes(d: &crate::model::Domain) -> Vec<u8> {
+    assert!(d.registration.host_links.is_empty());
+    let mut head = d.clone();
+    head.ds.clear();
+    let mut b = postcard::to_allocvec(&head).expect("encode");
+    // The empty `ds` and the empty `host_links` before it: two zero bytes.
+    assert_eq!(&b[b.len() - 2..], &[0, 0]);
+    b.truncate(b.len() - 2);
+    b.extend(postcard::to_allocvec(&d.ds).expect("encode"));
+    b
 }
 
 /// Schema 2 (EPP, DNSSEC: stops 12–18): the layouts schema 3 changed.
@@ -585,5 +693,52 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         let c = s.contact("EPP-1").unwrap().unwrap();
         assert_eq!((c.sponsor.as_deref(), c.created), (Some("REG-A"), None));
+    }
+
+    /// Schema 3 → 4: registrations gain host-object links (none: a name
+    /// declared before links to nothing); everything else stays.
+    #[test]
+    fn a_schema_3_domain_gets_no_host_links() {
+        use crate::store::redb::tables::{DOMAINS, META};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.redb");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let d = crate::model::Domain {
+            name: crate::names::DomainName::from_trusted("old.ru".into()),
+            registrar: "A".into(),
+            registrant: "C".into(),
+            admin: None,
+            tech: None,
+            created: now,
+            paid_till: now,
+            nameservers: vec![],
+            auth_info: Some("code".into()),
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: now,
+            registration: crate::model::Registration {
+                reseller: Some("RS".into()),
+                ..Default::default()
+            },
+            ds: vec![],
+        };
+        {
+            let s = RedbStore::open(&path).unwrap();
+            drop(s);
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(DOMAINS).unwrap();
+                t.insert("old.ru", super::v3_domain_bytes(&d).as_slice())
+                    .unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 3u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
     }
 }

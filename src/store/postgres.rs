@@ -532,6 +532,29 @@ async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
             .map_err(pgerr)?;
         }
     }
+    if from < 4 {
+        // Schema 4 gave registrations their host-object links (none).
+        let rows = tx
+            .query("SELECT name, rec FROM domains FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let name: String = r.get(0);
+            let old: super::migrate::v3::Domain = postcard::from_bytes(r.get::<_, &[u8]>(1))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: domains[{name}] does not decode as the schema-3 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&Domain::from(old))?;
+            tx.execute(
+                "UPDATE domains SET rec = $2 WHERE name = $1",
+                &[&name, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+    }
     tx.execute(
         "UPDATE zk_meta SET value = $2 WHERE key = $1",
         &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],

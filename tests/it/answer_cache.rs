@@ -360,6 +360,7 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
                 auth_info: None,
                 reseller: None,
                 ds: Vec::new(),
+                host_objects: Vec::new(),
             },
         )
         .unwrap();

@@ -31,7 +31,7 @@ use support::sched::{contact, wait_for};
 use zonekeeper::app::App;
 use zonekeeper::clock::ManualClock;
 use zonekeeper::config::{Config, OnViolation};
-use zonekeeper::model::{DelegationRecord, DelegationState, Domain, Registrar, Timestamp};
+use zonekeeper::model::{Contact, DelegationRecord, DelegationState, Domain, Registrar, Timestamp};
 use zonekeeper::names::DomainName;
 use zonekeeper::store::{ImportBatch, RedbStore};
 
@@ -188,7 +188,11 @@ impl Registry {
             &store,
             &ImportBatch {
                 registrars: vec![registrar(ALPHA), registrar(BETA)],
-                contacts: vec![contact()],
+                // Shared by both registrars' domains: the file names its sponsor.
+                contacts: vec![Contact {
+                    sponsor: Some(ALPHA.into()),
+                    ..contact()
+                }],
                 domains,
             },
             &cfg,

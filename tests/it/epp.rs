@@ -945,9 +945,15 @@ async fn host_objects_over_net_epp() {
         // epp-host.ru): epp-host.ru cannot be deleted while it does.
         let r = b.cmd(&host_cmd("create", "<host:name>ns.b-external.net</host:name>"));
         assert_eq!(code(&r), 1000, "{r}");
+        // B names a contact of its own (C1-RU is A's now).
+        let r = b.cmd(&contact_cmd(
+            "create",
+            r#"<contact:id>C3-RU</contact:id><contact:postalInfo type="loc"><contact:name>Anna B</contact:name><contact:addr><contact:city>Moscow</contact:city><contact:cc>RU</contact:cc></contact:addr></contact:postalInfo><contact:email>b@example.net</contact:email><contact:authInfo><contact:pw>x-123456</contact:pw></contact:authInfo>"#,
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
         let r = b.cmd(&domain_cmd(
             "create",
-            &format!("<domain:name>epp-b.ru</domain:name><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>ns.b-external.net</domain:hostObj></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>B-Code-1</domain:pw></domain:authInfo>"),
+            &format!("<domain:name>epp-b.ru</domain:name><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>ns.b-external.net</domain:hostObj></domain:ns><domain:registrant>C3-RU</domain:registrant><domain:authInfo><domain:pw>B-Code-1</domain:pw></domain:authInfo>"),
         ));
         assert_eq!(code(&r), 1000, "{r}");
         let b_before = e.app.store.domain("epp-b.ru").unwrap().unwrap();
@@ -1059,4 +1065,171 @@ fn import_checks_the_epp_credentials() {
         e.contains("epp_cert_sha256") && e.contains("epp_password_hash"),
         "{e}"
     );
+}
+
+/// The host-object hijack (docs/epp.md "Ownership"), end to end: registrar
+/// B declares `victim.ru` through the REST API by names (its own hosts with
+/// glue, delegated, then an external `ns.popdns.net` added); registrar A
+/// creates a host object `ns.popdns.net` over EPP (accepted: it captures
+/// nothing) and renames it to its own server: refused `host-in-use`, and
+/// the victim's NS set, delegation record and published zone entry are
+/// unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn host_rename_hijack_is_refused() {
+    use sha2::{Digest, Sha256};
+    let env = Arc::new(live("victim.ru", &[]).await);
+    let tok = support::api::token(B);
+    {
+        let mut t = env.app.store.begin().unwrap();
+        let mut r = t.registrar(B).unwrap().unwrap();
+        r.api_token_sha256 = Some(hex::encode(Sha256::digest(tok.as_bytes())));
+        t.put_registrar(&r).unwrap();
+        t.commit(env.app.now()).unwrap();
+    }
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |p: &str| format!("http://{}{p}", env.http);
+    let ns: Vec<serde_json::Value> = env
+        .z
+        .ns
+        .iter()
+        .map(|(n, ip)| serde_json::json!({"name": n, "addresses": [ip.to_string()]}))
+        .collect();
+    let r = http
+        .post(url("/api/v1/domains"))
+        .bearer_auth(&tok)
+        .json(&serde_json::json!({"name": "victim.ru", "registrant": "C1-RU", "nameservers": ns}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let e = env.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || e.wait_delegated("victim.ru"))
+            .await
+            .unwrap(),
+        "not delegated"
+    );
+    let mut with_pop = ns.clone();
+    with_pop.push(serde_json::json!({"name": "ns.popdns.net"}));
+    let r = http
+        .put(url("/api/v1/domains/victim.ru/nameservers"))
+        .bearer_auth(&tok)
+        .json(&serde_json::json!({ "nameservers": with_pop }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let before = env.app.store.domain("victim.ru").unwrap().unwrap();
+    let rec_before = env.app.store.delegation("victim.ru").unwrap().unwrap();
+    let zone_before = zone_entry(&env.app, "victim.ru");
+    assert!(zone_before.contains("ns1.victim.ru"), "{zone_before}");
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.login(0);
+        let r = a.cmd(&host_cmd("create", "<host:name>ns.popdns.net</host:name>"));
+        assert_eq!(code(&r), 1000, "creating the host object captures nothing: {r}");
+        let r = a.cmd(&host_cmd(
+            "update",
+            "<host:name>ns.popdns.net</host:name><host:chg><host:name>ns3.attacker.example</host:name></host:chg>",
+        ));
+        assert_eq!(code(&r), 2305, "{r}");
+        assert!(r.contains("rule: host-in-use"), "{r}");
+        // B's contact is not A's to name either.
+        let r = a.cmd(&domain_cmd(
+            "create",
+            "<domain:name>thief.ru</domain:name><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Thief-Code-1</domain:pw></domain:authInfo>",
+        ));
+        assert_eq!(code(&r), 2305, "{r}");
+        assert!(r.contains("rule: contact-sponsor"), "{r}");
+        let r = a.cmd(&contact_cmd("info", "<contact:id>C1-RU</contact:id>"));
+        assert_eq!(code(&r), 2201, "{r}");
+        let r = a.cmd(&contact_cmd("check", "<contact:id>C1-RU</contact:id>"));
+        assert!(r.contains(r#"<contact:id avail="1">C1-RU</contact:id>"#), "{r}");
+    })
+    .await
+    .unwrap();
+    let after = env.app.store.domain("victim.ru").unwrap().unwrap();
+    assert_eq!(after, before);
+    // The scheduler goes on probing: the published set and state are what
+    // the attack would have changed.
+    let rec_after = env.app.store.delegation("victim.ru").unwrap().unwrap();
+    assert_eq!(
+        (
+            rec_after.state,
+            &rec_after.published,
+            &rec_after.ns_fingerprint
+        ),
+        (
+            rec_before.state,
+            &rec_before.published,
+            &rec_before.ns_fingerprint
+        )
+    );
+    let zone_after = zone_entry(&env.app, "victim.ru");
+    assert_eq!(zone_after, zone_before);
+    assert!(!zone_after.contains("attacker"), "{zone_after}");
+    assert!(!env.whois("victim.ru").contains("attacker"));
+    Arc::into_inner(env).unwrap().stop().await;
+}
+
+/// Lost updates (docs/epp.md `domain:update`): two sessions add different
+/// nameservers to one domain at the same moment, 50 times; every add
+/// survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_updates_keep_every_add() {
+    let env = Arc::new(live("race.ru", &[]).await);
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.login(0);
+        let r = a.cmd(&domain_cmd(
+            "create",
+            "<domain:name>race.ru</domain:name><domain:ns><domain:hostAttr><domain:hostName>ns.base1.race-ext.net</domain:hostName></domain:hostAttr><domain:hostAttr><domain:hostName>ns.base2.race-ext.net</domain:hostName></domain:hostAttr></domain:ns><domain:registrant>C1-RU</domain:registrant><domain:authInfo><domain:pw>Race-Code-1</domain:pw></domain:authInfo>",
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let mut b = e.login(0);
+        let add = |i: usize, who: &str| {
+            domain_cmd(
+                "update",
+                &format!("<domain:name>race.ru</domain:name><domain:add><domain:ns><domain:hostAttr><domain:hostName>ns{i}{who}.race-ext.net</domain:hostName></domain:hostAttr></domain:ns></domain:add>"),
+            )
+        };
+        for i in 0..50 {
+            let barrier = std::sync::Barrier::new(2);
+            let (ra, rb) = std::thread::scope(|s| {
+                let ta = s.spawn(|| {
+                    barrier.wait();
+                    a.cmd(&add(i, "a"))
+                });
+                let tb = s.spawn(|| {
+                    barrier.wait();
+                    b.cmd(&add(i, "b"))
+                });
+                (ta.join().unwrap(), tb.join().unwrap())
+            });
+            assert_eq!((code(&ra), code(&rb)), (1000, 1000), "{ra}\n{rb}");
+            let d = e.app.store.domain("race.ru").unwrap().unwrap();
+            let names: Vec<String> = d.nameservers.iter().map(|n| n.name.to_string()).collect();
+            for who in ["a", "b"] {
+                let n = format!("ns{i}{who}.race-ext.net");
+                assert!(names.contains(&n), "round {i}: {n} lost: {names:?}");
+            }
+            let r = a.cmd(&domain_cmd(
+                "update",
+                &format!("<domain:name>race.ru</domain:name><domain:rem><domain:ns><domain:hostObj>ns{i}a.race-ext.net</domain:hostObj><domain:hostObj>ns{i}b.race-ext.net</domain:hostObj></domain:ns></domain:rem>"),
+            ));
+            assert_eq!(code(&r), 1000, "{r}");
+        }
+    })
+    .await
+    .unwrap();
+    Arc::into_inner(env).unwrap().stop().await;
+}
+
+/// The lines of the rendered `ru` zone that belong to `name`.
+fn zone_entry(app: &zonekeeper::app::App, name: &str) -> String {
+    let z = zonekeeper::zone::render(&*app.store, &app.config, "ru", app.now(), 1).unwrap();
+    z.lines()
+        .filter(|l| l.contains(name))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

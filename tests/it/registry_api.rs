@@ -130,13 +130,13 @@ async fn create_renew_contacts_and_refusals() {
     let (st, v) = send(s.put_json(
         "/api/v1/domains/torgra8.ru/contacts",
         &tok,
-        json!({"admin": "C2-RU", "tech": null}),
+        json!({"admin": "C4-RU", "tech": null}),
     ))
     .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(
         (v["admin"].as_str(), v["tech"].as_str()),
-        (Some("C2-RU"), None)
+        (Some("C4-RU"), None)
     );
     let (st, _) = send(s.put_json(
         "/api/v1/domains/torgra8.ru/contacts",
@@ -145,7 +145,19 @@ async fn create_renew_contacts_and_refusals() {
     ))
     .await;
     assert_eq!(st, 422);
-    assert_eq!(domain(&s, "torgra8.ru", &tok).await["admin"], "C2-RU");
+    // Another registrar's contact (C2-RU is R01-RU's): refused, named.
+    let (st, v) = send(s.put_json(
+        "/api/v1/domains/torgra8.ru/contacts",
+        &tok,
+        json!({"admin": "C2-RU"}),
+    ))
+    .await;
+    assert_eq!(
+        (st, v["rule"].as_str()),
+        (409, Some("contact-sponsor")),
+        "{v}"
+    );
+    assert_eq!(domain(&s, "torgra8.ru", &tok).await["admin"], "C4-RU");
 
     // Renewal in the grace period restores the domain; after the free
     // date the name is gone.

@@ -55,7 +55,7 @@ fn data(ns_b: &str) -> String {
  "registrars": [{{"handle": "R1", "name": "Registrar One"}}, {{"handle": "R2", "name": "Second Registrar"}}],
  "contacts": [
    {{"handle": "C1", "kind": "person", "name": "Ivan Petrov"}},
-   {{"handle": "C2", "kind": "org", "name": "Anna", "org": "Roga i Kopyta"}}
+   {{"handle": "C2", "kind": "org", "name": "Anna", "org": "Roga i Kopyta", "registrar": "R1"}}
  ],
  "domains": [
   {{"name": "alpha.ru", "registrar": "R1", "registrant": "C1",
@@ -1034,22 +1034,55 @@ fn host_objects(s: &mut dyn Backend) {
         "invalid"
     );
 
-    // In use: not deleted. A rename reaches every domain that uses it,
-    // another registrar's too (its feed says so).
+    // In use: not deleted. Another registrar's domain (alpha.ru, R1) names
+    // it: R2 cannot rename it (that would re-declare R1's domain).
     assert_eq!(
         rule(reg.host_delete(&r2, "ns.ext.net").unwrap_err()),
         "host-in-use"
     );
+    assert_eq!(
+        rule(
+            reg.host_update(&r2, "ns.ext.net", &[], &[], Some("ns.ext2.net"))
+                .unwrap_err()
+        ),
+        "host-in-use"
+    );
+    assert_eq!(ns("alpha.ru")[1].0, "ns.ext.net");
+    // Once R1's domain no longer names it, the rename reaches R2's linked
+    // domain (gamma.ru, declared through host objects).
+    reg.declare_nameservers(
+        &r1,
+        "alpha.ru",
+        &reg.nameservers_of_hosts("alpha.ru", &v(&["ns9.alpha.ru"]))
+            .unwrap()
+            .into_iter()
+            .chain([zonekeeper::registry::NameserverIn {
+                name: "ns.other.net".into(),
+                addresses: vec![],
+            }])
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    reg.update_domain(
+        &r2,
+        "gamma.ru",
+        &zonekeeper::registry::DomainUpdate {
+            ns_rem: v(&["ns.ext.net"]),
+            ns_add_hosts: v(&["ns.ext.net"]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     reg.host_update(&r2, "ns.ext.net", &[], &[], Some("ns.ext2.net"))
         .unwrap();
-    assert_eq!(ns("alpha.ru")[1].0, "ns.ext2.net");
     assert_eq!(ns("gamma.ru")[1].0, "ns.ext2.net");
+    assert_eq!(ns("alpha.ru")[1].0, "ns.other.net");
     assert!(st.host_object("ns.ext.net").unwrap().is_none());
     assert!(st
-        .feed("R1", 0, 1000)
+        .feed("R2", 0, 1000)
         .unwrap()
         .iter()
-        .any(|e| e.domain == "alpha.ru" && e.reason.contains("renamed to ns.ext2.net")));
+        .any(|e| e.domain == "gamma.ru" && e.reason.contains("renamed to ns.ext2.net")));
     let info = reg.host_info("ns.ext2.net").unwrap();
     assert!(info.linked);
     assert_eq!(info.sponsor, "R2");

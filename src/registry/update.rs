@@ -1,0 +1,343 @@
+//! One change to one domain, applied inside the registry's write
+//! transaction ([`DomainUpdate`]), and the ownership rules every such
+//! change obeys (docs/api.md "Ownership").
+//!
+//! Every edge builds a [`DomainUpdate`] (the REST API one part at a time,
+//! EPP `domain:update` all its `add`/`rem`/`chg` parts at once) and the
+//! registry reads the domain, applies the parts and writes it in one
+//! transaction: two registrars' sessions adding nameservers at the same
+//! moment both keep their add, and a refused part writes nothing.
+
+use super::{host, input, invalid, objects, Actor, RegistryError, Result, Touched};
+use crate::delegation;
+use crate::lifecycle::{self, Operation};
+use crate::model::{DelegationRecord, Domain, DsRecord, Nameserver, PendingRegistrant, Timestamp};
+use crate::names::{self, HostName};
+use crate::store::{RecordError, Txn};
+
+/// The parts of one domain change; each part present is checked against
+/// its own lock rule, and all apply or none.
+#[derive(Debug, Clone, Default)]
+pub struct DomainUpdate {
+    /// Replace the NS set by names (the API; links to no host object).
+    pub ns_set: Option<Vec<input::NameserverIn>>,
+    /// Remove these nameservers (by name).
+    pub ns_rem: Vec<String>,
+    /// Add these nameservers by name (EPP `hostAttr`; links nothing).
+    pub ns_add: Vec<input::NameserverIn>,
+    /// Add these host objects (EPP `hostObj`): each must exist; the domain
+    /// is linked to it and follows its changes.
+    pub ns_add_hosts: Vec<String>,
+    /// Replace the DS set (already validated).
+    pub ds_set: Option<Vec<DsRecord>>,
+    /// Remove every DS record first.
+    pub ds_rem_all: bool,
+    pub ds_rem: Vec<DsRecord>,
+    pub ds_add: Vec<DsRecord>,
+    /// Who declared a DS change (`registrar API`, `EPP`, `CDS`), for history.
+    pub ds_source: Option<String>,
+    /// New admin / tech contact (`Some(None)` removes it).
+    pub admin: Option<Option<String>>,
+    pub tech: Option<Option<String>>,
+    /// The outgoing registrant asks to hand the domain to this contact.
+    pub registrant: Option<String>,
+    /// A registrar-chosen auth code.
+    pub auth_code: Option<String>,
+}
+
+impl DomainUpdate {
+    fn ns_change(&self) -> bool {
+        self.ns_set.is_some()
+            || !self.ns_rem.is_empty()
+            || !self.ns_add.is_empty()
+            || !self.ns_add_hosts.is_empty()
+    }
+    fn ds_change(&self) -> bool {
+        self.ds_set.is_some()
+            || self.ds_rem_all
+            || !self.ds_rem.is_empty()
+            || !self.ds_add.is_empty()
+    }
+    /// No part at all (an EPP restore request has none).
+    pub fn is_empty(&self) -> bool {
+        !self.ns_change()
+            && !self.ds_change()
+            && self.admin.is_none()
+            && self.tech.is_none()
+            && self.registrant.is_none()
+            && self.auth_code.is_none()
+    }
+}
+
+/// The same host name, as a registrar may write it (any case, a final dot).
+fn same_host(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+fn as_input(n: &Nameserver) -> input::NameserverIn {
+    input::NameserverIn {
+        name: n.name.as_str().to_string(),
+        addresses: n.addresses.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+impl super::Registry<'_> {
+    /// Apply `u` to `name` in one transaction (the sponsor's, or the
+    /// operator's). Returns the domain and its delegation record after.
+    pub fn update_domain(
+        &self,
+        actor: &Actor,
+        name: &str,
+        u: &DomainUpdate,
+    ) -> Result<(Domain, DelegationRecord)> {
+        if u.is_empty() {
+            return Err(invalid("update", "the update changes nothing"));
+        }
+        if let Some(a) = &u.auth_code {
+            objects::check_auth_code(a)?;
+        }
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        let (out, touched) = self.update_in(txn.as_mut(), actor, name, u, now)?;
+        txn.commit(now)?;
+        self.notify(&[touched]);
+        Ok(out)
+    }
+
+    fn update_in(
+        &self,
+        txn: &mut dyn Txn,
+        actor: &Actor,
+        name: &str,
+        u: &DomainUpdate,
+        now: Timestamp,
+    ) -> Result<((Domain, DelegationRecord), Touched)> {
+        let window = self.window();
+        self.modify_in(txn, actor, name, None, true, now, |txn, d, st, now| {
+            let (ns_change, ds_change) = (u.ns_change(), u.ds_change());
+            for (on, op) in [
+                (ns_change || ds_change, Operation::Nameservers),
+                (
+                    u.admin.is_some() || u.tech.is_some(),
+                    Operation::UpdateContacts,
+                ),
+                (u.registrant.is_some(), Operation::ChangeRegistrant),
+                (u.auth_code.is_some(), Operation::ResetAuthCode),
+            ] {
+                if on {
+                    lifecycle::permits(st, op)?;
+                }
+            }
+            let mut notes: Vec<String> = Vec::new();
+            if u.admin.is_some() || u.tech.is_some() {
+                for (field, v) in [("admin", &u.admin), ("tech", &u.tech)] {
+                    if let Some(Some(h)) = v {
+                        self.usable_contact(txn, &d.registrar, field, h, now)?;
+                    }
+                }
+                if let Some(a) = &u.admin {
+                    d.admin = a.clone();
+                }
+                if let Some(t) = &u.tech {
+                    d.tech = t.clone();
+                }
+                notes.push("contacts updated".into());
+            }
+            if let Some(to) = &u.registrant {
+                self.usable_contact(txn, &d.registrar, "registrant", to, now)?;
+                if &d.registrant == to {
+                    return Err(invalid("registrant", "is already the registrant"));
+                }
+                d.registration.pending_registrant = Some(PendingRegistrant {
+                    to: to.clone(),
+                    requested: now,
+                    accepted: None,
+                    deadline: now + self.dur(self.lc().registrant_change_timeout),
+                });
+                notes.push(format!(
+                    "registrant change to {to} requested by the registrant"
+                ));
+            }
+            if let Some(a) = &u.auth_code {
+                self.put_auth_code(d, a, now);
+                notes.push("auth code set".into());
+            }
+            let old = txn.delegation(name)?;
+            let mut rec = old
+                .clone()
+                .unwrap_or_else(|| DelegationRecord::undelegated(now));
+            if ns_change || ds_change {
+                let (old_ns, old_ds) = (d.nameservers.clone(), d.ds.clone());
+                if ns_change {
+                    let mut set = match &u.ns_set {
+                        Some(s) => {
+                            // A declaration by name links to nothing.
+                            d.registration.host_links.clear();
+                            s.clone()
+                        }
+                        None => d.nameservers.iter().map(as_input).collect(),
+                    };
+                    set.retain(|x| !u.ns_rem.iter().any(|r| same_host(r, &x.name)));
+                    d.registration
+                        .host_links
+                        .retain(|l| !u.ns_rem.iter().any(|r| same_host(r, l.as_str())));
+                    set.extend(u.ns_add.iter().cloned());
+                    for raw in &u.ns_add_hosts {
+                        let h = self.linkable_host(&*txn, raw)?;
+                        set.push(host::host_entry(d.name.as_str(), &h));
+                        d.registration.host_links.push(h.name);
+                    }
+                    self.set_nameservers(d, &set)?;
+                    let ns = d.nameservers.clone();
+                    let links = &mut d.registration.host_links;
+                    links.retain(|l| ns.iter().any(|n| &n.name == l));
+                    links.sort_unstable();
+                    links.dedup();
+                }
+                if ds_change {
+                    let mut ds = u.ds_set.clone().unwrap_or_else(|| d.ds.clone());
+                    if u.ds_rem_all {
+                        ds.clear();
+                    }
+                    ds.retain(|x| !u.ds_rem.contains(x));
+                    for x in &u.ds_add {
+                        if !ds.contains(x) {
+                            ds.push(x.clone());
+                        }
+                    }
+                    if !ds.is_empty() && d.nameservers.is_empty() {
+                        return Err(invalid(
+                            "ds",
+                            "a DS set needs nameservers: declare them first",
+                        ));
+                    }
+                    // The combined set obeys the set rules (size, duplicates).
+                    let list: Vec<crate::ds::DsIn> = ds.iter().map(crate::ds::DsIn::from).collect();
+                    d.ds = crate::ds::validate_set(&list, true).map_err(|v| {
+                        RegistryError::Invalid(
+                            v.into_iter()
+                                .map(|(field, reason)| RecordError {
+                                    section: "domain",
+                                    index: 0,
+                                    field,
+                                    reason,
+                                })
+                                .collect(),
+                        )
+                    })?;
+                }
+                self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
+                let note = match (&u.ds_source, ds_change) {
+                    (Some(s), true) => Some(format!("DS set changed via {s}")),
+                    _ => None,
+                };
+                if let Some((r, mut ev)) = delegation::on_declared(
+                    old.as_ref(),
+                    (&old_ns, &old_ds),
+                    (&d.nameservers, &d.ds),
+                    now,
+                    window,
+                ) {
+                    if let Some(n) = &note {
+                        ev.reason = format!("{n}; {}", ev.reason);
+                    }
+                    txn.put_delegation(name, &r)?;
+                    txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
+                    rec = r;
+                }
+            }
+            Ok((notes.join("; "), (d.clone(), rec)))
+        })
+    }
+
+    /// A host object a domain may link (EPP `hostObj`): it must exist.
+    pub(super) fn linkable_host(
+        &self,
+        txn: &dyn Txn,
+        raw: &str,
+    ) -> Result<crate::model::HostObject> {
+        let name: HostName = names::parse_host(raw).map_err(|e| {
+            RegistryError::Invalid(vec![RecordError {
+                section: "host",
+                index: 0,
+                field: "name".into(),
+                reason: e.to_string(),
+            }])
+        })?;
+        txn.host_object(name.as_str())?
+            .ok_or_else(|| RegistryError::refused("no-host", format!("no such host: {name}")))
+    }
+
+    /// The contact rule (docs/api.md "Ownership"): a domain sponsored by
+    /// `registrar` may name contact `h` only if `registrar` sponsors it. A
+    /// contact without a sponsor (imported without one, or stored before
+    /// contacts had one) belongs to the registrar of the live domains
+    /// naming it; if none does, the first registrar to name it becomes its
+    /// sponsor (written in this transaction).
+    pub(super) fn usable_contact(
+        &self,
+        txn: &mut dyn Txn,
+        registrar: &str,
+        field: &str,
+        h: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(mut c) = txn.contact(h)? else {
+            return Err(invalid(field, format!("unknown contact '{h}'")));
+        };
+        let refused = || {
+            RegistryError::refused(
+                "contact-sponsor",
+                format!(
+                    "contact {h} is not sponsored by {registrar}: a domain names only contacts of its own registrar"
+                ),
+            )
+        };
+        match c.sponsor.as_deref() {
+            Some(s) if s == registrar => Ok(()),
+            Some(_) => Err(refused()),
+            None => {
+                let (names, _) = self.store.domains_by_contact(h, None, 1000)?;
+                for n in names {
+                    if let Some(d) = txn.domain(&n)? {
+                        if d.registrar != registrar && self.status(&d, now).exists() {
+                            return Err(refused());
+                        }
+                    }
+                }
+                c.sponsor = Some(registrar.to_string());
+                txn.put_contact(&c)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The reseller rule (docs/api.md "Ownership"): a reseller handle (in
+    /// any case) belongs to the registrar whose live domains carry it; a
+    /// registrar may not tag its domain with another registrar's reseller
+    /// (an operator's `reseller move` would then hand the domain over).
+    pub(super) fn check_reseller(&self, registrar: &str, r: &str, now: Timestamp) -> Result<()> {
+        let mut forms = vec![
+            r.to_string(),
+            r.to_ascii_uppercase(),
+            r.to_ascii_lowercase(),
+        ];
+        forms.dedup();
+        for f in forms {
+            let (names, _) = self.store.domains_by_reseller(&f, None, 1000)?;
+            for n in names {
+                let Some(d) = self.store.domain(&n)? else {
+                    continue;
+                };
+                if d.registrar != registrar && self.status(&d, now).exists() {
+                    return Err(RegistryError::refused(
+                        "reseller-sponsor",
+                        format!("reseller {r} belongs to another registrar"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
