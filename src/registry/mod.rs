@@ -37,6 +37,7 @@ pub mod host;
 pub mod input;
 mod objects;
 pub mod reserved;
+mod webhook;
 pub use input::NameserverIn;
 pub use objects::TransferState;
 pub use reserved::ReservedNames;
@@ -1399,6 +1400,10 @@ impl<'a> Registry<'a> {
                     summary.registrars += 1;
                     continue;
                 }
+                Some(ImportRecord::Webhook { registrar, hook }) => {
+                    txn.put_webhook(&registrar, hook.as_ref())?;
+                    continue;
+                }
                 Some(ImportRecord::Contact(mut c)) => {
                     // The creation time is the registry's: first stored.
                     c.created = match txn.contact(&c.handle)? {
@@ -1631,6 +1636,7 @@ mod tests {
     fn batch(domains: Vec<Domain>) -> ImportBatch {
         ImportBatch {
             registrars: vec![registrar("A"), registrar("B")],
+            webhooks: vec![],
             contacts: vec![Contact {
                 handle: "C".into(),
                 kind: ContactKind::Person,

@@ -188,6 +188,7 @@ impl Registry {
             &store,
             &ImportBatch {
                 registrars: vec![registrar(ALPHA), registrar(BETA)],
+                webhooks: vec![],
                 contacts: vec![contact()],
                 domains,
             },

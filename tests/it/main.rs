@@ -58,5 +58,6 @@ mod soak;
 mod ssrf_guard;
 mod store_backends;
 mod text_policy;
+mod webhooks;
 mod whois;
 mod zone_nsd;
