@@ -204,6 +204,20 @@ async fn a_burst_arrives_signed_and_in_cursor_order() {
     assert_eq!(st["delivered_cursor"], want[19]["cursor"]);
     assert_eq!(st["pending"], 0);
     assert_eq!(st["consecutive_failures"], 0);
+    let m = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("zonekeeper_webhook_deliveries_total{result=\"ok\"}"),
+        "{m}"
+    );
+    assert!(m.contains("zonekeeper_webhook_pending"), "{m}");
     stop.cancel();
 }
 
@@ -333,4 +347,63 @@ async fn a_webhook_without_https_is_refused_at_import() {
     let r = store.registrar("OK-RU").unwrap().unwrap();
     let public = serde_json::to_string(&zonekeeper::public::registrar(&r)).unwrap();
     assert!(!public.contains(SECRET) && !public.contains("hooks.example.net"));
+}
+
+/// The operator command: set (secret from a file), refused without https,
+/// cleared; the secret never shows in the registrar's view.
+#[test]
+fn the_operator_sets_and_clears_a_webhook() {
+    use crate::support::bin::{text, Bin};
+    let b = Bin::new("[store]\npath = \"@D@/zk.redb\"\ncache_mib = 16\n");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("fixtures/registry.json");
+    let out = b.cli(&["import", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(b.path("secret"), format!("{SECRET}\n")).unwrap();
+    let secret = b.path("secret");
+    let secret = secret.to_str().unwrap();
+    let run = |args: &[&str]| b.cli(&[&["registrar", "webhook"][..], args].concat());
+    let out = run(&[
+        "REGRU-RU",
+        "--url",
+        "http://hooks.example.net/zk",
+        "--secret-file",
+        secret,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("https://"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "NOSUCH-RU",
+        "--url",
+        "https://hooks.example.net/zk",
+        "--secret-file",
+        secret,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let out = run(&[
+        "REGRU-RU",
+        "--url",
+        "https://hooks.example.net/zk",
+        "--secret-file",
+        secret,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(SECRET));
+    let store = zonekeeper::store::RedbStore::open(&b.path("zk.redb")).unwrap();
+    use zonekeeper::store::Store;
+    let hook = store.webhook("REGRU-RU").unwrap().unwrap();
+    assert_eq!(hook.secret, SECRET);
+    assert!(
+        !format!("{hook:?}").contains(SECRET),
+        "Debug hides the secret"
+    );
+    drop(store);
+    let out = run(&["REGRU-RU", "--clear"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = zonekeeper::store::RedbStore::open(&b.path("zk.redb")).unwrap();
+    assert!(store.webhooks().unwrap().is_empty());
 }
