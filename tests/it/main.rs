@@ -22,6 +22,7 @@ mod check_cli;
 mod check_dnssec;
 mod check_misbehaving;
 mod check_nsd;
+mod client_day;
 mod config_files;
 mod crash_import;
 mod dashboard;
