@@ -103,6 +103,7 @@ fn import(store: &dyn Store, n: usize, cfg: &Config, now: Timestamp) {
             })
             .collect();
         let batch = ImportBatch {
+            webhooks: vec![],
             registrars: if i == 0 {
                 vec![support::sched::registrar()]
             } else {
@@ -843,6 +844,7 @@ fn frontend() {
         // lock space (max_locks_per_transaction).
         let parts = std::iter::once(ImportBatch {
             registrars: batch.registrars.clone(),
+            webhooks: batch.webhooks.clone(),
             ..ImportBatch::default()
         })
         .chain(batch.contacts.chunks(5_000).map(|c| ImportBatch {

@@ -103,6 +103,7 @@ fn build(path: &Path, n: usize) {
     while i < n {
         let end = (i + 20_000).min(n);
         let batch = ImportBatch {
+            webhooks: vec![],
             registrars: if first {
                 vec![Registrar {
                     handle: "REGRU-RU".into(),

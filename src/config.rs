@@ -79,6 +79,7 @@ pub struct Config {
     pub names: NamesConfig,
     pub dnssec: DnssecConfig,
     pub epp: EppConfig,
+    pub webhook: WebhookConfig,
 }
 
 impl Default for Config {
@@ -100,6 +101,46 @@ impl Default for Config {
             names: NamesConfig::default(),
             dnssec: DnssecConfig::default(),
             epp: EppConfig::default(),
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+/// Registrar webhook delivery (docs/api.md, "Webhooks").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Longest wait for the receiver's TCP (and TLS) connection.
+    #[serde(deserialize_with = "human")]
+    pub connect_timeout: Duration,
+    /// Longest wait for the whole POST, up to the answer's status line.
+    #[serde(deserialize_with = "human")]
+    pub timeout: Duration,
+    /// How often an idle worker reads its feed, and the workers follow
+    /// webhooks set or cleared meanwhile.
+    #[serde(deserialize_with = "human")]
+    pub poll_interval: Duration,
+    /// The first retry's delay after a failed delivery; each further one
+    /// doubles, up to `retry_max`.
+    #[serde(deserialize_with = "human")]
+    pub retry_initial: Duration,
+    #[serde(deserialize_with = "human")]
+    pub retry_max: Duration,
+    /// An event still failing this long after its first failed attempt is
+    /// given up (the feed keeps it).
+    #[serde(deserialize_with = "human")]
+    pub give_up_after: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            retry_initial: Duration::from_secs(10),
+            retry_max: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -16,7 +16,9 @@
 //!   `{"reason": "…"}`), `release`, `lock` (`{"reason"}`), `unlock`,
 //!   `court-cancel` (`{"claimant"}`), `verify`, `verified`, `renew`,
 //!   `close` (`{"at_end": bool}`), `transfer-approve`, `transfer-reject`;
-//!   `POST /resellers/{handle}/move` (`{"to": REGISTRAR}`); `GET
+//!   `POST /resellers/{handle}/move` (`{"to": REGISTRAR}`);
+//!   `POST /registrars/{handle}/webhook` (`{"url", "secret"}`, or `{}` to
+//!   remove it); `GET
 //!   /transfers`: the text the CLI prints;
 //! - errors: 400 bad name or body, 404 unknown domain, 409 refused (e.g.
 //!   nothing to retest), 500 store failure, each with a one-line text body.
@@ -229,6 +231,24 @@ pub fn execute(
             let n = reg.move_reseller(&op, name, to)?;
             format!("reseller {name}: {n} domain(s) moved to {to}\n")
         }
+        Request::Webhook { url, secret } => {
+            // `name` is the registrar handle here.
+            match (url, secret) {
+                (Some(u), Some(sec)) => {
+                    reg.set_webhook(&op, name, Some((u, sec)))?;
+                    format!("registrar {name}: webhook set to {u}\n")
+                }
+                (None, None) => {
+                    reg.set_webhook(&op, name, None)?;
+                    format!("registrar {name}: webhook removed\n")
+                }
+                _ => {
+                    return Err(OpError::BadRequest(
+                        "give both a URL and a secret, or neither (to remove the webhook)".into(),
+                    ))
+                }
+            }
+        }
         Request::Transfers => {
             let v = reg.pending_transfers(&op)?;
             let mut out = String::new();
@@ -376,6 +396,7 @@ pub fn router(app: App) -> Router {
         .route("/domains/{name}", get(show_h))
         .route("/domains/{name}/{op}", post(op_h))
         .route("/resellers/{handle}/move", post(move_h))
+        .route("/registrars/{handle}/webhook", post(webhook_h))
         .route("/transfers", get(transfers_h))
         .with_state(app)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -431,6 +452,8 @@ pub struct OpBody {
     pub claimant: Option<String>,
     pub at_end: Option<bool>,
     pub to: Option<String>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
 }
 
 fn parse_body(body: &axum::body::Bytes) -> Result<OpBody, OpError> {
@@ -500,6 +523,11 @@ impl Request {
                 format!("/resellers/{name}/move"),
                 Some(json!({ "to": to })),
             ),
+            Request::Webhook { url, secret } => (
+                "POST",
+                format!("/registrars/{name}/webhook"),
+                Some(json!({ "url": url, "secret": secret })),
+            ),
             Request::Transfers => ("GET", "/transfers".into(), None),
         }
     }
@@ -537,6 +565,23 @@ async fn move_h(
         to: need(b.to, "the registrar to move to")?,
     };
     run_op(app, handle, req).await
+}
+
+async fn webhook_h(
+    State(app): State<App>,
+    UrlPath(handle): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, OpError> {
+    let b = parse_body(&body)?;
+    run_op(
+        app,
+        handle,
+        Request::Webhook {
+            url: b.url,
+            secret: b.secret,
+        },
+    )
+    .await
 }
 
 async fn transfers_h(State(app): State<App>) -> Result<Response, OpError> {
@@ -586,6 +631,12 @@ pub enum Request {
     },
     /// List pending registrar changes.
     Transfers,
+    /// Set (both given) or remove (neither) a registrar's webhook (`name`
+    /// is the registrar handle).
+    Webhook {
+        url: Option<String>,
+        secret: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::lifecycle;
 use crate::model::{
-    Contact, ContactKind, DiscloseField, Domain, Hold, PostalAddress, Registrar, Timestamp,
+    Contact, ContactKind, DiscloseField, Domain, Hold, PostalAddress, Registrar, Timestamp, Webhook,
 };
 use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
 use crate::registry::input::{valid_handle, validate_nameservers, NameserverIn};
@@ -193,6 +193,13 @@ mod tidy {
         Option::<String>::deserialize(d).map(|o| o.map(trim))
     }
 
+    /// A field that is present (`Some`), possibly `null` (`Some(None)`).
+    pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
     pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         Vec::<String>::deserialize(d).map(|v| v.into_iter().map(trim).collect())
     }
@@ -210,6 +217,16 @@ struct RegistrarIn {
     #[serde(default)]
     epp_cert_sha256: Vec<String>,
     epp_password_hash: Option<String>,
+    /// Absent: left as stored; `null`: removed.
+    #[serde(default, deserialize_with = "tidy::present")]
+    webhook: Option<Option<WebhookIn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookIn {
+    url: String,
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -471,11 +488,18 @@ pub fn parse(
 /// Where a parser puts the records it validated.
 trait Sink {
     fn registrar(&mut self, r: Registrar) -> std::io::Result<()>;
+    fn webhook(&mut self, registrar: String, hook: Option<Webhook>) {
+        self.webhooks().push((registrar, hook));
+    }
+    fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)>;
     fn contact(&mut self, c: Contact) -> std::io::Result<()>;
     fn domain(&mut self, d: Domain) -> std::io::Result<()>;
 }
 
 impl Sink for ImportBatch {
+    fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)> {
+        &mut self.webhooks
+    }
     fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
         self.registrars.push(r);
         Ok(())
@@ -620,8 +644,26 @@ impl<S: Sink> Parser<'_, S> {
                 );
             }
         }
+        let hook = match &r.webhook {
+            Some(Some(w)) => match crate::webhook::check(&w.url, &w.secret) {
+                Ok(h) => Some(Some(h)),
+                Err((field, reason)) => {
+                    self.e.push(field, reason);
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
         if self.e.total > 0 {
             return;
+        }
+        if let Some(hook) = hook {
+            let handle = r.handle.clone();
+            self.keep(|s| {
+                s.webhook(handle, hook);
+                Ok(())
+            });
         }
         self.keep(|s| {
             s.registrar(Registrar {
@@ -835,6 +877,7 @@ impl Spill {
 /// ([`ImportSource`]), any number of times.
 pub struct Spooled {
     registrars: Vec<Registrar>,
+    webhooks: Vec<(String, Option<Webhook>)>,
     contacts: Spill,
     domains: Spill,
     /// The domains' names, in file order.
@@ -845,6 +888,7 @@ impl Spooled {
     fn new() -> std::io::Result<Spooled> {
         Ok(Spooled {
             registrars: Vec::new(),
+            webhooks: Vec::new(),
             contacts: Spill::new()?,
             domains: Spill::new()?,
             names: Vec::new(),
@@ -869,6 +913,9 @@ impl Spooled {
 }
 
 impl Sink for Spooled {
+    fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)> {
+        &mut self.webhooks
+    }
     fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
         self.registrars.push(r);
         Ok(())
@@ -892,11 +939,18 @@ struct SpoolSource<'a> {
 impl ImportSource for SpoolSource<'_> {
     fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
         let s = self.spooled;
-        let (r, c) = (s.registrars.len(), s.contacts.len());
+        let (w, c) = (s.webhooks.len(), s.contacts.len());
+        let r = s.registrars.len() + w;
         let p = self.pos;
         self.pos += 1;
-        Ok(if p < r {
+        Ok(if p < r - w {
             Some(ImportRecord::Registrar(s.registrars[p].clone()))
+        } else if p < r {
+            let (h, hook) = &s.webhooks[p - (r - w)];
+            Some(ImportRecord::Webhook {
+                registrar: h.clone(),
+                hook: hook.clone(),
+            })
         } else if p < r + c {
             Some(ImportRecord::Contact(s.contacts.get(p - r)?))
         } else {

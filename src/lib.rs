@@ -95,5 +95,6 @@ pub mod server;
 pub mod store;
 pub mod synth;
 pub mod text;
+pub mod webhook;
 pub mod whois;
 pub mod zone;

@@ -714,4 +714,42 @@ pub struct AuthAttempt {
     #[serde(with = "ts")]
     pub at: Timestamp,
     pub registrar: String,
+/// Where a registrar's change feed is POSTed (docs/api.md, "Webhooks").
+/// The secret keys the HMAC of each delivery; it is never published.
+/// Stored as JSON beside the registrar record (not in it), so adding it
+/// needed no migration of the registrar layout.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    // The secret stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
+/// How far a registrar's webhook deliveries got: the delivery worker's
+/// state, not registry data (no history, no feed). Stored as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookState {
+    /// The feed cursor of the last event delivered (or given up).
+    pub delivered: u64,
+    pub delivered_at: Option<Timestamp>,
+    /// The last failed attempt's reason and time.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Timestamp>,
+    /// Failed attempts in a row (0 after a success).
+    pub failures: u32,
+    /// When the event now pending was first attempted and failed (the
+    /// give-up deadline runs from it).
+    pub failing_since: Option<Timestamp>,
+    /// Events given up after retrying for `webhook.give_up_after`.
+    pub given_up: u64,
 }

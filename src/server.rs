@@ -154,6 +154,9 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
         if let Some(sock) = control {
             tasks.spawn(crate::control::run(app.clone(), sock));
         }
+        // Registrar webhooks (docs/api.md): with the front end, which
+        // serves the state they report.
+        tasks.spawn(crate::webhook::deliver::run(app.clone()));
         if app.config.epp.listen.is_some() {
             let app = app.clone();
             tasks.spawn(async move {

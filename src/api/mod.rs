@@ -37,8 +37,10 @@ use crate::store::Store;
 pub mod auth;
 mod ops;
 pub mod problem;
+mod webhook;
 
 use auth::{Caller, Limits, Tokens};
+pub use ops::EventOut;
 pub use problem::{FieldError, Problem};
 
 /// The OpenAPI 3 description of this API, served at `/api/v1/openapi.json`.
@@ -237,6 +239,7 @@ fn routes() -> Vec<Route> {
             post(ops::verification_request),
         ),
         r("GET", "/api/v1/events", get(ops::events)),
+        r("GET", "/api/v1/webhook", get(webhook::get_webhook)),
     ]
 }
 

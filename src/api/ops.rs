@@ -418,6 +418,21 @@ pub struct EventOut {
     pub reason: String,
 }
 
+impl EventOut {
+    /// A feed entry as the registrar sees it (the feed and its webhook).
+    pub fn of(e: crate::store::FeedEvent) -> Self {
+        EventOut {
+            cursor: e.seq.to_string(),
+            at: e.at,
+            domain: e.domain,
+            actor: e.actor,
+            from: e.from,
+            to: e.to,
+            reason: public_reason(e.reason),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct EventsOut {
     pub events: Vec<EventOut>,
@@ -446,18 +461,7 @@ pub async fn events(
         let evs = app.store.feed(&caller.handle, after, limit)?;
         let next = evs.last().map(|e| e.seq).unwrap_or(after);
         Ok(Json(EventsOut {
-            events: evs
-                .into_iter()
-                .map(|e| EventOut {
-                    cursor: e.seq.to_string(),
-                    at: e.at,
-                    domain: e.domain,
-                    actor: e.actor,
-                    from: e.from,
-                    to: e.to,
-                    reason: public_reason(e.reason),
-                })
-                .collect(),
+            events: evs.into_iter().map(EventOut::of).collect(),
             next_cursor: next.to_string(),
         }))
     })

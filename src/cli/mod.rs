@@ -103,6 +103,32 @@ pub enum Command {
         #[command(subcommand)]
         command: ResellerCommand,
     },
+    /// Registrar operations.
+    Registrar {
+        #[command(subcommand)]
+        command: RegistrarCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RegistrarCommand {
+    /// Set or remove the registrar's webhook (docs/api.md, "Webhooks").
+    Webhook {
+        handle: String,
+        /// The https:// URL events are POSTed to (http:// only to a
+        /// loopback address).
+        #[arg(long, requires = "secret_file", conflicts_with = "clear")]
+        url: Option<String>,
+        /// A file holding the signing secret (first line; kept off the
+        /// command line, where other users could read it).
+        #[arg(long, requires = "url", conflicts_with = "clear")]
+        secret_file: Option<PathBuf>,
+        /// Remove the webhook.
+        #[arg(long, required_unless_present = "url")]
+        clear: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +389,26 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
         Command::Reseller {
             command: ResellerCommand::Move { reseller, to, db },
         } => operator::operator_raw(&cfg, &db, reseller, Request::MoveReseller { to }),
+        Command::Registrar {
+            command:
+                RegistrarCommand::Webhook {
+                    handle,
+                    url,
+                    secret_file,
+                    clear: _,
+                    db,
+                },
+        } => {
+            let secret = match secret_file {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .map_err(|e| Fail(format!("cannot read {}: {e}", f.display())))?;
+                    Some(text.lines().next().unwrap_or_default().trim().to_string())
+                }
+                None => None,
+            };
+            operator::operator_raw(&cfg, &db, handle, Request::Webhook { url, secret })
+        }
         Command::Hold { domain, reason, db } => {
             operator::operator(&cfg, &db, &domain, Request::Hold { reason })
         }

@@ -41,6 +41,7 @@ mod objects;
 mod ownership;
 pub mod reserved;
 mod update;
+mod webhook;
 pub use input::NameserverIn;
 pub use objects::TransferState;
 pub use reserved::ReservedNames;
@@ -1408,6 +1409,10 @@ impl<'a> Registry<'a> {
                     summary.registrars += 1;
                     continue;
                 }
+                Some(ImportRecord::Webhook { registrar, hook }) => {
+                    txn.put_webhook(&registrar, hook.as_ref())?;
+                    continue;
+                }
                 Some(ImportRecord::Contact(mut c)) => {
                     // The creation time is the registry's: first stored; so
                     // is a sponsor the file does not name.
@@ -1717,6 +1722,7 @@ mod tests {
     fn batch(domains: Vec<Domain>) -> ImportBatch {
         ImportBatch {
             registrars: vec![registrar("A"), registrar("B")],
+            webhooks: vec![],
             contacts: vec![Contact {
                 handle: "C".into(),
                 kind: ContactKind::Person,

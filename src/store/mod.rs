@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::model::{
     CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
-    Registrar, RoundSummary, Timestamp,
+    Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
 };
 use crate::public::DomainBundle;
 
@@ -165,6 +165,8 @@ impl std::fmt::Display for RecordError {
 #[derive(Debug, Clone, Default)]
 pub struct ImportBatch {
     pub registrars: Vec<Registrar>,
+    /// Registrar webhooks set (`Some`) or cleared (`None`) by the file.
+    pub webhooks: Vec<(String, Option<Webhook>)>,
     pub contacts: Vec<Contact>,
     pub domains: Vec<Domain>,
 }
@@ -174,6 +176,11 @@ pub struct ImportBatch {
 #[derive(Debug, Clone)]
 pub enum ImportRecord {
     Registrar(Registrar),
+    /// A registrar's webhook set or cleared (after the registrars).
+    Webhook {
+        registrar: String,
+        hook: Option<Webhook>,
+    },
     Contact(Contact),
     /// With its index in the file's `domains` list (for error reports).
     Domain {
@@ -211,11 +218,18 @@ impl<'a> BatchSource<'a> {
 impl ImportSource for BatchSource<'_> {
     fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
         let b = self.batch;
-        let (r, c) = (b.registrars.len(), b.contacts.len());
+        let (w, c) = (b.webhooks.len(), b.contacts.len());
+        let r = b.registrars.len() + w;
         let p = self.pos;
         self.pos += 1;
-        Ok(if p < r {
+        Ok(if p < r - w {
             Some(ImportRecord::Registrar(b.registrars[p].clone()))
+        } else if p < r {
+            let (h, hook) = &b.webhooks[p - (r - w)];
+            Some(ImportRecord::Webhook {
+                registrar: h.clone(),
+                hook: hook.clone(),
+            })
         } else if p < r + c {
             Some(ImportRecord::Contact(b.contacts[p - r].clone()))
         } else {
@@ -485,6 +499,25 @@ pub trait Store: Send + Sync + 'static {
     /// Replace the sighting of `name` (`None`: forget it), one transaction.
     fn put_cds_sighting(&self, name: &str, sighting: Option<&CdsSighting>) -> Result<()>;
 
+    // ---- registrar webhooks (docs/api.md, "Webhooks") ---------------
+    // The configuration is written with the registrar (import, operator),
+    // in a transaction ([`Txn::put_webhook`]); the delivery state is the
+    // delivery worker's, like the CDS scanner's: no history, no feed.
+    /// Every registrar's webhook, by handle.
+    fn webhooks(&self) -> Result<Vec<(String, Webhook)>>;
+    /// The webhook of `registrar`, if it has one.
+    fn webhook(&self, registrar: &str) -> Result<Option<Webhook>> {
+        Ok(self
+            .webhooks()?
+            .into_iter()
+            .find(|(h, _)| h == registrar)
+            .map(|(_, w)| w))
+    }
+    /// The delivery state of `registrar`'s webhook.
+    fn webhook_state(&self, registrar: &str) -> Result<Option<WebhookState>>;
+    /// Replace the delivery state of `registrar`'s webhook, one transaction.
+    fn put_webhook_state(&self, registrar: &str, state: &WebhookState) -> Result<()>;
+
     /// The change feed of `registrar`: its domains' events with a sequence
     /// number above `after`, oldest first, at most `limit`.
     fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>>;
@@ -669,6 +702,10 @@ pub trait Txn {
     /// Write a domain record; every index derived from it follows.
     fn put_domain(&mut self, d: &Domain) -> Result<()>;
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()>;
+    /// Set (`Some`) or remove `registrar`'s webhook. Set for the first
+    /// time (no delivery state yet), its delivery starts after the feed's
+    /// newest event: a new webhook does not replay the past.
+    fn put_webhook(&mut self, registrar: &str, hook: Option<&Webhook>) -> Result<()>;
     /// Append `ev` to the domain's history and, naming `actor`, to the
     /// change feed of each of `registrars`.
     fn append_event(

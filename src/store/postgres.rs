@@ -1104,6 +1104,39 @@ impl Txn for PgTxn {
             rec,
         )
     }
+    fn put_webhook(&mut self, registrar: &str, hook: Option<&Webhook>) -> Result<()> {
+        let n = registrar.to_string();
+        let rec = hook.map(super::redb::json_enc).transpose()?;
+        self.run(move |c| async move {
+            let Some(rec) = rec else {
+                exec(&c, "DELETE FROM webhooks WHERE registrar = $1", &[&n]).await?;
+                return Ok(());
+            };
+            exec(
+                &c,
+                "INSERT INTO webhooks (registrar, rec) VALUES ($1, $2)
+                 ON CONFLICT (registrar) DO UPDATE SET rec = EXCLUDED.rec",
+                &[&n, &rec],
+            )
+            .await?;
+            // First set: delivery starts after the feed's newest event.
+            let head: i64 = one(&c, "SELECT coalesce(max(seq), 0) FROM feed", &[])
+                .await?
+                .get(0);
+            let state = super::redb::json_enc(&WebhookState {
+                delivered: head.max(0) as u64,
+                ..WebhookState::default()
+            })?;
+            exec(
+                &c,
+                "INSERT INTO webhook_state (registrar, rec) VALUES ($1, $2)
+                 ON CONFLICT (registrar) DO NOTHING",
+                &[&n, &state],
+            )
+            .await
+            .map(drop)
+        })
+    }
     fn delete_contact(&mut self, handle: &str) -> Result<()> {
         let h = handle.to_string();
         self.recache(&format!("c:{h}"), None);
@@ -1779,6 +1812,52 @@ impl Store for PgStore {
                     .await
                     .map(drop),
             }
+        })
+    }
+
+    fn webhooks(&self) -> Result<Vec<(String, Webhook)>> {
+        let recs: Vec<(String, Vec<u8>)> = self.with(|c| async move {
+            Ok(rows(
+                &c,
+                "SELECT registrar, rec FROM webhooks ORDER BY registrar",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+        })?;
+        recs.into_iter()
+            .map(|(n, b)| Ok((n, super::redb::json_dec(&b)?)))
+            .collect()
+    }
+
+    fn webhook_state(&self, registrar: &str) -> Result<Option<WebhookState>> {
+        let key = registrar.to_string();
+        let b: Option<Vec<u8>> = self.with(move |c| async move {
+            Ok(opt(
+                &c,
+                "SELECT rec FROM webhook_state WHERE registrar = $1",
+                &[&key],
+            )
+            .await?
+            .map(|r| r.get(0)))
+        })?;
+        b.map(|b| super::redb::json_dec(&b)).transpose()
+    }
+
+    fn put_webhook_state(&self, registrar: &str, state: &WebhookState) -> Result<()> {
+        let n = registrar.to_string();
+        let rec = super::redb::json_enc(state)?;
+        self.with(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO webhook_state (registrar, rec) VALUES ($1, $2)
+                 ON CONFLICT (registrar) DO UPDATE SET rec = EXCLUDED.rec",
+                &[&n, &rec],
+            )
+            .await
+            .map(drop)
         })
     }
 

@@ -66,6 +66,10 @@ pub(super) mod tables {
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
     /// Wrong auth codes per domain (postcard `AuthFailures`).
     pub const AUTH_FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_failures");
+    /// Registrar webhooks and their delivery state, JSON values (created
+    /// when first written).
+    pub const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+    pub const WEBHOOK_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_state");
     /// (look-alike key, name): derived from DOMAINS, rebuilt on open when
     /// `KEY_SKELETONS` names another skeleton algorithm.
     pub const IDX_SKELETON: TableDefinition<(&str, &str), ()> =
@@ -113,6 +117,16 @@ fn is_full(e: &std::io::Error) -> bool {
 
 pub(super) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| StoreError::Backend(format!("encode: {e}")))
+}
+
+/// JSON for the few self-describing values (webhooks): fields may be
+/// added without a migration.
+pub(super) fn json_enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encode: {e}")))
+}
+
+pub(super) fn json_dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
 }
 
 fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
@@ -1827,6 +1841,39 @@ impl Store for RedbStore {
         self.commit(txn, Changes::default())
     }
 
+    fn webhooks(&self) -> Result<Vec<(String, Webhook)>> {
+        let txn = self.read()?;
+        let Some(t) = table_if_any(&txn, WEBHOOKS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.value().to_string(), json_dec(v.value())?));
+        }
+        Ok(out)
+    }
+
+    fn webhook_state(&self, registrar: &str) -> Result<Option<WebhookState>> {
+        let txn = self.read()?;
+        let Some(t) = table_if_any(&txn, WEBHOOK_STATE)? else {
+            return Ok(None);
+        };
+        let found = t.get(registrar).map_err(err)?;
+        found.map(|v| json_dec(v.value())).transpose()
+    }
+
+    fn put_webhook_state(&self, registrar: &str, state: &WebhookState) -> Result<()> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(WEBHOOK_STATE).map_err(err)?;
+            t.insert(registrar, json_enc(state)?.as_slice())
+                .map_err(err)?;
+        }
+        // Worker state: nothing public changed.
+        self.commit(txn, Changes::default())
+    }
+
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
         Ok(Box::new(RedbTxn {
             cell: TxnCell::new(self.write()?, |txn| W::new(txn)),
@@ -1980,6 +2027,34 @@ impl Txn for RedbTxn<'_> {
         self.w(|w| {
             log_append(w, HISTORY, name, ev, HISTORY_KEPT)?;
             feed_append(w, name, ev, actor, registrars)
+        })
+    }
+    fn put_webhook(&mut self, registrar: &str, hook: Option<&Webhook>) -> Result<()> {
+        self.w(|w| {
+            let Some(hook) = hook else {
+                w.records(WEBHOOKS, |t| t.remove(registrar).map(drop).map_err(err))?;
+                return Ok(());
+            };
+            let bytes = json_enc(hook)?;
+            w.records(WEBHOOKS, |t| {
+                t.insert(registrar, bytes.as_slice()).map(drop).map_err(err)
+            })?;
+            let known = w.records(WEBHOOK_STATE, |t| {
+                Ok(t.get(registrar).map_err(err)?.is_some())
+            })?;
+            if !known {
+                let head = w.feed.with(w.txn, FEED, |feed| {
+                    Ok(feed.last().map_err(err)?.map_or(0, |(k, _)| k.value()))
+                })?;
+                let state = json_enc(&WebhookState {
+                    delivered: head,
+                    ..WebhookState::default()
+                })?;
+                w.records(WEBHOOK_STATE, |t| {
+                    t.insert(registrar, state.as_slice()).map(drop).map_err(err)
+                })?;
+            }
+            Ok(())
         })
     }
     fn commit(self: Box<Self>, now: Timestamp) -> Result<()> {

@@ -188,6 +188,7 @@ impl Registry {
             &store,
             &ImportBatch {
                 registrars: vec![registrar(ALPHA), registrar(BETA)],
+                webhooks: vec![],
                 // Shared by both registrars' domains: the file names its sponsor.
                 contacts: vec![Contact {
                     sponsor: Some(ALPHA.into()),

@@ -726,6 +726,7 @@ async fn live(apex: &str, extra: &[u8]) -> Live {
     let t0 = support::api::start_time();
     let batch = zonekeeper::store::ImportBatch {
         registrars: regs,
+        webhooks: vec![],
         contacts: vec![support::sched::contact()],
         domains: vec![],
     };

@@ -39,6 +39,7 @@ const CASES: &[(&str, Case)] = &[
         "cds_sightings_and_contact_delete",
         cds_sightings_and_contact_delete,
     ),
+    ("webhooks_and_their_state", webhooks_and_their_state),
     ("look_alike_index", look_alike_index),
     ("host_objects", host_objects),
     ("bulk_import_writes", bulk_import_writes),
@@ -828,6 +829,65 @@ fn cds_sightings_and_contact_delete(s: &mut dyn Backend) {
     t.commit(now()).unwrap();
     assert!(s.contact("C2").unwrap().is_none());
     assert!(s.contact("C1").unwrap().is_some());
+}
+
+/// Webhooks are written in a transaction; first set, delivery starts at
+/// the feed's head; the delivery state survives a changed URL.
+fn webhooks_and_their_state(s: &mut dyn Backend) {
+    use zonekeeper::model::{Webhook, WebhookState};
+    load(s, &data(NS_B));
+    let hook = |u: &str| Webhook {
+        url: u.into(),
+        secret: "0123456789abcdef".into(),
+    };
+    let head = ["R1", "R2"]
+        .iter()
+        .flat_map(|r| s.feed(r, 0, 1000).unwrap())
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(0);
+    assert!(head > 0);
+    let mut t = s.begin().unwrap();
+    t.put_webhook("R1", Some(&hook("https://a.example/h")))
+        .unwrap();
+    drop(t);
+    assert!(
+        s.webhooks().unwrap().is_empty(),
+        "a dropped txn sets nothing"
+    );
+    let mut t = s.begin().unwrap();
+    t.put_webhook("R1", Some(&hook("https://a.example/h")))
+        .unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(s.webhook("R1").unwrap(), Some(hook("https://a.example/h")));
+    assert_eq!(s.webhook_state("R1").unwrap().unwrap().delivered, head);
+    let st = WebhookState {
+        delivered: head + 7,
+        failures: 2,
+        last_error: Some("HTTP 503".into()),
+        last_error_at: Some(now()),
+        ..WebhookState::default()
+    };
+    s.put_webhook_state("R1", &st).unwrap();
+    let mut t = s.begin().unwrap();
+    t.put_webhook("R1", Some(&hook("https://b.example/h")))
+        .unwrap();
+    t.put_webhook("R2", Some(&hook("https://c.example/h")))
+        .unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(
+        s.webhook_state("R1").unwrap(),
+        Some(st),
+        "kept across a new URL"
+    );
+    let all = s.webhooks().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], ("R1".to_string(), hook("https://b.example/h")));
+    let mut t = s.begin().unwrap();
+    t.put_webhook("R2", None).unwrap();
+    t.commit(now()).unwrap();
+    assert_eq!(s.webhooks().unwrap().len(), 1);
+    assert_eq!(s.webhook("R2").unwrap(), None);
 }
 
 /// A database whose look-alike index is missing or was built by another

@@ -93,6 +93,7 @@ pub fn store_at(
         .import(
             &ImportBatch {
                 registrars: vec![registrar()],
+                webhooks: vec![],
                 contacts: vec![contact()],
                 domains,
             },

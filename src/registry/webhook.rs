@@ -1,0 +1,42 @@
+//! A registrar's webhook, set or cleared by the operator.
+
+use super::{Actor, RegistryError, Result};
+use crate::store::RecordError;
+
+impl super::Registry<'_> {
+    /// Set (`Some((url, secret))`) or clear `handle`'s webhook (operator
+    /// only; [`crate::webhook::check`] applies). Delivery of a newly set
+    /// webhook starts after the feed's newest event; a changed URL or
+    /// secret keeps the delivered cursor.
+    pub fn set_webhook(
+        &self,
+        actor: &Actor,
+        handle: &str,
+        hook: Option<(&str, &str)>,
+    ) -> Result<()> {
+        Self::operator_only(actor, "set a registrar's webhook")?;
+        let hook = match hook {
+            Some((url, secret)) => Some(crate::webhook::check(url, secret).map_err(
+                |(field, reason)| {
+                    RegistryError::Invalid(vec![RecordError {
+                        section: "registrars",
+                        index: 0,
+                        field: field.to_string(),
+                        reason,
+                    }])
+                },
+            )?),
+            None => None,
+        };
+        let now = self.now();
+        let mut txn = self.store.begin()?;
+        if txn.registrar(handle)?.is_none() {
+            return Err(RegistryError::NotAllowed(format!(
+                "unknown registrar {handle}"
+            )));
+        }
+        txn.put_webhook(handle, hook.as_ref())?;
+        txn.commit(now)?;
+        Ok(())
+    }
+}
