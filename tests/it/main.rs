@@ -57,6 +57,7 @@ mod scheduler_restart;
 mod soak;
 mod ssrf_guard;
 mod store_backends;
+mod store_backup;
 mod text_policy;
 mod whois;
 mod zone_nsd;
