@@ -58,6 +58,7 @@ mod soak;
 mod ssrf_guard;
 mod store_backends;
 mod store_backup;
+mod systemd;
 mod text_policy;
 mod whois;
 mod zone_nsd;
