@@ -20,6 +20,9 @@
 //!   `POST /registrars/{handle}/webhook` (`{"url", "secret"}`, or `{}` to
 //!   remove it); `GET
 //!   /transfers`: the text the CLI prints;
+//! - `POST /backup`: a consistent copy of the store (redb: one read
+//!   transaction), streamed as the body (`application/octet-stream`);
+//!   `zonekeeper store backup DEST` writes and checks it;
 //! - errors: 400 bad name or body, 404 unknown domain, 409 refused (e.g.
 //!   nothing to retest), 500 store failure, each with a one-line text body.
 //!
@@ -398,11 +401,35 @@ pub fn router(app: App) -> Router {
         .route("/resellers/{handle}/move", post(move_h))
         .route("/registrars/{handle}/webhook", post(webhook_h))
         .route("/transfers", get(transfers_h))
-        .with_state(app)
+        .with_state(app.clone())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        // A backup of a large store takes longer than any other request.
+        .merge(
+            Router::new()
+                .route("/backup", post(backup_h))
+                .with_state(app),
+        )
+}
+
+/// The store's backup file, streamed; the unlinked file goes with the
+/// stream.
+async fn backup_h(State(app): State<App>) -> Result<Response, OpError> {
+    let store = app.store.clone();
+    let file = tokio::task::spawn_blocking(move || store.backup_file())
+        .await
+        .map_err(|e| OpError::Internal(format!("backup task failed: {e}")))??;
+    let len = file.metadata().map(|m| m.len()).ok();
+    info!(bytes = len, "store backup via the control socket");
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
 }
 
 /// Serve the control API until `app.shutdown`; the socket file is removed
@@ -669,6 +696,62 @@ pub fn call(sock: &Path, name: &str, req: Request) -> Result<Reply, ClientError>
             .await
             .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
     })
+}
+
+/// Ask the `serve` listening on `sock` for a backup of its store and write
+/// it to `out`; returns the bytes written. No overall time limit: a large
+/// store takes as long as it takes.
+pub fn backup(sock: &Path, out: &mut std::fs::File) -> Result<u64, ClientError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    rt.block_on(backup_async(sock, out))
+}
+
+async fn backup_async(sock: &Path, out: &mut std::fs::File) -> Result<u64, ClientError> {
+    use axum::body::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use std::io::Write;
+
+    let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+    let stream = tokio::net::UnixStream::connect(sock)
+        .await
+        .map_err(ClientError::Connect)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| proto(&e))?;
+    let conn = tokio::spawn(conn);
+    let request = hyper::Request::builder()
+        .method(hyper::Method::POST)
+        .uri("/backup")
+        .header(header::HOST, "localhost")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| proto(&e))?;
+    let resp = sender.send_request(request).await.map_err(|e| proto(&e))?;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    if !status.is_success() {
+        let bytes = body.collect().await.map_err(|e| proto(&e))?.to_bytes();
+        let msg = String::from_utf8_lossy(&bytes);
+        return Err(ClientError::Protocol(format!(
+            "serve answered {status}: {}",
+            msg.lines().next().unwrap_or_default().trim()
+        )));
+    }
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| proto(&e))?;
+        if let Ok(data) = frame.into_data() {
+            out.write_all(&data)
+                .map_err(|e| ClientError::Protocol(format!("writing the copy: {e}")))?;
+            n += data.len() as u64;
+        }
+    }
+    drop(sender);
+    let _ = conn.await;
+    Ok(n)
 }
 
 async fn call_async(sock: &Path, name: &str, req: Request) -> Result<Reply, ClientError> {

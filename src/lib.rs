@@ -15,7 +15,7 @@
 //! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]); serialised public answers cached per domain, invalidated by the change stamps each commit publishes |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
 //! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
-//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`] | the long-running process and its wiring; the loopback demo (dev config) |
+//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`], [`systemd`] | the long-running process and its wiring (readiness and watchdog for systemd); the loopback demo (dev config) |
 //! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
 //!
 //! ## How data flows
@@ -94,6 +94,7 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod synth;
+pub mod systemd;
 pub mod text;
 pub mod webhook;
 pub mod whois;

@@ -124,6 +124,10 @@ type Frontend = (
 async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeError> {
     // Before any task records a metric.
     crate::metrics::install();
+    // The store is open and every listener bound (before run_parts); sent
+    // before any task can feed the watchdog.
+    let roles: Vec<&str> = app.config.serve.roles.iter().map(|r| r.as_str()).collect();
+    crate::systemd::ready(&format!("serving ({})", roles.join(",")));
     let mut tasks = tokio::task::JoinSet::new();
     if app.config.serve.has(Role::Scheduler) {
         tasks.spawn(crate::scheduler::run(app.clone()));
@@ -177,7 +181,24 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
             token.cancel();
         });
     }
+    // A process without the scheduler feeds the watchdog from a timer
+    // (with it, the scheduler's loop does: see crate::systemd).
+    if !app.config.serve.has(Role::Scheduler) {
+        if let Some(period) = crate::systemd::watchdog_period() {
+            let token = app.shutdown.clone();
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(period / 4);
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => break,
+                        _ = tick.tick() => crate::systemd::feed_watchdog(),
+                    }
+                }
+            });
+        }
+    }
     app.shutdown.cancelled().await;
+    crate::systemd::stopping();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}; their work is not committed");

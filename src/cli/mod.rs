@@ -8,6 +8,7 @@
 //!   [`crate::server`]).
 //! - `operator`: `domain …`, `retest`, `hold`, `release`, `transfers`,
 //!   `reseller move`, offline or through the control socket.
+//! - [`backup`]: `store backup` (offline or through the control socket).
 //! - here: `import`, `zone export`, `store check`.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod backup;
 pub mod check;
 mod operator;
 pub mod serve;
@@ -147,6 +149,19 @@ pub enum ZoneCommand {
 pub enum StoreCommand {
     /// Check every invariant between records and indexes (exit 1 on problems).
     Check {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Write a consistent copy of the redb store to DEST (a new file),
+    /// while `serve` runs (through its control socket) or not; the copy is
+    /// checked like `store check` before it is renamed into place.
+    /// PostgreSQL: use pg_dump (docs/operations.md).
+    Backup {
+        /// The copy to write; refused if it exists (unless --force).
+        dest: PathBuf,
+        /// Replace DEST if it exists.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -432,6 +447,9 @@ fn run(cli: Cli) -> Result<ExitCode, Fail> {
                 Ok(ExitCode::from(1))
             }
         }
+        Command::Store {
+            command: StoreCommand::Backup { dest, force, db },
+        } => backup::run(&cfg, &db, &dest, force),
         Command::Release { domain, db } => operator::operator(&cfg, &db, &domain, Request::Release),
     }
 }

@@ -236,7 +236,15 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         let store = app.store.clone();
         let pol = pol.clone();
         let now = app.now();
-        tokio::task::spawn_blocking(move || load_queue(store.as_ref(), &pol, now)).await
+        let mut load = tokio::task::spawn_blocking(move || load_queue(store.as_ref(), &pol, now));
+        // Loading a large store is progress too: the watchdog stays fed.
+        let mut tick = tokio::time::interval(MAX_SLEEP);
+        loop {
+            tokio::select! {
+                r = &mut load => break r,
+                _ = tick.tick() => crate::systemd::feed_watchdog(),
+            }
+        }
     };
     let queue = match loaded {
         Ok(Ok(q)) => q,
@@ -352,6 +360,9 @@ impl Scheduler {
             if !batch.is_empty() {
                 self.claim_and_start(batch, now);
             }
+            // The loop turns at least every MAX_SLEEP: a scheduler stuck
+            // anywhere stops feeding systemd's watchdog.
+            crate::systemd::feed_watchdog();
             metrics::gauge!("zonekeeper_scheduler_queue_domains")
                 .set(self.queue.scheduled() as f64);
             metrics::gauge!("zonekeeper_scheduler_rounds_in_flight")

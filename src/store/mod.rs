@@ -620,6 +620,17 @@ pub trait Store: Send + Sync + 'static {
     fn try_lead(&self, _duty: &str) -> Result<Option<Box<dyn Leadership>>> {
         Ok(Some(Box::new(Sole)))
     }
+
+    // ---- backup (docs/operations.md, "Backup and restore") -------------
+    /// A consistent copy of the whole store, read in one transaction, as
+    /// a file of the backend's own format: an unlinked temporary file,
+    /// positioned at its start. A backend that has none (PostgreSQL backs
+    /// up with `pg_dump`) says so.
+    fn backup_file(&self) -> Result<std::fs::File> {
+        Err(StoreError::Backend(
+            "this store has no file backup; back a PostgreSQL database up with pg_dump (docs/operations.md)".into(),
+        ))
+    }
 }
 
 /// What a write of [`Store::put_delegations`] requires of the stored

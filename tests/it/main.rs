@@ -63,6 +63,8 @@ mod soak;
 mod ssrf_guard;
 mod storage_faults;
 mod store_backends;
+mod store_backup;
+mod systemd;
 mod text_policy;
 mod webhooks;
 mod whois;
