@@ -714,6 +714,8 @@ pub struct AuthAttempt {
     #[serde(with = "ts")]
     pub at: Timestamp,
     pub registrar: String,
+}
+
 /// Where a registrar's change feed is POSTed (docs/api.md, "Webhooks").
 /// The secret keys the HMAC of each delivery; it is never published.
 /// Stored as JSON beside the registrar record (not in it), so adding it

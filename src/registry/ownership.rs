@@ -75,6 +75,7 @@ fn setup() -> (tempfile::TempDir, RedbStore, Config) {
     let cfg = Config::default();
     let batch = ImportBatch {
         registrars: vec![registrar("A"), registrar("B")],
+        webhooks: vec![],
         contacts: vec![
             contact("CA", "A"),
             contact("CA2", "A"),

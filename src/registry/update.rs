@@ -8,7 +8,7 @@
 //! transaction: two registrars' sessions adding nameservers at the same
 //! moment both keep their add, and a refused part writes nothing.
 
-use super::{host, input, invalid, objects, Actor, RegistryError, Result, Touched};
+use super::{host, input, invalid, Actor, RegistryError, Result, Touched};
 use crate::delegation;
 use crate::lifecycle::{self, Operation};
 use crate::model::{DelegationRecord, Domain, DsRecord, Nameserver, PendingRegistrant, Timestamp};
@@ -95,7 +95,7 @@ impl super::Registry<'_> {
             return Err(invalid("update", "the update changes nothing"));
         }
         if let Some(a) = &u.auth_code {
-            objects::check_auth_code(a)?;
+            super::authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
         let now = self.now();
         let mut txn = self.store.begin()?;
