@@ -70,16 +70,25 @@ pub fn router(app: App) -> Router {
         ))
 }
 
-/// The degraded line, when the registry's own network is down: serving
-/// goes on (200), but delegation decisions are on hold.
+/// The degraded lines: the registry's own network is down (serving goes
+/// on, 200, but delegation decisions are on hold), or the scheduler runs
+/// behind its due rounds.
 fn degraded(app: &App) -> Option<String> {
-    app.outage().map(|o| {
-        format!(
+    let mut out = String::new();
+    if let Some(o) = app.outage() {
+        out.push_str(&format!(
             "degraded: registry-side outage since {}: {} (failing rounds are inconclusive)\n",
             o.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             o.reason
-        )
-    })
+        ));
+    }
+    if let Some(lag) = app.scheduler_behind() {
+        out.push_str(&format!(
+            "degraded: scheduler behind: due rounds wait {}s\n",
+            lag.as_secs()
+        ));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 async fn healthz(State(app): State<App>) -> (StatusCode, String) {
