@@ -70,6 +70,10 @@ pub struct App {
     /// Free bytes on the store's volume, as last measured (`u64::MAX`:
     /// not measured, e.g. PostgreSQL).
     pub store_free: Arc<std::sync::atomic::AtomicU64>,
+    /// How late (ms) the oldest due round waiting in the scheduler's queue
+    /// is; 0 when it keeps up. `/healthz` reports a lag past
+    /// [`App::scheduler_behind`]'s threshold.
+    pub scheduler_lag_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl App {
@@ -104,6 +108,7 @@ impl App {
             epp_sessions: Arc::default(),
             answers: Arc::default(),
             store_free: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+            scheduler_lag_ms: Arc::default(),
         })
     }
 
@@ -143,6 +148,22 @@ impl App {
     }
 
     /// The registry-side outage in force, if any.
+    /// The scheduler's queue lag when it exceeds the threshold:
+    /// `delegation.probe_interval` (testing domains then miss their pace;
+    /// monitoring ones are at least that late), at least one minute.
+    pub fn scheduler_behind(&self) -> Option<std::time::Duration> {
+        let lag = self
+            .scheduler_lag_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let lag = std::time::Duration::from_millis(u64::try_from(lag).unwrap_or(0));
+        let threshold = self
+            .config
+            .delegation
+            .probe_interval
+            .max(std::time::Duration::from_secs(60));
+        (lag > threshold).then_some(lag)
+    }
+
     pub fn outage(&self) -> Option<crate::delegation::outage::Outage> {
         self.outage
             .lock()

@@ -71,8 +71,8 @@ pub fn router(app: App) -> Router {
 }
 
 /// The degraded lines: the registry's own network is down (delegation
-/// decisions on hold) or the store's volume is nearly full. Serving goes
-/// on (200).
+/// decisions on hold), the store's volume is nearly full, or the scheduler
+/// runs behind its due rounds. Serving goes on (200).
 fn degraded(app: &App) -> Option<String> {
     let mut out = String::new();
     if let Some(o) = app.outage() {
@@ -88,6 +88,12 @@ fn degraded(app: &App) -> Option<String> {
         out.push_str(&format!(
             "degraded: store volume has {} MiB free, below store.min_free_mib ({min})\n",
             free >> 20
+        ));
+    }
+    if let Some(lag) = app.scheduler_behind() {
+        out.push_str(&format!(
+            "degraded: scheduler behind: due rounds wait {}s\n",
+            lag.as_secs()
         ));
     }
     (!out.is_empty()).then_some(out)

@@ -125,3 +125,60 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
     app.shutdown.cancel();
     task.await.unwrap();
 }
+
+/// A scheduler held back (one round slot, taken by a slow round) while
+/// the clock runs on: the oldest due round's lag passes the threshold and
+/// `/healthz` says so; when the rounds catch up it is `ok` again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_degraded_while_the_scheduler_is_behind() {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let mut cfg = Config::default();
+    cfg.delegation.jitter = 0.0;
+    cfg.delegation.max_concurrent_rounds = 1;
+    let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    *net.delay.lock().unwrap() = Duration::from_secs(3);
+    let dir = tempfile::tempdir().unwrap();
+    let doms = ["a.ru", "b.ru"]
+        .iter()
+        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
+        .collect();
+    let store = store_at(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        t0,
+    );
+    let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    support::serve_http(&app, listener);
+    let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
+    let health = || async move {
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(health().await, "ok\n");
+    // One round holds the only slot; the other domain's round is due and
+    // waits while 20 minutes pass (threshold: probe_interval, 10 min).
+    clock.advance(Duration::from_secs(20 * 60));
+    assert!(
+        wait_for(Duration::from_secs(3), || app.scheduler_behind().is_some()).await,
+        "the lag is measured"
+    );
+    let h = health().await;
+    assert!(
+        h.starts_with("degraded: scheduler behind: due rounds wait"),
+        "{h}"
+    );
+    // Rounds finish (3 s each) and the queue catches up.
+    *net.delay.lock().unwrap() = Duration::ZERO;
+    assert!(wait_for(Duration::from_secs(10), || app.scheduler_behind().is_none()).await);
+    assert_eq!(health().await, "ok\n");
+    app.shutdown.cancel();
+    task.await.unwrap();
+}
