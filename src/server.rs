@@ -394,19 +394,18 @@ async fn store_watch(app: App) {
         }
         let store = app.store.clone();
         let measured = tokio::task::spawn_blocking(move || {
-            let health = store.probe_write();
+            // Writable (as far as known) and answering a read: a
+            // PostgreSQL database that is away fails the read.
+            let healthy =
+                store.probe_write() == crate::store::Health::Ok && store.last_update().is_ok();
             let free = store.file().map(crate::store::free_bytes);
-            (health, free)
+            (healthy, free)
         })
         .await;
-        let Ok((health, free)) = measured else {
+        let Ok((healthy, free)) = measured else {
             continue;
         };
-        metrics::gauge!("zonekeeper_store_healthy").set(if health == crate::store::Health::Ok {
-            1.0
-        } else {
-            0.0
-        });
+        metrics::gauge!("zonekeeper_store_healthy").set(if healthy { 1.0 } else { 0.0 });
         match free {
             Some(Ok(free)) => {
                 app.store_free

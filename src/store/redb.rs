@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -272,8 +273,6 @@ impl StorageBackend for Watched {
     }
 }
 
-use std::ops::Bound;
-
 /// One open of the file.
 struct Opened {
     db: Arc<Database>,
@@ -467,10 +466,8 @@ impl RedbStore {
             Err(::redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked {
                 path: path.to_path_buf(),
             }),
-            Err(::redb::DatabaseError::Storage(s)) => match err(s) {
-                e @ (StoreError::Full(_) | StoreError::Unavailable(_)) => Err(e),
-                e => Err(fail(e.to_string())),
-            },
+            // A failed reopen says why through the health the backend
+            // noted (see `reopen`).
             Err(e) => Err(fail(e.to_string())),
         }
     }
