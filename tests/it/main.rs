@@ -15,6 +15,7 @@ mod api;
 mod api_check;
 mod api_cli;
 mod api_ds;
+mod api_examples;
 mod auth_codes;
 mod cds_cdnskey;
 mod cds_dsboot;
