@@ -87,7 +87,7 @@ pub fn generate(domains: usize, seed: u64) -> String {
         };
         let _ = write!(
             out,
-            "{}{{\"handle\":\"C{i}-RU\",\"kind\":\"{kind}\",\"name\":{},\"org\":{org_field},\"email\":\"c{i}@mail.example\",\"phone\":\"+7.495{:07}\",\"address\":{{\"street\":[\"Tverskaya {}\"],\"city\":\"Moscow\",\"postal_code\":\"125009\",\"country\":\"RU\"}},\"tax_id\":\"77{:08}\",\"birth_date\":\"1980-01-{:02}\",\"passport\":\"4500 {:06}\",\"disclose\":{disclose}}}",
+            "{}{{\"handle\":\"C{i}-RU\",\"kind\":\"{kind}\",\"name\":{},\"org\":{org_field},\"email\":\"c{i}@mail.example\",\"phone\":\"+7.495{:07}\",\"address\":{{\"street\":[\"Tverskaya {}\"],\"city\":\"Moscow\",\"postal_code\":\"125009\",\"country\":\"RU\"}},\"tax_id\":\"77{:08}\",\"birth_date\":\"1980-01-{:02}\",\"passport\":\"4500 {:06}\",\"disclose\":{disclose},\"registrar\":\"{}\"}}",
             if i > 0 { ",\n" } else { "" },
             json_str(&name),
             i % 10_000_000,
@@ -95,6 +95,8 @@ pub fn generate(domains: usize, seed: u64) -> String {
             i % 100_000_000,
             i % 28 + 1,
             i % 1_000_000,
+            // Domains i and i + contacts name it: the file says whose it is.
+            registrars[i % registrars.len()],
         );
     }
     out.push_str("\n],\n\"domains\": [\n");

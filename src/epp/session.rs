@@ -1396,12 +1396,25 @@ impl Session {
         let chg = obj
             .child(CONTACT_NS, "chg")
             .ok_or_else(|| missing("contact:chg"))?;
+        // Checked once against the record read here (a clear answer for a
+        // bad value), then applied to the record as stored inside the
+        // registry's transaction, so a concurrent update is not lost.
         let json = contact_json(id, chg, Some(&old))?;
-        let c = crate::import::contact_from_json(json)
+        crate::import::contact_from_json(json)
             .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
         self.app
             .registry()
-            .contact_update(&self.actor(), c)
+            .contact_change(&self.actor(), id, |cur| {
+                let json = contact_json(id, chg, Some(cur)).map_err(|o| {
+                    RegistryError::Invalid(vec![crate::store::RecordError {
+                        section: "contact",
+                        index: 0,
+                        field: "-".into(),
+                        reason: o.msg,
+                    }])
+                })?;
+                crate::import::contact_from_json(json).map_err(RegistryError::Invalid)
+            })
             .map_err(from_registry)?;
         Ok(Out::ok(String::new()))
     }

@@ -61,10 +61,26 @@ impl super::Registry<'_> {
 
     /// Replace a contact's data with `new` (checked like a new one); the
     /// handle and sponsor stay.
-    pub fn contact_update(&self, actor: &Actor, mut new: Contact) -> Result<Contact> {
+    pub fn contact_update(&self, actor: &Actor, new: Contact) -> Result<Contact> {
+        let handle = new.handle.clone();
+        self.contact_change(actor, &handle, |_| Ok(new))
+    }
+
+    /// Change a contact with `change`, applied to the record as stored
+    /// inside the write transaction (EPP `contact:update` changes some
+    /// fields: two sessions' changes both survive); the handle and sponsor
+    /// stay.
+    pub fn contact_change(
+        &self,
+        actor: &Actor,
+        handle: &str,
+        change: impl FnOnce(&Contact) -> Result<Contact>,
+    ) -> Result<Contact> {
         let now = self.now();
         let mut txn = self.store.begin()?;
-        let old = self.own_contact(txn.as_ref(), actor, &new.handle)?;
+        let old = self.own_contact(txn.as_ref(), actor, handle)?;
+        let mut new = change(&old)?;
+        new.handle = old.handle.clone();
         new.sponsor = old.sponsor;
         new.created = old.created;
         txn.put_contact(&new)?;

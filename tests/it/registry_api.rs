@@ -514,6 +514,19 @@ async fn close_registrant_change_and_operator_locks() {
         (409, Some("court-reservation")),
         "{q}"
     );
+    // The losing side's competitor cannot use the claimant's contact.
+    let (st, q) = send(post_json(
+        &s,
+        "/api/v1/domains",
+        &token("R01-RU"),
+        json!({"name": "delmimar32.ru", "registrant": "C5-RU"}),
+    ))
+    .await;
+    assert_eq!(
+        (st, q["rule"].as_str()),
+        (409, Some("contact-sponsor")),
+        "{q}"
+    );
     let (st, v) = send(post_json(
         &s,
         "/api/v1/domains",
@@ -522,6 +535,27 @@ async fn close_registrant_change_and_operator_locks() {
     ))
     .await;
     assert_eq!(st, 201, "{v}");
+    // The bypass of docs/epp.md "Ownership": the claimant's handle is in no
+    // registrar's feed, another registrar cannot register the name for it,
+    // and the claimant's registration cannot be passed on at once.
+    for r in [REGRU, "R01-RU", "RUCENTER-RU", "NAUNET-RU"] {
+        let (_, f) = send(s.get("/api/v1/events?after=0", Some(&token(r)))).await;
+        assert!(!f.to_string().contains("C5-RU"), "{r}: {f}");
+    }
+    let (st, q) = send(s.post("/api/v1/domains/delmimar32.ru/registrant-change", &tok)).await;
+    assert!(st >= 400, "{q}");
+    let (st, q) = send(post_json(
+        &s,
+        "/api/v1/domains/delmimar32.ru/registrant-change",
+        &tok,
+        json!({"registrant": "C8-RU"}),
+    ))
+    .await;
+    assert_eq!(
+        (st, q["rule"].as_str()),
+        (409, Some("registrant-lock")),
+        "{q}"
+    );
 }
 
 /// The sponsor asks its registrant to verify (the registry's request, from
