@@ -25,15 +25,15 @@ const PW: &str = "bench-password";
 fn client_config(certs: &support::epp::Certs) -> Arc<rustls::ClientConfig> {
     let pem = |p: &std::path::Path| std::fs::read(p).unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem(&certs.ca).as_slice()) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    for c in CertificateDer::pem_slice_iter(&pem(&certs.ca)) {
         roots.add(c.unwrap()).unwrap();
     }
-    let chain: Vec<_> = rustls_pemfile::certs(&mut pem(&certs.clients[0].cert).as_slice())
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&pem(&certs.clients[0].cert))
         .collect::<Result<_, _>>()
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut pem(&certs.clients[0].key).as_slice())
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&pem(&certs.clients[0].key)).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)

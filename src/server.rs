@@ -334,6 +334,13 @@ async fn zone_writer(app: App) {
         return;
     }
     let shared = app.store.shared();
+    // For the zone alerts (contrib/prometheus): pending changes, the last
+    // good write, failed writes (a failed write is retried at the next
+    // change, so pending stays 1 meanwhile).
+    let pending = metrics::gauge!("zonekeeper_zone_changes_pending");
+    let errors = metrics::counter!("zonekeeper_zone_write_errors_total");
+    errors.increment(0);
+    pending.set(1.0);
     loop {
         // Read before writing: a change made while writing shows as newer.
         let seen = if shared {
@@ -347,9 +354,20 @@ async fn zone_writer(app: App) {
         })
         .await;
         match res {
-            Ok(Ok(n)) => info!(files = n, "zone files written"),
-            Ok(Err(e)) => error!("zone write failed: {e}"),
-            Err(e) => error!("zone writer task failed: {e}"),
+            Ok(Ok(n)) => {
+                info!(files = n, "zone files written");
+                pending.set(0.0);
+                metrics::gauge!("zonekeeper_zone_last_write_timestamp_seconds")
+                    .set(chrono::Utc::now().timestamp() as f64);
+            }
+            Ok(Err(e)) => {
+                errors.increment(1);
+                error!("zone write failed: {e}");
+            }
+            Err(e) => {
+                errors.increment(1);
+                error!("zone writer task failed: {e}");
+            }
         }
         if shared {
             // Other processes change the zone too: a change shows in the
@@ -370,6 +388,7 @@ async fn zone_writer(app: App) {
                 _ = app.shutdown.cancelled() => return,
             }
         }
+        pending.set(1.0);
         tokio::time::sleep(ZONE_DEBOUNCE).await;
     }
 }

@@ -13,6 +13,8 @@ pub mod guard;
 pub mod session;
 pub mod xml;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -71,6 +73,13 @@ fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, EppError> {
         .map_err(|e| EppError::Config(format!("cannot read {}: {e}", path.display())))
 }
 
+/// The not-after time (Unix seconds) of the first certificate in `pem`.
+pub fn cert_not_after(pem: &[u8]) -> Option<i64> {
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// The TLS server configuration from `epp.cert`, `epp.key`, `epp.client_ca`.
 pub fn tls_config(cfg: &crate::config::EppConfig) -> Result<rustls::ServerConfig, EppError> {
     let need = |p: &Option<std::path::PathBuf>, k: &str| {
@@ -85,7 +94,7 @@ pub fn tls_config(cfg: &crate::config::EppConfig) -> Result<rustls::ServerConfig
     let bad = |what: &str, p: &std::path::Path, e: &dyn std::fmt::Display| {
         EppError::Config(format!("{what} {}: {e}", p.display()))
     };
-    let chain: Vec<_> = rustls_pemfile::certs(&mut read_pem(&cert)?.as_slice())
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&read_pem(&cert)?)
         .collect::<Result<_, _>>()
         .map_err(|e| bad("bad certificate in", &cert, &e))?;
     if chain.is_empty() {
@@ -94,11 +103,18 @@ pub fn tls_config(cfg: &crate::config::EppConfig) -> Result<rustls::ServerConfig
             cert.display()
         )));
     }
-    let key_der = rustls_pemfile::private_key(&mut read_pem(&key)?.as_slice())
-        .map_err(|e| bad("bad key in", &key, &e))?
-        .ok_or_else(|| EppError::Config(format!("no private key in {}", key.display())))?;
+    let key_der = match PrivateKeyDer::from_pem_slice(&read_pem(&key)?) {
+        Ok(k) => k,
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => {
+            return Err(EppError::Config(format!(
+                "no private key in {}",
+                key.display()
+            )))
+        }
+        Err(e) => return Err(bad("bad key in", &key, &e)),
+    };
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut read_pem(&ca)?.as_slice()) {
+    for c in CertificateDer::pem_slice_iter(&read_pem(&ca)?) {
         let c = c.map_err(|e| bad("bad certificate in", &ca, &e))?;
         roots
             .add(c)
@@ -131,6 +147,15 @@ pub async fn run(app: App) -> Result<(), EppError> {
         return Ok(());
     };
     let tls = tls_config(&app.config.epp)?;
+    // For the certificate-expiry alert (contrib/prometheus).
+    if let Some(p) = &app.config.epp.cert {
+        match read_pem(p).ok().and_then(|pem| cert_not_after(&pem)) {
+            Some(t) => {
+                metrics::gauge!("zonekeeper_epp_certificate_expiry_timestamp_seconds").set(t as f64)
+            }
+            None => tracing::warn!("EPP certificate {}: no expiry date read", p.display()),
+        }
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| EppError::Listen(addr, e))?;

@@ -47,6 +47,7 @@ mod input_hygiene;
 mod metrics;
 mod name_policy;
 mod operator_control;
+mod prometheus;
 mod public_history;
 mod rdap;
 mod rdap_conformance;
