@@ -42,6 +42,7 @@ mod input_hygiene;
 mod metrics;
 mod name_policy;
 mod operator_control;
+mod probe_shared;
 mod rdap;
 mod rdap_conformance;
 mod rdap_golden;
