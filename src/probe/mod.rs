@@ -330,7 +330,7 @@ struct Inner {
     in_flight: Semaphore,
     resolver_cfg: Option<ResolverConfig>,
     resolver: OnceCell<Result<TokioResolver, String>>,
-    polite: polite::Polite,
+    polite: Arc<polite::Polite>,
     /// Longest a shared fact is used (`probe.server_facts_ttl`).
     facts_ttl: Duration,
     servers: TtlCache<SocketAddr, Arc<ServerProbe>>,
@@ -367,7 +367,7 @@ impl Prober {
                 in_flight: Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)),
                 resolver_cfg,
                 resolver: OnceCell::new(),
-                polite: polite::Polite::new(cfg.per_address_qps, cfg.per_address_tcp),
+                polite: polite::shared(cfg.per_address_qps, cfg.per_address_tcp),
                 facts_ttl: cfg.server_facts_ttl,
                 servers: TtlCache::new(SHARED_CAPACITY, cfg.server_facts_ttl),
                 names: TtlCache::new(SHARED_CAPACITY, MAX_NAME_TTL),
@@ -760,7 +760,23 @@ impl Prober {
         };
         match transport {
             Transport::Udp => wire::udp(addr, q, self.inner.timeout, self.inner.retries).await,
-            Transport::Tcp => wire::tcp(addr, q, self.inner.timeout).await,
+            Transport::Tcp => {
+                // A connection reset or closed early by a busy server is
+                // retried (`probe.retries`) within the same timeout, as a
+                // lost UDP datagram is: a burst must not look like a
+                // server without TCP.
+                let deadline = tokio::time::Instant::now() + self.inner.timeout;
+                let mut left = self.inner.retries;
+                loop {
+                    let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let out = wire::tcp(addr, q, rest).await;
+                    let transient = matches!(&out, Outcome::Io(e) if e.contains("reset") || e.contains("closed"));
+                    if !transient || left == 0 || rest.is_zero() {
+                        return out;
+                    }
+                    left -= 1;
+                }
+            }
         }
     }
 

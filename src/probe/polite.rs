@@ -32,6 +32,26 @@ pub struct Polite {
 /// Held for the duration of one TCP exchange.
 pub struct TcpSlot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
+/// The process's caps for `(qps, tcp)`: every prober built with the same
+/// caps (the scheduler's, the API's, the CDS scanner's) shares one, so
+/// the caps hold per address for the whole process.
+pub fn shared(qps: u32, tcp: usize) -> Arc<Polite> {
+    type Caps = (u32, usize);
+    static ALL: Mutex<Vec<(Caps, Weak<Polite>)>> = Mutex::new(Vec::new());
+    let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(p) = all
+        .iter()
+        .find(|(k, _)| *k == (qps, tcp))
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return p;
+    }
+    let p = Arc::new(Polite::new(qps, tcp));
+    all.push(((qps, tcp), Arc::downgrade(&p)));
+    p
+}
+
 impl Polite {
     /// `qps == 0` or `tcp == 0`: that cap is off.
     pub fn new(qps: u32, tcp: usize) -> Self {

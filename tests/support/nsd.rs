@@ -120,14 +120,61 @@ impl Nsd {
         panic!("nsd did not start: {last}");
     }
 
+    /// One NSD on `ip:port` with its control socket enabled, so
+    /// [`Nsd::queries`] can read NSD's own query count.
+    pub fn start_controlled(ip: Ipv4Addr, port: u16, zones: &[(&str, String)]) -> Nsd {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start_on(&[ip], Some(port), zones, 1) {
+                Ok(n) => return n,
+                Err(e) => last = e,
+            }
+        }
+        panic!("nsd did not start: {last}");
+    }
+
+    /// Queries NSD received since start (`nsd-control stats_noreset`,
+    /// `num.queries`), over the unix control socket.
+    pub fn queries(&self) -> u64 {
+        let out = Command::new("/usr/sbin/nsd-control")
+            .arg("-c")
+            .arg(self.dir.path().join("nsd.conf"))
+            .arg("stats_noreset")
+            .output()
+            .expect("run nsd-control");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "nsd-control: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix("num.queries=")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no num.queries in: {text}"))
+    }
+
     fn try_start(
         ips: &[Ipv4Addr],
         zones: &[(&str, String)],
         server_count: u32,
     ) -> Result<Nsd, String> {
+        Self::try_start_on(ips, None, zones, server_count)
+    }
+
+    fn try_start_on(
+        ips: &[Ipv4Addr],
+        port: Option<u16>,
+        zones: &[(&str, String)],
+        server_count: u32,
+    ) -> Result<Nsd, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let d = dir.path().display().to_string();
-        let port = free_port(ips[0]);
+        let control = if port.is_some() {
+            format!("remote-control:\n  control-enable: yes\n  control-interface: {d}/nsd.ctl\n")
+        } else {
+            "remote-control:\n  control-enable: no\n".to_string()
+        };
+        let port = port.unwrap_or_else(|| free_port(ips[0]));
         let listen: String = ips
             .iter()
             .map(|ip| format!("  ip-address: {ip}@{port}\n"))
@@ -137,7 +184,7 @@ impl Nsd {
              zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  \
              zonelistfile: \"{d}/zone.list\"\n  database: \"\"\n  logfile: \"{d}/nsd.log\"\n  \
              server-count: {server_count}\n  verbosity: 0\n  hide-version: yes\n  do-ip6: no\n  \
-             tcp-count: 256\n  reuseport: no\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\nremote-control:\n  control-enable: no\n"
+             tcp-count: 256\n  reuseport: no\n  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n{control}"
         );
         for (name, text) in zones {
             let file = format!("{name}.zone");
