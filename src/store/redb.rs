@@ -1622,6 +1622,9 @@ impl RedbStore {
         n += copy_table(&src, &dst, HOST_OBJECTS, chunk)?;
         n += copy_table(&src, &dst, CDS_SIGHTINGS, chunk)?;
         n += copy_table(&src, &dst, IDX_SKELETON, chunk)?;
+        n += copy_table(&src, &dst, AUTH_FAILURES, chunk)?;
+        n += copy_table(&src, &dst, WEBHOOKS, chunk)?;
+        n += copy_table(&src, &dst, WEBHOOK_STATE, chunk)?;
         // One durable commit makes everything before it durable.
         dst.begin_write().map_err(err)?.commit().map_err(err)?;
         Ok(n)
@@ -1629,7 +1632,7 @@ impl RedbStore {
 }
 
 /// The tables [`RedbStore::backup_into`] copies: all of [`tables`].
-const BACKUP_TABLES: [&str; 22] = [
+const BACKUP_TABLES: [&str; 25] = [
     "meta",
     "registrars",
     "contacts",
@@ -1652,6 +1655,9 @@ const BACKUP_TABLES: [&str; 22] = [
     "host_objects",
     "cds_sightings",
     "idx_skeleton",
+    "auth_failures",
+    "webhooks",
+    "webhook_state",
 ];
 
 impl Store for RedbStore {
