@@ -13,9 +13,9 @@
 //! |---|---|---|
 //! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]); serialised public answers cached per domain, invalidated by the change stamps each commit publishes |
-//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`] | DNS I/O, files, sockets; the text policy every outside value passes |
+//! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`], [`webhook`] | DNS I/O (per-address facts shared across domains and polite caps in [`probe`]), files, sockets; signed deliveries of each registrar's change feed ([`webhook`]); the text policy every outside value passes |
 //! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
-//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`], [`systemd`] | the long-running process and its wiring (readiness and watchdog for systemd); the loopback demo (dev config) |
+//! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`clock`], [`config`], [`ratelimit`], [`demo`], [`systemd`], [`synth`] | the long-running process and its wiring (rounds acknowledged after their batch commits; readiness and watchdog for systemd); the loopback demo (dev config); synthetic registries for benchmarks |
 //! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
 //!
 //! ## How data flows
@@ -23,19 +23,19 @@
 //! ```text
 //!  import FILE ──┐                                        ┌─> zone::write_all ─> zones/ru.zone
 //!  API, EPP ─────┤                                        │     (zone writer, on zone_dirty)
-//!  control/CLI ──┼─> registry (rules) ─> Store (redb) <───┤
+//!  control/CLI ──┼─> registry (rules) ─> Store (redb/PG) <┤
 //!  CDS scanner ──┘      │ ChangeListener     ▲            └─> public::domain ─┬─> whois (port 43)
-//!                       ▼ (inbox, wake)      │ put_delegation                 ├─> rdap (/rdap/)
-//!                   scheduler ───────────────┘ (record + event + round,       └─> dashboard, api
-//!                       │  ▲                    one transaction)
+//!                       ▼ (inbox, wake)      │ put_delegations                ├─> rdap (/rdap/)
+//!                   scheduler ───────────────┘ (record + event + round;       └─> dashboard, api
+//!                       │  ▲                    many rounds, one transaction)
 //!                       ▼  │ CheckReport
 //!                 probe (DNS over UDP/TCP) ─> checks (pure) ─> verdict
 //! ```
 //!
 //! * **Writes** of registry data go through [`registry::Registry`] (API,
 //!   control socket, EPP, import, CDS scanner), which checks the rules and writes
-//!   one [`store::Txn`]; the scheduler writes delegation records with
-//!   [`store::Store::put_delegation`]. A crash at any moment leaves the
+//!   one [`store::Txn`]; the scheduler writes delegation records in batches
+//!   with [`store::Store::put_delegations`]. A crash at any moment leaves the
 //!   last committed state.
 //! * **Decisions** ([`lifecycle::evaluate`], [`delegation`] transitions,
 //!   [`checks`]) are pure functions of records and a time taken from an
