@@ -148,6 +148,23 @@ fn invalid(field: &str, reason: impl Into<String>) -> RegistryError {
     }])
 }
 
+/// A DS set by the rules of [`crate::ds::validate_set`], its refusals as
+/// the domain's field errors (create and [`DomainUpdate`] alike).
+fn ds_set(list: &[crate::ds::DsIn], has_ns: bool) -> Result<Vec<crate::model::DsRecord>> {
+    crate::ds::validate_set(list, has_ns).map_err(|v| {
+        RegistryError::Invalid(
+            v.into_iter()
+                .map(|(field, reason)| RecordError {
+                    section: "domain",
+                    index: 0,
+                    field,
+                    reason,
+                })
+                .collect(),
+        )
+    })
+}
+
 /// A new registration (`POST /api/v1/domains`, SPEC §4 domain fields; the
 /// registrar is the caller).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -526,18 +543,7 @@ impl<'a> Registry<'a> {
             authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
         let has_ns = !ns.is_empty() || !body.host_objects.is_empty();
-        let ds = crate::ds::validate_set(&body.ds, has_ns).map_err(|v| {
-            RegistryError::Invalid(
-                v.into_iter()
-                    .map(|(field, reason)| RecordError {
-                        section: "domain",
-                        index: 0,
-                        field,
-                        reason,
-                    })
-                    .collect(),
-            )
-        })?;
+        let ds = ds_set(&body.ds, has_ns)?;
         if let Some(r) = &body.reseller {
             if !input::valid_handle(r) {
                 return Err(invalid(

@@ -214,18 +214,7 @@ impl super::Registry<'_> {
                     }
                     // The combined set obeys the set rules (size, duplicates).
                     let list: Vec<crate::ds::DsIn> = ds.iter().map(crate::ds::DsIn::from).collect();
-                    d.ds = crate::ds::validate_set(&list, true).map_err(|v| {
-                        RegistryError::Invalid(
-                            v.into_iter()
-                                .map(|(field, reason)| RecordError {
-                                    section: "domain",
-                                    index: 0,
-                                    field,
-                                    reason,
-                                })
-                                .collect(),
-                        )
-                    })?;
+                    d.ds = super::ds_set(&list, true)?;
                 }
                 self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
                 let note = match (&u.ds_source, ds_change) {
