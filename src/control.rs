@@ -709,20 +709,39 @@ pub fn backup(sock: &Path, out: &mut std::fs::File) -> Result<u64, ClientError> 
     rt.block_on(backup_async(sock, out))
 }
 
+/// An HTTP/1 connection to serve's control socket: the request sender and
+/// the task driving the connection (the commands and the backup stream).
+async fn connect<B>(
+    sock: &Path,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<B>,
+        tokio::task::JoinHandle<hyper::Result<()>>,
+    ),
+    ClientError,
+>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::UnixStream::connect(sock)
+        .await
+        .map_err(ClientError::Connect)?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    Ok((sender, tokio::spawn(conn)))
+}
+
 async fn backup_async(sock: &Path, out: &mut std::fs::File) -> Result<u64, ClientError> {
     use axum::body::Bytes;
     use http_body_util::{BodyExt, Empty};
     use std::io::Write;
 
     let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
-    let stream = tokio::net::UnixStream::connect(sock)
-        .await
-        .map_err(ClientError::Connect)?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| proto(&e))?;
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = connect(sock).await?;
     let request = hyper::Request::builder()
         .method(hyper::Method::POST)
         .uri("/backup")
@@ -767,14 +786,7 @@ async fn call_async(sock: &Path, name: &str, req: Request) -> Result<Reply, Clie
         Method::POST
     };
     let body = body.map(|b| b.to_string());
-    let stream = tokio::net::UnixStream::connect(sock)
-        .await
-        .map_err(ClientError::Connect)?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| proto(&e))?;
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = connect(sock).await?;
     let mut builder = hyper::Request::builder()
         .method(method)
         .uri(path)
