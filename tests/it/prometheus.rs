@@ -24,20 +24,8 @@ fn contrib(p: &str) -> PathBuf {
 }
 
 /// The tool, or None (a failure under CI=true) when it is missing.
-fn tool(name: &str) -> Option<&str> {
-    let ok = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is missing (Debian package prometheus)"
-        );
-        eprintln!("skipped: {name} is missing");
-        return None;
-    }
-    Some(name)
+fn tool(name: &'static str) -> Option<&'static str> {
+    crate::support::tool(name, "prometheus")
 }
 
 #[test]

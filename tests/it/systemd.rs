@@ -120,19 +120,7 @@ fn a_dead_notify_socket_does_not_stop_serve() {
 }
 
 fn systemd_analyze() -> Option<&'static str> {
-    let ok = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "systemd-analyze is missing (package systemd)"
-        );
-        eprintln!("skipped: systemd-analyze is missing");
-        return None;
-    }
-    Some("systemd-analyze")
+    crate::support::tool("systemd-analyze", "systemd")
 }
 
 /// The units with ExecStart pointing at the binary under test (verify

@@ -13,6 +13,25 @@ pub mod rdap;
 pub mod sched;
 pub mod signer;
 
+/// `name` when it runs (`name --version` succeeds), else None with a
+/// notice; under `CI=true` a missing tool is a failure, never a skip.
+/// `package` names the Debian package that brings it.
+pub fn tool(name: &'static str, package: &str) -> Option<&'static str> {
+    let ok = std::process::Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is missing (Debian package {package})"
+        );
+        eprintln!("skipped: {name} is missing");
+        return None;
+    }
+    Some(name)
+}
+
 /// The value of one metric line (`name{labels}`) in the process-wide
 /// recorder's output; 0 when absent. Tests share the recorder, so they
 /// compare values before and after their own work.
