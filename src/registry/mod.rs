@@ -1684,11 +1684,11 @@ mod tests {
     use crate::store::{Maintenance, RedbStore};
     use chrono::{TimeZone, Utc};
 
-    fn t0() -> Timestamp {
+    pub(super) fn t0() -> Timestamp {
         Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
     }
 
-    fn registrar(h: &str) -> Registrar {
+    pub(super) fn registrar(h: &str) -> Registrar {
         Registrar {
             handle: h.into(),
             name: format!("Registrar {h}"),

@@ -2,29 +2,13 @@
 //! registry service, which every edge calls: only a domain's sponsor (and
 //! the operator) changes it.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use proptest::prelude::*;
 
+use super::tests::{registrar, t0};
 use super::*;
-use crate::model::{Contact, ContactKind, Registrar};
+use crate::model::{Contact, ContactKind};
 use crate::store::RedbStore;
-
-fn t0() -> Timestamp {
-    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
-}
-
-fn registrar(h: &str) -> Registrar {
-    Registrar {
-        handle: h.into(),
-        name: format!("Registrar {h}"),
-        url: None,
-        email: None,
-        api_token_sha256: None,
-        epp_cert_sha256: Vec::new(),
-        epp_password_hash: None,
-        epp_poll_acked: 0,
-    }
-}
 
 fn contact(h: &str, sponsor: &str) -> Contact {
     Contact {
