@@ -104,6 +104,7 @@ fn import(store: &dyn Store, n: usize, cfg: &Config, now: Timestamp) {
             .collect();
         let batch = ImportBatch {
             webhooks: vec![],
+            resellers: vec![],
             registrars: if i == 0 {
                 vec![support::sched::registrar()]
             } else {

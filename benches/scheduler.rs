@@ -104,6 +104,7 @@ fn build(path: &Path, n: usize) {
         let end = (i + 20_000).min(n);
         let batch = ImportBatch {
             webhooks: vec![],
+            resellers: vec![],
             registrars: if first {
                 vec![Registrar {
                     handle: "REGRU-RU".into(),

@@ -231,8 +231,33 @@ pub fn execute(
         }
         Request::MoveReseller { to } => {
             // `name` is the reseller handle here.
-            let n = reg.move_reseller(&op, name, to)?;
-            format!("reseller {name}: {n} domain(s) moved to {to}\n")
+            let m = reg.move_reseller(&op, name, to)?;
+            let mut out = format!(
+                "reseller {}: {} domain(s) moved to {to}\n",
+                m.reseller,
+                m.domains.len()
+            );
+            // One line per domain: what the move did to it.
+            for d in &m.domains {
+                out.push_str(&format!(
+                    "{}: moved {} -> {to}; transfer lock until {}; transfer {}; locks kept: {}\n",
+                    d.name,
+                    d.from,
+                    d.transfer_locked_until
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "-".into()),
+                    match &d.transfer_cancelled {
+                        Some(g) => format!("to {g} cancelled"),
+                        None => "none pending".into(),
+                    },
+                    if d.locks_kept.is_empty() {
+                        "none".into()
+                    } else {
+                        d.locks_kept.join(", ")
+                    }
+                ));
+            }
+            out
         }
         Request::Webhook { url, secret } => {
             // `name` is the registrar handle here.

@@ -15,7 +15,8 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::lifecycle;
 use crate::model::{
-    Contact, ContactKind, DiscloseField, Domain, Hold, PostalAddress, Registrar, Timestamp, Webhook,
+    Contact, ContactKind, DiscloseField, Domain, Hold, PostalAddress, Registrar, Reseller,
+    Timestamp, Webhook,
 };
 use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
 use crate::registry::input::{valid_handle, validate_nameservers, NameserverIn};
@@ -100,11 +101,12 @@ impl From<StoreError> for ImportError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
     Registrars,
+    Resellers,
     Contacts,
     Domains,
 }
 
-const SECTIONS: &[&str] = &["registrars", "contacts", "domains"];
+const SECTIONS: &[&str] = &["registrars", "resellers", "contacts", "domains"];
 
 /// Reads the top-level object and hands each record of each section, as
 /// raw JSON, to the callback as soon as it is read.
@@ -123,12 +125,13 @@ impl<'de, F: FnMut(Section, usize, &RawValue)> Visitor<'de> for FileSeed<'_, F> 
         f.write_str("an object with registrars, contacts and domains")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = [false; 3];
+        let mut seen = [false; 4];
         while let Some(key) = map.next_key::<String>()? {
             let (section, i) = match key.as_str() {
                 "registrars" => (Section::Registrars, 0),
-                "contacts" => (Section::Contacts, 1),
-                "domains" => (Section::Domains, 2),
+                "resellers" => (Section::Resellers, 1),
+                "contacts" => (Section::Contacts, 2),
+                "domains" => (Section::Domains, 3),
                 other => return Err(A::Error::unknown_field(other, SECTIONS)),
             };
             if std::mem::replace(&mut seen[i], true) {
@@ -220,6 +223,17 @@ struct RegistrarIn {
     /// Absent: left as stored; `null`: removed.
     #[serde(default, deserialize_with = "tidy::present")]
     webhook: Option<Option<WebhookIn>>,
+}
+
+/// A reseller and the registrar it belongs to (docs/import.md
+/// "Resellers").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResellerIn {
+    handle: String,
+    #[serde(deserialize_with = "tidy::string")]
+    name: String,
+    registrar: String,
 }
 
 #[derive(Deserialize)]
@@ -492,6 +506,8 @@ trait Sink {
         self.webhooks().push((registrar, hook));
     }
     fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)>;
+    /// Resellers are few: kept in memory by every sink.
+    fn resellers(&mut self) -> &mut Vec<Reseller>;
     fn contact(&mut self, c: Contact) -> std::io::Result<()>;
     fn domain(&mut self, d: Domain) -> std::io::Result<()>;
 }
@@ -499,6 +515,9 @@ trait Sink {
 impl Sink for ImportBatch {
     fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)> {
         &mut self.webhooks
+    }
+    fn resellers(&mut self) -> &mut Vec<Reseller> {
+        &mut self.resellers
     }
     fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
         self.registrars.push(r);
@@ -535,6 +554,7 @@ fn run_parser<'de, R: serde_json::de::Read<'de>, S: Sink>(
             index: 0,
         },
         seen_registrars: HashSet::new(),
+        seen_resellers: HashSet::new(),
         seen_contacts: HashSet::new(),
         seen_domains: HashSet::new(),
     };
@@ -545,6 +565,7 @@ fn run_parser<'de, R: serde_json::de::Read<'de>, S: Sink>(
     FileSeed(
         &mut |section: Section, i: usize, raw: &RawValue| match section {
             Section::Registrars => p.registrar(i, raw),
+            Section::Resellers => p.reseller(i, raw),
             Section::Contacts => p.contact(i, raw),
             Section::Domains => p.domain(i, raw),
         },
@@ -578,6 +599,8 @@ struct Parser<'a, S> {
     spool_error: Option<std::io::Error>,
     e: Errors,
     seen_registrars: HashSet<String>,
+    /// Reseller handles in lower case (handles match in any case).
+    seen_resellers: HashSet<String>,
     seen_contacts: HashSet<String>,
     seen_domains: HashSet<DomainName>,
 }
@@ -676,6 +699,43 @@ impl<S: Sink> Parser<'_, S> {
                 epp_password_hash: r.epp_password_hash,
                 epp_poll_acked: 0,
             })
+        });
+    }
+
+    fn reseller(&mut self, i: usize, r: &RawValue) {
+        self.e.section = "resellers";
+        self.e.index = i;
+        let r: ResellerIn = match serde_json::from_str(r.get()) {
+            Ok(r) => r,
+            Err(err) => {
+                self.e.push("-", err.to_string());
+                return;
+            }
+        };
+        if !valid_handle(&r.handle) {
+            self.e
+                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
+        } else if !self.seen_resellers.insert(Reseller::key(&r.handle)) {
+            self.e.push(
+                "handle",
+                format!(
+                    "'{}' appears twice in this file (handles match in any case)",
+                    r.handle
+                ),
+            );
+        }
+        check_text(&mut self.e, "name", &Some(r.name.clone()), text::MAX_TEXT);
+        check_ref(&mut self.e, "registrar", Some(&r.registrar));
+        if self.e.total > 0 {
+            return;
+        }
+        self.keep(|s| {
+            s.resellers().push(Reseller {
+                handle: r.handle,
+                name: r.name,
+                registrar: r.registrar,
+            });
+            Ok(())
         });
     }
 
@@ -878,6 +938,7 @@ impl Spill {
 pub struct Spooled {
     registrars: Vec<Registrar>,
     webhooks: Vec<(String, Option<Webhook>)>,
+    resellers: Vec<Reseller>,
     contacts: Spill,
     domains: Spill,
     /// The domains' names, in file order.
@@ -889,6 +950,7 @@ impl Spooled {
         Ok(Spooled {
             registrars: Vec::new(),
             webhooks: Vec::new(),
+            resellers: Vec::new(),
             contacts: Spill::new()?,
             domains: Spill::new()?,
             names: Vec::new(),
@@ -916,6 +978,9 @@ impl Sink for Spooled {
     fn webhooks(&mut self) -> &mut Vec<(String, Option<Webhook>)> {
         &mut self.webhooks
     }
+    fn resellers(&mut self) -> &mut Vec<Reseller> {
+        &mut self.resellers
+    }
     fn registrar(&mut self, r: Registrar) -> std::io::Result<()> {
         self.registrars.push(r);
         Ok(())
@@ -940,6 +1005,7 @@ impl ImportSource for SpoolSource<'_> {
     fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
         let s = self.spooled;
         let (w, c) = (s.webhooks.len(), s.contacts.len());
+        let rs = s.resellers.len();
         let r = s.registrars.len() + w;
         let p = self.pos;
         self.pos += 1;
@@ -951,10 +1017,13 @@ impl ImportSource for SpoolSource<'_> {
                 registrar: h.clone(),
                 hook: hook.clone(),
             })
-        } else if p < r + c {
+        } else if p < r + rs {
+            Some(ImportRecord::Reseller(s.resellers[p - r].clone()))
+        } else if p - rs < r + c {
+            let p = p - rs;
             Some(ImportRecord::Contact(s.contacts.get(p - r)?))
         } else {
-            match self.order.get(p - r - c) {
+            match self.order.get(p - rs - r - c) {
                 Some(&i) => Some(ImportRecord::Domain {
                     index: i as usize,
                     domain: s.domains.get(i as usize)?,

@@ -174,10 +174,12 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
     if hold {
         blocks.push(Block::Hold);
     }
-    let lock_from = domain
-        .transferred
-        .unwrap_or(domain.created)
-        .max(domain.created);
+    // A registry move (reseller move) starts this lock only, not the
+    // registrant lock below.
+    let lock_from = [domain.transferred, reg.registry_moved]
+        .into_iter()
+        .flatten()
+        .fold(domain.created, Timestamp::max);
     let lock_end = lock_from + dur(cfg.transfer_lock);
     let reg_lock_end = [domain.transferred, reg.registrant_since]
         .into_iter()

@@ -227,6 +227,11 @@ pub struct Registration {
     /// link counts only while the name is in the NS set.
     #[serde(default)]
     pub host_links: Vec<HostName>,
+    /// When the registry itself last moved the domain to another registrar
+    /// (`reseller move`, schema 5): starts the transfer lock, not the
+    /// registrant-change or close lock (the holder did not choose it).
+    #[serde(default, with = "ts_opt")]
+    pub registry_moved: Option<Timestamp>,
 }
 
 /// A registrar change waiting for the losing registrar (or the clock).
@@ -691,6 +696,25 @@ pub struct CheckReport {
 impl CheckReport {
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Pass
+    }
+}
+
+/// A reseller: sells domains of one registrar (docs/import.md
+/// "Resellers"). Stored by its handle in lower case ([`Reseller::key`]):
+/// handles match in any case, so `res-x` and `RES-X` are one reseller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reseller {
+    /// The handle as first written (the form domains carry).
+    pub handle: String,
+    pub name: String,
+    /// The registrar the reseller belongs to.
+    pub registrar: String,
+}
+
+impl Reseller {
+    /// The store key of a reseller handle (any case).
+    pub fn key(handle: &str) -> String {
+        handle.to_ascii_lowercase()
     }
 }
 

@@ -190,6 +190,31 @@ pub struct CreateIn {
     pub host_objects: Vec<String>,
 }
 
+/// What `reseller move` did (docs/cli.md "reseller move").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResellerMove {
+    /// The reseller's handle as stored.
+    pub reseller: String,
+    pub to: String,
+    pub domains: Vec<MovedDomain>,
+}
+
+/// One domain a reseller move handed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovedDomain {
+    pub name: String,
+    /// The losing registrar.
+    pub from: String,
+    /// The transfer lock the move started.
+    pub transfer_locked_until: Option<Timestamp>,
+    /// The gaining registrar of a pending registrar change the move
+    /// cancelled.
+    pub transfer_cancelled: Option<String>,
+    /// Locks the domain had and keeps (hold, dispute lock, registrant
+    /// lock, closing).
+    pub locks_kept: Vec<String>,
+}
+
 /// A pending registrar change as both registrars see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TransferView {
@@ -553,10 +578,12 @@ impl<'a> Registry<'a> {
             }
         }
         let now = self.now();
-        if let Some(r) = &body.reseller {
-            self.check_reseller(handle, r, now)?;
-        }
         let mut txn = self.store.begin()?;
+        // Read and (for a new handle) recorded in this transaction.
+        let reseller = match &body.reseller {
+            Some(r) => Some(self.claim_reseller(txn.as_mut(), handle, r, now)?),
+            None => None,
+        };
         // Host objects named by reference: read in this transaction, linked.
         let mut host_links = Vec::new();
         if !body.host_objects.is_empty() {
@@ -665,7 +692,7 @@ impl<'a> Registry<'a> {
             transferred: None,
             updated: now,
             registration: Registration {
-                reseller: body.reseller.clone(),
+                reseller,
                 auth_info_expires: body
                     .auth_info
                     .as_ref()
@@ -1303,35 +1330,72 @@ impl<'a> Registry<'a> {
         })
     }
 
-    /// Move every domain of `reseller` to registrar `to` in one
-    /// transaction, one history event per domain. Held or dispute-locked
-    /// domains are moved too: the registry's decision, not a transfer.
-    pub fn move_reseller(&self, actor: &Actor, reseller: &str, to: &str) -> Result<usize> {
+    /// Move every domain of `reseller` (handle in any case) to registrar
+    /// `to` in one transaction (docs/cli.md "reseller move"). Held or
+    /// dispute-locked domains are moved too: the registry's decision, not
+    /// a transfer. Per moved domain: its pending registrar change is
+    /// cancelled (an event to both the losing and the gaining registrar),
+    /// its auth code cleared, and the transfer lock starts; the
+    /// registrant-change and close locks do not (the holder did not choose
+    /// the move). The reseller then belongs to `to`.
+    pub fn move_reseller(&self, actor: &Actor, reseller: &str, to: &str) -> Result<ResellerMove> {
         Self::operator_only(actor, "move a reseller's domains")?;
         let now = self.now();
         let mut txn = self.store.begin()?;
         if txn.registrar(to)?.is_none() {
             return Err(invalid("to", format!("unknown registrar '{to}'")));
         }
-        let (names, _) = self.store.domains_by_reseller(reseller, None, usize::MAX)?;
+        let obj = txn.reseller(reseller)?;
+        let names = self.reseller_domains(reseller, obj.as_ref().map(|o| o.handle.as_str()))?;
+        let key = crate::model::Reseller::key(reseller);
+        let mut handle = obj.as_ref().map(|o| o.handle.clone());
+        let mut moved = Vec::new();
         let mut touched = Vec::new();
         for n in names {
             let Some(mut d) = txn.domain(&n)? else {
                 continue;
             };
-            if d.registration.reseller.as_deref() != Some(reseller) || d.registrar == to {
+            let Some(r) = d.registration.reseller.clone() else {
+                continue;
+            };
+            if crate::model::Reseller::key(&r) != key {
+                continue;
+            }
+            handle.get_or_insert(r);
+            if d.registrar == to || !self.status(&d, now).exists() {
                 continue;
             }
             let from = std::mem::replace(&mut d.registrar, to.to_string());
-            d.transferred = Some(now);
-            d.registration.pending_transfer = None;
+            // The registry's move: the transfer lock starts
+            // (`registry_moved`), the registrant-change lock does not
+            // (`transferred` stays the last registrar change chosen by the
+            // holder).
+            d.registration.registry_moved = Some(now);
+            let cancelled = d.registration.pending_transfer.take();
             // The old registrar's code does not travel (it could pull the
             // domain back with it).
             d.auth_info = None;
             d.registration.auth_info_expires = None;
             d.updated = now;
             txn.put_domain(&d)?;
-            let reason = format!("reseller {reseller} moved by the registry: {from} -> {to}");
+            txn.put_auth_failures(&n, None)?;
+            if let Some(p) = &cancelled {
+                self.event(
+                    txn.as_mut(),
+                    &d,
+                    now,
+                    &actor.label(),
+                    &format!(
+                        "registrar change {from} -> {} cancelled: the registry moved the domain",
+                        p.to
+                    ),
+                    &[from.as_str(), p.to.as_str()],
+                )?;
+            }
+            let reason = format!(
+                "reseller {} moved by the registry: {from} -> {to}",
+                handle.as_deref().unwrap_or(reseller)
+            );
             self.event(
                 txn.as_mut(),
                 &d,
@@ -1340,15 +1404,51 @@ impl<'a> Registry<'a> {
                 &reason,
                 &[from.as_str()],
             )?;
+            let st = self.status(&d, now);
+            let mut locks_kept = Vec::new();
+            if d.hold.is_some() {
+                locks_kept.push("hold".to_string());
+            }
+            if st.dispute {
+                locks_kept.push("dispute-lock".to_string());
+            }
+            if let Some(u) = st.registrant_locked_until {
+                locks_kept.push(format!("registrant-lock until {}", u.to_rfc3339()));
+            }
+            if let Some(c) = st.closing_at {
+                locks_kept.push(format!("closing at {}", c.to_rfc3339()));
+            }
+            moved.push(MovedDomain {
+                name: n.clone(),
+                from,
+                transfer_locked_until: st.transfer_locked_until,
+                transfer_cancelled: cancelled.map(|p| p.to),
+                locks_kept,
+            });
             touched.push(Touched {
                 name: n,
                 zone: false,
             });
         }
-        let count = touched.len();
+        let Some(handle) = handle else {
+            return Err(RegistryError::refused(
+                "no-reseller",
+                format!("no reseller '{reseller}'"),
+            ));
+        };
+        // The reseller now sells for `to`.
+        txn.put_reseller(&crate::model::Reseller {
+            name: obj.map_or_else(|| handle.clone(), |o| o.name),
+            handle: handle.clone(),
+            registrar: to.to_string(),
+        })?;
         txn.commit(now)?;
         self.notify(&touched);
-        Ok(count)
+        Ok(ResellerMove {
+            reseller: handle,
+            to: to.to_string(),
+            domains: moved,
+        })
     }
 
     // ---- import -----------------------------------------------------------
@@ -1396,9 +1496,12 @@ impl<'a> Registry<'a> {
         let mut contact_sponsor: std::collections::HashMap<String, (Option<String>, bool)> =
             std::collections::HashMap::new();
         let mut contact_index = 0usize;
-        // A reseller (any case) and the registrar of the file's domains with it.
-        let mut reseller_of: std::collections::HashMap<String, String> =
+        // A reseller (key: handle in lower case): its handle as stored, its
+        // registrar, and whether the file's entry (or the store) says so
+        // (`false`: inferred from the file's domains naming it).
+        let mut reseller_of: std::collections::HashMap<String, (String, String, bool)> =
             std::collections::HashMap::new();
+        let mut reseller_index = 0usize;
         // Domains are handled in chunks, announced to the store first (a
         // networked backend reads and writes a chunk in a few statements).
         let mut chunk: Vec<(usize, Domain)> = Vec::with_capacity(IMPORT_CHUNK);
@@ -1417,6 +1520,34 @@ impl<'a> Registry<'a> {
                 }
                 Some(ImportRecord::Webhook { registrar, hook }) => {
                     txn.put_webhook(&registrar, hook.as_ref())?;
+                    continue;
+                }
+                Some(ImportRecord::Reseller(r)) => {
+                    if !reg_seen.contains(&r.registrar) {
+                        if txn.registrar(&r.registrar)?.is_some() {
+                            reg_seen.insert(r.registrar.clone());
+                        } else {
+                            failed = true;
+                            on_error(RecordError {
+                                section: "resellers",
+                                index: reseller_index,
+                                field: "registrar".into(),
+                                reason: format!("unknown registrar '{}'", r.registrar),
+                            });
+                        }
+                    }
+                    reseller_index += 1;
+                    // A stored reseller keeps its spelling (its domains
+                    // carry it).
+                    let handle = txn
+                        .reseller(&r.handle)?
+                        .map_or(r.handle.clone(), |o| o.handle);
+                    let r = crate::model::Reseller { handle, ..r };
+                    reseller_of.insert(
+                        crate::model::Reseller::key(&r.handle),
+                        (r.handle.clone(), r.registrar.clone(), true),
+                    );
+                    txn.put_reseller(&r)?;
                     continue;
                 }
                 Some(ImportRecord::Contact(mut c)) => {
@@ -1478,7 +1609,7 @@ impl<'a> Registry<'a> {
             contacts.sort_unstable();
             contacts.dedup();
             txn.prefetch(&names, &contacts)?;
-            for (i, d) in std::mem::take(&mut chunk) {
+            for (i, mut d) in std::mem::take(&mut chunk) {
                 let name = d.name.as_str();
                 let mut err = |field: &str, reason: String| {
                     failed = true;
@@ -1548,18 +1679,43 @@ impl<'a> Registry<'a> {
                         _ => {}
                     }
                 }
-                if let Some(r) = &d.registration.reseller {
-                    let owner = reseller_of
-                        .entry(r.to_ascii_lowercase())
-                        .or_insert_with(|| d.registrar.clone());
-                    if *owner != d.registrar {
-                        err(
+                // A domain's reseller belongs to its registrar: the file's
+                // entry or the stored reseller says which, else the file's
+                // domains naming it (all of one registrar).
+                if let Some(r) = d.registration.reseller.clone() {
+                    let key = crate::model::Reseller::key(&r);
+                    let known = match reseller_of.get(&key) {
+                        Some(x) => Some(x.clone()),
+                        None => txn.reseller(&r)?.map(|o| (o.handle, o.registrar, true)),
+                    };
+                    match known {
+                        Some((_, owner, true)) if owner != d.registrar => err(
                             "reseller",
                             format!(
-                                "reseller {r} is given to domains of {owner} and {}: a reseller belongs to one registrar",
+                                "reseller {r} belongs to {owner}, not to the domain's registrar {}",
                                 d.registrar
                             ),
-                        );
+                        ),
+                        Some((_, owner, false)) if owner != d.registrar => err(
+                            "reseller",
+                            format!(
+                                "reseller {r} is given to domains of {owner} and {}: a reseller belongs to one registrar (give it a \"resellers\" entry)",
+                                d.registrar
+                            ),
+                        ),
+                        Some((handle, owner, from_entry)) => {
+                            reseller_of.insert(key, (handle.clone(), owner, from_entry));
+                            d.registration.reseller = Some(handle);
+                        }
+                        None => {
+                            // (A refused file's transaction is dropped.)
+                            txn.put_reseller(&crate::model::Reseller {
+                                handle: r.clone(),
+                                name: r.clone(),
+                                registrar: d.registrar.clone(),
+                            })?;
+                            reseller_of.insert(key, (r, d.registrar.clone(), false));
+                        }
                     }
                 }
                 if self.reserved.contains(name) {
@@ -1729,6 +1885,7 @@ mod tests {
         ImportBatch {
             registrars: vec![registrar("A"), registrar("B")],
             webhooks: vec![],
+            resellers: vec![],
             contacts: vec![Contact {
                 handle: "C".into(),
                 kind: ContactKind::Person,
@@ -1828,7 +1985,13 @@ mod tests {
         let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
         let before = store.feed("B", 0, 10).unwrap().len();
         let t = std::time::Instant::now();
-        assert_eq!(reg.move_reseller(&Actor::Operator, "RS", "B").unwrap(), n);
+        assert_eq!(
+            reg.move_reseller(&Actor::Operator, "RS", "B")
+                .unwrap()
+                .domains
+                .len(),
+            n
+        );
         eprintln!("moved {n} domains in {:?}", t.elapsed());
         assert_eq!(
             store
@@ -1848,6 +2011,54 @@ mod tests {
         // Unknown target: refused, nothing moved.
         assert!(reg.move_reseller(&Actor::Operator, "RT", "NOPE").is_err());
         assert_eq!(store.domain("other.ru").unwrap().unwrap().registrar, "A");
+    }
+
+    #[test]
+    fn reseller_move_cancels_transfers_clears_codes_and_locks_transfers_only() {
+        let mut a = domain("a.ru", "A", Some("Res-X"));
+        a.created = t0() - chrono::Duration::days(400);
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("r.redb")).unwrap();
+        let cfg = Config::default();
+        let mut b = batch(vec![a, domain("b.ru", "A", Some("RES-X"))]);
+        b.registrars.push(registrar("C"));
+        let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
+        reg.import(&b, t0()).unwrap();
+        let c = Actor::Registrar("C".into());
+        reg.transfer_request(&c, "a.ru", "code").unwrap();
+        // Unknown reseller: refused by its rule, nothing written.
+        let e = reg
+            .move_reseller(&Actor::Operator, "nope", "B")
+            .unwrap_err();
+        assert_eq!(e.rule(), "no-reseller");
+        let before_c = store.feed("C", 0, 100).unwrap().len();
+        // Any case names the reseller; every spelling's domains move.
+        let m = reg.move_reseller(&Actor::Operator, "res-x", "B").unwrap();
+        assert_eq!(m.reseller, "Res-X");
+        assert_eq!(m.domains.len(), 2);
+        let ma = m.domains.iter().find(|d| d.name == "a.ru").unwrap();
+        assert_eq!(ma.transfer_cancelled.as_deref(), Some("C"));
+        assert!(ma.transfer_locked_until.is_some());
+        let d = store.domain("a.ru").unwrap().unwrap();
+        assert_eq!(d.registrar, "B");
+        assert!(d.registration.pending_transfer.is_none());
+        assert!(d.auth_info.is_none());
+        let st = reg.status(&d, t0());
+        assert!(st.transfer_locked_until.is_some());
+        assert!(st.registrant_locked_until.is_none());
+        // The gaining registrar of the cancelled change hears of it.
+        let feed_c = store.feed("C", 0, 100).unwrap();
+        assert_eq!(feed_c.len(), before_c + 1);
+        // The old registrar's code is refused now (the domain is also
+        // transfer-locked; either refusal keeps it).
+        assert!(reg
+            .transfer_request(&Actor::Registrar("A".into()), "a.ru", "code")
+            .is_err());
+        // The reseller belongs to B now: A may not tag a domain with it.
+        assert_eq!(
+            store.reseller("RES-X").unwrap().unwrap().registrar,
+            "B".to_string()
+        );
     }
 
     #[test]

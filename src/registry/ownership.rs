@@ -60,6 +60,7 @@ fn setup() -> (tempfile::TempDir, RedbStore, Config) {
     let batch = ImportBatch {
         registrars: vec![registrar("A"), registrar("B")],
         webhooks: vec![],
+        resellers: vec![],
         contacts: vec![
             contact("CA", "A"),
             contact("CA2", "A"),

@@ -302,31 +302,92 @@ impl super::Registry<'_> {
         }
     }
 
-    /// The reseller rule (docs/api.md "Ownership"): a reseller handle (in
-    /// any case) belongs to the registrar whose live domains carry it; a
-    /// registrar may not tag its domain with another registrar's reseller
-    /// (an operator's `reseller move` would then hand the domain over).
-    pub(super) fn check_reseller(&self, registrar: &str, r: &str, now: Timestamp) -> Result<()> {
-        let mut forms = vec![
+    /// The reseller rule (docs/api.md "Ownership"): a reseller (handle in
+    /// any case) belongs to one registrar, its stored object's; a registrar
+    /// may not tag its domain with another registrar's reseller (an
+    /// operator's `reseller move` would then hand the domain over). A
+    /// handle not yet known becomes a reseller of `registrar`. Returns the
+    /// reseller's handle as stored (the one spelling its domains carry).
+    pub(super) fn claim_reseller(
+        &self,
+        txn: &mut dyn Txn,
+        registrar: &str,
+        r: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let refused = || {
+            RegistryError::refused(
+                "reseller-sponsor",
+                format!("reseller {r} belongs to another registrar"),
+            )
+        };
+        if let Some(obj) = txn.reseller(r)? {
+            return if obj.registrar == registrar {
+                Ok(obj.handle)
+            } else {
+                Err(refused())
+            };
+        }
+        // A store from before reseller objects: the registrar of the live
+        // domains naming it (any spelling) owns it; record that now.
+        let (handle, owners) = self.reseller_users(r, now)?;
+        if owners.iter().any(|o| o != registrar) {
+            return Err(refused());
+        }
+        let handle = handle.unwrap_or_else(|| r.to_string());
+        txn.put_reseller(&crate::model::Reseller {
+            handle: handle.clone(),
+            name: handle.clone(),
+            registrar: registrar.to_string(),
+        })?;
+        Ok(handle)
+    }
+
+    /// The live domains naming reseller `r` in any spelling: the spelling
+    /// found (if any) and the registrars of those domains.
+    pub(super) fn reseller_users(
+        &self,
+        r: &str,
+        now: Timestamp,
+    ) -> Result<(Option<String>, Vec<String>)> {
+        let mut spelling = None;
+        let mut owners: Vec<String> = Vec::new();
+        for n in self.reseller_domains(r, None)? {
+            let Some(d) = self.store.domain(&n)? else {
+                continue;
+            };
+            if !self.status(&d, now).exists() {
+                continue;
+            }
+            if spelling.is_none() {
+                spelling = d.registration.reseller.clone();
+            }
+            if !owners.contains(&d.registrar) {
+                owners.push(d.registrar.clone());
+            }
+        }
+        Ok((spelling, owners))
+    }
+
+    /// Names of the domains carrying reseller `r` in its stored spelling
+    /// `known` or any of the usual spellings of `r` (records written before
+    /// handles were matched in any case may differ).
+    pub(super) fn reseller_domains(&self, r: &str, known: Option<&str>) -> Result<Vec<String>> {
+        let mut forms: Vec<String> = known.map(str::to_string).into_iter().collect();
+        for f in [
             r.to_string(),
             r.to_ascii_uppercase(),
             r.to_ascii_lowercase(),
-        ];
-        forms.dedup();
-        for f in forms {
-            let (names, _) = self.store.domains_by_reseller(&f, None, 1000)?;
-            for n in names {
-                let Some(d) = self.store.domain(&n)? else {
-                    continue;
-                };
-                if d.registrar != registrar && self.status(&d, now).exists() {
-                    return Err(RegistryError::refused(
-                        "reseller-sponsor",
-                        format!("reseller {r} belongs to another registrar"),
-                    ));
-                }
+        ] {
+            if !forms.contains(&f) {
+                forms.push(f);
             }
         }
-        Ok(())
+        let mut out = std::collections::BTreeSet::new();
+        for f in forms {
+            let (names, _) = self.store.domains_by_reseller(&f, None, usize::MAX)?;
+            out.extend(names);
+        }
+        Ok(out.into_iter().collect())
     }
 }

@@ -151,8 +151,100 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             DOMAINS,
             <crate::model::Domain as From<v3::Domain>>::from,
         )?;
+    } else if from < 5 {
+        // Schema 5 gave registrations the registry-move time (none).
+        rewrite(
+            txn,
+            DOMAINS,
+            <crate::model::Domain as From<v4::Domain>>::from,
+        )?;
     }
     Ok(())
+}
+
+/// Schema 4: the domain layout schema 5 changed (`registry_moved` added
+/// at the end of the registration).
+pub mod v4 {
+    use serde::Deserialize;
+
+    use crate::model::{
+        ts, ts_opt, Closing, DsRecord, Hold, Nameserver, PendingRegistrant, PendingTransfer,
+        Timestamp,
+    };
+    use crate::names::{DomainName, HostName};
+
+    #[derive(Deserialize)]
+    pub struct Registration {
+        pub reseller: Option<String>,
+        pub hold_by_operator: bool,
+        pub dispute: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub auth_info_expires: Option<Timestamp>,
+        pub pending_transfer: Option<PendingTransfer>,
+        pub pending_registrant: Option<PendingRegistrant>,
+        pub closing: Option<Closing>,
+        #[serde(with = "ts_opt")]
+        pub registrant_since: Option<Timestamp>,
+        pub host_links: Vec<HostName>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Domain {
+        pub name: DomainName,
+        pub registrar: String,
+        pub registrant: String,
+        pub admin: Option<String>,
+        pub tech: Option<String>,
+        #[serde(with = "ts")]
+        pub created: Timestamp,
+        #[serde(with = "ts")]
+        pub paid_till: Timestamp,
+        pub nameservers: Vec<Nameserver>,
+        pub auth_info: Option<String>,
+        pub hold: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub verification_requested: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub transferred: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub updated: Timestamp,
+        pub registration: Registration,
+        pub ds: Vec<DsRecord>,
+    }
+}
+
+impl From<v4::Domain> for crate::model::Domain {
+    fn from(v: v4::Domain) -> Self {
+        let r = v.registration;
+        Self {
+            name: v.name,
+            registrar: v.registrar,
+            registrant: v.registrant,
+            admin: v.admin,
+            tech: v.tech,
+            created: v.created,
+            paid_till: v.paid_till,
+            nameservers: v.nameservers,
+            auth_info: v.auth_info,
+            hold: v.hold,
+            verification_requested: v.verification_requested,
+            transferred: v.transferred,
+            updated: v.updated,
+            registration: crate::model::Registration {
+                reseller: r.reseller,
+                hold_by_operator: r.hold_by_operator,
+                dispute: r.dispute,
+                auth_info_expires: r.auth_info_expires,
+                pending_transfer: r.pending_transfer,
+                pending_registrant: r.pending_registrant,
+                closing: r.closing,
+                registrant_since: r.registrant_since,
+                host_links: r.host_links,
+                registry_moved: None,
+            },
+            ds: v.ds,
+        }
+    }
 }
 
 /// Schema 3 (schema 2 and 3 share it): the domain layout schema 4 changed.
@@ -231,6 +323,7 @@ impl From<v3::Domain> for crate::model::Domain {
                 closing: r.closing,
                 registrant_since: r.registrant_since,
                 host_links: Vec::new(),
+                registry_moved: None,
             },
             ds: v.ds,
         }
@@ -238,16 +331,19 @@ impl From<v3::Domain> for crate::model::Domain {
 }
 
 /// A schema-3 domain record from the current one's bytes (tests: the
-/// layouts differ by `host_links`, which must be empty, just before `ds`).
+/// layouts differ by `host_links` and `registry_moved`, which must be
+/// empty, just before `ds`).
 #[cfg(test)]
 pub(crate) fn v3_domain_bytes(d: &crate::model::Domain) -> Vec<u8> {
     assert!(d.registration.host_links.is_empty());
+    assert!(d.registration.registry_moved.is_none());
     let mut head = d.clone();
     head.ds.clear();
     let mut b = postcard::to_allocvec(&head).expect("encode");
-    // The empty `ds` and the empty `host_links` before it: two zero bytes.
-    assert_eq!(&b[b.len() - 2..], &[0, 0]);
-    b.truncate(b.len() - 2);
+    // The empty `ds`, and before it the empty `host_links` and the absent
+    // `registry_moved` (schema 5): three zero bytes.
+    assert_eq!(&b[b.len() - 3..], &[0, 0, 0]);
+    b.truncate(b.len() - 3);
     b.extend(postcard::to_allocvec(&d.ds).expect("encode"));
     b
 }

@@ -48,7 +48,7 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
 }
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,12 +167,17 @@ pub struct ImportBatch {
     pub registrars: Vec<Registrar>,
     /// Registrar webhooks set (`Some`) or cleared (`None`) by the file.
     pub webhooks: Vec<(String, Option<Webhook>)>,
+    /// Resellers with their registrar (docs/import.md "Resellers").
+    pub resellers: Vec<crate::model::Reseller>,
     pub contacts: Vec<Contact>,
     pub domains: Vec<Domain>,
 }
 
 /// One validated record of an import, in write order: registrars, then
 /// contacts, then domains (by name, so B-tree pages fill densely).
+// One record at a time goes through: boxing the domain would only add an
+// allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ImportRecord {
     Registrar(Registrar),
@@ -181,6 +186,8 @@ pub enum ImportRecord {
         registrar: String,
         hook: Option<Webhook>,
     },
+    /// A reseller and its registrar (after the registrars).
+    Reseller(crate::model::Reseller),
     Contact(Contact),
     /// With its index in the file's `domains` list (for error reports).
     Domain {
@@ -219,6 +226,7 @@ impl ImportSource for BatchSource<'_> {
     fn next_record(&mut self) -> Result<Option<ImportRecord>, StoreError> {
         let b = self.batch;
         let (w, c) = (b.webhooks.len(), b.contacts.len());
+        let rs = b.resellers.len();
         let r = b.registrars.len() + w;
         let p = self.pos;
         self.pos += 1;
@@ -230,13 +238,17 @@ impl ImportSource for BatchSource<'_> {
                 registrar: h.clone(),
                 hook: hook.clone(),
             })
-        } else if p < r + c {
-            Some(ImportRecord::Contact(b.contacts[p - r].clone()))
+        } else if p < r + rs {
+            Some(ImportRecord::Reseller(b.resellers[p - r].clone()))
+        } else if p < r + rs + c {
+            Some(ImportRecord::Contact(b.contacts[p - r - rs].clone()))
         } else {
-            self.order.get(p - r - c).map(|&i| ImportRecord::Domain {
-                index: i,
-                domain: b.domains[i].clone(),
-            })
+            self.order
+                .get(p - r - rs - c)
+                .map(|&i| ImportRecord::Domain {
+                    index: i,
+                    domain: b.domains[i].clone(),
+                })
         })
     }
 }
@@ -399,6 +411,8 @@ pub trait Store: Send + Sync + 'static {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>>;
     fn registrars(&self) -> Result<Vec<Registrar>>;
     fn contact(&self, handle: &str) -> Result<Option<Contact>>;
+    /// A reseller by handle (any case).
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>>;
     fn domain(&self, name: &str) -> Result<Option<Domain>>;
     fn delegation(&self, name: &str) -> Result<Option<DelegationRecord>>;
     /// A domain with its delegation record, registrar and contacts, read in
@@ -702,6 +716,10 @@ pub trait Txn {
     /// Remove a host object (the registry checks first that no domain
     /// uses it).
     fn delete_host_object(&mut self, name: &str) -> Result<()>;
+    /// A reseller by handle (any case), read in this transaction.
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>>;
+    /// Write a reseller (keyed by its handle in lower case).
+    fn put_reseller(&mut self, r: &crate::model::Reseller) -> Result<()>;
     /// The wrong auth codes counted against domain `name`.
     fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>>;
     /// Replace (or with `None` remove) them.

@@ -555,6 +555,29 @@ async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
             .map_err(pgerr)?;
         }
     }
+    if (4..5).contains(&from) {
+        // Schema 5 gave registrations the registry-move time (none).
+        let rows = tx
+            .query("SELECT name, rec FROM domains FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let name: String = r.get(0);
+            let old: super::migrate::v4::Domain = postcard::from_bytes(r.get::<_, &[u8]>(1))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: domains[{name}] does not decode as the schema-4 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&Domain::from(old))?;
+            tx.execute(
+                "UPDATE domains SET rec = $2 WHERE name = $1",
+                &[&name, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+    }
     tx.execute(
         "UPDATE zk_meta SET value = $2 WHERE key = $1",
         &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],
@@ -1172,6 +1195,28 @@ impl Txn for PgTxn {
             exec(&c, "DELETE FROM host_objects WHERE name = $1", &[&n])
                 .await
                 .map(drop)
+        })
+    }
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>> {
+        let key = crate::model::Reseller::key(handle);
+        self.locked_get(
+            format!("rs:{key}"),
+            "SELECT rec FROM resellers WHERE key = $1",
+            &key,
+        )
+    }
+    fn put_reseller(&mut self, r: &crate::model::Reseller) -> Result<()> {
+        let key = crate::model::Reseller::key(&r.handle);
+        let rec = enc(r)?;
+        self.run(move |c| async move {
+            exec(
+                &c,
+                "INSERT INTO resellers (key, rec) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET rec = EXCLUDED.rec",
+                &[&key, &rec],
+            )
+            .await
+            .map(drop)
         })
     }
     fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>> {
@@ -1878,6 +1923,13 @@ impl Store for PgStore {
 
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
         self.get("SELECT rec FROM contacts WHERE handle = $1", handle)
+    }
+
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>> {
+        self.get(
+            "SELECT rec FROM resellers WHERE key = $1",
+            &crate::model::Reseller::key(handle),
+        )
     }
 
     fn domain(&self, name: &str) -> Result<Option<Domain>> {

@@ -65,6 +65,9 @@ pub(super) mod tables {
     /// store written before them needs no migration.
     pub const HOST_OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_objects");
     pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
+    /// Resellers by lower-case handle (postcard `Reseller`); created on
+    /// first write, so a store written before them needs no migration.
+    pub const RESELLERS: TableDefinition<&str, &[u8]> = TableDefinition::new("resellers");
     /// Wrong auth codes per domain (postcard `AuthFailures`).
     pub const AUTH_FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_failures");
     /// Registrar webhooks and their delivery state, JSON values (created
@@ -1623,6 +1626,7 @@ impl RedbStore {
         n += copy_table(&src, &dst, CDS_SIGHTINGS, chunk)?;
         n += copy_table(&src, &dst, IDX_SKELETON, chunk)?;
         n += copy_table(&src, &dst, AUTH_FAILURES, chunk)?;
+        n += copy_table(&src, &dst, RESELLERS, chunk)?;
         n += copy_table(&src, &dst, WEBHOOKS, chunk)?;
         n += copy_table(&src, &dst, WEBHOOK_STATE, chunk)?;
         // One durable commit makes everything before it durable.
@@ -1632,7 +1636,7 @@ impl RedbStore {
 }
 
 /// The tables [`RedbStore::backup_into`] copies: all of [`tables`].
-const BACKUP_TABLES: [&str; 25] = [
+const BACKUP_TABLES: [&str; 26] = [
     "meta",
     "registrars",
     "contacts",
@@ -1656,6 +1660,7 @@ const BACKUP_TABLES: [&str; 25] = [
     "cds_sightings",
     "idx_skeleton",
     "auth_failures",
+    "resellers",
     "webhooks",
     "webhook_state",
 ];
@@ -1694,6 +1699,10 @@ impl Store for RedbStore {
 
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
         self.get(CONTACTS, handle)
+    }
+
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>> {
+        self.get_if_any(RESELLERS, &crate::model::Reseller::key(handle))
     }
 
     fn domain(&self, name: &str) -> Result<Option<Domain>> {
@@ -2133,6 +2142,12 @@ impl Txn for RedbTxn<'_> {
     }
     fn auth_failures(&self, name: &str) -> Result<Option<crate::model::AuthFailures>> {
         self.w(|w| wget(w, AUTH_FAILURES, name))
+    }
+    fn reseller(&self, handle: &str) -> Result<Option<crate::model::Reseller>> {
+        self.w(|w| wget(w, RESELLERS, &crate::model::Reseller::key(handle)))
+    }
+    fn put_reseller(&mut self, r: &crate::model::Reseller) -> Result<()> {
+        self.w(|w| wput(w, RESELLERS, &crate::model::Reseller::key(&r.handle), r))
     }
     fn put_auth_failures(
         &mut self,

@@ -208,7 +208,7 @@ async fn a_reseller_move_clears_the_code() {
         .registry()
         .move_reseller(&Actor::Operator, "RESELLER-7", RUCENTER)
         .unwrap();
-    assert_eq!(moved, 1);
+    assert_eq!(moved.domains.len(), 1);
     let d = s.store().domain("pereezd-kod.ru").unwrap().unwrap();
     assert_eq!(d.registrar, RUCENTER);
     assert!(d.auth_info.is_none() && d.registration.auth_info_expires.is_none());
@@ -221,6 +221,121 @@ async fn a_reseller_move_clears_the_code() {
     assert_eq!(
         s.store()
             .domain("pereezd-kod.ru")
+            .unwrap()
+            .unwrap()
+            .registrar,
+        RUCENTER
+    );
+}
+
+/// `reseller move` (docs/cli.md): a reseller of one registrar cannot be
+/// borrowed by another (409 `reseller-sponsor`, any case); the move
+/// cancels a moved domain's pending registrar change with an event to the
+/// losing and the gaining registrar, clears the code (the old registrar's
+/// code is refused afterwards) and starts only the transfer lock.
+#[tokio::test]
+async fn a_reseller_move_cancels_the_pending_transfer_with_events_to_both_sides() {
+    let s = Server::start(|_| {}).await;
+    let (old, new, third) = (token(REGRU), token(RUCENTER), token("R01-RU"));
+    // The fixture's reseller of REGRU-RU, named in another case.
+    let (st, p) = send(
+        s.http
+            .post(s.url("/api/v1/domains"))
+            .bearer_auth(&new)
+            .json(&json!({
+            "name": "chuzhoj-reseller.ru", "registrant": "C2-RU",
+            "reseller": "res-regru-1"})),
+    )
+    .await;
+    assert_eq!(
+        (st, p["rule"].as_str()),
+        (409, Some("reseller-sponsor")),
+        "{p}"
+    );
+    assert!(s.store().domain("chuzhoj-reseller.ru").unwrap().is_none());
+    let (st, v) = send(
+        s.http
+            .post(s.url("/api/v1/domains"))
+            .bearer_auth(&old)
+            .json(&json!({
+            "name": "pereezd-tri.ru", "registrant": "C1-RU",
+            "reseller": "res-regru-1"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    s.clock.advance(std::time::Duration::from_secs(61 * 86400));
+    let code = new_code(&s, "pereezd-tri.ru", &old).await;
+    let (st, v) = transfer(&s, "pereezd-tri.ru", &third, &code).await;
+    assert_eq!(st, 202, "{v}");
+    let before_third = all_events(&s, &third).await.len();
+    let before_old = all_events(&s, &old).await.len();
+
+    let m = s
+        .app
+        .registry()
+        .move_reseller(&Actor::Operator, "Res-Regru-1", RUCENTER)
+        .unwrap();
+    assert_eq!(m.reseller, "RES-REGRU-1");
+    let moved = m
+        .domains
+        .iter()
+        .find(|d| d.name == "pereezd-tri.ru")
+        .unwrap();
+    assert_eq!(moved.transfer_cancelled.as_deref(), Some("R01-RU"));
+    assert!(moved.transfer_locked_until.is_some());
+    let d = s.store().domain("pereezd-tri.ru").unwrap().unwrap();
+    assert_eq!(d.registrar, RUCENTER);
+    assert!(d.registration.pending_transfer.is_none() && d.auth_info.is_none());
+    let st = lifecycle::evaluate(&d, s.clock.now(), &s.app.config.lifecycle);
+    assert!(st.transfer_locked_until.is_some());
+    assert!(st.registrant_locked_until.is_none(), "{st:?}");
+    // Both sides of the cancelled change hear of it, once.
+    for (tok, before) in [(&third, before_third), (&old, before_old)] {
+        let f = all_events(&s, tok).await;
+        let cancels: Vec<_> = f[before..]
+            .iter()
+            .filter(|e| {
+                e["domain"] == "pereezd-tri.ru"
+                    && e["reason"].as_str().unwrap().contains("cancelled")
+            })
+            .collect();
+        assert_eq!(cancels.len(), 1, "{f:?}");
+    }
+    // The new registrar's feed has the move.
+    let f = all_events(&s, &new).await;
+    assert!(
+        f.iter().any(|e| e["domain"] == "pereezd-tri.ru"
+            && e["reason"]
+                .as_str()
+                .unwrap()
+                .contains("moved by the registry")),
+        "{f:?}"
+    );
+    // The reseller is RUCENTER-RU's now: REGRU-RU cannot use it.
+    let (st, p) = send(
+        s.http
+            .post(s.url("/api/v1/domains"))
+            .bearer_auth(&old)
+            .json(&json!({
+            "name": "pereezd-chetyre.ru", "registrant": "C1-RU",
+            "reseller": "RES-REGRU-1"})),
+    )
+    .await;
+    assert_eq!(
+        (st, p["rule"].as_str()),
+        (409, Some("reseller-sponsor")),
+        "{p}"
+    );
+    // Past the move's transfer lock, the pre-move code is refused, to the
+    // old registrar and to the third one.
+    s.clock.advance(std::time::Duration::from_secs(61 * 86400));
+    for tok in [&old, &third] {
+        let (st, p) = transfer(&s, "pereezd-tri.ru", tok, &code).await;
+        assert_eq!((st, p["rule"].as_str()), (403, Some("auth-code")), "{p}");
+    }
+    assert_eq!(
+        s.store()
+            .domain("pereezd-tri.ru")
             .unwrap()
             .unwrap()
             .registrar,

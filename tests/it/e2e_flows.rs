@@ -189,6 +189,7 @@ impl Registry {
             &ImportBatch {
                 registrars: vec![registrar(ALPHA), registrar(BETA)],
                 webhooks: vec![],
+                resellers: vec![],
                 // Shared by both registrars' domains: the file names its sponsor.
                 contacts: vec![Contact {
                     sponsor: Some(ALPHA.into()),

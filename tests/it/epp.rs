@@ -727,6 +727,7 @@ async fn live(apex: &str, extra: &[u8]) -> Live {
     let batch = zonekeeper::store::ImportBatch {
         registrars: regs,
         webhooks: vec![],
+        resellers: vec![],
         contacts: vec![support::sched::contact()],
         domains: vec![],
     };

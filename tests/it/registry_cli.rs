@@ -206,10 +206,25 @@ fn operator_registry_commands_on_a_running_serve() {
     assert!(err.contains("no-request"), "{err}");
 
     // The reseller's domains move to another registrar in one go.
+    // An unknown reseller (docs/cli.md "reseller move"): exit 2, one line
+    // naming the rule; nothing moved.
+    let err = e.refused(&["reseller", "move", "RES-NOBODY", "--to", "R01-RU"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no-reseller"), "{err}");
+    // Any case names it; one line per moved domain.
+    let out = e.ok(&["reseller", "move", "res-a", "--to", "R01-RU"]);
+    let mut lines = out.lines();
     assert_eq!(
-        e.ok(&["reseller", "move", "RES-A", "--to", "R01-RU"]),
-        "reseller RES-A: 2 domain(s) moved to R01-RU\n"
+        lines.next(),
+        Some("reseller RES-A: 2 domain(s) moved to R01-RU"),
+        "{out}"
     );
+    for l in lines {
+        assert!(
+            l.contains(": moved REGRU-RU -> R01-RU; transfer lock until "),
+            "{l}"
+        );
+    }
     for d in ["torgra8.ru", "baro4.ru"] {
         assert_eq!(line(&whois(s.whois, d), "registrar"), Some("R01-RU"), "{d}");
     }

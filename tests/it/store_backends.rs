@@ -44,6 +44,10 @@ const CASES: &[(&str, Case)] = &[
     ("host_objects", host_objects),
     ("bulk_import_writes", bulk_import_writes),
     ("batched_delegation_writes", batched_delegation_writes),
+    (
+        "resellers_belong_to_a_registrar",
+        resellers_belong_to_a_registrar,
+    ),
 ];
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1289,4 +1293,118 @@ fn postgres_imports_ten_thousand_contacts_under_one_lock() {
     assert_eq!((sum.contacts, sum.domains), (10_000, 20_000));
     let again = zonekeeper::import::apply_spooled(&*s, &spooled, &cfg, now).unwrap();
     assert_eq!(again.unchanged, 20_000);
+}
+
+/// Resellers are stored objects of one registrar (docs/import.md
+/// "Resellers"), handles in any case: from a file's `resellers` entry or
+/// inferred from its domains; a file naming one reseller for domains of
+/// two registrars without an entry is refused; a registrar cannot give its
+/// domain another registrar's reseller; a reseller move hands it over.
+fn resellers_belong_to_a_registrar(s: &mut dyn Backend) {
+    use zonekeeper::registry::{Actor, CreateIn, Registry};
+    let with = |resellers: &str, ra: &str, rg: &str| {
+        data(NS_B)
+            .replace(
+                "\"contacts\": [",
+                &format!("\"resellers\": [{resellers}],\n \"contacts\": ["),
+            )
+            .replace(
+                "\"name\": \"alpha.ru\", \"registrar\": \"R1\",",
+                &format!("\"name\": \"alpha.ru\", \"registrar\": \"R1\", \"reseller\": \"{ra}\","),
+            )
+            .replace(
+                "\"name\": \"gamma.ru\", \"registrar\": \"R2\",",
+                &format!("\"name\": \"gamma.ru\", \"registrar\": \"R2\", \"reseller\": \"{rg}\","),
+            )
+    };
+    let refused = |s: &dyn Backend, text: String, why: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.json");
+        std::fs::write(&f, text).unwrap();
+        let e = import::import_file(s, &f, &Config::default(), now()).unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    };
+    // One handle for domains of R1 and R2, no entry: refused, nothing stored.
+    refused(
+        &*s,
+        with("", "Shop-X", "shop-x"),
+        "belongs to one registrar",
+    );
+    assert!(s.domain("alpha.ru").unwrap().is_none());
+    assert!(s.reseller("shop-x").unwrap().is_none());
+    // An entry says whose it is: the other registrar's domain is refused.
+    refused(
+        &*s,
+        with(
+            r#"{"handle": "SHOP-X", "name": "Shop X", "registrar": "R1"}"#,
+            "shop-x",
+            "shop-x",
+        ),
+        "belongs to R1",
+    );
+    // Entry for R1, inferred for R2 (any case is one reseller).
+    load(
+        s,
+        &with(
+            r#"{"handle": "SHOP-X", "name": "Shop X", "registrar": "R1"}"#,
+            "shop-x",
+            "Gamma-Shop",
+        ),
+    );
+    let x = s.reseller("Shop-X").unwrap().unwrap();
+    assert_eq!(
+        (x.handle.as_str(), x.name.as_str(), x.registrar.as_str()),
+        ("SHOP-X", "Shop X", "R1")
+    );
+    let g = s.reseller("GAMMA-SHOP").unwrap().unwrap();
+    assert_eq!(
+        (g.handle.as_str(), g.registrar.as_str()),
+        ("Gamma-Shop", "R2")
+    );
+    // The domain carries the reseller's one spelling.
+    let a = s.domain("alpha.ru").unwrap().unwrap();
+    assert_eq!(a.registration.reseller.as_deref(), Some("SHOP-X"));
+    // Through the registry: another registrar's reseller is refused.
+    let st: &dyn Store = s;
+    let cfg = Config::default();
+    let reg = Registry::offline(st, &cfg).unwrap().at(now());
+    let create = |who: &str, name: &str, r: &str| {
+        reg.create(
+            &Actor::Registrar(who.into()),
+            &CreateIn {
+                name: name.into(),
+                registrant: "C1".into(),
+                reseller: Some(r.into()),
+                ..CreateIn::default()
+            },
+        )
+    };
+    let e = create("R2", "delta.ru", "shop-X").unwrap_err();
+    assert_eq!(e.rule(), "reseller-sponsor");
+    assert!(s.domain("delta.ru").unwrap().is_none());
+    create("R1", "delta.ru", "shop-x").unwrap();
+    assert_eq!(
+        s.domain("delta.ru")
+            .unwrap()
+            .unwrap()
+            .registration
+            .reseller
+            .as_deref(),
+        Some("SHOP-X")
+    );
+    // A new handle becomes the creating registrar's.
+    create("R1", "epsilon.ru", "New-Shop").unwrap();
+    assert_eq!(s.reseller("new-shop").unwrap().unwrap().registrar, "R1");
+    // Moved: every domain of it, and the reseller is R2's now.
+    let m = reg.move_reseller(&Actor::Operator, "shop-x", "R2").unwrap();
+    assert_eq!(m.domains.len(), 2);
+    assert_eq!(s.reseller("SHOP-X").unwrap().unwrap().registrar, "R2");
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap().registrar, "R2");
+    assert_eq!(
+        reg.move_reseller(&Actor::Operator, "nobody", "R2")
+            .unwrap_err()
+            .rule(),
+        "no-reseller"
+    );
+    assert_eq!(s.verify().unwrap(), Vec::<String>::new());
 }

@@ -94,6 +94,7 @@ pub fn store_at(
             &ImportBatch {
                 registrars: vec![registrar()],
                 webhooks: vec![],
+                resellers: vec![],
                 contacts: vec![contact()],
                 domains,
             },
