@@ -72,9 +72,15 @@ impl Problem {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").detail(detail)
     }
     pub fn forbidden(name: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not your domain").detail(format!(
-            "{name} is sponsored by another registrar; a registrar reads and changes only its own domains"
-        ))
+        // Named like every refusal, whether the edge or the registry
+        // checked the sponsor first.
+        let mut p = Self::new(StatusCode::FORBIDDEN, "forbidden", "Not your domain").detail(
+            format!(
+                "{name} is sponsored by another registrar; a registrar reads and changes only its own domains"
+            ),
+        );
+        p.rule = Some("forbidden");
+        p
     }
     pub fn no_such_domain(name: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "No such domain")

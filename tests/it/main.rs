@@ -47,6 +47,7 @@ mod input_hygiene;
 mod metrics;
 mod name_policy;
 mod operator_control;
+mod ownership_edges;
 mod probe_shared;
 mod prometheus;
 mod public_history;
