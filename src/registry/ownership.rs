@@ -60,14 +60,30 @@ fn setup() -> (tempfile::TempDir, RedbStore, Config) {
     let batch = ImportBatch {
         registrars: vec![registrar("A"), registrar("B")],
         webhooks: vec![],
-        resellers: vec![],
+        resellers: vec![
+            crate::model::Reseller {
+                handle: "RA".into(),
+                name: "Reseller of A".into(),
+                registrar: "A".into(),
+            },
+            crate::model::Reseller {
+                handle: "RB".into(),
+                name: "Reseller of B".into(),
+                registrar: "B".into(),
+            },
+        ],
         contacts: vec![
             contact("CA", "A"),
             contact("CA2", "A"),
             contact("CB", "B"),
             contact("CB2", "B"),
         ],
-        domains: vec![domain("a.ru", "A", "CA"), domain("b.ru", "B", "CB")],
+        domains: vec![domain("a.ru", "A", "CA"), {
+            // Sold by B's reseller.
+            let mut d = domain("b.ru", "B", "CB");
+            d.registration.reseller = Some("RB".into());
+            d
+        }],
     };
     let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
     reg.import(&batch, t0()).unwrap();
@@ -360,7 +376,11 @@ enum Step {
     Registrant(usize, usize),
     CloseNow(usize),
     Create(usize, usize),
+    /// Create sold by a reseller (of A, of B in another case, or new).
+    CreateSold(usize, usize, usize),
 }
+
+const RESELLERS: [&str; 3] = ["RA", "rb", "RNEW"];
 
 const HOSTS: [&str; 5] = [
     "ns1.a.ru",
@@ -384,6 +404,7 @@ fn step() -> impl Strategy<Value = Step> {
         (0..3usize, 0..3usize).prop_map(|(d, c)| Step::Registrant(d, c)),
         (0..3usize).prop_map(Step::CloseNow),
         (0..3usize, 0..3usize).prop_map(|(d, c)| Step::Create(d, c)),
+        (0..3usize, 0..3usize, 0..3usize).prop_map(|(d, c, r)| Step::CreateSold(d, c, r)),
     ]
 }
 
@@ -447,6 +468,17 @@ fn run(reg: &Registry<'_>, who: &Actor, s: &Step) {
                 },
             )
             .map(drop),
+        Step::CreateSold(d, c, r) => reg
+            .create(
+                who,
+                &CreateIn {
+                    name: DOMAINS[*d].into(),
+                    registrant: CONTACTS[*c].into(),
+                    reseller: Some(RESELLERS[*r].into()),
+                    ..Default::default()
+                },
+            )
+            .map(drop),
     };
 }
 
@@ -455,7 +487,7 @@ proptest! {
 
     /// Random operations by random registrars never change a live domain
     /// of another sponsor, and never make a domain name another
-    /// registrar's contact.
+    /// registrar's contact or reseller.
     #[test]
     fn random_operations_never_touch_another_sponsors_domain(
         steps in proptest::collection::vec((any::<bool>(), step()), 1..25)
@@ -485,6 +517,11 @@ proptest! {
                 let c = store.contact(h).unwrap().unwrap();
                 // setup's contacts are sponsored: a domain of B names only B's.
                 prop_assert_eq!(c.sponsor.as_deref(), Some(x.registrar.as_str()), "{} names {}", d, h);
+            }
+            // A domain's reseller is its sponsor's (docs/import.md "Resellers").
+            if let Some(r) = &x.registration.reseller {
+                let owner = store.reseller(r).unwrap().map(|o| o.registrar);
+                prop_assert_eq!(owner.as_deref(), Some(x.registrar.as_str()), "{} sold by {}", d, r);
             }
         }
     }
