@@ -837,4 +837,56 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
     }
+
+    /// Schema 4 → 5: a domain keeps its host links and gains no registry
+    /// move time.
+    #[test]
+    fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
+        use crate::store::redb::tables::{DOMAINS, META};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.redb");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let d = crate::model::Domain {
+            name: crate::names::DomainName::from_trusted("old.ru".into()),
+            registrar: "A".into(),
+            registrant: "C".into(),
+            admin: None,
+            tech: None,
+            created: now,
+            paid_till: now,
+            nameservers: vec![],
+            auth_info: None,
+            hold: None,
+            verification_requested: None,
+            transferred: Some(now),
+            updated: now,
+            registration: crate::model::Registration {
+                reseller: Some("RS".into()),
+                host_links: vec![crate::names::HostName::from_trusted("ns1.old.ru".into())],
+                ..Default::default()
+            },
+            ds: vec![],
+        };
+        // The schema-4 layout: the current one without `registry_moved`
+        // (None: one zero byte just before the empty `ds`).
+        let mut v4 = postcard::to_allocvec(&d).unwrap();
+        assert_eq!(&v4[v4.len() - 2..], &[0, 0]);
+        v4.truncate(v4.len() - 1);
+        {
+            let s = RedbStore::open(&path).unwrap();
+            drop(s);
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(DOMAINS).unwrap();
+                t.insert("old.ru", v4.as_slice()).unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 4u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
+    }
 }

@@ -727,6 +727,34 @@ fn postgres_migrates_schema_2_contacts() {
     assert_eq!(s.contact("C1").unwrap().unwrap().created, None);
 }
 
+/// Schema 4 → 5 on PostgreSQL: domain records gain `registry_moved`
+/// (none for old ones), in place.
+#[test]
+fn postgres_migrates_schema_4_domains() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_migrates_v4") else {
+        return;
+    };
+    let url = pg.create_db("v4");
+    let before = {
+        let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+        load(&*s, &data(NS_B));
+        s.domain("alpha.ru").unwrap().unwrap()
+    };
+    assert!(before.registration.registry_moved.is_none() && before.ds.is_empty());
+    // Schema 4's layout: without the `registry_moved` byte before `ds`.
+    pg.psql(
+        "v4",
+        "UPDATE domains SET rec = substring(rec from 1 for length(rec) - 2) || '\\x00'::bytea",
+    );
+    pg.psql(
+        "v4",
+        "UPDATE zk_meta SET value = '\\x04000000'::bytea WHERE key = 'schema_version'",
+    );
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), before);
+    assert_eq!(s.domain("gamma.ru").unwrap().unwrap().registrar, "R2");
+}
+
 #[test]
 fn postgres_refuses_a_newer_schema_and_an_unreachable_server() {
     let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_refuses") else {
