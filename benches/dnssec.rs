@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use support::check::{domain, probe_cfg, target};
 use support::nsd::{two_loopbacks, Nsd, ZoneSpec};
 use support::signer::{self, Lab, SignOpts};
-use zonekeeper::checks::dnssec::{decide_cds, CdsAction};
+use zonekeeper::cds::{decide_cds, CdsAction};
 use zonekeeper::checks::{Profile, Verifier};
 use zonekeeper::model::DsRecord;
 

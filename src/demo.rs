@@ -13,16 +13,15 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, NS, SOA};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::time::Instant;
+use hickory_proto::rr::Name;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
+
+use crate::authdns::{self, Behaviour, Responder, Zone};
 
 use crate::config::Config;
 use crate::model::Timestamp;
@@ -269,28 +268,15 @@ pub fn import(store: &dyn Store, cfg: &Config, now: Timestamp) -> Result<Vec<Str
         .collect())
 }
 
-/// One zone as one demo server serves it.
-#[derive(Debug, Clone)]
-struct Zone {
-    apex: Name,
-    serial: u32,
-    /// (after, serial): the serial served from `start + after` on.
-    drift: Option<(Duration, u32)>,
-    ns: Vec<Name>,
-    hosts: Vec<(Name, Ipv4Addr)>,
-    refuse: bool,
-}
-
-#[derive(Debug, Clone, Default)]
+/// One demo server: its zones and the server-wide faults.
+#[derive(Debug, Default)]
 struct Server {
     zones: Vec<Zone>,
-    no_tcp: bool,
-    silent: bool,
-    no_edns: bool,
+    behaviour: Behaviour,
 }
 
 /// Host names with their addresses (what the demo resolver answers).
-type HostTable = Vec<(Name, Ipv4Addr)>;
+type HostTable = Vec<(Name, IpAddr)>;
 
 /// Every demo server by address, and the resolver's host table.
 fn build() -> Result<(HashMap<Ipv4Addr, Server>, HostTable), DemoError> {
@@ -309,7 +295,7 @@ fn build() -> Result<(HashMap<Ipv4Addr, Server>, HostTable), DemoError> {
         let mut zone_hosts = Vec::new();
         for (h, n) in decl.iter().zip(&ns) {
             if s.hosted_by.is_none() {
-                hosts.push((n.clone(), h.addr));
+                hosts.push((n.clone(), IpAddr::V4(h.addr)));
             }
             if apex.zone_of(n) {
                 let addr = if s.fault == Fault::Glue && h.name.starts_with("ns2.") {
@@ -317,168 +303,40 @@ fn build() -> Result<(HashMap<Ipv4Addr, Server>, HostTable), DemoError> {
                 } else {
                     h.addr
                 };
-                zone_hosts.push((n.clone(), addr));
+                zone_hosts.push((n.clone(), IpAddr::V4(addr)));
             }
         }
         for (i, h) in decl.iter().enumerate() {
             let ns2 = i == 1;
-            let zone = Zone {
-                apex: apex.clone(),
-                serial: if ns2 && s.fault == Fault::Serial {
-                    SERIAL + 1
-                } else {
-                    SERIAL
-                },
-                drift: match s.fault {
-                    Fault::DriftAfter(d) if ns2 => Some((d, SERIAL + 1)),
-                    _ => None,
-                },
-                ns: ns.clone(),
-                hosts: zone_hosts.clone(),
-                refuse: ns2 && s.fault == Fault::Lame,
+            let mut zone = Zone::new(apex.clone(), ns.clone());
+            zone.serial = if ns2 && s.fault == Fault::Serial {
+                SERIAL + 1
+            } else {
+                SERIAL
             };
+            zone.drift = match s.fault {
+                Fault::DriftAfter(d) if ns2 => Some((d, SERIAL + 1)),
+                _ => None,
+            };
+            zone.hosts = zone_hosts.clone();
+            zone.lame = ns2 && s.fault == Fault::Lame;
             let srv = servers.entry(h.addr).or_default();
             srv.zones.push(zone);
             // Server-wide faults only on a scenario's own servers.
             if ns2 && s.hosted_by.is_none() {
-                srv.no_tcp |= s.fault == Fault::NoTcp;
-                srv.silent |= s.fault == Fault::Silent;
-                srv.no_edns |= s.fault == Fault::NoEdns;
+                let b = &mut srv.behaviour;
+                b.no_tcp |= s.fault == Fault::NoTcp;
+                b.silent |= s.fault == Fault::Silent;
+                b.formerr_edns |= s.fault == Fault::NoEdns;
             }
         }
     }
     Ok((servers, hosts))
 }
 
-/// What answers on a socket.
-#[derive(Debug)]
-enum Role {
-    Auth(Server),
-    /// A stub-facing resolver that knows only the demo's host names.
-    Resolver(HostTable),
-}
-
-fn soa_record(z: &Zone, serial: u32) -> Record {
-    let mname = z.ns.first().cloned().unwrap_or_else(|| z.apex.clone());
-    let rname = Name::from_ascii("hostmaster")
-        .ok()
-        .and_then(|h| h.append_domain(&z.apex).ok())
-        .unwrap_or_else(|| z.apex.clone());
-    Record::from_rdata(
-        z.apex.clone(),
-        3600,
-        RData::SOA(SOA::new(mname, rname, serial, 3600, 900, 1_209_600, 3600)),
-    )
-}
-
-fn answer(role: &Role, req: &Message, since_start: Duration) -> Option<Message> {
-    let mut resp = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
-    resp.metadata.recursion_desired = req.metadata.recursion_desired;
-    resp.queries = req.queries.clone();
-    let q = req.queries.first()?;
-    let qn = q.name();
-    match role {
-        Role::Resolver(hosts) => {
-            resp.metadata.recursion_available = true;
-            if req.edns.is_some() {
-                let mut e = Edns::new();
-                e.set_max_payload(1232);
-                resp.set_edns(e);
-            }
-            let mut known = false;
-            for (n, ip) in hosts {
-                if n.eq_ignore_root(qn) {
-                    known = true;
-                    if q.query_type() == RecordType::A {
-                        resp.add_answer(Record::from_rdata(qn.clone(), 300, RData::A(A(*ip))));
-                    }
-                }
-            }
-            if !known {
-                resp.metadata.response_code = ResponseCode::NXDomain;
-            }
-            Some(resp)
-        }
-        Role::Auth(srv) => {
-            if srv.silent {
-                return None;
-            }
-            if req.edns.is_some() {
-                if srv.no_edns {
-                    resp.metadata.response_code = ResponseCode::FormErr;
-                    return Some(resp);
-                }
-                let mut e = Edns::new();
-                e.set_max_payload(1232);
-                resp.set_edns(e);
-            }
-            let zone = srv
-                .zones
-                .iter()
-                .filter(|z| z.apex.zone_of(qn))
-                .max_by_key(|z| z.apex.num_labels());
-            let Some(z) = zone.filter(|z| !z.refuse) else {
-                // Not ours (or lame for it), and no recursion.
-                resp.metadata.response_code = ResponseCode::Refused;
-                return Some(resp);
-            };
-            resp.metadata.authoritative = true;
-            let serial = match z.drift {
-                Some((after, s)) if since_start >= after => s,
-                _ => z.serial,
-            };
-            if qn.eq_ignore_root(&z.apex) {
-                match q.query_type() {
-                    RecordType::SOA => {
-                        resp.add_answer(soa_record(z, serial));
-                    }
-                    RecordType::NS => {
-                        for n in &z.ns {
-                            resp.add_answer(Record::from_rdata(
-                                z.apex.clone(),
-                                3600,
-                                RData::NS(NS(n.clone())),
-                            ));
-                        }
-                    }
-                    _ => {
-                        resp.add_authority(soa_record(z, serial));
-                    }
-                }
-                return Some(resp);
-            }
-            let mut exists = false;
-            for (n, ip) in &z.hosts {
-                if n.eq_ignore_root(qn) {
-                    exists = true;
-                    if q.query_type() == RecordType::A {
-                        resp.add_answer(Record::from_rdata(qn.clone(), 3600, RData::A(A(*ip))));
-                    }
-                }
-            }
-            if !exists {
-                resp.metadata.response_code = ResponseCode::NXDomain;
-            }
-            if resp.answers.is_empty() {
-                resp.add_authority(soa_record(z, serial));
-            }
-            Some(resp)
-        }
-    }
-}
-
-fn reply(role: &Role, bytes: &[u8], start: Instant) -> Option<Vec<u8>> {
-    let req = Message::from_vec(bytes).ok()?;
-    if req.metadata.message_type != MessageType::Query {
-        return None;
-    }
-    answer(role, &req, start.elapsed())?.to_vec().ok()
-}
-
 /// The demo's sockets, bound; [`Demo::run`] serves them.
 pub struct Demo {
-    udp: Vec<(UdpSocket, Arc<Role>)>,
-    tcp: Vec<(TcpListener, Arc<Role>)>,
+    bound: Vec<(UdpSocket, Option<TcpListener>, Arc<Responder>)>,
     /// Addresses of the authoritative servers, and where the resolver is.
     pub servers: Vec<SocketAddr>,
     pub resolvers: Vec<SocketAddr>,
@@ -506,8 +364,7 @@ impl Demo {
     pub async fn bind(cfg: &Config) -> Result<Demo, DemoError> {
         let (servers, hosts) = build()?;
         let mut d = Demo {
-            udp: Vec::new(),
-            tcp: Vec::new(),
+            bound: Vec::new(),
             servers: Vec::new(),
             resolvers: Vec::new(),
         };
@@ -515,15 +372,15 @@ impl Demo {
         addrs.sort_by_key(|(ip, _)| *ip);
         for (ip, srv) in addrs {
             let addr = SocketAddr::new(IpAddr::V4(ip), cfg.probe.port);
-            let no_tcp = srv.no_tcp;
-            let role = Arc::new(Role::Auth(srv));
-            d.bind_one(addr, role, !no_tcp).await?;
+            let tcp = !srv.behaviour.no_tcp;
+            let r = Arc::new(Responder::new(srv.zones, srv.behaviour));
+            d.bind_one(addr, r, tcp).await?;
             d.servers.push(addr);
         }
-        let role = Arc::new(Role::Resolver(hosts));
+        let resolver = Arc::new(Responder::resolver(hosts));
         for r in &cfg.probe.resolvers {
             if r.ip().is_loopback() {
-                d.bind_one(*r, role.clone(), true).await?;
+                d.bind_one(*r, resolver.clone(), true).await?;
                 d.resolvers.push(*r);
             }
         }
@@ -533,107 +390,30 @@ impl Demo {
     async fn bind_one(
         &mut self,
         addr: SocketAddr,
-        role: Arc<Role>,
+        r: Arc<Responder>,
         tcp: bool,
     ) -> Result<(), DemoError> {
-        let u = UdpSocket::bind(addr)
+        let proto = if tcp { "UDP/TCP" } else { "UDP" };
+        let (u, t) = authdns::bind(addr, tcp)
             .await
-            .map_err(|e| bind_error(addr, "UDP", e))?;
-        self.udp.push((u, role.clone()));
-        if tcp {
-            let t = TcpListener::bind(addr)
-                .await
-                .map_err(|e| bind_error(addr, "TCP", e))?;
-            self.tcp.push((t, role));
-        }
+            .map_err(|e| bind_error(addr, proto, e))?;
+        self.bound.push((u, t, r));
         Ok(())
     }
 
     /// Serve until `stop` is cancelled (spawned on the current runtime).
     pub fn run(self, stop: CancellationToken) {
-        let start = Instant::now();
-        for (sock, role) in self.udp {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = serve_udp(sock, role, start) => {}
-                }
-            });
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for (u, t, r) in self.bound {
+            tasks.extend(authdns::spawn(u, t, r, hits.clone()));
         }
-        for (l, role) in self.tcp {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = serve_tcp(l, role, start, stop.clone()) => {}
-                }
-            });
-        }
-    }
-}
-
-async fn serve_udp(sock: UdpSocket, role: Arc<Role>, start: Instant) {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let Ok((len, src)) = sock.recv_from(&mut buf).await else {
-            continue;
-        };
-        if let Some(out) = reply(&role, &buf[..len], start) {
-            let _ = sock.send_to(&out, src).await;
-        }
-    }
-}
-
-async fn serve_tcp(l: TcpListener, role: Arc<Role>, start: Instant, stop: CancellationToken) {
-    loop {
-        let Ok((s, _)) = l.accept().await else {
-            continue;
-        };
-        let role = role.clone();
-        let stop = stop.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                // Idle connections are dropped after a while.
-                _ = tokio::time::timeout(Duration::from_secs(30), tcp_conn(s, role, start)) => {}
+            stop.cancelled().await;
+            for t in tasks {
+                t.abort();
             }
         });
-    }
-}
-
-async fn tcp_conn(mut s: TcpStream, role: Arc<Role>, start: Instant) {
-    loop {
-        let mut lb = [0u8; 2];
-        if s.read_exact(&mut lb).await.is_err() {
-            return;
-        }
-        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(lb))];
-        if s.read_exact(&mut buf).await.is_err() {
-            return;
-        }
-        match reply(&role, &buf, start) {
-            Some(out) => {
-                let Ok(len) = u16::try_from(out.len()) else {
-                    return;
-                };
-                let mut framed = len.to_be_bytes().to_vec();
-                framed.extend_from_slice(&out);
-                if s.write_all(&framed).await.is_err() {
-                    return;
-                }
-            }
-            // Silent: hold the connection until the client gives up.
-            None => {
-                let mut sink = [0u8; 64];
-                while let Ok(k) = s.read(&mut sink).await {
-                    if k == 0 {
-                        return;
-                    }
-                }
-                return;
-            }
-        }
     }
 }
 

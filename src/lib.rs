@@ -68,6 +68,7 @@ pub fn limit_malloc_arenas() {
 pub mod answer_cache;
 pub mod api;
 pub mod app;
+pub mod authdns;
 pub mod cds;
 pub mod checks;
 pub mod cli;

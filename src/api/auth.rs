@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{header, request::Parts};
@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq;
 
 use super::problem::Problem;
 use super::ApiState;
+use crate::clock::SharedClock;
 use crate::ratelimit::ClientLimiter;
 use crate::store::Store;
 
@@ -38,20 +39,23 @@ const MAX_TOKEN_LEN: usize = 512;
 const RETAIN_EVERY: u64 = 4096;
 
 struct Cache {
-    loaded: Option<Instant>,
+    loaded: Option<crate::model::Timestamp>,
     entries: Vec<(String, [u8; 32])>,
 }
 
 /// The registrars' token hashes, cached.
 pub struct Tokens {
     store: Arc<dyn Store>,
+    /// The registry's clock (tests move it instead of sleeping).
+    clock: SharedClock,
     cache: RwLock<Cache>,
 }
 
 impl Tokens {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
         Self {
             store,
+            clock,
             cache: RwLock::new(Cache {
                 loaded: None,
                 entries: Vec::new(),
@@ -76,12 +80,12 @@ impl Tokens {
         }
         let mut c = self.cache.write().unwrap_or_else(|p| p.into_inner());
         c.entries = entries;
-        c.loaded = Some(Instant::now());
+        c.loaded = Some(self.clock.now());
         Ok(())
     }
 
     /// Compare with every entry (no early exit), each in constant time.
-    fn lookup(&self, digest: &[u8; 32]) -> (Option<String>, Option<Instant>) {
+    fn lookup(&self, digest: &[u8; 32]) -> (Option<String>, Option<crate::model::Timestamp>) {
         let c = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let mut found = None;
         for (handle, d) in &c.entries {
@@ -97,7 +101,8 @@ impl Tokens {
     pub fn authenticate(&self, token: &str) -> Result<Option<String>, crate::store::StoreError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let (found, loaded) = self.lookup(&digest);
-        let age = loaded.map(|t| t.elapsed());
+        // A clock that went backwards makes the cache stale, not immortal.
+        let age = loaded.map(|t| (self.clock.now() - t).to_std().unwrap_or(CACHE_TTL));
         let stale = age.is_none_or(|a| a >= CACHE_TTL);
         match found {
             Some(h) if !stale => Ok(Some(h)),

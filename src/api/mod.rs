@@ -136,7 +136,7 @@ fn build_verifier(cfg: &Config) -> Result<Arc<Verifier>, String> {
 impl ApiState {
     pub fn new(app: App) -> Self {
         Self {
-            tokens: Arc::new(Tokens::new(app.store.clone())),
+            tokens: Arc::new(Tokens::new(app.store.clone(), app.clock.clone())),
             limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
             checks: Arc::new(tokio::sync::Semaphore::new(
                 app.config.api.max_concurrent_checks,

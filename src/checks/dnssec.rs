@@ -110,11 +110,7 @@ pub fn evaluate(
     let Some(apex) = &facts.apex else {
         return out;
     };
-    let mut budget = Budget {
-        left: pol.max_crypto_ops,
-        exhausted: false,
-        verified: HashMap::new(),
-    };
+    let mut judge = Judge::new(apex, pol, now);
 
     // The DNSKEY RRset of each address that answered the query.
     let mut keysets: Vec<(&SecAddress, KeySet)> = Vec::new();
@@ -274,21 +270,11 @@ pub fn evaluate(
     let mut per_addr: Vec<(&SecAddress, Vec<Finding>)> = Vec::new();
     for (a, ks) in &keysets {
         let mut f = Vec::new();
-        judge_address(
-            apex,
-            a,
-            ks,
-            &usable,
-            pol,
-            now,
-            &mut budget,
-            &mut f,
-            facts.full,
-        );
+        judge.address(a, ks, &usable, facts.full, &mut f);
         per_addr.push((a, f));
     }
     out.extend(collapse(per_addr));
-    if budget.exhausted {
+    if judge.budget.exhausted {
         out.push(finding(
             "DNSSEC_LIMITS",
             None,
@@ -336,7 +322,7 @@ fn collapse(per_addr: Vec<(&SecAddress, Vec<Finding>)>) -> Vec<Finding> {
 }
 
 /// The DNSKEY RRset and its signatures as one address served them.
-struct KeySet {
+pub(crate) struct KeySet {
     keys: Vec<(DNSKEY, u16)>,
     records: Vec<Record>,
     sigs: Vec<RRSIG>,
@@ -345,7 +331,7 @@ struct KeySet {
 }
 
 impl KeySet {
-    fn from_records(apex: &Name, answers: &[Record]) -> Self {
+    pub(crate) fn from_records(apex: &Name, answers: &[Record]) -> Self {
         let records = rrset(apex, answers, RecordType::DNSKEY);
         let mut keys = Vec::new();
         let mut canonical = Vec::new();
@@ -367,7 +353,7 @@ impl KeySet {
     }
 }
 
-fn rrset(owner: &Name, records: &[Record], t: RecordType) -> Vec<Record> {
+pub(crate) fn rrset(owner: &Name, records: &[Record], t: RecordType) -> Vec<Record> {
     records
         .iter()
         .filter(|r| r.record_type() == t && r.name.eq_ignore_root(owner))
@@ -375,7 +361,7 @@ fn rrset(owner: &Name, records: &[Record], t: RecordType) -> Vec<Record> {
         .collect()
 }
 
-fn sigs(owner: &Name, records: &[Record], covered: RecordType) -> Vec<RRSIG> {
+pub(crate) fn sigs(owner: &Name, records: &[Record], covered: RecordType) -> Vec<RRSIG> {
     records
         .iter()
         .filter(|r| r.name.eq_ignore_root(owner))
@@ -388,38 +374,67 @@ fn sigs(owner: &Name, records: &[Record], covered: RecordType) -> Vec<RRSIG> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn judge_address(
-    apex: &Name,
-    a: &SecAddress,
-    ks: &KeySet,
-    ds: &[(&DsRecord, Vec<u8>, DigestType)],
-    pol: &DnssecPolicy,
+/// What every address is judged with: the zone, the policy, the time of
+/// the check, and one crypto budget shared by all addresses.
+pub(crate) struct Judge<'a> {
+    apex: &'a Name,
+    pol: &'a DnssecPolicy,
     now: Timestamp,
-    budget: &mut Budget,
-    out: &mut Vec<Finding>,
-    full: bool,
-) {
-    if ks.keys.is_empty() {
-        out.push(finding(
-            "DNSKEY_PRESENT",
-            Some(a),
-            "serves no DNSKEY RRset while a DS set is declared".into(),
-        ));
+    budget: Budget,
+}
+
+/// One RRset and the RRSIGs over it; `what` names it in findings.
+pub(crate) struct Signed<'a> {
+    pub what: &'a str,
+    pub set: &'a [Record],
+    pub sigs: &'a [RRSIG],
+}
+
+impl<'a> Judge<'a> {
+    pub(crate) fn new(apex: &'a Name, pol: &'a DnssecPolicy, now: Timestamp) -> Self {
+        Self {
+            apex,
+            pol,
+            now,
+            budget: Budget {
+                left: pol.max_crypto_ops,
+                exhausted: false,
+                verified: HashMap::new(),
+            },
+        }
     }
-    // DS -> DNSKEY: the keys a DS points at (secure entry points).
-    let mut entry_keys: Vec<usize> = Vec::new();
-    for (d, digest, dt) in ds {
-        let candidates: Vec<usize> = ks
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, (k, tag))| *tag == d.key_tag && u8::from(k.algorithm()) == d.algorithm)
-            .map(|(i, _)| i)
-            .collect();
-        if candidates.is_empty() {
-            if !ks.keys.is_empty() {
-                out.push(finding(
+
+    /// One address's DNSSEC: DS → DNSKEY, the DNSKEY RRset's signatures,
+    /// and with `full` the SOA, NS and denial-of-existence signatures.
+    fn address(
+        &mut self,
+        a: &SecAddress,
+        ks: &KeySet,
+        ds: &[(&DsRecord, Vec<u8>, DigestType)],
+        full: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let apex = self.apex;
+        if ks.keys.is_empty() {
+            out.push(finding(
+                "DNSKEY_PRESENT",
+                Some(a),
+                "serves no DNSKEY RRset while a DS set is declared".into(),
+            ));
+        }
+        // DS -> DNSKEY: the keys a DS points at (secure entry points).
+        let mut entry_keys: Vec<usize> = Vec::new();
+        for (d, digest, dt) in ds {
+            let candidates: Vec<usize> = ks
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, tag))| *tag == d.key_tag && u8::from(k.algorithm()) == d.algorithm)
+                .map(|(i, _)| i)
+                .collect();
+            if candidates.is_empty() {
+                if !ks.keys.is_empty() {
+                    out.push(finding(
                     "DS_MATCHES_DNSKEY",
                     Some(a),
                     format!(
@@ -427,83 +442,81 @@ fn judge_address(
                         d.key_tag, d.algorithm, d.key_tag, d.algorithm
                     ),
                 ));
-            }
-            continue;
-        }
-        let mut matched = false;
-        for i in candidates {
-            let key = &ks.keys[i].0;
-            let mut cache_key = b"ds".to_vec();
-            cache_key.extend_from_slice(key.to_string().as_bytes());
-            cache_key.push(u8::from(*dt));
-            let ok = match budget.verified.get(&cache_key) {
-                Some(r) => r.as_ref().ok().map(|_| ()),
-                None => {
-                    if !budget.take() {
-                        break;
-                    }
-                    let r = match key.to_digest(apex, *dt) {
-                        Ok(h) => Ok(h.as_ref().to_vec()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let res = match r {
-                        Ok(h) if &h == digest => Ok(()),
-                        Ok(_) => Err("digest differs".to_string()),
-                        Err(e) => Err(e),
-                    };
-                    let ok = res.as_ref().ok().map(|_| ());
-                    budget.verified.insert(cache_key, res);
-                    ok
                 }
-            };
-            if ok.is_some() {
-                if key.zone_key() && !key.revoke() {
-                    matched = true;
-                    entry_keys.push(i);
-                } else {
-                    out.push(finding(
-                        "DS_MATCHES_DNSKEY",
-                        Some(a),
-                        format!(
+                continue;
+            }
+            let mut matched = false;
+            for i in candidates {
+                let key = &ks.keys[i].0;
+                let mut cache_key = b"ds".to_vec();
+                cache_key.extend_from_slice(key.to_string().as_bytes());
+                cache_key.push(u8::from(*dt));
+                let ok = match self.budget.verified.get(&cache_key) {
+                    Some(r) => r.as_ref().ok().map(|_| ()),
+                    None => {
+                        if !self.budget.take() {
+                            break;
+                        }
+                        let r = match key.to_digest(apex, *dt) {
+                            Ok(h) => Ok(h.as_ref().to_vec()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let res = match r {
+                            Ok(h) if &h == digest => Ok(()),
+                            Ok(_) => Err("digest differs".to_string()),
+                            Err(e) => Err(e),
+                        };
+                        let ok = res.as_ref().ok().map(|_| ());
+                        self.budget.verified.insert(cache_key, res);
+                        ok
+                    }
+                };
+                if ok.is_some() {
+                    if key.zone_key() && !key.revoke() {
+                        matched = true;
+                        entry_keys.push(i);
+                    } else {
+                        out.push(finding(
+                            "DS_MATCHES_DNSKEY",
+                            Some(a),
+                            format!(
                             "DS {}/{} matches a DNSKEY that is not a usable zone key (flags {})",
                             d.key_tag,
                             d.algorithm,
                             key.flags()
                         ),
-                    ));
+                        ));
+                    }
                 }
             }
+            if !matched && !self.budget.exhausted {
+                out.push(finding(
+                    "DS_MATCHES_DNSKEY",
+                    Some(a),
+                    format!(
+                        "DS {}/{}/{}: the digest matches no DNSKEY with that tag and algorithm",
+                        d.key_tag, d.algorithm, d.digest_type
+                    ),
+                ));
+            }
         }
-        if !matched && !budget.exhausted {
-            out.push(finding(
-                "DS_MATCHES_DNSKEY",
-                Some(a),
-                format!(
-                    "DS {}/{}/{}: the digest matches no DNSKEY with that tag and algorithm",
-                    d.key_tag, d.algorithm, d.digest_type
-                ),
-            ));
-        }
-    }
 
-    // The DNSKEY RRset: every signature valid, one of them by an entry key.
-    let dnskey_valid = check_rrset(
-        apex,
-        apex,
-        a,
-        "DNSKEY",
-        &ks.records,
-        &ks.sigs,
-        ks,
-        pol,
-        now,
-        budget,
-        out,
-    );
-    if !ds.is_empty() && !ks.keys.is_empty() {
-        let by_entry = dnskey_valid.iter().any(|i| entry_keys.contains(i));
-        if !by_entry && !budget.exhausted {
-            out.push(finding(
+        // The DNSKEY RRset: every signature valid, one of them by an entry key.
+        let dnskey_valid = self.verify_rrset(
+            a,
+            ks,
+            apex,
+            Signed {
+                what: "DNSKEY",
+                set: &ks.records,
+                sigs: &ks.sigs,
+            },
+            out,
+        );
+        if !ds.is_empty() && !ks.keys.is_empty() {
+            let by_entry = dnskey_valid.iter().any(|i| entry_keys.contains(i));
+            if !by_entry && !self.budget.exhausted {
+                out.push(finding(
                 "DNSKEY_SIGNED_BY_DS",
                 Some(a),
                 if ks.sigs.is_empty() {
@@ -515,117 +528,106 @@ fn judge_address(
                         .to_string()
                 },
             ));
+            }
         }
-    }
-    if !full {
-        return;
-    }
-    for (qtype, id, outcome) in [
-        (RecordType::SOA, "RRSIG_SOA", &a.soa),
-        (RecordType::NS, "RRSIG_NS", &a.ns),
-    ] {
-        let Some(Outcome::Reply(r)) = outcome else {
-            continue; // unanswered: judged by the ordinary checks
-        };
-        let set = rrset(apex, &r.answers, qtype);
-        if set.is_empty() {
-            continue;
+        if !full {
+            return;
         }
-        let s = sigs(apex, &r.answers, qtype);
-        if s.is_empty() {
-            out.push(finding(
-                id,
-                Some(a),
-                format!("the {qtype} RRset has no RRSIG"),
-            ));
-            continue;
-        }
-        let ok = check_rrset(
-            apex,
-            apex,
-            a,
-            &qtype.to_string(),
-            &set,
-            &s,
-            ks,
-            pol,
-            now,
-            budget,
-            out,
-        );
-        if ok.is_empty() && !budget.exhausted {
-            out.push(finding(
-                id,
-                Some(a),
-                format!("no valid RRSIG over the {qtype} RRset"),
-            ));
-        }
-    }
-    if let Some(outcome) = &a.nx {
-        judge_denial(apex, a, outcome, ks, pol, now, budget, out);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn judge_denial(
-    apex: &Name,
-    a: &SecAddress,
-    outcome: &Outcome,
-    ks: &KeySet,
-    pol: &DnssecPolicy,
-    now: Timestamp,
-    budget: &mut Budget,
-    out: &mut Vec<Finding>,
-) {
-    let Outcome::Reply(r) = outcome else {
-        return;
-    };
-    if r.rcode != ResponseCode::NXDomain && r.rcode != ResponseCode::NoError {
-        return;
-    }
-    if r.rcode == ResponseCode::NoError && !r.answers.is_empty() {
-        // A wildcard answered; its proof is a wildcard case, not judged.
-        return;
-    }
-    let proofs: Vec<&Record> = r
-        .authorities
-        .iter()
-        .filter(|x| matches!(x.record_type(), RecordType::NSEC | RecordType::NSEC3))
-        .collect();
-    if proofs.is_empty() {
-        out.push(finding(
-            "DENIAL_OF_EXISTENCE",
-            Some(a),
-            format!(
-                "the {} answer for a name that does not exist carries no NSEC or NSEC3",
-                if r.rcode == ResponseCode::NXDomain {
-                    "NXDOMAIN"
-                } else {
-                    "NODATA"
-                }
-            ),
-        ));
-        return;
-    }
-    let mut reported_params = false;
-    for p in &proofs {
-        if let RData::DNSSEC(DNSSECRData::NSEC3(n)) = &p.data {
-            if reported_params {
+        for (qtype, id, outcome) in [
+            (RecordType::SOA, "RRSIG_SOA", &a.soa),
+            (RecordType::NS, "RRSIG_NS", &a.ns),
+        ] {
+            let Some(Outcome::Reply(r)) = outcome else {
+                continue; // unanswered: judged by the ordinary checks
+            };
+            let set = rrset(apex, &r.answers, qtype);
+            if set.is_empty() {
                 continue;
             }
-            let it = n.iterations();
-            if it > pol.nsec3_max_iterations {
+            let s = sigs(apex, &r.answers, qtype);
+            if s.is_empty() {
                 out.push(finding(
+                    id,
+                    Some(a),
+                    format!("the {qtype} RRset has no RRSIG"),
+                ));
+                continue;
+            }
+            let ok = self.verify_rrset(
+                a,
+                ks,
+                apex,
+                Signed {
+                    what: &qtype.to_string(),
+                    set: &set,
+                    sigs: &s,
+                },
+                out,
+            );
+            if ok.is_empty() && !self.budget.exhausted {
+                out.push(finding(
+                    id,
+                    Some(a),
+                    format!("no valid RRSIG over the {qtype} RRset"),
+                ));
+            }
+        }
+        if let Some(outcome) = &a.nx {
+            self.denial(a, ks, outcome, out);
+        }
+    }
+
+    /// The NSEC/NSEC3 proof of a name that does not exist.
+    fn denial(&mut self, a: &SecAddress, ks: &KeySet, outcome: &Outcome, out: &mut Vec<Finding>) {
+        let Outcome::Reply(r) = outcome else {
+            return;
+        };
+        if r.rcode != ResponseCode::NXDomain && r.rcode != ResponseCode::NoError {
+            return;
+        }
+        if r.rcode == ResponseCode::NoError && !r.answers.is_empty() {
+            // A wildcard answered; its proof is a wildcard case, not judged.
+            return;
+        }
+        let proofs: Vec<&Record> = r
+            .authorities
+            .iter()
+            .filter(|x| matches!(x.record_type(), RecordType::NSEC | RecordType::NSEC3))
+            .collect();
+        if proofs.is_empty() {
+            out.push(finding(
+                "DENIAL_OF_EXISTENCE",
+                Some(a),
+                format!(
+                    "the {} answer for a name that does not exist carries no NSEC or NSEC3",
+                    if r.rcode == ResponseCode::NXDomain {
+                        "NXDOMAIN"
+                    } else {
+                        "NODATA"
+                    }
+                ),
+            ));
+            return;
+        }
+        let mut reported_params = false;
+        for p in &proofs {
+            if let RData::DNSSEC(DNSSECRData::NSEC3(n)) = &p.data {
+                if reported_params {
+                    continue;
+                }
+                let it = n.iterations();
+                if it > self.pol.nsec3_max_iterations {
+                    out.push(finding(
                     "NSEC3_ITERATIONS",
                     Some(a),
                     format!(
                         "NSEC3 uses {it} iterations; validators treat more than {} as insecure or fail",
-                        pol.nsec3_max_iterations
+                        self.pol.nsec3_max_iterations
                     ),
                 ));
-                reported_params = true;
-            } else if it > 0 || !n.salt().is_empty() {
-                out.push(finding(
+                    reported_params = true;
+                } else if it > 0 || !n.salt().is_empty() {
+                    out.push(finding(
                     "NSEC3_PARAMS",
                     Some(a),
                     format!(
@@ -633,195 +635,190 @@ fn judge_denial(
                         n.salt().len()
                     ),
                 ));
-                reported_params = true;
+                    reported_params = true;
+                }
+            }
+        }
+        // Each proof RRset must be signed (validly: check_rrset reports).
+        let mut owners: Vec<(Name, RecordType)> = proofs
+            .iter()
+            .map(|p| (p.name.clone(), p.record_type()))
+            .collect();
+        owners.sort();
+        owners.dedup();
+        for (owner, t) in owners {
+            let set = rrset(&owner, &r.authorities, t);
+            let s = sigs(&owner, &r.authorities, t);
+            if s.is_empty() {
+                out.push(finding(
+                    "DENIAL_OF_EXISTENCE",
+                    Some(a),
+                    format!("the {t} record at {owner} has no RRSIG"),
+                ));
+                continue;
+            }
+            let ok = self.verify_rrset(
+                a,
+                ks,
+                &owner,
+                Signed {
+                    what: &t.to_string(),
+                    set: &set,
+                    sigs: &s,
+                },
+                out,
+            );
+            if ok.is_empty() && !self.budget.exhausted {
+                out.push(finding(
+                    "DENIAL_OF_EXISTENCE",
+                    Some(a),
+                    format!("no valid RRSIG over the {t} record at {owner}"),
+                ));
             }
         }
     }
-    // Each proof RRset must be signed (validly: check_rrset reports).
-    let mut owners: Vec<(Name, RecordType)> = proofs
-        .iter()
-        .map(|p| (p.name.clone(), p.record_type()))
-        .collect();
-    owners.sort();
-    owners.dedup();
-    for (owner, t) in owners {
-        let set = rrset(&owner, &r.authorities, t);
-        let s = sigs(&owner, &r.authorities, t);
-        if s.is_empty() {
-            out.push(finding(
-                "DENIAL_OF_EXISTENCE",
-                Some(a),
-                format!("the {t} record at {owner} has no RRSIG"),
-            ));
-            continue;
-        }
-        let ok = check_rrset(
-            apex,
-            &owner,
-            a,
-            &t.to_string(),
-            &set,
-            &s,
-            ks,
-            pol,
-            now,
-            budget,
-            out,
-        );
-        if ok.is_empty() && !budget.exhausted {
-            out.push(finding(
-                "DENIAL_OF_EXISTENCE",
-                Some(a),
-                format!("no valid RRSIG over the {t} record at {owner}"),
-            ));
-        }
-    }
-}
 
-/// Verify every RRSIG over one RRset; report invalid and soon-expiring
-/// ones. Returns the indices (in `ks.keys`) of keys that made a valid one.
-#[allow(clippy::too_many_arguments)]
-fn check_rrset(
-    apex: &Name,
-    owner: &Name,
-    a: &SecAddress,
-    what: &str,
-    set: &[Record],
-    sigs: &[RRSIG],
-    ks: &KeySet,
-    pol: &DnssecPolicy,
-    now: Timestamp,
-    budget: &mut Budget,
-    out: &mut Vec<Finding>,
-) -> Vec<usize> {
-    let mut valid_by = Vec::new();
-    if set.is_empty() {
-        return valid_by;
-    }
-    let now32 = u32::try_from(now.timestamp().rem_euclid(1 << 32)).unwrap_or(0);
-    let mut set_key = Vec::new();
-    for r in set {
-        set_key.extend_from_slice(r.to_string().as_bytes());
-        set_key.push(0);
-    }
-    for sig in sigs {
-        let input = sig.input();
-        let tag = input.key_tag;
-        let alg = u8::from(input.algorithm);
-        let label = format!("RRSIG {what} by key {tag}/{alg}");
-        // The zone signs its own data (RFC 4035 §5.3.1).
-        if !input.signer_name.eq_ignore_root(apex) {
-            out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!("{label}: signer {} is not the zone", input.signer_name),
-            ));
-            continue;
+    /// Verify every RRSIG over one RRset; report invalid and soon-expiring
+    /// ones. Returns the indices (in `ks.keys`) of keys that made a valid one.
+    pub(crate) fn verify_rrset(
+        &mut self,
+        a: &SecAddress,
+        ks: &KeySet,
+        owner: &Name,
+        rr: Signed<'_>,
+        out: &mut Vec<Finding>,
+    ) -> Vec<usize> {
+        let Signed { what, set, sigs } = rr;
+        let (apex, now) = (self.apex, self.now);
+        let mut valid_by = Vec::new();
+        if set.is_empty() {
+            return valid_by;
         }
-        // RFC 4034 §3.1.5: serial number arithmetic on 32-bit times.
-        let inc = input.sig_inception.get();
-        let exp = input.sig_expiration.get();
-        let since_inception = now32.wrapping_sub(inc) as i32;
-        let to_expiry = exp.wrapping_sub(now32) as i32;
-        let span = exp.wrapping_sub(inc) as i32;
-        if span <= 0 {
-            out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!("{label}: expiration is not after inception"),
-            ));
-            continue;
+        let now32 = u32::try_from(now.timestamp().rem_euclid(1 << 32)).unwrap_or(0);
+        let mut set_key = Vec::new();
+        for r in set {
+            set_key.extend_from_slice(r.to_string().as_bytes());
+            set_key.push(0);
         }
-        if since_inception < 0 {
-            out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!(
-                    "{label}: not valid yet (inception {})",
-                    when(now, i64::from(since_inception).saturating_neg())
-                ),
-            ));
-            continue;
-        }
-        if to_expiry < 0 {
-            out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!("{label}: expired {}", when(now, i64::from(to_expiry))),
-            ));
-            continue;
-        }
-        let keys: Vec<usize> = ks
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, (k, t))| *t == tag && u8::from(k.algorithm()) == alg && k.zone_key())
-            .map(|(i, _)| i)
-            .collect();
-        if keys.is_empty() {
-            out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!("{label}: no zone key with that tag and algorithm in the DNSKEY RRset"),
-            ));
-            continue;
-        }
-        let mut verified = None;
-        let mut last_err = String::new();
-        for i in keys {
-            let key = &ks.keys[i].0;
-            let mut ck = b"sig".to_vec();
-            ck.extend_from_slice(key.to_string().as_bytes());
-            ck.push(0);
-            ck.extend_from_slice(sig.to_string().as_bytes());
-            ck.push(0);
-            ck.extend_from_slice(&set_key);
-            let res = match budget.verified.get(&ck) {
-                Some(r) => r.clone(),
-                None => {
-                    if !budget.take() {
+        for sig in sigs {
+            let input = sig.input();
+            let tag = input.key_tag;
+            let alg = u8::from(input.algorithm);
+            let label = format!("RRSIG {what} by key {tag}/{alg}");
+            // The zone signs its own data (RFC 4035 §5.3.1).
+            if !input.signer_name.eq_ignore_root(apex) {
+                out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!("{label}: signer {} is not the zone", input.signer_name),
+                ));
+                continue;
+            }
+            // RFC 4034 §3.1.5: serial number arithmetic on 32-bit times.
+            let inc = input.sig_inception.get();
+            let exp = input.sig_expiration.get();
+            let since_inception = now32.wrapping_sub(inc) as i32;
+            let to_expiry = exp.wrapping_sub(now32) as i32;
+            let span = exp.wrapping_sub(inc) as i32;
+            if span <= 0 {
+                out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!("{label}: expiration is not after inception"),
+                ));
+                continue;
+            }
+            if since_inception < 0 {
+                out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!(
+                        "{label}: not valid yet (inception {})",
+                        when(now, i64::from(since_inception).saturating_neg())
+                    ),
+                ));
+                continue;
+            }
+            if to_expiry < 0 {
+                out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!("{label}: expired {}", when(now, i64::from(to_expiry))),
+                ));
+                continue;
+            }
+            let keys: Vec<usize> = ks
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, t))| *t == tag && u8::from(k.algorithm()) == alg && k.zone_key())
+                .map(|(i, _)| i)
+                .collect();
+            if keys.is_empty() {
+                out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!("{label}: no zone key with that tag and algorithm in the DNSKEY RRset"),
+                ));
+                continue;
+            }
+            let mut verified = None;
+            let mut last_err = String::new();
+            for i in keys {
+                let key = &ks.keys[i].0;
+                let mut ck = b"sig".to_vec();
+                ck.extend_from_slice(key.to_string().as_bytes());
+                ck.push(0);
+                ck.extend_from_slice(sig.to_string().as_bytes());
+                ck.push(0);
+                ck.extend_from_slice(&set_key);
+                let res = match self.budget.verified.get(&ck) {
+                    Some(r) => r.clone(),
+                    None => {
+                        if !self.budget.take() {
+                            break;
+                        }
+                        let r = key
+                            .verify_rrsig(owner, DNSClass::IN, sig, set.iter())
+                            .map_err(|e| e.to_string());
+                        self.budget.verified.insert(ck, r.clone());
+                        r
+                    }
+                };
+                match res {
+                    Ok(()) => {
+                        verified = Some(i);
                         break;
                     }
-                    let r = key
-                        .verify_rrsig(owner, DNSClass::IN, sig, set.iter())
-                        .map_err(|e| e.to_string());
-                    budget.verified.insert(ck, r.clone());
-                    r
-                }
-            };
-            match res {
-                Ok(()) => {
-                    verified = Some(i);
-                    break;
-                }
-                Err(e) => last_err = e,
-            }
-        }
-        match verified {
-            Some(i) => {
-                valid_by.push(i);
-                let left = chrono::Duration::seconds(i64::from(to_expiry));
-                if left < pol.expiry_margin {
-                    out.push(finding(
-                        "RRSIG_EXPIRY",
-                        Some(a),
-                        format!(
-                            "{label} expires {} (less than {} from now)",
-                            when(now, i64::from(to_expiry)),
-                            human(pol.expiry_margin)
-                        ),
-                    ));
+                    Err(e) => last_err = e,
                 }
             }
-            None if budget.exhausted => {}
-            None => out.push(finding(
-                "RRSIG_VALID",
-                Some(a),
-                format!("{label}: the signature does not verify ({last_err})"),
-            )),
+            match verified {
+                Some(i) => {
+                    valid_by.push(i);
+                    let left = chrono::Duration::seconds(i64::from(to_expiry));
+                    if left < self.pol.expiry_margin {
+                        out.push(finding(
+                            "RRSIG_EXPIRY",
+                            Some(a),
+                            format!(
+                                "{label} expires {} (less than {} from now)",
+                                when(now, i64::from(to_expiry)),
+                                human(self.pol.expiry_margin)
+                            ),
+                        ));
+                    }
+                }
+                None if self.budget.exhausted => {}
+                None => out.push(finding(
+                    "RRSIG_VALID",
+                    Some(a),
+                    format!("{label}: the signature does not verify ({last_err})"),
+                )),
+            }
         }
+        valid_by
     }
-    valid_by
 }
 
 fn when(now: Timestamp, delta_secs: i64) -> String {
@@ -870,369 +867,6 @@ fn describe(o: &Outcome) -> String {
     }
 }
 
-/// What the CDS scanner does with one domain (RFC 7344, RFC 8078).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CdsAction {
-    /// Nothing to do (nothing published, or it equals the DS set); why.
-    Keep(String),
-    /// The child publishes CDS/CDNSKEY, but it is not acted on: why (the
-    /// scanner reports it, so the registrar can tell what to fix).
-    Refuse(String),
-    /// A signed delete CDS/CDNSKEY (algorithm 0, RFC 8078 §4): remove the
-    /// DS set.
-    Delete,
-    /// A signed CDS/CDNSKEY set, the same on every server, that differs
-    /// from the DS set and would validate: it becomes the DS set (RFC 7344
-    /// §4.1).
-    Replace(Vec<DsRecord>),
-    /// An unsigned delegation whose zone publishes, on every server, a
-    /// CDS/CDNSKEY set signed by its own keys under which the zone
-    /// validates: a candidate for RFC 8078 §3.3 accept-after-delay
-    /// bootstrapping. `fingerprint` identifies what was published (the
-    /// delay restarts when it changes).
-    Bootstrap {
-        ds: Vec<DsRecord>,
-        fingerprint: String,
-    },
-}
-
-/// The CDS and CDNSKEY RRsets one server published, with their RRSIGs.
-struct ChildSignal<'a> {
-    addr: &'a SecAddress,
-    cds: Vec<Record>,
-    cds_sigs: Vec<RRSIG>,
-    cdnskey: Vec<Record>,
-    cdnskey_sigs: Vec<RRSIG>,
-    /// Sorted presentation forms of both RRsets, to compare servers.
-    canonical: Vec<String>,
-}
-
-/// SHA-256 (hex) of a sorted list of presentation forms.
-pub fn fingerprint(canonical: &[String]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for c in canonical {
-        h.update(c.as_bytes());
-        h.update(b"\n");
-    }
-    hex::encode(h.finalize())
-}
-
-/// The DS set a CDS/CDNSKEY signal asks for, from one consistent copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
-    Delete,
-    Ds(Vec<DsRecord>),
-}
-
-/// Pure: turn a CDS RRset and a CDNSKEY RRset (either may be empty, not
-/// both) into the DS set they ask for (RFC 7344 §4, RFC 8078 §4). A
-/// CDNSKEY is digested with `digest_type` (hickory's `to_digest`); when
-/// both are published they must name the same keys (every CDS a digest of
-/// a CDNSKEY, every CDNSKEY digested by a CDS), and the CDS set is used.
-/// `Err`: why the signal is not usable.
-pub fn signal_to_ds(
-    apex: &Name,
-    cds: &[Record],
-    cdnskey: &[Record],
-    digest_type: u8,
-    max_ops: u32,
-) -> Result<Signal, String> {
-    use hickory_proto::dnssec::rdata::{CDNSKEY, CDS};
-    let cds: Vec<&CDS> = cds
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::CDS(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    let keys: Vec<&CDNSKEY> = cdnskey
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::DNSSEC(DNSSECRData::CDNSKEY(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    let mixed = |n: usize, d: usize, what: &str| {
-        if d > 0 && d < n {
-            Err(format!(
-                "a delete {what} (algorithm 0) is mixed with other {what} records (RFC 8078 §4)"
-            ))
-        } else {
-            Ok(d > 0)
-        }
-    };
-    let cds_delete = mixed(
-        cds.len(),
-        cds.iter().filter(|c| c.is_delete()).count(),
-        "CDS",
-    )?;
-    let key_delete = mixed(
-        keys.len(),
-        keys.iter().filter(|c| c.is_delete()).count(),
-        "CDNSKEY",
-    )?;
-    if !cds.is_empty() && !keys.is_empty() && cds_delete != key_delete {
-        return Err(format!(
-            "CDS and CDNSKEY are inconsistent: the {} asks to delete the DS set, the {} does not",
-            if cds_delete { "CDS" } else { "CDNSKEY" },
-            if cds_delete { "CDNSKEY" } else { "CDS" },
-        ));
-    }
-    if cds_delete || key_delete {
-        return Ok(Signal::Delete);
-    }
-    let mut ops = max_ops;
-    let mut take = || {
-        if ops == 0 {
-            return Err(
-                "too many CDS/CDNSKEY records to digest within the check's budget".to_string(),
-            );
-        }
-        ops -= 1;
-        Ok(())
-    };
-    // Each CDNSKEY as a DNSKEY (hickory digests and tags it).
-    let mut dnskeys: Vec<(DNSKEY, u16)> = Vec::new();
-    for k in &keys {
-        let Some(pk) = k.public_key() else {
-            continue;
-        };
-        let key = DNSKEY::with_flags(k.flags(), pk);
-        let tag = key
-            .calculate_key_tag()
-            .map_err(|e| format!("CDNSKEY {k}: {e}"))?;
-        dnskeys.push((key, tag));
-    }
-    let digest_of = |key: &DNSKEY, t: u8| -> Result<Vec<u8>, String> {
-        let dt = DigestType::from(t);
-        if !dt.is_supported() {
-            return Err(format!("digest type {t} is not supported"));
-        }
-        key.to_digest(apex, dt)
-            .map(|d| d.as_ref().to_vec())
-            .map_err(|e| e.to_string())
-    };
-    let ds_in = |tag: u16, alg: u8, t: u8, digest: &[u8]| {
-        crate::ds::validate_one(&crate::ds::DsIn {
-            key_tag: tag.into(),
-            algorithm: alg.into(),
-            digest_type: t.into(),
-            digest: hex::encode(digest),
-        })
-        .map_err(|e| {
-            e.into_iter()
-                .map(|(f, r)| format!("{f} {r}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    };
-    let mut out: Vec<DsRecord> = Vec::new();
-    if cds.is_empty() {
-        for (key, tag) in &dnskeys {
-            take()?;
-            let alg = u8::from(key.algorithm());
-            let d = digest_of(key, digest_type).map_err(|e| format!("CDNSKEY {tag}/{alg}: {e}"))?;
-            let r = ds_in(*tag, alg, digest_type, &d)
-                .map_err(|e| format!("CDNSKEY {tag}/{alg}: {e}"))?;
-            if !out.contains(&r) {
-                out.push(r);
-            }
-        }
-    } else {
-        let mut matched = vec![false; dnskeys.len()];
-        for c in &cds {
-            let alg = c.algorithm().map_or(0, u8::from);
-            let t = u8::from(c.digest_type());
-            let r = ds_in(c.key_tag(), alg, t, c.digest())
-                .map_err(|e| format!("a CDS record is malformed: {e}"))?;
-            if !keys.is_empty() {
-                let mut found = false;
-                for (i, (key, tag)) in dnskeys.iter().enumerate() {
-                    if *tag != c.key_tag() || u8::from(key.algorithm()) != alg {
-                        continue;
-                    }
-                    take()?;
-                    if digest_of(key, t).is_ok_and(|d| d == c.digest()) {
-                        matched[i] = true;
-                        found = true;
-                    }
-                }
-                if !found {
-                    return Err(format!(
-                        "CDS and CDNSKEY are inconsistent: CDS {r} is the digest of no CDNSKEY (RFC 7344 §4: both must name the same keys)"
-                    ));
-                }
-            }
-            if !out.contains(&r) {
-                out.push(r);
-            }
-        }
-        if let Some(i) = matched.iter().position(|m| !m) {
-            let (key, tag) = &dnskeys[i];
-            return Err(format!(
-                "CDS and CDNSKEY are inconsistent: CDNSKEY {tag}/{} has no CDS (RFC 7344 §4: both must name the same keys)",
-                u8::from(key.algorithm())
-            ));
-        }
-    }
-    out.sort();
-    Ok(Signal::Ds(out))
-}
-
-/// Pure: the scanner's decision for a domain whose DS set is `current`,
-/// from facts of [`crate::probe::Prober::probe_cds`]. The CDS and CDNSKEY
-/// RRsets must be the same on every server that answered and be signed by
-/// a key of the zone's DNSKEY RRset, which for a secured delegation the
-/// current DS set must validate. A CDNSKEY becomes a DS of `digest_type`.
-/// An unsigned delegation gets at most a [`CdsAction::Bootstrap`]
-/// candidate (RFC 8078 §3.3; RFC 9615 authentication is the scanner's,
-/// see [`crate::cds`]).
-pub fn decide_cds(
-    current: &[DsRecord],
-    facts: &SecFacts,
-    pol: &DnssecPolicy,
-    digest_type: u8,
-    now: Timestamp,
-) -> CdsAction {
-    let keep = |s: &str| CdsAction::Keep(s.to_string());
-    let refuse = |s: &str| CdsAction::Refuse(s.to_string());
-    let Some(apex) = &facts.apex else {
-        return keep("no zone name");
-    };
-    if facts.addresses.is_empty() {
-        return keep("no server answered");
-    }
-    // The CDS and CDNSKEY RRsets of every address; all must agree (RFC
-    // 7344 §6.1).
-    let mut seen: Vec<ChildSignal<'_>> = Vec::new();
-    for a in &facts.addresses {
-        let (Some(Outcome::Reply(c)), Some(Outcome::Reply(k))) = (&a.cds, &a.cdnskey) else {
-            return keep("a server did not answer the CDS or CDNSKEY query");
-        };
-        if c.rcode != ResponseCode::NoError || k.rcode != ResponseCode::NoError {
-            return keep("a server answered the CDS or CDNSKEY query with an error");
-        }
-        let cds = rrset(apex, &c.answers, RecordType::CDS);
-        let cdnskey = rrset(apex, &k.answers, RecordType::CDNSKEY);
-        let mut canonical: Vec<String> = cds
-            .iter()
-            .map(|x| format!("CDS {}", x.data))
-            .chain(cdnskey.iter().map(|x| format!("CDNSKEY {}", x.data)))
-            .collect();
-        canonical.sort();
-        canonical.dedup();
-        seen.push(ChildSignal {
-            addr: a,
-            cds_sigs: sigs(apex, &c.answers, RecordType::CDS),
-            cdnskey_sigs: sigs(apex, &k.answers, RecordType::CDNSKEY),
-            cds,
-            cdnskey,
-            canonical,
-        });
-    }
-    if seen.iter().all(|s| s.canonical.is_empty()) {
-        return keep("no CDS or CDNSKEY published");
-    }
-    if seen.windows(2).any(|w| w[0].canonical != w[1].canonical) {
-        return refuse("the CDS/CDNSKEY RRsets differ between servers (RFC 7344 §6.1)");
-    }
-    // The current chain must validate before the child can change it (an
-    // unsigned delegation has none: only bootstrapping).
-    let errs: Vec<String> = if current.is_empty() {
-        Vec::new()
-    } else {
-        evaluate(current, facts, pol, now)
-            .into_iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.id)
-            .collect()
-    };
-    if !errs.is_empty() {
-        return CdsAction::Refuse(format!(
-            "the current DS chain does not validate ({}): CDS/CDNSKEY not trusted",
-            errs.join(", ")
-        ));
-    }
-    // Signed by the zone's (now validated) keys, on every server.
-    let mut budget = Budget {
-        left: pol.max_crypto_ops,
-        exhausted: false,
-        verified: HashMap::new(),
-    };
-    for s in &seen {
-        let Outcome::Reply(r) = &s.addr.dnskey else {
-            return keep("a server did not answer the DNSKEY query");
-        };
-        let ks = KeySet::from_records(apex, &r.answers);
-        for (what, set, sg) in [
-            ("CDS", &s.cds, &s.cds_sigs),
-            ("CDNSKEY", &s.cdnskey, &s.cdnskey_sigs),
-        ] {
-            if set.is_empty() {
-                continue;
-            }
-            let mut scratch = Vec::new();
-            let ok = check_rrset(
-                apex,
-                apex,
-                s.addr,
-                what,
-                set,
-                sg,
-                &ks,
-                pol,
-                now,
-                &mut budget,
-                &mut scratch,
-            );
-            if ok.is_empty() || scratch.iter().any(|f| f.severity == Severity::Error) {
-                return CdsAction::Refuse(format!(
-                    "the {what} RRset is not validly signed by the zone's keys"
-                ));
-            }
-        }
-    }
-    let new = match signal_to_ds(
-        apex,
-        &seen[0].cds,
-        &seen[0].cdnskey,
-        digest_type,
-        pol.max_crypto_ops,
-    ) {
-        Err(e) => return CdsAction::Refuse(e),
-        Ok(Signal::Delete) if current.is_empty() => {
-            return keep("a delete CDS/CDNSKEY on an unsigned delegation: nothing to delete")
-        }
-        Ok(Signal::Delete) => return CdsAction::Delete,
-        Ok(Signal::Ds(d)) => d,
-    };
-    let mut cur = current.to_vec();
-    cur.sort();
-    if new == cur {
-        return keep("the CDS/CDNSKEY set equals the DS set");
-    }
-    let errs: Vec<String> = evaluate(&new, facts, pol, now)
-        .into_iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| f.id)
-        .collect();
-    if !errs.is_empty() {
-        return CdsAction::Refuse(format!(
-            "the DS set the CDS/CDNSKEY asks for would not validate or is not accepted ({})",
-            errs.join(", ")
-        ));
-    }
-    if current.is_empty() {
-        CdsAction::Bootstrap {
-            ds: new,
-            fingerprint: fingerprint(&seen[0].canonical),
-        }
-    } else {
-        CdsAction::Replace(new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1262,10 +896,6 @@ mod tests {
             addresses: Vec::new(),
         };
         assert!(evaluate(&[], &facts, &pol, now).is_empty());
-        assert_eq!(
-            decide_cds(&[], &facts, &pol, 2, now),
-            CdsAction::Keep("no server answered".into())
-        );
     }
 
     fn reply(answers: Vec<Record>) -> Outcome {
@@ -1352,51 +982,5 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-    }
-
-    fn cdnskey(apex: &Name, flags: u16, alg: u8, key: &[u8]) -> Record {
-        use hickory_proto::dnssec::rdata::CDNSKEY;
-        use hickory_proto::dnssec::Algorithm;
-        let a = (alg != 0).then(|| Algorithm::from_u8(alg));
-        Record::from_rdata(
-            apex.clone(),
-            3600,
-            RData::DNSSEC(DNSSECRData::CDNSKEY(CDNSKEY::with_flags(
-                flags,
-                a,
-                key.to_vec(),
-            ))),
-        )
-    }
-
-    #[test]
-    fn cdnskey_becomes_ds_of_the_configured_digest_type() {
-        let apex = Name::from_ascii("example.ru.").unwrap();
-        let key = [7u8; 64];
-        let c = cdnskey(&apex, 257, 13, &key);
-        for t in [2u8, 4] {
-            let Ok(Signal::Ds(d)) = signal_to_ds(&apex, &[], std::slice::from_ref(&c), t, 10)
-            else {
-                panic!("no DS for digest type {t}");
-            };
-            assert_eq!(d.len(), 1);
-            assert_eq!(d[0].digest_type, t);
-            assert_eq!(d[0].digest.len(), if t == 2 { 64 } else { 96 });
-            assert_eq!(d[0].algorithm, 13);
-        }
-        // The delete form, alone and mixed.
-        let del = cdnskey(&apex, 0, 0, &[0]);
-        assert_eq!(
-            signal_to_ds(&apex, &[], std::slice::from_ref(&del), 2, 10),
-            Ok(Signal::Delete)
-        );
-        let e = signal_to_ds(&apex, &[], &[del, c.clone()], 2, 10).unwrap_err();
-        assert!(e.contains("mixed"), "{e}");
-        // The budget bounds the digests.
-        let many: Vec<Record> = (0..50u8)
-            .map(|i| cdnskey(&apex, 257, 13, &[i; 64]))
-            .collect();
-        let e = signal_to_ds(&apex, &[], &many, 2, 10).unwrap_err();
-        assert!(e.contains("budget"), "{e}");
     }
 }

@@ -86,7 +86,7 @@ impl SignalResolver {
 
     /// The CDS and CDNSKEY RRsets at `child`'s signaling name under `ns`,
     /// validated, as sorted presentation forms (`CDS …`, `CDNSKEY …`, the
-    /// form [`crate::checks::dnssec::decide_cds`] compares), or why not.
+    /// form [`crate::cds::decide_cds`] compares), or why not.
     pub async fn signal(&self, child: &str, ns: &str) -> Result<Vec<String>, String> {
         let name = signal_name(child, ns)
             .ok_or_else(|| format!("_dsboot.{child}._signal.{ns} is not a valid DNS name"))?;

@@ -28,22 +28,22 @@ where
     Old: DeserializeOwned,
     New: Serialize,
 {
-    let mut t = txn.open_table(def).map_err(super::redb::err)?;
+    let mut t = txn.open_table(def).map_err(super::redb_schema::err)?;
     let keys: Vec<String> = t
         .iter()
-        .map_err(super::redb::err)?
+        .map_err(super::redb_schema::err)?
         .map(|kv| kv.map(|(k, _)| k.value().to_string()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(super::redb::err)?;
+        .map_err(super::redb_schema::err)?;
     let mut n = 0;
     for k in keys {
-        let old: Old = match t.get(k.as_str()).map_err(super::redb::err)? {
+        let old: Old = match t.get(k.as_str()).map_err(super::redb_schema::err)? {
             Some(v) => decode(v.value(), &format!("{def}"), &k)?,
             None => continue,
         };
-        let bytes = super::redb::enc(&convert(old))?;
+        let bytes = super::codec::enc(&convert(old))?;
         t.insert(k.as_str(), bytes.as_slice())
-            .map_err(super::redb::err)?;
+            .map_err(super::redb_schema::err)?;
         n += 1;
     }
     Ok(n)
@@ -59,10 +59,10 @@ where
     Old: DeserializeOwned,
     New: Serialize,
 {
-    let mut t = txn.open_table(def).map_err(super::redb::err)?;
+    let mut t = txn.open_table(def).map_err(super::redb_schema::err)?;
     let keys: Vec<(String, u64)> = t
         .iter()
-        .map_err(super::redb::err)?
+        .map_err(super::redb_schema::err)?
         .map(|kv| {
             kv.map(|(k, _)| {
                 let (a, b) = k.value();
@@ -70,16 +70,16 @@ where
             })
         })
         .collect::<std::result::Result<_, _>>()
-        .map_err(super::redb::err)?;
+        .map_err(super::redb_schema::err)?;
     let mut n = 0;
     for (k, seq) in keys {
-        let old: Old = match t.get((k.as_str(), seq)).map_err(super::redb::err)? {
+        let old: Old = match t.get((k.as_str(), seq)).map_err(super::redb_schema::err)? {
             Some(v) => decode(v.value(), &format!("{def}"), &k)?,
             None => continue,
         };
-        let bytes = super::redb::enc(&convert(old))?;
+        let bytes = super::codec::enc(&convert(old))?;
         t.insert((k.as_str(), seq), bytes.as_slice())
-            .map_err(super::redb::err)?;
+            .map_err(super::redb_schema::err)?;
         n += 1;
     }
     Ok(n)
@@ -96,7 +96,7 @@ fn decode<T: DeserializeOwned>(b: &[u8], table: &str, key: &str) -> Result<T> {
 /// Bring a store written with schema `from` up to [`super::SCHEMA_VERSION`]
 /// inside `txn` (the caller commits it together with the new version).
 pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
-    use super::redb::tables::*;
+    use super::redb_schema::tables::*;
     if from < 2 {
         rewrite(
             txn,
@@ -755,7 +755,7 @@ mod tests {
     /// sponsor stays.
     #[test]
     fn a_schema_2_contact_gets_an_unknown_creation_time() {
-        use crate::store::redb::tables::{CONTACTS, META};
+        use crate::store::redb_schema::tables::{CONTACTS, META};
         use ::redb::ReadableTable;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v2.redb");
@@ -795,7 +795,7 @@ mod tests {
     /// declared before links to nothing); everything else stays.
     #[test]
     fn a_schema_3_domain_gets_no_host_links() {
-        use crate::store::redb::tables::{DOMAINS, META};
+        use crate::store::redb_schema::tables::{DOMAINS, META};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v3.redb");
         let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
@@ -842,7 +842,7 @@ mod tests {
     /// move time.
     #[test]
     fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
-        use crate::store::redb::tables::{DOMAINS, META};
+        use crate::store::redb_schema::tables::{DOMAINS, META};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v4.redb");
         let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();

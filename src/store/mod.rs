@@ -27,9 +27,11 @@ use crate::model::{
 };
 use crate::public::DomainBundle;
 
+mod codec;
 mod migrate;
 pub mod postgres;
 pub mod redb;
+mod redb_schema;
 pub mod retention;
 pub mod stamps;
 pub use self::postgres::PgStore;

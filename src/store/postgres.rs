@@ -46,7 +46,7 @@ use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::redb::{FEED_KEPT, HISTORY_KEPT};
+use super::codec::{FEED_KEPT, HISTORY_KEPT};
 use super::retention::Retention;
 use super::*;
 use crate::model::{ContactKind, Nameserver};
@@ -112,7 +112,7 @@ fn pgerr(e: tokio_postgres::Error) -> StoreError {
 }
 
 fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    super::redb::enc(v)
+    super::codec::enc(v)
 }
 
 fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
@@ -1129,7 +1129,7 @@ impl Txn for PgTxn {
     }
     fn put_webhook(&mut self, registrar: &str, hook: Option<&Webhook>) -> Result<()> {
         let n = registrar.to_string();
-        let rec = hook.map(super::redb::json_enc).transpose()?;
+        let rec = hook.map(super::codec::json_enc).transpose()?;
         self.run(move |c| async move {
             let Some(rec) = rec else {
                 exec(&c, "DELETE FROM webhooks WHERE registrar = $1", &[&n]).await?;
@@ -1146,7 +1146,7 @@ impl Txn for PgTxn {
             let head: i64 = one(&c, "SELECT coalesce(max(seq), 0) FROM feed", &[])
                 .await?
                 .get(0);
-            let state = super::redb::json_enc(&WebhookState {
+            let state = super::codec::json_enc(&WebhookState {
                 delivered: head.max(0) as u64,
                 ..WebhookState::default()
             })?;
@@ -1873,7 +1873,7 @@ impl Store for PgStore {
             .collect())
         })?;
         recs.into_iter()
-            .map(|(n, b)| Ok((n, super::redb::json_dec(&b)?)))
+            .map(|(n, b)| Ok((n, super::codec::json_dec(&b)?)))
             .collect()
     }
 
@@ -1888,12 +1888,12 @@ impl Store for PgStore {
             .await?
             .map(|r| r.get(0)))
         })?;
-        b.map(|b| super::redb::json_dec(&b)).transpose()
+        b.map(|b| super::codec::json_dec(&b)).transpose()
     }
 
     fn put_webhook_state(&self, registrar: &str, state: &WebhookState) -> Result<()> {
         let n = registrar.to_string();
-        let rec = super::redb::json_enc(state)?;
+        let rec = super::codec::json_enc(state)?;
         self.with(move |c| async move {
             exec(
                 &c,

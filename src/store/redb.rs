@@ -28,58 +28,10 @@ use super::*;
 use crate::model::{ContactKind, Nameserver};
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
 
-/// Table definitions, shared with [`super::migrate`].
-pub(super) mod tables {
-    use ::redb::TableDefinition;
-
-    pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-    pub const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
-    pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
-    pub const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
-    pub const DELEGATION: TableDefinition<&str, &[u8]> = TableDefinition::new("delegation");
-    pub const HOSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("hosts");
-    pub const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
-    pub const ROUNDS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rounds");
-    pub const STATE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("state_counts");
-    // Indexes: (key, item) -> ().
-    pub const IDX_HOST_DOMAIN: TableDefinition<(&str, &str), ()> =
-        TableDefinition::new("idx_host_domain");
-    pub const IDX_IP_HOST: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_ip_host");
-    pub const IDX_REGISTRAR: TableDefinition<(&str, &str), ()> =
-        TableDefinition::new("idx_registrar");
-    pub const IDX_CONTACT: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_contact");
-    pub const IDX_STATE: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_state");
-    pub const IDX_FN: TableDefinition<(&str, &str), ()> = TableDefinition::new("idx_entity_fn");
-    /// Derived from domain records: (reseller, domain) and ("", domain) of
-    /// domains with a pending registrar change.
-    pub const IDX_RESELLER: TableDefinition<(&str, &str), ()> =
-        TableDefinition::new("idx_reseller");
-    pub const IDX_PENDING_TRANSFER: TableDefinition<(&str, &str), ()> =
-        TableDefinition::new("idx_pending_transfer");
-    /// The change feed: sequence -> event; and (registrar, sequence) -> ().
-    pub const FEED: TableDefinition<u64, &[u8]> = TableDefinition::new("feed");
-    pub const IDX_FEED: TableDefinition<(&str, u64), ()> = TableDefinition::new("idx_feed");
-    /// Domain -> [`crate::model::CdsSighting`] (the CDS scanner's
-    /// bootstrap observations). Created on first write.
-    /// EPP host objects (RFC 5732), by name; created on first write, so a
-    /// store written before them needs no migration.
-    pub const HOST_OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_objects");
-    pub const CDS_SIGHTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("cds_sightings");
-    /// Resellers by lower-case handle (postcard `Reseller`); created on
-    /// first write, so a store written before them needs no migration.
-    pub const RESELLERS: TableDefinition<&str, &[u8]> = TableDefinition::new("resellers");
-    /// Wrong auth codes per domain (postcard `AuthFailures`).
-    pub const AUTH_FAILURES: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_failures");
-    /// Registrar webhooks and their delivery state, JSON values (created
-    /// when first written).
-    pub const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
-    pub const WEBHOOK_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_state");
-    /// (look-alike key, name): derived from DOMAINS, rebuilt on open when
-    /// `KEY_SKELETONS` names another skeleton algorithm.
-    pub const IDX_SKELETON: TableDefinition<(&str, &str), ()> =
-        TableDefinition::new("idx_skeleton");
-}
-use tables::*;
+use super::codec::{dec, enc, json_dec, json_enc};
+pub use super::codec::{FEED_KEPT, HISTORY_KEPT, ROUNDS_KEPT};
+use super::redb_schema::tables::*;
+use super::redb_schema::{err, is_full};
 
 const KEY_SCHEMA: &str = "schema_version";
 /// redb's own default page cache.
@@ -90,53 +42,6 @@ const KEY_UPDATED: &str = "last_update";
 const KEY_PROBE: &str = "write_probe";
 /// The [`crate::names::SKELETON_INDEX_VERSION`] that built `IDX_SKELETON`.
 const KEY_SKELETONS: &str = "skeleton_index";
-/// Probe rounds kept per domain (older ones are dropped).
-pub const ROUNDS_KEPT: usize = 500;
-/// History events kept per domain.
-pub const HISTORY_KEPT: usize = 1000;
-/// Change-feed events kept registry-wide (registrars read the feed within
-/// days; older events stay in each domain's history).
-pub const FEED_KEPT: u64 = 10_000_000;
-
-pub(super) fn err<E: Into<::redb::Error>>(e: E) -> StoreError {
-    let e: ::redb::Error = e.into();
-    match e {
-        ::redb::Error::Corrupted(m) => StoreError::Corrupt(m),
-        ::redb::Error::Io(io) if is_full(&io) => StoreError::Full(io.to_string()),
-        ::redb::Error::Io(io) => StoreError::Unavailable(format!("I/O error: {io}")),
-        // The database refuses everything after a failed I/O until it is
-        // reopened ([`RedbStore`] does that by itself).
-        ::redb::Error::PreviousIo | ::redb::Error::DatabaseClosed => {
-            StoreError::Unavailable("reopening after an I/O error".into())
-        }
-        other => StoreError::Backend(other.to_string()),
-    }
-}
-
-/// A full volume or an exhausted quota.
-fn is_full(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull
-        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-}
-
-pub(super) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(v).map_err(|e| StoreError::Backend(format!("encode: {e}")))
-}
-
-/// JSON for the few self-describing values (webhooks): fields may be
-/// added without a migration.
-pub(super) fn json_enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encode: {e}")))
-}
-
-pub(super) fn json_dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
-}
-
-fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    postcard::from_bytes(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
-}
-
 /// Free bytes the volume must have again before a store that ran out of
 /// space counts as writable (a small write may still fit in the file's
 /// free pages while a larger one needs the file to grow).
@@ -2333,11 +2238,11 @@ mod tests {
     use super::*;
     use crate::model::Registration;
 
-    /// The backup copies every table this file defines, and a copy taken
+    /// The backup copies every table the schema defines, and a copy taken
     /// in chunks smaller than a table holds what the store holds.
     #[test]
     fn backup_copies_every_table_in_chunks() {
-        let src = include_str!("redb.rs");
+        let src = include_str!("redb_schema.rs");
         let mut defined: Vec<&str> = src
             .split("TableDefinition::new(\"")
             .skip(1)

@@ -24,7 +24,7 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Self {
-            keep_last: super::redb::ROUNDS_KEPT,
+            keep_last: super::codec::ROUNDS_KEPT,
             max_age: Some(chrono::Duration::days(90)),
         }
     }

@@ -663,7 +663,7 @@ async fn new_and_rotated_registrar_tokens_work_without_restart() {
         ..Default::default()
     };
     zonekeeper::import::apply(s.store(), &batch, &s.app.config, start_time()).unwrap();
-    tokio::time::sleep(zonekeeper::api::auth::MISS_RELOAD_MIN + Duration::from_millis(100)).await;
+    s.clock.advance(zonekeeper::api::auth::MISS_RELOAD_MIN);
     let (st, v) = send(s.get(path, Some("token-newreg-ru"))).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["domains"], json!([]));
@@ -676,7 +676,7 @@ async fn new_and_rotated_registrar_tokens_work_without_restart() {
         <sha2::Sha256 as sha2::Digest>::digest(b"token-newreg-ru-2"),
     ));
     zonekeeper::import::apply(s.store(), &rotated, &s.app.config, start_time()).unwrap();
-    tokio::time::sleep(zonekeeper::api::auth::CACHE_TTL + Duration::from_millis(100)).await;
+    s.clock.advance(zonekeeper::api::auth::CACHE_TTL);
     assert_eq!(send(s.get(path, Some("token-newreg-ru"))).await.0, 401);
     assert_eq!(send(s.get(path, Some("token-newreg-ru-2"))).await.0, 200);
 }

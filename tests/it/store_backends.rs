@@ -12,43 +12,51 @@ use zonekeeper::store::{
     self, Backend, DelegationWrite, Location, OpenOptions, Store, StoreError, WriteIf,
 };
 
-type Case = fn(&mut dyn Backend);
+// One test per (backend, case), so one failing case hides no other.
+macro_rules! backend_suite {
+    ($($case:ident),* $(,)?) => {
+        mod redb_backend {
+            $(
+                #[test]
+                fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut s = super::open_redb(dir.path(), stringify!($case));
+                    super::$case(&mut *s);
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[test]
+                fn $case() {
+                    let Some(pg) = crate::support::pg::PgCluster::shared(stringify!($case)) else {
+                        return;
+                    };
+                    let mut s = super::open_postgres(&pg, stringify!($case));
+                    super::$case(&mut *s);
+                }
+            )*
+        }
+    };
+}
 
-const CASES: &[(&str, Case)] = &[
-    ("import_and_reads", import_and_reads),
-    (
-        "reimport_moves_hosts_and_indexes",
-        reimport_moves_hosts_and_indexes,
-    ),
-    (
-        "conditional_delegation_writes",
-        conditional_delegation_writes,
-    ),
-    ("dropped_txn_writes_nothing", dropped_txn_writes_nothing),
-    (
-        "auth_code_failures_are_stored",
-        auth_code_failures_are_stored,
-    ),
-    ("logs_are_bounded_and_ordered", logs_are_bounded_and_ordered),
-    ("walk_and_search", walk_and_search),
-    (
-        "rejected_import_applies_nothing",
-        rejected_import_applies_nothing,
-    ),
-    (
-        "cds_sightings_and_contact_delete",
-        cds_sightings_and_contact_delete,
-    ),
-    ("webhooks_and_their_state", webhooks_and_their_state),
-    ("look_alike_index", look_alike_index),
-    ("host_objects", host_objects),
-    ("bulk_import_writes", bulk_import_writes),
-    ("batched_delegation_writes", batched_delegation_writes),
-    (
-        "resellers_belong_to_a_registrar",
-        resellers_belong_to_a_registrar,
-    ),
-];
+backend_suite!(
+    import_and_reads,
+    reimport_moves_hosts_and_indexes,
+    conditional_delegation_writes,
+    dropped_txn_writes_nothing,
+    auth_code_failures_are_stored,
+    logs_are_bounded_and_ordered,
+    walk_and_search,
+    rejected_import_applies_nothing,
+    cds_sightings_and_contact_delete,
+    webhooks_and_their_state,
+    look_alike_index,
+    host_objects,
+    bulk_import_writes,
+    batched_delegation_writes,
+    resellers_belong_to_a_registrar,
+);
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
@@ -608,45 +616,26 @@ fn rejected_import_applies_nothing(s: &mut dyn Backend) {
     assert_eq!(s.domain("gamma.ru").unwrap().unwrap().registrar, "R2");
 }
 
-fn run_all(mut open: impl FnMut(&str) -> Box<dyn Backend>) {
-    for (name, case) in CASES {
-        eprintln!("case {name}");
-        let mut s = open(name);
-        case(&mut *s);
-    }
+fn open_redb(dir: &std::path::Path, name: &str) -> Box<dyn Backend> {
+    store::open(
+        &Location::Path(dir.join(format!("{name}.redb"))),
+        &OpenOptions {
+            retention: retention(),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap()
 }
 
-#[test]
-fn redb_backend() {
-    let dir = tempfile::tempdir().unwrap();
-    run_all(|name| {
-        store::open(
-            &Location::Path(dir.path().join(format!("{name}.redb"))),
-            &OpenOptions {
-                retention: retention(),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap()
-    });
-}
-
-#[test]
-fn postgres_backend() {
-    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_backend") else {
-        return;
-    };
-    run_all(|name| {
-        let url = pg.create_db(name);
-        store::open(
-            &Location::parse(&url),
-            &OpenOptions {
-                retention: retention(),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap()
-    });
+fn open_postgres(pg: &support::pg::PgCluster, name: &str) -> Box<dyn Backend> {
+    store::open(
+        &Location::parse(&pg.create_db(name)),
+        &OpenOptions {
+            retention: retention(),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 /// The store is also usable from inside async code on both runtime

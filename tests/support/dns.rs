@@ -1,7 +1,7 @@
-//! The one in-test authoritative DNS server: well-behaved or misbehaving
-//! ([`Behaviour`], [`Hostile`]), built on hickory-proto and tokio sockets
-//! on loopback (UDP and TCP on one port), started and dropped by tests to
-//! simulate outages. [`LabZone`] places a zone's servers on a random
+//! In-test DNS servers on loopback, started and dropped by tests to
+//! simulate outages: well-behaved or misbehaving ones answer through the
+//! crate's one responder (`zonekeeper::authdns`, [`Behaviour`]); hostile
+//! ones ([`Hostile`]) send raw bytes. [`LabZone`] places a zone's servers on a random
 //! loopback block with one common port, as the scheduler tests need.
 
 use std::collections::HashMap;
@@ -9,44 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
+use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
-#[derive(Clone, Default, Debug)]
-pub struct Behaviour {
-    /// Answers without the AA flag.
-    pub no_aa: bool,
-    /// Nothing listens on TCP (connection refused).
-    pub no_tcp: bool,
-    /// Never answers (UDP dropped; TCP accepted and left hanging).
-    pub silent: bool,
-    /// Answers random bytes.
-    pub garbage: bool,
-    /// NXDOMAIN for the zone apex.
-    pub nxdomain_apex: bool,
-    /// NOERROR with an empty answer for the apex SOA.
-    pub no_soa: bool,
-    /// Replies carry a different message ID.
-    pub wrong_id: bool,
-    /// Answers RD=1 queries for other names with RA=1 and an address.
-    pub open_recursion: bool,
-    /// FORMERR for any query carrying EDNS.
-    pub formerr_edns: bool,
-    /// Every UDP reply is empty with TC=1.
-    pub always_tc: bool,
-    /// REFUSED for everything.
-    pub refuse: bool,
-    /// UDP replies come from another socket (wrong source port).
-    pub other_source: bool,
-    /// REFUSED for NS queries over TCP (the SOA is served fine).
-    pub refuse_ns_tcp: bool,
-    /// SERVFAIL for A/AAAA queries (the SOA and NS are served fine).
-    pub servfail_hosts: bool,
-}
+pub use zonekeeper::authdns::Behaviour;
+use zonekeeper::authdns::{self, Responder, Zone};
 
 #[derive(Clone, Debug)]
 pub struct FakeZone {
@@ -98,142 +68,33 @@ fn n(s: &str) -> Name {
     n
 }
 
-fn answer(req: &Message, zone: &FakeZone, b: &Behaviour, udp: bool) -> Message {
-    let mut resp = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
-    resp.metadata.recursion_desired = req.metadata.recursion_desired;
-    resp.queries = req.queries.clone();
-    if b.wrong_id {
-        resp.metadata.id = req.metadata.id.wrapping_add(1);
+impl FakeZone {
+    /// The zone as the responder serves it.
+    fn served(&self) -> Zone {
+        let mut z = Zone::new(n(&self.apex), self.ns.iter().map(|s| n(s)).collect());
+        z.serial = self.serial;
+        z.rname = n(&self.rname);
+        z.hosts = self
+            .hosts
+            .iter()
+            .flat_map(|(name, ips)| ips.iter().map(move |ip| (n(name), *ip)))
+            .collect();
+        z.cnames = self.cnames.iter().map(|(a, t)| (n(a), n(t))).collect();
+        z
     }
-    if b.formerr_edns && req.edns.is_some() {
-        resp.metadata.response_code = ResponseCode::FormErr;
-        return resp;
-    }
-    if req.edns.is_some() {
-        let mut e = Edns::new();
-        e.set_max_payload(1232);
-        resp.set_edns(e);
-    }
-    if b.refuse {
-        resp.metadata.response_code = ResponseCode::Refused;
-        return resp;
-    }
-    if let Some(q) = req.queries.first() {
-        let refused = b.refuse_ns_tcp && !udp && q.query_type() == RecordType::NS;
-        let failed = b.servfail_hosts && matches!(q.query_type(), RecordType::A | RecordType::AAAA);
-        if refused || failed {
-            resp.metadata.response_code = if refused {
-                ResponseCode::Refused
-            } else {
-                ResponseCode::ServFail
-            };
-            return resp;
-        }
-    }
-    if udp && b.always_tc {
-        resp.metadata.truncation = true;
-        resp.metadata.authoritative = !b.no_aa;
-        return resp;
-    }
-    let Some(q) = req.queries.first() else {
-        resp.metadata.response_code = ResponseCode::FormErr;
-        return resp;
-    };
-    let apex = n(&zone.apex);
-    let qn = q.name().clone();
-    let in_zone = apex.zone_of(&qn);
-    resp.metadata.authoritative = in_zone && !b.no_aa;
-    let key = qn
-        .to_lowercase()
-        .to_ascii()
-        .trim_end_matches('.')
-        .to_string();
-    if qn.eq_ignore_root(&apex) {
-        if b.nxdomain_apex {
-            resp.metadata.response_code = ResponseCode::NXDomain;
-            return resp;
-        }
-        match q.query_type() {
-            RecordType::SOA if !b.no_soa => {
-                let soa = SOA::new(
-                    n(zone.ns.first().map(String::as_str).unwrap_or("ns.invalid")),
-                    n(&zone.rname),
-                    zone.serial,
-                    3600,
-                    900,
-                    1209600,
-                    3600,
-                );
-                resp.add_answer(Record::from_rdata(apex.clone(), 3600, RData::SOA(soa)));
-            }
-            RecordType::NS => {
-                for ns in &zone.ns {
-                    resp.add_answer(Record::from_rdata(apex.clone(), 3600, RData::NS(NS(n(ns)))));
-                }
-            }
-            _ => {}
-        }
-        return resp;
-    }
-    if let Some(target) = zone.cnames.get(&key) {
-        // As a recursive resolver would: the alias, then the target's data.
-        resp.add_answer(Record::from_rdata(
-            qn.clone(),
-            3600,
-            RData::CNAME(CNAME(n(target))),
-        ));
-        for ip in zone.hosts.get(target.as_str()).into_iter().flatten() {
-            if let (IpAddr::V4(v4), RecordType::A) = (ip, q.query_type()) {
-                resp.add_answer(Record::from_rdata(n(target), 3600, RData::A(A(*v4))));
-            }
-        }
-        return resp;
-    }
-    if let Some(ips) = zone.hosts.get(&key) {
-        for ip in ips {
-            match (ip, q.query_type()) {
-                (IpAddr::V4(v4), RecordType::A) => {
-                    resp.add_answer(Record::from_rdata(qn.clone(), 3600, RData::A(A(*v4))));
-                }
-                (IpAddr::V6(v6), RecordType::AAAA) => {
-                    resp.add_answer(Record::from_rdata(
-                        qn.clone(),
-                        3600,
-                        RData::AAAA(hickory_proto::rr::rdata::AAAA(*v6)),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        return resp;
-    }
-    if in_zone {
-        resp.metadata.response_code = ResponseCode::NXDomain;
-        return resp;
-    }
-    if b.open_recursion && req.metadata.recursion_desired {
-        resp.metadata.recursion_available = true;
-        resp.add_answer(Record::from_rdata(
-            qn,
-            300,
-            RData::A(A(Ipv4Addr::new(192, 0, 2, 77))),
-        ));
-        return resp;
-    }
-    resp.metadata.response_code = ResponseCode::Refused;
-    resp
+}
+
+/// A well-behaved server's answer to `req`, for the hostile ones to bend.
+fn answer(req: &Message, zone: &FakeZone, udp: bool) -> Message {
+    Responder::new(vec![zone.served()], Behaviour::default())
+        .answer(req, udp)
+        .unwrap_or_else(|| {
+            Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code)
+        })
 }
 
 fn reply_bytes(req: &[u8], zone: &FakeZone, b: &Behaviour, udp: bool) -> Option<Vec<u8>> {
-    if b.silent {
-        return None;
-    }
-    if b.garbage {
-        let len = 12 + (rand::random::<u8>() as usize);
-        return Some((0..len).map(|_| rand::random::<u8>()).collect());
-    }
-    let msg = Message::from_vec(req).ok()?;
-    answer(&msg, zone, b, udp).to_vec().ok()
+    Responder::new(vec![zone.served()], b.clone()).reply(req, udp)
 }
 
 impl FakeServer {
@@ -252,92 +113,15 @@ impl FakeServer {
         zone: FakeZone,
         b: Behaviour,
     ) -> Option<FakeServer> {
-        let zone = Arc::new(zone);
         let hits = Arc::new(AtomicUsize::new(0));
-        // Same port for UDP and TCP: bind UDP on port 0, then TCP on that port.
-        let (udp, tcp) = loop {
-            let udp = match UdpSocket::bind((ip, port)).await {
-                Ok(u) => u,
-                Err(_) if port != 0 => return None,
-                Err(e) => panic!("bind udp: {e}"),
-            };
-            let port_now = udp.local_addr().unwrap().port();
-            if b.no_tcp {
-                // Hold the TCP port closed: nothing listens there.
-                break (udp, None);
-            }
-            match TcpListener::bind((ip, port_now)).await {
-                Ok(t) => break (udp, Some(t)),
-                Err(_) if port != 0 => return None,
-                Err(_) => {}
-            }
+        let (udp, tcp) = match authdns::bind(SocketAddr::new(ip, port), !b.no_tcp).await {
+            Ok(s) => s,
+            Err(_) if port != 0 => return None,
+            Err(e) => panic!("bind: {e}"),
         };
         let addr = udp.local_addr().unwrap();
-        let mut tasks = Vec::new();
-        {
-            let zone = zone.clone();
-            let b = b.clone();
-            let hits = hits.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let other = UdpSocket::bind((ip, 0)).await.expect("bind other");
-                loop {
-                    let Ok((len, src)) = udp.recv_from(&mut buf).await else {
-                        continue;
-                    };
-                    hits.fetch_add(1, Ordering::Relaxed);
-                    if let Some(out) = reply_bytes(&buf[..len], &zone, &b, true) {
-                        let from = if b.other_source { &other } else { &udp };
-                        let _ = from.send_to(&out, src).await;
-                    }
-                }
-            }));
-        }
-        if let Some(tcp) = tcp {
-            let hits = hits.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let Ok((mut s, _)) = tcp.accept().await else {
-                        continue;
-                    };
-                    let zone = zone.clone();
-                    let b = b.clone();
-                    let hits = hits.clone();
-                    tokio::spawn(async move {
-                        loop {
-                            let mut lb = [0u8; 2];
-                            if s.read_exact(&mut lb).await.is_err() {
-                                return;
-                            }
-                            let mut buf = vec![0u8; u16::from_be_bytes(lb) as usize];
-                            if s.read_exact(&mut buf).await.is_err() {
-                                return;
-                            }
-                            hits.fetch_add(1, Ordering::Relaxed);
-                            match reply_bytes(&buf, &zone, &b, false) {
-                                Some(out) => {
-                                    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-                                    framed.extend_from_slice(&out);
-                                    if s.write_all(&framed).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                None => {
-                                    // Silent: hold the connection open until the client gives up.
-                                    let mut sink = [0u8; 64];
-                                    while let Ok(k) = s.read(&mut sink).await {
-                                        if k == 0 {
-                                            return;
-                                        }
-                                    }
-                                    return;
-                                }
-                            }
-                        }
-                    });
-                }
-            }));
-        }
+        let r = Arc::new(Responder::new(vec![zone.served()], b));
+        let tasks = authdns::spawn(udp, tcp, r, hits.clone());
         Some(FakeServer { addr, hits, tasks })
     }
 }
@@ -663,7 +447,7 @@ impl Hostile {
                         q.set_query_class(hickory_proto::rr::DNSClass::CH);
                     }
                 }
-                let mut resp = answer(&req, zone, &Behaviour::default(), true);
+                let mut resp = answer(&req, zone, true);
                 resp.metadata.authoritative = true;
                 resp.to_vec().unwrap_or_default()
             }
@@ -671,7 +455,7 @@ impl Hostile {
                 let Ok(req) = Message::from_vec(query) else {
                     return Vec::new();
                 };
-                let mut resp = answer(&req, zone, &Behaviour::default(), false);
+                let mut resp = answer(&req, zone, false);
                 let apex = n(&zone.apex);
                 let chunk = "x".repeat(255);
                 let mut size = resp.to_vec().map(|b| b.len()).unwrap_or(0);

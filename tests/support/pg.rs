@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL cluster per test (never a shared one): `initdb`
+//! A throwaway PostgreSQL cluster per test (or per group of tests running
+//! at once, [`PgCluster::shared`]; never one outside the test): `initdb`
 //! into a temp dir as the `postgres` user, `pg_ctl start` on a free
 //! loopback port (its Unix socket in the temp dir too), stopped and
 //! removed when the guard drops.
@@ -51,6 +52,21 @@ fn free_port() -> u16 {
 }
 
 impl PgCluster {
+    /// One cluster shared by the tests that hold it at the same time (each
+    /// with databases of its own); it stops when the last holder drops it,
+    /// so nothing outlives the test process. `None` as [`Self::start_or_skip`].
+    pub fn shared(test: &str) -> Option<std::sync::Arc<Self>> {
+        use std::sync::{Arc, Mutex, Weak};
+        static SHARED: Mutex<Weak<PgCluster>> = Mutex::new(Weak::new());
+        let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = slot.upgrade() {
+            return Some(c);
+        }
+        let c = Arc::new(Self::start_or_skip(test)?);
+        *slot = Arc::downgrade(&c);
+        Some(c)
+    }
+
     /// A running cluster, or `None` (with a message) when PostgreSQL or
     /// root is missing outside CI. Under `CI=true` that is a failure.
     pub fn start_or_skip(test: &str) -> Option<Self> {

@@ -1,7 +1,7 @@
 //! The CDS scanner (RFC 7344, RFC 8078): reads the CDS and CDNSKEY RRsets
 //! from every server of signed, delegated domains and, when the child
 //! signalled a change with its current keys
-//! ([`crate::checks::dnssec::decide_cds`]), replaces or removes the DS set
+//! ([`decide_cds`]), replaces or removes the DS set
 //! through the registry service (`declare_ds`) — so the change is in the
 //! history and the change feed, and is tested like any DS change.
 //!
@@ -22,7 +22,9 @@
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::checks::dnssec::{decide_cds, CdsAction};
+mod decide;
+pub use decide::{decide_cds, fingerprint, signal_to_ds, CdsAction, Signal};
+
 use crate::checks::Verifier;
 use crate::config::Config;
 use crate::model::{CdsSighting, DelegationState};
@@ -138,7 +140,7 @@ async fn authenticate(
             ));
         }
         let seen = signals.signal(child, host).await?;
-        if crate::checks::dnssec::fingerprint(&seen) != fingerprint {
+        if decide::fingerprint(&seen) != fingerprint {
             return Err(format!(
                 "the signaling records under {host} differ from the CDS/CDNSKEY at the zone apex"
             ));
