@@ -356,9 +356,11 @@ filter = "info"
 /// PostgreSQL stopped hard under `serve` and started again: the service
 /// stays up; while the database is away `/readyz` is 503 `store:
 /// unavailable`, a create is refused as `storage-unavailable` (503,
-/// `Retry-After`), RDAP answers 503 with `Retry-After` (never a 500) and
-/// WHOIS one error line; after the start it is ready again within seconds
-/// and creates succeed.
+/// `Retry-After`), WHOIS and RDAP answer names looked up before the stop
+/// as they did then (from the answer caches), and for a name not looked
+/// up RDAP answers 503 with `Retry-After` (never a 500) and WHOIS one
+/// error line; after the start it is ready again within seconds and
+/// creates succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_away_and_back_is_told_and_recovered_from() {
     // Durable: a hard stop must not lose an acknowledged commit (the
@@ -404,6 +406,14 @@ filter = "info"
     let (st, v, _) = api.create("before-pg.ru").await;
     assert_eq!(st, 201, "{v}");
     acked += 1;
+    // Looked up before the stop: answered while the database is away.
+    let (known, unknown) = (EXISTING[0], EXISTING[1]);
+    let whois_before = whois(serve.whois, known);
+    assert!(whois_before.contains("state:"), "{whois_before}");
+    let (st, rdap_before) = api.get(&format!("/rdap/domain/{known}")).await;
+    assert_eq!(st, 200, "{rdap_before}");
+    let ns_before = whois(serve.whois, "nameserver ns1.baro4.ru");
+    assert!(ns_before.contains("192.0.2.5"), "{ns_before}");
 
     pg.stop();
     let (st, body) = api.get("/readyz").await;
@@ -416,19 +426,32 @@ filter = "info"
         "{v}"
     );
     assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(whois(serve.whois, known), whois_before, "{}", bin.log());
+    assert_eq!(whois(serve.whois, "nameserver ns1.baro4.ru"), ns_before);
+    assert_eq!(
+        api.get(&format!("/rdap/domain/{known}")).await,
+        (200, rdap_before),
+        "{}",
+        bin.log()
+    );
     let r = api
         .http
-        .get(format!("{}/rdap/domain/{}", api.base, EXISTING[0]))
+        .get(format!("{}/rdap/domain/{unknown}", api.base))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().contains_key("retry-after"));
-    let w = whois(serve.whois, EXISTING[0]);
+    let w = whois(serve.whois, unknown);
     assert!(
         w.lines().any(|l| l.starts_with("% Error:")) && !w.contains("state:"),
         "{w}"
     );
+    let metrics = api.get("/metrics").await.1;
+    for service in ["whois", "rdap"] {
+        let series = format!("zonekeeper_stale_answers_total{{service=\"{service}\"}}");
+        assert!(metrics.contains(&series), "{series} missing");
+    }
 
     pg.start();
     let end = Instant::now() + Duration::from_secs(20);
