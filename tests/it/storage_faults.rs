@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -475,4 +476,166 @@ filter = "info"
         "after-pg.ru,before-pg.ru"
     );
     assert_eq!(acked, 2);
+}
+
+/// The scheduler while PostgreSQL is away: a delegated domain's second
+/// server goes down, then the database is stopped hard for longer than
+/// the downtime budget while the scheduler (real probes of real loopback
+/// servers) keeps running. Rounds that could not be written are not
+/// recorded, charged or sanctioned: no round is stored from the outage,
+/// the server's downtime stays within the budget (the outage alone is
+/// longer than it) and the domain is not suspended; rounds run again and
+/// are recorded after the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_charges_nothing_it_could_not_record_while_postgresql_is_away() {
+    use support::dns;
+    use support::sched::{domain, fast_config, ns, wait_for};
+    use zonekeeper::model::{DelegationRecord, DelegationState};
+
+    let pg = match support::pg::PgCluster::try_start_durable() {
+        Ok(pg) => pg,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("storage_faults_sched: PostgreSQL is required under CI=true: {why}")
+        }
+        Err(why) => {
+            eprintln!("storage_faults_sched: skipped: {why}");
+            return;
+        }
+    };
+    let url = pg.create_db("sched");
+    let block = dns::loopback_block();
+    let ips = [dns::ip(block, 1), dns::ip(block, 2)];
+    let port = dns::common_port(&ips).await;
+    let z = dns::zone("away.ru", block, &[1, 2]);
+    let _ns1 = z.serve_on(ips[0], port).await;
+    let mut ns2 = Some(z.serve_on(ips[1], port).await);
+
+    let budget = Duration::from_secs(3);
+    let mut cfg = fast_config();
+    let d = &mut cfg.delegation;
+    d.probe_interval = Duration::from_millis(200);
+    d.monitor_interval = Duration::from_millis(200);
+    d.downtime_period = Duration::from_secs(3600);
+    d.downtime_budget = budget;
+    d.on_violation = zonekeeper::config::OnViolation::Suspend;
+    cfg.probe.port = port;
+    cfg.probe.timeout = Duration::from_millis(300);
+    cfg.probe.retries = 0;
+    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+    cfg.zones = vec!["ru".into()];
+
+    let store: Arc<dyn zonekeeper::store::Store> =
+        Arc::new(zonekeeper::store::PgStore::connect(&url, 4).unwrap());
+    let now = chrono::Utc::now();
+    let glue = z.ns.iter().map(|(n, ip)| ns(n, &[*ip])).collect();
+    zonekeeper::registry::Registry::offline(store.as_ref(), &cfg)
+        .unwrap()
+        .import(
+            &zonekeeper::store::ImportBatch {
+                registrars: vec![support::sched::registrar()],
+                webhooks: vec![],
+                contacts: vec![support::sched::contact()],
+                domains: vec![domain("away.ru", glue, now)],
+            },
+            now,
+        )
+        .unwrap();
+    let old = store.delegation("away.ru").unwrap().unwrap();
+    let rec = DelegationRecord {
+        state: DelegationState::Delegated,
+        delegated_at: Some(now),
+        ..old.clone()
+    };
+    assert!(store
+        .put_delegation("away.ru", &old.ns_fingerprint, &rec, None, None)
+        .unwrap());
+
+    let app =
+        zonekeeper::app::App::new(cfg, store.clone(), Arc::new(zonekeeper::clock::SystemClock))
+            .unwrap();
+    let task = tokio::spawn(zonekeeper::scheduler::run(app.clone()));
+    let ns2_down = || {
+        store
+            .delegation("away.ru")
+            .ok()
+            .flatten()
+            .and_then(|r| {
+                r.downtime
+                    .iter()
+                    .find(|d| d.server.as_str() == "ns2.away.ru" && d.address.is_none())
+                    .map(|d| d.last_reachable)
+            })
+            .flatten()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || store
+            .rounds("away.ru", 10)
+            .is_ok_and(|r| r.len() >= 2))
+        .await,
+        "no rounds recorded"
+    );
+
+    // ns2 goes down; once a round recorded it, the database goes away
+    // for longer than the whole budget.
+    ns2.take();
+    assert!(
+        wait_for(Duration::from_secs(10), || ns2_down() == Some(false)).await,
+        "ns2 never recorded down"
+    );
+    let stopped = chrono::Utc::now();
+    tokio::task::block_in_place(|| pg.stop());
+    tokio::time::sleep(budget + Duration::from_secs(2)).await;
+    let started = chrono::Utc::now();
+    tokio::task::block_in_place(|| pg.start());
+
+    // Rounds run again and are recorded (ns2 still down), then ns2 is back.
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .rounds("away.ru", 1000)
+            .is_ok_and(|r| r.iter().any(|r| r.at > started)))
+        .await,
+        "no round recorded after the database came back"
+    );
+    let _ns2 = z.serve_on(ips[1], port).await;
+    assert!(
+        wait_for(Duration::from_secs(10), || ns2_down() == Some(true)).await,
+        "ns2 never recorded back"
+    );
+    app.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+
+    let rounds = store.rounds("away.ru", 1000).unwrap();
+    let during: Vec<_> = rounds
+        .iter()
+        .filter(|r| r.at > stopped && r.at < started)
+        .map(|r| r.at)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "rounds recorded from the outage: {during:?}"
+    );
+    let rec = store.delegation("away.ru").unwrap().unwrap();
+    let d = rec
+        .downtime
+        .iter()
+        .find(|d| d.server.as_str() == "ns2.away.ru" && d.address.is_none())
+        .unwrap();
+    let history = store.history("away.ru", 100).unwrap();
+    assert!(
+        rec.state == DelegationState::Delegated
+            && rec.violation.is_none()
+            && history.iter().all(|e| e.to != DelegationState::Suspended),
+        "{rec:?}\n{history:?}"
+    );
+    assert!(
+        u128::from(d.unreachable_ms) < budget.as_millis(),
+        "charged {} ms for an outage the registry could not record: {d:?}",
+        d.unreachable_ms
+    );
+    eprintln!(
+        "storage_faults_sched: {} rounds recorded, ns2 charged {} ms, database away {} ms",
+        rounds.len(),
+        d.unreachable_ms,
+        (started - stopped).num_milliseconds()
+    );
 }
