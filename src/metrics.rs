@@ -22,6 +22,21 @@ use crate::app::App;
 
 pub const PROBE_DURATION: &str = "zonekeeper_probe_duration_seconds";
 pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
+pub const WHOIS_DURATION: &str = "zonekeeper_whois_duration_seconds";
+pub const RDAP_DURATION: &str = "zonekeeper_rdap_duration_seconds";
+pub const EPP_DURATION: &str = "zonekeeper_epp_command_duration_seconds";
+/// Public answers: a cached one takes tens of microseconds, a store read
+/// under a millisecond, a cold read of a large store or a busy blocking
+/// pool tens of milliseconds; past a second something is wrong.
+const ANSWER_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5,
+];
+/// EPP commands: queries like public answers, transforms wait for a
+/// durable commit (an fsync, or a PostgreSQL round trip).
+const EPP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// Buckets for probe latency: loopback answers in well under a millisecond,
 /// far servers in hundreds, timeouts at seconds.
 const PROBE_BUCKETS: &[f64] = &[
@@ -54,6 +69,21 @@ pub fn install() -> PrometheusHandle {
                             Matcher::Full(CHECK_DURATION.into()),
                             CHECK_BUCKETS,
                         )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(WHOIS_DURATION.into()),
+                            ANSWER_BUCKETS,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(RDAP_DURATION.into()),
+                            ANSWER_BUCKETS,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(Matcher::Full(EPP_DURATION.into()), EPP_BUCKETS)
                     })
                     .unwrap_or_else(|_| PrometheusBuilder::new())
             };
@@ -161,6 +191,21 @@ fn describe() {
     describe_counter!(
         "zonekeeper_probe_address_queries_total",
         "DNS probe queries by server address (the first 256 addresses probed; the rest as other) and result"
+    );
+    describe_histogram!(
+        WHOIS_DURATION,
+        Unit::Seconds,
+        "Time to answer a WHOIS query, from the query line read to the answer ready"
+    );
+    describe_histogram!(
+        RDAP_DURATION,
+        Unit::Seconds,
+        "Time to answer an RDAP request, by object kind"
+    );
+    describe_histogram!(
+        EPP_DURATION,
+        Unit::Seconds,
+        "Time to process an EPP command (a transform includes its durable commit), by command"
     );
     describe_histogram!(
         PROBE_DURATION,

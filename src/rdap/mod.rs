@@ -230,6 +230,7 @@ fn status_label(s: StatusCode) -> metrics::SharedString {
 
 async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let kind = kind_of(req.uri().path());
+    let started = std::time::Instant::now();
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -253,6 +254,8 @@ async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+    metrics::histogram!(crate::metrics::RDAP_DURATION, "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!(
         "zonekeeper_rdap_requests_total",
         "kind" => kind,

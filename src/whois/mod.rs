@@ -519,6 +519,7 @@ async fn connection(
         _ = app.shutdown.cancelled() => return,
     };
     let mut drain = false;
+    let started = std::time::Instant::now();
     let line = |o: Answered, t: String| (o, Bytes::from(t));
     let (outcome, text) = match read {
         Err(_) => (
@@ -557,6 +558,7 @@ async fn connection(
         },
     };
     count(outcome);
+    metrics::histogram!(crate::metrics::WHOIS_DURATION).record(started.elapsed().as_secs_f64());
     let _ = tokio::time::timeout(limit, async {
         send_last(&mut stream, &text).await?;
         if drain {
