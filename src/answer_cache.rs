@@ -15,7 +15,8 @@
 //! same result. Both answers show the store's last update time; the entry
 //! keeps where, and a hit after another domain's commit gets the current
 //! time written over it. A store that keeps no stamps (another process
-//! may write it) gets no caching.
+//! may write it) gets no caching; its answers are kept only to serve
+//! while it cannot be read (see [`Answers`]).
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,6 +210,18 @@ impl<V, W: quick_cache::Weighter<String, Arc<V>> + Clone> Bounded<V, W> {
         self.map.is_some()
     }
 
+    /// The entry under `key`, current or not, uncounted: the last answer
+    /// built, for when the store cannot be read.
+    fn last(&self, key: &str) -> Option<Arc<V>> {
+        self.map.as_ref()?.get(key)
+    }
+
+    fn remove(&self, key: &str) {
+        if let Some(m) = &self.map {
+            m.remove(key);
+        }
+    }
+
     fn insert(&self, key: String, v: Arc<V>) {
         if let Some(m) = &self.map {
             m.insert(key, v);
@@ -284,6 +297,18 @@ impl AnswerCache {
 
     pub fn insert(&self, name: &str, entry: Arc<Entry>) {
         self.0.insert(name.to_string(), entry);
+    }
+
+    /// The last answer built for `name`, current or not: what is served
+    /// while the store cannot be read (see [`Answers`]).
+    pub fn last_built(&self, name: &str) -> Option<Arc<Entry>> {
+        self.0.last(name)
+    }
+
+    /// Drop `name`'s answer: the domain is gone, so not even a store
+    /// outage may bring its last answer back.
+    pub fn forget(&self, name: &str) {
+        self.0.remove(name);
     }
 }
 
@@ -366,8 +391,14 @@ impl FactCache {
         self.0.get(key, |e| stamps.current(&e.deps, e.built))
     }
 
+    /// The last fact read under `key`, current or not (see [`Answers`]).
+    pub fn last_built(&self, key: &str) -> Option<Arc<FactEntry>> {
+        self.0.last(key)
+    }
+
     /// The fact under `key`: cached while current, else `load`ed and kept
-    /// (when the store keeps change stamps, `stamps`; else always loaded).
+    /// (when the store keeps change stamps, `stamps`; else always loaded,
+    /// and kept only as the last one read, see [`Answers`]).
     /// `deps` as for [`Self::insert`].
     pub fn read_through<E>(
         &self,
@@ -377,7 +408,11 @@ impl FactCache {
         load: impl FnOnce() -> Result<Fact, E>,
     ) -> Result<Fact, E> {
         let Some(stamps) = stamps else {
-            return load();
+            let fact = load()?;
+            // Generation 0: never current (no stamps to check it against),
+            // only the last fact read.
+            self.insert(key, 0, deps, fact.clone());
+            return Ok(fact);
         };
         if let Some(e) = self.get(&key, stamps) {
             return Ok(e.fact.clone());
@@ -494,6 +529,14 @@ impl SearchCache {
 }
 
 /// The caches the public services share through [`crate::app::App`].
+///
+/// They also keep public reads answering while the store cannot be read
+/// (a database restart, a redb file being reopened after an I/O error):
+/// a lookup whose store read fails with [`crate::store::StoreError::storage`]
+/// gets the last answer built for that name, current or not (`last_built`);
+/// only a name with nothing kept gets the protocol's temporary error. On a
+/// store without change stamps (PostgreSQL) nothing is served from the
+/// caches otherwise, but the answers built are still kept for this.
 #[derive(Debug)]
 pub struct Answers {
     pub rdap_domain: AnswerCache,
@@ -502,6 +545,10 @@ pub struct Answers {
     pub facts: FactCache,
     /// RDAP domain searches by name.
     pub searches: SearchCache,
+    /// The store's last update time as last read (Unix seconds;
+    /// `i64::MIN`: none yet), shown by answers built while it cannot be
+    /// read.
+    last_update: std::sync::atomic::AtomicI64,
 }
 
 impl Answers {
@@ -512,6 +559,20 @@ impl Answers {
             whois_domain: AnswerCache::off(),
             facts: FactCache::off(),
             searches: SearchCache::off(),
+            last_update: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Remember `t` as the store's last update time read.
+    pub fn saw_update(&self, t: Timestamp) {
+        self.last_update.store(t.timestamp(), Ordering::Relaxed);
+    }
+
+    /// The store's last update time as last read, if ever.
+    pub fn last_update_seen(&self) -> Option<Timestamp> {
+        match self.last_update.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            s => chrono::DateTime::from_timestamp(s, 0),
         }
     }
 }
@@ -523,6 +584,7 @@ impl Default for Answers {
             whois_domain: AnswerCache::new(WHOIS_MAX_BYTES),
             facts: FactCache::new(FACT_MAX_BYTES),
             searches: SearchCache::new(SEARCH_MAX_BYTES),
+            last_update: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 }

@@ -141,10 +141,12 @@ impl App {
     /// change stamps when it keeps them (no read transaction; what the
     /// answer caches show too), else read; `now` for a store never written.
     pub fn last_update_shown(&self, now: Timestamp) -> crate::store::Result<Timestamp> {
-        Ok(match self.store.stamps().and_then(|s| s.updated()) {
+        let t = match self.store.stamps().and_then(|s| s.updated()) {
             Some(t) => t,
             None => self.store.last_update()?.unwrap_or(now),
-        })
+        };
+        self.answers.saw_update(t);
+        Ok(t)
     }
 
     /// The registry-side outage in force, if any.

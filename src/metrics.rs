@@ -22,6 +22,21 @@ use crate::app::App;
 
 pub const PROBE_DURATION: &str = "zonekeeper_probe_duration_seconds";
 pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
+pub const WHOIS_DURATION: &str = "zonekeeper_whois_duration_seconds";
+pub const RDAP_DURATION: &str = "zonekeeper_rdap_duration_seconds";
+pub const EPP_DURATION: &str = "zonekeeper_epp_command_duration_seconds";
+/// Public answers: a cached one takes tens of microseconds, a store read
+/// under a millisecond, a cold read of a large store or a busy blocking
+/// pool tens of milliseconds; past a second something is wrong.
+const ANSWER_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5,
+];
+/// EPP commands: queries like public answers, transforms wait for a
+/// durable commit (an fsync, or a PostgreSQL round trip).
+const EPP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// Buckets for probe latency: loopback answers in well under a millisecond,
 /// far servers in hundreds, timeouts at seconds.
 const PROBE_BUCKETS: &[f64] = &[
@@ -29,6 +44,10 @@ const PROBE_BUCKETS: &[f64] = &[
 ];
 /// Whole checks: several probes per server, retries up to the timeout.
 const CHECK_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+/// Probe queries per server address: `address` is the address for the
+/// first this many addresses probed since start, `other` for the rest, so
+/// the series stay bounded however many hosters the registry probes.
+pub const MAX_PROBED_ADDRESSES: usize = 256;
 /// Scrapes wait at most this long for the store figures.
 const STORE_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,6 +70,21 @@ pub fn install() -> PrometheusHandle {
                             CHECK_BUCKETS,
                         )
                     })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(WHOIS_DURATION.into()),
+                            ANSWER_BUCKETS,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full(RDAP_DURATION.into()),
+                            ANSWER_BUCKETS,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(Matcher::Full(EPP_DURATION.into()), EPP_BUCKETS)
+                    })
                     .unwrap_or_else(|_| PrometheusBuilder::new())
             };
             let handle = match builder().install_recorder() {
@@ -66,6 +100,36 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Count one probe query to `addr` and its latency: the totals by result
+/// and transport, and the per-address load (see [`MAX_PROBED_ADDRESSES`]).
+/// `result` is `answer`, `timeout`, `io` or `malformed`.
+pub fn probe_sent(
+    addr: std::net::SocketAddr,
+    transport: &'static str,
+    result: &'static str,
+    took: Duration,
+) {
+    static SEEN: OnceLock<std::sync::Mutex<std::collections::HashSet<std::net::SocketAddr>>> =
+        OnceLock::new();
+    let label = {
+        let mut seen = SEEN
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&addr) || seen.len() < MAX_PROBED_ADDRESSES {
+            seen.insert(addr);
+            crate::checks::rules::show_addr(addr)
+        } else {
+            "other".to_string()
+        }
+    };
+    metrics::counter!("zonekeeper_probes_total", "result" => result, "transport" => transport)
+        .increment(1);
+    metrics::counter!("zonekeeper_probe_address_queries_total", "address" => label, "result" => result)
+        .increment(1);
+    metrics::histogram!(PROBE_DURATION).record(took.as_secs_f64());
 }
 
 /// HELP lines for every metric the modules emit.
@@ -123,6 +187,25 @@ fn describe() {
     describe_counter!(
         "zonekeeper_probes_total",
         "DNS probes sent to declared nameservers, by result and transport"
+    );
+    describe_counter!(
+        "zonekeeper_probe_address_queries_total",
+        "DNS probe queries by server address (the first 256 addresses probed; the rest as other) and result"
+    );
+    describe_histogram!(
+        WHOIS_DURATION,
+        Unit::Seconds,
+        "Time to answer a WHOIS query, from the query line read to the answer ready"
+    );
+    describe_histogram!(
+        RDAP_DURATION,
+        Unit::Seconds,
+        "Time to answer an RDAP request, by object kind"
+    );
+    describe_histogram!(
+        EPP_DURATION,
+        Unit::Seconds,
+        "Time to process an EPP command (a transform includes its durable commit), by command"
     );
     describe_histogram!(
         PROBE_DURATION,

@@ -229,6 +229,9 @@ pub struct Session {
     rgp: bool,
     /// The client's address (login back-off per address).
     peer: Option<std::net::IpAddr>,
+    /// When the frame being handled was handed over (its time is recorded
+    /// with its count).
+    frame_started: std::time::Instant,
 }
 
 impl Session {
@@ -243,6 +246,7 @@ impl Session {
             secdns: false,
             rgp: false,
             peer: None,
+            frame_started: std::time::Instant::now(),
         }
     }
 
@@ -348,6 +352,7 @@ impl Session {
 
     /// [`Session::handle`] of an already parsed frame.
     pub fn handle_parsed(&mut self, parsed: Result<Element, xml::XmlError>) -> (String, bool) {
+        self.frame_started = std::time::Instant::now();
         let root = match parsed {
             Ok(r) => r,
             Err(e) => {
@@ -457,6 +462,30 @@ impl Session {
         metrics::counter!("zonekeeper_epp_commands_total",
             "command" => command.to_string(), "code" => code.to_string())
         .increment(1);
+        // Known commands only: a client's made-up element names must not
+        // add series.
+        let verb = command.rsplit(':').next().unwrap_or(command);
+        let timed = if matches!(
+            verb,
+            "login"
+                | "logout"
+                | "check"
+                | "info"
+                | "poll"
+                | "create"
+                | "update"
+                | "delete"
+                | "renew"
+                | "transfer"
+                | "hello"
+                | "parse"
+        ) {
+            command.to_string()
+        } else {
+            "other".to_string()
+        };
+        metrics::histogram!(crate::metrics::EPP_DURATION, "command" => timed)
+            .record(self.frame_started.elapsed().as_secs_f64());
     }
 
     fn rate_ok(&self) -> Result<(), Out> {

@@ -758,6 +758,30 @@ impl Prober {
         let Ok(_permit) = self.inner.in_flight.acquire().await else {
             return Outcome::Io("prober is shutting down".into());
         };
+        let started = std::time::Instant::now();
+        let out = self.send_now(addr, q, transport).await;
+        let result = match &out {
+            Outcome::Reply(_) => "answer",
+            Outcome::Timeout => "timeout",
+            Outcome::Io(_) => "io",
+            Outcome::Malformed(_) => "malformed",
+        };
+        let t = if transport == Transport::Tcp {
+            "tcp"
+        } else {
+            "udp"
+        };
+        crate::metrics::probe_sent(addr, t, result, started.elapsed());
+        out
+    }
+
+    /// [`Self::send`] once the caps let the question go.
+    async fn send_now(
+        &self,
+        addr: SocketAddr,
+        q: &wire::Question<'_>,
+        transport: Transport,
+    ) -> Outcome {
         match transport {
             Transport::Udp => wire::udp(addr, q, self.inner.timeout, self.inner.retries).await,
             Transport::Tcp => {

@@ -92,6 +92,9 @@ pub struct RdapError {
     status: StatusCode,
     description: String,
     retry_after: Option<u64>,
+    /// The store could not be read (a storage condition): the last answer
+    /// kept may be served instead.
+    storage: bool,
 }
 
 impl RdapError {
@@ -100,6 +103,7 @@ impl RdapError {
             status,
             description: description.into(),
             retry_after: None,
+            storage: false,
         }
     }
     fn bad(d: impl Into<String>) -> Self {
@@ -121,7 +125,8 @@ impl RdapError {
 /// not a 500 (cached answers are still served before the store is read).
 impl From<StoreError> for RdapError {
     fn from(e: StoreError) -> Self {
-        if e.storage().is_some() {
+        let storage = e.storage().is_some();
+        if storage {
             tracing::warn!("RDAP store read failed: {e}");
         } else {
             tracing::error!("RDAP store read failed: {e}");
@@ -131,6 +136,7 @@ impl From<StoreError> for RdapError {
             "The registry database could not be read; try again later.",
         );
         r.retry_after = Some(u64::from(crate::api::problem::STORAGE_RETRY_AFTER));
+        r.storage = storage;
         r
     }
 }
@@ -224,6 +230,7 @@ fn status_label(s: StatusCode) -> metrics::SharedString {
 
 async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let kind = kind_of(req.uri().path());
+    let started = std::time::Instant::now();
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -247,6 +254,8 @@ async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+    metrics::histogram!(crate::metrics::RDAP_DURATION, "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!(
         "zonekeeper_rdap_requests_total",
         "kind" => kind,
@@ -387,17 +396,42 @@ async fn domain(
     let stamps = st.app.store.stamps();
     let now = st.app.now();
     // Read before the store: a commit after this makes the entry stale.
-    let generation = stamps.map(|s| s.generation());
+    let generation = stamps.map_or(0, |s| s.generation());
     if let Some(s) = stamps {
         if let Some(e) = cache.get(name.as_str(), s, now, &st.app.config.lifecycle) {
             return Ok(cached_response(&headers, &e));
         }
     }
-    let c = ctx_at(&st, now)?;
-    let Some((d, overdue, record, status)) = load_domain_full(&st, name.as_str(), c.now)? else {
+    match domain_fresh(&st, &headers, name.as_str(), now, generation) {
+        // The store cannot be read: the last answer built, if any.
+        Err(e) if e.storage => match cache.last_built(name.as_str()) {
+            Some(entry) => {
+                stale_served();
+                Ok(cached_response(&headers, &entry))
+            }
+            None => Err(e),
+        },
+        r => r,
+    }
+}
+
+/// A domain's answer read from the store (and kept in the answer cache,
+/// tagged with `generation`, the store's before the read; 0 without
+/// change stamps: kept only as the last answer built).
+fn domain_fresh(
+    st: &Rdap,
+    headers: &IfNoneMatch,
+    name: &str,
+    now: crate::model::Timestamp,
+    generation: u64,
+) -> Res {
+    let cache = &st.app.answers.rdap_domain;
+    let c = ctx_at(st, now)?;
+    let Some((d, overdue, record, status)) = load_domain_full(st, name, c.now)? else {
+        // Gone: not even a store outage may bring its last answer back.
+        cache.forget(name);
         return Err(RdapError::not_found(format!(
-            "Domain {} is not registered.",
-            name.as_str()
+            "Domain {name} is not registered."
         )));
     };
     let (mut dom, redacted) = view::domain(&c, &d, overdue, "$");
@@ -409,19 +443,43 @@ async fn domain(
         Err(_) => return Ok(rdap_json(&dom)),
     };
     let updated = c.db_updated;
-    let e = generation
-        .and_then(|g| Entry::new(g, record, status, body.clone(), updated, DB_EVENT))
-        .map(Arc::new);
-    match e {
+    match Entry::new(generation, record, status, body.clone(), updated, DB_EVENT).map(Arc::new) {
         Some(e) => {
-            cache.insert(name.as_str(), e.clone());
-            Ok(cached_response(&headers, &e))
+            cache.insert(name, e.clone());
+            Ok(cached_response(headers, &e))
         }
         None => {
             let tag = crate::answer_cache::etag(crate::answer_cache::body_tag(&body));
-            Ok(tagged(&headers, body, tag))
+            Ok(tagged(headers, body, tag))
         }
     }
+}
+
+/// Count an answer served from what was kept while the store could not
+/// be read.
+fn stale_served() {
+    metrics::counter!("zonekeeper_stale_answers_total", "service" => "rdap").increment(1);
+}
+
+/// While the store cannot be read (`e` is a storage error): the context
+/// and the last fact read under `key`, if any; else `e`.
+fn last_fact(st: &Rdap, key: &str, e: RdapError) -> Result<(Ctx, Fact), RdapError> {
+    if !e.storage {
+        return Err(e);
+    }
+    let (Some(f), Some(db_updated)) = (
+        st.app.answers.facts.last_built(key),
+        st.app.answers.last_update_seen(),
+    ) else {
+        return Err(e);
+    };
+    stale_served();
+    let c = Ctx {
+        base: base_url(st),
+        now: st.app.now(),
+        db_updated,
+    };
+    Ok((c, f.fact.clone()))
 }
 
 fn public_host(h: &crate::store::HostRecord) -> PublicNameserver {
@@ -439,21 +497,28 @@ async fn nameserver(
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad nameserver name: {e}.")))?;
     let host =
         names::parse_host(&name).map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
-    let c = ctx(&st)?;
     let key = FactCache::key(NAMESERVER, host.as_str());
     let k = Key::Host(host.as_str());
-    let fact = st
-        .app
-        .answers
-        .facts
-        .read_through(st.app.store.stamps(), key, [k, k], || {
-            Ok::<_, StoreError>(
-                st.app
-                    .store
-                    .host(host.as_str())?
-                    .map_or(Fact::Absent, Fact::Host),
-            )
-        })?;
+    let fresh = ctx(&st).and_then(|c| {
+        let fact = st.app.answers.facts.read_through(
+            st.app.store.stamps(),
+            key.clone(),
+            [k, k],
+            || {
+                Ok::<_, StoreError>(
+                    st.app
+                        .store
+                        .host(host.as_str())?
+                        .map_or(Fact::Absent, Fact::Host),
+                )
+            },
+        )?;
+        Ok((c, fact))
+    });
+    let (c, fact) = match fresh {
+        Ok(f) => f,
+        Err(e) => last_fact(&st, &key, e)?,
+    };
     let h = match fact {
         Fact::Host(h) if h.domains > 0 => h,
         _ => {
@@ -490,11 +555,15 @@ fn load_entity_cached(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, R
                 None => Fact::Absent,
             })
         })?;
-    Ok(match fact {
+    Ok(entity_of(fact))
+}
+
+fn entity_of(fact: Fact) -> Option<PublicEntity> {
+    match fact {
         Fact::Registrar(r) => Some(PublicEntity::Registrar(r)),
         Fact::Contact(c) => Some(PublicEntity::Contact(c)),
         Fact::Absent | Fact::Host(_) => None,
-    })
+    }
 }
 
 /// A registrar or an organisation by handle. A private person's handle is
@@ -545,9 +614,15 @@ async fn entity(
 ) -> Res {
     let Path(handle) = handle.map_err(|e| RdapError::bad(format!("Bad entity handle: {e}.")))?;
     check_handle(&handle)?;
-    let c = ctx(&st)?;
-    let e = load_entity_cached(&st, &handle)?
-        .ok_or_else(|| RdapError::not_found(format!("Entity {handle} is not known.")))?;
+    let fresh = ctx(&st).and_then(|c| Ok((c, load_entity_cached(&st, &handle)?)));
+    let (c, e) = match fresh {
+        Ok(f) => f,
+        Err(e) => {
+            let (c, f) = last_fact(&st, &FactCache::key(ENTITY, &handle), e)?;
+            (c, entity_of(f))
+        }
+    };
+    let e = e.ok_or_else(|| RdapError::not_found(format!("Entity {handle} is not known.")))?;
     let (mut ent, redacted) = entity_view(&c, &e, "$");
     ent.rdap_conformance = Some(CONFORMANCE);
     ent.events = vec![view::db_event(&c)];

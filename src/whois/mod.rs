@@ -117,18 +117,67 @@ impl Default for Options {
     }
 }
 
-/// Answer one parsed query from the store at `app.now()`.
+/// Answer one parsed query from the store at `app.now()`; while the store
+/// cannot be read, with the last answer built for the name, if any (see
+/// [`crate::answer_cache::Answers`]).
 pub fn answer(app: &App, q: &Query) -> (Answered, String) {
+    let (o, b) = respond(app, q);
+    (o, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// [`answer`] as the bytes sent.
+fn respond(app: &App, q: &Query) -> (Answered, Bytes) {
     match lookup(app, q) {
-        Ok(r) => r,
+        Ok((o, t)) => (o, Bytes::from(t)),
         Err(e) => {
-            error!("WHOIS store read failed: {e}");
+            if e.storage().is_some() {
+                if let Some(a) = last_built(app, q) {
+                    metrics::counter!("zonekeeper_stale_answers_total", "service" => "whois")
+                        .increment(1);
+                    return a;
+                }
+                warn!("WHOIS store read failed: {e}");
+            } else {
+                error!("WHOIS store read failed: {e}");
+            }
             (
                 Answered::Error,
-                format::error_line("temporary failure; try again later"),
+                Bytes::from(format::error_line("temporary failure; try again later")),
             )
         }
     }
+}
+
+/// The last answer built for `q`, current or not (the store cannot be
+/// read). `None` when nothing was kept for it.
+fn last_built(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
+    let source = app.config.whois.source.as_str();
+    let facts = &app.answers.facts;
+    let updated = || app.answers.last_update_seen();
+    let fact = match q {
+        Query::Domain(text) => {
+            let name = match app.zones.parse_domain(text) {
+                Ok(n) => n,
+                Err(NameError::NotInZone { .. } | NameError::WrongLevel { .. }) => {
+                    let t = format::not_found_answer(source, updated()?);
+                    return Some((Answered::NotFound, Bytes::from(t)));
+                }
+                // Answered without the store: not a read that failed.
+                Err(_) => return None,
+            };
+            if let Some(e) = app.answers.whois_domain.last_built(name.as_str()) {
+                return Some((Answered::Ok, e.body.clone()));
+            }
+            facts.last_built(&FactCache::key(ABSENT_DOMAIN, name.as_str()))?
+        }
+        Query::Nameserver(text) => {
+            let h = crate::names::parse_host(text).ok()?;
+            facts.last_built(&FactCache::key(HOST, h.as_str()))?
+        }
+        Query::Registrar(handle) => facts.last_built(&FactCache::key(REGISTRAR, handle))?,
+    };
+    let (o, t) = fact_answer(&fact.fact, source, updated()?)?;
+    Some((o, Bytes::from(t)))
 }
 
 /// Fact-cache kinds of the WHOIS lookups (see [`FactCache::key`]).
@@ -141,12 +190,12 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
     let now = app.now();
     let stamps = app.store.stamps();
     // Read before the store: a later commit makes what is cached stale.
-    let generation = stamps.map(|s| s.generation());
+    // Without stamps (generation 0) what is kept is never current, only
+    // the last answer built, for when the store cannot be read.
+    let generation = stamps.map_or(0, |s| s.generation());
     let facts = &app.answers.facts;
     let keep = |key: String, deps: [Key<'_>; 2], fact: Fact| {
-        if let Some(g) = generation {
-            facts.insert(key, g, deps, fact);
-        }
+        facts.insert(key, generation, deps, fact);
     };
     let last = || app.last_update_shown(now);
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
@@ -157,6 +206,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                 let cfg = &app.config.lifecycle;
                 let bundle = app.store.bundle(name.as_str())?;
                 if bundle.is_none() {
+                    app.answers.whois_domain.forget(name.as_str());
                     let d = Key::Domain(name.as_str());
                     keep(
                         FactCache::key(ABSENT_DOMAIN, name.as_str()),
@@ -173,13 +223,11 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                     Some((d, b, status)) => {
                         let updated = last()?;
                         let text = format::domain_answer(&d, source, updated);
-                        if let Some(g) = generation {
-                            let body = Bytes::from(text.clone());
-                            let before = format::UPDATED_PREFIX.as_bytes();
-                            if let Some(e) = Entry::new(g, b.domain, status, body, updated, before)
-                            {
-                                app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
-                            }
+                        let body = Bytes::from(text.clone());
+                        let before = format::UPDATED_PREFIX.as_bytes();
+                        let g = generation;
+                        if let Some(e) = Entry::new(g, b.domain, status, body, updated, before) {
+                            app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
                         }
                         (Answered::Ok, text)
                     }
@@ -471,6 +519,7 @@ async fn connection(
         _ = app.shutdown.cancelled() => return,
     };
     let mut drain = false;
+    let started = std::time::Instant::now();
     let line = |o: Answered, t: String| (o, Bytes::from(t));
     let (outcome, text) = match read {
         Err(_) => (
@@ -494,25 +543,22 @@ async fn connection(
                 Some(a) => a,
                 None if opts.blocking_reads => {
                     let a = app.clone();
-                    let (o, t) = tokio::task::spawn_blocking(move || answer(&a, &q))
+                    tokio::task::spawn_blocking(move || respond(&a, &q))
                         .await
                         .unwrap_or_else(|e| {
                             error!("WHOIS lookup task failed: {e}");
-                            (
+                            line(
                                 Answered::Error,
                                 format::error_line("temporary failure; try again later"),
                             )
-                        });
-                    line(o, t)
+                        })
                 }
-                None => {
-                    let (o, t) = answer(&app, &q);
-                    line(o, t)
-                }
+                None => respond(&app, &q),
             },
         },
     };
     count(outcome);
+    metrics::histogram!(crate::metrics::WHOIS_DURATION).record(started.elapsed().as_secs_f64());
     let _ = tokio::time::timeout(limit, async {
         send_last(&mut stream, &text).await?;
         if drain {

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -356,9 +357,11 @@ filter = "info"
 /// PostgreSQL stopped hard under `serve` and started again: the service
 /// stays up; while the database is away `/readyz` is 503 `store:
 /// unavailable`, a create is refused as `storage-unavailable` (503,
-/// `Retry-After`), RDAP answers 503 with `Retry-After` (never a 500) and
-/// WHOIS one error line; after the start it is ready again within seconds
-/// and creates succeed.
+/// `Retry-After`), WHOIS and RDAP answer names looked up before the stop
+/// as they did then (from the answer caches), and for a name not looked
+/// up RDAP answers 503 with `Retry-After` (never a 500) and WHOIS one
+/// error line; after the start it is ready again within seconds and
+/// creates succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_away_and_back_is_told_and_recovered_from() {
     // Durable: a hard stop must not lose an acknowledged commit (the
@@ -404,6 +407,14 @@ filter = "info"
     let (st, v, _) = api.create("before-pg.ru").await;
     assert_eq!(st, 201, "{v}");
     acked += 1;
+    // Looked up before the stop: answered while the database is away.
+    let (known, unknown) = (EXISTING[0], EXISTING[1]);
+    let whois_before = whois(serve.whois, known);
+    assert!(whois_before.contains("state:"), "{whois_before}");
+    let (st, rdap_before) = api.get(&format!("/rdap/domain/{known}")).await;
+    assert_eq!(st, 200, "{rdap_before}");
+    let ns_before = whois(serve.whois, "nameserver ns1.baro4.ru");
+    assert!(ns_before.contains("192.0.2.5"), "{ns_before}");
 
     pg.stop();
     let (st, body) = api.get("/readyz").await;
@@ -416,19 +427,32 @@ filter = "info"
         "{v}"
     );
     assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(whois(serve.whois, known), whois_before, "{}", bin.log());
+    assert_eq!(whois(serve.whois, "nameserver ns1.baro4.ru"), ns_before);
+    assert_eq!(
+        api.get(&format!("/rdap/domain/{known}")).await,
+        (200, rdap_before),
+        "{}",
+        bin.log()
+    );
     let r = api
         .http
-        .get(format!("{}/rdap/domain/{}", api.base, EXISTING[0]))
+        .get(format!("{}/rdap/domain/{unknown}", api.base))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.headers().contains_key("retry-after"));
-    let w = whois(serve.whois, EXISTING[0]);
+    let w = whois(serve.whois, unknown);
     assert!(
         w.lines().any(|l| l.starts_with("% Error:")) && !w.contains("state:"),
         "{w}"
     );
+    let metrics = api.get("/metrics").await.1;
+    for service in ["whois", "rdap"] {
+        let series = format!("zonekeeper_stale_answers_total{{service=\"{service}\"}}");
+        assert!(metrics.contains(&series), "{series} missing");
+    }
 
     pg.start();
     let end = Instant::now() + Duration::from_secs(20);
@@ -452,4 +476,166 @@ filter = "info"
         "after-pg.ru,before-pg.ru"
     );
     assert_eq!(acked, 2);
+}
+
+/// The scheduler while PostgreSQL is away: a delegated domain's second
+/// server goes down, then the database is stopped hard for longer than
+/// the downtime budget while the scheduler (real probes of real loopback
+/// servers) keeps running. Rounds that could not be written are not
+/// recorded, charged or sanctioned: no round is stored from the outage,
+/// the server's downtime stays within the budget (the outage alone is
+/// longer than it) and the domain is not suspended; rounds run again and
+/// are recorded after the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_charges_nothing_it_could_not_record_while_postgresql_is_away() {
+    use support::dns;
+    use support::sched::{domain, fast_config, ns, wait_for};
+    use zonekeeper::model::{DelegationRecord, DelegationState};
+
+    let pg = match support::pg::PgCluster::try_start_durable() {
+        Ok(pg) => pg,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("storage_faults_sched: PostgreSQL is required under CI=true: {why}")
+        }
+        Err(why) => {
+            eprintln!("storage_faults_sched: skipped: {why}");
+            return;
+        }
+    };
+    let url = pg.create_db("sched");
+    let block = dns::loopback_block();
+    let ips = [dns::ip(block, 1), dns::ip(block, 2)];
+    let port = dns::common_port(&ips).await;
+    let z = dns::zone("away.ru", block, &[1, 2]);
+    let _ns1 = z.serve_on(ips[0], port).await;
+    let mut ns2 = Some(z.serve_on(ips[1], port).await);
+
+    let budget = Duration::from_secs(3);
+    let mut cfg = fast_config();
+    let d = &mut cfg.delegation;
+    d.probe_interval = Duration::from_millis(200);
+    d.monitor_interval = Duration::from_millis(200);
+    d.downtime_period = Duration::from_secs(3600);
+    d.downtime_budget = budget;
+    d.on_violation = zonekeeper::config::OnViolation::Suspend;
+    cfg.probe.port = port;
+    cfg.probe.timeout = Duration::from_millis(300);
+    cfg.probe.retries = 0;
+    cfg.probe.resolvers = vec!["127.0.0.1:9".parse().unwrap()];
+    cfg.zones = vec!["ru".into()];
+
+    let store: Arc<dyn zonekeeper::store::Store> =
+        Arc::new(zonekeeper::store::PgStore::connect(&url, 4).unwrap());
+    let now = chrono::Utc::now();
+    let glue = z.ns.iter().map(|(n, ip)| ns(n, &[*ip])).collect();
+    zonekeeper::registry::Registry::offline(store.as_ref(), &cfg)
+        .unwrap()
+        .import(
+            &zonekeeper::store::ImportBatch {
+                registrars: vec![support::sched::registrar()],
+                webhooks: vec![],
+                contacts: vec![support::sched::contact()],
+                domains: vec![domain("away.ru", glue, now)],
+            },
+            now,
+        )
+        .unwrap();
+    let old = store.delegation("away.ru").unwrap().unwrap();
+    let rec = DelegationRecord {
+        state: DelegationState::Delegated,
+        delegated_at: Some(now),
+        ..old.clone()
+    };
+    assert!(store
+        .put_delegation("away.ru", &old.ns_fingerprint, &rec, None, None)
+        .unwrap());
+
+    let app =
+        zonekeeper::app::App::new(cfg, store.clone(), Arc::new(zonekeeper::clock::SystemClock))
+            .unwrap();
+    let task = tokio::spawn(zonekeeper::scheduler::run(app.clone()));
+    let ns2_down = || {
+        store
+            .delegation("away.ru")
+            .ok()
+            .flatten()
+            .and_then(|r| {
+                r.downtime
+                    .iter()
+                    .find(|d| d.server.as_str() == "ns2.away.ru" && d.address.is_none())
+                    .map(|d| d.last_reachable)
+            })
+            .flatten()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || store
+            .rounds("away.ru", 10)
+            .is_ok_and(|r| r.len() >= 2))
+        .await,
+        "no rounds recorded"
+    );
+
+    // ns2 goes down; once a round recorded it, the database goes away
+    // for longer than the whole budget.
+    ns2.take();
+    assert!(
+        wait_for(Duration::from_secs(10), || ns2_down() == Some(false)).await,
+        "ns2 never recorded down"
+    );
+    let stopped = chrono::Utc::now();
+    tokio::task::block_in_place(|| pg.stop());
+    tokio::time::sleep(budget + Duration::from_secs(2)).await;
+    let started = chrono::Utc::now();
+    tokio::task::block_in_place(|| pg.start());
+
+    // Rounds run again and are recorded (ns2 still down), then ns2 is back.
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .rounds("away.ru", 1000)
+            .is_ok_and(|r| r.iter().any(|r| r.at > started)))
+        .await,
+        "no round recorded after the database came back"
+    );
+    let _ns2 = z.serve_on(ips[1], port).await;
+    assert!(
+        wait_for(Duration::from_secs(10), || ns2_down() == Some(true)).await,
+        "ns2 never recorded back"
+    );
+    app.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+
+    let rounds = store.rounds("away.ru", 1000).unwrap();
+    let during: Vec<_> = rounds
+        .iter()
+        .filter(|r| r.at > stopped && r.at < started)
+        .map(|r| r.at)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "rounds recorded from the outage: {during:?}"
+    );
+    let rec = store.delegation("away.ru").unwrap().unwrap();
+    let d = rec
+        .downtime
+        .iter()
+        .find(|d| d.server.as_str() == "ns2.away.ru" && d.address.is_none())
+        .unwrap();
+    let history = store.history("away.ru", 100).unwrap();
+    assert!(
+        rec.state == DelegationState::Delegated
+            && rec.violation.is_none()
+            && history.iter().all(|e| e.to != DelegationState::Suspended),
+        "{rec:?}\n{history:?}"
+    );
+    assert!(
+        u128::from(d.unreachable_ms) < budget.as_millis(),
+        "charged {} ms for an outage the registry could not record: {d:?}",
+        d.unreachable_ms
+    );
+    eprintln!(
+        "storage_faults_sched: {} rounds recorded, ns2 charged {} ms, database away {} ms",
+        rounds.len(),
+        d.unreachable_ms,
+        (started - stopped).num_milliseconds()
+    );
 }

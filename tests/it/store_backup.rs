@@ -188,3 +188,89 @@ fn backup_refuses_without_a_store() {
     assert!(!bin.path("zk.redb").exists());
     assert!(!bin.path("x.redb").exists());
 }
+
+fn whois(addr: std::net::SocketAddr, q: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{q}\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// PostgreSQL, as docs/operations.md says: `pg_dump --format=custom` of the
+/// database while `serve` runs on it, `pg_restore --no-owner` into a fresh
+/// database; `store check` passes on the restored one and `serve` on it
+/// answers WHOIS and RDAP for the names, the one a registrar created
+/// through the API included, with the same rounds of history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_dump_restored_into_a_fresh_database_serves() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("store_backup_pg") else {
+        return;
+    };
+    let config = |url: &str| {
+        format!(
+            "zones = [\"ru\", \"рф\"]\n[store]\nurl = \"{url}\"\ncontrol_socket = \"@D@/zk.sock\"\n\
+             [probe]\nresolvers = [\"127.0.0.1:9\"]\ntimeout = \"200ms\"\nretries = 0\n\
+             [log]\nfilter = \"info\"\n"
+        )
+    };
+    let url = pg.create_db("zk");
+    let bin = Bin::new(&config(&url));
+    let serve = bin.serve(&fixture(), "zk.sock");
+    let http = reqwest::Client::new();
+    let tok = zonekeeper::synth::sample_token("REGRU-RU");
+    let created = "restored-pg.ru";
+    let r = http
+        .post(format!("http://{}/api/v1/domains", serve.http))
+        .bearer_auth(&tok)
+        .json(
+            &json!({"name": created, "registrant": "C8-RU", "admin": "C8-RU",
+                      "nameservers": []}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+
+    // The dump is taken while serve runs (pg_dump reads one snapshot).
+    let dump = pg.dir().join("zk.dump");
+    let dump_s = dump.display().to_string();
+    pg.tool(
+        "pg_dump",
+        &["--format=custom", "--file", &dump_s, "--dbname", "zk"],
+    );
+    let count = "SELECT count(*) FROM domains";
+    let domains = pg.psql("zk", count);
+    drop(serve);
+
+    let restored = pg.create_db("zk_restored");
+    pg.tool(
+        "pg_restore",
+        &["--no-owner", "--dbname", "zk_restored", &dump_s],
+    );
+    assert_eq!(pg.psql("zk_restored", count), domains);
+    let out = bin.cli(&["store", "check", "--db", &restored]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let bin2 = Bin::new(&config(&restored));
+    let serve = bin2.serve(&fixture(), "zk.sock");
+    for name in [created, "findomsky0.ru", "baro4.ru"] {
+        let w = whois(serve.whois, name);
+        assert!(
+            w.contains(&format!("domain:        {}", name.to_uppercase())) || w.contains("state:"),
+            "{name}: {w}\n{}",
+            bin2.log()
+        );
+        let r = http
+            .get(format!("http://{}/rdap/domain/{name}", serve.http))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+    }
+    // Serving the restored database imported nothing new: the same count.
+    assert_eq!(pg.psql("zk_restored", count), domains);
+    let _ = std::fs::remove_file(&dump);
+}

@@ -192,6 +192,31 @@ impl PgCluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Run a client tool of the cluster's version (`pg_dump`,
+    /// `pg_restore`, …) as `postgres` against it, with `args` after the
+    /// connection options; its stdout.
+    pub fn tool(&self, tool: &str, args: &[&str]) -> String {
+        let out = as_postgres(&self.bin, tool)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the PostgreSQL tool runs");
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Run one SQL statement with psql (test set-up and inspection).
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = as_postgres(&self.bin, "psql")
