@@ -102,38 +102,8 @@ fn standard_msg(code: u16) -> &'static str {
 
 /// The EPP result code of a registry refusal; the message names the rule.
 fn from_registry(e: RegistryError) -> Out {
-    let code = match &e {
-        RegistryError::NotFound(_) => 2303,
-        RegistryError::Forbidden(_) | RegistryError::NotAllowed(_) => 2201,
-        RegistryError::Invalid(v)
-            if v.iter()
-                .any(|e| crate::registry::input::is_glue_reason(&e.reason)) =>
-        {
-            2005
-        }
-        RegistryError::Invalid(_) => 2306,
-        RegistryError::Store(_) => 2400,
-        RegistryError::Refused { rule, .. } => match *rule {
-            "exists" | "contact-exists" | "host-exists" => 2302,
-            "auth-code" | "auth-code-locked" => 2202,
-            "transfer-pending" => 2300,
-            "no-request" => 2301,
-            "no-contact" | "no-message" | "no-host" => 2303,
-            "contact-in-use" | "host-in-use" | "superordinate" | "contact-sponsor"
-            | "reseller-sponsor" => 2305,
-            "already-sponsor" => 2106,
-            "hold"
-            | "dispute-lock"
-            | "transfer-lock"
-            | "registrant-lock"
-            | "closing"
-            | "expired"
-            | "verification-overdue"
-            | "not-restorable"
-            | "state" => 2304,
-            _ => 2306,
-        },
-    };
+    // The result code comes from the registry's one mapping.
+    let code = e.epp_code();
     let detail = match &e {
         RegistryError::Store(s) => match s.storage() {
             Some(crate::store::Health::Full) => {
