@@ -515,7 +515,7 @@ fn breakdown(store: &RedbStore, names: &[String], cfg: &Config) {
     let mut bytes = 0;
     for b in &bundles {
         if let Some(p) = zonekeeper::public::domain(b, now, &cfg.lifecycle) {
-            let (d, _) = zonekeeper::rdap::view::domain(&ctx, &p, false, "$");
+            let (d, _) = zonekeeper::rdap::view::domain(&ctx, &p, "$");
             bytes += serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(0);
         }
     }

@@ -11,7 +11,7 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | rules (pure) | [`names`], [`lifecycle`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
+//! | rules (pure) | [`names`], [`lifecycle`], [`status`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle, the one domain status model every edge renders (EPP, RGP, RDAP, WHOIS, API), delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]), DS syntax |
 //! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]); serialised public answers cached per domain, invalidated by the change stamps each commit publishes |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`], [`webhook`] | DNS I/O (per-address facts shared across domains and polite caps in [`probe`]), files, sockets; signed deliveries of each registrar's change feed ([`webhook`]); the text policy every outside value passes |
 //! | service | [`registry`] | the one writer of registry data: rules (handles and NS sets in [`registry::input`]), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
@@ -93,6 +93,7 @@ pub mod rdap;
 pub mod registry;
 pub mod scheduler;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod synth;
 pub mod systemd;

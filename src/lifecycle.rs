@@ -74,8 +74,14 @@ pub struct Status {
     pub dispute: bool,
     /// Early cancellation scheduled for this instant (revocable until then).
     pub closing_at: Option<Timestamp>,
+    /// The scheduled cancellation is a court decision (not revocable).
+    pub court_closing: bool,
     /// A registrar change waits for the losing registrar.
     pub transfer_pending: bool,
+    /// A registrant change request is open (not lapsed at `now`).
+    pub registrant_change_pending: bool,
+    /// `paid_till` + grace: the instant the name is freed unless renewed.
+    pub free_at: Timestamp,
     /// Reasons the domain must be out of the zone (empty: may be delegated).
     pub blocks: Vec<Block>,
 }
@@ -92,33 +98,6 @@ impl Status {
     /// Changes by the registrar (nameservers, transfer) are refused.
     pub fn changes_locked(&self) -> bool {
         self.hold || !self.exists()
-    }
-    /// EPP/RDAP status values of the locks in force (RFC 5731 / RFC 8056
-    /// names; RDAP maps them to its registry).
-    pub fn lock_statuses(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.hold {
-            v.push("server hold");
-        }
-        if self.hold || self.dispute {
-            v.push("server transfer prohibited");
-            v.push("server update prohibited");
-            v.push("server delete prohibited");
-        } else {
-            if self.transfer_locked_until.is_some() {
-                v.push("client transfer prohibited");
-            }
-            if self.registrant_locked_until.is_some() {
-                v.push("client delete prohibited");
-            }
-        }
-        if self.transfer_pending {
-            v.push("pending transfer");
-        }
-        if self.closing_at.is_some() {
-            v.push("pending delete");
-        }
-        v
     }
 }
 
@@ -196,7 +175,16 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
         registrant_locked_until: reg_lock_end.filter(|e| now < *e),
         dispute,
         closing_at: reg.closing.as_ref().map(|c| c.at).filter(|a| now < *a),
+        court_closing: reg
+            .closing
+            .as_ref()
+            .is_some_and(|c| now < c.at && c.claimant.is_some()),
         transfer_pending: reg.pending_transfer.is_some(),
+        registrant_change_pending: reg
+            .pending_registrant
+            .as_ref()
+            .is_some_and(|p| now < p.deadline),
+        free_at,
         blocks,
     }
 }

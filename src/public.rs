@@ -13,6 +13,7 @@ use crate::model::{
     Contact, ContactKind, DelegationRecord, DelegationState, DiscloseField, Domain, PostalAddress,
     Registrar, Timestamp,
 };
+use crate::status::{self as status_model, DomainStatus};
 
 /// What WHOIS prints for a person who did not disclose their name.
 pub const PRIVATE_PERSON: &str = "Private Person";
@@ -92,6 +93,8 @@ pub struct PublicDomain {
     pub closing: bool,
     /// The reseller's handle (public, like the registrar).
     pub reseller: Option<String>,
+    /// The one status model (`crate::status`): every edge renders this.
+    pub status: DomainStatus,
 }
 
 pub fn registrar(r: &Registrar) -> PublicRegistrar {
@@ -235,6 +238,14 @@ pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
         transfer_pending: st.transfer_pending,
         closing: st.closing_at.is_some(),
         reseller: d.registration.reseller.clone(),
+        status: status_model::compute(
+            st,
+            status_model::Delegation {
+                state: f.state,
+                change_pending: f.change_pending,
+                violation: f.violation_since.is_some(),
+            },
+        ),
     })
 }
 

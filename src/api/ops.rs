@@ -14,9 +14,12 @@ use super::auth::Caller;
 use super::{blocking, parse_name, public_reason, ApiJson, ApiState, NameserverOut, Problem};
 use crate::app::App;
 use crate::lifecycle::{self, Status};
-use crate::model::{DelegationState, Domain, PendingRegistrant, PendingTransfer, Timestamp};
+use crate::model::{
+    DelegationRecord, DelegationState, Domain, PendingRegistrant, PendingTransfer, Timestamp,
+};
 use crate::names::DomainName;
 use crate::registry::{Actor, CreateIn, Registry, RegistryError, TransferView};
+use crate::status::{self, EppStatus, RgpStatus};
 
 /// A registration as its sponsor sees it (never the auth code itself).
 #[derive(Debug, Serialize)]
@@ -37,14 +40,25 @@ pub struct DomainOut {
     pub auth_code_expires: Option<Timestamp>,
     pub pending_transfer: Option<PendingTransfer>,
     pub pending_registrant: Option<PendingRegistrant>,
-    /// EPP-style names of the locks in force.
+    /// EPP status values (RFC 5731 §2.3) of the one status model
+    /// (docs/statuses.md).
+    pub statuses: Vec<EppStatus>,
+    /// The RFC 3915 RGP state, if any (`redemptionPeriod`, `pendingDelete`).
+    pub rgp_status: Option<RgpStatus>,
+    /// The RDAP (RFC 8056) names of the locks and pending requests among
+    /// `statuses`; kept for compatibility.
     pub lock_statuses: Vec<&'static str>,
     pub lifecycle: Status,
 }
 
-fn domain_out(app: &App, d: &Domain) -> DomainOut {
+fn domain_out(app: &App, d: &Domain) -> Result<DomainOut, Problem> {
     let st = lifecycle::evaluate(d, app.now(), &app.config.lifecycle);
-    DomainOut {
+    let rec = app
+        .store
+        .delegation(d.name.as_str())?
+        .unwrap_or_else(|| DelegationRecord::undelegated(d.created));
+    let model = status::compute(&st, status::Delegation::of(&rec));
+    Ok(DomainOut {
         name: d.name.as_str().to_string(),
         unicode_name: d.name.to_unicode(),
         registrar: d.registrar.clone(),
@@ -67,9 +81,11 @@ fn domain_out(app: &App, d: &Domain) -> DomainOut {
         auth_code_expires: d.registration.auth_info_expires,
         pending_transfer: d.registration.pending_transfer.clone(),
         pending_registrant: d.registration.pending_registrant.clone(),
-        lock_statuses: st.lock_statuses(),
+        statuses: model.epp(),
+        rgp_status: model.rgp(),
+        lock_statuses: model.lock_words(),
         lifecycle: st,
-    }
+    })
 }
 
 fn actor(c: &Caller) -> Actor {
@@ -85,7 +101,7 @@ fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> 
     if d.registrar != caller.handle {
         return Err(Problem::forbidden(name));
     }
-    Ok(domain_out(app, &d))
+    domain_out(app, &d)
 }
 
 type NamePath = Result<Path<String>, PathRejection>;
@@ -115,7 +131,7 @@ where
 {
     on_domain(s, caller, path, move |app, _, who, name| {
         let d = op(&app.registry(), who, name.as_str())?;
-        Ok(Json(domain_out(app, &d)))
+        Ok(Json(domain_out(app, &d)?))
     })
     .await
 }
@@ -129,7 +145,7 @@ pub async fn create(
     blocking(move || {
         let d = app.registry().create(&actor(&caller), &body)?;
         tracing::info!(domain = %d.name, registrar = %caller.handle, "domain created via API");
-        Ok((StatusCode::CREATED, Json(domain_out(&app, &d))))
+        Ok((StatusCode::CREATED, Json(domain_out(&app, &d)?)))
     })
     .await
 }
@@ -141,7 +157,7 @@ pub async fn show(
 ) -> Result<Json<DomainOut>, Problem> {
     on_domain(&s, caller, path, |app, caller, _, name| {
         let (d, _) = super::own_domain(app, caller, name, app.now())?;
-        Ok(Json(domain_out(app, &d)))
+        Ok(Json(domain_out(app, &d)?))
     })
     .await
 }

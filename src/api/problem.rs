@@ -210,11 +210,10 @@ impl From<crate::registry::RegistryError> for Problem {
                 Problem::new(StatusCode::FORBIDDEN, "not-allowed", "Not allowed").detail(m)
             }
             E::Refused { rule, detail } => {
-                let status = match rule {
-                    "auth-code" => StatusCode::FORBIDDEN,
-                    _ => StatusCode::CONFLICT,
-                };
-                Problem::new(status, rule, "Refused by a registry rule").detail(detail)
+                // The status comes from the rule's one mapping.
+                let status =
+                    StatusCode::from_u16(rule.http_status()).unwrap_or(StatusCode::CONFLICT);
+                Problem::new(status, rule.id(), "Refused by a registry rule").detail(detail)
             }
             E::Invalid(v) => Problem::invalid(
                 "the request was refused; nothing was changed",

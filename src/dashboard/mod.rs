@@ -559,6 +559,9 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
         "In the zone",
         if p.delegated { "yes" } else { "no" }.to_string(),
     );
+    // The one status model's EPP names (docs/statuses.md).
+    let statuses: Vec<&str> = p.status.epp().into_iter().map(|x| x.epp()).collect();
+    fact("Statuses", esc(&statuses.join(", ")));
     if let Some(r) = &p.registrar {
         fact(
             "Registrar",

@@ -12,9 +12,10 @@ use super::xml::{
 use super::Shared;
 use crate::app::App;
 use crate::lifecycle;
-use crate::model::{Contact, DiscloseField, Domain, Timestamp};
+use crate::model::{Contact, DelegationRecord, DiscloseField, Domain, Timestamp};
 use crate::registry::NameserverIn;
 use crate::registry::{Actor, CreateIn, DomainUpdate, RegistryError, TransferView};
+use crate::status::{self, DomainStatus};
 
 static SV_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -101,38 +102,8 @@ fn standard_msg(code: u16) -> &'static str {
 
 /// The EPP result code of a registry refusal; the message names the rule.
 fn from_registry(e: RegistryError) -> Out {
-    let code = match &e {
-        RegistryError::NotFound(_) => 2303,
-        RegistryError::Forbidden(_) | RegistryError::NotAllowed(_) => 2201,
-        RegistryError::Invalid(v)
-            if v.iter()
-                .any(|e| crate::registry::input::is_glue_reason(&e.reason)) =>
-        {
-            2005
-        }
-        RegistryError::Invalid(_) => 2306,
-        RegistryError::Store(_) => 2400,
-        RegistryError::Refused { rule, .. } => match *rule {
-            "exists" | "contact-exists" | "host-exists" => 2302,
-            "auth-code" | "auth-code-locked" => 2202,
-            "transfer-pending" => 2300,
-            "no-request" => 2301,
-            "no-contact" | "no-message" | "no-host" => 2303,
-            "contact-in-use" | "host-in-use" | "superordinate" | "contact-sponsor"
-            | "reseller-sponsor" => 2305,
-            "already-sponsor" => 2106,
-            "hold"
-            | "dispute-lock"
-            | "transfer-lock"
-            | "registrant-lock"
-            | "closing"
-            | "expired"
-            | "verification-overdue"
-            | "not-restorable"
-            | "state" => 2304,
-            _ => 2306,
-        },
-    };
+    // The result code comes from the registry's one mapping.
+    let code = e.epp_code();
     let detail = match &e {
         RegistryError::Store(s) => match s.storage() {
             Some(crate::store::Health::Full) => {
@@ -752,38 +723,15 @@ impl Session {
         Ok((d, st))
     }
 
-    fn statuses(&self, d: &Domain, st: &lifecycle::Status) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = st
-            .lock_statuses()
-            .into_iter()
-            .filter_map(|l| {
-                Some(match l {
-                    "server hold" => "serverHold",
-                    "server transfer prohibited" => "serverTransferProhibited",
-                    "server update prohibited" => "serverUpdateProhibited",
-                    "server delete prohibited" => "serverDeleteProhibited",
-                    "client transfer prohibited" => "clientTransferProhibited",
-                    "client delete prohibited" => "clientDeleteProhibited",
-                    "pending transfer" => "pendingTransfer",
-                    "pending delete" => "pendingDelete",
-                    _ => return None,
-                })
-            })
-            .collect();
-        let in_zone = self
+    /// The one status model (`crate::status`) of a loaded domain.
+    fn status_of(&self, d: &Domain, st: &lifecycle::Status) -> Result<DomainStatus, Out> {
+        let r = self
             .app
             .store
             .delegation(d.name.as_str())
-            .ok()
-            .flatten()
-            .is_some_and(|r| lifecycle::in_zone(&r, st));
-        if !in_zone && !v.contains(&"serverHold") {
-            v.push("inactive");
-        }
-        if v.is_empty() {
-            v.push("ok");
-        }
-        v
+            .map_err(|_| Out::err(2400, "internal error"))?
+            .unwrap_or_else(|| DelegationRecord::undelegated(d.created));
+        Ok(status::compute(st, status::Delegation::of(&r)))
     }
 
     fn roid(name: &str) -> String {
@@ -812,8 +760,9 @@ impl Session {
             escape(&name),
             Self::roid(&name)
         );
-        for x in self.statuses(&d, &st) {
-            let _ = write!(s, r#"<domain:status s="{x}"/>"#);
+        let model = self.status_of(&d, &st)?;
+        for x in model.epp() {
+            let _ = write!(s, r#"<domain:status s="{}"/>"#, x.epp());
         }
         if sponsor {
             let _ = write!(
@@ -867,8 +816,12 @@ impl Session {
         if sponsor && self.secdns && !d.ds.is_empty() {
             o.ext = ds_data("infData", &d.ds);
         }
-        if sponsor && self.rgp && st.closing_at.is_some() {
-            o.ext.push_str(&format!(r#"<rgp:infData xmlns:rgp="{RGP_NS}"><rgp:rgpStatus s="pendingDelete"/></rgp:infData>"#));
+        if let Some(r) = model.rgp().filter(|_| sponsor && self.rgp) {
+            let _ = write!(
+                o.ext,
+                r#"<rgp:infData xmlns:rgp="{RGP_NS}"><rgp:rgpStatus s="{}"/></rgp:infData>"#,
+                r.epp()
+            );
         }
         Ok(o)
     }
@@ -1037,11 +990,18 @@ impl Session {
                     "a restore request changes nothing else (RFC 3915 §4.2.5; rule: restore-alone)",
                 ));
             }
-            reg.restore(&actor, &name).map_err(from_registry)?;
+            let d = reg.restore(&actor, &name).map_err(from_registry)?;
+            // The RGP state after the restore, from the one status model
+            // (none once the domain is back to normal: no `addPeriod`,
+            // which is for new registrations only).
+            let st = lifecycle::evaluate(&d, self.app.now(), &self.app.config.lifecycle);
             let mut o = Out::ok(String::new());
-            o.ext = format!(
-                r#"<rgp:upData xmlns:rgp="{RGP_NS}"><rgp:rgpStatus s="addPeriod"/></rgp:upData>"#
-            );
+            if let Some(r) = self.status_of(&d, &st)?.rgp() {
+                o.ext = format!(
+                    r#"<rgp:upData xmlns:rgp="{RGP_NS}"><rgp:rgpStatus s="{}"/></rgp:upData>"#,
+                    r.epp()
+                );
+            }
             return Ok(o);
         }
         if u.is_empty() {

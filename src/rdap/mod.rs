@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::answer_cache::{Entry, Fact, FactCache};
 use crate::app::App;
-use crate::lifecycle::{self, Block};
+use crate::lifecycle;
 use crate::names::{self, NameError};
 use crate::public::{self, PublicContact, PublicDomain, PublicNameserver};
 use crate::ratelimit::ClientLimiter;
@@ -299,10 +299,9 @@ fn name_error(e: NameError) -> RdapError {
     }
 }
 
-/// A live domain's public view, whether a verification request is overdue
-/// (a registry suspension shown as `server hold`), and the domain record
-/// and lifecycle status it was built from (for the answer cache).
-type Loaded = (PublicDomain, bool, crate::model::Domain, lifecycle::Status);
+/// A live domain's public view, and the domain record and lifecycle status
+/// it was built from (for the answer cache).
+type Loaded = (PublicDomain, crate::model::Domain, lifecycle::Status);
 
 fn load_domain_full(
     st: &Rdap,
@@ -316,17 +315,16 @@ fn load_domain_full(
     let Some(p) = public::domain_with(&b, &status) else {
         return Ok(None);
     };
-    let overdue = status.blocks.contains(&Block::VerificationOverdue);
-    Ok(Some((p, overdue, b.domain, status)))
+    Ok(Some((p, b.domain, status)))
 }
 
-/// [`load_domain_full`]: the view and whether verification is overdue.
+/// [`load_domain_full`]: the view alone.
 fn load_domain(
     st: &Rdap,
     ascii: &str,
     now: crate::model::Timestamp,
-) -> Result<Option<(PublicDomain, bool)>, RdapError> {
-    Ok(load_domain_full(st, ascii, now)?.map(|(p, o, _, _)| (p, o)))
+) -> Result<Option<PublicDomain>, RdapError> {
+    Ok(load_domain_full(st, ascii, now)?.map(|(p, _, _)| p))
 }
 
 /// What precedes the `last update of RDAP database` time in a serialised
@@ -427,14 +425,14 @@ fn domain_fresh(
 ) -> Res {
     let cache = &st.app.answers.rdap_domain;
     let c = ctx_at(st, now)?;
-    let Some((d, overdue, record, status)) = load_domain_full(st, name, c.now)? else {
+    let Some((d, record, status)) = load_domain_full(st, name, c.now)? else {
         // Gone: not even a store outage may bring its last answer back.
         cache.forget(name);
         return Err(RdapError::not_found(format!(
             "Domain {name} is not registered."
         )));
     };
-    let (mut dom, redacted) = view::domain(&c, &d, overdue, "$");
+    let (mut dom, redacted) = view::domain(&c, &d, "$");
     dom.rdap_conformance = Some(CONFORMANCE);
     dom.notices = vec![view::terms(&c, &format!("domain/{}", d.name))];
     dom.redacted = redacted;
@@ -784,16 +782,11 @@ fn finish<T: Serialize>(
     })
 }
 
-fn domain_results(
-    c: &Ctx,
-    names: Vec<(PublicDomain, bool)>,
-    truncated: bool,
-    self_path: &str,
-) -> Response {
+fn domain_results(c: &Ctx, names: Vec<PublicDomain>, truncated: bool, self_path: &str) -> Response {
     let mut redacted = Vec::new();
     let mut out = Vec::with_capacity(names.len());
-    for (i, (d, overdue)) in names.iter().enumerate() {
-        let (dom, r) = view::domain(c, d, *overdue, &format!("$.domainSearchResults[{i}]"));
+    for (i, d) in names.iter().enumerate() {
+        let (dom, r) = view::domain(c, d, &format!("$.domainSearchResults[{i}]"));
         out.push(dom);
         redacted.extend(r);
     }
@@ -823,12 +816,10 @@ async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res
         limit,
         |after, n| Ok(st.app.store.search_domains(prefix, after, n)?),
         |k| {
-            Ok(
-                load_domain_full(st, k, c.now)?.map(|(p, overdue, d, status)| {
-                    listed.push((d, status));
-                    (p, overdue)
-                }),
-            )
+            Ok(load_domain_full(st, k, c.now)?.map(|(p, d, status)| {
+                listed.push((d, status));
+                p
+            }))
         },
     )?;
     let resp = domain_results(c, found, truncated, "domains");
@@ -885,7 +876,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
                 .parse()
                 .map(|ip: IpAddr| ip.to_canonical())
                 .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
-            let mut found: Vec<(PublicDomain, bool)> = Vec::new();
+            let mut found: Vec<PublicDomain> = Vec::new();
             let mut truncated = false;
             for h in st.app.store.hosts_by_ip(ip, limit + 1)? {
                 if found.len() >= limit {
@@ -902,8 +893,8 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
                 found.extend(part);
             }
             // A domain may use several hosts with this address.
-            found.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-            found.dedup_by(|a, b| a.0.name == b.0.name);
+            found.sort_by(|a, b| a.name.cmp(&b.name));
+            found.dedup_by(|a, b| a.name == b.name);
             (found, truncated)
         }
     };
@@ -1087,7 +1078,7 @@ async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
     let limit = st.app.config.rdap.search_limit.max(1);
     let (handles, mut truncated) = entity_handles(&st, key, value, limit)?;
     let c = ctx(&st)?;
-    let mut found: Vec<(PublicDomain, bool)> = Vec::new();
+    let mut found: Vec<PublicDomain> = Vec::new();
     'outer: for h in handles {
         let is_registrar = st.app.store.registrar(&h)?.is_some();
         if is_registrar != (role.as_deref() == Some("registrar")) && role.is_some() {
@@ -1100,7 +1091,7 @@ async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
         };
         truncated |= more.is_some();
         for k in keys {
-            let Some((d, overdue)) = load_domain(&st, &k, c.now)? else {
+            let Some(d) = load_domain(&st, &k, c.now)? else {
                 continue;
             };
             // Roles from the record: a private person's handle is not in
@@ -1116,14 +1107,14 @@ async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
                 Some("administrative") => has_role(|d| d.admin.as_ref()),
                 Some(_) => has_role(|d| d.tech.as_ref()),
             };
-            if !ok || found.iter().any(|(x, _)| x.name == d.name) {
+            if !ok || found.iter().any(|x| x.name == d.name) {
                 continue;
             }
             if found.len() == limit {
                 truncated = true;
                 break 'outer;
             }
-            found.push((d, overdue));
+            found.push(d);
         }
     }
     Ok(domain_results(

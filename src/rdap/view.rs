@@ -11,7 +11,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::{ContactKind, DelegationState, DiscloseField, Timestamp};
+use crate::model::{ContactKind, DiscloseField, Timestamp};
 use crate::public::{PublicContact, PublicDomain, PublicNameserver, PublicRegistrar};
 
 pub const MEDIA_TYPE: &str = "application/rdap+json";
@@ -228,66 +228,11 @@ fn ip_addresses(addrs: &[IpAddr]) -> Option<IpAddresses> {
     Some(IpAddresses { v4, v6 })
 }
 
-/// RDAP status values (IANA "RDAP JSON Values" registry, type "status") of a
-/// domain. The mapping, in order:
-/// - in the zone now (`lifecycle::in_zone`) → `active`, otherwise `inactive`;
-/// - dispute hold → `server hold`, `server update prohibited`,
-///   `server transfer prohibited`, `server delete prohibited`;
-/// - verification request unanswered past the suspension period (out of the
-///   zone by registry action, not a hold) → `server hold`;
-/// - past `paid_till`, within the grace period (renewable until the free
-///   date, deleted after it) → `redemption period`, `pending delete`;
-/// - within the post-registration/post-transfer lock → `transfer prohibited`;
-/// - dispute lock → `server update prohibited`, `server transfer
-///   prohibited`, `server delete prohibited` (still `active`);
-/// - registrant-change/close lock → `server delete prohibited`;
-/// - registrar change pending → `pending transfer`; close scheduled →
-///   `pending delete`;
-/// - NS set declared and under test (also a new set of a delegated
-///   domain, tested while the zone keeps the old one) → `pending update`.
-///
-/// There are no registrar-set (`client …`) locks in this registry.
-pub fn domain_status(d: &PublicDomain, verification_overdue: bool) -> Vec<&'static str> {
-    let mut s = vec![if d.delegated { "active" } else { "inactive" }];
-    if d.hold {
-        s.extend([
-            "server hold",
-            "server update prohibited",
-            "server transfer prohibited",
-            "server delete prohibited",
-        ]);
-    } else if verification_overdue {
-        s.push("server hold");
-    }
-    if d.expired {
-        s.extend(["redemption period", "pending delete"]);
-    }
-    if d.dispute && !d.hold {
-        // Status quo frozen: no registrar or registrant change, no close.
-        s.extend([
-            "server update prohibited",
-            "server transfer prohibited",
-            "server delete prohibited",
-        ]);
-    }
-    if d.transfer_locked_until.is_some() && !d.hold && !d.dispute {
-        s.push("transfer prohibited");
-    }
-    if d.registrant_locked && !d.hold && !d.dispute {
-        // Close (and registrant change) locked after an acquisition or a
-        // registrar change.
-        s.push("server delete prohibited");
-    }
-    if d.transfer_pending {
-        s.push("pending transfer");
-    }
-    if d.closing {
-        s.push("pending delete");
-    }
-    if d.delegation == DelegationState::Testing || d.change_pending {
-        s.push("pending update");
-    }
-    s
+/// RDAP status values of a domain: the one status model's RDAP strings
+/// (`crate::status`, docs/statuses.md: the RFC 8056 image of the EPP set,
+/// with `active`/`inactive` for in the zone or not).
+pub fn domain_status(d: &PublicDomain) -> Vec<&'static str> {
+    d.status.rdap()
 }
 
 fn role_label(role: &str) -> &'static str {
@@ -622,12 +567,7 @@ pub fn nameserver(ctx: &Ctx, ns: &PublicNameserver) -> Nameserver {
 /// A domain object. `at` is the JSONPath of this object in the response
 /// (`$` for a lookup, `$.domainSearchResults[i]` in a search); redactions
 /// are returned separately for the caller to place at the top level.
-pub fn domain(
-    ctx: &Ctx,
-    d: &PublicDomain,
-    verification_overdue: bool,
-    at: &str,
-) -> (Domain, Vec<Redacted>) {
+pub fn domain(ctx: &Ctx, d: &PublicDomain, at: &str) -> (Domain, Vec<Redacted>) {
     let path = format!("domain/{}", d.name);
     let mut entities: Vec<Entity> = Vec::new();
     let mut redacted = Vec::new();
@@ -679,13 +619,13 @@ pub fn domain(
             event_date: ts(d.updated),
         },
     ];
-    if d.expired {
-        if let Some(t) = d.free_date.and_hms_opt(0, 0, 0) {
-            events.push(Event {
-                event_action: "deletion",
-                event_date: ts(t.and_utc()),
-            });
-        }
+    // The instant the pending deletion takes effect (never before the
+    // expiration: the name is freed at `paid_till` + grace).
+    if let Some(t) = d.status.deletion_at {
+        events.push(Event {
+            event_action: "deletion",
+            event_date: ts(t),
+        });
     }
     events.push(Event {
         event_action: "last update of RDAP database",
@@ -697,7 +637,7 @@ pub fn domain(
         handle: d.name.clone(),
         ldh_name: d.name.clone(),
         unicode_name: unicode(&d.name, &d.unicode_name),
-        status: domain_status(d, verification_overdue),
+        status: domain_status(d),
         entities,
         nameservers: d.nameservers.iter().map(|n| nameserver(ctx, n)).collect(),
         secure_dns: SecureDns {

@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{invalid, RegistryError, Result};
+use super::{invalid, RegistryError, Result, Rule};
 use crate::model::{AuthAttempt, AuthFailures, Domain, Timestamp};
 use crate::store::Txn;
 
@@ -85,7 +85,7 @@ impl super::Registry<'_> {
         }
         txn.put_auth_failures(name, Some(&f))?;
         Ok(Err(RegistryError::refused(
-            "auth-code",
+            Rule::AuthCode,
             "the auth code is wrong or has expired",
         )))
     }
@@ -93,7 +93,7 @@ impl super::Registry<'_> {
 
 fn locked(name: &str) -> RegistryError {
     RegistryError::refused(
-        "auth-code-locked",
+        Rule::AuthCodeLocked,
         format!("{name} refuses auth codes after too many wrong ones, until its sponsor sets a new code"),
     )
 }

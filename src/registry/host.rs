@@ -26,7 +26,7 @@
 
 use std::net::IpAddr;
 
-use super::{input, Actor, RegistryError, Result};
+use super::{input, Actor, RegistryError, Result, Rule};
 use crate::model::{HostObject, Nameserver, Timestamp};
 use crate::names::{self, DomainName, HostName, Zones};
 use crate::store::{RecordError, Txn};
@@ -117,7 +117,7 @@ fn glue_differs(h: &HostObject, declared: &[IpAddr]) -> RegistryError {
             .join(", ")
     };
     RegistryError::refused(
-        "host-glue",
+        Rule::HostGlue,
         format!(
             "{} is a host object with addresses {}, not {}: its glue changes with a host update",
             h.name,
@@ -128,7 +128,7 @@ fn glue_differs(h: &HostObject, declared: &[IpAddr]) -> RegistryError {
 }
 
 fn no_host(name: &str) -> RegistryError {
-    RegistryError::refused("no-host", format!("no such host: {name}"))
+    RegistryError::refused(Rule::NoHost, format!("no such host: {name}"))
 }
 
 /// Parse addresses given under `field` (`addresses`, `add`, `rem`).
@@ -225,7 +225,7 @@ impl super::Registry<'_> {
                 .filter(|x| self.status(x, now).exists())
                 .ok_or_else(|| {
                     RegistryError::refused(
-                        "superordinate",
+                        Rule::Superordinate,
                         format!("'{name}' is inside {d}, which is not registered"),
                     )
                 })?;
@@ -289,7 +289,7 @@ impl super::Registry<'_> {
         let mut txn = self.store.begin()?;
         if txn.host_object(name.as_str())?.is_some() {
             return Err(RegistryError::refused(
-                "host-exists",
+                Rule::HostExists,
                 format!("host {name} already exists"),
             ));
         }
@@ -387,7 +387,7 @@ impl super::Registry<'_> {
         if let Some(n) = new_name {
             if n != name && txn.host_object(n.as_str())?.is_some() {
                 return Err(RegistryError::refused(
-                    "host-exists",
+                    Rule::HostExists,
                     format!("host {n} already exists"),
                 ));
             }
@@ -414,7 +414,7 @@ impl super::Registry<'_> {
             .domains_by_host(old.name.as_str(), None, MAX_LINKED)?;
         if more.is_some() {
             return Err(RegistryError::refused(
-                "host-in-use",
+                Rule::HostInUse,
                 format!(
                     "host {} is a nameserver of more than {MAX_LINKED} domains, too many to re-declare in one change",
                     old.name
@@ -439,7 +439,7 @@ impl super::Registry<'_> {
                 let glue_only = h.name == old.name && superordinate.is_some();
                 if !glue_only && matches!(actor, Actor::Registrar(_)) {
                     return Err(RegistryError::refused(
-                        "host-in-use",
+                        Rule::HostInUse,
                         format!(
                             "host {} is a nameserver of another registrar's domain: it cannot be renamed while that domain names it",
                             old.name
@@ -525,7 +525,7 @@ impl super::Registry<'_> {
         self.own_host(txn.as_ref(), actor, &name)?;
         if let Some(d) = self.first_user(Some(txn.as_ref()), &name, None, now)? {
             return Err(RegistryError::refused(
-                "host-in-use",
+                Rule::HostInUse,
                 format!("host {name} is a nameserver of {d} (and maybe others)"),
             ));
         }
@@ -578,7 +578,7 @@ impl super::Registry<'_> {
         for h in self.store.host_objects_under(domain)? {
             if let Some(d) = self.first_user(None, &h.name, Some(domain), now)? {
                 return Err(RegistryError::refused(
-                    "host-in-use",
+                    Rule::HostInUse,
                     format!(
                         "host {} of {domain} is a nameserver of {d}: it must leave {d}'s NS set (or be renamed) first",
                         h.name

@@ -40,11 +40,13 @@ mod objects;
 #[cfg(test)]
 mod ownership;
 pub mod reserved;
+mod rule;
 mod update;
 mod webhook;
 pub use input::NameserverIn;
 pub use objects::TransferState;
 pub use reserved::ReservedNames;
+pub use rule::Rule;
 pub use update::DomainUpdate;
 
 /// Who asks for a change.
@@ -84,7 +86,7 @@ pub enum RegistryError {
     NotAllowed(String),
     /// A rule refused the change; `rule` is its stable id.
     #[error("{detail}")]
-    Refused { rule: &'static str, detail: String },
+    Refused { rule: Rule, detail: String },
     /// Bad input, field by field.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<RecordError>),
@@ -103,7 +105,7 @@ impl From<StoreError> for RegistryError {
 }
 
 impl RegistryError {
-    fn refused(rule: &'static str, detail: impl Into<String>) -> Self {
+    fn refused(rule: Rule, detail: impl Into<String>) -> Self {
         RegistryError::Refused {
             rule,
             detail: detail.into(),
@@ -115,7 +117,7 @@ impl RegistryError {
             RegistryError::NotFound(_) => "not-found",
             RegistryError::Forbidden(_) => "forbidden",
             RegistryError::NotAllowed(_) => "not-allowed",
-            RegistryError::Refused { rule, .. } => rule,
+            RegistryError::Refused { rule, .. } => rule.id(),
             RegistryError::Invalid(_) => "invalid",
             RegistryError::Store(s) => match s.storage() {
                 Some(h) => h.slug(),
@@ -125,10 +127,37 @@ impl RegistryError {
     }
 }
 
+impl RegistryError {
+    /// The refusing rule, when a rule refused.
+    pub fn refusing_rule(&self) -> Option<Rule> {
+        match self {
+            RegistryError::Refused { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+
+    /// EPP result code (RFC 5730 §3): the one mapping of every error
+    /// (rules through [`Rule::epp_code`]).
+    pub fn epp_code(&self) -> u16 {
+        match self {
+            RegistryError::NotFound(_) => 2303,
+            RegistryError::Forbidden(_) | RegistryError::NotAllowed(_) => 2201,
+            RegistryError::Invalid(v) if v.iter().any(|e| input::is_glue_reason(&e.reason)) => 2005,
+            RegistryError::Invalid(_) => 2306,
+            RegistryError::Store(_) => 2400,
+            RegistryError::Refused { rule, .. } => rule.epp_code(),
+        }
+    }
+}
+
 impl From<lifecycle::Refusal> for RegistryError {
     fn from(r: lifecycle::Refusal) -> Self {
+        // The lifecycle's lock rules are rules of this enum (unit-tested in
+        // `rule`); `state` stands for an id added there without one here.
+        let rule = Rule::parse(r.rule);
+        debug_assert!(rule.is_some(), "lifecycle rule {} has no Rule", r.rule);
         RegistryError::Refused {
-            rule: r.rule,
+            rule: rule.unwrap_or(Rule::State),
             detail: r.detail,
         }
     }
@@ -554,7 +583,7 @@ impl<'a> Registry<'a> {
         let name = self.parse_name(&body.name)?;
         if self.reserved.contains(name.as_str()) {
             return Err(RegistryError::refused(
-                "reserved-name",
+                Rule::ReservedName,
                 format!("{name} is a reserved name and cannot be registered"),
             ));
         }
@@ -631,7 +660,7 @@ impl<'a> Registry<'a> {
         let mut flagged = None;
         if let Some((mode, why)) = self.look_alike(&name, &|k, e| txn.look_alike(k, e))? {
             if mode == names::ConfusableMode::Refuse {
-                return Err(RegistryError::refused("confusable", why));
+                return Err(RegistryError::refused(Rule::Confusable, why));
             }
             tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
             flagged = Some(why);
@@ -641,7 +670,7 @@ impl<'a> Registry<'a> {
             let st = self.status(&old, now);
             if st.exists() {
                 return Err(RegistryError::refused(
-                    "exists",
+                    Rule::Exists,
                     format!("{name} is already registered"),
                 ));
             }
@@ -653,7 +682,7 @@ impl<'a> Registry<'a> {
                 let until = *at + self.dur(self.lc().court_reservation);
                 if now < until && &body.registrant != c {
                     return Err(RegistryError::refused(
-                        "court-reservation",
+                        Rule::CourtReservation,
                         format!(
                             "{name} is reserved for the claimant of a court decision until {}",
                             until.to_rfc3339()
@@ -668,7 +697,7 @@ impl<'a> Registry<'a> {
         self.drop_subordinate_hosts(txn.as_mut(), name.as_str())?;
         if self.verification_overdue(&body.registrant, now)? {
             return Err(RegistryError::refused(
-                "verification-overdue",
+                Rule::VerificationOverdue,
                 format!(
                     "registrant {} has not answered a verification request in time",
                     body.registrant
@@ -826,7 +855,7 @@ impl<'a> Registry<'a> {
             |_, d, _, now| {
                 let Some(mut p) = d.registration.pending_registrant.take() else {
                     return Err(RegistryError::refused(
-                        "no-request",
+                        Rule::NoRequest,
                         "no registrant change is pending",
                     ));
                 };
@@ -849,7 +878,7 @@ impl<'a> Registry<'a> {
         self.modify(actor, name, None, |_, d, _, _| {
             if d.registration.pending_registrant.take().is_none() {
                 return Err(RegistryError::refused(
-                    "no-request",
+                    Rule::NoRequest,
                     "no registrant change is pending",
                 ));
             }
@@ -898,7 +927,7 @@ impl<'a> Registry<'a> {
         let mut d = self.load(txn.as_mut(), actor, name, now, false)?;
         if &d.registrar == gaining {
             return Err(RegistryError::refused(
-                "already-sponsor",
+                Rule::AlreadySponsor,
                 format!("{name} is already sponsored by {gaining}"),
             ));
         }
@@ -948,7 +977,7 @@ impl<'a> Registry<'a> {
         let mut d = self.load(txn.as_mut(), actor, name, now, false)?;
         let Some(p) = d.registration.pending_transfer.clone() else {
             return Err(RegistryError::refused(
-                "no-request",
+                Rule::NoRequest,
                 format!("no registrar change of {name} is pending"),
             ));
         };
@@ -1077,7 +1106,7 @@ impl<'a> Registry<'a> {
         self.modify(actor, name, None, |_, d, _, _| {
             if d.registration.closing.take().is_none() {
                 return Err(RegistryError::refused(
-                    "no-request",
+                    Rule::NoRequest,
                     "no close is scheduled",
                 ));
             }
@@ -1197,7 +1226,7 @@ impl<'a> Registry<'a> {
                 .delegation(name)?
                 .unwrap_or_else(|| DelegationRecord::undelegated(now));
             let (rec, ev) = delegation::on_retest(&old, now, window)
-                .map_err(|e| RegistryError::refused("state", e.to_string()))?;
+                .map_err(|e| RegistryError::refused(Rule::State, e.to_string()))?;
             txn.put_delegation(name, &rec)?;
             txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
             Ok((String::new(), (d.clone(), rec)))
@@ -1261,7 +1290,7 @@ impl<'a> Registry<'a> {
         self.modify(actor, name, None, |_, d, _, _| {
             if d.registration.dispute.take().is_none() {
                 return Err(RegistryError::refused(
-                    "no-lock",
+                    Rule::NoLock,
                     "the domain has no dispute lock",
                 ));
             }
@@ -1307,7 +1336,7 @@ impl<'a> Registry<'a> {
         self.modify(actor, name, None, |_, d, _, now| {
             if by_registrar && d.verification_requested.is_some() {
                 return Err(RegistryError::refused(
-                    "request-pending",
+                    Rule::RequestPending,
                     "a verification request is already pending; it cannot be restarted",
                 ));
             }
@@ -1322,7 +1351,7 @@ impl<'a> Registry<'a> {
         self.modify(actor, name, None, |_, d, _, _| {
             if d.verification_requested.take().is_none() {
                 return Err(RegistryError::refused(
-                    "no-request",
+                    Rule::NoRequest,
                     "no verification request is pending",
                 ));
             }
@@ -1432,7 +1461,7 @@ impl<'a> Registry<'a> {
         }
         let Some(handle) = handle else {
             return Err(RegistryError::refused(
-                "no-reseller",
+                Rule::NoReseller,
                 format!("no reseller '{reseller}'"),
             ));
         };

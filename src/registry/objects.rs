@@ -3,7 +3,7 @@
 //! code, the registrar's message-queue cursor and the state of a pending
 //! registrar change. Same rules for every edge: they live here, once.
 
-use super::{Actor, RegistryError, Result};
+use super::{Actor, RegistryError, Result, Rule};
 use crate::lifecycle::{self, Operation};
 use crate::model::{Contact, Domain, Registrar};
 
@@ -36,7 +36,7 @@ impl super::Registry<'_> {
         let mut txn = self.store.begin()?;
         if txn.contact(&c.handle)?.is_some() {
             return Err(RegistryError::refused(
-                "contact-exists",
+                Rule::ContactExists,
                 format!("contact {} already exists", c.handle),
             ));
         }
@@ -49,9 +49,9 @@ impl super::Registry<'_> {
 
     /// Load a contact its sponsor may change.
     fn own_contact(&self, txn: &dyn crate::store::Txn, actor: &Actor, h: &str) -> Result<Contact> {
-        let c = txn
-            .contact(h)?
-            .ok_or_else(|| RegistryError::refused("no-contact", format!("no such contact: {h}")))?;
+        let c = txn.contact(h)?.ok_or_else(|| {
+            RegistryError::refused(Rule::NoContact, format!("no such contact: {h}"))
+        })?;
         match actor {
             Actor::Operator => Ok(c),
             Actor::Registrar(r) if c.sponsor.as_deref() == Some(r.as_str()) => Ok(c),
@@ -103,7 +103,7 @@ impl super::Registry<'_> {
         let (names, _) = self.store.domains_by_contact(handle, None, 1)?;
         if !names.is_empty() {
             return Err(RegistryError::refused(
-                "contact-in-use",
+                Rule::ContactInUse,
                 format!(
                     "contact {handle} is a contact of {} (and maybe others)",
                     names[0]
@@ -206,7 +206,7 @@ impl super::Registry<'_> {
             return self.renew(actor, name);
         }
         Err(RegistryError::refused(
-            "not-restorable",
+            Rule::NotRestorable,
             format!("{name} is neither scheduled to close nor in its grace period"),
         ))
     }
@@ -222,7 +222,7 @@ impl super::Registry<'_> {
             .ok_or_else(|| RegistryError::NotAllowed(format!("unknown registrar {handle}")))?;
         if seq <= r.epp_poll_acked {
             return Err(RegistryError::refused(
-                "no-message",
+                Rule::NoMessage,
                 format!("message {seq} was acknowledged already"),
             ));
         }

@@ -8,7 +8,7 @@
 //! transaction: two registrars' sessions adding nameservers at the same
 //! moment both keep their add, and a refused part writes nothing.
 
-use super::{host, input, invalid, Actor, RegistryError, Result, Touched};
+use super::{host, input, invalid, Actor, RegistryError, Result, Rule, Touched};
 use crate::delegation;
 use crate::lifecycle::{self, Operation};
 use crate::model::{DelegationRecord, Domain, DsRecord, Nameserver, PendingRegistrant, Timestamp};
@@ -255,7 +255,7 @@ impl super::Registry<'_> {
             }])
         })?;
         txn.host_object(name.as_str())?
-            .ok_or_else(|| RegistryError::refused("no-host", format!("no such host: {name}")))
+            .ok_or_else(|| RegistryError::refused(Rule::NoHost, format!("no such host: {name}")))
     }
 
     /// The contact rule (docs/api.md "Ownership"): a domain sponsored by
@@ -277,7 +277,7 @@ impl super::Registry<'_> {
         };
         let refused = || {
             RegistryError::refused(
-                "contact-sponsor",
+                Rule::ContactSponsor,
                 format!(
                     "contact {h} is not sponsored by {registrar}: a domain names only contacts of its own registrar"
                 ),
@@ -317,7 +317,7 @@ impl super::Registry<'_> {
     ) -> Result<String> {
         let refused = || {
             RegistryError::refused(
-                "reseller-sponsor",
+                Rule::ResellerSponsor,
                 format!("reseller {r} belongs to another registrar"),
             )
         };

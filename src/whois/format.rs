@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::{ContactKind, DelegationState, Timestamp};
+use crate::model::{ContactKind, Timestamp};
 use crate::public::{PublicContact, PublicDomain, PublicRegistrar};
 use crate::store::HostRecord;
 
@@ -65,46 +65,10 @@ fn footer(out: &mut String, source: &str, last_update: Timestamp) {
     let _ = writeln!(out, "{UPDATED_PREFIX}{}", rfc3339(last_update));
 }
 
-/// The `state:` tokens of a domain (see the module docs of `crate::whois`).
+/// The `state:` tokens of a domain (see the module docs of `crate::whois`):
+/// the one status model's WHOIS words.
 pub fn state_tokens(d: &PublicDomain) -> Vec<&'static str> {
-    let mut v = vec!["REGISTERED"];
-    v.push(if d.delegated {
-        "DELEGATED"
-    } else {
-        "NOT DELEGATED"
-    });
-    v.push(if d.verification_pending {
-        "UNVERIFIED"
-    } else {
-        "VERIFIED"
-    });
-    if d.hold {
-        v.push("HOLD");
-    }
-    if d.dispute {
-        v.push("DISPUTE LOCK");
-    }
-    if d.transfer_pending {
-        v.push("PENDING TRANSFER");
-    }
-    if d.closing {
-        v.push("PENDING DELETE");
-    }
-    if d.expired {
-        v.push("EXPIRED");
-    }
-    if d.violation_since.is_some() {
-        v.push("VIOLATION");
-    }
-    if !d.delegated {
-        match d.delegation {
-            DelegationState::Testing => v.push("TESTING"),
-            DelegationState::TestFailed => v.push("TEST FAILED"),
-            DelegationState::Suspended => v.push("SUSPENDED"),
-            DelegationState::Undelegated | DelegationState::Delegated => {}
-        }
-    }
-    v
+    d.status.whois()
 }
 
 fn contact(out: &mut String, c: &PublicContact) {
@@ -224,6 +188,7 @@ pub fn not_found_answer(source: &str, last_update: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DelegationState;
     use crate::public::PublicNameserver;
     use chrono::{NaiveDate, TimeZone, Utc};
 
@@ -281,6 +246,10 @@ mod tests {
             transfer_pending: false,
             closing: false,
             reseller: None,
+            status: crate::status::DomainStatus {
+                conditions: [crate::status::Condition::InZone].into(),
+                deletion_at: None,
+            },
         }
     }
 
@@ -311,10 +280,8 @@ Last updated on 2026-11-22T12:00:00Z
     #[test]
     fn states_and_cleaning() {
         let mut d = sample();
-        d.delegated = false;
-        d.delegation = DelegationState::Testing;
-        d.hold = true;
-        d.verification_pending = true;
+        use crate::status::Condition as C;
+        d.status.conditions = [C::Testing, C::Hold, C::VerificationPending].into();
         assert_eq!(
             state_tokens(&d).join(", "),
             "REGISTERED, NOT DELEGATED, UNVERIFIED, HOLD, TESTING"

@@ -10,7 +10,8 @@
 //! a `%` terms-of-use header, `source:` and a `Last updated on` line with the
 //! store's last write time. Only `crate::public` views are printed.
 //!
-//! `state:` tokens of a domain, in this order:
+//! `state:` tokens of a domain (the WHOIS words of the one status model,
+//! `crate::status`), in this order:
 //! - `REGISTERED` — always (a cancelled registration is "not found");
 //! - `DELEGATED` / `NOT DELEGATED` — in the parent zone right now
 //!   (`lifecycle::in_zone`: the delegation test passed and nothing in the
@@ -25,7 +26,8 @@
 //! - when not delegated, where the delegation process stands: `TESTING`
 //!   (declared nameservers are being probed), `TEST FAILED` (the test window
 //!   ended without a pass; waits for a retest) or `SUSPENDED` (was
-//!   delegated, taken out of the zone).
+//!   delegated, taken out of the zone);
+//! - `VERIFICATION OVERDUE`, `PENDING REGISTRANT CHANGE` (docs/statuses.md).
 //!
 //! Refusals: a bad query gets `% Error: <reason>`; more connections than
 //! `whois.max_connections` get a busy line; a client over

@@ -111,7 +111,7 @@ impl Env {
         assert_eq!(code(&r), 1000, "{r}");
         c
     }
-    fn whois(&self, q: &str) -> String {
+    pub(crate) fn whois(&self, q: &str) -> String {
         let out = std::process::Command::new("whois")
             .args(["-h", "127.0.0.1", "-p", &self.whois_port.to_string(), q])
             .output()
@@ -786,7 +786,7 @@ impl Live {
         }
         false
     }
-    fn whois(&self, q: &str) -> String {
+    pub(crate) fn whois(&self, q: &str) -> String {
         let out = std::process::Command::new("whois")
             .args(["-h", "127.0.0.1", "-p", &self.whois_port.to_string(), q])
             .output()
@@ -824,7 +824,8 @@ async fn delegation_result_arrives_by_poll() {
         e.wait_delegated("epp-good.ru");
         let r = a.cmd(&domain_cmd("info", "<domain:name>epp-good.ru</domain:name>"));
         assert!(!r.contains(r#"s="inactive""#), "delegated and in the zone: {r}");
-        assert!(r.contains(r#"s="clientTransferProhibited""#), "a new registration: {r}");
+        assert!(r.contains(r#"s="serverTransferProhibited""#), "a new registration: {r}");
+        assert!(!r.contains(r#"s="client"#), "the registry sets no client status: {r}");
         (drain(&mut a), a)
     })
     .await

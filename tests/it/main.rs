@@ -65,6 +65,7 @@ mod scheduler_loop;
 mod scheduler_restart;
 mod soak;
 mod ssrf_guard;
+mod statuses;
 mod storage_faults;
 mod store_backends;
 mod store_backup;

@@ -533,9 +533,9 @@ async fn scheduler_charges_nothing_it_could_not_record_while_postgresql_is_away(
         .import(
             &zonekeeper::store::ImportBatch {
                 registrars: vec![support::sched::registrar()],
-                webhooks: vec![],
                 contacts: vec![support::sched::contact()],
                 domains: vec![domain("away.ru", glue, now)],
+                ..Default::default()
             },
             now,
         )

@@ -441,7 +441,7 @@ fn accepted_values_cannot_forge_output() {
                 now: now(),
                 db_updated: now(),
             };
-            let (obj, red) = zonekeeper::rdap::view::domain(&ctx, &d, false, "$");
+            let (obj, red) = zonekeeper::rdap::view::domain(&ctx, &d, "$");
             check_rdap(&serde_json::to_value(&obj).unwrap())?;
             check_rdap(&serde_json::to_value(&red).unwrap())?;
             if check_dashboard(&dashboard_page(&rt, &app), &f)? {
