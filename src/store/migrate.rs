@@ -152,7 +152,147 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             <crate::model::Domain as From<v3::Domain>>::from,
         )?;
     }
+    if from < 5 {
+        // Schema 5 gave rounds their queue lag and downtime entries their
+        // unmeasured time (none measured for these).
+        rewrite(
+            txn,
+            DELEGATION,
+            <crate::model::DelegationRecord as From<v4::DelegationRecord>>::from,
+        )?;
+        rewrite_log(
+            txn,
+            ROUNDS,
+            <crate::model::RoundSummary as From<v4::RoundSummary>>::from,
+        )?;
+    }
     Ok(())
+}
+
+/// Schema 4 (and 2–3, which share it): the delegation layouts schema 5
+/// changed (rounds without `queue_lag_ms`, downtime without
+/// `unmeasured_ms`).
+pub mod v4 {
+    use serde::Deserialize;
+
+    use crate::model::{
+        ts, ts_opt, DelegationState, DsRecord, FailStreak, Finding, Nameserver, ServerReport,
+        Timestamp, Violation,
+    };
+    use crate::names::HostName;
+
+    #[derive(Deserialize)]
+    pub struct ServerDowntime {
+        pub server: HostName,
+        #[serde(with = "ts")]
+        pub period_start: Timestamp,
+        pub unreachable_secs: u64,
+        pub unreachable_ms: u64,
+        pub last_reachable: Option<bool>,
+        #[serde(with = "ts_opt")]
+        pub last_probe: Option<Timestamp>,
+        pub address: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RoundSummary {
+        #[serde(with = "ts")]
+        pub at: Timestamp,
+        pub passed: bool,
+        pub duration_ms: u64,
+        pub findings: Vec<Finding>,
+        pub servers: Vec<ServerReport>,
+        pub inconclusive: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DelegationRecord {
+        pub state: DelegationState,
+        pub ns_fingerprint: String,
+        #[serde(with = "ts_opt")]
+        pub window_start: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub window_end: Option<Timestamp>,
+        pub rounds: u32,
+        pub last_round: Option<RoundSummary>,
+        #[serde(with = "ts_opt")]
+        pub next_probe: Option<Timestamp>,
+        pub downtime: Vec<ServerDowntime>,
+        pub violation: Option<Violation>,
+        #[serde(with = "ts_opt")]
+        pub delegated_at: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub changed_at: Timestamp,
+        pub blocked: Vec<String>,
+        #[serde(with = "ts_opt")]
+        pub blocked_since: Option<Timestamp>,
+        pub failing: Option<FailStreak>,
+        pub last_violation: Option<Violation>,
+        pub published: Vec<Nameserver>,
+        pub pending: Option<Box<DelegationRecord>>,
+        pub window_used_ms: u64,
+        #[serde(with = "ts_opt")]
+        pub last_look: Option<Timestamp>,
+        pub conclusive_rounds: u32,
+        pub published_ds: Vec<DsRecord>,
+    }
+}
+
+impl From<v4::ServerDowntime> for crate::model::ServerDowntime {
+    fn from(v: v4::ServerDowntime) -> Self {
+        Self {
+            server: v.server,
+            period_start: v.period_start,
+            unreachable_secs: v.unreachable_secs,
+            unreachable_ms: v.unreachable_ms,
+            last_reachable: v.last_reachable,
+            last_probe: v.last_probe,
+            address: v.address,
+            unmeasured_ms: 0,
+        }
+    }
+}
+
+impl From<v4::RoundSummary> for crate::model::RoundSummary {
+    fn from(v: v4::RoundSummary) -> Self {
+        Self {
+            at: v.at,
+            passed: v.passed,
+            duration_ms: v.duration_ms,
+            findings: v.findings,
+            servers: v.servers,
+            inconclusive: v.inconclusive,
+            queue_lag_ms: 0,
+        }
+    }
+}
+
+impl From<v4::DelegationRecord> for crate::model::DelegationRecord {
+    fn from(v: v4::DelegationRecord) -> Self {
+        Self {
+            state: v.state,
+            ns_fingerprint: v.ns_fingerprint,
+            window_start: v.window_start,
+            window_end: v.window_end,
+            rounds: v.rounds,
+            last_round: v.last_round.map(Into::into),
+            next_probe: v.next_probe,
+            downtime: v.downtime.into_iter().map(Into::into).collect(),
+            violation: v.violation,
+            delegated_at: v.delegated_at,
+            changed_at: v.changed_at,
+            blocked: v.blocked,
+            blocked_since: v.blocked_since,
+            failing: v.failing,
+            last_violation: v.last_violation,
+            published: v.published,
+            pending: v.pending.map(|p| Box::new((*p).into())),
+            window_used_ms: v.window_used_ms,
+            last_look: v.last_look,
+            conclusive_rounds: v.conclusive_rounds,
+            published_ds: v.published_ds,
+        }
+    }
 }
 
 /// Schema 3 (schema 2 and 3 share it): the domain layout schema 4 changed.
@@ -510,6 +650,7 @@ impl From<v1::RoundSummary> for crate::model::RoundSummary {
             findings: v.findings,
             servers: v.servers.into_iter().map(Into::into).collect(),
             inconclusive: None,
+            queue_lag_ms: 0,
         }
     }
 }
@@ -567,6 +708,7 @@ impl From<v1::ServerDowntime> for crate::model::ServerDowntime {
             last_reachable: v.last_reachable,
             last_probe: v.last_probe,
             address: None,
+            unmeasured_ms: 0,
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
 }
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -555,6 +555,51 @@ async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
             .map_err(pgerr)?;
         }
     }
+    if from < 5 {
+        // Schema 5 gave rounds their queue lag and downtime entries their
+        // unmeasured time (none measured for these).
+        let rows = tx
+            .query("SELECT name, rec FROM delegation FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let name: String = r.get(0);
+            let old: super::migrate::v4::DelegationRecord =
+                postcard::from_bytes(r.get::<_, &[u8]>(1)).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: delegation[{name}] does not decode as the schema-4 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&DelegationRecord::from(old))?;
+            tx.execute(
+                "UPDATE delegation SET rec = $2 WHERE name = $1",
+                &[&name, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+        let rows = tx
+            .query("SELECT name, seq, rec FROM rounds FOR UPDATE", &[])
+            .await
+            .map_err(pgerr)?;
+        for r in rows {
+            let name: String = r.get(0);
+            let seq: i64 = r.get(1);
+            let old: super::migrate::v4::RoundSummary = postcard::from_bytes(r.get::<_, &[u8]>(2))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "migration: rounds[{name}, {seq}] does not decode as the schema-4 layout: {e}"
+                    ))
+                })?;
+            let rec = enc(&RoundSummary::from(old))?;
+            tx.execute(
+                "UPDATE rounds SET rec = $3 WHERE name = $1 AND seq = $2",
+                &[&name, &seq, &rec],
+            )
+            .await
+            .map_err(pgerr)?;
+        }
+    }
     tx.execute(
         "UPDATE zk_meta SET value = $2 WHERE key = $1",
         &[&KEY_SCHEMA, &SCHEMA_VERSION.to_le_bytes().as_slice()],
