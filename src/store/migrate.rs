@@ -174,6 +174,8 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
 /// `unmeasured_ms`).
 pub mod v4 {
     use serde::Deserialize;
+    #[cfg(test)]
+    use serde::Serialize;
 
     use crate::model::{
         ts, ts_opt, DelegationState, DsRecord, FailStreak, Finding, Nameserver, ServerReport,
@@ -182,6 +184,7 @@ pub mod v4 {
     use crate::names::HostName;
 
     #[derive(Deserialize)]
+    #[cfg_attr(test, derive(Serialize))]
     pub struct ServerDowntime {
         pub server: HostName,
         #[serde(with = "ts")]
@@ -195,6 +198,7 @@ pub mod v4 {
     }
 
     #[derive(Deserialize)]
+    #[cfg_attr(test, derive(Serialize))]
     pub struct RoundSummary {
         #[serde(with = "ts")]
         pub at: Timestamp,
@@ -206,6 +210,7 @@ pub mod v4 {
     }
 
     #[derive(Deserialize)]
+    #[cfg_attr(test, derive(Serialize))]
     pub struct DelegationRecord {
         pub state: DelegationState,
         pub ns_fingerprint: String,
@@ -835,6 +840,106 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         let c = s.contact("EPP-1").unwrap().unwrap();
         assert_eq!((c.sponsor.as_deref(), c.created), (Some("REG-A"), None));
+    }
+
+    /// Schema 4 → 5: rounds gain `queue_lag_ms`, downtime entries
+    /// `unmeasured_ms` (0 for old ones, also inside a pending record and
+    /// in the rounds log); everything else stays.
+    #[test]
+    fn a_schema_4_delegation_record_and_round_get_no_lag_and_nothing_unmeasured() {
+        use super::v4;
+        use crate::store::redb::tables::{DELEGATION, META, ROUNDS};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.redb");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let server = crate::model::ServerReport {
+            name: "ns2.example.net".into(),
+            addresses: vec!["192.0.2.2".into()],
+            reachable: false,
+            soa_serial: None,
+            rtt_ms: None,
+            unreachable_addresses: vec![],
+        };
+        let round = || v4::RoundSummary {
+            at: now,
+            passed: false,
+            duration_ms: 1234,
+            findings: vec![],
+            servers: vec![server.clone()],
+            inconclusive: Some("outage".into()),
+        };
+        let dt = || v4::ServerDowntime {
+            server: crate::names::parse_host("ns2.example.net").unwrap(),
+            period_start: now,
+            unreachable_secs: 60,
+            unreachable_ms: 60_000,
+            last_reachable: Some(false),
+            last_probe: Some(now),
+            address: Some("192.0.2.2".into()),
+        };
+        let rec = |pending: Option<Box<v4::DelegationRecord>>| v4::DelegationRecord {
+            state: crate::model::DelegationState::Delegated,
+            ns_fingerprint: "fp".into(),
+            window_start: Some(now),
+            window_end: None,
+            rounds: 7,
+            last_round: Some(round()),
+            next_probe: Some(now),
+            downtime: vec![dt()],
+            violation: None,
+            delegated_at: Some(now),
+            changed_at: now,
+            blocked: vec![],
+            blocked_since: None,
+            failing: None,
+            last_violation: None,
+            published: vec![],
+            pending,
+            window_used_ms: 99,
+            last_look: Some(now),
+            conclusive_rounds: 3,
+            published_ds: vec![],
+        };
+        let old = rec(Some(Box::new(rec(None))));
+        {
+            let s = RedbStore::open(&path).unwrap();
+            drop(s);
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(DELEGATION).unwrap();
+                t.insert("old.ru", postcard::to_allocvec(&old).unwrap().as_slice())
+                    .unwrap();
+                let mut r = w.open_table(ROUNDS).unwrap();
+                r.insert(
+                    ("old.ru", 0u64),
+                    postcard::to_allocvec(&round()).unwrap().as_slice(),
+                )
+                .unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 4u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let got = s.delegation("old.ru").unwrap().unwrap();
+        assert_eq!(
+            (got.rounds, got.window_used_ms, got.conclusive_rounds),
+            (7, 99, 3)
+        );
+        let lr = got.last_round.as_ref().unwrap();
+        assert_eq!((lr.duration_ms, lr.queue_lag_ms), (1234, 0));
+        assert_eq!(lr.inconclusive.as_deref(), Some("outage"));
+        assert_eq!(got.downtime[0].unreachable_ms, 60_000);
+        assert_eq!(got.downtime[0].unmeasured_ms, 0);
+        assert_eq!(got.downtime[0].address.as_deref(), Some("192.0.2.2"));
+        let p = got.pending.as_ref().unwrap();
+        assert_eq!((p.downtime[0].unmeasured_ms, p.rounds), (0, 7));
+        let rounds = s.rounds("old.ru", 10).unwrap();
+        assert_eq!(rounds.len(), 1);
+        assert_eq!((rounds[0].duration_ms, rounds[0].queue_lag_ms), (1234, 0));
+        assert_eq!(rounds[0].servers, vec![server]);
     }
 
     /// Schema 3 → 4: registrations gain host-object links (none: a name
