@@ -177,6 +177,7 @@ fn simulate(n: usize, pol: &Policy, seed0: u64) -> Day {
                 now: t,
                 status: &status,
                 lifecycle_next: None,
+                queue_lag_ms: 0,
             };
             if delegation::plan(&rec, &ctx, pol) != Plan::Probe {
                 break;

@@ -495,6 +495,10 @@ fn growth_on(db: &Db, n: usize, days: usize, keep: usize) -> (&'static str, Vec<
 /// due at `at`; stops after `secs` or when every domain was probed.
 /// Returns rounds per second (rounds started, all written at the end)
 /// and claims refused per round (domains another scheduler held).
+/// `delegation.commit_batch` for the next passes (0: the default): 1 is
+/// one transaction per round, the unbatched baseline.
+static COMMIT_BATCH: AtomicUsize = AtomicUsize::new(0);
+
 fn pass(
     rt: &tokio::runtime::Runtime,
     stores: &[Arc<dyn Store>],
@@ -510,6 +514,10 @@ fn pass(
     let sim = Arc::new(Sim::new(0, latency, None));
     let mut cfg = sched_config();
     cfg.delegation.max_concurrent_rounds = concurrency;
+    match COMMIT_BATCH.load(Ordering::SeqCst) {
+        0 => {}
+        b => cfg.delegation.commit_batch = b,
+    }
     rt.block_on(async {
         let apps: Vec<App> = stores
             .iter()
@@ -632,7 +640,16 @@ fn rounds() {
     };
     let (p_first, _) = pass(&rt, &stores(4), n, hour(0), Duration::ZERO, 64, secs);
     println!("  postgresql, 4 schedulers: delegating pass {p_first:.0}/s");
-    let mut k_hour = 1;
+    // Baseline of the batched writes: the same 1-scheduler pass with one
+    // transaction per round (commit_batch = 1).
+    COMMIT_BATCH.store(1, Ordering::SeqCst);
+    let (p_unbatched, _) = pass(&rt, &stores(1), n, hour(1), Duration::ZERO, 64, secs);
+    COMMIT_BATCH.store(0, Ordering::SeqCst);
+    println!(
+        "  postgresql, zero latency, 1 scheduler, commit_batch = 1 (one transaction per round, \
+         baseline): {p_unbatched:.0} rounds/s"
+    );
+    let mut k_hour = 2;
     let mut rows = Vec::new();
     for (label, latency, c) in [("zero latency", Duration::ZERO, 64), ("latency", lat, conc)] {
         let mut rates = Vec::new();
@@ -649,6 +666,14 @@ fn rounds() {
         rows.push((label, rates));
     }
     for (label, r) in rows {
+        if label == "zero latency" {
+            println!(
+                "  postgresql batched writes: 1 scheduler {:.0}/s vs one transaction per round \
+                 {p_unbatched:.0}/s (x{:.2})",
+                r[0],
+                r[0] / p_unbatched
+            );
+        }
         let base = if label == "latency" { r_lat } else { r_zero };
         println!(
             "  postgresql monitoring, {label}: 1 scheduler {:.0}/s, 2: {:.0}/s (x{:.2}), \

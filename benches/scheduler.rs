@@ -308,6 +308,7 @@ fn main() {
             findings: vec![],
             servers: vec![],
             inconclusive: None,
+            queue_lag_ms: 0,
         });
         let ev = zonekeeper::model::HistoryEvent {
             at: Utc::now(),

@@ -91,6 +91,7 @@ fn run(label: &str, s: Box<dyn Backend>, text: &str, rounds_bytes: impl Fn() -> 
                     findings: Vec::new(),
                     servers: Vec::new(),
                     inconclusive: None,
+                    queue_lag_ms: 0,
                 });
             r.duration_ms = i;
             s.put_delegation(n, &rec.ns_fingerprint, &rec, None, Some(&r))

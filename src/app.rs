@@ -74,6 +74,9 @@ pub struct App {
     /// is; 0 when it keeps up. `/healthz` reports a lag past
     /// [`App::scheduler_behind`]'s threshold.
     pub scheduler_lag_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The clock's time (ms) at the scheduler loop's last turn (tests wait
+    /// for a turn after moving an injected clock).
+    pub scheduler_turn_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl App {
@@ -109,6 +112,7 @@ impl App {
             answers: Arc::default(),
             store_free: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
             scheduler_lag_ms: Arc::default(),
+            scheduler_turn_ms: Arc::default(),
         })
     }
 

@@ -438,6 +438,11 @@ pub struct ServerDowntime {
     /// answers). `Some(addr)`: one address of it, which has a budget of its
     /// own (an answering server with a dead address).
     pub address: Option<String>,
+    /// Milliseconds in that period the entry was down at its last look
+    /// but the registry looked again only after more than `reach`: not
+    /// charged (the registry was not looking), shown instead of vanishing
+    /// (docs/delegation.md, "Unmeasured time").
+    pub unmeasured_ms: u64,
 }
 
 /// A monitoring violation on a delegated domain.
@@ -603,6 +608,10 @@ pub struct RoundSummary {
     /// (the registry's own network was down): the reason. Nothing was
     /// charged, no violation counted, no window time consumed.
     pub inconclusive: Option<String>,
+    /// How late the scheduler started this round after it was due, while
+    /// it was running (queue lag; a stalled scheduler does not count): it
+    /// widens the reach of the gap ending at this round.
+    pub queue_lag_ms: u64,
 }
 
 impl RoundSummary {
@@ -614,6 +623,7 @@ impl RoundSummary {
             findings: r.findings.clone(),
             servers: r.servers.clone(),
             inconclusive: None,
+            queue_lag_ms: 0,
         }
     }
 }

@@ -95,6 +95,36 @@ pub struct PublicDomain {
     pub reseller: Option<String>,
     /// The one status model (`crate::status`): every edge renders this.
     pub status: DomainStatus,
+    /// Per server (or address): time in its downtime period the registry
+    /// was not probing while the server was down at its last look — not
+    /// charged, shown (docs/delegation.md, "Unmeasured time").
+    pub unmeasured: Vec<PublicUnmeasured>,
+}
+
+/// A server's (or address's) unmeasured time in one downtime period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicUnmeasured {
+    /// `ns1.example.ru` or `ns1.example.ru (192.0.2.1)`.
+    pub server: String,
+    pub period_start: Timestamp,
+    pub secs: u64,
+}
+
+/// The unmeasured time of a delegation record's entries (the set in the
+/// zone), largest first.
+pub fn unmeasured(r: &DelegationRecord) -> Vec<PublicUnmeasured> {
+    let mut v: Vec<PublicUnmeasured> = r
+        .downtime
+        .iter()
+        .filter(|d| d.unmeasured_ms > 0)
+        .map(|d| PublicUnmeasured {
+            server: crate::delegation::downtime::label(d),
+            period_start: d.period_start,
+            secs: d.unmeasured_ms.div_ceil(1000),
+        })
+        .collect();
+    v.sort_by(|a, b| b.secs.cmp(&a.secs).then_with(|| a.server.cmp(&b.server)));
+    v
 }
 
 pub fn registrar(r: &Registrar) -> PublicRegistrar {
@@ -246,6 +276,7 @@ pub fn domain_with(b: &DomainBundle, st: &Status) -> Option<PublicDomain> {
                 violation: f.violation_since.is_some(),
             },
         ),
+        unmeasured: unmeasured(&b.delegation),
     })
 }
 

@@ -393,6 +393,10 @@ pub struct ServerDowntimeOut {
     /// Addresses of this server that were down while it answered on
     /// another: each has a budget of its own.
     pub addresses: Vec<AddressDowntimeOut>,
+    /// Seconds in the current period the server was down at its last
+    /// look and the registry did not probe again within reach: not
+    /// charged (docs/delegation.md, "Unmeasured time").
+    pub unmeasured_secs: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -401,6 +405,8 @@ pub struct AddressDowntimeOut {
     pub unreachable_secs: u64,
     pub remaining_secs: u64,
     pub last_reachable: Option<bool>,
+    /// As [`ServerDowntimeOut::unmeasured_secs`], for this address.
+    pub unmeasured_secs: u64,
 }
 
 /// A newly declared NS set under test while the domain stays delegated
@@ -529,16 +535,17 @@ pub fn delegation_view(
                 .filter(|d| d.server == ns.name)
                 .filter_map(|d| {
                     let a = d.address.clone()?;
-                    let used = if d.period_start >= start {
-                        d.unreachable_secs
+                    let (used, unmeasured) = if d.period_start >= start {
+                        (d.unreachable_secs, d.unmeasured_ms.div_ceil(1000))
                     } else {
-                        0
+                        (0, 0)
                     };
                     Some(AddressDowntimeOut {
                         address: a,
                         unreachable_secs: used,
                         remaining_secs: budget.saturating_sub(used),
                         last_reachable: d.last_reachable,
+                        unmeasured_secs: unmeasured,
                     })
                 })
                 .collect();
@@ -549,6 +556,9 @@ pub fn delegation_view(
                 last_reachable: d.and_then(|d| d.last_reachable),
                 last_probe: d.and_then(|d| d.last_probe),
                 addresses,
+                unmeasured_secs: d
+                    .filter(|d| d.period_start >= start)
+                    .map_or(0, |d| d.unmeasured_ms.div_ceil(1000)),
             }
         })
         .collect();

@@ -741,6 +741,21 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
             Some(budget as f64),
         ));
     }
+    // Time the registry itself did not probe a down server: not charged.
+    let unmeasured = crate::public::unmeasured(rec);
+    if !unmeasured.is_empty() {
+        b.push_str("<h3 id=\"unmeasured\">Unmeasured time</h3>\n<p>The registry did not probe these servers again in time while they were down; this time is not charged to the budget.</p>\n<table><thead><tr><th>Nameserver</th><th>Unmeasured</th><th>Period from</th></tr></thead><tbody>\n");
+        for u in &unmeasured {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&crate::names::to_unicode(&u.server)),
+                duration(u.secs as i64),
+                time_el(u.period_start)
+            );
+        }
+        b.push_str("</tbody></table>\n");
+    }
 
     // Timeline from the rounds.
     b.push_str("<h3>Reachability timeline</h3>\n");

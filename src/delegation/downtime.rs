@@ -13,14 +13,21 @@
 //! the earlier one saw the entry down (so an outage runs from its first
 //! failing probe to its first answering one), and only when the two are at
 //! most `reach` apart ([`Policy::reach_after`]: twice the interval plus
-//! the earlier round's own duration; the scheduler re-probes a failing
+//! the earlier round's own duration plus the later round's queue lag; the
+//! scheduler re-probes a failing
 //! domain every `recheck_interval`; a larger gap means the registry was
 //! not looking —
-//! serve stopped, or its own network was down — and is not charged). A
-//! probe of an inconclusive round (the registry's own outage) breaks the
-//! chain: nothing before or after it is bridged across it. Spans are split
-//! at period boundaries; periods are aligned to `downtime_utc_offset`
-//! (a `1d` period is the Moscow calendar day by default).
+//! serve stopped, or its own network was down — and is not charged). The
+//! reach also widens by the later round's measured queue lag (how late a
+//! running scheduler started it), so a backlog does not silently stop the
+//! budget from being enforced. A gap longer than the reach after a down
+//! probe is *unmeasured time*: not charged, but kept per entry and period
+//! (`unmeasured_ms`) and shown (API, WHOIS, dashboard) instead of
+//! vanishing. A probe of an inconclusive round (the registry's own outage)
+//! breaks the chain: nothing before or after it is bridged across it. Spans
+//! are split at period boundaries; periods are aligned to
+//! `downtime_utc_offset` (a `1d` period is the Moscow calendar day by
+//! default).
 
 use chrono::Duration;
 
@@ -48,10 +55,29 @@ pub fn downtime_ms_now(d: &ServerDowntime, now: Timestamp, pol: &Policy) -> u64 
     }
 }
 
-/// Add the unreachable span `[a, b)` to `d`, split at period boundaries.
+/// An entry's unmeasured time in the period containing `now` (0 when its
+/// figure belongs to an earlier period). For the API, WHOIS and dashboard.
+pub fn unmeasured_ms_now(d: &ServerDowntime, now: Timestamp, pol: &Policy) -> u64 {
+    if d.period_start == period_start(now, pol.downtime_period, pol.downtime_utc_offset) {
+        d.unmeasured_ms
+    } else {
+        0
+    }
+}
+
+/// Start the figures of a later period.
+fn new_period(d: &mut ServerDowntime, ps: Timestamp) {
+    d.period_start = ps;
+    d.unreachable_ms = 0;
+    d.unreachable_secs = 0;
+    d.unmeasured_ms = 0;
+}
+
+/// Add the span `[a, b)` to `d` (to the charged downtime, or with
+/// `unmeasured` to the unmeasured time), split at period boundaries.
 /// Parts in periods before `d.period_start` are closed and ignored; a part
-/// in a later period starts that period's figure afresh.
-fn add_span(d: &mut ServerDowntime, a: Timestamp, b: Timestamp, pol: &Policy) {
+/// in a later period starts that period's figures afresh.
+fn add_span(d: &mut ServerDowntime, a: Timestamp, b: Timestamp, unmeasured: bool, pol: &Policy) {
     let mut a = a;
     while a < b {
         let ps = period_start(a, pol.downtime_period, pol.downtime_utc_offset);
@@ -59,11 +85,15 @@ fn add_span(d: &mut ServerDowntime, a: Timestamp, b: Timestamp, pol: &Policy) {
         let end = b.min(pe);
         let ms = u64::try_from((end - a).num_milliseconds()).unwrap_or(0);
         if ps > d.period_start {
-            d.period_start = ps;
-            d.unreachable_ms = 0;
+            new_period(d, ps);
         }
         if ps == d.period_start {
-            d.unreachable_ms = d.unreachable_ms.saturating_add(ms);
+            let f = if unmeasured {
+                &mut d.unmeasured_ms
+            } else {
+                &mut d.unreachable_ms
+            };
+            *f = f.saturating_add(ms);
         }
         d.unreachable_secs = d.unreachable_ms / 1000;
         a = end;
@@ -81,15 +111,15 @@ pub fn accrue(
     pol: &Policy,
 ) {
     if let (Some(t0), Some(false), Some(_)) = (d.last_probe, d.last_reachable, reachable) {
-        if t > t0 && t - t0 <= reach {
-            add_span(d, t0, t, pol);
+        if t > t0 {
+            // Beyond reach the registry was not looking: the gap is shown
+            // as unmeasured, never charged.
+            add_span(d, t0, t, t - t0 > reach, pol);
         }
     }
     let ps = period_start(t, pol.downtime_period, pol.downtime_utc_offset);
     if ps > d.period_start {
-        d.period_start = ps;
-        d.unreachable_ms = 0;
-        d.unreachable_secs = 0;
+        new_period(d, ps);
     }
     match reachable {
         Some(up) => {
@@ -118,6 +148,7 @@ fn entry(
         last_reachable: None,
         last_probe: None,
         address,
+        unmeasured_ms: 0,
     }
 }
 

@@ -289,17 +289,23 @@ impl Policy {
     }
 
     /// [`Policy::reach`] of the gap ending at a round whose predecessor
-    /// (`prev`, the record's last round) took `prev.duration_ms`: the next
-    /// round could not start before that one ended, so a round longer
+    /// (`prev`, the record's last round) took `prev.duration_ms` and that
+    /// itself started `queue_lag_ms` after it was due: the next round
+    /// could not start before the previous one ended, so a round longer
     /// than the interval (a dead server's round lasts `probe.timeout` ×
-    /// tries) does not make the gap after it "the registry not looking".
+    /// tries) does not make the gap after it "the registry not looking";
+    /// nor does a round that waited in a running scheduler's queue for a
+    /// slot (a backlog). Only time the registry was not looking at all
+    /// (serve stopped, the scheduler stalled) is left out.
     pub fn reach_after(
         &self,
         state: DelegationState,
         prev: Option<&crate::model::RoundSummary>,
+        queue_lag_ms: u64,
     ) -> Duration {
-        let took = prev.map_or(0, |r| i64::try_from(r.duration_ms).unwrap_or(i64::MAX / 2));
-        self.reach(state) + Duration::milliseconds(took)
+        let took = prev.map_or(0, |r| r.duration_ms);
+        let extra = took.saturating_add(queue_lag_ms);
+        self.reach(state) + Duration::milliseconds(i64::try_from(extra).unwrap_or(i64::MAX / 4))
     }
 
     /// The most test-window time one conclusive round credits.
@@ -354,6 +360,9 @@ pub struct DecisionCtx<'a> {
     pub status: &'a Status,
     /// [`next_lifecycle_change`] of the domain.
     pub lifecycle_next: Option<Timestamp>,
+    /// How late the scheduler started this round after it was due, while
+    /// running (the measured queue lag, ms): see [`Policy::reach_after`].
+    pub queue_lag_ms: u64,
 }
 
 impl DecisionCtx<'_> {
@@ -625,12 +634,13 @@ pub fn on_round(
         report.checked_at,
         &report.servers,
         conclusive,
-        pol.reach_after(st, rec.last_round.as_ref()),
+        pol.reach_after(st, rec.last_round.as_ref(), ctx.queue_lag_ms),
         pol,
     );
     r.rounds = rec.rounds.saturating_add(1);
     let mut summary = RoundSummary::from_report(report);
     summary.inconclusive = inconclusive.map(str::to_string);
+    summary.queue_lag_ms = ctx.queue_lag_ms;
     r.last_round = Some(summary);
     r.last_look = Some(t);
     if st == DelegationState::Testing {
@@ -1074,6 +1084,7 @@ mod tests {
             now,
             status: &status,
             lifecycle_next: ln,
+            queue_lag_ms: 0,
         };
         match plan(rec, &ctx, pol) {
             Plan::Idle => (rec.clone(), None, "idle"),
@@ -1133,6 +1144,7 @@ mod tests {
             last_reachable: None,
             last_probe: None,
             address: None,
+            unmeasured_ms: 0,
         }
     }
 
@@ -1350,6 +1362,7 @@ mod tests {
                 now: at,
                 status: &status,
                 lifecycle_next: ln,
+                queue_lag_ms: 0,
             };
             assert_eq!(plan(&cur, &ctx, &p), Plan::Probe);
             let (n, e) = on_round(
@@ -1484,6 +1497,81 @@ mod tests {
                 "round of {took} ms, then a 13 min gap"
             );
         }
+    }
+
+    /// The reach widens by the round's measured queue lag: a failing
+    /// domain re-probed 40 min late because the scheduler's queue was
+    /// backed up is charged; the same gap without lag (the registry not
+    /// looking) is not charged but kept as unmeasured time.
+    #[test]
+    fn downtime_is_charged_across_queue_lag_and_unmeasured_beyond_it() {
+        let mut p = pol();
+        p.jitter = 0.0;
+        let d = domain();
+        let rec = delegated(&p, &d);
+        let at1 = rec.next_probe.unwrap();
+        let (r1, _, _) = step(&rec, &d, Some(report(at1, [true, false], false)), at1, &p);
+        // Due at at1 + 5 min (recheck), started 40 min after that.
+        let at2 = at1 + Duration::minutes(45);
+        let lag = 40 * 60_000;
+        for (queue_lag_ms, charged, unmeasured) in [(lag, 45 * 60_000, 0), (0, 0, 45 * 60_000)] {
+            let (status, ln) = ctx_at(&d, at2);
+            let ctx = DecisionCtx {
+                now: at2,
+                status: &status,
+                lifecycle_next: ln,
+                queue_lag_ms,
+            };
+            let rep = report(at2, [true, false], false);
+            let (r, _) = on_round(&r1, &rep, &ctx, &p, "example.ru", None);
+            let ns2 = &r.downtime[1];
+            assert_eq!(
+                (ns2.unreachable_ms, ns2.unmeasured_ms),
+                (charged, unmeasured),
+                "queue lag {queue_lag_ms} ms"
+            );
+            assert_eq!(r.last_round.as_ref().unwrap().queue_lag_ms, queue_lag_ms);
+            // The server that answered has nothing unmeasured.
+            assert_eq!(r.downtime[0].unmeasured_ms, 0);
+        }
+        assert_eq!(
+            p.reach_after(DelegationState::Delegated, None, 60_000),
+            p.reach(DelegationState::Delegated) + Duration::minutes(1)
+        );
+    }
+
+    #[test]
+    fn unmeasured_time_is_kept_per_period() {
+        let p = Policy {
+            downtime_period: Duration::seconds(100),
+            downtime_utc_offset: Duration::zero(),
+            ..pol()
+        };
+        let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let s = |n: i64| base + Duration::seconds(n);
+        let mut d = ServerDowntime {
+            server: crate::names::parse_host("ns1.example.net").unwrap(),
+            period_start: base,
+            unreachable_secs: 0,
+            unreachable_ms: 0,
+            last_reachable: None,
+            last_probe: None,
+            address: None,
+            unmeasured_ms: 0,
+        };
+        let reach = Duration::seconds(10);
+        accrue(&mut d, Some(false), s(10), reach, &p);
+        accrue(&mut d, Some(false), s(40), reach, &p);
+        assert_eq!((d.unreachable_ms, d.unmeasured_ms), (0, 30_000));
+        assert_eq!(downtime::unmeasured_ms_now(&d, s(50), &p), 30_000);
+        // Across the period boundary at 100: the new period keeps its part.
+        accrue(&mut d, Some(false), s(130), reach, &p);
+        assert_eq!((d.period_start, d.unmeasured_ms), (s(100), 30_000));
+        assert_eq!(downtime::unmeasured_ms_now(&d, s(250), &p), 0);
+        // A gap after an answering probe is not the server's outage.
+        accrue(&mut d, Some(true), s(135), reach, &p);
+        accrue(&mut d, Some(true), s(190), reach, &p);
+        assert_eq!((d.unreachable_ms, d.unmeasured_ms), (5_000, 30_000));
     }
 
     #[test]
@@ -1647,6 +1735,7 @@ mod tests {
                 now: at,
                 status: &status,
                 lifecycle_next: ln,
+                queue_lag_ms: 0,
             };
             let (n, e) = on_round(
                 &r,
@@ -1719,6 +1808,7 @@ mod tests {
             now: at,
             status: &status,
             lifecycle_next: ln,
+            queue_lag_ms: 0,
         };
         assert_eq!(plan_pending(&r, at, &p), Some(Plan::Probe));
         let (r1, e) = on_pending_round(

@@ -246,6 +246,7 @@ mod tests {
             last_reachable: Some(true),
             last_probe: Some(t(0)),
             address: None,
+            unmeasured_ms: 0,
         }
     }
 

@@ -33,6 +33,7 @@
 //!   notified, so the zone writer rewrites the zone files.
 
 pub mod commit;
+pub mod lag;
 pub mod queue;
 
 use std::collections::HashMap;
@@ -282,6 +283,8 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         last_scan: Instant::now(),
         scan_gap: BARE_WAKE_MIN_GAP,
         scan: None,
+        stalls: lag::Stalls::default(),
+        lags: HashMap::new(),
         owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
     };
     s.run().await;
@@ -312,6 +315,11 @@ struct Scheduler {
     /// This scheduler's name in the store's claims (several schedulers on
     /// one PostgreSQL database; see [`Scheduler::claim_and_start`]).
     owner: String,
+    /// The loop's turns and stalls: what part of a round's lateness was
+    /// queue lag.
+    stalls: lag::Stalls,
+    /// The queue lag (ms) of rounds popped and not started yet.
+    lags: HashMap<u32, u64>,
 }
 
 type ScanResult = Result<crate::store::Result<Scanned>, tokio::task::JoinError>;
@@ -348,6 +356,10 @@ impl Scheduler {
                 self.scan = Some(self.start_scan());
             }
             let now = ms(self.app.now());
+            self.stalls.turn(now);
+            self.app
+                .scheduler_turn_ms
+                .store(now, std::sync::atomic::Ordering::Relaxed);
             let mut batch = Vec::new();
             while self.inflight.len() + batch.len() < limit {
                 let Some((id, due)) = self.queue.pop_due(now) else {
@@ -357,6 +369,7 @@ impl Scheduler {
                 // for one of `max_concurrent_rounds` slots.
                 metrics::histogram!("zonekeeper_scheduler_lag_seconds", "reason" => "queue")
                     .record((now - due).max(0) as f64 / 1000.0);
+                self.lags.insert(id, self.stalls.lag(due, now));
                 batch.push(id);
             }
             // The oldest due round still waiting: how far behind it runs.
@@ -460,6 +473,7 @@ impl Scheduler {
                 error!("scheduler cannot claim due domains: {e}");
                 let retry = now + delegation_retry(&self.pol).num_milliseconds();
                 for id in batch {
+                    self.lags.remove(&id);
                     self.queue.finish(id, retry, None);
                 }
                 return;
@@ -471,6 +485,7 @@ impl Scheduler {
                 self.start(id);
             } else {
                 metrics::counter!("zonekeeper_scheduler_claims_refused_total").increment(1);
+                self.lags.remove(&id);
                 self.queue.finish(id, later, None);
             }
         }
@@ -489,6 +504,7 @@ impl Scheduler {
     }
 
     fn start(&mut self, id: u32) {
+        let lag = self.lags.remove(&id).unwrap_or(0);
         let Some(committer) = self.committer.clone() else {
             return;
         };
@@ -498,7 +514,7 @@ impl Scheduler {
         let pol = self.pol.clone();
         let h = self
             .inflight
-            .spawn(async move { round(&app, prober.as_ref(), &pol, &committer, &name).await });
+            .spawn(async move { round(&app, prober.as_ref(), &pol, &committer, &name, lag).await });
         self.tasks.insert(h.id(), id);
     }
 
@@ -751,6 +767,7 @@ async fn round(
     pol: &Policy,
     commit: &Committer,
     name: &str,
+    queue_lag_ms: u64,
 ) -> RoundDone {
     let retry = |state| RoundDone {
         due: Some(app.now() + delegation_retry(pol)),
@@ -776,6 +793,7 @@ async fn round(
         now,
         status: &status,
         lifecycle_next,
+        queue_lag_ms,
     };
     let cap = |t: Timestamp| lifecycle_next.map_or(t, |l| l.min(t));
     let mut cur = rec.clone();

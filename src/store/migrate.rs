@@ -159,6 +159,20 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             <crate::model::Domain as From<v4::Domain>>::from,
         )?;
     }
+    if from < 6 {
+        // Schema 6 gave rounds their queue lag and downtime entries their
+        // unmeasured time (none measured for these).
+        rewrite(
+            txn,
+            DELEGATION,
+            <crate::model::DelegationRecord as From<v4::DelegationRecord>>::from,
+        )?;
+        rewrite_log(
+            txn,
+            ROUNDS,
+            <crate::model::RoundSummary as From<v4::RoundSummary>>::from,
+        )?;
+    }
     Ok(())
 }
 
@@ -211,6 +225,80 @@ pub mod v4 {
         pub registration: Registration,
         pub ds: Vec<DsRecord>,
     }
+
+    // The delegation layouts of schemas 2–5 (schema 6 added a round's
+    // `queue_lag_ms` and a downtime entry's `unmeasured_ms`).
+    pub use delegation::*;
+    mod delegation {
+        use serde::Deserialize;
+        #[cfg(test)]
+        use serde::Serialize;
+
+        use crate::model::{
+            ts, ts_opt, DelegationState, DsRecord, FailStreak, Finding, Nameserver, ServerReport,
+            Timestamp, Violation,
+        };
+        use crate::names::HostName;
+
+        #[derive(Deserialize)]
+        #[cfg_attr(test, derive(Serialize))]
+        pub struct ServerDowntime {
+            pub server: HostName,
+            #[serde(with = "ts")]
+            pub period_start: Timestamp,
+            pub unreachable_secs: u64,
+            pub unreachable_ms: u64,
+            pub last_reachable: Option<bool>,
+            #[serde(with = "ts_opt")]
+            pub last_probe: Option<Timestamp>,
+            pub address: Option<String>,
+        }
+
+        #[derive(Deserialize)]
+        #[cfg_attr(test, derive(Serialize))]
+        pub struct RoundSummary {
+            #[serde(with = "ts")]
+            pub at: Timestamp,
+            pub passed: bool,
+            pub duration_ms: u64,
+            pub findings: Vec<Finding>,
+            pub servers: Vec<ServerReport>,
+            pub inconclusive: Option<String>,
+        }
+
+        #[derive(Deserialize)]
+        #[cfg_attr(test, derive(Serialize))]
+        pub struct DelegationRecord {
+            pub state: DelegationState,
+            pub ns_fingerprint: String,
+            #[serde(with = "ts_opt")]
+            pub window_start: Option<Timestamp>,
+            #[serde(with = "ts_opt")]
+            pub window_end: Option<Timestamp>,
+            pub rounds: u32,
+            pub last_round: Option<RoundSummary>,
+            #[serde(with = "ts_opt")]
+            pub next_probe: Option<Timestamp>,
+            pub downtime: Vec<ServerDowntime>,
+            pub violation: Option<Violation>,
+            #[serde(with = "ts_opt")]
+            pub delegated_at: Option<Timestamp>,
+            #[serde(with = "ts")]
+            pub changed_at: Timestamp,
+            pub blocked: Vec<String>,
+            #[serde(with = "ts_opt")]
+            pub blocked_since: Option<Timestamp>,
+            pub failing: Option<FailStreak>,
+            pub last_violation: Option<Violation>,
+            pub published: Vec<Nameserver>,
+            pub pending: Option<Box<DelegationRecord>>,
+            pub window_used_ms: u64,
+            #[serde(with = "ts_opt")]
+            pub last_look: Option<Timestamp>,
+            pub conclusive_rounds: u32,
+            pub published_ds: Vec<DsRecord>,
+        }
+    }
 }
 
 impl From<v4::Domain> for crate::model::Domain {
@@ -243,6 +331,63 @@ impl From<v4::Domain> for crate::model::Domain {
                 registry_moved: None,
             },
             ds: v.ds,
+        }
+    }
+}
+
+impl From<v4::ServerDowntime> for crate::model::ServerDowntime {
+    fn from(v: v4::ServerDowntime) -> Self {
+        Self {
+            server: v.server,
+            period_start: v.period_start,
+            unreachable_secs: v.unreachable_secs,
+            unreachable_ms: v.unreachable_ms,
+            last_reachable: v.last_reachable,
+            last_probe: v.last_probe,
+            address: v.address,
+            unmeasured_ms: 0,
+        }
+    }
+}
+
+impl From<v4::RoundSummary> for crate::model::RoundSummary {
+    fn from(v: v4::RoundSummary) -> Self {
+        Self {
+            at: v.at,
+            passed: v.passed,
+            duration_ms: v.duration_ms,
+            findings: v.findings,
+            servers: v.servers,
+            inconclusive: v.inconclusive,
+            queue_lag_ms: 0,
+        }
+    }
+}
+
+impl From<v4::DelegationRecord> for crate::model::DelegationRecord {
+    fn from(v: v4::DelegationRecord) -> Self {
+        Self {
+            state: v.state,
+            ns_fingerprint: v.ns_fingerprint,
+            window_start: v.window_start,
+            window_end: v.window_end,
+            rounds: v.rounds,
+            last_round: v.last_round.map(Into::into),
+            next_probe: v.next_probe,
+            downtime: v.downtime.into_iter().map(Into::into).collect(),
+            violation: v.violation,
+            delegated_at: v.delegated_at,
+            changed_at: v.changed_at,
+            blocked: v.blocked,
+            blocked_since: v.blocked_since,
+            failing: v.failing,
+            last_violation: v.last_violation,
+            published: v.published,
+            pending: v.pending.map(|p| Box::new((*p).into())),
+            window_used_ms: v.window_used_ms,
+            last_look: v.last_look,
+            conclusive_rounds: v.conclusive_rounds,
+            published_ds: v.published_ds,
         }
     }
 }
@@ -606,6 +751,7 @@ impl From<v1::RoundSummary> for crate::model::RoundSummary {
             findings: v.findings,
             servers: v.servers.into_iter().map(Into::into).collect(),
             inconclusive: None,
+            queue_lag_ms: 0,
         }
     }
 }
@@ -663,6 +809,7 @@ impl From<v1::ServerDowntime> for crate::model::ServerDowntime {
             last_reachable: v.last_reachable,
             last_probe: v.last_probe,
             address: None,
+            unmeasured_ms: 0,
         }
     }
 }
@@ -789,6 +936,106 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         let c = s.contact("EPP-1").unwrap().unwrap();
         assert_eq!((c.sponsor.as_deref(), c.created), (Some("REG-A"), None));
+    }
+
+    /// Schema 4 → 6: rounds gain `queue_lag_ms`, downtime entries
+    /// `unmeasured_ms` (0 for old ones, also inside a pending record and
+    /// in the rounds log); everything else stays.
+    #[test]
+    fn a_schema_4_delegation_record_and_round_get_no_lag_and_nothing_unmeasured() {
+        use super::v4;
+        use crate::store::redb_schema::tables::{DELEGATION, META, ROUNDS};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.redb");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let server = crate::model::ServerReport {
+            name: "ns2.example.net".into(),
+            addresses: vec!["192.0.2.2".into()],
+            reachable: false,
+            soa_serial: None,
+            rtt_ms: None,
+            unreachable_addresses: vec![],
+        };
+        let round = || v4::RoundSummary {
+            at: now,
+            passed: false,
+            duration_ms: 1234,
+            findings: vec![],
+            servers: vec![server.clone()],
+            inconclusive: Some("outage".into()),
+        };
+        let dt = || v4::ServerDowntime {
+            server: crate::names::parse_host("ns2.example.net").unwrap(),
+            period_start: now,
+            unreachable_secs: 60,
+            unreachable_ms: 60_000,
+            last_reachable: Some(false),
+            last_probe: Some(now),
+            address: Some("192.0.2.2".into()),
+        };
+        let rec = |pending: Option<Box<v4::DelegationRecord>>| v4::DelegationRecord {
+            state: crate::model::DelegationState::Delegated,
+            ns_fingerprint: "fp".into(),
+            window_start: Some(now),
+            window_end: None,
+            rounds: 7,
+            last_round: Some(round()),
+            next_probe: Some(now),
+            downtime: vec![dt()],
+            violation: None,
+            delegated_at: Some(now),
+            changed_at: now,
+            blocked: vec![],
+            blocked_since: None,
+            failing: None,
+            last_violation: None,
+            published: vec![],
+            pending,
+            window_used_ms: 99,
+            last_look: Some(now),
+            conclusive_rounds: 3,
+            published_ds: vec![],
+        };
+        let old = rec(Some(Box::new(rec(None))));
+        {
+            let s = RedbStore::open(&path).unwrap();
+            drop(s);
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(DELEGATION).unwrap();
+                t.insert("old.ru", postcard::to_allocvec(&old).unwrap().as_slice())
+                    .unwrap();
+                let mut r = w.open_table(ROUNDS).unwrap();
+                r.insert(
+                    ("old.ru", 0u64),
+                    postcard::to_allocvec(&round()).unwrap().as_slice(),
+                )
+                .unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 4u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let got = s.delegation("old.ru").unwrap().unwrap();
+        assert_eq!(
+            (got.rounds, got.window_used_ms, got.conclusive_rounds),
+            (7, 99, 3)
+        );
+        let lr = got.last_round.as_ref().unwrap();
+        assert_eq!((lr.duration_ms, lr.queue_lag_ms), (1234, 0));
+        assert_eq!(lr.inconclusive.as_deref(), Some("outage"));
+        assert_eq!(got.downtime[0].unreachable_ms, 60_000);
+        assert_eq!(got.downtime[0].unmeasured_ms, 0);
+        assert_eq!(got.downtime[0].address.as_deref(), Some("192.0.2.2"));
+        let p = got.pending.as_ref().unwrap();
+        assert_eq!((p.downtime[0].unmeasured_ms, p.rounds), (0, 7));
+        let rounds = s.rounds("old.ru", 10).unwrap();
+        assert_eq!(rounds.len(), 1);
+        assert_eq!((rounds[0].duration_ms, rounds[0].queue_lag_ms), (1234, 0));
+        assert_eq!(rounds[0].servers, vec![server]);
     }
 
     /// Schema 3 → 4: registrations gain host-object links (none: a name

@@ -50,7 +50,7 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
 }
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

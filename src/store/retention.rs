@@ -106,6 +106,7 @@ mod tests {
             findings: Vec::new(),
             servers: Vec::new(),
             inconclusive: None,
+            queue_lag_ms: 0,
         }
     }
 

@@ -139,6 +139,19 @@ pub fn domain_answer(d: &PublicDomain, source: &str, last_update: Timestamp) -> 
         "free-date",
         &d.free_date.format("%Y-%m-%d").to_string(),
     );
+    // Time the registry itself did not probe a down server (not charged).
+    for u in &d.unmeasured {
+        kv(
+            &mut out,
+            "remarks",
+            &format!(
+                "{}: {} s unmeasured (registry not probing) in the downtime period from {}",
+                u.server,
+                u.secs,
+                rfc3339(u.period_start)
+            ),
+        );
+    }
     footer(&mut out, source, last_update);
     out
 }
@@ -250,7 +263,24 @@ mod tests {
                 conditions: [crate::status::Condition::InZone].into(),
                 deletion_at: None,
             },
+            unmeasured: vec![],
         }
+    }
+
+    #[test]
+    fn unmeasured_time_is_a_remark_line() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let mut d = sample();
+        d.unmeasured = vec![crate::public::PublicUnmeasured {
+            server: "ns2.example.net".into(),
+            period_start: Utc.with_ymd_and_hms(2026, 11, 21, 21, 0, 0).unwrap(),
+            secs: 3000,
+        }];
+        let text = domain_answer(&d, "TCI", now);
+        assert!(
+            text.contains("free-date:     2026-03-31\nremarks:       ns2.example.net: 3000 s unmeasured (registry not probing) in the downtime period from 2026-11-21T21:00:00Z\nsource:"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -488,6 +488,7 @@ async fn delegation_shows_downtime_today_per_server() {
                 last_reachable: Some(false),
                 last_probe: Some(start_time()),
                 address: None,
+                unmeasured_ms: 0,
             },
             ServerDowntime {
                 server: HostName::from_trusted("ns2.hosting-b.example".into()),
@@ -497,6 +498,7 @@ async fn delegation_shows_downtime_today_per_server() {
                 last_reachable: Some(true),
                 last_probe: Some(start_time()),
                 address: None,
+                unmeasured_ms: 0,
             },
         ],
         rounds: 3,

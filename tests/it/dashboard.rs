@@ -81,6 +81,7 @@ async fn seed_testing(s: &Server, name: &str, n: usize) {
                 server("ns2.hosting-b.example", true),
             ],
             inconclusive: None,
+            queue_lag_ms: 0,
         };
         rec.rounds = i as u32 + 1;
         rec.last_round = Some(round.clone());
@@ -93,6 +94,7 @@ async fn seed_testing(s: &Server, name: &str, n: usize) {
             last_reachable: Some(ns1_up),
             last_probe: Some(at),
             address: None,
+            unmeasured_ms: 0,
         }];
         assert!(s
             .store()

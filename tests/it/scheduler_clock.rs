@@ -12,7 +12,7 @@ use chrono::{TimeZone, Utc};
 use support::net::Net;
 use support::sched::*;
 use zonekeeper::app::App;
-use zonekeeper::clock::ManualClock;
+use zonekeeper::clock::{Clock, ManualClock};
 use zonekeeper::config::Config;
 use zonekeeper::model::{DelegationState, Nameserver};
 use zonekeeper::scheduler;
@@ -179,6 +179,201 @@ async fn healthz_says_degraded_while_the_scheduler_is_behind() {
     *net.delay.lock().unwrap() = Duration::ZERO;
     assert!(wait_for(Duration::from_secs(10), || app.scheduler_behind().is_none()).await);
     assert_eq!(health().await, "ok\n");
+    app.shutdown.cancel();
+    task.await.unwrap();
+}
+
+/// Move `clock` on by `total` in 5 s steps, each seen by a turn of the
+/// scheduler loop (woken at once): a scheduler that keeps running, so a
+/// round waiting for a slot meanwhile has measured queue lag.
+async fn run_for(app: &App, clock: &ManualClock, total: Duration) {
+    let step = Duration::from_secs(5);
+    let mut left = total;
+    while !left.is_zero() {
+        let s = step.min(left);
+        clock.advance(s);
+        left -= s;
+        let target = clock.now().timestamp_millis();
+        app.scheduler_wake.notify_one();
+        assert!(
+            wait_for(Duration::from_secs(5), || app
+                .scheduler_turn_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= target)
+            .await,
+            "the scheduler loop turns"
+        );
+    }
+}
+
+/// Two testing domains whose ns2 is down, one round slot. The first round
+/// at +10 min is held for 25 min (a round longer than the interval), so
+/// the other domain's round waits in the queue and runs 35 min after its
+/// previous one — beyond the plain reach (2 × 10 min), within the reach
+/// widened by its measured queue lag (25 min): the downtime is charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downtime_charged_across_a_round_longer_than_the_recheck_interval() {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let mut cfg = Config::default();
+    cfg.delegation.jitter = 0.0;
+    cfg.delegation.max_concurrent_rounds = 1;
+    let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    net.set_down("ns2.a.net", true);
+    net.set_down("ns2.b.net", true);
+    let dir = tempfile::tempdir().unwrap();
+    let doms = ["a.ru", "b.ru"]
+        .iter()
+        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
+        .collect();
+    let store = store_at(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        t0,
+    );
+    let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
+    let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
+    let rec = |d: &str| app.store.delegation(d).unwrap().unwrap();
+    let last_at = |d: &str| rec(d).last_round.map(|r| r.at);
+    app.scheduler_wake.notify_one();
+    for d in ["a.ru", "b.ru"] {
+        assert!(wait_for(Duration::from_secs(5), || last_at(d) == Some(t0)).await);
+    }
+    let hold = Arc::new(tokio::sync::Notify::new());
+    *net.hold_next.lock().unwrap() = Some(hold.clone());
+    run_for(&app, &clock, Duration::from_secs(10 * 60)).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || net
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+            && net.hold_next.lock().unwrap().is_none())
+        .await,
+        "one round is held"
+    );
+    run_for(&app, &clock, Duration::from_secs(25 * 60)).await;
+    hold.notify_one();
+    let t35 = t0 + chrono::Duration::minutes(35);
+    for d in ["a.ru", "b.ru"] {
+        assert!(
+            wait_for(Duration::from_secs(5), || last_at(d) == Some(t35)).await,
+            "{d}: a round at +35 min"
+        );
+    }
+    let (held, waited) = if rec("a.ru").rounds == 3 {
+        ("a.ru", "b.ru")
+    } else {
+        ("b.ru", "a.ru")
+    };
+    let w = rec(waited);
+    assert_eq!(w.rounds, 2, "{waited}: rounds at +0 and +35 min");
+    assert_eq!(w.last_round.as_ref().unwrap().queue_lag_ms, 25 * 60_000);
+    let ns2 = &w.downtime[1];
+    assert_eq!(
+        (ns2.unreachable_ms, ns2.unmeasured_ms),
+        (35 * 60_000, 0),
+        "{waited}: the 35 min gap is charged"
+    );
+    // The held domain: rounds at +0, +10 (25 min long) and +35 min.
+    let h = rec(held);
+    assert_eq!(h.rounds, 3);
+    assert_eq!(h.downtime[1].unreachable_ms, 35 * 60_000);
+    app.shutdown.cancel();
+    task.await.unwrap();
+}
+
+/// The scheduler held back (the clock jumps 50 min with no loop turn: a
+/// frozen process): the gap is beyond reach and is no queue lag, so it is
+/// not charged — and the unmeasured time shows in the registrar API,
+/// WHOIS (the real client) and the dashboard's domain page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
+    let Some(whois) = support::tool("whois", "whois") else {
+        return;
+    };
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let mut cfg = Config::default();
+    cfg.delegation.jitter = 0.0;
+    let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    net.set_down("ns2.ab.net", true);
+    let dir = tempfile::tempdir().unwrap();
+    let doms = vec![domain("ab.ru", two_ns("ab"), t0)];
+    let store = store_at(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        t0,
+    );
+    let token = "token-unmeasured-test";
+    {
+        let mut r = registrar();
+        r.api_token_sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            token.as_bytes(),
+        )));
+        let mut t = zonekeeper::store::Store::begin(store.as_ref()).unwrap();
+        t.put_registrar(&r).unwrap();
+        t.commit(t0).unwrap();
+    }
+    let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    support::serve_http(&app, listener);
+    let wl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let waddr = wl.local_addr().unwrap();
+    tokio::spawn(zonekeeper::whois::serve(app.clone(), wl));
+    let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
+    let rec = || app.store.delegation("ab.ru").unwrap().unwrap();
+    app.scheduler_wake.notify_one();
+    assert!(wait_for(Duration::from_secs(5), || rec().rounds == 1).await);
+    // Held back: 50 min pass with no turn of the loop.
+    clock.advance(Duration::from_secs(50 * 60));
+    app.scheduler_wake.notify_one();
+    assert!(wait_for(Duration::from_secs(5), || rec().rounds == 2).await);
+    let r = rec();
+    assert_eq!(r.last_round.as_ref().unwrap().queue_lag_ms, 0, "a stall");
+    let ns2 = &r.downtime[1];
+    assert_eq!((ns2.unreachable_ms, ns2.unmeasured_ms), (0, 50 * 60_000));
+
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{http}/api/v1/domains/ab.ru/delegation"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let servers = &v["downtime"]["servers"];
+    assert_eq!(servers[1]["server"], "ns2.ab.net", "{v}");
+    assert_eq!(servers[1]["unmeasured_secs"], 3000, "{v}");
+    assert_eq!(servers[1]["unreachable_secs"], 0, "{v}");
+    assert_eq!(servers[0]["unmeasured_secs"], 0, "{v}");
+
+    let out = tokio::process::Command::new(whois)
+        .args(["-h", "127.0.0.1", "-p", &waddr.port().to_string(), "ab.ru"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "remarks:       ns2.ab.net: 3000 s unmeasured (registry not probing) in the downtime period from 2026-01-09T21:00:00Z"
+        ),
+        "{text}"
+    );
+
+    let page = reqwest::get(format!("http://{http}/domains/ab.ru"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("id=\"unmeasured\"").expect("unmeasured section");
+    let section = &page[at..];
+    assert!(section.contains("ns2.ab.net"), "{section}");
+    assert!(section.contains("50m"), "{section}");
     app.shutdown.cancel();
     task.await.unwrap();
 }

@@ -110,7 +110,7 @@ fn check(store: &RedbStore, name: &str, pol: &Policy) -> Snap {
             r.at,
             &r.servers,
             r.inconclusive.is_none(),
-            pol.reach_after(st, prev),
+            pol.reach_after(st, prev, r.queue_lag_ms),
             pol,
         );
         prev = Some(r);

@@ -203,6 +203,7 @@ fn round(passed: bool, ms: u64) -> RoundSummary {
         findings: Vec::new(),
         servers: Vec::new(),
         inconclusive: None,
+        queue_lag_ms: 0,
     }
 }
 

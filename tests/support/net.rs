@@ -22,6 +22,10 @@ pub struct Net {
     pub checks: Mutex<HashMap<String, usize>>,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
+    /// When set, the next check to start takes it and waits for it to be
+    /// notified, then reports the injected clock's time that passed as
+    /// its duration (a round longer than the recheck interval).
+    pub hold_next: Mutex<Option<std::sync::Arc<tokio::sync::Notify>>>,
 }
 
 impl Net {
@@ -34,6 +38,7 @@ impl Net {
             checks: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            hold_next: Mutex::default(),
         }
     }
     pub fn set_down(&self, server: &str, down: bool) {
@@ -56,6 +61,14 @@ impl Checker for Net {
             self.max_in_flight.fetch_max(n, Ordering::SeqCst);
             let delay = *self.delay.lock().unwrap();
             tokio::time::sleep(delay).await;
+            let hold = self.hold_next.lock().unwrap().take();
+            if let Some(h) = &hold {
+                h.notified().await;
+            }
+            let took = match hold {
+                Some(_) => (self.clock.now() - at).to_std().unwrap_or_default(),
+                None => delay,
+            };
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             *self
                 .checks
@@ -109,7 +122,7 @@ impl Checker for Net {
                     Verdict::Fail
                 },
                 checked_at: at,
-                duration_ms: delay.as_millis() as u64,
+                duration_ms: took.as_millis() as u64,
                 findings,
                 servers,
             }
