@@ -297,23 +297,32 @@ async fn zone_duties(app: App) {
     }
 }
 
-/// Completes registry work that time makes due (automatic approval of
-/// registrar changes) every `lifecycle.sweep_interval`.
+/// Writes the registry work that time makes due (automatic approval of
+/// registrar changes, lapsed requests, one feed event per lifecycle
+/// transition) every `lifecycle.sweep_interval`. The first sweep checks
+/// every past transition against the history; later ones only those since
+/// the previous sweep.
 async fn registry_sweeper(app: App) {
     let every = app
         .config
         .lifecycle
         .sweep_interval
         .max(Duration::from_millis(100));
+    let mut since = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = app.shutdown.cancelled() => return,
         }
         let a = app.clone();
-        match tokio::task::spawn_blocking(move || a.registry().sweep()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(transfers = n, "registrar changes approved automatically"),
+        let now = app.now();
+        match tokio::task::spawn_blocking(move || a.registry().at(now).sweep_since(since)).await {
+            Ok(Ok(n)) => {
+                since = Some(now);
+                if n > 0 {
+                    info!(domains = n, "registry sweep: time-driven changes written");
+                }
+            }
             Ok(Err(e)) => error!("registry sweep failed: {e}"),
             Err(e) => error!("registry sweep task failed: {e}"),
         }

@@ -43,7 +43,10 @@ pub struct DomainOut {
 }
 
 fn domain_out(app: &App, d: &Domain) -> DomainOut {
-    let st = lifecycle::evaluate(d, app.now(), &app.config.lifecycle);
+    let now = app.now();
+    // As of now: what time completed shows before the sweep writes it.
+    let d = &lifecycle::as_of(d, now);
+    let st = lifecycle::evaluate(d, now, &app.config.lifecycle);
     DomainOut {
         name: d.name.as_str().to_string(),
         unicode_name: d.name.to_unicode(),
@@ -82,6 +85,8 @@ fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> 
         .store
         .domain(name)?
         .ok_or_else(|| Problem::no_such_domain(name))?;
+    // The sponsor as of now (a registrar change may be due, not yet swept).
+    let d = lifecycle::as_of(&d, app.now());
     if d.registrar != caller.handle {
         return Err(Problem::forbidden(name));
     }

@@ -716,7 +716,10 @@ impl Session {
             .domain(name)
             .map_err(|_| Out::err(2400, "internal error"))?
             .ok_or_else(|| Out::err(2303, format!("no such domain: {name}")))?;
-        let st = lifecycle::evaluate(&d, self.app.now(), &self.app.config.lifecycle);
+        let now = self.app.now();
+        // As of now: what time completed shows before the sweep writes it.
+        let d = lifecycle::as_of(&d, now);
+        let st = lifecycle::evaluate(&d, now, &self.app.config.lifecycle);
         if !st.exists() {
             return Err(Out::err(2303, format!("no such domain: {name}")));
         }

@@ -1,0 +1,334 @@
+//! The lifecycle rules to the letter (docs/lifecycle.md), end to end over
+//! the registrar API, EPP (Perl's `Net::EPP`), RDAP and the change feed,
+//! with an injected clock: the dispute lock keeps the status quo,
+//! time-driven state is read as of now, every lifecycle transition is one
+//! feed event, and `domain:check` agrees with `create`.
+
+use crate::epp::{domain_cmd, drain, start, A, B};
+use crate::support;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use support::api::{send, token, Server};
+use support::epp::{code, Client, HOST};
+use zonekeeper::clock::Clock;
+use zonekeeper::lifecycle;
+use zonekeeper::model::{DelegationRecord, DelegationState};
+use zonekeeper::registry::Actor;
+
+const DS: &str = "49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE4F4F0A2D7F4A0E5C6B1D2E3F";
+
+fn host_cmd(verb: &str, inner: &str) -> String {
+    format!(r#"<{verb}><host:{verb} xmlns:host="{HOST}">{inner}</host:{verb}></{verb}>"#)
+}
+
+fn transfer(c: &mut Client, op: &str, name: &str, pw: &str) -> String {
+    let auth = if pw.is_empty() {
+        String::new()
+    } else {
+        format!("<domain:authInfo><domain:pw>{pw}</domain:pw></domain:authInfo>")
+    };
+    c.cmd(
+        &domain_cmd(
+            "transfer",
+            &format!("<domain:name>{name}</domain:name>{auth}"),
+        )
+        .replace("<transfer>", &format!(r#"<transfer op="{op}">"#)),
+    )
+}
+
+/// The parts of a registration a registrar could change.
+fn snapshot(s: &Server, name: &str) -> Value {
+    let d = s.store().domain(name).unwrap().unwrap();
+    json!({
+        "registrar": d.registrar, "registrant": d.registrant, "admin": d.admin,
+        "tech": d.tech, "paid_till": d.paid_till, "ns": format!("{:?}", d.nameservers),
+        "ds": format!("{:?}", d.ds), "auth": d.auth_info,
+        "verification": d.verification_requested,
+        "reg": format!("{:?}", d.registration.pending_registrant),
+        "closing": format!("{:?}", d.registration.closing),
+        "transfer": format!("{:?}", d.registration.pending_transfer),
+        "rec": format!("{:?}", s.store().delegation(name).unwrap().map(|r| (r.state, r.ns_fingerprint))),
+    })
+}
+
+/// Under a dispute lock every registrar operation of every edge is
+/// refused with `dispute-lock` (REST 409, EPP 2304) and nothing changes;
+/// the lock's start ends a pending registrar change, with an event to the
+/// gaining registrar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dispute_lock_refuses_every_registrar_operation() {
+    let env = Arc::new(start(|_| {}).await);
+    let d = env.transferable(A, 0);
+    // Before the lock: the domain names two host objects of A, and B asks
+    // for it with the code A set.
+    let e = env.clone();
+    let dn = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.logged_in(0);
+        for h in ["ns1.dispute-hosts.org", "ns2.dispute-hosts.org"] {
+            let r = a.cmd(&host_cmd("create", &format!("<host:name>{h}</host:name>")));
+            assert_eq!(code(&r), 1000, "{r}");
+        }
+        let r = a.cmd(&domain_cmd(
+            "update",
+            &format!("<domain:name>{dn}</domain:name><domain:add><domain:ns><domain:hostObj>ns1.dispute-hosts.org</domain:hostObj><domain:hostObj>ns2.dispute-hosts.org</domain:hostObj></domain:ns></domain:add><domain:chg><domain:authInfo><domain:pw>Dispute-Code-1</domain:pw></domain:authInfo></domain:chg>"),
+        ));
+        assert_eq!(code(&r), 1000, "{r}");
+        let mut b = e.logged_in(1);
+        let r = transfer(&mut b, "request", &dn, "Dispute-Code-1");
+        assert_eq!(code(&r), 1001, "{r}");
+        drain(&mut b);
+    })
+    .await
+    .unwrap();
+    let s = &env.s;
+    s.app
+        .registry()
+        .dispute_lock(&Actor::Operator, &d, "case A40-77/2026")
+        .unwrap();
+    let before = snapshot(s, &d);
+    assert_eq!(before["transfer"], "None", "the lock ends the transfer");
+
+    // REST, as the sponsor and as the gaining registrar.
+    let (ta, tb) = (token(A), token(B));
+    let p = |tail: &str| format!("/api/v1/domains/{d}{tail}");
+    let ns2 = json!({"nameservers": [{"name": "ns1.example.net"}, {"name": "ns2.example.net"}]});
+    let ds = json!({"ds": [{"key_tag": 12345, "algorithm": 13, "digest_type": 2, "digest": DS}]});
+    let h = &s.http;
+    let calls: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "ns []",
+            s.put_json(&p("/nameservers"), &ta, json!({"nameservers": []})),
+        ),
+        ("ns set", s.put_json(&p("/nameservers"), &ta, ns2)),
+        ("ds set", s.put_json(&p("/ds"), &ta, ds)),
+        ("ds delete", h.delete(s.url(&p("/ds"))).bearer_auth(&ta)),
+        ("retest", s.post(&p("/retest"), &ta)),
+        ("renew", s.post(&p("/renew"), &ta)),
+        (
+            "contacts",
+            s.put_json(&p("/contacts"), &ta, json!({"admin": null})),
+        ),
+        (
+            "registrant change",
+            s.post(&p("/registrant-change"), &ta)
+                .json(&json!({"registrant": "C1-RU"})),
+        ),
+        (
+            "registrant change withdraw",
+            h.delete(s.url(&p("/registrant-change"))).bearer_auth(&ta),
+        ),
+        (
+            "registrant change accept",
+            s.post(&p("/registrant-change/accept"), &ta),
+        ),
+        ("auth code", s.post(&p("/auth-code"), &ta)),
+        ("transfer approve", s.post(&p("/transfer/approve"), &ta)),
+        ("transfer reject", s.post(&p("/transfer/reject"), &ta)),
+        (
+            "transfer request",
+            s.post(&p("/transfer"), &tb)
+                .json(&json!({"auth_code": "Dispute-Code-1"})),
+        ),
+        ("transfer withdraw", s.post(&p("/transfer/reject"), &tb)),
+        (
+            "close",
+            s.post(&p("/close"), &ta).json(&json!({"when": "now"})),
+        ),
+        (
+            "close revoke",
+            h.delete(s.url(&p("/close"))).bearer_auth(&ta),
+        ),
+        ("verification answer", s.post(&p("/verification"), &ta)),
+        (
+            "verification request",
+            s.post(&p("/verification-request"), &ta),
+        ),
+    ];
+    for (what, req) in calls {
+        let (st, v) = send(req).await;
+        assert_eq!(
+            (st, v["rule"].as_str()),
+            (409, Some("dispute-lock")),
+            "REST {what}: {v}"
+        );
+    }
+
+    // EPP, as the sponsor and as the gaining registrar.
+    let e = env.clone();
+    let dn = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.logged_in(0);
+        let mut b = e.logged_in(1);
+        let paid = e.s.store().domain(&dn).unwrap().unwrap().paid_till;
+        let upd = |inner: &str| domain_cmd("update", &format!("<domain:name>{dn}</domain:name>{inner}"));
+        let cmds = [
+            ("ns remove", upd("<domain:rem><domain:ns><domain:hostObj>ns1.dispute-hosts.org</domain:hostObj></domain:ns></domain:rem>")),
+            ("ns add", upd("<domain:add><domain:ns><domain:hostAttr><domain:hostName>ns3.example.org</domain:hostName></domain:hostAttr></domain:ns></domain:add>")),
+            ("ds", upd("").replace("</update>", &format!(r#"</update><extension><secDNS:update xmlns:secDNS="urn:ietf:params:xml:ns:secDNS-1.1"><secDNS:add><secDNS:dsData><secDNS:keyTag>12345</secDNS:keyTag><secDNS:alg>13</secDNS:alg><secDNS:digestType>2</secDNS:digestType><secDNS:digest>{DS}</secDNS:digest></secDNS:dsData></secDNS:add></secDNS:update></extension>"#))),
+            ("contact", upd(r#"<domain:rem><domain:contact type="admin">C1-RU</domain:contact></domain:rem>"#)),
+            ("registrant", upd("<domain:chg><domain:registrant>C1-RU</domain:registrant></domain:chg>")),
+            ("auth code", upd("<domain:chg><domain:authInfo><domain:pw>Another-Code-2</domain:pw></domain:authInfo></domain:chg>")),
+            ("renew", domain_cmd("renew", &format!(r#"<domain:name>{dn}</domain:name><domain:curExpDate>{}</domain:curExpDate><domain:period unit="y">1</domain:period>"#, paid.date_naive()))),
+            ("delete", domain_cmd("delete", &format!("<domain:name>{dn}</domain:name>"))),
+        ];
+        for (what, cmd) in cmds {
+            let r = a.cmd(&cmd);
+            assert_eq!(code(&r), 2304, "EPP {what}: {r}");
+            assert!(r.contains("dispute-lock"), "EPP {what}: {r}");
+        }
+        for (which, op, pw) in [(0, "approve", ""), (1, "request", "Dispute-Code-1"), (1, "cancel", "")] {
+            let c = if which == 0 { &mut a } else { &mut b };
+            let r = transfer(c, op, &dn, pw);
+            assert_eq!(code(&r), 2304, "EPP transfer {op}: {r}");
+            assert!(r.contains("dispute-lock"), "EPP transfer {op}: {r}");
+        }
+        // A host change that would re-declare the locked domain.
+        let r = a.cmd(&host_cmd(
+            "update",
+            "<host:name>ns1.dispute-hosts.org</host:name><host:chg><host:name>ns9.dispute-hosts.org</host:name></host:chg>",
+        ));
+        assert_eq!(code(&r), 2304, "EPP host:update: {r}");
+        assert!(r.contains("dispute-lock"), "{r}");
+        // The gaining registrar heard that its request ended with the lock.
+        let msgs = drain(&mut b);
+        assert!(
+            msgs.iter().any(|m| m.contains("cancelled by a dispute lock")),
+            "{msgs:?}"
+        );
+        assert!(!msgs.iter().any(|m| m.contains("A40-77")), "{msgs:?}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(snapshot(s, &d), before, "nothing changed under the lock");
+    assert!(s
+        .store()
+        .host_object("ns1.dispute-hosts.org")
+        .unwrap()
+        .is_some());
+}
+
+/// Every event of `registrar`'s feed (the API's, paged) about `domain`.
+async fn feed_of(s: &Server, registrar: &str, domain: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::from("0");
+    loop {
+        let (st, v) = send(s.get(
+            &format!("/api/v1/events?after={after}&limit=500"),
+            Some(&token(registrar)),
+        ))
+        .await;
+        assert_eq!(st, 200, "{v}");
+        let evs = v["events"].as_array().unwrap().clone();
+        if evs.is_empty() {
+            return out;
+        }
+        after = v["next_cursor"].as_str().unwrap().to_string();
+        out.extend(evs.into_iter().filter(|e| e["domain"] == domain));
+    }
+}
+
+fn in_zone(s: &Server, name: &str) -> bool {
+    let z = zonekeeper::zone::render(s.store(), &s.app.config, "ru", s.clock.now(), 1).unwrap();
+    z.lines()
+        .any(|l| l.starts_with(&format!("{name}.")) && l.contains("NS"))
+}
+
+/// A disputed domain stays in the zone through `paid_till` and past its
+/// grace period; the unlock records the outcome and extends `paid_till` to
+/// the unlock plus the grace period; then it expires and is freed as usual.
+#[tokio::test]
+async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
+    let s = Server::start(|_| {}).await;
+    let lc = s.app.config.lifecycle.clone();
+    let now = s.clock.now();
+    // A domain of A with nameservers and nothing else going on, delegated.
+    let d = s
+        .domains_of(A, 1000)
+        .into_iter()
+        .find(|n| {
+            let dom = s.store().domain(n).unwrap().unwrap();
+            let st = lifecycle::evaluate(&dom, now, &lc);
+            !dom.nameservers.is_empty() && st.may_delegate() && !st.verification_pending
+        })
+        .expect("a fixture domain with nameservers");
+    let old = s.store().delegation(&d).unwrap().unwrap();
+    let rec = DelegationRecord {
+        state: DelegationState::Delegated,
+        delegated_at: Some(now),
+        ..old.clone()
+    };
+    assert!(s
+        .store()
+        .put_delegation(&d, &old.ns_fingerprint, &rec, None, None)
+        .unwrap());
+    assert!(in_zone(&s, &d));
+    let reg = s.app.registry();
+    reg.dispute_lock(&Actor::Operator, &d, "case A40-78/2026")
+        .unwrap();
+    drop(reg);
+    let paid = s.store().domain(&d).unwrap().unwrap().paid_till;
+    let grace = chrono::Duration::from_std(lc.grace_period).unwrap();
+    let jump = |to: zonekeeper::model::Timestamp| {
+        let by = (to - s.clock.now()).to_std().unwrap();
+        s.clock.advance(by);
+    };
+    for at in [
+        paid,
+        paid + chrono::Duration::seconds(1),
+        paid + grace + chrono::Duration::days(1),
+    ] {
+        jump(at);
+        let dom = s.store().domain(&d).unwrap().unwrap();
+        let st = lifecycle::evaluate(&dom, at, &lc);
+        assert!(
+            st.exists() && !st.expired && st.blocks.is_empty(),
+            "{at}: {st:?}"
+        );
+        assert!(in_zone(&s, &d), "in the zone at {at}");
+        let (code, v) = send(s.get(&format!("/rdap/domain/{d}"), None)).await;
+        assert_eq!(code, 200, "{v}");
+        assert!(!v["status"].to_string().contains("pending delete"), "{v}");
+    }
+    // The sweep writes no expiry for it either.
+    s.app.registry().sweep().unwrap();
+    // The operator lifts the lock with the court's outcome.
+    let unlocked = s.clock.now();
+    let reg = s.app.registry();
+    assert!(matches!(
+        reg.dispute_unlock(&Actor::Operator, &d, " "),
+        Err(zonekeeper::registry::RegistryError::Invalid(_))
+    ));
+    let new_paid = reg
+        .dispute_unlock(&Actor::Operator, &d, "claim dismissed, A40-78/2026")
+        .unwrap();
+    drop(reg);
+    assert_eq!(new_paid, unlocked + grace);
+    let feed = Value::from(feed_of(&s, A, &d).await).to_string();
+    assert!(feed.contains("dispute lock lifted"), "{feed}");
+    assert!(
+        !feed.contains("claim dismissed"),
+        "the outcome is not public: {feed}"
+    );
+    let hist = s.store().history(&d, 100).unwrap();
+    assert!(
+        hist.iter()
+            .any(|e| e.reason.contains("outcome: claim dismissed")),
+        "{hist:?}"
+    );
+    // In the zone until the new paid_till, out after it, free after grace.
+    jump(new_paid);
+    assert!(in_zone(&s, &d));
+    jump(new_paid + chrono::Duration::seconds(1));
+    assert!(!in_zone(&s, &d));
+    let (code, _) = send(s.get(&format!("/rdap/domain/{d}"), None)).await;
+    assert_eq!(code, 200);
+    jump(new_paid + grace + chrono::Duration::seconds(1));
+    let code = s
+        .get(&format!("/rdap/domain/{d}"), None)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(code.as_u16(), 404);
+}
