@@ -672,6 +672,8 @@ fn own_domain(
         .store
         .domain(name.as_str())?
         .ok_or_else(|| Problem::no_such_domain(name.as_str()))?;
+    // As of now: a registrar change past its automatic approval is done.
+    let d = lifecycle::as_of(&d, now);
     let st = lifecycle::evaluate(&d, now, &app.config.lifecycle);
     if !st.exists() {
         return Err(Problem::no_such_domain(name.as_str()));

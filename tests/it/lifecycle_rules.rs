@@ -332,3 +332,274 @@ async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
         .status();
     assert_eq!(code.as_u16(), 404);
 }
+
+/// Domains of `registrar` with nothing going on: no nameservers (when
+/// `bare`), delegable, closable, paid beyond `min_paid`.
+fn quiet_domains(
+    s: &Server,
+    registrar: &str,
+    bare: bool,
+    min_paid: chrono::Duration,
+) -> Vec<String> {
+    let now = s.clock.now();
+    let lc = &s.app.config.lifecycle;
+    s.domains_of(registrar, 1000)
+        .into_iter()
+        .filter(|n| {
+            let d = s.store().domain(n).unwrap().unwrap();
+            let st = lifecycle::evaluate(&d, now, lc);
+            (!bare || d.nameservers.is_empty())
+                && st.may_delegate()
+                && !st.verification_pending
+                && st.closing_at.is_none()
+                && !st.transfer_pending
+                && d.registration.pending_registrant.is_none()
+                && lifecycle::permits(&st, lifecycle::Operation::Close).is_ok()
+                && lifecycle::permits(&st, lifecycle::Operation::ChangeRegistrant).is_ok()
+                && d.paid_till > now + min_paid
+        })
+        .collect()
+}
+
+/// A lapsed registrant change request is not pending in any read from
+/// the moment its deadline passes, before anything is written; one sweep
+/// writes its lapse to the feed, once, at the deadline. A registrar change
+/// past its automatic approval reads as done.
+#[tokio::test]
+async fn lapsed_requests_read_as_of_now_and_reach_the_feed_in_one_sweep() {
+    let s = Server::start(|_| {}).await;
+    let tok = token(A);
+    let d = quiet_domains(&s, A, false, chrono::Duration::days(60))[0].clone();
+    let (st, v) = send(
+        s.post(&format!("/api/v1/domains/{d}/registrant-change"), &tok)
+            .json(&json!({"registrant": "C1-RU"})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(v["pending_registrant"]["deadline"].clone()).unwrap();
+    s.clock.advance(
+        s.app.config.lifecycle.registrant_change_timeout + std::time::Duration::from_secs(1),
+    );
+    // At once: not pending in the API, though nothing was written yet.
+    let (st, v) = send(s.get(&format!("/api/v1/domains/{d}"), Some(&tok))).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["pending_registrant"].is_null(), "{v}");
+    assert!(s
+        .store()
+        .domain(&d)
+        .unwrap()
+        .unwrap()
+        .registration
+        .pending_registrant
+        .is_some());
+    let lapsed = |f: &[Value]| {
+        f.iter()
+            .filter(|e| e["reason"].as_str().unwrap().contains("lapsed"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(lapsed(&feed_of(&s, A, &d).await).is_empty());
+    // One sweep writes it, stamped at the deadline; another adds nothing.
+    s.app.registry().sweep().unwrap();
+    s.app.registry().sweep().unwrap();
+    let ev = lapsed(&feed_of(&s, A, &d).await);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["reason"], "registrant change lapsed (not accepted)");
+    let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(ev[0]["at"].clone()).unwrap();
+    assert_eq!(at, deadline);
+    assert!(s
+        .store()
+        .domain(&d)
+        .unwrap()
+        .unwrap()
+        .registration
+        .pending_registrant
+        .is_none());
+
+    // A registrar change past its automatic approval: the gaining
+    // registrar reads it as its own before the sweep.
+    let t = quiet_domains(&s, A, false, chrono::Duration::days(60))
+        .into_iter()
+        .find(|n| {
+            let dom = s.store().domain(n).unwrap().unwrap();
+            let st = lifecycle::evaluate(&dom, s.clock.now(), &s.app.config.lifecycle);
+            lifecycle::permits(&st, lifecycle::Operation::Transfer).is_ok()
+        })
+        .unwrap();
+    let (_, c) = send(s.post(&format!("/api/v1/domains/{t}/auth-code"), &tok)).await;
+    let (st, v) = send(
+        s.post(&format!("/api/v1/domains/{t}/transfer"), &token(B))
+            .json(&json!({"auth_code": c["auth_code"]})),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    s.clock
+        .advance(s.app.config.lifecycle.transfer_auto_approve + std::time::Duration::from_secs(1));
+    let (st, v) = send(s.get(&format!("/api/v1/domains/{t}"), Some(&token(B)))).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["registrar"], B);
+    assert!(v["pending_transfer"].is_null(), "{v}");
+    assert!(
+        !v["lock_statuses"].to_string().contains("pending transfer"),
+        "{v}"
+    );
+    let (st, _) = send(s.get(&format!("/api/v1/domains/{t}"), Some(&tok))).await;
+    assert_eq!(st, 403);
+}
+
+/// Read the whole EPP message queue (ack each).
+fn drain_all(c: &mut Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..5000 {
+        let r = c.cmd(r#"<poll op="req"/>"#);
+        if code(&r) == 1300 {
+            return out;
+        }
+        assert_eq!(code(&r), 1301, "{r}");
+        let id = r
+            .split("msgID=\"")
+            .nth(1)
+            .or_else(|| r.split(" id=\"").nth(1))
+            .unwrap();
+        let id = id.split('"').next().unwrap().to_string();
+        out.push(r.clone());
+        let a = c.cmd(&format!(r#"<poll op="ack" msgID="{id}"/>"#));
+        assert_eq!(code(&a), 1000, "{a}");
+    }
+    panic!("the queue does not drain");
+}
+
+/// Every lifecycle transition of a domain without nameservers is one
+/// event in its registrar's feed and one EPP poll message, written by the
+/// sweep on the injected clock: expiry and freeing, verification suspend
+/// and cancel, a scheduled close, a court reservation's end, a dispute
+/// lock's start and end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_feed_event_per_lifecycle_transition_without_nameservers() {
+    let env = Arc::new(start(|_| {}).await);
+    let s = &env.s;
+    let tok = token(A);
+    let t0 = s.clock.now();
+    let q = quiet_domains(s, A, true, chrono::Duration::days(120));
+    assert!(q.len() >= 5, "{q:?}");
+    let (expiring, verified, closing, court, disputed) = (&q[0], &q[1], &q[2], &q[3], &q[4]);
+    let (st, v) = send(s.post(
+        &format!("/api/v1/domains/{verified}/verification-request"),
+        &tok,
+    ))
+    .await;
+    assert!(st < 300, "{v}");
+    let (st, v) = send(
+        s.post(&format!("/api/v1/domains/{closing}/close"), &tok)
+            .json(&json!({"when": "end_of_period"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let reg = s.app.registry();
+    reg.court_cancel(&Actor::Operator, court, "C5-RU").unwrap();
+    reg.dispute_lock(&Actor::Operator, disputed, "case 9")
+        .unwrap();
+    drop(reg);
+    // Two years in steps of two days, a sweep after each (the sweeper's
+    // rhythm); the lock ends on day 100.
+    let step = std::time::Duration::from_secs(2 * 86400);
+    for i in 1..=365 {
+        s.clock.advance(step);
+        if i == 50 {
+            s.app
+                .registry()
+                .dispute_unlock(&Actor::Operator, disputed, "settled")
+                .unwrap();
+        }
+        s.app.registry().sweep().unwrap();
+    }
+    let lc = &s.app.config.lifecycle;
+    let days = |d: i64| chrono::Duration::days(d);
+    let paid = |n: &str| s.store().domain(n).unwrap().unwrap().paid_till;
+    let grace = chrono::Duration::from_std(lc.grace_period).unwrap();
+    let asked = t0; // the clock had not moved
+    let want: Vec<(&String, &str, Option<chrono::DateTime<chrono::Utc>>)> = vec![
+        (
+            expiring,
+            "expired: not renewed by paid-till",
+            Some(paid(expiring)),
+        ),
+        (
+            expiring,
+            "registration cancelled (not renewed)",
+            Some(paid(expiring) + grace),
+        ),
+        (verified, "verification overdue", Some(asked + days(14))),
+        (
+            verified,
+            "registration cancelled (verification unanswered)",
+            Some(asked + days(74)),
+        ),
+        (
+            closing,
+            "closed at the registrant's request",
+            Some(paid(closing)),
+        ),
+        (court, "cancelled by court decision", Some(t0)),
+        (court, "court reservation ended", Some(t0 + days(60))),
+        (disputed, "dispute lock placed", Some(t0)),
+        (disputed, "dispute lock lifted", None),
+        (
+            disputed,
+            "expired: not renewed by paid-till",
+            Some(paid(disputed)),
+        ),
+        (
+            disputed,
+            "registration cancelled (not renewed)",
+            Some(paid(disputed) + grace),
+        ),
+    ];
+    let mut feeds = std::collections::HashMap::new();
+    for (d, _, _) in &want {
+        if !feeds.contains_key(*d) {
+            feeds.insert((*d).clone(), feed_of(s, A, d).await);
+        }
+    }
+    for (d, text, at) in &want {
+        let hits: Vec<&Value> = feeds[*d]
+            .iter()
+            .filter(|e| e["reason"].as_str().unwrap().starts_with(text))
+            .collect();
+        assert_eq!(hits.len(), 1, "{d}: {text}: {:?}", feeds[*d]);
+        if let Some(at) = at {
+            let got: chrono::DateTime<chrono::Utc> =
+                serde_json::from_value(hits[0]["at"].clone()).unwrap();
+            assert_eq!(&got, at, "{d}: {text}");
+        }
+    }
+    // Nothing else time-driven was written for them (one event each).
+    for d in [expiring, verified, closing, court] {
+        let by_registry = feeds[d].iter().filter(|e| e["actor"] == "registry").count();
+        let want_n = want
+            .iter()
+            .filter(|(x, t, _)| x == &d && !t.starts_with("cancelled by court"))
+            .count();
+        assert_eq!(by_registry, want_n, "{d}: {:?}", feeds[d]);
+    }
+    // The EPP queue holds the same: one message per transition.
+    let e = env.clone();
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(d, t, _)| ((*d).clone(), t.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.logged_in(0);
+        let msgs = drain_all(&mut a);
+        for (d, text) in want {
+            let n = msgs
+                .iter()
+                .filter(|m| m.contains(&format!("{d}: {}", text.replace('\'', "&apos;"))))
+                .count();
+            assert_eq!(n, 1, "{d}: {text}");
+        }
+    })
+    .await
+    .unwrap();
+}
