@@ -704,8 +704,11 @@ impl Session {
 
     fn domain_check(&self, obj: &Element) -> R {
         let reg = self.app.registry();
+        // The reason names the rule `create` would refuse with.
         check_answer(obj, "domain", DOMAIN_NS, "name", "names", |n| {
-            reg.availability(n).map_err(from_registry)
+            reg.availability(n)
+                .map(|a| a.map_err(|(rule, why)| format!("{rule}: {why}")))
+                .map_err(from_registry)
         })
     }
 

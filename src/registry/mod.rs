@@ -200,6 +200,14 @@ pub struct TransferView {
     pub auto_approve: Timestamp,
 }
 
+/// What [`Registry::name_rule`] says of a name it lets be registered.
+pub(crate) struct NameRule {
+    /// A look-alike the zone accepts but flags: why.
+    pub flagged: Option<String>,
+    /// The registration is the court claimant's, under its reservation.
+    pub reserved_for_claimant: bool,
+}
+
 /// The NS and DS sets a domain declared before a change.
 type DeclaredBefore = (Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>);
 
@@ -539,12 +547,15 @@ impl<'a> Registry<'a> {
             ));
         }
         let name = self.parse_name(&body.name)?;
-        if self.reserved.contains(name.as_str()) {
-            return Err(RegistryError::refused(
-                "reserved-name",
-                format!("{name} is a reserved name and cannot be registered"),
-            ));
-        }
+        // The name rule first, outside the transaction (a reserved or taken
+        // name is refused before its input is judged); again inside it.
+        self.name_rule(
+            &name,
+            Some(&body.registrant),
+            self.now(),
+            &|n| self.store.domain(n),
+            &|k, e| self.store.look_alike(k, e),
+        )?;
         let mut ns = validate_ns(
             name.as_str(),
             &body.nameservers,
@@ -611,42 +622,23 @@ impl<'a> Registry<'a> {
                 self.usable_contact(txn.as_mut(), handle, field, h, now)?;
             }
         }
-        // The zone's confusable rule, read in this transaction (the same
-        // index import uses): refused, or accepted and flagged in history.
-        let mut flagged = None;
-        if let Some((mode, why)) = self.look_alike(&name, &|k, e| txn.look_alike(k, e))? {
-            if mode == names::ConfusableMode::Refuse {
-                return Err(RegistryError::refused("confusable", why));
-            }
-            tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
-            flagged = Some(why);
-        }
-        let mut reserved_for_claimant = false;
-        if let Some(old) = txn.domain(name.as_str())? {
-            let st = self.status(&old, now);
-            if st.exists() {
-                return Err(RegistryError::refused(
-                    "exists",
-                    format!("{name} is already registered"),
-                ));
-            }
-            if let Some(Closing {
-                at,
-                claimant: Some(c),
-            }) = &old.registration.closing
-            {
-                let until = *at + self.dur(self.lc().court_reservation);
-                if now < until && &body.registrant != c {
-                    return Err(RegistryError::refused(
-                        "court-reservation",
-                        format!(
-                            "{name} is reserved for the claimant of a court decision until {}",
-                            until.to_rfc3339()
-                        ),
-                    ));
-                }
-                reserved_for_claimant = now < until;
-            }
+        // The name rule, read in this transaction (the same index import
+        // uses): refused, or accepted and flagged in history.
+        let NameRule {
+            flagged,
+            reserved_for_claimant,
+        } = {
+            let t: &dyn Txn = txn.as_ref();
+            self.name_rule(
+                &name,
+                Some(&body.registrant),
+                now,
+                &|n| t.domain(n),
+                &|k, e| t.look_alike(k, e),
+            )?
+        };
+        if let Some(why) = &flagged {
+            tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(why));
         }
         // Host objects under the name belonged to its earlier registration:
         // they end with it (they never meet the name's next sponsor).
@@ -735,6 +727,66 @@ impl<'a> Registry<'a> {
             zone: false,
         }]);
         Ok(d)
+    }
+
+    /// The one rule for "may `name` be registered now (by `registrant`,
+    /// when known)": `create` applies it, `domain:check` and the API's
+    /// availability answer with it. Refusals, in order: `reserved-name`,
+    /// `confusable` (where the zone refuses look-alikes), `exists`,
+    /// `court-reservation` (only the claimant may register the name while
+    /// it is reserved; with no registrant known it is not available).
+    /// `domain` and `find` read the store, in a transaction or not.
+    pub(crate) fn name_rule(
+        &self,
+        name: &DomainName,
+        registrant: Option<&str>,
+        now: Timestamp,
+        domain: &dyn Fn(&str) -> std::result::Result<Option<Domain>, StoreError>,
+        find: &LookAlikeIndex<'_>,
+    ) -> Result<NameRule> {
+        if self.reserved.contains(name.as_str()) {
+            return Err(RegistryError::refused(
+                "reserved-name",
+                format!("{name} is a reserved name and cannot be registered"),
+            ));
+        }
+        let mut flagged = None;
+        if let Some((mode, why)) = self.look_alike(name, find)? {
+            if mode == names::ConfusableMode::Refuse {
+                return Err(RegistryError::refused("confusable", why));
+            }
+            flagged = Some(why);
+        }
+        let mut reserved_for_claimant = false;
+        if let Some(old) = domain(name.as_str())? {
+            if self.status(&old, now).exists() {
+                return Err(RegistryError::refused(
+                    "exists",
+                    format!("{name} is already registered"),
+                ));
+            }
+            if let Some(Closing {
+                at,
+                claimant: Some(c),
+            }) = &old.registration.closing
+            {
+                let until = *at + self.dur(self.lc().court_reservation);
+                if now < until && registrant != Some(c.as_str()) {
+                    return Err(RegistryError::refused(
+                        "court-reservation",
+                        format!(
+                            "{name} is reserved for the claimant of a court decision until {}",
+                            until.to_rfc3339()
+                        ),
+                    ));
+                }
+                reserved_for_claimant = now < until;
+            }
+        }
+        Ok(NameRule {
+            flagged,
+            reserved_for_claimant,
+        })
     }
 
     /// Any domain of `registrant` has a verification request past the
@@ -1929,13 +1981,14 @@ mod tests {
             domain("paypal.ru", "A", None),
         ]);
         let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
-        let why = reg.availability("с6ер.рф").unwrap().unwrap_err();
+        let (rule, why) = reg.availability("с6ер.рф").unwrap().unwrap_err();
+        assert_eq!(rule, "confusable");
         assert!(why.contains("сбер.рф") && why.contains("TR39"), "{why}");
         assert!(reg.availability("пример.рф").unwrap().is_ok());
         assert_eq!(reg.availability("paypa1.ru").unwrap().unwrap(), "paypa1.ru");
         assert_eq!(
-            reg.availability("paypal.ru").unwrap().unwrap_err(),
-            "in use"
+            reg.availability("paypal.ru").unwrap().unwrap_err().0,
+            "exists"
         );
     }
 

@@ -603,3 +603,68 @@ async fn one_feed_event_per_lifecycle_transition_without_nameservers() {
     .await
     .unwrap();
 }
+
+/// `domain:check` (Net::EPP) answers with the rule `create` refuses with:
+/// reserved, court-reserved, confusable, existing and invalid names are
+/// `avail="0"` with the rule in `<domain:reason>`, and `create` of each
+/// is refused by that same rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn domain_check_agrees_with_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("reserved.txt");
+    std::fs::write(&list, "nic.ru\n").unwrap();
+    let env = Arc::new(start(|c| c.lifecycle.reserved_names = Some(list.clone())).await);
+    let s = &env.s;
+    let (st, v) = send(
+        s.post("/api/v1/domains", &token(A))
+            .json(&json!({"name": "сбер.рф", "registrant": "C8-RU"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let taken = quiet_domains(s, A, false, chrono::Duration::days(1));
+    let (court, existing) = (taken[0].clone(), taken[1].clone());
+    s.app
+        .registry()
+        .court_cancel(&Actor::Operator, &court, "C5-RU")
+        .unwrap();
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut a = e.logged_in(0);
+        let cases = [
+            ("nic.ru", Some("reserved-name")),
+            (court.as_str(), Some("court-reservation")),
+            ("с6ер.рф", Some("confusable")),
+            (existing.as_str(), Some("exists")),
+            ("-bad-.ru", Some("invalid")),
+            ("free-name-42.ru", None),
+        ];
+        let names: String = cases
+            .iter()
+            .map(|(n, _)| format!("<domain:name>{n}</domain:name>"))
+            .collect();
+        let r = a.cmd(&domain_cmd("check", &names));
+        assert_eq!(code(&r), 1000, "{r}");
+        for (n, rule) in cases {
+            match rule {
+                Some(rule) => {
+                    let want = format!(r#"<domain:name avail="0">{n}</domain:name><domain:reason>{rule}: "#);
+                    assert!(r.contains(&want), "{n}: {want}\n{r}");
+                    if rule == "invalid" {
+                        continue;
+                    }
+                    let c = a.cmd(&domain_cmd(
+                        "create",
+                        &format!("<domain:name>{n}</domain:name><domain:registrant>C8-RU</domain:registrant><domain:authInfo><domain:pw>Check-Code-77</domain:pw></domain:authInfo>"),
+                    ));
+                    assert!(code(&c) >= 2000 && c.contains(rule), "create {n}: {c}");
+                }
+                None => {
+                    let want = format!(r#"<domain:name avail="1">{n}</domain:name>"#);
+                    assert!(r.contains(&want), "{n}\n{r}");
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
