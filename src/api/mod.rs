@@ -184,6 +184,11 @@ fn routes() -> Vec<Route> {
         r("POST", "/api/v1/check", post(check)),
         r("POST", "/api/v1/domains", post(ops::create)),
         r("GET", "/api/v1/domains/{name}", get(ops::show)),
+        r(
+            "GET",
+            "/api/v1/domains/{name}/availability",
+            get(ops::availability),
+        ),
         r("POST", "/api/v1/domains/{name}/renew", post(ops::renew)),
         r("PUT", "/api/v1/domains/{name}/contacts", put(ops::contacts)),
         r(

@@ -151,6 +151,44 @@ pub async fn show(
     .await
 }
 
+/// Whether a name can be registered now, by the rule `create` applies
+/// (the same answer as EPP `domain:check`).
+#[derive(Debug, Serialize)]
+pub struct AvailabilityOut {
+    pub name: String,
+    pub available: bool,
+    /// The rule `create` would refuse with (`reserved-name`, `confusable`,
+    /// `exists`, `court-reservation`, `invalid`).
+    pub rule: Option<&'static str>,
+    pub reason: Option<String>,
+}
+
+pub async fn availability(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    path: NamePath,
+) -> Result<Json<AvailabilityOut>, Problem> {
+    let Path(raw) = path.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
+    let app = s.app.clone();
+    blocking(move || {
+        Ok(Json(match app.registry().availability(&raw)? {
+            Ok(name) => AvailabilityOut {
+                name,
+                available: true,
+                rule: None,
+                reason: None,
+            },
+            Err((rule, why)) => AvailabilityOut {
+                name: raw,
+                available: false,
+                rule: Some(rule),
+                reason: Some(why),
+            },
+        }))
+    })
+    .await
+}
+
 pub async fn renew(
     State(s): State<ApiState>,
     caller: Caller,

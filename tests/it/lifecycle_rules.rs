@@ -627,17 +627,28 @@ async fn domain_check_agrees_with_create() {
         .registry()
         .court_cancel(&Actor::Operator, &court, "C5-RU")
         .unwrap();
+    let cases: Vec<(String, Option<&'static str>)> = vec![
+        ("nic.ru".into(), Some("reserved-name")),
+        (court.clone(), Some("court-reservation")),
+        ("с6ер.рф".into(), Some("confusable")),
+        (existing.clone(), Some("exists")),
+        ("-bad-.ru".into(), Some("invalid")),
+        ("free-name-42.ru".into(), None),
+    ];
+    // The API's availability answer names the same rule.
+    for (n, rule) in &cases {
+        let (st, v) = send(s.get(
+            &format!("/api/v1/domains/{n}/availability"),
+            Some(&token(B)),
+        ))
+        .await;
+        assert_eq!(st, 200, "{n}: {v}");
+        assert_eq!(v["available"], rule.is_none(), "{n}: {v}");
+        assert_eq!(v["rule"].as_str(), *rule, "{n}: {v}");
+    }
     let e = env.clone();
     tokio::task::spawn_blocking(move || {
         let mut a = e.logged_in(0);
-        let cases = [
-            ("nic.ru", Some("reserved-name")),
-            (court.as_str(), Some("court-reservation")),
-            ("с6ер.рф", Some("confusable")),
-            (existing.as_str(), Some("exists")),
-            ("-bad-.ru", Some("invalid")),
-            ("free-name-42.ru", None),
-        ];
         let names: String = cases
             .iter()
             .map(|(n, _)| format!("<domain:name>{n}</domain:name>"))
@@ -645,6 +656,7 @@ async fn domain_check_agrees_with_create() {
         let r = a.cmd(&domain_cmd("check", &names));
         assert_eq!(code(&r), 1000, "{r}");
         for (n, rule) in cases {
+            let n = n.as_str();
             match rule {
                 Some(rule) => {
                     let want = format!(r#"<domain:name avail="0">{n}</domain:name><domain:reason>{rule}: "#);
