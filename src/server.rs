@@ -297,18 +297,23 @@ async fn zone_duties(app: App) {
     }
 }
 
+/// How far back `serve`'s first sweep looks for unannounced transitions.
+const SWEEP_CATCH_UP: chrono::Duration = chrono::Duration::days(7);
+
 /// Writes the registry work that time makes due (automatic approval of
 /// registrar changes, lapsed requests, one feed event per lifecycle
 /// transition) every `lifecycle.sweep_interval`. The first sweep checks
-/// every past transition against the history; later ones only those since
-/// the previous sweep.
+/// the transitions of the last [`SWEEP_CATCH_UP`] against the history (a
+/// shorter stop loses none, and an upgraded or imported store does not flood
+/// the feeds with years-old transitions); later ones only those since the
+/// previous sweep.
 async fn registry_sweeper(app: App) {
     let every = app
         .config
         .lifecycle
         .sweep_interval
         .max(Duration::from_millis(100));
-    let mut since = None;
+    let mut since = Some(app.now() - SWEEP_CATCH_UP);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
