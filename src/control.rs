@@ -13,8 +13,8 @@
 //! Protocol (HTTP/1.1 over the socket; `curl --unix-socket` works too):
 //! - `GET /domains/{name}`: the JSON `domain show` prints;
 //! - `POST /domains/{name}/{op}` with `op` one of `retest`, `hold` (body
-//!   `{"reason": "…"}`), `release`, `lock` (`{"reason"}`), `unlock`,
-//!   `court-cancel` (`{"claimant"}`), `verify`, `verified`, `renew`,
+//!   `{"reason": "…"}`), `release`, `lock` (`{"reason"}`), `unlock`
+//!   (`{"outcome"}`), `court-cancel` (`{"claimant"}`), `verify`, `verified`, `renew`,
 //!   `close` (`{"at_end": bool}`), `transfer-approve`, `transfer-reject`;
 //!   `POST /resellers/{handle}/move` (`{"to": REGISTRAR}`);
 //!   `POST /registrars/{handle}/webhook` (`{"url", "secret"}`, or `{}` to
@@ -194,9 +194,9 @@ pub fn execute(
             reg.dispute_lock(&op, name, reason)?;
             format!("{name}: dispute lock set\n")
         }
-        Request::Unlock => {
-            reg.dispute_unlock(&op, name)?;
-            format!("{name}: dispute lock lifted\n")
+        Request::Unlock { outcome } => {
+            let paid = reg.dispute_unlock(&op, name, outcome)?;
+            format!("{name}: dispute lock lifted; paid until {}\n", ts(paid))
         }
         Request::CourtCancel { claimant } => {
             let until = reg.court_cancel(&op, name, claimant)?;
@@ -502,6 +502,8 @@ async fn show_h(
 pub struct OpBody {
     pub reason: Option<String>,
     pub claimant: Option<String>,
+    /// `unlock`: the dispute's outcome.
+    pub outcome: Option<String>,
     pub at_end: Option<bool>,
     pub to: Option<String>,
     pub url: Option<String>,
@@ -532,7 +534,9 @@ impl Request {
             "lock" => Request::Lock {
                 reason: need(b.reason, "a reason")?,
             },
-            "unlock" => Request::Unlock,
+            "unlock" => Request::Unlock {
+                outcome: need(b.outcome, "the dispute's outcome")?,
+            },
             "court-cancel" => Request::CourtCancel {
                 claimant: need(b.claimant, "the claimant's contact handle")?,
             },
@@ -558,7 +562,9 @@ impl Request {
             Request::Hold { reason } => ("POST", p("hold"), Some(json!({ "reason": reason }))),
             Request::Release => ("POST", p("release"), None),
             Request::Lock { reason } => ("POST", p("lock"), Some(json!({ "reason": reason }))),
-            Request::Unlock => ("POST", p("unlock"), None),
+            Request::Unlock { outcome } => {
+                ("POST", p("unlock"), Some(json!({ "outcome": outcome })))
+            }
             Request::CourtCancel { claimant } => (
                 "POST",
                 p("court-cancel"),
@@ -663,7 +669,10 @@ pub enum Request {
     Lock {
         reason: String,
     },
-    Unlock,
+    /// Lift a dispute lock, recording the court's outcome.
+    Unlock {
+        outcome: String,
+    },
     CourtCancel {
         claimant: String,
     },

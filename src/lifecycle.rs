@@ -113,7 +113,9 @@ pub fn free_at(domain: &Domain, cfg: &LifecycleConfig) -> Timestamp {
 /// Evaluate the lifecycle of `domain` at `now`.
 ///
 /// An operator's hold or dispute lock stops every timed cancellation: only
-/// the operator ends them, never the clock.
+/// the operator ends them, never the clock. A dispute lock keeps the status
+/// quo (docs/delegation.md "Dispute lock"): the domain does not expire
+/// while it lasts (the unlock extends `paid_till`).
 pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Status {
     let free_at = free_at(domain, cfg);
     let reg = &domain.registration;
@@ -131,7 +133,7 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
             });
         }
     }
-    let expired = now > domain.paid_till;
+    let expired = now > domain.paid_till && !dispute;
     if now > free_at && !frozen {
         cancelled.get_or_insert(Cancelled::NotRenewed);
     }
@@ -179,7 +181,11 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
             .closing
             .as_ref()
             .is_some_and(|c| now < c.at && c.claimant.is_some()),
-        transfer_pending: reg.pending_transfer.is_some(),
+        // Read as of now: a change past its automatic approval is done.
+        transfer_pending: reg
+            .pending_transfer
+            .as_ref()
+            .is_some_and(|p| now < p.auto_approve),
         registrant_change_pending: reg
             .pending_registrant
             .as_ref()
@@ -187,6 +193,156 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
         free_at,
         blocks,
     }
+}
+
+/// What time completed on a registration (see [`settle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The losing registrar did not answer: the registrar change is done.
+    TransferApproved {
+        from: String,
+        to: String,
+        at: Timestamp,
+    },
+    /// The incoming registrant did not accept in time.
+    RegistrantChangeLapsed { to: String, at: Timestamp },
+}
+
+/// Complete, on `d`, what time has made due by `now`: a registrar change
+/// past its automatic approval, a registrant change request past its
+/// deadline. Every read applies it to the record it shows (state as of
+/// now), and the registry writes the same result with one event each
+/// (its sweep, or the next change of the domain).
+pub fn settle(d: &mut Domain, now: Timestamp) -> Vec<Settled> {
+    let mut done = Vec::new();
+    if let Some(p) = d.registration.pending_transfer.clone() {
+        if now >= p.auto_approve {
+            let from = std::mem::replace(&mut d.registrar, p.to.clone());
+            d.transferred = Some(p.auto_approve);
+            // The old sponsor's code and reseller do not travel.
+            d.auth_info = None;
+            d.registration.auth_info_expires = None;
+            d.registration.reseller = None;
+            d.registration.pending_transfer = None;
+            done.push(Settled::TransferApproved {
+                from,
+                to: p.to,
+                at: p.auto_approve,
+            });
+        }
+    }
+    if let Some(p) = d.registration.pending_registrant.clone() {
+        if p.accepted.is_none() && now >= p.deadline {
+            d.registration.pending_registrant = None;
+            done.push(Settled::RegistrantChangeLapsed {
+                to: p.to,
+                at: p.deadline,
+            });
+        }
+    }
+    done
+}
+
+/// `d` as of `now` ([`settle`] on a copy).
+pub fn as_of(d: &Domain, now: Timestamp) -> Domain {
+    let mut d = d.clone();
+    settle(&mut d, now);
+    d
+}
+
+/// A lifecycle transition that time makes (no one's request): each is one
+/// event in the sponsor's change feed (docs/lifecycle.md "Change feed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Past `paid_till`: out of the zone, renewable until the free date.
+    Expired,
+    /// Not renewed by the free date: cancelled, the name is free.
+    Freed,
+    /// A verification request unanswered past the suspension period.
+    VerificationSuspended,
+    /// ... and past the cancellation period: cancelled.
+    VerificationCancelled,
+    /// A scheduled early cancellation took effect.
+    Closed,
+    /// The claimant's reservation after a court cancellation ended.
+    CourtReservationEnded,
+}
+
+impl Transition {
+    /// The event text. An event whose text starts with it at the same
+    /// instant is the same transition (the sweep writes it once).
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Expired => "expired: not renewed by paid-till; renewable until the free date",
+            Self::Freed => "registration cancelled (not renewed): the name is free",
+            Self::VerificationSuspended => {
+                "verification overdue: delegation suspended until the registrant answers"
+            }
+            Self::VerificationCancelled => {
+                "registration cancelled (verification unanswered): the name is free"
+            }
+            Self::Closed => "closed at the registrant's request",
+            Self::CourtReservationEnded => "court reservation ended: the name is free",
+        }
+    }
+}
+
+/// The transitions time made on `domain` up to `now`, each at the instant
+/// it happened, oldest first. Each is checked against [`evaluate`] on both
+/// sides of its instant, so a transition that did not happen (a renewal
+/// came first, a lock froze the clock, another cancellation came earlier)
+/// is not listed.
+pub fn transitions(
+    domain: &Domain,
+    now: Timestamp,
+    cfg: &LifecycleConfig,
+) -> Vec<(Timestamp, Transition)> {
+    let eps = chrono::Duration::nanoseconds(1);
+    let at = |t: Timestamp| evaluate(domain, t, cfg);
+    let mut out = Vec::new();
+    // `expired` holds from just after paid_till (it is `now > paid_till`).
+    let t = domain.paid_till;
+    if now > t && at(t).exists() && at(t + eps).expired {
+        out.push((t, Transition::Expired));
+    }
+    let t = free_at(domain, cfg);
+    if now > t && at(t).exists() && at(t + eps).cancelled == Some(Cancelled::NotRenewed) {
+        out.push((t, Transition::Freed));
+    }
+    if let Some(asked) = domain.verification_requested {
+        let t = asked + dur(cfg.verification_suspend);
+        if now >= t {
+            let st = at(t);
+            if st.exists() && st.blocks.contains(&Block::VerificationOverdue) {
+                out.push((t, Transition::VerificationSuspended));
+            }
+        }
+        let t = t + dur(cfg.verification_cancel);
+        if now >= t
+            && at(t - eps).exists()
+            && at(t).cancelled == Some(Cancelled::VerificationUnanswered)
+        {
+            out.push((t, Transition::VerificationCancelled));
+        }
+    }
+    if let Some(c) = &domain.registration.closing {
+        let t = c.at;
+        match &c.claimant {
+            None => {
+                if now >= t && at(t - eps).exists() && at(t).cancelled == Some(Cancelled::Closed) {
+                    out.push((t, Transition::Closed));
+                }
+            }
+            Some(_) => {
+                let end = t + dur(cfg.court_reservation);
+                if now >= end && at(t).cancelled == Some(Cancelled::Court) {
+                    out.push((end, Transition::CourtReservationEnded));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
 }
 
 /// A change to an existing registration, as the lock rules see it.
@@ -253,10 +409,12 @@ pub fn permits(st: &Status, op: Operation) -> Result<(), Refusal> {
             "the domain is on hold; only a registry operator's release ends it".into(),
         );
     }
-    if st.dispute && matches!(op, O::Transfer | O::ChangeRegistrant | O::Close) {
+    if st.dispute {
+        // Status quo: nothing about the domain changes until the operator
+        // lifts the lock (docs/delegation.md "Dispute lock").
         return refuse(
             "dispute-lock",
-            "the domain is under a dispute lock: the registrant and registrar cannot change and it cannot be closed".into(),
+            "the domain is under a dispute lock: nothing about it changes until the registry lifts the lock".into(),
         );
     }
     if st.blocks.contains(&Block::VerificationOverdue)
@@ -513,7 +671,8 @@ mod tests {
             ("none", d.clone(), [N; 8]),
             ("hold", held(d.clone()), [H; 8]),
             ("hold+dispute", held(disputed(d.clone())), [H; 8]),
-            ("dispute", disputed(d.clone()), [N, N, D, D, D, N, N, N]),
+            ("dispute", disputed(d.clone()), [D; 8]),
+            ("dispute+expired", disputed(expired(d.clone())), [D; 8]),
             (
                 "verification 14d-1s",
                 asked(d.clone(), day * 14 - S),
@@ -587,8 +746,9 @@ mod tests {
         });
         let st = evaluate(&d, late, &cfg);
         assert!(st.exists() && st.dispute);
-        // Expired but under dispute: out of the zone as expired, not held.
-        assert_eq!(st.blocks, vec![Block::Expired]);
+        // Past paid_till under dispute: not expired, still delegable.
+        assert!(!st.expired && st.may_delegate());
+        assert_eq!(st.blocks, vec![]);
         d.registration.dispute = None;
         d.verification_requested = Some(d.created);
         d.hold = Some(Hold {

@@ -311,6 +311,13 @@ pub fn event_reason(reason: &str) -> String {
             return text.into();
         }
     }
+    if reason.starts_with("dispute lock lifted") {
+        // The court's outcome is the operator's record, not public.
+        return match reason.split_once("; outcome: ") {
+            Some((head, _)) => head.to_string(),
+            None => reason.to_string(),
+        };
+    }
     if let Some(rest) = reason.strip_prefix("registrant change to ") {
         // "… to HANDLE requested by the registrant" / "… lapsed (not accepted)".
         return match rest.split_once(' ') {

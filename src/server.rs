@@ -297,23 +297,37 @@ async fn zone_duties(app: App) {
     }
 }
 
-/// Completes registry work that time makes due (automatic approval of
-/// registrar changes) every `lifecycle.sweep_interval`.
+/// How far back `serve`'s first sweep looks for unannounced transitions.
+const SWEEP_CATCH_UP: chrono::Duration = chrono::Duration::days(7);
+
+/// Writes the registry work that time makes due (automatic approval of
+/// registrar changes, lapsed requests, one feed event per lifecycle
+/// transition) every `lifecycle.sweep_interval`. The first sweep checks
+/// the transitions of the last [`SWEEP_CATCH_UP`] against the history (a
+/// shorter stop loses none, and an upgraded or imported store does not flood
+/// the feeds with years-old transitions); later ones only those since the
+/// previous sweep.
 async fn registry_sweeper(app: App) {
     let every = app
         .config
         .lifecycle
         .sweep_interval
         .max(Duration::from_millis(100));
+    let mut since = Some(app.now() - SWEEP_CATCH_UP);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = app.shutdown.cancelled() => return,
         }
         let a = app.clone();
-        match tokio::task::spawn_blocking(move || a.registry().sweep()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(transfers = n, "registrar changes approved automatically"),
+        let now = app.now();
+        match tokio::task::spawn_blocking(move || a.registry().at(now).sweep_since(since)).await {
+            Ok(Ok(n)) => {
+                since = Some(now);
+                if n > 0 {
+                    info!(domains = n, "registry sweep: time-driven changes written");
+                }
+            }
             Ok(Err(e)) => error!("registry sweep failed: {e}"),
             Err(e) => error!("registry sweep task failed: {e}"),
         }

@@ -184,6 +184,11 @@ fn routes() -> Vec<Route> {
         r("POST", "/api/v1/check", post(check)),
         r("POST", "/api/v1/domains", post(ops::create)),
         r("GET", "/api/v1/domains/{name}", get(ops::show)),
+        r(
+            "GET",
+            "/api/v1/domains/{name}/availability",
+            get(ops::availability),
+        ),
         r("POST", "/api/v1/domains/{name}/renew", post(ops::renew)),
         r("PUT", "/api/v1/domains/{name}/contacts", put(ops::contacts)),
         r(
@@ -682,6 +687,8 @@ fn own_domain(
         .store
         .domain(name.as_str())?
         .ok_or_else(|| Problem::no_such_domain(name.as_str()))?;
+    // As of now: a registrar change past its automatic approval is done.
+    let d = lifecycle::as_of(&d, now);
     let st = lifecycle::evaluate(&d, now, &app.config.lifecycle);
     if !st.exists() {
         return Err(Problem::no_such_domain(name.as_str()));

@@ -52,7 +52,10 @@ pub struct DomainOut {
 }
 
 fn domain_out(app: &App, d: &Domain) -> Result<DomainOut, Problem> {
-    let st = lifecycle::evaluate(d, app.now(), &app.config.lifecycle);
+    let now = app.now();
+    // As of now: what time completed shows before the sweep writes it.
+    let d = &lifecycle::as_of(d, now);
+    let st = lifecycle::evaluate(d, now, &app.config.lifecycle);
     let rec = app
         .store
         .delegation(d.name.as_str())?
@@ -98,6 +101,8 @@ fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> 
         .store
         .domain(name)?
         .ok_or_else(|| Problem::no_such_domain(name))?;
+    // The sponsor as of now (a registrar change may be due, not yet swept).
+    let d = lifecycle::as_of(&d, app.now());
     if d.registrar != caller.handle {
         return Err(Problem::forbidden(name));
     }
@@ -158,6 +163,44 @@ pub async fn show(
     on_domain(&s, caller, path, |app, caller, _, name| {
         let (d, _) = super::own_domain(app, caller, name, app.now())?;
         Ok(Json(domain_out(app, &d)?))
+    })
+    .await
+}
+
+/// Whether a name can be registered now, by the rule `create` applies
+/// (the same answer as EPP `domain:check`).
+#[derive(Debug, Serialize)]
+pub struct AvailabilityOut {
+    pub name: String,
+    pub available: bool,
+    /// The rule `create` would refuse with (`reserved-name`, `confusable`,
+    /// `exists`, `court-reservation`, `invalid`).
+    pub rule: Option<&'static str>,
+    pub reason: Option<String>,
+}
+
+pub async fn availability(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    path: NamePath,
+) -> Result<Json<AvailabilityOut>, Problem> {
+    let Path(raw) = path.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
+    let app = s.app.clone();
+    blocking(move || {
+        Ok(Json(match app.registry().availability(&raw)? {
+            Ok(name) => AvailabilityOut {
+                name,
+                available: true,
+                rule: None,
+                reason: None,
+            },
+            Err((rule, why)) => AvailabilityOut {
+                name: raw,
+                available: false,
+                rule: Some(rule),
+                reason: Some(why),
+            },
+        }))
     })
     .await
 }

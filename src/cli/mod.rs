@@ -184,9 +184,13 @@ pub enum DomainCommand {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Lift a dispute lock.
+    /// Lift a dispute lock, recording the dispute's outcome; `paid_till`
+    /// becomes at least now plus the grace period.
     Unlock {
         name: String,
+        /// The court's (or dispute body's) decision, kept in the history.
+        #[arg(long)]
+        outcome: String,
         #[command(flatten)]
         db: DbArg,
     },

@@ -16,7 +16,7 @@ pub(super) fn domain(cfg: &Config, command: DomainCommand) -> Result<ExitCode, F
     let (name, db, req) = match command {
         DomainCommand::Show { name, db } => (name, db, Request::Show),
         DomainCommand::Lock { name, reason, db } => (name, db, Request::Lock { reason }),
-        DomainCommand::Unlock { name, db } => (name, db, Request::Unlock),
+        DomainCommand::Unlock { name, outcome, db } => (name, db, Request::Unlock { outcome }),
         DomainCommand::CourtCancel { name, claimant, db } => {
             (name, db, Request::CourtCancel { claimant })
         }

@@ -704,8 +704,11 @@ impl Session {
 
     fn domain_check(&self, obj: &Element) -> R {
         let reg = self.app.registry();
+        // The reason names the rule `create` would refuse with.
         check_answer(obj, "domain", DOMAIN_NS, "name", "names", |n| {
-            reg.availability(n).map_err(from_registry)
+            reg.availability(n)
+                .map(|a| a.map_err(|(rule, why)| format!("{rule}: {why}")))
+                .map_err(from_registry)
         })
     }
 
@@ -716,7 +719,10 @@ impl Session {
             .domain(name)
             .map_err(|_| Out::err(2400, "internal error"))?
             .ok_or_else(|| Out::err(2303, format!("no such domain: {name}")))?;
-        let st = lifecycle::evaluate(&d, self.app.now(), &self.app.config.lifecycle);
+        let now = self.app.now();
+        // As of now: what time completed shows before the sweep writes it.
+        let d = lifecycle::as_of(&d, now);
+        let st = lifecycle::evaluate(&d, now, &self.app.config.lifecycle);
         if !st.exists() {
             return Err(Out::err(2303, format!("no such domain: {name}")));
         }

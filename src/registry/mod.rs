@@ -254,6 +254,14 @@ pub struct TransferView {
     pub auto_approve: Timestamp,
 }
 
+/// What [`Registry::name_rule`] says of a name it lets be registered.
+pub(crate) struct NameRule {
+    /// A look-alike the zone accepts but flags: why.
+    pub flagged: Option<String>,
+    /// The registration is the court claimant's, under its reservation.
+    pub reserved_for_claimant: bool,
+}
+
 /// The NS and DS sets a domain declared before a change.
 type DeclaredBefore = (Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>);
 
@@ -415,39 +423,51 @@ impl<'a> Registry<'a> {
             if sponsor_only && &d.registrar != h {
                 return Err(RegistryError::Forbidden(name.to_string()));
             }
+            // Status quo under a dispute lock: no registrar changes anything
+            // about the domain — its sponsor, a gaining registrar, or a host
+            // object's sponsor re-declaring it (docs/lifecycle.md).
+            if d.registration.dispute.is_some() {
+                // The most severe lock names the refusal, as in `permits`.
+                return Err(if d.hold.is_some() {
+                    RegistryError::refused(
+                        Rule::Hold,
+                        format!("{name} is on hold; only a registry operator's release ends it"),
+                    )
+                } else {
+                    RegistryError::refused(
+                        Rule::DisputeLock,
+                        format!(
+                            "{name} is under a dispute lock: nothing about it changes until the registry lifts the lock"
+                        ),
+                    )
+                });
+            }
         }
         Ok(d)
     }
 
     /// Complete what time has made due on `d` (automatic transfer approval,
-    /// a lapsed registrant change request), inside `txn`.
+    /// a lapsed registrant change request: [`lifecycle::settle`]), inside
+    /// `txn`, one event each at the instant it fell due.
     fn settle_in(&self, txn: &mut dyn Txn, mut d: Domain, now: Timestamp) -> Result<Domain> {
-        let mut changed = false;
-        if let Some(p) = d.registration.pending_transfer.clone() {
-            if now >= p.auto_approve {
-                self.complete_transfer(
-                    txn,
-                    &mut d,
-                    &p,
-                    p.auto_approve,
-                    "registry",
-                    "approved automatically",
-                )?;
-                changed = true;
+        let done = lifecycle::settle(&mut d, now);
+        if done.is_empty() {
+            return Ok(d);
+        }
+        for s in &done {
+            match s {
+                lifecycle::Settled::TransferApproved { from, to, at } => {
+                    let reason = format!("registrar change {from} -> {to}: approved automatically");
+                    self.event(txn, &d, *at, "registry", &reason, &[from.as_str()])?;
+                }
+                lifecycle::Settled::RegistrantChangeLapsed { to, at } => {
+                    let reason = format!("registrant change to {to} lapsed (not accepted)");
+                    self.event(txn, &d, *at, "registry", &reason, &[])?;
+                }
             }
         }
-        if let Some(p) = &d.registration.pending_registrant {
-            if p.accepted.is_none() && now >= p.deadline {
-                let reason = format!("registrant change to {} lapsed (not accepted)", p.to);
-                d.registration.pending_registrant = None;
-                self.event(txn, &d, now, "registry", &reason, &[])?;
-                changed = true;
-            }
-        }
-        if changed {
-            d.updated = now;
-            txn.put_domain(&d)?;
-        }
+        d.updated = now;
+        txn.put_domain(&d)?;
         Ok(d)
     }
 
@@ -581,12 +601,15 @@ impl<'a> Registry<'a> {
             ));
         }
         let name = self.parse_name(&body.name)?;
-        if self.reserved.contains(name.as_str()) {
-            return Err(RegistryError::refused(
-                Rule::ReservedName,
-                format!("{name} is a reserved name and cannot be registered"),
-            ));
-        }
+        // The name rule first, outside the transaction (a reserved or taken
+        // name is refused before its input is judged); again inside it.
+        self.name_rule(
+            &name,
+            Some(&body.registrant),
+            self.now(),
+            &|n| self.store.domain(n),
+            &|k, e| self.store.look_alike(k, e),
+        )?;
         let mut ns = validate_ns(
             name.as_str(),
             &body.nameservers,
@@ -655,42 +678,23 @@ impl<'a> Registry<'a> {
                 self.usable_contact(txn.as_mut(), handle, field, h, now)?;
             }
         }
-        // The zone's confusable rule, read in this transaction (the same
-        // index import uses): refused, or accepted and flagged in history.
-        let mut flagged = None;
-        if let Some((mode, why)) = self.look_alike(&name, &|k, e| txn.look_alike(k, e))? {
-            if mode == names::ConfusableMode::Refuse {
-                return Err(RegistryError::refused(Rule::Confusable, why));
-            }
-            tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(&why));
-            flagged = Some(why);
-        }
-        let mut reserved_for_claimant = false;
-        if let Some(old) = txn.domain(name.as_str())? {
-            let st = self.status(&old, now);
-            if st.exists() {
-                return Err(RegistryError::refused(
-                    Rule::Exists,
-                    format!("{name} is already registered"),
-                ));
-            }
-            if let Some(Closing {
-                at,
-                claimant: Some(c),
-            }) = &old.registration.closing
-            {
-                let until = *at + self.dur(self.lc().court_reservation);
-                if now < until && &body.registrant != c {
-                    return Err(RegistryError::refused(
-                        Rule::CourtReservation,
-                        format!(
-                            "{name} is reserved for the claimant of a court decision until {}",
-                            until.to_rfc3339()
-                        ),
-                    ));
-                }
-                reserved_for_claimant = now < until;
-            }
+        // The name rule, read in this transaction (the same index import
+        // uses): refused, or accepted and flagged in history.
+        let NameRule {
+            flagged,
+            reserved_for_claimant,
+        } = {
+            let t: &dyn Txn = txn.as_ref();
+            self.name_rule(
+                &name,
+                Some(&body.registrant),
+                now,
+                &|n| t.domain(n),
+                &|k, e| t.look_alike(k, e),
+            )?
+        };
+        if let Some(why) = &flagged {
+            tracing::warn!(domain = %name, "created, flagged: {}", crate::text::escape(why));
         }
         // Host objects under the name belonged to its earlier registration:
         // they end with it (they never meet the name's next sponsor).
@@ -779,6 +783,66 @@ impl<'a> Registry<'a> {
             zone: false,
         }]);
         Ok(d)
+    }
+
+    /// The one rule for "may `name` be registered now (by `registrant`,
+    /// when known)": `create` applies it, `domain:check` and the API's
+    /// availability answer with it. Refusals, in order: `reserved-name`,
+    /// `confusable` (where the zone refuses look-alikes), `exists`,
+    /// `court-reservation` (only the claimant may register the name while
+    /// it is reserved; with no registrant known it is not available).
+    /// `domain` and `find` read the store, in a transaction or not.
+    pub(crate) fn name_rule(
+        &self,
+        name: &DomainName,
+        registrant: Option<&str>,
+        now: Timestamp,
+        domain: &dyn Fn(&str) -> std::result::Result<Option<Domain>, StoreError>,
+        find: &LookAlikeIndex<'_>,
+    ) -> Result<NameRule> {
+        if self.reserved.contains(name.as_str()) {
+            return Err(RegistryError::refused(
+                Rule::ReservedName,
+                format!("{name} is a reserved name and cannot be registered"),
+            ));
+        }
+        let mut flagged = None;
+        if let Some((mode, why)) = self.look_alike(name, find)? {
+            if mode == names::ConfusableMode::Refuse {
+                return Err(RegistryError::refused(Rule::Confusable, why));
+            }
+            flagged = Some(why);
+        }
+        let mut reserved_for_claimant = false;
+        if let Some(old) = domain(name.as_str())? {
+            if self.status(&old, now).exists() {
+                return Err(RegistryError::refused(
+                    Rule::Exists,
+                    format!("{name} is already registered"),
+                ));
+            }
+            if let Some(Closing {
+                at,
+                claimant: Some(c),
+            }) = &old.registration.closing
+            {
+                let until = *at + self.dur(self.lc().court_reservation);
+                if now < until && registrant != Some(c.as_str()) {
+                    return Err(RegistryError::refused(
+                        Rule::CourtReservation,
+                        format!(
+                            "{name} is reserved for the claimant of a court decision until {}",
+                            until.to_rfc3339()
+                        ),
+                    ));
+                }
+                reserved_for_claimant = now < until;
+            }
+        }
+        Ok(NameRule {
+            flagged,
+            reserved_for_claimant,
+        })
     }
 
     /// Any domain of `registrant` has a verification request past the
@@ -1022,7 +1086,7 @@ impl<'a> Registry<'a> {
     /// Pending registrar changes that `registrar` gains or loses (all for
     /// the operator). Due automatic approvals are completed first.
     pub fn pending_transfers(&self, actor: &Actor) -> Result<Vec<TransferView>> {
-        self.sweep()?;
+        self.sweep_transfers()?;
         let mut out = Vec::new();
         let (names, _) = self.store.pending_transfers(None, 10_000)?;
         for n in names {
@@ -1049,9 +1113,8 @@ impl<'a> Registry<'a> {
         Ok(out)
     }
 
-    /// Complete the registry work time has made due (automatic transfer
-    /// approvals). `serve` runs it every `lifecycle.sweep_interval`.
-    pub fn sweep(&self) -> Result<usize> {
+    /// Complete the automatic approvals that are due.
+    fn sweep_transfers(&self) -> Result<usize> {
         let now = self.now();
         let (names, _) = self.store.pending_transfers(None, 10_000)?;
         let mut done = 0;
@@ -1076,6 +1139,84 @@ impl<'a> Registry<'a> {
             }
         }
         Ok(done)
+    }
+
+    /// Write what time has made due on every domain (docs/lifecycle.md):
+    /// automatic approvals, lapsed requests, and one feed event per
+    /// lifecycle transition ([`lifecycle::transitions`]). Every domain is
+    /// read; an event already in a domain's history is not written again.
+    /// Returns the number of domains written.
+    pub fn sweep(&self) -> Result<usize> {
+        self.sweep_since(None)
+    }
+
+    /// [`Self::sweep`] for a caller whose earlier sweep covered every
+    /// transition up to `since` (`serve`'s sweeper: it then reads no
+    /// history for those).
+    pub fn sweep_since(&self, since: Option<Timestamp>) -> Result<usize> {
+        let now = self.now();
+        let mut done = self.sweep_transfers()?;
+        let mut after: Option<String> = None;
+        loop {
+            let (names, next) = self.store.search_domains("", after.as_deref(), 1000)?;
+            for n in &names {
+                if self.sweep_one(n, now, since)? {
+                    done += 1;
+                }
+            }
+            match next {
+                Some(c) if !names.is_empty() => after = Some(c),
+                _ => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// One domain's due work; whether anything was written.
+    fn sweep_one(&self, name: &str, now: Timestamp, since: Option<Timestamp>) -> Result<bool> {
+        let Some(d) = self.store.domain(name)? else {
+            return Ok(false);
+        };
+        let settle = !lifecycle::settle(&mut d.clone(), now).is_empty();
+        let due: Vec<_> = lifecycle::transitions(&d, now, self.lc())
+            .into_iter()
+            .filter(|(t, _)| since.is_none_or(|s| *t > s))
+            .collect();
+        if !settle && due.is_empty() {
+            return Ok(false);
+        }
+        let mut todo = Vec::new();
+        if !due.is_empty() {
+            let history = self.store.history(name, 1000)?;
+            for (t, tr) in due {
+                let seen = history.iter().any(|e| {
+                    e.at.timestamp_micros() == t.timestamp_micros()
+                        && e.reason.starts_with(tr.text())
+                });
+                if !seen {
+                    todo.push((t, tr));
+                }
+            }
+        }
+        if !settle && todo.is_empty() {
+            return Ok(false);
+        }
+        let mut txn = self.store.begin()?;
+        let Some(d) = txn.domain(name)? else {
+            return Ok(false);
+        };
+        // The transitions of the registration as it was, then what time
+        // completed (a transfer, a lapse) — each at its own instant.
+        for (t, tr) in &todo {
+            self.event(txn.as_mut(), &d, *t, "registry", tr.text(), &[])?;
+        }
+        self.settle_in(txn.as_mut(), d, now)?;
+        txn.commit(now)?;
+        self.notify(&[Touched {
+            name: name.to_string(),
+            zone: !todo.is_empty(),
+        }]);
+        Ok(true)
     }
 
     // ---- close ------------------------------------------------------------
@@ -1269,32 +1410,65 @@ impl<'a> Registry<'a> {
         })
     }
 
-    /// Dispute lock: no transfer, registrant change or close; stays
-    /// delegated.
+    /// Dispute lock: the status quo is frozen (docs/lifecycle.md "Dispute
+    /// lock"): every change by a registrar is refused, the domain stays
+    /// delegated on its published set and does not expire. Requests in
+    /// flight would change the status quo: they end with the lock's start.
     pub fn dispute_lock(&self, actor: &Actor, name: &str, reason: &str) -> Result<()> {
         Self::operator_only(actor, "lock a domain for a dispute")?;
-        self.modify(actor, name, None, |_, d, _, now| {
+        self.modify(actor, name, None, |txn, d, _, now| {
+            // Locking again only restates the reason: the lock's start stays.
+            let since = d.registration.dispute.as_ref().map_or(now, |h| h.since);
             d.registration.dispute = Some(Hold {
-                since: now,
+                since,
                 reason: reason.to_string(),
             });
-            // Requests in flight would change the status quo.
-            d.registration.pending_registrant = None;
-            d.registration.closing = None;
-            Ok((format!("dispute lock: {reason}"), ()))
+            let mut ended = Vec::new();
+            if let Some(p) = d.registration.pending_registrant.take() {
+                ended.push(format!("registrant change to {} cancelled", p.to));
+            }
+            if d.registration.closing.take().is_some() {
+                ended.push("scheduled close cancelled".to_string());
+            }
+            if let Some(p) = d.registration.pending_transfer.take() {
+                // The gaining registrar hears of it in its own feed.
+                // The operator's note stays out of the feed.
+                let why = format!("registrar change to {}: cancelled by a dispute lock", p.to);
+                self.event(txn, d, now, &actor.label(), &why, &[p.to.as_str()])?;
+            }
+            let mut text = format!("dispute lock: {reason}");
+            if !ended.is_empty() {
+                text = format!("{text}; {}", ended.join("; "));
+            }
+            Ok((text, ()))
         })
     }
 
-    pub fn dispute_unlock(&self, actor: &Actor, name: &str) -> Result<()> {
+    /// Lift a dispute lock, recording the court's (or dispute body's)
+    /// `outcome`. The time under the lock is not lost: `paid_till` becomes
+    /// at least the unlock plus `lifecycle.grace_period`.
+    pub fn dispute_unlock(&self, actor: &Actor, name: &str, outcome: &str) -> Result<Timestamp> {
         Self::operator_only(actor, "lift a dispute lock")?;
-        self.modify(actor, name, None, |_, d, _, _| {
+        let outcome = outcome.trim();
+        if outcome.is_empty() {
+            return Err(invalid("outcome", "give the outcome of the dispute"));
+        }
+        self.modify(actor, name, None, |_, d, _, now| {
             if d.registration.dispute.take().is_none() {
                 return Err(RegistryError::refused(
                     Rule::NoLock,
                     "the domain has no dispute lock",
                 ));
             }
-            Ok(("dispute lock lifted".into(), ()))
+            let floor = now + self.dur(self.lc().grace_period);
+            let mut text = "dispute lock lifted".to_string();
+            if d.paid_till < floor {
+                d.paid_till = floor;
+                text.push_str(&format!("; paid until {}", floor.to_rfc3339()));
+            }
+            // Last: the public projection cuts the outcome off.
+            text.push_str(&format!("; outcome: {outcome}"));
+            Ok((text, d.paid_till))
         })
     }
 
@@ -1993,13 +2167,14 @@ mod tests {
             domain("paypal.ru", "A", None),
         ]);
         let reg = Registry::offline(&store, &cfg).unwrap().at(t0());
-        let why = reg.availability("с6ер.рф").unwrap().unwrap_err();
+        let (rule, why) = reg.availability("с6ер.рф").unwrap().unwrap_err();
+        assert_eq!(rule, "confusable");
         assert!(why.contains("сбер.рф") && why.contains("TR39"), "{why}");
         assert!(reg.availability("пример.рф").unwrap().is_ok());
         assert_eq!(reg.availability("paypa1.ru").unwrap().unwrap(), "paypa1.ru");
         assert_eq!(
-            reg.availability("paypal.ru").unwrap().unwrap_err(),
-            "in use"
+            reg.availability("paypal.ru").unwrap().unwrap_err().0,
+            "exists"
         );
     }
 

@@ -234,26 +234,25 @@ impl super::Registry<'_> {
 }
 
 impl super::Registry<'_> {
-    /// Whether `raw` can be registered now: `Ok(name)` or `Err(reason)`
-    /// (EPP `<domain:check>`; the same rules `create` applies first).
-    pub fn availability(&self, raw: &str) -> Result<std::result::Result<String, String>> {
+    /// Whether `raw` can be registered now: `Ok(name)` or `Err((rule,
+    /// reason))` — EPP `<domain:check>`, by the one name rule `create`
+    /// applies ([`Self::name_rule`]), read outside a transaction. With no
+    /// registrant known, a court-reserved name is not available.
+    pub fn availability(
+        &self,
+        raw: &str,
+    ) -> Result<std::result::Result<String, (&'static str, String)>> {
         let name = match self.parse_name(raw) {
             Ok(n) => n,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err((e.rule(), e.to_string()))),
         };
-        if self.reserved.contains(name.as_str()) {
-            return Ok(Err("reserved name".into()));
+        let now = self.now();
+        match self.name_rule(&name, None, now, &|n| self.store.domain(n), &|k, e| {
+            self.store.look_alike(k, e)
+        }) {
+            Ok(_) => Ok(Ok(name.as_str().to_string())),
+            Err(e @ RegistryError::Refused { .. }) => Ok(Err((e.rule(), e.to_string()))),
+            Err(e) => Err(e),
         }
-        if let Some(d) = self.store.domain(name.as_str())? {
-            if self.status(&d, self.now()).exists() {
-                return Ok(Err("in use".into()));
-            }
-        }
-        if let Some((crate::names::ConfusableMode::Refuse, why)) =
-            self.look_alike(&name, &|k, e| self.store.look_alike(k, e))?
-        {
-            return Ok(Err(why));
-        }
-        Ok(Ok(name.as_str().to_string()))
     }
 }

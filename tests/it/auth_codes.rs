@@ -405,7 +405,7 @@ async fn the_transfer_query_is_no_oracle() {
         let wrong = epp_transfer(&mut b, "query", &t, "Oracle-Code-2");
         assert_eq!((code(&right), code(&wrong)), (2304, 2304), "{right}\n{wrong}");
         assert!(right.contains("dispute-lock"), "{right}");
-        reg.dispute_unlock(&Actor::Operator, &t).unwrap();
+        reg.dispute_unlock(&Actor::Operator, &t, "claim dismissed").unwrap();
         // A wrong code in a query counts like one in a request.
         for i in 0..4 {
             let r = epp_transfer(&mut b, "query", &t, &format!("Oracle-Wrong-{i}"));

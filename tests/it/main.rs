@@ -44,6 +44,7 @@ mod http_limits;
 mod import_cli;
 mod import_ds;
 mod input_hygiene;
+mod lifecycle_rules;
 mod metrics;
 mod name_policy;
 mod operator_control;

@@ -71,7 +71,8 @@ async fn dashboard_and_feeds_show_only_public_history() {
         // Operator notes.
         reg.dispute_lock(&Actor::Operator, &d1, "OPMARK-DISPUTE-NOTE")
             .unwrap();
-        reg.dispute_unlock(&Actor::Operator, &d1).unwrap();
+        reg.dispute_unlock(&Actor::Operator, &d1, "claim dismissed")
+            .unwrap();
         reg.hold(&Actor::Operator, &d1, "OPMARK-HOLD-NOTE").unwrap();
         reg.release(&Actor::Operator, &d1).unwrap();
         // The earlier registration of d2: a registrant change request,

@@ -462,6 +462,7 @@ async fn close_registrant_change_and_operator_locks() {
     );
 
     // Dispute lock: no transfer or close, still delegatable; hold: nothing.
+    let (_, c) = send(s.post("/api/v1/domains/delmimar32.ru/auth-code", &tok)).await;
     let reg = s.app.registry();
     reg.dispute_lock(&Actor::Operator, "delmimar32.ru", "case A40-1/2026")
         .unwrap();
@@ -473,7 +474,9 @@ async fn close_registrant_change_and_operator_locks() {
     ))
     .await;
     assert_eq!((st, q["rule"].as_str()), (409, Some("dispute-lock")), "{q}");
-    let (_, c) = send(s.post("/api/v1/domains/delmimar32.ru/auth-code", &tok)).await;
+    // Under the lock the sponsor cannot set a new code either.
+    let (st, q) = send(s.post("/api/v1/domains/delmimar32.ru/auth-code", &tok)).await;
+    assert_eq!((st, q["rule"].as_str()), (409, Some("dispute-lock")), "{q}");
     let (st, q) = send(post_json(
         &s,
         "/api/v1/domains/delmimar32.ru/transfer",

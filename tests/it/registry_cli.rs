@@ -181,7 +181,13 @@ fn operator_registry_commands_on_a_running_serve() {
     assert!(!st.contains(&"server hold".to_string()), "{st:?}");
     let err = e.refused(&["domain", "close", "torgra8.ru"]);
     assert!(err.contains("dispute-lock"), "{err}");
-    e.ok(&["domain", "unlock", "torgra8.ru"]);
+    e.ok(&[
+        "domain",
+        "unlock",
+        "torgra8.ru",
+        "--outcome",
+        "claim dismissed",
+    ]);
     assert!(!line(&whois(s.whois, "torgra8.ru"), "state")
         .unwrap()
         .contains("DISPUTE"));
