@@ -1,4 +1,4 @@
-//! A front end over a large store (issue 19): time from opening the store
+//! A front end over a large store: time from opening the store
 //! to the first WHOIS and RDAP answers, then the process's RSS while a
 //! bounded mixed load runs (wrk on RDAP domain lookups, WHOIS queries and
 //! RDAP nameserver lookups from this process).

@@ -847,12 +847,12 @@ fn main() -> ExitCode {
     drop(srv);
     if srv_base.is_some() {
         println!(
-            "goal (issue 19): nameserver and entity lookups and searches >= 1.0x icann-rdap-srv: {}",
+            "goal: nameserver and entity lookups and searches >= 1.0x icann-rdap-srv: {}",
             if others_met { "met" } else { "NOT met" }
         );
     }
     println!(
-        "goal (issue 19): >= 1.5x icann-rdap-srv and p99 < 5 ms: {}",
+        "goal: >= 1.5x icann-rdap-srv and p99 < 5 ms: {}",
         match (srv_base.is_some(), met) {
             (true, true) => "met",
             (true, false) => "NOT met",

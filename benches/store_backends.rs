@@ -1,4 +1,4 @@
-//! redb next to PostgreSQL in the same run (issue 17's figures): import
+//! redb next to PostgreSQL in the same run: import
 //! time, point lookups per second (the RDAP/WHOIS read: `bundle`) from 1
 //! and 4 threads, scheduler claims per second, and the bytes a stored
 //! probe round costs (for the growth estimate under the retention policy).

@@ -509,7 +509,7 @@ fn main() {
         }
     }
     println!(
-        "goal (issue 19): whois >= 0.9x the echo's rate and p99 <= 1.5x its p99 at each concurrency: {}",
+        "goal: whois >= 0.9x the echo's rate and p99 <= 1.5x its p99 at each concurrency: {}",
         if met { "met" } else { "NOT met" }
     );
 }

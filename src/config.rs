@@ -1,4 +1,4 @@
-//! Configuration (SPEC §3): TOML, unknown keys rejected, durations in human
+//! Configuration (docs/config.md): TOML, unknown keys rejected, durations in human
 //! form (`10m`, `4d`). Defaults are the registry's regulation.
 
 use std::net::SocketAddr;
@@ -648,14 +648,14 @@ impl Default for ZoneConfig {
     }
 }
 
-/// Per-zone name policy (SPEC §1 per zone; issue 20).
+/// Per-zone name policy (docs/config.md `[names]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NamesConfig {
     /// Name table files (format: `config/names/ru.txt`), each naming its
     /// zone; a table replaces the built-in policy of that zone. Default:
     /// none, i.e. the built-in copies of `config/names/ru.txt` and
-    /// `config/names/rf.txt` for `ru` and `рф`, and the SPEC §1 rules alone
+    /// `config/names/rf.txt` for `ru` and `рф`, and the registry's name rules alone
     /// for any other zone.
     pub tables: Vec<PathBuf>,
 }
@@ -735,7 +735,7 @@ fn human_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Err
     human(d).map(Some)
 }
 
-/// What one `serve` process runs (SPEC §2 `--roles`).
+/// What one `serve` process runs (docs/cli.md `serve --roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

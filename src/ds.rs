@@ -1,4 +1,4 @@
-//! DS records as registrars declare them (SPEC §4 `ds`, SPEC §2 `--ds`):
+//! DS records as registrars declare them (docs/import.md `ds`, docs/cli.md `check --ds`):
 //! syntax validation shared by import, the registrar API and the CLI. Which
 //! algorithms and digest types the registry *accepts* is a check
 //! ([`crate::checks::dnssec`], profile-configurable), not syntax: a DS with
@@ -167,7 +167,7 @@ pub fn validate_set(ds: &[DsIn], has_ns: bool) -> Result<Vec<DsRecord>, Vec<(Str
     }
 }
 
-/// Parse the presentation form `KEYTAG ALG DIGESTTYPE HEXDIGEST` (SPEC §2
+/// Parse the presentation form `KEYTAG ALG DIGESTTYPE HEXDIGEST` (docs/cli.md
 /// `--ds`); the digest may contain spaces.
 pub fn parse_presentation(s: &str) -> Result<DsRecord, String> {
     let mut it = s.split_ascii_whitespace();

@@ -1,4 +1,4 @@
-//! Import of registry data (SPEC §4): parse, validate every record, then
+//! Import of registry data (docs/import.md): parse, validate every record, then
 //! write the whole file in one transaction or nothing at all.
 //!
 //! Each record is parsed on its own (from a raw JSON slice) so a type error
@@ -417,7 +417,7 @@ fn contact_checked(e: &mut Errors, c: ContactIn) -> Option<Contact> {
     })
 }
 
-/// A contact from its SPEC §4 JSON form (`handle`, `kind`, `name`, …,
+/// A contact from its JSON form (docs/import.md) (`handle`, `kind`, `name`, …,
 /// `disclose`), checked as import checks it: for the edges that create or
 /// change contacts one by one (EPP). Reasons name the field.
 pub fn contact_from_json(v: serde_json::Value) -> Result<Contact, Vec<RecordError>> {

@@ -1,4 +1,4 @@
-//! Registration lifecycle (SPEC §1): a pure function of the domain record,
+//! Registration lifecycle (docs/lifecycle.md): a pure function of the domain record,
 //! the time and the configured periods. Nothing here touches the store.
 
 use chrono::{Months, NaiveDate};

@@ -94,7 +94,7 @@ pub struct PostalAddress {
     pub country: Option<String>,
 }
 
-/// Fields a contact may choose to publish (SPEC §4 `disclose`).
+/// Fields a contact may choose to publish (docs/import.md, Contacts: `disclose`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiscloseField {
@@ -198,7 +198,7 @@ pub struct Domain {
     pub ds: Vec<DsRecord>,
 }
 
-/// A domain's registry workflow state beyond the SPEC §4 fields (schema 2
+/// A domain's registry workflow state beyond the import format's fields (docs/import.md) (schema 2
 /// addition; a schema-1 record converts to the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
@@ -272,7 +272,7 @@ pub struct Closing {
     pub claimant: Option<String>,
 }
 
-/// One DS record as declared by the registrar (SPEC §4 `ds`).
+/// One DS record as declared by the registrar (docs/import.md, Domains: `ds`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DsRecord {
     pub key_tag: u16,
@@ -378,7 +378,7 @@ fn ns_canonical(ns: &[Nameserver]) -> String {
     parts.join(";")
 }
 
-/// Where a domain stands in the delegation process (SPEC §7 names).
+/// Where a domain stands in the delegation process (docs/delegation.md, States).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DelegationState {
@@ -656,7 +656,7 @@ impl Severity {
     }
 }
 
-/// One finding of a check (SPEC §2 JSON shape).
+/// One finding of a check (docs/cli.md, `check --json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable check id, e.g. `AUTHORITATIVE`.
@@ -691,7 +691,7 @@ pub struct ServerReport {
     pub unreachable_addresses: Vec<String>,
 }
 
-/// The result of one readiness check (SPEC §2 `--json`).
+/// The result of one readiness check (docs/cli.md, `check --json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub domain: String,

@@ -1,4 +1,4 @@
-//! Domain and host name rules (SPEC §1): validation and normalisation to
+//! Domain and host name rules (docs/import.md, Domains): validation and normalisation to
 //! lower-case A-labels without the trailing dot.
 //!
 //! Every rejection is a [`NameError`] whose message names the rule broken, so
@@ -389,7 +389,7 @@ fn zone_ascii(z: &str) -> Result<String, NameError> {
 
 impl Default for Zones {
     fn default() -> Self {
-        // "ru" and "рф" (xn--p1ai): the defaults of SPEC §3.
+        // "ru" and "рф" (xn--p1ai): the defaults of docs/config.md.
         Self::new(&["ru", "рф"]).expect("built-in zones are valid")
     }
 }
@@ -411,7 +411,7 @@ pub enum ConfusableMode {
     Off,
 }
 
-/// A zone's rules for the label of a registered name (SPEC §1 per zone).
+/// A zone's rules for the label of a registered name (docs/config.md `[names]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePolicy {
     /// The zone, A-label form.
@@ -441,7 +441,7 @@ pub struct TableError {
 
 impl NamePolicy {
     /// The built-in policy of a zone: the shipped tables for `ru` and `рф`;
-    /// for any other zone the SPEC §1 rules alone (LDH or IDNA 2008 labels
+    /// for any other zone the registry's name rules alone (LDH or IDNA 2008 labels
     /// of 2–63 characters, one script, look-alikes off).
     pub fn builtin(zone_ascii: &str) -> Self {
         for (text, src) in [(RU_TABLE, "built-in ru"), (RF_TABLE, "built-in рф")] {
@@ -879,7 +879,7 @@ mod tests {
         assert!(!is_at_or_below("ru", "example.ru"));
     }
 
-    /// Names seen in the wild, and what the zone policies say (issue 20).
+    /// Names seen in the wild, and what the zone policies say.
     #[test]
     fn real_world_names() {
         let z = Zones::new(&["ru", "рф", "su"]).unwrap();

@@ -1,4 +1,4 @@
-//! The public projection (SPEC §1 Publication). Every published view —
+//! The public projection (docs/import.md, publication rules). Every published view —
 //! WHOIS, RDAP, the dashboard, API lookups of other registrars' data — is
 //! built from the types here, and only this module reads private fields to
 //! decide what to drop. Tax id, birth date, passport, auth code, API token

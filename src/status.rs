@@ -64,7 +64,7 @@ pub enum Condition {
     Closing,
     /// Cancellation by a court decision is scheduled.
     CourtClosing,
-    /// Operator hold (SPEC §1): out of the zone, nothing may change.
+    /// Operator hold (docs/lifecycle.md): out of the zone, nothing may change.
     Hold,
     /// Operator dispute lock: the status quo is frozen.
     DisputeLock,

@@ -1,4 +1,4 @@
-//! Synthetic registries in the import format (SPEC §4): the shipped sample
+//! Synthetic registries in the import format (docs/import.md): the shipped sample
 //! in `fixtures/` and the 1M-domain data sets the benchmarks load.
 //! Deterministic for a given seed; addresses are documentation ranges only.
 

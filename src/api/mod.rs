@@ -1,4 +1,4 @@
-//! The registrar API (SPEC §7) under `/api/v1/`.
+//! The registrar API (docs/api.md) under `/api/v1/`.
 //!
 //! Every call but the OpenAPI document needs a bearer token; a registrar
 //! reads and changes only the domains it sponsors. Errors are RFC 7807

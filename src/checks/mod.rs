@@ -1,4 +1,4 @@
-//! The delegation verifier (SPEC §1 Delegation): probe the declared servers
+//! The delegation verifier (docs/delegation.md): probe the declared servers
 //! ([`crate::probe`]), judge the facts with pure rules ([`rules`]), grade the
 //! findings with a policy [`Profile`], and produce a [`CheckReport`].
 

@@ -121,7 +121,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// The registry's regulation (SPEC §1): the catalogue's severities.
+    /// The registry's regulation (docs/delegation.md): the catalogue's severities.
     pub fn registry_default() -> Self {
         Self {
             name: "registry".into(),

@@ -13,7 +13,7 @@ use super::catalogue;
 use crate::model::{Finding, ServerReport, Severity};
 use crate::probe::{AddressFacts, NsTarget, Outcome, ProbeFacts, Probes, QueryResult, Reply};
 
-/// Registry rule (SPEC §1): at least two nameservers.
+/// Registry rule (docs/delegation.md): at least two nameservers.
 pub const MIN_NAMESERVERS: usize = 2;
 
 /// Address as shown to users: bare IP for port 53, `ip:port` otherwise.

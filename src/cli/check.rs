@@ -1,4 +1,4 @@
-//! `zonekeeper check` (SPEC §2): one-shot readiness check of a declared set.
+//! `zonekeeper check` (docs/cli.md): one-shot readiness check of a declared set.
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Downtime accounting (SPEC §1: a server's total unreachability must not
+//! Downtime accounting (docs/delegation.md: a server's total unreachability must not
 //! exceed `downtime_budget` per `downtime_period`), pure.
 //!
 //! What counts as down:

@@ -1,4 +1,4 @@
-//! The delegation state machine (SPEC §1 Delegation) as pure functions of
+//! The delegation state machine (docs/delegation.md) as pure functions of
 //! the record, the lifecycle status and the time. Writers share
 //! [`on_declared`] and [`on_retest`]; the scheduler drives the rest with
 //! [`plan`] (before a round) and [`on_round`] / [`on_pending_round`]

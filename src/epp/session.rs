@@ -1135,7 +1135,7 @@ impl Session {
     fn domain_delete(&self, obj: &Element) -> R {
         let name = self.domain_name(obj)?;
         // Deletion at the end of the paid period: reversible by RGP restore
-        // until then (the registry's close rule, SPEC §1).
+        // until then (the registry's close rule, docs/lifecycle.md).
         let at = self
             .app
             .registry()
@@ -1555,7 +1555,7 @@ fn ds_data(kind: &str, ds: &[crate::model::DsRecord]) -> String {
     s
 }
 
-/// The SPEC §4 JSON form of a contact from `<contact:create>` or
+/// The import format's JSON form (docs/import.md) of a contact from `<contact:create>` or
 /// `<contact:chg>` (over `old`), for [`crate::import::contact_from_json`].
 fn contact_json(id: &str, el: &Element, old: Option<&Contact>) -> Result<serde_json::Value, Out> {
     use serde_json::{json, Value};

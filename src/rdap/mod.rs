@@ -1,4 +1,4 @@
-//! RDAP server (SPEC §6; RFC 7480–7484, 9082, 9083, 9536, 9537).
+//! RDAP server (docs/rdap.md; RFC 7480–7484, 9082, 9083, 9536, 9537).
 //!
 //! Lookups and searches read the store directly (point reads take
 //! microseconds) and publish only `crate::public` projections, rendered by

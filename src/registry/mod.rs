@@ -194,7 +194,7 @@ fn ds_set(list: &[crate::ds::DsIn], has_ns: bool) -> Result<Vec<crate::model::Ds
     })
 }
 
-/// A new registration (`POST /api/v1/domains`, SPEC §4 domain fields; the
+/// A new registration (`POST /api/v1/domains`, the import format's domain fields, docs/import.md; the
 /// registrar is the caller).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,7 +209,7 @@ pub struct CreateIn {
     pub nameservers: Vec<NameserverIn>,
     pub auth_info: Option<String>,
     pub reseller: Option<String>,
-    /// DS set (SPEC §4 `ds`), declared with the nameservers in the same
+    /// DS set (docs/import.md `ds`), declared with the nameservers in the same
     /// transaction.
     #[serde(default)]
     pub ds: Vec<crate::ds::DsIn>,

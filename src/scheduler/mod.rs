@@ -1,4 +1,4 @@
-//! The delegation scheduler (SPEC §1 Delegation): runs probe rounds for
+//! The delegation scheduler (docs/delegation.md): runs probe rounds for
 //! every domain being tested or monitored and drives the persisted state
 //! machine of [`crate::delegation`].
 //!

@@ -10,7 +10,7 @@ use crate::public::{PublicContact, PublicDomain, PublicRegistrar};
 use crate::store::HostRecord;
 
 /// Values start in this column: `admin-contact:` plus one space, as in the
-/// SPEC §5 sample.
+/// sample in docs/whois.md.
 const KEY_WIDTH: usize = 15;
 
 pub const NOT_FOUND: &str = "No entries found for the selected source(s).";

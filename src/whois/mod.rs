@@ -1,4 +1,4 @@
-//! Port-43 WHOIS server (RFC 3912, SPEC §5).
+//! Port-43 WHOIS server (RFC 3912; docs/whois.md).
 //!
 //! One query line (≤ 255 bytes, LF or CRLF) in, one answer out, connection
 //! closed. Queries: a domain name (U- or A-label, any case, trailing dot

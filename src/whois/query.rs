@@ -1,6 +1,6 @@
 //! Parsing one WHOIS query line: a pure function of the bytes received.
 
-/// Longest query line accepted, without its line terminator (SPEC §5).
+/// Longest query line accepted, without its line terminator (docs/whois.md).
 pub const MAX_QUERY_LEN: usize = 255;
 
 /// What the client asked for. Names are as typed (trimmed, one trailing dot

@@ -187,7 +187,7 @@ async fn private_targets_are_refused_without_the_setting() {
     );
 }
 
-/// One registrar cannot hold every `/check` slot (issue 20): past its own
+/// One registrar cannot hold every `/check` slot: past its own
 /// share it gets 429 while another registrar's check still runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_slots_are_shared_per_registrar() {

@@ -1,4 +1,4 @@
-//! `zonekeeper check` as a process: JSON shape (SPEC §2), text report, exit
+//! `zonekeeper check` as a process: JSON shape (docs/cli.md), text report, exit
 //! codes 0/1/2.
 
 use crate::support;

@@ -438,7 +438,7 @@ mod base64_lite {
     }
 }
 
-/// `zonekeeper check --ds` (SPEC §2): exit 0 with the matching DS, 1 with a
+/// `zonekeeper check --ds` (docs/cli.md): exit 0 with the matching DS, 1 with a
 /// DS of another key, 2 for a malformed DS.
 #[test]
 fn cli_check_with_ds() {

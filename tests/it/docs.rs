@@ -287,3 +287,44 @@ fn no_tracked_file_holds_merge_conflict_markers() {
     assert!(!has_conflict(&m("Title\n=\ntext\n")));
     assert!(!has_conflict(&m("< HEAD\nx\n")));
 }
+
+/// Comments, tests and docs point at the repository's own `docs/`, never at
+/// the specification the project was started from or at issue numbers the
+/// repository does not hold.
+#[test]
+fn nothing_cites_the_spec_or_issue_numbers() {
+    let out = Command::new("git")
+        .args([
+            "ls-files", "-z", "src", "tests", "benches", "docs", "contrib",
+        ])
+        .args(["README.md", "SECURITY.md", "CHECKS.md"])
+        .output()
+        .expect("git must be installed (the test lists the tracked files)");
+    assert!(out.status.success());
+    let spec = ["SPEC", " §"].concat();
+    let issue = |t: &str| {
+        t.match_indices("issue ").any(|(i, _)| {
+            t[i + 6..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    let mut bad = Vec::new();
+    for f in out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let f = String::from_utf8_lossy(f).into_owned();
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue; // not text
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.contains(&spec) || issue(line) {
+                bad.push(format!("{f}:{}: {line}", n + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "cites outside the repository:\n{}",
+        bad.join("\n")
+    );
+}

@@ -1,4 +1,4 @@
-//! DS sets in the import format (SPEC §4 `ds`): validated per record,
+//! DS sets in the import format (docs/import.md `ds`): validated per record,
 //! stored normalised, and a changed DS set restarts testing on re-import.
 
 use chrono::{TimeZone, Utc};

@@ -1,4 +1,4 @@
-//! The smaller input cases of issue 20: one form per address, zone names
+//! The smaller input cases: one form per address, zone names
 //! from config validated before they reach the zone file, the RDAP base URL
 //! required where a Host header would otherwise be trusted.
 

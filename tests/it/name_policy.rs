@@ -1,4 +1,4 @@
-//! Per-zone name policy through import and the store (issue 20, part 2):
+//! Per-zone name policy through import and the store:
 //! look-alikes of registered names are refused (.рф) or flagged (.ru), and
 //! name tables come from config.
 

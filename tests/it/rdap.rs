@@ -385,7 +385,7 @@ async fn help_and_base_url() {
         "https://rdap.example/rdap/domain/deldom1.ru"
     );
     // Without one, links come from the listen address, never from a Host
-    // header a client made up (issue 20).
+    // header a client made up.
     let raw = raw_get(s.addr, "/rdap/domain/deldom1.ru", "evil.example").await;
     assert!(!raw.contains("evil.example"), "{raw}");
     assert!(

@@ -93,7 +93,7 @@ async fn no_private_marker_in_any_response() {
             );
         }
         for m in PRIVATE {
-            // An organisation's name is public by rule (SPEC §1), so the
+            // An organisation's name is public by rule (docs/import.md), so the
             // org marker may appear only as LEAK-O's organisation.
             if *m == PRIVATE[7] {
                 continue;

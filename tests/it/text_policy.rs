@@ -1,4 +1,4 @@
-//! The text policy (issue 20, part 1) end to end: hostile values from an
+//! The text policy end to end: hostile values from an
 //! import file are refused with the field named, and whatever is accepted
 //! cannot forge a WHOIS line or exceed its limit in WHOIS or RDAP, nor
 //! smuggle markup or a forbidden character into the dashboard.

@@ -309,7 +309,7 @@ async fn expiry_grace_and_cancellation_follow_the_clock() {
     s.task.await.unwrap().unwrap();
 }
 
-/// The SPEC §5 sample, byte for byte (after the `%` header).
+/// The sample of docs/whois.md, byte for byte (after the `%` header).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_sample_layout() {
     let dir = tempfile::tempdir().unwrap();
