@@ -727,13 +727,12 @@ pub fn on_round(
             (fresh, Some(ev))
         }
         DelegationState::Delegated | DelegationState::Suspended => {
-            monitoring_round(r, rec, report, ctx, pol, name, monitor_next, delegate)
+            monitoring_round(r, rec, report, ctx, pol, name, delegate)
         }
         DelegationState::Undelegated | DelegationState::TestFailed => (rec.clone(), None),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn monitoring_round(
     mut r: DelegationRecord,
     rec: &DelegationRecord,
@@ -741,11 +740,12 @@ fn monitoring_round(
     ctx: &DecisionCtx<'_>,
     pol: &Policy,
     name: &str,
-    monitor_next: Timestamp,
     delegate: impl FnOnce(DelegationRecord, String) -> (DelegationRecord, Option<HistoryEvent>),
 ) -> (DelegationRecord, Option<HistoryEvent>) {
     let t = report.checked_at;
     let st = rec.state;
+    // The same next probe as `delegate`'s (jitter is a function of the name).
+    let monitor_next = ctx.cap(next_after(t, pol.monitor_interval, pol.jitter, name));
     if !round_failing(report) {
         r.next_probe = Some(monitor_next);
         let streak = r.failing.take();

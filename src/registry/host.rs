@@ -493,12 +493,15 @@ impl super::Registry<'_> {
                     }
                 })
                 .collect();
+            let on = super::On {
+                name: &d,
+                sponsor_only: false,
+            };
             let (_, t) = self.redeclare_in(
                 txn.as_mut(),
                 actor,
-                &d,
+                on,
                 Some(note.clone()),
-                false,
                 now,
                 |dom| {
                     let before = self.set_nameservers(dom, &set)?;

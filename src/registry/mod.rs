@@ -194,6 +194,25 @@ fn ds_set(list: &[crate::ds::DsIn], has_ns: bool) -> Result<Vec<crate::model::Ds
     })
 }
 
+/// The domain an operation inside a caller's transaction is on, and
+/// whether only its sponsor may act (a host object's change re-declares
+/// the domains linked to it, other registrars' too).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct On<'n> {
+    pub name: &'n str,
+    pub sponsor_only: bool,
+}
+
+impl<'n> On<'n> {
+    /// `name`, changed by its sponsor (or the operator) only.
+    pub fn sponsor(name: &'n str) -> Self {
+        Self {
+            name,
+            sponsor_only: true,
+        }
+    }
+}
+
 /// A new registration (`POST /api/v1/domains`, the import format's domain fields, docs/import.md; the
 /// registrar is the caller).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -535,27 +554,25 @@ impl<'a> Registry<'a> {
     ) -> Result<T> {
         let now = self.now();
         let mut txn = self.store.begin()?;
-        let (out, touched) = self.modify_in(txn.as_mut(), actor, name, op, true, now, f)?;
+        let (out, touched) = self.modify_in(txn.as_mut(), actor, On::sponsor(name), op, now, f)?;
         txn.commit(now)?;
         self.notify(&[touched]);
         Ok(out)
     }
 
     /// [`Self::modify`] inside a transaction the caller commits (several
-    /// domains changed together, e.g. by a host object's change);
-    /// `sponsor_only`: a registrar may act only on its own domains.
-    #[allow(clippy::too_many_arguments)]
+    /// domains changed together, e.g. by a host object's change).
     fn modify_in<T>(
         &self,
         txn: &mut dyn Txn,
         actor: &Actor,
-        name: &str,
+        on: On<'_>,
         op: Option<Operation>,
-        sponsor_only: bool,
         now: Timestamp,
         f: impl FnOnce(&mut dyn Txn, &mut Domain, &Status, Timestamp) -> Result<(String, T)>,
     ) -> Result<(T, Touched)> {
-        let mut d = self.load(txn, actor, name, now, sponsor_only)?;
+        let name = on.name;
+        let mut d = self.load(txn, actor, name, now, on.sponsor_only)?;
         let st = self.status(&d, now);
         if let Some(op) = op {
             lifecycle::permits(&st, op)?;
@@ -1311,24 +1328,22 @@ impl<'a> Registry<'a> {
     /// rule, inside a transaction the caller commits (a host object's
     /// change); `note` (what caused the change) leads the history event's
     /// text.
-    #[allow(clippy::too_many_arguments)]
     fn redeclare_in(
         &self,
         txn: &mut dyn Txn,
         actor: &Actor,
-        name: &str,
+        on: On<'_>,
         note: Option<String>,
-        sponsor_only: bool,
         now: Timestamp,
         change: impl FnOnce(&mut Domain) -> Result<DeclaredBefore>,
     ) -> Result<((Domain, DelegationRecord), Touched)> {
         let window = self.window();
+        let name = on.name;
         self.modify_in(
             txn,
             actor,
-            name,
+            on,
             Some(Operation::Nameservers),
-            sponsor_only,
             now,
             |txn, d, _, now| {
                 let old = txn.delegation(name)?;

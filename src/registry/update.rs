@@ -114,7 +114,7 @@ impl super::Registry<'_> {
         now: Timestamp,
     ) -> Result<((Domain, DelegationRecord), Touched)> {
         let window = self.window();
-        self.modify_in(txn, actor, name, None, true, now, |txn, d, st, now| {
+        self.modify_in(txn, actor, super::On::sponsor(name), None, now, |txn, d, st, now| {
             let (ns_change, ds_change) = (u.ns_change(), u.ds_change());
             for (on, op) in [
                 (ns_change || ds_change, Operation::Nameservers),

@@ -347,23 +347,25 @@ pub async fn serve_with<C>(
 where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
-    let conns = Arc::new(Semaphore::new(app.config.whois.max_connections.max(1)));
-    // One reference count per connection rather than an `App` clone (its
-    // zone list and policies are copied on clone).
-    let shared = Arc::new(app.clone());
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
-    let tasks = TaskTracker::new();
+    let gate = Gate {
+        // One reference count per connection rather than an `App` clone
+        // (its zone list and policies are copied on clone).
+        app: Arc::new(app.clone()),
+        limiter,
+        conns: Arc::new(Semaphore::new(app.config.whois.max_connections.max(1))),
+        refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
+        tasks: TaskTracker::new(),
+        opts,
+    };
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = app.shutdown.cancelled() => break,
-            _ = sweep.tick() => limiter.retain_recent(),
+            _ = sweep.tick() => gate.limiter.retain_recent(),
             r = listener.accept() => match r {
-                Ok((stream, peer)) => {
-                    accept(&shared, stream, peer, &limiter, &conns, &refusals, &tasks, opts)
-                }
+                Ok((stream, peer)) => gate.accept(stream, peer),
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
                     warn!("WHOIS accept failed: {e}");
@@ -373,8 +375,8 @@ where
         }
     }
     drop(listener);
-    tasks.close();
-    tasks.wait().await;
+    gate.tasks.close();
+    gate.tasks.wait().await;
     Ok(())
 }
 
@@ -390,31 +392,37 @@ pub(crate) fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn accept<C>(
-    app: &Arc<App>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    limiter: &ClientLimiter<C>,
-    conns: &Arc<Semaphore>,
-    refusals: &Arc<Semaphore>,
-    tasks: &TaskTracker,
+/// What admits a connection: the per-client limit, the connection slots,
+/// the bounded refusals, and the tasks `serve` waits for at shutdown.
+struct Gate<C: governor::clock::Clock> {
+    app: Arc<App>,
+    limiter: Arc<ClientLimiter<C>>,
+    conns: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
+    tasks: TaskTracker,
     opts: Options,
-) where
+}
+
+impl<C> Gate<C>
+where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
-    if limiter.check(peer.ip()).is_err() {
-        metrics::counter!("zonekeeper_rate_limited_total", "service" => "whois").increment(1);
-        count(Answered::RateLimited);
-        refuse(stream, format::RATE_LIMITED, refusals, tasks);
-        return;
+    fn accept(&self, stream: TcpStream, peer: SocketAddr) {
+        if self.limiter.check(peer.ip()).is_err() {
+            metrics::counter!("zonekeeper_rate_limited_total", "service" => "whois").increment(1);
+            count(Answered::RateLimited);
+            refuse(stream, format::RATE_LIMITED, &self.refusals, &self.tasks);
+            return;
+        }
+        let Ok(permit) = self.conns.clone().try_acquire_owned() else {
+            count(Answered::Overload);
+            refuse(stream, format::OVERLOAD, &self.refusals, &self.tasks);
+            return;
+        };
+        let opts = self.opts;
+        self.tasks
+            .spawn(connection(self.app.clone(), stream, permit, opts));
     }
-    let Ok(permit) = conns.clone().try_acquire_owned() else {
-        count(Answered::Overload);
-        refuse(stream, format::OVERLOAD, refusals, tasks);
-        return;
-    };
-    tasks.spawn(connection(app.clone(), stream, permit, opts));
 }
 
 /// Send a one-line refusal and close, without holding a connection slot.
