@@ -199,11 +199,12 @@ async fn shared_hoster_costs_few_queries_per_round() {
     );
 }
 
-/// The busiest one-second sample may exceed the cap by this factor: UDP
-/// re-sends (`probe.retries`) and TCP reconnects inside one query's
-/// timeout are not held back by the cap, and `nsd-control` sampling on a
-/// loaded machine is not exactly one second apart.
-const PEAK_SLACK: f64 = 1.3;
+/// The busiest one-second sample may exceed the cap by this factor:
+/// every packet takes a permit (re-sends and reconnects too) and no
+/// second holds more than the cap, but `nsd-control` sampling on a loaded
+/// machine is not exactly one second apart, and the resolver's lookups of
+/// the servers' names (sent to one of them) are not capped.
+const PEAK_SLACK: f64 = 1.1;
 
 /// A cap that binds slows the rounds but fails none: every domain still
 /// enters the zone and every monitoring round passes, and no server sees
