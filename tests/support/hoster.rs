@@ -88,7 +88,8 @@ impl Hoster {
 /// rate either saw.
 pub struct RateWatch {
     stop: Arc<AtomicBool>,
-    peak: Arc<Mutex<f64>>,
+    /// The busiest tight window, if any; the busiest other one.
+    peak: Arc<Mutex<(Option<f64>, f64)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -111,21 +112,36 @@ impl RateWatch {
     pub fn start(h: &Hoster) -> RateWatch {
         let confs = h.confs();
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(Mutex::new(0.0f64));
+        let peak = Arc::new(Mutex::new((None::<f64>, 0.0f64)));
         let (s, p) = (stop.clone(), peak.clone());
+        // A count is taken at some moment inside its `nsd-control` run;
+        // on a loaded machine a run can take a good part of a second, and
+        // a window timed by the runs' ends would count more than a
+        // second's queries. Each count is timed at the middle of its run,
+        // and a window with a run longer than `TIGHT` at either end is not
+        // used (unless no window was tight).
+        const TIGHT: Duration = Duration::from_millis(60);
+        let sample = |c: &std::path::Path| {
+            let before = Instant::now();
+            let q = num_queries(c);
+            let took = before.elapsed();
+            (q, before + took / 2, took <= TIGHT)
+        };
         let thread = std::thread::spawn(move || {
-            let mut last: Vec<(u64, Instant)> = confs
-                .iter()
-                .map(|c| (num_queries(c), Instant::now()))
-                .collect();
+            let mut last: Vec<(u64, Instant, bool)> =
+                confs.iter().map(|c| sample(c.as_path())).collect();
             while !s.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(1000));
                 for (i, c) in confs.iter().enumerate() {
-                    let (q, t) = (num_queries(c), Instant::now());
+                    let (q, t, tight) = sample(c.as_path());
                     let rate = q.saturating_sub(last[i].0) as f64 / (t - last[i].1).as_secs_f64();
                     let mut pk = p.lock().unwrap_or_else(|e| e.into_inner());
-                    *pk = pk.max(rate);
-                    last[i] = (q, t);
+                    if tight && last[i].2 {
+                        pk.0 = Some(pk.0.unwrap_or(0.0).max(rate));
+                    } else {
+                        pk.1 = pk.1.max(rate);
+                    }
+                    last[i] = (q, t, tight);
                 }
             }
         });
@@ -142,6 +158,7 @@ impl RateWatch {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        *self.peak.lock().unwrap_or_else(|e| e.into_inner())
+        let (tight, loose) = *self.peak.lock().unwrap_or_else(|e| e.into_inner());
+        tight.unwrap_or(loose)
     }
 }
