@@ -783,13 +783,19 @@ impl Prober {
         transport: Transport,
     ) -> Outcome {
         match transport {
-            Transport::Udp => wire::udp(addr, q, self.inner.timeout, self.inner.retries).await,
+            Transport::Udp => {
+                let polite = &self.inner.polite;
+                wire::udp(addr, q, self.inner.timeout, self.inner.retries, || {
+                    polite.query_slot(addr)
+                })
+                .await
+            }
             Transport::Tcp => {
                 // A connection reset or closed early by a busy server is
                 // retried (`probe.retries`) within the same timeout, as a
                 // lost UDP datagram is: a burst must not look like a
                 // server without TCP.
-                let deadline = tokio::time::Instant::now() + self.inner.timeout;
+                let mut deadline = tokio::time::Instant::now() + self.inner.timeout;
                 let mut left = self.inner.retries;
                 loop {
                     let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -799,6 +805,11 @@ impl Prober {
                         return out;
                     }
                     left -= 1;
+                    // A reconnect is another query to the address; its wait
+                    // for a permit does not count against the timeout.
+                    let waiting = tokio::time::Instant::now();
+                    self.inner.polite.query_slot(addr).await;
+                    deadline += waiting.elapsed();
                 }
             }
         }

@@ -228,12 +228,15 @@ fn io(e: std::io::Error) -> Outcome {
 }
 
 /// UDP: send, wait; resend up to `retries` times within the same overall
-/// `timeout`, so a dead server costs exactly one timeout.
-pub(super) async fn udp(
+/// `timeout`, so a dead server costs exactly one timeout. Each re-send
+/// first awaits `pace` (the per-address cap: every packet takes a permit);
+/// as for a first send, that wait does not count against the timeout.
+pub(super) async fn udp<F: std::future::Future>(
     addr: SocketAddr,
     q: &Question<'_>,
     timeout: Duration,
     retries: u32,
+    pace: impl Fn() -> F,
 ) -> Outcome {
     let id: u16 = rand::random();
     let bytes = match build(q, id) {
@@ -254,12 +257,20 @@ pub(super) async fn udp(
     if let Err(e) = sock.connect(addr).await {
         return io(e);
     }
-    let start = Instant::now();
+    // Shifted by the time re-sends waited for a permit.
+    let mut start = Instant::now();
     let attempts = retries.saturating_add(1).min(16);
     let slice = timeout / attempts;
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut malformed: Option<String> = None;
     for attempt in 1..=attempts {
+        if attempt > 1 {
+            // Replies to an earlier send wait in the socket meanwhile (same
+            // ID) and are read below.
+            let waiting = Instant::now();
+            pace().await;
+            start += waiting.elapsed();
+        }
         let sent = Instant::now();
         if let Err(e) = sock.send(&bytes).await {
             return io(e);

@@ -9,7 +9,9 @@
 //!   them all at once).
 //! - The loop sleeps until the earliest due time (at most [`MAX_SLEEP`], so
 //!   clock jumps are noticed), a wake, or a round's end; it starts rounds
-//!   while fewer than `delegation.max_concurrent_rounds` run.
+//!   while fewer than `delegation.max_concurrent_rounds` run (a round
+//!   waiting for a per-address cap holds no slot, up to [`HELD_FACTOR`] ×
+//!   that many rounds in all).
 //! - A round reads the domain and its record, asks [`crate::delegation::plan`]
 //!   what is needed, probes through a [`Checker`] if so, and hands the new
 //!   record, its history event and the round to the group-commit writer
@@ -64,6 +66,9 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(1);
 pub const ROUND_GRACE: Duration = Duration::from_secs(8);
 /// Longest a probe round may take before it is discarded.
 pub const ROUND_LIMIT: Duration = Duration::from_secs(120);
+/// Rounds in flight at most, as a multiple of `max_concurrent_rounds`,
+/// counting those that wait for a per-address cap (which hold no slot).
+const HELD_FACTOR: usize = 4;
 /// Minimum time between two rescans of the testing index on bare wakes.
 pub const BARE_WAKE_MIN_GAP: Duration = Duration::from_secs(1);
 /// Shortest look for other processes' changes on a shared store.
@@ -286,6 +291,7 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         stalls: lag::Stalls::default(),
         lags: HashMap::new(),
         owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+        throttled: Arc::default(),
     };
     s.run().await;
     // Rounds still queued for the writer are committed before it stops.
@@ -320,6 +326,8 @@ struct Scheduler {
     stalls: lag::Stalls,
     /// The queue lag (ms) of rounds popped and not started yet.
     lags: HashMap<u32, u64>,
+    /// Rounds in flight now waiting for a per-address cap.
+    throttled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 type ScanResult = Result<crate::store::Result<Scanned>, tokio::task::JoinError>;
@@ -361,7 +369,9 @@ impl Scheduler {
                 .scheduler_turn_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
             let mut batch = Vec::new();
-            while self.inflight.len() + batch.len() < limit {
+            while self.busy() + batch.len() < limit
+                && self.inflight.len() + batch.len() < limit.saturating_mul(HELD_FACTOR)
+            {
                 let Some((id, due)) = self.queue.pop_due(now) else {
                     break;
                 };
@@ -391,7 +401,7 @@ impl Scheduler {
                 .set(self.queue.scheduled() as f64);
             metrics::gauge!("zonekeeper_scheduler_rounds_in_flight")
                 .set(self.inflight.len() as f64);
-            let sleep = if self.inflight.len() >= limit {
+            let sleep = if self.busy() >= limit {
                 MAX_SLEEP
             } else {
                 match self.queue.next_due() {
@@ -443,6 +453,15 @@ impl Scheduler {
         }
         self.give_back();
         self.committer = None;
+    }
+
+    /// Rounds that hold a slot: those in flight, less those waiting for a
+    /// per-address cap (a capped hoster spreads its rounds out; its
+    /// waits must not hold the slots rounds on other hosters need).
+    fn busy(&self) -> usize {
+        self.inflight
+            .len()
+            .saturating_sub(self.throttled.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Start rounds for `batch` (popped from the queue) that this
@@ -512,9 +531,12 @@ impl Scheduler {
         let app = self.app.clone();
         let prober = self.prober.clone();
         let pol = self.pol.clone();
+        let waiting = self.throttled.clone();
         let h = self
             .inflight
-            .spawn(async move { round(&app, prober.as_ref(), &pol, &committer, &name, lag).await });
+            .spawn(crate::probe::polite::in_round(waiting, async move {
+                round(&app, prober.as_ref(), &pol, &committer, &name, lag).await
+            }));
         self.tasks.insert(h.id(), id);
     }
 

@@ -6,6 +6,7 @@ pub mod bin;
 pub mod check;
 pub mod dns;
 pub mod epp;
+pub mod hoster;
 pub mod net;
 pub mod nsd;
 pub mod pg;

@@ -1,0 +1,362 @@
+//! Probing at ccTLD size, end to end through the release `zonekeeper serve`
+//! (redb store on disk) against a shared hoster on loopback: two NSD
+//! servers `ns1/ns2.bulkhost.test` (out of bailiwick) serving N zones
+//! (tests/support/hoster.rs).
+//!
+//! `serve` writes the zone file (`zone.output`) as it would in production.
+//!
+//! Figures, each next to its baseline from the same run:
+//! - testing: the N domains imported as `testing` (`probe_interval = "1s"`):
+//!   domain checks per second from `serve` being up until all N are in the
+//!   zone (`zonekeeper_domains{state="delegated"}`), failed rounds;
+//! - monitoring: `serve` restarted once every domain is overdue for its
+//!   monitoring round: monitoring rounds per second until N rounds ran;
+//! - queries per check of each phase and the busiest second either server
+//!   saw, from NSD's own statistics (`nsd-control stats_noreset`);
+//! - baseline: `dnsperf` (SOA queries for the same zones) against one of
+//!   the same NSD servers: what the hoster answers on this box.
+//!
+//! Run: `cargo bench --bench probe_scale`. Knobs (env): ZK_PROBE_DOMAINS
+//! (20000), ZK_PROBE_MONITOR (monitor interval, "40s": longer than the
+//! testing phase, so no monitoring round competes with it),
+//! ZK_PROBE_QPS (`probe.per_address_qps`, default 0: off — at the default
+//! 500 one hoster's two addresses allow ~166 testing rounds/s by design),
+//! ZK_PROBE_ROUNDS (`delegation.max_concurrent_rounds`, default the
+//! config's), ZK_DNSPERF_SECS (5). Needs NSD and dnsperf (Debian packages
+//! `nsd`, `dnsperf`); runs as root like the tests (loopback aliases).
+
+// The bench uses part of the tests' support code.
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::bin::{free_port, Bin};
+use support::hoster::{self, Hoster, RateWatch};
+
+fn env_usize(k: &str, d: usize) -> Option<usize> {
+    match std::env::var(k) {
+        Ok(v) => Some(
+            v.parse()
+                .unwrap_or_else(|_| panic!("{k}={v}: not a number")),
+        ),
+        Err(_) => (d > 0).then_some(d),
+    }
+}
+
+/// GET `path` over HTTP/1.0; the body.
+fn get(http: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(http).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// Sum of every series of `name` whose labels contain `labels`.
+fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let rest = series.strip_prefix(name)?;
+            (rest.is_empty() || rest.starts_with('{') && rest.contains(labels))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum::<f64>()
+        // (An empty sum is -0.)
+        + 0.0
+}
+
+/// User + system CPU seconds of process `pid`.
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+struct Serve {
+    child: Child,
+    http: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// The release `serve` (with `--import` when given), up when HTTP
+    /// answers.
+    fn start(bin: &Bin, import: Option<&std::path::Path>) -> Serve {
+        let http = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(bin.path("serve.log"))
+            .expect("log");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_zonekeeper"));
+        c.arg("--config").arg(bin.path("zk.toml")).arg("serve");
+        if let Some(i) = import {
+            c.arg("--import").arg(i);
+        }
+        let child = c
+            .arg("--whois-listen")
+            .arg(free_port().to_string())
+            .arg("--http-listen")
+            .arg(http.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn serve");
+        let mut s = Serve { child, http };
+        let end = Instant::now() + Duration::from_secs(300);
+        while get(http, "/healthz").is_none() {
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("serve exited ({st}): {}", bin.log());
+            }
+            assert!(Instant::now() < end, "serve not up: {}", bin.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    fn metrics(&self) -> String {
+        get(self.http, "/metrics").unwrap_or_default()
+    }
+
+    /// SIGTERM and wait: the scheduler's last batch commits.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+struct Phase {
+    checks: f64,
+    secs: f64,
+    failed: f64,
+    queries: f64,
+    peak: f64,
+    cpu: f64,
+    max_in_flight: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.checks / self.secs
+    }
+    fn per_check(&self) -> f64 {
+        self.queries / self.checks
+    }
+}
+
+/// Poll `serve` until `done` says so; the phase's figures.
+fn phase(h: &Hoster, s: &Serve, limit: Duration, done: impl Fn(&str) -> bool) -> Phase {
+    let q0: u64 = h.queries().iter().sum();
+    let cpu0 = cpu_secs(s.child.id());
+    let watch = RateWatch::start(h);
+    let start = Instant::now();
+    let mut max_in_flight = 0.0f64;
+    let text = loop {
+        let m = s.metrics();
+        max_in_flight = max_in_flight.max(metric(&m, "zonekeeper_scheduler_rounds_in_flight", ""));
+        if done(&m) {
+            break m;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not done in {limit:?}: delegated {}, rounds {}",
+            metric(&m, "zonekeeper_domains", "\"delegated\""),
+            metric(&m, "zonekeeper_scheduler_rounds_total", "")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let q1: u64 = h.queries().iter().sum();
+    Phase {
+        checks: metric(&text, "zonekeeper_scheduler_rounds_total", ""),
+        secs,
+        failed: metric(&text, "zonekeeper_scheduler_rounds_total", "\"fail\""),
+        queries: (q1 - q0) as f64,
+        peak: watch.finish(),
+        cpu: cpu_secs(s.child.id()) - cpu0,
+        max_in_flight,
+    }
+}
+
+/// dnsperf against one server of the hoster: queries per second.
+fn dnsperf(h: &Hoster, n: usize, secs: usize, dir: &std::path::Path) -> f64 {
+    // (dnsperf has no --version for `support::tool`: it is there if it runs.)
+    if Command::new("dnsperf").arg("-h").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "dnsperf is missing (Debian package dnsperf)"
+        );
+        eprintln!("skipped: dnsperf is missing");
+        return 0.0;
+    }
+    let file = dir.join("queries.txt");
+    let text: String = (0..n.min(100_000))
+        .map(|i| format!("{} SOA\n", hoster::zone(i)))
+        .collect();
+    std::fs::write(&file, text).expect("write queries");
+    let out = Command::new("dnsperf")
+        .args(["-s", &h.ips.0.to_string(), "-p", &h.port.to_string()])
+        .arg("-d")
+        .arg(&file)
+        .args(["-l", &secs.to_string(), "-c", "4", "-q", "500"])
+        .output()
+        .expect("run dnsperf");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Queries per second:")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no rate in dnsperf's output: {text}"))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = env_usize("ZK_PROBE_DOMAINS", 20_000).unwrap_or(20_000);
+    let monitor = std::env::var("ZK_PROBE_MONITOR").unwrap_or_else(|_| "40s".into());
+    let monitor_secs = humantime::parse_duration(&monitor).expect("ZK_PROBE_MONITOR");
+    // One hoster's two addresses carry all N domains: at the default cap
+    // (500 q/s per address) that is ~166 testing rounds/s by design, so
+    // the speed is measured with the cap off unless asked.
+    let qps = env_usize("ZK_PROBE_QPS", 0).unwrap_or(0);
+    let rounds = env_usize("ZK_PROBE_ROUNDS", 0);
+    let perf_secs = env_usize("ZK_DNSPERF_SECS", 5).unwrap_or(5);
+
+    let t = Instant::now();
+    let h = Hoster::start(n);
+    eprintln!("NSD up with {n} zones on two servers in {:?}", t.elapsed());
+
+    let extra = format!("per_address_qps = {qps}\n");
+    let mut dextra = String::new();
+    if let Some(r) = rounds {
+        dextra.push_str(&format!("max_concurrent_rounds = {r}\n"));
+    }
+    let bin = Bin::new(&format!(
+        r#"zones = ["ru"]
+[store]
+path = "@D@/zk.redb"
+[delegation]
+probe_interval = "1s"
+monitor_interval = "{monitor}"
+recheck_interval = "5s"
+{dextra}[probe]
+allow_private_targets = true
+port = {port}
+resolvers = ["{ip}:{port}"]
+{extra}[zone]
+output = "@D@/{{zone}}.zone"
+[log]
+filter = "warn"
+"#,
+        port = h.port,
+        ip = h.ips.0,
+    ));
+    let now = chrono::Utc::now() - chrono::Duration::days(1);
+    let domains: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "name": hoster::zone(i), "registrar": "BULK-RU", "registrant": "C1-RU",
+                "created": now.to_rfc3339(),
+                "nameservers": [{"name": hoster::NS[0]}, {"name": hoster::NS[1]}],
+            })
+        })
+        .collect();
+    let import = serde_json::json!({
+        "registrars": [{"handle": "BULK-RU", "name": "Bulk Registrar"}],
+        "contacts": [{"handle": "C1-RU", "kind": "person", "name": "Ivan Petrov"}],
+        "domains": domains,
+    });
+    let import_path = bin.path("import.json");
+    std::fs::write(&import_path, import.to_string()).expect("write import");
+
+    let perf = dnsperf(&h, n, perf_secs, bin.dir.path());
+
+    // Testing: all N due at import, every round must pass.
+    let limit = Duration::from_secs(600);
+    let s = Serve::start(&bin, Some(&import_path));
+    let testing = phase(&h, &s, limit, |m| {
+        metric(m, "zonekeeper_domains", "\"delegated\"") as usize >= n
+    });
+    s.stop();
+    let testing_done = Instant::now();
+
+    // Monitoring: restart once every domain is overdue; N rounds.
+    let wait = (monitor_secs + Duration::from_secs(2)).saturating_sub(testing_done.elapsed());
+    std::thread::sleep(wait);
+    let s = Serve::start(&bin, None);
+    let monitoring = phase(&h, &s, limit, |m| {
+        metric(m, "zonekeeper_scheduler_rounds_total", "") as usize >= n
+    });
+    s.stop();
+
+    let cap = if qps == 0 {
+        "0 (off)".to_string()
+    } else {
+        qps.to_string()
+    };
+    println!("\nprobe_scale: {n} domains on one shared hoster (2 NSD), per_address_qps {cap}");
+    println!(
+        "{:<12} {:>9} {:>8} {:>12} {:>7} {:>11} {:>12} {:>9} {:>9}",
+        "phase",
+        "checks",
+        "secs",
+        "checks/s",
+        "failed",
+        "q/check",
+        "busiest q/s",
+        "cpu s",
+        "inflight"
+    );
+    for (name, p) in [("testing", &testing), ("monitoring", &monitoring)] {
+        println!(
+            "{:<12} {:>9.0} {:>8.2} {:>12.0} {:>7.0} {:>11.2} {:>12.0} {:>9.2} {:>9.0}",
+            name,
+            p.checks,
+            p.secs,
+            p.rate(),
+            p.failed,
+            p.per_check(),
+            p.peak,
+            p.cpu,
+            p.max_in_flight
+        );
+    }
+    println!("baseline: dnsperf against one of the same NSD servers: {perf:.0} q/s");
+    let busiest = testing.peak.max(monitoring.peak);
+    println!(
+        "probing used {:.1}% of one server's dnsperf rate at its busiest second",
+        100.0 * busiest / perf.max(1.0)
+    );
+}
