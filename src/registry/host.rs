@@ -497,13 +497,8 @@ impl super::Registry<'_> {
                 name: &d,
                 sponsor_only: false,
             };
-            let (_, t) = self.redeclare_in(
-                txn.as_mut(),
-                actor,
-                on,
-                Some(note.clone()),
-                now,
-                |dom| {
+            let (_, t) =
+                self.redeclare_in(txn.as_mut(), actor, on, Some(note.clone()), now, |dom| {
                     let before = self.set_nameservers(dom, &set)?;
                     for l in dom.registration.host_links.iter_mut() {
                         if *l == old.name {
@@ -511,8 +506,7 @@ impl super::Registry<'_> {
                         }
                     }
                     Ok(before)
-                },
-            )?;
+                })?;
             touched.push(t);
         }
         txn.commit(now)?;

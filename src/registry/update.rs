@@ -114,130 +114,138 @@ impl super::Registry<'_> {
         now: Timestamp,
     ) -> Result<((Domain, DelegationRecord), Touched)> {
         let window = self.window();
-        self.modify_in(txn, actor, super::On::sponsor(name), None, now, |txn, d, st, now| {
-            let (ns_change, ds_change) = (u.ns_change(), u.ds_change());
-            for (on, op) in [
-                (ns_change || ds_change, Operation::Nameservers),
-                (
-                    u.admin.is_some() || u.tech.is_some(),
-                    Operation::UpdateContacts,
-                ),
-                (u.registrant.is_some(), Operation::ChangeRegistrant),
-                (u.auth_code.is_some(), Operation::ResetAuthCode),
-            ] {
-                if on {
-                    lifecycle::permits(st, op)?;
-                }
-            }
-            let mut notes: Vec<String> = Vec::new();
-            if u.admin.is_some() || u.tech.is_some() {
-                for (field, v) in [("admin", &u.admin), ("tech", &u.tech)] {
-                    if let Some(Some(h)) = v {
-                        self.usable_contact(txn, &d.registrar, field, h, now)?;
+        self.modify_in(
+            txn,
+            actor,
+            super::On::sponsor(name),
+            None,
+            now,
+            |txn, d, st, now| {
+                let (ns_change, ds_change) = (u.ns_change(), u.ds_change());
+                for (on, op) in [
+                    (ns_change || ds_change, Operation::Nameservers),
+                    (
+                        u.admin.is_some() || u.tech.is_some(),
+                        Operation::UpdateContacts,
+                    ),
+                    (u.registrant.is_some(), Operation::ChangeRegistrant),
+                    (u.auth_code.is_some(), Operation::ResetAuthCode),
+                ] {
+                    if on {
+                        lifecycle::permits(st, op)?;
                     }
                 }
-                if let Some(a) = &u.admin {
-                    d.admin = a.clone();
-                }
-                if let Some(t) = &u.tech {
-                    d.tech = t.clone();
-                }
-                notes.push("contacts updated".into());
-            }
-            if let Some(to) = &u.registrant {
-                self.usable_contact(txn, &d.registrar, "registrant", to, now)?;
-                if &d.registrant == to {
-                    return Err(invalid("registrant", "is already the registrant"));
-                }
-                d.registration.pending_registrant = Some(PendingRegistrant {
-                    to: to.clone(),
-                    requested: now,
-                    accepted: None,
-                    deadline: now + self.dur(self.lc().registrant_change_timeout),
-                });
-                notes.push(format!(
-                    "registrant change to {to} requested by the registrant"
-                ));
-            }
-            if let Some(a) = &u.auth_code {
-                self.put_auth_code(d, a, now);
-                notes.push("auth code set".into());
-            }
-            let old = txn.delegation(name)?;
-            let mut rec = old
-                .clone()
-                .unwrap_or_else(|| DelegationRecord::undelegated(now));
-            if ns_change || ds_change {
-                let (old_ns, old_ds) = (d.nameservers.clone(), d.ds.clone());
-                if ns_change {
-                    let mut set = match &u.ns_set {
-                        Some(s) => {
-                            // A declaration by name links to nothing.
-                            d.registration.host_links.clear();
-                            s.clone()
+                let mut notes: Vec<String> = Vec::new();
+                if u.admin.is_some() || u.tech.is_some() {
+                    for (field, v) in [("admin", &u.admin), ("tech", &u.tech)] {
+                        if let Some(Some(h)) = v {
+                            self.usable_contact(txn, &d.registrar, field, h, now)?;
                         }
-                        None => d.nameservers.iter().map(as_input).collect(),
+                    }
+                    if let Some(a) = &u.admin {
+                        d.admin = a.clone();
+                    }
+                    if let Some(t) = &u.tech {
+                        d.tech = t.clone();
+                    }
+                    notes.push("contacts updated".into());
+                }
+                if let Some(to) = &u.registrant {
+                    self.usable_contact(txn, &d.registrar, "registrant", to, now)?;
+                    if &d.registrant == to {
+                        return Err(invalid("registrant", "is already the registrant"));
+                    }
+                    d.registration.pending_registrant = Some(PendingRegistrant {
+                        to: to.clone(),
+                        requested: now,
+                        accepted: None,
+                        deadline: now + self.dur(self.lc().registrant_change_timeout),
+                    });
+                    notes.push(format!(
+                        "registrant change to {to} requested by the registrant"
+                    ));
+                }
+                if let Some(a) = &u.auth_code {
+                    self.put_auth_code(d, a, now);
+                    notes.push("auth code set".into());
+                }
+                let old = txn.delegation(name)?;
+                let mut rec = old
+                    .clone()
+                    .unwrap_or_else(|| DelegationRecord::undelegated(now));
+                if ns_change || ds_change {
+                    let (old_ns, old_ds) = (d.nameservers.clone(), d.ds.clone());
+                    if ns_change {
+                        let mut set = match &u.ns_set {
+                            Some(s) => {
+                                // A declaration by name links to nothing.
+                                d.registration.host_links.clear();
+                                s.clone()
+                            }
+                            None => d.nameservers.iter().map(as_input).collect(),
+                        };
+                        set.retain(|x| !u.ns_rem.iter().any(|r| same_host(r, &x.name)));
+                        d.registration
+                            .host_links
+                            .retain(|l| !u.ns_rem.iter().any(|r| same_host(r, l.as_str())));
+                        set.extend(u.ns_add.iter().cloned());
+                        for raw in &u.ns_add_hosts {
+                            let h = self.linkable_host(&*txn, raw)?;
+                            set.push(host::host_entry(d.name.as_str(), &h));
+                            d.registration.host_links.push(h.name);
+                        }
+                        self.set_nameservers(d, &set)?;
+                        let ns = d.nameservers.clone();
+                        let links = &mut d.registration.host_links;
+                        links.retain(|l| ns.iter().any(|n| &n.name == l));
+                        links.sort_unstable();
+                        links.dedup();
+                    }
+                    if ds_change {
+                        let mut ds = u.ds_set.clone().unwrap_or_else(|| d.ds.clone());
+                        if u.ds_rem_all {
+                            ds.clear();
+                        }
+                        ds.retain(|x| !u.ds_rem.contains(x));
+                        for x in &u.ds_add {
+                            if !ds.contains(x) {
+                                ds.push(x.clone());
+                            }
+                        }
+                        if !ds.is_empty() && d.nameservers.is_empty() {
+                            return Err(invalid(
+                                "ds",
+                                "a DS set needs nameservers: declare them first",
+                            ));
+                        }
+                        // The combined set obeys the set rules (size, duplicates).
+                        let list: Vec<crate::ds::DsIn> =
+                            ds.iter().map(crate::ds::DsIn::from).collect();
+                        d.ds = super::ds_set(&list, true)?;
+                    }
+                    self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
+                    let note = match (&u.ds_source, ds_change) {
+                        (Some(s), true) => Some(format!("DS set changed via {s}")),
+                        _ => None,
                     };
-                    set.retain(|x| !u.ns_rem.iter().any(|r| same_host(r, &x.name)));
-                    d.registration
-                        .host_links
-                        .retain(|l| !u.ns_rem.iter().any(|r| same_host(r, l.as_str())));
-                    set.extend(u.ns_add.iter().cloned());
-                    for raw in &u.ns_add_hosts {
-                        let h = self.linkable_host(&*txn, raw)?;
-                        set.push(host::host_entry(d.name.as_str(), &h));
-                        d.registration.host_links.push(h.name);
-                    }
-                    self.set_nameservers(d, &set)?;
-                    let ns = d.nameservers.clone();
-                    let links = &mut d.registration.host_links;
-                    links.retain(|l| ns.iter().any(|n| &n.name == l));
-                    links.sort_unstable();
-                    links.dedup();
-                }
-                if ds_change {
-                    let mut ds = u.ds_set.clone().unwrap_or_else(|| d.ds.clone());
-                    if u.ds_rem_all {
-                        ds.clear();
-                    }
-                    ds.retain(|x| !u.ds_rem.contains(x));
-                    for x in &u.ds_add {
-                        if !ds.contains(x) {
-                            ds.push(x.clone());
+                    if let Some((r, mut ev)) = delegation::on_declared(
+                        old.as_ref(),
+                        (&old_ns, &old_ds),
+                        (&d.nameservers, &d.ds),
+                        now,
+                        window,
+                    ) {
+                        if let Some(n) = &note {
+                            ev.reason = format!("{n}; {}", ev.reason);
                         }
+                        txn.put_delegation(name, &r)?;
+                        txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
+                        rec = r;
                     }
-                    if !ds.is_empty() && d.nameservers.is_empty() {
-                        return Err(invalid(
-                            "ds",
-                            "a DS set needs nameservers: declare them first",
-                        ));
-                    }
-                    // The combined set obeys the set rules (size, duplicates).
-                    let list: Vec<crate::ds::DsIn> = ds.iter().map(crate::ds::DsIn::from).collect();
-                    d.ds = super::ds_set(&list, true)?;
                 }
-                self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
-                let note = match (&u.ds_source, ds_change) {
-                    (Some(s), true) => Some(format!("DS set changed via {s}")),
-                    _ => None,
-                };
-                if let Some((r, mut ev)) = delegation::on_declared(
-                    old.as_ref(),
-                    (&old_ns, &old_ds),
-                    (&d.nameservers, &d.ds),
-                    now,
-                    window,
-                ) {
-                    if let Some(n) = &note {
-                        ev.reason = format!("{n}; {}", ev.reason);
-                    }
-                    txn.put_delegation(name, &r)?;
-                    txn.append_event(name, &ev, &actor.label(), &[d.registrar.as_str()])?;
-                    rec = r;
-                }
-            }
-            Ok((notes.join("; "), (d.clone(), rec)))
-        })
+                Ok((notes.join("; "), (d.clone(), rec)))
+            },
+        )
     }
 
     /// A host object a domain may link (EPP `hostObj`): it must exist.

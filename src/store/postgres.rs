@@ -534,125 +534,80 @@ async fn exec(c: &Object, sql: &str, p: Params<'_>) -> Result<u64> {
     c.execute(&st, p).await.map_err(pgerr)
 }
 
+/// Rewrite every record of `table` (keyed by `key`, and by `seq` for a
+/// log) from the schema-`layout` form `Old` to `New`, inside `tx`.
+async fn rewrite<Old, New>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    key: &str,
+    log: bool,
+    layout: u32,
+) -> Result<()>
+where
+    Old: serde::de::DeserializeOwned,
+    New: From<Old> + serde::Serialize,
+{
+    let seq = if log { ", seq" } else { "" };
+    let rows = tx
+        .query(
+            &format!("SELECT {key}{seq}, rec FROM {table} FOR UPDATE"),
+            &[],
+        )
+        .await
+        .map_err(pgerr)?;
+    for r in rows {
+        let k: String = r.get(0);
+        let s: Option<i64> = log.then(|| r.get(1));
+        let at = match s {
+            Some(s) => format!("{table}[{k}, {s}]"),
+            None => format!("{table}[{k}]"),
+        };
+        let old: Old =
+            postcard::from_bytes(r.get::<_, &[u8]>(if log { 2 } else { 1 })).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "migration: {at} does not decode as the schema-{layout} layout: {e}"
+                ))
+            })?;
+        let rec = enc(&New::from(old))?;
+        match s {
+            Some(s) => {
+                let q = format!("UPDATE {table} SET rec = $3 WHERE {key} = $1 AND seq = $2");
+                tx.execute(&q, &[&k, &s, &rec]).await
+            }
+            None => {
+                let q = format!("UPDATE {table} SET rec = $2 WHERE {key} = $1");
+                tx.execute(&q, &[&k, &rec]).await
+            }
+        }
+        .map_err(pgerr)?;
+    }
+    Ok(())
+}
+
 /// Rewrite records written with schema `from` (≥ 2) to
 /// [`SCHEMA_VERSION`] and record it, in one transaction (the layouts are
 /// redb's: [`super::migrate`]).
 async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
     let client: &mut tokio_postgres::Client = c;
     let tx = client.transaction().await.map_err(pgerr)?;
+    use super::migrate::{v2, v3, v4};
     if from < 3 {
         // Schema 3 gave contacts a creation time (unknown for these).
-        let rows = tx
-            .query("SELECT handle, rec FROM contacts FOR UPDATE", &[])
-            .await
-            .map_err(pgerr)?;
-        for r in rows {
-            let handle: String = r.get(0);
-            let old: super::migrate::v2::Contact = postcard::from_bytes(r.get::<_, &[u8]>(1))
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "migration: contacts[{handle}] does not decode as the schema-2 layout: {e}"
-                    ))
-                })?;
-            let rec = enc(&Contact::from(old))?;
-            tx.execute(
-                "UPDATE contacts SET rec = $2 WHERE handle = $1",
-                &[&handle, &rec],
-            )
-            .await
-            .map_err(pgerr)?;
-        }
+        rewrite::<v2::Contact, Contact>(&tx, "contacts", "handle", false, 2).await?;
     }
     if from < 4 {
-        // Schema 4 gave registrations their host-object links (none).
-        let rows = tx
-            .query("SELECT name, rec FROM domains FOR UPDATE", &[])
-            .await
-            .map_err(pgerr)?;
-        for r in rows {
-            let name: String = r.get(0);
-            let old: super::migrate::v3::Domain = postcard::from_bytes(r.get::<_, &[u8]>(1))
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "migration: domains[{name}] does not decode as the schema-3 layout: {e}"
-                    ))
-                })?;
-            let rec = enc(&Domain::from(old))?;
-            tx.execute(
-                "UPDATE domains SET rec = $2 WHERE name = $1",
-                &[&name, &rec],
-            )
-            .await
-            .map_err(pgerr)?;
-        }
-    }
-    if (4..5).contains(&from) {
+        // Schema 4 gave domains their host-object links (none).
+        rewrite::<v3::Domain, Domain>(&tx, "domains", "name", false, 3).await?;
+    } else if from < 5 {
         // Schema 5 gave registrations the registry-move time (none).
-        let rows = tx
-            .query("SELECT name, rec FROM domains FOR UPDATE", &[])
-            .await
-            .map_err(pgerr)?;
-        for r in rows {
-            let name: String = r.get(0);
-            let old: super::migrate::v4::Domain = postcard::from_bytes(r.get::<_, &[u8]>(1))
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "migration: domains[{name}] does not decode as the schema-4 layout: {e}"
-                    ))
-                })?;
-            let rec = enc(&Domain::from(old))?;
-            tx.execute(
-                "UPDATE domains SET rec = $2 WHERE name = $1",
-                &[&name, &rec],
-            )
-            .await
-            .map_err(pgerr)?;
-        }
+        rewrite::<v4::Domain, Domain>(&tx, "domains", "name", false, 4).await?;
     }
     if from < 6 {
         // Schema 6 gave rounds their queue lag and downtime entries their
         // unmeasured time (none measured for these).
-        let rows = tx
-            .query("SELECT name, rec FROM delegation FOR UPDATE", &[])
-            .await
-            .map_err(pgerr)?;
-        for r in rows {
-            let name: String = r.get(0);
-            let old: super::migrate::v4::DelegationRecord =
-                postcard::from_bytes(r.get::<_, &[u8]>(1)).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "migration: delegation[{name}] does not decode as the schema-5 layout: {e}"
-                    ))
-                })?;
-            let rec = enc(&DelegationRecord::from(old))?;
-            tx.execute(
-                "UPDATE delegation SET rec = $2 WHERE name = $1",
-                &[&name, &rec],
-            )
-            .await
-            .map_err(pgerr)?;
-        }
-        let rows = tx
-            .query("SELECT name, seq, rec FROM rounds FOR UPDATE", &[])
-            .await
-            .map_err(pgerr)?;
-        for r in rows {
-            let name: String = r.get(0);
-            let seq: i64 = r.get(1);
-            let old: super::migrate::v4::RoundSummary = postcard::from_bytes(r.get::<_, &[u8]>(2))
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "migration: rounds[{name}, {seq}] does not decode as the schema-5 layout: {e}"
-                    ))
-                })?;
-            let rec = enc(&RoundSummary::from(old))?;
-            tx.execute(
-                "UPDATE rounds SET rec = $3 WHERE name = $1 AND seq = $2",
-                &[&name, &seq, &rec],
-            )
-            .await
-            .map_err(pgerr)?;
-        }
+        rewrite::<v4::DelegationRecord, DelegationRecord>(&tx, "delegation", "name", false, 5)
+            .await?;
+        rewrite::<v4::RoundSummary, RoundSummary>(&tx, "rounds", "name", true, 5).await?;
     }
     tx.execute(
         "UPDATE zk_meta SET value = $2 WHERE key = $1",
