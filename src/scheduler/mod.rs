@@ -833,7 +833,15 @@ async fn round(
             }
         }
         Plan::Write(new, ev) => {
-            match write_step(app, commit, name, &rec, *new, Some(ev), None, &status).await {
+            match write_step(
+                app,
+                commit,
+                &rec,
+                step_write(name, &rec, *new, Some(ev), None),
+                &status,
+            )
+            .await
+            {
                 Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
@@ -862,7 +870,15 @@ async fn round(
                 let (new, ev) =
                     delegation::on_round(&rec, &report, &ctx, pol, name, inconclusive.as_deref());
                 let summary = new.last_round.clone();
-                match write_step(app, commit, name, &rec, new, ev, summary, &status).await {
+                match write_step(
+                    app,
+                    commit,
+                    &rec,
+                    step_write(name, &rec, new, ev, summary),
+                    &status,
+                )
+                .await
+                {
                     Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
@@ -874,7 +890,15 @@ async fn round(
     match delegation::plan_pending(&cur, now, pol) {
         Some(Plan::Write(new, ev)) => {
             let old = cur.clone();
-            match write_step(app, commit, name, &old, *new, Some(ev), None, &status).await {
+            match write_step(
+                app,
+                commit,
+                &old,
+                step_write(name, &old, *new, Some(ev), None),
+                &status,
+            )
+            .await
+            {
                 Step::Written(n) => cur = *n,
                 Step::Stop(o) => return o,
             }
@@ -910,7 +934,15 @@ async fn round(
                     .and_then(|p| p.last_round.clone())
                     .or_else(|| new.last_round.clone());
                 let old = cur.clone();
-                match write_step(app, commit, name, &old, new, ev, summary, &status).await {
+                match write_step(
+                    app,
+                    commit,
+                    &old,
+                    step_write(name, &old, new, ev, summary),
+                    &status,
+                )
+                .await
+                {
                     Step::Written(n) => cur = *n,
                     Step::Stop(o) => return o,
                 }
@@ -931,24 +963,33 @@ enum Step {
 
 /// Write one step of a round (compare-and-set against `old`), log it and
 /// tell the zone writer when the zone changes.
-#[allow(clippy::too_many_arguments)] // one step's whole context
-async fn write_step(
-    app: &App,
-    commit: &Committer,
+/// What one step writes: `new` in place of `old` unless someone changed
+/// the record since it was read.
+fn step_write(
     name: &str,
     old: &DelegationRecord,
     new: DelegationRecord,
-    ev: Option<HistoryEvent>,
+    event: Option<HistoryEvent>,
     round: Option<RoundSummary>,
-    status: &lifecycle::Status,
-) -> Step {
-    let w = DelegationWrite {
+) -> DelegationWrite {
+    DelegationWrite {
         name: name.to_string(),
         when: WriteIf::Unchanged(Box::new(old.clone())),
-        record: new.clone(),
-        event: ev.clone(),
+        record: new,
+        event,
         round,
-    };
+    }
+}
+
+async fn write_step(
+    app: &App,
+    commit: &Committer,
+    old: &DelegationRecord,
+    w: DelegationWrite,
+    status: &lifecycle::Status,
+) -> Step {
+    let (name, new, ev) = (w.name.clone(), w.record.clone(), w.event.clone());
+    let name = name.as_str();
     match write(app, commit, w).await {
         Ok(Written::Yes) => {
             if let Some(ev) = &ev {
