@@ -356,7 +356,7 @@ pub async fn bind(
 
 /// Answers on `udp` and `tcp` with `r` until the returned tasks are
 /// aborted; `hits` counts the queries received (UDP datagrams and TCP
-/// messages). TCP connections end after [`TCP_IDLE`] idle.
+/// messages). TCP connections end after 30 s idle.
 pub fn spawn(
     udp: UdpSocket,
     tcp: Option<TcpListener>,

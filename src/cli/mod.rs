@@ -8,7 +8,7 @@
 //!   [`crate::server`]).
 //! - `operator`: `domain …`, `retest`, `hold`, `release`, `transfers`,
 //!   `reseller move`, offline or through the control socket.
-//! - [`backup`]: `store backup` (offline or through the control socket).
+//! - `backup`: `store backup` (offline or through the control socket).
 //! - here: `import`, `zone export`, `store check`.
 
 use std::path::{Path, PathBuf};

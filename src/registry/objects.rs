@@ -236,7 +236,7 @@ impl super::Registry<'_> {
 impl super::Registry<'_> {
     /// Whether `raw` can be registered now: `Ok(name)` or `Err((rule,
     /// reason))` — EPP `<domain:check>`, by the one name rule `create`
-    /// applies ([`Self::name_rule`]), read outside a transaction. With no
+    /// applies (`name_rule`), read outside a transaction. With no
     /// registrant known, a court-reserved name is not available.
     pub fn availability(
         &self,

@@ -3,7 +3,7 @@
 //! `max_concurrent_rounds` slots). It widens the reach of the downtime
 //! gap ending at that round ([`crate::delegation::Policy::reach_after`]),
 //! so a backlog keeps the budget enforced. Time the scheduler was not
-//! running at all — its loop did not turn for [`STALL_GAP`] (a frozen
+//! running at all — its loop did not turn for `STALL_GAP` (a frozen
 //! process, a clock jump, a blocked loop) — is not queue lag: a gap that
 //! spans it is the registry not looking, shown as unmeasured time.
 //! Pure: times are the injected clock's milliseconds.
