@@ -20,7 +20,7 @@ use metrics_exporter_prometheus::{
 
 use crate::app::App;
 
-pub const PROBE_DURATION: &str = "zonekeeper_probe_duration_seconds";
+pub use crate::probe::stats::{MAX_PROBED_ADDRESSES, PROBE_DURATION};
 pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
 pub const WHOIS_DURATION: &str = "zonekeeper_whois_duration_seconds";
 pub const RDAP_DURATION: &str = "zonekeeper_rdap_duration_seconds";
@@ -44,10 +44,6 @@ const PROBE_BUCKETS: &[f64] = &[
 ];
 /// Whole checks: several probes per server, retries up to the timeout.
 const CHECK_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
-/// Probe queries per server address: `address` is the address for the
-/// first this many addresses probed since start, `other` for the rest, so
-/// the series stay bounded however many hosters the registry probes.
-pub const MAX_PROBED_ADDRESSES: usize = 256;
 /// Scrapes wait at most this long for the store figures.
 const STORE_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -100,36 +96,6 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Count one probe query to `addr` and its latency: the totals by result
-/// and transport, and the per-address load (see [`MAX_PROBED_ADDRESSES`]).
-/// `result` is `answer`, `timeout`, `io` or `malformed`.
-pub fn probe_sent(
-    addr: std::net::SocketAddr,
-    transport: &'static str,
-    result: &'static str,
-    took: Duration,
-) {
-    static SEEN: OnceLock<std::sync::Mutex<std::collections::HashSet<std::net::SocketAddr>>> =
-        OnceLock::new();
-    let label = {
-        let mut seen = SEEN
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if seen.contains(&addr) || seen.len() < MAX_PROBED_ADDRESSES {
-            seen.insert(addr);
-            crate::checks::rules::show_addr(addr)
-        } else {
-            "other".to_string()
-        }
-    };
-    metrics::counter!("zonekeeper_probes_total", "result" => result, "transport" => transport)
-        .increment(1);
-    metrics::counter!("zonekeeper_probe_address_queries_total", "address" => label, "result" => result)
-        .increment(1);
-    metrics::histogram!(PROBE_DURATION).record(took.as_secs_f64());
 }
 
 /// HELP lines for every metric the modules emit.

@@ -16,14 +16,7 @@ use crate::probe::{AddressFacts, NsTarget, Outcome, ProbeFacts, Probes, QueryRes
 /// Registry rule (docs/delegation.md): at least two nameservers.
 pub const MIN_NAMESERVERS: usize = 2;
 
-/// Address as shown to users: bare IP for port 53, `ip:port` otherwise.
-pub fn show_addr(a: SocketAddr) -> String {
-    if a.port() == 53 {
-        a.ip().to_string()
-    } else {
-        a.to_string()
-    }
-}
+pub use crate::probe::show_addr;
 
 /// Lower-case presentation form without the trailing dot.
 fn plain(n: &Name) -> String {

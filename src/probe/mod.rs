@@ -19,6 +19,17 @@ pub mod dsboot;
 pub mod guard;
 pub mod polite;
 pub mod shared;
+pub mod stats;
+
+/// An address as findings and metrics show it: without the port when it
+/// is 53.
+pub fn show_addr(a: SocketAddr) -> String {
+    if a.port() == 53 {
+        a.ip().to_string()
+    } else {
+        a.to_string()
+    }
+}
 mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -771,7 +782,7 @@ impl Prober {
         } else {
             "udp"
         };
-        crate::metrics::probe_sent(addr, t, result, started.elapsed());
+        stats::probe_sent(addr, t, result, started.elapsed());
         out
     }
 

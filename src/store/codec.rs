@@ -4,7 +4,7 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{Result, StoreError};
+use super::contract::{Result, StoreError};
 
 /// Probe rounds kept per domain (older ones are dropped).
 pub const ROUNDS_KEPT: usize = 500;

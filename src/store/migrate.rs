@@ -9,14 +9,14 @@
 //! Changing a stored type (a field added, removed or reordered in
 //! [`crate::model::Domain`], `Registrar`, `Contact`, `DelegationRecord`,
 //! `HistoryEvent`, `RoundSummary`, [`crate::store::HostRecord`] or a type
-//! nested in them) means: bump [`super::SCHEMA_VERSION`], freeze the old
+//! nested in them) means: bump [`super::contract::SCHEMA_VERSION`], freeze the old
 //! layout in a `vN` module here (nested types it still shares with the
 //! model may stay shared), and convert in [`migrate`].
 
 use ::redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{Result, StoreError};
+use super::contract::{Result, StoreError};
 
 /// Rewrite every record of a `&str`-keyed table from `Old` to `New`.
 pub(super) fn rewrite<Old, New>(
@@ -93,7 +93,7 @@ fn decode<T: DeserializeOwned>(b: &[u8], table: &str, key: &str) -> Result<T> {
     })
 }
 
-/// Bring a store written with schema `from` up to [`super::SCHEMA_VERSION`]
+/// Bring a store written with schema `from` up to [`super::contract::SCHEMA_VERSION`]
 /// inside `txn` (the caller commits it together with the new version).
 pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
     use super::redb_schema::tables::*;
@@ -121,7 +121,7 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
         rewrite(
             txn,
             HOSTS,
-            <super::HostRecord as From<v1::HostRecord>>::from,
+            <super::contract::HostRecord as From<v1::HostRecord>>::from,
         )?;
         rewrite_log(
             txn,
@@ -836,7 +836,7 @@ impl From<v1::HistoryEvent> for crate::model::HistoryEvent {
     }
 }
 
-impl From<v1::HostRecord> for super::HostRecord {
+impl From<v1::HostRecord> for super::contract::HostRecord {
     fn from(v: v1::HostRecord) -> Self {
         Self {
             name: v.name,

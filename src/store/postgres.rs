@@ -47,10 +47,16 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use super::codec::{FEED_KEPT, HISTORY_KEPT};
+use super::contract::*;
 use super::retention::Retention;
-use super::*;
+use crate::model::{
+    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
+    Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
+};
 use crate::model::{ContactKind, Nameserver};
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
+use crate::public::DomainBundle;
+use std::collections::BTreeMap;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");

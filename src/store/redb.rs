@@ -22,11 +22,17 @@ use ::redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::contract::*;
 use super::retention::Retention;
 use super::stamps::{Changes, Key, Stamps};
-use super::*;
+use crate::model::{
+    CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
+    Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
+};
 use crate::model::{ContactKind, Nameserver};
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
+use crate::public::DomainBundle;
+use std::collections::BTreeMap;
 
 use super::codec::{dec, enc, json_dec, json_enc};
 pub use super::codec::{FEED_KEPT, HISTORY_KEPT, ROUNDS_KEPT};
@@ -72,7 +78,7 @@ impl Shared {
     /// (nearly) full.
     fn committed(&self) {
         if self.health() == Health::Full
-            && super::free_bytes(&self.path).is_ok_and(|f| f < FULL_CLEARS_AT)
+            && super::contract::free_bytes(&self.path).is_ok_and(|f| f < FULL_CLEARS_AT)
         {
             return;
         }

@@ -1,7 +1,7 @@
 //! The redb backend's table definitions and its error mapping, shared by
 //! the backend ([`super::redb`]) and its migrations ([`super::migrate`]).
 
-use super::StoreError;
+use super::contract::StoreError;
 
 /// Table definitions.
 pub(super) mod tables {
