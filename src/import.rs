@@ -668,7 +668,7 @@ impl<S: Sink> Parser<'_, S> {
             }
         }
         let hook = match &r.webhook {
-            Some(Some(w)) => match crate::webhook::check(&w.url, &w.secret) {
+            Some(Some(w)) => match crate::registry::input::webhook(&w.url, &w.secret) {
                 Ok(h) => Some(Some(h)),
                 Err((field, reason)) => {
                     self.e.push(field, reason);

@@ -503,16 +503,6 @@ pub fn public_reason(reason: String) -> String {
     crate::public::event_reason(&reason)
 }
 
-/// Start of the downtime accounting period containing `now`: the
-/// scheduler's own computation, so API, dashboard and budget agree.
-pub fn downtime_period_start(now: Timestamp, cfg: &Config) -> Timestamp {
-    crate::delegation::period_start(
-        now,
-        Config::chrono(cfg.delegation.downtime_period),
-        chrono::Duration::seconds(i64::from(cfg.delegation.downtime_utc_offset_secs)),
-    )
-}
-
 pub fn delegation_view(
     cfg: &Config,
     domain: &Domain,
@@ -520,7 +510,7 @@ pub fn delegation_view(
     now: Timestamp,
 ) -> DelegationView {
     let st = lifecycle::evaluate(domain, now, &cfg.lifecycle);
-    let start = downtime_period_start(now, cfg);
+    let start = crate::delegation::downtime_period_start(now, cfg);
     let budget = cfg.delegation.downtime_budget.as_secs();
     let zone_set = rec.zone_set(&domain.nameservers);
     let servers = zone_set

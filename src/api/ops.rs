@@ -11,12 +11,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::{blocking, parse_name, public_reason, ApiJson, ApiState, NameserverOut, Problem};
+use super::{blocking, parse_name, ApiJson, ApiState, NameserverOut, Problem};
 use crate::app::App;
 use crate::lifecycle::{self, Status};
-use crate::model::{
-    DelegationRecord, DelegationState, Domain, PendingRegistrant, PendingTransfer, Timestamp,
-};
+use crate::model::{DelegationRecord, Domain, PendingRegistrant, PendingTransfer, Timestamp};
 use crate::names::DomainName;
 use crate::registry::{Actor, CreateIn, Registry, RegistryError, TransferView};
 use crate::status::{self, EppStatus, RgpStatus};
@@ -466,31 +464,8 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct EventOut {
-    pub cursor: String,
-    pub at: Timestamp,
-    pub domain: String,
-    pub actor: String,
-    pub from: Option<DelegationState>,
-    pub to: DelegationState,
-    pub reason: String,
-}
-
-impl EventOut {
-    /// A feed entry as the registrar sees it (the feed and its webhook).
-    pub fn of(e: crate::store::FeedEvent) -> Self {
-        EventOut {
-            cursor: e.seq.to_string(),
-            at: e.at,
-            domain: e.domain,
-            actor: e.actor,
-            from: e.from,
-            to: e.to,
-            reason: public_reason(e.reason),
-        }
-    }
-}
+/// A feed entry as the API answers it (and the webhook delivers it).
+pub use crate::registry::FeedEntry as EventOut;
 
 #[derive(Debug, Serialize)]
 pub struct EventsOut {

@@ -7,9 +7,7 @@ use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
-/// `Retry-After` (seconds) of a write refused for storage: the store
-/// retries its reopen within 5 s.
-pub const STORAGE_RETRY_AFTER: u32 = 5;
+pub use crate::store::STORAGE_RETRY_AFTER;
 
 /// One bad field of a request body (a 422's `errors` member).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

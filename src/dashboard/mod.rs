@@ -700,7 +700,7 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
     }
 
     // Downtime budget today.
-    let start = crate::api::downtime_period_start(now, cfg);
+    let start = crate::delegation::downtime_period_start(now, cfg);
     let budget = cfg.delegation.downtime_budget.as_secs();
     let _ = write!(
         b,

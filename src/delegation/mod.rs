@@ -53,6 +53,17 @@ pub mod schedule;
 pub use downtime::{
     accrue, accrue_round, down_over_budget, downtime_ms_now, over_budget, period_start,
 };
+
+/// Start of the downtime accounting period containing `now` under
+/// `cfg`: the scheduler's own computation, so the API, the dashboard and
+/// the budget agree.
+pub fn downtime_period_start(now: Timestamp, cfg: &Config) -> Timestamp {
+    period_start(
+        now,
+        Config::chrono(cfg.delegation.downtime_period),
+        chrono::Duration::seconds(i64::from(cfg.delegation.downtime_utc_offset_secs)),
+    )
+}
 pub use schedule::{next_after, next_lifecycle_change, spread};
 
 use std::collections::HashSet;

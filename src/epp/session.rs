@@ -652,7 +652,7 @@ impl Session {
                 let text = format!(
                     "{}: {}",
                     first.domain,
-                    crate::api::public_reason(first.reason.clone())
+                    crate::public::event_reason(&first.reason)
                 );
                 let mut o = Out::code(1301, String::new());
                 o.msg_q = Some(format!(

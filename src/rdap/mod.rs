@@ -135,7 +135,7 @@ impl From<StoreError> for RdapError {
             StatusCode::SERVICE_UNAVAILABLE,
             "The registry database could not be read; try again later.",
         );
-        r.retry_after = Some(u64::from(crate::api::problem::STORAGE_RETRY_AFTER));
+        r.retry_after = Some(u64::from(crate::store::STORAGE_RETRY_AFTER));
         r.storage = storage;
         r
     }

@@ -34,6 +34,7 @@ type LookAlikeIndex<'a> =
     dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError> + 'a;
 
 mod authcode;
+pub mod feed;
 pub mod host;
 pub mod input;
 mod objects;
@@ -43,6 +44,7 @@ pub mod reserved;
 mod rule;
 mod update;
 mod webhook;
+pub use feed::FeedEntry;
 pub use input::NameserverIn;
 pub use objects::TransferState;
 pub use reserved::ReservedNames;

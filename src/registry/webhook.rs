@@ -5,7 +5,7 @@ use crate::store::RecordError;
 
 impl super::Registry<'_> {
     /// Set (`Some((url, secret))`) or clear `handle`'s webhook (operator
-    /// only; [`crate::webhook::check`] applies). Delivery of a newly set
+    /// only; [`super::input::webhook`] applies). Delivery of a newly set
     /// webhook starts after the feed's newest event; a changed URL or
     /// secret keeps the delivered cursor.
     pub fn set_webhook(
@@ -16,7 +16,7 @@ impl super::Registry<'_> {
     ) -> Result<()> {
         Self::operator_only(actor, "set a registrar's webhook")?;
         let hook = match hook {
-            Some((url, secret)) => Some(crate::webhook::check(url, secret).map_err(
+            Some((url, secret)) => Some(super::input::webhook(url, secret).map_err(
                 |(field, reason)| {
                     RegistryError::Invalid(vec![RecordError {
                         section: "registrars",

@@ -26,6 +26,10 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+/// `Retry-After` (seconds) of an answer or write refused for storage (disk
+/// full, database away): the redb store retries its reopen within 5 s.
+pub const STORAGE_RETRY_AFTER: u32 = 5;
+
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 6;
 

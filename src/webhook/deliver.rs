@@ -199,7 +199,7 @@ impl Delivery {
             }
             for ev in events {
                 let seq = ev.seq;
-                let body = match serde_json::to_vec(&crate::api::EventOut::of(ev)) {
+                let body = match serde_json::to_vec(&crate::registry::FeedEntry::of(ev)) {
                     Ok(b) => Bytes::from(b),
                     Err(e) => {
                         warn!(registrar = %self.handle, "webhook: cannot encode event {seq}: {e}");

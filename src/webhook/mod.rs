@@ -1,80 +1,21 @@
 //! Registrar webhooks (docs/api.md, "Webhooks"): every event of a
 //! registrar's change feed POSTed to its URL, signed, in feed order, at
-//! least once. [`check`] is the rule a webhook must pass (import, operator
-//! command); [`deliver`] runs the delivery workers. The feed stays the
+//! least once. [`check`] (a rule of the registry's inputs) is what a
+//! webhook must pass (import, operator command); [`deliver`] runs the
+//! delivery workers. The feed stays the
 //! source of truth: the worker reads it from the delivered cursor.
 
 pub mod deliver;
 
-use std::net::IpAddr;
+pub use crate::registry::input::{webhook as check, MIN_SECRET_LEN};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-use crate::model::Webhook;
 
 /// The header carrying the body's HMAC-SHA256.
 pub const SIGNATURE_HEADER: &str = "X-Zonekeeper-Signature";
 /// The header carrying the event's feed cursor.
 pub const EVENT_ID_HEADER: &str = "X-Zonekeeper-Event-Id";
-/// The shortest secret accepted.
-pub const MIN_SECRET_LEN: usize = 16;
-
-/// Validate a webhook: an `https://` URL (`http://` only to a loopback
-/// address: tests, the demo), no credentials in it, and a secret of
-/// [`MIN_SECRET_LEN`] to 256 printable ASCII characters. `Err((field,
-/// reason))`.
-pub fn check(url: &str, secret: &str) -> Result<Webhook, (&'static str, String)> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| ("webhook.url", format!("not a URL: {e}")))?;
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or(("webhook.url", "must name a host".to_string()))?;
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-        return Err((
-            "webhook.url",
-            "must not carry credentials (the secret signs instead)".into(),
-        ));
-    }
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if is_loopback(host) => {}
-        Some("http") => {
-            return Err((
-                "webhook.url",
-                "must be https:// (http:// only to a loopback address)".into(),
-            ))
-        }
-        _ => {
-            return Err((
-                "webhook.url",
-                "must be an https:// URL (http:// only to a loopback address)".into(),
-            ))
-        }
-    }
-    if secret.len() < MIN_SECRET_LEN
-        || secret.len() > 256
-        || !secret.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err((
-            "webhook.secret",
-            format!("must be {MIN_SECRET_LEN}–256 printable ASCII characters"),
-        ));
-    }
-    Ok(Webhook {
-        url: url.to_string(),
-        secret: secret.to_string(),
-    })
-}
-
-/// `host` (from a URI: IPv6 in brackets) is a loopback address literal or
-/// `localhost`.
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
-}
 
 /// The `X-Zonekeeper-Signature` value of `body` under `secret`:
 /// `sha256=<hex HMAC-SHA256>`.
