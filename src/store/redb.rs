@@ -63,9 +63,18 @@ struct Shared {
     health: AtomicU8,
     /// Test hook: writes fail with this errno (0: they don't).
     inject: AtomicI32,
+    /// The last failed I/O was a full volume: redb's later `PreviousIo`
+    /// (and the reopen it forces) are that same failure.
+    last_full: AtomicBool,
 }
 
 impl Shared {
+    /// The store cannot write because its volume is full (now, or at the
+    /// failure that made redb refuse until the reopen).
+    fn failed_full(&self) -> bool {
+        self.health() == Health::Full || self.last_full.load(Ordering::SeqCst)
+    }
+
     fn health(&self) -> Health {
         match self.health.load(Ordering::SeqCst) {
             0 => Health::Ok,
@@ -121,6 +130,7 @@ impl Watched {
         if let Err(e) = &r {
             self.failed.store(true, Ordering::SeqCst);
             let kind = if is_full(e) { "full" } else { "io" };
+            self.shared.last_full.store(is_full(e), Ordering::SeqCst);
             metrics::counter!("zonekeeper_store_errors_total", "kind" => kind).increment(1);
             self.shared.set(if is_full(e) {
                 Health::Full
@@ -445,9 +455,9 @@ impl RedbStore {
     /// Errors of a store that failed an I/O say why (a full volume, seen
     /// by [`Watched`], rather than redb's later `PreviousIo`).
     fn typed(&self, e: StoreError) -> StoreError {
-        match (e, self.shared.health()) {
-            (StoreError::Unavailable(m), Health::Full) => StoreError::Full(m),
-            (e, _) => e,
+        match e {
+            StoreError::Unavailable(m) if self.shared.failed_full() => StoreError::Full(m),
+            e => e,
         }
     }
 
@@ -2161,9 +2171,7 @@ fn committed(shared: &Shared, r: Result<()>) -> Result<()> {
             shared.committed();
             Ok(())
         }
-        Err(StoreError::Unavailable(m)) if shared.health() == Health::Full => {
-            Err(StoreError::Full(m))
-        }
+        Err(StoreError::Unavailable(m)) if shared.failed_full() => Err(StoreError::Full(m)),
         Err(e) => Err(e),
     }
 }
