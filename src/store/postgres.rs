@@ -1703,49 +1703,14 @@ async fn batch_write(c: &Object, writes: &[DelegationWrite], ret: Retention) -> 
 
     if let Some((_, last)) = events.last() {
         batch_history(c, &events).await?;
-        let mut feed: Vec<FeedEvent> = events
+        let feed: Vec<FeedEvent> = events
             .iter()
             .filter_map(|(name, ev)| {
                 let r = regs.get(*name)?;
                 Some(FeedEvent::of(0, name, ev, "scheduler", &[r.as_str()]))
             })
             .collect();
-        if !feed.is_empty() {
-            exec(c, lock_sql(), &[&"feed"]).await?;
-            let first: i64 = one(c, "SELECT coalesce(max(seq), 0) + 1 FROM feed", &[])
-                .await?
-                .get(0);
-            let (mut seqs, mut recs) = (Vec::new(), Vec::new());
-            let (mut fr_reg, mut fr_seq) = (Vec::new(), Vec::new());
-            for (i, item) in feed.iter_mut().enumerate() {
-                let seq = first + i as i64;
-                item.seq = seq as u64;
-                seqs.push(seq);
-                recs.push(enc(item)?);
-                for r in &item.registrars {
-                    fr_reg.push(r.clone());
-                    fr_seq.push(seq);
-                }
-            }
-            exec(
-                c,
-                "INSERT INTO feed (seq, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                &[&seqs, &recs],
-            )
-            .await?;
-            exec(
-                c,
-                "INSERT INTO feed_registrars (registrar, seq)
-                 SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-                &[&fr_reg, &fr_seq],
-            )
-            .await?;
-            let cut = first + feed.len() as i64 - 1 - FEED_KEPT as i64;
-            if cut > 0 {
-                exec(c, "DELETE FROM feed_registrars WHERE seq <= $1", &[&cut]).await?;
-                exec(c, "DELETE FROM feed WHERE seq <= $1", &[&cut]).await?;
-            }
-        }
+        append_feed(c, feed).await?;
         let t = enc(&last.at)?;
         exec(
             c,
@@ -1765,46 +1730,80 @@ async fn batch_write(c: &Object, writes: &[DelegationWrite], ret: Retention) -> 
 /// Append the batch's history events (in order) and trim each log to
 /// [`HISTORY_KEPT`], as one insert and one delete.
 async fn batch_history(c: &Object, events: &[(&str, &HistoryEvent)]) -> Result<()> {
-    let mut names: Vec<String> = events.iter().map(|(n, _)| n.to_string()).collect();
-    names.sort();
-    names.dedup();
-    let mut next: HashMap<String, i64> = rows(
+    let names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
+    let recs = events
+        .iter()
+        .map(|(_, ev)| enc(*ev))
+        .collect::<Result<Vec<_>>>()?;
+    append_history(c, &names, &recs).await
+}
+
+/// Append history events (`names[i]`'s event `recs[i]`), each name's after
+/// its last stored one in order, then keep each name's last
+/// [`HISTORY_KEPT`]: one statement each.
+async fn append_history<N, R>(c: &Object, names: &[N], recs: &[R]) -> Result<()>
+where
+    N: tokio_postgres::types::ToSql + Sync,
+    R: tokio_postgres::types::ToSql + Sync,
+{
+    exec(
         c,
-        "SELECT name, max(seq) + 1 FROM history WHERE name = ANY($1) GROUP BY name",
-        &[&names],
+        "INSERT INTO history (name, seq, rec)
+         SELECT t.n, coalesce((SELECT max(seq) + 1 FROM history h WHERE h.name = t.n), 0)
+                + row_number() OVER (PARTITION BY t.n ORDER BY t.o) - 1, t.r
+         FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(n, r, o)",
+        &[&names, &recs],
     )
-    .await?
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
-    let (mut hn, mut hs, mut hr) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, ev) in events {
-        let seq = next.entry(name.to_string()).or_insert(0);
-        hn.push(name.to_string());
-        hs.push(*seq);
-        hr.push(enc(*ev)?);
-        *seq += 1;
+    .await?;
+    exec(
+        c,
+        "DELETE FROM history h WHERE h.name = ANY($1)
+         AND h.seq <= (SELECT max(seq) FROM history x WHERE x.name = h.name) - $2",
+        &[&names, &(HISTORY_KEPT as i64)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Append `items` to the change feed, numbered after its last event under
+/// the feed lock (one statement per table), then trim it to [`FEED_KEPT`].
+async fn append_feed(c: &Object, mut items: Vec<FeedEvent>) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    exec(c, lock_sql(), &[&"feed"]).await?;
+    let last: i64 = one(c, "SELECT coalesce(max(seq), 0) FROM feed", &[])
+        .await?
+        .get(0);
+    let (mut seqs, mut recs) = (Vec::new(), Vec::new());
+    let (mut fr_reg, mut fr_seq) = (Vec::new(), Vec::new());
+    for (i, item) in items.iter_mut().enumerate() {
+        let seq = last + 1 + i as i64;
+        item.seq = seq as u64;
+        for r in &item.registrars {
+            fr_reg.push(r.clone());
+            fr_seq.push(seq);
+        }
+        seqs.push(seq);
+        recs.push(enc(item)?);
     }
     exec(
         c,
-        "INSERT INTO history (name, seq, rec) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])",
-        &[&hn, &hs, &hr],
+        "INSERT INTO feed (seq, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+        &[&seqs, &recs],
     )
     .await?;
-    let keep = HISTORY_KEPT as i64;
-    let (tn, tc): (Vec<String>, Vec<i64>) = next
-        .into_iter()
-        .filter(|(_, n)| *n > keep)
-        .map(|(name, n)| (name, n - keep))
-        .unzip();
-    if !tn.is_empty() {
-        exec(
-            c,
-            "DELETE FROM history h USING unnest($1::text[], $2::bigint[]) AS t(name, cut)
-             WHERE h.name = t.name AND h.seq < t.cut",
-            &[&tn, &tc],
-        )
-        .await?;
+    exec(
+        c,
+        "INSERT INTO feed_registrars (registrar, seq)
+         SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        &[&fr_reg, &fr_seq],
+    )
+    .await?;
+    let cut = last + items.len() as i64 - FEED_KEPT as i64;
+    if cut > 0 {
+        exec(c, "DELETE FROM feed_registrars WHERE seq <= $1", &[&cut]).await?;
+        exec(c, "DELETE FROM feed WHERE seq <= $1", &[&cut]).await?;
     }
     Ok(())
 }
@@ -2047,59 +2046,8 @@ async fn flush(c: &Object, b: Bulk) -> Result<()> {
     if !b.events.is_empty() {
         let names: Vec<&String> = b.events.iter().map(|(n, _, _)| n).collect();
         let recs: Vec<&Vec<u8>> = b.events.iter().map(|(_, r, _)| r).collect();
-        // Each name's events after its last stored one, in order.
-        exec(
-            c,
-            "INSERT INTO history (name, seq, rec)
-             SELECT t.n, coalesce((SELECT max(seq) + 1 FROM history h WHERE h.name = t.n), 0)
-                    + row_number() OVER (PARTITION BY t.n ORDER BY t.o) - 1, t.r
-             FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(n, r, o)",
-            &[&names, &recs],
-        )
-        .await?;
-        exec(
-            c,
-            "DELETE FROM history h WHERE h.name = ANY($1)
-             AND h.seq <= (SELECT max(seq) FROM history x WHERE x.name = h.name) - $2",
-            &[&names, &(HISTORY_KEPT as i64)],
-        )
-        .await?;
-        exec(c, lock_sql(), &[&"feed"]).await?;
-        let last: i64 = one(c, "SELECT coalesce(max(seq), 0) FROM feed", &[])
-            .await?
-            .get(0);
-        let mut seqs = Vec::new();
-        let mut items = Vec::new();
-        let (mut fr_reg, mut fr_seq) = (Vec::new(), Vec::new());
-        for (i, (_, _, item)) in b.events.into_iter().enumerate() {
-            let mut item = item;
-            let seq = last + 1 + i as i64;
-            item.seq = seq as u64;
-            for r in &item.registrars {
-                fr_reg.push(r.clone());
-                fr_seq.push(seq);
-            }
-            seqs.push(seq);
-            items.push(enc(&item)?);
-        }
-        exec(
-            c,
-            "INSERT INTO feed (seq, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-            &[&seqs, &items],
-        )
-        .await?;
-        exec(
-            c,
-            "INSERT INTO feed_registrars (registrar, seq)
-             SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-            &[&fr_reg, &fr_seq],
-        )
-        .await?;
-        let cut = seqs.last().copied().unwrap_or(last) - FEED_KEPT as i64;
-        if cut > 0 {
-            exec(c, "DELETE FROM feed_registrars WHERE seq <= $1", &[&cut]).await?;
-            exec(c, "DELETE FROM feed WHERE seq <= $1", &[&cut]).await?;
-        }
+        append_history(c, &names, &recs).await?;
+        append_feed(c, b.events.into_iter().map(|(_, _, item)| item).collect()).await?;
     }
     Ok(())
 }
