@@ -2101,26 +2101,31 @@ mod tests {
         }
     }
 
+    /// A private person `h` sponsored by `sponsor`, nothing published.
+    pub(super) fn person(h: &str, sponsor: Option<&str>) -> Contact {
+        Contact {
+            handle: h.into(),
+            kind: ContactKind::Person,
+            name: Some("N".into()),
+            org: None,
+            email: None,
+            phone: None,
+            address: None,
+            tax_id: None,
+            birth_date: None,
+            passport: None,
+            disclose: vec![],
+            sponsor: sponsor.map(Into::into),
+            created: None,
+        }
+    }
+
     fn batch(domains: Vec<Domain>) -> ImportBatch {
         ImportBatch {
             registrars: vec![registrar("A"), registrar("B")],
             webhooks: vec![],
             resellers: vec![],
-            contacts: vec![Contact {
-                handle: "C".into(),
-                kind: ContactKind::Person,
-                name: Some("N".into()),
-                org: None,
-                email: None,
-                phone: None,
-                address: None,
-                tax_id: None,
-                birth_date: None,
-                passport: None,
-                disclose: vec![],
-                sponsor: None,
-                created: None,
-            }],
+            contacts: vec![person("C", None)],
             domains,
         }
     }

@@ -5,28 +5,9 @@
 use chrono::Duration;
 use proptest::prelude::*;
 
-use super::tests::{registrar, t0};
+use super::tests::{person, registrar, t0};
 use super::*;
-use crate::model::{Contact, ContactKind};
 use crate::store::RedbStore;
-
-fn contact(h: &str, sponsor: &str) -> Contact {
-    Contact {
-        handle: h.into(),
-        kind: ContactKind::Person,
-        name: Some("N".into()),
-        org: None,
-        email: None,
-        phone: None,
-        address: None,
-        tax_id: None,
-        birth_date: None,
-        passport: None,
-        disclose: vec![],
-        sponsor: Some(sponsor.into()),
-        created: None,
-    }
-}
 
 fn domain(name: &str, registrar: &str, registrant: &str) -> Domain {
     let created = t0() - Duration::days(400);
@@ -73,10 +54,10 @@ fn setup() -> (tempfile::TempDir, RedbStore, Config) {
             },
         ],
         contacts: vec![
-            contact("CA", "A"),
-            contact("CA2", "A"),
-            contact("CB", "B"),
-            contact("CB2", "B"),
+            person("CA", Some("A")),
+            person("CA2", Some("A")),
+            person("CB", Some("B")),
+            person("CB2", Some("B")),
         ],
         domains: vec![domain("a.ru", "A", "CA"), {
             // Sold by B's reseller.
@@ -349,7 +330,7 @@ fn contacts_and_court_reservations_belong_to_their_registrar() {
         "contact-sponsor"
     );
     create(&b, "court-case.ru", "CB").unwrap();
-    let mut c = contact("CB3", "B");
+    let mut c = person("CB3", Some("B"));
     c.sponsor = None;
     reg.contact_create(&b, c).unwrap();
     let later = Registry::offline(&store, &cfg)

@@ -168,23 +168,7 @@ impl PgCluster {
 
     /// Create database `name` and return its URL.
     pub fn create_db(&self, name: &str) -> String {
-        let out = as_postgres(&self.bin, "createdb")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .arg(name)
-            .output()
-            .expect("createdb runs");
-        assert!(
-            out.status.success(),
-            "createdb {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.tool("createdb", &[name]);
         self.url(name)
     }
 
