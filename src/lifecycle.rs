@@ -5,7 +5,9 @@ use chrono::{Months, NaiveDate};
 use serde::Serialize;
 
 use crate::config::{Config, LifecycleConfig};
-use crate::model::{Domain, Timestamp};
+use std::collections::BTreeSet;
+
+use crate::model::{ClientStatus, Domain, Timestamp};
 
 /// Why a domain must not be in the zone, whatever its nameservers do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +86,10 @@ pub struct Status {
     pub free_at: Timestamp,
     /// Reasons the domain must be out of the zone (empty: may be delegated).
     pub blocks: Vec<Block>,
+    /// The `client*` statuses its sponsor set (docs/statuses.md; the API
+    /// shows them as `client_statuses`).
+    #[serde(skip)]
+    pub client: BTreeSet<ClientStatus>,
 }
 
 impl Status {
@@ -92,8 +98,12 @@ impl Status {
         self.cancelled.is_none()
     }
     /// Delegation is allowed by the lifecycle.
+    ///
+    /// The sponsor's `clientHold` keeps the domain out of the zone too, but
+    /// is no [`Block`]: the delegation stays as it is (monitored, not
+    /// suspended), so removing the status puts the domain straight back.
     pub fn may_delegate(&self) -> bool {
-        self.exists() && self.blocks.is_empty()
+        self.exists() && self.blocks.is_empty() && !self.client.contains(&ClientStatus::ClientHold)
     }
     /// Changes by the registrar (nameservers, transfer) are refused.
     pub fn changes_locked(&self) -> bool {
@@ -192,6 +202,7 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
             .is_some_and(|p| now < p.deadline),
         free_at,
         blocks,
+        client: reg.client_statuses.clone(),
     }
 }
 
@@ -416,6 +427,44 @@ pub fn permits(st: &Status, op: Operation) -> Result<(), Refusal> {
             "dispute-lock",
             "the domain is under a dispute lock: nothing about it changes until the registry lifts the lock".into(),
         );
+    }
+    // The sponsor's own locks (RFC 5731 §2.3 `client*Prohibited`): it
+    // removes the status first (docs/statuses.md "Registrar-set statuses").
+    let client = |c: ClientStatus| st.client.contains(&c);
+    if client(ClientStatus::ClientUpdateProhibited)
+        && matches!(
+            op,
+            O::UpdateContacts | O::ChangeRegistrant | O::Nameservers | O::ResetAuthCode
+        )
+    {
+        return refuse(
+            "client-update-prohibited",
+            "the sponsor set clientUpdateProhibited; remove that status first".into(),
+        );
+    }
+    for (c, o, rule) in [
+        (
+            ClientStatus::ClientTransferProhibited,
+            O::Transfer,
+            "client-transfer-prohibited",
+        ),
+        (
+            ClientStatus::ClientDeleteProhibited,
+            O::Close,
+            "client-delete-prohibited",
+        ),
+        (
+            ClientStatus::ClientRenewProhibited,
+            O::Renew,
+            "client-renew-prohibited",
+        ),
+    ] {
+        if op == o && client(c) {
+            return refuse(
+                rule,
+                format!("the sponsor set {}; remove that status first", c.epp()),
+            );
+        }
     }
     if st.blocks.contains(&Block::VerificationOverdue)
         && matches!(op, O::Renew | O::Transfer | O::ChangeRegistrant)

@@ -232,6 +232,53 @@ pub struct Registration {
     /// registrant-change or close lock (the holder did not choose it).
     #[serde(default, with = "ts_opt")]
     pub registry_moved: Option<Timestamp>,
+    /// The RFC 5731 `client*` statuses the sponsor set (schema 7;
+    /// docs/statuses.md "Registrar-set statuses").
+    #[serde(default)]
+    pub client_statuses: std::collections::BTreeSet<ClientStatus>,
+}
+
+/// A status value the sponsoring registrar sets and removes itself (RFC
+/// 5731 §2.3 `client*`). Stored by variant index: append, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClientStatus {
+    /// Out of the zone while set.
+    ClientHold,
+    /// Every update is refused except removing this status.
+    ClientUpdateProhibited,
+    /// Transfer requests are refused.
+    ClientTransferProhibited,
+    /// Delete (close) is refused.
+    ClientDeleteProhibited,
+    /// Renewal is refused.
+    ClientRenewProhibited,
+}
+
+impl ClientStatus {
+    pub const ALL: [ClientStatus; 5] = [
+        Self::ClientHold,
+        Self::ClientUpdateProhibited,
+        Self::ClientTransferProhibited,
+        Self::ClientDeleteProhibited,
+        Self::ClientRenewProhibited,
+    ];
+
+    /// The EPP `s` value (`clientHold`, ...).
+    pub fn epp(self) -> &'static str {
+        match self {
+            Self::ClientHold => "clientHold",
+            Self::ClientUpdateProhibited => "clientUpdateProhibited",
+            Self::ClientTransferProhibited => "clientTransferProhibited",
+            Self::ClientDeleteProhibited => "clientDeleteProhibited",
+            Self::ClientRenewProhibited => "clientRenewProhibited",
+        }
+    }
+
+    /// The status with this EPP value (exact spelling, as RFC 5731's schema).
+    pub fn parse(s: &str) -> Option<ClientStatus> {
+        Self::ALL.into_iter().find(|c| c.epp() == s)
+    }
 }
 
 /// A registrar change waiting for the losing registrar (or the clock).

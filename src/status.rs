@@ -5,7 +5,8 @@
 //! [`Condition`]s the domain is in. Every edge renders that set through the
 //! mappings here and derives nothing of its own:
 //! - EPP `<domain:status>` values ([`DomainStatus::epp`], RFC 5731 §2.3:
-//!   `server*` for what the registry sets, `ok` only alone);
+//!   `server*` for what the registry sets, `client*` for what the sponsor
+//!   set, `ok` only alone);
 //! - the RFC 3915 RGP state ([`DomainStatus::rgp`]);
 //! - RDAP status strings ([`DomainStatus::rdap`]): the RFC 8056 image of the
 //!   EPP set, plus `active` while the domain is in the zone;
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::lifecycle::{Block, Status};
-use crate::model::{DelegationRecord, DelegationState, Timestamp};
+use crate::model::{ClientStatus, DelegationRecord, DelegationState, Timestamp};
 
 /// What the status model reads of a delegation record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +206,18 @@ impl EppStatus {
     }
 }
 
+impl From<ClientStatus> for EppStatus {
+    fn from(c: ClientStatus) -> Self {
+        match c {
+            ClientStatus::ClientHold => Self::ClientHold,
+            ClientStatus::ClientUpdateProhibited => Self::ClientUpdateProhibited,
+            ClientStatus::ClientTransferProhibited => Self::ClientTransferProhibited,
+            ClientStatus::ClientDeleteProhibited => Self::ClientDeleteProhibited,
+            ClientStatus::ClientRenewProhibited => Self::ClientRenewProhibited,
+        }
+    }
+}
+
 impl Serialize for EppStatus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.epp())
@@ -248,6 +261,8 @@ impl Serialize for RgpStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DomainStatus {
     pub conditions: BTreeSet<Condition>,
+    /// The `client*` statuses the sponsor set (shown as they are).
+    pub client: BTreeSet<ClientStatus>,
     /// When the name is freed: the scheduled close, or `paid_till` + grace
     /// for an expired domain. `None` unless a deletion is pending.
     pub deletion_at: Option<Timestamp>,
@@ -300,6 +315,7 @@ pub fn compute(st: &Status, f: Delegation) -> DomainStatus {
     }
     let mut s = DomainStatus {
         conditions: c,
+        client: st.client.clone(),
         deletion_at: None,
     };
     if s.epp().contains(&EppStatus::PendingDelete) {
@@ -354,6 +370,7 @@ impl DomainStatus {
         if self.has(C::RegistrantLock) {
             v.insert(E::ServerDeleteProhibited);
         }
+        v.extend(self.client.iter().map(|c| E::from(*c)));
         let deleting = !self.frozen()
             && (self.has(C::ExpiredInGrace) || self.has(C::Closing) || self.has(C::CourtClosing));
         let pending = if deleting {
@@ -445,6 +462,9 @@ impl DomainStatus {
         } else {
             "VERIFIED"
         });
+        if self.client.contains(&ClientStatus::ClientHold) {
+            v.push("CLIENT HOLD");
+        }
         let words = [
             (C::Hold, "HOLD"),
             (C::DisputeLock, "DISPUTE LOCK"),
@@ -485,6 +505,7 @@ mod tests {
     fn of(cs: &[Condition]) -> DomainStatus {
         DomainStatus {
             conditions: cs.iter().copied().collect(),
+            client: BTreeSet::new(),
             deletion_at: None,
         }
     }
@@ -554,7 +575,14 @@ mod tests {
                 .filter(|i| mask & (1 << i) != 0)
                 .map(|i| Condition::ALL[i])
                 .collect();
-            let s = of(&cs);
+            // The sponsor's statuses vary with the mask too: none, each
+            // alone, all of them.
+            let mut s = of(&cs);
+            s.client = match mask % 7 {
+                0 => BTreeSet::new(),
+                6 => ClientStatus::ALL.into_iter().collect(),
+                i => [ClientStatus::ALL[i as usize - 1]].into_iter().collect(),
+            };
             let e = s.epp();
             assert!(!e.is_empty());
             if e.contains(&E::Ok) {
@@ -568,8 +596,16 @@ mod tests {
                     "{cs:?}: {e:?}"
                 );
             }
-            // Never client* (the registry sets every status it shows).
-            assert!(!e.iter().any(|x| x.epp().starts_with("client")), "{cs:?}");
+            // client* exactly what the sponsor set (a decided deletion
+            // hides its delete prohibition, as a server one).
+            for x in e.iter().filter(|x| x.epp().starts_with("client")) {
+                assert!(s.client.iter().any(|c| E::from(*c) == *x), "{cs:?}");
+            }
+            for c in &s.client {
+                let hidden =
+                    *c == ClientStatus::ClientDeleteProhibited && e.contains(&E::PendingDelete);
+                assert_eq!(e.contains(&E::from(*c)), !hidden, "{cs:?} {c:?}");
+            }
             assert_eq!(e.contains(&E::Inactive), !s.has(C::InZone), "{cs:?}");
             if s.has(C::DisputeLock) || s.has(C::Hold) {
                 for x in [

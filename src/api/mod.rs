@@ -192,6 +192,11 @@ fn routes() -> Vec<Route> {
         r("POST", "/api/v1/domains/{name}/renew", post(ops::renew)),
         r("PUT", "/api/v1/domains/{name}/contacts", put(ops::contacts)),
         r(
+            "PUT",
+            "/api/v1/domains/{name}/client-statuses",
+            put(ops::client_statuses),
+        ),
+        r(
             "POST",
             "/api/v1/domains/{name}/registrant-change",
             post(ops::registrant_request),

@@ -46,6 +46,8 @@ pub struct DomainOut {
     /// The RDAP (RFC 8056) names of the locks and pending requests among
     /// `statuses`; kept for compatibility.
     pub lock_statuses: Vec<&'static str>,
+    /// The `client*` statuses the sponsor set (`PUT …/client-statuses`).
+    pub client_statuses: Vec<&'static str>,
     pub lifecycle: Status,
 }
 
@@ -85,6 +87,7 @@ fn domain_out(app: &App, d: &Domain) -> Result<DomainOut, Problem> {
         statuses: model.epp(),
         rgp_status: model.rgp(),
         lock_statuses: model.lock_words(),
+        client_statuses: model.client.iter().map(|c| c.epp()).collect(),
         lifecycle: st,
     })
 }
@@ -238,6 +241,32 @@ pub async fn contacts(
 ) -> Result<Json<DomainOut>, Problem> {
     change(&s, caller, path, move |r, who, name| {
         r.update_contacts(who, name, body.admin, body.tech)
+    })
+    .await
+}
+
+/// `PUT …/client-statuses`: the whole set of the sponsor's `client*`
+/// statuses (docs/statuses.md "Registrar-set statuses").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientStatusesIn {
+    pub statuses: Vec<String>,
+}
+
+pub async fn client_statuses(
+    State(s): State<ApiState>,
+    caller: Caller,
+    path: NamePath,
+    ApiJson(body): ApiJson<ClientStatusesIn>,
+) -> Result<Json<DomainOut>, Problem> {
+    change(&s, caller, path, move |r, who, name| {
+        use crate::registry::client_status::{parse_statuses, ClientStatusChange};
+        let set = parse_statuses("statuses", body.statuses.iter().map(String::as_str))?;
+        r.client_statuses(
+            who,
+            name,
+            &ClientStatusChange::Set(set.into_iter().collect()),
+        )
     })
     .await
 }

@@ -8,6 +8,7 @@
 //!
 //! Off unless `epp.listen` is set; started by `serve`.
 
+pub mod client_status;
 pub mod frame;
 pub mod guard;
 pub mod session;

@@ -930,15 +930,10 @@ impl Session {
         let chg = obj.child(DOMAIN_NS, "chg");
         let sec = ext.and_then(|e| e.child(SECDNS_NS, "update"));
         let rgp = ext.and_then(|e| e.child(RGP_NS, "update"));
-        for part in [add, rem].into_iter().flatten() {
-            if part.child(DOMAIN_NS, "status").is_some() {
-                return Err(Out::err(
-                    2102,
-                    "client status values are not implemented: locks are the registry's (rule: no-client-status)",
-                ));
-            }
-        }
-        let mut u = DomainUpdate::default();
+        let mut u = DomainUpdate {
+            client_statuses: super::client_status::parse(add, rem).map_err(from_registry)?,
+            ..Default::default()
+        };
         if let Some(r) = rem.and_then(|r| r.child(DOMAIN_NS, "ns")) {
             u.ns_rem = ns_names(r)?;
         }

@@ -34,6 +34,7 @@ type LookAlikeIndex<'a> =
     dyn Fn(&str, &str) -> std::result::Result<Option<String>, StoreError> + 'a;
 
 mod authcode;
+pub mod client_status;
 pub mod feed;
 pub mod host;
 pub mod input;
@@ -44,6 +45,7 @@ pub mod reserved;
 mod rule;
 mod update;
 mod webhook;
+pub use client_status::ClientStatusChange;
 pub use feed::FeedEntry;
 pub use input::NameserverIn;
 pub use objects::TransferState;

@@ -17,6 +17,15 @@ pub enum Rule {
     Expired,
     TransferPending,
     Closing,
+    // The sponsor's own locks (RFC 5731 `client*Prohibited`).
+    ClientUpdateProhibited,
+    ClientTransferProhibited,
+    ClientDeleteProhibited,
+    ClientRenewProhibited,
+    /// A `client*` status added that is already set.
+    StatusPresent,
+    /// A `client*` status removed that is not set.
+    StatusAbsent,
     // Objects and their existence.
     Exists,
     ContactExists,
@@ -50,7 +59,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 33] = [
+    pub const ALL: [Rule; 39] = [
         Self::Hold,
         Self::DisputeLock,
         Self::VerificationOverdue,
@@ -59,6 +68,12 @@ impl Rule {
         Self::Expired,
         Self::TransferPending,
         Self::Closing,
+        Self::ClientUpdateProhibited,
+        Self::ClientTransferProhibited,
+        Self::ClientDeleteProhibited,
+        Self::ClientRenewProhibited,
+        Self::StatusPresent,
+        Self::StatusAbsent,
         Self::Exists,
         Self::ContactExists,
         Self::HostExists,
@@ -97,6 +112,12 @@ impl Rule {
             Self::Expired => "expired",
             Self::TransferPending => "transfer-pending",
             Self::Closing => "closing",
+            Self::ClientUpdateProhibited => "client-update-prohibited",
+            Self::ClientTransferProhibited => "client-transfer-prohibited",
+            Self::ClientDeleteProhibited => "client-delete-prohibited",
+            Self::ClientRenewProhibited => "client-renew-prohibited",
+            Self::StatusPresent => "status-present",
+            Self::StatusAbsent => "status-absent",
             Self::Exists => "exists",
             Self::ContactExists => "contact-exists",
             Self::HostExists => "host-exists",
@@ -145,7 +166,11 @@ impl Rule {
             Self::AuthCode | Self::AuthCodeLocked => 2202,
             Self::TransferPending => 2300,
             Self::NoRequest => 2301,
-            Self::NoContact | Self::NoMessage | Self::NoHost | Self::NoReseller => 2303,
+            Self::NoContact
+            | Self::NoMessage
+            | Self::NoHost
+            | Self::NoReseller
+            | Self::StatusAbsent => 2303,
             Self::ContactInUse
             | Self::HostInUse
             | Self::Superordinate
@@ -159,6 +184,10 @@ impl Rule {
             | Self::Closing
             | Self::Expired
             | Self::VerificationOverdue
+            | Self::ClientUpdateProhibited
+            | Self::ClientTransferProhibited
+            | Self::ClientDeleteProhibited
+            | Self::ClientRenewProhibited
             | Self::NotRestorable
             | Self::State => 2304,
             Self::NoLock
@@ -167,6 +196,7 @@ impl Rule {
             | Self::CourtReservation
             | Self::Confusable
             | Self::RequestPending
+            | Self::StatusPresent
             | Self::Busy => 2306,
         }
     }
@@ -210,6 +240,12 @@ mod tests {
             ("hold", 409, 2304),
             ("transfer-pending", 409, 2300),
             ("exists", 409, 2302),
+            ("client-update-prohibited", 409, 2304),
+            ("client-transfer-prohibited", 409, 2304),
+            ("client-delete-prohibited", 409, 2304),
+            ("client-renew-prohibited", 409, 2304),
+            ("status-present", 409, 2306),
+            ("status-absent", 409, 2303),
         ] {
             let r = Rule::parse(id).unwrap();
             assert_eq!((r.http_status(), r.epp_code()), (http, epp), "{id}");
@@ -228,6 +264,10 @@ mod tests {
             "expired",
             "transfer-pending",
             "closing",
+            "client-update-prohibited",
+            "client-transfer-prohibited",
+            "client-delete-prohibited",
+            "client-renew-prohibited",
         ] {
             assert!(Rule::parse(id).is_some(), "{id}");
         }

@@ -43,6 +43,8 @@ pub struct DomainUpdate {
     pub registrant: Option<String>,
     /// A registrar-chosen auth code.
     pub auth_code: Option<String>,
+    /// The sponsor's `client*` statuses (EPP `add`/`rem` `status`).
+    pub client_statuses: Option<super::ClientStatusChange>,
 }
 
 impl DomainUpdate {
@@ -66,6 +68,7 @@ impl DomainUpdate {
             && self.tech.is_none()
             && self.registrant.is_none()
             && self.auth_code.is_none()
+            && self.client_statuses.is_none()
     }
 }
 
@@ -136,6 +139,10 @@ impl super::Registry<'_> {
                     }
                 }
                 let mut notes: Vec<String> = Vec::new();
+                if let Some(c) = &u.client_statuses {
+                    let note = super::client_status::apply(actor, d, st, c)?;
+                    notes.extend(Some(note).filter(|n| !n.is_empty()));
+                }
                 if u.admin.is_some() || u.tech.is_some() {
                     for (field, v) in [("admin", &u.admin), ("tech", &u.tech)] {
                         if let Some(Some(h)) = v {

@@ -31,7 +31,7 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
 pub const STORAGE_RETRY_AFTER: u32 = 5;
 
 /// Schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

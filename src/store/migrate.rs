@@ -158,6 +158,14 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
             DOMAINS,
             <crate::model::Domain as From<v4::Domain>>::from,
         )?;
+    } else if from < 7 {
+        // Schema 7 gave registrations the registrar-set client statuses
+        // (none).
+        rewrite(
+            txn,
+            DOMAINS,
+            <crate::model::Domain as From<v6::Domain>>::from,
+        )?;
     }
     if from < 6 {
         // Schema 6 gave rounds their queue lag and downtime entries their
@@ -174,6 +182,94 @@ pub(super) fn migrate(txn: &WriteTransaction, from: u32) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Schemas 5 and 6: the domain layout schema 7 changed (`client_statuses`
+/// added at the end of the registration).
+pub mod v6 {
+    use serde::Deserialize;
+
+    use crate::model::{
+        ts, ts_opt, Closing, DsRecord, Hold, Nameserver, PendingRegistrant, PendingTransfer,
+        Timestamp,
+    };
+    use crate::names::{DomainName, HostName};
+
+    #[derive(Deserialize)]
+    pub struct Registration {
+        pub reseller: Option<String>,
+        pub hold_by_operator: bool,
+        pub dispute: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub auth_info_expires: Option<Timestamp>,
+        pub pending_transfer: Option<PendingTransfer>,
+        pub pending_registrant: Option<PendingRegistrant>,
+        pub closing: Option<Closing>,
+        #[serde(with = "ts_opt")]
+        pub registrant_since: Option<Timestamp>,
+        pub host_links: Vec<HostName>,
+        #[serde(with = "ts_opt")]
+        pub registry_moved: Option<Timestamp>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Domain {
+        pub name: DomainName,
+        pub registrar: String,
+        pub registrant: String,
+        pub admin: Option<String>,
+        pub tech: Option<String>,
+        #[serde(with = "ts")]
+        pub created: Timestamp,
+        #[serde(with = "ts")]
+        pub paid_till: Timestamp,
+        pub nameservers: Vec<Nameserver>,
+        pub auth_info: Option<String>,
+        pub hold: Option<Hold>,
+        #[serde(with = "ts_opt")]
+        pub verification_requested: Option<Timestamp>,
+        #[serde(with = "ts_opt")]
+        pub transferred: Option<Timestamp>,
+        #[serde(with = "ts")]
+        pub updated: Timestamp,
+        pub registration: Registration,
+        pub ds: Vec<DsRecord>,
+    }
+}
+
+impl From<v6::Domain> for crate::model::Domain {
+    fn from(v: v6::Domain) -> Self {
+        let r = v.registration;
+        Self {
+            name: v.name,
+            registrar: v.registrar,
+            registrant: v.registrant,
+            admin: v.admin,
+            tech: v.tech,
+            created: v.created,
+            paid_till: v.paid_till,
+            nameservers: v.nameservers,
+            auth_info: v.auth_info,
+            hold: v.hold,
+            verification_requested: v.verification_requested,
+            transferred: v.transferred,
+            updated: v.updated,
+            registration: crate::model::Registration {
+                reseller: r.reseller,
+                hold_by_operator: r.hold_by_operator,
+                dispute: r.dispute,
+                auth_info_expires: r.auth_info_expires,
+                pending_transfer: r.pending_transfer,
+                pending_registrant: r.pending_registrant,
+                closing: r.closing,
+                registrant_since: r.registrant_since,
+                host_links: r.host_links,
+                registry_moved: r.registry_moved,
+                client_statuses: Default::default(),
+            },
+            ds: v.ds,
+        }
+    }
 }
 
 /// Schema 4: the domain layout schema 5 changed (`registry_moved` added
@@ -329,6 +425,7 @@ impl From<v4::Domain> for crate::model::Domain {
                 registrant_since: r.registrant_since,
                 host_links: r.host_links,
                 registry_moved: None,
+                client_statuses: Default::default(),
             },
             ds: v.ds,
         }
@@ -469,6 +566,7 @@ impl From<v3::Domain> for crate::model::Domain {
                 registrant_since: r.registrant_since,
                 host_links: Vec::new(),
                 registry_moved: None,
+                client_statuses: Default::default(),
             },
             ds: v.ds,
         }
@@ -485,10 +583,12 @@ pub(crate) fn v3_domain_bytes(d: &crate::model::Domain) -> Vec<u8> {
     let mut head = d.clone();
     head.ds.clear();
     let mut b = postcard::to_allocvec(&head).expect("encode");
-    // The empty `ds`, and before it the empty `host_links` and the absent
-    // `registry_moved` (schema 5): three zero bytes.
-    assert_eq!(&b[b.len() - 3..], &[0, 0, 0]);
-    b.truncate(b.len() - 3);
+    // The empty `ds`, and before it the empty `host_links`, the absent
+    // `registry_moved` (schema 5) and no client statuses (schema 7): four
+    // zero bytes.
+    assert!(d.registration.client_statuses.is_empty());
+    assert_eq!(&b[b.len() - 4..], &[0, 0, 0, 0]);
+    b.truncate(b.len() - 4);
     b.extend(postcard::to_allocvec(&d.ds).expect("encode"));
     b
 }
@@ -1115,10 +1215,11 @@ mod tests {
             ds: vec![],
         };
         // The schema-4 layout: the current one without `registry_moved`
-        // (None: one zero byte just before the empty `ds`).
+        // and `client_statuses` (None and empty: two zero bytes just
+        // before the empty `ds`).
         let mut v4 = postcard::to_allocvec(&d).unwrap();
-        assert_eq!(&v4[v4.len() - 2..], &[0, 0]);
-        v4.truncate(v4.len() - 1);
+        assert_eq!(&v4[v4.len() - 3..], &[0, 0, 0]);
+        v4.truncate(v4.len() - 2);
         {
             let s = RedbStore::open(&path).unwrap();
             drop(s);
@@ -1133,6 +1234,61 @@ mod tests {
             }
             w.commit().unwrap();
         }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
+    }
+
+    /// Schema 6 → 7: a domain keeps everything (its registry-move time
+    /// too) and gains no client statuses.
+    #[test]
+    fn a_schema_6_domain_gets_no_client_statuses() {
+        use crate::store::redb_schema::tables::{DOMAINS, META};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.redb");
+        let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let d = crate::model::Domain {
+            name: crate::names::DomainName::from_trusted("old.ru".into()),
+            registrar: "A".into(),
+            registrant: "C".into(),
+            admin: None,
+            tech: None,
+            created: now,
+            paid_till: now,
+            nameservers: vec![],
+            auth_info: None,
+            hold: None,
+            verification_requested: None,
+            transferred: None,
+            updated: now,
+            registration: crate::model::Registration {
+                registry_moved: Some(now),
+                ..Default::default()
+            },
+            ds: vec![],
+        };
+        // The schema-6 layout: the current one without `client_statuses`
+        // (empty: one zero byte just before the empty `ds`).
+        let mut v6 = postcard::to_allocvec(&d).unwrap();
+        assert_eq!(&v6[v6.len() - 2..], &[0, 0]);
+        v6.truncate(v6.len() - 1);
+        {
+            let s = RedbStore::open(&path).unwrap();
+            drop(s);
+            let db = ::redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(DOMAINS).unwrap();
+                t.insert("old.ru", v6.as_slice()).unwrap();
+                let mut m = w.open_table(META).unwrap();
+                m.insert("schema_version", 6u32.to_le_bytes().as_slice())
+                    .unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
+        drop(s);
+        // Migrated once: a second open reads the same.
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
     }

@@ -596,7 +596,7 @@ where
 async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
     let client: &mut tokio_postgres::Client = c;
     let tx = client.transaction().await.map_err(pgerr)?;
-    use super::migrate::{v2, v3, v4};
+    use super::migrate::{v2, v3, v4, v6};
     if from < 3 {
         // Schema 3 gave contacts a creation time (unknown for these).
         rewrite::<v2::Contact, Contact>(&tx, "contacts", "handle", false, 2).await?;
@@ -607,6 +607,9 @@ async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
     } else if from < 5 {
         // Schema 5 gave registrations the registry-move time (none).
         rewrite::<v4::Domain, Domain>(&tx, "domains", "name", false, 4).await?;
+    } else if from < 7 {
+        // Schema 7 gave registrations the client statuses (none).
+        rewrite::<v6::Domain, Domain>(&tx, "domains", "name", false, 6).await?;
     }
     if from < 6 {
         // Schema 6 gave rounds their queue lag and downtime entries their

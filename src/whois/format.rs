@@ -261,6 +261,7 @@ mod tests {
             reseller: None,
             status: crate::status::DomainStatus {
                 conditions: [crate::status::Condition::InZone].into(),
+                client: Default::default(),
                 deletion_at: None,
             },
             unmeasured: vec![],

@@ -32,6 +32,7 @@ mod demo;
 mod docs;
 mod e2e_flows;
 mod epp;
+mod epp_client_status;
 mod epp_edge;
 mod fuzz_dns;
 mod fuzz_import;

@@ -7,7 +7,9 @@
 use chrono::Duration;
 use serde_json::Value;
 use zonekeeper::clock::Clock;
-use zonekeeper::model::{DelegationRecord, DelegationState, Hold, Nameserver, PendingTransfer};
+use zonekeeper::model::{
+    ClientStatus, DelegationRecord, DelegationState, Hold, Nameserver, PendingTransfer,
+};
 use zonekeeper::names::HostName;
 
 use crate::epp::{start, A, B};
@@ -117,6 +119,42 @@ const TABLE: &[Row] = &[
         ],
         whois: "REGISTERED, NOT DELEGATED, VERIFIED, HOLD",
     },
+    // The sponsor's own statuses (docs/statuses.md "Registrar-set statuses").
+    Row {
+        situation: "client hold",
+        epp: &["inactive", "clientHold"],
+        rgp: None,
+        rdap: &["inactive", "client hold"],
+        whois: "REGISTERED, NOT DELEGATED, VERIFIED, CLIENT HOLD",
+    },
+    Row {
+        situation: "client update prohibited",
+        epp: &["clientUpdateProhibited"],
+        rgp: None,
+        rdap: &["active", "client update prohibited"],
+        whois: "REGISTERED, DELEGATED, VERIFIED",
+    },
+    Row {
+        situation: "client transfer prohibited",
+        epp: &["clientTransferProhibited"],
+        rgp: None,
+        rdap: &["active", "client transfer prohibited"],
+        whois: "REGISTERED, DELEGATED, VERIFIED",
+    },
+    Row {
+        situation: "client delete prohibited",
+        epp: &["clientDeleteProhibited"],
+        rgp: None,
+        rdap: &["active", "client delete prohibited"],
+        whois: "REGISTERED, DELEGATED, VERIFIED",
+    },
+    Row {
+        situation: "client renew prohibited",
+        epp: &["clientRenewProhibited"],
+        rgp: None,
+        rdap: &["active", "client renew prohibited"],
+        whois: "REGISTERED, DELEGATED, VERIFIED",
+    },
 ];
 
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Vec<&'a str> {
@@ -208,6 +246,11 @@ async fn one_status_table_across_epp_rdap_whois_and_api() {
                     since: now - day,
                     reason: "court order".into(),
                 })
+            }
+            client if client.starts_with("client ") => {
+                let s = row.epp.last().copied().unwrap_or_default();
+                let c = ClientStatus::parse(s).expect("a client status");
+                d.registration.client_statuses = [c].into();
             }
             other => panic!("no setup for {other}"),
         }

@@ -56,6 +56,7 @@ backend_suite!(
     bulk_import_writes,
     batched_delegation_writes,
     resellers_belong_to_a_registrar,
+    client_statuses_round_trip,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -731,10 +732,11 @@ fn postgres_migrates_schema_4_domains() {
         s.domain("alpha.ru").unwrap().unwrap()
     };
     assert!(before.registration.registry_moved.is_none() && before.ds.is_empty());
-    // Schema 4's layout: without the `registry_moved` byte before `ds`.
+    // Schema 4's layout: without the `registry_moved` and
+    // `client_statuses` bytes before `ds`.
     pg.psql(
         "v4",
-        "UPDATE domains SET rec = substring(rec from 1 for length(rec) - 2) || '\\x00'::bytea",
+        "UPDATE domains SET rec = substring(rec from 1 for length(rec) - 3) || '\\x00'::bytea",
     );
     pg.psql(
         "v4",
@@ -1425,4 +1427,102 @@ fn resellers_belong_to_a_registrar(s: &mut dyn Backend) {
         "no-reseller"
     );
     assert_eq!(s.verify().unwrap(), Vec::<String>::new());
+}
+
+/// The sponsor's `client*` statuses are stored with the domain and read
+/// back the same, through the store and through the registry service.
+fn client_statuses_round_trip(s: &mut dyn Backend) {
+    use zonekeeper::model::ClientStatus;
+    use zonekeeper::registry::{Actor, ClientStatusChange, Registry};
+    load(&*s, &data(NS_B));
+    let mut d = s.domain("alpha.ru").unwrap().unwrap();
+    assert!(d.registration.client_statuses.is_empty());
+    d.registration.client_statuses = ClientStatus::ALL.into_iter().collect();
+    let mut txn = s.begin().unwrap();
+    txn.put_domain(&d).unwrap();
+    txn.commit(now()).unwrap();
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), d);
+    let st: &dyn Store = s;
+    let cfg = Config::default();
+    let reg = Registry::offline(st, &cfg).unwrap().at(now());
+    let r1 = Actor::Registrar("R1".into());
+    let set = |v: &[ClientStatus]| ClientStatusChange::Set(v.iter().copied().collect());
+    // clientUpdateProhibited: a set that keeps it is refused.
+    let keep = [
+        ClientStatus::ClientUpdateProhibited,
+        ClientStatus::ClientHold,
+    ];
+    let e = reg
+        .client_statuses(&r1, "alpha.ru", &set(&keep))
+        .unwrap_err();
+    assert_eq!(e.rule(), "client-update-prohibited");
+    let d = reg
+        .client_statuses(
+            &r1,
+            "alpha.ru",
+            &ClientStatusChange::AddRem {
+                add: vec![],
+                rem: vec![ClientStatus::ClientUpdateProhibited],
+            },
+        )
+        .unwrap();
+    assert!(!d
+        .registration
+        .client_statuses
+        .contains(&ClientStatus::ClientUpdateProhibited));
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), d);
+    let d = reg
+        .client_statuses(&r1, "alpha.ru", &set(&[ClientStatus::ClientHold]))
+        .unwrap();
+    assert_eq!(
+        s.domain("alpha.ru")
+            .unwrap()
+            .unwrap()
+            .registration
+            .client_statuses,
+        [ClientStatus::ClientHold].into()
+    );
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), d);
+    // Another registrar's domain: refused, nothing written.
+    assert!(reg
+        .client_statuses(&r1, "gamma.ru", &set(&[ClientStatus::ClientHold]))
+        .is_err());
+    assert!(s
+        .domain("gamma.ru")
+        .unwrap()
+        .unwrap()
+        .registration
+        .client_statuses
+        .is_empty());
+}
+
+/// Schema 6 → 7 on PostgreSQL: domain records gain no client statuses,
+/// everything else (the registry-move time too) kept, in place.
+#[test]
+fn postgres_migrates_schema_6_domains() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_migrates_v6") else {
+        return;
+    };
+    let url = pg.create_db("v6");
+    let before = {
+        let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+        load(&*s, &data(NS_B));
+        s.domain("alpha.ru").unwrap().unwrap()
+    };
+    assert!(before.registration.client_statuses.is_empty() && before.ds.is_empty());
+    // Schema 6's layout: without the `client_statuses` byte before `ds`.
+    pg.psql(
+        "v6",
+        "UPDATE domains SET rec = substring(rec from 1 for length(rec) - 2) || '\\x00'::bytea",
+    );
+    pg.psql(
+        "v6",
+        "UPDATE zk_meta SET value = '\\x06000000'::bytea WHERE key = 'schema_version'",
+    );
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), before);
+    assert_eq!(s.domain("gamma.ru").unwrap().unwrap().registrar, "R2");
+    drop(s);
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    assert_eq!(s.domain("alpha.ru").unwrap().unwrap(), before);
 }
