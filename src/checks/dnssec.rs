@@ -16,6 +16,7 @@ use hickory_proto::dnssec::{DigestType, Verifier};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
+use super::catalogue::CheckId;
 use super::profile::DnssecPolicy;
 use super::Profile;
 use crate::model::{CheckReport, DsRecord, Finding, Severity, Timestamp, Verdict};
@@ -23,28 +24,28 @@ use crate::probe::dnssec::{SecAddress, SecFacts};
 use crate::probe::Outcome;
 
 /// Ids of the DNSSEC checks (all of this module's findings).
-pub const IDS: [&str; 16] = [
-    "DS_SYNTAX",
-    "DS_DIGEST_TYPE",
-    "DS_ALGORITHM",
-    "DNSKEY_PRESENT",
-    "DNSKEY_CONSISTENT",
-    "DS_MATCHES_DNSKEY",
-    "DNSKEY_SIGNED_BY_DS",
-    "RRSIG_SOA",
-    "RRSIG_NS",
-    "RRSIG_VALID",
-    "RRSIG_EXPIRY",
-    "DENIAL_OF_EXISTENCE",
-    "NSEC3_PARAMS",
-    "NSEC3_ITERATIONS",
-    "DNSSEC_LIMITS",
-    "DNSSEC_NO_DS",
+pub const IDS: [CheckId; 16] = [
+    CheckId::DsSyntax,
+    CheckId::DsDigestType,
+    CheckId::DsAlgorithm,
+    CheckId::DnskeyPresent,
+    CheckId::DnskeyConsistent,
+    CheckId::DsMatchesDnskey,
+    CheckId::DnskeySignedByDs,
+    CheckId::RrsigSoa,
+    CheckId::RrsigNs,
+    CheckId::RrsigValid,
+    CheckId::RrsigExpiry,
+    CheckId::DenialOfExistence,
+    CheckId::Nsec3Params,
+    CheckId::Nsec3Iterations,
+    CheckId::DnssecLimits,
+    CheckId::DnssecNoDs,
 ];
 
 /// Is `id` one of the DNSSEC checks?
 pub fn is_dnssec_check(id: &str) -> bool {
-    IDS.contains(&id)
+    CheckId::parse(id).is_some_and(|c| IDS.contains(&c))
 }
 
 /// Judge the DNSSEC facts and add the graded findings to `report`
@@ -70,10 +71,10 @@ pub fn add_findings(
     }
 }
 
-fn finding(id: &str, server: Option<&SecAddress>, message: String) -> Finding {
+fn finding(id: CheckId, server: Option<&SecAddress>, message: String) -> Finding {
     Finding {
-        id: id.to_string(),
-        severity: super::catalogue::lookup(id).map_or(Severity::Error, |c| c.severity),
+        id: id.as_str().to_string(),
+        severity: id.check().map_or(Severity::Error, |c| c.severity),
         server: server.map(|a| a.server.as_str().to_string()),
         address: server.map(|a| a.addr.to_string()),
         // Text from DNS replies: escaped once for every place it is shown.
@@ -120,7 +121,7 @@ pub fn evaluate(
                 let ks = KeySet::from_records(apex, &r.answers);
                 if ks.keys.len() > pol.max_keys {
                     out.push(finding(
-                        "DNSSEC_LIMITS",
+                        CheckId::DnssecLimits,
                         Some(a),
                         format!(
                             "the DNSKEY RRset has {} keys; more than {} are not judged",
@@ -133,7 +134,7 @@ pub fn evaluate(
                 keysets.push((a, ks));
             }
             other if facts.full => out.push(finding(
-                "DNSKEY_PRESENT",
+                CheckId::DnskeyPresent,
                 Some(a),
                 format!("the DNSKEY query was not answered: {}", describe(other)),
             )),
@@ -144,7 +145,7 @@ pub fn evaluate(
     if !facts.full {
         if ds.is_empty() && keysets.iter().any(|(_, k)| !k.keys.is_empty()) {
             out.push(finding(
-                "DNSSEC_NO_DS",
+                CheckId::DnssecNoDs,
                 None,
                 "the zone is signed (it serves DNSKEY) but no DS is declared: validators treat it as unsigned".into(),
             ));
@@ -159,7 +160,7 @@ pub fn evaluate(
             Ok(b) => b,
             Err(_) => {
                 out.push(finding(
-                    "DS_SYNTAX",
+                    CheckId::DsSyntax,
                     None,
                     format!("DS {d}: digest is not hexadecimal"),
                 ));
@@ -170,7 +171,7 @@ pub fn evaluate(
             Some(n) if n == digest.len() => {}
             Some(n) => {
                 out.push(finding(
-                    "DS_SYNTAX",
+                    CheckId::DsSyntax,
                     None,
                     format!(
                         "DS {d}: digest is {} bytes; digest type {} needs {n}",
@@ -182,7 +183,7 @@ pub fn evaluate(
             }
             None => {
                 out.push(finding(
-                    "DS_SYNTAX",
+                    CheckId::DsSyntax,
                     None,
                     format!("DS {d}: unknown digest type {}", d.digest_type),
                 ));
@@ -196,7 +197,7 @@ pub fn evaluate(
                 ""
             };
             out.push(finding(
-                "DS_DIGEST_TYPE",
+                CheckId::DsDigestType,
                 None,
                 format!(
                     "DS {}/{}: digest type {} is not accepted{why}; accepted: {}",
@@ -209,7 +210,7 @@ pub fn evaluate(
         }
         if !pol.algorithms.contains(&d.algorithm) {
             out.push(finding(
-                "DS_ALGORITHM",
+                CheckId::DsAlgorithm,
                 None,
                 format!(
                     "DS {}/{}: algorithm {} ({}) is not accepted; accepted: {}",
@@ -230,7 +231,7 @@ pub fn evaluate(
     if keysets.iter().all(|(_, k)| k.keys.is_empty()) {
         if !keysets.is_empty() {
             out.push(finding(
-                "DNSKEY_PRESENT",
+                CheckId::DnskeyPresent,
                 None,
                 "a DS set is declared but the zone is not signed: no server serves a DNSKEY RRset, so validators would fail the whole domain".into(),
             ));
@@ -256,7 +257,7 @@ pub fn evaluate(
             }
             for a in members {
                 out.push(finding(
-                    "DNSKEY_CONSISTENT",
+                    CheckId::DnskeyConsistent,
                     Some(a),
                     format!(
                         "serves a different DNSKEY RRset ({} keys) than the other servers",
@@ -276,7 +277,7 @@ pub fn evaluate(
     out.extend(collapse(per_addr));
     if judge.budget.exhausted {
         out.push(finding(
-            "DNSSEC_LIMITS",
+            CheckId::DnssecLimits,
             None,
             format!(
                 "the check's budget of {} digests/signature verifications was used up; the rest was not verified",
@@ -417,7 +418,7 @@ impl<'a> Judge<'a> {
         let apex = self.apex;
         if ks.keys.is_empty() {
             out.push(finding(
-                "DNSKEY_PRESENT",
+                CheckId::DnskeyPresent,
                 Some(a),
                 "serves no DNSKEY RRset while a DS set is declared".into(),
             ));
@@ -435,7 +436,7 @@ impl<'a> Judge<'a> {
             if candidates.is_empty() {
                 if !ks.keys.is_empty() {
                     out.push(finding(
-                    "DS_MATCHES_DNSKEY",
+                    CheckId::DsMatchesDnskey,
                     Some(a),
                     format!(
                         "DS {}/{} points at no DNSKEY of the zone (no key with tag {} and algorithm {})",
@@ -477,7 +478,7 @@ impl<'a> Judge<'a> {
                         entry_keys.push(i);
                     } else {
                         out.push(finding(
-                            "DS_MATCHES_DNSKEY",
+                            CheckId::DsMatchesDnskey,
                             Some(a),
                             format!(
                             "DS {}/{} matches a DNSKEY that is not a usable zone key (flags {})",
@@ -491,7 +492,7 @@ impl<'a> Judge<'a> {
             }
             if !matched && !self.budget.exhausted {
                 out.push(finding(
-                    "DS_MATCHES_DNSKEY",
+                    CheckId::DsMatchesDnskey,
                     Some(a),
                     format!(
                         "DS {}/{}/{}: the digest matches no DNSKEY with that tag and algorithm",
@@ -517,7 +518,7 @@ impl<'a> Judge<'a> {
             let by_entry = dnskey_valid.iter().any(|i| entry_keys.contains(i));
             if !by_entry && !self.budget.exhausted {
                 out.push(finding(
-                "DNSKEY_SIGNED_BY_DS",
+                CheckId::DnskeySignedByDs,
                 Some(a),
                 if ks.sigs.is_empty() {
                     "the DNSKEY RRset has no RRSIG".to_string()
@@ -534,8 +535,8 @@ impl<'a> Judge<'a> {
             return;
         }
         for (qtype, id, outcome) in [
-            (RecordType::SOA, "RRSIG_SOA", &a.soa),
-            (RecordType::NS, "RRSIG_NS", &a.ns),
+            (RecordType::SOA, CheckId::RrsigSoa, &a.soa),
+            (RecordType::NS, CheckId::RrsigNs, &a.ns),
         ] {
             let Some(Outcome::Reply(r)) = outcome else {
                 continue; // unanswered: judged by the ordinary checks
@@ -596,7 +597,7 @@ impl<'a> Judge<'a> {
             .collect();
         if proofs.is_empty() {
             out.push(finding(
-                "DENIAL_OF_EXISTENCE",
+                CheckId::DenialOfExistence,
                 Some(a),
                 format!(
                     "the {} answer for a name that does not exist carries no NSEC or NSEC3",
@@ -618,7 +619,7 @@ impl<'a> Judge<'a> {
                 let it = n.iterations();
                 if it > self.pol.nsec3_max_iterations {
                     out.push(finding(
-                    "NSEC3_ITERATIONS",
+                    CheckId::Nsec3Iterations,
                     Some(a),
                     format!(
                         "NSEC3 uses {it} iterations; validators treat more than {} as insecure or fail",
@@ -628,7 +629,7 @@ impl<'a> Judge<'a> {
                     reported_params = true;
                 } else if it > 0 || !n.salt().is_empty() {
                     out.push(finding(
-                    "NSEC3_PARAMS",
+                    CheckId::Nsec3Params,
                     Some(a),
                     format!(
                         "NSEC3 uses {it} extra iterations and a {}-byte salt; RFC 9276 asks for 0 and none",
@@ -651,7 +652,7 @@ impl<'a> Judge<'a> {
             let s = sigs(&owner, &r.authorities, t);
             if s.is_empty() {
                 out.push(finding(
-                    "DENIAL_OF_EXISTENCE",
+                    CheckId::DenialOfExistence,
                     Some(a),
                     format!("the {t} record at {owner} has no RRSIG"),
                 ));
@@ -670,7 +671,7 @@ impl<'a> Judge<'a> {
             );
             if ok.is_empty() && !self.budget.exhausted {
                 out.push(finding(
-                    "DENIAL_OF_EXISTENCE",
+                    CheckId::DenialOfExistence,
                     Some(a),
                     format!("no valid RRSIG over the {t} record at {owner}"),
                 ));
@@ -708,7 +709,7 @@ impl<'a> Judge<'a> {
             // The zone signs its own data (RFC 4035 §5.3.1).
             if !input.signer_name.eq_ignore_root(apex) {
                 out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!("{label}: signer {} is not the zone", input.signer_name),
                 ));
@@ -722,7 +723,7 @@ impl<'a> Judge<'a> {
             let span = exp.wrapping_sub(inc) as i32;
             if span <= 0 {
                 out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!("{label}: expiration is not after inception"),
                 ));
@@ -730,7 +731,7 @@ impl<'a> Judge<'a> {
             }
             if since_inception < 0 {
                 out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!(
                         "{label}: not valid yet (inception {})",
@@ -741,7 +742,7 @@ impl<'a> Judge<'a> {
             }
             if to_expiry < 0 {
                 out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!("{label}: expired {}", when(now, i64::from(to_expiry))),
                 ));
@@ -756,7 +757,7 @@ impl<'a> Judge<'a> {
                 .collect();
             if keys.is_empty() {
                 out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!("{label}: no zone key with that tag and algorithm in the DNSKEY RRset"),
                 ));
@@ -799,7 +800,7 @@ impl<'a> Judge<'a> {
                     let left = chrono::Duration::seconds(i64::from(to_expiry));
                     if left < self.pol.expiry_margin {
                         out.push(finding(
-                            "RRSIG_EXPIRY",
+                            CheckId::RrsigExpiry,
                             Some(a),
                             format!(
                                 "{label} expires {} (less than {} from now)",
@@ -811,7 +812,7 @@ impl<'a> Judge<'a> {
                 }
                 None if self.budget.exhausted => {}
                 None => out.push(finding(
-                    "RRSIG_VALID",
+                    CheckId::RrsigValid,
                     Some(a),
                     format!("{label}: the signature does not verify ({last_err})"),
                 )),
@@ -874,7 +875,7 @@ mod tests {
     #[test]
     fn every_dnssec_id_is_in_the_catalogue() {
         for id in IDS {
-            assert!(super::super::catalogue::lookup(id).is_some(), "{id}");
+            assert!(id.check().is_some(), "{id}");
         }
         assert!(is_dnssec_check("RRSIG_VALID"));
         assert!(!is_dnssec_check("LAME"));

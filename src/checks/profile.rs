@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::catalogue::{self, CATALOGUE};
+use super::catalogue::{self, CheckId, CATALOGUE};
 use crate::model::{Finding, Severity};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,7 @@ impl Default for DnssecPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     name: String,
-    overrides: HashMap<&'static str, Option<Severity>>,
+    overrides: HashMap<CheckId, Option<Severity>>,
     dnssec: DnssecPolicy,
 }
 
@@ -151,7 +151,7 @@ impl Profile {
         let mut overrides = HashMap::new();
         for (id, level) in f.severity {
             let check = catalogue::lookup(&id).ok_or_else(|| {
-                let known: Vec<&str> = CATALOGUE.iter().map(|c| c.id).collect();
+                let known: Vec<&str> = CATALOGUE.iter().map(|c| c.id.as_str()).collect();
                 format!("unknown check id '{id}' (known: {})", known.join(", "))
             })?;
             let sev = match level {
@@ -193,9 +193,10 @@ impl Profile {
 
     /// Severity of check `id` under this profile; `None` = off.
     pub fn severity(&self, id: &str) -> Option<Severity> {
-        match self.overrides.get(id) {
+        let id = CheckId::parse(id)?;
+        match self.overrides.get(&id) {
             Some(s) => *s,
-            None => catalogue::lookup(id).map(|c| c.severity),
+            None => id.check().map(|c| c.severity),
         }
     }
 
@@ -244,7 +245,7 @@ mod tests {
         assert!(Profile::from_toml("[dnssec]\nmargin = 1\n").is_err());
         let d = Profile::registry_default();
         for c in CATALOGUE {
-            assert_eq!(d.severity(c.id), Some(c.severity));
+            assert_eq!(d.severity(c.id.as_str()), Some(c.severity));
         }
     }
 }

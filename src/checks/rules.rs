@@ -9,7 +9,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::catalogue;
+use super::catalogue::CheckId;
 use crate::model::{Finding, ServerReport, Severity};
 use crate::probe::{AddressFacts, NsTarget, Outcome, ProbeFacts, Probes, QueryResult, Reply};
 
@@ -29,10 +29,10 @@ fn plain(n: &Name) -> String {
 struct Out(Vec<Finding>);
 
 impl Out {
-    fn push(&mut self, id: &str, server: Option<&str>, addr: Option<SocketAddr>, msg: String) {
-        let severity = catalogue::lookup(id).map_or(Severity::Error, |c| c.severity);
+    fn push(&mut self, id: CheckId, server: Option<&str>, addr: Option<SocketAddr>, msg: String) {
+        let severity = id.check().map_or(Severity::Error, |c| c.severity);
         self.0.push(Finding {
-            id: id.to_string(),
+            id: id.as_str().to_string(),
             severity,
             server: server.map(str::to_string),
             address: addr.map(show_addr),
@@ -98,7 +98,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
     let names: BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     if names.len() < MIN_NAMESERVERS {
         out.push(
-            "NS_COUNT",
+            CheckId::NsCount,
             None,
             None,
             format!(
@@ -111,7 +111,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
     for t in targets {
         if !seen.insert(t.name.as_str()) {
             out.push(
-                "NS_DISTINCT_NAME",
+                CheckId::NsDistinctName,
                 Some(t.name.as_str()),
                 None,
                 format!("{} is declared more than once", t.name),
@@ -131,7 +131,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
     for (addr, owners) in &by_addr {
         if owners.len() > 1 {
             out.push(
-                "NS_DISTINCT_ADDR",
+                CheckId::NsDistinctAddr,
                 None,
                 Some(*addr),
                 format!(
@@ -149,7 +149,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
         let in_bailiwick = s.name.is_at_or_below(domain);
         if in_bailiwick && s.declared.is_empty() {
             out.push(
-                "GLUE_REQUIRED",
+                CheckId::GlueRequired,
                 Some(name),
                 None,
                 format!("{name} is inside {domain}, so glue addresses must be declared"),
@@ -163,7 +163,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
                     res.errors.join("; ")
                 };
                 out.push(
-                    "NS_RESOLVES",
+                    CheckId::NsResolves,
                     Some(name),
                     None,
                     format!("{name} does not resolve to an address: {why}"),
@@ -171,7 +171,7 @@ pub fn evaluate(facts: &ProbeFacts, targets: &[NsTarget]) -> Vec<Finding> {
             }
             if let Some(c) = &res.cname {
                 out.push(
-                    "NS_NOT_CNAME",
+                    CheckId::NsNotCname,
                     Some(name),
                     None,
                     format!("{name} is an alias (CNAME to {}); NS names must not be aliases (RFC 2181 §10.3)", plain(c)),
@@ -193,7 +193,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     let addr = Some(a.addr);
     if let Some(why) = a.refused {
         out.push(
-            "TARGET_REFUSED",
+            CheckId::TargetRefused,
             Some(name),
             addr,
             format!(
@@ -210,7 +210,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         .map_or_else(|| "not asked".to_string(), |q| outcome_text(&q.first));
     if !p.all().any(QueryResult::answered) {
         out.push(
-            "RESPONSIVE",
+            CheckId::Responsive,
             Some(name),
             addr,
             format!(
@@ -235,7 +235,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         .collect();
     if let Some(first) = malformed.first() {
         out.push(
-            "MALFORMED_REPLY",
+            CheckId::MalformedReply,
             Some(name),
             addr,
             format!(
@@ -249,7 +249,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
         p.soa_udp_edns.first.answered() || p.soa_udp.as_ref().is_some_and(|q| q.first.answered());
     if !udp_answered {
         out.push(
-            "UDP",
+            CheckId::Udp,
             Some(name),
             addr,
             format!(
@@ -261,7 +261,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     let tcp_answered = a.tcp_answered();
     if !tcp_answered {
         out.push(
-            "TCP",
+            CheckId::Tcp,
             Some(name),
             addr,
             format!("no answer to SOA over TCP: {tcp_shown}"),
@@ -269,7 +269,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     }
     if p.soa_udp.as_ref().is_some_and(QueryResult::truncated) && p.soa_udp_edns.truncated() {
         out.push(
-            "TCP_ONLY",
+            CheckId::TcpOnly,
             Some(name),
             addr,
             "UDP answers to SOA are always truncated; the answer is only available over TCP".into(),
@@ -279,7 +279,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     if let (Some(r), Some(plain_r)) = (p.soa_udp_edns.first.reply(), plain_soa_reply(p)) {
         if crate::probe::edns_rejected(r.rcode) && plain_r.rcode == ResponseCode::NoError {
             out.push(
-                "EDNS",
+                CheckId::Edns,
                 Some(name),
                 addr,
                 format!(
@@ -289,7 +289,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             );
         } else if !r.edns && r.rcode == ResponseCode::NoError {
             out.push(
-                "EDNS",
+                CheckId::Edns,
                 Some(name),
                 addr,
                 "the reply to an EDNS(0) query carries no OPT record (RFC 6891 §7)".into(),
@@ -329,7 +329,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
             _ => "answers the zone's SOA with an error",
         };
         out.push(
-            "LAME",
+            CheckId::Lame,
             Some(name),
             addr,
             format!("{name} {what}: {rc} for {zone} SOA; the server is lame for {zone}"),
@@ -337,7 +337,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     }
     if !no_soa.is_empty() {
         out.push(
-            "SOA_ANSWER",
+            CheckId::SoaAnswer,
             Some(name),
             addr,
             format!(
@@ -348,7 +348,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     }
     if !not_aa.is_empty() {
         out.push(
-            "AUTHORITATIVE",
+            CheckId::Authoritative,
             Some(name),
             addr,
             format!(
@@ -377,7 +377,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
                 || r.rcode == ResponseCode::NXDomain);
         if recursed {
             out.push(
-                "OPEN_RECURSION",
+                CheckId::OpenRecursion,
                 Some(name),
                 addr,
                 format!(
@@ -392,7 +392,7 @@ fn address_checks(out: &mut Out, name: &str, a: &AddressFacts, apex: &Name) {
     if let Some(rtt) = rtt {
         if rtt > Duration::from_secs(1) {
             out.push(
-                "RTT",
+                CheckId::Rtt,
                 Some(name),
                 addr,
                 format!("median round-trip time is {} ms", rtt.as_millis()),
@@ -455,7 +455,7 @@ fn soa_checks(out: &mut Out, facts: &ProbeFacts, apex: &Name) {
             "SOA record differs between servers"
         };
         out.push(
-            "SOA_CONSISTENT",
+            CheckId::SoaConsistent,
             None,
             None,
             format!("{what}: {}", detail.join("; ")),
@@ -479,14 +479,14 @@ fn soa_syntax(out: &mut Out, soa: &SOA) {
     let rname = soa.rname.to_ascii();
     if labels.iter().any(|l| l.contains(&b'@')) {
         out.push(
-            "RNAME_SYNTAX",
+            CheckId::RnameSyntax,
             None,
             None,
             format!("SOA RNAME '{rname}' contains '@'; write the mailbox as a domain name, e.g. hostmaster.example.ru. (RFC 1035 §8)"),
         );
     } else if labels.len() < 3 || !labels[1..].iter().all(|l| ldh_label(l)) {
         out.push(
-            "RNAME_SYNTAX",
+            CheckId::RnameSyntax,
             None,
             None,
             format!(
@@ -497,7 +497,7 @@ fn soa_syntax(out: &mut Out, soa: &SOA) {
     let mlabels: Vec<&[u8]> = soa.mname.iter().collect();
     if mlabels.len() < 2 || !mlabels.iter().all(|l| ldh_label(l)) {
         out.push(
-            "MNAME_SYNTAX",
+            CheckId::MnameSyntax,
             None,
             None,
             format!(
@@ -528,7 +528,7 @@ fn soa_syntax(out: &mut Out, soa: &SOA) {
     }
     if !bad.is_empty() {
         out.push(
-            "SOA_TIMERS",
+            CheckId::SoaTimers,
             None,
             None,
             format!("SOA timers outside recommended ranges: {}", bad.join(", ")),
@@ -556,7 +556,7 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
                 .collect();
             if published.is_empty() {
                 out.push(
-                    "NS_SET_MATCHES",
+                    CheckId::NsSetMatches,
                     Some(s.name.as_str()),
                     Some(a.addr),
                     format!("{} returns no NS records for {domain}", s.name),
@@ -564,7 +564,7 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
             } else if published != declared {
                 let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
                 out.push(
-                    "NS_SET_MATCHES",
+                    CheckId::NsSetMatches,
                     Some(s.name.as_str()),
                     Some(a.addr),
                     format!(
@@ -627,7 +627,7 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
         }
         if let Some(c) = cname {
             out.push(
-                "NS_NOT_CNAME",
+                CheckId::NsNotCname,
                 Some(t.name.as_str()),
                 None,
                 format!(
@@ -647,7 +647,7 @@ fn host_checks(out: &mut Out, facts: &ProbeFacts, targets: &[NsTarget], domain: 
                 }
             };
             out.push(
-                "GLUE_MATCHES",
+                CheckId::GlueMatches,
                 Some(t.name.as_str()),
                 None,
                 format!(
@@ -723,7 +723,7 @@ fn queries_answered(
             String::new()
         };
         out.push(
-            "QUERY_ANSWERED",
+            CheckId::QueryAnswered,
             Some(name),
             Some(addr),
             format!("{name} on {}: {first}{more}", show_addr(addr)),
@@ -810,7 +810,12 @@ mod tests {
         let from_reply = Name::from_utf8("evil\u{202e}moc\u{2028}x.ru.")
             .map(|n| n.to_utf8())
             .unwrap_or_else(|_| "evil\u{202e}moc\u{2028}x.ru".into());
-        out.push("NS_SET", None, None, format!("NS {from_reply} \u{1b}[2J"));
+        out.push(
+            CheckId::NsCount,
+            None,
+            None,
+            format!("NS {from_reply} \u{1b}[2J"),
+        );
         let m = &out.0[0].message;
         assert!(!m.chars().any(crate::text::is_forbidden), "{m:?}");
         assert!(m.contains("\\u{202e}") && m.contains("\\u{001b}"), "{m:?}");

@@ -70,6 +70,7 @@ use std::collections::HashSet;
 
 use chrono::Duration;
 
+use crate::checks::catalogue::CheckId;
 use crate::config::{Config, DelegationConfig, OnViolation};
 use crate::lifecycle::Status;
 use crate::model::{
@@ -78,12 +79,12 @@ use crate::model::{
 };
 
 /// Finding id of the synthetic finding for a server over its downtime budget.
-pub const DOWNTIME_BUDGET_ID: &str = "DOWNTIME_BUDGET";
+pub const DOWNTIME_BUDGET_ID: &str = CheckId::DowntimeBudget.as_str();
 
 /// Finding ids that say an address did not answer at all: for an address
 /// of a server that answers elsewhere, that is downtime of the address
 /// (charged to its budget), not a violation by itself.
-const ADDRESS_DOWN_IDS: [&str; 1] = ["RESPONSIVE"];
+const ADDRESS_DOWN_IDS: [CheckId; 1] = [CheckId::Responsive];
 
 fn names_of(ns: &[Nameserver]) -> String {
     ns.iter()
@@ -341,7 +342,7 @@ pub fn violation_findings(report: &CheckReport) -> Vec<&crate::model::Finding> {
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
-        .filter(|f| !ADDRESS_DOWN_IDS.contains(&f.id.as_str()))
+        .filter(|f| !ADDRESS_DOWN_IDS.iter().any(|c| *c == f.id))
         .filter(|f| match &f.server {
             Some(s) => !down.contains(&norm(s)),
             None => down.is_empty(),
