@@ -4,14 +4,25 @@
 //! required client certificate (signed by `epp.client_ca`, mapped to a
 //! registrar by the SHA-256 of its DER), 4-byte length-prefixed frames, the
 //! greeting, login/idle/frame timeouts, a per-registrar session cap and
-//! command rate. [`session`] turns one frame into one answer.
+//! command rate. [`session`] turns one frame into one answer (login, dispatch, limits);
+//! a flow per command in `domain`, `transfer`, `contact`, `host` and `poll`
+//! (parse, call the registry, render with [`response`]).
 //!
 //! Off unless `epp.listen` is set; started by `serve`.
 
 pub mod client_status;
+mod contact;
+mod domain;
+mod flow;
 pub mod frame;
 pub mod guard;
+mod host;
+mod poll;
+pub mod response;
 pub mod session;
+#[cfg(test)]
+mod testkit;
+mod transfer;
 pub mod xml;
 
 use rustls::pki_types::pem::PemObject;

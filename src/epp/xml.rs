@@ -4,7 +4,7 @@
 //! attacks (billion laughs, external entities) cannot start; depth and
 //! element count are bounded.
 //!
-//! EPP XML out: [`escape`] for text and attribute values.
+//! EPP XML out is [`super::response`]'s typed writer.
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -200,11 +200,6 @@ fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
         Some(parent) => parent.children.push(el),
         None => *root = Some(el),
     }
-}
-
-/// Escape text or an attribute value for output.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(s)
 }
 
 #[cfg(test)]
