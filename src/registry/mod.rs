@@ -1473,14 +1473,23 @@ impl<'a> Registry<'a> {
             return Err(invalid("outcome", "give the outcome of the dispute"));
         }
         self.modify(actor, name, None, |_, d, _, now| {
-            if d.registration.dispute.take().is_none() {
+            let Some(lock) = d.registration.dispute.take() else {
                 return Err(RegistryError::refused(
                     Rule::NoLock,
                     "the domain has no dispute lock",
                 ));
-            }
+            };
             let floor = now + self.dur(self.lc().grace_period);
             let mut text = "dispute lock lifted".to_string();
+            // An open verification request resumes where the lock stopped
+            // it: its deadlines move by the time the lock lasted.
+            if let Some(asked) = d.verification_requested {
+                let frozen = now - lock.since.max(asked);
+                if frozen > Duration::zero() {
+                    d.verification_requested = Some(asked + frozen);
+                    text.push_str("; verification deadlines moved by the lock's duration");
+                }
+            }
             if d.paid_till < floor {
                 d.paid_till = floor;
                 text.push_str(&format!("; paid until {}", floor.to_rfc3339()));
