@@ -289,6 +289,12 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// The delegation state machine acts on it too (takes the domain out
+    /// of the zone or drops its delegation) and writes its own event.
+    pub fn changes_delegation(self) -> bool {
+        !matches!(self, Self::CourtReservationEnded)
+    }
+
     /// The event text. An event whose text starts with it at the same
     /// instant is the same transition (the sweep writes it once).
     pub fn text(self) -> &'static str {

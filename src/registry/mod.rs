@@ -1228,7 +1228,30 @@ impl<'a> Registry<'a> {
         };
         // The transitions of the registration as it was, then what time
         // completed (a transfer, a lapse) — each at its own instant.
+        let scheduled = txn.delegation(name)?.is_some_and(|r| {
+            matches!(
+                r.state,
+                DelegationState::Delegated | DelegationState::Testing | DelegationState::Suspended
+            )
+        });
         for (t, tr) in &todo {
+            if scheduled && tr.changes_delegation() {
+                // The delegation state machine writes this transition's
+                // feed event itself ("suspended: expired", "registration
+                // cancelled (…)"): one transition, one feed event
+                // (docs/lifecycle.md "Change feed"). History keeps it.
+                let state = txn
+                    .delegation(name)?
+                    .map_or(DelegationState::Undelegated, |r| r.state);
+                let ev = HistoryEvent {
+                    at: *t,
+                    from: Some(state),
+                    to: state,
+                    reason: tr.text().to_string(),
+                };
+                txn.append_event(name, &ev, "registry", &[])?;
+                continue;
+            }
             self.event(txn.as_mut(), &d, *t, "registry", tr.text(), &[])?;
         }
         self.settle_in(txn.as_mut(), d, now)?;
