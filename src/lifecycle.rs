@@ -153,9 +153,18 @@ pub fn evaluate(domain: &Domain, now: Timestamp, cfg: &LifecycleConfig) -> Statu
         let waited = now - asked;
         // Cancellation counts from the suspension, not from the request.
         let cancel_after = dur(cfg.verification_suspend) + dur(cfg.verification_cancel);
+        let overdue_at = asked + dur(cfg.verification_suspend);
+        // Status quo under a dispute lock: the request turns overdue only
+        // if it did before the lock; the unlock gives the time back
+        // (docs/lifecycle.md "Dispute lock").
+        let overdue = now >= overdue_at
+            && reg
+                .dispute
+                .as_ref()
+                .is_none_or(|lock| lock.since >= overdue_at);
         if waited >= cancel_after && !frozen {
             cancelled.get_or_insert(Cancelled::VerificationUnanswered);
-        } else if waited >= dur(cfg.verification_suspend) {
+        } else if overdue {
             blocks.push(Block::VerificationOverdue);
         }
     }
@@ -280,6 +289,12 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// The delegation state machine acts on it too (takes the domain out
+    /// of the zone or drops its delegation) and writes its own event.
+    pub fn changes_delegation(self) -> bool {
+        !matches!(self, Self::CourtReservationEnded)
+    }
+
     /// The event text. An event whose text starts with it at the same
     /// instant is the same transition (the sweep writes it once).
     pub fn text(self) -> &'static str {

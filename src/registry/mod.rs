@@ -1228,7 +1228,30 @@ impl<'a> Registry<'a> {
         };
         // The transitions of the registration as it was, then what time
         // completed (a transfer, a lapse) — each at its own instant.
+        let scheduled = txn.delegation(name)?.is_some_and(|r| {
+            matches!(
+                r.state,
+                DelegationState::Delegated | DelegationState::Testing | DelegationState::Suspended
+            )
+        });
         for (t, tr) in &todo {
+            if scheduled && tr.changes_delegation() {
+                // The delegation state machine writes this transition's
+                // feed event itself ("suspended: expired", "registration
+                // cancelled (…)"): one transition, one feed event
+                // (docs/lifecycle.md "Change feed"). History keeps it.
+                let state = txn
+                    .delegation(name)?
+                    .map_or(DelegationState::Undelegated, |r| r.state);
+                let ev = HistoryEvent {
+                    at: *t,
+                    from: Some(state),
+                    to: state,
+                    reason: tr.text().to_string(),
+                };
+                txn.append_event(name, &ev, "registry", &[])?;
+                continue;
+            }
             self.event(txn.as_mut(), &d, *t, "registry", tr.text(), &[])?;
         }
         self.settle_in(txn.as_mut(), d, now)?;
@@ -1473,14 +1496,23 @@ impl<'a> Registry<'a> {
             return Err(invalid("outcome", "give the outcome of the dispute"));
         }
         self.modify(actor, name, None, |_, d, _, now| {
-            if d.registration.dispute.take().is_none() {
+            let Some(lock) = d.registration.dispute.take() else {
                 return Err(RegistryError::refused(
                     Rule::NoLock,
                     "the domain has no dispute lock",
                 ));
-            }
+            };
             let floor = now + self.dur(self.lc().grace_period);
             let mut text = "dispute lock lifted".to_string();
+            // An open verification request resumes where the lock stopped
+            // it: its deadlines move by the time the lock lasted.
+            if let Some(asked) = d.verification_requested {
+                let frozen = now - lock.since.max(asked);
+                if frozen > Duration::zero() {
+                    d.verification_requested = Some(asked + frozen);
+                    text.push_str("; verification deadlines moved by the lock's duration");
+                }
+            }
             if d.paid_till < floor {
                 d.paid_till = floor;
                 text.push_str(&format!("; paid until {}", floor.to_rfc3339()));

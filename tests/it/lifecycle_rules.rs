@@ -680,3 +680,78 @@ async fn domain_check_agrees_with_create() {
     .await
     .unwrap();
 }
+
+/// Status quo: a verification request that falls overdue under a dispute
+/// lock does not suspend the domain (it stays in the zone, no suspension
+/// event); the unlock moves the request's deadlines by the lock's
+/// duration, so it turns overdue the time it had left after the unlock.
+#[tokio::test]
+async fn verification_overdue_does_not_suspend_a_disputed_domain() {
+    let s = Server::start(|_| {}).await;
+    let lc = s.app.config.lifecycle.clone();
+    let now = s.clock.now();
+    let d = s
+        .domains_of(A, 1000)
+        .into_iter()
+        .find(|n| {
+            let dom = s.store().domain(n).unwrap().unwrap();
+            let st = lifecycle::evaluate(&dom, now, &lc);
+            !dom.nameservers.is_empty() && st.may_delegate() && !st.verification_pending
+        })
+        .expect("a fixture domain with nameservers");
+    let old = s.store().delegation(&d).unwrap().unwrap();
+    let rec = DelegationRecord {
+        state: DelegationState::Delegated,
+        delegated_at: Some(now),
+        ..old.clone()
+    };
+    assert!(s
+        .store()
+        .put_delegation(&d, &old.ns_fingerprint, &rec, None, None)
+        .unwrap());
+    let suspend = chrono::Duration::from_std(lc.verification_suspend).unwrap();
+    let day = chrono::Duration::days(1);
+    let reg = s.app.registry();
+    reg.verification_request(&Actor::Operator, &d).unwrap();
+    drop(reg);
+    // Half the suspension period later, the lock.
+    s.clock.advance((suspend / 2).to_std().unwrap());
+    s.app
+        .registry()
+        .dispute_lock(&Actor::Operator, &d, "case A40-79/2026")
+        .unwrap();
+    // Well past the suspension deadline: still in the zone, no block.
+    s.clock.advance((suspend + day).to_std().unwrap());
+    let at = s.clock.now();
+    let dom = s.store().domain(&d).unwrap().unwrap();
+    let st = lifecycle::evaluate(&dom, at, &lc);
+    assert!(st.blocks.is_empty() && st.exists(), "{st:?}");
+    assert!(in_zone(&s, &d), "a disputed domain stays delegated");
+    s.app.registry().sweep().unwrap();
+    let feed = feed_of(&s, A, &d).await;
+    assert!(
+        !feed
+            .iter()
+            .any(|e| e["reason"].to_string().contains("verification overdue")),
+        "{feed:?}"
+    );
+    // Unlock: the request resumes with the half period it had left.
+    s.app
+        .registry()
+        .dispute_unlock(&Actor::Operator, &d, "claim dismissed")
+        .unwrap();
+    let dom = s.store().domain(&d).unwrap().unwrap();
+    let left = suspend / 2;
+    let eval = |t| lifecycle::evaluate(&dom, t, &lc);
+    let unlocked = s.clock.now();
+    assert!(eval(unlocked + left - chrono::Duration::seconds(1))
+        .blocks
+        .is_empty());
+    assert_eq!(
+        eval(unlocked + left).blocks,
+        vec![lifecycle::Block::VerificationOverdue]
+    );
+    assert!(in_zone(&s, &d));
+    s.clock.advance(left.to_std().unwrap());
+    assert!(!in_zone(&s, &d), "overdue after the time it had left");
+}

@@ -377,3 +377,72 @@ async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
     app.shutdown.cancel();
     task.await.unwrap();
 }
+
+/// A delegated domain that expires is one transition, so one event in its
+/// registrar's feed: the scheduler's suspension ("suspended: expired");
+/// the registry's sweep keeps the transition in the history only, and a
+/// second sweep adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_delegated_domain_is_one_feed_event() {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let mut cfg = Config::default();
+    cfg.delegation.jitter = 0.0;
+    let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = domain("expiring.ru", two_ns("expiring"), t0);
+    d.paid_till = t0 + chrono::Duration::minutes(30);
+    let store = store_at(
+        &dir.path().join("z.redb"),
+        vec![d],
+        cfg.delegation.test_window,
+        t0,
+    );
+    use zonekeeper::store::Store;
+    let old = store.delegation("expiring.ru").unwrap().unwrap();
+    let rec = zonekeeper::model::DelegationRecord {
+        state: DelegationState::Delegated,
+        delegated_at: Some(t0),
+        ..old.clone()
+    };
+    assert!(store
+        .put_delegation("expiring.ru", &old.ns_fingerprint, &rec, None, None)
+        .unwrap());
+    let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
+    let feed_after = |t| {
+        app.store
+            .feed("REGRU-RU", 0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.domain == "expiring.ru" && e.at >= t)
+            .map(|e| e.reason)
+            .collect::<Vec<_>>()
+    };
+    let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
+    let paid = t0 + chrono::Duration::minutes(30);
+    // Past paid_till: the sweep runs first, then the scheduler's round.
+    clock.advance(Duration::from_secs(40 * 60));
+    app.registry().sweep().unwrap();
+    app.scheduler_wake.notify_one();
+    let state = || app.store.delegation("expiring.ru").unwrap().unwrap().state;
+    assert!(
+        wait_for(Duration::from_secs(5), || state()
+            == DelegationState::Suspended)
+        .await
+    );
+    app.registry().sweep().unwrap();
+    let feed = feed_after(paid);
+    assert_eq!(feed.len(), 1, "{feed:?}");
+    assert!(feed[0].contains("expired"), "{feed:?}");
+    // The history has both: the lifecycle transition and the suspension.
+    let hist = app.store.history("expiring.ru", 100).unwrap();
+    let expired = zonekeeper::lifecycle::Transition::Expired.text();
+    assert_eq!(
+        hist.iter()
+            .filter(|e| e.reason.starts_with(expired))
+            .count(),
+        1,
+        "{hist:?}"
+    );
+    task.abort();
+}
