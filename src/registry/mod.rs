@@ -642,10 +642,7 @@ impl<'a> Registry<'a> {
         let ds = ds_set(&body.ds, has_ns)?;
         if let Some(r) = &body.reseller {
             if !input::valid_handle(r) {
-                return Err(invalid(
-                    "reseller",
-                    "must be 1–64 letters, digits, '-' or '_'",
-                ));
+                return Err(invalid("reseller", input::handle_must()));
             }
         }
         let now = self.now();
