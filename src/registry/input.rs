@@ -477,6 +477,10 @@ impl ContactIn {
     }
 }
 
+/// Webhook events counted for the pending figure at most (a count, not
+/// a scan): the delivery task and the registrar API both show it.
+pub const PENDING_COUNT_MAX: usize = 10_000;
+
 /// The shortest webhook secret accepted.
 pub const MIN_SECRET_LEN: usize = 16;
 
