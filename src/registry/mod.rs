@@ -1303,7 +1303,7 @@ impl<'a> Registry<'a> {
     }
 
     /// Declare (or, empty, remove) the DS set, checked by the registry with
-    /// the rule `create` uses ([`ds_set`], inside [`Self::update_domain`],
+    /// the rule `create` uses (`ds_set`, inside [`Self::update_domain`],
     /// whatever the edge checked): tested like an NS change (a delegated
     /// domain keeps its published DS until the new set passes; removing
     /// it goes unsigned at once). `source` (`registrar API`, `CDS`) is
