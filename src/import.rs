@@ -15,11 +15,13 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::lifecycle;
 use crate::model::{
-    Contact, ContactKind, DiscloseField, Domain, Hold, PostalAddress, Registrar, Reseller,
-    Timestamp, Webhook,
+    Contact, ContactKind, DiscloseField, Domain, Hold, Registrar, Reseller, Timestamp, Webhook,
 };
 use crate::names::{self, ConfusableMode, ConfusableSet, DomainName, Zones};
-use crate::registry::input::{valid_handle, validate_nameservers, NameserverIn};
+use crate::registry::input::{
+    handle_must, not_a_handle, valid_handle, validate_nameservers, AddressIn, ContactIn,
+    NameserverIn,
+};
 use crate::store::{
     BatchSource, ImportBatch, ImportRecord, ImportSource, ImportSummary, RecordError, Store,
     StoreError,
@@ -245,7 +247,7 @@ struct WebhookIn {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddressIn {
+struct AddressJson {
     #[serde(default, deserialize_with = "tidy::list")]
     street: Vec<String>,
     #[serde(default, deserialize_with = "tidy::opt")]
@@ -257,9 +259,11 @@ struct AddressIn {
     country: Option<String>,
 }
 
+/// A contact's JSON form, turned into the registry's
+/// [`crate::registry::input::ContactIn`] (which holds the contact rule).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ContactIn {
+struct ContactJson {
     handle: String,
     kind: ContactKind,
     #[serde(default, deserialize_with = "tidy::opt")]
@@ -268,7 +272,7 @@ struct ContactIn {
     org: Option<String>,
     email: Option<String>,
     phone: Option<String>,
-    address: Option<AddressIn>,
+    address: Option<AddressJson>,
     #[serde(default, deserialize_with = "tidy::opt")]
     tax_id: Option<String>,
     birth_date: Option<String>,
@@ -333,113 +337,28 @@ impl Errors {
     }
 }
 
-/// Check one contact's fields (the text policy, kinds, dates, country):
-/// `None` if any was refused (the reasons are in `e`).
-fn contact_checked(e: &mut Errors, c: ContactIn) -> Option<Contact> {
-    let errors_before = e.total;
-    match c.kind {
-        ContactKind::Person if c.name.is_none() => e.push("name", "a person needs a name"),
-        ContactKind::Org if c.org.is_none() => e.push("org", "an organisation needs org"),
-        _ => {}
-    }
-    for (f, v) in [
-        ("name", &c.name),
-        ("org", &c.org),
-        ("tax_id", &c.tax_id),
-        ("passport", &c.passport),
-    ] {
-        check_text(e, f, v, text::MAX_TEXT);
-    }
-    check_with(e, "email", &c.email, text::check_email);
-    check_with(e, "phone", &c.phone, text::check_phone);
-    if let Some(b) = &c.birth_date {
-        if chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").is_err() {
-            e.push("birth_date", format!("'{b}' is not a date (YYYY-MM-DD)"));
+impl ContactJson {
+    fn input(self) -> ContactIn {
+        ContactIn {
+            handle: self.handle,
+            kind: self.kind,
+            name: self.name,
+            org: self.org,
+            email: self.email,
+            phone: self.phone,
+            address: self.address.map(|a| AddressIn {
+                street: a.street,
+                city: a.city,
+                region: a.region,
+                postal_code: a.postal_code,
+                country: a.country,
+            }),
+            tax_id: self.tax_id,
+            birth_date: self.birth_date,
+            passport: self.passport,
+            disclose: self.disclose,
+            registrar: self.registrar,
         }
-    }
-    let address = c.address.map(|a| {
-        if let Err(err) =
-            text::check_count("address.street", a.street.len(), text::MAX_STREET_LINES)
-        {
-            e.push("address.street", err.to_string());
-        } else {
-            for (j, s) in a.street.iter().enumerate() {
-                let f = format!("address.street[{j}]");
-                if let Err(err) = text::check_line(&f, s, text::MAX_TEXT) {
-                    e.push(f, err.to_string());
-                }
-            }
-        }
-        check_text(e, "address.city", &a.city, text::MAX_TEXT);
-        check_text(e, "address.region", &a.region, text::MAX_TEXT);
-        check_text(
-            e,
-            "address.postal_code",
-            &a.postal_code,
-            text::MAX_POSTAL_CODE,
-        );
-        if let Some(cc) = &a.country {
-            if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
-                e.push(
-                    "address.country",
-                    format!("'{}' is not an ISO 3166 two-letter code", text::escape(cc)),
-                );
-            }
-        }
-        PostalAddress {
-            street: a.street,
-            city: a.city,
-            region: a.region,
-            postal_code: a.postal_code,
-            country: a.country.map(|c| c.to_ascii_uppercase()),
-        }
-    });
-    let mut disclose = c.disclose;
-    disclose.sort();
-    disclose.dedup();
-    if e.total > errors_before {
-        return None;
-    }
-    Some(Contact {
-        handle: c.handle,
-        kind: c.kind,
-        name: c.name,
-        org: c.org,
-        email: c.email,
-        phone: c.phone,
-        address,
-        tax_id: c.tax_id,
-        birth_date: c.birth_date,
-        passport: c.passport,
-        disclose,
-        sponsor: c.registrar,
-        created: None,
-    })
-}
-
-/// A contact from its JSON form (docs/import.md) (`handle`, `kind`, `name`, …,
-/// `disclose`), checked as import checks it: for the edges that create or
-/// change contacts one by one (EPP). Reasons name the field.
-pub fn contact_from_json(v: serde_json::Value) -> Result<Contact, Vec<RecordError>> {
-    let mut e = Errors {
-        list: Vec::new(),
-        total: 0,
-        section: "contact",
-        index: 0,
-    };
-    let c: ContactIn = match serde_json::from_value(v) {
-        Ok(c) => c,
-        Err(err) => {
-            e.push("-", err.to_string());
-            return Err(e.list);
-        }
-    };
-    if !valid_handle(&c.handle) {
-        e.push("handle", "must be 1–64 letters, digits, '-' or '_'");
-    }
-    match contact_checked(&mut e, c) {
-        Some(c) if e.total == 0 => Ok(c),
-        _ => Err(e.list),
     }
 }
 
@@ -470,13 +389,7 @@ fn check_with(
 fn check_ref(e: &mut Errors, field: &str, v: Option<&str>) {
     if let Some(h) = v {
         if !valid_handle(h) {
-            e.push(
-                field,
-                format!(
-                    "'{}' is not a handle (1–64 letters, digits, '-' or '_')",
-                    text::escape(h)
-                ),
-            );
+            e.push(field, not_a_handle(h));
         }
     }
 }
@@ -627,8 +540,7 @@ impl<S: Sink> Parser<'_, S> {
             }
         };
         if !valid_handle(&r.handle) {
-            self.e
-                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e.push("handle", handle_must());
         } else if !seen.insert(r.handle.clone()) {
             self.e.push(
                 "handle",
@@ -713,8 +625,7 @@ impl<S: Sink> Parser<'_, S> {
             }
         };
         if !valid_handle(&r.handle) {
-            self.e
-                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
+            self.e.push("handle", handle_must());
         } else if !self.seen_resellers.insert(Reseller::key(&r.handle)) {
             self.e.push(
                 "handle",
@@ -743,24 +654,27 @@ impl<S: Sink> Parser<'_, S> {
         self.e.section = "contacts";
         self.e.index = i;
         let seen = &mut self.seen_contacts;
-        let c: ContactIn = match serde_json::from_str(c.get()) {
+        let c: ContactJson = match serde_json::from_str(c.get()) {
             Ok(c) => c,
             Err(err) => {
                 self.e.push("-", err.to_string());
                 return;
             }
         };
-        if !valid_handle(&c.handle) {
-            self.e
-                .push("handle", "must be 1–64 letters, digits, '-' or '_'");
-        } else if !seen.insert(c.handle.clone()) {
+        if valid_handle(&c.handle) && !seen.insert(c.handle.clone()) {
             self.e.push(
                 "handle",
                 format!("'{}' appears twice in this file", c.handle),
             );
         }
-        if let Some(c) = contact_checked(&mut self.e, c) {
-            self.keep(|s| s.contact(c));
+        // The contact rule is the registry's (the same EPP's contacts meet).
+        match c.input().validate() {
+            Ok(c) => self.keep(|s| s.contact(c)),
+            Err(v) => {
+                for (field, reason) in v {
+                    self.e.push(field, reason);
+                }
+            }
         }
     }
 

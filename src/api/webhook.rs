@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::{blocking, ApiState, Problem};
 use crate::model::Timestamp;
-use crate::webhook::deliver::PENDING_COUNT_MAX;
+use crate::registry::input::PENDING_COUNT_MAX;
 
 #[derive(Debug, Serialize)]
 pub struct WebhookOut {

@@ -6,6 +6,7 @@ use super::flow::{check_answer, roid, Ctx};
 use super::response::{fragment, from_registry, internal, missing, ts, Out, R};
 use super::xml::{Element, CONTACT_NS};
 use crate::model::{Contact, ContactKind, DiscloseField};
+use crate::registry::input::{AddressIn, ContactIn};
 use crate::registry::RegistryError;
 
 /// Every field, in the order RFC 5733 lists them.
@@ -121,9 +122,25 @@ pub fn info(c: &Ctx, obj: &Element) -> R {
 
 pub fn create(c: &Ctx, obj: &Element) -> R {
     let id = id(obj)?;
-    let json = contact_json(id, obj, None)?;
-    let k = crate::import::contact_from_json(json)
-        .map_err(|v| from_registry(RegistryError::Invalid(v)))?;
+    let mut k = ContactIn {
+        handle: id.to_string(),
+        kind: ContactKind::Person,
+        name: None,
+        org: None,
+        email: None,
+        phone: None,
+        address: None,
+        tax_id: None,
+        birth_date: None,
+        passport: None,
+        disclose: Vec::new(),
+        registrar: None,
+    };
+    if obj.child(CONTACT_NS, "postalInfo").is_none() {
+        return Err(missing("contact:postalInfo"));
+    }
+    apply(&mut k, obj)?;
+    // The contact rule is the registry's.
     let k = c
         .registry()
         .contact_create(&c.actor(), k)
@@ -147,14 +164,15 @@ pub fn update(c: &Ctx, obj: &Element) -> R {
     let chg = obj
         .child(CONTACT_NS, "chg")
         .ok_or_else(|| missing("contact:chg"))?;
-    // Checked once against the record read here (a clear answer for a bad
-    // value), then applied to the record as stored inside the registry's
-    // transaction, so a concurrent update is not lost.
-    let json = contact_json(id, chg, Some(&old))?;
-    crate::import::contact_from_json(json).map_err(|v| from_registry(RegistryError::Invalid(v)))?;
+    // Read once over the record read here (a clear answer for bad XML),
+    // then applied to the record as stored inside the registry's
+    // transaction, so a concurrent update is not lost; the registry
+    // checks the result.
+    apply(&mut ContactIn::from(&old), chg)?;
     c.registry()
         .contact_change(&c.actor(), id, |cur| {
-            let json = contact_json(id, chg, Some(cur)).map_err(|o| {
+            let mut k = ContactIn::from(cur);
+            apply(&mut k, chg).map_err(|o| {
                 RegistryError::Invalid(vec![crate::store::RecordError {
                     section: "contact",
                     index: 0,
@@ -162,7 +180,7 @@ pub fn update(c: &Ctx, obj: &Element) -> R {
                     reason: o.msg,
                 }])
             })?;
-            crate::import::contact_from_json(json).map_err(RegistryError::Invalid)
+            Ok(k)
         })
         .map_err(from_registry)?;
     Ok(Out::done())
@@ -176,103 +194,68 @@ pub fn delete(c: &Ctx, obj: &Element) -> R {
     Ok(Out::done())
 }
 
-/// The import format's JSON form (docs/import.md) of a contact from `<contact:create>` or
-/// `<contact:chg>` (over `old`), for [`crate::import::contact_from_json`].
-fn contact_json(id: &str, el: &Element, old: Option<&Contact>) -> Result<serde_json::Value, Out> {
-    use serde_json::{json, Value};
-    let mut v = match old {
-        Some(c) => {
-            let mut v = serde_json::to_value(c).map_err(internal)?;
-            if let Some(o) = v.as_object_mut() {
-                // The registry's, not contact fields.
-                o.remove("sponsor");
-                o.remove("created");
-            }
-            v
-        }
-        None => json!({"handle": id, "kind": "person"}),
-    };
-    let Some(o) = v.as_object_mut() else {
-        return Err(Out::err(2400, "internal error"));
-    };
+/// The fields `<contact:create>` or `<contact:chg>` gives, over `k`.
+fn apply(k: &mut ContactIn, el: &Element) -> Result<(), Out> {
+    let text = |e: &Element, n: &str| e.text_of(CONTACT_NS, n).map(str::to_string);
     // Both forms may be given; the international one is ASCII, a subset.
     let pi = el
         .all(CONTACT_NS, "postalInfo")
         .find(|p| p.attr("type") == Some("loc"))
         .or_else(|| el.child(CONTACT_NS, "postalInfo"));
-    if old.is_none() && pi.is_none() {
-        return Err(missing("contact:postalInfo"));
-    }
     if let Some(pi) = pi {
-        if let Some(n) = pi.text_of(CONTACT_NS, "name") {
-            o.insert("name".into(), json!(n));
+        if let Some(n) = text(pi, "name") {
+            k.name = Some(n);
         }
         match pi.text_of(CONTACT_NS, "org") {
             Some(org) if !org.is_empty() => {
-                o.insert("org".into(), json!(org));
-                o.insert("kind".into(), json!("org"));
+                k.org = Some(org.to_string());
+                k.kind = ContactKind::Org;
             }
             Some(_) => {
-                o.insert("org".into(), Value::Null);
-                o.insert("kind".into(), json!("person"));
+                k.org = None;
+                k.kind = ContactKind::Person;
             }
             None => {}
         }
         if let Some(a) = pi.child(CONTACT_NS, "addr") {
-            let street: Vec<&str> = a
-                .all(CONTACT_NS, "street")
-                .map(|s| s.text.as_str())
-                .collect();
-            o.insert(
-                "address".into(),
-                json!({
-                    "street": street,
-                    "city": a.text_of(CONTACT_NS, "city"),
-                    "region": a.text_of(CONTACT_NS, "sp"),
-                    "postal_code": a.text_of(CONTACT_NS, "pc"),
-                    "country": a.text_of(CONTACT_NS, "cc"),
-                }),
-            );
+            k.address = Some(AddressIn {
+                street: a
+                    .all(CONTACT_NS, "street")
+                    .map(|s| s.text.clone())
+                    .collect(),
+                city: text(a, "city"),
+                region: text(a, "sp"),
+                postal_code: text(a, "pc"),
+                country: text(a, "cc"),
+            });
         }
     }
     if let Some(p) = el.text_of(CONTACT_NS, "voice") {
-        o.insert(
-            "phone".into(),
-            if p.is_empty() { Value::Null } else { json!(p) },
-        );
+        k.phone = (!p.is_empty()).then(|| p.to_string());
     }
-    if let Some(e) = el.text_of(CONTACT_NS, "email") {
-        o.insert("email".into(), json!(e));
+    if let Some(e) = text(el, "email") {
+        k.email = Some(e);
     }
     if let Some(d) = el.child(CONTACT_NS, "disclose") {
-        let listed: Vec<&str> = d
+        let listed: Vec<DiscloseField> = d
             .children
             .iter()
             .filter_map(|c| match c.name.as_str() {
-                "name" => Some("name"),
-                "org" => Some("org"),
-                "addr" => Some("address"),
-                "voice" => Some("phone"),
-                "email" => Some("email"),
+                "name" => Some(DiscloseField::Name),
+                "org" => Some(DiscloseField::Org),
+                "addr" => Some(DiscloseField::Address),
+                "voice" => Some(DiscloseField::Phone),
+                "email" => Some(DiscloseField::Email),
                 _ => None,
             })
             .collect();
-        let mut cur: Vec<String> = old
-            .map(|c| {
-                c.disclose
-                    .iter()
-                    .filter_map(|f| serde_json::to_value(f).ok()?.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
         match d.attr("flag") {
-            Some("1" | "true") => cur.extend(listed.iter().map(|s| s.to_string())),
-            Some("0" | "false") => cur.retain(|f| !listed.contains(&f.as_str())),
+            Some("1" | "true") => k.disclose.extend(listed),
+            Some("0" | "false") => k.disclose.retain(|f| !listed.contains(f)),
             _ => return Err(Out::err(2005, "disclose flag must be 0 or 1")),
         }
-        o.insert("disclose".into(), json!(cur));
     }
-    Ok(v)
+    Ok(())
 }
 
 #[cfg(test)]

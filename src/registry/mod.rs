@@ -644,10 +644,7 @@ impl<'a> Registry<'a> {
         let ds = ds_set(&body.ds, has_ns)?;
         if let Some(r) = &body.reseller {
             if !input::valid_handle(r) {
-                return Err(invalid(
-                    "reseller",
-                    "must be 1–64 letters, digits, '-' or '_'",
-                ));
+                return Err(invalid("reseller", input::handle_must()));
             }
         }
         let now = self.now();
@@ -1330,8 +1327,9 @@ impl<'a> Registry<'a> {
         Ok((old_ns, old_ds))
     }
 
-    /// Declare (or, empty, remove) the DS set, already validated by
-    /// [`crate::ds::validate_set`]: tested like an NS change (a delegated
+    /// Declare (or, empty, remove) the DS set, checked by the registry with
+    /// the rule `create` uses (`ds_set`, inside [`Self::update_domain`],
+    /// whatever the edge checked): tested like an NS change (a delegated
     /// domain keeps its published DS until the new set passes; removing
     /// it goes unsigned at once). `source` (`registrar API`, `CDS`) is
     /// named in the history.

@@ -3,6 +3,7 @@
 //! code, the registrar's message-queue cursor and the state of a pending
 //! registrar change. Same rules for every edge: they live here, once.
 
+use super::input::ContactIn;
 use super::{Actor, RegistryError, Result, Rule};
 use crate::lifecycle::{self, Operation};
 use crate::model::{Contact, Domain, Registrar};
@@ -28,10 +29,11 @@ impl super::Registry<'_> {
         }
     }
 
-    /// Create a contact (already checked by [`crate::import::contact_from_json`])
-    /// sponsored by the calling registrar.
-    pub fn contact_create(&self, actor: &Actor, mut c: Contact) -> Result<Contact> {
+    /// Create a contact sponsored by the calling registrar (checked here
+    /// by [`ContactIn::validate`]).
+    pub fn contact_create(&self, actor: &Actor, c: ContactIn) -> Result<Contact> {
         let handle = Self::registrar_of(actor, "creating a contact")?;
+        let mut c = c.checked()?;
         let now = self.now();
         let mut txn = self.store.begin()?;
         if txn.contact(&c.handle)?.is_some() {
@@ -61,7 +63,8 @@ impl super::Registry<'_> {
 
     /// Replace a contact's data with `new` (checked like a new one); the
     /// handle and sponsor stay.
-    pub fn contact_update(&self, actor: &Actor, new: Contact) -> Result<Contact> {
+    pub fn contact_update(&self, actor: &Actor, new: impl Into<ContactIn>) -> Result<Contact> {
+        let new = new.into();
         let handle = new.handle.clone();
         self.contact_change(actor, &handle, |_| Ok(new))
     }
@@ -69,17 +72,19 @@ impl super::Registry<'_> {
     /// Change a contact with `change`, applied to the record as stored
     /// inside the write transaction (EPP `contact:update` changes some
     /// fields: two sessions' changes both survive); the handle and sponsor
-    /// stay.
+    /// stay. The changed contact is checked here by [`ContactIn::validate`].
     pub fn contact_change(
         &self,
         actor: &Actor,
         handle: &str,
-        change: impl FnOnce(&Contact) -> Result<Contact>,
+        change: impl FnOnce(&Contact) -> Result<ContactIn>,
     ) -> Result<Contact> {
         let now = self.now();
         let mut txn = self.store.begin()?;
         let old = self.own_contact(txn.as_ref(), actor, handle)?;
         let mut new = change(&old)?;
+        new.handle = old.handle.clone();
+        let mut new = new.checked()?;
         new.handle = old.handle.clone();
         new.sponsor = old.sponsor;
         new.created = old.created;

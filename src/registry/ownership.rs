@@ -332,7 +332,7 @@ fn contacts_and_court_reservations_belong_to_their_registrar() {
     create(&b, "court-case.ru", "CB").unwrap();
     let mut c = person("CB3", Some("B"));
     c.sponsor = None;
-    reg.contact_create(&b, c).unwrap();
+    reg.contact_create(&b, (&c).into()).unwrap();
     let later = Registry::offline(&store, &cfg)
         .unwrap()
         .at(t0() + Duration::days(1));

@@ -29,8 +29,7 @@ pub const DELIVERIES: &str = "zonekeeper_webhook_deliveries_total";
 pub const PENDING: &str = "zonekeeper_webhook_pending";
 /// Events read from the feed at a time.
 const BATCH: usize = 100;
-/// Events counted for the pending figure at most (a count, not a scan).
-pub const PENDING_COUNT_MAX: usize = 10_000;
+pub use crate::registry::input::PENDING_COUNT_MAX;
 
 /// Run the delivery workers until shutdown (the frontend role of `serve`).
 pub async fn run(app: App) {
