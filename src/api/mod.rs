@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
+use crate::app::writer::Writer;
 use crate::checks::{NsTarget, Profile, Verifier};
 use crate::config::Config;
 use crate::lifecycle::{self, Status};
@@ -112,7 +112,9 @@ impl Drop for CallerSlot {
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub app: App,
+    /// The registry service and what it reads (store, config, zones,
+    /// clock): all of the process the API uses.
+    pub app: Writer,
     pub tokens: Arc<Tokens>,
     pub limits: Arc<Limits>,
     pub checks: Arc<tokio::sync::Semaphore>,
@@ -134,7 +136,7 @@ fn build_verifier(cfg: &Config) -> Result<Arc<Verifier>, String> {
 }
 
 impl ApiState {
-    pub fn new(app: App) -> Self {
+    pub fn new(app: Writer) -> Self {
         Self {
             tokens: Arc::new(Tokens::new(app.store.clone(), app.clock.clone())),
             limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
@@ -253,7 +255,8 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().into_iter().map(|r| (r.method, r.path)).collect()
 }
 
-pub fn router(app: App) -> Router {
+pub fn router(app: impl Into<Writer>) -> Router {
+    let app: Writer = app.into();
     let state = ApiState::new(app);
     let mut router = Router::new();
     for r in routes() {
@@ -657,7 +660,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 pub(crate) fn parse_name(
-    app: &App,
+    app: &Writer,
     raw: Result<Path<String>, PathRejection>,
 ) -> Result<DomainName, Problem> {
     let Path(raw) = raw.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
@@ -668,7 +671,7 @@ pub(crate) fn parse_name(
 
 /// The caller's own, existing domain with its lifecycle status.
 fn own_domain(
-    app: &App,
+    app: &Writer,
     caller: &Caller,
     name: &DomainName,
     now: Timestamp,
@@ -952,7 +955,7 @@ fn split_ports(cfg: &Config, ns: &[NameserverIn]) -> Result<BarePorts, Vec<Field
 }
 
 /// Validate a `/check` request into the domain and its probe targets.
-pub fn check_targets(app: &App, body: &CheckIn) -> Result<(DomainName, Vec<Target>), Problem> {
+pub fn check_targets(app: &Writer, body: &CheckIn) -> Result<(DomainName, Vec<Target>), Problem> {
     let name = app.zones.parse_domain(&body.domain).map_err(|e| {
         Problem::invalid(
             "the domain name was refused",

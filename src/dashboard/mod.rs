@@ -21,9 +21,16 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use crate::app::App;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::delegation::outage::{Outage, OutageDetector};
+use crate::delegation::Policy;
 use crate::model::{DelegationRecord, DelegationState, RoundSummary, Severity, Timestamp};
+use crate::names::Zones;
+use crate::sessions::Sessions;
+use crate::store::Store;
 use crate::store::{StoreError, StoreStats};
 
 pub mod chart;
@@ -39,12 +46,42 @@ const TABLE_ROWS: usize = 50;
 const ROUNDS_SHOWN: usize = 200;
 const HISTORY_SHOWN: usize = 50;
 
-pub fn router(app: App) -> Router {
+/// What the dashboard uses of the process, and nothing else (built by
+/// [`crate::app::App::dashboard`]).
+#[derive(Clone)]
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub zones: Zones,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    /// The delegation policy (rules shown on a domain page).
+    pub policy: Arc<Policy>,
+    /// The registry-side outage detector (a banner while one is in force).
+    pub outage: Arc<Mutex<OutageDetector>>,
+    /// EPP sessions logged in now.
+    pub epp_sessions: Arc<Sessions>,
+}
+
+impl Deps {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn outage(&self) -> Option<Outage> {
+        self.outage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current()
+    }
+}
+
+pub fn router(deps: impl Into<Deps>) -> Router {
+    let deps: Deps = deps.into();
     Router::new()
         .route("/", get(overview))
         .route("/domain", get(find_domain))
         .route("/domains/{name}", get(domain_page))
-        .with_state(app)
+        .with_state(deps)
 }
 
 fn nonce() -> String {
@@ -76,14 +113,14 @@ fn html_response(status: StatusCode, nonce: &str, body: String) -> Response {
     res
 }
 
-fn error_page(app: &App, status: StatusCode, title: &str, detail: &str) -> Response {
+fn error_page(deps: &Deps, status: StatusCode, title: &str, detail: &str) -> Response {
     let n = nonce();
     let body = format!(
         "<h2>{}</h2>\n<p>{}</p>\n<p><a href=\"/\">Back to the overview</a></p>",
         esc(title),
         esc(detail)
     );
-    html_response(status, &n, page(title, app.now(), &n, &body))
+    html_response(status, &n, page(title, deps.now(), &n, &body))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -124,8 +161,8 @@ struct Overview {
     sampled: bool,
 }
 
-fn gather(app: &App) -> Result<Overview, StoreError> {
-    let store = app.store.as_ref();
+fn gather(deps: &Deps) -> Result<Overview, StoreError> {
+    let store = deps.store.as_ref();
     let stats = store.stats()?;
     let mut by_check: BTreeMap<String, CheckCount> = BTreeMap::new();
     let mut checked_domains = 0;
@@ -254,11 +291,11 @@ fn failing_ids(r: &Option<RoundSummary>) -> String {
 
 /// The EPP sessions card (only when the EPP server is on): the count, and
 /// per registrar in its title.
-fn epp_card(app: &App) -> String {
-    if app.config.epp.listen.is_none() {
+fn epp_card(deps: &Deps) -> String {
+    if deps.config.epp.listen.is_none() {
         return String::new();
     }
-    let s = app.epp_sessions.snapshot();
+    let s = deps.epp_sessions.snapshot();
     let total: usize = s.iter().map(|(_, n)| n).sum();
     let per: Vec<String> = s.iter().map(|(r, n)| format!("{r}: {n}")).collect();
     format!(
@@ -267,9 +304,9 @@ fn epp_card(app: &App) -> String {
     )
 }
 
-fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
+fn render_overview(deps: &Deps, o: &Overview, now: Timestamp) -> String {
     let mut b = String::new();
-    if let Some(o) = app.outage() {
+    if let Some(o) = deps.outage() {
         let _ = writeln!(
             b,
             "<p class=\"banner warn\" role=\"alert\" id=\"outage\">Registry-side outage since {}: {}. Failing rounds are inconclusive: nothing is charged to registrants.</p>",
@@ -301,7 +338,7 @@ fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
         o.stats.registrars,
         o.stats.hosts,
         o.stats.file_bytes as f64 / 1_048_576.0,
-        epp_card(app)
+        epp_card(deps)
     );
     let items: Vec<(String, f64, String, &str)> = DelegationState::ALL
         .iter()
@@ -340,7 +377,7 @@ fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
     if o.testing.is_empty() {
         b.push_str("<p>No domain is being tested.</p>\n");
     } else {
-        let window = Config::chrono(app.config.delegation.test_window)
+        let window = Config::chrono(deps.config.delegation.test_window)
             .num_seconds()
             .max(1);
         b.push_str("<table>\n<caption>Domains in their test window</caption>\n<thead><tr><th scope=\"col\">Domain</th><th scope=\"col\">Registrar</th><th scope=\"col\" class=\"num\">Rounds</th><th scope=\"col\">Time left</th><th scope=\"col\">Window ends</th><th scope=\"col\">Last round</th><th scope=\"col\">Next probe</th></tr></thead>\n<tbody>\n");
@@ -459,19 +496,19 @@ fn render_overview(app: &App, o: &Overview, now: Timestamp) -> String {
     b
 }
 
-async fn overview(State(app): State<App>) -> Response {
-    let a = app.clone();
+async fn overview(State(deps): State<Deps>) -> Response {
+    let a = deps.clone();
     match blocking(move || gather(&a)).await {
         Ok(o) => {
-            let now = app.now();
+            let now = deps.now();
             let n = nonce();
-            let body = render_overview(&app, &o, now);
+            let body = render_overview(&deps, &o, now);
             html_response(StatusCode::OK, &n, page("Overview", now, &n, &body))
         }
         Err(e) => {
             tracing::error!("dashboard: {e}");
             error_page(
-                &app,
+                &deps,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Store unavailable",
                 "The registry store could not be read; try again shortly.",
@@ -489,14 +526,14 @@ struct FindQuery {
 
 /// The search form: normalise the name and go to its page.
 async fn find_domain(
-    State(app): State<App>,
+    State(deps): State<Deps>,
     q: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let raw = q.ok().and_then(|q| q.0.name).unwrap_or_default();
-    match app.zones.parse_domain(raw.trim()) {
+    match deps.zones.parse_domain(raw.trim()) {
         Ok(n) => Redirect::to(&format!("/domains/{}", path_segment(n.as_str()))).into_response(),
         Err(e) => error_page(
-            &app,
+            &deps,
             StatusCode::BAD_REQUEST,
             "Not a domain name of this registry",
             &format!("'{raw}': {e}"),
@@ -512,12 +549,16 @@ struct DomainData {
     history: Vec<crate::public::PublicEvent>,
 }
 
-fn gather_domain(app: &App, name: &str, now: Timestamp) -> Result<Option<DomainData>, StoreError> {
-    let store = app.store.as_ref();
+fn gather_domain(
+    deps: &Deps,
+    name: &str,
+    now: Timestamp,
+) -> Result<Option<DomainData>, StoreError> {
+    let store = deps.store.as_ref();
     let Some(b) = store.bundle(name)? else {
         return Ok(None);
     };
-    let Some(public) = crate::public::domain(&b, now, &app.config.lifecycle) else {
+    let Some(public) = crate::public::domain(&b, now, &deps.config.lifecycle) else {
         return Ok(None);
     };
     Ok(Some(DomainData {
@@ -529,8 +570,8 @@ fn gather_domain(app: &App, name: &str, now: Timestamp) -> Result<Option<DomainD
     }))
 }
 
-fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
-    let cfg = &app.config;
+fn render_domain(deps: &Deps, d: &DomainData, now: Timestamp) -> String {
+    let cfg = &deps.config;
     let p = &d.public;
     let rec = &d.rec;
     let mut b = String::new();
@@ -625,9 +666,9 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
                 "<span class=\"warn\">{} in a row since {}</span> (re-probed every {}; a violation needs {} over {}): {}",
                 f.rounds,
                 time_el(f.since),
-                duration(app.policy.recheck_interval.num_seconds()),
-                app.policy.violation_confirmations,
-                duration(app.policy.violation_min_span.num_seconds()),
+                duration(deps.policy.recheck_interval.num_seconds()),
+                deps.policy.violation_confirmations,
+                duration(deps.policy.violation_min_span.num_seconds()),
                 esc(&f.message)
             ),
         );
@@ -885,30 +926,30 @@ fn render_domain(app: &App, d: &DomainData, now: Timestamp) -> String {
     b
 }
 
-async fn domain_page(State(app): State<App>, Path(raw): Path<String>) -> Response {
-    let name = match app.zones.parse_domain(&raw) {
+async fn domain_page(State(deps): State<Deps>, Path(raw): Path<String>) -> Response {
+    let name = match deps.zones.parse_domain(&raw) {
         Ok(n) => n,
         Err(e) => {
             return error_page(
-                &app,
+                &deps,
                 StatusCode::BAD_REQUEST,
                 "Not a domain name of this registry",
                 &format!("'{raw}': {e}"),
             )
         }
     };
-    let now = app.now();
-    let a = app.clone();
+    let now = deps.now();
+    let a = deps.clone();
     let key = name.as_str().to_string();
     match blocking(move || gather_domain(&a, &key, now)).await {
         Ok(Some(d)) => {
             let n = nonce();
-            let body = render_domain(&app, &d, now);
+            let body = render_domain(&deps, &d, now);
             let title = d.public.unicode_name.clone();
             html_response(StatusCode::OK, &n, page(&title, now, &n, &body))
         }
         Ok(None) => error_page(
-            &app,
+            &deps,
             StatusCode::NOT_FOUND,
             "No such domain",
             &format!("{} is not registered.", name.to_unicode()),
@@ -916,7 +957,7 @@ async fn domain_page(State(app): State<App>, Path(raw): Path<String>) -> Respons
         Err(e) => {
             tracing::error!("dashboard: {e}");
             error_page(
-                &app,
+                &deps,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Store unavailable",
                 "The registry store could not be read; try again shortly.",

@@ -17,13 +17,18 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::answer_cache::Answers;
 use crate::answer_cache::{Entry, Fact, FactCache};
-use crate::app::App;
+use crate::clock::SharedClock;
+use crate::config::Config;
 use crate::lifecycle;
+use crate::model::Timestamp;
+use crate::names::Zones;
 use crate::names::{self, NameError};
 use crate::public::{self, PublicContact, PublicDomain, PublicNameserver};
 use crate::ratelimit::ClientLimiter;
 use crate::store::stamps::Key;
+use crate::store::Store;
 use crate::store::StoreError;
 
 /// Fact-cache kinds of the RDAP lookups (see [`FactCache::key`]).
@@ -38,19 +43,43 @@ use view::{Ctx, Redacted, CONFORMANCE, MEDIA_TYPE};
 /// live (not cancelled) domains; bounds the work of one request.
 const MAX_SEARCH_PAGES: usize = 8;
 
+/// What the RDAP server uses of the process, and nothing else (built by
+/// [`crate::app::App::rdap`]).
+#[derive(Clone)]
+pub struct Deps {
+    /// `rdap.*` (limits, base URL, search limit) and `lifecycle.*`.
+    pub config: Arc<Config>,
+    pub zones: Zones,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    /// Cached answers and facts, shared with WHOIS.
+    pub answers: Arc<Answers>,
+}
+
+impl Deps {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn last_update_shown(&self, now: Timestamp) -> crate::store::Result<Timestamp> {
+        self.answers.last_update_shown(self.store.as_ref(), now)
+    }
+}
+
 struct Rdap {
-    app: App,
+    deps: Deps,
     limiter: ClientLimiter,
 }
 
 type Shared = Arc<Rdap>;
 
-pub fn router(app: App) -> Router {
+pub fn router(deps: impl Into<Deps>) -> Router {
+    let deps = deps.into();
     let limiter = ClientLimiter::new(
-        app.config.rdap.rate_limit_per_minute,
-        app.config.rdap.rate_limit_exempt.clone(),
+        deps.config.rdap.rate_limit_per_minute,
+        deps.config.rdap.rate_limit_exempt.clone(),
     );
-    let st: Shared = Arc::new(Rdap { app, limiter });
+    let st: Shared = Arc::new(Rdap { deps, limiter });
     // Forget clients whose allowance refilled, so the limiter's memory is
     // bounded by the clients of the last minute or so.
     {
@@ -272,18 +301,18 @@ async fn edge(State(st): State<Shared>, req: Request, next: Next) -> Response {
 /// header, which any client sets: links in answers (and in caches between
 /// the client and us) would point wherever it said.
 fn base_url(st: &Rdap) -> String {
-    crate::config::rdap_base_url(&st.app.config)
+    crate::config::rdap_base_url(&st.deps.config)
 }
 
 fn ctx(st: &Rdap) -> Result<Ctx, RdapError> {
-    ctx_at(st, st.app.now())
+    ctx_at(st, st.deps.now())
 }
 
 fn ctx_at(st: &Rdap, now: crate::model::Timestamp) -> Result<Ctx, RdapError> {
     Ok(Ctx {
         base: base_url(st),
         now,
-        db_updated: st.app.last_update_shown(now)?,
+        db_updated: st.deps.last_update_shown(now)?,
     })
 }
 
@@ -308,10 +337,10 @@ fn load_domain_full(
     ascii: &str,
     now: crate::model::Timestamp,
 ) -> Result<Option<Loaded>, RdapError> {
-    let Some(b) = st.app.store.bundle(ascii)? else {
+    let Some(b) = st.deps.store.bundle(ascii)? else {
         return Ok(None);
     };
-    let status = lifecycle::evaluate(&b.domain, now, &st.app.config.lifecycle);
+    let status = lifecycle::evaluate(&b.domain, now, &st.deps.config.lifecycle);
     let Some(p) = public::domain_with(&b, &status) else {
         return Ok(None);
     };
@@ -389,14 +418,14 @@ async fn domain(
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Res {
     let Path(name) = name.map_err(|e| RdapError::bad(format!("Bad domain name: {e}.")))?;
-    let name = st.app.zones.parse_domain(&name).map_err(name_error)?;
-    let cache = &st.app.answers.rdap_domain;
-    let stamps = st.app.store.stamps();
-    let now = st.app.now();
+    let name = st.deps.zones.parse_domain(&name).map_err(name_error)?;
+    let cache = &st.deps.answers.rdap_domain;
+    let stamps = st.deps.store.stamps();
+    let now = st.deps.now();
     // Read before the store: a commit after this makes the entry stale.
     let generation = stamps.map_or(0, |s| s.generation());
     if let Some(s) = stamps {
-        if let Some(e) = cache.get(name.as_str(), s, now, &st.app.config.lifecycle) {
+        if let Some(e) = cache.get(name.as_str(), s, now, &st.deps.config.lifecycle) {
             return Ok(cached_response(&headers, &e));
         }
     }
@@ -423,7 +452,7 @@ fn domain_fresh(
     now: crate::model::Timestamp,
     generation: u64,
 ) -> Res {
-    let cache = &st.app.answers.rdap_domain;
+    let cache = &st.deps.answers.rdap_domain;
     let c = ctx_at(st, now)?;
     let Some((d, record, status)) = load_domain_full(st, name, c.now)? else {
         // Gone: not even a store outage may bring its last answer back.
@@ -466,15 +495,15 @@ fn last_fact(st: &Rdap, key: &str, e: RdapError) -> Result<(Ctx, Fact), RdapErro
         return Err(e);
     }
     let (Some(f), Some(db_updated)) = (
-        st.app.answers.facts.last_built(key),
-        st.app.answers.last_update_seen(),
+        st.deps.answers.facts.last_built(key),
+        st.deps.answers.last_update_seen(),
     ) else {
         return Err(e);
     };
     stale_served();
     let c = Ctx {
         base: base_url(st),
-        now: st.app.now(),
+        now: st.deps.now(),
         db_updated,
     };
     Ok((c, f.fact.clone()))
@@ -498,13 +527,13 @@ async fn nameserver(
     let key = FactCache::key(NAMESERVER, host.as_str());
     let k = Key::Host(host.as_str());
     let fresh = ctx(&st).and_then(|c| {
-        let fact = st.app.answers.facts.read_through(
-            st.app.store.stamps(),
+        let fact = st.deps.answers.facts.read_through(
+            st.deps.store.stamps(),
             key.clone(),
             [k, k],
             || {
                 Ok::<_, StoreError>(
-                    st.app
+                    st.deps
                         .store
                         .host(host.as_str())?
                         .map_or(Fact::Absent, Fact::Host),
@@ -543,10 +572,10 @@ fn load_entity_cached(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, R
     let key = FactCache::key(ENTITY, handle);
     let deps = [Key::Registrar(handle), Key::Contact(handle)];
     let fact = st
-        .app
+        .deps
         .answers
         .facts
-        .read_through(st.app.store.stamps(), key, deps, || {
+        .read_through(st.deps.store.stamps(), key, deps, || {
             Ok::<_, RdapError>(match load_entity(st, handle)? {
                 Some(PublicEntity::Registrar(r)) => Fact::Registrar(r),
                 Some(PublicEntity::Contact(c)) => Fact::Contact(c),
@@ -567,11 +596,11 @@ fn entity_of(fact: Fact) -> Option<PublicEntity> {
 /// A registrar or an organisation by handle. A private person's handle is
 /// not public: looking it up finds nothing, as if it did not exist.
 fn load_entity(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapError> {
-    if let Some(r) = st.app.store.registrar(handle)? {
+    if let Some(r) = st.deps.store.registrar(handle)? {
         return Ok(Some(PublicEntity::Registrar(public::registrar(&r))));
     }
     Ok(st
-        .app
+        .deps
         .store
         .contact(handle)?
         .map(|c| public::contact(&c))
@@ -581,9 +610,9 @@ fn load_entity(st: &Rdap, handle: &str) -> Result<Option<PublicEntity>, RdapErro
 
 /// `handle` names a private person (whose handle is not public).
 fn private_person(st: &Rdap, handle: &str) -> Result<bool, RdapError> {
-    Ok(st.app.store.registrar(handle)?.is_none()
+    Ok(st.deps.store.registrar(handle)?.is_none()
         && st
-            .app
+            .deps
             .store
             .contact(handle)?
             .is_some_and(|c| c.kind == crate::model::ContactKind::Person))
@@ -803,9 +832,9 @@ fn domain_results(c: &Ctx, names: Vec<PublicDomain>, truncated: bool, self_path:
 
 /// A domain search by name prefix, through the search cache.
 async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res {
-    let stamps = st.app.store.stamps();
-    let cache = &st.app.answers.searches;
-    let cfg = &st.app.config.lifecycle;
+    let stamps = st.deps.store.stamps();
+    let cache = &st.deps.answers.searches;
+    let cfg = &st.deps.config.lifecycle;
     if let Some(e) = stamps.and_then(|s| cache.get(prefix, s, c.now, cfg)) {
         return Ok(e.body.clone().into_response());
     }
@@ -814,7 +843,7 @@ async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res
     let mut listed = Vec::new();
     let (found, truncated) = collect_pages(
         limit,
-        |after, n| Ok(st.app.store.search_domains(prefix, after, n)?),
+        |after, n| Ok(st.deps.store.search_domains(prefix, after, n)?),
         |k| {
             Ok(load_domain_full(st, k, c.now)?.map(|(p, d, status)| {
                 listed.push((d, status));
@@ -840,11 +869,11 @@ async fn search_by_prefix(st: &Rdap, c: &Ctx, prefix: &str, limit: usize) -> Res
 async fn domains(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "nsLdhName", "nsIp"])?;
     let c = ctx(&st)?;
-    let limit = st.app.config.rdap.search_limit.max(1);
+    let limit = st.deps.config.rdap.search_limit.max(1);
     let live = |k: &str| load_domain(&st, k, c.now);
     let (found, truncated) = match key {
         "name" => {
-            let zones = &st.app.zones;
+            let zones = &st.deps.zones;
             let pat = name_pattern(value, |s| {
                 zones
                     .parse_domain(s)
@@ -866,7 +895,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
                 .map_err(|e| RdapError::bad(format!("Invalid name: {e}.")))?;
             collect_pages(
                 limit,
-                |after, n| Ok(st.app.store.domains_by_host(host.as_str(), after, n)?),
+                |after, n| Ok(st.deps.store.domains_by_host(host.as_str(), after, n)?),
                 live,
             )?
         }
@@ -878,7 +907,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
                 .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
             let mut found: Vec<PublicDomain> = Vec::new();
             let mut truncated = false;
-            for h in st.app.store.hosts_by_ip(ip, limit + 1)? {
+            for h in st.deps.store.hosts_by_ip(ip, limit + 1)? {
                 if found.len() >= limit {
                     // More hosts with this address: conservatively truncated.
                     truncated = true;
@@ -886,7 +915,7 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
                 }
                 let (part, t) = collect_pages(
                     limit - found.len(),
-                    |after, n| Ok(st.app.store.domains_by_host(&h, after, n)?),
+                    |after, n| Ok(st.deps.store.domains_by_host(&h, after, n)?),
                     live,
                 )?;
                 truncated |= t;
@@ -904,10 +933,10 @@ async fn domains(State(st): State<Shared>, q: Params) -> Res {
 async fn nameservers(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["name", "ip"])?;
     let c = ctx(&st)?;
-    let limit = st.app.config.rdap.search_limit.max(1);
+    let limit = st.deps.config.rdap.search_limit.max(1);
     let live = |k: &str| -> Result<Option<PublicNameserver>, RdapError> {
         Ok(st
-            .app
+            .deps
             .store
             .host(k)?
             .filter(|h| h.domains > 0)
@@ -923,7 +952,7 @@ async fn nameservers(State(st): State<Shared>, q: Params) -> Res {
             Pattern::Exact(n) => (live(&n)?.into_iter().collect(), false),
             Pattern::Prefix(p) => collect_pages(
                 limit,
-                |after, n| Ok(st.app.store.search_hosts(&p, after, n)?),
+                |after, n| Ok(st.deps.store.search_hosts(&p, after, n)?),
                 live,
             )?,
         }
@@ -933,7 +962,7 @@ async fn nameservers(State(st): State<Shared>, q: Params) -> Res {
             .parse()
             .map(|ip: IpAddr| ip.to_canonical())
             .map_err(|_| RdapError::bad(format!("'{value}' is not an IP address.")))?;
-        let hosts = st.app.store.hosts_by_ip(ip, limit + 1)?;
+        let hosts = st.deps.store.hosts_by_ip(ip, limit + 1)?;
         let truncated = hosts.len() > limit;
         let mut out = Vec::new();
         for h in hosts.iter().take(limit) {
@@ -987,7 +1016,7 @@ fn entity_handles(
     let mut handles = if key == "handle" {
         check_handle(head)?;
         let found = if partial {
-            st.app.store.search_handles(head, limit + 1)?
+            st.deps.store.search_handles(head, limit + 1)?
         } else {
             vec![head.to_string()]
         };
@@ -1001,7 +1030,7 @@ fn entity_handles(
         public
     } else {
         let lower = head.to_lowercase();
-        let hs = st.app.store.search_entity_names(&lower, limit + 1)?;
+        let hs = st.deps.store.search_entity_names(&lower, limit + 1)?;
         if partial {
             hs
         } else {
@@ -1027,7 +1056,7 @@ fn entity_handles(
 
 async fn entities(State(st): State<Shared>, q: Params) -> Res {
     let (key, value) = one_param(&q, &["fn", "handle"])?;
-    let limit = st.app.config.rdap.search_limit.max(1);
+    let limit = st.deps.config.rdap.search_limit.max(1);
     let (handles, truncated) = entity_handles(&st, key, value, limit)?;
     let c = ctx(&st)?;
     let mut out = Vec::new();
@@ -1075,19 +1104,19 @@ async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
     }
     let q2: Params = Ok(Query(rest));
     let (key, value) = one_param(&q2, &["handle", "fn"])?;
-    let limit = st.app.config.rdap.search_limit.max(1);
+    let limit = st.deps.config.rdap.search_limit.max(1);
     let (handles, mut truncated) = entity_handles(&st, key, value, limit)?;
     let c = ctx(&st)?;
     let mut found: Vec<PublicDomain> = Vec::new();
     'outer: for h in handles {
-        let is_registrar = st.app.store.registrar(&h)?.is_some();
+        let is_registrar = st.deps.store.registrar(&h)?.is_some();
         if is_registrar != (role.as_deref() == Some("registrar")) && role.is_some() {
             continue;
         }
         let (keys, more) = if is_registrar {
-            st.app.store.domains_by_registrar(&h, None, limit + 1)?
+            st.deps.store.domains_by_registrar(&h, None, limit + 1)?
         } else {
-            st.app.store.domains_by_contact(&h, None, limit + 1)?
+            st.deps.store.domains_by_contact(&h, None, limit + 1)?
         };
         truncated |= more.is_some();
         for k in keys {
@@ -1096,7 +1125,7 @@ async fn reverse_domains(State(st): State<Shared>, q: Params) -> Res {
             };
             // Roles from the record: a private person's handle is not in
             // the public view, but a search by their public name may use it.
-            let raw = st.app.store.domain(&k)?;
+            let raw = st.deps.store.domain(&k)?;
             let has_role = |pick: fn(&crate::model::Domain) -> Option<&String>| {
                 raw.as_ref().and_then(pick).is_some_and(|x| *x == h)
             };
