@@ -568,6 +568,23 @@ impl Answers {
         self.last_update.store(t.timestamp(), Ordering::Relaxed);
     }
 
+    /// The store's last update time as public answers show it: from its
+    /// change stamps when it keeps them (no read transaction; what the
+    /// answer caches show too), else read; `now` for a store never written.
+    /// Remembered as the last seen.
+    pub fn last_update_shown(
+        &self,
+        store: &dyn crate::store::Store,
+        now: Timestamp,
+    ) -> crate::store::Result<Timestamp> {
+        let t = match store.stamps().and_then(|s| s.updated()) {
+            Some(t) => t,
+            None => store.last_update()?.unwrap_or(now),
+        };
+        self.saw_update(t);
+        Ok(t)
+    }
+
     /// The store's last update time as last read, if ever.
     pub fn last_update_seen(&self) -> Option<Timestamp> {
         match self.last_update.load(Ordering::Relaxed) {

@@ -1,7 +1,6 @@
 //! The shared context every long-running part of `serve` gets.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,32 +11,11 @@ use crate::names::Zones;
 use crate::registry::{ChangeListener, Registry, ReservedNames};
 use crate::store::Store;
 
-/// Names kept in the inbox before it overflows into a rescan.
-pub const INBOX_MAX: usize = 100_000;
+/// Kept here too: EPP names it `app::Sessions`.
+pub use crate::sessions::Sessions;
 
-/// Names of domains changed outside the scheduler since it last looked.
-#[derive(Debug, Default)]
-pub struct Inbox {
-    names: Mutex<Vec<String>>,
-    overflow: AtomicBool,
-}
-
-impl Inbox {
-    pub fn push(&self, name: &str) {
-        let mut v = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() >= INBOX_MAX {
-            self.overflow.store(true, Ordering::SeqCst);
-            return;
-        }
-        v.push(name.to_string());
-    }
-
-    /// The names pushed since the last call, and whether some were lost.
-    pub fn drain(&self) -> (Vec<String>, bool) {
-        let v = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
-        (v, self.overflow.swap(false, Ordering::SeqCst))
-    }
-}
+pub mod writer;
+pub use writer::{Inbox, Wakes, Writer, INBOX_MAX};
 
 #[derive(Clone)]
 pub struct App {
@@ -145,12 +123,68 @@ impl App {
     /// change stamps when it keeps them (no read transaction; what the
     /// answer caches show too), else read; `now` for a store never written.
     pub fn last_update_shown(&self, now: Timestamp) -> crate::store::Result<Timestamp> {
-        let t = match self.store.stamps().and_then(|s| s.updated()) {
-            Some(t) => t,
-            None => self.store.last_update()?.unwrap_or(now),
-        };
-        self.answers.saw_update(t);
-        Ok(t)
+        self.answers.last_update_shown(self.store.as_ref(), now)
+    }
+
+    /// The registry service for an edge that writes (REST API, control
+    /// socket), without the rest of the process.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            config: self.config.clone(),
+            zones: self.zones.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            reserved: self.reserved.clone(),
+            wakes: Wakes {
+                scheduler_wake: self.scheduler_wake.clone(),
+                scheduler_inbox: self.scheduler_inbox.clone(),
+                zone_dirty: self.zone_dirty.clone(),
+            },
+        }
+    }
+
+    /// What the control socket needs (docs/architecture.md, "Edge handles").
+    pub fn control(&self) -> crate::control::Deps {
+        crate::control::Deps {
+            writer: self.writer(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    /// What the RDAP server needs (docs/architecture.md, "Edge handles").
+    pub fn rdap(&self) -> crate::rdap::Deps {
+        crate::rdap::Deps {
+            config: self.config.clone(),
+            zones: self.zones.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            answers: self.answers.clone(),
+        }
+    }
+
+    /// What the dashboard needs (docs/architecture.md, "Edge handles").
+    pub fn dashboard(&self) -> crate::dashboard::Deps {
+        crate::dashboard::Deps {
+            config: self.config.clone(),
+            zones: self.zones.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            policy: self.policy.clone(),
+            outage: self.outage.clone(),
+            epp_sessions: self.epp_sessions.clone(),
+        }
+    }
+
+    /// What the WHOIS server needs (docs/architecture.md, "Edge handles").
+    pub fn whois(&self) -> crate::whois::Deps {
+        crate::whois::Deps {
+            config: self.config.clone(),
+            zones: self.zones.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            answers: self.answers.clone(),
+            shutdown: self.shutdown.clone(),
+        }
     }
 
     /// The registry-side outage in force, if any.
@@ -190,44 +224,38 @@ impl ChangeListener for App {
     }
 }
 
-/// Sessions logged in now, per registrar (the EPP server counts them, the
-/// dashboard shows them).
-#[derive(Debug, Default)]
-pub struct Sessions(Mutex<std::collections::HashMap<String, usize>>);
-
-impl Sessions {
-    /// (registrar, sessions) of the registrars with a session, by handle.
-    pub fn snapshot(&self) -> Vec<(String, usize)> {
-        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = s
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| (k.clone(), *n))
-            .collect();
-        v.sort();
-        v
+impl From<App> for crate::rdap::Deps {
+    fn from(app: App) -> Self {
+        app.rdap()
     }
+}
 
-    /// Count a new session of `registrar` if it has fewer than `cap`.
-    pub fn open(&self, registrar: &str, cap: usize) -> bool {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = s.entry(registrar.to_string()).or_insert(0);
-        if *n >= cap {
-            return false;
-        }
-        *n += 1;
-        true
+impl From<App> for crate::dashboard::Deps {
+    fn from(app: App) -> Self {
+        app.dashboard()
     }
+}
 
-    /// One session of `registrar` ended; false if none was counted.
-    pub fn close(&self, registrar: &str) -> bool {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match s.get_mut(registrar) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        }
+impl From<App> for Writer {
+    fn from(app: App) -> Self {
+        app.writer()
+    }
+}
+
+impl From<App> for crate::control::Deps {
+    fn from(app: App) -> Self {
+        app.control()
+    }
+}
+
+impl From<App> for crate::whois::Deps {
+    fn from(app: App) -> Self {
+        app.whois()
+    }
+}
+
+impl From<&App> for crate::whois::Deps {
+    fn from(app: &App) -> Self {
+        app.whois()
     }
 }

@@ -42,7 +42,7 @@ use axum::Router;
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use crate::app::App;
+use crate::app::writer::Writer;
 use crate::config::Config;
 use crate::model::Timestamp;
 use crate::names::Zones;
@@ -418,15 +418,26 @@ impl axum::serve::Listener for PeerChecked {
     }
 }
 
+/// What the control socket uses of the process, and nothing else (built
+/// by [`crate::app::App::control`]).
+#[derive(Clone)]
+pub struct Deps {
+    /// The registry service (and the store, config and clock it uses).
+    pub writer: Writer,
+    /// Cancelled when `serve` stops; a failed listener cancels it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
 /// The control API.
-pub fn router(app: App) -> Router {
+pub fn router(deps: impl Into<Deps>) -> Router {
+    let deps: Deps = deps.into();
     Router::new()
         .route("/domains/{name}", get(show_h))
         .route("/domains/{name}/{op}", post(op_h))
         .route("/resellers/{handle}/move", post(move_h))
         .route("/registrars/{handle}/webhook", post(webhook_h))
         .route("/transfers", get(transfers_h))
-        .with_state(app.clone())
+        .with_state(deps.clone())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -435,14 +446,14 @@ pub fn router(app: App) -> Router {
         .merge(
             Router::new()
                 .route("/backup", post(backup_h))
-                .with_state(app),
+                .with_state(deps),
         )
 }
 
 /// The store's backup file, streamed; the unlinked file goes with the
 /// stream.
-async fn backup_h(State(app): State<App>) -> Result<Response, OpError> {
-    let store = app.store.clone();
+async fn backup_h(State(deps): State<Deps>) -> Result<Response, OpError> {
+    let store = deps.writer.store.clone();
     let file = tokio::task::spawn_blocking(move || store.backup_file())
         .await
         .map_err(|e| OpError::Internal(format!("backup task failed: {e}")))??;
@@ -457,16 +468,17 @@ async fn backup_h(State(app): State<App>) -> Result<Response, OpError> {
     Ok(resp)
 }
 
-/// Serve the control API until `app.shutdown`; the socket file is removed
+/// Serve the control API until `shutdown`; the socket file is removed
 /// when this returns.
-pub async fn serve(app: App, sock: ControlSocket) -> std::io::Result<()> {
+pub async fn serve(deps: impl Into<Deps>, sock: ControlSocket) -> std::io::Result<()> {
+    let deps: Deps = deps.into();
     let ControlSocket {
         listener,
         file,
         owner,
     } = sock;
-    let token = app.shutdown.clone();
-    let res = axum::serve(PeerChecked { listener, owner }, router(app))
+    let token = deps.shutdown.clone();
+    let res = axum::serve(PeerChecked { listener, owner }, router(deps))
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await;
     drop(file);
@@ -487,11 +499,11 @@ fn text(body: String) -> Response {
 }
 
 async fn show_h(
-    State(app): State<App>,
+    State(deps): State<Deps>,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, OpError> {
-    let name = normalise(&app.zones, &name)?;
-    let a = app.clone();
+    let name = normalise(&deps.writer.zones, &name)?;
+    let a = deps.writer.clone();
     let body = blocking(move || show(a.store.as_ref(), &a.config, &name, a.now())).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -591,8 +603,8 @@ impl Request {
     }
 }
 
-async fn run_op(app: App, name: String, req: Request) -> Result<Response, OpError> {
-    let a = app.clone();
+async fn run_op(deps: Deps, name: String, req: Request) -> Result<Response, OpError> {
+    let a = deps.writer.clone();
     let n = name.clone();
     let body = blocking(move || {
         let reg = a.registry();
@@ -604,17 +616,17 @@ async fn run_op(app: App, name: String, req: Request) -> Result<Response, OpErro
 }
 
 async fn op_h(
-    State(app): State<App>,
+    State(deps): State<Deps>,
     UrlPath((name, op)): UrlPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, OpError> {
-    let name = normalise(&app.zones, &name)?;
+    let name = normalise(&deps.writer.zones, &name)?;
     let req = Request::parse(&op, parse_body(&body)?)?;
-    run_op(app, name, req).await
+    run_op(deps, name, req).await
 }
 
 async fn move_h(
-    State(app): State<App>,
+    State(deps): State<Deps>,
     UrlPath(handle): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, OpError> {
@@ -622,17 +634,17 @@ async fn move_h(
     let req = Request::MoveReseller {
         to: need(b.to, "the registrar to move to")?,
     };
-    run_op(app, handle, req).await
+    run_op(deps, handle, req).await
 }
 
 async fn webhook_h(
-    State(app): State<App>,
+    State(deps): State<Deps>,
     UrlPath(handle): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, OpError> {
     let b = parse_body(&body)?;
     run_op(
-        app,
+        deps,
         handle,
         Request::Webhook {
             url: b.url,
@@ -642,15 +654,17 @@ async fn webhook_h(
     .await
 }
 
-async fn transfers_h(State(app): State<App>) -> Result<Response, OpError> {
-    run_op(app, String::new(), Request::Transfers).await
+async fn transfers_h(State(deps): State<Deps>) -> Result<Response, OpError> {
+    run_op(deps, String::new(), Request::Transfers).await
 }
 
 /// Log and stop `serve` if the control listener fails.
-pub async fn run(app: App, sock: ControlSocket) {
-    if let Err(e) = serve(app.clone(), sock).await {
+pub async fn run(deps: impl Into<Deps>, sock: ControlSocket) {
+    let deps: Deps = deps.into();
+    let shutdown = deps.shutdown.clone();
+    if let Err(e) = serve(deps, sock).await {
         error!("control socket stopped: {e}");
-        app.shutdown.cancel();
+        shutdown.cancel();
     }
 }
 

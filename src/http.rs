@@ -50,7 +50,7 @@ const BUSY_BODY: &str = "too many connections; try again later\n";
 pub fn router(app: App) -> Router {
     let max_body = app.config.http.max_body_bytes;
     let timeout = app.config.http.request_timeout;
-    let rdap = crate::rdap::router(app.clone());
+    let rdap = crate::rdap::router(app.rdap());
     Router::new()
         .route("/healthz", get(healthz).with_state(app.clone()))
         .route("/readyz", get(readyz).with_state(app.clone()))
@@ -58,9 +58,9 @@ pub fn router(app: App) -> Router {
         // `nest` leaves the base URL with its slash unrouted (a bare 404);
         // RDAP answers it like `/rdap`.
         .route_service("/rdap/", rdap.into_service())
-        .merge(crate::api::router(app.clone()))
-        .merge(crate::dashboard::router(app.clone()))
-        .merge(crate::metrics::router(app))
+        .merge(crate::api::router(app.writer()))
+        .merge(crate::dashboard::router(app.dashboard()))
+        .merge(crate::metrics::router(app.store.clone()))
         // Body extractors stop reading at the limit (the API then answers
         // 413 with a problem document); nothing else reads bodies.
         .layer(DefaultBodyLimit::max(max_body))

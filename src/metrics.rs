@@ -5,7 +5,7 @@
 //! figures (domains by state, store size) are gauges refreshed at scrape
 //! time, so they are exact and cost nothing between scrapes.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-use crate::app::App;
+use crate::store::Store;
 
 pub use crate::probe::stats::{MAX_PROBED_ADDRESSES, PROBE_DURATION};
 pub const CHECK_DURATION: &str = "zonekeeper_check_duration_seconds";
@@ -199,20 +199,21 @@ fn describe() {
 
 #[derive(Clone)]
 struct MetricsState {
-    app: App,
+    /// The only part of the process `/metrics` reads (its gauges).
+    store: Arc<dyn Store>,
     handle: PrometheusHandle,
 }
 
-pub fn router(app: App) -> Router {
+pub fn router(store: Arc<dyn Store>) -> Router {
     let handle = install();
     Router::new()
         .route("/metrics", get(scrape))
-        .with_state(MetricsState { app, handle })
+        .with_state(MetricsState { store, handle })
 }
 
 /// Refresh the store gauges. Errors leave the previous values in place.
-fn refresh_store_gauges(app: &App) -> Result<(), crate::store::StoreError> {
-    let s = app.store.stats()?;
+fn refresh_store_gauges(store: &dyn Store) -> Result<(), crate::store::StoreError> {
+    let s = store.stats()?;
     match LOCAL.get() {
         Some(r) => metrics::with_local_recorder(r, || set_store_gauges(&s)),
         None => set_store_gauges(&s),
@@ -231,8 +232,8 @@ fn set_store_gauges(s: &crate::store::StoreStats) {
 }
 
 async fn scrape(State(s): State<MetricsState>) -> Response {
-    let app = s.app.clone();
-    let read = tokio::task::spawn_blocking(move || refresh_store_gauges(&app));
+    let store = s.store.clone();
+    let read = tokio::task::spawn_blocking(move || refresh_store_gauges(store.as_ref()));
     match tokio::time::timeout(STORE_READ_TIMEOUT, read).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!("metrics: store figures not refreshed: {e}"),

@@ -140,7 +140,7 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
         {
             let app = app.clone();
             tasks.spawn(async move {
-                if let Err(e) = crate::whois::serve(app.clone(), whois_listener).await {
+                if let Err(e) = crate::whois::serve(app.whois(), whois_listener).await {
                     error!("WHOIS server stopped: {e}");
                     app.shutdown.cancel();
                 }
@@ -156,7 +156,7 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
             });
         }
         if let Some(sock) = control {
-            tasks.spawn(crate::control::run(app.clone(), sock));
+            tasks.spawn(crate::control::run(app.control(), sock));
         }
         // Registrar webhooks (docs/api.md): with the front end, which
         // serves the state they report.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::{blocking, parse_name, ApiJson, ApiState, NameserverOut, Problem};
-use crate::app::App;
+use crate::app::writer::Writer;
 use crate::lifecycle::{self, Status};
 use crate::model::{DelegationRecord, Domain, PendingRegistrant, PendingTransfer, Timestamp};
 use crate::names::DomainName;
@@ -51,7 +51,7 @@ pub struct DomainOut {
     pub lifecycle: Status,
 }
 
-fn domain_out(app: &App, d: &Domain) -> Result<DomainOut, Problem> {
+fn domain_out(app: &Writer, d: &Domain) -> Result<DomainOut, Problem> {
     let now = app.now();
     // As of now: what time completed shows before the sweep writes it.
     let d = &lifecycle::as_of(d, now);
@@ -97,7 +97,7 @@ fn actor(c: &Caller) -> Actor {
 }
 
 /// Read the caller's own domain after a change.
-fn reread(app: &App, caller: &Caller, name: &str) -> Result<DomainOut, Problem> {
+fn reread(app: &Writer, caller: &Caller, name: &str) -> Result<DomainOut, Problem> {
     let d = app
         .store
         .domain(name)?
@@ -117,7 +117,7 @@ type NamePath = Result<Path<String>, PathRejection>;
 async fn on_domain<T, F>(s: &ApiState, caller: Caller, path: NamePath, op: F) -> Result<T, Problem>
 where
     T: Send + 'static,
-    F: FnOnce(&App, &Caller, &Actor, &DomainName) -> Result<T, Problem> + Send + 'static,
+    F: FnOnce(&Writer, &Caller, &Actor, &DomainName) -> Result<T, Problem> + Send + 'static,
 {
     let name = parse_name(&s.app, path)?;
     let app = s.app.clone();

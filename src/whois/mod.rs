@@ -47,15 +47,21 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, warn};
 
 pub use self::query::{parse_query, Query, QueryError, MAX_QUERY_LEN};
+use crate::answer_cache::Answers;
 use crate::answer_cache::{Entry, Fact, FactCache};
-use crate::app::App;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::model::Timestamp;
 use crate::names::NameError;
+use crate::names::Zones;
 use crate::ratelimit::ClientLimiter;
 use crate::store::stamps::Key;
+use crate::store::Store;
 
 /// How often the rate limiter forgets clients whose allowance is full again.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -119,21 +125,46 @@ impl Default for Options {
     }
 }
 
-/// Answer one parsed query from the store at `app.now()`; while the store
+/// What the WHOIS server uses of the process, and nothing else (built by
+/// [`crate::app::App::whois`]).
+#[derive(Clone)]
+pub struct Deps {
+    /// `whois.*` (listen limits, `source`) and `lifecycle.*` (statuses).
+    pub config: Arc<Config>,
+    pub zones: Zones,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    /// Cached answers and facts, shared with RDAP.
+    pub answers: Arc<Answers>,
+    /// Cancelled when `serve` stops.
+    pub shutdown: CancellationToken,
+}
+
+impl Deps {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn last_update_shown(&self, now: Timestamp) -> crate::store::Result<Timestamp> {
+        self.answers.last_update_shown(self.store.as_ref(), now)
+    }
+}
+
+/// Answer one parsed query from the store at `deps.now()`; while the store
 /// cannot be read, with the last answer built for the name, if any (see
 /// [`crate::answer_cache::Answers`]).
-pub fn answer(app: &App, q: &Query) -> (Answered, String) {
-    let (o, b) = respond(app, q);
+pub fn answer(deps: impl Into<Deps>, q: &Query) -> (Answered, String) {
+    let (o, b) = respond(&deps.into(), q);
     (o, String::from_utf8_lossy(&b).into_owned())
 }
 
 /// [`answer`] as the bytes sent.
-fn respond(app: &App, q: &Query) -> (Answered, Bytes) {
-    match lookup(app, q) {
+fn respond(deps: &Deps, q: &Query) -> (Answered, Bytes) {
+    match lookup(deps, q) {
         Ok((o, t)) => (o, Bytes::from(t)),
         Err(e) => {
             if e.storage().is_some() {
-                if let Some(a) = last_built(app, q) {
+                if let Some(a) = last_built(deps, q) {
                     metrics::counter!("zonekeeper_stale_answers_total", "service" => "whois")
                         .increment(1);
                     return a;
@@ -152,13 +183,13 @@ fn respond(app: &App, q: &Query) -> (Answered, Bytes) {
 
 /// The last answer built for `q`, current or not (the store cannot be
 /// read). `None` when nothing was kept for it.
-fn last_built(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
-    let source = app.config.whois.source.as_str();
-    let facts = &app.answers.facts;
-    let updated = || app.answers.last_update_seen();
+fn last_built(deps: &Deps, q: &Query) -> Option<(Answered, Bytes)> {
+    let source = deps.config.whois.source.as_str();
+    let facts = &deps.answers.facts;
+    let updated = || deps.answers.last_update_seen();
     let fact = match q {
         Query::Domain(text) => {
-            let name = match app.zones.parse_domain(text) {
+            let name = match deps.zones.parse_domain(text) {
                 Ok(n) => n,
                 Err(NameError::NotInZone { .. } | NameError::WrongLevel { .. }) => {
                     let t = format::not_found_answer(source, updated()?);
@@ -167,7 +198,7 @@ fn last_built(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
                 // Answered without the store: not a read that failed.
                 Err(_) => return None,
             };
-            if let Some(e) = app.answers.whois_domain.last_built(name.as_str()) {
+            if let Some(e) = deps.answers.whois_domain.last_built(name.as_str()) {
                 return Some((Answered::Ok, e.body.clone()));
             }
             facts.last_built(&FactCache::key(ABSENT_DOMAIN, name.as_str()))?
@@ -187,28 +218,28 @@ const ABSENT_DOMAIN: u8 = b'w';
 const HOST: u8 = b'n';
 const REGISTRAR: u8 = b'r';
 
-fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
-    let source = app.config.whois.source.as_str();
-    let now = app.now();
-    let stamps = app.store.stamps();
+fn lookup(deps: &Deps, q: &Query) -> crate::store::Result<(Answered, String)> {
+    let source = deps.config.whois.source.as_str();
+    let now = deps.now();
+    let stamps = deps.store.stamps();
     // Read before the store: a later commit makes what is cached stale.
     // Without stamps (generation 0) what is kept is never current, only
     // the last answer built, for when the store cannot be read.
     let generation = stamps.map_or(0, |s| s.generation());
-    let facts = &app.answers.facts;
+    let facts = &deps.answers.facts;
     let keep = |key: String, deps: [Key<'_>; 2], fact: Fact| {
         facts.insert(key, generation, deps, fact);
     };
-    let last = || app.last_update_shown(now);
+    let last = || deps.last_update_shown(now);
     let not_found = |t| (Answered::NotFound, format::not_found_answer(source, t));
     let bad = |e: &dyn std::fmt::Display| (Answered::BadQuery, format::error_line(&e.to_string()));
     Ok(match q {
-        Query::Domain(text) => match app.zones.parse_domain(text) {
+        Query::Domain(text) => match deps.zones.parse_domain(text) {
             Ok(name) => {
-                let cfg = &app.config.lifecycle;
-                let bundle = app.store.bundle(name.as_str())?;
+                let cfg = &deps.config.lifecycle;
+                let bundle = deps.store.bundle(name.as_str())?;
                 if bundle.is_none() {
-                    app.answers.whois_domain.forget(name.as_str());
+                    deps.answers.whois_domain.forget(name.as_str());
                     let d = Key::Domain(name.as_str());
                     keep(
                         FactCache::key(ABSENT_DOMAIN, name.as_str()),
@@ -229,7 +260,7 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
                         let before = format::UPDATED_PREFIX.as_bytes();
                         let g = generation;
                         if let Some(e) = Entry::new(g, b.domain, status, body, updated, before) {
-                            app.answers.whois_domain.insert(name.as_str(), Arc::new(e));
+                            deps.answers.whois_domain.insert(name.as_str(), Arc::new(e));
                         }
                         (Answered::Ok, text)
                     }
@@ -242,7 +273,10 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
         },
         Query::Nameserver(text) => match crate::names::parse_host(text) {
             Ok(h) => {
-                let fact = app.store.host(h.as_str())?.map_or(Fact::Absent, Fact::Host);
+                let fact = deps
+                    .store
+                    .host(h.as_str())?
+                    .map_or(Fact::Absent, Fact::Host);
                 let t = last()?;
                 let a = fact_answer(&fact, source, t).unwrap_or_else(|| not_found(t));
                 let k = Key::Host(h.as_str());
@@ -252,10 +286,10 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
             Err(e) => bad(&e),
         },
         Query::Registrar(handle) => {
-            let mut r = app.store.registrar(handle)?;
+            let mut r = deps.store.registrar(handle)?;
             let upper = handle.to_ascii_uppercase();
             if r.is_none() && upper != *handle {
-                r = app.store.registrar(&upper)?;
+                r = deps.store.registrar(&upper)?;
             }
             let fact = r.map_or(Fact::Absent, |r| {
                 Fact::Registrar(crate::public::registrar(&r))
@@ -272,14 +306,14 @@ fn lookup(app: &App, q: &Query) -> crate::store::Result<(Answered, String)> {
 /// The answer when it needs no store read: a domain answer or a fact
 /// still current in the cache, or a name this registry cannot hold. Cheap
 /// enough to run on the connection task.
-fn quick(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
-    let stamps = app.store.stamps()?;
-    let source = app.config.whois.source.as_str();
-    let facts = &app.answers.facts;
-    let updated = || stamps.updated().unwrap_or_else(|| app.now());
+fn quick(deps: &Deps, q: &Query) -> Option<(Answered, Bytes)> {
+    let stamps = deps.store.stamps()?;
+    let source = deps.config.whois.source.as_str();
+    let facts = &deps.answers.facts;
+    let updated = || stamps.updated().unwrap_or_else(|| deps.now());
     let fact = match q {
         Query::Domain(text) => {
-            let name = match app.zones.parse_domain(text) {
+            let name = match deps.zones.parse_domain(text) {
                 Ok(n) => n,
                 Err(NameError::NotInZone { .. } | NameError::WrongLevel { .. }) => {
                     let t = format::not_found_answer(source, updated());
@@ -290,11 +324,11 @@ fn quick(app: &App, q: &Query) -> Option<(Answered, Bytes)> {
                     return Some((Answered::BadQuery, Bytes::from(t)));
                 }
             };
-            let hit = app.answers.whois_domain.get(
+            let hit = deps.answers.whois_domain.get(
                 name.as_str(),
                 stamps,
-                app.now(),
-                &app.config.lifecycle,
+                deps.now(),
+                &deps.config.lifecycle,
             );
             if let Some(e) = hit {
                 return Some((Answered::Ok, e.body.clone()));
@@ -329,17 +363,18 @@ fn fact_answer(
     })
 }
 
-/// Serve WHOIS on `listener` until `app.shutdown`; then stop accepting and
+/// Serve WHOIS on `listener` until `deps.shutdown`; then stop accepting and
 /// let answers in progress finish.
-pub async fn serve(app: App, listener: TcpListener) -> io::Result<()> {
-    let w = &app.config.whois;
+pub async fn serve(deps: impl Into<Deps>, listener: TcpListener) -> io::Result<()> {
+    let deps = deps.into();
+    let w = &deps.config.whois;
     let limiter = ClientLimiter::new(w.rate_limit_per_minute, w.rate_limit_exempt.clone());
-    serve_with(app, listener, Arc::new(limiter), Options::default()).await
+    serve_with(deps, listener, Arc::new(limiter), Options::default()).await
 }
 
 /// [`serve`] with an injected rate limiter (tests use a fake clock) and options.
 pub async fn serve_with<C>(
-    app: App,
+    deps: impl Into<Deps>,
     listener: TcpListener,
     limiter: Arc<ClientLimiter<C>>,
     opts: Options,
@@ -347,12 +382,13 @@ pub async fn serve_with<C>(
 where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
+    let deps = deps.into();
     let gate = Gate {
-        // One reference count per connection rather than an `App` clone
-        // (its zone list and policies are copied on clone).
-        app: Arc::new(app.clone()),
+        // One reference count per connection rather than a handle clone
+        // (its zone list is copied on clone).
+        deps: Arc::new(deps.clone()),
         limiter,
-        conns: Arc::new(Semaphore::new(app.config.whois.max_connections.max(1))),
+        conns: Arc::new(Semaphore::new(deps.config.whois.max_connections.max(1))),
         refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
         tasks: TaskTracker::new(),
         opts,
@@ -362,7 +398,7 @@ where
     loop {
         tokio::select! {
             biased;
-            _ = app.shutdown.cancelled() => break,
+            _ = deps.shutdown.cancelled() => break,
             _ = sweep.tick() => gate.limiter.retain_recent(),
             r = listener.accept() => match r {
                 Ok((stream, peer)) => gate.accept(stream, peer),
@@ -395,7 +431,7 @@ pub(crate) fn is_per_connection(e: &io::Error) -> bool {
 /// What admits a connection: the per-client limit, the connection slots,
 /// the bounded refusals, and the tasks `serve` waits for at shutdown.
 struct Gate<C: governor::clock::Clock> {
-    app: Arc<App>,
+    deps: Arc<Deps>,
     limiter: Arc<ClientLimiter<C>>,
     conns: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
@@ -421,7 +457,7 @@ where
         };
         let opts = self.opts;
         self.tasks
-            .spawn(connection(self.app.clone(), stream, permit, opts));
+            .spawn(connection(self.deps.clone(), stream, permit, opts));
     }
 }
 
@@ -515,18 +551,18 @@ async fn read_line(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Line> {
 }
 
 async fn connection(
-    app: Arc<App>,
+    deps: Arc<Deps>,
     mut stream: TcpStream,
     permit: OwnedSemaphorePermit,
     opts: Options,
 ) {
     let _permit = permit;
-    let limit = app.config.whois.read_timeout;
+    let limit = deps.config.whois.read_timeout;
     let mut buf = [0u8; MAX_QUERY_LEN + 2];
     let read = tokio::select! {
         r = tokio::time::timeout(limit, read_line(&mut stream, &mut buf)) => r,
         // Nothing asked yet, so nothing in flight to finish.
-        _ = app.shutdown.cancelled() => return,
+        _ = deps.shutdown.cancelled() => return,
     };
     let mut drain = false;
     let started = std::time::Instant::now();
@@ -549,10 +585,10 @@ async fn connection(
             Err(e) => line(Answered::BadQuery, format::error_line(&e.to_string())),
             // A cached answer needs no store read, so no trip through the
             // blocking pool.
-            Ok(q) => match quick(&app, &q) {
+            Ok(q) => match quick(&deps, &q) {
                 Some(a) => a,
                 None if opts.blocking_reads => {
-                    let a = app.clone();
+                    let a = deps.clone();
                     tokio::task::spawn_blocking(move || respond(&a, &q))
                         .await
                         .unwrap_or_else(|e| {
@@ -563,7 +599,7 @@ async fn connection(
                             )
                         })
                 }
-                None => respond(&app, &q),
+                None => respond(&deps, &q),
             },
         },
     };

@@ -3,6 +3,7 @@
 
 use crate::support;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
@@ -207,18 +208,30 @@ async fn check_slots_are_shared_per_registrar() {
         ..Behaviour::default()
     };
     let a = FakeServer::start_on(ip1, zone(apex, ip1, ip2), silent.clone()).await;
-    let b = FakeServer::start_on(ip2, zone(apex, ip1, ip2), silent).await;
-    let post = |tok: String| {
+    let b = FakeServer::start_on(ip2, zone(apex, ip1, ip2), silent.clone()).await;
+    // The second slow check asks servers of its own, so a query reaching
+    // each pair shows that both checks hold their slots (a check takes its
+    // slot before it sends anything).
+    let (ip3, ip4) = two_ips();
+    let c = FakeServer::start_on(ip3, zone(apex, ip3, ip4), silent.clone()).await;
+    let d = FakeServer::start_on(ip4, zone(apex, ip3, ip4), silent).await;
+    let post = |tok: String, x: &FakeServer, y: &FakeServer| {
         s.http
             .post(s.url("/api/v1/check"))
             .bearer_auth(tok)
-            .json(&body(apex, &a, &b))
+            .json(&body(apex, x, y))
             .send()
     };
     // REGRU-RU fills its share with two slow checks…
-    let first = tokio::spawn(post(token("REGRU-RU")));
-    let second = tokio::spawn(post(token("REGRU-RU")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = tokio::spawn(post(token("REGRU-RU"), &a, &b));
+    let second = tokio::spawn(post(token("REGRU-RU"), &c, &d));
+    let asked = |x: &FakeServer, y: &FakeServer| {
+        x.hits.load(Ordering::SeqCst) + y.hits.load(Ordering::SeqCst) > 0
+    };
+    support::eventually(Duration::from_secs(10), "both slow checks probing", || {
+        std::future::ready((asked(&a, &b) && asked(&c, &d)).then_some(()))
+    })
+    .await;
     // …a third of its own is refused at once, naming the per-registrar limit…
     let started = std::time::Instant::now();
     let (st, p) = send(

@@ -191,8 +191,14 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
     };
 
     let mut last: HashMap<String, Snap> = HashMap::new();
+    let mut runs = 0;
     for cycle in 0..5 {
         let mut child = spawn(&cfg_path, &log);
+        // The random point is counted from when this run serves (holds the
+        // store and schedules rounds), not from the spawn: on a loaded
+        // machine start-up alone can take longer than the whole delay.
+        http_addr(&log, runs);
+        runs += 1;
         let ms = rng.random_range(400..1400);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         if cycle == 1 {
@@ -254,6 +260,8 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
         }
         let end = b.window_end.unwrap();
         let mut child = spawn(&cfg_path, &log);
+        http_addr(&log, runs);
+        runs += 1;
         let wait = (end - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2);
         tokio::time::sleep(wait).await;
         let st = Command::new("kill")

@@ -645,12 +645,26 @@ async fn connection_cap_answers_busy() {
     let s = start_with::<FakeRelativeClock>(cfg, &[Path::new(FIXTURE)], None, |_| {}).await;
     let idle1 = TcpStream::connect(s.addr).await.unwrap();
     let idle2 = TcpStream::connect(s.addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let a = raw(s.addr, b"registrar R01-RU\r\n").await;
+    // Connections are accepted in order, so once the idle two hold both
+    // slots a query is refused busy; before that it is answered.
+    let addr = s.addr;
+    let a = support::eventually(
+        Duration::from_secs(10),
+        "the idle pair accepted",
+        || async {
+            let a = raw(addr, b"registrar R01-RU\r\n").await;
+            (!a.contains("registrar:     R01-RU")).then_some(a)
+        },
+    )
+    .await;
     assert!(a.contains("too many connections"), "{a:?}");
     drop((idle1, idle2));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let a = raw(s.addr, b"registrar R01-RU\r\n").await;
+    // The slots come back once the server has seen the two close.
+    let a = support::eventually(Duration::from_secs(10), "the slots given back", || async {
+        let a = raw(addr, b"registrar R01-RU\r\n").await;
+        (!a.contains("too many connections")).then_some(a)
+    })
+    .await;
     assert!(a.contains("registrar:     R01-RU"), "{a:?}");
     s.app.shutdown.cancel();
     s.task.await.unwrap().unwrap();

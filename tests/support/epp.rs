@@ -109,7 +109,8 @@ pub fn certs(clients: &[&str]) -> Certs {
 }
 
 /// The driver: each request is one base64 line in, each answer one line
-/// out. `RAWLEN n` sends only a frame header announcing `n` bytes.
+/// out. `RAWLEN n` sends only a frame header announcing `n` bytes; `WAIT`
+/// sends nothing and reads the server's next frame (e.g. a timeout's 2500).
 const DRIVER: &str = r#"
 use strict; use warnings;
 use Net::EPP::Client; use XML::LibXML;
@@ -131,6 +132,8 @@ while (my $line = <STDIN>) {
   my $resp;
   if ($line =~ /^RAWLEN (\d+)$/) {
     my $c = $epp->{connection}; print {$c} pack('N', $1); $c->flush;
+    $resp = eval { $epp->get_frame };
+  } elsif ($line eq 'WAIT') {
     $resp = eval { $epp->get_frame };
   } else {
     my $req = dec($line);
@@ -225,6 +228,14 @@ impl Client {
     /// Send a frame header announcing `n` bytes and nothing else.
     pub fn raw_len(&mut self, n: u32) -> Result<String, String> {
         writeln!(self.stdin, "RAWLEN {n}").unwrap();
+        self.stdin.flush().unwrap();
+        self.answer()
+    }
+
+    /// Send nothing; the server's next frame, or the client's error when
+    /// the server closes without one.
+    pub fn next_frame(&mut self) -> Result<String, String> {
+        writeln!(self.stdin, "WAIT").unwrap();
         self.stdin.flush().unwrap();
         self.answer()
     }

@@ -61,3 +61,25 @@ pub fn serve_http(app: &zonekeeper::app::App, listener: tokio::net::TcpListener)
         }
     });
 }
+
+/// Poll `probe` every 10 ms until it gives `Some`, and return that; panics
+/// naming `what` after `within`. For waits on an event the test cannot be
+/// told of directly (a connection accepted, a slot taken), instead of a
+/// guessed sleep.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
