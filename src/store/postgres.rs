@@ -34,7 +34,7 @@
 //! under one feed lock, so a cursor never skips an event committed late.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -46,14 +46,16 @@ use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::codec::{FEED_KEPT, HISTORY_KEPT};
+use super::codec::{dec, enc, FEED_KEPT, HISTORY_KEPT};
 use super::contract::*;
+use super::indexes::{pending_testing, public_fn, DomainIndexes, IndexDiff, IndexEntry};
 use super::retention::Retention;
+use super::verify::{self, Stored};
 use crate::model::{
     CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
     Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
 };
-use crate::model::{ContactKind, Nameserver};
+
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
 use crate::public::DomainBundle;
 use std::collections::BTreeMap;
@@ -115,14 +117,6 @@ fn pgerr(e: tokio_postgres::Error) -> StoreError {
             StoreError::Unavailable(format!("postgresql: {m}"))
         }
     }
-}
-
-fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    super::codec::enc(v)
-}
-
-fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    postcard::from_bytes(b).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
 }
 
 /// Wait for `h` from synchronous code without blocking a runtime worker
@@ -1073,33 +1067,6 @@ impl PgTxn {
     }
 }
 
-fn contacts_of(d: &Domain) -> Vec<String> {
-    let mut v: Vec<String> = [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The lower-cased public name of a contact (see the redb backend).
-fn public_fn(c: &Contact) -> Option<String> {
-    let p = crate::public::contact(c);
-    match c.kind {
-        ContactKind::Org => p.org.or(p.name),
-        ContactKind::Person => p.name,
-    }
-    .map(|s| s.to_lowercase())
-}
-
-fn pending_testing(r: &DelegationRecord) -> bool {
-    r.pending
-        .as_ref()
-        .is_some_and(|p| p.state == DelegationState::Testing)
-}
-
 impl Txn for PgTxn {
     fn registrar(&self, handle: &str) -> Result<Option<Registrar>> {
         self.locked_get(
@@ -1294,10 +1261,10 @@ impl Txn for PgTxn {
         }
         let name = d.name.as_str().to_string();
         let rec = enc(d)?;
-        let registrar = d.registrar.clone();
-        let reseller = d.registration.reseller.clone();
-        let pending = d.registration.pending_transfer.is_some();
-        let contacts = contacts_of(d);
+        let ix = DomainIndexes::of(d);
+        let registrar = ix.registrar.clone();
+        let reseller = ix.reseller.clone();
+        let pending = ix.pending_transfer;
         let key = format!("d:{name}");
         if old.is_none() {
             if let Some(b) = &self.bulk {
@@ -1305,16 +1272,10 @@ impl Txn for PgTxn {
                 if let Some(v) = b.cache.get_mut(&key) {
                     // Announced and new: inserted with its chunk.
                     *v = Some(rec.clone());
-                    let hosts = d
-                        .nameservers
+                    let hosts = ix
+                        .hosts
                         .iter()
-                        .map(|n| {
-                            let owner = n.name.is_at_or_below(d.name.as_str());
-                            (
-                                n.name.as_str().to_string(),
-                                owner.then(|| n.addresses.iter().map(IpAddr::to_string).collect()),
-                            )
-                        })
+                        .map(|(h, glue)| (h.clone(), glue.as_deref().map(addr_strings)))
                         .collect();
                     b.domains.push(NewDomain {
                         name,
@@ -1322,9 +1283,9 @@ impl Txn for PgTxn {
                         reseller,
                         pending,
                         rec,
-                        contacts,
+                        contacts: ix.contact_list(),
                         hosts,
-                        skeleton: skeleton_index_key(&d.name),
+                        skeleton: ix.skeleton,
                     });
                     drop(b);
                     return self.flush_if_full();
@@ -1333,129 +1294,8 @@ impl Txn for PgTxn {
         }
         self.recache(&key, Some(rec.clone()));
         let keyed = self.bulk.is_none();
-        let old_ns: Vec<String> = old
-            .as_ref()
-            .map(|o| {
-                o.nameservers
-                    .iter()
-                    .map(|n| n.name.as_str().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        // (host, glue addresses if this domain owns the host's glue)
-        let new_ns: Vec<(String, Option<Vec<String>>)> = d
-            .nameservers
-            .iter()
-            .map(|n: &Nameserver| {
-                let owner = n.name.is_at_or_below(d.name.as_str());
-                (
-                    n.name.as_str().to_string(),
-                    owner.then(|| n.addresses.iter().map(IpAddr::to_string).collect()),
-                )
-            })
-            .collect();
-        let dropped: Vec<(String, bool)> = old
-            .as_ref()
-            .map(|o| {
-                o.nameservers
-                    .iter()
-                    .filter(|n| !d.nameservers.iter().any(|m| m.name == n.name))
-                    .map(|n| {
-                        (
-                            n.name.as_str().to_string(),
-                            n.name.is_at_or_below(d.name.as_str()),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let skeleton = old.is_none().then(|| skeleton_index_key(&d.name));
-        self.run(move |c| async move {
-            if let Some(k) = &skeleton {
-                exec(
-                    &c,
-                    "INSERT INTO domain_skeletons (skeleton, name) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING",
-                    &[k, &name],
-                )
-                .await?;
-            }
-            exec(
-                &c,
-                "INSERT INTO domains (name, registrar, reseller, pending_transfer, rec)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (name) DO UPDATE SET registrar = EXCLUDED.registrar,
-                   reseller = EXCLUDED.reseller, pending_transfer = EXCLUDED.pending_transfer,
-                   rec = EXCLUDED.rec",
-                &[&name, &registrar, &reseller, &pending, &rec],
-            )
-            .await?;
-            exec(
-                &c,
-                "DELETE FROM domain_contacts WHERE domain = $1 AND NOT (contact = ANY($2::text[]))",
-                &[&name, &contacts],
-            )
-            .await?;
-            exec(
-                &c,
-                "INSERT INTO domain_contacts (contact, domain)
-                 SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
-                &[&name, &contacts],
-            )
-            .await?;
-            // Hosts, locked in one order so two writers cannot deadlock.
-            let mut all: Vec<&String> = dropped
-                .iter()
-                .map(|(h, _)| h)
-                .chain(new_ns.iter().map(|(h, _)| h))
-                .collect();
-            all.sort();
-            all.dedup();
-            for h in all.into_iter().filter(|_| keyed) {
-                exec(&c, lock_sql(), &[&format!("h:{h}")]).await?;
-            }
-            for (host, owner) in &dropped {
-                exec(
-                    &c,
-                    "DELETE FROM host_domains WHERE host = $1 AND domain = $2",
-                    &[host, &name],
-                )
-                .await?;
-                let left: i64 = one(
-                    &c,
-                    "SELECT count(*) FROM host_domains WHERE host = $1",
-                    &[host],
-                )
-                .await?
-                .get(0);
-                if left == 0 {
-                    exec(&c, "DELETE FROM host_ips WHERE host = $1", &[host]).await?;
-                    exec(&c, "DELETE FROM hosts WHERE name = $1", &[host]).await?;
-                } else if *owner {
-                    set_addresses(&c, host, &[]).await?;
-                }
-            }
-            for (host, glue) in &new_ns {
-                exec(
-                    &c,
-                    "INSERT INTO hosts (name, addresses) VALUES ($1, '{}') ON CONFLICT DO NOTHING",
-                    &[host],
-                )
-                .await?;
-                if !old_ns.contains(host) {
-                    exec(
-                        &c,
-                        "INSERT INTO host_domains (host, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        &[host, &name],
-                    )
-                    .await?;
-                }
-                if let Some(addrs) = glue {
-                    set_addresses(&c, host, addrs).await?;
-                }
-            }
-            Ok(())
-        })
+        let diff = IndexDiff::between(old.as_ref().map(DomainIndexes::of).as_ref(), &ix);
+        self.run(move |c| async move { apply_domain(&c, &name, &rec, &ix, &diff, keyed).await })
     }
     fn put_delegation(&mut self, name: &str, rec: &DelegationRecord) -> Result<()> {
         let name = name.to_string();
@@ -2052,6 +1892,114 @@ async fn flush(c: &Object, b: Bulk) -> Result<()> {
     Ok(())
 }
 
+/// Glue addresses as the `hosts.addresses` / `host_ips.ip` text.
+fn addr_strings(addrs: &[IpAddr]) -> Vec<String> {
+    addrs.iter().map(IpAddr::to_string).collect()
+}
+
+/// Write domain `name` (its record `rec`, index entries `ix`) and apply
+/// what it changes in the link tables and host rows (`diff`); `keyed`:
+/// take each touched host's lock (a bulk writer holds the bulk lock).
+async fn apply_domain(
+    c: &Object,
+    name: &String,
+    rec: &Vec<u8>,
+    ix: &DomainIndexes,
+    diff: &IndexDiff,
+    keyed: bool,
+) -> Result<()> {
+    for e in &diff.added {
+        if let IndexEntry::LookAlike(k) = e {
+            exec(
+                c,
+                "INSERT INTO domain_skeletons (skeleton, name) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[k, name],
+            )
+            .await?;
+        }
+    }
+    exec(
+        c,
+        "INSERT INTO domains (name, registrar, reseller, pending_transfer, rec)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET registrar = EXCLUDED.registrar,
+           reseller = EXCLUDED.reseller, pending_transfer = EXCLUDED.pending_transfer,
+           rec = EXCLUDED.rec",
+        &[name, &ix.registrar, &ix.reseller, &ix.pending_transfer, rec],
+    )
+    .await?;
+    let contacts = |es: &[IndexEntry]| -> Vec<String> {
+        es.iter()
+            .filter_map(|e| match e {
+                IndexEntry::Contact(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (gone, new) = (contacts(&diff.removed), contacts(&diff.added));
+    if !gone.is_empty() {
+        exec(
+            c,
+            "DELETE FROM domain_contacts WHERE domain = $1 AND contact = ANY($2::text[])",
+            &[name, &gone],
+        )
+        .await?;
+    }
+    if !new.is_empty() {
+        exec(
+            c,
+            "INSERT INTO domain_contacts (contact, domain)
+             SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
+            &[name, &new],
+        )
+        .await?;
+    }
+    // Hosts, locked in one order so two writers cannot deadlock.
+    for h in diff.hosts_touched().into_iter().filter(|_| keyed) {
+        exec(c, lock_sql(), &[&format!("h:{h}")]).await?;
+    }
+    for host in diff.hosts_dropped() {
+        exec(
+            c,
+            "DELETE FROM host_domains WHERE host = $1 AND domain = $2",
+            &[&host, name],
+        )
+        .await?;
+        let left: i64 = one(
+            c,
+            "SELECT count(*) FROM host_domains WHERE host = $1",
+            &[&host],
+        )
+        .await?
+        .get(0);
+        if left == 0 {
+            exec(c, "DELETE FROM host_ips WHERE host = $1", &[&host]).await?;
+            exec(c, "DELETE FROM hosts WHERE name = $1", &[&host]).await?;
+        } else if diff.unglued.contains(host) {
+            set_addresses(c, host, &[]).await?;
+        }
+    }
+    for host in diff.hosts_added() {
+        exec(
+            c,
+            "INSERT INTO hosts (name, addresses) VALUES ($1, '{}') ON CONFLICT DO NOTHING",
+            &[&host],
+        )
+        .await?;
+        exec(
+            c,
+            "INSERT INTO host_domains (host, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&host, name],
+        )
+        .await?;
+    }
+    for (host, addrs) in &diff.glue {
+        set_addresses(c, host, &addr_strings(addrs)).await?;
+    }
+    Ok(())
+}
+
 async fn set_addresses(c: &Object, host: &str, addrs: &[String]) -> Result<()> {
     let cur: Vec<String> = one(c, "SELECT addresses FROM hosts WHERE name = $1", &[&host])
         .await?
@@ -2615,8 +2563,19 @@ impl Leadership for SessionLock {
     }
 }
 
-/// name, domain record, delegation record, indexed hosts, indexed contacts.
-type DomainRow = (String, Vec<u8>, Option<Vec<u8>>, Vec<String>, Vec<String>);
+/// A domain's row with what is derived from it, for `store check`.
+struct DomainRow {
+    name: String,
+    rec: Vec<u8>,
+    /// Its delegation record.
+    deleg: Option<Vec<u8>>,
+    /// Its `host_domains` and `domain_contacts` rows.
+    hosts: Vec<String>,
+    contacts: Vec<String>,
+    registrar: String,
+    reseller: Option<String>,
+    pending_transfer: bool,
+}
 
 impl Maintenance for PgStore {
     /// VACUUM (ANALYZE): dead rows' space reused, planner statistics
@@ -2630,11 +2589,7 @@ impl Maintenance for PgStore {
     fn verify(&self) -> Result<Vec<String>> {
         let mut problems: Vec<String> = self.with(|c| async move {
             let mut p = Vec::new();
-            let checks: [(&str, &str); 8] = [
-                (
-                    "SELECT d.name FROM domains d LEFT JOIN delegation g ON g.name = d.name WHERE g.name IS NULL",
-                    "no delegation record",
-                ),
+            let checks: [(&str, &str); 7] = [
                 (
                     "SELECT g.name FROM delegation g LEFT JOIN domains d ON d.name = g.name WHERE d.name IS NULL",
                     "delegation record without a domain",
@@ -2672,7 +2627,8 @@ impl Maintenance for PgStore {
             }
             Ok(p)
         })?;
-        // Record-level checks: NS sets, contacts and derived columns.
+        // Record-level checks against the shared definition: the domain's
+        // columns, link rows and look-alike row are its index entries.
         let mut after = String::new();
         loop {
             let a = after.clone();
@@ -2682,43 +2638,76 @@ impl Maintenance for PgStore {
                         &c,
                         "SELECT d.name, d.rec, g.rec,
                            ARRAY(SELECT host FROM host_domains WHERE domain = d.name ORDER BY host),
-                           ARRAY(SELECT contact FROM domain_contacts WHERE domain = d.name ORDER BY contact)
+                           ARRAY(SELECT contact FROM domain_contacts WHERE domain = d.name ORDER BY contact),
+                           d.registrar, d.reseller, d.pending_transfer
                          FROM domains d LEFT JOIN delegation g ON g.name = d.name
                          WHERE d.name > $1 ORDER BY d.name LIMIT $2",
                         &[&a, &WALK_PAGE],
                     )
                     .await?
                     .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                    .map(|r| DomainRow {
+                        name: r.get(0),
+                        rec: r.get(1),
+                        deleg: r.get(2),
+                        hosts: r.get(3),
+                        contacts: r.get(4),
+                        registrar: r.get(5),
+                        reseller: r.get(6),
+                        pending_transfer: r.get(7),
+                    })
                     .collect())
                 })?;
-            for (name, d, g, hosts, contacts) in &page {
-                let d: Domain = dec(d)?;
-                if d.name.as_str() != name {
-                    problems.push(format!("domain key {name} holds {}", d.name));
-                }
-                if let Some(g) = g {
-                    let g: DelegationRecord = dec(g)?;
-                    if g.declared_fingerprint() != d.ns_fingerprint() {
-                        problems.push(format!("{name}: delegation record is for another NS set"));
-                    }
-                }
-                let mut ns: Vec<String> = d
-                    .nameservers
+            let decoded = page
+                .iter()
+                .map(|r| {
+                    Ok((
+                        dec::<Domain>(&r.rec)?,
+                        r.deleg.as_deref().map(dec).transpose()?,
+                    ))
+                })
+                .collect::<Result<Vec<(Domain, Option<DelegationRecord>)>>>()?;
+            let (keys, names): (Vec<String>, Vec<String>) = decoded
+                .iter()
+                .map(|(d, _)| (skeleton_index_key(&d.name), d.name.as_str().to_string()))
+                .unzip();
+            let skeletons: std::collections::HashSet<(String, String)> =
+                self.with(move |c| async move {
+                    Ok(rows(
+                        &c,
+                        "SELECT s.skeleton, s.name FROM domain_skeletons s
+                         JOIN unnest($1::text[], $2::text[]) AS x(skeleton, name)
+                           ON s.skeleton = x.skeleton AND s.name = x.name",
+                        &[&keys, &names],
+                    )
+                    .await?
                     .iter()
-                    .map(|n| n.name.as_str().to_string())
-                    .collect();
-                ns.sort();
-                ns.dedup();
-                if &ns != hosts {
-                    problems.push(format!("{name}: host index differs from its NS set"));
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect())
+                })?;
+            for (row, (d, g)) in page.iter().zip(&decoded) {
+                let mut held: BTreeSet<IndexEntry> = BTreeSet::new();
+                held.insert(IndexEntry::Registrar(row.registrar.clone()));
+                held.extend(row.reseller.clone().map(IndexEntry::Reseller));
+                if row.pending_transfer {
+                    held.insert(IndexEntry::PendingTransfer);
                 }
-                if &contacts_of(&d) != contacts {
-                    problems.push(format!("{name}: contact index differs from its contacts"));
+                held.extend(row.contacts.iter().cloned().map(IndexEntry::Contact));
+                held.extend(row.hosts.iter().cloned().map(IndexEntry::Host));
+                let key = skeleton_index_key(&d.name);
+                if skeletons.contains(&(key.clone(), d.name.as_str().to_string())) {
+                    held.insert(IndexEntry::LookAlike(key));
                 }
+                verify::domain(
+                    &row.name,
+                    d,
+                    g.as_ref(),
+                    Stored::Listed(held),
+                    &mut problems,
+                )?;
             }
             match page.last() {
-                Some((n, ..)) if page.len() as i64 == WALK_PAGE => after = n.clone(),
+                Some(r) if page.len() as i64 == WALK_PAGE => after = r.name.clone(),
                 _ => break,
             }
         }

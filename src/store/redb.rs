@@ -23,13 +23,15 @@ use ::redb::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::contract::*;
+use super::indexes::{pending_testing, public_fn, DomainIndexes, IndexDiff, IndexEntry};
 use super::retention::Retention;
 use super::stamps::{Changes, Key, Stamps};
+use super::verify::{self, Stored};
 use crate::model::{
     CdsSighting, Contact, DelegationRecord, DelegationState, Domain, HistoryEvent, HostObject,
     Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
 };
-use crate::model::{ContactKind, Nameserver};
+
 use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
 use crate::public::DomainBundle;
 use std::collections::BTreeMap;
@@ -1096,12 +1098,6 @@ fn count_state(w: &W<'_>, state: &str, up: bool) -> Result<()> {
 /// under test (the scheduler's rescan finds them like testing ones).
 const PENDING_KEY: &str = "pending";
 
-fn pending_testing(r: &DelegationRecord) -> bool {
-    r.pending
-        .as_ref()
-        .is_some_and(|p| p.state == DelegationState::Testing)
-}
-
 /// (Re)build the look-alike index from the domains table unless the one
 /// stored was built by this skeleton algorithm (in the open transaction:
 /// a store from before the index, or from another confusables data set).
@@ -1147,83 +1143,59 @@ fn look_alike_in(
     Ok(None)
 }
 
-/// Write a domain record and keep every index that derives from it right.
+/// The redb index table and key of a domain's index entry other than a
+/// host (hosts carry a record with a use count and glue).
+fn entry_slot(e: &IndexEntry) -> (PairTable, &str) {
+    match e {
+        IndexEntry::Registrar(r) => (IDX_REGISTRAR, r),
+        IndexEntry::Reseller(r) => (IDX_RESELLER, r),
+        IndexEntry::PendingTransfer => (IDX_PENDING_TRANSFER, ""),
+        IndexEntry::Contact(c) => (IDX_CONTACT, c),
+        IndexEntry::Host(h) => (IDX_HOST_DOMAIN, h),
+        IndexEntry::LookAlike(k) => (IDX_SKELETON, k),
+    }
+}
+
+/// Write a domain record and apply what it changes in the indexes
+/// ([`IndexDiff`]); hosts keep a use count and their glue.
 fn put_domain(w: &W<'_>, old: Option<&Domain>, new: &Domain) -> Result<()> {
     let name = new.name.as_str();
-    if old.is_none() {
-        idx_set(w, IDX_SKELETON, &skeleton_index_key(&new.name), name, true)?;
-    }
-    if let Some(o) = old {
-        if o.registrar != new.registrar {
-            idx_set(w, IDX_REGISTRAR, &o.registrar, name, false)?;
-        }
-    }
-    idx_set(w, IDX_REGISTRAR, &new.registrar, name, true)?;
-    if let Some(r) = old.and_then(|o| o.registration.reseller.as_ref()) {
-        idx_set(w, IDX_RESELLER, r, name, false)?;
-    }
-    if let Some(r) = &new.registration.reseller {
-        idx_set(w, IDX_RESELLER, r, name, true)?;
-    }
-    let pending = new.registration.pending_transfer.is_some();
-    if pending || old.is_some_and(|o| o.registration.pending_transfer.is_some()) {
-        idx_set(w, IDX_PENDING_TRANSFER, "", name, pending)?;
-    }
-    let contacts = |d: &Domain| -> BTreeSet<String> {
-        [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
-    };
-    let new_c = contacts(new);
-    if let Some(o) = old {
-        for c in contacts(o).difference(&new_c) {
-            idx_set(w, IDX_CONTACT, c, name, false)?;
-        }
-    }
-    for c in &new_c {
-        idx_set(w, IDX_CONTACT, c, name, true)?;
-    }
-    // Hosts: reference counts, glue addresses and the IP index.
-    let old_ns: Vec<&Nameserver> = old
-        .map(|o| o.nameservers.iter().collect())
-        .unwrap_or_default();
-    for o in &old_ns {
-        if !new.nameservers.iter().any(|n| n.name == o.name) {
-            idx_set(w, IDX_HOST_DOMAIN, o.name.as_str(), name, false)?;
-            let host: Option<HostRecord> = wget(w, HOSTS, o.name.as_str())?;
-            if let Some(mut h) = host {
-                h.domains = h.domains.saturating_sub(1);
-                let owner = o.name.is_at_or_below(name);
-                if h.domains == 0 || owner {
-                    set_host_addresses(w, &mut h, &[])?;
-                }
-                if h.domains == 0 {
-                    wremove(w, HOSTS, o.name.as_str())?;
-                } else {
-                    wput(w, HOSTS, o.name.as_str(), &h)?;
-                }
+    let diff = IndexDiff::between(old.map(DomainIndexes::of).as_ref(), &DomainIndexes::of(new));
+    for e in &diff.removed {
+        let (table, key) = entry_slot(e);
+        idx_set(w, table, key, name, false)?;
+        let IndexEntry::Host(host) = e else { continue };
+        if let Some(mut h) = wget::<HostRecord>(w, HOSTS, host)? {
+            h.domains = h.domains.saturating_sub(1);
+            if h.domains == 0 || diff.unglued.contains(host) {
+                set_host_addresses(w, &mut h, &[])?;
+            }
+            if h.domains == 0 {
+                wremove(w, HOSTS, host)?;
+            } else {
+                wput(w, HOSTS, host, &h)?;
             }
         }
     }
-    for n in &new.nameservers {
-        let host = n.name.as_str();
-        let existed = old_ns.iter().any(|o| o.name == n.name);
+    for e in &diff.added {
+        let (table, key) = entry_slot(e);
+        idx_set(w, table, key, name, true)?;
+        let IndexEntry::Host(host) = e else { continue };
         let mut h: HostRecord = wget(w, HOSTS, host)?.unwrap_or(HostRecord {
             name: host.to_string(),
             addresses: Vec::new(),
             domains: 0,
         });
-        if !existed {
-            h.domains += 1;
-            idx_set(w, IDX_HOST_DOMAIN, host, name, true)?;
-        }
-        // Glue belongs to the domain the host is in; only it sets addresses.
-        if n.name.is_at_or_below(name) {
-            set_host_addresses(w, &mut h, &n.addresses)?;
-        }
+        h.domains += 1;
         wput(w, HOSTS, host, &h)?;
+    }
+    for (host, addrs) in &diff.glue {
+        if let Some(mut h) = wget::<HostRecord>(w, HOSTS, host)? {
+            if h.addresses != *addrs {
+                set_host_addresses(w, &mut h, addrs)?;
+                wput(w, HOSTS, host, &h)?;
+            }
+        }
     }
     wput(w, DOMAINS, name, new)
 }
@@ -1240,18 +1212,6 @@ fn set_host_addresses(w: &W<'_>, h: &mut HostRecord, addrs: &[IpAddr]) -> Result
     }
     h.addresses = addrs.to_vec();
     Ok(())
-}
-
-/// The lower-cased public name of an entity, for `fn` search. Only names
-/// the public may see are indexed (RFC 9536 §4: no reverse search on
-/// private data).
-fn public_fn(c: &Contact) -> Option<String> {
-    let p = crate::public::contact(c);
-    match c.kind {
-        ContactKind::Org => p.org.or(p.name),
-        ContactKind::Person => p.name,
-    }
-    .map(|s| s.to_lowercase())
 }
 
 /// `old`: the contact stored now.
@@ -1300,56 +1260,57 @@ impl Maintenance for RedbStore {
         let hosts = txn.open_table(HOSTS).map_err(err)?;
         let idx_host = txn.open_table(IDX_HOST_DOMAIN).map_err(err)?;
         let idx_ip = txn.open_table(IDX_IP_HOST).map_err(err)?;
-        let idx_reg = txn.open_table(IDX_REGISTRAR).map_err(err)?;
-        let idx_contact = txn.open_table(IDX_CONTACT).map_err(err)?;
         let idx_state = txn.open_table(IDX_STATE).map_err(err)?;
-        let idx_skeleton = txn.open_table(IDX_SKELETON).map_err(err)?;
         let counts = txn.open_table(STATE_COUNTS).map_err(err)?;
         let has = |t: &::redb::ReadOnlyTable<(&str, &str), ()>, a: &str, b: &str| -> Result<bool> {
             Ok(t.get((a, b)).map_err(err)?.is_some())
         };
         let mut host_refs: BTreeMap<String, u64> = BTreeMap::new();
+        // The index tables a domain's entries are in, by name.
+        let entry_tables = [
+            IDX_REGISTRAR,
+            IDX_RESELLER,
+            IDX_PENDING_TRANSFER,
+            IDX_CONTACT,
+            IDX_HOST_DOMAIN,
+            IDX_SKELETON,
+        ]
+        .into_iter()
+        .map(|t| Ok((t.name().to_string(), txn.open_table(t).map_err(err)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
         for item in domains.iter().map_err(err)? {
             let (k, v) = item.map_err(err)?;
             let name = k.value();
             let d: Domain = dec(v.value())?;
-            if d.name.as_str() != name {
-                problems.push(format!("domain key {name} holds {}", d.name));
-            }
-            match deleg.get(name).map_err(err)? {
-                None => problems.push(format!("{name}: no delegation record")),
-                Some(r) => {
-                    let r: DelegationRecord = dec(r.value())?;
-                    if r.declared_fingerprint() != d.ns_fingerprint() {
-                        problems.push(format!("{name}: delegation record is for another NS set"));
-                    }
+            let r: Option<DelegationRecord> = match deleg.get(name).map_err(err)? {
+                Some(r) => Some(dec(r.value())?),
+                None => None,
+            };
+            let mut probe = |e: &IndexEntry| -> Result<bool> {
+                let (def, key) = entry_slot(e);
+                match entry_tables.get(def.name()) {
+                    Some(t) => has(t, key, name),
+                    None => Ok(false),
                 }
-            }
+            };
+            verify::domain(
+                name,
+                &d,
+                r.as_ref(),
+                Stored::Probe(&mut probe),
+                &mut problems,
+            )?;
             if regs.get(d.registrar.as_str()).map_err(err)?.is_none() {
                 problems.push(format!("{name}: registrar {} missing", d.registrar));
             }
-            if !has(&idx_reg, &d.registrar, name)? {
-                problems.push(format!("{name}: not in registrar index"));
-            }
-            if !has(&idx_skeleton, &skeleton_index_key(&d.name), name)? {
-                problems.push(format!("{name}: not in look-alike index"));
-            }
-            for c in [Some(&d.registrant), d.admin.as_ref(), d.tech.as_ref()]
-                .into_iter()
-                .flatten()
-            {
+            let ix = DomainIndexes::of(&d);
+            for c in &ix.contacts {
                 if contacts.get(c.as_str()).map_err(err)?.is_none() {
                     problems.push(format!("{name}: contact {c} missing"));
                 }
-                if !has(&idx_contact, c, name)? {
-                    problems.push(format!("{name}: not in contact index for {c}"));
-                }
             }
-            for n in &d.nameservers {
-                *host_refs.entry(n.name.as_str().to_string()).or_default() += 1;
-                if !has(&idx_host, n.name.as_str(), name)? {
-                    problems.push(format!("{name}: not in host index for {}", n.name));
-                }
+            for h in ix.hosts.keys() {
+                *host_refs.entry(h.clone()).or_default() += 1;
             }
         }
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
