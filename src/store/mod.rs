@@ -19,12 +19,14 @@ use std::path::PathBuf;
 
 mod codec;
 mod contract;
+pub mod indexes;
 mod migrate;
 pub mod postgres;
 pub mod redb;
 mod redb_schema;
 pub mod retention;
 pub mod stamps;
+mod verify;
 pub use self::contract::*;
 pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
