@@ -24,7 +24,7 @@
 //! (zone file, the `zonekeeper_domains` gauge) and that many
 //! `serve --roles scheduler,frontend` processes (each its own metrics),
 //! as docs/operations.md runs several processes on one database. Checks
-//! are summed over the schedulers; `pg cpu s` is the database's CPU.
+//! are summed over the schedulers; `pg cpu s` is the cluster's CPU.
 //! `ZK_PROBE_PGSTAT=1` loads `pg_stat_statements` and prints the
 //! statements that took the most time in each run.
 //!
@@ -175,19 +175,45 @@ impl Serve {
     }
 }
 
-/// User + system CPU seconds of every `postgres` process (the cluster's
-/// server and backends).
-fn postgres_cpu() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+/// User + system CPU seconds of the cluster whose data directory is
+/// `data`: its postmaster (with its exited backends) and live backends.
+fn postgres_cpu(data: Option<&std::path::Path>) -> f64 {
+    let Some(data) = data else {
         return 0.0;
     };
-    dir.filter_map(|e| {
-        let e = e.ok()?;
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim() == "postgres").then(|| cpu_secs(pid))
-    })
-    .sum()
+    let pid = std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+    let Some(master) = pid
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+    else {
+        return 0.0;
+    };
+    let stat = |pid: u32| -> Vec<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = s.rsplit(')').next().unwrap_or("").to_string();
+        rest.split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect()
+    };
+    let ticks = |f: &[u64], from: usize, to: usize| -> u64 {
+        f.get(from..to).map_or(0, |v| v.iter().sum())
+    };
+    // utime, stime, cutime, cstime of the postmaster: its waited-for
+    // backends count there once they exit.
+    let mut total = ticks(&stat(master), 11, 15);
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let f = stat(pid);
+            if f.get(1) == Some(&(master as u64)) {
+                total += ticks(&f, 11, 13);
+            }
+        }
+    }
+    total as f64 / 100.0
 }
 
 struct Phase {
@@ -215,6 +241,7 @@ impl Phase {
 /// so; the phase's figures.
 fn phase(
     h: &Hoster,
+    pg: Option<&std::path::Path>,
     gauge: Option<&Serve>,
     scheds: &[Serve],
     limit: Duration,
@@ -228,7 +255,7 @@ fn phase(
         .map(|s| s.child.id())
         .collect();
     let cpu = || procs.iter().map(|p| cpu_secs(*p)).sum::<f64>();
-    let (cpu0, pg0) = (cpu(), postgres_cpu());
+    let (cpu0, pg0) = (cpu(), postgres_cpu(pg));
     let watch = RateWatch::start(h);
     let start = Instant::now();
     let mut max_in_flight = 0.0f64;
@@ -269,7 +296,7 @@ fn phase(
         queries: (q1 - q0) as f64,
         peak: watch.finish(),
         cpu: cpu() - cpu0,
-        pg_cpu: postgres_cpu() - pg0,
+        pg_cpu: postgres_cpu(pg) - pg0,
         max_in_flight,
     }
 }
@@ -382,14 +409,14 @@ fn run_redb(h: &Hoster, k: &Knobs, bin: &Bin) -> (Phase, Phase) {
     // Testing: all N due at import, every round must pass.
     let limit = Duration::from_secs(600);
     let s = vec![Serve::start(bin, Some(&import_path), None)];
-    let testing = phase(h, None, &s, limit, |m, _| {
+    let testing = phase(h, None, None, &s, limit, |m, _| {
         metric(m, "zonekeeper_domains", "\"delegated\"") as usize >= n
     });
     Serve::stop_all(s);
     until_overdue(k, Instant::now());
     // Monitoring: restart once every domain is overdue; N rounds.
     let s = vec![Serve::start(bin, None, None)];
-    let monitoring = phase(h, None, &s, limit, |_, r| r as usize >= n);
+    let monitoring = phase(h, None, None, &s, limit, |_, r| r as usize >= n);
     Serve::stop_all(s);
     (testing, monitoring)
 }
@@ -418,6 +445,7 @@ fn run_pg(
     }
     let n = k.n;
     let limit = Duration::from_secs(600);
+    let data = pg.dir().join("data");
     let zone = Serve::start(&bin, None, Some("frontend,zone"));
     let start = |bin: &Bin| -> Vec<Serve> {
         (0..scheds)
@@ -425,13 +453,15 @@ fn run_pg(
             .collect()
     };
     let s = start(&bin);
-    let testing = phase(h, Some(&zone), &s, limit, |m, _| {
+    let testing = phase(h, Some(&data), Some(&zone), &s, limit, |m, _| {
         metric(m, "zonekeeper_domains", "\"delegated\"") as usize >= n
     });
     Serve::stop_all(s);
     until_overdue(k, Instant::now());
     let s = start(&bin);
-    let monitoring = phase(h, Some(&zone), &s, limit, |_, r| r as usize >= n);
+    let monitoring = phase(h, Some(&data), Some(&zone), &s, limit, |_, r| {
+        r as usize >= n
+    });
     Serve::stop_all(s);
     zone.stop();
     if pgstat {
