@@ -16,6 +16,18 @@
 //! - baseline: `dnsperf` (SOA queries for the same zones) against one of
 //!   the same NSD servers: what the hoster answers on this box.
 //!
+//! PostgreSQL (`ZK_PROBE_STORE=postgres`, or `both`): the same phases on
+//! a throwaway PostgreSQL cluster (tests/support/pg.rs, durable: fsync and
+//! synchronous commit on, as redb commits), one fresh database per count
+//! in `ZK_PROBE_SCHEDULERS` (default "1,2,4"): the domains imported with
+//! `zonekeeper import`, then one `serve --roles frontend,zone` process
+//! (zone file, the `zonekeeper_domains` gauge) and that many
+//! `serve --roles scheduler,frontend` processes (each its own metrics),
+//! as docs/operations.md runs several processes on one database. Checks
+//! are summed over the schedulers; `pg cpu s` is the cluster's CPU.
+//! `ZK_PROBE_PGSTAT=1` loads `pg_stat_statements` and prints the
+//! statements that took the most time in each run.
+//!
 //! Run: `cargo bench --bench probe_scale`. Knobs (env): ZK_PROBE_DOMAINS
 //! (20000), ZK_PROBE_MONITOR (monitor interval, "40s": longer than the
 //! testing phase, so no monitoring round competes with it),
@@ -96,9 +108,9 @@ impl Drop for Serve {
 }
 
 impl Serve {
-    /// The release `serve` (with `--import` when given), up when HTTP
-    /// answers.
-    fn start(bin: &Bin, import: Option<&std::path::Path>) -> Serve {
+    /// The release `serve` (with `--import` when given, and `--roles`
+    /// when given), up when HTTP answers.
+    fn start(bin: &Bin, import: Option<&std::path::Path>, roles: Option<&str>) -> Serve {
         let http = free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -109,6 +121,9 @@ impl Serve {
         c.arg("--config").arg(bin.path("zk.toml")).arg("serve");
         if let Some(i) = import {
             c.arg("--import").arg(i);
+        }
+        if let Some(r) = roles {
+            c.arg("--roles").arg(r);
         }
         let child = c
             .arg("--whois-listen")
@@ -138,18 +153,67 @@ impl Serve {
     }
 
     /// SIGTERM and wait: the scheduler's last batch commits.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+    fn stop(self) {
+        Serve::stop_all(vec![self]);
+    }
+
+    /// SIGTERM all, then wait for each.
+    fn stop_all(mut all: Vec<Serve>) {
+        for s in &all {
+            let _ = Command::new("kill")
+                .args(["-TERM", &s.child.id().to_string()])
+                .status();
+        }
         let end = Instant::now() + Duration::from_secs(60);
         while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            all.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
+            if all.is_empty() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// User + system CPU seconds of the cluster whose data directory is
+/// `data`: its postmaster (with its exited backends) and live backends.
+fn postgres_cpu(data: Option<&std::path::Path>) -> f64 {
+    let Some(data) = data else {
+        return 0.0;
+    };
+    let pid = std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+    let Some(master) = pid
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+    else {
+        return 0.0;
+    };
+    let stat = |pid: u32| -> Vec<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = s.rsplit(')').next().unwrap_or("").to_string();
+        rest.split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect()
+    };
+    let ticks = |f: &[u64], from: usize, to: usize| -> u64 {
+        f.get(from..to).map_or(0, |v| v.iter().sum())
+    };
+    // utime, stime, cutime, cstime of the postmaster: its waited-for
+    // backends count there once they exit.
+    let mut total = ticks(&stat(master), 11, 15);
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let f = stat(pid);
+            if f.get(1) == Some(&(master as u64)) {
+                total += ticks(&f, 11, 13);
+            }
+        }
+    }
+    total as f64 / 100.0
 }
 
 struct Phase {
@@ -159,6 +223,7 @@ struct Phase {
     queries: f64,
     peak: f64,
     cpu: f64,
+    pg_cpu: f64,
     max_in_flight: f64,
 }
 
@@ -171,36 +236,67 @@ impl Phase {
     }
 }
 
-/// Poll `serve` until `done` says so; the phase's figures.
-fn phase(h: &Hoster, s: &Serve, limit: Duration, done: impl Fn(&str) -> bool) -> Phase {
+/// Poll the processes until `done` (given the `gauge` process's metrics,
+/// or the first scheduler's, and the rounds summed over `scheds`) says
+/// so; the phase's figures.
+fn phase(
+    h: &Hoster,
+    pg: Option<&std::path::Path>,
+    gauge: Option<&Serve>,
+    scheds: &[Serve],
+    limit: Duration,
+    done: impl Fn(&str, f64) -> bool,
+) -> Phase {
     let q0: u64 = h.queries().iter().sum();
-    let cpu0 = cpu_secs(s.child.id());
+    let procs: Vec<u32> = gauge
+        .iter()
+        .copied()
+        .chain(scheds)
+        .map(|s| s.child.id())
+        .collect();
+    let cpu = || procs.iter().map(|p| cpu_secs(*p)).sum::<f64>();
+    let (cpu0, pg0) = (cpu(), postgres_cpu(pg));
     let watch = RateWatch::start(h);
     let start = Instant::now();
     let mut max_in_flight = 0.0f64;
-    let text = loop {
-        let m = s.metrics();
-        max_in_flight = max_in_flight.max(metric(&m, "zonekeeper_scheduler_rounds_in_flight", ""));
-        if done(&m) {
-            break m;
+    let sum = |texts: &[String], labels: &str| -> f64 {
+        texts
+            .iter()
+            .map(|m| metric(m, "zonekeeper_scheduler_rounds_total", labels))
+            .sum()
+    };
+    let (texts, rounds) = loop {
+        let texts: Vec<String> = scheds.iter().map(Serve::metrics).collect();
+        let g = match gauge {
+            Some(g) => g.metrics(),
+            None => texts.first().cloned().unwrap_or_default(),
+        };
+        let in_flight: f64 = texts
+            .iter()
+            .map(|m| metric(m, "zonekeeper_scheduler_rounds_in_flight", ""))
+            .sum();
+        max_in_flight = max_in_flight.max(in_flight);
+        let rounds = sum(&texts, "");
+        if done(&g, rounds) {
+            break (texts, rounds);
         }
         assert!(
             start.elapsed() < limit,
-            "not done in {limit:?}: delegated {}, rounds {}",
-            metric(&m, "zonekeeper_domains", "\"delegated\""),
-            metric(&m, "zonekeeper_scheduler_rounds_total", "")
+            "not done in {limit:?}: delegated {}, rounds {rounds}",
+            metric(&g, "zonekeeper_domains", "\"delegated\""),
         );
         std::thread::sleep(Duration::from_millis(100));
     };
     let secs = start.elapsed().as_secs_f64();
     let q1: u64 = h.queries().iter().sum();
     Phase {
-        checks: metric(&text, "zonekeeper_scheduler_rounds_total", ""),
+        checks: rounds,
         secs,
-        failed: metric(&text, "zonekeeper_scheduler_rounds_total", "\"fail\""),
+        failed: sum(&texts, "\"fail\""),
         queries: (q1 - q0) as f64,
         peak: watch.finish(),
-        cpu: cpu_secs(s.child.id()) - cpu0,
+        cpu: cpu() - cpu0,
+        pg_cpu: postgres_cpu(pg) - pg0,
         max_in_flight,
     }
 }
@@ -240,33 +336,25 @@ fn dnsperf(h: &Hoster, n: usize, secs: usize, dir: &std::path::Path) -> f64 {
         .unwrap_or_else(|| panic!("no rate in dnsperf's output: {text}"))
 }
 
-fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let n = env_usize("ZK_PROBE_DOMAINS", 20_000).unwrap_or(20_000);
-    let monitor = std::env::var("ZK_PROBE_MONITOR").unwrap_or_else(|_| "40s".into());
-    let monitor_secs = humantime::parse_duration(&monitor).expect("ZK_PROBE_MONITOR");
-    // One hoster's two addresses carry all N domains: at the default cap
-    // (500 q/s per address) that is ~166 testing rounds/s by design, so
-    // the speed is measured with the cap off unless asked.
-    let qps = env_usize("ZK_PROBE_QPS", 0).unwrap_or(0);
-    let rounds = env_usize("ZK_PROBE_ROUNDS", 0);
-    let perf_secs = env_usize("ZK_DNSPERF_SECS", 5).unwrap_or(5);
+struct Knobs {
+    n: usize,
+    monitor: String,
+    monitor_secs: Duration,
+    qps: usize,
+    rounds: Option<usize>,
+}
 
-    let t = Instant::now();
-    let h = Hoster::start(n);
-    eprintln!("NSD up with {n} zones on two servers in {:?}", t.elapsed());
-
-    let extra = format!("per_address_qps = {qps}\n");
+/// The config with `store` as the `[store]` section's body.
+fn config(h: &Hoster, k: &Knobs, store: &str) -> String {
+    let extra = format!("per_address_qps = {}\n", k.qps);
     let mut dextra = String::new();
-    if let Some(r) = rounds {
+    if let Some(r) = k.rounds {
         dextra.push_str(&format!("max_concurrent_rounds = {r}\n"));
     }
-    let bin = Bin::new(&format!(
+    format!(
         r#"zones = ["ru"]
 [store]
-path = "@D@/zk.redb"
+{store}
 [delegation]
 probe_interval = "1s"
 monitor_interval = "{monitor}"
@@ -280,9 +368,14 @@ output = "@D@/{{zone}}.zone"
 [log]
 filter = "warn"
 "#,
+        monitor = k.monitor,
         port = h.port,
         ip = h.ips.0,
-    ));
+    )
+}
+
+/// The import file of the N domains on the hoster, in `bin`'s dir.
+fn write_import(bin: &Bin, n: usize) -> std::path::PathBuf {
     let now = chrono::Utc::now() - chrono::Duration::days(1);
     let domains: Vec<serde_json::Value> = (0..n)
         .map(|i| {
@@ -300,26 +393,160 @@ filter = "warn"
     });
     let import_path = bin.path("import.json");
     std::fs::write(&import_path, import.to_string()).expect("write import");
+    import_path
+}
 
-    let perf = dnsperf(&h, n, perf_secs, bin.dir.path());
+/// Sleep until every domain is overdue for its monitoring round.
+fn until_overdue(k: &Knobs, testing_done: Instant) {
+    let wait = (k.monitor_secs + Duration::from_secs(2)).saturating_sub(testing_done.elapsed());
+    std::thread::sleep(wait);
+}
 
+/// The redb run: one `serve` does everything.
+fn run_redb(h: &Hoster, k: &Knobs, bin: &Bin) -> (Phase, Phase) {
+    let import_path = write_import(bin, k.n);
+    let n = k.n;
     // Testing: all N due at import, every round must pass.
     let limit = Duration::from_secs(600);
-    let s = Serve::start(&bin, Some(&import_path));
-    let testing = phase(&h, &s, limit, |m| {
+    let s = vec![Serve::start(bin, Some(&import_path), None)];
+    let testing = phase(h, None, None, &s, limit, |m, _| {
         metric(m, "zonekeeper_domains", "\"delegated\"") as usize >= n
     });
-    s.stop();
-    let testing_done = Instant::now();
-
+    Serve::stop_all(s);
+    until_overdue(k, Instant::now());
     // Monitoring: restart once every domain is overdue; N rounds.
-    let wait = (monitor_secs + Duration::from_secs(2)).saturating_sub(testing_done.elapsed());
-    std::thread::sleep(wait);
-    let s = Serve::start(&bin, None);
-    let monitoring = phase(&h, &s, limit, |m| {
-        metric(m, "zonekeeper_scheduler_rounds_total", "") as usize >= n
+    let s = vec![Serve::start(bin, None, None)];
+    let monitoring = phase(h, None, None, &s, limit, |_, r| r as usize >= n);
+    Serve::stop_all(s);
+    (testing, monitoring)
+}
+
+/// A PostgreSQL run with `scheds` scheduler processes on a fresh database.
+fn run_pg(
+    h: &Hoster,
+    k: &Knobs,
+    pg: &support::pg::PgCluster,
+    scheds: usize,
+    pgstat: bool,
+) -> (Phase, Phase) {
+    let db = format!("zk{scheds}");
+    let url = pg.create_db(&db);
+    let bin = Bin::new(&config(h, k, &format!("url = \"{url}\"")));
+    let import_path = write_import(&bin, k.n);
+    let out = bin.cli(&["import", &import_path.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if pgstat {
+        pg.psql(&db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        pg.psql(&db, "SELECT pg_stat_statements_reset()");
+    }
+    let n = k.n;
+    let limit = Duration::from_secs(600);
+    let data = pg.dir().join("data");
+    let zone = Serve::start(&bin, None, Some("frontend,zone"));
+    let start = |bin: &Bin| -> Vec<Serve> {
+        (0..scheds)
+            .map(|_| Serve::start(bin, None, Some("scheduler,frontend")))
+            .collect()
+    };
+    let s = start(&bin);
+    let testing = phase(h, Some(&data), Some(&zone), &s, limit, |m, _| {
+        metric(m, "zonekeeper_domains", "\"delegated\"") as usize >= n
     });
-    s.stop();
+    Serve::stop_all(s);
+    until_overdue(k, Instant::now());
+    let s = start(&bin);
+    let monitoring = phase(h, Some(&data), Some(&zone), &s, limit, |_, r| {
+        r as usize >= n
+    });
+    Serve::stop_all(s);
+    zone.stop();
+    if pgstat {
+        println!(
+            "\npg_stat_statements, {scheds} scheduler(s): calls, total ms, mean ms, rows, query"
+        );
+        println!(
+            "{}",
+            pg.psql(
+                &db,
+                "SELECT calls || ' | ' || round(total_exec_time) || ' | ' \
+                 || round(mean_exec_time::numeric, 3) || ' | ' || rows || ' | ' \
+                 || left(regexp_replace(query, '\\s+', ' ', 'g'), 120) \
+                 FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+            )
+        );
+    }
+    (testing, monitoring)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = env_usize("ZK_PROBE_DOMAINS", 20_000).unwrap_or(20_000);
+    let monitor = std::env::var("ZK_PROBE_MONITOR").unwrap_or_else(|_| "40s".into());
+    let monitor_secs = humantime::parse_duration(&monitor).expect("ZK_PROBE_MONITOR");
+    // One hoster's two addresses carry all N domains: at the default cap
+    // (500 q/s per address) that is ~166 testing rounds/s by design, so
+    // the speed is measured with the cap off unless asked.
+    let qps = env_usize("ZK_PROBE_QPS", 0).unwrap_or(0);
+    let rounds = env_usize("ZK_PROBE_ROUNDS", 0);
+    let perf_secs = env_usize("ZK_DNSPERF_SECS", 5).unwrap_or(5);
+    let store = std::env::var("ZK_PROBE_STORE").unwrap_or_else(|_| "redb".into());
+    let (with_redb, with_pg) = match store.as_str() {
+        "redb" => (true, false),
+        "postgres" => (false, true),
+        "both" => (true, true),
+        other => panic!("ZK_PROBE_STORE={other}: redb, postgres or both"),
+    };
+    let counts: Vec<usize> = std::env::var("ZK_PROBE_SCHEDULERS")
+        .unwrap_or_else(|_| "1,2,4".into())
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("ZK_PROBE_SCHEDULERS: {c}: not a number"))
+        })
+        .collect();
+    let pgstat = std::env::var("ZK_PROBE_PGSTAT").as_deref() == Ok("1");
+    let k = Knobs {
+        n,
+        monitor,
+        monitor_secs,
+        qps,
+        rounds,
+    };
+
+    let t = Instant::now();
+    let h = Hoster::start(n);
+    eprintln!("NSD up with {n} zones on two servers in {:?}", t.elapsed());
+
+    let bin = Bin::new(&config(&h, &k, "path = \"@D@/zk.redb\""));
+    let perf = dnsperf(&h, n, perf_secs, bin.dir.path());
+
+    let mut runs: Vec<(String, Phase, Phase)> = Vec::new();
+    if with_redb {
+        let (t, m) = run_redb(&h, &k, &bin);
+        runs.push(("redb".into(), t, m));
+    }
+    if with_pg {
+        let pg = support::pg::PgCluster::try_start_durable()
+            .unwrap_or_else(|e| panic!("ZK_PROBE_STORE={store} needs PostgreSQL: {e}"));
+        if pgstat {
+            pg.psql(
+                "postgres",
+                "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'",
+            );
+            pg.restart();
+        }
+        for &c in &counts {
+            let (t, m) = run_pg(&h, &k, &pg, c, pgstat);
+            runs.push((format!("pg x{c}"), t, m));
+        }
+    }
 
     let cap = if qps == 0 {
         "0 (off)".to_string()
@@ -328,7 +555,7 @@ filter = "warn"
     };
     println!("\nprobe_scale: {n} domains on one shared hoster (2 NSD), per_address_qps {cap}");
     println!(
-        "{:<12} {:>9} {:>8} {:>12} {:>7} {:>11} {:>12} {:>9} {:>9}",
+        "{:<20} {:>9} {:>8} {:>10} {:>7} {:>9} {:>12} {:>8} {:>9} {:>9}",
         "phase",
         "checks",
         "secs",
@@ -337,24 +564,47 @@ filter = "warn"
         "q/check",
         "busiest q/s",
         "cpu s",
+        "pg cpu s",
         "inflight"
     );
-    for (name, p) in [("testing", &testing), ("monitoring", &monitoring)] {
-        println!(
-            "{:<12} {:>9.0} {:>8.2} {:>12.0} {:>7.0} {:>11.2} {:>12.0} {:>9.2} {:>9.0}",
-            name,
-            p.checks,
-            p.secs,
-            p.rate(),
-            p.failed,
-            p.per_check(),
-            p.peak,
-            p.cpu,
-            p.max_in_flight
-        );
+    for (store, t, m) in &runs {
+        for (name, p) in [("testing", t), ("monitoring", m)] {
+            println!(
+                "{:<20} {:>9.0} {:>8.2} {:>10.0} {:>7.0} {:>9.2} {:>12.0} {:>8.2} {:>9.2} {:>9.0}",
+                format!("{store} {name}"),
+                p.checks,
+                p.secs,
+                p.rate(),
+                p.failed,
+                p.per_check(),
+                p.peak,
+                p.cpu,
+                p.pg_cpu,
+                p.max_in_flight
+            );
+        }
     }
     println!("baseline: dnsperf against one of the same NSD servers: {perf:.0} q/s");
-    let busiest = testing.peak.max(monitoring.peak);
+    if let Some((_, t1, m1)) = runs.iter().find(|r| r.0 == "pg x1") {
+        for (store, t, m) in runs.iter().filter(|r| r.0.starts_with("pg x")) {
+            println!(
+                "{store}: testing x{:.2}, monitoring x{:.2} of pg x1",
+                t.rate() / t1.rate(),
+                m.rate() / m1.rate()
+            );
+        }
+        if let Some((_, rt, rm)) = runs.iter().find(|r| r.0 == "redb") {
+            println!(
+                "pg x1 vs redb: testing x{:.2}, monitoring x{:.2}",
+                t1.rate() / rt.rate(),
+                m1.rate() / rm.rate()
+            );
+        }
+    }
+    let busiest = runs
+        .iter()
+        .flat_map(|(_, t, m)| [t.peak, m.peak])
+        .fold(0.0, f64::max);
     println!(
         "probing used {:.1}% of one server's dnsperf rate at its busiest second",
         100.0 * busiest / perf.max(1.0)

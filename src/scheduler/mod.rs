@@ -12,7 +12,8 @@
 //!   while fewer than `delegation.max_concurrent_rounds` run (a round
 //!   waiting for a per-address cap holds no slot, up to `HELD_FACTOR` ×
 //!   that many rounds in all).
-//! - A round reads the domain and its record, asks [`crate::delegation::plan`]
+//! - A round reads the domain and its record (on a shared store its batch's
+//!   claim read them: [`crate::store::Store::claim_loaded`]), asks [`crate::delegation::plan`]
 //!   what is needed, probes through a [`Checker`] if so, and hands the new
 //!   record, its history event and the round to the group-commit writer
 //!   ([`commit`]), which writes many rounds per store transaction
@@ -292,6 +293,9 @@ pub async fn run_with(app: App, prober: Arc<dyn Checker>) {
         lags: HashMap::new(),
         owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         throttled: Arc::default(),
+        claiming: None,
+        claiming_ids: Vec::new(),
+        to_claim: Vec::new(),
     };
     s.run().await;
     // Rounds still queued for the writer are committed before it stops.
@@ -328,7 +332,16 @@ struct Scheduler {
     lags: HashMap<u32, u64>,
     /// Rounds in flight now waiting for a per-address cap.
     throttled: Arc<std::sync::atomic::AtomicUsize>,
+    /// Shared store: the claim running in the background and its popped
+    /// rounds, and the rounds popped meanwhile, claimed together when it
+    /// returns.
+    claiming: Option<tokio::task::JoinHandle<ClaimResult>>,
+    claiming_ids: Vec<u32>,
+    to_claim: Vec<u32>,
 }
+
+/// What the store granted of a claim (with the records).
+type ClaimResult = crate::store::Result<Vec<crate::store::Claimed>>;
 
 type ScanResult = Result<crate::store::Result<Scanned>, tokio::task::JoinError>;
 
@@ -370,7 +383,8 @@ impl Scheduler {
                 .store(now, std::sync::atomic::Ordering::Relaxed);
             let mut batch = Vec::new();
             while self.busy() + batch.len() < limit
-                && self.inflight.len() + batch.len() < limit.saturating_mul(HELD_FACTOR)
+                && self.inflight.len() + self.claim_held() + batch.len()
+                    < limit.saturating_mul(HELD_FACTOR)
             {
                 let Some((id, due)) = self.queue.pop_due(now) else {
                     break;
@@ -419,9 +433,15 @@ impl Scheduler {
             };
             let has_scan = self.scan.is_some();
             let scan = &mut self.scan;
+            let has_claim = self.claiming.is_some();
+            let claiming = &mut self.claiming;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                res = async { claiming.as_mut().expect("guarded by has_claim").await }, if has_claim => {
+                    self.claiming = None;
+                    self.claimed(res);
+                }
                 Some(res) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
                     self.finished(res).await;
                 }
@@ -435,6 +455,13 @@ impl Scheduler {
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
+        // A claim still running is awaited (its rounds are not started),
+        // so that giving the claims back below includes its grants.
+        if let Some(c) = self.claiming.take() {
+            let _ = c.await;
+        }
+        self.to_claim.clear();
+        self.claiming_ids.clear();
         let n = self.inflight.len();
         if n > 0 {
             info!(rounds = n, "scheduler stopping: finishing rounds in flight");
@@ -457,56 +484,106 @@ impl Scheduler {
 
     /// Rounds that hold a slot: those in flight, less those waiting for a
     /// per-address cap (a capped hoster spreads its rounds out; its
-    /// waits must not hold the slots rounds on other hosters need).
+    /// waits must not hold the slots rounds on other hosters need), plus
+    /// those being claimed.
     fn busy(&self) -> usize {
         self.inflight
             .len()
             .saturating_sub(self.throttled.load(std::sync::atomic::Ordering::Relaxed))
+            + self.claim_held()
+    }
+
+    /// Rounds popped and not started yet: being claimed or waiting to be.
+    fn claim_held(&self) -> usize {
+        self.claiming_ids.len() + self.to_claim.len()
     }
 
     /// Start rounds for `batch` (popped from the queue) that this
-    /// scheduler may run: on a shared store it claims them first (one
-    /// statement for the batch; `FOR UPDATE SKIP LOCKED` leases that
-    /// expire after `serve.claim_lease`). A claim is renewed at each of
-    /// the domain's rounds, so while a scheduler lives (and probes more
-    /// often than the lease) its domains stay its own. A domain another
-    /// live scheduler holds is looked at again when that claim would have
-    /// expired: the other has renewed it (refused again), or its round
-    /// wrote the next due time (the look only reschedules), or it died and
-    /// this one takes the domain over.
-    fn claim_and_start(&mut self, batch: Vec<u32>, now: i64) {
+    /// scheduler may run: on a shared store it claims them first. Claims
+    /// run in the background, one at a time, so the loop never waits on
+    /// the database: rounds popped while one runs are claimed together
+    /// by the next (one statement for the batch, which also reads each
+    /// granted domain's records for its round; `FOR UPDATE SKIP LOCKED`
+    /// leases that expire after `serve.claim_lease`). Under load the
+    /// claims grow with their own latency, as the group commit's batches
+    /// do. A claim is renewed at each of the domain's rounds, so while a
+    /// scheduler lives (and probes more often than the lease) its domains
+    /// stay its own. A domain another live scheduler holds is looked at
+    /// again when that claim would have expired: the other has renewed it
+    /// (refused again), or its round wrote the next due time (the look
+    /// only reschedules), or it died and this one takes the domain over.
+    fn claim_and_start(&mut self, batch: Vec<u32>, _now: i64) {
         if !self.app.store.shared() {
             for id in batch {
-                self.start(id);
+                self.start(id, None);
             }
             return;
         }
-        let lease = self.app.config.serve.claim_lease;
-        let names: Vec<String> = batch
+        self.to_claim.extend(batch);
+        self.launch_claim();
+    }
+
+    /// Claim what waits to be claimed, unless a claim is running.
+    fn launch_claim(&mut self) {
+        if self.claiming.is_some() || self.to_claim.is_empty() {
+            return;
+        }
+        self.claiming_ids = std::mem::take(&mut self.to_claim);
+        let names: Vec<String> = self
+            .claiming_ids
             .iter()
             .map(|&id| self.queue.name(id).to_string())
             .collect();
-        let granted = match self.app.store.claim(&self.owner, &names, lease) {
-            Ok(g) => g.into_iter().collect::<std::collections::HashSet<String>>(),
-            Err(e) => {
+        let store = self.app.store.clone();
+        let owner = self.owner.clone();
+        let lease = self.app.config.serve.claim_lease;
+        self.claiming = Some(tokio::task::spawn_blocking(move || {
+            store.claim_loaded(&owner, &names, lease)
+        }));
+    }
+
+    /// A claim returned: start the granted rounds with the records it
+    /// read; look at the refused ones again after the lease.
+    fn claimed(&mut self, res: Result<ClaimResult, tokio::task::JoinError>) {
+        let ids = std::mem::take(&mut self.claiming_ids);
+        let now = ms(self.app.now());
+        let granted = match res {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
                 error!("scheduler cannot claim due domains: {e}");
-                let retry = now + delegation_retry(&self.pol).num_milliseconds();
-                for id in batch {
-                    self.lags.remove(&id);
-                    self.queue.finish(id, retry, None);
-                }
+                self.retry_unclaimed(ids, now);
+                self.launch_claim();
+                return;
+            }
+            Err(e) => {
+                error!("scheduler claim task failed: {e}");
+                self.retry_unclaimed(ids, now);
+                self.launch_claim();
                 return;
             }
         };
+        let mut granted: HashMap<String, Option<(Domain, DelegationRecord)>> =
+            granted.into_iter().collect();
+        let lease = self.app.config.serve.claim_lease;
         let later = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        for (id, name) in batch.into_iter().zip(names) {
-            if granted.contains(&name) {
-                self.start(id);
-            } else {
-                metrics::counter!("zonekeeper_scheduler_claims_refused_total").increment(1);
-                self.lags.remove(&id);
-                self.queue.finish(id, later, None);
+        for id in ids {
+            match granted.remove(&*self.queue.name(id)) {
+                Some(loaded) => self.start(id, Some(loaded)),
+                None => {
+                    metrics::counter!("zonekeeper_scheduler_claims_refused_total").increment(1);
+                    self.lags.remove(&id);
+                    self.queue.finish(id, later, None);
+                }
             }
+        }
+        self.launch_claim();
+    }
+
+    fn retry_unclaimed(&mut self, ids: Vec<u32>, now: i64) {
+        let retry = now + delegation_retry(&self.pol).num_milliseconds();
+        for id in ids {
+            self.lags.remove(&id);
+            self.queue.finish(id, retry, None);
         }
     }
 
@@ -522,7 +599,9 @@ impl Scheduler {
         }
     }
 
-    fn start(&mut self, id: u32) {
+    /// Start the round of `id`; `loaded`: its records as its claim read
+    /// them (else the round reads them).
+    fn start(&mut self, id: u32, loaded: Option<Loaded>) {
         let lag = self.lags.remove(&id).unwrap_or(0);
         let Some(committer) = self.committer.clone() else {
             return;
@@ -535,7 +614,15 @@ impl Scheduler {
         let h = self
             .inflight
             .spawn(crate::probe::polite::in_round(waiting, async move {
-                round(&app, prober.as_ref(), &pol, &committer, &name, lag).await
+                round(
+                    &app,
+                    prober.as_ref(),
+                    &pol,
+                    &committer,
+                    (&name, loaded),
+                    lag,
+                )
+                .await
             }));
         self.tasks.insert(h.id(), id);
     }
@@ -676,6 +763,9 @@ fn delegation_retry(pol: &Policy) -> chrono::Duration {
     pol.probe_interval.min(chrono::Duration::minutes(1))
 }
 
+/// A domain and its delegation record, or `None` if either is gone.
+type Loaded = Option<(Domain, DelegationRecord)>;
+
 /// Read a domain and its record.
 async fn load(app: &App, name: &str) -> crate::store::Result<Option<(Domain, DelegationRecord)>> {
     let store = app.store.clone();
@@ -788,14 +878,18 @@ async fn round(
     prober: &dyn Checker,
     pol: &Policy,
     commit: &Committer,
-    name: &str,
+    (name, loaded): (&str, Option<Loaded>),
     queue_lag_ms: u64,
 ) -> RoundDone {
     let retry = |state| RoundDone {
         due: Some(app.now() + delegation_retry(pol)),
         state,
     };
-    let (domain, rec) = match load(app, name).await {
+    let loaded = match loaded {
+        Some(l) => Ok(l),
+        None => load(app, name).await,
+    };
+    let (domain, rec) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => {
             return RoundDone {

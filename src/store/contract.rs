@@ -26,6 +26,10 @@ pub fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+/// A claimed domain's name, with its registration and delegation record
+/// as the claim read them (see [`Store::claim_loaded`]).
+pub type Claimed = (String, Option<(Domain, DelegationRecord)>);
+
 /// `Retry-After` (seconds) of an answer or write refused for storage (disk
 /// full, database away): the redb store retries its reopen within 5 s.
 pub const STORAGE_RETRY_AFTER: u32 = 5;
@@ -506,6 +510,27 @@ pub trait Store: Send + Sync + 'static {
         _lease: std::time::Duration,
     ) -> Result<Vec<String>> {
         Ok(names.to_vec())
+    }
+    /// [`Store::claim`], with each granted domain's registration and
+    /// delegation record (`None` if either is gone), so a scheduler starts
+    /// a batch of rounds without reading each domain on its own. A backend
+    /// over the network reads them in the claim's round trip.
+    fn claim_loaded(
+        &self,
+        owner: &str,
+        names: &[String],
+        lease: std::time::Duration,
+    ) -> Result<Vec<Claimed>> {
+        self.claim(owner, names, lease)?
+            .into_iter()
+            .map(|n| {
+                let loaded = match (self.domain(&n)?, self.delegation(&n)?) {
+                    (Some(d), Some(r)) => Some((d, r)),
+                    _ => None,
+                };
+                Ok((n, loaded))
+            })
+            .collect()
     }
     /// Give `owner`'s claims on `names` back (all of them if `names` is
     /// empty).

@@ -675,6 +675,40 @@ fn postgres_inside_tokio_runtimes() {
     }
 }
 
+/// A scheduler's claim on PostgreSQL is one statement for the batch that
+/// also returns each granted domain's records: names no live claim holds
+/// are granted (a name without a domain without records), another owner
+/// is refused them until they are given back, the holder renews them.
+#[test]
+fn postgres_claims_a_batch_with_its_records() {
+    let Some(pg) = support::pg::PgCluster::start_or_skip("postgres_claims_a_batch") else {
+        return;
+    };
+    let url = pg.create_db("claims");
+    let s = store::open(&Location::parse(&url), &OpenOptions::default()).unwrap();
+    load(&*s, &data(NS_B));
+    let names = vec!["alpha.ru".to_string(), "gone.ru".to_string()];
+    let lease = std::time::Duration::from_secs(60);
+    let got = s.claim_loaded("a", &names, lease).unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let (_, alpha) = got.iter().find(|c| c.0 == "alpha.ru").unwrap();
+    let (d, r) = alpha.as_ref().expect("alpha.ru's records");
+    assert_eq!(d, &s.domain("alpha.ru").unwrap().unwrap());
+    assert_eq!(r, &s.delegation("alpha.ru").unwrap().unwrap());
+    assert!(got.iter().any(|c| c.0 == "gone.ru" && c.1.is_none()));
+    // Held by "a": refused to "b" (both ways of claiming), renewed for "a".
+    assert!(s.claim_loaded("b", &names, lease).unwrap().is_empty());
+    assert!(s.claim("b", &names, lease).unwrap().is_empty());
+    assert_eq!(s.claim_loaded("a", &names, lease).unwrap().len(), 2);
+    s.release("a", &[]).unwrap();
+    assert_eq!(s.claim_loaded("b", &names, lease).unwrap().len(), 2);
+    // An expired claim is taken over.
+    let short = std::time::Duration::from_millis(1);
+    s.claim_loaded("b", &names, short).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(s.claim_loaded("c", &names, lease).unwrap().len(), 2);
+}
+
 /// Schema 2 → 3 on PostgreSQL: contact records gain `created` (unknown
 /// for old ones), in place, once.
 #[test]

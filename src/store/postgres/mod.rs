@@ -434,6 +434,60 @@ impl PgStore {
         })
     }
 
+    /// [`Self::claim_leases`] in ONE statement that also returns each
+    /// granted domain's records (one snapshot, one round trip for the
+    /// batch). A name without a lease row yet is granted by inserting its
+    /// row; a concurrent insert of the same name by another scheduler
+    /// wins, and then neither part here sees the row (the update's
+    /// snapshot predates it), so a name is granted at most once.
+    fn claim_leases_loaded(
+        &self,
+        owner: &str,
+        names: &[String],
+        lease: Duration,
+    ) -> Result<Vec<crate::store::Claimed>> {
+        let owner = owner.to_string();
+        let names = names.to_vec();
+        let secs = lease.as_secs_f64();
+        type Raw = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let raw: Vec<Raw> = self.with(move |c| async move {
+            Ok(rows(
+                &c,
+                "WITH ins AS (
+                     INSERT INTO leases (name, owner, expires)
+                     SELECT unnest($2::text[]), $1, now() + make_interval(secs => $3)
+                     ON CONFLICT DO NOTHING
+                     RETURNING name),
+                 upd AS (
+                     UPDATE leases SET owner = $1, expires = now() + make_interval(secs => $3)
+                     WHERE name IN (
+                         SELECT name FROM leases
+                         WHERE name = ANY($2::text[]) AND (owner = $1 OR expires <= now())
+                         FOR UPDATE SKIP LOCKED
+                     )
+                     RETURNING name),
+                 g AS (SELECT name FROM ins UNION ALL SELECT name FROM upd)
+                 SELECT g.name, d.rec, r.rec FROM g
+                 LEFT JOIN domains d ON d.name = g.name
+                 LEFT JOIN delegation r ON r.name = g.name",
+                &[&owner, &names, &secs],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+        })?;
+        raw.into_iter()
+            .map(|(name, d, r)| {
+                let loaded = match (d, r) {
+                    (Some(d), Some(r)) => Some((dec(&d)?, dec(&r)?)),
+                    _ => None,
+                };
+                Ok((name, loaded))
+            })
+            .collect()
+    }
+
     /// Give up `owner`'s leases on `names` (all if empty).
     fn release_leases(&self, owner: &str, names: &[String]) -> Result<()> {
         let owner = owner.to_string();

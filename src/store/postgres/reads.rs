@@ -502,6 +502,18 @@ impl Store for PgStore {
         self.claim_leases(owner, names, lease)
     }
 
+    fn claim_loaded(
+        &self,
+        owner: &str,
+        names: &[String],
+        lease: Duration,
+    ) -> Result<Vec<crate::store::Claimed>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.claim_leases_loaded(owner, names, lease)
+    }
+
     fn release(&self, owner: &str, names: &[String]) -> Result<()> {
         self.release_leases(owner, names)
     }
