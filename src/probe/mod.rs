@@ -20,6 +20,8 @@ pub mod guard;
 pub mod polite;
 pub mod shared;
 pub mod stats;
+mod tcp;
+mod udp;
 
 /// An address as findings and metrics show it: without the port when it
 /// is 53.
@@ -347,6 +349,17 @@ struct Inner {
     servers: TtlCache<SocketAddr, Arc<ServerProbe>>,
     /// Lookups of out-of-bailiwick names, kept for their TTL.
     names: TtlCache<HostName, (Resolution, Duration)>,
+    /// UDP sockets shared by the queries in flight to each address.
+    udp: udp::Sockets,
+    /// TCP connections shared by scheduler rounds' queries per address.
+    tcp: tcp::Pool,
+}
+
+tokio::task_local! {
+    /// Set around queries whose TCP queries share the address's
+    /// connection ([`tcp`]). Not set by any round yet (see the comment in
+    /// `probe_round`): every TCP query opens its own connection.
+    static SHARE_TCP: ();
 }
 
 /// Addresses (and names) whose shared facts are kept at most.
@@ -382,6 +395,8 @@ impl Prober {
                 facts_ttl: cfg.server_facts_ttl,
                 servers: TtlCache::new(SHARED_CAPACITY, cfg.server_facts_ttl),
                 names: TtlCache::new(SHARED_CAPACITY, MAX_NAME_TTL),
+                udp: udp::Sockets::default(),
+                tcp: tcp::Pool::default(),
             }),
         })
     }
@@ -458,8 +473,11 @@ impl Prober {
             targets
                 .iter()
                 .map(|t| self.probe_server(&apex, t, &in_bailiwick, round)),
-        )
-        .await;
+        );
+        // Scheduler rounds do not share TCP connections yet: with NSD
+        // (tests/it/probe_shared.rs) some pipelined SOA queries went
+        // unanswered until the timeout; see docs/benchmarks.md.
+        let servers = servers.await;
         ProbeFacts {
             domain: domain.clone(),
             servers,
@@ -761,6 +779,9 @@ impl Prober {
         q: &wire::Question<'_>,
         transport: Transport,
     ) -> Outcome {
+        if transport == Transport::Tcp && SHARE_TCP.try_with(|_| ()).is_ok() {
+            return self.tcp_shared(addr, q).await;
+        }
         let _tcp_slot = match transport {
             Transport::Tcp => Some(self.inner.polite.tcp_slot(addr).await.0),
             Transport::Udp => None,
@@ -771,7 +792,12 @@ impl Prober {
         };
         let started = std::time::Instant::now();
         let out = self.send_now(addr, q, transport).await;
-        let result = match &out {
+        Self::count(addr, transport, &out, started.elapsed());
+        out
+    }
+
+    fn count(addr: SocketAddr, transport: Transport, out: &Outcome, took: Duration) {
+        let result = match out {
             Outcome::Reply(_) => "answer",
             Outcome::Timeout => "timeout",
             Outcome::Io(_) => "io",
@@ -782,8 +808,83 @@ impl Prober {
         } else {
             "udp"
         };
-        stats::probe_sent(addr, t, result, started.elapsed());
-        out
+        stats::probe_sent(addr, t, result, took);
+    }
+
+    /// A place on `addr`'s current TCP connection, or the slot to open
+    /// one with (waiting for `probe.per_address_tcp` if all are taken, or
+    /// for a connection to open that it can join); `share == false`: a
+    /// connection of the query's own.
+    async fn tcp_start(&self, addr: SocketAddr, qtype: RecordType, share: bool) -> wire::TcpStart {
+        let pool = &self.inner.tcp;
+        if !share {
+            let (slot, _) = self.inner.polite.tcp_slot(addr).await;
+            return wire::TcpStart::Open { slot, share };
+        }
+        loop {
+            // Listening before looking: an opening in between is not missed.
+            let opened = pool.opened(addr).notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if let Some(t) = pool.join(addr, qtype) {
+                return wire::TcpStart::Join(t);
+            }
+            tokio::select! {
+                (slot, _) = self.inner.polite.tcp_slot(addr) => {
+                    // Another query may have opened one meanwhile.
+                    return match pool.join(addr, qtype) {
+                        Some(t) => wire::TcpStart::Join(t),
+                        None => wire::TcpStart::Open { slot, share },
+                    };
+                }
+                _ = &mut opened => {}
+            }
+        }
+    }
+
+    /// A scheduler round's TCP query, on the address's shared connection:
+    /// the caps as in [`Self::send`] (its place on a connection, or the
+    /// slot to open one, first: the in-flight permit is held only while
+    /// the query is out, never while waiting for a slot), retried like
+    /// [`Self::send_now`]'s, and asked again on a connection of its own
+    /// without spending a retry when a shared one broke before answering
+    /// it (a server that closes after some queries or takes no pipelined
+    /// ones): never fewer chances than on a connection of its own.
+    async fn tcp_shared(&self, addr: SocketAddr, q: &wire::Question<'_>) -> Outcome {
+        let mut left = self.inner.retries;
+        let mut share = true;
+        let mut spent = Duration::ZERO;
+        loop {
+            // A reconnect is another packet: its waits for the caps do not
+            // count against the timeout either.
+            let st = self.tcp_start(addr, q.qtype, share).await;
+            self.inner.polite.query_slot(addr).await;
+            let Ok(permit) = self.inner.in_flight.acquire().await else {
+                return Outcome::Io("prober is shutting down".into());
+            };
+            let rest = self.inner.timeout.saturating_sub(spent);
+            let attempt = tokio::time::Instant::now();
+            let (out, used) = wire::tcp_pooled(&self.inner.tcp, addr, st, q, rest).await;
+            drop(permit);
+            spent += attempt.elapsed();
+            let transient =
+                matches!(&out, Outcome::Io(e) if e.contains("reset") || e.contains("closed"));
+            let again = transient && !rest.is_zero() && {
+                if used && share {
+                    share = false;
+                    true
+                } else if left > 0 {
+                    left -= 1;
+                    true
+                } else {
+                    false
+                }
+            };
+            if !again {
+                Self::count(addr, Transport::Tcp, &out, spent);
+                return out;
+            }
+        }
     }
 
     /// [`Self::send`] once the caps let the question go.
@@ -796,9 +897,14 @@ impl Prober {
         match transport {
             Transport::Udp => {
                 let polite = &self.inner.polite;
-                wire::udp(addr, q, self.inner.timeout, self.inner.retries, || {
-                    polite.query_slot(addr)
-                })
+                wire::udp(
+                    &self.inner.udp,
+                    addr,
+                    q,
+                    self.inner.timeout,
+                    self.inner.retries,
+                    || polite.query_slot(addr),
+                )
                 .await
             }
             Transport::Tcp => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::{Outcome, Reply};
@@ -231,48 +231,41 @@ fn io(e: std::io::Error) -> Outcome {
 /// `timeout`, so a dead server costs exactly one timeout. Each re-send
 /// first awaits `pace` (the per-address cap: every packet takes a permit);
 /// as for a first send, that wait does not count against the timeout.
+/// The socket is the one shared by the queries to `addr` in flight
+/// ([`super::udp`]); the ID is unique among them.
 pub(super) async fn udp<F: std::future::Future>(
+    sockets: &super::udp::Sockets,
     addr: SocketAddr,
     q: &Question<'_>,
     timeout: Duration,
     retries: u32,
     pace: impl Fn() -> F,
 ) -> Outcome {
-    let id: u16 = rand::random();
+    use super::udp::Delivery;
+    let mut ticket = match sockets.ticket(addr) {
+        Ok(t) => t,
+        Err(e) => return io(e),
+    };
+    let id = ticket.id;
     let bytes = match build(q, id) {
         Ok(b) => b,
         Err(e) => return Outcome::Io(e),
     };
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = match UdpSocket::bind(bind).await {
-        Ok(s) => s,
-        Err(e) => return io(e),
-    };
-    // Connected: the kernel drops datagrams from other sources and reports
-    // ICMP port-unreachable as ECONNREFUSED.
-    if let Err(e) = sock.connect(addr).await {
-        return io(e);
-    }
     // Shifted by the time re-sends waited for a permit.
     let mut start = Instant::now();
     let attempts = retries.saturating_add(1).min(16);
     let slice = timeout / attempts;
-    let mut buf = vec![0u8; MAX_MESSAGE];
     let mut malformed: Option<String> = None;
     for attempt in 1..=attempts {
         if attempt > 1 {
-            // Replies to an earlier send wait in the socket meanwhile (same
-            // ID) and are read below.
+            // Replies to an earlier send keep arriving meanwhile (same ID)
+            // and are read below.
             let waiting = Instant::now();
             pace().await;
             start += waiting.elapsed();
         }
         let sent = Instant::now();
-        if let Err(e) = sock.send(&bytes).await {
+        if let Err(e) = ticket.send(&bytes).await {
             return io(e);
         }
         let until = if attempt == attempts {
@@ -281,14 +274,15 @@ pub(super) async fn udp<F: std::future::Future>(
             start + slice * attempt
         };
         loop {
-            match timeout_at(until, sock.recv_from(&mut buf)).await {
+            match timeout_at(until, ticket.inbox.recv()).await {
                 Err(_) => break,
-                Ok(Err(e)) => return io(e),
-                Ok(Ok((n, src))) => {
-                    if src != addr {
-                        continue;
-                    }
-                    match judge(&buf[..n], id, q, sent.elapsed(), Transport::Udp) {
+                // The reader ended: only when the runtime shuts down.
+                Ok(None) => return Outcome::Io("prober is shutting down".into()),
+                Ok(Some(Delivery::Error(kind, msg))) => return io(std::io::Error::new(kind, msg)),
+                Ok(Some(Delivery::Stray(why))) => malformed = Some(why),
+                Ok(Some(Delivery::Datagram(buf, at))) => {
+                    let rtt = at.saturating_duration_since(sent);
+                    match judge(&buf, id, q, rtt, Transport::Udp) {
                         Judged::Accept(r) => return Outcome::Reply(*r),
                         Judged::Mismatch => continue,
                         Judged::Malformed { why, ours: true } => return Outcome::Malformed(why),
@@ -308,7 +302,10 @@ pub(super) async fn udp<F: std::future::Future>(
 /// arrive (a 64 KiB length prefix followed by silence or a slow drip costs
 /// no 64 KiB up front) and never past `n` (`read_to_end` would double it to
 /// 128 KiB for a 64 KiB message).
-async fn read_message<R: AsyncRead + Unpin>(s: &mut R, n: usize) -> std::io::Result<Vec<u8>> {
+pub(super) async fn read_message<R: AsyncRead + Unpin>(
+    s: &mut R,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
     while buf.len() < n {
@@ -363,6 +360,90 @@ pub(super) async fn tcp(addr: SocketAddr, q: &Question<'_>, timeout: Duration) -
     match timeout_at(deadline, run).await {
         Err(_) => Outcome::Timeout,
         Ok(Ok(o)) | Ok(Err(o)) => o,
+    }
+}
+
+/// How a pooled TCP query gets onto a connection.
+pub(super) enum TcpStart {
+    /// A place on the address's current connection.
+    Join(super::tcp::Ticket),
+    /// The address's connection slot, to open a new one with (inside the
+    /// query's timeout, like the connect of an unpooled query); shared
+    /// with later queries or the query's own.
+    Open {
+        slot: super::polite::TcpSlot,
+        share: bool,
+    },
+}
+
+/// TCP on a connection shared with the round's other queries to `addr`
+/// ([`super::tcp`]). Also says whether a broken connection had carried
+/// other queries too (the query is then asked again on one of its own
+/// without spending a retry).
+pub(super) async fn tcp_pooled(
+    pool: &super::tcp::Pool,
+    addr: SocketAddr,
+    start: TcpStart,
+    q: &Question<'_>,
+    timeout: Duration,
+) -> (Outcome, bool) {
+    use super::tcp::{Delivery, Ended};
+    let deadline = Instant::now() + timeout;
+    let run = async {
+        let sent = Instant::now();
+        let mut ticket = match start {
+            TcpStart::Join(t) => t,
+            TcpStart::Open { slot, share } => pool
+                .open(addr, q.qtype, slot, share)
+                .await
+                .map_err(|e| (io(e), false))?,
+        };
+        let id = ticket.id;
+        let bytes = build(q, id).map_err(|e| (Outcome::Io(e), false))?;
+        let Ok(len) = u16::try_from(bytes.len()) else {
+            return Err((Outcome::Io("query too large".into()), false));
+        };
+        let mut framed = Vec::with_capacity(bytes.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&bytes);
+        if !ticket.send(framed).await {
+            let shared = ticket.shared();
+            return Err((io(std::io::ErrorKind::UnexpectedEof.into()), shared));
+        }
+        loop {
+            match ticket.inbox.recv().await {
+                // The connection's tasks ended: only at shutdown.
+                None => return Err((Outcome::Io("prober is shutting down".into()), false)),
+                Some(Delivery::Message(buf, at)) => {
+                    let rtt = at.saturating_duration_since(sent);
+                    match judge(&buf, id, q, rtt, Transport::Tcp) {
+                        Judged::Accept(r) => return Ok(Outcome::Reply(*r)),
+                        Judged::Mismatch => continue,
+                        Judged::Malformed { why, .. } => {
+                            // The stream cannot be trusted after garbage.
+                            ticket.conn.poison();
+                            return Ok(Outcome::Malformed(why));
+                        }
+                    }
+                }
+                Some(Delivery::Ended { why, shared }) => {
+                    return Err(match why {
+                        // A write into a connection the server closed
+                        // meanwhile: closed, as a read would have found.
+                        Ended::Io(std::io::ErrorKind::BrokenPipe, _) => {
+                            (io(std::io::ErrorKind::UnexpectedEof.into()), shared)
+                        }
+                        Ended::Io(kind, msg) => (io(std::io::Error::new(kind, msg)), shared),
+                        Ended::Malformed(why) => (Outcome::Malformed(why), false),
+                    });
+                }
+            }
+        }
+    };
+    match timeout_at(deadline, run).await {
+        Err(_) => (Outcome::Timeout, false),
+        Ok(Ok(o)) => (o, false),
+        Ok(Err(e)) => e,
     }
 }
 
