@@ -16,6 +16,7 @@
 
 pub mod dnssec;
 pub mod dsboot;
+mod exchange;
 pub mod guard;
 pub mod polite;
 pub mod shared;
@@ -815,11 +816,16 @@ impl Prober {
     /// one with (waiting for `probe.per_address_tcp` if all are taken, or
     /// for a connection to open that it can join); `share == false`: a
     /// connection of the query's own.
-    async fn tcp_start(&self, addr: SocketAddr, qtype: RecordType, share: bool) -> wire::TcpStart {
+    async fn tcp_start(
+        &self,
+        addr: SocketAddr,
+        qtype: RecordType,
+        share: bool,
+    ) -> exchange::TcpStart {
         let pool = &self.inner.tcp;
         if !share {
             let (slot, _) = self.inner.polite.tcp_slot(addr).await;
-            return wire::TcpStart::Open { slot, share };
+            return exchange::TcpStart::Open { slot, share };
         }
         loop {
             // Listening before looking: an opening in between is not missed.
@@ -827,14 +833,14 @@ impl Prober {
             tokio::pin!(opened);
             opened.as_mut().enable();
             if let Some(t) = pool.join(addr, qtype) {
-                return wire::TcpStart::Join(t);
+                return exchange::TcpStart::Join(t);
             }
             tokio::select! {
                 (slot, _) = self.inner.polite.tcp_slot(addr) => {
                     // Another query may have opened one meanwhile.
                     return match pool.join(addr, qtype) {
-                        Some(t) => wire::TcpStart::Join(t),
-                        None => wire::TcpStart::Open { slot, share },
+                        Some(t) => exchange::TcpStart::Join(t),
+                        None => exchange::TcpStart::Open { slot, share },
                     };
                 }
                 _ = &mut opened => {}
@@ -864,7 +870,7 @@ impl Prober {
             };
             let rest = self.inner.timeout.saturating_sub(spent);
             let attempt = tokio::time::Instant::now();
-            let (out, used) = wire::tcp_pooled(&self.inner.tcp, addr, st, q, rest).await;
+            let (out, used) = exchange::tcp_pooled(&self.inner.tcp, addr, st, q, rest).await;
             drop(permit);
             spent += attempt.elapsed();
             let transient =
@@ -897,7 +903,7 @@ impl Prober {
         match transport {
             Transport::Udp => {
                 let polite = &self.inner.polite;
-                wire::udp(
+                exchange::udp(
                     &self.inner.udp,
                     addr,
                     q,
@@ -916,7 +922,7 @@ impl Prober {
                 let mut left = self.inner.retries;
                 loop {
                     let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    let out = wire::tcp(addr, q, rest).await;
+                    let out = exchange::tcp(addr, q, rest).await;
                     let transient = matches!(&out, Outcome::Io(e) if e.contains("reset") || e.contains("closed"));
                     if !transient || left == 0 || rest.is_zero() {
                         return out;

@@ -445,7 +445,7 @@ impl PgStore {
         owner: &str,
         names: &[String],
         lease: Duration,
-    ) -> Result<Vec<crate::store::Claimed>> {
+    ) -> Result<Vec<crate::store::contract::Claimed>> {
         let owner = owner.to_string();
         let names = names.to_vec();
         let secs = lease.as_secs_f64();

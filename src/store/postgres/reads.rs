@@ -507,7 +507,7 @@ impl Store for PgStore {
         owner: &str,
         names: &[String],
         lease: Duration,
-    ) -> Result<Vec<crate::store::Claimed>> {
+    ) -> Result<Vec<crate::store::contract::Claimed>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
