@@ -218,6 +218,8 @@ struct SendTimeout<T> {
     inner: T,
     limit: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A flush or shutdown returned `Pending` (its completion is progress).
+    waited: bool,
 }
 
 impl<T> SendTimeout<T> {
@@ -226,6 +228,7 @@ impl<T> SendTimeout<T> {
             inner,
             limit,
             stalled: None,
+            waited: false,
         }
     }
 
@@ -243,15 +246,37 @@ impl<T> SendTimeout<T> {
         )))
     }
 
-    fn progress<R>(&mut self, r: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+    /// Only progress ends a stall: bytes written, or a flush that had to
+    /// wait and then completed. A flush of a TCP stream is always ready at
+    /// once, and counting that would let a client that keeps sending
+    /// requests but never reads the answers restart the timer for ever.
+    fn progress<R>(
+        &mut self,
+        r: Poll<io::Result<R>>,
+        moved: impl FnOnce(&io::Result<R>) -> bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
         match r {
             Poll::Ready(r) => {
-                self.stalled = None;
+                if moved(&r) {
+                    self.stalled = None;
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => self.pending(cx),
         }
     }
+
+    /// [`Self::progress`] for a flush or shutdown.
+    fn settled(&mut self, r: Poll<io::Result<()>>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let waited = std::mem::replace(&mut self.waited, r.is_pending());
+        self.progress(r, |_| waited, cx)
+    }
+}
+
+/// A write that moved bytes (or failed: the connection ends anyway).
+fn wrote_bytes(r: &io::Result<usize>) -> bool {
+    r.as_ref().map_or(true, |n| *n > 0)
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for SendTimeout<T> {
@@ -271,7 +296,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.progress(r, cx)
+        self.progress(r, wrote_bytes, cx)
     }
 
     fn poll_write_vectored(
@@ -280,7 +305,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.progress(r, cx)
+        self.progress(r, wrote_bytes, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -289,12 +314,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_flush(cx);
-        self.progress(r, cx)
+        self.settled(r, cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_shutdown(cx);
-        self.progress(r, cx)
+        self.settled(r, cx)
     }
 }
 
@@ -337,4 +362,29 @@ fn busy(stream: TcpStream, refusals: &Arc<Semaphore>, tasks: &TaskTracker) {
         })
         .await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A peer that never reads, with a flush between write attempts (as a
+    /// server answering pipelined requests does): cut off after `limit`.
+    #[tokio::test]
+    async fn flushes_do_not_restart_a_stalled_write() {
+        let (a, _peer) = tokio::io::duplex(64);
+        let mut w = SendTimeout::new(a, Duration::from_millis(300));
+        let started = tokio::time::Instant::now();
+        let err = loop {
+            match tokio::time::timeout(Duration::from_millis(100), w.write(&[0u8; 64])).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => break e,
+            }
+            w.flush().await.unwrap();
+            assert!(started.elapsed() < Duration::from_secs(5), "never cut off");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
 }
