@@ -555,11 +555,16 @@ mod tests {
             r.text
         );
         run(&mut a, &upd("")).expect(2003);
+        // Registrar-set statuses: added once, refused twice, removed.
+        let hold = r#"<domain:status s="clientHold"/>"#;
+        run(&mut a, &upd(&format!("<domain:add>{hold}</domain:add>"))).expect(1000);
+        run(&mut a, &upd(&format!("<domain:add>{hold}</domain:add>"))).expect(2306);
+        run(&mut a, &upd(&format!("<domain:rem>{hold}</domain:rem>"))).expect(1000);
         run(
             &mut a,
-            &upd(r#"<domain:add><domain:status s="clientHold"/></domain:add>"#),
+            &upd(r#"<domain:add><domain:status s="serverHold"/></domain:add>"#),
         )
-        .expect(2102);
+        .expect(2306);
         run(
             &mut a,
             &upd(r#"<domain:add><domain:contact type="billing">CA</domain:contact></domain:add>"#),
