@@ -18,7 +18,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::catalogue::CheckId;
 use super::profile::DnssecPolicy;
-use super::Profile;
+use super::profile::Profile;
 use crate::model::{CheckReport, DsRecord, Finding, Severity, Timestamp, Verdict};
 use crate::probe::dnssec::{SecAddress, SecFacts};
 use crate::probe::Outcome;

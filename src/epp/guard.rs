@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Duration;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::model::Timestamp;
 
@@ -154,6 +156,39 @@ impl LoginThrottle {
         let mut m = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         for k in keys {
             m.remove(k);
+        }
+    }
+}
+
+/// Shared state of the EPP server: sessions open per registrar (the
+/// app's, for the dashboard), the per-registrar command rate.
+pub struct Shared {
+    pub sessions: Arc<crate::app::Sessions>,
+    pub limiter: DefaultKeyedRateLimiter<String>,
+    /// Failed logins per registrar ID and per client address.
+    pub logins: LoginThrottle,
+}
+
+impl Shared {
+    pub(super) fn new(sessions: Arc<crate::app::Sessions>, per_minute: u32) -> Self {
+        let q = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self {
+            sessions,
+            limiter: RateLimiter::keyed(q),
+            logins: LoginThrottle::default(),
+        }
+    }
+    /// Count a new session of `registrar` if it is under `cap`.
+    pub fn open(&self, registrar: &str, cap: usize) -> bool {
+        let opened = self.sessions.open(registrar, cap);
+        if opened {
+            metrics::gauge!("zonekeeper_epp_sessions").increment(1.0);
+        }
+        opened
+    }
+    pub fn close(&self, registrar: &str) {
+        if self.sessions.close(registrar) {
+            metrics::gauge!("zonekeeper_epp_sessions").decrement(1.0);
         }
     }
 }

@@ -27,16 +27,15 @@ pub mod xml;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use frame::{read_frame, write_frame, FrameError};
+pub use guard::Shared;
 use session::Session;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,39 +44,6 @@ pub enum EppError {
     Config(String),
     #[error("epp: cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
-}
-
-/// Shared state of the EPP server: sessions open per registrar (the
-/// app's, for the dashboard), the per-registrar command rate.
-pub struct Shared {
-    pub sessions: Arc<crate::app::Sessions>,
-    pub limiter: DefaultKeyedRateLimiter<String>,
-    /// Failed logins per registrar ID and per client address.
-    pub logins: guard::LoginThrottle,
-}
-
-impl Shared {
-    fn new(sessions: Arc<crate::app::Sessions>, per_minute: u32) -> Self {
-        let q = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
-        Self {
-            sessions,
-            limiter: RateLimiter::keyed(q),
-            logins: guard::LoginThrottle::default(),
-        }
-    }
-    /// Count a new session of `registrar` if it is under `cap`.
-    pub fn open(&self, registrar: &str, cap: usize) -> bool {
-        let opened = self.sessions.open(registrar, cap);
-        if opened {
-            metrics::gauge!("zonekeeper_epp_sessions").increment(1.0);
-        }
-        opened
-    }
-    pub fn close(&self, registrar: &str) {
-        if self.sessions.close(registrar) {
-            metrics::gauge!("zonekeeper_epp_sessions").decrement(1.0);
-        }
-    }
 }
 
 fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, EppError> {

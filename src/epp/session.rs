@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::flow::Ctx;
+use super::guard::Shared;
 use super::response::{missing, ts, Out, Xml, R};
 use super::xml::{self, Element, CONTACT_NS, DOMAIN_NS, EPP_NS, HOST_NS, RGP_NS, SECDNS_NS};
-use super::{contact, domain, host, poll, transfer, Shared};
+use super::{contact, domain, host, poll, transfer};
 use crate::app::App;
 
 static SV_SEQ: AtomicU64 = AtomicU64::new(1);

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 
+use super::guard::Shared;
 use super::session::Session;
 use super::xml::{self, Element, EPP_NS};
-use super::Shared;
 use crate::app::App;
 use crate::clock::ManualClock;
 use crate::config::Config;
