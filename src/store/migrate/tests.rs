@@ -1,5 +1,22 @@
 use crate::store::{RedbStore, Store};
 
+/// A store at `path` holding one domain `old.ru` as `bytes` (an older
+/// layout) and marked as schema `version`, for the next open to migrate.
+fn store_with_old_domain(path: &std::path::Path, bytes: &[u8], version: u32) {
+    use crate::store::redb_schema::tables::{DOMAINS, META};
+    drop(RedbStore::open(path).unwrap());
+    let db = ::redb::Database::create(path).unwrap();
+    let w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table(DOMAINS).unwrap();
+        t.insert("old.ru", bytes).unwrap();
+        let mut m = w.open_table(META).unwrap();
+        m.insert("schema_version", version.to_le_bytes().as_slice())
+            .unwrap();
+    }
+    w.commit().unwrap();
+}
+
 /// `fixtures/store-v1.redb` was written by the schema-1 release (30
 /// domains of the sample registry imported, testing started).
 #[test]
@@ -189,7 +206,6 @@ fn a_schema_4_delegation_record_and_round_get_no_lag_and_nothing_unmeasured() {
 /// declared before links to nothing); everything else stays.
 #[test]
 fn a_schema_3_domain_gets_no_host_links() {
-    use crate::store::redb_schema::tables::{DOMAINS, META};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v3.redb");
     let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
@@ -213,21 +229,7 @@ fn a_schema_3_domain_gets_no_host_links() {
         },
         ds: vec![],
     };
-    {
-        let s = RedbStore::open(&path).unwrap();
-        drop(s);
-        let db = ::redb::Database::create(&path).unwrap();
-        let w = db.begin_write().unwrap();
-        {
-            let mut t = w.open_table(DOMAINS).unwrap();
-            t.insert("old.ru", super::v3_domain_bytes(&d).as_slice())
-                .unwrap();
-            let mut m = w.open_table(META).unwrap();
-            m.insert("schema_version", 3u32.to_le_bytes().as_slice())
-                .unwrap();
-        }
-        w.commit().unwrap();
-    }
+    store_with_old_domain(&path, super::v3_domain_bytes(&d).as_slice(), 3);
     let s = RedbStore::open(&path).unwrap();
     assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
 }
@@ -236,7 +238,6 @@ fn a_schema_3_domain_gets_no_host_links() {
 /// move time.
 #[test]
 fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
-    use crate::store::redb_schema::tables::{DOMAINS, META};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v4.redb");
     let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
@@ -267,20 +268,7 @@ fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
     let mut v4 = postcard::to_allocvec(&d).unwrap();
     assert_eq!(&v4[v4.len() - 3..], &[0, 0, 0]);
     v4.truncate(v4.len() - 2);
-    {
-        let s = RedbStore::open(&path).unwrap();
-        drop(s);
-        let db = ::redb::Database::create(&path).unwrap();
-        let w = db.begin_write().unwrap();
-        {
-            let mut t = w.open_table(DOMAINS).unwrap();
-            t.insert("old.ru", v4.as_slice()).unwrap();
-            let mut m = w.open_table(META).unwrap();
-            m.insert("schema_version", 4u32.to_le_bytes().as_slice())
-                .unwrap();
-        }
-        w.commit().unwrap();
-    }
+    store_with_old_domain(&path, v4.as_slice(), 4);
     let s = RedbStore::open(&path).unwrap();
     assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
 }
@@ -289,7 +277,6 @@ fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
 /// too) and gains no client statuses.
 #[test]
 fn a_schema_6_domain_gets_no_client_statuses() {
-    use crate::store::redb_schema::tables::{DOMAINS, META};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v6.redb");
     let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
@@ -318,20 +305,7 @@ fn a_schema_6_domain_gets_no_client_statuses() {
     let mut v6 = postcard::to_allocvec(&d).unwrap();
     assert_eq!(&v6[v6.len() - 2..], &[0, 0]);
     v6.truncate(v6.len() - 1);
-    {
-        let s = RedbStore::open(&path).unwrap();
-        drop(s);
-        let db = ::redb::Database::create(&path).unwrap();
-        let w = db.begin_write().unwrap();
-        {
-            let mut t = w.open_table(DOMAINS).unwrap();
-            t.insert("old.ru", v6.as_slice()).unwrap();
-            let mut m = w.open_table(META).unwrap();
-            m.insert("schema_version", 6u32.to_le_bytes().as_slice())
-                .unwrap();
-        }
-        w.commit().unwrap();
-    }
+    store_with_old_domain(&path, v6.as_slice(), 6);
     let s = RedbStore::open(&path).unwrap();
     assert_eq!(s.domain("old.ru").unwrap().unwrap(), d);
     drop(s);
