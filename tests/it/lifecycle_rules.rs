@@ -234,21 +234,17 @@ fn in_zone(s: &Server, name: &str) -> bool {
         .any(|l| l.starts_with(&format!("{name}.")) && l.contains("NS"))
 }
 
-/// A disputed domain stays in the zone through `paid_till` and past its
-/// grace period; the unlock records the outcome and extends `paid_till` to
-/// the unlock plus the grace period; then it expires and is freed as usual.
-#[tokio::test]
-async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
-    let s = Server::start(|_| {}).await;
-    let lc = s.app.config.lifecycle.clone();
+/// A domain of A with nameservers and nothing else going on, made
+/// delegated now.
+fn delegated_domain_of_a(s: &Server) -> String {
+    let lc = &s.app.config.lifecycle;
     let now = s.clock.now();
-    // A domain of A with nameservers and nothing else going on, delegated.
     let d = s
         .domains_of(A, 1000)
         .into_iter()
         .find(|n| {
             let dom = s.store().domain(n).unwrap().unwrap();
-            let st = lifecycle::evaluate(&dom, now, &lc);
+            let st = lifecycle::evaluate(&dom, now, lc);
             !dom.nameservers.is_empty() && st.may_delegate() && !st.verification_pending
         })
         .expect("a fixture domain with nameservers");
@@ -262,6 +258,17 @@ async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
         .store()
         .put_delegation(&d, &old.ns_fingerprint, &rec, None, None)
         .unwrap());
+    d
+}
+
+/// A disputed domain stays in the zone through `paid_till` and past its
+/// grace period; the unlock records the outcome and extends `paid_till` to
+/// the unlock plus the grace period; then it expires and is freed as usual.
+#[tokio::test]
+async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
+    let s = Server::start(|_| {}).await;
+    let lc = s.app.config.lifecycle.clone();
+    let d = delegated_domain_of_a(&s);
     assert!(in_zone(&s, &d));
     let reg = s.app.registry();
     reg.dispute_lock(&Actor::Operator, &d, "case A40-78/2026")
@@ -689,26 +696,7 @@ async fn domain_check_agrees_with_create() {
 async fn verification_overdue_does_not_suspend_a_disputed_domain() {
     let s = Server::start(|_| {}).await;
     let lc = s.app.config.lifecycle.clone();
-    let now = s.clock.now();
-    let d = s
-        .domains_of(A, 1000)
-        .into_iter()
-        .find(|n| {
-            let dom = s.store().domain(n).unwrap().unwrap();
-            let st = lifecycle::evaluate(&dom, now, &lc);
-            !dom.nameservers.is_empty() && st.may_delegate() && !st.verification_pending
-        })
-        .expect("a fixture domain with nameservers");
-    let old = s.store().delegation(&d).unwrap().unwrap();
-    let rec = DelegationRecord {
-        state: DelegationState::Delegated,
-        delegated_at: Some(now),
-        ..old.clone()
-    };
-    assert!(s
-        .store()
-        .put_delegation(&d, &old.ns_fingerprint, &rec, None, None)
-        .unwrap());
+    let d = delegated_domain_of_a(&s);
     let suspend = chrono::Duration::from_std(lc.verification_suspend).unwrap();
     let day = chrono::Duration::days(1);
     let reg = s.app.registry();
