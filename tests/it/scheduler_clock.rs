@@ -14,8 +14,9 @@ use support::sched::*;
 use zonekeeper::app::App;
 use zonekeeper::clock::{Clock, ManualClock};
 use zonekeeper::config::Config;
-use zonekeeper::model::{DelegationState, Nameserver};
+use zonekeeper::model::{DelegationState, Domain, Nameserver, Timestamp};
 use zonekeeper::scheduler;
+use zonekeeper::store::redb::RedbStore;
 
 fn two_ns(tag: &str) -> Vec<Nameserver> {
     vec![
@@ -24,31 +25,50 @@ fn two_ns(tag: &str) -> Vec<Nameserver> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
-    // 15:00 Moscow time; the Moscow day ends at 21:00 UTC.
+/// What every test here starts from: the clock at `t0` =
+/// 2026-01-10T12:00Z (15:00 Moscow time), a config whose rounds come
+/// exactly every interval (`jitter = 0`), the scripted network on that
+/// clock, and a temp dir for the store.
+fn clock_setup() -> (Timestamp, ManualClock, Config, Arc<Net>, tempfile::TempDir) {
     let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
     let clock = ManualClock::new(t0);
     let mut cfg = Config::default();
-    cfg.delegation.jitter = 0.0; // rounds exactly every 10 minutes
+    cfg.delegation.jitter = 0.0;
     let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    (t0, clock, cfg, net, tempfile::tempdir().unwrap())
+}
+
+/// A store in `dir` holding `doms`, under test since `t0`.
+fn store_in(
+    dir: &tempfile::TempDir,
+    doms: Vec<Domain>,
+    cfg: &Config,
+    t0: Timestamp,
+) -> Arc<RedbStore> {
+    store_at(
+        &dir.path().join("z.redb"),
+        doms,
+        cfg.delegation.test_window,
+        t0,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
+    // 15:00 Moscow time; the Moscow day ends at 21:00 UTC. Rounds exactly
+    // every 10 minutes.
+    let (t0, clock, cfg, net, dir) = clock_setup();
     // fail.ru: ns2 never answers. short.ru: ns2 down 1h50m (12 rounds).
     // long.ru: ns2 down 2h10m (14 rounds).
     for s in ["ns2.fail.net", "ns2.short.net", "ns2.long.net"] {
         net.set_down(s, true);
     }
-    let dir = tempfile::tempdir().unwrap();
     let names = ["fail.ru", "short.ru", "long.ru"];
     let doms = names
         .iter()
         .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
         .collect();
-    let store = store_at(
-        &dir.path().join("z.redb"),
-        doms,
-        cfg.delegation.test_window,
-        t0,
-    );
+    let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
 
@@ -131,24 +151,14 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
 /// `/healthz` says so; when the rounds catch up it is `ok` again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_says_degraded_while_the_scheduler_is_behind() {
-    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-    let clock = ManualClock::new(t0);
-    let mut cfg = Config::default();
-    cfg.delegation.jitter = 0.0;
+    let (t0, clock, mut cfg, net, dir) = clock_setup();
     cfg.delegation.max_concurrent_rounds = 1;
-    let net = Arc::new(Net::new(Arc::new(clock.clone())));
     *net.delay.lock().unwrap() = Duration::from_secs(3);
-    let dir = tempfile::tempdir().unwrap();
     let doms = ["a.ru", "b.ru"]
         .iter()
         .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
         .collect();
-    let store = store_at(
-        &dir.path().join("z.redb"),
-        doms,
-        cfg.delegation.test_window,
-        t0,
-    );
+    let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -213,25 +223,15 @@ async fn run_for(app: &App, clock: &ManualClock, total: Duration) {
 /// widened by its measured queue lag (25 min): the downtime is charged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downtime_charged_across_a_round_longer_than_the_recheck_interval() {
-    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-    let clock = ManualClock::new(t0);
-    let mut cfg = Config::default();
-    cfg.delegation.jitter = 0.0;
+    let (t0, clock, mut cfg, net, dir) = clock_setup();
     cfg.delegation.max_concurrent_rounds = 1;
-    let net = Arc::new(Net::new(Arc::new(clock.clone())));
     net.set_down("ns2.a.net", true);
     net.set_down("ns2.b.net", true);
-    let dir = tempfile::tempdir().unwrap();
     let doms = ["a.ru", "b.ru"]
         .iter()
         .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
         .collect();
-    let store = store_at(
-        &dir.path().join("z.redb"),
-        doms,
-        cfg.delegation.test_window,
-        t0,
-    );
+    let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
     let rec = |d: &str| app.store.delegation(d).unwrap().unwrap();
@@ -292,20 +292,10 @@ async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
     let Some(whois) = support::tool("whois", "whois") else {
         return;
     };
-    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-    let clock = ManualClock::new(t0);
-    let mut cfg = Config::default();
-    cfg.delegation.jitter = 0.0;
-    let net = Arc::new(Net::new(Arc::new(clock.clone())));
+    let (t0, clock, cfg, net, dir) = clock_setup();
     net.set_down("ns2.ab.net", true);
-    let dir = tempfile::tempdir().unwrap();
     let doms = vec![domain("ab.ru", two_ns("ab"), t0)];
-    let store = store_at(
-        &dir.path().join("z.redb"),
-        doms,
-        cfg.delegation.test_window,
-        t0,
-    );
+    let store = store_in(&dir, doms, &cfg, t0);
     let token = "token-unmeasured-test";
     {
         let mut r = registrar();
@@ -384,20 +374,10 @@ async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
 /// second sweep adds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiring_delegated_domain_is_one_feed_event() {
-    let t0 = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-    let clock = ManualClock::new(t0);
-    let mut cfg = Config::default();
-    cfg.delegation.jitter = 0.0;
-    let net = Arc::new(Net::new(Arc::new(clock.clone())));
-    let dir = tempfile::tempdir().unwrap();
+    let (t0, clock, cfg, net, dir) = clock_setup();
     let mut d = domain("expiring.ru", two_ns("expiring"), t0);
     d.paid_till = t0 + chrono::Duration::minutes(30);
-    let store = store_at(
-        &dir.path().join("z.redb"),
-        vec![d],
-        cfg.delegation.test_window,
-        t0,
-    );
+    let store = store_in(&dir, vec![d], &cfg, t0);
     use zonekeeper::store::Store;
     let old = store.delegation("expiring.ru").unwrap().unwrap();
     let rec = zonekeeper::model::DelegationRecord {
