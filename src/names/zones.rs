@@ -72,7 +72,7 @@ impl Zones {
     /// Normalise and validate a registered domain name: the syntax rules,
     /// then its zone's name policy (character table, IDNA 2008, scripts,
     /// length on the U-label). The confusable rule needs the names already
-    /// registered: see [`ConfusableSet`].
+    /// registered: see [`ConfusableSet`](crate::names::ConfusableSet).
     pub fn parse_domain(&self, input: &str) -> Result<DomainName, NameError> {
         let ascii = to_ascii_form(input)?;
         if ascii.len() > MAX_NAME_LEN {

@@ -1,6 +1,6 @@
 //! The DNSSEC check run: the check ids, [`evaluate`] over every answering
 //! address (DS syntax and policy, DNSKEY presence and consistency, then
-//! each address's [`Judge`]), findings shared by all addresses collapsed,
+//! each address's `Judge`), findings shared by all addresses collapsed,
 //! and [`add_findings`] into a report.
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! Judging one address ([`Judge`]): DS → DNSKEY, RRSIG validity and
+//! Judging one address (`Judge`): DS → DNSKEY, RRSIG validity and
 //! expiry over each RRset, and the NSEC/NSEC3 denial of existence, each
 //! digest and verification counted against the budget.
 

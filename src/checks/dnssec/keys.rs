@@ -1,4 +1,4 @@
-//! What a judgement works on: one address's DNSKEY RRset ([`KeySet`]),
+//! What a judgement works on: one address's DNSKEY RRset (`KeySet`),
 //! picking an RRset and its RRSIGs out of an answer, and the crypto
 //! budget shared by every address.
 

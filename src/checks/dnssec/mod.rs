@@ -1,7 +1,7 @@
 //! DNSSEC checks at delegation (catalogue ids `DS_*`, `DNSKEY_*`, `RRSIG_*`,
 //! `DENIAL_OF_EXISTENCE`, `NSEC3_*`, `DNSSEC_*`): pure functions of the
 //! declared DS set, the DNSSEC probe facts ([`crate::probe::dnssec`]), the
-//! profile's [`DnssecPolicy`] and the time of the check.
+//! profile's [`DnssecPolicy`](crate::checks::profile::DnssecPolicy) and the time of the check.
 //!
 //! Cryptography is hickory-proto's (ring): DS digests with
 //! `DNSKEY::to_digest`, signatures with `Verifier::verify_rrsig`. Every
