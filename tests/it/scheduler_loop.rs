@@ -52,6 +52,21 @@ fn state(app: &App, d: &str) -> DelegationState {
     app.store.delegation(d).unwrap().unwrap().state
 }
 
+/// A scheduler on [`fast_config`] that monitors every 30 s, with the one
+/// domain `name` (servers `ns1/ns2.{tag}.net`), once it is delegated.
+async fn start_delegated(name: &str, tag: &str) -> (Arc<Net>, Running) {
+    let mut cfg = fast_config();
+    cfg.delegation.monitor_interval = Duration::from_secs(30);
+    let net = Arc::new(Net::new(Arc::new(SystemClock)));
+    let r = start(cfg, &[(name, tag)], net.clone()).await;
+    assert!(
+        wait_for(Duration::from_secs(2), || state(&r.app, name)
+            == DelegationState::Delegated)
+        .await
+    );
+    (net, r)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
     let net = Arc::new(Net::new(Arc::new(SystemClock)));
@@ -176,15 +191,7 @@ async fn shutdown_finishes_and_writes_rounds_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_suspends_at_once_and_release_returns_it() {
-    let mut cfg = fast_config();
-    cfg.delegation.monitor_interval = Duration::from_secs(30);
-    let net = Arc::new(Net::new(Arc::new(SystemClock)));
-    let r = start(cfg, &[("h.ru", "h")], net.clone()).await;
-    assert!(
-        wait_for(Duration::from_secs(2), || state(&r.app, "h.ru")
-            == DelegationState::Delegated)
-        .await
-    );
+    let (net, r) = start_delegated("h.ru", "h").await;
     r.app
         .registry()
         .hold(&Actor::Operator, "h.ru", "court")
@@ -261,15 +268,7 @@ async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_wake_finds_a_new_declaration() {
-    let mut cfg = fast_config();
-    cfg.delegation.monitor_interval = Duration::from_secs(30);
-    let net = Arc::new(Net::new(Arc::new(SystemClock)));
-    let r = start(cfg, &[("w.ru", "w")], net.clone()).await;
-    assert!(
-        wait_for(Duration::from_secs(2), || state(&r.app, "w.ru")
-            == DelegationState::Delegated)
-        .await
-    );
+    let (_net, r) = start_delegated("w.ru", "w").await;
     // A new NS set, announced without a name.
     let now = r.app.now();
     // Offline: no notification; only the bare wake below.
