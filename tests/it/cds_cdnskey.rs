@@ -195,10 +195,7 @@ async fn bootstrap_delay_survives_restart() {
         "z",
         &zone("boot.ru"),
         &[&k],
-        &SignOpts {
-            extra: vec![format!("boot.ru. 3600 IN CDNSKEY {}", k.dnskey_rdata())],
-            ..Default::default()
-        },
+        &SignOpts::with_extra(format!("boot.ru. 3600 IN CDNSKEY {}", k.dnskey_rdata())),
     );
     let boot2 = Lab::new("boot2.ru");
     let k2 = boot2.keygen("ECDSAP256SHA256", true);
@@ -206,10 +203,7 @@ async fn bootstrap_delay_survives_restart() {
         "z",
         &zone("boot2.ru"),
         &[&k2],
-        &SignOpts {
-            extra: vec![format!("boot2.ru. 3600 IN CDS {}", k2.ds(2))],
-            ..Default::default()
-        },
+        &SignOpts::with_extra(format!("boot2.ru. 3600 IN CDS {}", k2.ds(2))),
     );
     let bare_z = format!("{}bare.ru. 3600 IN CDS {}\n", zone("bare.ru"), k.ds(2));
     let nsd = Nsd::start_multi(

@@ -33,10 +33,7 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         "z",
         &zone("roll.ru"),
         &[&k1, &k2],
-        &SignOpts {
-            extra: vec![cds_k2],
-            ..Default::default()
-        },
+        &SignOpts::with_extra(cds_k2),
     );
     // gone.ru: a delete CDS (RFC 8078 §4).
     let gone = Lab::new("gone.ru");
@@ -45,10 +42,7 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         "z",
         &zone("gone.ru"),
         &[&g],
-        &SignOpts {
-            extra: vec!["gone.ru. 3600 IN CDS 0 0 0 00".into()],
-            ..Default::default()
-        },
+        &SignOpts::with_extra("gone.ru. 3600 IN CDS 0 0 0 00".to_string()),
     );
     // forged.ru: CDS for a new key, but the registered DS matches no key
     // of the zone: the CDS cannot be trusted.
@@ -59,10 +53,7 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         "z",
         &zone("forged.ru"),
         &[&f],
-        &SignOpts {
-            extra: vec![format!("forged.ru. 3600 IN CDS {}", f.ds(2))],
-            ..Default::default()
-        },
+        &SignOpts::with_extra(format!("forged.ru. 3600 IN CDS {}", f.ds(2))),
     );
     // plain.ru: unsigned, publishes a CDS, has no DS: no bootstrapping.
     let plain_z = format!("{}plain.ru. 3600 IN CDS {}\n", zone("plain.ru"), f.ds(2));

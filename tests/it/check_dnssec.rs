@@ -162,16 +162,7 @@ async fn ds_for_a_key_not_in_the_zone_fails_like_the_validator() {
 async fn expired_and_expiring_signatures() {
     let Some(l) = lab() else { return };
     let k = ksk(&l);
-    let expired = l.lab.sign(
-        "old",
-        &l.plain,
-        &[&k],
-        &SignOpts {
-            inception: Some("20200101000000"),
-            expiration: Some("20200201000000"),
-            ..Default::default()
-        },
-    );
+    let expired = l.lab.sign("old", &l.plain, &[&k], &SignOpts::expired());
     let d = k.ds(2);
     let r = check(&l, &expired, &expired, &[&d]).await;
     assert_report(

@@ -89,16 +89,7 @@ async fn signed_domains_are_checked_every_round() {
     // Monitoring rounds keep running the DNSSEC checks: the zone is
     // re-signed with long-expired signatures, and the next round sees it.
     let rounds_before = app.store.delegation("good.ru").unwrap().unwrap().rounds;
-    let expired = good_lab.sign(
-        "old",
-        &zone("good.ru"),
-        &[&gk],
-        &SignOpts {
-            inception: Some("20200101000000"),
-            expiration: Some("20200201000000"),
-            ..Default::default()
-        },
-    );
+    let expired = good_lab.sign("old", &zone("good.ru"), &[&gk], &SignOpts::expired());
     nsd.reload_zone("good.ru", &expired);
     assert!(
         wait_for(Duration::from_secs(5), || {
@@ -187,16 +178,7 @@ async fn withdraw_ds_instead_of_suspending() {
     );
     assert!(zone().contains("good.ru. 345600 IN DS "), "{}", zone());
 
-    let expired = lab.sign(
-        "old",
-        &text,
-        &[&k],
-        &SignOpts {
-            inception: Some("20200101000000"),
-            expiration: Some("20200201000000"),
-            ..Default::default()
-        },
-    );
+    let expired = lab.sign("old", &text, &[&k], &SignOpts::expired());
     nsd.reload_zone("good.ru", &expired);
     assert!(
         wait_for(Duration::from_secs(5), || app

@@ -105,6 +105,26 @@ pub struct SignOpts<'a> {
     pub extra: Vec<String>,
 }
 
+impl SignOpts<'static> {
+    /// Signatures that expired long ago (valid in January 2020 only).
+    pub fn expired() -> Self {
+        SignOpts {
+            inception: Some("20200101000000"),
+            expiration: Some("20200201000000"),
+            ..Default::default()
+        }
+    }
+
+    /// The default signing with one record added to the zone first (a CDS
+    /// or CDNSKEY the zone publishes).
+    pub fn with_extra(record: String) -> Self {
+        SignOpts {
+            extra: vec![record],
+            ..Default::default()
+        }
+    }
+}
+
 impl Lab {
     pub fn new(zone: &str) -> Lab {
         Lab {
