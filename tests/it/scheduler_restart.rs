@@ -8,7 +8,7 @@
 
 use crate::support;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,22 @@ listen = "127.0.0.1:0"
 [log]
 filter = "info,zonekeeper=debug"
 "#;
+
+/// One `serve` run's temp dir and, in it, its store, config file and log.
+fn serve_paths() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("z.redb");
+    let cfg_path = dir.path().join("zonekeeper.toml");
+    let log = dir.path().join("serve.log");
+    (dir, db, cfg_path, log)
+}
+
+/// [`CONFIG`] with the store at `db` and the servers probed on `port`.
+fn config_text(db: &Path, port: &str) -> String {
+    CONFIG
+        .replace("@DB@", db.to_str().unwrap())
+        .replace("@PORT@", port)
+}
 
 fn spawn(cfg: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -157,17 +173,8 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
     let mut a2 = Some(start(&z_a, 1).await);
     let _b1 = start(&z_b, 0).await; // ns2.b.ru never answers
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("z.redb");
-    let cfg_path = dir.path().join("zonekeeper.toml");
-    let log = dir.path().join("serve.log");
-    std::fs::write(
-        &cfg_path,
-        CONFIG
-            .replace("@DB@", db.to_str().unwrap())
-            .replace("@PORT@", &port.to_string()),
-    )
-    .unwrap();
+    let (_dir, db, cfg_path, log) = serve_paths();
+    std::fs::write(&cfg_path, config_text(&db, &port.to_string())).unwrap();
     let cfg = zonekeeper::config::Config::load(&cfg_path).unwrap();
     let pol = Policy::from_config(&cfg.delegation);
     let now = chrono::Utc::now();
@@ -312,20 +319,14 @@ async fn sigkill_at_random_points_loses_and_doubles_nothing() {
 
 #[test]
 fn serve_stops_with_a_clear_message_when_the_scheduler_cannot_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("z.redb");
-    let cfg_path = dir.path().join("zonekeeper.toml");
-    let log = dir.path().join("serve.log");
-    let text = CONFIG
-        .replace("@DB@", db.to_str().unwrap())
-        .replace("@PORT@", "5353")
-        .replace(
-            "[delegation]\n",
-            &format!(
-                "[delegation]\nprofile = \"{}\"\n",
-                dir.path().join("missing-profile.toml").display()
-            ),
-        );
+    let (dir, db, cfg_path, log) = serve_paths();
+    let text = config_text(&db, "5353").replace(
+        "[delegation]\n",
+        &format!(
+            "[delegation]\nprofile = \"{}\"\n",
+            dir.path().join("missing-profile.toml").display()
+        ),
+    );
     std::fs::write(&cfg_path, text).unwrap();
     let mut child = spawn(&cfg_path, &log);
     let exited = wait_exit(&mut child, Duration::from_secs(10));
@@ -382,15 +383,10 @@ async fn sigkill_mid_batch_loses_nothing_acknowledged() {
             servers.push(z.serve_on(*ip, port).await);
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("z.redb");
-    let cfg_path = dir.path().join("zonekeeper.toml");
-    let log = dir.path().join("serve.log");
+    let (_dir, db, cfg_path, log) = serve_paths();
     std::fs::write(
         &cfg_path,
-        CONFIG
-            .replace("@DB@", db.to_str().unwrap())
-            .replace("@PORT@", &port.to_string())
+        config_text(&db, &port.to_string())
             .replace(
                 "max_concurrent_rounds = 8",
                 "max_concurrent_rounds = 64\ncommit_batch = 4\ncommit_wait = \"30ms\"",
