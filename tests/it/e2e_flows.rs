@@ -148,6 +148,30 @@ impl Lab {
     }
 }
 
+/// A two-address lab with both servers of `name` up, and a registry that
+/// suspends on a violation, in which ALPHA's `name` is declared and
+/// delegated. The second server comes last: the tests take it down.
+async fn delegated_suspending(
+    name: &str,
+) -> (
+    Lab,
+    dns::LabZone,
+    dns::FakeServer,
+    dns::FakeServer,
+    Registry,
+) {
+    let lab = Lab::new(2).await;
+    let z = lab.zone(name, &[1, 2]);
+    let ns1 = lab.start(&z, 0).await;
+    let ns2 = lab.start(&z, 1).await;
+    let reg = Registry::start(&lab, &[(name, ALPHA)], |c| {
+        c.delegation.on_violation = OnViolation::Suspend;
+    })
+    .await;
+    reg.declare_delegated(ALPHA, name, ns_body(&z)).await;
+    (lab, z, ns1, ns2, reg)
+}
+
 /// A running `zonekeeper serve` over a fresh store.
 struct Registry {
     app: App,
@@ -685,15 +709,8 @@ async fn broken_set_fails_the_window_then_retest_delegates() {
 /// day (the exceeded budget stays on record as the violation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_past_the_budget_suspends_until_recovery() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("mon.ru", &[1, 2]);
-    let _ns1 = lab.start(&z, 0).await;
-    let mut ns2 = Some(lab.start(&z, 1).await);
-    let reg = Registry::start(&lab, &[("mon.ru", ALPHA)], |c| {
-        c.delegation.on_violation = OnViolation::Suspend;
-    })
-    .await;
-    reg.declare_delegated(ALPHA, "mon.ru", ns_body(&z)).await;
+    let (lab, z, _ns1, ns2, reg) = delegated_suspending("mon.ru").await;
+    let mut ns2 = Some(ns2);
     reg.wait_zone("mon.ru", true).await;
 
     // ns2 goes down. Each failing round schedules a re-probe in ~5 min.
@@ -1309,15 +1326,7 @@ async fn expiry_takes_a_delegated_domain_out_at_once() {
 /// puts it back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_drift_suspends_until_fixed() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("drift.ru", &[1, 2]);
-    let _ns1 = lab.start(&z, 0).await;
-    let ns2 = lab.start(&z, 1).await;
-    let reg = Registry::start(&lab, &[("drift.ru", ALPHA)], |c| {
-        c.delegation.on_violation = OnViolation::Suspend;
-    })
-    .await;
-    reg.declare_delegated(ALPHA, "drift.ru", ns_body(&z)).await;
+    let (lab, z, _ns1, ns2, reg) = delegated_suspending("drift.ru").await;
     reg.wait_zone("drift.ru", true).await;
 
     drop(ns2);
@@ -1796,15 +1805,8 @@ async fn registry_side_outage_charges_nothing_and_suspends_nothing() {
 /// with events, never a suspension.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flapping_server_and_converging_serial_lag_are_not_sanctioned() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("flap.ru", &[1, 2]);
-    let _ns1 = lab.start(&z, 0).await;
-    let mut ns2 = Some(lab.start(&z, 1).await);
-    let reg = Registry::start(&lab, &[("flap.ru", ALPHA)], |c| {
-        c.delegation.on_violation = OnViolation::Suspend;
-    })
-    .await;
-    reg.declare_delegated(ALPHA, "flap.ru", ns_body(&z)).await;
+    let (lab, z, _ns1, ns2, reg) = delegated_suspending("flap.ru").await;
+    let mut ns2 = Some(ns2);
     for i in 0..12 {
         if i % 2 == 0 {
             ns2.take();
