@@ -25,6 +25,15 @@ fn two_ns(tag: &str) -> Vec<Nameserver> {
     ]
 }
 
+/// Domains `names` (`x.ru` served by `ns1.x.net` and `ns2.x.net`),
+/// registered before `t0`.
+fn two_ns_domains(names: &[&str], t0: Timestamp) -> Vec<Domain> {
+    names
+        .iter()
+        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
+        .collect()
+}
+
 /// What every test here starts from: the clock at `t0` =
 /// 2026-01-10T12:00Z (15:00 Moscow time), a config whose rounds come
 /// exactly every interval (`jitter = 0`), the scripted network on that
@@ -64,10 +73,7 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
         net.set_down(s, true);
     }
     let names = ["fail.ru", "short.ru", "long.ru"];
-    let doms = names
-        .iter()
-        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
-        .collect();
+    let doms = two_ns_domains(&names, t0);
     let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
@@ -154,10 +160,7 @@ async fn healthz_says_degraded_while_the_scheduler_is_behind() {
     let (t0, clock, mut cfg, net, dir) = clock_setup();
     cfg.delegation.max_concurrent_rounds = 1;
     *net.delay.lock().unwrap() = Duration::from_secs(3);
-    let doms = ["a.ru", "b.ru"]
-        .iter()
-        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
-        .collect();
+    let doms = two_ns_domains(&["a.ru", "b.ru"], t0);
     let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -227,10 +230,7 @@ async fn downtime_charged_across_a_round_longer_than_the_recheck_interval() {
     cfg.delegation.max_concurrent_rounds = 1;
     net.set_down("ns2.a.net", true);
     net.set_down("ns2.b.net", true);
-    let doms = ["a.ru", "b.ru"]
-        .iter()
-        .map(|n| domain(n, two_ns(n.trim_end_matches(".ru")), t0))
-        .collect();
+    let doms = two_ns_domains(&["a.ru", "b.ru"], t0);
     let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
