@@ -172,6 +172,19 @@ async fn delegated_suspending(
     (lab, z, ns1, ns2, reg)
 }
 
+/// A two-address lab with only the first server of `name` up, and a
+/// registry in which ALPHA has declared `name`, after its first round.
+async fn declared_with_ns2_down(name: &str) -> (Lab, dns::LabZone, dns::FakeServer, Registry) {
+    let lab = Lab::new(2).await;
+    let z = lab.zone(name, &[1, 2]);
+    let ns1 = lab.start(&z, 0).await;
+    let reg = Registry::start(&lab, &[(name, ALPHA)], |_| {}).await;
+    let (st, v) = reg.declare(ALPHA, name, ns_body(&z)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(wait_for(STEP, || reg.rec(name).rounds >= 1).await);
+    (lab, z, ns1, reg)
+}
+
 /// A running `zonekeeper serve` over a fresh store.
 struct Registry {
     app: App,
@@ -1220,13 +1233,7 @@ async fn idn_domain_flow() {
 /// as downtime; the domain goes on to be delegated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_window_keeps_the_progress() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("again.ru", &[1, 2]);
-    let _ns1 = lab.start(&z, 0).await; // ns2 is not up yet
-    let reg = Registry::start(&lab, &[("again.ru", ALPHA)], |_| {}).await;
-    let (st, v) = reg.declare(ALPHA, "again.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    assert!(wait_for(STEP, || reg.rec("again.ru").rounds >= 1).await);
+    let (lab, z, _ns1, reg) = declared_with_ns2_down("again.ru").await;
     let rec = reg.next_round("again.ru").await;
     assert_eq!((rec.state, rec.rounds), (DelegationState::Testing, 2));
     let before = reg.delegation(ALPHA, "again.ru").await;
@@ -1905,13 +1912,7 @@ async fn a_dead_address_of_a_two_address_server_has_its_own_budget() {
 /// is not the registrant's; testing goes on after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stopped_longer_than_the_window_does_not_fail_the_test() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("pause.ru", &[1, 2]);
-    let _ns1 = lab.start(&z, 0).await; // ns2 is not up yet
-    let reg = Registry::start(&lab, &[("pause.ru", ALPHA)], |_| {}).await;
-    let (st, v) = reg.declare(ALPHA, "pause.ru", ns_body(&z)).await;
-    assert_eq!(st, 200, "{v}");
-    assert!(wait_for(STEP, || reg.rec("pause.ru").rounds >= 1).await);
+    let (lab, z, _ns1, reg) = declared_with_ns2_down("pause.ru").await;
     let rec = reg.next_round("pause.ru").await;
     assert_eq!(rec.state, DelegationState::Testing);
     let used = rec.window_used_ms;
