@@ -185,6 +185,18 @@ async fn declared_with_ns2_down(name: &str) -> (Lab, dns::LabZone, dns::FakeServ
     (lab, z, ns1, reg)
 }
 
+/// A two-address lab for `name` with both servers up, the second one
+/// serving a SOA serial one behind the first's.
+async fn second_serial_behind(name: &str) -> (Lab, dns::LabZone, dns::FakeServer, dns::FakeServer) {
+    let lab = Lab::new(2).await;
+    let z = lab.zone(name, &[1, 2]);
+    let mut stale = z.clone();
+    stale.serial -= 1;
+    let ns1 = lab.start(&z, 0).await;
+    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
+    (lab, z, ns1, ns2)
+}
+
 /// A running `zonekeeper serve` over a fresh store.
 struct Registry {
     app: App,
@@ -610,12 +622,7 @@ async fn good_pair_is_delegated_and_published() {
 /// registrar fixes the server and asks for a retest; delegated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_set_fails_the_window_then_retest_delegates() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("bad.ru", &[1, 2]);
-    let mut stale = z.clone();
-    stale.serial -= 1;
-    let _ns1 = lab.start(&z, 0).await;
-    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
+    let (lab, z, _ns1, ns2) = second_serial_behind("bad.ru").await;
     // A 30-minute window: the window counts conclusive probing time, so it
     // is walked round by round (a 4-day one would be 576 rounds).
     let window = chrono::Duration::minutes(30);
@@ -1420,12 +1427,7 @@ async fn data_drift_suspends_until_fixed() {
 /// and is delegated; the zone file, WHOIS and the API agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_binary_with_shrunk_periods() {
-    let lab = Lab::new(2).await;
-    let z = lab.zone("bin.ru", &[1, 2]);
-    let mut stale = z.clone();
-    stale.serial -= 1;
-    let _ns1 = lab.start(&z, 0).await;
-    let ns2 = lab.start_as(z.ns[1].1, &stale).await;
+    let (lab, z, _ns1, ns2) = second_serial_behind("bin.ru").await;
 
     let dir = tempfile::tempdir().unwrap();
     let free = || {
