@@ -32,6 +32,14 @@ fn zk(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `check NAME --ns NS1 --ns NS2 --json --allow-private`.
+fn check_json(dir: &Path, name: &str, ns1: &str, ns2: &str) -> Output {
+    zk(
+        dir,
+        &[name, "--ns", ns1, "--ns", ns2, "--json", "--allow-private"],
+    )
+}
+
 fn zone(serial: u32, ip1: Ipv4Addr, ip2: Ipv4Addr) -> String {
     ZoneSpec::two_servers("example.ru", serial, ip1, ip2).render()
 }
@@ -60,18 +68,7 @@ fn json_pass_and_fail() {
     let (a, b) = pair(1);
     let ns1 = format!("ns1.example.ru/{}", a.addr);
     let ns2 = format!("NS2.example.ru./{}", b.addr);
-    let o = zk(
-        dir.path(),
-        &[
-            "Example.RU.",
-            "--ns",
-            &ns1,
-            "--ns",
-            &ns2,
-            "--json",
-            "--allow-private",
-        ],
-    );
+    let o = check_json(dir.path(), "Example.RU.", &ns1, &ns2);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -99,18 +96,7 @@ fn json_pass_and_fail() {
     let (c, d) = pair(2);
     let ns1 = format!("ns1.example.ru/{}", c.addr);
     let ns2 = format!("ns2.example.ru/{}", d.addr);
-    let o = zk(
-        dir.path(),
-        &[
-            "example.ru",
-            "--ns",
-            &ns1,
-            "--ns",
-            &ns2,
-            "--json",
-            "--allow-private",
-        ],
-    );
+    let o = check_json(dir.path(), "example.ru", &ns1, &ns2);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["verdict"], "fail");
