@@ -9,10 +9,8 @@ use crate::config::Config;
 use crate::model::Timestamp;
 use crate::names::Zones;
 use crate::registry::{ChangeListener, Registry, ReservedNames};
+use crate::sessions::Sessions;
 use crate::store::Store;
-
-/// Kept here too: EPP names it `app::Sessions`.
-pub use crate::sessions::Sessions;
 
 pub mod writer;
 pub use writer::{Inbox, Wakes, Writer, INBOX_MAX};
@@ -175,6 +173,16 @@ impl App {
         }
     }
 
+    /// What the EPP server needs (docs/architecture.md, "Edge handles").
+    pub fn epp(&self) -> crate::epp::Deps {
+        crate::epp::Deps {
+            writer: self.writer(),
+            sessions: self.epp_sessions.clone(),
+            started: self.started,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     /// What the WHOIS server needs (docs/architecture.md, "Edge handles").
     pub fn whois(&self) -> crate::whois::Deps {
         crate::whois::Deps {
@@ -251,6 +259,12 @@ impl From<App> for crate::control::Deps {
 impl From<App> for crate::whois::Deps {
     fn from(app: App) -> Self {
         app.whois()
+    }
+}
+
+impl From<App> for crate::epp::Deps {
+    fn from(app: App) -> Self {
+        app.epp()
     }
 }
 

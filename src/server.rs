@@ -164,7 +164,7 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
         if app.config.epp.listen.is_some() {
             let app = app.clone();
             tasks.spawn(async move {
-                if let Err(e) = crate::epp::run(app.clone()).await {
+                if let Err(e) = crate::epp::run(app.epp()).await {
                     error!("EPP server stopped: {e}");
                     app.shutdown.cancel();
                 }

@@ -163,14 +163,14 @@ impl LoginThrottle {
 /// Shared state of the EPP server: sessions open per registrar (the
 /// app's, for the dashboard), the per-registrar command rate.
 pub struct Shared {
-    pub sessions: Arc<crate::app::Sessions>,
+    pub sessions: Arc<crate::sessions::Sessions>,
     pub limiter: DefaultKeyedRateLimiter<String>,
     /// Failed logins per registrar ID and per client address.
     pub logins: LoginThrottle,
 }
 
 impl Shared {
-    pub(super) fn new(sessions: Arc<crate::app::Sessions>, per_minute: u32) -> Self {
+    pub(super) fn new(sessions: Arc<crate::sessions::Sessions>, per_minute: u32) -> Self {
         let q = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
             sessions,
