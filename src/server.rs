@@ -441,8 +441,7 @@ async fn store_watch(app: App) {
         metrics::gauge!("zonekeeper_store_healthy").set(if healthy { 1.0 } else { 0.0 });
         match free {
             Some(Ok(free)) => {
-                app.store_free
-                    .store(free, std::sync::atomic::Ordering::Relaxed);
+                app.set_store_free(free);
                 metrics::gauge!("zonekeeper_store_free_bytes").set(free as f64);
                 if free < min_free && !low {
                     warn!(
