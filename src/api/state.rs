@@ -21,62 +21,9 @@ use crate::names::DomainName;
 
 /// Checks in flight per registrar, under the global limit, so one registrar
 /// cannot hold every slot and starve the others.
-pub struct PerCaller {
-    max: usize,
-    inflight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-}
-
+pub type PerCaller = crate::ratelimit::Slots<String>;
 /// One registrar's slot; given back on drop.
-pub struct CallerSlot {
-    owner: Arc<PerCaller>,
-    key: String,
-}
-
-impl PerCaller {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            inflight: Default::default(),
-        })
-    }
-
-    /// A slot for `key`, or `None` if it already holds `max`.
-    pub fn try_acquire(self: &Arc<Self>, key: &str) -> Option<CallerSlot> {
-        // Never held across an await; a panic elsewhere leaves counts usable.
-        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(key.to_string()).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(CallerSlot {
-            owner: self.clone(),
-            key: key.to_string(),
-        })
-    }
-
-    /// Slots `key` holds now.
-    pub fn held(&self, key: &str) -> usize {
-        let m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(key).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for CallerSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .owner
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.key);
-            }
-        }
-    }
-}
+pub type CallerSlot = crate::ratelimit::Slot<String>;
 
 #[derive(Clone)]
 pub struct ApiState {
