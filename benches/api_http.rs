@@ -131,6 +131,6 @@ fn main() {
                 d.as_secs_f64() / baseline.as_secs_f64()
             );
         }
-        app.shutdown.cancel();
+        app.shutdown().cancel();
     });
 }

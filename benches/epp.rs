@@ -149,10 +149,10 @@ fn main() {
             registrars: vec![r],
             ..Default::default()
         };
-        zonekeeper::import::apply(s.store(), &batch, &s.app.config, support::api::start_time())
+        zonekeeper::import::apply(s.store(), &batch, s.app.config(), support::api::start_time())
             .unwrap();
         let _ = s.app.registry().poll_ack(&Actor::Registrar(A.into()), 1);
-        let mut epp_cfg = s.app.config.epp.clone();
+        let mut epp_cfg = s.app.config().epp.clone();
         epp_cfg.cert = Some(certs.server.cert.clone());
         epp_cfg.key = Some(certs.server.key.clone());
         epp_cfg.client_ca = Some(certs.ca.clone());
@@ -207,6 +207,6 @@ fn main() {
             }
             echo_task.abort();
         }
-        s.app.shutdown.cancel();
+        s.app.shutdown().cancel();
     });
 }

@@ -259,11 +259,11 @@ fn main() {
         "after {secs} s of mixed load (RDAP domains {rps} req/s, {whois_n} WHOIS queries, {other_n} RDAP nameserver lookups): \
          RSS {r} MiB ({} MiB over the bench's own {before} MiB; peak {h} MiB); answer caches: RDAP {:?}, WHOIS {:?}, facts {:?} (hits, misses); load average {}",
         r.saturating_sub(before),
-        app.answers.rdap_domain.counts(),
-        app.answers.whois_domain.counts(),
-        app.answers.facts.counts(),
+        app.answers().rdap_domain.counts(),
+        app.answers().whois_domain.counts(),
+        app.answers().facts.counts(),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     drop(rt);
 }

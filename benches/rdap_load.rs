@@ -663,10 +663,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let uncached = App {
-        answers: Arc::new(zonekeeper::answer_cache::Answers::off()),
-        ..app.clone()
-    };
+    let uncached = app
+        .clone()
+        .with_answers(Arc::new(zonekeeper::answer_cache::Answers::off()));
     let ours = rt.block_on(serve_app(app.clone()));
     let ours_base = format!("http://{ours}/rdap/");
     let off = rt.block_on(serve_app(uncached));
@@ -759,12 +758,12 @@ fn main() -> ExitCode {
         for (label, base) in &runs {
             // A short warm-up fills caches and settles connection setup.
             let _ = wrk(base, &warm, 3, conns);
-            let before = app.answers.rdap_domain.counts();
+            let before = app.answers().rdap_domain.counts();
             match wrk(base, &script, secs, conns) {
                 Ok(r) => {
                     report(label, &r);
                     if *label == "zonekeeper" {
-                        let (h, m) = app.answers.rdap_domain.counts();
+                        let (h, m) = app.answers().rdap_domain.counts();
                         let (h, m) = (h - before.0, m - before.1);
                         println!(
                             "  answer cache: {:.1}% hits ({h} hits, {m} misses)",
@@ -815,11 +814,11 @@ fn main() -> ExitCode {
                 }
             };
             let _ = wrk(&base, &script, 2, conns0);
-            let before = app.answers.searches.counts();
+            let before = app.answers().searches.counts();
             match wrk(&base, &script, secs, conns0) {
                 Ok(r) => {
                     report(&format!("{who}, {kind}"), &r);
-                    let (h, m) = app.answers.searches.counts();
+                    let (h, m) = app.answers().searches.counts();
                     let (h, m) = (h - before.0, m - before.1);
                     if tag == "ours" && h + m > 0 {
                         println!(

@@ -420,7 +420,7 @@ fn growth_on(db: &Db, n: usize, days: usize, keep: usize) -> (&'static str, Vec<
             for h in 0..24 {
                 let hour = (day * 24 + h) as u32;
                 clock.set(t0 + chrono::Duration::hours(hour as i64));
-                app.scheduler_wake.notify_one();
+                app.scheduler_wake().notify_one();
                 let end = Instant::now() + Duration::from_secs(300);
                 loop {
                     let behind = sim
@@ -441,7 +441,7 @@ fn growth_on(db: &Db, n: usize, days: usize, keep: usize) -> (&'static str, Vec<
                     pg.psql(name, "VACUUM");
                 }
             }
-            app.shutdown.cancel();
+            app.shutdown().cancel();
             let _ = task.await;
             drop(app);
             release(store).await;
@@ -545,7 +545,7 @@ fn pass(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         for a in &apps {
-            a.shutdown.cancel();
+            a.shutdown().cancel();
         }
         for t in tasks {
             let _ = t.await;

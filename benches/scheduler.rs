@@ -348,7 +348,7 @@ fn main() {
         let prober = Arc::new(Trivial {
             done: AtomicUsize::new(0),
             stop_at: rounds,
-            shutdown: app.shutdown.clone(),
+            shutdown: app.shutdown().clone(),
             delay: Duration::from_millis(probe_ms),
         });
         let t = Instant::now();
@@ -366,7 +366,7 @@ fn main() {
     let prober = Arc::new(Trivial {
         done: AtomicUsize::new(0),
         stop_at: rounds,
-        shutdown: app.shutdown.clone(),
+        shutdown: app.shutdown().clone(),
         delay: Duration::from_millis(probe_ms),
     });
     let c0 = cpu();
@@ -381,7 +381,7 @@ fn main() {
     let per_put_cpu = put_cpu / k.max(1) as u32;
     println!(
         "  rounds, group commit (commit_batch = {}): {done} in {:.2?} wall ({:.0}/s); CPU {:.0} us/round vs bare put_delegation {:.0} us/write (x{:.2}); put wall {:.0} us/write",
-        app.config.delegation.commit_batch,
+        app.config().delegation.commit_batch,
         loop_wall,
         done as f64 / loop_wall.as_secs_f64(),
         per_round_cpu.as_secs_f64() * 1e6,

@@ -362,18 +362,17 @@ fn main() {
                          conc: usize,
                          s: u64,
                          max: u64| {
-            let mut app = App {
-                shutdown: tokio_util::sync::CancellationToken::new(),
-                ..app.clone()
-            };
+            let mut app = app
+                .clone()
+                .with_shutdown(tokio_util::sync::CancellationToken::new());
             if !cache {
-                app.answers = Arc::new(zonekeeper::answer_cache::Answers::off());
+                app = app.with_answers(Arc::new(zonekeeper::answer_cache::Answers::off()));
             }
             let in_order = label == "warm-up";
             async move {
                 let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 let addr = l.local_addr().expect("addr");
-                let w = &app.config.whois;
+                let w = &app.config().whois;
                 let limiter = Arc::new(if limited {
                     ClientLimiter::new(1, Vec::new())
                 } else {
@@ -385,10 +384,11 @@ fn main() {
                 if std::env::var_os("WHOIS_BENCH_DEBUG").is_some() {
                     eprintln!(
                         "{label}: {:?} {:?}",
-                        app.answers.whois_domain, app.answers.facts
+                        app.answers().whois_domain,
+                        app.answers().facts
                     );
                 }
-                app.shutdown.cancel();
+                app.shutdown().cancel();
                 let _ = server.await;
                 p
             }

@@ -9,52 +9,54 @@ use crate::config::Config;
 use crate::model::Timestamp;
 use crate::names::Zones;
 use crate::registry::{ChangeListener, Registry, ReservedNames};
+use crate::sessions::Sessions;
 use crate::store::Store;
-
-/// Kept here too: EPP names it `app::Sessions`.
-pub use crate::sessions::Sessions;
 
 pub mod writer;
 pub use writer::{Inbox, Wakes, Writer, INBOX_MAX};
 
+/// Fields are not public: an edge gets a handle (the builders below), and
+/// the CLI, tests and benchmarks the few accessors further down. The
+/// process's own tasks in this crate (scheduler, zone writer, CDS scanner,
+/// webhook delivery, health) read the `pub(crate)` ones.
 #[derive(Clone)]
 pub struct App {
-    pub config: Arc<Config>,
-    pub zones: Zones,
-    pub store: Arc<dyn Store>,
-    pub clock: SharedClock,
+    pub(crate) config: Arc<Config>,
+    zones: Zones,
+    pub(crate) store: Arc<dyn Store>,
+    clock: SharedClock,
     /// Wakes the scheduler when a domain's NS set or state changed outside
     /// it (API declaration, retest, hold), so it does not wait a full tick.
-    pub scheduler_wake: Arc<tokio::sync::Notify>,
+    pub(crate) scheduler_wake: Arc<tokio::sync::Notify>,
     /// Names of the domains behind those wakes (see [`App::domain_changed`]).
-    pub scheduler_inbox: Arc<Inbox>,
+    pub(crate) scheduler_inbox: Arc<Inbox>,
     /// Set when a delegation entered or left the zone; the zone writer
     /// rewrites `zone.output` files after it.
-    pub zone_dirty: Arc<tokio::sync::Notify>,
+    pub(crate) zone_dirty: Arc<tokio::sync::Notify>,
     /// Cancelled on SIGTERM/SIGINT: every task finishes its current unit of
     /// work, writes it, and stops.
-    pub shutdown: CancellationToken,
-    pub started: Timestamp,
+    pub(crate) shutdown: CancellationToken,
+    started: Timestamp,
     /// The delegation policy, built once from the config.
-    pub policy: Arc<crate::delegation::Policy>,
+    pub(crate) policy: Arc<crate::delegation::Policy>,
     /// Whether the registry's own network is down (rounds inconclusive).
-    pub outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
+    pub(crate) outage: Arc<std::sync::Mutex<crate::delegation::outage::OutageDetector>>,
     /// Names that cannot be created or imported (`lifecycle.reserved_names`).
-    pub reserved: Arc<ReservedNames>,
+    reserved: Arc<ReservedNames>,
     /// EPP sessions logged in now, per registrar (the dashboard shows them).
-    pub epp_sessions: Arc<Sessions>,
+    epp_sessions: Arc<Sessions>,
     /// Serialised public answers, valid while their domain's data is unchanged.
-    pub answers: Arc<crate::answer_cache::Answers>,
+    answers: Arc<crate::answer_cache::Answers>,
     /// Free bytes on the store's volume, as last measured (`u64::MAX`:
     /// not measured, e.g. PostgreSQL).
-    pub store_free: Arc<std::sync::atomic::AtomicU64>,
+    store_free: Arc<std::sync::atomic::AtomicU64>,
     /// How late (ms) the oldest due round waiting in the scheduler's queue
     /// is; 0 when it keeps up. `/healthz` reports a lag past
     /// [`App::scheduler_behind`]'s threshold.
-    pub scheduler_lag_ms: Arc<std::sync::atomic::AtomicI64>,
+    pub(crate) scheduler_lag_ms: Arc<std::sync::atomic::AtomicI64>,
     /// The clock's time (ms) at the scheduler loop's last turn (tests wait
     /// for a turn after moving an injected clock).
-    pub scheduler_turn_ms: Arc<std::sync::atomic::AtomicI64>,
+    pub(crate) scheduler_turn_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl App {
@@ -175,6 +177,16 @@ impl App {
         }
     }
 
+    /// What the EPP server needs (docs/architecture.md, "Edge handles").
+    pub fn epp(&self) -> crate::epp::Deps {
+        crate::epp::Deps {
+            writer: self.writer(),
+            sessions: self.epp_sessions.clone(),
+            started: self.started,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     /// What the WHOIS server needs (docs/architecture.md, "Edge handles").
     pub fn whois(&self) -> crate::whois::Deps {
         crate::whois::Deps {
@@ -187,7 +199,6 @@ impl App {
         }
     }
 
-    /// The registry-side outage in force, if any.
     /// The scheduler's queue lag when it exceeds the threshold:
     /// `delegation.probe_interval` (testing domains then miss their pace;
     /// monitoring ones are at least that late), at least one minute.
@@ -204,11 +215,70 @@ impl App {
         (lag > threshold).then_some(lag)
     }
 
+    /// The registry-side outage in force, if any.
     pub fn outage(&self) -> Option<crate::delegation::outage::Outage> {
         self.outage
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .current()
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Cancelled on SIGTERM/SIGINT; cancel it to stop every task.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// This process with its own shutdown token (a task that may be stopped
+    /// alone: a lost lease, a benchmark's server).
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The public answer caches (benchmarks read their hit counts).
+    pub fn answers(&self) -> &Arc<crate::answer_cache::Answers> {
+        &self.answers
+    }
+
+    /// This process with other answer caches (a benchmark's uncached run).
+    pub fn with_answers(mut self, answers: Arc<crate::answer_cache::Answers>) -> Self {
+        self.answers = answers;
+        self
+    }
+
+    /// Wakes the scheduler loop (tests wake it after moving a manual clock).
+    pub fn scheduler_wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.scheduler_wake
+    }
+
+    /// Notified when a delegation entered or left the zone.
+    pub fn zone_dirty(&self) -> &Arc<tokio::sync::Notify> {
+        &self.zone_dirty
+    }
+
+    /// The clock's time (ms) at the scheduler loop's last turn.
+    pub fn scheduler_turn_ms(&self) -> i64 {
+        self.scheduler_turn_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Free bytes on the store's volume as last measured (`u64::MAX`: not
+    /// measured).
+    pub(crate) fn store_free(&self) -> u64 {
+        self.store_free.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_store_free(&self, free: u64) {
+        self.store_free
+            .store(free, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -251,6 +321,12 @@ impl From<App> for crate::control::Deps {
 impl From<App> for crate::whois::Deps {
     fn from(app: App) -> Self {
         app.whois()
+    }
+}
+
+impl From<App> for crate::epp::Deps {
+    fn from(app: App) -> Self {
+        app.epp()
     }
 }
 

@@ -82,7 +82,7 @@ fn degraded(app: &App) -> Option<String> {
             o.reason
         ));
     }
-    let free = app.store_free.load(std::sync::atomic::Ordering::Relaxed);
+    let free = app.store_free();
     let min = app.config.store.min_free_mib;
     if free < min.saturating_mul(1 << 20) {
         out.push_str(&format!(

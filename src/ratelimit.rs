@@ -4,8 +4,12 @@
 //! holds a whole /64, so keying by full address would be trivial to dodge).
 //! Networks in the exemption list (registrars, monitoring) are never limited.
 
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -13,6 +17,74 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
+
+/// Holders at once per key (connections per client address, checks per
+/// registrar): a slot is taken while the key holds fewer than `max`, and
+/// given back when it is dropped.
+pub struct Slots<K: Eq + Hash> {
+    max: usize,
+    held: Mutex<HashMap<K, usize>>,
+}
+
+/// One key's slot; given back on drop.
+pub struct Slot<K: Eq + Hash> {
+    owner: Arc<Slots<K>>,
+    key: K,
+}
+
+impl<K: Eq + Hash> Slots<K> {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for `key`, or `None` if it already holds `max`.
+    pub fn try_acquire<Q>(self: &Arc<Self>, key: &Q) -> Option<Slot<K>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        // Never held across an await; a panic elsewhere leaves counts usable.
+        let mut m = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = m.get(key).copied().unwrap_or(0);
+        if n >= self.max {
+            return None;
+        }
+        m.insert(key.to_owned(), n + 1);
+        Some(Slot {
+            owner: self.clone(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// Slots `key` holds now.
+    pub fn held<Q>(&self, key: &Q) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let m = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        m.get(key).copied().unwrap_or(0)
+    }
+}
+
+impl<K: Eq + Hash> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut m = self
+            .owner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.key);
+            }
+        }
+    }
+}
 
 pub struct ClientLimiter<C: Clock = DefaultClock> {
     limiter: RateLimiter<IpAddr, DashMapStateStore<IpAddr>, C, NoOpMiddleware<C::Instant>>,

@@ -164,7 +164,7 @@ async fn run_parts(app: App, frontend: Option<Frontend>) -> Result<(), ServeErro
         if app.config.epp.listen.is_some() {
             let app = app.clone();
             tasks.spawn(async move {
-                if let Err(e) = crate::epp::run(app.clone()).await {
+                if let Err(e) = crate::epp::run(app.epp()).await {
                     error!("EPP server stopped: {e}");
                     app.shutdown.cancel();
                 }
@@ -441,8 +441,7 @@ async fn store_watch(app: App) {
         metrics::gauge!("zonekeeper_store_healthy").set(if healthy { 1.0 } else { 0.0 });
         match free {
             Some(Ok(free)) => {
-                app.store_free
-                    .store(free, std::sync::atomic::Ordering::Relaxed);
+                app.set_store_free(free);
                 metrics::gauge!("zonekeeper_store_free_bytes").set(free as f64);
                 if free < min_free && !low {
                     warn!(

@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::problem::Problem;
-use super::ApiState;
 use crate::clock::SharedClock;
 use crate::ratelimit::ClientLimiter;
 use crate::store::Store;
@@ -187,16 +186,24 @@ fn rate_limited(wait: Duration) -> Problem {
     Problem::rate_limited(wait)
 }
 
-impl FromRequestParts<ApiState> for Caller {
+/// What authenticating a request needs of the API's state (implemented by
+/// `ApiState`; this module does not name it, so it does not import its
+/// parent).
+pub trait Authenticates {
+    fn tokens(&self) -> &Tokens;
+    fn limits(&self) -> &Limits;
+}
+
+impl<S: Authenticates + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let outcome = match bearer(parts) {
-            Ok(token) => match state.tokens.authenticate(token) {
+            Ok(token) => match state.tokens().authenticate(token) {
                 Ok(Some(handle)) => Ok(handle),
                 Ok(None) => Err("the token is not valid"),
                 Err(e) => return Err(Problem::from(e)),
@@ -205,12 +212,12 @@ impl FromRequestParts<ApiState> for Caller {
         };
         match outcome {
             Ok(handle) => {
-                state.limits.check_token(&handle).map_err(rate_limited)?;
+                state.limits().check_token(&handle).map_err(rate_limited)?;
                 Ok(Caller { handle })
             }
             Err(why) => {
                 if let Some(ip) = ip {
-                    state.limits.check_anonymous(ip).map_err(rate_limited)?;
+                    state.limits().check_anonymous(ip).map_err(rate_limited)?;
                 }
                 Err(Problem::unauthorized(why))
             }

@@ -10,22 +10,19 @@
 //! registered, which WHOIS and RDAP publish anyway, and nothing more: the
 //! 403 carries no data of the domain.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::app::writer::Writer;
-use crate::checks::{NsTarget, Profile, Verifier};
+use crate::checks::NsTarget;
 use crate::config::Config;
-use crate::lifecycle::{self, Status};
-use crate::model::{DelegationRecord, DelegationState, Domain, Timestamp};
+use crate::lifecycle;
+use crate::model::{DelegationRecord, DelegationState, Timestamp};
 use crate::names::DomainName;
 use crate::registry::Actor;
 use crate::registry::NameserverIn;
@@ -34,14 +31,17 @@ use crate::store::Store;
 pub mod auth;
 mod ops;
 pub mod problem;
+mod state;
 mod view;
 mod webhook;
 
 pub use view::*;
 
-use auth::{Caller, Limits, Tokens};
+use auth::Caller;
 pub use ops::EventOut;
 pub use problem::{FieldError, Problem};
+use state::{blocking, own_domain, parse_name};
+pub use state::{ApiJson, ApiState, CallerSlot, PerCaller};
 
 /// The OpenAPI 3 description of this API, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -50,107 +50,6 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 const LIST_SCAN_BUDGET: usize = 5000;
 /// History events in a delegation view.
 const HISTORY_SHOWN: usize = 20;
-
-/// Checks in flight per registrar, under the global limit, so one registrar
-/// cannot hold every slot and starve the others.
-pub struct PerCaller {
-    max: usize,
-    inflight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-}
-
-/// One registrar's slot; given back on drop.
-pub struct CallerSlot {
-    owner: Arc<PerCaller>,
-    key: String,
-}
-
-impl PerCaller {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            inflight: Default::default(),
-        })
-    }
-
-    /// A slot for `key`, or `None` if it already holds `max`.
-    pub fn try_acquire(self: &Arc<Self>, key: &str) -> Option<CallerSlot> {
-        // Never held across an await; a panic elsewhere leaves counts usable.
-        let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(key.to_string()).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(CallerSlot {
-            owner: self.clone(),
-            key: key.to_string(),
-        })
-    }
-
-    /// Slots `key` holds now.
-    pub fn held(&self, key: &str) -> usize {
-        let m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(key).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for CallerSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .owner
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.key);
-            }
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct ApiState {
-    /// The registry service and what it reads (store, config, zones,
-    /// clock): all of the process the API uses.
-    pub app: Writer,
-    pub tokens: Arc<Tokens>,
-    pub limits: Arc<Limits>,
-    pub checks: Arc<tokio::sync::Semaphore>,
-    /// Checks in flight per registrar (`api.max_concurrent_checks_per_registrar`).
-    pub checks_per_caller: Arc<PerCaller>,
-    /// The probe engine for `/check`, or why it could not be built (a bad
-    /// profile file): then `/check` answers 503 and the rest works.
-    pub verifier: Result<Arc<Verifier>, String>,
-}
-
-fn build_verifier(cfg: &Config) -> Result<Arc<Verifier>, String> {
-    let profile = match &cfg.delegation.profile {
-        Some(p) => Profile::load(p).map_err(|e| e.to_string())?,
-        None => Profile::registry_default(),
-    };
-    Verifier::new(&cfg.probe, profile)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
-}
-
-impl ApiState {
-    pub fn new(app: Writer) -> Self {
-        Self {
-            tokens: Arc::new(Tokens::new(app.store.clone(), app.clock.clone())),
-            limits: Arc::new(Limits::new(app.config.api.rate_limit_per_minute)),
-            checks: Arc::new(tokio::sync::Semaphore::new(
-                app.config.api.max_concurrent_checks,
-            )),
-            checks_per_caller: PerCaller::new(app.config.api.max_concurrent_checks_per_registrar),
-            verifier: build_verifier(&app.config).inspect_err(|e| {
-                tracing::error!("registrar API: /check unavailable: {e}");
-            }),
-            app,
-        }
-    }
-}
 
 /// One route of the API: method, path template (as in the OpenAPI
 /// document) and handler. The router is built from this table, and the
@@ -299,51 +198,6 @@ async fn openapi() -> Response {
 
 // ---- request bodies ------------------------------------------------------
 
-/// A JSON body: `application/json`, within the size limit, no unknown
-/// fields (the target types deny them). Malformed JSON is 400; JSON that
-/// does not fit the schema is 422.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Problem> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !(mime.eq_ignore_ascii_case("application/json")
-            || (mime.starts_with("application/") && mime.ends_with("+json")))
-        {
-            return Err(Problem::unsupported_media_type());
-        }
-        let limit = state.app.config.http.max_body_bytes;
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::too_large(limit)
-                } else {
-                    Problem::bad_request("bad-body", e.body_text())
-                }
-            })?;
-        if bytes.len() > limit {
-            return Err(Problem::too_large(limit));
-        }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => Problem::invalid(
-                    format!("the body does not match the schema: {e}"),
-                    Vec::new(),
-                ),
-                _ => Problem::bad_request("bad-json", format!("the body is not valid JSON: {e}")),
-            })
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclareIn {
@@ -375,48 +229,6 @@ pub struct ListQuery {
 }
 
 // ---- helpers -------------------------------------------------------------
-
-/// Run store work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Problem::internal(format!("task failed: {e}")))?
-}
-
-pub(crate) fn parse_name(
-    app: &Writer,
-    raw: Result<Path<String>, PathRejection>,
-) -> Result<DomainName, Problem> {
-    let Path(raw) = raw.map_err(|e| Problem::bad_request("bad-path", e.body_text()))?;
-    app.zones
-        .parse_domain(&raw)
-        .map_err(|e| Problem::bad_request("bad-name", format!("'{raw}': {e}")))
-}
-
-/// The caller's own, existing domain with its lifecycle status.
-fn own_domain(
-    app: &Writer,
-    caller: &Caller,
-    name: &DomainName,
-    now: Timestamp,
-) -> Result<(Domain, Status), Problem> {
-    let d = app
-        .store
-        .domain(name.as_str())?
-        .ok_or_else(|| Problem::no_such_domain(name.as_str()))?;
-    // As of now: a registrar change past its automatic approval is done.
-    let d = lifecycle::as_of(&d, now);
-    let st = lifecycle::evaluate(&d, now, &app.config.lifecycle);
-    if !st.exists() {
-        return Err(Problem::no_such_domain(name.as_str()));
-    }
-    if d.registrar != caller.handle {
-        return Err(Problem::forbidden(name.as_str()));
-    }
-    Ok((d, st))
-}
 
 fn to_field_errors(v: Vec<(String, String)>) -> Vec<FieldError> {
     v.into_iter()

@@ -11,7 +11,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::{blocking, parse_name, ApiJson, ApiState, NameserverOut, Problem};
+use super::problem::Problem;
+use super::state::{blocking, own_domain, parse_name, ApiJson, ApiState};
+use super::view::NameserverOut;
 use crate::app::writer::Writer;
 use crate::lifecycle::{self, Status};
 use crate::model::{DelegationRecord, Domain, PendingRegistrant, PendingTransfer, Timestamp};
@@ -162,7 +164,7 @@ pub async fn show(
     path: NamePath,
 ) -> Result<Json<DomainOut>, Problem> {
     on_domain(&s, caller, path, |app, caller, _, name| {
-        let (d, _) = super::own_domain(app, caller, name, app.now())?;
+        let (d, _) = own_domain(app, caller, name, app.now())?;
         Ok(Json(domain_out(app, &d)?))
     })
     .await

@@ -6,7 +6,8 @@ use axum::Json;
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::{blocking, ApiState, Problem};
+use super::problem::Problem;
+use super::state::{blocking, ApiState};
 use crate::model::Timestamp;
 use crate::registry::input::PENDING_COUNT_MAX;
 

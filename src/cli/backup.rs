@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{open_store_raw, DbArg, Fail};
+use super::common::{open_store_raw, DbArg, Fail};
 use crate::config::Config;
 use crate::store::{Maintenance, RedbStore, Store, StoreError};
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::Fail;
+use super::common::Fail;
 use crate::checks::{NsTarget, Profile, Verifier};
 use crate::config::Config;
 use crate::model::{CheckReport, Severity};

@@ -9,22 +9,28 @@
 //! - `operator`: `domain …`, `retest`, `hold`, `release`, `transfers`,
 //!   `reseller move`, offline or through the control socket.
 //! - `backup`: `store backup` (offline or through the control socket).
+//! - `common`: [`Fail`], `--db` ([`DbArg`]) and [`open_store`], shared by
+//!   the subcommands.
 //! - here: `import`, `zone export`, `store check`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 mod backup;
 pub mod check;
+mod common;
 mod operator;
 pub mod serve;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::control::Request;
-use crate::store::{AnyStore, OpenOptions, StoreError};
+pub(crate) use common::open_store_raw;
+pub use common::{open_store, DbArg, Fail};
+pub use operator::DomainCommand;
+pub use serve::ServeArgs;
 
 #[derive(Parser)]
 #[command(
@@ -38,14 +44,6 @@ pub struct Cli {
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Args, Clone)]
-pub struct DbArg {
-    /// Store: a redb file or a `postgres://…` URL (overrides store.path
-    /// and store.url).
-    #[arg(long)]
-    pub db: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -168,83 +166,6 @@ pub enum StoreCommand {
 }
 
 #[derive(Subcommand)]
-pub enum DomainCommand {
-    /// Show a domain's registration, delegation state and history.
-    Show {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Dispute lock (court or dispute-policy case): no transfer, registrant
-    /// change or close; the domain stays delegated.
-    Lock {
-        name: String,
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Lift a dispute lock, recording the dispute's outcome; `paid_till`
-    /// becomes at least now plus the grace period.
-    Unlock {
-        name: String,
-        /// The court's (or dispute body's) decision, kept in the history.
-        #[arg(long)]
-        outcome: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Cancel the registration by a court decision and reserve the name
-    /// for the claimant (a contact handle).
-    CourtCancel {
-        name: String,
-        #[arg(long)]
-        claimant: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Ask the registrant to verify its data (sanctions after the
-    /// configured periods).
-    Verify {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Record the registrant's answer to a verification request.
-    Verified {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Renew by one registration period.
-    Renew {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Close the registration now, or at the end of the paid period.
-    Close {
-        name: String,
-        #[arg(long)]
-        at_end: bool,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Approve a pending registrar change.
-    TransferApprove {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-    /// Reject a pending registrar change.
-    TransferReject {
-        name: String,
-        #[command(flatten)]
-        db: DbArg,
-    },
-}
-
-#[derive(Subcommand)]
 pub enum ResellerCommand {
     /// Move every domain of a reseller to another registrar (one
     /// transaction, one history event per domain).
@@ -255,35 +176,6 @@ pub enum ResellerCommand {
         #[command(flatten)]
         db: DbArg,
     },
-}
-
-#[derive(Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub db: DbArg,
-    /// WHOIS listen address (overrides whois.listen).
-    #[arg(long)]
-    pub whois_listen: Option<std::net::SocketAddr>,
-    /// HTTP listen address for RDAP, API, metrics and dashboard.
-    #[arg(long)]
-    pub http_listen: Option<std::net::SocketAddr>,
-    /// Import this file before serving (idempotent).
-    #[arg(long)]
-    pub import: Option<PathBuf>,
-    /// What this process runs: any of scheduler, frontend, zone,
-    /// comma-separated (overrides serve.roles; default all three).
-    #[arg(long, value_delimiter = ',')]
-    pub roles: Option<Vec<crate::config::Role>>,
-}
-
-/// A failure that ends the command with exit code 2 and a one-line message.
-#[derive(Debug)]
-pub struct Fail(pub String);
-
-impl<E: std::fmt::Display> From<E> for Fail {
-    fn from(e: E) -> Self {
-        Fail(e.to_string())
-    }
 }
 
 pub fn main() -> ExitCode {
@@ -309,17 +201,6 @@ pub fn main() -> ExitCode {
 
 pub fn load_config(path: Option<&Path>) -> Result<Config, Fail> {
     Ok(Config::load_or_default(path)?)
-}
-
-pub fn open_store(cfg: &Config, db: &DbArg) -> Result<AnyStore, Fail> {
-    Ok(open_store_raw(cfg, db)?)
-}
-
-pub(crate) fn open_store_raw(cfg: &Config, db: &DbArg) -> Result<AnyStore, StoreError> {
-    crate::store::open(
-        &crate::store::Location::of(&cfg.store, db.db.as_deref()),
-        &OpenOptions::from_config(&cfg.store),
-    )
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Fail> {

@@ -5,11 +5,90 @@
 
 use std::process::ExitCode;
 
-use super::{open_store_raw, DbArg, DomainCommand, Fail};
+use clap::Subcommand;
+
+use super::common::{open_store_raw, DbArg, Fail};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::control::{self, Request};
 use crate::store::StoreError;
+
+#[derive(Subcommand)]
+pub enum DomainCommand {
+    /// Show a domain's registration, delegation state and history.
+    Show {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Dispute lock (court or dispute-policy case): no transfer, registrant
+    /// change or close; the domain stays delegated.
+    Lock {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Lift a dispute lock, recording the dispute's outcome; `paid_till`
+    /// becomes at least now plus the grace period.
+    Unlock {
+        name: String,
+        /// The court's (or dispute body's) decision, kept in the history.
+        #[arg(long)]
+        outcome: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Cancel the registration by a court decision and reserve the name
+    /// for the claimant (a contact handle).
+    CourtCancel {
+        name: String,
+        #[arg(long)]
+        claimant: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ask the registrant to verify its data (sanctions after the
+    /// configured periods).
+    Verify {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Record the registrant's answer to a verification request.
+    Verified {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Renew by one registration period.
+    Renew {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Close the registration now, or at the end of the paid period.
+    Close {
+        name: String,
+        #[arg(long)]
+        at_end: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Approve a pending registrar change.
+    TransferApprove {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Reject a pending registrar change.
+    TransferReject {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
 
 /// `domain SUBCOMMAND`: the request each maps to.
 pub(super) fn domain(cfg: &Config, command: DomainCommand) -> Result<ExitCode, Fail> {

@@ -2,15 +2,36 @@
 //! against the store, opens the store, runs `--import` and the demo's
 //! data, then hands an [`App`] to [`crate::server::serve`].
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::Args;
 use tracing::info;
 
-use super::{open_store, Fail, ServeArgs};
+use super::common::{open_store, DbArg, Fail};
 use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Role};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// WHOIS listen address (overrides whois.listen).
+    #[arg(long)]
+    pub whois_listen: Option<std::net::SocketAddr>,
+    /// HTTP listen address for RDAP, API, metrics and dashboard.
+    #[arg(long)]
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// Import this file before serving (idempotent).
+    #[arg(long)]
+    pub import: Option<PathBuf>,
+    /// What this process runs: any of scheduler, frontend, zone,
+    /// comma-separated (overrides serve.roles; default all three).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<crate::config::Role>>,
+}
 
 pub fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

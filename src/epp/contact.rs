@@ -25,7 +25,7 @@ fn id(obj: &Element) -> Result<&str, Out> {
 
 pub fn check(c: &Ctx, obj: &Element) -> R {
     check_answer(obj, "contact", CONTACT_NS, "id", "contacts", |id| {
-        let k = c.app.store.contact(id).map_err(internal)?;
+        let k = c.deps.store().contact(id).map_err(internal)?;
         // Another registrar's person is answered as a free id: the check
         // does not confirm that a private person exists (docs/epp.md
         // "Ownership").
@@ -42,8 +42,8 @@ pub fn check(c: &Ctx, obj: &Element) -> R {
 
 fn own(c: &Ctx, id: &str) -> Result<Contact, Out> {
     let k = c
-        .app
-        .store
+        .deps
+        .store()
         .contact(id)
         .map_err(internal)?
         .ok_or_else(|| Out::err(2303, format!("no such contact: {id}")))?;
@@ -149,7 +149,7 @@ pub fn create(c: &Ctx, obj: &Element) -> R {
         x.el("contact:creData", &[("xmlns:contact", CONTACT_NS)], |x| {
             x.text("contact:id", id).text(
                 "contact:crDate",
-                &ts(k.created.unwrap_or_else(|| c.app.now())),
+                &ts(k.created.unwrap_or_else(|| c.deps.now())),
             );
         });
     })))

@@ -27,14 +27,14 @@ pub(super) fn name(c: &Ctx, obj: &Element) -> Result<String, Out> {
 fn load(c: &Ctx, name: &str) -> Result<(Domain, lifecycle::Status), Out> {
     let gone = || Out::err(2303, format!("no such domain: {name}"));
     let d = c
-        .app
-        .store
+        .deps
+        .store()
         .domain(name)
         .map_err(internal)?
         .ok_or_else(gone)?;
-    let now = c.app.now();
+    let now = c.deps.now();
     let d = lifecycle::as_of(&d, now);
-    let st = lifecycle::evaluate(&d, now, &c.app.config.lifecycle);
+    let st = lifecycle::evaluate(&d, now, &c.deps.config().lifecycle);
     if !st.exists() {
         return Err(gone());
     }
@@ -44,8 +44,8 @@ fn load(c: &Ctx, name: &str) -> Result<(Domain, lifecycle::Status), Out> {
 /// The one status model (`crate::status`) of a loaded domain.
 fn status_of(c: &Ctx, d: &Domain, st: &lifecycle::Status) -> Result<DomainStatus, Out> {
     let r = c
-        .app
-        .store
+        .deps
+        .store()
         .delegation(d.name.as_str())
         .map_err(internal)?
         .unwrap_or_else(|| DelegationRecord::undelegated(d.created));
@@ -185,7 +185,7 @@ pub fn create(c: &Ctx, obj: &Element, ext: Option<&Element>) -> R {
 /// A period other than the registry's one is refused.
 pub(super) fn check_period(c: &Ctx, obj: &Element) -> Result<(), Out> {
     if let Some(p) = obj.child(DOMAIN_NS, "period") {
-        let months = c.app.config.lifecycle.registration_period.0;
+        let months = c.deps.config().lifecycle.registration_period.0;
         let n: u32 = p.text.parse().map_err(|_| Out::err(2005, "bad period"))?;
         let asked = match p.attr("unit") {
             Some("y") => n * 12,
@@ -295,7 +295,7 @@ fn restore(c: &Ctx, name: &str, rgp: &Element, u: &DomainUpdate) -> R {
     // The RGP state after the restore, from the one status model (none
     // once the domain is back to normal: no `addPeriod`, which is for new
     // registrations only).
-    let st = lifecycle::evaluate(&d, c.app.now(), &c.app.config.lifecycle);
+    let st = lifecycle::evaluate(&d, c.deps.now(), &c.deps.config().lifecycle);
     let mut o = Out::done();
     if let Some(r) = status_of(c, &d, &st)?.rgp() {
         o.ext.el("rgp:upData", &[("xmlns:rgp", RGP_NS)], |x| {

@@ -3,14 +3,15 @@
 //! per command (in `domain`, `transfer`, `contact`, `host`, `poll`): parse
 //! the command element, call the registry service, render an [`Out`].
 
+use super::deps::Deps;
 use super::response::{fragment, Out, R};
 use super::xml::Element;
-use crate::app::App;
 use crate::registry::{Actor, Registry};
 
 /// The context of one command from a logged-in registrar.
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    /// The process as EPP sees it.
+    pub deps: &'a Deps,
     /// The registrar's handle.
     pub registrar: &'a str,
     /// secDNS was negotiated at login.
@@ -24,7 +25,7 @@ impl Ctx<'_> {
         Actor::Registrar(self.registrar.to_string())
     }
     pub fn registry(&self) -> Registry<'_> {
-        self.app.registry()
+        self.deps.registry()
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::Duration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::model::Timestamp;
+use crate::ratelimit::{Slot, Slots};
 
 /// The client a connection counts against: an IPv4 address, or an IPv6
 /// /64 (one host usually holds a whole /64).
@@ -26,53 +27,22 @@ pub fn client_of(ip: IpAddr) -> IpAddr {
 
 /// Connections open per client address.
 pub struct ConnLimit {
-    open: Mutex<HashMap<IpAddr, usize>>,
-    max: usize,
+    slots: Arc<Slots<IpAddr>>,
 }
 
 /// One counted connection; dropping it frees the address's slot.
-pub struct ConnSlot {
-    limit: Arc<ConnLimit>,
-    ip: IpAddr,
-}
+pub type ConnSlot = Slot<IpAddr>;
 
 impl ConnLimit {
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
-            open: Mutex::new(HashMap::new()),
-            max: max.max(1),
+            slots: Slots::new(max.max(1)),
         })
     }
 
     /// Count a connection from `ip`, unless it holds `max` already.
-    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
-        let ip = client_of(ip);
-        let mut m = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = m.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ConnSlot {
-            limit: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .limit
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
+    pub fn take(&self, ip: IpAddr) -> Option<ConnSlot> {
+        self.slots.try_acquire(&client_of(ip))
     }
 }
 
@@ -163,14 +133,14 @@ impl LoginThrottle {
 /// Shared state of the EPP server: sessions open per registrar (the
 /// app's, for the dashboard), the per-registrar command rate.
 pub struct Shared {
-    pub sessions: Arc<crate::app::Sessions>,
+    pub sessions: Arc<crate::sessions::Sessions>,
     pub limiter: DefaultKeyedRateLimiter<String>,
     /// Failed logins per registrar ID and per client address.
     pub logins: LoginThrottle,
 }
 
 impl Shared {
-    pub(super) fn new(sessions: Arc<crate::app::Sessions>, per_minute: u32) -> Self {
+    pub(super) fn new(sessions: Arc<crate::sessions::Sessions>, per_minute: u32) -> Self {
         let q = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
             sessions,

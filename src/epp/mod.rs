@@ -12,6 +12,7 @@
 
 pub mod client_status;
 mod contact;
+pub mod deps;
 mod domain;
 mod flow;
 pub mod frame;
@@ -33,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+pub use deps::Deps;
 use frame::{read_frame, write_frame, FrameError};
 pub use guard::Shared;
 use session::Session;
@@ -120,13 +121,14 @@ pub fn tls_config(cfg: &crate::config::EppConfig) -> Result<rustls::ServerConfig
 }
 
 /// Bind `epp.listen` and serve until shutdown.
-pub async fn run(app: App) -> Result<(), EppError> {
-    let Some(addr) = app.config.epp.listen else {
+pub async fn run(deps: impl Into<Deps>) -> Result<(), EppError> {
+    let deps: Deps = deps.into();
+    let Some(addr) = deps.config().epp.listen else {
         return Ok(());
     };
-    let tls = tls_config(&app.config.epp)?;
+    let tls = tls_config(&deps.config().epp)?;
     // For the certificate-expiry alert (contrib/prometheus).
-    if let Some(p) = &app.config.epp.cert {
+    if let Some(p) = &deps.config().epp.cert {
         match read_pem(p).ok().and_then(|pem| cert_not_after(&pem)) {
             Some(t) => {
                 metrics::gauge!("zonekeeper_epp_certificate_expiry_timestamp_seconds").set(t as f64)
@@ -138,7 +140,7 @@ pub async fn run(app: App) -> Result<(), EppError> {
         .await
         .map_err(|e| EppError::Listen(addr, e))?;
     tracing::info!(%addr, "EPP server listening");
-    serve(app, listener, tls).await;
+    serve(deps, listener, tls).await;
     Ok(())
 }
 
@@ -146,18 +148,19 @@ pub async fn run(app: App) -> Result<(), EppError> {
 /// closed at once. Logged-in sessions are further capped per registrar.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Accept EPP connections on `listener` until `app.shutdown`.
-pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
+/// Accept EPP connections on `listener` until `deps.shutdown`.
+pub async fn serve(deps: impl Into<Deps>, listener: TcpListener, tls: rustls::ServerConfig) {
+    let deps: Deps = deps.into();
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let shared = Arc::new(Shared::new(
-        app.epp_sessions.clone(),
-        app.config.epp.rate_limit_per_minute,
+        deps.sessions.clone(),
+        deps.config().epp.rate_limit_per_minute,
     ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let per_ip = guard::ConnLimit::new(app.config.epp.max_connections_per_ip);
+    let per_ip = guard::ConnLimit::new(deps.config().epp.max_connections_per_ip);
     loop {
         let (tcp, peer) = tokio::select! {
-            _ = app.shutdown.cancelled() => return,
+            _ = deps.shutdown.cancelled() => return,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -180,11 +183,12 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
             drop(tcp);
             continue;
         };
-        let (app, acceptor, shared) = (app.clone(), acceptor.clone(), shared.clone());
+        let (deps, acceptor, shared) = (deps.clone(), acceptor.clone(), shared.clone());
         tokio::spawn(async move {
             let _slot = (slot, ip_slot);
             let hs =
-                tokio::time::timeout(app.config.epp.handshake_timeout, acceptor.accept(tcp)).await;
+                tokio::time::timeout(deps.config().epp.handshake_timeout, acceptor.accept(tcp))
+                    .await;
             let tls = match hs {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -208,13 +212,13 @@ pub async fn serve(app: App, listener: TcpListener, tls: rustls::ServerConfig) {
                     hex::encode(Sha256::digest(c.as_ref()))
                 });
             let Some(fp) = fp else { return };
-            connection(app, shared, tls, fp, peer).await;
+            connection(deps, shared, tls, fp, peer).await;
         });
     }
 }
 
 async fn connection<S>(
-    app: App,
+    deps: Deps,
     shared: Arc<Shared>,
     mut s: S,
     fp: String,
@@ -222,8 +226,8 @@ async fn connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let cfg = app.config.epp.clone();
-    let mut sess = Session::new(app.clone(), fp, shared.clone()).from_peer(peer.ip());
+    let cfg = deps.config().epp.clone();
+    let mut sess = Session::new(deps.clone(), fp, shared.clone()).from_peer(peer.ip());
     if send(&mut s, sess.greeting().as_bytes(), cfg.frame_timeout)
         .await
         .is_err()
@@ -241,7 +245,7 @@ async fn connection<S>(
             cfg.idle_timeout
         };
         let first = tokio::select! {
-            _ = app.shutdown.cancelled() => break,
+            _ = deps.shutdown.cancelled() => break,
             r = tokio::time::timeout(wait, peek_byte(&mut s)) => r,
         };
         let first = match first {
@@ -296,8 +300,10 @@ async fn connection<S>(
             // hop to a blocking thread.
             sess.handle_parsed(parsed)
         } else {
-            let mut moved =
-                std::mem::replace(&mut sess, Session::placeholder(app.clone(), shared.clone()));
+            let mut moved = std::mem::replace(
+                &mut sess,
+                Session::placeholder(deps.clone(), shared.clone()),
+            );
             let r = tokio::task::spawn_blocking(move || {
                 let out = moved.handle_parsed(parsed);
                 (moved, out)

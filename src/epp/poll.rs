@@ -8,7 +8,7 @@ use crate::store::FeedEvent;
 
 /// The queue holds the registrar's feed after its acknowledged cursor.
 fn queue(c: &Ctx) -> Result<Vec<FeedEvent>, Out> {
-    let store = &c.app.store;
+    let store = c.deps.store();
     let reg = store
         .registrar(c.registrar)
         .map_err(internal)?

@@ -5,12 +5,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::deps::Deps;
 use super::flow::Ctx;
 use super::guard::Shared;
 use super::response::{missing, ts, Out, Xml, R};
 use super::xml::{self, Element, CONTACT_NS, DOMAIN_NS, EPP_NS, HOST_NS, RGP_NS, SECDNS_NS};
 use super::{contact, domain, host, poll, transfer};
-use crate::app::App;
 
 static SV_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -51,7 +51,7 @@ fn password_matches(hash: Option<&str>, pw: &str) -> bool {
 }
 
 pub struct Session {
-    app: App,
+    deps: Deps,
     shared: Arc<Shared>,
     /// SHA-256 of the client certificate's DER.
     fingerprint: String,
@@ -69,9 +69,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(app: App, fingerprint: String, shared: Arc<Shared>) -> Self {
+    pub fn new(deps: Deps, fingerprint: String, shared: Arc<Shared>) -> Self {
         Self {
-            app,
+            deps,
             shared,
             fingerprint,
             registrar: None,
@@ -91,15 +91,15 @@ impl Session {
     }
 
     /// A stand-in while the real session runs on a blocking thread.
-    pub fn placeholder(app: App, shared: Arc<Shared>) -> Self {
-        Self::new(app, String::new(), shared)
+    pub fn placeholder(deps: Deps, shared: Arc<Shared>) -> Self {
+        Self::new(deps, String::new(), shared)
     }
 
     /// A session already logged in as `registrar` with every extension
     /// (the flows' unit tests).
     #[cfg(test)]
-    pub(super) fn logged_in(app: App, shared: Arc<Shared>, registrar: &str) -> Self {
-        let mut s = Self::new(app, String::new(), shared);
+    pub(super) fn logged_in(deps: Deps, shared: Arc<Shared>, registrar: &str) -> Self {
+        let mut s = Self::new(deps, String::new(), shared);
         s.registrar = Some(registrar.to_string());
         s.secdns = true;
         s.rgp = true;
@@ -124,7 +124,7 @@ impl Session {
         Xml::document(|x| {
             x.el("greeting", &[], |x| {
                 x.text("svID", "zonekeeper")
-                    .text("svDate", &ts(self.app.now()));
+                    .text("svDate", &ts(self.deps.now()));
                 x.el("svcMenu", &[], |x| {
                     x.text("version", "1.0").text("lang", "en");
                     for o in OBJ_URIS {
@@ -164,7 +164,7 @@ impl Session {
     fn render(&self, o: Out, cltrid: Option<&str>) -> String {
         let sv = format!(
             "ZK-{}-{}",
-            self.app.started.timestamp(),
+            self.deps.started.timestamp(),
             SV_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         o.render(cltrid, &sv)
@@ -337,7 +337,7 @@ impl Session {
                 2400,
                 format!(
                     "more than {} commands per minute (rule: rate-limit); wait and retry",
-                    self.app.config.epp.rate_limit_per_minute
+                    self.deps.config().epp.rate_limit_per_minute
                 ),
             )
         })
@@ -368,7 +368,7 @@ impl Session {
         if let Some(ip) = self.peer {
             keys.push(format!("ip:{}", super::guard::client_of(ip)));
         }
-        let now = self.app.now();
+        let now = self.deps.now();
         if let Err(until) = self.shared.logins.check(&keys, now) {
             self.failures += 1;
             tracing::warn!(clid = %id, peer = ?self.peer, "EPP login refused: backing off");
@@ -380,7 +380,7 @@ impl Session {
                 ),
             );
         }
-        let reg = match self.app.store.registrars() {
+        let reg = match self.deps.store().registrars() {
             Ok(rs) => rs
                 .into_iter()
                 .find(|r| r.handle == id && r.epp_cert_sha256.contains(&self.fingerprint)),
@@ -425,13 +425,13 @@ impl Session {
         }
         if !self
             .shared
-            .open(id, self.app.config.epp.max_sessions_per_registrar)
+            .open(id, self.deps.config().epp.max_sessions_per_registrar)
         {
             return Out::err(
                 2502,
                 format!(
                     "{id} has {} sessions open already (rule: session-limit)",
-                    self.app.config.epp.max_sessions_per_registrar
+                    self.deps.config().epp.max_sessions_per_registrar
                 ),
             );
         }
@@ -445,7 +445,7 @@ impl Session {
     /// Dispatch a logged-in registrar's command to its flow.
     fn command(&mut self, verb: &str, el: &Element, ext: Option<&Element>) -> R {
         let c = Ctx {
-            app: &self.app,
+            deps: &self.deps,
             registrar: self.registrar.as_deref().unwrap_or(""),
             secdns: self.secdns,
             rgp: self.rgp,
@@ -528,7 +528,7 @@ mod tests {
     #[test]
     fn dispatch_refuses_before_any_flow() {
         let k = Kit::new();
-        let mut anon = Session::new(k.app.clone(), String::new(), k.shared());
+        let mut anon = Session::new(k.deps.clone(), String::new(), k.shared());
         run(&mut anon, "<logout/>").expect(2002);
         let mut a = k.session("A");
         run(&mut a, "<info/>").expect(2001);

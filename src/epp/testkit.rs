@@ -1,4 +1,4 @@
-//! The EPP flows' unit tests: an [`App`] over a temporary redb store on a
+//! The EPP flows' unit tests: the EPP handle of an [`App`] over a temporary redb store on a
 //! manual clock, registrars `A` and `B` each with a person contact
 //! (`CA`, `CB`), and sessions logged in as either.
 
@@ -53,7 +53,7 @@ fn person(h: &str, sponsor: &str) -> Contact {
 
 pub struct Kit {
     _dir: tempfile::TempDir,
-    pub app: App,
+    pub deps: super::Deps,
     pub clock: ManualClock,
     shared: Arc<Shared>,
 }
@@ -76,10 +76,11 @@ impl Kit {
             .unwrap();
         let clock = ManualClock::new(t0());
         let app = App::new(cfg, Arc::new(store), Arc::new(clock.clone())).unwrap();
-        let shared = Arc::new(Shared::new(app.epp_sessions.clone(), 1_000_000));
+        let deps = app.epp();
+        let shared = Arc::new(Shared::new(deps.sessions.clone(), 1_000_000));
         Self {
             _dir: dir,
-            app,
+            deps,
             clock,
             shared,
         }
@@ -91,7 +92,7 @@ impl Kit {
 
     /// A session logged in as `registrar`, secDNS and RGP negotiated.
     pub fn session(&self, registrar: &str) -> Session {
-        Session::logged_in(self.app.clone(), self.shared.clone(), registrar)
+        Session::logged_in(self.deps.clone(), self.shared.clone(), registrar)
     }
 }
 

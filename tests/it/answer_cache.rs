@@ -64,7 +64,7 @@ async fn start() -> (Server, SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commit_is_visible_to_the_next_request_under_load() {
     let (s, whois_addr) = start().await;
-    assert!(s.app.store.stamps().is_some(), "redb store caches");
+    assert!(s.app.store().stamps().is_some(), "redb store caches");
     let url = format!("{}domain/{NAME}", s.base);
     // Warm both caches.
     assert!(!rdap_held(&get(&url).await.json()));
@@ -107,7 +107,7 @@ async fn a_commit_is_visible_to_the_next_request_under_load() {
             1 => {
                 // The registrar's public URL (RDAP link, WHOIS admin-contact).
                 let url = format!("https://r{round}.example");
-                let mut t = s.app.store.begin().unwrap();
+                let mut t = s.app.store().begin().unwrap();
                 let mut r = t.registrar(REGISTRAR).unwrap().unwrap();
                 r.url = Some(url.clone());
                 t.put_registrar(&r).unwrap();
@@ -116,7 +116,7 @@ async fn a_commit_is_visible_to_the_next_request_under_load() {
             }
             _ => {
                 // The registrant's disclosed e-mail (RDAP) and phone (WHOIS).
-                let mut ct = s.app.store.contact(CONTACT).unwrap().unwrap();
+                let mut ct = s.app.store().contact(CONTACT).unwrap().unwrap();
                 ct.email = Some(format!("r{round}@mail.example"));
                 ct.phone = Some(format!("+7.49500000{round:02}"));
                 if !ct.disclose.contains(&DiscloseField::Phone) {
@@ -209,12 +209,12 @@ async fn only_public_changes_to_the_domain_rebuild_its_answer() {
     let url = format!("{}domain/{NAME}", s.base);
     let first = get(&url).await;
     let w_first = whois(whois_addr, NAME).await;
-    let rdap = || s.app.answers.rdap_domain.counts();
-    let whois_counts = || s.app.answers.whois_domain.counts();
+    let rdap = || s.app.answers().rdap_domain.counts();
+    let whois_counts = || s.app.answers().whois_domain.counts();
     let (r0, w0) = (rdap(), whois_counts());
 
     // A scheduler round's write: bookkeeping only.
-    let store = &s.app.store;
+    let store = &s.app.store();
     let rec = store.delegation(NAME).unwrap().unwrap();
     let mut next = rec.clone();
     next.rounds += 1;
@@ -368,7 +368,7 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
         )
         .unwrap();
         let url = format!("https://r{round}.example");
-        let mut t = s.app.store.begin().unwrap();
+        let mut t = s.app.store().begin().unwrap();
         let mut r = t.registrar(REGISTRAR).unwrap().unwrap();
         r.url = Some(url.clone());
         t.put_registrar(&r).unwrap();
@@ -407,8 +407,8 @@ async fn new_names_hosts_and_handles_are_visible_to_the_next_request_under_load(
         t.await.unwrap();
     }
     assert!(served.load(Ordering::Relaxed) > 0);
-    let (hits, _) = s.app.answers.facts.counts();
+    let (hits, _) = s.app.answers().facts.counts();
     assert!(hits > 0, "facts were served from the cache");
-    let (hits, _) = s.app.answers.searches.counts();
+    let (hits, _) = s.app.answers().searches.counts();
     assert!(hits > 0, "searches were served from the cache");
 }

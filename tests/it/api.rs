@@ -179,7 +179,7 @@ async fn declare_starts_testing_and_wakes_the_scheduler() {
     assert_eq!(v["nameservers"][0]["name"], "ns1.findomsky0.ru");
     assert_eq!(v["downtime"]["budget_secs"], 7200);
     assert_eq!(v["downtime"]["servers"].as_array().unwrap().len(), 2);
-    tokio::time::timeout(Duration::from_secs(1), s.app.scheduler_wake.notified())
+    tokio::time::timeout(Duration::from_secs(1), s.app.scheduler_wake().notified())
         .await
         .expect("the scheduler was woken");
 
@@ -664,7 +664,7 @@ async fn new_and_rotated_registrar_tokens_work_without_restart() {
         }],
         ..Default::default()
     };
-    zonekeeper::import::apply(s.store(), &batch, &s.app.config, start_time()).unwrap();
+    zonekeeper::import::apply(s.store(), &batch, s.app.config(), start_time()).unwrap();
     s.clock.advance(zonekeeper::api::auth::MISS_RELOAD_MIN);
     let (st, v) = send(s.get(path, Some("token-newreg-ru"))).await;
     assert_eq!(st, 200, "{v}");
@@ -677,7 +677,7 @@ async fn new_and_rotated_registrar_tokens_work_without_restart() {
     rotated.registrars[0].api_token_sha256 = Some(hex::encode(
         <sha2::Sha256 as sha2::Digest>::digest(b"token-newreg-ru-2"),
     ));
-    zonekeeper::import::apply(s.store(), &rotated, &s.app.config, start_time()).unwrap();
+    zonekeeper::import::apply(s.store(), &rotated, s.app.config(), start_time()).unwrap();
     s.clock.advance(zonekeeper::api::auth::CACHE_TTL);
     assert_eq!(send(s.get(path, Some("token-newreg-ru"))).await.0, 401);
     assert_eq!(send(s.get(path, Some("token-newreg-ru-2"))).await.0, 200);

@@ -114,14 +114,14 @@ async fn ds_declaration_restarts_testing_and_is_published() {
         json!({"keyTag": 2371, "algorithm": 13, "digest": digest(0xab, 32).to_uppercase(), "digestType": 2})
     );
     let b = s.store().bundle(&own).unwrap().unwrap();
-    let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config.lifecycle).unwrap();
+    let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config().lifecycle).unwrap();
     let w = zonekeeper::whois::format::domain_answer(&p, "TCI", s.app.now());
     let line = format!(
         "ds:            2371 13 2 {}\n",
         digest(0xab, 32).to_uppercase()
     );
     assert!(w.contains(&line), "{w}");
-    let zone = zonekeeper::zone::render(s.store(), &s.app.config, "ru", s.app.now(), 1).unwrap();
+    let zone = zonekeeper::zone::render(s.store(), s.app.config(), "ru", s.app.now(), 1).unwrap();
     assert!(
         zone.contains(&format!("{own}. 345600 IN DS 2371 13 4 ")),
         "{zone}"
@@ -140,7 +140,7 @@ async fn ds_declaration_restarts_testing_and_is_published() {
         "back to the NS-only fingerprint"
     );
     let b = s.store().bundle(&own).unwrap().unwrap();
-    let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config.lifecycle).unwrap();
+    let p = zonekeeper::public::domain(&b, s.app.now(), &s.app.config().lifecycle).unwrap();
     let w = zonekeeper::whois::format::domain_answer(&p, "TCI", s.app.now());
     assert!(!w.contains("ds:"), "{w}");
 }

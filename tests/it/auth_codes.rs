@@ -24,7 +24,7 @@ fn transferable(s: &Server, registrar: &str) -> String {
         .into_iter()
         .find(|n| {
             let d = s.store().domain(n).unwrap().unwrap();
-            let st = lifecycle::evaluate(&d, now, &s.app.config.lifecycle);
+            let st = lifecycle::evaluate(&d, now, &s.app.config().lifecycle);
             st.exists() && lifecycle::permits(&st, Operation::Transfer).is_ok()
         })
         .expect("a transferable fixture domain")
@@ -286,7 +286,7 @@ async fn a_reseller_move_cancels_the_pending_transfer_with_events_to_both_sides(
     let d = s.store().domain("pereezd-tri.ru").unwrap().unwrap();
     assert_eq!(d.registrar, RUCENTER);
     assert!(d.registration.pending_transfer.is_none() && d.auth_info.is_none());
-    let st = lifecycle::evaluate(&d, s.clock.now(), &s.app.config.lifecycle);
+    let st = lifecycle::evaluate(&d, s.clock.now(), &s.app.config().lifecycle);
     assert!(st.transfer_locked_until.is_some());
     assert!(st.registrant_locked_until.is_none(), "{st:?}");
     // Both sides of the cancelled change hear of it, once.
@@ -350,7 +350,7 @@ fn imported_codes_expire() {
         .block_on(Server::start(|_| {}));
     // The fixture registry is imported: its codes expire a lifetime after.
     let now = s.clock.now();
-    let life = zonekeeper::config::Config::chrono(s.app.config.lifecycle.auth_code_lifetime);
+    let life = zonekeeper::config::Config::chrono(s.app.config().lifecycle.auth_code_lifetime);
     let with_code: Vec<_> = s
         .domains_of(REGRU, 1000)
         .into_iter()

@@ -104,8 +104,8 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         SystemClock.now(),
     );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
-    let verifier = Verifier::from_config(&app.config).unwrap();
-    let feed_before = app.store.feed("REGRU-RU", 0, 1000).unwrap().len();
+    let verifier = Verifier::from_config(app.config()).unwrap();
+    let feed_before = app.store().feed("REGRU-RU", 0, 1000).unwrap().len();
     // A sighting left from when ckroll.ru was unsigned: a replace ends it
     // (it must not bootstrap the domain should its DS go away later).
     let t = SystemClock.now();
@@ -115,7 +115,7 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
         last_seen: t - chrono::Duration::days(29),
         ds: vec![],
     };
-    app.store
+    app.store()
         .put_cds_sighting("ckroll.ru", Some(&stale))
         .unwrap();
 
@@ -139,31 +139,37 @@ async fn cdnskey_rollover_delete_and_inconsistent_signals() {
     let by = |n: &str| cases.iter().find(|c| c.name == n).unwrap();
     // hickory's digest of the CDNSKEY equals the real signer's DS.
     assert_eq!(
-        app.store.domain("ckroll.ru").unwrap().unwrap().ds,
+        app.store().domain("ckroll.ru").unwrap().unwrap().ds,
         vec![ds(&by("ckroll.ru").k2.ds(2))]
     );
     assert_eq!(
-        app.store.domain("both.ru").unwrap().unwrap().ds,
+        app.store().domain("both.ru").unwrap().unwrap().ds,
         vec![ds(&by("both.ru").k2.ds(4))]
     );
-    assert!(app.store.domain("ckdel.ru").unwrap().unwrap().ds.is_empty());
-    assert!(app.store.cds_sighting("ckroll.ru").unwrap().is_none());
+    assert!(app
+        .store()
+        .domain("ckdel.ru")
+        .unwrap()
+        .unwrap()
+        .ds
+        .is_empty());
+    assert!(app.store().cds_sighting("ckroll.ru").unwrap().is_none());
     for n in ["mismatch.ru", "halfdel.ru"] {
         assert_eq!(
-            app.store.domain(n).unwrap().unwrap().ds,
+            app.store().domain(n).unwrap().unwrap().ds,
             vec![ds(&by(n).k1.ds(2))],
             "{n}"
         );
     }
     // Each change went through the registry service: history and feed.
     for n in ["ckroll.ru", "both.ru", "ckdel.ru"] {
-        let last = app.store.history(n, 10).unwrap().pop().unwrap();
+        let last = app.store().history(n, 10).unwrap().pop().unwrap();
         assert!(
             last.reason.starts_with("DS set changed via CDS"),
             "{last:?}"
         );
     }
-    let feed = app.store.feed("REGRU-RU", 0, 1000).unwrap();
+    let feed = app.store().feed("REGRU-RU", 0, 1000).unwrap();
     let new: Vec<_> = feed[feed_before..]
         .iter()
         .map(|e| e.domain.as_str())
@@ -233,30 +239,30 @@ async fn bootstrap_delay_survives_restart() {
     let store = delegated_store(&db, doms, cfg.delegation.test_window, SystemClock.now());
     let clock = ManualClock::new(t0);
     let app = App::new(cfg.clone(), store, Arc::new(clock.clone())).unwrap();
-    let verifier = || Verifier::from_config(&app.config).unwrap();
+    let verifier = || Verifier::from_config(app.config()).unwrap();
 
     // First sighting of both signed zones: pending, nothing changes yet.
     let sum = zonekeeper::cds::scan_once(&app, &verifier()).await.unwrap();
     assert_eq!((sum.scanned, sum.pending), (3, 2), "{sum:?}");
     assert!(sum.bootstrapped.is_empty());
-    let seen = app.store.cds_sighting("boot.ru").unwrap().unwrap();
+    let seen = app.store().cds_sighting("boot.ru").unwrap().unwrap();
     assert_eq!(seen.first_seen, t0);
     assert_eq!(seen.ds, vec![ds(&k.ds(2))]);
-    assert!(app.store.cds_sighting("bare.ru").unwrap().is_none());
+    assert!(app.store().cds_sighting("bare.ru").unwrap().is_none());
 
     // Two days in: still waiting.
     clock.advance(Duration::from_secs(2 * 86400));
     let sum = zonekeeper::cds::scan_once(&app, &verifier()).await.unwrap();
     assert!(sum.bootstrapped.is_empty() && sum.pending == 2, "{sum:?}");
-    let seen = app.store.cds_sighting("boot.ru").unwrap().unwrap();
+    let seen = app.store().cds_sighting("boot.ru").unwrap().unwrap();
     assert_eq!((seen.first_seen, seen.last_seen), (t0, clock.now()));
     // boot2.ru's signal "changed" (another fingerprint was seen first):
     // its delay starts again at the next scan.
     let other = CdsSighting {
         fingerprint: "00".repeat(32),
-        ..app.store.cds_sighting("boot2.ru").unwrap().unwrap()
+        ..app.store().cds_sighting("boot2.ru").unwrap().unwrap()
     };
-    app.store
+    app.store()
         .put_cds_sighting("boot2.ru", Some(&other))
         .unwrap();
 
@@ -265,34 +271,46 @@ async fn bootstrap_delay_survives_restart() {
     let store = Arc::new(RedbStore::open(&db).unwrap());
     clock.advance(Duration::from_secs(86400 + 1));
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
-    let sum = zonekeeper::cds::scan_once(&app, &Verifier::from_config(&app.config).unwrap())
+    let sum = zonekeeper::cds::scan_once(&app, &Verifier::from_config(app.config()).unwrap())
         .await
         .unwrap();
     assert_eq!(sum.bootstrapped, vec!["boot.ru".to_string()], "{sum:?}");
     assert_eq!(sum.pending, 1, "{sum:?}");
     assert_eq!(
-        app.store.domain("boot.ru").unwrap().unwrap().ds,
+        app.store().domain("boot.ru").unwrap().unwrap().ds,
         vec![ds(&k.ds(2))]
     );
-    assert!(app.store.cds_sighting("boot.ru").unwrap().is_none());
-    let last = app.store.history("boot.ru", 10).unwrap().pop().unwrap();
+    assert!(app.store().cds_sighting("boot.ru").unwrap().is_none());
+    let last = app.store().history("boot.ru", 10).unwrap().pop().unwrap();
     assert!(
         last.reason.starts_with("DS set changed via CDS"),
         "{last:?}"
     );
-    let restarted = app.store.cds_sighting("boot2.ru").unwrap().unwrap();
+    let restarted = app.store().cds_sighting("boot2.ru").unwrap().unwrap();
     assert_eq!(restarted.first_seen, clock.now());
-    assert!(app.store.domain("boot2.ru").unwrap().unwrap().ds.is_empty());
-    assert!(app.store.domain("bare.ru").unwrap().unwrap().ds.is_empty());
+    assert!(app
+        .store()
+        .domain("boot2.ru")
+        .unwrap()
+        .unwrap()
+        .ds
+        .is_empty());
+    assert!(app
+        .store()
+        .domain("bare.ru")
+        .unwrap()
+        .unwrap()
+        .ds
+        .is_empty());
 
     // Three more days of the same signal: boot2.ru is bootstrapped too.
     clock.advance(Duration::from_secs(3 * 86400));
-    let sum = zonekeeper::cds::scan_once(&app, &Verifier::from_config(&app.config).unwrap())
+    let sum = zonekeeper::cds::scan_once(&app, &Verifier::from_config(app.config()).unwrap())
         .await
         .unwrap();
     assert_eq!(sum.bootstrapped, vec!["boot2.ru".to_string()], "{sum:?}");
     assert_eq!(
-        app.store.domain("boot2.ru").unwrap().unwrap().ds,
+        app.store().domain("boot2.ru").unwrap().unwrap().ds,
         vec![ds(&k2.ds(2))]
     );
 }

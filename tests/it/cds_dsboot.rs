@@ -175,7 +175,7 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
 
     // A trust anchor that does not sign the tree: nothing validates.
     let app = App::new(cfg.clone(), store.clone(), Arc::new(SystemClock)).unwrap();
-    let v = Verifier::from_config(&app.config).unwrap();
+    let v = Verifier::from_config(app.config()).unwrap();
     let sum = zonekeeper::cds::scan_once(&app, &v).await.unwrap();
     assert!(sum.bootstrapped.is_empty(), "{sum:?}");
     assert_eq!(sum.refused.len(), 4, "{sum:?}");
@@ -200,26 +200,26 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
         "{refused:?}"
     );
     assert_eq!(
-        app.store.domain("boot.ru").unwrap().unwrap().ds,
+        app.store().domain("boot.ru").unwrap().unwrap().ds,
         vec![ds(&key("boot.ru").ds(2))]
     );
-    let last = app.store.history("boot.ru", 10).unwrap().pop().unwrap();
+    let last = app.store().history("boot.ru", 10).unwrap().pop().unwrap();
     assert!(last.reason.contains("RFC 9615"), "{last:?}");
     assert!(app
-        .store
+        .store()
         .feed("REGRU-RU", 0, 1000)
         .unwrap()
         .iter()
         .any(|e| e.domain == "boot.ru"));
     for n in ["half.ru", "forged.ru", "ins.ru"] {
-        assert!(app.store.domain(n).unwrap().unwrap().ds.is_empty(), "{n}");
+        assert!(app.store().domain(n).unwrap().unwrap().ds.is_empty(), "{n}");
     }
 
     // With a delay configured too, the unauthenticated ones wait it out
     // (RFC 8078 §3.3) instead of being refused.
-    let mut cfg = (*app.config).clone();
+    let mut cfg = (**app.config()).clone();
     cfg.dnssec.cds_bootstrap_delay = Some(Duration::from_secs(86400));
-    let store = app.store.clone();
+    let store = app.store().clone();
     drop(app);
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
     let sum = zonekeeper::cds::scan_once(&app, &v).await.unwrap();
@@ -228,5 +228,5 @@ async fn authenticated_bootstrap_from_signals_in_a_validated_zone() {
         "{sum:?}"
     );
     assert_eq!(sum.pending, 3, "{sum:?}");
-    assert!(app.store.cds_sighting("half.ru").unwrap().is_some());
+    assert!(app.store().cds_sighting("half.ru").unwrap().is_some());
 }

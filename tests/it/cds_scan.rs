@@ -94,16 +94,16 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         now,
     );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
-    let verifier = Verifier::from_config(&app.config).unwrap();
+    let verifier = Verifier::from_config(app.config()).unwrap();
 
     let sum = zonekeeper::cds::scan_once(&app, &verifier).await.unwrap();
     assert_eq!(sum.scanned, 3, "{sum:?}");
     assert_eq!(sum.replaced, vec!["roll.ru".to_string()], "{sum:?}");
     assert_eq!(sum.deleted, vec!["gone.ru".to_string()], "{sum:?}");
 
-    let d = app.store.domain("roll.ru").unwrap().unwrap();
+    let d = app.store().domain("roll.ru").unwrap().unwrap();
     assert_eq!(d.ds, vec![ds(&k2.ds(2))]);
-    let h = app.store.history("roll.ru", 10).unwrap();
+    let h = app.store().history("roll.ru", 10).unwrap();
     let last = h.last().unwrap();
     assert!(
         last.reason.starts_with("DS set changed via CDS"),
@@ -112,16 +112,16 @@ async fn cds_rollover_delete_and_untrusted_cds() {
     // Tested while the zone keeps the current DS (the domain stays
     // delegated).
     assert_eq!(last.to, DelegationState::Delegated);
-    let rec = app.store.delegation("roll.ru").unwrap().unwrap();
+    let rec = app.store().delegation("roll.ru").unwrap().unwrap();
     assert_eq!(
         rec.pending.as_ref().map(|p| p.state),
         Some(DelegationState::Testing)
     );
 
-    let d = app.store.domain("gone.ru").unwrap().unwrap();
+    let d = app.store().domain("gone.ru").unwrap().unwrap();
     assert!(d.ds.is_empty());
     assert!(app
-        .store
+        .store()
         .history("gone.ru", 10)
         .unwrap()
         .last()
@@ -130,10 +130,16 @@ async fn cds_rollover_delete_and_untrusted_cds() {
         .starts_with("DS set changed via CDS"));
 
     assert_eq!(
-        app.store.domain("forged.ru").unwrap().unwrap().ds,
+        app.store().domain("forged.ru").unwrap().unwrap().ds,
         vec![ds(&stranger.ds(2))]
     );
-    assert!(app.store.domain("plain.ru").unwrap().unwrap().ds.is_empty());
+    assert!(app
+        .store()
+        .domain("plain.ru")
+        .unwrap()
+        .unwrap()
+        .ds
+        .is_empty());
 
     // A second scan: roll.ru's DS is the CDS set now, gone.ru has no DS: nothing.
     let sum = zonekeeper::cds::scan_once(&app, &verifier).await.unwrap();

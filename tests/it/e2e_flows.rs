@@ -294,7 +294,7 @@ impl Registry {
     }
 
     async fn stop(self) {
-        self.app.shutdown.cancel();
+        self.app.shutdown().cancel();
         tokio::time::timeout(Duration::from_secs(15), self.serve)
             .await
             .expect("serve stops")
@@ -311,12 +311,12 @@ impl Registry {
             _dir: dir,
             ..
         } = self;
-        app.shutdown.cancel();
+        app.shutdown().cancel();
         tokio::time::timeout(Duration::from_secs(15), serve)
             .await
             .expect("serve stops")
             .unwrap();
-        let cfg = (*app.config).clone();
+        let cfg = (**app.config()).clone();
         drop(app);
         clock.set(zonekeeper::clock::Clock::now(&clock) + down);
         // The last handles on the store (connection tasks) end shortly
@@ -337,7 +337,7 @@ impl Registry {
 
     fn rec(&self, name: &str) -> DelegationRecord {
         self.app
-            .store
+            .store()
             .delegation(name)
             .unwrap()
             .unwrap_or_else(|| DelegationRecord::undelegated(t0()))
@@ -1034,7 +1034,10 @@ async fn nsd_pair_outage_is_reported_and_cleared() {
     };
     let mut ns2 = Some(lab.start(&z, 1).await);
     let reg = Registry::start(&lab, &[("mixed.ru", ALPHA)], |_| {}).await;
-    assert_eq!(reg.app.config.delegation.on_violation, OnViolation::Report);
+    assert_eq!(
+        reg.app.config().delegation.on_violation,
+        OnViolation::Report
+    );
 
     reg.declare_delegated(ALPHA, "mixed.ru", ns_body(&z)).await;
     let v = reg.delegation(ALPHA, "mixed.ru").await;
@@ -1275,7 +1278,7 @@ async fn restart_mid_window_keeps_the_progress() {
     let _ns2 = lab.start(&z, 1).await;
     let rec = reg.next_round("again.ru").await;
     assert_eq!(rec.state, DelegationState::Delegated, "{rec:?}");
-    let rounds = reg.app.store.rounds("again.ru", 100).unwrap();
+    let rounds = reg.app.store().rounds("again.ru", 100).unwrap();
     assert_eq!(rounds.len(), 3, "{rounds:?}");
     assert!(rounds.windows(2).all(|w| w[0].at < w[1].at), "{rounds:?}");
     let v = reg.delegation(ALPHA, "again.ru").await;
@@ -1842,7 +1845,7 @@ async fn flapping_server_and_converging_serial_lag_are_not_sanctioned() {
     let rec = reg.next_round("flap.ru").await;
     assert_eq!(rec.state, DelegationState::Delegated);
     assert!(rec.failing.is_none() && rec.violation.is_none(), "{rec:?}");
-    let h = reg.app.store.history("flap.ru", 100).unwrap();
+    let h = reg.app.store().history("flap.ru", 100).unwrap();
     assert!(h.iter().all(|e| e.to == DelegationState::Delegated
         || e.from.is_none()
         || e.from == Some(DelegationState::Testing)

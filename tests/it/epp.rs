@@ -56,7 +56,7 @@ pub(crate) async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
         registrars: regs,
         ..Default::default()
     };
-    zonekeeper::import::apply(s.store(), &batch, &s.app.config, s.clock.now()).unwrap();
+    zonekeeper::import::apply(s.store(), &batch, s.app.config(), s.clock.now()).unwrap();
     // Start each registrar's message queue after the fixture's events.
     for h in [A, B] {
         if let Some(last) = s.store().feed(h, 0, 100_000).unwrap().last() {
@@ -66,7 +66,7 @@ pub(crate) async fn start(tweak: impl FnOnce(&mut Config)) -> Env {
                 .unwrap();
         }
     }
-    let mut epp_cfg = s.app.config.epp.clone();
+    let mut epp_cfg = s.app.config().epp.clone();
     epp_cfg.cert = Some(certs.server.cert.clone());
     epp_cfg.key = Some(certs.server.key.clone());
     epp_cfg.client_ca = Some(certs.ca.clone());
@@ -126,7 +126,7 @@ impl Env {
             .into_iter()
             .filter(|n| {
                 let d = self.s.store().domain(n).unwrap().unwrap();
-                let st = lifecycle::evaluate(&d, now, &self.s.app.config.lifecycle);
+                let st = lifecycle::evaluate(&d, now, &self.s.app.config().lifecycle);
                 st.exists()
                     && !st.dispute
                     && st.blocks.is_empty()
@@ -466,7 +466,7 @@ fn day(env: &Env) {
     assert_eq!(code(&r), 1000, "{r}");
     assert_eq!(code(&transfer(&mut b, "request", &t2, "Auto-Move-7")), 1001);
     env.s.clock.advance(
-        env.s.app.config.lifecycle.transfer_auto_approve + std::time::Duration::from_secs(1),
+        env.s.app.config().lifecycle.transfer_auto_approve + std::time::Duration::from_secs(1),
     );
     let r = transfer(&mut b, "query", &t2, "");
     assert_eq!(code(&r), 2301, "settled by the query: {r}");
@@ -782,7 +782,7 @@ impl Live {
     fn wait_delegated(&self, name: &str) -> bool {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::time::Instant::now() < end {
-            let st = self.app.store.delegation(name).unwrap().map(|r| r.state);
+            let st = self.app.store().delegation(name).unwrap().map(|r| r.state);
             if st == Some(zonekeeper::model::DelegationState::Delegated) {
                 return true;
             }
@@ -798,7 +798,7 @@ impl Live {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
     async fn stop(self) {
-        self.app.shutdown.cancel();
+        self.app.shutdown().cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(15), self.serve).await;
     }
 }
@@ -929,7 +929,7 @@ async fn host_objects_over_net_epp() {
             &format!("<domain:name>epp-host.ru</domain:name><domain:add><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>{ns2}</domain:hostObj></domain:ns></domain:add>"),
         ));
         assert_eq!(code(&r), 1000, "{r}");
-        let d = e.app.store.domain("epp-host.ru").unwrap().unwrap();
+        let d = e.app.store().domain("epp-host.ru").unwrap().unwrap();
         assert_eq!(d.nameservers[0].addresses, vec![ip1]);
         assert!(e.wait_delegated("epp-host.ru"), "not delegated");
         let msgs = drain(&mut a);
@@ -963,7 +963,7 @@ async fn host_objects_over_net_epp() {
             &format!("<domain:name>epp-b.ru</domain:name><domain:ns><domain:hostObj>{ns1}</domain:hostObj><domain:hostObj>ns.b-external.net</domain:hostObj></domain:ns><domain:registrant>C3-RU</domain:registrant><domain:authInfo><domain:pw>B-Code-1</domain:pw></domain:authInfo>"),
         ));
         assert_eq!(code(&r), 1000, "{r}");
-        let b_before = e.app.store.domain("epp-b.ru").unwrap().unwrap();
+        let b_before = e.app.store().domain("epp-b.ru").unwrap().unwrap();
         assert!(b_before.nameservers[0].addresses.is_empty());
         let r = a.cmd(&domain_cmd("delete", "<domain:name>epp-host.ru</domain:name>"));
         assert_eq!(code(&r), 2305, "{r}");
@@ -977,9 +977,9 @@ async fn host_objects_over_net_epp() {
             &format!(r#"<host:name>{ns2}</host:name><host:add><host:addr ip="v4">{new_ip}</host:addr></host:add><host:rem><host:addr ip="v4">{ip2}</host:addr></host:rem>"#),
         ));
         assert_eq!(code(&r), 1000, "{r}");
-        let d = e.app.store.domain("epp-host.ru").unwrap().unwrap();
+        let d = e.app.store().domain("epp-host.ru").unwrap().unwrap();
         assert_eq!(d.nameservers[1].addresses, vec![new_ip]);
-        let rec = e.app.store.delegation("epp-host.ru").unwrap().unwrap();
+        let rec = e.app.store().delegation("epp-host.ru").unwrap().unwrap();
         assert_eq!(rec.state, zonekeeper::model::DelegationState::Delegated);
         assert!(rec.pending.is_some(), "the new set is under test: {rec:?}");
         assert!(
@@ -990,7 +990,7 @@ async fn host_objects_over_net_epp() {
         assert!(w.contains(&format!("{ns2}. {new_ip}")), "{w}");
         // epp-b.ru does not use ns2: untouched.
         assert_eq!(
-            e.app.store.domain("epp-b.ru").unwrap().unwrap(),
+            e.app.store().domain("epp-b.ru").unwrap().unwrap(),
             b_before
         );
         let body = rt.block_on(async {
@@ -1087,7 +1087,7 @@ async fn host_rename_hijack_is_refused() {
     let env = Arc::new(live("victim.ru", &[]).await);
     let tok = support::api::token(B);
     {
-        let mut t = env.app.store.begin().unwrap();
+        let mut t = env.app.store().begin().unwrap();
         let mut r = t.registrar(B).unwrap().unwrap();
         r.api_token_sha256 = Some(hex::encode(Sha256::digest(tok.as_bytes())));
         t.put_registrar(&r).unwrap();
@@ -1126,8 +1126,8 @@ async fn host_rename_hijack_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let before = env.app.store.domain("victim.ru").unwrap().unwrap();
-    let rec_before = env.app.store.delegation("victim.ru").unwrap().unwrap();
+    let before = env.app.store().domain("victim.ru").unwrap().unwrap();
+    let rec_before = env.app.store().delegation("victim.ru").unwrap().unwrap();
     let zone_before = zone_entry(&env.app, "victim.ru");
     assert!(zone_before.contains("ns1.victim.ru"), "{zone_before}");
     let e = env.clone();
@@ -1155,11 +1155,11 @@ async fn host_rename_hijack_is_refused() {
     })
     .await
     .unwrap();
-    let after = env.app.store.domain("victim.ru").unwrap().unwrap();
+    let after = env.app.store().domain("victim.ru").unwrap().unwrap();
     assert_eq!(after, before);
     // The scheduler goes on probing: the published set and state are what
     // the attack would have changed.
-    let rec_after = env.app.store.delegation("victim.ru").unwrap().unwrap();
+    let rec_after = env.app.store().delegation("victim.ru").unwrap().unwrap();
     assert_eq!(
         (
             rec_after.state,
@@ -1214,7 +1214,7 @@ async fn racing_updates_keep_every_add() {
                 (ta.join().unwrap(), tb.join().unwrap())
             });
             assert_eq!((code(&ra), code(&rb)), (1000, 1000), "{ra}\n{rb}");
-            let d = e.app.store.domain("race.ru").unwrap().unwrap();
+            let d = e.app.store().domain("race.ru").unwrap().unwrap();
             let names: Vec<String> = d.nameservers.iter().map(|n| n.name.to_string()).collect();
             for who in ["a", "b"] {
                 let n = format!("ns{i}{who}.race-ext.net");
@@ -1234,7 +1234,8 @@ async fn racing_updates_keep_every_add() {
 
 /// The lines of the rendered `ru` zone that belong to `name`.
 fn zone_entry(app: &zonekeeper::app::App, name: &str) -> String {
-    let z = zonekeeper::zone::render(&*app.store, &app.config, "ru", app.now(), 1).unwrap();
+    let z =
+        zonekeeper::zone::render(app.store().as_ref(), app.config(), "ru", app.now(), 1).unwrap();
     z.lines()
         .filter(|l| l.contains(name))
         .collect::<Vec<_>>()

@@ -31,7 +31,7 @@ fn delegate(s: &Server, name: &str) {
 }
 
 fn in_zone(s: &Server, name: &str) -> bool {
-    let z = zonekeeper::zone::render(s.store(), &s.app.config, "ru", s.clock.now(), 1).unwrap();
+    let z = zonekeeper::zone::render(s.store(), s.app.config(), "ru", s.clock.now(), 1).unwrap();
     z.lines()
         .any(|l| l.starts_with(&format!("{name}.")) && l.contains("NS"))
 }

@@ -41,7 +41,7 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_sockets_from_one_address_do_not_starve_another() {
     let env = start(|c| c.epp.handshake_timeout = Duration::from_secs(30)).await;
-    let per_ip = env.s.app.config.epp.max_connections_per_ip;
+    let per_ip = env.s.app.config().epp.max_connections_per_ip;
     assert_eq!(per_ip, 16, "the default");
     tokio::task::spawn_blocking(move || {
         // 1,030 plain TCP connections from 127.0.0.2 that never start TLS.

@@ -125,7 +125,7 @@ async fn slowloris_clients_are_cut_off() {
     assert!(get_healthz(s.addr).await.starts_with("HTTP/1.1 200"));
     assert!(t.elapsed() < timeout);
 
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -161,7 +161,7 @@ async fn connection_cap_answers_503() {
     // Shutdown is not held up by an idle connection.
     let _idle = TcpStream::connect(s.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(2), s.task)
         .await
         .expect("serve returns promptly")
@@ -200,7 +200,7 @@ async fn oversize_headers_are_refused() {
         "{answer:?}"
     );
     assert!(get_healthz(s.addr).await.starts_with("HTTP/1.1 200"));
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -232,7 +232,7 @@ async fn slots_held_by_silent_clients_come_back() {
             .expect("closed by the server");
         assert!(n.is_err() || out.is_empty() || out.starts_with(b"HTTP/1.1 408"));
     }
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -310,6 +310,6 @@ async fn slow_readers_are_cut_off() {
     assert!(end.is_ok(), "connection still open");
     writer.abort();
     assert!(support::metric(refused) - before >= 1.0);
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }

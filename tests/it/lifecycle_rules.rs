@@ -229,7 +229,7 @@ async fn feed_of(s: &Server, registrar: &str, domain: &str) -> Vec<Value> {
 }
 
 fn in_zone(s: &Server, name: &str) -> bool {
-    let z = zonekeeper::zone::render(s.store(), &s.app.config, "ru", s.clock.now(), 1).unwrap();
+    let z = zonekeeper::zone::render(s.store(), s.app.config(), "ru", s.clock.now(), 1).unwrap();
     z.lines()
         .any(|l| l.starts_with(&format!("{name}.")) && l.contains("NS"))
 }
@@ -237,7 +237,7 @@ fn in_zone(s: &Server, name: &str) -> bool {
 /// A domain of A with nameservers and nothing else going on, made
 /// delegated now.
 fn delegated_domain_of_a(s: &Server) -> String {
-    let lc = &s.app.config.lifecycle;
+    let lc = &s.app.config().lifecycle;
     let now = s.clock.now();
     let d = s
         .domains_of(A, 1000)
@@ -267,7 +267,7 @@ fn delegated_domain_of_a(s: &Server) -> String {
 #[tokio::test]
 async fn dispute_lock_keeps_the_domain_delegated_until_unlock_and_expiry() {
     let s = Server::start(|_| {}).await;
-    let lc = s.app.config.lifecycle.clone();
+    let lc = s.app.config().lifecycle.clone();
     let d = delegated_domain_of_a(&s);
     assert!(in_zone(&s, &d));
     let reg = s.app.registry();
@@ -349,7 +349,7 @@ fn quiet_domains(
     min_paid: chrono::Duration,
 ) -> Vec<String> {
     let now = s.clock.now();
-    let lc = &s.app.config.lifecycle;
+    let lc = &s.app.config().lifecycle;
     s.domains_of(registrar, 1000)
         .into_iter()
         .filter(|n| {
@@ -386,7 +386,7 @@ async fn lapsed_requests_read_as_of_now_and_reach_the_feed_in_one_sweep() {
     let deadline: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(v["pending_registrant"]["deadline"].clone()).unwrap();
     s.clock.advance(
-        s.app.config.lifecycle.registrant_change_timeout + std::time::Duration::from_secs(1),
+        s.app.config().lifecycle.registrant_change_timeout + std::time::Duration::from_secs(1),
     );
     // At once: not pending in the API, though nothing was written yet.
     let (st, v) = send(s.get(&format!("/api/v1/domains/{d}"), Some(&tok))).await;
@@ -430,7 +430,7 @@ async fn lapsed_requests_read_as_of_now_and_reach_the_feed_in_one_sweep() {
         .into_iter()
         .find(|n| {
             let dom = s.store().domain(n).unwrap().unwrap();
-            let st = lifecycle::evaluate(&dom, s.clock.now(), &s.app.config.lifecycle);
+            let st = lifecycle::evaluate(&dom, s.clock.now(), &s.app.config().lifecycle);
             lifecycle::permits(&st, lifecycle::Operation::Transfer).is_ok()
         })
         .unwrap();
@@ -441,8 +441,9 @@ async fn lapsed_requests_read_as_of_now_and_reach_the_feed_in_one_sweep() {
     )
     .await;
     assert_eq!(st, 202, "{v}");
-    s.clock
-        .advance(s.app.config.lifecycle.transfer_auto_approve + std::time::Duration::from_secs(1));
+    s.clock.advance(
+        s.app.config().lifecycle.transfer_auto_approve + std::time::Duration::from_secs(1),
+    );
     let (st, v) = send(s.get(&format!("/api/v1/domains/{t}"), Some(&token(B)))).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["registrar"], B);
@@ -521,7 +522,7 @@ async fn one_feed_event_per_lifecycle_transition_without_nameservers() {
         }
         s.app.registry().sweep().unwrap();
     }
-    let lc = &s.app.config.lifecycle;
+    let lc = &s.app.config().lifecycle;
     let days = |d: i64| chrono::Duration::days(d);
     let paid = |n: &str| s.store().domain(n).unwrap().unwrap().paid_till;
     let grace = chrono::Duration::from_std(lc.grace_period).unwrap();
@@ -695,7 +696,7 @@ async fn domain_check_agrees_with_create() {
 #[tokio::test]
 async fn verification_overdue_does_not_suspend_a_disputed_domain() {
     let s = Server::start(|_| {}).await;
-    let lc = s.app.config.lifecycle.clone();
+    let lc = s.app.config().lifecycle.clone();
     let d = delegated_domain_of_a(&s);
     let suspend = chrono::Duration::from_std(lc.verification_suspend).unwrap();
     let day = chrono::Duration::days(1);

@@ -63,7 +63,11 @@ impl Hoster {
 fn census(app: &App, n: usize, since: zonekeeper::model::Timestamp) -> (usize, usize, usize) {
     let (mut delegated, mut seen, mut passed) = (0, 0, 0);
     for i in 0..n {
-        let r = app.store.delegation(&format!("h{i}.ru")).unwrap().unwrap();
+        let r = app
+            .store()
+            .delegation(&format!("h{i}.ru"))
+            .unwrap()
+            .unwrap();
         delegated += usize::from(r.state == DelegationState::Delegated);
         if let Some(l) = r.last_round.as_ref().filter(|l| l.at >= since) {
             seen += 1;
@@ -134,7 +138,12 @@ async fn two_phases(h: &Hoster, n: usize, qps: u32) -> (f64, f64, f64) {
     };
     if tested.0 != n {
         let stuck = (0..n)
-            .map(|i| app.store.delegation(&format!("h{i}.ru")).unwrap().unwrap())
+            .map(|i| {
+                app.store()
+                    .delegation(&format!("h{i}.ru"))
+                    .unwrap()
+                    .unwrap()
+            })
             .find(|r| r.state != DelegationState::Delegated);
         panic!(
             "{tested:?} of {n} delegated (in flight {}, queued {}, now {:?}); one that is not: {stuck:?}",
@@ -158,7 +167,7 @@ async fn two_phases(h: &Hoster, n: usize, qps: u32) -> (f64, f64, f64) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let q2: u64 = h.queries().iter().sum();
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     let _ = task.await;
     let peak = watch.finish();
     assert_eq!(monitored.1, n, "one monitoring round each");

@@ -36,7 +36,7 @@ fn changeable(s: &Server, skip: usize) -> String {
         .into_iter()
         .filter(|n| {
             let d = s.store().domain(n).unwrap().unwrap();
-            let st = lifecycle::evaluate(&d, now, &s.app.config.lifecycle);
+            let st = lifecycle::evaluate(&d, now, &s.app.config().lifecycle);
             st.exists()
                 && !st.dispute
                 && st.blocks.is_empty()
@@ -59,7 +59,7 @@ async fn dashboard_and_feeds_show_only_public_history() {
         ],
         ..Default::default()
     };
-    zonekeeper::import::apply(s.store(), &batch, &s.app.config, now).unwrap();
+    zonekeeper::import::apply(s.store(), &batch, s.app.config(), now).unwrap();
     let me = Actor::Registrar(REGRU.into());
     let (d1, d2) = (changeable(&s, 0), changeable(&s, 1));
     {

@@ -80,14 +80,14 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
 
     // The round of this step is written (record and round together).
     let last_at = |d: &str| {
-        app.store
+        app.store()
             .delegation(d)
             .unwrap()
             .unwrap()
             .last_round
             .map(|r| r.at)
     };
-    let state = |d: &str| app.store.delegation(d).unwrap().unwrap().state;
+    let state = |d: &str| app.store().delegation(d).unwrap().unwrap().state;
     let step = chrono::Duration::minutes(10);
     for k in 0..=576 {
         if k > 0 {
@@ -103,7 +103,7 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
             .iter()
             .map(|d| state(d) == DelegationState::Testing)
             .collect();
-        app.scheduler_wake.notify_one();
+        app.scheduler_wake().notify_one();
         let now = t0 + step * k;
         for (i, d) in names.iter().enumerate() {
             if testing[i] && !(k == 576 && *d == "fail.ru") {
@@ -116,14 +116,14 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
     }
     // short.ru: 1h55m of downtime (the nearest-round rule), within 2 h:
     // delegated on the first round with both servers up.
-    let short = app.store.delegation("short.ru").unwrap().unwrap();
+    let short = app.store().delegation("short.ru").unwrap().unwrap();
     assert_eq!(short.delegated_at, Some(t0 + step * 12));
     // long.ru: 2h15m > 2 h: passing rounds do not delegate it until the
     // Moscow day ends at 21:00 UTC, when the budget is fresh.
-    let long = app.store.delegation("long.ru").unwrap().unwrap();
+    let long = app.store().delegation("long.ru").unwrap().unwrap();
     let midnight_msk = Utc.with_ymd_and_hms(2026, 1, 10, 21, 0, 0).unwrap();
     assert_eq!(long.delegated_at, Some(midnight_msk));
-    let hist = app.store.history("long.ru", 10).unwrap();
+    let hist = app.store().history("long.ru", 10).unwrap();
     assert_eq!(hist.last().unwrap().at, midnight_msk);
     // fail.ru: 576 rounds, then test_failed at exactly 4 days.
     assert!(
@@ -131,7 +131,7 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
             == DelegationState::TestFailed)
         .await
     );
-    let fail = app.store.delegation("fail.ru").unwrap().unwrap();
+    let fail = app.store().delegation("fail.ru").unwrap().unwrap();
     assert_eq!(fail.rounds, 576);
     assert_eq!(fail.changed_at, t0 + chrono::Duration::days(4));
     assert_eq!(fail.window_start, Some(t0));
@@ -148,7 +148,7 @@ async fn four_day_window_and_moscow_day_budget_on_a_manual_clock() {
     );
     assert_eq!(ns2.unreachable_ms, (14 * 60 + 50) * 60 * 1000);
     assert_eq!(ns2.unreachable_secs, (14 * 60 + 50) * 60);
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     task.await.unwrap();
 }
 
@@ -192,7 +192,7 @@ async fn healthz_says_degraded_while_the_scheduler_is_behind() {
     *net.delay.lock().unwrap() = Duration::ZERO;
     assert!(wait_for(Duration::from_secs(10), || app.scheduler_behind().is_none()).await);
     assert_eq!(health().await, "ok\n");
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     task.await.unwrap();
 }
 
@@ -207,13 +207,9 @@ async fn run_for(app: &App, clock: &ManualClock, total: Duration) {
         clock.advance(s);
         left -= s;
         let target = clock.now().timestamp_millis();
-        app.scheduler_wake.notify_one();
+        app.scheduler_wake().notify_one();
         assert!(
-            wait_for(Duration::from_secs(5), || app
-                .scheduler_turn_ms
-                .load(std::sync::atomic::Ordering::Relaxed)
-                >= target)
-            .await,
+            wait_for(Duration::from_secs(5), || app.scheduler_turn_ms() >= target).await,
             "the scheduler loop turns"
         );
     }
@@ -234,9 +230,9 @@ async fn downtime_charged_across_a_round_longer_than_the_recheck_interval() {
     let store = store_in(&dir, doms, &cfg, t0);
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
-    let rec = |d: &str| app.store.delegation(d).unwrap().unwrap();
+    let rec = |d: &str| app.store().delegation(d).unwrap().unwrap();
     let last_at = |d: &str| rec(d).last_round.map(|r| r.at);
-    app.scheduler_wake.notify_one();
+    app.scheduler_wake().notify_one();
     for d in ["a.ru", "b.ru"] {
         assert!(wait_for(Duration::from_secs(5), || last_at(d) == Some(t0)).await);
     }
@@ -279,7 +275,7 @@ async fn downtime_charged_across_a_round_longer_than_the_recheck_interval() {
     let h = rec(held);
     assert_eq!(h.rounds, 3);
     assert_eq!(h.downtime[1].unreachable_ms, 35 * 60_000);
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     task.await.unwrap();
 }
 
@@ -314,12 +310,12 @@ async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
     let waddr = wl.local_addr().unwrap();
     tokio::spawn(zonekeeper::whois::serve(app.clone(), wl));
     let task = tokio::spawn(scheduler::run_with(app.clone(), net.clone()));
-    let rec = || app.store.delegation("ab.ru").unwrap().unwrap();
-    app.scheduler_wake.notify_one();
+    let rec = || app.store().delegation("ab.ru").unwrap().unwrap();
+    app.scheduler_wake().notify_one();
     assert!(wait_for(Duration::from_secs(5), || rec().rounds == 1).await);
     // Held back: 50 min pass with no turn of the loop.
     clock.advance(Duration::from_secs(50 * 60));
-    app.scheduler_wake.notify_one();
+    app.scheduler_wake().notify_one();
     assert!(wait_for(Duration::from_secs(5), || rec().rounds == 2).await);
     let r = rec();
     assert_eq!(r.last_round.as_ref().unwrap().queue_lag_ms, 0, "a stall");
@@ -364,7 +360,7 @@ async fn unmeasured_time_shown_when_the_scheduler_is_held_back() {
     let section = &page[at..];
     assert!(section.contains("ns2.ab.net"), "{section}");
     assert!(section.contains("50m"), "{section}");
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     task.await.unwrap();
 }
 
@@ -390,7 +386,7 @@ async fn an_expiring_delegated_domain_is_one_feed_event() {
         .unwrap());
     let app = App::new(cfg, store, Arc::new(clock.clone())).unwrap();
     let feed_after = |t| {
-        app.store
+        app.store()
             .feed("REGRU-RU", 0, 1000)
             .unwrap()
             .into_iter()
@@ -403,8 +399,14 @@ async fn an_expiring_delegated_domain_is_one_feed_event() {
     // Past paid_till: the sweep runs first, then the scheduler's round.
     clock.advance(Duration::from_secs(40 * 60));
     app.registry().sweep().unwrap();
-    app.scheduler_wake.notify_one();
-    let state = || app.store.delegation("expiring.ru").unwrap().unwrap().state;
+    app.scheduler_wake().notify_one();
+    let state = || {
+        app.store()
+            .delegation("expiring.ru")
+            .unwrap()
+            .unwrap()
+            .state
+    };
     assert!(
         wait_for(Duration::from_secs(5), || state()
             == DelegationState::Suspended)
@@ -415,7 +417,7 @@ async fn an_expiring_delegated_domain_is_one_feed_event() {
     assert_eq!(feed.len(), 1, "{feed:?}");
     assert!(feed[0].contains("expired"), "{feed:?}");
     // The history has both: the lifecycle transition and the suspension.
-    let hist = app.store.history("expiring.ru", 100).unwrap();
+    let hist = app.store().history("expiring.ru", 100).unwrap();
     let expired = zonekeeper::lifecycle::Transition::Expired.text();
     assert_eq!(
         hist.iter()

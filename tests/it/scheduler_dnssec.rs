@@ -19,7 +19,7 @@ use zonekeeper::model::DelegationState;
 use zonekeeper::scheduler;
 
 fn st(app: &App, d: &str) -> DelegationState {
-    app.store.delegation(d).unwrap().unwrap().state
+    app.store().delegation(d).unwrap().unwrap().state
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,11 +72,11 @@ async fn signed_domains_are_checked_every_round() {
             == DelegationState::Delegated)
         .await
     );
-    let rec = app.store.delegation("bad.ru").unwrap().unwrap();
+    let rec = app.store().delegation("bad.ru").unwrap().unwrap();
     assert_ne!(rec.state, DelegationState::Delegated);
     assert!(
         wait_for(Duration::from_secs(3), || {
-            app.store
+            app.store()
                 .delegation("bad.ru")
                 .unwrap()
                 .unwrap()
@@ -88,12 +88,12 @@ async fn signed_domains_are_checked_every_round() {
 
     // Monitoring rounds keep running the DNSSEC checks: the zone is
     // re-signed with long-expired signatures, and the next round sees it.
-    let rounds_before = app.store.delegation("good.ru").unwrap().unwrap().rounds;
+    let rounds_before = app.store().delegation("good.ru").unwrap().unwrap().rounds;
     let expired = good_lab.sign("old", &zone("good.ru"), &[&gk], &SignOpts::expired());
     nsd.reload_zone("good.ru", &expired);
     assert!(
         wait_for(Duration::from_secs(5), || {
-            let r = app.store.delegation("good.ru").unwrap().unwrap();
+            let r = app.store().delegation("good.ru").unwrap().unwrap();
             r.rounds > rounds_before
                 && r.last_round
                     .as_ref()
@@ -101,12 +101,12 @@ async fn signed_domains_are_checked_every_round() {
         })
         .await,
         "{:?}",
-        app.store.delegation("good.ru").unwrap()
+        app.store().delegation("good.ru").unwrap()
     );
     // An error on servers that answer is a monitoring violation.
     assert!(
         wait_for(Duration::from_secs(3), || app
-            .store
+            .store()
             .delegation("good.ru")
             .unwrap()
             .unwrap()
@@ -117,10 +117,10 @@ async fn signed_domains_are_checked_every_round() {
                 .any(|i| i == "RRSIG_VALID")))
         .await,
         "{:?}",
-        app.store.delegation("good.ru").unwrap()
+        app.store().delegation("good.ru").unwrap()
     );
 
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .unwrap()
@@ -168,8 +168,9 @@ async fn withdraw_ds_instead_of_suspending() {
     );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
     let task = tokio::spawn(scheduler::run(app.clone()));
-    let zone =
-        || zonekeeper::zone::render(app.store.as_ref(), &app.config, "ru", app.now(), 1).unwrap();
+    let zone = || {
+        zonekeeper::zone::render(app.store().as_ref(), app.config(), "ru", app.now(), 1).unwrap()
+    };
 
     assert!(
         wait_for(Duration::from_secs(5), || st(&app, "good.ru")
@@ -182,7 +183,7 @@ async fn withdraw_ds_instead_of_suspending() {
     nsd.reload_zone("good.ru", &expired);
     assert!(
         wait_for(Duration::from_secs(5), || app
-            .store
+            .store()
             .delegation("good.ru")
             .unwrap()
             .unwrap()
@@ -198,7 +199,7 @@ async fn withdraw_ds_instead_of_suspending() {
     nsd.reload_zone("good.ru", &good);
     assert!(
         wait_for(Duration::from_secs(5), || app
-            .store
+            .store()
             .delegation("good.ru")
             .unwrap()
             .unwrap()
@@ -208,7 +209,7 @@ async fn withdraw_ds_instead_of_suspending() {
     );
     assert!(zone().contains("good.ru. 345600 IN DS "), "{}", zone());
 
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .unwrap()

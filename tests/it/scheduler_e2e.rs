@@ -39,7 +39,7 @@ fn e2e_config(port: u16) -> Config {
 }
 
 fn st(app: &App, d: &str) -> DelegationState {
-    app.store.delegation(d).unwrap().unwrap().state
+    app.store().delegation(d).unwrap().unwrap().state
 }
 
 fn reasons(h: &[HistoryEvent]) -> Vec<String> {
@@ -83,7 +83,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
         cfg.delegation.test_window,
     );
     let app = App::new(cfg, store, Arc::new(SystemClock)).unwrap();
-    let zone = app.zone_dirty.clone();
+    let zone = app.zone_dirty().clone();
     let zone_notice = tokio::spawn(async move { zone.notified().await });
     let task = tokio::spawn(scheduler::run(app.clone()));
 
@@ -113,7 +113,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
             == DelegationState::Delegated)
         .await
     );
-    let rec = app.store.delegation("blip.ru").unwrap().unwrap();
+    let rec = app.store().delegation("blip.ru").unwrap().unwrap();
     let ns2 = rec
         .downtime
         .iter()
@@ -137,7 +137,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
         .await
     );
     let v = app
-        .store
+        .store()
         .delegation("mon.ru")
         .unwrap()
         .unwrap()
@@ -156,7 +156,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
             == DelegationState::Delegated)
         .await
     );
-    let h = app.store.history("mon.ru", 100).unwrap();
+    let h = app.store().history("mon.ru", 100).unwrap();
     let susp = h
         .iter()
         .find(|e| e.to == DelegationState::Suspended)
@@ -177,7 +177,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
         "{:?}",
         reasons(&h)
     );
-    let rec = app.store.delegation("mon.ru").unwrap().unwrap();
+    let rec = app.store().delegation("mon.ru").unwrap().unwrap();
     assert!(rec.violation.is_none());
     let last = rec.last_violation.unwrap();
     assert_eq!(last.finding_ids, v.finding_ids);
@@ -190,12 +190,12 @@ async fn window_budget_and_day_boundary_against_real_servers() {
             == DelegationState::TestFailed)
         .await
     );
-    let rec = app.store.delegation("dead.ru").unwrap().unwrap();
+    let rec = app.store().delegation("dead.ru").unwrap().unwrap();
     let end = rec.window_end.unwrap();
-    let rounds = app.store.rounds("dead.ru", 1000).unwrap();
+    let rounds = app.store().rounds("dead.ru", 1000).unwrap();
     assert!(rounds.len() >= 5 && rounds.iter().all(|r| r.at < end && !r.passed));
     assert_eq!(rec.rounds as usize, rounds.len());
-    let failed = app.store.history("dead.ru", 10).unwrap().pop().unwrap();
+    let failed = app.store().history("dead.ru", 10).unwrap().pop().unwrap();
     assert!(failed.at >= end && failed.reason.contains("test window ended"));
     let ns2 = rec
         .downtime
@@ -215,7 +215,7 @@ async fn window_budget_and_day_boundary_against_real_servers() {
         "{findings:?}"
     );
 
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .unwrap()

@@ -49,7 +49,7 @@ async fn start(cfg: Config, domains: &[(&str, &str)], net: Arc<Net>) -> Running 
 }
 
 fn state(app: &App, d: &str) -> DelegationState {
-    app.store.delegation(d).unwrap().unwrap().state
+    app.store().delegation(d).unwrap().unwrap().state
 }
 
 /// A scheduler on [`fast_config`] that monitors every 30 s, with the one
@@ -72,7 +72,7 @@ async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
     let net = Arc::new(Net::new(Arc::new(SystemClock)));
     net.set_down("ns2.a.net", true);
     let r = start(fast_config(), &[("a.ru", "a")], net.clone()).await;
-    let zone = r.app.zone_dirty.clone();
+    let zone = r.app.zone_dirty().clone();
     let notified = tokio::spawn(async move { zone.notified().await });
     assert!(wait_for(Duration::from_secs(2), || net.checks("a.ru") >= 3).await);
     assert_eq!(state(&r.app, "a.ru"), DelegationState::Testing);
@@ -86,8 +86,8 @@ async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
         .await
         .expect("zone_dirty notified")
         .unwrap();
-    let rec = r.app.store.delegation("a.ru").unwrap().unwrap();
-    let hist = r.app.store.history("a.ru", 100).unwrap();
+    let rec = r.app.store().delegation("a.ru").unwrap().unwrap();
+    let hist = r.app.store().history("a.ru", 100).unwrap();
     let last = hist.last().unwrap();
     assert_eq!(last.to, DelegationState::Delegated);
     assert!(
@@ -106,9 +106,9 @@ async fn testing_to_delegated_with_history_rounds_and_zone_notice() {
         "{ns2:?}"
     );
     // Every check is one recorded round (none lost, none twice).
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
-    let rounds = r.app.store.rounds("a.ru", 1000).unwrap();
+    let rounds = r.app.store().rounds("a.ru", 1000).unwrap();
     assert_eq!(rounds.len(), net.checks("a.ru"));
 }
 
@@ -124,11 +124,11 @@ async fn window_end_test_failed_then_retest_with_a_wake() {
             == DelegationState::TestFailed)
         .await
     );
-    let rec = r.app.store.delegation("b.ru").unwrap().unwrap();
+    let rec = r.app.store().delegation("b.ru").unwrap().unwrap();
     let end = rec.window_end.unwrap();
     assert_eq!(rec.next_probe, None);
     // Rounds ran inside the window only.
-    for round in r.app.store.rounds("b.ru", 100).unwrap() {
+    for round in r.app.store().rounds("b.ru", 100).unwrap() {
         assert!(round.at < end);
     }
     let n = net.checks("b.ru");
@@ -142,7 +142,7 @@ async fn window_end_test_failed_then_retest_with_a_wake() {
             == DelegationState::Delegated)
         .await
     );
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
 }
 
@@ -163,7 +163,7 @@ async fn global_concurrency_limit_and_every_domain_probed() {
     );
     assert!(net.max_in_flight.load(Ordering::SeqCst) <= 4);
     assert!(net.max_in_flight.load(Ordering::SeqCst) >= 2);
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
 }
 
@@ -179,13 +179,13 @@ async fn shutdown_finishes_and_writes_rounds_in_flight() {
             == 1)
         .await
     );
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(3), r.task)
         .await
         .expect("stops after the round")
         .unwrap();
     assert_eq!(net.checks("c.ru"), 1);
-    assert_eq!(r.app.store.rounds("c.ru", 10).unwrap().len(), 1);
+    assert_eq!(r.app.store().rounds("c.ru", 10).unwrap().len(), 1);
     assert_eq!(state(&r.app, "c.ru"), DelegationState::Delegated);
 }
 
@@ -201,7 +201,7 @@ async fn hold_suspends_at_once_and_release_returns_it() {
             == DelegationState::Suspended)
         .await
     );
-    let rec = r.app.store.delegation("h.ru").unwrap().unwrap();
+    let rec = r.app.store().delegation("h.ru").unwrap().unwrap();
     assert_eq!(rec.blocked, vec!["hold".to_string()]);
     let checks = net.checks("h.ru");
     r.app.registry().release(&Actor::Operator, "h.ru").unwrap();
@@ -211,14 +211,14 @@ async fn hold_suspends_at_once_and_release_returns_it() {
         .await
     );
     assert_eq!(net.checks("h.ru"), checks + 1, "one round on release");
-    let hist = r.app.store.history("h.ru", 100).unwrap();
+    let hist = r.app.store().history("h.ru", 100).unwrap();
     let reasons: Vec<&str> = hist.iter().map(|e| e.reason.as_str()).collect();
     assert!(reasons.contains(&"suspended: hold"), "{reasons:?}");
     assert!(
         reasons.iter().any(|r| r.contains("block lifted (hold)")),
         "{reasons:?}"
     );
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
 }
 
@@ -241,7 +241,7 @@ async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
     );
     let v = r
         .app
-        .store
+        .store()
         .delegation("v.ru")
         .unwrap()
         .unwrap()
@@ -256,13 +256,13 @@ async fn violation_suspends_under_suspend_policy_and_recovery_clears_it() {
     );
     assert!(r
         .app
-        .store
+        .store()
         .delegation("v.ru")
         .unwrap()
         .unwrap()
         .violation
         .is_none());
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
 }
 
@@ -272,7 +272,7 @@ async fn bare_wake_finds_a_new_declaration() {
     // A new NS set, announced without a name.
     let now = r.app.now();
     // Offline: no notification; only the bare wake below.
-    Registry::offline(r.app.store.as_ref(), &r.app.config)
+    Registry::offline(r.app.store().as_ref(), r.app.config())
         .unwrap()
         .at(now)
         .declare_nameservers(
@@ -281,15 +281,15 @@ async fn bare_wake_finds_a_new_declaration() {
             &ns_in(&two_ns("w2")),
         )
         .unwrap();
-    r.app.scheduler_wake.notify_one();
+    r.app.scheduler_wake().notify_one();
     assert!(
         wait_for(Duration::from_secs(2), || {
-            let rec = r.app.store.delegation("w.ru").unwrap().unwrap();
+            let rec = r.app.store().delegation("w.ru").unwrap().unwrap();
             rec.state == DelegationState::Delegated && rec.delegated_at > Some(now)
         })
         .await
     );
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
 }
 
@@ -306,23 +306,23 @@ async fn a_retest_during_a_round_wins_and_the_round_is_discarded() {
             == 1)
         .await
     );
-    Registry::offline(r.app.store.as_ref(), &r.app.config)
+    Registry::offline(r.app.store().as_ref(), r.app.config())
         .unwrap()
         .at(r.app.now())
         .retest(&Actor::Operator, "r.ru")
         .unwrap();
-    let fresh = r.app.store.delegation("r.ru").unwrap().unwrap();
+    let fresh = r.app.store().delegation("r.ru").unwrap().unwrap();
     r.app.domain_changed("r.ru");
     // The round in flight ends, is discarded, and testing goes on.
     assert!(wait_for(Duration::from_secs(3), || net.checks("r.ru") >= 3).await);
-    r.app.shutdown.cancel();
+    r.app.shutdown().cancel();
     r.task.await.unwrap();
-    let rec = r.app.store.delegation("r.ru").unwrap().unwrap();
+    let rec = r.app.store().delegation("r.ru").unwrap().unwrap();
     assert_eq!(
         rec.window_start, fresh.window_start,
         "the retest's window stands"
     );
-    let rounds = r.app.store.rounds("r.ru", 100).unwrap();
+    let rounds = r.app.store().rounds("r.ru", 100).unwrap();
     assert_eq!(
         rounds.len(),
         net.checks("r.ru") - 1,

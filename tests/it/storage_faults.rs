@@ -616,7 +616,7 @@ async fn scheduler_charges_nothing_it_could_not_record_while_postgresql_is_away(
         wait_for(Duration::from_secs(10), || ns2_down() == Some(true)).await,
         "ns2 never recorded back"
     );
-    app.shutdown.cancel();
+    app.shutdown().cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 
     let rounds = store.rounds("away.ru", 1000).unwrap();

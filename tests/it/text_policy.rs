@@ -434,7 +434,7 @@ fn accepted_values_cannot_forge_output() {
                 let (_, answer) = zonekeeper::whois::answer(&app, &q);
                 check_whois(&answer)?;
             }
-            let bundle = app.store.bundle("probe.ru").unwrap().unwrap();
+            let bundle = app.store().bundle("probe.ru").unwrap().unwrap();
             let d = zonekeeper::public::domain(&bundle, now(), &cfg.lifecycle).unwrap();
             let ctx = zonekeeper::rdap::view::Ctx {
                 base: "https://rdap.example/rdap/".into(),

@@ -92,9 +92,8 @@ async fn server() -> Server {
 
 /// Run the delivery workers until the returned token is cancelled.
 fn deliver(app: &App) -> tokio_util::sync::CancellationToken {
-    let mut a = app.clone();
-    a.shutdown = app.shutdown.child_token();
-    let stop = a.shutdown.clone();
+    let a = app.clone().with_shutdown(app.shutdown().child_token());
+    let stop = a.shutdown().clone();
     tokio::spawn(zonekeeper::webhook::deliver::run(a));
     stop
 }

@@ -173,7 +173,7 @@ async fn every_kind_of_record_with_the_real_client() {
     let held_name = held["name"].as_str().unwrap().to_string();
     let n = ascii_name.clone();
     let s = start(&[Path::new(FIXTURE)], |st| delegate(st, &n)).await;
-    let store = s.app.store.clone();
+    let store = s.app.store().clone();
 
     // ASCII domain, delegated.
     let a = whois(s.addr, &ascii_name).await;
@@ -266,7 +266,7 @@ async fn every_kind_of_record_with_the_real_client() {
         bad.starts_with("% Error: ") && bad.contains("3 and 4"),
         "{bad}"
     );
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -305,7 +305,7 @@ async fn expiry_grace_and_cancellation_follow_the_clock() {
     let a = whois(s.addr, &name).await;
     assert!(a.contains(NOT_FOUND), "{a}");
     assert!(value_of(&a, "domain").is_empty(), "{a}");
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -357,7 +357,7 @@ source:        TCI
 Last updated on 2025-11-22T12:00:00Z
 "
     );
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -483,7 +483,7 @@ async fn no_private_field_ever_leaks() {
     // Disclosed fields do show (the check above is not vacuous).
     let reg = &answers[10].1;
     assert_eq!(value_of(reg, "e-mail"), ["abuse@mark.example"], "{reg}");
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -519,7 +519,7 @@ async fn disclosed_fields_are_shown() {
         "{a}"
     );
     assert!(value_of(&a, "nserver").is_empty());
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -597,7 +597,7 @@ async fn hostile_input_gets_an_error_line_never_a_hang() {
     assert!(raw(s.addr, b"registrar R01-RU\r\n")
         .await
         .contains("registrar:     R01-RU"));
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -633,7 +633,7 @@ async fn dripping_client_is_cut_off_at_the_line_deadline() {
     // The only connection slot is free again.
     let a = raw(s.addr, b"registrar R01-RU\r\n").await;
     assert!(a.contains("registrar:     R01-RU"), "{a:?}");
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -666,7 +666,7 @@ async fn connection_cap_answers_busy() {
     })
     .await;
     assert!(a.contains("registrar:     R01-RU"), "{a:?}");
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -710,7 +710,7 @@ async fn rate_limit_on_a_fake_clock() {
     // At least this test's 5 (other tests run in the same process).
     assert!(support::metric(limited) - before.0 >= 5.0);
     assert!(support::metric(answered) - before.1 >= 5.0);
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 
     // An exempt network is never limited.
@@ -723,7 +723,7 @@ async fn rate_limit_on_a_fake_clock() {
             .await
             .contains("R01-RU"));
     }
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     s.task.await.unwrap().unwrap();
 }
 
@@ -733,7 +733,7 @@ async fn shutdown_stops_accepting() {
     // An idle client does not hold shutdown up.
     let _idle = TcpStream::connect(s.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    s.app.shutdown.cancel();
+    s.app.shutdown().cancel();
     tokio::time::timeout(Duration::from_secs(2), s.task)
         .await
         .expect("serve returns promptly")

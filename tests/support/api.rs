@@ -65,7 +65,7 @@ impl Server {
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.app.store.as_ref()
+        self.app.store().as_ref()
     }
 
     /// Domains of `registrar` (first `n`), as stored.
@@ -100,7 +100,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.app.shutdown.cancel();
+        self.app.shutdown().cancel();
     }
 }
 

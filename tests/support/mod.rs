@@ -51,7 +51,7 @@ pub fn metric(series: &str) -> f64 {
 
 /// Serve `app` over HTTP on `listener` with the real server
 /// (`zonekeeper::http::serve`: connection limits and timeouts included)
-/// until `app.shutdown`. The one HTTP test server of the API, RDAP and
+/// until `app.shutdown()`. The one HTTP test server of the API, RDAP and
 /// dashboard tests.
 pub fn serve_http(app: &zonekeeper::app::App, listener: tokio::net::TcpListener) {
     let app = app.clone();

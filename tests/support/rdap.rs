@@ -55,7 +55,7 @@ pub async fn fixture(tweak: impl FnOnce(&mut Config)) -> Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.app.shutdown.cancel();
+        self.app.shutdown().cancel();
     }
 }
 

@@ -4,6 +4,39 @@
 
 use super::*;
 
+impl PgStore {
+    /// [`Store::put_delegations`]: the scheduler's group commit in ONE
+    /// transaction, with a few multi-row statements per table (the batch's
+    /// records locked and read together; each write's condition checked
+    /// against the record as the batch left it; delegation rows, history,
+    /// feed and rounds sent as `unnest` arrays). Nothing of the batch is
+    /// visible, or acknowledged, before its COMMIT.
+    pub(super) fn write_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let writes = writes.to_vec();
+        let ret = self.retention;
+        self.with(move |c| async move {
+            c.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock_shared({BULK_LOCK})"
+            ))
+            .await
+            .map_err(pgerr)?;
+            match batch_write(&c, &writes, ret).await {
+                Ok(done) => {
+                    c.batch_execute("COMMIT").await.map_err(pgerr)?;
+                    Ok(done)
+                }
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
 /// The body of [`PgStore::write_delegations`] inside its transaction.
 pub(super) async fn batch_write(
     c: &Object,

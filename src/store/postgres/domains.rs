@@ -1,6 +1,7 @@
 //! Domain writes: a bulk chunk's multi-row flush and one domain's
 //! [`IndexDiff`] applied to the link tables and host rows.
 
+use super::batch::{append_feed, append_history};
 use super::*;
 
 /// Send a chunk's batched writes: a few multi-row statements where the

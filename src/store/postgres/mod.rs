@@ -65,7 +65,6 @@ mod domains;
 mod reads;
 mod schema;
 mod txn;
-use self::{batch::*, domains::*, schema::*};
 use super::{codec, migrate};
 
 use std::collections::BTreeMap;
@@ -204,20 +203,10 @@ impl PgStore {
             url: shown.clone(),
             retention: Retention::default(),
         };
-        let p = store.pool.clone();
-        let shown2 = shown.clone();
-        store
-            .spawn(async move {
-                let mut c = p.get().await.map_err(|e| StoreError::Database {
-                    url: shown2.clone(),
-                    message: pool_msg(e),
-                })?;
-                migrate(&mut c, &shown2).await
-            })
-            .map_err(|e| match e {
-                StoreError::Backend(m) | StoreError::Unavailable(m) => fail(m),
-                other => other,
-            })?;
+        store.migrate_schema(&shown).map_err(|e| match e {
+            StoreError::Backend(m) | StoreError::Unavailable(m) => fail(m),
+            other => other,
+        })?;
         Ok(store)
     }
 
@@ -317,70 +306,6 @@ impl PgStore {
                 .collect())
         })?;
         recs.iter().map(|b| dec(b)).collect()
-    }
-
-    fn write_delegation_when(
-        &self,
-        name: &str,
-        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
-        record: &DelegationRecord,
-        event: Option<&HistoryEvent>,
-        round: Option<&RoundSummary>,
-    ) -> Result<bool> {
-        let mut txn = self.pg_begin()?;
-        let old = txn.delegation(name)?;
-        if !accept(old.as_ref()) {
-            return Ok(false); // dropped: rolled back
-        }
-        txn.put_delegation(name, record)?;
-        if let Some(ev) = event {
-            let registrar = txn.domain(name)?.map(|d| d.registrar);
-            let regs: Vec<&str> = registrar.iter().map(String::as_str).collect();
-            if regs.is_empty() {
-                txn.log_append(Log::History, name, ev, HISTORY_KEPT)?;
-            } else {
-                txn.append_event(name, ev, "scheduler", &regs)?;
-            }
-        }
-        if let Some(r) = round {
-            txn.rounds_append(name, r, self.retention)?;
-        }
-        match event {
-            Some(ev) => Box::new(txn).commit(ev.at)?,
-            None => txn.commit_untouched()?,
-        }
-        Ok(true)
-    }
-
-    /// [`Store::put_delegations`]: the scheduler's group commit in ONE
-    /// transaction, with a few multi-row statements per table (the batch's
-    /// records locked and read together; each write's condition checked
-    /// against the record as the batch left it; delegation rows, history,
-    /// feed and rounds sent as `unnest` arrays). Nothing of the batch is
-    /// visible, or acknowledged, before its COMMIT.
-    fn write_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
-        if writes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let writes = writes.to_vec();
-        let ret = self.retention;
-        self.with(move |c| async move {
-            c.batch_execute(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock_shared({BULK_LOCK})"
-            ))
-            .await
-            .map_err(pgerr)?;
-            match batch_write(&c, &writes, ret).await {
-                Ok(done) => {
-                    c.batch_execute("COMMIT").await.map_err(pgerr)?;
-                    Ok(done)
-                }
-                Err(e) => {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                    Err(e)
-                }
-            }
-        })
     }
 
     fn pg_begin(&self) -> Result<PgTxn> {
@@ -591,6 +516,24 @@ async fn opt(c: &Object, sql: &str, p: Params<'_>) -> Result<Option<tokio_postgr
 async fn one(c: &Object, sql: &str, p: Params<'_>) -> Result<tokio_postgres::Row> {
     let st = c.prepare_cached(sql).await.map_err(pgerr)?;
     c.query_one(&st, p).await.map_err(pgerr)
+}
+
+/// Upsert `rec` under `name` in a `(name, rec)` table, or delete the row
+/// when there is no `rec`.
+async fn put_or_delete(c: &Object, table: &str, name: &str, rec: Option<Vec<u8>>) -> Result<()> {
+    match rec {
+        Some(rec) => {
+            let sql = format!(
+                "INSERT INTO {table} (name, rec) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec"
+            );
+            exec(c, &sql, &[&name, &rec]).await.map(drop)
+        }
+        None => {
+            let sql = format!("DELETE FROM {table} WHERE name = $1");
+            exec(c, &sql, &[&name]).await.map(drop)
+        }
+    }
 }
 
 async fn exec(c: &Object, sql: &str, p: Params<'_>) -> Result<u64> {

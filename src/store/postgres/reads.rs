@@ -2,6 +2,7 @@
 //! scanner's and webhooks' state, and the claims and leadership of
 //! several processes.
 
+use super::domains::host_record;
 use super::*;
 
 impl Store for PgStore {
@@ -45,21 +46,7 @@ impl Store for PgStore {
     fn put_cds_sighting(&self, name: &str, sighting: Option<&CdsSighting>) -> Result<()> {
         let n = name.to_string();
         let rec = sighting.map(enc).transpose()?;
-        self.with(move |c| async move {
-            match rec {
-                Some(rec) => exec(
-                    &c,
-                    "INSERT INTO cds_sightings (name, rec) VALUES ($1, $2)
-                     ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
-                    &[&n, &rec],
-                )
-                .await
-                .map(drop),
-                None => exec(&c, "DELETE FROM cds_sightings WHERE name = $1", &[&n])
-                    .await
-                    .map(drop),
-            }
-        })
+        self.with(move |c| async move { put_or_delete(&c, "cds_sightings", &n, rec).await })
     }
 
     fn webhooks(&self) -> Result<Vec<(String, Webhook)>> {
@@ -484,7 +471,29 @@ impl Store for PgStore {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        self.write_delegation_when(name, accept, record, event, round)
+        let mut txn = self.pg_begin()?;
+        let old = txn.delegation(name)?;
+        if !accept(old.as_ref()) {
+            return Ok(false); // dropped: rolled back
+        }
+        txn.put_delegation(name, record)?;
+        if let Some(ev) = event {
+            let registrar = txn.domain(name)?.map(|d| d.registrar);
+            let regs: Vec<&str> = registrar.iter().map(String::as_str).collect();
+            if regs.is_empty() {
+                txn.log_append(Log::History, name, ev, HISTORY_KEPT)?;
+            } else {
+                txn.append_event(name, ev, "scheduler", &regs)?;
+            }
+        }
+        if let Some(r) = round {
+            txn.rounds_append(name, r, self.retention)?;
+        }
+        match event {
+            Some(ev) => Box::new(txn).commit(ev.at)?,
+            None => txn.commit_untouched()?,
+        }
+        Ok(true)
     }
 
     fn put_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {

@@ -90,6 +90,21 @@ pub(super) async fn migrate_records(c: &mut Object, from: u32) -> Result<()> {
     tx.commit().await.map_err(pgerr)
 }
 
+impl PgStore {
+    /// [`migrate`] on a pooled connection (at connect).
+    pub(super) fn migrate_schema(&self, shown: &str) -> Result<()> {
+        let p = self.pool.clone();
+        let shown = shown.to_string();
+        self.spawn(async move {
+            let mut c = p.get().await.map_err(|e| StoreError::Database {
+                url: shown.clone(),
+                message: pool_msg(e),
+            })?;
+            migrate(&mut c, &shown).await
+        })
+    }
+}
+
 /// Bring the schema up to date (refinery), refusing a newer one.
 pub(super) async fn migrate(c: &mut Object, url: &str) -> Result<()> {
     let runner = embedded::migrations::runner();

@@ -2,6 +2,7 @@
 //! advisory locks, row-by-row writes, and the bulk (import) path's
 //! prefetch and held-back writes.
 
+use super::domains::{addr_strings, apply_domain, flush};
 use super::*;
 
 impl Drop for PgTxn {
@@ -421,21 +422,7 @@ impl Txn for PgTxn {
     ) -> Result<()> {
         let n = name.to_string();
         let rec = f.map(enc).transpose()?;
-        self.run(move |c| async move {
-            match rec {
-                Some(rec) => exec(
-                    &c,
-                    "INSERT INTO auth_failures (name, rec) VALUES ($1, $2)
-                     ON CONFLICT (name) DO UPDATE SET rec = EXCLUDED.rec",
-                    &[&n, &rec],
-                )
-                .await
-                .map(drop),
-                None => exec(&c, "DELETE FROM auth_failures WHERE name = $1", &[&n])
-                    .await
-                    .map(drop),
-            }
-        })
+        self.run(move |c| async move { put_or_delete(&c, "auth_failures", &n, rec).await })
     }
     fn put_domain(&mut self, d: &Domain) -> Result<()> {
         let old = self.domain(d.name.as_str())?;

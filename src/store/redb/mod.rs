@@ -6,7 +6,6 @@
 //! redb commits are atomic and crash-safe: a kill at any moment leaves the
 //! last committed state.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::ops::Bound;
@@ -20,10 +19,10 @@ use ::redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     StorageBackend, TableDefinition, TableHandle, WriteTransaction,
 };
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::DeserializeOwned;
 
 use super::contract::*;
-use super::indexes::{pending_testing, public_fn, DomainIndexes, IndexDiff, IndexEntry};
+use super::indexes::{pending_testing, public_fn, DomainIndexes, IndexEntry};
 use super::retention::Retention;
 use super::stamps::{Changes, Key, Stamps};
 use super::verify::{self, Stored};
@@ -32,7 +31,7 @@ use crate::model::{
     Registrar, RoundSummary, Timestamp, Webhook, WebhookState,
 };
 
-use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
+use crate::names::SKELETON_INDEX_VERSION;
 use crate::public::DomainBundle;
 use std::collections::BTreeMap;
 
@@ -46,19 +45,14 @@ mod check;
 mod reads;
 mod txn;
 mod write;
-#[cfg(test)]
-use self::backup::*;
-use self::{txn::*, write::*};
+use self::write::*;
 
 const KEY_SCHEMA: &str = "schema_version";
 /// redb's own default page cache.
 pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
-const KEY_UPDATED: &str = "last_update";
 /// Written by [`Store::probe_write`] while writes fail (the value means
 /// nothing).
 const KEY_PROBE: &str = "write_probe";
-/// The [`crate::names::SKELETON_INDEX_VERSION`] that built `IDX_SKELETON`.
-const KEY_SKELETONS: &str = "skeleton_index";
 /// Free bytes the volume must have again before a store that ran out of
 /// space counts as writable (a small write may still fit in the file's
 /// free pages while a larger one needs the file to grow).
@@ -103,6 +97,19 @@ impl Shared {
             return;
         }
         self.set(Health::Ok);
+    }
+
+    /// A commit's outcome: one that succeeded proves the store writable
+    /// again (readiness comes back); a failed one says why.
+    fn outcome(&self, r: Result<()>) -> Result<()> {
+        match r {
+            Ok(()) => {
+                self.committed();
+                Ok(())
+            }
+            Err(StoreError::Unavailable(m)) if self.failed_full() => Err(StoreError::Full(m)),
+            Err(e) => Err(e),
+        }
     }
 
     fn set(&self, h: Health) {
@@ -267,48 +274,6 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// One transaction: write `record` (with its history event and round)
-    /// only if `accept` approves the record currently stored.
-    fn write_delegation_when(
-        &self,
-        name: &str,
-        accept: &dyn Fn(Option<&DelegationRecord>) -> bool,
-        record: &DelegationRecord,
-        event: Option<&HistoryEvent>,
-        round: Option<&RoundSummary>,
-    ) -> Result<bool> {
-        let txn = self.write()?;
-        let w = W::new(&txn);
-        let old: Option<DelegationRecord> = wget(&w, DELEGATION, name)?;
-        if !accept(old.as_ref()) {
-            drop(w);
-            txn.abort().map_err(err)?;
-            return Ok(false);
-        }
-        put_record(&w, name, old.as_ref(), record)?;
-        let mut changes = Changes::default();
-        if old.as_ref().map(crate::public::delegation_facts)
-            != Some(crate::public::delegation_facts(record))
-        {
-            changes.key(Key::Domain(name));
-        }
-        if let Some(ev) = event {
-            log_append(&w, HISTORY, name, ev, HISTORY_KEPT)?;
-            if let Some(d) = wget::<Domain>(&w, DOMAINS, name)? {
-                feed_append(&w, name, ev, "scheduler", &[d.registrar.as_str()])?;
-            }
-            touch(&w, ev.at)?;
-            changes.updated(ev.at);
-        }
-        if let Some(r) = round {
-            rounds_append(&w, name, r, &self.retention)?;
-        }
-        w.flush()?;
-        drop(w);
-        self.commit(txn, changes)?;
-        Ok(true)
-    }
-
     /// [`Store::put_delegations`]: every write of the batch in one write
     /// transaction (one commit, one fsync), each under its own condition.
     fn write_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {
@@ -584,10 +549,8 @@ impl RedbStore {
 
     /// Commit, then publish what changed (see [`Stamps::commit`]).
     fn commit(&self, txn: WriteTransaction, changes: Changes) -> Result<()> {
-        committed(
-            &self.shared,
-            self.stamps.commit(changes, || txn.commit().map_err(err)),
-        )
+        self.shared
+            .outcome(self.stamps.commit(changes, || txn.commit().map_err(err)))
     }
 
     fn get<T: DeserializeOwned>(
@@ -724,153 +687,6 @@ fn get_in<T: DeserializeOwned>(
     match t.get(key).map_err(err)? {
         Some(v) => Ok(Some(dec(v.value())?)),
         None => Ok(None),
-    }
-}
-
-/// Tables of one key and value type, open in a write transaction.
-struct Open<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
-    #[allow(clippy::type_complexity)]
-    RefCell<Vec<(TableDefinition<'static, K, V>, ::redb::Table<'t, K, V>)>>,
-);
-
-impl<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static> Open<'t, K, V> {
-    fn new() -> Self {
-        Self(RefCell::new(Vec::new()))
-    }
-
-    /// Run `f` on table `def`, opened on first use.
-    fn with<R>(
-        &self,
-        txn: &'t WriteTransaction,
-        def: TableDefinition<'static, K, V>,
-        f: impl FnOnce(&mut ::redb::Table<'t, K, V>) -> Result<R>,
-    ) -> Result<R> {
-        let mut open = self.0.try_borrow_mut().map_err(|_| busy(def))?;
-        let i = slot_of(&mut open, def, || txn.open_table(def).map_err(err))?;
-        f(&mut open[i].1)
-    }
-}
-
-/// One write transaction's tables, each opened on first use and kept open
-/// until the transaction ends: opening a redb table reads the table tree
-/// and closing it writes its root back, which a bulk import would pay on
-/// every one of its ~30 writes per domain.
-pub(super) struct W<'t> {
-    txn: &'t WriteTransaction,
-    records: Open<'t, &'static str, &'static [u8]>,
-    pairs: Open<'t, (&'static str, &'static str), ()>,
-    logs: Open<'t, (&'static str, u64), &'static [u8]>,
-    counts: Open<'t, &'static str, u64>,
-    feed: Open<'t, u64, &'static [u8]>,
-    feed_idx: Open<'t, (&'static str, u64), ()>,
-    /// Index entries added but not yet inserted, by table: inserted in key
-    /// order when the table is next used, when there are [`PENDING_MAX`],
-    /// and before commit. A bulk import adds them in random key order
-    /// (look-alike keys, contacts, hosts), and a sorted run touches each
-    /// page once instead of once per entry.
-    pending: RefCell<Vec<(PairTable, Vec<Entry>)>>,
-    pending_len: std::cell::Cell<usize>,
-}
-
-type PairTable = TableDefinition<'static, (&'static str, &'static str), ()>;
-/// A held-back index entry: (key, item).
-type Entry = (Box<str>, Box<str>);
-
-/// Most index entries a write transaction holds back ([`W::pending`]);
-/// tiny under test, so every test's writes go through the flush.
-const PENDING_MAX: usize = if cfg!(test) { 3 } else { 1 << 19 };
-
-impl<'t> W<'t> {
-    fn new(txn: &'t WriteTransaction) -> Self {
-        W {
-            txn,
-            records: Open::new(),
-            pairs: Open::new(),
-            logs: Open::new(),
-            counts: Open::new(),
-            feed: Open::new(),
-            feed_idx: Open::new(),
-            pending: RefCell::new(Vec::new()),
-            pending_len: std::cell::Cell::new(0),
-        }
-    }
-
-    /// Add `(key, item)` to index `def`, later ([`W::pending`]).
-    fn idx_add(&self, def: PairTable, key: &str, item: &str) -> Result<()> {
-        {
-            let mut p = self.pending.try_borrow_mut().map_err(|_| busy(def))?;
-            let i = slot_of(&mut p, def, || Ok(Vec::new()))?;
-            p[i].1.push((key.into(), item.into()));
-        }
-        self.pending_len.set(self.pending_len.get() + 1);
-        if self.pending_len.get() >= PENDING_MAX {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Insert the held-back entries of `def` (`None`: of every table).
-    fn flush_pending(&self, def: Option<PairTable>) -> Result<()> {
-        let taken: Vec<(PairTable, Vec<Entry>)> = {
-            let mut p = self
-                .pending
-                .try_borrow_mut()
-                .map_err(|_| StoreError::Backend("index buffer used twice at once".into()))?;
-            if p.is_empty() {
-                return Ok(());
-            }
-            match def {
-                None => std::mem::take(&mut *p),
-                Some(def) => match p.iter().position(|(d, _)| d.name() == def.name()) {
-                    Some(i) => vec![p.swap_remove(i)],
-                    None => return Ok(()),
-                },
-            }
-        };
-        for (def, mut entries) in taken {
-            self.pending_len
-                .set(self.pending_len.get().saturating_sub(entries.len()));
-            entries.sort_unstable();
-            entries.dedup();
-            self.pairs.with(self.txn, def, |t| {
-                for (k, i) in &entries {
-                    t.insert((&**k, &**i), ()).map_err(err)?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Insert every held-back index entry: before commit.
-    fn flush(&self) -> Result<()> {
-        self.flush_pending(None)
-    }
-
-    fn records<R>(
-        &self,
-        def: TableDefinition<'static, &'static str, &'static [u8]>,
-        f: impl FnOnce(&mut ::redb::Table<'t, &'static str, &'static [u8]>) -> Result<R>,
-    ) -> Result<R> {
-        self.records.with(self.txn, def, f)
-    }
-
-    /// Index `def` with every entry added to it in place.
-    fn pairs<R>(
-        &self,
-        def: PairTable,
-        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, &'static str), ()>) -> Result<R>,
-    ) -> Result<R> {
-        self.flush_pending(Some(def))?;
-        self.pairs.with(self.txn, def, f)
-    }
-
-    fn logs<R>(
-        &self,
-        def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
-        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, u64), &'static [u8]>) -> Result<R>,
-    ) -> Result<R> {
-        self.logs.with(self.txn, def, f)
     }
 }
 

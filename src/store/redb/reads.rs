@@ -390,7 +390,36 @@ impl Store for RedbStore {
         event: Option<&HistoryEvent>,
         round: Option<&RoundSummary>,
     ) -> Result<bool> {
-        self.write_delegation_when(name, accept, record, event, round)
+        let txn = self.write()?;
+        let w = W::new(&txn);
+        let old: Option<DelegationRecord> = wget(&w, DELEGATION, name)?;
+        if !accept(old.as_ref()) {
+            drop(w);
+            txn.abort().map_err(err)?;
+            return Ok(false);
+        }
+        put_record(&w, name, old.as_ref(), record)?;
+        let mut changes = Changes::default();
+        if old.as_ref().map(crate::public::delegation_facts)
+            != Some(crate::public::delegation_facts(record))
+        {
+            changes.key(Key::Domain(name));
+        }
+        if let Some(ev) = event {
+            log_append(&w, HISTORY, name, ev, HISTORY_KEPT)?;
+            if let Some(d) = wget::<Domain>(&w, DOMAINS, name)? {
+                feed_append(&w, name, ev, "scheduler", &[d.registrar.as_str()])?;
+            }
+            touch(&w, ev.at)?;
+            changes.updated(ev.at);
+        }
+        if let Some(r) = round {
+            rounds_append(&w, name, r, &self.retention)?;
+        }
+        w.flush()?;
+        drop(w);
+        self.commit(txn, changes)?;
+        Ok(true)
     }
 
     fn put_delegations(&self, writes: &[DelegationWrite]) -> Result<Vec<bool>> {

@@ -1,5 +1,7 @@
+use super::backup::BACKUP_TABLES;
 use super::*;
 use crate::model::Registration;
+use crate::names::{skeleton_index_key, DomainName};
 
 /// The backup copies every table the schema defines, and a copy taken
 /// in chunks smaller than a table holds what the store holds.

@@ -1,5 +1,5 @@
-//! [`Txn`] over one redb write transaction ([`RedbTxn`]), the batch's
-//! conditional delegation writes and the change feed's append.
+//! [`Txn`] over one redb write transaction ([`RedbTxn`]), on the writes of
+//! [`super::write`].
 
 use super::*;
 
@@ -152,99 +152,13 @@ impl Txn for RedbTxn<'_> {
             w.flush()?;
             touch(w, now)
         }) {
-            return committed(self.shared, Err(e));
+            return self.shared.outcome(Err(e));
         }
         let mut changes = self.changes;
         changes.updated(now);
         // Closes the tables (their roots go back to the table tree) first.
         let txn = self.cell.into_owner();
-        committed(
-            self.shared,
-            self.stamps.commit(changes, || txn.commit().map_err(err)),
-        )
+        self.shared
+            .outcome(self.stamps.commit(changes, || txn.commit().map_err(err)))
     }
-}
-
-/// A commit's outcome: one that succeeded proves the store writable again
-/// (readiness comes back); a failed one says why.
-pub(super) fn committed(shared: &Shared, r: Result<()>) -> Result<()> {
-    match r {
-        Ok(()) => {
-            shared.committed();
-            Ok(())
-        }
-        Err(StoreError::Unavailable(m)) if shared.failed_full() => Err(StoreError::Full(m)),
-        Err(e) => Err(e),
-    }
-}
-
-/// One write of a batch inside `w`: skipped (false) when the stored
-/// record fails its condition, else the record, its event (history, the
-/// registrar's feed) and its round, as `write_delegation_when` does alone.
-pub(super) fn apply_delegation_write(
-    w: &W<'_>,
-    x: &DelegationWrite,
-    retention: &Retention,
-    changes: &mut Changes,
-    latest: &mut Option<Timestamp>,
-) -> Result<bool> {
-    let name = x.name.as_str();
-    let old: Option<DelegationRecord> = wget(w, DELEGATION, name)?;
-    if !x.when.accepts(old.as_ref()) {
-        return Ok(false);
-    }
-    put_record(w, name, old.as_ref(), &x.record)?;
-    if old.as_ref().map(crate::public::delegation_facts)
-        != Some(crate::public::delegation_facts(&x.record))
-    {
-        changes.key(Key::Domain(name));
-    }
-    if let Some(ev) = &x.event {
-        log_append(w, HISTORY, name, ev, HISTORY_KEPT)?;
-        if let Some(d) = wget::<Domain>(w, DOMAINS, name)? {
-            feed_append(w, name, ev, "scheduler", &[d.registrar.as_str()])?;
-        }
-        *latest = (*latest).max(Some(ev.at));
-    }
-    if let Some(r) = &x.round {
-        rounds_append(w, name, r, retention)?;
-    }
-    Ok(true)
-}
-
-/// Append one event to the registry-wide feed, indexed under each registrar.
-pub(super) fn feed_append(
-    w: &W<'_>,
-    name: &str,
-    ev: &HistoryEvent,
-    actor: &str,
-    registrars: &[&str],
-) -> Result<()> {
-    w.feed.with(w.txn, FEED, |feed| {
-        w.feed_idx.with(w.txn, IDX_FEED, |idx| {
-            let seq = match feed.last().map_err(err)? {
-                Some((k, _)) => k.value() + 1,
-                None => 1,
-            };
-            let item = FeedEvent::of(seq, name, ev, actor, registrars);
-            feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
-            for r in registrars {
-                idx.insert((*r, seq), ()).map_err(err)?;
-            }
-            // Bounded: the oldest event goes when the feed is full (one per
-            // append, so the cost stays constant).
-            let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
-            if let Some(first) = oldest {
-                if seq - first >= FEED_KEPT {
-                    if let Some(v) = feed.remove(first).map_err(err)? {
-                        let old: FeedEvent = dec(v.value())?;
-                        for r in &old.registrars {
-                            idx.remove((r.as_str(), first)).map_err(err)?;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })
-    })
 }

@@ -1,8 +1,31 @@
-//! Writes inside one write transaction ([`W`]): records, index entries,
-//! logs under retention, delegation records with their state index, and a
-//! domain's [`IndexDiff`] applied to the index tables and host records.
+//! One write transaction's tables ([`W`], each opened once) and the
+//! writes inside it: records, index entries, logs under retention,
+//! delegation records with their state index, a batch's conditional
+//! delegation writes, the change feed's append, and a domain's
+//! [`IndexDiff`] applied to the index tables and host records. Imports
+//! nothing from `redb`'s `mod.rs`, which builds on it.
 
-use super::*;
+use std::cell::RefCell;
+use std::net::IpAddr;
+
+use ::redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::model::{
+    Contact, DelegationRecord, Domain, HistoryEvent, Registrar, RoundSummary, Timestamp,
+};
+use crate::names::{skeleton_index_key, DomainName, SKELETON_INDEX_VERSION};
+use crate::store::codec::{dec, enc, FEED_KEPT, HISTORY_KEPT};
+use crate::store::contract::*;
+use crate::store::indexes::{pending_testing, public_fn, DomainIndexes, IndexDiff, IndexEntry};
+use crate::store::redb_schema::err;
+use crate::store::redb_schema::tables::*;
+use crate::store::retention::Retention;
+use crate::store::stamps::{Changes, Key};
+
+pub(super) const KEY_UPDATED: &str = "last_update";
+/// The [`crate::names::SKELETON_INDEX_VERSION`] that built `IDX_SKELETON`.
+pub(super) const KEY_SKELETONS: &str = "skeleton_index";
 
 /// Where table `def`'s entry is in `v`, added with `make` when missing.
 pub(super) fn slot_of<K: ::redb::Key + 'static, V: ::redb::Value + 'static, T>(
@@ -380,4 +403,222 @@ pub(super) fn put_registrar(w: &W<'_>, r: &Registrar) -> Result<()> {
     }
     idx_set(w, IDX_FN, &r.name.to_lowercase(), &r.handle, true)?;
     wput(w, REGISTRARS, &r.handle, r)
+}
+
+/// Tables of one key and value type, open in a write transaction.
+pub(super) struct Open<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    #[allow(clippy::type_complexity)]
+    RefCell<Vec<(TableDefinition<'static, K, V>, ::redb::Table<'t, K, V>)>>,
+);
+
+impl<'t, K: ::redb::Key + 'static, V: ::redb::Value + 'static> Open<'t, K, V> {
+    fn new() -> Self {
+        Self(RefCell::new(Vec::new()))
+    }
+
+    /// Run `f` on table `def`, opened on first use.
+    pub(super) fn with<R>(
+        &self,
+        txn: &'t WriteTransaction,
+        def: TableDefinition<'static, K, V>,
+        f: impl FnOnce(&mut ::redb::Table<'t, K, V>) -> Result<R>,
+    ) -> Result<R> {
+        let mut open = self.0.try_borrow_mut().map_err(|_| busy(def))?;
+        let i = slot_of(&mut open, def, || txn.open_table(def).map_err(err))?;
+        f(&mut open[i].1)
+    }
+}
+
+/// One write transaction's tables, each opened on first use and kept open
+/// until the transaction ends: opening a redb table reads the table tree
+/// and closing it writes its root back, which a bulk import would pay on
+/// every one of its ~30 writes per domain.
+pub(super) struct W<'t> {
+    pub(super) txn: &'t WriteTransaction,
+    pub(super) records: Open<'t, &'static str, &'static [u8]>,
+    pub(super) pairs: Open<'t, (&'static str, &'static str), ()>,
+    pub(super) logs: Open<'t, (&'static str, u64), &'static [u8]>,
+    pub(super) counts: Open<'t, &'static str, u64>,
+    pub(super) feed: Open<'t, u64, &'static [u8]>,
+    pub(super) feed_idx: Open<'t, (&'static str, u64), ()>,
+    /// Index entries added but not yet inserted, by table: inserted in key
+    /// order when the table is next used, when there are [`PENDING_MAX`],
+    /// and before commit. A bulk import adds them in random key order
+    /// (look-alike keys, contacts, hosts), and a sorted run touches each
+    /// page once instead of once per entry.
+    pub(super) pending: RefCell<Vec<(PairTable, Vec<Entry>)>>,
+    pub(super) pending_len: std::cell::Cell<usize>,
+}
+
+type PairTable = TableDefinition<'static, (&'static str, &'static str), ()>;
+/// A held-back index entry: (key, item).
+type Entry = (Box<str>, Box<str>);
+
+/// Most index entries a write transaction holds back ([`W::pending`]);
+/// tiny under test, so every test's writes go through the flush.
+const PENDING_MAX: usize = if cfg!(test) { 3 } else { 1 << 19 };
+
+impl<'t> W<'t> {
+    pub(super) fn new(txn: &'t WriteTransaction) -> Self {
+        W {
+            txn,
+            records: Open::new(),
+            pairs: Open::new(),
+            logs: Open::new(),
+            counts: Open::new(),
+            feed: Open::new(),
+            feed_idx: Open::new(),
+            pending: RefCell::new(Vec::new()),
+            pending_len: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Add `(key, item)` to index `def`, later ([`W::pending`]).
+    pub(super) fn idx_add(&self, def: PairTable, key: &str, item: &str) -> Result<()> {
+        {
+            let mut p = self.pending.try_borrow_mut().map_err(|_| busy(def))?;
+            let i = slot_of(&mut p, def, || Ok(Vec::new()))?;
+            p[i].1.push((key.into(), item.into()));
+        }
+        self.pending_len.set(self.pending_len.get() + 1);
+        if self.pending_len.get() >= PENDING_MAX {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Insert the held-back entries of `def` (`None`: of every table).
+    pub(super) fn flush_pending(&self, def: Option<PairTable>) -> Result<()> {
+        let taken: Vec<(PairTable, Vec<Entry>)> = {
+            let mut p = self
+                .pending
+                .try_borrow_mut()
+                .map_err(|_| StoreError::Backend("index buffer used twice at once".into()))?;
+            if p.is_empty() {
+                return Ok(());
+            }
+            match def {
+                None => std::mem::take(&mut *p),
+                Some(def) => match p.iter().position(|(d, _)| d.name() == def.name()) {
+                    Some(i) => vec![p.swap_remove(i)],
+                    None => return Ok(()),
+                },
+            }
+        };
+        for (def, mut entries) in taken {
+            self.pending_len
+                .set(self.pending_len.get().saturating_sub(entries.len()));
+            entries.sort_unstable();
+            entries.dedup();
+            self.pairs.with(self.txn, def, |t| {
+                for (k, i) in &entries {
+                    t.insert((&**k, &**i), ()).map_err(err)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Insert every held-back index entry: before commit.
+    pub(super) fn flush(&self) -> Result<()> {
+        self.flush_pending(None)
+    }
+
+    pub(super) fn records<R>(
+        &self,
+        def: TableDefinition<'static, &'static str, &'static [u8]>,
+        f: impl FnOnce(&mut ::redb::Table<'t, &'static str, &'static [u8]>) -> Result<R>,
+    ) -> Result<R> {
+        self.records.with(self.txn, def, f)
+    }
+
+    /// Index `def` with every entry added to it in place.
+    pub(super) fn pairs<R>(
+        &self,
+        def: PairTable,
+        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, &'static str), ()>) -> Result<R>,
+    ) -> Result<R> {
+        self.flush_pending(Some(def))?;
+        self.pairs.with(self.txn, def, f)
+    }
+
+    pub(super) fn logs<R>(
+        &self,
+        def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        f: impl FnOnce(&mut ::redb::Table<'t, (&'static str, u64), &'static [u8]>) -> Result<R>,
+    ) -> Result<R> {
+        self.logs.with(self.txn, def, f)
+    }
+}
+
+/// One write of a batch inside `w`: skipped (false) when the stored
+/// record fails its condition, else the record, its event (history, the
+/// registrar's feed) and its round, as `put_delegation_when` does alone.
+pub(super) fn apply_delegation_write(
+    w: &W<'_>,
+    x: &DelegationWrite,
+    retention: &Retention,
+    changes: &mut Changes,
+    latest: &mut Option<Timestamp>,
+) -> Result<bool> {
+    let name = x.name.as_str();
+    let old: Option<DelegationRecord> = wget(w, DELEGATION, name)?;
+    if !x.when.accepts(old.as_ref()) {
+        return Ok(false);
+    }
+    put_record(w, name, old.as_ref(), &x.record)?;
+    if old.as_ref().map(crate::public::delegation_facts)
+        != Some(crate::public::delegation_facts(&x.record))
+    {
+        changes.key(Key::Domain(name));
+    }
+    if let Some(ev) = &x.event {
+        log_append(w, HISTORY, name, ev, HISTORY_KEPT)?;
+        if let Some(d) = wget::<Domain>(w, DOMAINS, name)? {
+            feed_append(w, name, ev, "scheduler", &[d.registrar.as_str()])?;
+        }
+        *latest = (*latest).max(Some(ev.at));
+    }
+    if let Some(r) = &x.round {
+        rounds_append(w, name, r, retention)?;
+    }
+    Ok(true)
+}
+
+/// Append one event to the registry-wide feed, indexed under each registrar.
+pub(super) fn feed_append(
+    w: &W<'_>,
+    name: &str,
+    ev: &HistoryEvent,
+    actor: &str,
+    registrars: &[&str],
+) -> Result<()> {
+    w.feed.with(w.txn, FEED, |feed| {
+        w.feed_idx.with(w.txn, IDX_FEED, |idx| {
+            let seq = match feed.last().map_err(err)? {
+                Some((k, _)) => k.value() + 1,
+                None => 1,
+            };
+            let item = FeedEvent::of(seq, name, ev, actor, registrars);
+            feed.insert(seq, enc(&item)?.as_slice()).map_err(err)?;
+            for r in registrars {
+                idx.insert((*r, seq), ()).map_err(err)?;
+            }
+            // Bounded: the oldest event goes when the feed is full (one per
+            // append, so the cost stays constant).
+            let oldest = feed.first().map_err(err)?.map(|(k, _)| k.value());
+            if let Some(first) = oldest {
+                if seq - first >= FEED_KEPT {
+                    if let Some(v) = feed.remove(first).map_err(err)? {
+                        let old: FeedEvent = dec(v.value())?;
+                        for r in &old.registrars {
+                            idx.remove((r.as_str(), first)).map_err(err)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    })
 }
