@@ -308,7 +308,7 @@ struct DomainIn {
     transferred: Option<Timestamp>,
     reseller: Option<String>,
     #[serde(default)]
-    ds: Vec<crate::ds::DsIn>,
+    ds: Vec<crate::registry::input::DsIn>,
 }
 
 struct Errors {
@@ -739,7 +739,7 @@ impl<S: Sink> Parser<'_, S> {
                 Vec::new()
             }
         };
-        let ds = match crate::ds::validate_set(&d.ds, !d.nameservers.is_empty()) {
+        let ds = match crate::registry::input::validate_set(&d.ds, !d.nameservers.is_empty()) {
             Ok(ds) => ds,
             Err(errs) => {
                 for (f, r) in errs {

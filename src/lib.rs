@@ -11,10 +11,10 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | rules (pure) | [`names`], [`lifecycle`], [`status`], [`delegation`], [`checks`], [`ds`] | name syntax, registration lifecycle (dispute lock, state as of now, transitions), the one domain status model every edge renders (EPP, RGP, RDAP, WHOIS, API), delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]; CDS/CDNSKEY decisions in [`cds::decide_cds`]), DS syntax |
+//! | rules (pure) | [`names`], [`lifecycle`], [`status`], [`delegation`], [`checks`] | name syntax, registration lifecycle (dispute lock, state as of now, transitions), the one domain status model every edge renders (EPP, RGP, RDAP, WHOIS, API), delegation state transitions, verdicts from probe facts (DNSSEC in [`checks::dnssec`]; CDS/CDNSKEY decisions in [`cds::decide_cds`]) |
 //! | data | [`model`], [`public`], [`store`], [`answer_cache`] | records as stored; the one public projection; the [`store::Store`] trait, its redb and PostgreSQL backends ([`store::open`]; old record layouts and their migration in `store::migrate`); serialised public answers cached per domain, invalidated by the change stamps each commit publishes (the last one built is served while the store cannot be read) |
 //! | edges | [`probe`], [`import`], [`zone`], [`whois`], [`rdap`], [`api`], [`epp`], [`control`], [`dashboard`], [`metrics`], [`http`], [`text`], [`webhook`] | DNS I/O (per-address facts shared across domains and polite caps in [`probe`]), files, sockets; signed deliveries of each registrar's change feed ([`webhook`]); the text policy every outside value passes |
-//! | service | [`registry`] | the one writer of registry data: ownership (domains, contacts, hosts, resellers), rules (handles and NS sets in [`registry::input`]; a refusal is a [`registry::Rule`] with its HTTP status and EPP code), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
+//! | service | [`registry`] | the one writer of registry data: ownership (domains, contacts, hosts, resellers), rules (typed inputs — handles, contacts, NS and DS sets (DS syntax too), a domain update — in [`registry::input`]; a refusal is a [`registry::Rule`] with its HTTP status and EPP code), one transaction with an event naming the actor, then a [`registry::ChangeListener`] (the [`app::App`]) is told |
 //! | running | [`scheduler`], [`cds`], [`server`], [`app`], [`sessions`], [`clock`], [`config`], [`ratelimit`], [`demo`], [`authdns`], [`systemd`], [`synth`] | the long-running process and its wiring (rounds acknowledged after their batch commits; queue lag measured for downtime reach; readiness and watchdog for systemd); each edge gets a narrow handle built by [`app::App`] ([`whois::Deps`], [`rdap::Deps`], [`dashboard::Deps`], [`control::Deps`], [`app::Writer`] for the API; docs/architecture.md); EPP sessions counted in [`sessions`]; the loopback demo (dev config) on the one authoritative DNS responder the tests use too; synthetic registries for benchmarks |
 //! | command line | [`cli`] (`check`, `serve`, `operator`, `import`, `zone`, `store`) | flags → config → one library call → exit code; the only place that knows the CLI's `Fail` |
 //!
@@ -78,7 +78,6 @@ pub mod control;
 pub mod dashboard;
 pub mod delegation;
 pub mod demo;
-pub mod ds;
 pub mod epp;
 pub mod http;
 pub mod import;

@@ -167,7 +167,7 @@ pub fn evaluate(
                 continue;
             }
         };
-        match crate::ds::digest_len(d.digest_type) {
+        match crate::registry::input::ds::digest_len(d.digest_type) {
             Some(n) if n == digest.len() => {}
             Some(n) => {
                 out.push(finding(
@@ -952,7 +952,7 @@ mod tests {
         // A DS for every tag the first 200 keys have: many candidates.
         let ds: Vec<DsRecord> = recs
             .iter()
-            .take(crate::ds::MAX_DS)
+            .take(crate::registry::input::ds::MAX_DS)
             .filter_map(|r| match &r.data {
                 RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(DsRecord {
                     key_tag: k.calculate_key_tag().unwrap(),

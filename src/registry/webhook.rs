@@ -1,9 +1,11 @@
 //! A registrar's webhook, set or cleared by the operator.
 
-use super::{Actor, RegistryError, Result};
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
+use super::service::Registry;
 use crate::store::RecordError;
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     /// Set (`Some((url, secret))`) or clear `handle`'s webhook (operator
     /// only; [`super::input::webhook`] applies). Delivery of a newly set
     /// webhook starts after the feed's newest event; a changed URL or
