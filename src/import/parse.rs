@@ -22,7 +22,7 @@ use super::sections::{FileSeed, Section};
 /// Parse and validate an import file's bytes into a batch.
 ///
 /// Records are validated one at a time as the file is read (nothing holds
-/// the list of raw records), errors are kept up to [`MAX_REPORTED_ERRORS`]
+/// the list of raw records), errors are kept up to [`super::MAX_REPORTED_ERRORS`]
 /// and only counted beyond, and once one record is bad the good ones are no
 /// longer kept (nothing will be imported): memory does not grow with the
 /// number of bad records.

@@ -360,5 +360,5 @@ impl<'a> Registry<'a> {
     }
 }
 
-/// Domains an import announces to the store at a time ([`Txn::prefetch`]).
+/// Domains an import announces to the store at a time ([`crate::store::Txn::prefetch`]).
 const IMPORT_CHUNK: usize = 1000;

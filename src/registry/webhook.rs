@@ -7,7 +7,7 @@ use crate::store::RecordError;
 
 impl Registry<'_> {
     /// Set (`Some((url, secret))`) or clear `handle`'s webhook (operator
-    /// only; [`super::input::webhook`] applies). Delivery of a newly set
+    /// only; [`super::input::webhook()`] applies). Delivery of a newly set
     /// webhook starts after the feed's newest event; a changed URL or
     /// secret keeps the delivered cursor.
     pub fn set_webhook(
