@@ -51,7 +51,8 @@ fn main() {
             ..Default::default()
         },
     );
-    let ds: Vec<DsRecord> = vec![zonekeeper::ds::parse_presentation(&ksk.ds(2)).unwrap()];
+    let ds: Vec<DsRecord> =
+        vec![zonekeeper::registry::input::ds::parse_presentation(&ksk.ds(2)).unwrap()];
     let nsd = Nsd::start_multi(
         &[ip1, ip2],
         &[("signed.ru", signed), ("plain.ru", zone("plain.ru"))],

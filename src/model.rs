@@ -193,7 +193,7 @@ pub struct Domain {
     pub updated: Timestamp,
     /// Registry workflow state: locks, pending requests, reseller.
     pub registration: Registration,
-    /// The declared DS set (RFC 4034 §5), validated by [`crate::ds`].
+    /// The declared DS set (RFC 4034 §5), validated by [`crate::registry::input::ds`].
     /// Empty: the delegation is unsigned.
     pub ds: Vec<DsRecord>,
 }

@@ -211,13 +211,13 @@ pub struct CheckIn {
     pub nameservers: Vec<NameserverIn>,
     /// A DS set to check with (the DNSSEC checks then run).
     #[serde(default)]
-    pub ds: Vec<crate::ds::DsIn>,
+    pub ds: Vec<crate::registry::input::DsIn>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DsSetIn {
-    pub ds: Vec<crate::ds::DsIn>,
+    pub ds: Vec<crate::registry::input::DsIn>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,18 +302,13 @@ async fn set_ds(
     s: ApiState,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-    ds: Vec<crate::ds::DsIn>,
+    ds: Vec<crate::registry::input::DsIn>,
 ) -> Result<Json<DelegationView>, Problem> {
     let name = parse_name(&s.app, path)?;
     let app = s.app.clone();
     blocking(move || {
-        let (d, _) = own_domain(&app, &caller, &name, app.now())?;
-        let ds = crate::ds::validate_set(&ds, !d.nameservers.is_empty()).map_err(|e| {
-            Problem::invalid(
-                "the DS set was refused; nothing was changed",
-                to_field_errors(e),
-            )
-        })?;
+        // Not found and not yours come before the registry's DS rule.
+        own_domain(&app, &caller, &name, app.now())?;
         let actor = Actor::Registrar(caller.handle.clone());
         let (d, rec) = app
             .registry()
@@ -545,8 +540,7 @@ async fn check(
     ApiJson(body): ApiJson<CheckIn>,
 ) -> Result<Json<crate::model::CheckReport>, Problem> {
     let (name, targets) = check_targets(&s.app, &body)?;
-    let ds = crate::ds::validate_set(&body.ds, true)
-        .map_err(|e| Problem::invalid("the DS set was refused", to_field_errors(e)))?;
+    let ds = crate::registry::input::ds_records(&body.ds, true)?;
     let verifier = s
         .verifier
         .as_ref()

@@ -159,7 +159,7 @@ pub fn signal_to_ds(
             .map_err(|e| e.to_string())
     };
     let ds_in = |tag: u16, alg: u8, t: u8, digest: &[u8]| {
-        crate::ds::validate_one(&crate::ds::DsIn {
+        crate::registry::input::ds::validate_one(&crate::registry::input::ds::DsIn {
             key_tag: tag.into(),
             algorithm: alg.into(),
             digest_type: t.into(),

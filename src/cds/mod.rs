@@ -287,6 +287,7 @@ async fn declare(
     let n = new.len();
     let app2 = app.clone();
     let owned = name.to_string();
+    let new: Vec<crate::registry::input::DsIn> = new.iter().map(Into::into).collect();
     let (_, rec) = tokio::task::spawn_blocking(move || {
         app2.registry()
             .declare_ds(&crate::registry::Actor::Operator, &owned, new, source)

@@ -67,15 +67,16 @@ pub fn run(cfg: Config, args: CheckArgs) -> Result<ExitCode, Fail> {
         .map_err(Fail)?;
     let mut ds = Vec::new();
     for d in &args.ds {
-        let r = crate::ds::parse_presentation(d).map_err(|e| Fail(format!("--ds: {e}")))?;
+        let r = crate::registry::input::ds::parse_presentation(d)
+            .map_err(|e| Fail(format!("--ds: {e}")))?;
         if !ds.contains(&r) {
             ds.push(r);
         }
     }
-    if ds.len() > crate::ds::MAX_DS {
+    if ds.len() > crate::registry::input::ds::MAX_DS {
         return Err(Fail(format!(
             "--ds: more than {} DS records",
-            crate::ds::MAX_DS
+            crate::registry::input::ds::MAX_DS
         )));
     }
     let profile_path = args.profile.or(cfg.delegation.profile.clone());

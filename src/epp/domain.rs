@@ -6,6 +6,7 @@ use super::response::{fragment, from_registry, internal, missing, ts, Out, Xml, 
 use super::xml::{Element, DOMAIN_NS, RGP_NS, SECDNS_NS};
 use crate::lifecycle;
 use crate::model::{DelegationRecord, Domain, DsRecord};
+use crate::registry::input::DsIn;
 use crate::registry::{CreateIn, DomainUpdate, NameserverIn};
 use crate::status::{self, DomainStatus};
 
@@ -245,11 +246,11 @@ pub fn update(c: &Ctx, obj: &Element, ext: Option<&Element>) -> R {
             if all == Some("true") || all == Some("1") {
                 u.ds_rem_all = true;
             } else {
-                u.ds_rem = validate_ds(&ds_list(r)?)?;
+                u.ds_rem = ds_list(r)?;
             }
         }
         if let Some(a) = sec.child(SECDNS_NS, "add") {
-            u.ds_add = validate_ds(&ds_list(a)?)?;
+            u.ds_add = ds_list(a)?;
         }
         if u.ds_rem_all || !u.ds_rem.is_empty() || !u.ds_add.is_empty() {
             u.ds_source = Some("EPP".into());
@@ -391,7 +392,7 @@ fn ns_names(ns: &Element) -> Result<Vec<String>, Out> {
         .collect()
 }
 
-fn ds_list(el: &Element) -> Result<Vec<crate::ds::DsIn>, Out> {
+fn ds_list(el: &Element) -> Result<Vec<DsIn>, Out> {
     if el.child(SECDNS_NS, "keyData").is_some() {
         return Err(Out::err(
             2102,
@@ -406,7 +407,7 @@ fn ds_list(el: &Element) -> Result<Vec<crate::ds::DsIn>, Out> {
                     .parse()
                     .map_err(|_| Out::err(2005, format!("secDNS:{k} is not a number")))
             };
-            Ok(crate::ds::DsIn {
+            Ok(DsIn {
                 key_tag: num("keyTag")?,
                 algorithm: num("alg")?,
                 digest_type: num("digestType")?,
@@ -417,19 +418,6 @@ fn ds_list(el: &Element) -> Result<Vec<crate::ds::DsIn>, Out> {
             })
         })
         .collect()
-}
-
-fn validate_ds(list: &[crate::ds::DsIn]) -> Result<Vec<DsRecord>, Out> {
-    // Whether nameservers exist is the registry's rule (declare_ds).
-    crate::ds::validate_set(list, true).map_err(|v| {
-        Out::err(
-            2306,
-            v.into_iter()
-                .map(|(f, r)| format!("{f}: {r}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })
 }
 
 /// `<secDNS:{kind}>` with the DS set.

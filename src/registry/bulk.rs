@@ -1,6 +1,13 @@
 //! Bulk import of a registry file, all or nothing.
 
-use super::*;
+use std::collections::HashSet;
+
+use crate::delegation;
+use crate::model::{DelegationRecord, DelegationState, Domain, Timestamp};
+use crate::store::{ImportBatch, ImportSummary, RecordError};
+
+use super::error::{RegistryError, Result};
+use super::service::{Registry, Touched};
 
 impl<'a> Registry<'a> {
     /// Apply a validated import batch: all or nothing. An operator's hold
@@ -352,3 +359,6 @@ impl<'a> Registry<'a> {
         Ok(Some(summary))
     }
 }
+
+/// Domains an import announces to the store at a time ([`crate::store::Txn::prefetch`]).
+const IMPORT_CHUNK: usize = 1000;

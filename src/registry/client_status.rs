@@ -7,7 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{invalid, Actor, RegistryError, Result, Rule};
+use super::actor::Actor;
+use super::error::{invalid, RegistryError, Result};
+use super::rule::Rule;
+use super::service::Registry;
 use crate::lifecycle::Status;
 use crate::model::{ClientStatus, Domain};
 
@@ -132,7 +135,7 @@ pub(super) fn apply(
     Ok(format!("client statuses {}", parts.join("; ")))
 }
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     /// Change `name`'s `client*` statuses alone (one transaction, one
     /// history and feed event). Returns the domain after.
     pub fn client_statuses(

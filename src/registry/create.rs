@@ -1,6 +1,18 @@
 //! Creating a domain: the name rules, the registrant, the first declaration.
 
-use super::*;
+use crate::delegation;
+use crate::lifecycle::{self};
+use crate::model::{Closing, DelegationRecord, Domain, HistoryEvent, Registration, Timestamp};
+use crate::names::{self, DomainName};
+use crate::store::{RecordError, StoreError, Txn};
+
+use super::actor::Actor;
+use super::error::{invalid, RegistryError, Result};
+use super::input::{self, CreateIn};
+use super::nameservers::validate_ns;
+use super::rule::Rule;
+use super::service::{LookAlikeIndex, Registry, Touched};
+use super::{authcode, host};
 
 impl<'a> Registry<'a> {
     /// Register a new domain for the calling registrar.
@@ -36,7 +48,7 @@ impl<'a> Registry<'a> {
             authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
         let has_ns = !ns.is_empty() || !body.host_objects.is_empty();
-        let ds = ds_set(&body.ds, has_ns)?;
+        let ds = input::ds_records(&body.ds, has_ns)?;
         if let Some(r) = &body.reseller {
             if !input::valid_handle(r) {
                 return Err(invalid("reseller", input::handle_must()));
@@ -276,4 +288,12 @@ impl<'a> Registry<'a> {
         }
         Ok(false)
     }
+}
+
+/// What [`Registry::name_rule`] says of a name it lets be registered.
+pub(crate) struct NameRule {
+    /// A look-alike the zone accepts but flags: why.
+    pub flagged: Option<String>,
+    /// The registration is the court claimant's, under its reservation.
+    pub reserved_for_claimant: bool,
 }

@@ -1,6 +1,14 @@
 //! What the holder asks through its registrar: renewal, contacts, registrant change, early cancellation, verification.
 
-use super::*;
+use crate::lifecycle::{self, Operation};
+use crate::model::{Closing, Domain, Timestamp};
+use crate::store::StoreError;
+
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
+use super::input::DomainUpdate;
+use super::rule::Rule;
+use super::service::Registry;
 
 impl<'a> Registry<'a> {
     /// Extend the registration by one period; in the grace period this

@@ -26,7 +26,11 @@
 
 use std::net::IpAddr;
 
-use super::{input, Actor, RegistryError, Result, Rule};
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
+use super::input;
+use super::rule::Rule;
+use super::service::{On, Registry};
 use crate::model::{HostObject, Nameserver, Timestamp};
 use crate::names::{self, DomainName, HostName, Zones};
 use crate::store::{RecordError, Txn};
@@ -152,7 +156,7 @@ fn addresses(field: &str, raw: &[String]) -> Result<Vec<IpAddr>> {
 /// Most domains a host change re-declares in one transaction.
 const MAX_LINKED: usize = 10_000;
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     fn host_name(&self, raw: &str) -> Result<HostName> {
         names::parse_host(raw).map_err(|e| host_invalid("name", e.to_string()))
     }
@@ -493,7 +497,7 @@ impl super::Registry<'_> {
                     }
                 })
                 .collect();
-            let on = super::On {
+            let on = On {
                 name: &d,
                 sponsor_only: false,
             };

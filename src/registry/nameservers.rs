@@ -1,6 +1,15 @@
 //! Declaring nameservers and DS, and asking for a retest.
 
-use super::*;
+use crate::delegation;
+use crate::lifecycle::Operation;
+use crate::model::{DelegationRecord, Domain, Timestamp};
+use crate::store::Txn;
+
+use super::actor::Actor;
+use super::error::{self, RegistryError, Result};
+use super::input::{self, DomainUpdate, NameserverIn};
+use super::rule::Rule;
+use super::service::{On, Registry, Touched};
 
 impl<'a> Registry<'a> {
     /// Declare the NS set (validated here); a changed set starts testing
@@ -37,8 +46,8 @@ impl<'a> Registry<'a> {
     }
 
     /// Declare (or, empty, remove) the DS set, checked by the registry with
-    /// the rule `create` uses (`ds_set`, inside [`Self::update_domain`],
-    /// whatever the edge checked): tested like an NS change (a delegated
+    /// the rule `create` uses ([`input::ds_records`], inside
+    /// [`Self::update_domain`]): tested like an NS change (a delegated
     /// domain keeps its published DS until the new set passes; removing
     /// it goes unsigned at once). `source` (`registrar API`, `CDS`) is
     /// named in the history.
@@ -46,7 +55,7 @@ impl<'a> Registry<'a> {
         &self,
         actor: &Actor,
         name: &str,
-        ds: Vec<crate::model::DsRecord>,
+        ds: Vec<input::DsIn>,
         source: &str,
     ) -> Result<(Domain, DelegationRecord)> {
         let u = DomainUpdate {
@@ -122,4 +131,47 @@ impl<'a> Registry<'a> {
             Ok((String::new(), (d.clone(), rec)))
         })
     }
+}
+
+impl Registry<'_> {
+    fn refuse_glue(&self, section: &'static str, errs: Vec<(String, String)>) -> Result<()> {
+        if errs.is_empty() {
+            return Ok(());
+        }
+        Err(error::fields(section, errs))
+    }
+
+    /// The glue rule over a declared NS set.
+    pub(super) fn glue_ok_ns(&self, ns: &[crate::model::Nameserver]) -> Result<()> {
+        self.refuse_glue(
+            "domain",
+            input::check_glue(ns, input::loopback_glue_allowed(self.config)),
+        )
+    }
+
+    /// The glue rule over a host object's addresses given under `field`.
+    pub(super) fn glue_ok(&self, field: &str, ips: &[std::net::IpAddr]) -> Result<()> {
+        let allow = input::loopback_glue_allowed(self.config);
+        let errs = ips
+            .iter()
+            .enumerate()
+            .filter_map(|(k, ip)| {
+                input::glue_refusal(*ip, allow)
+                    .map(|why| (format!("{field}[{k}]"), format!("{ip} {why}")))
+            })
+            .collect();
+        self.refuse_glue("host", errs)
+    }
+}
+
+/// The NS and DS sets a domain declared before a change.
+pub(super) type DeclaredBefore = (Vec<crate::model::Nameserver>, Vec<crate::model::DsRecord>);
+
+/// [`input::validate_nameservers`] as a registry error.
+pub(super) fn validate_ns(
+    name: &str,
+    ns: &[NameserverIn],
+    min: usize,
+) -> Result<Vec<crate::model::Nameserver>> {
+    input::validate_nameservers(name, ns, min).map_err(|v| error::fields("domain", v))
 }

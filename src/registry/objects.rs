@@ -3,8 +3,12 @@
 //! code, the registrar's message-queue cursor and the state of a pending
 //! registrar change. Same rules for every edge: they live here, once.
 
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
 use super::input::ContactIn;
-use super::{Actor, RegistryError, Result, Rule};
+use super::rule::Rule;
+use super::service::Registry;
+use super::transfer::TransferView;
 use crate::lifecycle::{self, Operation};
 use crate::model::{Contact, Domain, Registrar};
 
@@ -16,10 +20,10 @@ pub struct TransferState {
     /// The sponsoring registrar now.
     pub sponsor: String,
     /// The pending request, if any.
-    pub pending: Option<super::TransferView>,
+    pub pending: Option<TransferView>,
 }
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     fn registrar_of(actor: &Actor, what: &str) -> Result<String> {
         match actor {
             Actor::Registrar(h) => Ok(h.clone()),
@@ -184,7 +188,7 @@ impl super::Registry<'_> {
         Ok(TransferState {
             domain: name.to_string(),
             sponsor: d.registrar.clone(),
-            pending: p.map(|p| super::TransferView {
+            pending: p.map(|p| TransferView {
                 domain: name.to_string(),
                 from: d.registrar.clone(),
                 to: p.to,
@@ -238,7 +242,7 @@ impl super::Registry<'_> {
     }
 }
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     /// Whether `raw` can be registered now: `Ok(name)` or `Err((rule,
     /// reason))` — EPP `<domain:check>`, by the one name rule `create`
     /// applies (`name_rule`), read outside a transaction. With no

@@ -1,6 +1,14 @@
 //! The operator's acts: hold, dispute lock, court cancellation, reseller move.
 
-use super::*;
+use chrono::Duration;
+use serde::Serialize;
+
+use crate::model::{Closing, Hold, Timestamp};
+
+use super::actor::Actor;
+use super::error::{invalid, RegistryError, Result};
+use super::rule::Rule;
+use super::service::{Registry, Touched};
 
 impl<'a> Registry<'a> {
     pub(super) fn operator_only(actor: &Actor, what: &str) -> Result<()> {
@@ -256,4 +264,29 @@ impl<'a> Registry<'a> {
             domains: moved,
         })
     }
+}
+
+/// What `reseller move` did (docs/cli.md "reseller move").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResellerMove {
+    /// The reseller's handle as stored.
+    pub reseller: String,
+    pub to: String,
+    pub domains: Vec<MovedDomain>,
+}
+
+/// One domain a reseller move handed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovedDomain {
+    pub name: String,
+    /// The losing registrar.
+    pub from: String,
+    /// The transfer lock the move started.
+    pub transfer_locked_until: Option<Timestamp>,
+    /// The gaining registrar of a pending registrar change the move
+    /// cancelled.
+    pub transfer_cancelled: Option<String>,
+    /// Locks the domain had and keeps (hold, dispute lock, registrant
+    /// lock, closing).
+    pub locks_kept: Vec<String>,
 }

@@ -6,8 +6,13 @@ use chrono::Duration;
 use proptest::prelude::*;
 
 use super::tests::{person, registrar, t0};
-use super::*;
+use super::{Actor, CreateIn, DomainUpdate, NameserverIn, Registry, Result};
+use crate::config::Config;
+use crate::lifecycle;
+use crate::model::{DelegationRecord, Domain, Registration};
+use crate::names::DomainName;
 use crate::store::RedbStore;
+use crate::store::{ImportBatch, Store};
 
 fn domain(name: &str, registrar: &str, registrant: &str) -> Domain {
     let created = t0() - Duration::days(400);

@@ -1,6 +1,10 @@
 //! The lifecycle sweep: time-driven transitions written when they happen.
 
-use super::*;
+use crate::lifecycle::{self};
+use crate::model::{DelegationState, HistoryEvent, Timestamp};
+
+use super::error::Result;
+use super::service::{Registry, Touched};
 
 impl<'a> Registry<'a> {
     /// Write what time has made due on every domain (docs/lifecycle.md):

@@ -1,5 +1,11 @@
-use super::*;
+use super::{Actor, Registry};
+use chrono::Duration;
+
+use crate::config::Config;
 use crate::model::{Contact, ContactKind, Registrar};
+use crate::model::{Domain, Hold, Registration, Timestamp};
+use crate::names::DomainName;
+use crate::store::{ImportBatch, Store};
 use crate::store::{Maintenance, RedbStore};
 use chrono::{TimeZone, Utc};
 

@@ -1,6 +1,14 @@
 //! Registrar change: the auth code, the request, the decision, the automatic approval.
 
-use super::*;
+use serde::Serialize;
+
+use crate::lifecycle::{self, Operation};
+use crate::model::{Domain, PendingTransfer, Timestamp};
+
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
+use super::rule::Rule;
+use super::service::{Registry, Touched};
 
 impl<'a> Registry<'a> {
     /// A new random auth code for the sponsoring registrar (returned once),
@@ -191,4 +199,14 @@ impl<'a> Registry<'a> {
         }
         Ok(done)
     }
+}
+
+/// A pending registrar change as both registrars see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferView {
+    pub domain: String,
+    pub from: String,
+    pub to: String,
+    pub requested: Timestamp,
+    pub auto_approve: Timestamp,
 }

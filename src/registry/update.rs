@@ -8,69 +8,19 @@
 //! transaction: two registrars' sessions adding nameservers at the same
 //! moment both keep their add, and a refused part writes nothing.
 
-use super::{host, input, invalid, Actor, RegistryError, Result, Rule, Touched};
+use super::actor::Actor;
+use super::error::{invalid, RegistryError, Result};
+use super::host;
+use super::input;
+use super::input::update::DsChange;
+use super::input::{DomainUpdate, DsIn};
+use super::rule::Rule;
+use super::service::{On, Registry, Touched};
 use crate::delegation;
 use crate::lifecycle::{self, Operation};
-use crate::model::{DelegationRecord, Domain, DsRecord, Nameserver, PendingRegistrant, Timestamp};
+use crate::model::{DelegationRecord, Domain, Nameserver, PendingRegistrant, Timestamp};
 use crate::names::{self, HostName};
 use crate::store::{RecordError, Txn};
-
-/// The parts of one domain change; each part present is checked against
-/// its own lock rule, and all apply or none.
-#[derive(Debug, Clone, Default)]
-pub struct DomainUpdate {
-    /// Replace the NS set by names (the API; links to no host object).
-    pub ns_set: Option<Vec<input::NameserverIn>>,
-    /// Remove these nameservers (by name).
-    pub ns_rem: Vec<String>,
-    /// Add these nameservers by name (EPP `hostAttr`; links nothing).
-    pub ns_add: Vec<input::NameserverIn>,
-    /// Add these host objects (EPP `hostObj`): each must exist; the domain
-    /// is linked to it and follows its changes.
-    pub ns_add_hosts: Vec<String>,
-    /// Replace the DS set (already validated).
-    pub ds_set: Option<Vec<DsRecord>>,
-    /// Remove every DS record first.
-    pub ds_rem_all: bool,
-    pub ds_rem: Vec<DsRecord>,
-    pub ds_add: Vec<DsRecord>,
-    /// Who declared a DS change (`registrar API`, `EPP`, `CDS`), for history.
-    pub ds_source: Option<String>,
-    /// New admin / tech contact (`Some(None)` removes it).
-    pub admin: Option<Option<String>>,
-    pub tech: Option<Option<String>>,
-    /// The outgoing registrant asks to hand the domain to this contact.
-    pub registrant: Option<String>,
-    /// A registrar-chosen auth code.
-    pub auth_code: Option<String>,
-    /// The sponsor's `client*` statuses (EPP `add`/`rem` `status`).
-    pub client_statuses: Option<super::ClientStatusChange>,
-}
-
-impl DomainUpdate {
-    fn ns_change(&self) -> bool {
-        self.ns_set.is_some()
-            || !self.ns_rem.is_empty()
-            || !self.ns_add.is_empty()
-            || !self.ns_add_hosts.is_empty()
-    }
-    fn ds_change(&self) -> bool {
-        self.ds_set.is_some()
-            || self.ds_rem_all
-            || !self.ds_rem.is_empty()
-            || !self.ds_add.is_empty()
-    }
-    /// No part at all (an EPP restore request has none).
-    pub fn is_empty(&self) -> bool {
-        !self.ns_change()
-            && !self.ds_change()
-            && self.admin.is_none()
-            && self.tech.is_none()
-            && self.registrant.is_none()
-            && self.auth_code.is_none()
-            && self.client_statuses.is_none()
-    }
-}
 
 /// The same host name, as a registrar may write it (any case, a final dot).
 fn same_host(a: &str, b: &str) -> bool {
@@ -85,7 +35,7 @@ fn as_input(n: &Nameserver) -> input::NameserverIn {
     }
 }
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     /// Apply `u` to `name` in one transaction (the sponsor's, or the
     /// operator's). Returns the domain and its delegation record after.
     pub fn update_domain(
@@ -100,9 +50,11 @@ impl super::Registry<'_> {
         if let Some(a) = &u.auth_code {
             super::authcode::check_auth_code(a, self.lc().auth_code_min_length)?;
         }
+        // Malformed DS records are refused before anything is read.
+        let ds_in = u.ds_checked()?;
         let now = self.now();
         let mut txn = self.store.begin()?;
-        let (out, touched) = self.update_in(txn.as_mut(), actor, name, u, now)?;
+        let (out, touched) = self.update_in(txn.as_mut(), actor, name, u, &ds_in, now)?;
         txn.commit(now)?;
         self.notify(&[touched]);
         Ok(out)
@@ -114,13 +66,14 @@ impl super::Registry<'_> {
         actor: &Actor,
         name: &str,
         u: &DomainUpdate,
+        ds_in: &DsChange,
         now: Timestamp,
     ) -> Result<((Domain, DelegationRecord), Touched)> {
         let window = self.window();
         self.modify_in(
             txn,
             actor,
-            super::On::sponsor(name),
+            On::sponsor(name),
             None,
             now,
             |txn, d, st, now| {
@@ -209,12 +162,12 @@ impl super::Registry<'_> {
                         links.dedup();
                     }
                     if ds_change {
-                        let mut ds = u.ds_set.clone().unwrap_or_else(|| d.ds.clone());
-                        if u.ds_rem_all {
+                        let mut ds = ds_in.set.clone().unwrap_or_else(|| d.ds.clone());
+                        if ds_in.rem_all {
                             ds.clear();
                         }
-                        ds.retain(|x| !u.ds_rem.contains(x));
-                        for x in &u.ds_add {
+                        ds.retain(|x| !ds_in.rem.contains(x));
+                        for x in &ds_in.add {
                             if !ds.contains(x) {
                                 ds.push(x.clone());
                             }
@@ -226,9 +179,8 @@ impl super::Registry<'_> {
                             ));
                         }
                         // The combined set obeys the set rules (size, duplicates).
-                        let list: Vec<crate::ds::DsIn> =
-                            ds.iter().map(crate::ds::DsIn::from).collect();
-                        d.ds = super::ds_set(&list, true)?;
+                        let list: Vec<DsIn> = ds.iter().map(DsIn::from).collect();
+                        d.ds = input::ds_records(&list, true)?;
                     }
                     self.check_host_glue(&*txn, &old_ns, &d.nameservers)?;
                     let note = match (&u.ds_source, ds_change) {

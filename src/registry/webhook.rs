@@ -1,11 +1,13 @@
 //! A registrar's webhook, set or cleared by the operator.
 
-use super::{Actor, RegistryError, Result};
+use super::actor::Actor;
+use super::error::{RegistryError, Result};
+use super::service::Registry;
 use crate::store::RecordError;
 
-impl super::Registry<'_> {
+impl Registry<'_> {
     /// Set (`Some((url, secret))`) or clear `handle`'s webhook (operator
-    /// only; [`super::input::webhook`] applies). Delivery of a newly set
+    /// only; [`super::input::webhook()`] applies). Delivery of a newly set
     /// webhook starts after the feed's newest event; a changed URL or
     /// secret keeps the delivered cursor.
     pub fn set_webhook(

@@ -52,7 +52,7 @@ async fn signed_domains_are_checked_every_round() {
         ]
     };
     let now = SystemClock.now();
-    let ds = |s: String| zonekeeper::ds::parse_presentation(&s).unwrap();
+    let ds = |s: String| zonekeeper::registry::input::ds::parse_presentation(&s).unwrap();
     let mut good_d = domain("good.ru", glue("good.ru"), now);
     good_d.ds = vec![ds(gk.ds(2))];
     let mut bad_d = domain("bad.ru", glue("bad.ru"), now);
@@ -159,7 +159,7 @@ async fn withdraw_ds_instead_of_suspending() {
         ],
         now,
     );
-    d.ds = vec![zonekeeper::ds::parse_presentation(&k.ds(2)).unwrap()];
+    d.ds = vec![zonekeeper::registry::input::ds::parse_presentation(&k.ds(2)).unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let store = store_with(
         &dir.path().join("z.redb"),

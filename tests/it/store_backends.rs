@@ -855,7 +855,7 @@ fn cds_sightings_and_contact_delete(s: &mut dyn Backend) {
         fingerprint: fp.into(),
         first_seen: now(),
         last_seen: now() + chrono::Duration::hours(1),
-        ds: vec![zonekeeper::ds::parse_presentation(
+        ds: vec![zonekeeper::registry::input::ds::parse_presentation(
             "12345 13 2 aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899",
         )
         .unwrap()],

@@ -172,5 +172,5 @@ pub fn cds_config(port: u16) -> Config {
 
 /// A DS record from its presentation form.
 pub fn ds(s: &str) -> DsRecord {
-    zonekeeper::ds::parse_presentation(s).unwrap()
+    zonekeeper::registry::input::ds::parse_presentation(s).unwrap()
 }

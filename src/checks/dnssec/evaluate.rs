@@ -134,7 +134,7 @@ pub fn evaluate(
                 continue;
             }
         };
-        match crate::ds::digest_len(d.digest_type) {
+        match crate::registry::input::ds::digest_len(d.digest_type) {
             Some(n) if n == digest.len() => {}
             Some(n) => {
                 out.push(finding(

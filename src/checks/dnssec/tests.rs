@@ -89,7 +89,7 @@ fn thousands_of_keys_are_bounded() {
     // A DS for every tag the first 200 keys have: many candidates.
     let ds: Vec<DsRecord> = recs
         .iter()
-        .take(crate::ds::MAX_DS)
+        .take(crate::registry::input::ds::MAX_DS)
         .filter_map(|r| match &r.data {
             RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(DsRecord {
                 key_tag: k.calculate_key_tag().unwrap(),

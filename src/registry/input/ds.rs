@@ -1,5 +1,6 @@
 //! DS records as registrars declare them (docs/import.md `ds`, docs/cli.md `check --ds`):
-//! syntax validation shared by import, the registrar API and the CLI. Which
+//! syntax validation shared by every edge (import, the registrar API, EPP
+//! secDNS, the CLI), applied by the registry itself. Which
 //! algorithms and digest types the registry *accepts* is a check
 //! ([`crate::checks::dnssec`], profile-configurable), not syntax: a DS with
 //! a SHA-1 digest is well-formed and is refused by the check.
