@@ -225,6 +225,10 @@ struct Phase {
     cpu: f64,
     pg_cpu: f64,
     max_in_flight: f64,
+    /// Group-commit batches and the time spent committing them (summed
+    /// over the schedulers).
+    batches: f64,
+    commit_secs: f64,
 }
 
 impl Phase {
@@ -256,6 +260,18 @@ fn phase(
         .collect();
     let cpu = || procs.iter().map(|p| cpu_secs(*p)).sum::<f64>();
     let (cpu0, pg0) = (cpu(), postgres_cpu(pg));
+    let commits = || -> (f64, f64) {
+        scheds
+            .iter()
+            .map(Serve::metrics)
+            .fold((0.0, 0.0), |(b, s), m| {
+                (
+                    b + metric(&m, "zonekeeper_scheduler_commit_seconds_count", ""),
+                    s + metric(&m, "zonekeeper_scheduler_commit_seconds_sum", ""),
+                )
+            })
+    };
+    let (batches0, commit0) = commits();
     let watch = RateWatch::start(h);
     let start = Instant::now();
     let mut max_in_flight = 0.0f64;
@@ -289,6 +305,7 @@ fn phase(
     };
     let secs = start.elapsed().as_secs_f64();
     let q1: u64 = h.queries().iter().sum();
+    let (batches1, commit1) = commits();
     Phase {
         checks: rounds,
         secs,
@@ -298,6 +315,8 @@ fn phase(
         cpu: cpu() - cpu0,
         pg_cpu: postgres_cpu(pg) - pg0,
         max_in_flight,
+        batches: batches1 - batches0,
+        commit_secs: commit1 - commit0,
     }
 }
 
@@ -555,7 +574,7 @@ fn main() {
     };
     println!("\nprobe_scale: {n} domains on one shared hoster (2 NSD), per_address_qps {cap}");
     println!(
-        "{:<20} {:>9} {:>8} {:>10} {:>7} {:>9} {:>12} {:>8} {:>9} {:>9}",
+        "{:<20} {:>9} {:>8} {:>10} {:>7} {:>9} {:>12} {:>8} {:>9} {:>9} {:>8} {:>9}",
         "phase",
         "checks",
         "secs",
@@ -565,12 +584,14 @@ fn main() {
         "busiest q/s",
         "cpu s",
         "pg cpu s",
-        "inflight"
+        "inflight",
+        "batches",
+        "commit s"
     );
     for (store, t, m) in &runs {
         for (name, p) in [("testing", t), ("monitoring", m)] {
             println!(
-                "{:<20} {:>9.0} {:>8.2} {:>10.0} {:>7.0} {:>9.2} {:>12.0} {:>8.2} {:>9.2} {:>9.0}",
+                "{:<20} {:>9.0} {:>8.2} {:>10.0} {:>7.0} {:>9.2} {:>12.0} {:>8.2} {:>9.2} {:>9.0} {:>8.0} {:>9.2}",
                 format!("{store} {name}"),
                 p.checks,
                 p.secs,
@@ -580,7 +601,9 @@ fn main() {
                 p.peak,
                 p.cpu,
                 p.pg_cpu,
-                p.max_in_flight
+                p.max_in_flight,
+                p.batches,
+                p.commit_secs
             );
         }
     }

@@ -357,9 +357,8 @@ struct Inner {
 }
 
 tokio::task_local! {
-    /// Set around queries whose TCP queries share the address's
-    /// connection ([`tcp`]). Not set by any round yet (see the comment in
-    /// `probe_round`): every TCP query opens its own connection.
+    /// Set around a scheduler round's queries: their TCP queries share
+    /// the address's connections ([`tcp`]).
     static SHARE_TCP: ();
 }
 
@@ -475,10 +474,13 @@ impl Prober {
                 .iter()
                 .map(|t| self.probe_server(&apex, t, &in_bailiwick, round)),
         );
-        // Scheduler rounds do not share TCP connections yet: with NSD
-        // (tests/it/probe_shared.rs) some pipelined SOA queries went
-        // unanswered until the timeout; see docs/benchmarks.md.
-        let servers = servers.await;
+        // A scheduler round's TCP queries share the address's connections
+        // ([`tcp`]); a one-off check opens its own, as a resolver would.
+        let servers = if round.kind == RoundKind::Full {
+            servers.await
+        } else {
+            SHARE_TCP.scope((), servers).await
+        };
         ProbeFacts {
             domain: domain.clone(),
             servers,

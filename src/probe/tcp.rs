@@ -1,7 +1,7 @@
 //! TCP connections shared by a scheduler round's queries to one server
 //! address (RFC 7766 §6.2.1: pipelined queries, answers matched by ID).
-//! Not enabled for rounds yet (docs/benchmarks.md): only queries run under
-//! `SHARE_TCP` use it.
+//! Scheduler rounds use it (their queries run under `SHARE_TCP`); a one-off
+//! check opens a connection per query.
 //!
 //! A connection per query cost a three-way handshake and a close on both
 //! sides for every TCP query of a testing round. Scheduler rounds instead

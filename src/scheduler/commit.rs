@@ -20,6 +20,7 @@
 //! - A batch that fails as a whole (an I/O error) is retried write by
 //!   write, so one bad write fails only its own round.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,19 @@ struct Queued {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::UnboundedSender<Queued>,
+    /// Rounds waiting for their batch to commit.
+    waiting: Arc<AtomicUsize>,
+    /// Told when a round starts waiting (its slot is free).
+    freed: Arc<tokio::sync::Notify>,
+}
+
+/// Counts a round as waiting for its batch while held.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Committer {
@@ -51,13 +65,30 @@ impl Committer {
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let h = tokio::spawn(writer(store, rx, max.max(1), wait));
-        (Committer { tx }, h)
+        let (waiting, freed) = (Arc::default(), Arc::default());
+        (Committer { tx, waiting, freed }, h)
+    }
+
+    /// Rounds that have probed and wait for their batch to commit: the
+    /// scheduler gives their slots to rounds that probe (the batch then
+    /// grows with the commit time instead of every round's slot waiting
+    /// out a commit).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Told each time a round starts waiting for its batch.
+    pub fn freed(&self) -> Arc<tokio::sync::Notify> {
+        self.freed.clone()
     }
 
     /// Queue `write` and wait until its batch committed: whether it was
     /// written (false: its condition failed).
     pub async fn write(&self, write: DelegationWrite) -> Result<bool> {
         let (done, rx) = oneshot::channel();
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        self.freed.notify_one();
         self.tx
             .send(Queued { write, done })
             .map_err(|_| StoreError::Backend("scheduler writer stopped".into()))?;

@@ -252,6 +252,7 @@ impl Scheduler {
             };
             let has_scan = self.scan.is_some();
             let scan = &mut self.scan;
+            let freed = self.committer.as_ref().map(Committer::freed);
             let has_claim = self.claiming.is_some();
             let claiming = &mut self.claiming;
             tokio::select! {
@@ -270,6 +271,8 @@ impl Scheduler {
                     self.scanned(res);
                 }
                 _ = wake.notified() => self.on_wake(),
+                // A round waits for its batch: its slot is free.
+                _ = async { freed.as_ref().expect("guarded").notified().await }, if freed.is_some() => {}
                 _ = poll.tick(), if shared => self.rescan_pending = true,
                 _ = tokio::time::sleep(sleep) => {}
             }
@@ -303,12 +306,16 @@ impl Scheduler {
 
     /// Rounds that hold a slot: those in flight, less those waiting for a
     /// per-address cap (a capped hoster spreads its rounds out; its
-    /// waits must not hold the slots rounds on other hosters need), plus
-    /// those being claimed.
+    /// waits must not hold the slots rounds on other hosters need) and
+    /// those that have probed and wait for their batch to commit, plus
+    /// those being claimed. (Every round in flight counts towards
+    /// `HELD_FACTOR` × `max_concurrent_rounds`.)
     fn busy(&self) -> usize {
+        let committing = self.committer.as_ref().map_or(0, Committer::waiting);
         self.inflight
             .len()
             .saturating_sub(self.throttled.load(std::sync::atomic::Ordering::Relaxed))
+            .saturating_sub(committing)
             + self.claim_held()
     }
 

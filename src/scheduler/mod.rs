@@ -10,8 +10,8 @@
 //! - The loop sleeps until the earliest due time (at most [`MAX_SLEEP`], so
 //!   clock jumps are noticed), a wake, or a round's end; it starts rounds
 //!   while fewer than `delegation.max_concurrent_rounds` run (a round
-//!   waiting for a per-address cap holds no slot, up to `HELD_FACTOR` ×
-//!   that many rounds in all).
+//!   waiting for a per-address cap or for its batch to commit holds no
+//!   slot, up to `HELD_FACTOR` × that many rounds in all).
 //! - A round reads the domain and its record (on a shared store its batch's
 //!   claim read them: [`crate::store::Store::claim_loaded`]), asks [`crate::delegation::plan`]
 //!   what is needed, probes through a [`Checker`] if so, and hands the new
