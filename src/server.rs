@@ -34,6 +34,19 @@ pub enum ServeError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Changes within this period are written as one zone file rewrite.
 const ZONE_DEBOUNCE: Duration = Duration::from_millis(500);
+/// A rewrite renders the whole zone: the next one waits at least this
+/// many times as long as the last took, so rewrites take at most about a
+/// tenth of the time however large the zone grows...
+const ZONE_WRITE_SHARE: u32 = 9;
+/// ...but never longer than this.
+const ZONE_MAX_GAP: Duration = Duration::from_secs(10);
+
+/// How long after a rewrite that took `took` the next may start.
+fn zone_gap(took: Duration) -> Duration {
+    ZONE_DEBOUNCE
+        .max(took.saturating_mul(ZONE_WRITE_SHARE))
+        .min(ZONE_MAX_GAP)
+}
 
 /// Run every part until `app.shutdown` is cancelled (or a signal arrives).
 pub async fn serve(app: App) -> Result<(), ServeError> {
@@ -363,10 +376,12 @@ async fn zone_writer(app: App) {
             None
         };
         let a = app.clone();
+        let started = std::time::Instant::now();
         let res = tokio::task::spawn_blocking(move || {
             crate::zone::write_all(a.store.as_ref(), &a.config, a.now())
         })
         .await;
+        let took = started.elapsed();
         match res {
             Ok(Ok(n)) => {
                 info!(files = n, "zone files written");
@@ -403,7 +418,7 @@ async fn zone_writer(app: App) {
             }
         }
         pending.set(1.0);
-        tokio::time::sleep(ZONE_DEBOUNCE).await;
+        tokio::time::sleep(zone_gap(took)).await;
     }
 }
 
@@ -457,5 +472,18 @@ async fn store_watch(app: App) {
             Some(Err(e)) => debug!("store volume: {e}"),
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_rewrites_take_at_most_a_tenth_of_the_time() {
+        let ms = Duration::from_millis;
+        assert_eq!(zone_gap(ms(3)), ZONE_DEBOUNCE);
+        assert_eq!(zone_gap(ms(100)), ms(900));
+        assert_eq!(zone_gap(Duration::from_secs(5)), ZONE_MAX_GAP);
     }
 }

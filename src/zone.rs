@@ -97,9 +97,10 @@ pub fn render(
     let mut count = 0u64;
     loop {
         let (page, next) =
-            store.domains_by_state(DelegationState::Delegated, after.as_deref(), 1000)?;
-        for name in &page {
-            if !names::is_at_or_below(name, &zone) || name == &zone {
+            store.domains_by_state_loaded(DelegationState::Delegated, after.as_deref(), 1000)?;
+        for (domain, delegation) in &page {
+            let name = domain.name.as_str();
+            if !names::is_at_or_below(name, &zone) || name == zone {
                 continue;
             }
             // Names directly under this zone only: a name under a longer
@@ -107,17 +108,14 @@ pub fn render(
             if zones.zone_of(name) != Some(zone.as_str()) {
                 continue;
             }
-            let Some(b) = store.bundle(name)? else {
-                continue;
-            };
-            let st = lifecycle::evaluate(&b.domain, now, &cfg.lifecycle);
-            if !lifecycle::in_zone(&b.delegation, &st) {
+            let st = lifecycle::evaluate(domain, now, &cfg.lifecycle);
+            if !lifecycle::in_zone(delegation, &st) {
                 continue;
             }
             count += 1;
             // The set in the zone: the published one while a newly
             // declared set is still under test.
-            let set = b.delegation.zone_set(&b.domain.nameservers);
+            let set = delegation.zone_set(&domain.nameservers);
             for ns in set {
                 let _ = writeln!(out, "{} {} IN NS {}", abs(name), z.ns_ttl, ns.name.fqdn());
             }
@@ -125,17 +123,12 @@ pub fn render(
             // side) — unless `dnssec.on_invalid = "withdraw_ds"` and the
             // chain is broken now: then the delegation is published insecure.
             let withdrawn = cfg.dnssec.on_invalid == crate::config::OnDnssecInvalid::WithdrawDs
-                && b.delegation.violation.as_ref().is_some_and(|v| {
+                && delegation.violation.as_ref().is_some_and(|v| {
                     v.finding_ids
                         .iter()
                         .any(|i| crate::checks::dnssec::is_dnssec_check(i))
                 });
-            for d in b
-                .delegation
-                .zone_ds(&b.domain.ds)
-                .iter()
-                .filter(|_| !withdrawn)
-            {
+            for d in delegation.zone_ds(&domain.ds).iter().filter(|_| !withdrawn) {
                 let _ = writeln!(out, "{} {} IN DS {d}", abs(name), z.ns_ttl);
             }
             for ns in set {

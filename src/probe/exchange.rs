@@ -10,8 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use super::wire::{build, judge, read_message, Judged, Question, Transport, MAX_MESSAGE};
-use super::Outcome;
+use super::answer::Outcome;
+use super::answer::Transport;
+use super::wire::{build, judge, read_message, Judged, Question, MAX_MESSAGE};
 
 fn io(e: std::io::Error) -> Outcome {
     Outcome::Io(match e.kind() {

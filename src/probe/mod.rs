@@ -14,6 +14,7 @@
 //! [`shared`] facts measured once per address and shared by every domain on
 //! it, asking again per domain only where its own answers disagree.
 
+mod answer;
 pub mod dnssec;
 pub mod dsboot;
 mod exchange;
@@ -24,15 +25,6 @@ pub mod stats;
 mod tcp;
 mod udp;
 
-/// An address as findings and metrics show it: without the port when it
-/// is 53.
-pub fn show_addr(a: SocketAddr) -> String {
-    if a.port() == 53 {
-        a.ip().to_string()
-    } else {
-        a.to_string()
-    }
-}
 mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -41,7 +33,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
@@ -56,7 +48,8 @@ use crate::names::{DomainName, HostName};
 pub use shared::ServerProbe;
 use shared::{within, TtlCache};
 
-pub use wire::{judge_reply, Judged, Transport, EDNS_PAYLOAD, MAX_MESSAGE, MAX_POINTER_HOPS};
+pub use answer::{show_addr, Outcome, QueryResult, Reply, Transport};
+pub use wire::{judge_reply, Judged, EDNS_PAYLOAD, MAX_MESSAGE, MAX_POINTER_HOPS};
 
 /// Most addresses probed per resolved name: bounds the work one declared
 /// name can cause (import caps declared glue the same way).
@@ -70,93 +63,6 @@ pub enum ProbeError {
     InFlight,
     #[error("probe.timeout must be greater than zero")]
     Timeout,
-}
-
-/// A decoded reply that matched its query (ID, question, source).
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub rcode: ResponseCode,
-    pub aa: bool,
-    pub tc: bool,
-    pub ra: bool,
-    /// The reply carried an OPT record.
-    pub edns: bool,
-    pub answers: Vec<Record>,
-    pub authorities: Vec<Record>,
-    pub additionals: Vec<Record>,
-    pub rtt: Duration,
-    /// Size on the wire, bytes.
-    pub size: usize,
-    pub transport: Transport,
-}
-
-impl Reply {
-    /// Records of `rtype` owned by `name` in the answer section.
-    pub fn answer_rdata<'a>(
-        &'a self,
-        name: &'a Name,
-        rtype: RecordType,
-    ) -> impl Iterator<Item = &'a RData> + 'a {
-        self.answers
-            .iter()
-            .filter(move |r| r.record_type() == rtype && r.name.eq_ignore_root(name))
-            .map(|r| &r.data)
-    }
-}
-
-/// What became of one exchange.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Reply(Reply),
-    /// No matching reply before the deadline (after bounded retries).
-    Timeout,
-    /// Transport error: connection refused, reset, closed early…
-    Io(String),
-    /// Bytes that are not a DNS message (or not a decodable one).
-    Malformed(String),
-}
-
-impl Outcome {
-    pub fn reply(&self) -> Option<&Reply> {
-        match self {
-            Outcome::Reply(r) => Some(r),
-            _ => None,
-        }
-    }
-    /// Something came back from the server, decodable or not.
-    pub fn answered(&self) -> bool {
-        matches!(self, Outcome::Reply(_) | Outcome::Malformed(_))
-    }
-}
-
-/// One query as asked, with the TCP retry made after a truncated UDP reply.
-#[derive(Debug, Clone)]
-pub struct QueryResult {
-    pub qname: Name,
-    pub qtype: RecordType,
-    pub transport: Transport,
-    pub edns: bool,
-    pub first: Outcome,
-    /// The retry, if `first` called for one: the same query without EDNS
-    /// after FORMERR/NOTIMP, and/or over TCP after a truncated UDP reply.
-    pub fallback: Option<Outcome>,
-}
-
-impl QueryResult {
-    /// The outcome to judge: the TCP retry if there was one.
-    pub fn last(&self) -> &Outcome {
-        self.fallback.as_ref().unwrap_or(&self.first)
-    }
-    pub fn reply(&self) -> Option<&Reply> {
-        self.last().reply()
-    }
-    /// The first reply was truncated UDP.
-    pub fn truncated(&self) -> bool {
-        self.first.reply().is_some_and(|r| r.tc)
-    }
-    pub fn answered(&self) -> bool {
-        self.first.answered() || self.fallback.as_ref().is_some_and(Outcome::answered)
-    }
 }
 
 /// What a probe round is for, which decides what it asks

@@ -192,7 +192,7 @@ impl Polite {
             let mut l = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
             if l.contains(&addr) || l.len() < MAX_LABELLED_ADDRESSES {
                 l.insert(addr);
-                super::show_addr(addr)
+                super::answer::show_addr(addr)
             } else {
                 "other".to_string()
             }

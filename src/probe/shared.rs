@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-use super::QueryResult;
+use super::answer::QueryResult;
 use crate::model::Timestamp;
 
 /// What the prober knows about one server address, whatever zone is asked:

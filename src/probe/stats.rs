@@ -27,7 +27,7 @@ fn address_label(addr: std::net::SocketAddr) -> metrics::SharedString {
         return l.clone().into();
     }
     if w.len() < MAX_PROBED_ADDRESSES {
-        let l: Arc<str> = super::show_addr(addr).into();
+        let l: Arc<str> = super::answer::show_addr(addr).into();
         w.insert(addr, l.clone());
         l.into()
     } else {

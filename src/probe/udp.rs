@@ -24,7 +24,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::wire::{judge_reply, Judged, Transport, MAX_MESSAGE};
+use super::answer::Transport;
+use super::wire::{judge_reply, Judged, MAX_MESSAGE};
 
 /// Receive buffer asked of the kernel per socket: a burst of replies to
 /// every query in flight to one address must not overflow it (capped by

@@ -8,27 +8,12 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::Reply;
+use super::answer::{Reply, Transport};
 
 /// EDNS(0) UDP payload size we advertise (DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// Largest DNS message accepted (the TCP length prefix bounds it anyway).
 pub const MAX_MESSAGE: usize = 65535;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-}
 
 pub(super) struct Question<'a> {
     pub name: &'a Name,

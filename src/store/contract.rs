@@ -292,6 +292,9 @@ pub type AnyStore = Box<dyn Backend>;
 
 /// A page of keys: the keys, and the key to pass as `after` for the next page.
 pub type Page = (Vec<String>, Option<String>);
+/// A page of domains with their delegation records, and where the next
+/// page starts.
+pub type LoadedPage = (Vec<(Domain, DelegationRecord)>, Option<String>);
 
 pub trait Store: Send + Sync + 'static {
     // ---- point reads -------------------------------------------------
@@ -362,6 +365,25 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page>;
+    /// [`Store::domains_by_state`] with each domain and its delegation
+    /// record (the zone writer renders from these): one snapshot for the
+    /// page where the backend can. A name whose records are gone is left
+    /// out.
+    fn domains_by_state_loaded(
+        &self,
+        state: DelegationState,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LoadedPage> {
+        let (names, next) = self.domains_by_state(state, after, limit)?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in &names {
+            if let (Some(d), Some(r)) = (self.domain(n)?, self.delegation(n)?) {
+                out.push((d, r));
+            }
+        }
+        Ok((out, next))
+    }
     /// Delegated domains whose newly declared NS set is under test.
     fn domains_with_pending_change(&self, after: Option<&str>, limit: usize) -> Result<Page>;
     fn search_domains(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page>;

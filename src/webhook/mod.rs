@@ -1,6 +1,6 @@
 //! Registrar webhooks (docs/api.md, "Webhooks"): every event of a
 //! registrar's change feed POSTed to its URL, signed, in feed order, at
-//! least once. [`check`] (a rule of the registry's inputs) is what a
+//! least once. [`check`](fn@check) (a rule of the registry's inputs) is what a
 //! webhook must pass (import, operator command); [`deliver`] runs the
 //! delivery workers. The feed stays the
 //! source of truth: the worker reads it from the delivered cursor.
