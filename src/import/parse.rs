@@ -144,6 +144,24 @@ pub(super) struct Parser<'a, S> {
 }
 
 impl<S: Sink> Parser<'_, S> {
+    /// Record `i` of `section` as `T`, or `None` with the parse error
+    /// noted against it.
+    fn record<T: serde::de::DeserializeOwned>(
+        &mut self,
+        section: &'static str,
+        i: usize,
+        raw: &RawValue,
+    ) -> Option<T> {
+        self.e.section = section;
+        self.e.index = i;
+        match serde_json::from_str(raw.get()) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                self.e.push("-", err.to_string());
+                None
+            }
+        }
+    }
     /// Hand a valid record to the sink (once nothing is wrong so far).
     pub(super) fn keep(&mut self, put: impl FnOnce(&mut S) -> std::io::Result<()>) {
         if self.e.total > 0 || self.spool_error.is_some() {
@@ -154,16 +172,10 @@ impl<S: Sink> Parser<'_, S> {
         }
     }
     pub(super) fn registrar(&mut self, i: usize, r: &RawValue) {
-        self.e.section = "registrars";
-        self.e.index = i;
-        let seen = &mut self.seen_registrars;
-        let r: RegistrarIn = match serde_json::from_str(r.get()) {
-            Ok(r) => r,
-            Err(err) => {
-                self.e.push("-", err.to_string());
-                return;
-            }
+        let Some(r) = self.record::<RegistrarIn>("registrars", i, r) else {
+            return;
         };
+        let seen = &mut self.seen_registrars;
         if !valid_handle(&r.handle) {
             self.e.push("handle", handle_must());
         } else if !seen.insert(r.handle.clone()) {
@@ -240,14 +252,8 @@ impl<S: Sink> Parser<'_, S> {
     }
 
     pub(super) fn reseller(&mut self, i: usize, r: &RawValue) {
-        self.e.section = "resellers";
-        self.e.index = i;
-        let r: ResellerIn = match serde_json::from_str(r.get()) {
-            Ok(r) => r,
-            Err(err) => {
-                self.e.push("-", err.to_string());
-                return;
-            }
+        let Some(r) = self.record::<ResellerIn>("resellers", i, r) else {
+            return;
         };
         if !valid_handle(&r.handle) {
             self.e.push("handle", handle_must());
@@ -276,16 +282,10 @@ impl<S: Sink> Parser<'_, S> {
     }
 
     pub(super) fn contact(&mut self, i: usize, c: &RawValue) {
-        self.e.section = "contacts";
-        self.e.index = i;
-        let seen = &mut self.seen_contacts;
-        let c: ContactJson = match serde_json::from_str(c.get()) {
-            Ok(c) => c,
-            Err(err) => {
-                self.e.push("-", err.to_string());
-                return;
-            }
+        let Some(c) = self.record::<ContactJson>("contacts", i, c) else {
+            return;
         };
+        let seen = &mut self.seen_contacts;
         if valid_handle(&c.handle) && !seen.insert(c.handle.clone()) {
             self.e.push(
                 "handle",
@@ -304,16 +304,10 @@ impl<S: Sink> Parser<'_, S> {
     }
 
     pub(super) fn domain(&mut self, i: usize, d: &RawValue) {
-        self.e.section = "domains";
-        self.e.index = i;
-        let seen = &mut self.seen_domains;
-        let d: DomainIn = match serde_json::from_str(d.get()) {
-            Ok(d) => d,
-            Err(err) => {
-                self.e.push("-", err.to_string());
-                return;
-            }
+        let Some(d) = self.record::<DomainIn>("domains", i, d) else {
+            return;
         };
+        let seen = &mut self.seen_domains;
         let name = match self.zones.parse_domain(&d.name) {
             Ok(n) => n,
             Err(err) => {

@@ -570,27 +570,7 @@ impl RedbStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page> {
-        let txn = self.read()?;
-        let t = txn.open_table(def).map_err(err)?;
-        let start = after.unwrap_or("");
-        let mut out = Vec::new();
-        let mut more = None;
-        for item in t.range((key, start)..).map_err(err)? {
-            let (k, _) = item.map_err(err)?;
-            let (k0, k1) = k.value();
-            if k0 != key {
-                break;
-            }
-            if after == Some(k1) {
-                continue;
-            }
-            if out.len() == limit {
-                more = out.last().cloned();
-                break;
-            }
-            out.push(k1.to_string());
-        }
-        Ok((out, more))
+        index_page_in(&self.read()?, def, key, after, limit)
     }
 
     /// The record under `key` in a table that may not exist yet.
@@ -676,6 +656,37 @@ impl RedbStore {
         out.reverse();
         Ok(out)
     }
+}
+
+/// A page of the names under `key` in index `def`, after `after`, read in
+/// `txn`.
+fn index_page_in(
+    txn: &ReadTransaction,
+    def: TableDefinition<(&str, &str), ()>,
+    key: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page> {
+    let t = txn.open_table(def).map_err(err)?;
+    let start = after.unwrap_or("");
+    let mut out = Vec::new();
+    let mut more = None;
+    for item in t.range((key, start)..).map_err(err)? {
+        let (k, _) = item.map_err(err)?;
+        let (k0, k1) = k.value();
+        if k0 != key {
+            break;
+        }
+        if after == Some(k1) {
+            continue;
+        }
+        if out.len() == limit {
+            more = out.last().cloned();
+            break;
+        }
+        out.push(k1.to_string());
+    }
+    Ok((out, more))
 }
 
 fn get_in<T: DeserializeOwned>(

@@ -198,36 +198,20 @@ impl Store for RedbStore {
         limit: usize,
     ) -> Result<crate::store::contract::LoadedPage> {
         let txn = self.read()?;
-        let idx = txn.open_table(IDX_STATE).map_err(err)?;
+        let (names, next) = index_page_in(&txn, IDX_STATE, state.as_str(), after, limit)?;
         let domains = txn.open_table(DOMAINS).map_err(err)?;
         let records = txn.open_table(DELEGATION).map_err(err)?;
-        let key = state.as_str();
-        let mut out = Vec::new();
-        let mut more = None;
-        let mut last: Option<String> = None;
-        for item in idx.range((key, after.unwrap_or(""))..).map_err(err)? {
-            let (k, _) = item.map_err(err)?;
-            let (k0, name) = k.value();
-            if k0 != key {
-                break;
-            }
-            if after == Some(name) {
-                continue;
-            }
-            if out.len() == limit {
-                more = last;
-                break;
-            }
-            last = Some(name.to_string());
-            let (Some(d), Some(r)) = (
+        let mut out = Vec::with_capacity(names.len());
+        for name in &names {
+            let name = name.as_str();
+            if let (Some(d), Some(r)) = (
                 domains.get(name).map_err(err)?,
                 records.get(name).map_err(err)?,
-            ) else {
-                continue;
-            };
-            out.push((dec(d.value())?, dec(r.value())?));
+            ) {
+                out.push((dec(d.value())?, dec(r.value())?));
+            }
         }
-        Ok((out, more))
+        Ok((out, next))
     }
 
     fn domains_with_pending_change(&self, after: Option<&str>, limit: usize) -> Result<Page> {
