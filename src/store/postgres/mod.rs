@@ -282,6 +282,20 @@ impl PgStore {
         Ok(cut(&mut keys, limit))
     }
 
+    /// Every row `sql` returns, its one column (a record) decoded.
+    fn recs<T: DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+    ) -> Result<Vec<T>> {
+        let recs: Vec<Vec<u8>> = self.with(move |c| async move {
+            let p: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+            Ok(rows(&c, sql, &p).await?.iter().map(|r| r.get(0)).collect())
+        })?;
+        recs.iter().map(|b| dec(b)).collect()
+    }
+
     fn log_tail<T: DeserializeOwned>(
         &self,
         table: Log,
@@ -298,14 +312,7 @@ impl PgStore {
                 "SELECT rec FROM (SELECT seq, rec FROM rounds WHERE name = $1 ORDER BY seq DESC LIMIT $2) t ORDER BY seq"
             }
         };
-        let recs: Vec<Vec<u8>> = self.with(move |c| async move {
-            Ok(rows(&c, sql, &[&name, &n])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
-        })?;
-        recs.iter().map(|b| dec(b)).collect()
+        self.recs(sql, vec![Box::new(name), Box::new(n)])
     }
 
     fn pg_begin(&self) -> Result<PgTxn> {

@@ -11,19 +11,13 @@ impl Store for PgStore {
     }
 
     fn host_objects_under(&self, domain: &str) -> Result<Vec<HostObject>> {
-        let (d, below) = (domain.to_string(), format!("%.{domain}"));
-        let recs: Vec<Vec<u8>> = self.with(|c| async move {
-            Ok(rows(
-                &c,
-                "SELECT rec FROM host_objects WHERE name = $1 OR name LIKE $2 ORDER BY name",
-                &[&d, &below],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
-        })?;
-        recs.iter().map(|b| dec(b)).collect()
+        self.recs(
+            "SELECT rec FROM host_objects WHERE name = $1 OR name LIKE $2 ORDER BY name",
+            vec![
+                Box::new(domain.to_string()),
+                Box::new(format!("%.{domain}")),
+            ],
+        )
     }
 
     fn cds_sighting(&self, name: &str) -> Result<Option<CdsSighting>> {
@@ -100,14 +94,7 @@ impl Store for PgStore {
     }
 
     fn registrars(&self) -> Result<Vec<Registrar>> {
-        let recs: Vec<Vec<u8>> = self.with(|c| async move {
-            Ok(rows(&c, "SELECT rec FROM registrars ORDER BY handle", &[])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
-        })?;
-        recs.iter().map(|b| dec(b)).collect()
+        self.recs("SELECT rec FROM registrars ORDER BY handle", Vec::new())
     }
 
     fn contact(&self, handle: &str) -> Result<Option<Contact>> {
@@ -441,22 +428,16 @@ impl Store for PgStore {
     }
 
     fn feed(&self, registrar: &str, after: u64, limit: usize) -> Result<Vec<FeedEvent>> {
-        let registrar = registrar.to_string();
         let after = after.min(i64::MAX as u64) as i64;
-        let n = lim(limit);
-        let recs: Vec<Vec<u8>> = self.with(move |c| async move {
-            Ok(rows(
-                &c,
-                "SELECT f.rec FROM feed_registrars r JOIN feed f ON f.seq = r.seq
+        self.recs(
+            "SELECT f.rec FROM feed_registrars r JOIN feed f ON f.seq = r.seq
                  WHERE r.registrar = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
-                &[&registrar, &after, &n],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
-        })?;
-        recs.iter().map(|b| dec(b)).collect()
+            vec![
+                Box::new(registrar.to_string()),
+                Box::new(after),
+                Box::new(lim(limit)),
+            ],
+        )
     }
 
     fn begin(&self) -> Result<Box<dyn Txn + '_>> {
