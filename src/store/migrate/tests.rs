@@ -202,14 +202,10 @@ fn a_schema_4_delegation_record_and_round_get_no_lag_and_nothing_unmeasured() {
     assert_eq!(rounds[0].servers, vec![server]);
 }
 
-/// Schema 3 → 4: registrations gain host-object links (none: a name
-/// declared before links to nothing); everything else stays.
-#[test]
-fn a_schema_3_domain_gets_no_host_links() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.redb");
-    let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
-    let d = crate::model::Domain {
+/// The domain the schema tests write in an old layout (each changes
+/// what its migration is about).
+fn old_domain(now: crate::model::Timestamp) -> crate::model::Domain {
+    crate::model::Domain {
         name: crate::names::DomainName::from_trusted("old.ru".into()),
         registrar: "A".into(),
         registrant: "C".into(),
@@ -218,16 +214,30 @@ fn a_schema_3_domain_gets_no_host_links() {
         created: now,
         paid_till: now,
         nameservers: vec![],
-        auth_info: Some("code".into()),
+        auth_info: None,
         hold: None,
         verification_requested: None,
         transferred: None,
         updated: now,
+        registration: crate::model::Registration::default(),
+        ds: vec![],
+    }
+}
+
+/// Schema 3 → 4: registrations gain host-object links (none: a name
+/// declared before links to nothing); everything else stays.
+#[test]
+fn a_schema_3_domain_gets_no_host_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.redb");
+    let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+    let d = crate::model::Domain {
+        auth_info: Some("code".into()),
         registration: crate::model::Registration {
             reseller: Some("RS".into()),
             ..Default::default()
         },
-        ds: vec![],
+        ..old_domain(now)
     };
     store_with_old_domain(&path, super::v3_domain_bytes(&d).as_slice(), 3);
     let s = RedbStore::open(&path).unwrap();
@@ -242,25 +252,13 @@ fn a_schema_4_domain_keeps_its_links_and_was_not_moved() {
     let path = dir.path().join("v4.redb");
     let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
     let d = crate::model::Domain {
-        name: crate::names::DomainName::from_trusted("old.ru".into()),
-        registrar: "A".into(),
-        registrant: "C".into(),
-        admin: None,
-        tech: None,
-        created: now,
-        paid_till: now,
-        nameservers: vec![],
-        auth_info: None,
-        hold: None,
-        verification_requested: None,
         transferred: Some(now),
-        updated: now,
         registration: crate::model::Registration {
             reseller: Some("RS".into()),
             host_links: vec![crate::names::HostName::from_trusted("ns1.old.ru".into())],
             ..Default::default()
         },
-        ds: vec![],
+        ..old_domain(now)
     };
     // The schema-4 layout: the current one without `registry_moved`
     // and `client_statuses` (None and empty: two zero bytes just
@@ -281,24 +279,11 @@ fn a_schema_6_domain_gets_no_client_statuses() {
     let path = dir.path().join("v6.redb");
     let now = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 2, 3, 4, 5).unwrap();
     let d = crate::model::Domain {
-        name: crate::names::DomainName::from_trusted("old.ru".into()),
-        registrar: "A".into(),
-        registrant: "C".into(),
-        admin: None,
-        tech: None,
-        created: now,
-        paid_till: now,
-        nameservers: vec![],
-        auth_info: None,
-        hold: None,
-        verification_requested: None,
-        transferred: None,
-        updated: now,
         registration: crate::model::Registration {
             registry_moved: Some(now),
             ..Default::default()
         },
-        ds: vec![],
+        ..old_domain(now)
     };
     // The schema-6 layout: the current one without `client_statuses`
     // (empty: one zero byte just before the empty `ds`).
